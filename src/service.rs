@@ -155,3 +155,46 @@ pub trait MessageService: Send + Sync + 'static {
         short_message: Bytes,
     ) -> BoxFuture<'_, Result<(), ServiceError>>;
 }
+
+/// A delivery receipt to send as `deliver_sm` (esm_class 0x04).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReceiptDelivery {
+    /// The account whose RX/TRX binds may take it.
+    pub system_id: String,
+    /// The original recipient (the handset) — becomes deliver_sm's source_addr.
+    pub source: Address,
+    /// The original originator — becomes deliver_sm's destination_addr.
+    pub dest: Address,
+    /// The receipt text (`id:… sub:… dlvrd:… submit date:… done date:… stat:… err:… text:…`).
+    pub short_message: Vec<u8>,
+    /// receipted_message_id TLV.
+    pub receipted_message_id: String,
+    /// message_state TLV.
+    pub message_state: u8,
+}
+
+/// Why a receipt could not be handed over.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DeliverError {
+    /// No receiver or transceiver bind of that account is up.
+    #[error("no receiver bound for the account")]
+    NoReceiver,
+    /// The ESME answered deliver_sm_resp with this non-zero status.
+    #[error("ESME answered command_status {0:#010x}")]
+    Refused(u32),
+    /// No deliver_sm_resp within the response timeout, or the session went away.
+    #[error("no deliver_sm_resp in time")]
+    Timeout,
+}
+
+/// The sessions as the receipt dispatcher sees them (implemented by the session
+/// registry).
+pub trait ReceiptSink: Send + Sync + 'static {
+    /// Sends the receipt to one RX/TRX bind of `receipt.system_id` (any of them, using
+    /// that session's outbound window) and resolves once deliver_sm_resp arrives.
+    fn deliver(&self, receipt: ReceiptDelivery) -> BoxFuture<'_, Result<(), DeliverError>>;
+
+    /// Fires with an account's system_id each time a receiver or transceiver of that
+    /// account binds, so receipts waiting for it can go out at once.
+    fn receiver_bound(&self) -> tokio::sync::broadcast::Receiver<String>;
+}
