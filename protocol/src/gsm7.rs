@@ -1,0 +1,187 @@
+//! GSM 03.38 / 3GPP TS 23.038 default alphabet with its extension table (reference §8.8),
+//! and septet packing (reference §8.7).
+//!
+//! In SMPP, data_coding 0 text is carried *unpacked*: one septet per octet (§8.6).
+//! Packing is only needed when building air-interface TPDUs.
+
+use crate::text::TextError;
+
+/// The escape septet: the next septet is read from the extension table.
+pub const ESC: u8 = 0x1B;
+
+/// Default alphabet, septet → char. Index 0x1B is ESC and never decoded through this
+/// table; it holds NBSP only as a placeholder (the unicode.org mapping of a lone ESC).
+const BASIC: [char; 128] = [
+    '@', '£', '$', '¥', 'è', 'é', 'ù', 'ì', 'ò', 'Ç', '\n', 'Ø', 'ø', '\r', 'Å', 'å', //
+    'Δ', '_', 'Φ', 'Γ', 'Λ', 'Ω', 'Π', 'Ψ', 'Σ', 'Θ', 'Ξ', '\u{A0}', 'Æ', 'æ', 'ß', 'É', //
+    ' ', '!', '"', '#', '¤', '%', '&', '\'', '(', ')', '*', '+', ',', '-', '.', '/', //
+    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', ':', ';', '<', '=', '>', '?', //
+    '¡', 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O', //
+    'P', 'Q', 'R', 'S', 'T', 'U', 'V', 'W', 'X', 'Y', 'Z', 'Ä', 'Ö', 'Ñ', 'Ü', '§', //
+    '¿', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', //
+    'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', 'ä', 'ö', 'ñ', 'ü', 'à', //
+];
+
+/// Extension table: septet after ESC → char. `1B 0D` (CR2) and `1B 1B` (SS2) have no
+/// Unicode mapping and are treated like any other undefined pair.
+pub const EXTENSION: [(u8, char); 10] = [
+    (0x0A, '\u{0C}'),
+    (0x14, '^'),
+    (0x28, '{'),
+    (0x29, '}'),
+    (0x2F, '\\'),
+    (0x3C, '['),
+    (0x3D, '~'),
+    (0x3E, ']'),
+    (0x40, '|'),
+    (0x65, '€'),
+];
+
+/// The septet(s) for one character: `[code]` or `[ESC, code]`.
+fn encode_char(c: char) -> Option<(u8, Option<u8>)> {
+    // 0x09 decodes to Ç; ç is accepted too because unicode.org's GSM0338.TXT (and
+    // tables built from it) map 0x09 to ç, so senders use either.
+    if c == 'ç' {
+        return Some((0x09, None));
+    }
+    if let Some(&(code, _)) = EXTENSION.iter().find(|&&(_, e)| e == c) {
+        return Some((ESC, Some(code)));
+    }
+    BASIC
+        .iter()
+        .position(|&b| b == c)
+        .filter(|&i| i != usize::from(ESC))
+        .and_then(|i| u8::try_from(i).ok())
+        .map(|code| (code, None))
+}
+
+fn extension_char(code: u8) -> Option<char> {
+    EXTENSION
+        .iter()
+        .find(|&&(c, _)| c == code)
+        .map(|&(_, ch)| ch)
+}
+
+/// Decode unpacked septets (one per octet).
+///
+/// Errors: an octet > 0x7F, a lone ESC at the end, or an ESC pair not in the extension
+/// table (23.038 would show the base character, tshark shows U+FFFD; being strict we
+/// refuse; [`decode_unpacked_lossy`] gives U+FFFD).
+pub fn decode_unpacked(septets: &[u8]) -> Result<String, TextError> {
+    decode_impl(septets, false)
+}
+
+/// Like [`decode_unpacked`] but never fails: each invalid septet or ESC pair becomes U+FFFD.
+pub fn decode_unpacked_lossy(septets: &[u8]) -> String {
+    match decode_impl(septets, true) {
+        Ok(s) => s,
+        // Unreachable: the lossy path never returns an error.
+        Err(_) => String::new(),
+    }
+}
+
+fn decode_impl(septets: &[u8], lossy: bool) -> Result<String, TextError> {
+    let mut out = String::with_capacity(septets.len());
+    let mut i = 0;
+    while i < septets.len() {
+        let s = septets[i];
+        if s > 0x7F {
+            if lossy {
+                out.push(char::REPLACEMENT_CHARACTER);
+                i += 1;
+                continue;
+            }
+            return Err(TextError::SeptetOutOfRange { value: s, index: i });
+        }
+        if s == ESC {
+            let Some(&code) = septets.get(i + 1) else {
+                if lossy {
+                    out.push(char::REPLACEMENT_CHARACTER);
+                    break;
+                }
+                return Err(TextError::LoneEscape { index: i });
+            };
+            match extension_char(code) {
+                Some(c) => out.push(c),
+                None if lossy => out.push(char::REPLACEMENT_CHARACTER),
+                None => return Err(TextError::UndefinedExtension { code, index: i }),
+            }
+            i += 2;
+            continue;
+        }
+        out.push(BASIC[usize::from(s)]);
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// Encode text to unpacked septets (one per octet). Extension characters become
+/// `ESC code`. The error names the first character with no GSM 03.38 encoding.
+pub fn encode_unpacked(text: &str) -> Result<Vec<u8>, TextError> {
+    let mut out = Vec::with_capacity(text.len());
+    for (index, c) in text.chars().enumerate() {
+        let (first, second) = encode_char(c).ok_or(TextError::Unencodable {
+            ch: c,
+            index,
+            charset: "GSM 03.38",
+        })?;
+        out.push(first);
+        out.extend(second);
+    }
+    Ok(out)
+}
+
+/// Number of septets `text` takes (extension characters count 2); `None` if some
+/// character cannot be encoded.
+pub fn septet_count(text: &str) -> Option<usize> {
+    text.chars().try_fold(0usize, |n, c| {
+        encode_char(c).map(|(_, second)| n + 1 + usize::from(second.is_some()))
+    })
+}
+
+/// Pack septets LSB-first into octets, after `fill_bits` zero bits (0–6, the padding that
+/// aligns text after a UDH to a septet boundary; reference §8.7). Only the low 7 bits of
+/// each input octet are used. Bits past the last septet in the final octet are zero.
+pub fn pack(septets: &[u8], fill_bits: u8) -> Vec<u8> {
+    let total_bits = usize::from(fill_bits) + septets.len() * 7;
+    let mut out = vec![0u8; total_bits.div_ceil(8)];
+    let mut bit = usize::from(fill_bits);
+    for &s in septets {
+        let v = u16::from(s & 0x7F) << (bit % 8);
+        let idx = bit / 8;
+        out[idx] |= (v & 0xFF) as u8;
+        if v > 0xFF {
+            if let Some(o) = out.get_mut(idx + 1) {
+                *o |= (v >> 8) as u8;
+            }
+        }
+        bit += 7;
+    }
+    out
+}
+
+/// Unpack `septet_count` septets from `octets`, skipping `fill_bits` leading bits.
+/// The count is needed because a final octet with 7 spare bits is indistinguishable
+/// from one holding an extra `@` (0x00). If the octets hold fewer septets than asked,
+/// only the complete ones are returned.
+pub fn unpack(octets: &[u8], fill_bits: u8, septet_count: usize) -> Vec<u8> {
+    let available = (octets.len() * 8).saturating_sub(usize::from(fill_bits)) / 7;
+    let n = septet_count.min(available);
+    let mut out = Vec::with_capacity(n);
+    let mut bit = usize::from(fill_bits);
+    for _ in 0..n {
+        let idx = bit / 8;
+        let lo = u16::from(octets[idx]);
+        let hi = u16::from(octets.get(idx + 1).copied().unwrap_or(0));
+        let v = ((hi << 8) | lo) >> (bit % 8);
+        out.push((v & 0x7F) as u8);
+        bit += 7;
+    }
+    out
+}
+
+/// Fill bits needed after a UDH of `udh_len` octets (UDHL + 1) so that the text starts
+/// on a septet boundary: `(7 − (udh_len·8 mod 7)) mod 7`.
+pub fn fill_bits_after_udh(udh_len: usize) -> u8 {
+    ((7 - (udh_len * 8) % 7) % 7) as u8
+}
