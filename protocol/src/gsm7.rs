@@ -73,11 +73,8 @@ pub fn decode_unpacked(septets: &[u8]) -> Result<String, TextError> {
 
 /// Like [`decode_unpacked`] but never fails: each invalid septet or ESC pair becomes U+FFFD.
 pub fn decode_unpacked_lossy(septets: &[u8]) -> String {
-    match decode_impl(septets, true) {
-        Ok(s) => s,
-        // Unreachable: the lossy path never returns an error.
-        Err(_) => String::new(),
-    }
+    // The lossy path never returns an error.
+    decode_impl(septets, true).unwrap_or_default()
 }
 
 fn decode_impl(septets: &[u8], lossy: bool) -> Result<String, TextError> {
@@ -184,4 +181,27 @@ pub fn unpack(octets: &[u8], fill_bits: u8, septet_count: usize) -> Vec<u8> {
 /// on a septet boundary: `(7 − (udh_len·8 mod 7)) mod 7`.
 pub fn fill_bits_after_udh(udh_len: usize) -> u8 {
     ((7 - (udh_len * 8) % 7) % 7) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_basic_char_is_distinct_so_encoding_is_unambiguous() {
+        for (i, a) in BASIC.iter().enumerate() {
+            assert!(!BASIC[i + 1..].contains(a), "{a:?} twice");
+            assert!(
+                EXTENSION.iter().all(|&(_, e)| e != *a),
+                "{a:?} in both tables"
+            );
+        }
+    }
+
+    #[test]
+    fn fill_bits_match_the_reference_formula() {
+        assert_eq!(fill_bits_after_udh(6), 1);
+        assert_eq!(fill_bits_after_udh(7), 0);
+        assert_eq!(fill_bits_after_udh(1), 6);
+    }
 }

@@ -217,3 +217,16 @@ fn find_label(hay: &str, label: &str, from: usize) -> Option<usize> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::find_label;
+
+    #[test]
+    fn labels_match_only_at_word_starts() {
+        assert_eq!(find_label("id:1 xid:2", "id:", 0), Some(0));
+        assert_eq!(find_label("xid:2 id:1", "id:", 0), Some(6));
+        assert_eq!(find_label("é\tid:1", "id:", 0), Some(3));
+        assert_eq!(find_label("xid:2", "id:", 0), None);
+    }
+}
