@@ -14,6 +14,7 @@ use thiserror::Error;
 use crate::time::{format_receipt_date, parse_receipt_date, TimeError};
 
 /// The `stat:` value, with its message_state (reference §6.6).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReceiptStat {
     Delivrd,
@@ -115,6 +116,7 @@ pub enum ReceiptError {
 }
 
 /// One delivery receipt.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryReceipt {
     /// The message_id from submit_sm_resp.

@@ -48,6 +48,7 @@ pub enum TextError {
 }
 
 /// The decoded user data.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodedText {
     Text(String),

@@ -9,6 +9,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Timelike, Utc};
 use thiserror::Error;
 
 /// A parsed, non-NULL SMPP time field.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmppTime {
     /// An instant, already converted to UTC (tenths of a second kept).

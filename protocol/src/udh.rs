@@ -32,6 +32,7 @@ pub const ESME_RINVMSGLEN: u32 = 0x0000_0001;
 pub const ESME_RINVOPTPARAMVAL: u32 = 0x0000_00C4;
 
 /// Where the concatenation info came from.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConcatScheme {
     /// UDH IEI 0x00, 8-bit reference.
@@ -43,6 +44,7 @@ pub enum ConcatScheme {
 }
 
 /// One part of a concatenated message. Always valid: `1 <= seq <= total`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConcatInfo {
     /// Message reference; an 8-bit UDH reference is widened to u16.
@@ -55,6 +57,7 @@ pub struct ConcatInfo {
 }
 
 /// The SAR TLV values of a PDU, as decoded (each `None` when absent).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SarParts {
     pub msg_ref_num: Option<u16>,

@@ -107,6 +107,8 @@ fn relative_adds_years_then_months_clamping_month_ends() {
         t.resolve(utc("2024-01-01T00:00:00Z")),
         Some(utc("2024-01-05T03:00:00Z"))
     );
+    // t and nn of a relative time should be 0; like other receivers we ignore them.
+    assert_eq!(rel("000000000130912R"), rel("000000000130000R"));
     // Absolute ignores now.
     let a = parse_time(b"250615120000000+").unwrap().unwrap();
     assert_eq!(
