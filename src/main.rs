@@ -1,6 +1,61 @@
-//! smppd: an SMSC-side SMPP v3.4 server.
-mod service;
+//! The `smppd` binary: command line dispatch only; everything else is in the library.
 
-fn main() {
-    println!("smppd: not yet");
+mod cli;
+mod pdu_cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use smppd::config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Serve { config } => match serve(config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("smppd: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Pdu(args) => match pdu_cli::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("smppd pdu: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                println!("warning: {w}");
+            }
+            println!("config OK");
+            println!("{}", loaded.config.summary());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            eprintln!("{}: {} problem(s)", path.display(), problems.0.len());
+            for p in &problems.0 {
+                eprintln!("  {p}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(path: std::path::PathBuf) -> anyhow::Result<()> {
+    let loaded = Config::load(&path)?;
+    smppd::logging::init(loaded.config.server.log_format);
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    anyhow::bail!("sessions are not built yet")
 }
