@@ -103,7 +103,18 @@ impl Server {
         let cfg = h.ctx.config();
         let limit = Arc::new(Semaphore::new(cfg.server.max_connections));
         let conns = TaskTracker::new();
-        tracing::info!(listen = %cfg.server.listen, tls = ?self.tls.as_ref().and_then(|l| l.local_addr().ok()), "smppd accepting");
+        // The bound addresses (not the configured ones): port 0 resolves here.
+        let listen = self
+            .plain
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let tls = self
+            .tls
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.to_string());
+        tracing::info!(listen, tls, "smppd accepting");
         let mut loops = Vec::new();
         loops.push(tokio::spawn(accept_loop(
             self.plain,
