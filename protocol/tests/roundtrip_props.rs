@@ -323,14 +323,19 @@ proptest! {
         let _ = Pdu::decode(&frame_with(CommandId::ALL[idx], &body));
     }
 
+    /// Strictness means only canonical bytes decode: whatever a mutated PDU
+    /// decodes to must re-encode to exactly those bytes.
     #[test]
-    fn mutated_valid_pdus_never_panic(pdu in any_pdu(), pos: usize, val: u8) {
+    fn mutated_valid_pdus_never_panic_and_reencode_exactly(pdu in any_pdu(), pos: usize, val: u8) {
         let mut bytes = pdu.to_bytes().to_vec();
         let p = 16 + pos % (bytes.len() - 15).max(1);
         if p < bytes.len() {
             bytes[p] = val;
         }
-        let _ = Pdu::decode(&Bytes::from(bytes));
+        let bytes = Bytes::from(bytes);
+        if let Ok(back) = Pdu::decode(&bytes) {
+            prop_assert_eq!(back.to_bytes(), bytes);
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ fn command_ids_have_spec_names_and_unknown_ids_print_as_hex() {
     assert!(CommandId::GENERIC_NACK.is_response());
     assert!(!CommandId::OUTBIND.is_response());
     for id in CommandId::ALL {
-        assert_eq!(id.response().is_response(), true);
+        assert!(id.response().is_response());
     }
 }
 
