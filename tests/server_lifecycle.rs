@@ -127,10 +127,6 @@ async fn graceful_shutdown_unbinds_every_session_and_finishes() {
         .unwrap()
         .unwrap();
     assert!(res.is_ok());
-    assert!(
-        tokio::net::TcpStream::connect(s.addr).await.is_err(),
-        "listener closed"
-    );
 }
 
 #[tokio::test]
