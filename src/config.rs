@@ -1,0 +1,374 @@
+//! `config.toml`: loading, environment overrides and validation.
+//!
+//! [`Config::load`] reads the file, applies `SMPPD_REDIS_URL` / `SMPPD_MONGODB_URI`,
+//! and validates everything at once: a bad config yields a [`ConfigProblems`] listing
+//! *every* problem with its key path (`esme[2].allowed_addresses[0]: invalid CIDR
+//! "10.0.0/8"`), so an operator fixes the file in one round instead of one error per
+//! restart. TLS material is loaded here too, so `check-config` catches an unreadable
+//! key and `serve` never binds a port with a config it cannot use.
+
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::service::{AccountPolicy, ExpiryMode};
+
+/// The environment variable that replaces `redis.url`.
+pub const ENV_REDIS_URL: &str = "SMPPD_REDIS_URL";
+/// The environment variable that replaces `mongodb.uri`.
+pub const ENV_MONGODB_URI: &str = "SMPPD_MONGODB_URI";
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub redis: RedisConfig,
+    pub mongodb: MongoConfig,
+    pub receipts: ReceiptsConfig,
+    pub metrics: MetricsConfig,
+    /// The `[[esme]]` accounts, in file order.
+    pub accounts: Vec<Account>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Sent as system_id in bind_*_resp.
+    pub system_id: String,
+    /// Plain TCP listener.
+    pub listen: SocketAddr,
+    /// TLS listener with its loaded certificate; `None` when `tls_listen` is unset.
+    pub tls: Option<TlsListen>,
+    /// Connections (plain + TLS) accepted at once; more wait in the kernel backlog.
+    pub max_connections: usize,
+    /// A bind must arrive this long after connect.
+    pub bind_timeout: Duration,
+    /// enquire_link is sent after this much inactivity.
+    pub enquire_link_interval: Duration,
+    /// How long we wait for any response to our own requests.
+    pub response_timeout: Duration,
+    /// Unanswered deliver_sm per session.
+    pub outbound_window: usize,
+    /// How often a deliver_sm that timed out is sent again (on any RX/TRX bind).
+    pub outbound_retries: u32,
+    /// How long shutdown waits for unbind_resp and in-flight work.
+    pub shutdown_grace: Duration,
+    /// Largest command_length accepted; bigger frames are nacked and the connection closed.
+    pub max_pdu_len: usize,
+    pub log_format: LogFormat,
+    /// Whether short_message text may appear in logs.
+    pub log_message_text: bool,
+    pub bind_failures: BindFailurePolicy,
+}
+
+/// The TLS listener: address plus the certificate files (already loaded and checked).
+#[derive(Clone)]
+pub struct TlsListen {
+    pub listen: SocketAddr,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    pub server_config: Arc<rustls::ServerConfig>,
+}
+
+impl fmt::Debug for TlsListen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsListen")
+            .field("listen", &self.listen)
+            .field("cert_path", &self.cert_path)
+            .field("key_path", &self.key_path)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// How repeated bind failures from one IP address are slowed down and then refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindFailurePolicy {
+    /// Failures within `window` after which the address is refused for `block_for`.
+    pub max_failures: u32,
+    pub window: Duration,
+    pub block_for: Duration,
+    /// Every failed bind is answered only after this delay (slows password guessing).
+    pub delay: Duration,
+    /// Addresses tracked at most; the oldest entries are dropped past this.
+    pub max_tracked: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    pub url: String,
+    /// Whether smppd may run `CONFIG SET notify-keyspace-events` itself.
+    pub configure_keyspace_events: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MongoConfig {
+    pub uri: String,
+    pub database: String,
+    /// Outcomes older than this are removed (TTL index); `None` keeps them forever.
+    pub retention_days: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReceiptsConfig {
+    /// How long an undelivered receipt is kept waiting for a receiver bind.
+    pub lifetime: Duration,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    pub listen: Option<SocketAddr>,
+}
+
+/// One `[[esme]]` account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub system_id: String,
+    pub credential: Credential,
+    pub allowed_bind_types: BindTypes,
+    /// Empty: any address.
+    pub allowed_addresses: Vec<IpNet>,
+    pub max_binds: usize,
+    /// Rate limit over all of the account's sessions; `None`: unlimited.
+    pub throughput: Option<Throughput>,
+    /// Requests processed concurrently per session.
+    pub window: usize,
+    pub default_validity: Duration,
+    pub max_validity: Duration,
+    pub tls_required: bool,
+    pub enabled: bool,
+    pub expiry_mode: ExpiryMode,
+}
+
+impl Account {
+    /// The part of the account the store needs with each submit.
+    pub fn policy(&self) -> AccountPolicy {
+        AccountPolicy {
+            system_id: self.system_id.clone(),
+            default_validity: self.default_validity,
+            max_validity: self.max_validity,
+            expiry_mode: self.expiry_mode,
+        }
+    }
+
+    /// Whether `ip` is inside one of the allowed networks (or no list is set).
+    pub fn address_allowed(&self, ip: IpAddr) -> bool {
+        // A v4 peer may reach a dual-stack socket as ::ffff:a.b.c.d.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.allowed_addresses.is_empty() || self.allowed_addresses.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// Requests per second plus how many may come at once above that rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throughput {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// A password, in clear or as an argon2 PHC string. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    Plain(String),
+    Argon2(String),
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Credential::Plain(_) => f.write_str("Plain(<redacted>)"),
+            Credential::Argon2(_) => f.write_str("Argon2(<redacted>)"),
+        }
+    }
+}
+
+/// Which bind types an account may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindTypes {
+    pub transmitter: bool,
+    pub receiver: bool,
+    pub transceiver: bool,
+}
+
+impl BindTypes {
+    pub const ALL: BindTypes = BindTypes {
+        transmitter: true,
+        receiver: true,
+        transceiver: true,
+    };
+}
+
+/// One problem found in the config, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path, e.g. `esme[2].allowed_addresses[0]`; the file name for whole-file faults.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem of a config that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigProblems(pub Vec<Problem>);
+
+impl fmt::Display for ConfigProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} problem(s) in config", self.0.len())?;
+        for p in &self.0 {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A loaded config plus the non-fatal warnings (e.g. file permissions).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+/// Where the config comes from; `serve` re-reads it on SIGHUP.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// Inline TOML, for tests; reload reads the same text again.
+    Inline(String),
+}
+
+impl ConfigSource {
+    pub fn load(&self) -> Result<Loaded, ConfigProblems> {
+        match self {
+            ConfigSource::File(p) => Config::load(p),
+            ConfigSource::Inline(text) => Config::from_toml(text, &EnvOverrides::from_env(), None)
+                .map(|config| Loaded {
+                    config,
+                    warnings: Vec::new(),
+                }),
+        }
+    }
+}
+
+/// Values from the environment that replace file values.
+#[derive(Debug, Clone, Default)]
+pub struct EnvOverrides {
+    pub redis_url: Option<String>,
+    pub mongodb_uri: Option<String>,
+}
+
+impl EnvOverrides {
+    pub fn from_env() -> Self {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        EnvOverrides {
+            redis_url: get(ENV_REDIS_URL),
+            mongodb_uri: get(ENV_MONGODB_URI),
+        }
+    }
+}
+
+impl Config {
+    /// Reads, overrides from the environment, and validates `path`.
+    pub fn load(path: &Path) -> Result<Loaded, ConfigProblems> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigProblems(vec![Problem {
+                path: file.clone(),
+                message: format!("cannot read: {e}"),
+            }])
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let config = Config::from_toml(&text, &EnvOverrides::from_env(), Some(base))?;
+        let warnings = permission_warning(path).into_iter().collect();
+        Ok(Loaded { config, warnings })
+    }
+
+    /// Parses and validates config text. Relative TLS paths are resolved against
+    /// `base` (the config file's directory) when given.
+    pub fn from_toml(
+        text: &str,
+        env: &EnvOverrides,
+        base: Option<&Path>,
+    ) -> Result<Config, ConfigProblems> {
+        let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
+            let span = e.span().map(|s| line_of(text, s.start)).unwrap_or_default();
+            ConfigProblems(vec![Problem {
+                path: format!("toml{span}"),
+                message: e.message().to_string(),
+            }])
+        })?;
+        validate::validate(raw, env, base)
+    }
+
+    /// The account with this system_id.
+    pub fn account(&self, system_id: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.system_id == system_id)
+    }
+
+    /// One line for `check-config`.
+    pub fn summary(&self) -> String {
+        let enabled = self.accounts.iter().filter(|a| a.enabled).count();
+        let tls = match &self.server.tls {
+            Some(t) => format!("tls {}", t.listen),
+            None => "no tls".to_string(),
+        };
+        format!(
+            "listen {}, {tls}, {} account(s) ({enabled} enabled), redis {}, mongodb {}/{}",
+            self.server.listen,
+            self.accounts.len(),
+            redact_url(&self.redis.url),
+            redact_url(&self.mongodb.uri),
+            self.mongodb.database
+        )
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> String {
+    let line = text[..offset.min(text.len())].matches('\n').count() + 1;
+    format!(" (line {line})")
+}
+
+/// Hides a `user:password@` part of a URL for printing.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+/// The file holds passwords: say so when others may read it.
+#[cfg(unix)]
+fn permission_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{} is readable by group or others (mode {:o}); it holds passwords, consider chmod 600",
+            path.display(),
+            mode & 0o777
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn permission_warning(_path: &Path) -> Option<String> {
+    None
+}

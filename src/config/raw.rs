@@ -1,0 +1,102 @@
+//! The config file exactly as written, before validation.
+//!
+//! Values whose validity we want to report *together* (durations, CIDRs, enum names,
+//! addresses) are kept as strings here: serde stops at the first bad value, while
+//! `validate` walks everything and collects every problem with its key path.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub redis: RawRedis,
+    #[serde(default)]
+    pub mongodb: RawMongo,
+    #[serde(default)]
+    pub receipts: RawReceipts,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+    #[serde(default)]
+    pub esme: Vec<RawEsme>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub system_id: Option<String>,
+    pub listen: Option<String>,
+    pub tls_listen: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub max_connections: Option<i64>,
+    pub bind_timeout: Option<String>,
+    pub enquire_link_interval: Option<String>,
+    pub response_timeout: Option<String>,
+    pub outbound_window: Option<i64>,
+    pub outbound_retries: Option<i64>,
+    pub shutdown_grace: Option<String>,
+    pub max_pdu_len: Option<i64>,
+    pub log_format: Option<String>,
+    pub log_message_text: Option<bool>,
+    #[serde(default)]
+    pub bind_failures: RawBindFailures,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBindFailures {
+    pub max_failures: Option<i64>,
+    pub window: Option<String>,
+    pub block_for: Option<String>,
+    pub delay: Option<String>,
+    pub max_tracked: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    pub url: Option<String>,
+    pub configure_keyspace_events: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMongo {
+    pub uri: Option<String>,
+    pub database: Option<String>,
+    pub retention_days: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReceipts {
+    pub lifetime: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEsme {
+    pub system_id: Option<String>,
+    pub password: Option<String>,
+    pub password_hash: Option<String>,
+    pub allowed_bind_types: Option<Vec<String>>,
+    pub allowed_addresses: Option<Vec<String>>,
+    pub max_binds: Option<i64>,
+    pub throughput: Option<i64>,
+    pub burst: Option<i64>,
+    pub window: Option<i64>,
+    pub default_validity: Option<String>,
+    pub max_validity: Option<String>,
+    pub tls_required: Option<bool>,
+    pub enabled: Option<bool>,
+    pub expiry_mode: Option<String>,
+}

@@ -1,0 +1,549 @@
+//! Raw config → [`Config`], collecting every problem instead of stopping at the first.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::raw::{RawConfig, RawEsme};
+use super::{
+    Account, BindFailurePolicy, BindTypes, Config, ConfigProblems, Credential, EnvOverrides,
+    LogFormat, MetricsConfig, MongoConfig, Problem, ReceiptsConfig, RedisConfig, ServerConfig,
+    Throughput, TlsListen,
+};
+use crate::service::ExpiryMode;
+
+/// C-Octet String maxima of the bind PDU, counting characters (NUL excluded).
+const MAX_SYSTEM_ID_LEN: usize = 15;
+const MAX_PASSWORD_LEN: usize = 8;
+/// A submit_sm with every field at its maximum plus TLVs fits well within this.
+const MIN_PDU_LEN: i64 = 512;
+const MAX_PDU_LEN: i64 = 16 * 1024 * 1024;
+const MAX_WINDOW: i64 = 10_000;
+
+#[derive(Default)]
+struct Collector {
+    problems: Vec<Problem>,
+}
+
+impl Collector {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn duration(&mut self, path: &str, value: Option<&str>, default: Duration) -> Duration {
+        self.duration_min(path, value, default, false)
+    }
+
+    fn duration_min(
+        &mut self,
+        path: &str,
+        value: Option<&str>,
+        default: Duration,
+        allow_zero: bool,
+    ) -> Duration {
+        let Some(v) = value else { return default };
+        if allow_zero && v.trim() == "0" {
+            return Duration::ZERO;
+        }
+        match humantime::parse_duration(v) {
+            Ok(d) if d.is_zero() && !allow_zero => {
+                self.push(path, format!("must be greater than zero, got \"{v}\""));
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.push(
+                    path,
+                    format!("invalid duration \"{v}\" ({e}); use e.g. \"30s\", \"48h\""),
+                );
+                default
+            }
+        }
+    }
+
+    fn int(&mut self, path: &str, value: Option<i64>, default: i64, min: i64, max: i64) -> i64 {
+        match value {
+            None => default,
+            Some(v) if v < min || v > max => {
+                self.push(path, format!("must be between {min} and {max}, got {v}"));
+                default
+            }
+            Some(v) => v,
+        }
+    }
+
+    fn socket(&mut self, path: &str, value: &str) -> Option<SocketAddr> {
+        match value.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.push(
+                    path,
+                    format!("invalid socket address \"{value}\"; use e.g. \"0.0.0.0:2775\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn smpp_id(&mut self, path: &str, value: &str) {
+        if value.is_empty() {
+            self.push(path, "must not be empty");
+        } else if value.len() > MAX_SYSTEM_ID_LEN || !value.is_ascii() {
+            self.push(
+                path,
+                format!("must be at most {MAX_SYSTEM_ID_LEN} ASCII characters"),
+            );
+        }
+    }
+}
+
+pub(super) fn validate(
+    raw: RawConfig,
+    env: &EnvOverrides,
+    base: Option<&Path>,
+) -> Result<Config, ConfigProblems> {
+    let mut c = Collector::default();
+    let s = &raw.server;
+
+    let system_id = s.system_id.clone().unwrap_or_else(|| "smppd".to_string());
+    c.smpp_id("server.system_id", &system_id);
+    let listen = s.listen.as_deref().unwrap_or("0.0.0.0:2775");
+    let listen = c.socket("server.listen", listen);
+    let tls = validate_tls(
+        &mut c,
+        s.tls_listen.as_deref(),
+        &s.tls_cert,
+        &s.tls_key,
+        base,
+    );
+    let max_connections = c.int(
+        "server.max_connections",
+        s.max_connections,
+        10_000,
+        1,
+        1_000_000,
+    );
+    let bind_timeout = c.duration(
+        "server.bind_timeout",
+        s.bind_timeout.as_deref(),
+        Duration::from_secs(10),
+    );
+    let enquire_link_interval = c.duration(
+        "server.enquire_link_interval",
+        s.enquire_link_interval.as_deref(),
+        Duration::from_secs(30),
+    );
+    let response_timeout = c.duration(
+        "server.response_timeout",
+        s.response_timeout.as_deref(),
+        Duration::from_secs(10),
+    );
+    let outbound_window = c.int(
+        "server.outbound_window",
+        s.outbound_window,
+        10,
+        1,
+        MAX_WINDOW,
+    );
+    let outbound_retries = c.int("server.outbound_retries", s.outbound_retries, 2, 0, 100);
+    let shutdown_grace = c.duration(
+        "server.shutdown_grace",
+        s.shutdown_grace.as_deref(),
+        Duration::from_secs(10),
+    );
+    let max_pdu_len = c.int(
+        "server.max_pdu_len",
+        s.max_pdu_len,
+        65_536,
+        MIN_PDU_LEN,
+        MAX_PDU_LEN,
+    );
+    let log_format = match s.log_format.as_deref() {
+        None | Some("human") => LogFormat::Human,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            c.push(
+                "server.log_format",
+                format!("must be \"human\" or \"json\", got \"{other}\""),
+            );
+            LogFormat::Human
+        }
+    };
+    let bf = &s.bind_failures;
+    let bind_failures = BindFailurePolicy {
+        max_failures: c.int(
+            "server.bind_failures.max_failures",
+            bf.max_failures,
+            5,
+            1,
+            1_000_000,
+        ) as u32,
+        window: c.duration(
+            "server.bind_failures.window",
+            bf.window.as_deref(),
+            Duration::from_secs(60),
+        ),
+        block_for: c.duration(
+            "server.bind_failures.block_for",
+            bf.block_for.as_deref(),
+            Duration::from_secs(300),
+        ),
+        // Zero is a legal choice here: no slowing, only blocking.
+        delay: c.duration_min(
+            "server.bind_failures.delay",
+            bf.delay.as_deref(),
+            Duration::from_millis(500),
+            true,
+        ),
+        max_tracked: c.int(
+            "server.bind_failures.max_tracked",
+            bf.max_tracked,
+            10_000,
+            1,
+            10_000_000,
+        ) as usize,
+    };
+
+    let redis_url = env
+        .redis_url
+        .clone()
+        .or_else(|| raw.redis.url.clone())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_string());
+    if !["redis://", "rediss://", "unix://", "redis+unix://"]
+        .iter()
+        .any(|p| redis_url.starts_with(p))
+    {
+        c.push(
+            "redis.url",
+            format!(
+                "must start with redis://, rediss:// or unix://, got \"{}\"",
+                super::redact_url(&redis_url)
+            ),
+        );
+    }
+    let mongo_uri = env
+        .mongodb_uri
+        .clone()
+        .or_else(|| raw.mongodb.uri.clone())
+        .unwrap_or_else(|| "mongodb://127.0.0.1:27017".to_string());
+    if !mongo_uri.starts_with("mongodb://") && !mongo_uri.starts_with("mongodb+srv://") {
+        c.push(
+            "mongodb.uri",
+            format!(
+                "must start with mongodb:// or mongodb+srv://, got \"{}\"",
+                super::redact_url(&mongo_uri)
+            ),
+        );
+    }
+    let database = raw
+        .mongodb
+        .database
+        .clone()
+        .unwrap_or_else(|| "smppd".to_string());
+    if database.is_empty() || database.contains(['/', '\\', '.', ' ', '"', '$']) {
+        c.push(
+            "mongodb.database",
+            format!("invalid database name \"{database}\""),
+        );
+    }
+    let retention_days = raw
+        .mongodb
+        .retention_days
+        .map(|d| c.int("mongodb.retention_days", Some(d), 1, 1, 36_500) as u32);
+    let lifetime = c.duration(
+        "receipts.lifetime",
+        raw.receipts.lifetime.as_deref(),
+        Duration::from_secs(72 * 3600),
+    );
+    let metrics_listen = raw
+        .metrics
+        .listen
+        .as_deref()
+        .and_then(|l| c.socket("metrics.listen", l));
+
+    let mut seen = HashSet::new();
+    let accounts: Vec<Account> = raw
+        .esme
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| validate_esme(&mut c, i, e, &mut seen))
+        .collect();
+
+    if !c.problems.is_empty() {
+        return Err(ConfigProblems(c.problems));
+    }
+    let (Some(listen), Some(tls)) = (listen, tls) else {
+        // Unreachable in practice: a None above always pushed a problem.
+        return Err(ConfigProblems(vec![Problem {
+            path: "server".into(),
+            message: "invalid listener".into(),
+        }]));
+    };
+    Ok(Config {
+        server: ServerConfig {
+            system_id,
+            listen,
+            tls,
+            max_connections: max_connections as usize,
+            bind_timeout,
+            enquire_link_interval,
+            response_timeout,
+            outbound_window: outbound_window as usize,
+            outbound_retries: outbound_retries as u32,
+            shutdown_grace,
+            max_pdu_len: max_pdu_len as usize,
+            log_format,
+            log_message_text: s.log_message_text.unwrap_or(false),
+            bind_failures,
+        },
+        redis: RedisConfig {
+            url: redis_url,
+            configure_keyspace_events: raw.redis.configure_keyspace_events.unwrap_or(true),
+        },
+        mongodb: MongoConfig {
+            uri: mongo_uri,
+            database,
+            retention_days,
+        },
+        receipts: ReceiptsConfig { lifetime },
+        metrics: MetricsConfig {
+            listen: metrics_listen,
+        },
+        accounts,
+    })
+}
+
+/// `Some(None)`: no TLS listener; `Some(Some(_))`: a loaded one; `None`: a problem was pushed.
+fn validate_tls(
+    c: &mut Collector,
+    listen: Option<&str>,
+    cert: &Option<String>,
+    key: &Option<String>,
+    base: Option<&Path>,
+) -> Option<Option<TlsListen>> {
+    let Some(listen) = listen else {
+        if cert.is_some() || key.is_some() {
+            c.push(
+                "server.tls_listen",
+                "tls_cert/tls_key are set but tls_listen is not",
+            );
+            return None;
+        }
+        return Some(None);
+    };
+    let addr = c.socket("server.tls_listen", listen);
+    let resolve = |p: &str| -> PathBuf {
+        let p = PathBuf::from(p);
+        match base {
+            Some(b) if p.is_relative() => b.join(p),
+            _ => p,
+        }
+    };
+    let cert_path = match cert {
+        Some(p) => Some(resolve(p)),
+        None => {
+            c.push(
+                "server.tls_cert",
+                "required when tls_listen is set (PEM certificate chain)",
+            );
+            None
+        }
+    };
+    let key_path = match key {
+        Some(p) => Some(resolve(p)),
+        None => {
+            c.push(
+                "server.tls_key",
+                "required when tls_listen is set (PEM private key)",
+            );
+            None
+        }
+    };
+    let (addr, cert_path, key_path) = (addr?, cert_path?, key_path?);
+    match crate::tls::load_server_config(&cert_path, &key_path) {
+        Ok(server_config) => Some(Some(TlsListen {
+            listen: addr,
+            cert_path,
+            key_path,
+            server_config,
+        })),
+        Err(e) => {
+            c.push(e.key(), e.to_string());
+            None
+        }
+    }
+}
+
+fn validate_esme(
+    c: &mut Collector,
+    i: usize,
+    e: &RawEsme,
+    seen: &mut HashSet<String>,
+) -> Option<Account> {
+    let p = |k: &str| format!("esme[{i}].{k}");
+    let before = c.problems.len();
+
+    let system_id = e.system_id.clone().unwrap_or_default();
+    c.smpp_id(&p("system_id"), &system_id);
+    if !system_id.is_empty() && !seen.insert(system_id.clone()) {
+        c.push(p("system_id"), format!("duplicate account \"{system_id}\""));
+    }
+
+    let credential = match (&e.password, &e.password_hash) {
+        (Some(_), Some(_)) => {
+            c.push(
+                p("password"),
+                "set either password or password_hash, not both",
+            );
+            None
+        }
+        (None, None) => {
+            c.push(
+                p("password"),
+                "one of password or password_hash is required",
+            );
+            None
+        }
+        (Some(pw), None) => {
+            if pw.len() > MAX_PASSWORD_LEN || !pw.is_ascii() {
+                // The bind PDU's password is C-Octet String max 9: longer can never match.
+                c.push(
+                    p("password"),
+                    format!("must be at most {MAX_PASSWORD_LEN} ASCII characters (SMPP limit)"),
+                );
+            }
+            Some(Credential::Plain(pw.clone()))
+        }
+        (None, Some(h)) => match argon2::PasswordHash::new(h) {
+            Ok(parsed) if parsed.algorithm.as_str().starts_with("argon2") => {
+                Some(Credential::Argon2(h.clone()))
+            }
+            Ok(parsed) => {
+                c.push(
+                    p("password_hash"),
+                    format!(
+                        "unsupported algorithm \"{}\" (argon2 only)",
+                        parsed.algorithm
+                    ),
+                );
+                None
+            }
+            Err(err) => {
+                c.push(
+                    p("password_hash"),
+                    format!("not an argon2 PHC string ({err})"),
+                );
+                None
+            }
+        },
+    };
+
+    let allowed_bind_types = match &e.allowed_bind_types {
+        None => BindTypes::ALL,
+        Some(list) => {
+            if list.is_empty() {
+                c.push(
+                    p("allowed_bind_types"),
+                    "must not be empty (omit it to allow all)",
+                );
+            }
+            let mut t = BindTypes {
+                transmitter: false,
+                receiver: false,
+                transceiver: false,
+            };
+            for (j, name) in list.iter().enumerate() {
+                match name.as_str() {
+                    "transmitter" | "tx" => t.transmitter = true,
+                    "receiver" | "rx" => t.receiver = true,
+                    "transceiver" | "trx" => t.transceiver = true,
+                    other => c.push(
+                        format!("esme[{i}].allowed_bind_types[{j}]"),
+                        format!("unknown bind type \"{other}\"; use transmitter, receiver or transceiver"),
+                    ),
+                }
+            }
+            t
+        }
+    };
+
+    let mut allowed_addresses = Vec::new();
+    for (j, a) in e.allowed_addresses.iter().flatten().enumerate() {
+        let parsed = a
+            .parse::<IpNet>()
+            .or_else(|_| a.parse::<std::net::IpAddr>().map(IpNet::from));
+        match parsed {
+            Ok(net) => allowed_addresses.push(net.trunc()),
+            Err(_) => c.push(
+                format!("esme[{i}].allowed_addresses[{j}]"),
+                format!("invalid CIDR \"{a}\""),
+            ),
+        }
+    }
+
+    let max_binds = c.int(&p("max_binds"), e.max_binds, 10, 1, 100_000) as usize;
+    let window = c.int(&p("window"), e.window, 10, 1, MAX_WINDOW) as usize;
+    let throughput = match (e.throughput, e.burst) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            c.push(p("burst"), "needs throughput");
+            None
+        }
+        (Some(t), burst) => {
+            let per_second = c.int(&p("throughput"), Some(t), 1, 1, 1_000_000) as u32;
+            let burst = c.int(&p("burst"), burst, per_second as i64, 1, 10_000_000) as u32;
+            Some(Throughput { per_second, burst })
+        }
+    };
+    let default_validity = c.duration(
+        &p("default_validity"),
+        e.default_validity.as_deref(),
+        Duration::from_secs(48 * 3600),
+    );
+    let max_validity = c.duration(
+        &p("max_validity"),
+        e.max_validity.as_deref(),
+        Duration::from_secs(7 * 24 * 3600).max(default_validity),
+    );
+    if default_validity > max_validity {
+        c.push(
+            p("default_validity"),
+            "must not be longer than max_validity",
+        );
+    }
+    let expiry_mode = match e.expiry_mode.as_deref() {
+        None | Some("deliver_partial") => ExpiryMode::DeliverPartial,
+        Some("expire_whole") => ExpiryMode::ExpireWhole,
+        Some(other) => {
+            c.push(
+                p("expiry_mode"),
+                format!("must be \"deliver_partial\" or \"expire_whole\", got \"{other}\""),
+            );
+            ExpiryMode::DeliverPartial
+        }
+    };
+
+    if c.problems.len() != before {
+        return None;
+    }
+    Some(Account {
+        system_id,
+        credential: credential?,
+        allowed_bind_types,
+        allowed_addresses,
+        max_binds,
+        throughput,
+        window,
+        default_validity,
+        max_validity,
+        tls_required: e.tls_required.unwrap_or(false),
+        enabled: e.enabled.unwrap_or(true),
+        expiry_mode,
+    })
+}

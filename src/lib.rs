@@ -1,0 +1,18 @@
+//! smppd: an SMSC-side SMPP v3.4 server.
+//!
+//! # Layout
+//! - `config`: `config.toml` → validated [`config::Config`] (every problem at once).
+//! - `tls`: rustls server config from PEM files.
+//! - `logging`: tracing subscriber (human / JSON).
+//! - `auth`: password checks and the per-address bind failure tracker.
+//! - `session`: the SMPP state machine per connection, and the session registry.
+//! - `server`: listeners, shutdown, reload.
+//! - `service`: the port between sessions and the message store.
+
+pub mod auth;
+pub mod config;
+pub mod logging;
+pub mod server;
+pub mod service;
+pub mod session;
+pub mod tls;

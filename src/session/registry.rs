@@ -1,0 +1,369 @@
+//! Every bound session by account: bind counting, live account changes on reload, and
+//! the outbound side of receipts ([`ReceiptSink`]).
+//!
+//! One `std::sync::Mutex` guards the map; it is never held across an `.await` (the
+//! outbound request runs after the chosen session's handle is cloned out).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use smpp_protocol::{Body, COctetString, DeliverSm, Tlv};
+use std::num::NonZeroU32;
+use tokio::sync::{broadcast, watch, OwnedSemaphorePermit};
+use tokio_util::sync::CancellationToken;
+
+use super::outbound::{Outbound, OutboundError};
+use super::state::BindType;
+use crate::config::{Account, Config, Throughput};
+use crate::service::{DeliverError, ReceiptDelivery, ReceiptSink};
+
+/// An account as live sessions use it: its settings and its shared rate limiter.
+#[derive(Debug)]
+pub struct AccountRuntime {
+    pub account: Account,
+    /// Shared by all sessions of the account; `None`: unlimited.
+    pub limiter: Option<Arc<DefaultDirectRateLimiter>>,
+}
+
+impl AccountRuntime {
+    fn new(account: Account) -> Self {
+        let limiter = account.throughput.map(limiter);
+        AccountRuntime { account, limiter }
+    }
+
+    /// Takes one request from the rate budget; false: answer ESME_RTHROTTLED.
+    pub fn admit(&self) -> bool {
+        self.limiter.as_ref().is_none_or(|l| l.check().is_ok())
+    }
+}
+
+fn limiter(t: Throughput) -> Arc<DefaultDirectRateLimiter> {
+    let rate = NonZeroU32::new(t.per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(t.burst).unwrap_or(rate);
+    Arc::new(RateLimiter::direct(
+        Quota::per_second(rate).allow_burst(burst),
+    ))
+}
+
+/// Why a bind could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    #[error("account already has {0} bind(s), its max_binds")]
+    TooManyBinds(usize),
+}
+
+#[derive(Debug, Clone)]
+struct SessionEntry {
+    id: u64,
+    bind_type: BindType,
+    peer: SocketAddr,
+    tls: bool,
+    outbound: Arc<Outbound>,
+    /// Cancelled to make the session unbind (reload removed it, or shutdown).
+    kick: CancellationToken,
+}
+
+#[derive(Debug)]
+struct AccountSlot {
+    runtime: watch::Sender<Arc<AccountRuntime>>,
+    sessions: Vec<SessionEntry>,
+    /// Round-robin position for receipts.
+    next: usize,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    accounts: HashMap<String, AccountSlot>,
+    next_id: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OutboundSettings {
+    response_timeout: Duration,
+    retries: u32,
+}
+
+/// The live sessions of every account. Implements [`ReceiptSink`].
+#[derive(Debug)]
+pub struct SessionRegistry {
+    inner: Mutex<Inner>,
+    receiver_bound: broadcast::Sender<String>,
+    settings: RwLock<OutboundSettings>,
+}
+
+/// A registered bind; dropping it removes the session from the registry.
+#[derive(Debug)]
+pub struct Registration {
+    registry: Arc<SessionRegistry>,
+    system_id: String,
+    id: u64,
+    /// The account's current settings; changes on reload.
+    pub runtime: watch::Receiver<Arc<AccountRuntime>>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut inner = self.registry.lock();
+        if let Some(slot) = inner.accounts.get_mut(&self.system_id) {
+            slot.sessions.retain(|s| s.id != self.id);
+            if slot.sessions.is_empty() {
+                inner.accounts.remove(&self.system_id);
+            }
+        }
+    }
+}
+
+impl SessionRegistry {
+    pub fn new(config: &Config) -> Arc<Self> {
+        let (receiver_bound, _) = broadcast::channel(1024);
+        Arc::new(SessionRegistry {
+            inner: Mutex::new(Inner::default()),
+            receiver_bound,
+            settings: RwLock::new(settings(config)),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a successful bind if the account has room (`max_binds`).
+    pub fn register(
+        self: &Arc<Self>,
+        account: &Account,
+        bind_type: BindType,
+        peer: SocketAddr,
+        tls: bool,
+        outbound: Arc<Outbound>,
+        kick: CancellationToken,
+    ) -> Result<Registration, RegisterError> {
+        let mut inner = self.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        let slot = inner
+            .accounts
+            .entry(account.system_id.clone())
+            .or_insert_with(|| AccountSlot {
+                runtime: watch::Sender::new(Arc::new(AccountRuntime::new(account.clone()))),
+                sessions: Vec::new(),
+                next: 0,
+            });
+        let max = slot.runtime.borrow().account.max_binds;
+        if slot.sessions.len() >= max {
+            let empty = slot.sessions.is_empty();
+            if empty {
+                inner.accounts.remove(&account.system_id);
+            }
+            return Err(RegisterError::TooManyBinds(max));
+        }
+        slot.sessions.push(SessionEntry {
+            id,
+            bind_type,
+            peer,
+            tls,
+            outbound,
+            kick,
+        });
+        let runtime = slot.runtime.subscribe();
+        drop(inner);
+        if bind_type.receives() {
+            // No subscriber is fine: nobody waits for receipts right now.
+            let _ = self.receiver_bound.send(account.system_id.clone());
+        }
+        Ok(Registration {
+            registry: self.clone(),
+            system_id: account.system_id.clone(),
+            id,
+            runtime,
+        })
+    }
+
+    /// Number of live binds of an account.
+    pub fn bind_count(&self, system_id: &str) -> usize {
+        self.lock()
+            .accounts
+            .get(system_id)
+            .map_or(0, |s| s.sessions.len())
+    }
+
+    /// Number of live binds over all accounts.
+    pub fn total_binds(&self) -> usize {
+        self.lock()
+            .accounts
+            .values()
+            .map(|s| s.sessions.len())
+            .sum()
+    }
+
+    /// Applies a reloaded config to live sessions: new limits go to every session of
+    /// a changed account; sessions of removed or disabled accounts, and sessions the
+    /// account no longer permits (address, bind type, TLS), are told to unbind.
+    /// Returns how many sessions were told to unbind.
+    pub fn apply_config(&self, config: &Config) -> usize {
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = settings(config);
+        let mut kicked = 0;
+        let inner = self.lock();
+        for (system_id, slot) in &inner.accounts {
+            let Some(account) = config.account(system_id).filter(|a| a.enabled) else {
+                tracing::info!(
+                    system_id,
+                    "account removed or disabled: unbinding its sessions"
+                );
+                for s in &slot.sessions {
+                    s.kick.cancel();
+                    kicked += 1;
+                }
+                continue;
+            };
+            for s in &slot.sessions {
+                let allowed = account.address_allowed(s.peer.ip())
+                    && bind_type_allowed(account, s.bind_type)
+                    && (s.tls || !account.tls_required);
+                if !allowed {
+                    tracing::info!(system_id, peer = %s.peer, "session no longer permitted: unbinding");
+                    s.kick.cancel();
+                    kicked += 1;
+                }
+            }
+            let current = slot.runtime.borrow().clone();
+            if current.account != *account {
+                let limiter = if current.account.throughput == account.throughput {
+                    // Unchanged rate: keep the bucket so a reload is not a free burst.
+                    current.limiter.clone()
+                } else {
+                    account.throughput.map(limiter)
+                };
+                slot.runtime.send_replace(Arc::new(AccountRuntime {
+                    account: account.clone(),
+                    limiter,
+                }));
+            }
+        }
+        kicked
+    }
+
+    /// Picks an RX/TRX session of the account, preferring one with a free outbound
+    /// slot (round robin among them).
+    fn pick(&self, system_id: &str) -> Option<(Arc<Outbound>, Option<OwnedSemaphorePermit>)> {
+        let mut inner = self.lock();
+        let slot = inner.accounts.get_mut(system_id)?;
+        let candidates: Vec<&SessionEntry> = slot
+            .sessions
+            .iter()
+            .filter(|s| s.bind_type.receives() && !s.kick.is_cancelled())
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let start = slot.next % candidates.len();
+        let mut chosen = None;
+        for i in 0..candidates.len() {
+            let s = candidates[(start + i) % candidates.len()];
+            if let Some(permit) = s.outbound.try_slot() {
+                chosen = Some((s.outbound.clone(), Some(permit)));
+                break;
+            }
+        }
+        let chosen = chosen.unwrap_or_else(|| (candidates[start].outbound.clone(), None));
+        slot.next = slot.next.wrapping_add(1);
+        Some(chosen)
+    }
+
+    async fn deliver_receipt(&self, receipt: ReceiptDelivery) -> Result<(), DeliverError> {
+        let settings = *self.settings.read().unwrap_or_else(|e| e.into_inner());
+        let body = Body::DeliverSm(receipt_pdu(&receipt));
+        let mut last = DeliverError::NoReceiver;
+        for _attempt in 0..=settings.retries {
+            let Some((outbound, permit)) = self.pick(&receipt.system_id) else {
+                return Err(last);
+            };
+            let permit = match permit {
+                Some(p) => p,
+                None => {
+                    match tokio::time::timeout(settings.response_timeout, outbound.slot()).await {
+                        Ok(Some(p)) => p,
+                        _ => {
+                            last = DeliverError::Timeout;
+                            continue;
+                        }
+                    }
+                }
+            };
+            match outbound
+                .request(body.clone(), settings.response_timeout, &permit)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(OutboundError::Refused(status)) => return Err(DeliverError::Refused(status.0)),
+                Err(OutboundError::Timeout) | Err(OutboundError::Closed) => {
+                    tracing::debug!(system_id = %receipt.system_id, "deliver_sm unanswered, retrying");
+                    last = DeliverError::Timeout;
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
+fn settings(config: &Config) -> OutboundSettings {
+    OutboundSettings {
+        response_timeout: config.server.response_timeout,
+        retries: config.server.outbound_retries,
+    }
+}
+
+pub(crate) fn bind_type_allowed(account: &Account, t: BindType) -> bool {
+    let a = account.allowed_bind_types;
+    match t {
+        BindType::Transmitter => a.transmitter,
+        BindType::Receiver => a.receiver,
+        BindType::Transceiver => a.transceiver,
+    }
+}
+
+/// COctetString from text, dropping NULs (which a C-string cannot hold).
+pub(crate) fn cstr(s: &str) -> COctetString {
+    COctetString::try_from(s.replace('\0', "")).unwrap_or_default()
+}
+
+/// The deliver_sm of reference §9.1: esm_class 0x04, receipted_message_id and
+/// message_state TLVs, the text in short_message (message_payload if longer than 254).
+fn receipt_pdu(r: &ReceiptDelivery) -> DeliverSm {
+    let text = bytes::Bytes::from(r.short_message.clone());
+    let mut tlvs = vec![
+        Tlv::ReceiptedMessageId(cstr(&r.receipted_message_id)),
+        Tlv::MessageState(r.message_state),
+    ];
+    let short_message = if text.len() > 254 {
+        tlvs.push(Tlv::MessagePayload(text));
+        bytes::Bytes::new()
+    } else {
+        text
+    };
+    DeliverSm {
+        source_addr_ton: r.source.ton,
+        source_addr_npi: r.source.npi,
+        source_addr: cstr(&r.source.addr),
+        dest_addr_ton: r.dest.ton,
+        dest_addr_npi: r.dest.npi,
+        destination_addr: cstr(&r.dest.addr),
+        esm_class: 0x04,
+        short_message,
+        tlvs,
+        ..DeliverSm::default()
+    }
+}
+
+impl ReceiptSink for SessionRegistry {
+    fn deliver(&self, receipt: ReceiptDelivery) -> BoxFuture<'_, Result<(), DeliverError>> {
+        Box::pin(self.deliver_receipt(receipt))
+    }
+
+    fn receiver_bound(&self) -> broadcast::Receiver<String> {
+        self.receiver_bound.subscribe()
+    }
+}

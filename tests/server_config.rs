@@ -1,0 +1,195 @@
+//! Config loading, validation and the `check-config` command of the built binary.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+use std::time::Duration;
+
+use smppd::config::{Config, Credential, EnvOverrides};
+
+const SAMPLE: &str = include_str!("../config.toml");
+
+fn smppd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_smppd"))
+}
+
+#[test]
+fn sample_config_is_valid() {
+    let c = Config::from_toml(SAMPLE, &EnvOverrides::default(), None).unwrap();
+    assert_eq!(c.server.system_id, "smppd");
+    assert_eq!(c.server.bind_timeout, Duration::from_secs(10));
+    let a = c.account("test").unwrap();
+    assert_eq!(a.credential, Credential::Plain("secret".into()));
+    assert_eq!(a.default_validity, Duration::from_secs(48 * 3600));
+    assert_eq!(a.throughput.unwrap().burst, 200);
+    assert!(a.address_allowed("127.0.0.1".parse().unwrap()));
+    assert!(!a.address_allowed("10.1.1.1".parse().unwrap()));
+}
+
+#[test]
+fn environment_overrides_redis_and_mongodb() {
+    let env = EnvOverrides {
+        redis_url: Some("redis://10.0.0.1:7000".into()),
+        mongodb_uri: Some("mongodb://10.0.0.2:27018".into()),
+    };
+    let c = Config::from_toml(SAMPLE, &env, None).unwrap();
+    assert_eq!(c.redis.url, "redis://10.0.0.1:7000");
+    assert_eq!(c.mongodb.uri, "mongodb://10.0.0.2:27018");
+}
+
+#[test]
+fn debug_output_never_shows_passwords() {
+    let c = Config::from_toml(SAMPLE, &EnvOverrides::default(), None).unwrap();
+    assert!(!format!("{c:?}").contains("secret"));
+}
+
+const BAD: &str = r#"
+[server]
+listen = "nowhere"
+bind_timeout = "soon"
+tls_listen = "127.0.0.1:0"
+log_format = "xml"
+
+[[esme]]
+system_id = "a"
+password = "x"
+
+[[esme]]
+system_id = "a"
+password = "y"
+
+[[esme]]
+system_id = "c"
+password_hash = "not-a-hash"
+allowed_addresses = ["10.0.0/8", "192.168.0.0/16"]
+allowed_bind_types = ["transmitter", "sender"]
+window = 0
+default_validity = "10d"
+max_validity = "1d"
+expiry_mode = "never"
+"#;
+
+#[test]
+fn validation_reports_every_problem_with_its_key() {
+    let problems = Config::from_toml(BAD, &EnvOverrides::default(), None).unwrap_err();
+    let text: Vec<String> = problems.0.iter().map(|p| p.to_string()).collect();
+    let expect = [
+        "server.listen: invalid socket address \"nowhere\"",
+        "server.bind_timeout: invalid duration \"soon\"",
+        "server.tls_cert: required",
+        "server.tls_key: required",
+        "server.log_format:",
+        "esme[1].system_id: duplicate account \"a\"",
+        "esme[2].password_hash: not an argon2 PHC string",
+        "esme[2].allowed_addresses[0]: invalid CIDR \"10.0.0/8\"",
+        "esme[2].allowed_bind_types[1]: unknown bind type \"sender\"",
+        "esme[2].window: must be between",
+        "esme[2].default_validity: must not be longer than max_validity",
+        "esme[2].expiry_mode:",
+    ];
+    for e in expect {
+        assert!(
+            text.iter().any(|t| t.starts_with(e)),
+            "missing {e:?} in {text:#?}"
+        );
+    }
+    assert_eq!(text.len(), expect.len(), "{text:#?}");
+}
+
+#[test]
+fn syntax_error_names_the_line() {
+    let problems =
+        Config::from_toml("[server]\nlisten = \n", &EnvOverrides::default(), None).unwrap_err();
+    assert!(problems.0[0].path.contains("line 2"), "{problems}");
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    let problems = Config::from_toml(
+        "[server]\nlisten_port = 1\n",
+        &EnvOverrides::default(),
+        None,
+    )
+    .unwrap_err();
+    assert!(problems.0[0].message.contains("listen_port"), "{problems}");
+}
+
+#[test]
+fn argon2_password_hash_is_accepted() {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+    let hash = argon2::Argon2::default()
+        .hash_password(b"pw", &salt)
+        .unwrap()
+        .to_string();
+    let text = format!("[[esme]]\nsystem_id = \"h\"\npassword_hash = \"{hash}\"\n");
+    let c = Config::from_toml(&text, &EnvOverrides::default(), None).unwrap();
+    assert_eq!(c.accounts[0].credential, Credential::Argon2(hash));
+}
+
+#[test]
+fn check_config_binary_lists_every_problem_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, BAD).unwrap();
+    let out = smppd()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("12 problem(s)"), "{err}");
+    assert!(
+        err.contains("esme[2].allowed_addresses[0]: invalid CIDR \"10.0.0/8\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("server.listen: invalid socket address"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_config_binary_accepts_the_sample_and_warns_on_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, SAMPLE).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = smppd()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env_remove("SMPPD_REDIS_URL")
+        .env_remove("SMPPD_MONGODB_URI")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("config OK"), "{stdout}");
+    assert!(stdout.contains("1 account(s)"), "{stdout}");
+    assert!(stdout.contains("readable by group or others"), "{stdout}");
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = smppd()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.contains("readable by group"), "{stdout}");
+}
+
+#[test]
+fn serve_with_bad_config_exits_before_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, BAD).unwrap();
+    let out = smppd()
+        .args(["serve", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("problem(s) in config"), "{err}");
+}

@@ -1,0 +1,184 @@
+//! Outbound receipts through the session registry (ReceiptSink): deliver_sm with
+//! esm_class 0x04 and the receipt TLVs, answered by the client; refusal, timeout,
+//! no receiver, and the receiver_bound notification.
+#![allow(clippy::unwrap_used)]
+
+#[path = "server_harness/mod.rs"]
+mod harness;
+#[path = "support/smpp_client.rs"]
+mod smpp_client;
+
+use std::time::Duration;
+
+use harness::{esme, server_section, start};
+use smpp_client::Client;
+use smpp_protocol::{Body, CommandId, CommandStatus, Pdu, Tlv};
+use smppd::service::{Address, DeliverError, ReceiptDelivery, ReceiptSink};
+
+fn receipt(id: &str) -> ReceiptDelivery {
+    ReceiptDelivery {
+        system_id: "acme".into(),
+        source: Address { ton: 1, npi: 1, addr: "4912345".into() },
+        dest: Address { ton: 5, npi: 0, addr: "SENDER".into() },
+        short_message: format!("id:{id} sub:001 dlvrd:001 submit date:2401011200 done date:2401011201 stat:DELIVRD err:000 text:").into_bytes(),
+        receipted_message_id: id.into(),
+        message_state: 2,
+    }
+}
+
+fn cfg(extra: &str) -> String {
+    format!("{}{}", server_section(extra), esme("acme", ""))
+}
+
+#[tokio::test]
+async fn receipt_is_delivered_as_deliver_sm_and_resolves_on_deliver_sm_resp() {
+    let s = start(&cfg("")).await;
+    let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let registry = s.registry.clone();
+    let sent = tokio::spawn(async move { registry.deliver(receipt("msg-7")).await });
+    let p = rx.recv().await;
+    let Body::DeliverSm(d) = &p.body else {
+        panic!("{p:?}")
+    };
+    assert_eq!(d.esm_class, 0x04);
+    assert_eq!(
+        (d.source_addr.to_string(), d.source_addr_ton),
+        ("4912345".to_string(), 1)
+    );
+    assert_eq!(
+        (d.destination_addr.to_string(), d.dest_addr_ton),
+        ("SENDER".to_string(), 5)
+    );
+    assert!(d.short_message.starts_with(b"id:msg-7 "));
+    assert!(d.tlvs.contains(&Tlv::MessageState(2)));
+    assert!(d
+        .tlvs
+        .contains(&Tlv::ReceiptedMessageId(smpp_client::cs("msg-7"))));
+    assert!(!sent.is_finished());
+    rx.send(Pdu::new(p.sequence_number, Body::DeliverSmResp(None)))
+        .await;
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), sent)
+            .await
+            .unwrap()
+            .unwrap(),
+        Ok(())
+    );
+}
+
+#[tokio::test]
+async fn non_zero_deliver_sm_resp_is_a_refusal() {
+    let s = start(&cfg("")).await;
+    let mut trx = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let registry = s.registry.clone();
+    let sent = tokio::spawn(async move { registry.deliver(receipt("m")).await });
+    let p = trx.recv().await;
+    trx.send(Pdu {
+        command_status: CommandStatus::ESME_RX_T_APPN,
+        sequence_number: p.sequence_number,
+        body: Body::DeliverSmResp(None),
+    })
+    .await;
+    assert_eq!(
+        sent.await.unwrap(),
+        Err(DeliverError::Refused(CommandStatus::ESME_RX_T_APPN.0))
+    );
+}
+
+#[tokio::test]
+async fn unanswered_deliver_sm_times_out_after_retries() {
+    let s = start(
+        &cfg("response_timeout = \"200ms\"\noutbound_retries = 1")
+            .replace("response_timeout = \"2s\"\n", ""),
+    )
+    .await;
+    let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let registry = s.registry.clone();
+    let sent = tokio::spawn(async move { registry.deliver(receipt("m")).await });
+    let first = rx.recv().await;
+    let second = rx.recv().await;
+    assert!(matches!(first.body, Body::DeliverSm(_)) && matches!(second.body, Body::DeliverSm(_)));
+    assert_ne!(
+        first.sequence_number, second.sequence_number,
+        "a retry is a new request"
+    );
+    assert_eq!(sent.await.unwrap(), Err(DeliverError::Timeout));
+    // A late answer is dropped quietly; the session stays up.
+    rx.send(Pdu::new(first.sequence_number, Body::DeliverSmResp(None)))
+        .await;
+    assert_eq!(
+        rx.request(Body::EnquireLink).await.body,
+        Body::EnquireLinkResp
+    );
+}
+
+#[tokio::test]
+async fn no_receiver_bound_means_no_receiver() {
+    let s = start(&cfg("")).await;
+    assert_eq!(
+        s.registry.deliver(receipt("m")).await,
+        Err(DeliverError::NoReceiver)
+    );
+    let _tx = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    assert_eq!(
+        s.registry.deliver(receipt("m")).await,
+        Err(DeliverError::NoReceiver)
+    );
+}
+
+#[tokio::test]
+async fn receiver_bound_fires_for_receiver_and_transceiver_binds_only() {
+    let s = start(&cfg("")).await;
+    let mut bound = s.registry.receiver_bound();
+    let _tx = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    let _rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let _trx = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let wait = Duration::from_secs(5);
+    assert_eq!(
+        tokio::time::timeout(wait, bound.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        "acme"
+    );
+    assert_eq!(
+        tokio::time::timeout(wait, bound.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        "acme"
+    );
+    assert!(
+        bound.try_recv().is_err(),
+        "the transmitter bind did not fire"
+    );
+}
+
+#[tokio::test]
+async fn outbound_window_bounds_unanswered_deliver_sm_per_session() {
+    let s = start(&cfg("outbound_window = 2")).await;
+    let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let mut sends = Vec::new();
+    for i in 0..3 {
+        let registry = s.registry.clone();
+        sends.push(tokio::spawn(async move {
+            registry.deliver(receipt(&format!("m{i}"))).await
+        }));
+    }
+    let a = rx.recv().await;
+    let b = rx.recv().await;
+    // The third waits for a free slot.
+    assert!(tokio::time::timeout(Duration::from_millis(200), rx.recv())
+        .await
+        .is_err());
+    rx.send(Pdu::new(a.sequence_number, Body::DeliverSmResp(None)))
+        .await;
+    let c = rx.recv().await;
+    rx.send(Pdu::new(b.sequence_number, Body::DeliverSmResp(None)))
+        .await;
+    rx.send(Pdu::new(c.sequence_number, Body::DeliverSmResp(None)))
+        .await;
+    for h in sends {
+        assert_eq!(h.await.unwrap(), Ok(()));
+    }
+}
