@@ -41,6 +41,8 @@ pub struct Config {
 pub struct ServerConfig {
     /// Sent as system_id in bind_*_resp.
     pub system_id: String,
+    /// This node's name in outcome documents and logs (default: the host name).
+    pub node_id: String,
     /// Plain TCP listener.
     pub listen: SocketAddr,
     /// TLS listener with its loaded certificate; `None` when `tls_listen` is unset.
@@ -108,6 +110,8 @@ pub struct BindFailurePolicy {
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
     pub url: String,
+    /// Prepended to every key smppd writes; nodes of one installation share it.
+    pub key_prefix: String,
     /// Whether smppd may run `CONFIG SET notify-keyspace-events` itself.
     pub configure_keyspace_events: bool,
 }

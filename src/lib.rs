@@ -1,6 +1,7 @@
 //! smppd: an SMSC-side SMPP v3.4 server.
 //!
 //! # Layout
+//! - `app`: the store behind the listeners, started as one value.
 //! - `config`: `config.toml` → validated [`config::Config`] (every problem at once).
 //! - `tls`: rustls server config from PEM files.
 //! - `logging`: tracing subscriber (human / JSON).
@@ -8,11 +9,14 @@
 //! - `session`: the SMPP state machine per connection, and the session registry.
 //! - `server`: listeners, shutdown, reload.
 //! - `service`: the port between sessions and the message store.
+//! - `store`: segments in Redis, event-driven expiry, outcomes in MongoDB, receipts.
 
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod logging;
 pub mod server;
 pub mod service;
 pub mod session;
+pub mod store;
 pub mod tls;

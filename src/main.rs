@@ -10,13 +10,8 @@ use clap::Parser;
 use cli::{Cli, Command};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use futures::future::BoxFuture;
+use smppd::app::App;
 use smppd::config::{Config, ConfigSource};
-use smppd::service::{
-    Address, MessageService, QueryAnswer, ServiceError, SubmitAccepted, SubmitRequest,
-};
-use smppd::session::SessionRegistry;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -69,57 +64,8 @@ fn serve(path: std::path::PathBuf) -> anyhow::Result<()> {
     let config = Arc::new(loaded.config);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let registry = SessionRegistry::new(&config);
-        // LEAD: replace with the real store (it also takes `registry` as its ReceiptSink).
-        let service: Arc<dyn MessageService> = Arc::new(StoreNotWired);
-        smppd::server::serve(ConfigSource::File(path), config, service, registry).await
+        let app = App::start(ConfigSource::File(path), config).await?;
+        smppd::server::spawn_signal_handlers(app.handle())?;
+        app.run().await
     })
-}
-
-/// Placeholder message service until the store is wired: every request is answered
-/// ESME_RSYSERR.
-struct StoreNotWired;
-
-impl StoreNotWired {
-    fn err() -> ServiceError {
-        ServiceError::Internal("store not wired".into())
-    }
-}
-
-impl MessageService for StoreNotWired {
-    fn submit(&self, _req: SubmitRequest) -> BoxFuture<'_, Result<SubmitAccepted, ServiceError>> {
-        Box::pin(async { Err(Self::err()) })
-    }
-
-    fn query(
-        &self,
-        _system_id: &str,
-        _message_id: &str,
-        _source: &Address,
-    ) -> BoxFuture<'_, Result<QueryAnswer, ServiceError>> {
-        Box::pin(async { Err(Self::err()) })
-    }
-
-    fn cancel(
-        &self,
-        _system_id: &str,
-        _message_id: &str,
-        _source: &Address,
-        _dest: Option<&Address>,
-        _service_type: &str,
-    ) -> BoxFuture<'_, Result<(), ServiceError>> {
-        Box::pin(async { Err(Self::err()) })
-    }
-
-    fn replace(
-        &self,
-        _system_id: &str,
-        _message_id: &str,
-        _source: &Address,
-        _registered_delivery: u8,
-        _validity_period: Bytes,
-        _short_message: Bytes,
-    ) -> BoxFuture<'_, Result<(), ServiceError>> {
-        Box::pin(async { Err(Self::err()) })
-    }
 }

@@ -27,6 +27,7 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub system_id: Option<String>,
+    pub node_id: Option<String>,
     pub listen: Option<String>,
     pub tls_listen: Option<String>,
     pub tls_cert: Option<String>,
@@ -59,6 +60,7 @@ pub struct RawBindFailures {
 #[serde(deny_unknown_fields)]
 pub struct RawRedis {
     pub url: Option<String>,
+    pub key_prefix: Option<String>,
     pub configure_keyspace_events: Option<bool>,
 }
 

@@ -288,6 +288,7 @@ pub(super) fn validate(
     Ok(Config {
         server: ServerConfig {
             system_id,
+            node_id: s.node_id.clone().unwrap_or_else(default_node_id),
             listen,
             tls,
             max_connections: max_connections as usize,
@@ -304,6 +305,11 @@ pub(super) fn validate(
         },
         redis: RedisConfig {
             url: redis_url,
+            key_prefix: raw
+                .redis
+                .key_prefix
+                .clone()
+                .unwrap_or_else(|| "smppd:".to_string()),
             configure_keyspace_events: raw.redis.configure_keyspace_events.unwrap_or(true),
         },
         mongodb: MongoConfig {
@@ -546,4 +552,13 @@ fn validate_esme(
         enabled: e.enabled.unwrap_or(true),
         expiry_mode,
     })
+}
+
+/// The host name, so outcome documents say which machine processed them.
+fn default_node_id() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "smppd".to_string())
 }

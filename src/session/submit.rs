@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use smpp_protocol::{CommandStatus, DataSm, SubmitMulti, SubmitSm, Tlv};
 
-use crate::service::{AccountPolicy, Address, Concat, SubmitRequest};
+use crate::service::{AccountPolicy, Address, Concat, ConcatScheme, SubmitRequest};
 
 /// The fields of one message every submit form carries.
 pub(crate) struct Parts<'a> {
@@ -111,16 +111,32 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// Concatenation info and the user data without its UDH.
-///
-/// LEAD: WIRE CONCATENATION HERE — replace the body with
-/// `smpp_protocol::udh::concat_info` (UDH IEI 0x00/0x08 when esm_class has UDHI,
-/// else SAR TLVs) once it is on `proto`, mapping its error to its command_status.
-/// Until then every message is treated as single-part and keeps its bytes as-is.
+/// Concatenation info and the user data without its UDH (UDH IEI 0x00/0x08 when
+/// esm_class has UDHI, else a complete set of SAR TLVs). A malformed UDH or impossible
+/// concatenation values are answered with the status the protocol crate assigns.
 fn concat_info(
-    _esm_class: u8,
+    esm_class: u8,
     raw: &Bytes,
-    _tlvs: &[Tlv],
+    tlvs: &[Tlv],
 ) -> Result<(Option<Concat>, Bytes), CommandStatus> {
-    Ok((None, raw.clone()))
+    use smpp_protocol::udh;
+    let (msg_ref_num, total_segments, segment_seqnum) = smpp_protocol::tlv::sar(tlvs);
+    let sar = udh::SarParts {
+        msg_ref_num,
+        total_segments,
+        segment_seqnum,
+    };
+    let (info, user_data) =
+        udh::concat_info(esm_class, raw, sar).map_err(|e| CommandStatus(e.command_status()))?;
+    let concat = info.map(|c| Concat {
+        scheme: match c.scheme {
+            udh::ConcatScheme::Udh8 => ConcatScheme::Udh8,
+            udh::ConcatScheme::Udh16 => ConcatScheme::Udh16,
+            udh::ConcatScheme::Sar => ConcatScheme::Sar,
+        },
+        reference: c.reference,
+        total: c.total,
+        seq: c.seq,
+    });
+    Ok((concat, raw.slice_ref(user_data)))
 }

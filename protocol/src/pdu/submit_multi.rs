@@ -210,6 +210,23 @@ impl SubmitMulti {
     pub fn sar(&self) -> (Option<u16>, Option<u8>, Option<u8>) {
         tlv::sar(&self.tlvs)
     }
+
+    /// Concatenation info (UDH IEI 0x00/0x08 when esm_class has UDHI, else a complete
+    /// set of SAR TLVs; `None` = single part) and the user data without its UDH.
+    pub fn concat(
+        &self,
+    ) -> Result<(Option<crate::udh::ConcatInfo>, &[u8]), crate::udh::ConcatError> {
+        let (msg_ref_num, total_segments, segment_seqnum) = self.sar();
+        crate::udh::concat_info(
+            self.esm_class,
+            self.user_data(),
+            crate::udh::SarParts {
+                msg_ref_num,
+                total_segments,
+                segment_seqnum,
+            },
+        )
+    }
 }
 
 /// One failed destination in `submit_multi_resp`.

@@ -1,0 +1,105 @@
+//! The whole of smppd in one value: the store (Redis + MongoDB, with its expiry,
+//! outcome and receipt tasks) behind the SMPP listeners. `smppd serve` and the
+//! end-to-end tests start it the same way.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigSource};
+use crate::server::{Server, ServerHandle};
+use crate::service::MessageService;
+use crate::session::SessionRegistry;
+use crate::store::{Store, StoreSettings};
+
+/// Maps `config.toml` onto the store's settings.
+pub fn store_settings(config: &Config) -> StoreSettings {
+    let mut s = StoreSettings::new(config.redis.url.clone(), config.mongodb.uri.clone());
+    s.database = config.mongodb.database.clone();
+    s.key_prefix = config.redis.key_prefix.clone();
+    s.node_id = config.server.node_id.clone();
+    s.configure_keyspace_events = config.redis.configure_keyspace_events;
+    s.retention_days = config.mongodb.retention_days;
+    s.receipt_lifetime = config.receipts.lifetime;
+    // A node must hold a receipt it is sending for longer than the ESME may take to
+    // answer it (every retry included), or a second node could send it too.
+    let per_try = config.server.response_timeout;
+    s.receipt_lease = (per_try * (config.server.outbound_retries + 1)).max(Duration::from_secs(5))
+        + Duration::from_secs(5);
+    s
+}
+
+/// A started smppd: ports bound, store connected and its background tasks running.
+pub struct App {
+    server: Server,
+    store: Store,
+    store_stop: CancellationToken,
+    store_task: JoinHandle<()>,
+}
+
+impl App {
+    /// Connects the store first (a wrong Redis URL or missing keyspace-event rights
+    /// stop start-up before any port is bound), then binds the listeners.
+    pub async fn start(source: ConfigSource, config: Arc<Config>) -> anyhow::Result<App> {
+        let settings = store_settings(&config);
+        let store = Store::connect(settings).await.with_context(|| {
+            format!(
+                "store start-up failed (redis.url = {})",
+                crate::config::redact_url(&config.redis.url)
+            )
+        })?;
+        let registry = SessionRegistry::new(&config);
+        let store_stop = CancellationToken::new();
+        let store_task = store.spawn(registry.clone(), store_stop.clone());
+        let service: Arc<dyn MessageService> = Arc::new(store.clone());
+        let server = match Server::bind(source, config, service, registry).await {
+            Ok(s) => s,
+            Err(e) => {
+                store_stop.cancel();
+                let _ = store_task.await;
+                return Err(e);
+            }
+        };
+        Ok(App {
+            server,
+            store,
+            store_stop,
+            store_task,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.server.local_addr()
+    }
+
+    pub fn tls_local_addr(&self) -> Option<SocketAddr> {
+        self.server.tls_local_addr()
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until shutdown, then stops the store's tasks: sessions are unbound first
+    /// so no new segment arrives while the store winds down. Everything the store had
+    /// not finished stays in Redis and is picked up by the next start (or another node).
+    pub async fn run(self) -> anyhow::Result<()> {
+        let grace = self.server.handle().config().server.shutdown_grace;
+        let result = self.server.run().await;
+        self.store_stop.cancel();
+        if tokio::time::timeout(grace, self.store_task).await.is_err() {
+            tracing::warn!(
+                "store tasks did not stop within the shutdown grace; their work stays in Redis"
+            );
+        }
+        result
+    }
+}

@@ -1,0 +1,166 @@
+//! Accepting a segment: its deadline, its message_id, and one Lua script that stores
+//! it (and finishes the message when it was the last segment).
+//!
+//! The answer comes only after Redis acknowledged the script, so ESME_ROK means the
+//! segment is in Redis memory and in the AOF buffer, fsynced within a second
+//! (`appendfsync everysec`; see ARCHITECTURE.md for that window).
+//!
+//! A segment number seen twice in a pending message is not stored again; the second
+//! submit gets ESME_ROK with the *first* submit's message_id, as an ESME that resends
+//! after a lost submit_sm_resp expects.
+
+use chrono::{DateTime, Utc};
+use smpp_protocol::time::parse_time;
+
+use super::model::{address_key, group_key, GroupMeta, StoredSegment};
+use super::value::{int_at, items, str_at};
+use super::{ExpiryBackend, Inner};
+use crate::service::{AccountPolicy, ServiceError, SubmitAccepted, SubmitRequest};
+
+/// ESME_RINVEXPIRY
+pub const ESME_RINVEXPIRY: u32 = 0x62;
+
+fn invalid_expiry(reason: impl Into<String>) -> ServiceError {
+    ServiceError::Rejected {
+        status: ESME_RINVEXPIRY,
+        reason: reason.into(),
+    }
+}
+
+/// The deadline of a message whose first segment carries `validity_period`, `now`
+/// being Redis time: absolute, or relative to now, or the account's default when
+/// empty; capped at the account's maximum. Malformed or not in the future →
+/// ESME_RINVEXPIRY.
+pub fn deadline(
+    validity_period: &[u8],
+    policy: &AccountPolicy,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, ServiceError> {
+    let default = chrono::Duration::from_std(policy.default_validity)
+        .map_err(|_| invalid_expiry("default validity out of range"))?;
+    let max = chrono::Duration::from_std(policy.max_validity)
+        .map_err(|_| invalid_expiry("max validity out of range"))?;
+    let wanted = match parse_time(validity_period)
+        .map_err(|e| invalid_expiry(format!("validity_period: {e}")))?
+    {
+        None => now + default,
+        Some(t) => t
+            .resolve(now)
+            .ok_or_else(|| invalid_expiry("validity_period out of range"))?,
+    };
+    if wanted <= now {
+        return Err(invalid_expiry("validity_period is already past"));
+    }
+    Ok(wanted.min(now + max))
+}
+
+impl Inner {
+    pub(crate) async fn submit(&self, req: SubmitRequest) -> Result<SubmitAccepted, ServiceError> {
+        let deadline = deadline(&req.validity_period, &req.policy, self.clock.now())?;
+        let message_id = self.next_message_id();
+        let meta = GroupMeta {
+            account: req.policy.system_id.clone(),
+            service_type: req.service_type.clone(),
+            source: req.source.clone(),
+            dest: req.dest.clone(),
+            scheme: req.concat.map(|c| c.scheme),
+            reference: req.concat.map(|c| c.reference),
+            total: req.concat.map_or(1, |c| c.total.max(1)),
+            expiry_mode: req.policy.expiry_mode,
+        };
+        let (gk, seq) = match req.concat {
+            // A single-part message is its own group, named after its message_id.
+            Some(c) if c.total > 1 => (group_key(&meta), c.seq),
+            _ => (format!("1|{message_id}"), 1),
+        };
+        let meta_json = serde_json::to_string(&meta).map_err(internal)?;
+        let seg_json =
+            serde_json::to_string(&StoredSegment::from_request(&req)).map_err(internal)?;
+        let reply: redis::Value = self
+            .scripts
+            .submit
+            .arg(self.prefix())
+            .arg(self.node())
+            .arg(&gk)
+            .arg(seq)
+            .arg(meta.total)
+            .arg(&message_id)
+            .arg(deadline.timestamp_millis())
+            .arg(meta_json)
+            .arg(seg_json)
+            .arg(self.settings.max_pending)
+            .arg(self.hfe())
+            .arg(&meta.account)
+            .arg(address_key(&meta.source))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| ServiceError::Internal(format!("redis: {e}")))?;
+        let a = items(reply);
+        match str_at(&a, 0, "submit")?.as_str() {
+            "stored" => {
+                if int_at(&a, 1, "submit")? == 1 {
+                    self.arm_timer(gk, int_at(&a, 2, "submit")?);
+                }
+                Ok(SubmitAccepted { message_id })
+            }
+            "complete" => {
+                self.finisher_wake.notify_one();
+                Ok(SubmitAccepted { message_id })
+            }
+            "dup" => Ok(SubmitAccepted {
+                message_id: str_at(&a, 1, "submit")?,
+            }),
+            "full" => Err(ServiceError::QueueFull(format!(
+                "{} messages pending",
+                self.settings.max_pending
+            ))),
+            "expired" => Err(invalid_expiry("validity_period is already past")),
+            other => Err(ServiceError::Internal(format!(
+                "submit script answered {other:?}"
+            ))),
+        }
+    }
+
+    /// On Redis without hash-field expiration the `expired` event of a key comes when
+    /// the server's sampling finds it, which can be far behind the deadline; touching
+    /// the key at its deadline expires it (and fires the event) at once. This node
+    /// stored the first segment, so it arms one timer for this deadline — no loop.
+    pub(crate) fn arm_timer(&self, gk: String, deadline_ms: i64) {
+        if self.backend != ExpiryBackend::KeyExpiry {
+            return;
+        }
+        let at = self.clock.instant_at(deadline_ms);
+        let key = format!("{}t:{gk}", self.prefix());
+        let mut conn = self.conn();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            // If the local clock ran ahead of Redis, the key is still there: wait its
+            // remaining TTL once more, then leave the rest to Redis' own expiry.
+            for _ in 0..2 {
+                let ttl: redis::RedisResult<i64> =
+                    redis::cmd("PTTL").arg(&key).query_async(&mut conn).await;
+                match ttl {
+                    Ok(ms) if ms > 0 => {
+                        tokio::select! {
+                            _ = tokio::time::sleep(std::time::Duration::from_millis(ms as u64)) => {}
+                            _ = shutdown.cancelled() => return,
+                        }
+                    }
+                    Ok(_) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, key, "expiry timer could not touch its key");
+                        return;
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Internal(e.to_string())
+}

@@ -1,0 +1,22 @@
+//! Store-internal errors. Toward sessions every one of them is an internal fault
+//! (`ServiceError::Internal`, ESME_RSYSERR): the peer did nothing wrong.
+
+use crate::service::ServiceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("mongodb: {0}")]
+    Mongo(#[from] mongodb::error::Error),
+    #[error("redis keyspace notifications: {0}")]
+    KeyspaceEvents(String),
+    #[error("unexpected data in redis: {0}")]
+    Corrupt(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> ServiceError {
+        ServiceError::Internal(e.to_string())
+    }
+}

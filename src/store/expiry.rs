@@ -1,0 +1,191 @@
+//! Expiry without polling.
+//!
+//! The trigger is a keyspace event on a group's timer key `P:t:<gk>` — `hexpired`
+//! where the server has hash-field expiration, `expired` otherwise (made timely by
+//! the one-shot timer armed in [`super::accept`]). The event only names the group;
+//! the group's data lives under another key and is still there. Every node receives
+//! every event and runs the claim script; the script moves the group out of the
+//! pending area, so exactly one node gets it.
+//!
+//! Events sent while no subscriber listens are lost (pub/sub has no memory), so after
+//! every (re)subscription the subscriber runs one recovery pass over the deadline
+//! index `P:deadlines` (ZRANGEBYSCORE ≤ Redis time). There is no periodic scan.
+//!
+//! The same connection listens on `P:receipts`, where finished messages announce
+//! accounts with new receipts, and forwards them to the receipt dispatcher.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::{mpsc, Semaphore};
+
+use super::receipts::DispatchEvent;
+use super::value::{int_at, items, string};
+use super::{ExpiryBackend, Inner, StoreError};
+
+/// Claims running at once; beyond that the subscriber stops reading, and Redis
+/// buffers the events.
+const CLAIM_CONCURRENCY: usize = 64;
+/// Groups per recovery-pass round trip.
+const RECOVERY_BATCH: usize = 256;
+
+pub struct Subscriber {
+    inner: Arc<Inner>,
+    dispatch: mpsc::Sender<DispatchEvent>,
+    claims: Arc<Semaphore>,
+}
+
+impl Subscriber {
+    pub fn new(inner: Arc<Inner>, dispatch: mpsc::Sender<DispatchEvent>) -> Subscriber {
+        Subscriber {
+            inner,
+            dispatch,
+            claims: Arc::new(Semaphore::new(CLAIM_CONCURRENCY)),
+        }
+    }
+
+    fn channels(&self) -> Vec<String> {
+        let db = self.inner.db;
+        let mut c = vec![format!("{}receipts", self.inner.prefix())];
+        c.push(format!("__keyevent@{db}__:expired"));
+        if self.inner.backend == ExpiryBackend::HashFieldExpiry {
+            c.push(format!("__keyevent@{db}__:hexpired"));
+        }
+        c
+    }
+
+    /// Subscribes, runs the recovery pass, handles events; on a lost connection does
+    /// it all again (with a growing pause) until shutdown.
+    pub async fn run(self) {
+        let mut pause = Duration::from_millis(50);
+        loop {
+            if self.inner.shutdown.is_cancelled() {
+                return;
+            }
+            match self.session().await {
+                Ok(()) => pause = Duration::from_millis(50),
+                Err(e) => {
+                    tracing::warn!(error = %e, "expiry subscriber lost its connection");
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = self.inner.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    async fn session(&self) -> Result<(), StoreError> {
+        let mut pubsub = self.inner.client.get_async_pubsub().await?;
+        for ch in self.channels() {
+            pubsub.subscribe(ch).await?;
+        }
+        self.inner
+            .stats
+            .subscriptions
+            .fetch_add(1, Ordering::Relaxed);
+        // A reconnect may mean a restarted Redis or a changed clock offset.
+        self.inner.clock.sync(&mut self.inner.conn()).await?;
+        self.recovery_pass().await?;
+        let timer_prefix = format!("{}t:", self.inner.prefix());
+        let receipts_channel = format!("{}receipts", self.inner.prefix());
+        let mut stream = pubsub.on_message();
+        loop {
+            let msg = tokio::select! {
+                m = stream.next() => m,
+                _ = self.inner.shutdown.cancelled() => return Ok(()),
+            };
+            let Some(msg) = msg else {
+                return Err(StoreError::Corrupt("subscription stream ended".into()));
+            };
+            let payload: String = msg.get_payload().unwrap_or_default();
+            if msg.get_channel_name() == receipts_channel {
+                let _ = self.dispatch.send(DispatchEvent::Account(payload)).await;
+            } else if let Some(gk) = payload.strip_prefix(&timer_prefix) {
+                self.spawn_claim(gk.to_owned()).await;
+            }
+        }
+    }
+
+    async fn spawn_claim(&self, gk: String) {
+        let Ok(permit) = self.claims.clone().acquire_owned().await else {
+            return;
+        };
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            if let Err(e) = inner.claim(&gk).await {
+                // The group stays in the deadline index; the next recovery pass takes it.
+                tracing::warn!(error = %e, gk, "claim failed");
+            }
+            drop(permit);
+        });
+    }
+
+    /// Claims every group whose deadline passed by Redis time, then wakes the outcome
+    /// writer and the receipt dispatcher for work left by nodes that stopped.
+    async fn recovery_pass(&self) -> Result<(), StoreError> {
+        self.inner
+            .stats
+            .recovery_passes
+            .fetch_add(1, Ordering::Relaxed);
+        let mut claimed = 0usize;
+        loop {
+            let due: redis::Value = self
+                .inner
+                .scripts
+                .due
+                .arg(self.inner.prefix())
+                .arg(self.inner.node())
+                .arg(RECOVERY_BATCH)
+                .invoke_async(&mut self.inner.conn())
+                .await?;
+            let due: Vec<String> = items(due).iter().filter_map(string).collect();
+            let n = due.len();
+            let results =
+                futures::future::join_all(due.iter().map(|gk| self.inner.claim(gk))).await;
+            for r in results {
+                r?;
+            }
+            claimed += n;
+            if n < RECOVERY_BATCH {
+                break;
+            }
+        }
+        if claimed > 0 {
+            tracing::info!(claimed, "recovery pass claimed expired messages");
+        }
+        self.inner.finisher_wake.notify_one();
+        let _ = self.dispatch.send(DispatchEvent::Rescan).await;
+        Ok(())
+    }
+}
+
+impl Inner {
+    /// Runs the claim script for one group; hands a won group to the outcome writer.
+    pub(crate) async fn claim(&self, gk: &str) -> Result<(), StoreError> {
+        let reply: redis::Value = self
+            .scripts
+            .claim
+            .arg(self.prefix())
+            .arg(self.node())
+            .arg(gk)
+            .invoke_async(&mut self.conn())
+            .await?;
+        let a = items(reply);
+        match int_at(&a, 0, "claim")? {
+            1 => {
+                self.stats.expired_claimed.fetch_add(1, Ordering::Relaxed);
+                self.finisher_wake.notify_one();
+            }
+            -1 => {
+                // Not due by Redis time (an early local timer or a stale event for a
+                // newer group under the same key): its own timer is still armed.
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

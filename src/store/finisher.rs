@@ -1,0 +1,167 @@
+//! The outcome writer: finished messages from the Redis outbox to MongoDB.
+//!
+//! A finished message stays in Redis (`P:d:<gid>`, listed in the `P:outbox` ZSET)
+//! until MongoDB acknowledged its document. The writer leases a batch (the ZSET score
+//! becomes "leased until"), builds the documents, inserts them (duplicates count as
+//! written), and only then runs the finalize script per message, which queues the
+//! receipts and deletes the message's keys — once, whichever node gets there first.
+//! If MongoDB is down the batch is retried with a growing pause; nothing is deleted.
+//! A node that dies mid-batch leaves leases that run out; the writer sleeps until the
+//! earliest lease end it saw (a one-shot timer, not a scan) and takes them over.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::model::FinishedGroup;
+use super::outcome::{outcome_document, receipts};
+use super::value::{hash, int_at, items};
+use super::{Inner, StoreError};
+
+pub struct Finisher {
+    inner: Arc<Inner>,
+}
+
+/// A leased batch: the groups and when the next outbox entry becomes due.
+struct Lease {
+    groups: Vec<FinishedGroup>,
+    next_due_ms: Option<i64>,
+}
+
+impl Finisher {
+    pub fn new(inner: Arc<Inner>) -> Finisher {
+        Finisher { inner }
+    }
+
+    pub async fn run(self) {
+        let shutdown = self.inner.shutdown.clone();
+        // Work may be waiting from before a restart.
+        let mut wake_at: Option<tokio::time::Instant> = Some(tokio::time::Instant::now());
+        loop {
+            let timer = async {
+                match wake_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = self.inner.finisher_wake.notified() => {
+                    // Let a few more finish, so they share one MongoDB round trip.
+                    tokio::time::sleep(self.inner.settings.outcome_flush_interval).await;
+                }
+                _ = timer => {}
+                _ = shutdown.cancelled() => return,
+            }
+            wake_at = match self.drain().await {
+                Ok(next) => next.map(|ms| self.inner.clock.instant_at(ms)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "outcome writer: redis unavailable");
+                    Some(tokio::time::Instant::now() + Duration::from_secs(1))
+                }
+            };
+        }
+    }
+
+    /// Writes batches until the outbox has nothing due; returns when the next leased
+    /// entry becomes due.
+    async fn drain(&self) -> Result<Option<i64>, StoreError> {
+        loop {
+            let lease = self.lease().await?;
+            if lease.groups.is_empty() {
+                return Ok(lease.next_due_ms);
+            }
+            self.write(&lease.groups).await?;
+            if self.inner.shutdown.is_cancelled() {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn lease(&self) -> Result<Lease, StoreError> {
+        let s = &self.inner.settings;
+        let reply: redis::Value = self
+            .inner
+            .scripts
+            .lease
+            .arg(self.inner.prefix())
+            .arg(self.inner.node())
+            .arg(s.outcome_batch_size)
+            .arg(s.outbox_lease.as_millis() as u64)
+            .invoke_async(&mut self.inner.conn())
+            .await?;
+        let a = items(reply);
+        let next = int_at(&a, 1, "lease")?;
+        let mut groups = Vec::new();
+        for v in a.into_iter().skip(2) {
+            match FinishedGroup::from_fields(hash(v)) {
+                Ok(g) => groups.push(g),
+                // Cannot happen with data written by this code; keep it for an operator
+                // rather than lose it, and do not block the others.
+                Err(e) => {
+                    tracing::error!(error = %e, "unreadable finished message left in the outbox")
+                }
+            }
+        }
+        Ok(Lease {
+            groups,
+            next_due_ms: (next >= 0).then_some(next),
+        })
+    }
+
+    /// MongoDB first (retried until acknowledged), then finalize in Redis.
+    async fn write(&self, groups: &[FinishedGroup]) -> Result<(), StoreError> {
+        let mut docs = Vec::with_capacity(groups.len());
+        let mut owed = Vec::with_capacity(groups.len());
+        for g in groups {
+            docs.push(outcome_document(g)?);
+            owed.push(receipts(g)?);
+        }
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.inner.outcomes.write(docs.clone()).await {
+                Ok(()) => break,
+                Err(e) => {
+                    self.inner
+                        .stats
+                        .outcome_write_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, batch = docs.len(), "outcome write failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        // Leave the batch in the outbox; the next start writes it.
+                        _ = self.inner.shutdown.cancelled() => return Ok(()),
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        self.inner
+            .stats
+            .outcomes_written
+            .fetch_add(groups.len() as u64, Ordering::Relaxed);
+        // EVALSHA in a pipeline: load the script first so NOSCRIPT cannot happen.
+        let finalize = &self.inner.scripts.finalize;
+        finalize
+            .prepare_invoke()
+            .load_async(&mut self.inner.conn())
+            .await?;
+        let mut pipe = redis::pipe();
+        for (g, rs) in groups.iter().zip(owed) {
+            let cmd = pipe
+                .cmd("EVALSHA")
+                .arg(finalize.get_hash())
+                .arg(0)
+                .arg(self.inner.prefix())
+                .arg(self.inner.node())
+                .arg(&g.gid);
+            for (id, r) in rs {
+                let payload = serde_json::to_string(&r)
+                    .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?;
+                cmd.arg(&g.meta.account).arg(id).arg(payload);
+            }
+            cmd.ignore();
+        }
+        pipe.query_async::<()>(&mut self.inner.conn()).await?;
+        Ok(())
+    }
+}

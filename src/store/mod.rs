@@ -1,0 +1,379 @@
+//! The message store: segments in Redis, event-driven expiry, outcomes in MongoDB,
+//! delivery receipts.
+//!
+//! # Layout
+//! * [`settings`] — what the store is told ([`StoreSettings`]).
+//! * [`scripts`] — the Lua scripts; every state change of a message is one of them.
+//! * [`accept`] — submit: deadline, message_id, storing a segment ([`MessageService`]).
+//! * [`expiry`] — the keyspace-event subscriber, one-shot timers, claims, recovery pass.
+//! * [`finisher`] — finished messages from the Redis outbox to MongoDB, then receipts.
+//! * [`outcome`] — a finished message as a document and as receipts (pure).
+//! * [`receipts`] — sends queued receipts through the [`ReceiptSink`].
+//! * [`ops`] — query_sm, cancel_sm, replace_sm.
+//! * [`clock`], [`model`], [`mongo`], [`value`], [`error`] — the pieces they share.
+//!
+//! Start: [`Store::connect`], then [`Store::spawn`] with the session side's
+//! [`ReceiptSink`] and a shutdown token. Sessions use it as a [`MessageService`].
+
+mod accept;
+mod clock;
+pub mod error;
+mod expiry;
+mod finisher;
+pub mod model;
+mod mongo;
+mod ops;
+mod outcome;
+mod receipts;
+mod scripts;
+pub mod settings;
+mod value;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use error::StoreError;
+pub use settings::StoreSettings;
+
+use crate::service::{MessageService, ReceiptSink};
+
+/// How deadlines turn into events on this server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiryBackend {
+    /// Valkey ≥ 9 / Redis ≥ 7.4: a hash field with HPEXPIREAT, `hexpired` events.
+    HashFieldExpiry,
+    /// Redis 7.0: a key with PEXPIREAT, `expired` events made timely by a one-shot
+    /// local timer that touches the key at the deadline.
+    KeyExpiry,
+}
+
+/// Counters for logs and tests.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Groups this node claimed on expiry.
+    pub expired_claimed: AtomicU64,
+    /// Outcome documents this node wrote (acknowledged by MongoDB).
+    pub outcomes_written: AtomicU64,
+    /// MongoDB write attempts that failed (and were retried).
+    pub outcome_write_failures: AtomicU64,
+    /// Receipts delivered (deliver_sm_resp OK).
+    pub receipts_delivered: AtomicU64,
+    /// Receipts dropped after their lifetime.
+    pub receipts_dropped: AtomicU64,
+    /// Recovery passes run.
+    pub recovery_passes: AtomicU64,
+    /// Subscriptions made (1 + resubscriptions).
+    pub subscriptions: AtomicU64,
+}
+
+/// A snapshot of [`Stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatsSnapshot {
+    pub expired_claimed: u64,
+    pub outcomes_written: u64,
+    pub outcome_write_failures: u64,
+    pub receipts_delivered: u64,
+    pub receipts_dropped: u64,
+    pub recovery_passes: u64,
+    pub subscriptions: u64,
+}
+
+pub(crate) struct Inner {
+    settings: StoreSettings,
+    client: redis::Client,
+    conn: ConnectionManager,
+    db: i64,
+    scripts: scripts::Scripts,
+    outcomes: mongo::Outcomes,
+    clock: clock::Clock,
+    backend: ExpiryBackend,
+    /// Node epoch (from `INCR P:node_seq`) and counter: message ids unique across
+    /// nodes and restarts.
+    epoch: u64,
+    counter: AtomicU64,
+    /// Cancelled when the store shuts down; one-shot timers watch it.
+    shutdown: CancellationToken,
+    /// Wakes the outcome writer.
+    finisher_wake: Notify,
+    stats: Stats,
+}
+
+/// The Redis + MongoDB message store. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl Store {
+    /// Connects to Redis, checks the server's capabilities and keyspace-event
+    /// configuration, and takes a node epoch. MongoDB is not contacted yet (outcomes
+    /// wait in Redis while it is down).
+    pub async fn connect(settings: StoreSettings) -> Result<Store, StoreError> {
+        let client = redis::Client::open(settings.redis_url.as_str())?;
+        let db = client.get_connection_info().redis_settings().db();
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(settings.redis_timeout))
+            .set_connection_timeout(Some(settings.redis_timeout))
+            .set_number_of_retries(2);
+        let mut conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+        let backend = detect_backend(&mut conn).await?;
+        check_keyspace_events(&mut conn, backend, settings.configure_keyspace_events).await?;
+        let epoch: u64 = redis::cmd("INCR")
+            .arg(format!("{}node_seq", settings.key_prefix))
+            .query_async(&mut conn)
+            .await?;
+        let clock = clock::Clock::default();
+        clock.sync(&mut conn).await?;
+        let outcomes = mongo::Outcomes::new(
+            &settings.mongodb_uri,
+            &settings.database,
+            &settings.collection,
+            settings.retention_days,
+        )
+        .await?;
+        tracing::info!(?backend, epoch, node = %settings.node_id, "store connected");
+        Ok(Store {
+            inner: Arc::new(Inner {
+                settings,
+                client,
+                conn,
+                db,
+                scripts: scripts::Scripts::new(),
+                outcomes,
+                clock,
+                backend,
+                epoch,
+                counter: AtomicU64::new(0),
+                shutdown: CancellationToken::new(),
+                finisher_wake: Notify::new(),
+                stats: Stats::default(),
+            }),
+        })
+    }
+
+    /// Starts the background tasks — expiry subscriber (with its recovery passes),
+    /// outcome writer, receipt dispatcher — and returns a handle that completes once
+    /// all of them stopped after `shutdown` was cancelled.
+    pub fn spawn(
+        &self,
+        sink: Arc<dyn ReceiptSink>,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let (dispatch_tx, dispatch_rx) = tokio::sync::mpsc::channel(1024);
+            let tasks = vec![
+                tokio::spawn(expiry::Subscriber::new(inner.clone(), dispatch_tx).run()),
+                tokio::spawn(finisher::Finisher::new(inner.clone()).run()),
+                tokio::spawn(receipts::Dispatcher::new(inner.clone(), sink, dispatch_rx).run()),
+            ];
+            shutdown.cancelled().await;
+            inner.shutdown.cancel();
+            for t in tasks {
+                if let Err(e) = t.await {
+                    tracing::error!(error = %e, "store task failed");
+                }
+            }
+        })
+    }
+
+    pub fn backend(&self) -> ExpiryBackend {
+        self.inner.backend
+    }
+
+    /// The MongoDB collection of outcome documents (for tools and tests).
+    pub fn outcomes(&self) -> &mongodb::Collection<mongodb::bson::Document> {
+        self.inner.outcomes.collection()
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        let s = &self.inner.stats;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            expired_claimed: l(&s.expired_claimed),
+            outcomes_written: l(&s.outcomes_written),
+            outcome_write_failures: l(&s.outcome_write_failures),
+            receipts_delivered: l(&s.receipts_delivered),
+            receipts_dropped: l(&s.receipts_dropped),
+            recovery_passes: l(&s.recovery_passes),
+            subscriptions: l(&s.subscriptions),
+        }
+    }
+}
+
+impl Inner {
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    fn prefix(&self) -> &str {
+        &self.settings.key_prefix
+    }
+
+    fn node(&self) -> &str {
+        &self.settings.node_id
+    }
+
+    fn hfe(&self) -> &'static str {
+        match self.backend {
+            ExpiryBackend::HashFieldExpiry => "1",
+            ExpiryBackend::KeyExpiry => "0",
+        }
+    }
+
+    fn next_message_id(&self) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        format!("{:08X}{:012X}", self.epoch, n)
+    }
+}
+
+/// Hash-field expiration exists iff the server knows HPEXPIRE.
+async fn detect_backend(conn: &mut ConnectionManager) -> Result<ExpiryBackend, StoreError> {
+    let info: redis::Value = redis::cmd("COMMAND")
+        .arg("INFO")
+        .arg("HPEXPIRE")
+        .query_async(conn)
+        .await?;
+    let known = value::items(info)
+        .iter()
+        .any(|v| !matches!(v, redis::Value::Nil));
+    Ok(if known {
+        ExpiryBackend::HashFieldExpiry
+    } else {
+        ExpiryBackend::KeyExpiry
+    })
+}
+
+/// The flags the store needs in `notify-keyspace-events`: keyevent channel (E) and
+/// expiry events (x; on Valkey `hexpired` is in x too, on Redis 7.4 in h).
+fn needed_flags(backend: ExpiryBackend) -> &'static str {
+    match backend {
+        ExpiryBackend::HashFieldExpiry => "Exh",
+        ExpiryBackend::KeyExpiry => "Ex",
+    }
+}
+
+fn has_flag(flags: &str, f: char) -> bool {
+    // 'A' is the alias for every class ("g$lshzxetd"), not for K/E.
+    flags.contains(f) || (f != 'E' && f != 'K' && flags.contains('A'))
+}
+
+async fn check_keyspace_events(
+    conn: &mut ConnectionManager,
+    backend: ExpiryBackend,
+    may_configure: bool,
+) -> Result<(), StoreError> {
+    let reply: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("notify-keyspace-events")
+        .query_async(conn)
+        .await?;
+    let current = reply.get(1).cloned().unwrap_or_default();
+    let missing: String = needed_flags(backend)
+        .chars()
+        .filter(|f| !has_flag(&current, *f))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !may_configure {
+        return Err(StoreError::KeyspaceEvents(format!(
+            "the server's notify-keyspace-events is {current:?} and lacks {missing:?}; \
+             set it (e.g. `CONFIG SET notify-keyspace-events {}`) or enable the \
+             configure_keyspace_events setting",
+            needed_flags(backend)
+        )));
+    }
+    let wanted = format!("{current}{missing}");
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg(&wanted)
+        .query_async::<()>(conn)
+        .await?;
+    tracing::info!(flags = %wanted, "set notify-keyspace-events");
+    Ok(())
+}
+
+impl MessageService for Store {
+    fn submit(
+        &self,
+        req: crate::service::SubmitRequest,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<crate::service::SubmitAccepted, crate::service::ServiceError>,
+    > {
+        Box::pin(self.inner.submit(req))
+    }
+
+    fn query(
+        &self,
+        system_id: &str,
+        message_id: &str,
+        source: &crate::service::Address,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<crate::service::QueryAnswer, crate::service::ServiceError>,
+    > {
+        let (system_id, message_id, source) =
+            (system_id.to_owned(), message_id.to_owned(), source.clone());
+        Box::pin(async move { self.inner.query(&system_id, &message_id, &source).await })
+    }
+
+    fn cancel(
+        &self,
+        system_id: &str,
+        message_id: &str,
+        source: &crate::service::Address,
+        dest: Option<&crate::service::Address>,
+        service_type: &str,
+    ) -> futures::future::BoxFuture<'_, Result<(), crate::service::ServiceError>> {
+        let (system_id, message_id, source, dest, service_type) = (
+            system_id.to_owned(),
+            message_id.to_owned(),
+            source.clone(),
+            dest.cloned(),
+            service_type.to_owned(),
+        );
+        Box::pin(async move {
+            self.inner
+                .cancel(
+                    &system_id,
+                    &message_id,
+                    &source,
+                    dest.as_ref(),
+                    &service_type,
+                )
+                .await
+        })
+    }
+
+    fn replace(
+        &self,
+        system_id: &str,
+        message_id: &str,
+        source: &crate::service::Address,
+        registered_delivery: u8,
+        validity_period: bytes::Bytes,
+        short_message: bytes::Bytes,
+    ) -> futures::future::BoxFuture<'_, Result<(), crate::service::ServiceError>> {
+        let (system_id, message_id, source) =
+            (system_id.to_owned(), message_id.to_owned(), source.clone());
+        Box::pin(async move {
+            self.inner
+                .replace(
+                    &system_id,
+                    &message_id,
+                    &source,
+                    registered_delivery,
+                    validity_period,
+                    short_message,
+                )
+                .await
+        })
+    }
+}

@@ -1,0 +1,280 @@
+//! query_sm, cancel_sm and replace_sm on top of the store.
+//!
+//! A message_id is found through `P:m:<message_id>` while its message is in Redis
+//! (pending, or finished and waiting for MongoDB), and through the outcome document's
+//! `segments.message_id` index afterwards.
+
+use bytes::Bytes;
+use mongodb::bson::Document;
+use smpp_protocol::receipt::ReceiptStat;
+use smpp_protocol::udh::parse_udh;
+
+use super::accept::deadline;
+use super::model::address_key;
+use super::outcome::{datetime, OutcomeState};
+use super::value::{int_at, items, str_at};
+use super::Inner;
+use crate::service::{AccountPolicy, Address, ExpiryMode, QueryAnswer, ServiceError};
+
+pub const ESME_RINVMSGID: u32 = 0x0C;
+pub const ESME_RCANCELFAIL: u32 = 0x11;
+pub const ESME_RREPLACEFAIL: u32 = 0x13;
+
+fn rejected(status: u32, reason: impl Into<String>) -> ServiceError {
+    ServiceError::Rejected {
+        status,
+        reason: reason.into(),
+    }
+}
+
+fn redis_err(e: redis::RedisError) -> ServiceError {
+    ServiceError::Internal(format!("redis: {e}"))
+}
+
+/// `address_key`, or empty (= any source) when the request left source_addr empty.
+fn source_filter(source: &Address) -> String {
+    if source.addr.is_empty() {
+        String::new()
+    } else {
+        address_key(source)
+    }
+}
+
+fn state_from_redis(s: &str, mode_partial: bool) -> OutcomeState {
+    match s {
+        "complete" => OutcomeState::Delivered,
+        "cancelled" => OutcomeState::Cancelled,
+        _ if mode_partial => OutcomeState::Partial,
+        _ => OutcomeState::Expired,
+    }
+}
+
+impl Inner {
+    pub(crate) async fn query(
+        &self,
+        system_id: &str,
+        message_id: &str,
+        source: &Address,
+    ) -> Result<QueryAnswer, ServiceError> {
+        let reply: redis::Value = self
+            .scripts
+            .query
+            .arg(self.prefix())
+            .arg(self.node())
+            .arg(message_id)
+            .arg(system_id)
+            .arg(source_filter(source))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        let a = items(reply);
+        if !a.is_empty() {
+            return Ok(match str_at(&a, 0, "query")?.as_str() {
+                "pending" => QueryAnswer {
+                    message_id: message_id.to_owned(),
+                    message_state: ReceiptStat::Enroute.message_state(),
+                    final_date: None,
+                    error_code: 0,
+                },
+                _ => {
+                    // Finished, its outcome not yet in MongoDB.
+                    let partial =
+                        serde_json::from_str::<super::model::GroupMeta>(&str_at(&a, 3, "query")?)
+                            .map(|m| m.expiry_mode == ExpiryMode::DeliverPartial)
+                            .unwrap_or(true);
+                    let state = state_from_redis(&str_at(&a, 1, "query")?, partial);
+                    QueryAnswer {
+                        message_id: message_id.to_owned(),
+                        message_state: state.receipt_stat().message_state(),
+                        final_date: Some(datetime(int_at(&a, 2, "query")?)),
+                        error_code: 0,
+                    }
+                }
+            });
+        }
+        let doc = self
+            .outcomes
+            .find_by_message_id(system_id, message_id)
+            .await
+            .map_err(ServiceError::from)?;
+        match doc {
+            Some(d) if source_matches(&d, source) => answer_from_document(message_id, &d),
+            _ => Err(rejected(ESME_RINVMSGID, "unknown message_id")),
+        }
+    }
+
+    pub(crate) async fn cancel(
+        &self,
+        system_id: &str,
+        message_id: &str,
+        source: &Address,
+        _dest: Option<&Address>,
+        _service_type: &str,
+    ) -> Result<(), ServiceError> {
+        if message_id.is_empty() {
+            // Cancelling every pending message of source → dest needs an index by
+            // address pair; not built yet.
+            return Err(rejected(
+                ESME_RCANCELFAIL,
+                "cancel_sm without message_id is not supported",
+            ));
+        }
+        let reply: redis::Value = self
+            .scripts
+            .cancel
+            .arg(self.prefix())
+            .arg(self.node())
+            .arg(message_id)
+            .arg(system_id)
+            .arg(source_filter(source))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        let a = items(reply);
+        match a.first().and_then(super::value::string).as_deref() {
+            Some("ok") => {
+                self.finisher_wake.notify_one();
+                Ok(())
+            }
+            Some("final") => Err(rejected(ESME_RCANCELFAIL, "message is already final")),
+            _ => Err(rejected(ESME_RCANCELFAIL, "unknown message_id")),
+        }
+    }
+
+    pub(crate) async fn replace(
+        &self,
+        system_id: &str,
+        message_id: &str,
+        source: &Address,
+        registered_delivery: u8,
+        validity_period: Bytes,
+        short_message: Bytes,
+    ) -> Result<(), ServiceError> {
+        // replace_sm has no esm_class: a segment of a UDH-concatenated message carries
+        // its UDH in the new short_message too, and it is stripped as on submit.
+        let new_deadline = if validity_period.is_empty() {
+            String::new()
+        } else {
+            // Replacing validity: no account defaults apply (the field is set).
+            let policy = AccountPolicy {
+                system_id: system_id.to_owned(),
+                default_validity: std::time::Duration::ZERO,
+                max_validity: std::time::Duration::from_secs(10 * 365 * 86_400),
+                expiry_mode: ExpiryMode::DeliverPartial,
+            };
+            deadline(&validity_period, &policy, self.clock.now())?
+                .timestamp_millis()
+                .to_string()
+        };
+        let user_data = self
+            .strip_udh_like_original(message_id, &short_message)
+            .await?;
+        let reply: redis::Value = self
+            .scripts
+            .replace
+            .arg(self.prefix())
+            .arg(self.node())
+            .arg(message_id)
+            .arg(system_id)
+            .arg(source_filter(source))
+            .arg(hex::encode(&user_data))
+            .arg(hex::encode(&short_message))
+            .arg(registered_delivery)
+            .arg(new_deadline)
+            .arg(self.hfe())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        let a = items(reply);
+        match a.first().and_then(super::value::string).as_deref() {
+            Some("ok") => {
+                let gk = str_at(&a, 1, "replace")?;
+                if !validity_period.is_empty() {
+                    self.arm_timer(gk, int_at(&a, 2, "replace")?);
+                }
+                Ok(())
+            }
+            Some("final") => Err(rejected(ESME_RREPLACEFAIL, "message is already final")),
+            Some("expired") => Err(rejected(
+                super::accept::ESME_RINVEXPIRY,
+                "validity_period is already past",
+            )),
+            _ => Err(rejected(ESME_RREPLACEFAIL, "unknown message_id")),
+        }
+    }
+
+    /// The user data of a replacement: without its UDH when the segment it replaces
+    /// was sent with UDHI.
+    async fn strip_udh_like_original(
+        &self,
+        message_id: &str,
+        short_message: &Bytes,
+    ) -> Result<Vec<u8>, ServiceError> {
+        let key = format!("{}m:{message_id}", self.prefix());
+        let v: Option<String> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        let Some(v) = v else {
+            return Ok(short_message.to_vec());
+        };
+        let Some((_, gk)) = v.split_once(' ') else {
+            return Ok(short_message.to_vec());
+        };
+        let fields: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(format!("{}g:{gk}", self.prefix()))
+            .arg("meta")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(redis_err)?;
+        let udh = fields
+            .first()
+            .and_then(|m| m.as_deref())
+            .and_then(|m| serde_json::from_str::<super::model::GroupMeta>(m).ok())
+            .is_some_and(|m| {
+                matches!(
+                    m.scheme,
+                    Some(crate::service::ConcatScheme::Udh8 | crate::service::ConcatScheme::Udh16)
+                )
+            });
+        if !udh {
+            return Ok(short_message.to_vec());
+        }
+        match parse_udh(short_message) {
+            Ok((_, rest)) => Ok(rest.to_vec()),
+            Err(e) => Err(rejected(
+                e.command_status(),
+                format!("replace_sm UDH: {e:?}"),
+            )),
+        }
+    }
+}
+
+fn source_matches(d: &Document, source: &Address) -> bool {
+    if source.addr.is_empty() {
+        return true;
+    }
+    d.get_document("source")
+        .ok()
+        .and_then(|s| s.get_str("addr").ok())
+        .is_some_and(|a| a == source.addr)
+}
+
+fn answer_from_document(message_id: &str, d: &Document) -> Result<QueryAnswer, ServiceError> {
+    let state = d
+        .get_str("state")
+        .ok()
+        .and_then(OutcomeState::parse)
+        .ok_or_else(|| ServiceError::Internal("outcome document without state".into()))?;
+    let final_date = d
+        .get_datetime("completed_at")
+        .ok()
+        .map(|t| datetime(t.timestamp_millis()));
+    Ok(QueryAnswer {
+        message_id: message_id.to_owned(),
+        message_state: state.receipt_stat().message_state(),
+        final_date,
+        error_code: 0,
+    })
+}

@@ -1,0 +1,285 @@
+//! Sending queued receipts through the session side's [`ReceiptSink`].
+//!
+//! Receipts wait in Redis per account (`P:r:<acct>` ZSET id → due time, `P:rd:<acct>`
+//! hash id → payload) until an ESME answered deliver_sm_resp OK. One worker per
+//! account takes due receipts (leasing them, so a second node does not send the same
+//! one meanwhile) and:
+//! * OK → deletes it;
+//! * NoReceiver → makes it due again and waits for `receiver_bound` of that account
+//!   (or for new receipts) — no polling;
+//! * Refused / Timeout → due again after a growing pause;
+//! * older than the lifetime → dropped, logged and counted.
+//!
+//! A worker sleeps until the earliest due time it saw (a one-shot timer), which also
+//! picks up leases left by a node that died. At start and after every
+//! resubscription the dispatcher rescans `P:racc`, so nothing waits for an event that
+//! was missed.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, Notify};
+
+use super::outcome::QueuedReceipt;
+use super::value::{int_at, items, str_at, string};
+use super::{Inner, StoreError};
+use crate::service::{DeliverError, ReceiptSink};
+
+/// What wakes the dispatcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DispatchEvent {
+    /// This account has new receipts (announced on `P:receipts`).
+    Account(String),
+    /// Look at every account with receipts (after a (re)subscription).
+    Rescan,
+}
+
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+    sink: Arc<dyn ReceiptSink>,
+    events: mpsc::Receiver<DispatchEvent>,
+    workers: HashMap<String, Arc<Notify>>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        inner: Arc<Inner>,
+        sink: Arc<dyn ReceiptSink>,
+        events: mpsc::Receiver<DispatchEvent>,
+    ) -> Dispatcher {
+        Dispatcher {
+            inner,
+            sink,
+            events,
+            workers: HashMap::new(),
+        }
+    }
+
+    pub async fn run(mut self) {
+        let mut bound = self.sink.receiver_bound();
+        let shutdown = self.inner.shutdown.clone();
+        loop {
+            tokio::select! {
+                ev = self.events.recv() => match ev {
+                    Some(DispatchEvent::Account(a)) => self.wake(a),
+                    Some(DispatchEvent::Rescan) => self.rescan().await,
+                    None => return,
+                },
+                b = bound.recv() => match b {
+                    Ok(a) => self.wake(a),
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.rescan().await,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        // The session side went away; keep serving other events.
+                        bound = self.sink.receiver_bound();
+                    }
+                },
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    async fn rescan(&mut self) {
+        let key = format!("{}racc", self.inner.prefix());
+        match redis::cmd("SMEMBERS")
+            .arg(&key)
+            .query_async::<Vec<String>>(&mut self.inner.conn())
+            .await
+        {
+            Ok(accounts) => {
+                for a in accounts {
+                    self.wake(a);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "receipt rescan failed"),
+        }
+        for n in self.workers.values() {
+            n.notify_one();
+        }
+    }
+
+    fn wake(&mut self, account: String) {
+        if let Some(n) = self.workers.get(&account) {
+            n.notify_one();
+            return;
+        }
+        let notify = Arc::new(Notify::new());
+        self.workers.insert(account.clone(), notify.clone());
+        let worker = Worker {
+            inner: self.inner.clone(),
+            sink: self.sink.clone(),
+            account,
+            notify,
+        };
+        tokio::spawn(worker.run());
+    }
+}
+
+struct Worker {
+    inner: Arc<Inner>,
+    sink: Arc<dyn ReceiptSink>,
+    account: String,
+    notify: Arc<Notify>,
+}
+
+/// What a round of sends left the worker waiting for.
+enum Wait {
+    /// Work is due now.
+    Nothing,
+    /// The Redis time at which the next receipt becomes due.
+    Until(i64),
+    /// Nothing due; sleep until notified.
+    Notify,
+    /// No receiver bound: wait for one, but wake at this time to drop the expired.
+    Receiver(Option<i64>),
+}
+
+impl Worker {
+    async fn run(self) {
+        let shutdown = self.inner.shutdown.clone();
+        loop {
+            let wait = match self.round().await {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::warn!(error = %e, account = %self.account, "receipt worker: redis unavailable");
+                    Wait::Until(self.inner.clock.now_ms() + 1000)
+                }
+            };
+            let at = match wait {
+                Wait::Nothing => continue,
+                Wait::Until(ms) | Wait::Receiver(Some(ms)) => Some(self.inner.clock.instant_at(ms)),
+                Wait::Notify | Wait::Receiver(None) => None,
+            };
+            let timer = async {
+                match at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = self.notify.notified() => {}
+                _ = timer => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// Takes the due receipts and tries each once.
+    async fn round(&self) -> Result<Wait, StoreError> {
+        let s = &self.inner.settings;
+        let reply: redis::Value = self
+            .inner
+            .scripts
+            .receipt_take
+            .arg(self.inner.prefix())
+            .arg(self.inner.node())
+            .arg(&self.account)
+            .arg(s.receipt_window)
+            .arg(s.receipt_lease.as_millis() as u64)
+            .invoke_async(&mut self.inner.conn())
+            .await?;
+        let a = items(reply);
+        let now = int_at(&a, 0, "receipt take")?;
+        let next = int_at(&a, 1, "receipt take")?;
+        let mut taken = Vec::new();
+        for pair in a[2..].chunks(2) {
+            let id = str_at(pair, 0, "receipt id")?;
+            let payload = pair.get(1).and_then(string).unwrap_or_default();
+            match serde_json::from_str::<QueuedReceipt>(&payload) {
+                Ok(r) => taken.push((id, r)),
+                Err(e) => {
+                    tracing::error!(error = %e, id, "unreadable receipt dropped");
+                    self.done(&id).await?;
+                }
+            }
+        }
+        if taken.is_empty() {
+            return Ok(if next >= 0 {
+                Wait::Until(next)
+            } else {
+                Wait::Notify
+            });
+        }
+        let lifetime = s.receipt_lifetime.as_millis() as i64;
+        let sends = taken.into_iter().map(|(id, r)| async move {
+            if r.created_ms + lifetime <= now {
+                tracing::warn!(id, account = %self.account, "receipt dropped after its lifetime");
+                self.inner.stats.receipts_dropped.fetch_add(1, Ordering::Relaxed);
+                self.done(&id).await?;
+                return Ok::<_, StoreError>(None);
+            }
+            match self.sink.deliver(r.receipt.clone()).await {
+                Ok(()) => {
+                    self.inner.stats.receipts_delivered.fetch_add(1, Ordering::Relaxed);
+                    self.done(&id).await?;
+                    Ok(None)
+                }
+                Err(DeliverError::NoReceiver) => {
+                    self.retry(&id, &r, 0).await?;
+                    Ok(Some(r.created_ms + lifetime))
+                }
+                Err(e) => {
+                    let mut again = r.clone();
+                    again.attempts += 1;
+                    let delay = backoff(s.receipt_retry_min, s.receipt_retry_max, again.attempts);
+                    tracing::debug!(error = %e, id, delay_ms = delay, "receipt not accepted; will retry");
+                    self.retry(&id, &again, delay).await?;
+                    Ok(None)
+                }
+            }
+        });
+        let results = futures::future::join_all(sends).await;
+        let mut waiting_for_receiver = false;
+        let mut drop_at: Option<i64> = None;
+        for r in results {
+            if let Some(expiry) = r? {
+                waiting_for_receiver = true;
+                drop_at = Some(drop_at.map_or(expiry, |d: i64| d.min(expiry)));
+            }
+        }
+        Ok(if waiting_for_receiver {
+            Wait::Receiver(drop_at)
+        } else {
+            Wait::Nothing
+        })
+    }
+
+    async fn done(&self, id: &str) -> Result<(), StoreError> {
+        self.inner
+            .scripts
+            .receipt_done
+            .arg(self.inner.prefix())
+            .arg(self.inner.node())
+            .arg(&self.account)
+            .arg(id)
+            .invoke_async::<()>(&mut self.inner.conn())
+            .await?;
+        Ok(())
+    }
+
+    async fn retry(&self, id: &str, r: &QueuedReceipt, delay_ms: u64) -> Result<(), StoreError> {
+        let payload =
+            serde_json::to_string(r).map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?;
+        self.inner
+            .scripts
+            .receipt_retry
+            .arg(self.inner.prefix())
+            .arg(self.inner.node())
+            .arg(&self.account)
+            .arg(id)
+            .arg(delay_ms)
+            .arg(payload)
+            .invoke_async::<()>(&mut self.inner.conn())
+            .await?;
+        Ok(())
+    }
+}
+
+/// min · 2^(attempts−1), capped at max, in ms.
+fn backoff(min: Duration, max: Duration, attempts: u32) -> u64 {
+    let factor = 1u64 << attempts.saturating_sub(1).min(20);
+    (min.as_millis() as u64)
+        .saturating_mul(factor)
+        .min(max.as_millis() as u64)
+}

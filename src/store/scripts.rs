@@ -1,0 +1,315 @@
+//! The Lua scripts: every state change of a message is one script, so it is atomic
+//! on the Redis server whichever node runs it.
+//!
+//! Every script takes `ARGV[1]` = key prefix and `ARGV[2]` = node label, and reads the
+//! clock with `TIME` inside the script — the one clock all nodes agree on. Key names
+//! are built inside the scripts from that prefix (group → `d:<gid>` on finish), so the
+//! store needs a standalone Redis/Valkey, not a cluster.
+//!
+//! Keys (P = prefix; see ARCHITECTURE.md "Store, expiry and outcomes"):
+//! `P:g:<gk>` pending group hash · `P:t:<gk>` expiry timer · `P:deadlines` ZSET gk→deadline
+//! · `P:m:<message_id>` "gid gk" · `P:d:<gid>` finished group hash · `P:outbox` ZSET
+//! gid→lease-until · `P:r:<acct>` ZSET receipt→due · `P:rd:<acct>` hash receipt→payload
+//! · `P:racc` SET of accounts with receipts · `P:node_seq` node epoch counter.
+
+use redis::Script;
+
+/// Shared Lua helpers, prepended to each script.
+const PRELUDE: &str = r#"
+local P = ARGV[1]
+local NODE = ARGV[2]
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- A pending group leaves the pending area for the outbox: renamed to d:<gid> (its
+-- data intact), deadline index entry and timer removed, queued for the outcome writer.
+local function finish(gk, state, now)
+  local g = P .. 'g:' .. gk
+  local gid = redis.call('HGET', g, 'gid')
+  if not gid then return nil end
+  redis.call('HSET', g, 'state', state, 'fin', now, 'node', NODE)
+  redis.call('RENAME', g, P .. 'd:' .. gid)
+  redis.call('ZREM', P .. 'deadlines', gk)
+  redis.call('DEL', P .. 't:' .. gk)
+  redis.call('ZADD', P .. 'outbox', now, gid)
+  return gid
+end
+-- Arms the expiry timer of a group: a hash field with its own expiry where the server
+-- has hash-field expiration, else a plain key with PXAT. Either is separate from the
+-- group's data, which stays readable when the expiry event fires.
+local function arm(gk, dl, hfe)
+  local t = P .. 't:' .. gk
+  if hfe == '1' then
+    redis.call('HSET', t, 'd', '1')
+    redis.call('HPEXPIREAT', t, dl, 'FIELDS', 1, 'd')
+  else
+    redis.call('SET', t, '1', 'PXAT', dl)
+  end
+end
+"#;
+
+/// Accepts one segment.
+///
+/// ARGV: 3 gk, 4 seq, 5 total, 6 message_id, 7 deadline_ms, 8 meta JSON, 9 segment JSON,
+/// 10 max_pending, 11 hfe (1/0), 12 account, 13 source ("ton.npi.addr").
+///
+/// Returns `{'stored', new(0/1), deadline_ms}`, `{'complete', gid, new}`,
+/// `{'dup', original_message_id}`, `{'full'}` or `{'expired'}`.
+const SUBMIT: &str = r#"
+local gk, seq, total, mid = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local g = P .. 'g:' .. gk
+local now = now_ms()
+local new = 0
+if redis.call('EXISTS', g) == 0 then
+  local pending = redis.call('ZCARD', P .. 'deadlines') + redis.call('ZCARD', P .. 'outbox')
+  if pending >= tonumber(ARGV[10]) then return {'full'} end
+  local dl = tonumber(ARGV[7])
+  if dl <= now then return {'expired'} end
+  redis.call('HSET', g, 'gid', mid, 'gk', gk, 'meta', ARGV[8], 'dl', dl, 'sub', now,
+    'total', total, 'n', 0, 'acct', ARGV[12], 'src', ARGV[13])
+  if total > 1 then
+    redis.call('ZADD', P .. 'deadlines', dl, gk)
+    arm(gk, dl, ARGV[11])
+  end
+  new = 1
+else
+  local old = redis.call('HGET', g, 'i:' .. seq)
+  if old then return {'dup', old} end
+end
+local gid = redis.call('HGET', g, 'gid')
+redis.call('HSET', g, 's:' .. seq, ARGV[9], 'r:' .. seq, now, 'i:' .. seq, mid)
+redis.call('SET', P .. 'm:' .. mid, gid .. ' ' .. gk)
+local n = redis.call('HINCRBY', g, 'n', 1)
+if n >= total then
+  finish(gk, 'complete', now)
+  return {'complete', gid, new}
+end
+return {'stored', new, redis.call('HGET', g, 'dl')}
+"#;
+
+/// Claims a group whose deadline passed. Exactly one caller gets `{1, gid}`; the
+/// others get `{0}` (already finished) or `{-1, deadline_ms}` (not due by Redis time).
+///
+/// ARGV: 3 gk.
+const CLAIM: &str = r#"
+local gk = ARGV[3]
+local g = P .. 'g:' .. gk
+local dl = redis.call('HGET', g, 'dl')
+if not dl then
+  redis.call('ZREM', P .. 'deadlines', gk)
+  return {0}
+end
+local now = now_ms()
+if tonumber(dl) > now then return {-1, dl} end
+local gid = finish(gk, 'expired', now)
+return {1, gid}
+"#;
+
+/// The groups whose deadline passed, by Redis time. ARGV: 3 limit.
+const DUE: &str = r#"
+return redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', now_ms(), 'LIMIT', 0, tonumber(ARGV[3]))
+"#;
+
+/// Leases up to ARGV[3] finished groups from the outbox for ARGV[4] ms.
+/// Returns `{now, next_score or -1, {hash fields…}, …}`.
+const LEASE: &str = r#"
+local now = now_ms()
+local ob = P .. 'outbox'
+local ids = redis.call('ZRANGEBYSCORE', ob, '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {now, -1}
+for _, gid in ipairs(ids) do
+  local d = P .. 'd:' .. gid
+  if redis.call('EXISTS', d) == 1 then
+    redis.call('ZADD', ob, now + tonumber(ARGV[4]), gid)
+    out[#out + 1] = redis.call('HGETALL', d)
+  else
+    redis.call('ZREM', ob, gid)
+  end
+end
+local nxt = redis.call('ZRANGE', ob, 0, 0, 'WITHSCORES')
+if #nxt == 2 then out[2] = tonumber(nxt[2]) end
+return out
+"#;
+
+/// After MongoDB acknowledged the outcome of gid ARGV[3]: queue its receipts
+/// (ARGV[4..] triples account, receipt id, payload), delete every key of the message,
+/// announce the accounts on `P:receipts`. Only the first caller does anything, so a
+/// retried or concurrent finalize cannot queue receipts twice. Returns 1 or 0.
+const FINALIZE: &str = r#"
+local gid = ARGV[3]
+local d = P .. 'd:' .. gid
+if redis.call('EXISTS', d) == 0 then
+  redis.call('ZREM', P .. 'outbox', gid)
+  return 0
+end
+local now = now_ms()
+local f = redis.call('HGETALL', d)
+for i = 1, #f, 2 do
+  if string.sub(f[i], 1, 2) == 'i:' then redis.call('DEL', P .. 'm:' .. f[i + 1]) end
+end
+local accts = {}
+for i = 4, #ARGV, 3 do
+  local acct = ARGV[i]
+  redis.call('HSET', P .. 'rd:' .. acct, ARGV[i + 1], ARGV[i + 2])
+  redis.call('ZADD', P .. 'r:' .. acct, now, ARGV[i + 1])
+  redis.call('SADD', P .. 'racc', acct)
+  accts[acct] = true
+end
+redis.call('DEL', d)
+redis.call('ZREM', P .. 'outbox', gid)
+for acct, _ in pairs(accts) do redis.call('PUBLISH', P .. 'receipts', acct) end
+return 1
+"#;
+
+/// Takes up to ARGV[4] due receipts of account ARGV[3], leasing them for ARGV[5] ms.
+/// Returns `{now, next_score or -1, id, payload, id, payload, …}`.
+const RECEIPT_TAKE: &str = r#"
+local acct = ARGV[3]
+local z, h = P .. 'r:' .. acct, P .. 'rd:' .. acct
+local now = now_ms()
+local ids = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
+local out = {now, -1}
+for _, id in ipairs(ids) do
+  local p = redis.call('HGET', h, id)
+  if p then
+    redis.call('ZADD', z, now + tonumber(ARGV[5]), id)
+    out[#out + 1] = id
+    out[#out + 1] = p
+  else
+    redis.call('ZREM', z, id)
+  end
+end
+local nxt = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
+if #nxt == 2 then out[2] = tonumber(nxt[2]) else redis.call('SREM', P .. 'racc', acct) end
+return out
+"#;
+
+/// A receipt is done (delivered or dropped): ARGV 3 account, 4 receipt id.
+const RECEIPT_DONE: &str = r#"
+local acct = ARGV[3]
+local z = P .. 'r:' .. acct
+redis.call('ZREM', z, ARGV[4])
+redis.call('HDEL', P .. 'rd:' .. acct, ARGV[4])
+if redis.call('ZCARD', z) == 0 then redis.call('SREM', P .. 'racc', acct) end
+return 1
+"#;
+
+/// Puts a receipt back: ARGV 3 account, 4 id, 5 delay ms, 6 new payload.
+const RECEIPT_RETRY: &str = r#"
+local acct = ARGV[3]
+local h = P .. 'rd:' .. acct
+if redis.call('HEXISTS', h, ARGV[4]) == 0 then return 0 end
+redis.call('HSET', h, ARGV[4], ARGV[6])
+redis.call('ZADD', P .. 'r:' .. acct, now_ms() + tonumber(ARGV[5]), ARGV[4])
+return 1
+"#;
+
+/// Finds the pending group of message_id ARGV[3] if it belongs to account ARGV[4] and
+/// (when ARGV[5] is not empty) source ARGV[5]. Returns `{gid, gk}`, `{'final', gid}`
+/// (finished, not yet in MongoDB), or `{}`.
+const LOOKUP_FN: &str = r#"
+local function lookup(mid, acct, src)
+  local v = redis.call('GET', P .. 'm:' .. mid)
+  if not v then return nil end
+  local sp = string.find(v, ' ', 1, true)
+  local gid, gk = string.sub(v, 1, sp - 1), string.sub(v, sp + 1)
+  local g = P .. 'g:' .. gk
+  local h = g
+  if redis.call('HGET', g, 'gid') ~= gid then h = P .. 'd:' .. gid end
+  if redis.call('HGET', h, 'acct') ~= acct then return nil end
+  if src ~= '' and redis.call('HGET', h, 'src') ~= src then return nil end
+  return gid, gk, h == g, h
+end
+"#;
+
+/// query_sm: ARGV 3 message_id, 4 account, 5 source. Returns `{}` (unknown here),
+/// `{'pending'}` or `{'final', state, fin_ms, meta}`.
+const QUERY: &str = r#"
+local gid, gk, pending, h = lookup(ARGV[3], ARGV[4], ARGV[5])
+if not gid then return {} end
+if pending then return {'pending'} end
+return {'final', redis.call('HGET', h, 'state'), redis.call('HGET', h, 'fin'),
+  redis.call('HGET', h, 'meta')}
+"#;
+
+/// cancel_sm: ARGV 3 message_id, 4 account, 5 source. Returns `{'ok', gid}`,
+/// `{'final'}` or `{}`.
+const CANCEL: &str = r#"
+local gid, gk, pending = lookup(ARGV[3], ARGV[4], ARGV[5])
+if not gid then return {} end
+if not pending then return {'final'} end
+finish(gk, 'cancelled', now_ms())
+return {'ok', gid}
+"#;
+
+/// replace_sm of a pending segment: ARGV 3 message_id, 4 account, 5 source,
+/// 6 new user data (hex), 7 new raw short_message (hex), 8 registered_delivery,
+/// 9 new deadline ms or '' (keep), 10 hfe. Returns `{'ok', gk, deadline_ms}`,
+/// `{'final'}`, `{'expired'}` or `{}`.
+const REPLACE: &str = r#"
+local mid = ARGV[3]
+local gid, gk, pending, g = lookup(mid, ARGV[4], ARGV[5])
+if not gid then return {} end
+if not pending then return {'final'} end
+local seq = nil
+local f = redis.call('HGETALL', g)
+for i = 1, #f, 2 do
+  if string.sub(f[i], 1, 2) == 'i:' and f[i + 1] == mid then seq = string.sub(f[i], 3) end
+end
+if not seq then return {} end
+local now = now_ms()
+if ARGV[9] ~= '' then
+  local dl = tonumber(ARGV[9])
+  if dl <= now then return {'expired'} end
+  redis.call('HSET', g, 'dl', dl)
+  if tonumber(redis.call('HGET', g, 'total')) > 1 then
+    redis.call('ZADD', P .. 'deadlines', dl, gk)
+    redis.call('DEL', P .. 't:' .. gk)
+    arm(gk, dl, ARGV[10])
+  end
+end
+local s = cjson.decode(redis.call('HGET', g, 's:' .. seq))
+s['ud'] = ARGV[6]
+s['raw'] = ARGV[7]
+s['rd'] = tonumber(ARGV[8])
+redis.call('HSET', g, 's:' .. seq, cjson.encode(s), 'r:' .. seq, now)
+return {'ok', gk, redis.call('HGET', g, 'dl')}
+"#;
+
+/// The compiled scripts (each sent once, then run by SHA).
+pub struct Scripts {
+    pub submit: Script,
+    pub claim: Script,
+    pub due: Script,
+    pub lease: Script,
+    pub finalize: Script,
+    pub receipt_take: Script,
+    pub receipt_done: Script,
+    pub receipt_retry: Script,
+    pub query: Script,
+    pub cancel: Script,
+    pub replace: Script,
+}
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}{LOOKUP_FN}{body}"))
+}
+
+impl Scripts {
+    pub fn new() -> Scripts {
+        Scripts {
+            submit: script(SUBMIT),
+            claim: script(CLAIM),
+            due: script(DUE),
+            lease: script(LEASE),
+            finalize: script(FINALIZE),
+            receipt_take: script(RECEIPT_TAKE),
+            receipt_done: script(RECEIPT_DONE),
+            receipt_retry: script(RECEIPT_RETRY),
+            query: script(QUERY),
+            cancel: script(CANCEL),
+            replace: script(REPLACE),
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! Accepting segments and completing messages, against real Redis 7.0 and Valkey 9
+//! plus a real MongoDB-protocol server.
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/harness.rs"]
+mod harness;
+use smppd::{service, store};
+mod support;
+
+use std::time::Duration;
+
+use harness::*;
+use service::{ConcatScheme, MessageService, ServiceError};
+
+const T: Duration = Duration::from_secs(20);
+
+both!(
+    complete_udh8_udh16_and_sar_messages_in_and_out_of_order_are_delivered_whole,
+    |kind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("complete"), sink.clone()).await;
+        let base = env.redis.dbsize();
+
+        // GSM, UDH 8-bit, in order.
+        let gsm = [b"Hello ".as_slice(), b"long ", b"world"];
+        // UCS-2, UDH 16-bit, out of order, a surrogate pair split between 1 and 2.
+        let u = ucs2("ab\u{1F600}cd");
+        let ucs = [&u[0..6], &u[6..10], &u[10..12]];
+        // GSM, SAR, reversed.
+        let sar = [b"one ".as_slice(), b"two ", b"three"];
+
+        let mut first_ids = Vec::new();
+        let mut all_ids = Vec::new();
+        for (scheme, reference, dc, parts, order) in [
+            (ConcatScheme::Udh8, 7u16, 0u8, gsm, [1u8, 2, 3]),
+            (ConcatScheme::Udh16, 0x1234, 8, ucs, [2, 3, 1]),
+            (ConcatScheme::Sar, 99, 0, sar, [3, 2, 1]),
+        ] {
+            let mut first = None;
+            for seq in order {
+                let req = segment(
+                    "alice",
+                    Some((scheme, reference, 3, seq)),
+                    dc,
+                    parts[usize::from(seq) - 1],
+                    1,
+                    "",
+                );
+                let id = run.store.submit(req).await.unwrap().message_id;
+                assert!(id.len() <= 64);
+                first.get_or_insert(id.clone());
+                all_ids.push(id);
+            }
+            first_ids.push(first.unwrap());
+        }
+        let docs = wait_outcomes(&run.store, 3, T).await;
+        assert_eq!(docs.len(), 3);
+        let by_id = |id: &str| {
+            docs.iter()
+                .find(|d| d.get_str("_id").unwrap() == id)
+                .unwrap()
+        };
+        let d = by_id(&first_ids[0]);
+        assert_eq!(d.get_str("state").unwrap(), "DELIVERED");
+        assert_eq!(d.get_str("text").unwrap(), "Hello long world");
+        assert_eq!(d.get_str("scheme").unwrap(), "udh8");
+        assert_eq!(d.get_i32("reference").unwrap(), 7);
+        assert_eq!(d.get_array("missing").unwrap().len(), 0);
+        assert_eq!(segment_texts(d), ["Hello ", "long ", "world"]);
+        let d = by_id(&first_ids[1]);
+        assert_eq!(d.get_str("state").unwrap(), "DELIVERED");
+        assert_eq!(
+            d.get_str("text").unwrap(),
+            "ab\u{1F600}cd",
+            "joined before decoding"
+        );
+        assert_eq!(d.get_str("scheme").unwrap(), "udh16");
+        let d = by_id(&first_ids[2]);
+        assert_eq!(d.get_str("text").unwrap(), "one two three");
+        assert_eq!(d.get_str("scheme").unwrap(), "sar");
+        assert_eq!(d.get_str("account").unwrap(), "alice");
+        assert_eq!(d.get_str("node").unwrap(), "node-a");
+
+        // One DELIVRD receipt per segment, to the originator, with its message_id.
+        let s = sink.clone();
+        wait_for("9 receipts", T, || {
+            let s = s.clone();
+            async move { s.count() >= 9 }
+        })
+        .await;
+        let receipts = sink.receipts();
+        assert_eq!(receipts.len(), 9);
+        let mut got: Vec<String> = receipts
+            .iter()
+            .map(|r| r.receipted_message_id.clone())
+            .collect();
+        got.sort();
+        all_ids.sort();
+        assert_eq!(got, all_ids);
+        for r in &receipts {
+            assert_eq!(r.message_state, 2);
+            assert_eq!(r.dest.addr, "12345");
+            assert_eq!(r.source.addr, "447700900001");
+            let text = String::from_utf8(r.short_message.clone()).unwrap();
+            assert!(text.contains("stat:DELIVRD"), "{text}");
+            assert!(
+                text.starts_with(&format!("id:{} ", r.receipted_message_id)),
+                "{text}"
+            );
+        }
+        wait_dbsize(&env.redis, base, T).await;
+        run.stop().await;
+    }
+);
+
+both!(
+    single_part_message_is_delivered_at_once,
+    |kind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("single"), sink.clone()).await;
+        let base = env.redis.dbsize();
+        let id = run
+            .store
+            .submit(segment("alice", None, 0, b"hi there", 0, ""))
+            .await
+            .unwrap()
+            .message_id;
+        let docs = wait_outcomes(&run.store, 1, T).await;
+        assert_eq!(docs[0].get_str("_id").unwrap(), id);
+        assert_eq!(docs[0].get_str("state").unwrap(), "DELIVERED");
+        assert_eq!(docs[0].get_str("text").unwrap(), "hi there");
+        wait_dbsize(&env.redis, base, T).await;
+        assert_eq!(sink.count(), 0, "registered_delivery 0 asks for no receipt");
+        run.stop().await;
+    }
+);
+
+both!(
+    duplicate_segment_is_stored_once_and_answered_with_the_first_message_id,
+    |kind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("dup"), sink.clone()).await;
+        let base = env.redis.dbsize();
+        let seg = |seq, text: &[u8]| {
+            segment(
+                "alice",
+                Some((ConcatScheme::Udh8, 1, 2, seq)),
+                0,
+                text,
+                1,
+                "",
+            )
+        };
+        let first = run.store.submit(seg(1, b"AAA")).await.unwrap().message_id;
+        let again = run.store.submit(seg(1, b"XXX")).await.unwrap().message_id;
+        assert_eq!(first, again);
+        run.store.submit(seg(2, b"BBB")).await.unwrap();
+        let docs = wait_outcomes(&run.store, 1, T).await;
+        assert_eq!(docs[0].get_str("text").unwrap(), "AAABBB");
+        assert_eq!(docs[0].get_array("segments").unwrap().len(), 2);
+        let s = sink.clone();
+        wait_for("2 receipts", T, || {
+            let s = s.clone();
+            async move { s.count() >= 2 }
+        })
+        .await;
+        wait_dbsize(&env.redis, base, T).await;
+        assert_eq!(sink.count(), 2);
+        run.stop().await;
+    }
+);
+
+both!(
+    expired_or_malformed_validity_is_refused_with_rinvexpiry,
+    |kind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("validity"), sink).await;
+        let base = env.redis.dbsize();
+        for v in [
+            "200101000000000+", // absolute, in the past
+            "000000000000000R", // relative zero
+            "2401011200",       // wrong length
+            "24130112000000+0", // bad month / suffix
+            "24010112000000X+", // not a digit
+        ] {
+            let err = run
+                .store
+                .submit(segment(
+                    "alice",
+                    Some((ConcatScheme::Udh8, 3, 2, 1)),
+                    0,
+                    b"x",
+                    1,
+                    v,
+                ))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, ServiceError::Rejected { status: 0x62, .. }),
+                "{v}: {err:?}"
+            );
+        }
+        assert_eq!(env.redis.dbsize(), base, "nothing stored");
+        // A far relative validity is accepted (and capped at the account's maximum).
+        run.store
+            .submit(segment("alice", None, 0, b"x", 0, "990000000000000R"))
+            .await
+            .unwrap();
+        let docs = wait_outcomes(&run.store, 1, T).await;
+        let d = &docs[0];
+        let capped = d.get_datetime("deadline").unwrap().timestamp_millis()
+            - d.get_datetime("submitted_at").unwrap().timestamp_millis();
+        assert!(
+            (86_399_000..=86_401_000).contains(&capped),
+            "capped to 1 day: {capped} ms"
+        );
+        wait_dbsize(&env.redis, base, T).await;
+        run.stop().await;
+    }
+);
+
+both!(
+    redis_down_gives_a_temporary_error_and_service_resumes_after_restart,
+    |kind| async move {
+        let mut env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("outage"), sink).await;
+        env.redis.stop();
+        let err = run
+            .store
+            .submit(segment("alice", None, 0, b"x", 0, ""))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ServiceError::Internal(_)), "{err:?}");
+        env.redis.restart();
+        let store = run.store.clone();
+        wait_for("a submit succeeding after the restart", T, || {
+            let store = store.clone();
+            async move {
+                store
+                    .submit(segment("alice", None, 0, b"back", 0, ""))
+                    .await
+                    .is_ok()
+            }
+        })
+        .await;
+        let docs = wait_outcomes(&run.store, 1, T).await;
+        assert_eq!(docs[0].get_str("text").unwrap(), "back");
+        run.stop().await;
+    }
+);
+
+both!(
+    queue_full_refuses_new_messages_with_qfull,
+    |kind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let mut settings = env.settings("full");
+        settings.max_pending = 2;
+        let run = Running::start(settings, sink).await;
+        for r in 0..2u16 {
+            run.store
+                .submit(segment(
+                    "alice",
+                    Some((ConcatScheme::Udh8, r, 2, 1)),
+                    0,
+                    b"a",
+                    0,
+                    "",
+                ))
+                .await
+                .unwrap();
+        }
+        let err = run
+            .store
+            .submit(segment(
+                "alice",
+                Some((ConcatScheme::Udh8, 9, 2, 1)),
+                0,
+                b"a",
+                0,
+                "",
+            ))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ServiceError::QueueFull(_)), "{err:?}");
+        // Segments of pending messages are still taken.
+        run.store
+            .submit(segment(
+                "alice",
+                Some((ConcatScheme::Udh8, 0, 2, 2)),
+                0,
+                b"b",
+                0,
+                "",
+            ))
+            .await
+            .unwrap();
+        run.stop().await;
+    }
+);

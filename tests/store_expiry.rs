@@ -1,0 +1,302 @@
+//! Expiry without polling, on Redis 7.0 (key expiry + one-shot timer) and Valkey 9
+//! (hash-field expiration): partial delivery, whole expiry, several nodes, lost
+//! subscriptions and stopped nodes.
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/harness.rs"]
+mod harness;
+use smppd::{service, store};
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use harness::*;
+use service::{ConcatScheme, ExpiryMode, MessageService};
+use store::{ExpiryBackend, Store};
+use support::servers::RedisKind;
+
+const T: Duration = Duration::from_secs(30);
+const TWO_SECONDS: &str = "000000000002000R";
+
+/// Lateness of an outcome: completed_at − deadline (both Redis time), in ms.
+fn lateness_ms(d: &mongodb::bson::Document) -> i64 {
+    d.get_datetime("completed_at").unwrap().timestamp_millis()
+        - d.get_datetime("deadline").unwrap().timestamp_millis()
+}
+
+/// Submits segments 1 and 2 of a 3-part message `reference` (2 s validity).
+async fn two_of_three(store: &Store, reference: u16, account: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (seq, text) in [(1u8, b"first ".as_slice()), (2, b"second ")] {
+        let mut req = segment(
+            account,
+            Some((ConcatScheme::Udh8, reference, 3, seq)),
+            0,
+            text,
+            1,
+            TWO_SECONDS,
+        );
+        req.source = addr(&format!("src{reference}"));
+        ids.push(store.submit(req).await.unwrap().message_id);
+    }
+    ids
+}
+
+both!(
+    expired_partial_message_is_delivered_segment_by_segment,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("partial"), sink.clone()).await;
+        let expected = match kind {
+            RedisKind::Redis7 => ExpiryBackend::KeyExpiry,
+            RedisKind::Valkey9 => ExpiryBackend::HashFieldExpiry,
+        };
+        assert_eq!(run.store.backend(), expected);
+        let base = env.redis.dbsize();
+        let ids = two_of_three(&run.store, 42, "alice").await;
+        let docs = wait_outcomes(&run.store, 1, T).await;
+        let d = &docs[0];
+        assert_eq!(d.get_str("_id").unwrap(), ids[0]);
+        assert_eq!(d.get_str("state").unwrap(), "PARTIAL");
+        assert_eq!(
+            segment_texts(d),
+            ["first ", "second "],
+            "each decoded on its own"
+        );
+        let missing: Vec<i32> = d
+            .get_array("missing")
+            .unwrap()
+            .iter()
+            .map(|m| m.as_i32().unwrap())
+            .collect();
+        assert_eq!(missing, [3]);
+        assert!(
+            d.get("text").is_none(),
+            "no assembled text for a partial message"
+        );
+        let late = lateness_ms(d);
+        eprintln!("{kind:?}: partial message processed {late} ms after its deadline");
+        assert!((0..2000).contains(&late), "{kind:?}: lateness {late} ms");
+        // A DELIVRD receipt for each received segment.
+        let s = sink.clone();
+        wait_for("2 receipts", T, || {
+            let s = s.clone();
+            async move { s.count() >= 2 }
+        })
+        .await;
+        let mut got: Vec<String> = sink
+            .receipts()
+            .iter()
+            .map(|r| r.receipted_message_id.clone())
+            .collect();
+        got.sort();
+        assert_eq!(got, ids);
+        assert!(sink.receipts().iter().all(|r| r.message_state == 2));
+        wait_dbsize(&env.redis, base, T).await;
+        run.stop().await;
+    }
+);
+
+both!(
+    account_expiring_whole_messages_gets_expired_outcome_and_receipts,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("whole"), sink.clone()).await;
+        let base = env.redis.dbsize();
+        let mut ids = Vec::new();
+        for seq in [1u8, 3] {
+            let mut req = segment(
+                "bob",
+                Some((ConcatScheme::Sar, 5, 3, seq)),
+                0,
+                b"part",
+                2, // failure only
+                TWO_SECONDS,
+            );
+            req.policy.expiry_mode = ExpiryMode::ExpireWhole;
+            ids.push(run.store.submit(req).await.unwrap().message_id);
+        }
+        let docs = wait_outcomes(&run.store, 1, T).await;
+        assert_eq!(docs[0].get_str("state").unwrap(), "EXPIRED");
+        let missing: Vec<i32> = docs[0]
+            .get_array("missing")
+            .unwrap()
+            .iter()
+            .map(|m| m.as_i32().unwrap())
+            .collect();
+        assert_eq!(missing, [2]);
+        let s = sink.clone();
+        wait_for("2 EXPIRED receipts", T, || {
+            let s = s.clone();
+            async move { s.count() >= 2 }
+        })
+        .await;
+        for r in sink.receipts() {
+            assert_eq!(r.message_state, 3);
+            assert!(String::from_utf8(r.short_message)
+                .unwrap()
+                .contains("stat:EXPIRED"));
+        }
+        wait_dbsize(&env.redis, base, T).await;
+        run.stop().await;
+    }
+);
+
+both!(
+    two_nodes_sharing_redis_process_every_expired_message_exactly_once,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind);
+        let (sink_a, sink_b) = (TestSink::new(true), TestSink::new(true));
+        let a = Running::start(env.settings("twonodes"), sink_a.clone()).await;
+        let mut settings_b = env.settings("twonodes");
+        settings_b.node_id = "node-b".into();
+        let b = Running::start(settings_b, sink_b.clone()).await;
+        let base = env.redis.dbsize();
+        let mut all = Vec::new();
+        for r in 0..20u16 {
+            // Segments of one message arrive on both nodes.
+            let mut req1 = segment(
+                "carol",
+                Some((ConcatScheme::Udh8, r, 3, 1)),
+                0,
+                b"x",
+                1,
+                TWO_SECONDS,
+            );
+            let mut req2 = segment(
+                "carol",
+                Some((ConcatScheme::Udh8, r, 3, 2)),
+                0,
+                b"y",
+                1,
+                TWO_SECONDS,
+            );
+            req1.source = addr(&format!("s{r}"));
+            req2.source = addr(&format!("s{r}"));
+            let (first, second) = if r % 2 == 0 { (&a, &b) } else { (&b, &a) };
+            all.push(first.store.submit(req1).await.unwrap().message_id);
+            all.push(second.store.submit(req2).await.unwrap().message_id);
+        }
+        let docs = wait_outcomes(&a.store, 20, T).await;
+        let (sa, sb) = (sink_a.clone(), sink_b.clone());
+        wait_for("40 receipts", T, || {
+            let (sa, sb) = (sa.clone(), sb.clone());
+            async move { sa.count() + sb.count() >= 40 }
+        })
+        .await;
+        wait_dbsize(&env.redis, base, T).await;
+        assert_eq!(
+            outcome_count(&a.store).await,
+            20,
+            "one document per message"
+        );
+        assert!(docs
+            .iter()
+            .all(|d| d.get_str("state").unwrap() == "PARTIAL"));
+        let claimed = a.store.stats().expired_claimed + b.store.stats().expired_claimed;
+        assert_eq!(claimed, 20, "each message claimed by exactly one node");
+        let nodes: HashSet<&str> = docs.iter().map(|d| d.get_str("node").unwrap()).collect();
+        eprintln!(
+            "{kind:?}: claims by node: a={} b={} ({nodes:?})",
+            a.store.stats().expired_claimed,
+            b.store.stats().expired_claimed
+        );
+        let receipts: Vec<String> = sink_a
+            .receipts()
+            .into_iter()
+            .chain(sink_b.receipts())
+            .map(|r| r.receipted_message_id)
+            .collect();
+        assert_eq!(receipts.len(), 40, "no receipt twice");
+        let unique: HashSet<&String> = receipts.iter().collect();
+        assert_eq!(unique.len(), 40);
+        let max_late = docs.iter().map(lateness_ms).max().unwrap();
+        eprintln!("{kind:?}: two nodes, 20 messages, max lateness {max_late} ms");
+        assert!(max_late < 2000, "{max_late}");
+        a.stop().await;
+        b.stop().await;
+    }
+);
+
+both!(
+    messages_expiring_while_nobody_listens_are_processed_by_the_recovery_pass,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let settings = env.settings("recovery");
+        let a = Running::start(settings.clone(), sink.clone()).await;
+        let base = env.redis.dbsize();
+
+        // 1. The subscriber's connection is killed: it resubscribes, runs a recovery
+        //    pass, and the messages pending across the kill are still processed.
+        for r in 0..5u16 {
+            two_of_three(&a.store, r, "dave").await;
+        }
+        assert!(env.redis.kill_pubsub_clients() >= 1);
+        let st = a.store.clone();
+        wait_for("a resubscription", T, || {
+            let st = st.clone();
+            async move { st.stats().subscriptions >= 2 && st.stats().recovery_passes >= 2 }
+        })
+        .await;
+        wait_outcomes(&a.store, 5, T).await;
+
+        // 2. The node stops with messages pending; their deadline passes with no
+        //    subscriber at all; a new node started afterwards processes them.
+        for r in 100..105u16 {
+            two_of_three(&a.store, r, "dave").await;
+        }
+        a.stop().await;
+        let deadline = std::time::Instant::now() + Duration::from_millis(2500);
+        wait_for(
+            "the deadline to pass with no node running",
+            T,
+            || async move { std::time::Instant::now() >= deadline },
+        )
+        .await;
+        let b = Running::start(settings, sink.clone()).await;
+        let docs = wait_outcomes(&b.store, 10, T).await;
+        assert_eq!(docs.len(), 10);
+        assert!(docs
+            .iter()
+            .all(|d| d.get_str("state").unwrap() == "PARTIAL"));
+        let s = sink.clone();
+        wait_for("20 receipts", T, || {
+            let s = s.clone();
+            async move { s.count() >= 20 }
+        })
+        .await;
+        // The node label is the same; the node_seq counter is the only key added.
+        wait_dbsize(&env.redis, base, T).await;
+        b.stop().await;
+    }
+);
+
+both!(
+    keyspace_events_are_set_when_allowed_and_start_is_refused_otherwise,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind);
+        env.redis
+            .command(&["CONFIG", "SET", "notify-keyspace-events", ""])
+            .unwrap();
+        let mut s = env.settings("events");
+        s.configure_keyspace_events = false;
+        let err = Store::connect(s.clone())
+            .await
+            .err()
+            .expect("start refused");
+        let msg = err.to_string();
+        assert!(msg.contains("notify-keyspace-events"), "{msg}");
+        assert!(msg.contains("configure_keyspace_events"), "{msg}");
+        s.configure_keyspace_events = true;
+        Store::connect(s).await.unwrap();
+        let flags = env
+            .redis
+            .command(&["CONFIG", "GET", "notify-keyspace-events"])
+            .unwrap();
+        assert!(flags.contains('E') && flags.contains('x'), "{flags}");
+    }
+);

@@ -1,0 +1,32 @@
+//! The test harness itself: real servers start, answer, restart with their data.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use support::servers::{MongoServer, RedisKind, RedisServer};
+
+#[test]
+fn redis_and_valkey_start_answer_and_keep_aof_data_across_restart() {
+    for kind in RedisKind::ALL {
+        let mut redis = RedisServer::start(kind);
+        assert_eq!(redis.dbsize(), 0, "{kind:?}");
+        assert!(redis
+            .command(&["SET", "k", "v"])
+            .unwrap()
+            .starts_with("+OK"));
+        assert_eq!(redis.dbsize(), 1);
+        redis.restart();
+        assert_eq!(redis.dbsize(), 1, "{kind:?}: AOF reloaded after restart");
+    }
+}
+
+#[test]
+fn mongo_server_starts_stops_and_restarts_on_the_same_port() {
+    let mut mongo = MongoServer::start();
+    let port = mongo.port;
+    mongo.stop();
+    assert!(!mongo.is_running());
+    mongo.restart();
+    assert_eq!(mongo.port, port);
+    assert!(mongo.is_running());
+}
