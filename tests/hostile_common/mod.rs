@@ -170,3 +170,30 @@ impl Rng {
         (0..n).map(|_| self.next_u64() as u8).collect()
     }
 }
+
+static PANICS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Records every panic raised outside the test files themselves (the server's code,
+/// the codec, dependencies), so a test can assert that hostile input panicked
+/// nothing — a panicking session task would otherwise just vanish.
+pub fn install_panic_recorder() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let file = info.location().map(|l| l.file()).unwrap_or("");
+            if !file.starts_with("tests/") && !file.contains("/tests/") {
+                PANICS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(info.to_string());
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// Panics recorded outside the test files so far.
+pub fn server_panics() -> Vec<String> {
+    PANICS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
