@@ -116,7 +116,7 @@ impl BindFailureTracker {
         // the count alive past a success.
         if entries
             .get(&ip)
-            .is_some_and(|e| !e.blocked_until.is_some_and(|until| now < until))
+            .is_some_and(|e| e.blocked_until.is_none_or(|until| now >= until))
         {
             entries.remove(&ip);
         }
