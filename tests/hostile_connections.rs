@@ -42,11 +42,11 @@ async fn closed(mut s: TcpStream, limit: Duration) -> (usize, Instant) {
 /// (not before), silently; meanwhile, and afterwards, a real ESME binds and submits.
 #[tokio::test]
 async fn a_thousand_connections_that_never_bind_are_closed_at_bind_timeout() {
-    let bind_timeout = Duration::from_secs(1);
+    let bind_timeout = Duration::from_secs(2);
     let config = format!(
         "{}{}",
         server_section("max_connections = 5000")
-            .replace("bind_timeout = \"5s\"", "bind_timeout = \"1s\""),
+            .replace("bind_timeout = \"5s\"", "bind_timeout = \"2s\""),
         esme("acme", "")
     );
     let s = start(&config).await;
