@@ -110,8 +110,14 @@ impl BindFailureTracker {
 
     /// A successful bind clears the address's failure count (not an active block).
     pub fn record_success(&self, ip: IpAddr) {
+        let now = Instant::now();
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.get(&ip).is_some_and(|e| e.blocked_until.is_none()) {
+        // A block that has run out still leaves `blocked_until` set: it must not keep
+        // the count alive past a success.
+        if entries
+            .get(&ip)
+            .is_some_and(|e| e.blocked_until.is_none_or(|until| now >= until))
+        {
             entries.remove(&ip);
         }
     }

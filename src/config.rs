@@ -47,7 +47,7 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// TLS listener with its loaded certificate; `None` when `tls_listen` is unset.
     pub tls: Option<TlsListen>,
-    /// Connections (plain + TLS) accepted at once; more wait in the kernel backlog.
+    /// Connections (plain + TLS) open at once; more are closed as soon as accepted.
     pub max_connections: usize,
     /// A bind must arrive this long after connect.
     pub bind_timeout: Duration,

@@ -209,13 +209,6 @@ async fn accept_loop(
     conns: TaskTracker,
 ) {
     loop {
-        let permit = tokio::select! {
-            _ = h.shutdown.cancelled() => return,
-            p = limit.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-        };
         let accepted = tokio::select! {
             _ = h.shutdown.cancelled() => return,
             a = listener.accept() => a,
@@ -227,6 +220,14 @@ async fn accept_loop(
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
+        };
+        // Past max_connections the connection is closed at once: left in the kernel
+        // backlog, its bind would go unanswered until the ESME timed out, with no
+        // sign of why (and the backlog itself would fill with idle sockets).
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "max_connections reached: connection closed");
+            drop(stream);
+            continue;
         };
         // Responses are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
