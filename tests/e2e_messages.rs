@@ -438,7 +438,7 @@ both!(
             ReceiptStat::Delivrd,
         );
         assert_receipts(
-            &receipts_for(&got, &[k1.clone()]),
+            &receipts_for(&got, std::slice::from_ref(&k1)),
             &[k1],
             ReceiptStat::Deleted,
         );

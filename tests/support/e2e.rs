@@ -378,6 +378,14 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- last lines of smppd {} ---", self.node);
+            for l in tail.into_iter().rev() {
+                eprintln!("{l}");
+            }
+        }
         self.kill();
     }
 }
