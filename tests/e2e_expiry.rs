@@ -356,3 +356,74 @@ both!(
         app.stop().await;
     }
 );
+
+both!(
+    one_of_two_nodes_killed_the_other_processes_its_messages,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind, "onekilled").await;
+        let a = env.spawn_smppd("node-a").await;
+        let mut b = env.spawn_smppd("node-b").await;
+        let base = env.redis.dbsize();
+        let tx_a = Esme::bind(a.addr, BindAs::Tx, "alice").await;
+        let tx_b = Esme::bind(b.addr, BindAs::Tx, "alice").await;
+        let rx_a = Esme::bind(a.addr, BindAs::Rx, "alice").await;
+
+        // Every message starts on B (on Redis 7.0, B armed the one-shot timers);
+        // some continue on A.
+        let mut ids = Vec::new();
+        for r in 0..6u16 {
+            let dest = format!("8000{r:02}");
+            let c = |seq| Some((Scheme::Udh8, r, 3u8, seq));
+            let second = if r % 2 == 0 { &tx_a } else { &tx_b };
+            let one = tx_b
+                .submit_ok(segment(
+                    "SENDER",
+                    &dest,
+                    c(1),
+                    0,
+                    &gsm("one "),
+                    1,
+                    TWO_SECONDS,
+                ))
+                .await;
+            let two = second
+                .submit_ok(segment(
+                    "SENDER",
+                    &dest,
+                    c(2),
+                    0,
+                    &gsm("two "),
+                    1,
+                    TWO_SECONDS,
+                ))
+                .await;
+            ids.push(vec![one, two]);
+        }
+        b.kill();
+
+        let docs = env.wait_docs(ids.len() as u64, T).await;
+        assert_eq!(docs.len(), ids.len());
+        let mut late = Vec::new();
+        for group in &ids {
+            let d = env.doc_of(&group[0]).await;
+            assert_partial(&d, group, &["one ", "two "], &[3]);
+            assert_eq!(
+                d.get_str("node").unwrap(),
+                "node-a",
+                "the survivor processed it"
+            );
+            late.push(lateness_ms(&d));
+        }
+        eprintln!("{kind:?}: node B killed, node A processed its messages; lateness ms {late:?}");
+        assert!(
+            late.iter().all(|l| (0..=2000).contains(l)),
+            "lateness {late:?} ms"
+        );
+        let all: Vec<String> = ids.concat();
+        let got = rx_a.wait_delivered(all.len(), T).await;
+        assert_receipts(&got, &all, ReceiptStat::Delivrd);
+        env.wait_dbsize(base, T).await;
+        assert_eq!(rx_a.delivered().len(), all.len());
+        drop(a);
+    }
+);

@@ -227,3 +227,32 @@ both!(
         app.stop().await;
     }
 );
+
+both!(
+    a_receipt_left_unanswered_is_sent_again,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind, "unanswered").await;
+        let app = env.start_app("node-a").await;
+        let base = env.redis.dbsize();
+        let rx = Esme::bind(app.addr, BindAs::Rx, "alice").await;
+        let tx = Esme::bind(app.addr, BindAs::Tx, "alice").await;
+        rx.answer_deliveries(false);
+        let id = tx
+            .submit_ok(segment("SENDER", "900", None, 0, &gsm("answer me"), 1, ""))
+            .await;
+        let first = rx.wait_delivered(1, T).await;
+        assert_eq!(first[0].receipted_message_id.as_deref(), Some(id.as_str()));
+        // Unanswered: the receipt stays in Redis and comes again; answered now.
+        assert!(env.redis.dbsize() > base, "the receipt is still queued");
+        rx.answer_deliveries(true);
+        let again = rx.wait_delivered(2, T).await;
+        assert_eq!(again[1].receipted_message_id.as_deref(), Some(id.as_str()));
+        eprintln!(
+            "{kind:?}: receipt resent {:?} after the unanswered one",
+            again[1].at - again[0].at
+        );
+        env.wait_dbsize(base, T).await;
+        assert_eq!(rx.delivered().len(), 2, "sent again only while unanswered");
+        app.stop().await;
+    }
+);
