@@ -33,6 +33,21 @@ both!(
             .submit_ok(segment("SENDER", "600", c(1), 0, &gsm("before "), 1, ""))
             .await;
 
+        // A message whose deadline passes while Redis is down.
+        let e = |seq| Some((Scheme::Udh8, 62u16, 3u8, seq));
+        let e1 = trx
+            .submit_ok(segment(
+                "SENDER",
+                "603",
+                e(1),
+                0,
+                &gsm("gone"),
+                1,
+                TWO_SECONDS,
+            ))
+            .await;
+        let e1_deadline = Instant::now() + Duration::from_secs(2);
+
         env.redis.stop();
         for i in 0..2 {
             let r = trx
@@ -52,6 +67,10 @@ both!(
         );
         assert!(!trx.is_closed());
 
+        // Redis stays down until that deadline passed (local clock: Redis is down).
+        while Instant::now() < e1_deadline + Duration::from_millis(200) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         env.redis.restart();
         // The store reconnects on its own; the first submits may still meet the old
         // connection's failure, but submits succeed again within a few seconds.
@@ -77,10 +96,19 @@ both!(
             start.elapsed()
         );
         // Segment 1 was in the AOF: the message completes across the outage.
-        let docs = env.wait_docs(1, T).await;
-        assert_eq!(docs[0].get_str("state").unwrap(), "DELIVERED");
-        assert_eq!(docs[0].get_str("text").unwrap(), "before after");
-        assert_eq!(segment_ids(&docs[0]), vec![id1.clone(), id2.clone()]);
+        env.wait_docs(2, T).await;
+        let d = env.doc_of(&id1).await;
+        assert_eq!(d.get_str("state").unwrap(), "DELIVERED");
+        assert_eq!(d.get_str("text").unwrap(), "before after");
+        assert_eq!(segment_ids(&d), vec![id1.clone(), id2.clone()]);
+        // Expired during the outage: found by the recovery pass after resubscribing.
+        let ed = env.doc_of(&e1).await;
+        assert_eq!(ed.get_str("state").unwrap(), "PARTIAL");
+        assert_eq!(missing(&ed), vec![2, 3]);
+        eprintln!(
+            "{kind:?}: expired during the Redis outage, processed {} ms after its deadline",
+            lateness_ms(&ed)
+        );
 
         // Expiry works on the restarted server too (resubscribed, events enabled).
         let x = |seq| Some((Scheme::Udh8, 61u16, 3u8, seq));
@@ -95,15 +123,15 @@ both!(
                 TWO_SECONDS,
             ))
             .await;
-        let docs = env.wait_docs(2, T).await;
+        let docs = env.wait_docs(3, T).await;
         let xd = env.doc_of(&x1).await;
         assert_eq!(xd.get_str("state").unwrap(), "PARTIAL");
         let late = lateness_ms(&xd);
         eprintln!("{kind:?}: partial after the Redis restart: {late} ms after its deadline");
         assert!((0..=2000).contains(&late), "late by {late} ms");
-        assert_eq!(docs.len(), 2);
+        assert_eq!(docs.len(), 3);
 
-        let ids = vec![id1, id2, x1];
+        let ids = vec![id1, id2, e1, x1];
         let got = trx.wait_delivered(ids.len(), T).await;
         assert_receipts(&got, &ids, ReceiptStat::Delivrd);
         env.wait_dbsize(base, T).await;
@@ -192,6 +220,23 @@ both!(
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(env.redis.dbsize() > base, "finished messages wait in Redis");
+        // query_sm answers from Redis while the outcome waits for MongoDB.
+        let q = tx
+            .request(smpp_protocol::Body::QuerySm(smpp_protocol::QuerySm {
+                message_id: cs(&ids[0]),
+                source_addr_ton: 1,
+                source_addr_npi: 1,
+                source_addr: cs("SENDER"),
+                tlvs: Vec::new(),
+            }))
+            .await;
+        match &q.body {
+            smpp_protocol::Body::QuerySmResp(Some(a)) => {
+                assert_eq!(a.message_state, 2, "finished, not yet written: {q:?}");
+                assert!(!a.final_date.is_empty());
+            }
+            _ => panic!("query_sm during the MongoDB outage: {q:?}"),
+        }
         assert_eq!(
             rx.delivered().len(),
             1,
