@@ -850,11 +850,15 @@ macro_rules! both {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn redis7() {
-                ($body)($crate::support::servers::RedisKind::Redis7).await
+                let t0 = std::time::Instant::now();
+                ($body)($crate::support::servers::RedisKind::Redis7).await;
+                eprintln!("{}::Redis7: {:?}", module_path!(), t0.elapsed());
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn valkey9() {
-                ($body)($crate::support::servers::RedisKind::Valkey9).await
+                let t0 = std::time::Instant::now();
+                ($body)($crate::support::servers::RedisKind::Valkey9).await;
+                eprintln!("{}::Valkey9: {:?}", module_path!(), t0.elapsed());
             }
         }
     };
