@@ -89,6 +89,27 @@ impl Subscriber {
             .fetch_add(1, Ordering::Relaxed);
         // A reconnect may mean a restarted Redis or a changed clock offset.
         self.inner.clock.sync(&mut self.inner.conn()).await?;
+        // A restarted Redis forgets a `notify-keyspace-events` set with CONFIG SET
+        // (unless it was also in redis.conf): without this check no expiry event would
+        // ever fire again and pending messages would wait until the next
+        // resubscription. Checked after SUBSCRIBE, so the recovery pass below covers
+        // whatever expired before the events were on.
+        if let Err(e) = super::check_keyspace_events(
+            &mut self.inner.conn(),
+            self.inner.backend,
+            self.inner.settings.configure_keyspace_events,
+        )
+        .await
+        {
+            match e {
+                // Not allowed to fix it: say so loudly, keep serving receipts and
+                // recovery passes rather than stop.
+                StoreError::KeyspaceEvents(_) => {
+                    tracing::error!(error = %e, "expiry events are off on the Redis server")
+                }
+                other => return Err(other),
+            }
+        }
         self.recovery_pass().await?;
         let timer_prefix = format!("{}t:", self.inner.prefix());
         let receipts_channel = format!("{}receipts", self.inner.prefix());
