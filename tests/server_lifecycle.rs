@@ -3,6 +3,9 @@
 
 #[path = "server_harness/mod.rs"]
 mod harness;
+#[allow(dead_code)]
+#[path = "support/servers.rs"]
+mod servers;
 #[path = "support/smpp_client.rs"]
 mod smpp_client;
 
@@ -157,9 +160,14 @@ async fn binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
     let path = dir.path().join("config.toml");
     let base = server_section("log_format = \"json\"");
     std::fs::write(&path, format!("{base}{}", esme("first", ""))).unwrap();
+    // `serve` connects the real store before it binds any port.
+    let redis = servers::RedisServer::start(servers::RedisKind::Redis7);
+    let mongo = servers::MongoServer::start();
     let mut child = Command::new(env!("CARGO_BIN_EXE_smppd"))
         .args(["serve", "--config"])
         .arg(&path)
+        .env("SMPPD_REDIS_URL", redis.url())
+        .env("SMPPD_MONGODB_URI", mongo.uri())
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()

@@ -228,6 +228,24 @@ pub fn parse_udh(user_data: &[u8]) -> Result<(Udh<'_>, &[u8]), ConcatError> {
     Ok((Udh { raw, elements }, rest))
 }
 
+/// [`concat_info`] with the SAR parts taken from a PDU's TLVs.
+pub fn concat_info_in<'a>(
+    esm_class: u8,
+    user_data: &'a [u8],
+    tlvs: &[crate::tlv::Tlv],
+) -> Result<(Option<ConcatInfo>, &'a [u8]), ConcatError> {
+    let (msg_ref_num, total_segments, segment_seqnum) = crate::tlv::sar(tlvs);
+    concat_info(
+        esm_class,
+        user_data,
+        SarParts {
+            msg_ref_num,
+            total_segments,
+            segment_seqnum,
+        },
+    )
+}
+
 /// Concatenation info of one submit_sm / deliver_sm / data_sm / submit_multi, and its
 /// user data with any UDH removed.
 ///

@@ -120,14 +120,8 @@ fn concat_info(
     tlvs: &[Tlv],
 ) -> Result<(Option<Concat>, Bytes), CommandStatus> {
     use smpp_protocol::udh;
-    let (msg_ref_num, total_segments, segment_seqnum) = smpp_protocol::tlv::sar(tlvs);
-    let sar = udh::SarParts {
-        msg_ref_num,
-        total_segments,
-        segment_seqnum,
-    };
     let (info, user_data) =
-        udh::concat_info(esm_class, raw, sar).map_err(|e| CommandStatus(e.command_status()))?;
+        udh::concat_info_in(esm_class, raw, tlvs).map_err(|e| CommandStatus(e.command_status()))?;
     let concat = info.map(|c| Concat {
         scheme: match c.scheme {
             udh::ConcatScheme::Udh8 => ConcatScheme::Udh8,

@@ -92,15 +92,6 @@ impl DataSm {
     pub fn concat(
         &self,
     ) -> Result<(Option<crate::udh::ConcatInfo>, &[u8]), crate::udh::ConcatError> {
-        let (msg_ref_num, total_segments, segment_seqnum) = self.sar();
-        crate::udh::concat_info(
-            self.esm_class,
-            self.user_data(),
-            crate::udh::SarParts {
-                msg_ref_num,
-                total_segments,
-                segment_seqnum,
-            },
-        )
+        crate::udh::concat_info_in(self.esm_class, self.user_data(), &self.tlvs)
     }
 }

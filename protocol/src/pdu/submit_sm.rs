@@ -150,16 +150,7 @@ impl SubmitSm {
     pub fn concat(
         &self,
     ) -> Result<(Option<crate::udh::ConcatInfo>, &[u8]), crate::udh::ConcatError> {
-        let (msg_ref_num, total_segments, segment_seqnum) = self.sar();
-        crate::udh::concat_info(
-            self.esm_class,
-            self.user_data(),
-            crate::udh::SarParts {
-                msg_ref_num,
-                total_segments,
-                segment_seqnum,
-            },
-        )
+        crate::udh::concat_info_in(self.esm_class, self.user_data(), &self.tlvs)
     }
 }
 
