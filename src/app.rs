@@ -39,6 +39,7 @@ pub struct App {
     store: Store,
     store_stop: CancellationToken,
     store_task: JoinHandle<()>,
+    metrics: Option<crate::metrics::Endpoint>,
 }
 
 impl App {
@@ -56,6 +57,7 @@ impl App {
         let store_stop = CancellationToken::new();
         let store_task = store.spawn(registry.clone(), store_stop.clone());
         let service: Arc<dyn MessageService> = Arc::new(store.clone());
+        let metrics_listen = config.metrics.listen;
         let server = match Server::bind(source, config, service, registry).await {
             Ok(s) => s,
             Err(e) => {
@@ -64,11 +66,27 @@ impl App {
                 return Err(e);
             }
         };
+        let metrics = match metrics_listen {
+            None => None,
+            Some(listen) => {
+                let started =
+                    crate::metrics::Endpoint::start(listen, store.clone(), server.handle()).await;
+                match started.with_context(|| format!("metrics.listen {listen}")) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        store_stop.cancel();
+                        let _ = store_task.await;
+                        return Err(e);
+                    }
+                }
+            }
+        };
         Ok(App {
             server,
             store,
             store_stop,
             store_task,
+            metrics,
         })
     }
 
@@ -78,6 +96,11 @@ impl App {
 
     pub fn tls_local_addr(&self) -> Option<SocketAddr> {
         self.server.tls_local_addr()
+    }
+
+    /// Where `/metrics` and `/healthz` are served (`[metrics] listen`), if configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|m| m.local_addr())
     }
 
     pub fn handle(&self) -> ServerHandle {
@@ -94,6 +117,9 @@ impl App {
     pub async fn run(self) -> anyhow::Result<()> {
         let grace = self.server.handle().config().server.shutdown_grace;
         let result = self.server.run().await;
+        if let Some(m) = self.metrics {
+            m.stop().await;
+        }
         self.store_stop.cancel();
         if tokio::time::timeout(grace, self.store_task).await.is_err() {
             tracing::warn!(

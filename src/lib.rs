@@ -5,6 +5,7 @@
 //! - `config`: `config.toml` → validated [`config::Config`] (every problem at once).
 //! - `tls`: rustls server config from PEM files.
 //! - `logging`: tracing subscriber (human / JSON).
+//! - `metrics`: Prometheus `/metrics` and `/healthz` endpoint.
 //! - `auth`: password checks and the per-address bind failure tracker.
 //! - `session`: the SMPP state machine per connection, and the session registry.
 //! - `server`: listeners, shutdown, reload.
@@ -15,6 +16,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod logging;
+pub mod metrics;
 pub mod server;
 pub mod service;
 pub mod session;

@@ -285,6 +285,7 @@ impl Session {
     async fn on_invalid(&mut self, header: Header, error: PduError) -> Flow {
         let id = header.command_id;
         let seq = header.sequence_number;
+        crate::metrics::pdu_in(id, header.command_status);
         if id.is_response() {
             // §10.8 step 3: the body of a response is ignored; its status counts.
             tracing::debug!(%error, "response with undecodable body");
@@ -314,6 +315,7 @@ impl Session {
     async fn on_pdu(&mut self, pdu: Pdu) -> Flow {
         let id = pdu.command_id();
         let seq = pdu.sequence_number;
+        crate::metrics::pdu_in(id, pdu.command_status);
         if id.is_response() {
             return self.on_response_status(id, seq, pdu.command_status);
         }
@@ -388,6 +390,7 @@ impl Session {
         );
         if counts_for_rate && !rt.admit() {
             tracing::debug!(command = ?id, seq, "throttled");
+            crate::metrics::throttled(&rt.account.system_id);
             self.send(error_resp(id, seq, CommandStatus::ESME_RTHROTTLED))
                 .await;
             return;
@@ -404,10 +407,12 @@ impl Session {
             log_message_text: self.ctx.config().server.log_message_text,
         };
         let writer = self.writer.clone();
+        let started = std::time::Instant::now();
         self.tasks.spawn(
             async move {
                 let resp = inbound.handle(pdu).await;
                 let _ = writer.send(resp).await;
+                crate::metrics::request_done(id, started);
                 drop(permit);
             }
             .instrument(tracing::Span::current()),

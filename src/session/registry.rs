@@ -190,6 +190,25 @@ impl SessionRegistry {
             .map_or(0, |s| s.sessions.len())
     }
 
+    /// Live binds per account: (system_id, [transmitter, receiver, transceiver]).
+    pub fn bind_counts(&self) -> Vec<(String, [usize; 3])> {
+        let inner = self.lock();
+        let count =
+            |s: &AccountSlot, t: BindType| s.sessions.iter().filter(|e| e.bind_type == t).count();
+        inner
+            .accounts
+            .iter()
+            .map(|(id, s)| {
+                let n = [
+                    BindType::Transmitter,
+                    BindType::Receiver,
+                    BindType::Transceiver,
+                ];
+                (id.clone(), n.map(|t| count(s, t)))
+            })
+            .collect()
+    }
+
     /// Number of live binds over all accounts.
     pub fn total_binds(&self) -> usize {
         self.lock()

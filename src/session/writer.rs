@@ -28,13 +28,16 @@ pub(crate) async fn write_loop<W: AsyncWrite + Unpin>(
             _ = stop.cancelled() => None,
         };
         let Some(pdu) = pdu else { break };
+        crate::metrics::pdu_out(&pdu);
         framed.feed(pdu).await?;
         while let Ok(p) = rx.try_recv() {
+            crate::metrics::pdu_out(&p);
             framed.feed(p).await?;
         }
         SinkExt::<Pdu>::flush(&mut framed).await?;
     }
     while let Ok(p) = rx.try_recv() {
+        crate::metrics::pdu_out(&p);
         framed.feed(p).await?;
     }
     SinkExt::<Pdu>::flush(&mut framed).await?;

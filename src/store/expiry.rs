@@ -64,7 +64,12 @@ impl Subscriber {
             if self.inner.shutdown.is_cancelled() {
                 return;
             }
-            match self.session().await {
+            let ended = self.session().await;
+            self.inner
+                .stats
+                .expiry_subscribed
+                .store(false, Ordering::Relaxed);
+            match ended {
                 Ok(()) => pause = Duration::from_millis(50),
                 Err(e) => {
                     tracing::warn!(error = %e, "expiry subscriber lost its connection");
@@ -87,6 +92,10 @@ impl Subscriber {
             .stats
             .subscriptions
             .fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .stats
+            .expiry_subscribed
+            .store(true, Ordering::Relaxed);
         // A reconnect may mean a restarted Redis or a changed clock offset.
         self.inner.clock.sync(&mut self.inner.conn()).await?;
         // A restarted Redis forgets a `notify-keyspace-events` set with CONFIG SET
@@ -199,6 +208,7 @@ impl Inner {
         match int_at(&a, 0, "claim")? {
             1 => {
                 self.stats.expired_claimed.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::expiry_lateness_ms(int_at(&a, 2, "claim").unwrap_or(0));
                 self.finisher_wake.notify_one();
             }
             -1 => {

@@ -117,6 +117,7 @@ impl Finisher {
             owed.push(receipts(g)?);
         }
         let mut pause = Duration::from_millis(100);
+        let started = std::time::Instant::now();
         loop {
             match self.inner.outcomes.write(docs.clone()).await {
                 Ok(()) => break,
@@ -135,6 +136,7 @@ impl Finisher {
                 }
             }
         }
+        crate::metrics::outcome_written(started.elapsed());
         self.inner
             .stats
             .outcomes_written

@@ -68,6 +68,8 @@ pub struct Stats {
     pub recovery_passes: AtomicU64,
     /// Subscriptions made (1 + resubscriptions).
     pub subscriptions: AtomicU64,
+    /// True while the expiry subscriber holds its subscription (`/healthz`).
+    pub expiry_subscribed: std::sync::atomic::AtomicBool,
 }
 
 /// A snapshot of [`Stats`].
@@ -202,6 +204,21 @@ impl Store {
             recovery_passes: l(&s.recovery_passes),
             subscriptions: l(&s.subscriptions),
         }
+    }
+
+    /// Whether the expiry subscriber is subscribed right now (`/healthz`).
+    pub fn expiry_subscribed(&self) -> bool {
+        self.inner.stats.expiry_subscribed.load(Ordering::Relaxed)
+    }
+
+    /// A Redis connection, for read-only gauges and health checks (`metrics`).
+    pub fn redis(&self) -> ConnectionManager {
+        self.inner.conn()
+    }
+
+    /// The prefix of every key this store writes.
+    pub fn key_prefix(&self) -> &str {
+        self.inner.prefix()
     }
 }
 

@@ -88,7 +88,7 @@ end
 return {'stored', new, redis.call('HGET', g, 'dl')}
 "#;
 
-/// Claims a group whose deadline passed. Exactly one caller gets `{1, gid}`; the
+/// Claims a group whose deadline passed. Exactly one caller gets `{1, gid, lateness_ms}`; the
 /// others get `{0}` (already finished) or `{-1, deadline_ms}` (not due by Redis time).
 ///
 /// ARGV: 3 gk.
@@ -103,7 +103,7 @@ end
 local now = now_ms()
 if tonumber(dl) > now then return {-1, dl} end
 local gid = finish(gk, 'expired', now)
-return {1, gid}
+return {1, gid, now - tonumber(dl)}
 "#;
 
 /// The groups whose deadline passed, by Redis time. ARGV: 3 limit.

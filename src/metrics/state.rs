@@ -1,0 +1,230 @@
+//! Metrics read at scrape time from their owner instead of being tracked in gauges:
+//! binds from the session registry, message counts from Redis, the store's own
+//! counters. Rendered in the Prometheus text format after the recorded metrics.
+
+use std::fmt::Write;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use crate::server::ServerHandle;
+use crate::store::Store;
+
+/// How long a scrape waits for Redis before leaving the Redis gauges out.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Counts of the pending area, the outbox and every account's receipt queue in one
+/// round trip. Read-only; key names as in `store/scripts.rs`.
+static COUNTS: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+local P = ARGV[1]
+local out = {redis.call('ZCARD', P .. 'deadlines'), redis.call('ZCARD', P .. 'outbox')}
+for _, a in ipairs(redis.call('SMEMBERS', P .. 'racc')) do
+  out[#out + 1] = a
+  out[#out + 1] = redis.call('ZCARD', P .. 'r:' .. a)
+end
+return out
+"#,
+    )
+});
+
+struct RedisCounts {
+    pending: i64,
+    outbox: i64,
+    receipts: Vec<(String, i64)>,
+}
+
+async fn redis_counts(store: &Store) -> Result<RedisCounts, String> {
+    let mut conn = store.redis();
+    let mut call = COUNTS.prepare_invoke();
+    call.arg(store.key_prefix());
+    let reply: redis::Value = tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn))
+        .await
+        .map_err(|_| format!("no answer within {REDIS_TIMEOUT:?}"))?
+        .map_err(|e| e.to_string())?;
+    let redis::Value::Array(items) = reply else {
+        return Err(format!("unexpected reply {reply:?}"));
+    };
+    let int = |v: &redis::Value| match v {
+        redis::Value::Int(n) => Some(*n),
+        _ => None,
+    };
+    let (Some(pending), Some(outbox)) = (items.first().and_then(int), items.get(1).and_then(int))
+    else {
+        return Err("unexpected reply".into());
+    };
+    let receipts = items
+        .get(2..)
+        .unwrap_or_default()
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [redis::Value::BulkString(a), n] => {
+                Some((String::from_utf8_lossy(a).into_owned(), int(n)?))
+            }
+            _ => None,
+        })
+        .collect();
+    Ok(RedisCounts {
+        pending,
+        outbox,
+        receipts,
+    })
+}
+
+/// A label value with `\`, `"` and newlines escaped (text format 0.0.4).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Appends the scrape-time metrics of this App to `out`.
+pub(super) async fn render(out: &mut String, store: &Store, server: &ServerHandle) {
+    binds(out, server);
+    redis_gauges(out, store).await;
+    store_counters(out, store);
+}
+
+fn binds(out: &mut String, server: &ServerHandle) {
+    const TYPES: [&str; 3] = ["transmitter", "receiver", "transceiver"];
+    let mut counts = server.registry().bind_counts();
+    // Every configured account shows, with 0 when nothing is bound, so a series does
+    // not vanish when its last bind ends.
+    for a in &server.config().accounts {
+        if !counts.iter().any(|(id, _)| *id == a.system_id) {
+            counts.push((a.system_id.clone(), [0; 3]));
+        }
+    }
+    counts.sort();
+    header(
+        out,
+        "smppd_binds",
+        "gauge",
+        "Live binds by account and bind type.",
+    );
+    for (account, n) in &counts {
+        let account = label(account);
+        for (t, n) in TYPES.iter().zip(n) {
+            let _ = writeln!(
+                out,
+                "smppd_binds{{account=\"{account}\",bind_type=\"{t}\"}} {n}"
+            );
+        }
+    }
+}
+
+async fn redis_gauges(out: &mut String, store: &Store) {
+    let counts = redis_counts(store).await;
+    header(
+        out,
+        "smppd_redis_scrape_ok",
+        "gauge",
+        "1 if the Redis gauges of this scrape could be read, else 0 (they are then left out).",
+    );
+    let c = match counts {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(error = %e, "metrics: redis counts unavailable");
+            let _ = writeln!(out, "smppd_redis_scrape_ok 0");
+            return;
+        }
+    };
+    let _ = writeln!(out, "smppd_redis_scrape_ok 1");
+    header(
+        out,
+        "smppd_pending_messages",
+        "gauge",
+        "Messages waiting for more segments or their deadline (all nodes).",
+    );
+    let _ = writeln!(out, "smppd_pending_messages {}", c.pending);
+    header(
+        out,
+        "smppd_outcome_backlog",
+        "gauge",
+        "Finished messages in the outbox, not yet acknowledged by MongoDB (all nodes).",
+    );
+    let _ = writeln!(out, "smppd_outcome_backlog {}", c.outbox);
+    header(
+        out,
+        "smppd_receipt_queue",
+        "gauge",
+        "Receipts queued for an account, waiting or being sent (all nodes).",
+    );
+    for (account, n) in &c.receipts {
+        let _ = writeln!(
+            out,
+            "smppd_receipt_queue{{account=\"{}\"}} {n}",
+            label(account)
+        );
+    }
+}
+
+fn store_counters(out: &mut String, store: &Store) {
+    let s = store.stats();
+    let counters = [
+        (
+            "smppd_expired_total",
+            "Messages this node claimed on expiry.",
+            s.expired_claimed,
+        ),
+        (
+            "smppd_outcomes_written_total",
+            "Outcome documents this node wrote to MongoDB.",
+            s.outcomes_written,
+        ),
+        (
+            "smppd_outcome_write_failures_total",
+            "Failed MongoDB outcome write attempts (each is retried).",
+            s.outcome_write_failures,
+        ),
+        (
+            "smppd_receipts_delivered_total",
+            "Receipts answered deliver_sm_resp OK.",
+            s.receipts_delivered,
+        ),
+        (
+            "smppd_receipts_dropped_total",
+            "Receipts dropped after their lifetime.",
+            s.receipts_dropped,
+        ),
+        (
+            "smppd_expiry_subscriptions_total",
+            "Expiry subscriptions made (1 + resubscriptions).",
+            s.subscriptions,
+        ),
+        (
+            "smppd_expiry_recovery_passes_total",
+            "Recovery passes over the deadline index.",
+            s.recovery_passes,
+        ),
+    ];
+    for (name, help, v) in counters {
+        header(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {v}");
+    }
+    header(
+        out,
+        "smppd_expiry_subscribed",
+        "gauge",
+        "1 while the expiry subscriber is subscribed to its channels.",
+    );
+    let _ = writeln!(
+        out,
+        "smppd_expiry_subscribed {}",
+        u8::from(store.expiry_subscribed())
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
