@@ -208,6 +208,7 @@ echo "bench: results in $out"
   echo "nproc: $(nproc)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
   echo "mem: $(free -h | awk '/^Mem:/ {print $2}')"
+  echo "load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
   echo "redis: $("$SMPPD_REDIS_SERVER" --version)"
   echo "valkey: $("$SMPPD_VALKEY_SERVER" --version)"
 } >"$out/machine.txt"
@@ -232,11 +233,11 @@ redis_port="$kv_port"; redis_pid="$kv_pid"
 start_smppd "$redis_port" redis
 
 bench_run single-redis redis --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
-  --warmup "$WARMUP" --mix single --registered-delivery 1
+  --warmup "$WARMUP" --mix single --registered-delivery 1 --receipt-wait 180s
 bench_run udh3-redis redis --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
-  --warmup "$WARMUP" --mix udh8x3 --registered-delivery 1
+  --warmup "$WARMUP" --mix udh8x3 --registered-delivery 1 --receipt-wait 180s
 bench_run mixed-5k-redis redis --trx "$SESSIONS" --window "$WINDOW" --rate "$MIXED_RATE" \
-  --duration "$MIXED_DURATION" --mix "$MIXED_MIX" --registered-delivery 1
+  --duration "$MIXED_DURATION" --mix "$MIXED_MIX" --registered-delivery 1 --receipt-wait 120s
 bench_run partial-redis redis --trx "$SESSIONS" --window "$WINDOW" --count "$PARTIALS" \
   --mix udh8x2 --partial 1 --validity "$PARTIAL_VALIDITY" --registered-delivery 1 \
   --redis-info "127.0.0.1:$redis_port" --receipt-wait 60s
@@ -273,7 +274,7 @@ if [ "${BENCH_SKIP_VALKEY:-0}" != "1" ]; then
   valkey_port="$kv_port"; valkey_pid="$kv_pid"
   start_smppd "$valkey_port" valkey
   bench_run single-valkey valkey --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
-    --warmup "$WARMUP" --mix single --registered-delivery 1
+    --warmup "$WARMUP" --mix single --registered-delivery 1 --receipt-wait 180s
   bench_run partial-valkey valkey --trx "$SESSIONS" --window "$WINDOW" --count "$PARTIALS" \
     --mix udh8x2 --partial 1 --validity "$PARTIAL_VALIDITY" --registered-delivery 1 \
     --redis-info "127.0.0.1:$valkey_port" --receipt-wait 60s

@@ -53,11 +53,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<RunReport> {
     let redis = match (args.redis_info, redis_before) {
         (Some(a), Some(before)) => {
             let after = crate::redis_info::used_memory(a).await?;
+            let ok = ctx.ok_total.load(Ordering::Relaxed);
             Some(RedisMemory {
                 used_before: before,
                 used_after: after,
-                segments: total.ok,
-                bytes_per_segment: after.saturating_sub(before) as f64 / total.ok.max(1) as f64,
+                segments: ok,
+                bytes_per_segment: after.saturating_sub(before) as f64 / ok.max(1) as f64,
                 payload_octets: payload_octets(&args),
             })
         }

@@ -95,6 +95,8 @@ pub struct RunCtx {
     pub interval: Option<Duration>,
     /// Latest deadline of a partial message (µs after `start`).
     pub latest_deadline_us: AtomicU64,
+    /// OK submit_sm_resp over all sessions so far.
+    pub ok_total: AtomicU64,
 }
 
 impl RunCtx {
@@ -111,6 +113,7 @@ impl RunCtx {
             start,
             interval,
             latest_deadline_us: AtomicU64::new(0),
+            ok_total: AtomicU64::new(0),
             tracker,
             args,
         }
@@ -291,6 +294,7 @@ async fn read_loop(
                 st.last_resp = Some(now);
                 if pdu.command_status.is_ok() {
                     st.ok += 1;
+                    ctx.ok_total.fetch_add(1, Ordering::Relaxed);
                     if now >= ctx.warmup_end {
                         st.ok_after_warmup += 1;
                     }
