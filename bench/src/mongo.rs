@@ -19,6 +19,8 @@ pub struct MongoReport {
     pub docs_per_s: f64,
     pub batch: usize,
     pub concurrency: usize,
+    /// False when a drain timed out before every document arrived.
+    pub complete: bool,
 }
 
 impl MongoReport {
@@ -103,6 +105,7 @@ pub async fn insert(args: MongoInsertArgs) -> anyhow::Result<MongoReport> {
         docs_per_s: args.docs as f64 / elapsed.as_secs_f64(),
         batch: args.batch,
         concurrency: args.concurrency,
+        complete: true,
     })
 }
 
@@ -134,8 +137,9 @@ pub async fn drain(args: MongoDrainArgs) -> anyhow::Result<MongoReport> {
     let elapsed = t0.elapsed();
     let docs = count.saturating_sub(c0);
     if count < target {
-        anyhow::bail!(
-            "only {} of {} documents arrived within {:?}",
+        // Still a measurement: the rate so far, flagged incomplete.
+        eprintln!(
+            "mongo-drain: only {} of {} documents arrived within {:?}",
             count.saturating_sub(args.base),
             args.expect,
             args.timeout
@@ -148,5 +152,6 @@ pub async fn drain(args: MongoDrainArgs) -> anyhow::Result<MongoReport> {
         docs_per_s: docs as f64 / elapsed.as_secs_f64().max(1e-9),
         batch: 0,
         concurrency: 0,
+        complete: count >= target,
     })
 }
