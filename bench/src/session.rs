@@ -332,10 +332,8 @@ async fn read_loop(
                     break;
                 }
             }
-            Body::EnquireLink => {
-                if tx.send(Pdu::new(seq, Body::EnquireLinkResp)).await.is_err() {
-                    break;
-                }
+            Body::EnquireLink if tx.send(Pdu::new(seq, Body::EnquireLinkResp)).await.is_err() => {
+                break;
             }
             Body::Unbind => {
                 let _ = tx.send(Pdu::new(seq, Body::UnbindResp)).await;
@@ -362,7 +360,7 @@ async fn generate(
 ) -> SessionStats {
     let mut st = SessionStats::default();
     let args = &ctx.args;
-    let mut rng = Rng::new(0x5EED ^ (index as u64 + 1) * 0x1000_0001);
+    let mut rng = Rng::new(0x5EED ^ ((index as u64 + 1) * 0x1000_0001));
     let mut next_at = Instant::now();
     'messages: while let Some(number) = ctx.claim() {
         let entry = args.mix.pick(rng.unit());
