@@ -154,7 +154,7 @@ fn segments_carry_concatenation_and_decode_back() {
             "{kind:?}"
         );
         assert!(sm.short_message.len() <= 160);
-        assert_eq!(&sm.validity_period.as_bytes()[..], b"270115080000300+");
+        assert_eq!(sm.validity_period.as_bytes(), b"270115080000300+");
     }
     let single = plan(Kind::Single, 1, Coding::Ucs2).segment(1);
     assert_eq!(single.data_coding, 8);
