@@ -1,0 +1,369 @@
+#!/usr/bin/env bash
+# Reproducible benchmark of smppd (issue 5), with smpp34's ack-only perf_smsc as the
+# reference in the same run. Starts its own Redis 7.0 and Valkey 9 (AOF on, appendfsync
+# everysec), the Mongo-protocol server and a release smppd, all on free ports under a
+# temp dir, and stops them on exit. Prints one table and saves it (markdown + JSON) to
+# target/bench/<UTC timestamp>/ (and target/bench/latest).
+#
+# Default scale finishes in a few minutes on 2 cores. Knobs (env):
+#   BENCH_DURATION=10s        length of each as-fast-as-possible run (after BENCH_WARMUP=2s)
+#   BENCH_SESSIONS=4          transceiver sessions per run; BENCH_WINDOW=64 per session
+#   BENCH_MIXED_RATE=5000     offered submit_sm/s of the mixed run; BENCH_MIXED_DURATION=10s
+#   BENCH_MIXED_MIX=single=70,udh8x3=10,udh16x2=10,sarx3=10
+#   BENCH_PARTIALS=20000      pending partial messages per key-value server (full: 1000000)
+#   BENCH_PARTIAL_VALIDITY=15s..35s   their deadlines (full: 60s..120s = spread over 60 s,
+#                             after ~50 s of submitting)
+#   BENCH_OUTCOMES=20000      backlog of finished messages for the outcome-writer run
+#   BENCH_IDLE_BINDS=2000     idle binds for the RSS-per-session run (full: 10000)
+#   BENCH_SKIP_VALKEY=1       only Redis 7.0
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+DURATION="${BENCH_DURATION:-10s}"
+WARMUP="${BENCH_WARMUP:-2s}"
+SESSIONS="${BENCH_SESSIONS:-4}"
+WINDOW="${BENCH_WINDOW:-64}"
+MIXED_RATE="${BENCH_MIXED_RATE:-5000}"
+MIXED_DURATION="${BENCH_MIXED_DURATION:-10s}"
+MIXED_MIX="${BENCH_MIXED_MIX:-single=70,udh8x3=10,udh16x2=10,sarx3=10}"
+PARTIALS="${BENCH_PARTIALS:-20000}"
+PARTIAL_VALIDITY="${BENCH_PARTIAL_VALIDITY:-15s..35s}"
+OUTCOMES="${BENCH_OUTCOMES:-20000}"
+IDLE_BINDS="${BENCH_IDLE_BINDS:-2000}"
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+# --- server binaries -------------------------------------------------------------
+if ! { [ -x "${SMPPD_REDIS_SERVER:-}" ] && [ -x "${SMPPD_VALKEY_SERVER:-}" ] && [ -x "${SMPPD_SECANTUSD:-}" ]; }; then
+  bash scripts/deps.sh
+fi
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+for v in SMPPD_REDIS_SERVER SMPPD_VALKEY_SERVER SMPPD_SECANTUSD; do
+  [ -x "${!v:-}" ] || die "$v=${!v:-} is not an executable; run scripts/deps.sh"
+done
+venv_python="$(dirname "$SMPPD_SECANTUSD")/python3"
+[ -x "$venv_python" ] || die "no python3 next to $SMPPD_SECANTUSD (needed for pymongo)"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# --- builds ----------------------------------------------------------------------
+echo "bench: building release smppd and smppd-bench"
+cargo build --release --locked -q -p smppd -p smppd-bench
+bench_bin="$root/target/release/smppd-bench"
+smppd_bin="$root/target/release/smppd"
+
+# smpp34's perf_smsc example, built from the crate source in the cargo registry as a
+# tiny throw-away crate under target/ (smpp34's code is never committed here).
+perf_dir="$root/target/bench/perf-smsc"
+example="$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/smpp34-1.5.1/examples/perf_smsc.rs 2>/dev/null | head -n1 || true)"
+if [ -z "$example" ]; then
+  cargo fetch --locked -q
+  example="$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/smpp34-1.5.1/examples/perf_smsc.rs 2>/dev/null | head -n1 || true)"
+fi
+[ -n "$example" ] || die "smpp34-1.5.1/examples/perf_smsc.rs not found in the cargo registry"
+mkdir -p "$perf_dir/src"
+cat >"$perf_dir/Cargo.toml" <<'EOF'
+[package]
+name = "perf-smsc"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+smpp34 = "=1.5.1"
+tokio = { version = "1", features = ["full"] }
+async-trait = "0.1"
+
+[profile.release]
+codegen-units = 4
+
+[workspace]
+EOF
+cp "$example" "$perf_dir/src/main.rs"
+[ -f "$perf_dir/Cargo.lock" ] || cp "$root/Cargo.lock" "$perf_dir/Cargo.lock"
+echo "bench: building smpp34 perf_smsc"
+(cd "$perf_dir" && cargo build --release -q) || die "building perf_smsc failed"
+perf_bin="$perf_dir/target/release/perf-smsc"
+
+# --- run directory, servers, cleanup -----------------------------------------------
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+out="$root/target/bench/$stamp"
+mkdir -p "$out"
+work="$(mktemp -d "${TMPDIR:-/tmp}/smppd-bench.XXXXXX")"
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do
+    kill -CONT "$pid" 2>/dev/null || true
+    kill "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() { "$venv_python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port_open() { (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# wait_port PORT PID NAME LOG
+wait_port() {
+  local i
+  for i in $(seq 1 300); do
+    port_open "$1" && return 0
+    kill -0 "$2" 2>/dev/null || { tail -n 20 "$4" >&2; die "$3 exited at start (log: $4)"; }
+    sleep 0.1
+  done
+  tail -n 20 "$4" >&2
+  die "$3 did not open port $1 within 30 s (log: $4)"
+}
+
+# start_kv NAME BINARY -> sets kv_port, kv_pid
+start_kv() {
+  local name="$1" bin="$2"
+  kv_port="$(free_port)"
+  mkdir -p "$work/$name"
+  "$bin" --port "$kv_port" --bind 127.0.0.1 --dir "$work/$name" \
+    --appendonly yes --appendfsync everysec --save "" \
+    --notify-keyspace-events "Exh" >"$work/$name.log" 2>&1 &
+  kv_pid=$!
+  pids+=("$kv_pid")
+  wait_port "$kv_port" "$kv_pid" "$name" "$work/$name.log"
+}
+
+mongo_port="$(free_port)"
+mkdir -p "$work/mongo"
+"$SMPPD_SECANTUSD" --host 127.0.0.1 --port "$mongo_port" --storage-path "$work/mongo" \
+  >"$work/mongo.log" 2>&1 &
+mongo_pid=$!
+pids+=("$mongo_pid")
+wait_port "$mongo_port" "$mongo_pid" "Mongo-protocol server" "$work/mongo.log"
+mongo_uri="mongodb://127.0.0.1:$mongo_port"
+
+# start_smppd KV_PORT NAME -> sets smppd_port, smppd_pid
+start_smppd() {
+  smppd_port="$(free_port)"
+  local cfg="$work/smppd-$2.toml"
+  cat >"$cfg" <<EOF
+[server]
+system_id = "smppd"
+node_id = "bench"
+listen = "127.0.0.1:$smppd_port"
+max_connections = 30000
+bind_timeout = "30s"
+enquire_link_interval = "60s"
+response_timeout = "30s"
+outbound_window = 256
+log_format = "human"
+
+[server.bind_failures]
+delay = "0"
+
+[redis]
+url = "redis://127.0.0.1:$1"
+key_prefix = "bench:"
+
+[mongodb]
+uri = "$mongo_uri"
+database = "smppd"
+
+[[esme]]
+system_id = "bench"
+password = "bench"
+allowed_addresses = ["127.0.0.0/8"]
+max_binds = 30000
+window = 1024
+default_validity = "48h"
+max_validity = "7days"
+EOF
+  chmod 600 "$cfg"
+  SMPPD_REDIS_URL="redis://127.0.0.1:$1" SMPPD_MONGODB_URI="$mongo_uri" RUST_LOG="${BENCH_SMPPD_LOG:-warn}" \
+    "$smppd_bin" serve --config "$cfg" >"$work/smppd-$2.log" 2>&1 &
+  smppd_pid=$!
+  pids+=("$smppd_pid")
+  wait_port "$smppd_port" "$smppd_pid" "smppd ($2)" "$work/smppd-$2.log"
+}
+
+stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# bench_run NAME KV_NAME [smppd-bench run args...]
+bench_run() {
+  local name="$1" kv="$2"; shift 2
+  echo
+  echo "== $name"
+  "$bench_bin" run --addr "127.0.0.1:$smppd_port" --system-id bench --password bench \
+    --label "$name" --json "$out/$name.json" \
+    --watch "smppd=$smppd_pid" --watch "$kv=$kv_pid" --watch "mongo=$mongo_pid" "$@" \
+    | tee "$out/$name.txt"
+}
+
+outcome_count() {
+  "$venv_python" -c 'import sys, pymongo; print(pymongo.MongoClient(sys.argv[1]).smppd.outcomes.estimated_document_count())' "$mongo_uri"
+}
+
+echo "bench: results in $out"
+{
+  echo "date: $stamp"
+  echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "nproc: $(nproc)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "mem: $(free -h | awk '/^Mem:/ {print $2}')"
+  echo "load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
+  echo "redis: $("$SMPPD_REDIS_SERVER" --version)"
+  echo "valkey: $("$SMPPD_VALKEY_SERVER" --version)"
+} >"$out/machine.txt"
+
+# --- reference: smpp34 perf_smsc, ack only ------------------------------------------
+perf_port="$(free_port)"
+SMSC_BIND="127.0.0.1:$perf_port" "$perf_bin" >"$work/perf-smsc.log" 2>&1 &
+perf_pid=$!
+pids+=("$perf_pid")
+wait_port "$perf_port" "$perf_pid" "perf_smsc" "$work/perf-smsc.log"
+echo
+echo "== ref-smpp34-single"
+"$bench_bin" run --addr "127.0.0.1:$perf_port" --system-id perf --password perf \
+  --label ref-smpp34-single --json "$out/ref-smpp34-single.json" --watch "perf_smsc=$perf_pid" \
+  --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" --warmup "$WARMUP" \
+  --mix single --registered-delivery 0 --no-receipts | tee "$out/ref-smpp34-single.txt"
+stop_pid "$perf_pid"
+
+# --- Redis 7.0 ------------------------------------------------------------------------
+start_kv redis "$SMPPD_REDIS_SERVER"
+redis_port="$kv_port"; redis_pid="$kv_pid"
+start_smppd "$redis_port" redis
+
+bench_run single-redis redis --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
+  --warmup "$WARMUP" --mix single --registered-delivery 1 --receipt-wait 180s
+bench_run udh3-redis redis --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
+  --warmup "$WARMUP" --mix udh8x3 --registered-delivery 1 --receipt-wait 180s
+bench_run mixed-5k-redis redis --trx "$SESSIONS" --window "$WINDOW" --rate "$MIXED_RATE" \
+  --duration "$MIXED_DURATION" --mix "$MIXED_MIX" --registered-delivery 1 --receipt-wait 120s
+bench_run partial-redis redis --trx "$SESSIONS" --window "$WINDOW" --count "$PARTIALS" \
+  --mix udh8x2 --partial 1 --validity "$PARTIAL_VALIDITY" --registered-delivery 1 \
+  --redis-info "127.0.0.1:$redis_port" --receipt-wait 60s
+
+# Outcome writer: a backlog of finished messages builds while the Mongo-protocol server
+# is stopped (SIGSTOP); after SIGCONT the rate the documents arrive at is the writer's.
+echo
+echo "== outcome-writer-redis (backlog of $OUTCOMES while the Mongo-protocol server is paused)"
+base="$(outcome_count)"
+kill -STOP "$mongo_pid"
+"$bench_bin" run --addr "127.0.0.1:$smppd_port" --system-id bench --password bench \
+  --label outcome-backlog --json "$out/outcome-backlog.json" --trx "$SESSIONS" \
+  --window "$WINDOW" --count "$OUTCOMES" --mix single --registered-delivery 0 --no-receipts \
+  >"$out/outcome-backlog.txt" || { kill -CONT "$mongo_pid"; die "backlog run failed"; }
+kill -CONT "$mongo_pid"
+"$bench_bin" mongo-drain --uri "$mongo_uri" --base "$base" --expect "$OUTCOMES" \
+  --label outcome-writer --json "$out/outcome-writer.json" --timeout 300s | tee "$out/outcome-writer.txt"
+echo
+echo "== mongo-insert (the Mongo-protocol server's own insert_many rate)"
+"$bench_bin" mongo-insert --uri "$mongo_uri" --docs "$OUTCOMES" --batch 256 \
+  --label mongo-insert --json "$out/mongo-insert.json" | tee "$out/mongo-insert.txt"
+
+echo
+echo "== idle-binds ($IDLE_BINDS)"
+"$bench_bin" idle --addr "127.0.0.1:$smppd_port" --system-id bench --password bench \
+  --sessions "$IDLE_BINDS" --server-pid "$smppd_pid" --hold 3s \
+  --label idle-binds --json "$out/idle-binds.json" | tee "$out/idle-binds.txt"
+stop_pid "$smppd_pid"
+stop_pid "$redis_pid"
+
+# --- Valkey 9 ---------------------------------------------------------------------------
+if [ "${BENCH_SKIP_VALKEY:-0}" != "1" ]; then
+  start_kv valkey "$SMPPD_VALKEY_SERVER"
+  valkey_port="$kv_port"; valkey_pid="$kv_pid"
+  start_smppd "$valkey_port" valkey
+  bench_run single-valkey valkey --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
+    --warmup "$WARMUP" --mix single --registered-delivery 1 --receipt-wait 180s
+  bench_run partial-valkey valkey --trx "$SESSIONS" --window "$WINDOW" --count "$PARTIALS" \
+    --mix udh8x2 --partial 1 --validity "$PARTIAL_VALIDITY" --registered-delivery 1 \
+    --redis-info "127.0.0.1:$valkey_port" --receipt-wait 60s
+  stop_pid "$smppd_pid"
+  stop_pid "$valkey_pid"
+fi
+
+# --- the table ----------------------------------------------------------------------------
+"$venv_python" - "$out" <<'PY' | tee "$out/summary.md"
+import json, os, sys
+out = sys.argv[1]
+def load(name):
+    p = os.path.join(out, name + ".json")
+    return json.load(open(p)) if os.path.exists(p) else None
+def proc(r, name):
+    for p in (r or {}).get("processes", []):
+        if p["name"] == name:
+            return p["cores"]
+    return None
+def cpu(r):
+    if not r:
+        return ""
+    return ", ".join(f'{p["name"]} {p["cores"]:.2f}' for p in r.get("processes", []))
+rows, summary = [], {}
+def row(scenario, figure, goal, verdict, cpu_note=""):
+    rows.append((scenario, figure, goal, verdict, cpu_note))
+    summary[scenario] = {"figure": figure, "goal": goal, "verdict": verdict, "cpu_cores": cpu_note}
+def met(ok):
+    return "met" if ok else "MISSED"
+ref = load("ref-smpp34-single")
+ref_rate = ref["submit_per_s"] if ref else 0.0
+if ref:
+    row("smpp34 perf_smsc, single-part, ack only (reference)", f"{ref_rate:,.0f} submit_sm/s, p99 {ref['submit_latency']['p99_ms']:.2f} ms", "-", "-", cpu(ref))
+for kv in ("redis", "valkey"):
+    r = load(f"single-{kv}")
+    if not r:
+        continue
+    rate = r["submit_per_s"]
+    ratio = rate / ref_rate if ref_rate else 0.0
+    rc = r.get("receipts") or {}
+    row(f"single-part, receipts on, max ({kv})",
+        f"{rate:,.0f} submit_sm/s = {ratio:.2f} x smpp34; p99 {r['submit_latency']['p99_ms']:.2f} ms; receipts {rc.get('received', 0)}/{rc.get('expected', 0)}; errors {sum(r['errors'].values()) + r['no_response']}",
+        ">= 50k/s and >= 0.35 x smpp34",
+        f"{met(rate >= 50000 and ratio >= 0.35)} ({rate / 50000:.2f} x 50k, {ratio / 0.35:.2f} x 0.35)", cpu(r))
+r = load("udh3-redis")
+if r:
+    rate = r["submit_per_s"]
+    row("3-part UDH, receipts on, max (redis)", f"{rate:,.0f} segments/s ({r['messages_per_s']:,.0f} msg/s); p99 {r['submit_latency']['p99_ms']:.2f} ms",
+        ">= 25k segments/s", f"{met(rate >= 25000)} ({rate / 25000:.2f} x)", cpu(r))
+r = load("mixed-5k-redis")
+if r:
+    p99 = r["submit_latency"]["p99_ms"]
+    rl = (r.get("receipts") or {}).get("latency", {})
+    rp99 = rl.get("p99_ms", float("inf")) if rl.get("count") else float("inf")
+    row("5k submit_sm/s offered, mixed (redis)",
+        f"{r['submit_per_s']:,.0f}/s achieved; resp p50 {r['submit_latency']['p50_ms']:.2f} / p99 {p99:.2f} / p99.9 {r['submit_latency']['p999_ms']:.2f} ms; receipt p50 {rl.get('p50_ms', 0):.1f} / p99 {rp99:.1f} / max {rl.get('max_ms', 0):.1f} ms",
+        "p99 resp <= 5 ms; p99 receipt <= 50 ms",
+        f"resp {met(p99 <= 5)}, receipt {met(rp99 <= 50)}", cpu(r))
+for kv in ("redis", "valkey"):
+    r = load(f"partial-{kv}")
+    if not r:
+        continue
+    rc = r.get("receipts") or {}
+    el = rc.get("expiry_lateness", {})
+    p99 = el.get("p99_ms", float("inf")) if el.get("count") else float("inf")
+    row(f"{r['segments_ok']:,} pending partials, deadlines {os.environ.get('BENCH_PARTIAL_VALIDITY', '15s..35s')} ({kv})",
+        f"expiry lateness p50 {el.get('p50_ms', 0):.1f} / p99 {p99:.1f} / max {el.get('max_ms', 0):.1f} ms; receipts {rc.get('received', 0)}/{rc.get('expected', 0)}, early {rc.get('expired_early', 0)}",
+        "p99 <= 100 ms", f"{met(p99 <= 100)}", cpu(r))
+    m = r.get("redis")
+    if m:
+        limit = m["payload_octets"] + 250
+        row(f"memory per pending segment ({kv})", f"{m['bytes_per_segment']:.0f} B (payload {m['payload_octets']} B, {m['segments']:,} segments)",
+            "<= payload + 250 B", f"{met(m['bytes_per_segment'] <= limit)} ({m['bytes_per_segment'] / limit:.2f} x limit)")
+w, i = load("outcome-writer"), load("mongo-insert")
+if w and i:
+    ratio = w["docs_per_s"] / i["docs_per_s"] if i["docs_per_s"] else 0
+    row("outcome writer drain vs Mongo-protocol insert_many", f"{w['docs_per_s']:,.0f} outcomes/s vs {i['docs_per_s']:,.0f} docs/s = {ratio:.2f} x",
+        ">= 0.9 x", f"{met(ratio >= 0.9)}")
+r = load("idle-binds")
+if r:
+    kib = r["server_rss_per_session_kib"]
+    row(f"{r['sessions_bound']:,} idle binds", f"{kib:.1f} KiB RSS per session ({r['server_rss_before_kib']} -> {r['server_rss_bound_kib']} KiB; {r['bind_failures']} failed)",
+        "<= 32 KiB", f"{met(kib <= 32 and r['bind_failures'] == 0)}")
+print("| scenario | measured | goal | verdict | CPU cores used (smppd, kv, mongo, bench) |")
+print("|---|---|---|---|---|")
+for s in rows:
+    print("| " + " | ".join(s) + " |")
+json.dump(summary, open(os.path.join(out, "summary.json"), "w"), indent=2)
+PY
+ln -sfn "$stamp" "$root/target/bench/latest"
+echo
+echo "bench: saved $out/summary.md and $out/summary.json"
