@@ -126,6 +126,7 @@ impl App {
                 "store tasks did not stop within the shutdown grace; their work stays in Redis"
             );
         }
+        self.store.close().await;
         result
     }
 }

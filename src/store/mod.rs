@@ -183,6 +183,12 @@ impl Store {
         })
     }
 
+    /// Closes the MongoDB client once the background tasks stopped (process exit):
+    /// the driver's own tasks would otherwise outlive the runtime and panic.
+    pub async fn close(&self) {
+        self.inner.outcomes.close().await;
+    }
+
     pub fn backend(&self) -> ExpiryBackend {
         self.inner.backend
     }

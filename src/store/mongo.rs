@@ -19,6 +19,7 @@ use super::error::StoreError;
 const DUPLICATE_KEY: i32 = 11000;
 
 pub struct Outcomes {
+    client: mongodb::Client,
     coll: Collection<Document>,
     retention_days: Option<u32>,
     indexes_ready: AtomicBool,
@@ -36,9 +37,16 @@ impl Outcomes {
         let client = mongodb::Client::with_uri_str(uri).await?;
         Ok(Outcomes {
             coll: client.database(database).collection(collection),
+            client,
             retention_days,
             indexes_ready: AtomicBool::new(false),
         })
+    }
+
+    /// Closes the driver's connection pools. Called once the store's tasks stopped:
+    /// without it the driver's background tasks outlive the runtime and panic on exit.
+    pub async fn close(&self) {
+        self.client.clone().shutdown().immediate(true).await;
     }
 
     pub fn collection(&self) -> &Collection<Document> {
