@@ -539,7 +539,7 @@ both!(
 );
 
 // SMPP has one message_id per submit_multi: the ESME can only match receipts to what
-/// it was given, so every destination's receipt names the submit_multi_resp's id.
+// it was given, so every destination's receipt names the submit_multi_resp's id.
 both!(
     submit_multi_receipts_name_the_message_id_the_esme_was_given,
     |kind: RedisKind| async move {
