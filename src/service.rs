@@ -85,6 +85,10 @@ pub struct SubmitRequest {
     pub raw_user_data: Bytes,
     /// validity_period as received, without its NUL; empty = account default.
     pub validity_period: Bytes,
+    /// The message_id the ESME knows this message by, when it is not the one this
+    /// submit gets: destinations 2..n of a submit_multi carry the id of the
+    /// submit_multi_resp, and their receipts name it. `None` = its own message_id.
+    pub receipt_id: Option<String>,
 }
 
 /// What a submit was answered with.

@@ -502,8 +502,9 @@ both!(
         );
 
         // --- Receipts, over both receiving binds.
-        let delivered_ids = [dup_ids, vec![ok_after, q1, q2], vec![p1, p2, ds], multi_ids].concat();
-        let want = delivered_ids.len() + 1; // + the DELETED one of k1
+        // Both submit_multi destinations' receipts name the one id the ESME was given.
+        let delivered_ids = [dup_ids, vec![ok_after, q1, q2], vec![p1, p2, ds]].concat();
+        let want = delivered_ids.len() + multi_ids.len() + 1; // + the DELETED one of k1
         let mut got = Vec::new();
         env.wait_dbsize(base, T).await;
         for b in [&trx, &rx] {
@@ -515,6 +516,15 @@ both!(
             &delivered_ids,
             ReceiptStat::Delivrd,
         );
+        let multi_receipts = receipts_for(&got, std::slice::from_ref(&multi));
+        assert_eq!(multi_receipts.len(), multi_ids.len(), "{multi_receipts:#?}");
+        for r in &multi_receipts {
+            assert_receipts(
+                std::slice::from_ref(r),
+                std::slice::from_ref(&multi),
+                ReceiptStat::Delivrd,
+            );
+        }
         assert_receipts(
             &receipts_for(&got, std::slice::from_ref(&k1)),
             &[k1],
@@ -528,29 +538,32 @@ both!(
     }
 );
 
-/// SMPP has one message_id per submit_multi: the ESME can only match receipts to what
-/// it was given. smppd answers with the first destination's id and sends the other
-/// destinations' receipts with ids the ESME never saw.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap: submit_multi receipts of the 2nd+ destination carry message_ids never returned to the ESME (see the e2e report)"]
-async fn submit_multi_receipts_name_the_message_id_the_esme_was_given() {
-    let env = Env::start(RedisKind::Valkey9, "multiids").await;
-    let app = env.start_app("node-a").await;
-    let trx = Esme::bind(app.addr, BindAs::Trx, "alice").await;
-    let r = trx
-        .request(Body::SubmitMulti(submit_multi(&["106", "107"], "to two")))
-        .await;
-    let Body::SubmitMultiResp(Some(m)) = &r.body else {
-        panic!("submit_multi_resp expected: {r:?}")
-    };
-    let id = m.message_id.to_string_lossy().into_owned();
-    let got = trx.wait_delivered(2, T).await;
-    for d in &got {
-        assert_eq!(
-            d.receipted_message_id.as_deref(),
-            Some(id.as_str()),
-            "{d:?}"
-        );
+// SMPP has one message_id per submit_multi: the ESME can only match receipts to what
+// it was given, so every destination's receipt names the submit_multi_resp's id.
+both!(
+    submit_multi_receipts_name_the_message_id_the_esme_was_given,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind, "multiids").await;
+        let app = env.start_app("node-a").await;
+        let trx = Esme::bind(app.addr, BindAs::Trx, "alice").await;
+        let r = trx
+            .request(Body::SubmitMulti(submit_multi(&["106", "107"], "to two")))
+            .await;
+        let Body::SubmitMultiResp(Some(m)) = &r.body else {
+            panic!("submit_multi_resp expected: {r:?}")
+        };
+        let id = m.message_id.to_string_lossy().into_owned();
+        let got = trx.wait_delivered(2, T).await;
+        assert_eq!(got.len(), 2, "{got:#?}");
+        for d in &got {
+            assert_eq!(
+                d.receipted_message_id.as_deref(),
+                Some(id.as_str()),
+                "{d:?}"
+            );
+            let text_id = d.receipt.as_ref().map(|r| r.id.as_str());
+            assert_eq!(text_id, Some(id.as_str()), "receipt text id: {d:?}");
+        }
+        app.stop().await;
     }
-    app.stop().await;
-}
+);

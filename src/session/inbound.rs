@@ -52,7 +52,7 @@ impl Inbound {
         match pdu.body {
             Body::SubmitSm(s) => {
                 let (parts, dest) = Parts::of_submit_sm(&s);
-                match self.submit_one(&parts, dest).await {
+                match self.submit_one(&parts, dest, None).await {
                     Ok(id) => Pdu::new(seq, Body::SubmitSmResp(Some(message_id_resp(&id)))),
                     Err(status) => error_pdu(seq, Body::SubmitSmResp(None), status),
                 }
@@ -60,7 +60,7 @@ impl Inbound {
             Body::DataSm(d) => {
                 let empty = Bytes::new();
                 let (parts, dest) = Parts::of_data_sm(&d, &empty);
-                match self.submit_one(&parts, dest).await {
+                match self.submit_one(&parts, dest, None).await {
                     Ok(id) => Pdu::new(seq, Body::DataSmResp(Some(message_id_resp(&id)))),
                     Err(status) => error_pdu(seq, Body::DataSmResp(None), status),
                 }
@@ -142,8 +142,16 @@ impl Inbound {
         &self.runtime.account.system_id
     }
 
-    async fn submit_one(&self, parts: &Parts<'_>, dest: Address) -> Result<String, CommandStatus> {
-        let req = parts.request(self.runtime.account.policy(), dest)?;
+    /// `receipt_id`: the id the ESME knows this message by when not its own
+    /// (see [`SubmitRequest::receipt_id`]).
+    async fn submit_one(
+        &self,
+        parts: &Parts<'_>,
+        dest: Address,
+        receipt_id: Option<String>,
+    ) -> Result<String, CommandStatus> {
+        let mut req = parts.request(self.runtime.account.policy(), dest)?;
+        req.receipt_id = receipt_id;
         self.log_submit(&req);
         match self.service.submit(req).await {
             Ok(a) => {
@@ -172,7 +180,9 @@ impl Inbound {
 
     /// Each SME destination is its own submit; distribution lists are not supported
     /// (ESME_RINVDLNAME). The response carries the first accepted message_id and every
-    /// failed destination in unsuccess_sme.
+    /// failed destination in unsuccess_sme. SMPP gives the ESME that one id, so the
+    /// later destinations are submitted with it as their `receipt_id`: their receipts
+    /// name it too.
     async fn submit_multi(&self, seq: u32, m: &smpp_protocol::SubmitMulti) -> Pdu {
         let parts = Parts::of_submit_multi(m);
         let mut first_id: Option<String> = None;
@@ -185,7 +195,7 @@ impl Inbound {
                     destination_addr,
                 } => {
                     let dest = addr(*dest_addr_ton, *dest_addr_npi, destination_addr);
-                    match self.submit_one(&parts, dest).await {
+                    match self.submit_one(&parts, dest, first_id.clone()).await {
                         Ok(id) => {
                             first_id.get_or_insert(id);
                         }

@@ -107,6 +107,7 @@ impl<'a> Parts<'a> {
             user_data,
             raw_user_data: raw,
             validity_period: self.validity_period.clone(),
+            receipt_id: None,
         })
     }
 }

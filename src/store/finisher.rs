@@ -7,7 +7,9 @@
 //! receipts and deletes the message's keys — once, whichever node gets there first.
 //! If MongoDB is down the batch is retried with a growing pause; nothing is deleted.
 //! A node that dies mid-batch leaves leases that run out; the writer sleeps until the
-//! earliest lease end it saw (a one-shot timer, not a scan) and takes them over.
+//! earliest lease end it saw (a one-shot timer, not a scan) and takes them over. A
+//! node restarted with the same node_id takes its predecessor's leases back at start
+//! (the lease records node_id + epoch), so its own crash costs no lease wait.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -35,6 +37,12 @@ impl Finisher {
 
     pub async fn run(self) {
         let shutdown = self.inner.shutdown.clone();
+        match self.reclaim().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "took back outbox leases of this node's previous run"),
+            // Not fatal: those leases then run out as if another node had held them.
+            Err(e) => tracing::warn!(error = %e, "could not take back this node's old leases"),
+        }
         // Work may be waiting from before a restart.
         let mut wake_at: Option<tokio::time::Instant> = Some(tokio::time::Instant::now());
         loop {
@@ -77,6 +85,19 @@ impl Finisher {
         }
     }
 
+    /// Makes the leases an earlier run of this node left behind due now.
+    async fn reclaim(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .inner
+            .scripts
+            .reclaim
+            .arg(self.inner.prefix())
+            .arg(self.inner.node())
+            .arg(self.inner.epoch)
+            .invoke_async(&mut self.inner.conn())
+            .await?)
+    }
+
     async fn lease(&self) -> Result<Lease, StoreError> {
         let s = &self.inner.settings;
         let reply: redis::Value = self
@@ -87,6 +108,7 @@ impl Finisher {
             .arg(self.inner.node())
             .arg(s.outcome_batch_size)
             .arg(s.outbox_lease.as_millis() as u64)
+            .arg(self.inner.epoch)
             .invoke_async(&mut self.inner.conn())
             .await?;
         let a = items(reply);

@@ -34,6 +34,10 @@ pub struct StoredSegment {
     pub ud: String,
     /// short_message / message_payload as received, hex
     pub raw: String,
+    /// The message_id the ESME knows this segment by when it is not its own (a
+    /// submit_multi destination after the first): its receipts name this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rid: Option<String>,
 }
 
 impl StoredSegment {
@@ -44,7 +48,13 @@ impl StoredSegment {
             rd: req.registered_delivery,
             ud: hex::encode(&req.user_data),
             raw: hex::encode(&req.raw_user_data),
+            rid: req.receipt_id.clone(),
         }
+    }
+
+    /// The id receipts of this segment carry: the one the ESME was given.
+    pub fn receipt_id<'a>(&'a self, own: &'a str) -> &'a str {
+        self.rid.as_deref().unwrap_or(own)
     }
 
     pub fn user_data(&self) -> Result<Vec<u8>, StoreError> {

@@ -107,6 +107,10 @@ pub fn outcome_document(group: &FinishedGroup) -> Result<Document, StoreError> {
             "esm_class": i32::from(seg.data.esm),
             "registered_delivery": i32::from(seg.data.rd),
         };
+        if let Some(rid) = &seg.data.rid {
+            // The id the ESME was given for it (submit_multi), which its receipts name.
+            d.insert("receipt_id", rid);
+        }
         match segment_text(seg)? {
             Some(t) => d.insert("text", t),
             None => d.insert("bytes", bytes(seg.data.user_data()?)),
@@ -177,8 +181,10 @@ pub fn wants_receipt(registered_delivery: u8, stat: ReceiptStat) -> bool {
     }
 }
 
-/// The receipts a finished group owes: one per received segment that asked for one,
-/// each with the segment's own message_id (which is also the receipt's id in Redis).
+/// The receipts a finished group owes: one per received segment that asked for one.
+/// The receipt names the id the ESME was given for the segment (its own message_id,
+/// or the submit_multi_resp's for a later destination); the segment's own message_id,
+/// unique, stays the receipt's id in Redis.
 pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, StoreError> {
     let stat = state_of(group).receipt_stat();
     let mut out = Vec::new();
@@ -186,8 +192,9 @@ pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, S
         if !wants_receipt(seg.data.rd, stat) {
             continue;
         }
+        let known_as = seg.data.receipt_id(&seg.message_id).to_owned();
         let dr = DeliveryReceipt {
-            id: seg.message_id.clone(),
+            id: known_as.clone(),
             sub: 1,
             dlvrd: u32::from(stat == ReceiptStat::Delivrd),
             submit_date: datetime(seg.received_ms),
@@ -201,7 +208,7 @@ pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, S
             source: group.meta.dest.clone(),
             dest: group.meta.source.clone(),
             short_message: dr.to_text().into_bytes(),
-            receipted_message_id: seg.message_id.clone(),
+            receipted_message_id: known_as,
             message_state: stat.message_state(),
         };
         out.push((

@@ -111,7 +111,8 @@ const DUE: &str = r#"
 return redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', now_ms(), 'LIMIT', 0, tonumber(ARGV[3]))
 "#;
 
-/// Leases up to ARGV[3] finished groups from the outbox for ARGV[4] ms.
+/// Leases up to ARGV[3] finished groups from the outbox for ARGV[4] ms, recording the
+/// holder (node label, node epoch ARGV[5]) in `ln`/`le` of `d:<gid>` for [`RECLAIM`].
 /// Returns `{now, next_score or -1, {hash fields…}, …}`.
 const LEASE: &str = r#"
 local now = now_ms()
@@ -122,6 +123,7 @@ for _, gid in ipairs(ids) do
   local d = P .. 'd:' .. gid
   if redis.call('EXISTS', d) == 1 then
     redis.call('ZADD', ob, now + tonumber(ARGV[4]), gid)
+    redis.call('HSET', d, 'ln', NODE, 'le', ARGV[5])
     out[#out + 1] = redis.call('HGETALL', d)
   else
     redis.call('ZREM', ob, gid)
@@ -130,6 +132,25 @@ end
 local nxt = redis.call('ZRANGE', ob, 0, 0, 'WITHSCORES')
 if #nxt == 2 then out[2] = tonumber(nxt[2]) end
 return out
+"#;
+
+/// At start: leases still running that an earlier process of this node (same node
+/// label, older epoch ARGV[3]) holds are due now — that process is gone, and waiting
+/// for their end would delay its outcomes by a whole lease. Should it still be alive
+/// (two processes misconfigured with one node_id), both write: the insert is
+/// idempotent by `_id` and finalize acts once. Returns how many were taken back.
+const RECLAIM: &str = r#"
+local now = now_ms()
+local ob = P .. 'outbox'
+local n = 0
+for _, gid in ipairs(redis.call('ZRANGEBYSCORE', ob, '(' .. now, '+inf')) do
+  local h = redis.call('HMGET', P .. 'd:' .. gid, 'ln', 'le')
+  if h[1] == NODE and h[2] and tonumber(h[2]) < tonumber(ARGV[3]) then
+    redis.call('ZADD', ob, now, gid)
+    n = n + 1
+  end
+end
+return n
 "#;
 
 /// After MongoDB acknowledged the outcome of gid ARGV[3]: queue its receipts
@@ -283,6 +304,7 @@ pub struct Scripts {
     pub claim: Script,
     pub due: Script,
     pub lease: Script,
+    pub reclaim: Script,
     pub finalize: Script,
     pub receipt_take: Script,
     pub receipt_done: Script,
@@ -303,6 +325,7 @@ impl Scripts {
             claim: script(CLAIM),
             due: script(DUE),
             lease: script(LEASE),
+            reclaim: script(RECLAIM),
             finalize: script(FINALIZE),
             receipt_take: script(RECEIPT_TAKE),
             receipt_done: script(RECEIPT_DONE),

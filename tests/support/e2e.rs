@@ -164,6 +164,11 @@ impl Env {
     /// wrong on purpose: the right ones come from `SMPPD_REDIS_URL` /
     /// `SMPPD_MONGODB_URI`, as an operator would set them.
     pub async fn spawn_smppd(&self, node: &str) -> Proc {
+        self.spawn_smppd_with_mongo(node, &self.mongo.uri()).await
+    }
+
+    /// [`Env::spawn_smppd`] with `SMPPD_MONGODB_URI` = `mongo_uri` (e.g. a dead one).
+    pub async fn spawn_smppd_with_mongo(&self, node: &str, mongo_uri: &str) -> Proc {
         let log = self.dir.path().join(format!("{node}.log"));
         let mut last_log = String::new();
         // A free port can be taken between the probe and smppd's bind: try a few.
@@ -186,7 +191,7 @@ impl Env {
                 .arg("--config")
                 .arg(&path)
                 .env("SMPPD_REDIS_URL", self.redis.url())
-                .env("SMPPD_MONGODB_URI", self.mongo.uri())
+                .env("SMPPD_MONGODB_URI", mongo_uri)
                 .env("RUST_LOG", "info,smppd=debug")
                 .env_remove("SMPPD_CONFIG")
                 .stdin(Stdio::null())

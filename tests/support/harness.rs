@@ -224,6 +224,7 @@ pub fn segment(
         user_data: Bytes::copy_from_slice(user_data),
         raw_user_data: Bytes::from(raw),
         validity_period: Bytes::copy_from_slice(validity.as_bytes()),
+        receipt_id: None,
     }
 }
 
