@@ -114,7 +114,7 @@ impl Env {
     ) -> String {
         format!(
             "[server]\nsystem_id = \"smppd-e2e\"\nnode_id = \"{node}\"\nlisten = \"{listen}\"\n\
-             bind_timeout = \"5s\"\nenquire_link_interval = \"30s\"\nresponse_timeout = \"2s\"\n\
+             bind_timeout = \"5s\"\nenquire_link_interval = \"30s\"\nresponse_timeout = \"5s\"\n\
              outbound_window = 10\nshutdown_grace = \"2s\"\nlog_message_text = true\n\n\
              [server.bind_failures]\nmax_failures = 100\ndelay = \"0\"\n\n\
              [redis]\nurl = \"{redis_url}\"\nkey_prefix = \"{prefix}\"\n\
