@@ -40,6 +40,21 @@ async fn binds_as_transmitter_receiver_and_transceiver() {
     s.wait_binds("acme", 3).await;
 }
 
+/// SMPP 3.3 (interface_version < 0x34) peers must never be sent TLVs (reference §3.2).
+#[tokio::test]
+async fn bind_resp_to_an_smpp_33_esme_carries_no_tlv() {
+    let s = start(&cfg(&esme("acme", ""))).await;
+    let mut c = Client::connect(s.addr).await;
+    let mut b = smpp_client::bind_body("acme", "pw");
+    b.interface_version = 0x33;
+    let r = c.request(Body::BindTransceiver(b)).await;
+    assert_eq!(r.command_status, CommandStatus::ESME_ROK);
+    match r.body {
+        Body::BindTransceiverResp(Some(resp)) => assert!(resp.tlvs.is_empty(), "{resp:?}"),
+        other => panic!("{other:?}"),
+    }
+}
+
 async fn refused(addr: std::net::SocketAddr, id: CommandId, sid: &str, pw: &str) -> CommandStatus {
     let mut c = Client::connect(addr).await;
     let r = c.bind(id, sid, pw).await;

@@ -502,9 +502,15 @@ impl Session {
         self.state = State::Bound(bind_type);
         tracing::Span::current().record("system_id", system_id.as_str());
         tracing::info!(bind_type = bind_type.as_str(), "bound");
+        // An ESME that bound as SMPP 3.3 or older must never be sent TLVs (§3.2).
+        let tlvs = if bind.interface_version >= SC_INTERFACE_VERSION {
+            vec![Tlv::ScInterfaceVersion(SC_INTERFACE_VERSION)]
+        } else {
+            Vec::new()
+        };
         let resp = BindResp {
             system_id: cstr(&cfg.server.system_id),
-            tlvs: vec![Tlv::ScInterfaceVersion(SC_INTERFACE_VERSION)],
+            tlvs,
         };
         let body = match bind_type {
             BindType::Transmitter => Body::BindTransmitterResp(Some(resp)),
