@@ -458,16 +458,24 @@ both!(
             "replace after delivery: {r:?}"
         );
 
-        // --- data_sm (text in message_payload) works like submit_sm.
-        let r = trx
-            .request(Body::DataSm(data_sm("105", "data_sm payload")))
-            .await;
+        // --- data_sm (text in message_payload) works like submit_sm; its lifetime is
+        // qos_time_to_live (120 s here, not the account's default of 1 h).
+        let mut ds_sm = data_sm("105", "data_sm payload");
+        ds_sm.tlvs.push(Tlv::QosTimeToLive(120));
+        let before = env.redis_time_ms();
+        let r = trx.request(Body::DataSm(ds_sm)).await;
+        let after = env.redis_time_ms();
         assert_eq!(r.command_status, CommandStatus::ESME_ROK, "data_sm: {r:?}");
         let ds = message_id_of(&r);
         env.wait_docs(6, T).await;
         let ds_doc = env.doc_of(&ds).await;
         assert_eq!(ds_doc.get_str("state").unwrap(), "DELIVERED");
         assert_eq!(ds_doc.get_str("text").unwrap(), "data_sm payload");
+        let dl = ds_doc.get_datetime("deadline").unwrap().timestamp_millis();
+        assert!(
+            (before + 120_000 - 50..=after + 120_000 + 50).contains(&dl),
+            "data_sm deadline {dl} is not qos_time_to_live after {before}..{after}"
+        );
 
         // --- submit_multi: each destination its own message.
         let r = trx

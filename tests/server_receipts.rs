@@ -66,6 +66,36 @@ async fn receipt_is_delivered_as_deliver_sm_and_resolves_on_deliver_sm_resp() {
     );
 }
 
+/// An ESME bound as SMPP 3.3 must never be sent TLVs (reference §3.2): its receipt
+/// carries the text only, which names the id and state itself.
+#[tokio::test]
+async fn receipt_to_an_smpp_33_receiver_carries_no_tlv() {
+    let s = start(&cfg("")).await;
+    let mut rx = Client::connect(s.addr).await;
+    let mut b = smpp_client::bind_body("acme", "pw");
+    b.interface_version = 0x33;
+    let r = rx.request(Body::BindReceiver(b)).await;
+    assert_eq!(r.command_status, CommandStatus::ESME_ROK);
+    let registry = s.registry.clone();
+    let sent = tokio::spawn(async move { registry.deliver(receipt("msg-33")).await });
+    let p = rx.recv().await;
+    let Body::DeliverSm(d) = &p.body else {
+        panic!("{p:?}")
+    };
+    assert_eq!(d.esm_class, 0x04);
+    assert!(d.tlvs.is_empty(), "{:?}", d.tlvs);
+    assert!(d.short_message.starts_with(b"id:msg-33 "));
+    rx.send(Pdu::new(p.sequence_number, Body::DeliverSmResp(None)))
+        .await;
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), sent)
+            .await
+            .unwrap()
+            .unwrap(),
+        Ok(())
+    );
+}
+
 #[tokio::test]
 async fn non_zero_deliver_sm_resp_is_a_refusal() {
     let s = start(&cfg("")).await;

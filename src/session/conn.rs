@@ -483,6 +483,7 @@ impl Session {
             bind_type,
             self.peer,
             self.tls,
+            bind.interface_version,
             self.outbound.clone(),
             self.kick.clone(),
         ) {

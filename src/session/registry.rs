@@ -62,6 +62,8 @@ struct SessionEntry {
     bind_type: BindType,
     peer: SocketAddr,
     tls: bool,
+    /// What the ESME gave in its bind: below 0x34 it must never be sent TLVs (§3.2).
+    interface_version: u8,
     outbound: Arc<Outbound>,
     /// Cancelled to make the session unbind (reload removed it, or shutdown).
     kick: CancellationToken,
@@ -79,6 +81,24 @@ struct AccountSlot {
 struct Inner {
     accounts: HashMap<String, AccountSlot>,
     next_id: u64,
+}
+
+/// The session chosen for a receipt.
+struct Picked {
+    outbound: Arc<Outbound>,
+    permit: Option<OwnedSemaphorePermit>,
+    /// The bind is SMPP 3.4 or later (may be sent TLVs).
+    tlvs: bool,
+}
+
+impl Picked {
+    fn new(s: &SessionEntry, permit: Option<OwnedSemaphorePermit>) -> Picked {
+        Picked {
+            outbound: s.outbound.clone(),
+            permit,
+            tlvs: s.interface_version >= 0x34,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -132,12 +152,14 @@ impl SessionRegistry {
     }
 
     /// Registers a successful bind if the account has room (`max_binds`).
+    #[allow(clippy::too_many_arguments)]
     pub fn register(
         self: &Arc<Self>,
         account: &Account,
         bind_type: BindType,
         peer: SocketAddr,
         tls: bool,
+        interface_version: u8,
         outbound: Arc<Outbound>,
         kick: CancellationToken,
     ) -> Result<Registration, RegisterError> {
@@ -165,6 +187,7 @@ impl SessionRegistry {
             bind_type,
             peer,
             tls,
+            interface_version,
             outbound,
             kick,
         });
@@ -267,7 +290,7 @@ impl SessionRegistry {
 
     /// Picks an RX/TRX session of the account, preferring one with a free outbound
     /// slot (round robin among them).
-    fn pick(&self, system_id: &str) -> Option<(Arc<Outbound>, Option<OwnedSemaphorePermit>)> {
+    fn pick(&self, system_id: &str) -> Option<Picked> {
         let mut inner = self.lock();
         let slot = inner.accounts.get_mut(system_id)?;
         let candidates: Vec<&SessionEntry> = slot
@@ -283,23 +306,28 @@ impl SessionRegistry {
         for i in 0..candidates.len() {
             let s = candidates[(start + i) % candidates.len()];
             if let Some(permit) = s.outbound.try_slot() {
-                chosen = Some((s.outbound.clone(), Some(permit)));
+                chosen = Some(Picked::new(s, Some(permit)));
                 break;
             }
         }
-        let chosen = chosen.unwrap_or_else(|| (candidates[start].outbound.clone(), None));
+        let chosen = chosen.unwrap_or_else(|| Picked::new(candidates[start], None));
         slot.next = slot.next.wrapping_add(1);
         Some(chosen)
     }
 
     async fn deliver_receipt(&self, receipt: ReceiptDelivery) -> Result<(), DeliverError> {
         let settings = *self.settings.read().unwrap_or_else(|e| e.into_inner());
-        let body = Body::DeliverSm(receipt_pdu(&receipt));
         let mut last = DeliverError::NoReceiver;
         for _attempt in 0..=settings.retries {
-            let Some((outbound, permit)) = self.pick(&receipt.system_id) else {
+            let Some(Picked {
+                outbound,
+                permit,
+                tlvs,
+            }) = self.pick(&receipt.system_id)
+            else {
                 return Err(last);
             };
+            let body = Body::DeliverSm(receipt_pdu(&receipt, tlvs));
             let permit = match permit {
                 Some(p) => p,
                 None => {
@@ -313,7 +341,7 @@ impl SessionRegistry {
                 }
             };
             match outbound
-                .request(body.clone(), settings.response_timeout, &permit)
+                .request(body, settings.response_timeout, &permit)
                 .await
             {
                 Ok(()) => return Ok(()),
@@ -351,18 +379,25 @@ pub(crate) fn cstr(s: &str) -> COctetString {
 
 /// The deliver_sm of reference §9.1: esm_class 0x04, receipted_message_id and
 /// message_state TLVs, the text in short_message (message_payload if longer than 254).
-fn receipt_pdu(r: &ReceiptDelivery) -> DeliverSm {
-    let text = bytes::Bytes::from(r.short_message.clone());
-    let mut tlvs = vec![
-        Tlv::ReceiptedMessageId(cstr(&r.receipted_message_id)),
-        Tlv::MessageState(r.message_state),
-    ];
-    let short_message = if text.len() > 254 {
-        tlvs.push(Tlv::MessagePayload(text));
+/// To an SMPP 3.3 bind (`tlvs` false) only the text, cut to 254 octets: 3.3 has no
+/// TLVs, and the receipt text carries the id and state itself.
+fn receipt_pdu(r: &ReceiptDelivery, tlvs: bool) -> DeliverSm {
+    let mut text = bytes::Bytes::from(r.short_message.clone());
+    let mut out = Vec::new();
+    if tlvs {
+        out.push(Tlv::ReceiptedMessageId(cstr(&r.receipted_message_id)));
+        out.push(Tlv::MessageState(r.message_state));
+    }
+    let short_message = if text.len() <= 254 {
+        text
+    } else if tlvs {
+        out.push(Tlv::MessagePayload(text));
         bytes::Bytes::new()
     } else {
+        text.truncate(254);
         text
     };
+    let tlvs = out;
     DeliverSm {
         source_addr_ton: r.source.ton,
         source_addr_npi: r.source.npi,

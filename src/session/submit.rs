@@ -27,6 +27,30 @@ fn address(ton: u8, npi: u8, addr: &smpp_protocol::COctetString) -> Address {
     }
 }
 
+/// qos_time_to_live (seconds from submission) as the relative validity_period the
+/// store understands: `0000DDhhmmss000R`. Days beyond 99 (the field's two digits) are
+/// 99 days, far past any account's max_validity, which caps the result anyway. Absent
+/// or 0 (no lifetime is not "expire at once") → empty = the account's default.
+pub(crate) fn qos_validity(tlvs: &[Tlv]) -> Bytes {
+    let Some(secs) = tlvs.iter().find_map(|t| match t {
+        Tlv::QosTimeToLive(s) => Some(*s),
+        _ => None,
+    }) else {
+        return Bytes::new();
+    };
+    if secs == 0 {
+        return Bytes::new();
+    }
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (days, rest) = if days > 99 { (99, 0) } else { (days, rest) };
+    Bytes::from(format!(
+        "0000{days:02}{:02}{:02}{:02}000R",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    ))
+}
+
 impl<'a> Parts<'a> {
     pub fn of_submit_sm(s: &'a SubmitSm) -> (Parts<'a>, Address) {
         let parts = Parts {
@@ -52,12 +76,13 @@ impl<'a> Parts<'a> {
             service_type: d.service_type.to_string_lossy().into_owned(),
             source: address(d.source_addr_ton, d.source_addr_npi, &d.source_addr),
             esm_class: d.esm_class,
-            // data_sm has no protocol_id, priority_flag nor validity_period field.
+            // data_sm has no protocol_id, priority_flag nor validity_period field; its
+            // lifetime is the qos_time_to_live TLV (§5.3.2.9), if any.
             protocol_id: 0,
             priority_flag: 0,
             registered_delivery: d.registered_delivery,
             data_coding: d.data_coding,
-            validity_period: Bytes::new(),
+            validity_period: qos_validity(&d.tlvs),
             short_message: empty,
             tlvs: &d.tlvs,
         };
@@ -134,4 +159,45 @@ fn concat_info(
         seq: c.seq,
     });
     Ok((concat, raw.slice_ref(user_data)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use smpp_protocol::time::{parse_time, SmppTime};
+
+    fn period(secs: Option<u32>) -> Bytes {
+        let tlvs: Vec<Tlv> = secs.map(Tlv::QosTimeToLive).into_iter().collect();
+        qos_validity(&tlvs)
+    }
+
+    #[test]
+    fn qos_time_to_live_becomes_a_relative_validity_period() {
+        let v = period(Some(90_061)); // 1 d 1 h 1 min 1 s
+        assert_eq!(&v[..], b"000001010101000R");
+        assert_eq!(
+            parse_time(&v).unwrap(),
+            Some(SmppTime::Relative {
+                years: 0,
+                months: 0,
+                days: 1,
+                hours: 1,
+                minutes: 1,
+                seconds: 1
+            })
+        );
+        assert_eq!(&period(Some(59))[..], b"000000000059000R");
+    }
+
+    #[test]
+    fn absent_or_zero_qos_time_to_live_means_the_account_default() {
+        assert!(period(None).is_empty());
+        assert!(period(Some(0)).is_empty());
+    }
+
+    #[test]
+    fn a_lifetime_past_99_days_is_99_days() {
+        assert_eq!(&period(Some(u32::MAX))[..], b"000099000000000R");
+    }
 }
