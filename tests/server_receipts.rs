@@ -26,6 +26,18 @@ fn receipt(id: &str) -> ReceiptDelivery {
     }
 }
 
+/// Answers deliver_sm `p` with ESME_ROK and checks that the delivery resolved Ok.
+async fn answer_ok(
+    c: &mut Client,
+    p: &Pdu,
+    sent: tokio::task::JoinHandle<Result<(), DeliverError>>,
+) {
+    c.send(Pdu::new(p.sequence_number, Body::DeliverSmResp(None)))
+        .await;
+    let r = tokio::time::timeout(Duration::from_secs(5), sent).await;
+    assert_eq!(r.unwrap().unwrap(), Ok(()));
+}
+
 fn cfg(extra: &str) -> String {
     format!("{}{}", server_section(extra), esme("acme", ""))
 }
@@ -55,15 +67,7 @@ async fn receipt_is_delivered_as_deliver_sm_and_resolves_on_deliver_sm_resp() {
         .tlvs
         .contains(&Tlv::ReceiptedMessageId(smpp_client::cs("msg-7"))));
     assert!(!sent.is_finished());
-    rx.send(Pdu::new(p.sequence_number, Body::DeliverSmResp(None)))
-        .await;
-    assert_eq!(
-        tokio::time::timeout(Duration::from_secs(5), sent)
-            .await
-            .unwrap()
-            .unwrap(),
-        Ok(())
-    );
+    answer_ok(&mut rx, &p, sent).await;
 }
 
 /// An ESME bound as SMPP 3.3 must never be sent TLVs (reference §3.2): its receipt
@@ -85,15 +89,7 @@ async fn receipt_to_an_smpp_33_receiver_carries_no_tlv() {
     assert_eq!(d.esm_class, 0x04);
     assert!(d.tlvs.is_empty(), "{:?}", d.tlvs);
     assert!(d.short_message.starts_with(b"id:msg-33 "));
-    rx.send(Pdu::new(p.sequence_number, Body::DeliverSmResp(None)))
-        .await;
-    assert_eq!(
-        tokio::time::timeout(Duration::from_secs(5), sent)
-            .await
-            .unwrap()
-            .unwrap(),
-        Ok(())
-    );
+    answer_ok(&mut rx, &p, sent).await;
 }
 
 #[tokio::test]
