@@ -8,12 +8,12 @@
 //! [`serve`] wires SIGTERM/SIGINT (shutdown) and SIGHUP (reload) around that.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -100,8 +100,7 @@ impl Server {
     /// `shutdown_grace` plus a short margin to flush).
     pub async fn run(self) -> anyhow::Result<()> {
         let h = self.handle;
-        let cfg = h.ctx.config();
-        let limit = Arc::new(Semaphore::new(cfg.server.max_connections));
+        let limit = Arc::new(ConnectionLimit::default());
         let conns = TaskTracker::new();
         // The bound addresses (not the configured ones): port 0 resolves here.
         let listen = self
@@ -181,6 +180,26 @@ impl ServerHandle {
         {
             tracing::warn!("listen addresses changed: they apply after a restart");
         }
+        // The store and the metrics endpoint are connected once at start; their
+        // sections are compared by value (Debug) and never logged (they hold secrets).
+        for (section, changed) in [
+            (
+                "[redis]",
+                format!("{:?}", new.redis) != format!("{:?}", old.redis),
+            ),
+            (
+                "[mongodb]",
+                format!("{:?}", new.mongodb) != format!("{:?}", old.mongodb),
+            ),
+            (
+                "[metrics]",
+                format!("{:?}", new.metrics) != format!("{:?}", old.metrics),
+            ),
+        ] {
+            if changed {
+                tracing::warn!(section, "settings changed: they apply after a restart");
+            }
+        }
         if let (Some(t), Some(_)) = (&new.server.tls, &old.server.tls) {
             *self.acceptor.write().unwrap_or_else(|e| e.into_inner()) =
                 Some(TlsAcceptor::from(t.server_config.clone()));
@@ -205,7 +224,7 @@ async fn accept_loop(
     listener: TcpListener,
     tls: bool,
     h: ServerHandle,
-    limit: Arc<Semaphore>,
+    limit: Arc<ConnectionLimit>,
     conns: TaskTracker,
 ) {
     loop {
@@ -224,7 +243,10 @@ async fn accept_loop(
         // Past max_connections the connection is closed at once: left in the kernel
         // backlog, its bind would go unanswered until the ESME timed out, with no
         // sign of why (and the backlog itself would fill with idle sockets).
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
+        // The limit in force now: a reload that changes max_connections applies to the
+        // next accept (connections already open stay).
+        let max = h.ctx.config().server.max_connections;
+        let Some(permit) = limit.try_take(max) else {
             tracing::warn!(%peer, "max_connections reached: connection closed");
             drop(stream);
             continue;
@@ -318,4 +340,32 @@ pub fn spawn_signal_handlers(handle: ServerHandle) -> anyhow::Result<()> {
         }
     });
     Ok(())
+}
+
+/// Open connections (plain and TLS together) against `server.max_connections`. A
+/// counter rather than a semaphore, because the maximum comes from the config in force
+/// at each accept and a reload may change it.
+#[derive(Debug, Default)]
+struct ConnectionLimit {
+    open: AtomicUsize,
+}
+
+/// One open connection's place; dropping it frees the place.
+struct ConnectionSlot(Arc<ConnectionLimit>);
+
+impl ConnectionLimit {
+    fn try_take(self: &Arc<Self>, max: usize) -> Option<ConnectionSlot> {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ConnectionSlot(self.clone()))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
 }

@@ -83,6 +83,53 @@ async fn reload_disabling_an_account_unbinds_it_and_limit_changes_apply_live() {
     assert_eq!(statuses[0], CommandStatus::ESME_ROK);
 }
 
+/// Connects and reports whether the server closed the connection at once (past
+/// max_connections) rather than keeping it open for a bind.
+async fn closed_at_once(addr: std::net::SocketAddr) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    // bind_timeout is 5 s: a close within 2 s is the connection limit, not a timer.
+    match tokio::time::timeout(Duration::from_secs(2), tcp.read(&mut buf)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => true,
+        Ok(Ok(n)) => panic!("server sent {n} octets to an unbound connection"),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn reload_changes_max_connections_for_the_next_connections() {
+    let cfg = |max: usize| {
+        format!(
+            "{}{}",
+            server_section(&format!("max_connections = {max}")),
+            esme("acme", "")
+        )
+    };
+    let s = start(&cfg(2)).await;
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        open.push(Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await);
+    }
+    assert!(closed_at_once(s.addr).await, "a third connection past 2");
+
+    s.rewrite_config(&cfg(3));
+    s.handle.reload().unwrap();
+    open.push(Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await);
+    assert!(closed_at_once(s.addr).await, "a fourth connection past 3");
+
+    // Lowering the limit closes nobody; it holds new connections back.
+    s.rewrite_config(&cfg(1));
+    s.handle.reload().unwrap();
+    for c in &mut open {
+        assert_eq!(
+            c.submit("49", b"still bound").await.command_status,
+            CommandStatus::ESME_ROK
+        );
+    }
+    assert!(closed_at_once(s.addr).await, "past the lowered limit");
+}
+
 #[tokio::test]
 async fn invalid_config_on_reload_keeps_the_old_one() {
     let base = server_section("");
