@@ -140,10 +140,10 @@ pids+=("$mongo_pid")
 wait_port "$mongo_port" "$mongo_pid" "Mongo-protocol server" "$work/mongo.log"
 mongo_uri="mongodb://127.0.0.1:$mongo_port"
 
-# start_smppd KV_PORT NAME -> sets smppd_port, smppd_pid
+# start_smppd KV_PORT NAME [MONGO_URI [DATABASE]] -> sets smppd_port, smppd_pid
 start_smppd() {
   smppd_port="$(free_port)"
-  local cfg="$work/smppd-$2.toml"
+  local cfg="$work/smppd-$2.toml" m_uri="${3:-$mongo_uri}" m_db="${4:-smppd}"
   cat >"$cfg" <<EOF
 [server]
 system_id = "smppd"
@@ -164,8 +164,8 @@ url = "redis://127.0.0.1:$1"
 key_prefix = "bench:"
 
 [mongodb]
-uri = "$mongo_uri"
-database = "smppd"
+uri = "$m_uri"
+database = "$m_db"
 
 [[esme]]
 system_id = "bench"
@@ -177,7 +177,7 @@ default_validity = "48h"
 max_validity = "7days"
 EOF
   chmod 600 "$cfg"
-  SMPPD_REDIS_URL="redis://127.0.0.1:$1" SMPPD_MONGODB_URI="$mongo_uri" RUST_LOG="${BENCH_SMPPD_LOG:-warn}" \
+  SMPPD_REDIS_URL="redis://127.0.0.1:$1" SMPPD_MONGODB_URI="$m_uri" RUST_LOG="${BENCH_SMPPD_LOG:-warn}" \
     "$smppd_bin" serve --config "$cfg" >"$work/smppd-$2.log" 2>&1 &
   smppd_pid=$!
   pids+=("$smppd_pid")
@@ -197,9 +197,6 @@ bench_run() {
     | tee "$out/$name.txt"
 }
 
-outcome_count() {
-  "$venv_python" -c 'import sys, pymongo; print(pymongo.MongoClient(sys.argv[1]).smppd.outcomes.estimated_document_count())' "$mongo_uri"
-}
 
 echo "bench: results in $out"
 {
@@ -242,22 +239,29 @@ bench_run partial-redis redis --trx "$SESSIONS" --window "$WINDOW" --count "$PAR
   --mix udh8x2 --partial 1 --validity "$PARTIAL_VALIDITY" --registered-delivery 1 \
   --redis-info "127.0.0.1:$redis_port" --receipt-wait 60s
 
-# Outcome writer: a backlog of finished messages builds while the Mongo-protocol server
-# is stopped (SIGSTOP); after SIGCONT the rate the documents arrive at is the writer's.
+# Outcome writer, like for like: node A takes OUTCOMES single-part messages while its
+# MongoDB URI points at a closed port, so every outcome waits in the Redis outbox; A
+# stops and node B (same node_id, so it takes A's leases back at once) starts with the
+# real server and an empty database. The rate the documents arrive at is B's writer.
+# The reference inserts the same number of outcome-shaped documents, in batches of the
+# writer's size (256), one batch in flight as the writer has, into an empty collection
+# with the same indexes, on the same server, right after.
 echo
-echo "== outcome-writer-redis (backlog of $OUTCOMES while the Mongo-protocol server is paused)"
-base="$(outcome_count)"
-kill -STOP "$mongo_pid"
+echo "== outcome-writer-redis (backlog of $OUTCOMES in the Redis outbox, then drained into an empty database)"
+stop_pid "$smppd_pid"
+start_smppd "$redis_port" writer-a "mongodb://127.0.0.1:$(free_port)/?serverSelectionTimeoutMS=300" writer
 "$bench_bin" run --addr "127.0.0.1:$smppd_port" --system-id bench --password bench \
   --label outcome-backlog --json "$out/outcome-backlog.json" --trx "$SESSIONS" \
   --window "$WINDOW" --count "$OUTCOMES" --mix single --registered-delivery 0 --no-receipts \
-  >"$out/outcome-backlog.txt" || { kill -CONT "$mongo_pid"; die "backlog run failed"; }
-kill -CONT "$mongo_pid"
-"$bench_bin" mongo-drain --uri "$mongo_uri" --base "$base" --expect "$OUTCOMES" \
+  >"$out/outcome-backlog.txt" || die "backlog run failed"
+stop_pid "$smppd_pid"
+start_smppd "$redis_port" writer-b "$mongo_uri" writer
+"$bench_bin" mongo-drain --uri "$mongo_uri" --database writer --base 0 --expect "$OUTCOMES" \
   --label outcome-writer --json "$out/outcome-writer.json" --timeout 300s | tee "$out/outcome-writer.txt"
 echo
-echo "== mongo-insert (the Mongo-protocol server's own insert_many rate)"
-"$bench_bin" mongo-insert --uri "$mongo_uri" --docs "$OUTCOMES" --batch 256 \
+echo "== mongo-insert (the Mongo-protocol server's own insert_many rate, same indexes and batch)"
+"$bench_bin" mongo-insert --uri "$mongo_uri" --database writer --collection insert_ref \
+  --docs "$OUTCOMES" --batch 256 --concurrency 1 \
   --label mongo-insert --json "$out/mongo-insert.json" | tee "$out/mongo-insert.txt"
 
 echo
