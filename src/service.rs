@@ -201,4 +201,13 @@ pub trait ReceiptSink: Send + Sync + 'static {
     /// Fires with an account's system_id each time a receiver or transceiver of that
     /// account binds, so receipts waiting for it can go out at once.
     fn receiver_bound(&self) -> tokio::sync::broadcast::Receiver<String>;
+
+    /// Whether a receiver or transceiver of `system_id` is bound here now. The receipt
+    /// worker of a node without one leaves the account's receipts alone, so it does not
+    /// lease them away from the node whose receiver is bound. A sink that cannot tell
+    /// answers true: the worker then tries, and [`DeliverError::NoReceiver`] applies.
+    fn has_receiver(&self, system_id: &str) -> bool {
+        let _ = system_id;
+        true
+    }
 }

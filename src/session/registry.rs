@@ -420,4 +420,12 @@ impl ReceiptSink for SessionRegistry {
     fn receiver_bound(&self) -> broadcast::Receiver<String> {
         self.receiver_bound.subscribe()
     }
+
+    fn has_receiver(&self, system_id: &str) -> bool {
+        self.lock().accounts.get(system_id).is_some_and(|slot| {
+            slot.sessions
+                .iter()
+                .any(|s| s.bind_type.receives() && !s.kick.is_cancelled())
+        })
+    }
 }

@@ -7,6 +7,13 @@
 //! * OK → deletes it;
 //! * NoReceiver → makes it due again and waits for `receiver_bound` of that account
 //!   (or for new receipts) — no polling;
+//!
+//! A node where the account has no receiver bound does not take its receipts at all:
+//! taking them would lease them away from the node whose receiver is bound, which
+//! would then wait out the lease (found by the three-node skewed-clock test). It waits
+//! for a receiver to bind here, and once per [`SWEEP`] (or the receipt lifetime, if
+//! shorter) takes them anyway, so receipts nobody ever binds for are dropped at the
+//! end of their lifetime.
 //! * Refused / Timeout → due again after a growing pause;
 //! * older than the lifetime → dropped, logged and counted.
 //!
@@ -16,7 +23,7 @@
 //! was missed.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +33,10 @@ use super::outcome::QueuedReceipt;
 use super::value::{int_at, items, str_at, string};
 use super::{Inner, StoreError};
 use crate::service::{DeliverError, ReceiptSink};
+
+/// How often a node without a receiver of the account takes its receipts anyway,
+/// to drop those past their lifetime.
+const SWEEP: Duration = Duration::from_secs(3600);
 
 /// What wakes the dispatcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +122,7 @@ impl Dispatcher {
             sink: self.sink.clone(),
             account,
             notify,
+            next_sweep_ms: AtomicI64::new(0),
         };
         tokio::spawn(worker.run());
     }
@@ -121,6 +133,9 @@ struct Worker {
     sink: Arc<dyn ReceiptSink>,
     account: String,
     notify: Arc<Notify>,
+    /// Redis time (ms) of the next lifetime sweep while no receiver is bound here;
+    /// 0 = none planned.
+    next_sweep_ms: AtomicI64,
 }
 
 /// What a round of sends left the worker waiting for.
@@ -168,6 +183,24 @@ impl Worker {
     /// Takes the due receipts and tries each once.
     async fn round(&self) -> Result<Wait, StoreError> {
         let s = &self.inner.settings;
+        if !self.sink.has_receiver(&self.account) {
+            let now = self.inner.clock.now_ms();
+            let planned = self.next_sweep_ms.load(Ordering::Relaxed);
+            if planned == 0 || now < planned {
+                let at = if planned == 0 {
+                    let every = SWEEP.min(s.receipt_lifetime).as_millis() as i64;
+                    self.next_sweep_ms.store(now + every, Ordering::Relaxed);
+                    now + every
+                } else {
+                    planned
+                };
+                return Ok(Wait::Receiver(Some(at)));
+            }
+            // Sweep time: take them this once (expired ones are dropped below).
+            self.next_sweep_ms.store(0, Ordering::Relaxed);
+        } else {
+            self.next_sweep_ms.store(0, Ordering::Relaxed);
+        }
         let reply: redis::Value = self
             .inner
             .scripts
