@@ -104,7 +104,7 @@ impl Inner {
                 Ok(SubmitAccepted { message_id })
             }
             "complete" => {
-                self.finisher_wake.notify_one();
+                self.finished();
                 Ok(SubmitAccepted { message_id })
             }
             "dup" => Ok(SubmitAccepted {

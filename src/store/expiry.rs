@@ -187,7 +187,7 @@ impl Subscriber {
         if claimed > 0 {
             tracing::info!(claimed, "recovery pass claimed expired messages");
         }
-        self.inner.finisher_wake.notify_one();
+        self.inner.finished();
         let _ = self.dispatch.send(DispatchEvent::Rescan).await;
         Ok(())
     }
@@ -209,7 +209,7 @@ impl Inner {
             1 => {
                 self.stats.expired_claimed.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::expiry_lateness_ms(int_at(&a, 2, "claim").unwrap_or(0));
-                self.finisher_wake.notify_one();
+                self.finished();
             }
             -1 => {
                 // Not due by Redis time (an early local timer or a stale event for a

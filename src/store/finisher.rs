@@ -3,8 +3,9 @@
 //! A finished message stays in Redis (`P:d:<gid>`, listed in the `P:outbox` ZSET)
 //! until MongoDB acknowledged its document. The writer leases a batch (the ZSET score
 //! becomes "leased until"), builds the documents, inserts them (duplicates count as
-//! written), and only then runs the finalize script per message, which queues the
-//! receipts and deletes the message's keys — once, whichever node gets there first.
+//! written), and only then runs the finalize script per message, which deletes the
+//! message's keys — once, whichever node gets there first — and queues its receipts
+//! if [`super::release`] has not already (it normally has, long before).
 //! If MongoDB is down the batch is retried with a growing pause; nothing is deleted.
 //! A node that dies mid-batch leaves leases that run out; the writer sleeps until the
 //! earliest lease end it saw (a one-shot timer, not a scan) and takes them over. A

@@ -6,7 +6,9 @@
 //! * [`scripts`] — the Lua scripts; every state change of a message is one of them.
 //! * [`accept`] — submit: deadline, message_id, storing a segment ([`MessageService`]).
 //! * [`expiry`] — the keyspace-event subscriber, one-shot timers, claims, recovery pass.
-//! * [`finisher`] — finished messages from the Redis outbox to MongoDB, then receipts.
+//! * [`release`] — receipts of finished messages queued at once (before MongoDB).
+//! * [`finisher`] — finished messages from the Redis outbox to MongoDB, then their keys
+//!   deleted.
 //! * [`outcome`] — a finished message as a document and as receipts (pure).
 //! * [`receipts`] — sends queued receipts through the [`ReceiptSink`].
 //! * [`ops`] — query_sm, cancel_sm, replace_sm.
@@ -25,6 +27,7 @@ mod mongo;
 mod ops;
 mod outcome;
 mod receipts;
+mod release;
 mod scripts;
 pub mod settings;
 mod value;
@@ -101,6 +104,8 @@ pub(crate) struct Inner {
     shutdown: CancellationToken,
     /// Wakes the outcome writer.
     finisher_wake: Notify,
+    /// Wakes the receipt releaser.
+    release_wake: Notify,
     stats: Stats,
 }
 
@@ -152,6 +157,7 @@ impl Store {
                 counter: AtomicU64::new(0),
                 shutdown: CancellationToken::new(),
                 finisher_wake: Notify::new(),
+                release_wake: Notify::new(),
                 stats: Stats::default(),
             }),
         })
@@ -171,6 +177,7 @@ impl Store {
             let tasks = vec![
                 tokio::spawn(expiry::Subscriber::new(inner.clone(), dispatch_tx).run()),
                 tokio::spawn(finisher::Finisher::new(inner.clone()).run()),
+                tokio::spawn(release::Releaser::new(inner.clone()).run()),
                 tokio::spawn(receipts::Dispatcher::new(inner.clone(), sink, dispatch_rx).run()),
             ];
             shutdown.cancelled().await;
@@ -246,6 +253,13 @@ impl Inner {
             ExpiryBackend::HashFieldExpiry => "1",
             ExpiryBackend::KeyExpiry => "0",
         }
+    }
+
+    /// A message finished (completed, claimed, cancelled): its receipts can go out and
+    /// its outcome can be written.
+    fn finished(&self) {
+        self.release_wake.notify_one();
+        self.finisher_wake.notify_one();
     }
 
     fn next_message_id(&self) -> String {

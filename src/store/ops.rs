@@ -133,7 +133,7 @@ impl Inner {
         let a = items(reply);
         match a.first().and_then(super::value::string).as_deref() {
             Some("ok") => {
-                self.finisher_wake.notify_one();
+                self.finished();
                 Ok(())
             }
             Some("final") => Err(rejected(ESME_RCANCELFAIL, "message is already final")),

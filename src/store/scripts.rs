@@ -9,7 +9,8 @@
 //! Keys (P = prefix; see ARCHITECTURE.md "Store, expiry and outcomes"):
 //! `P:g:<gk>` pending group hash · `P:t:<gk>` expiry timer · `P:deadlines` ZSET gk→deadline
 //! · `P:m:<message_id>` "gid gk" · `P:d:<gid>` finished group hash · `P:outbox` ZSET
-//! gid→lease-until · `P:r:<acct>` ZSET receipt→due · `P:rd:<acct>` hash receipt→payload
+//! gid→lease-until · `P:fresh` ZSET finished gids whose receipts are not released yet
+//! · `P:r:<acct>` ZSET receipt→due · `P:rd:<acct>` hash receipt→payload
 //! · `P:racc` SET of accounts with receipts · `P:node_seq` node epoch counter.
 
 use redis::Script;
@@ -33,7 +34,22 @@ local function finish(gk, state, now)
   redis.call('ZREM', P .. 'deadlines', gk)
   redis.call('DEL', P .. 't:' .. gk)
   redis.call('ZADD', P .. 'outbox', now, gid)
+  redis.call('ZADD', P .. 'fresh', now, gid)
   return gid
+end
+-- Queues receipts (ARGV[first..] triples account, receipt id, payload) and announces
+-- their accounts on P:receipts.
+local function queue_receipts(first)
+  local now = now_ms()
+  local accts = {}
+  for i = first, #ARGV, 3 do
+    local acct = ARGV[i]
+    redis.call('HSET', P .. 'rd:' .. acct, ARGV[i + 1], ARGV[i + 2])
+    redis.call('ZADD', P .. 'r:' .. acct, now, ARGV[i + 1])
+    redis.call('SADD', P .. 'racc', acct)
+    accts[acct] = true
+  end
+  for acct, _ in pairs(accts) do redis.call('PUBLISH', P .. 'receipts', acct) end
 end
 -- Arms the expiry timer of a group: a hash field with its own expiry where the server
 -- has hash-field expiration, else a plain key with PXAT. Either is separate from the
@@ -153,10 +169,38 @@ end
 return n
 "#;
 
-/// After MongoDB acknowledged the outcome of gid ARGV[3]: queue its receipts
-/// (ARGV[4..] triples account, receipt id, payload), delete every key of the message,
-/// announce the accounts on `P:receipts`. Only the first caller does anything, so a
-/// retried or concurrent finalize cannot queue receipts twice. Returns 1 or 0.
+/// Finished groups whose receipts were not released yet (`P:fresh`), up to ARGV[3]:
+/// `{gid, {hash fields…}, …}`; a gid whose group is gone is dropped from the set.
+const FRESH: &str = r#"
+local f = P .. 'fresh'
+local out = {}
+for _, gid in ipairs(redis.call('ZRANGE', f, 0, tonumber(ARGV[3]) - 1)) do
+  local d = redis.call('HGETALL', P .. 'd:' .. gid)
+  if #d == 0 then
+    redis.call('ZREM', f, gid)
+  else
+    out[#out + 1] = gid
+    out[#out + 1] = d
+  end
+end
+return out
+"#;
+
+/// Releases the receipts of finished gid ARGV[3] (ARGV[4..] triples account, receipt
+/// id, payload) as soon as it finished, before its outcome reaches MongoDB. Only the
+/// caller that removes the gid from `P:fresh` queues them, so a release racing
+/// another node's release or the finalize queues them once. Returns 1 or 0.
+const RELEASE: &str = r#"
+if redis.call('ZREM', P .. 'fresh', ARGV[3]) == 0 then return 0 end
+queue_receipts(4)
+return 1
+"#;
+
+/// After MongoDB acknowledged the outcome of gid ARGV[3]: delete every key of the
+/// message, and queue its receipts (ARGV[4..] triples account, receipt id, payload)
+/// only if they were not released yet (see [`RELEASE`]). Only the first caller does
+/// anything, so a retried or concurrent finalize cannot queue receipts twice.
+/// Returns 1 or 0.
 const FINALIZE: &str = r#"
 local gid = ARGV[3]
 local d = P .. 'd:' .. gid
@@ -164,22 +208,13 @@ if redis.call('EXISTS', d) == 0 then
   redis.call('ZREM', P .. 'outbox', gid)
   return 0
 end
-local now = now_ms()
 local f = redis.call('HGETALL', d)
 for i = 1, #f, 2 do
   if string.sub(f[i], 1, 2) == 'i:' then redis.call('DEL', P .. 'm:' .. f[i + 1]) end
 end
-local accts = {}
-for i = 4, #ARGV, 3 do
-  local acct = ARGV[i]
-  redis.call('HSET', P .. 'rd:' .. acct, ARGV[i + 1], ARGV[i + 2])
-  redis.call('ZADD', P .. 'r:' .. acct, now, ARGV[i + 1])
-  redis.call('SADD', P .. 'racc', acct)
-  accts[acct] = true
-end
+if redis.call('ZREM', P .. 'fresh', gid) == 1 then queue_receipts(4) end
 redis.call('DEL', d)
 redis.call('ZREM', P .. 'outbox', gid)
-for acct, _ in pairs(accts) do redis.call('PUBLISH', P .. 'receipts', acct) end
 return 1
 "#;
 
@@ -306,6 +341,8 @@ pub struct Scripts {
     pub lease: Script,
     pub reclaim: Script,
     pub finalize: Script,
+    pub fresh: Script,
+    pub release: Script,
     pub receipt_take: Script,
     pub receipt_done: Script,
     pub receipt_retry: Script,
@@ -327,6 +364,8 @@ impl Scripts {
             lease: script(LEASE),
             reclaim: script(RECLAIM),
             finalize: script(FINALIZE),
+            fresh: script(FRESH),
+            release: script(RELEASE),
             receipt_take: script(RECEIPT_TAKE),
             receipt_done: script(RECEIPT_DONE),
             receipt_retry: script(RECEIPT_RETRY),
