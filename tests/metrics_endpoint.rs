@@ -239,12 +239,13 @@ async fn metrics_follow_binds_submits_expiry_outcomes_and_throttling() {
     assert_eq!(binds(&s, slow, "receiver"), 1.0);
 
     // A single-part submit: PDU counters in and out, the latency histogram, and (no
-    // receiver bound for this account) its receipt waits in the queue once the
-    // outcome is in MongoDB.
+    // receiver bound for this account) its receipt waits in the queue; its outcome
+    // is written to MongoDB.
     let r = tx.submit("491701", b"hello").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     let s = wait_metric(m, "submit counted, outcome written, receipt queued", |s| {
         s.value("smppd_receipt_queue", &[("account", acct)]) == 1.0
+            && s.value("smppd_outcomes_written_total", &[]) == 1.0
             && s.value(PDUS, &OUT_SUBMIT_RESP_OK) > before.value(PDUS, &OUT_SUBMIT_RESP_OK)
     })
     .await;

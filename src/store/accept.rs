@@ -124,40 +124,11 @@ impl Inner {
     /// On Redis without hash-field expiration the `expired` event of a key comes when
     /// the server's sampling finds it, which can be far behind the deadline; touching
     /// the key at its deadline expires it (and fires the event) at once. This node
-    /// stored the first segment, so it arms one timer for this deadline — no loop.
+    /// stored the first segment, so it watches this deadline ([`super::timers`]).
     pub(crate) fn arm_timer(&self, gk: String, deadline_ms: i64) {
-        if self.backend != ExpiryBackend::KeyExpiry {
-            return;
+        if self.backend == ExpiryBackend::KeyExpiry {
+            self.timers.arm(&gk, deadline_ms);
         }
-        let at = self.clock.instant_at(deadline_ms);
-        let key = format!("{}t:{gk}", self.prefix());
-        let mut conn = self.conn();
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep_until(at) => {}
-                _ = shutdown.cancelled() => return,
-            }
-            // If the local clock ran ahead of Redis, the key is still there: wait its
-            // remaining TTL once more, then leave the rest to Redis' own expiry.
-            for _ in 0..2 {
-                let ttl: redis::RedisResult<i64> =
-                    redis::cmd("PTTL").arg(&key).query_async(&mut conn).await;
-                match ttl {
-                    Ok(ms) if ms > 0 => {
-                        tokio::select! {
-                            _ = tokio::time::sleep(std::time::Duration::from_millis(ms as u64)) => {}
-                            _ = shutdown.cancelled() => return,
-                        }
-                    }
-                    Ok(_) => return,
-                    Err(e) => {
-                        tracing::warn!(error = %e, key, "expiry timer could not touch its key");
-                        return;
-                    }
-                }
-            }
-        });
     }
 }
 

@@ -120,6 +120,12 @@ impl Subscriber {
             }
         }
         self.recovery_pass().await?;
+        if self.inner.backend == ExpiryBackend::KeyExpiry {
+            // Deadlines armed by a process that is gone (this one before a restart,
+            // or another node) have no timer anywhere: watch every pending one.
+            let n = super::timers::load(&self.inner).await?;
+            tracing::debug!(n, "expiry timers armed from the deadline index");
+        }
         let timer_prefix = format!("{}t:", self.inner.prefix());
         let receipts_channel = format!("{}receipts", self.inner.prefix());
         let mut stream = pubsub.on_message();

@@ -5,7 +5,8 @@
 //! * [`settings`] — what the store is told ([`StoreSettings`]).
 //! * [`scripts`] — the Lua scripts; every state change of a message is one of them.
 //! * [`accept`] — submit: deadline, message_id, storing a segment ([`MessageService`]).
-//! * [`expiry`] — the keyspace-event subscriber, one-shot timers, claims, recovery pass.
+//! * [`expiry`] — the keyspace-event subscriber, claims, recovery pass.
+//! * [`timers`] — on Redis without hash-field expiration, touches timer keys on time.
 //! * [`release`] — receipts of finished messages queued at once (before MongoDB).
 //! * [`finisher`] — finished messages from the Redis outbox to MongoDB, then their keys
 //!   deleted.
@@ -30,6 +31,7 @@ mod receipts;
 mod release;
 mod scripts;
 pub mod settings;
+mod timers;
 mod value;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,6 +108,8 @@ pub(crate) struct Inner {
     finisher_wake: Notify,
     /// Wakes the receipt releaser.
     release_wake: Notify,
+    /// Deadlines this node touches on time (Redis without hash-field expiration).
+    timers: timers::Timers,
     stats: Stats,
 }
 
@@ -158,6 +162,7 @@ impl Store {
                 shutdown: CancellationToken::new(),
                 finisher_wake: Notify::new(),
                 release_wake: Notify::new(),
+                timers: timers::Timers::default(),
                 stats: Stats::default(),
             }),
         })
@@ -174,12 +179,15 @@ impl Store {
         let inner = self.inner.clone();
         tokio::spawn(async move {
             let (dispatch_tx, dispatch_rx) = tokio::sync::mpsc::channel(1024);
-            let tasks = vec![
+            let mut tasks = vec![
                 tokio::spawn(expiry::Subscriber::new(inner.clone(), dispatch_tx).run()),
                 tokio::spawn(finisher::Finisher::new(inner.clone()).run()),
                 tokio::spawn(release::Releaser::new(inner.clone()).run()),
                 tokio::spawn(receipts::Dispatcher::new(inner.clone(), sink, dispatch_rx).run()),
             ];
+            if inner.backend == ExpiryBackend::KeyExpiry {
+                tasks.push(tokio::spawn(timers::run(inner.clone())));
+            }
             shutdown.cancelled().await;
             inner.shutdown.cancel();
             for t in tasks {
