@@ -22,7 +22,7 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, Semaphore};
 
 use super::receipts::DispatchEvent;
-use super::value::{int_at, items, string};
+use super::value::{int, int_at, items};
 use super::{ExpiryBackend, Inner, StoreError};
 
 /// Claims running at once; beyond that the subscriber stops reading, and Redis
@@ -169,24 +169,33 @@ impl Subscriber {
             .fetch_add(1, Ordering::Relaxed);
         let mut claimed = 0usize;
         loop {
-            let due: redis::Value = self
+            // One script per batch: claiming group by group (a round trip each) fell
+            // behind when the subscriber was killed every second (chaos run: ~400
+            // claims/s, lateness p99 20 s).
+            let reply: redis::Value = self
                 .inner
                 .scripts
-                .due
+                .claim_due
                 .arg(self.inner.prefix())
                 .arg(self.inner.node())
                 .arg(RECOVERY_BATCH)
                 .invoke_async(&mut self.inner.conn())
                 .await?;
-            let due: Vec<String> = items(due).iter().filter_map(string).collect();
-            let n = due.len();
-            let results =
-                futures::future::join_all(due.iter().map(|gk| self.inner.claim(gk))).await;
-            for r in results {
-                r?;
+            let a = items(reply);
+            let listed = int_at(&a, 0, "claim due")? as usize;
+            for late in a.iter().skip(1) {
+                let late = int(late).unwrap_or(0);
+                crate::metrics::expiry_lateness_ms(late);
+                self.inner
+                    .stats
+                    .expired_claimed
+                    .fetch_add(1, Ordering::Relaxed);
+                claimed += 1;
             }
-            claimed += n;
-            if n < RECOVERY_BATCH {
+            if listed > 0 {
+                self.inner.finished();
+            }
+            if listed < RECOVERY_BATCH {
                 break;
             }
         }

@@ -122,9 +122,22 @@ local gid = finish(gk, 'expired', now)
 return {1, gid, now - tonumber(dl)}
 "#;
 
-/// The groups whose deadline passed, by Redis time. ARGV: 3 limit.
-const DUE: &str = r#"
-return redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', now_ms(), 'LIMIT', 0, tonumber(ARGV[3]))
+/// The recovery pass in one script per batch: claims up to ARGV[3] groups whose
+/// deadline passed by Redis time. Returns `{n_listed, lateness_ms of each claimed…}`
+/// (a listed group already gone is only removed from the index).
+const CLAIM_DUE: &str = r#"
+local now = now_ms()
+local due = redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {#due}
+for _, gk in ipairs(due) do
+  local dl = redis.call('HGET', P .. 'g:' .. gk, 'dl')
+  if not dl then
+    redis.call('ZREM', P .. 'deadlines', gk)
+  elseif finish(gk, 'expired', now) then
+    out[#out + 1] = now - tonumber(dl)
+  end
+end
+return out
 "#;
 
 /// Leases up to ARGV[3] finished groups from the outbox for ARGV[4] ms, recording the
@@ -337,7 +350,7 @@ return {'ok', gk, redis.call('HGET', g, 'dl')}
 pub struct Scripts {
     pub submit: Script,
     pub claim: Script,
-    pub due: Script,
+    pub claim_due: Script,
     pub lease: Script,
     pub reclaim: Script,
     pub finalize: Script,
@@ -360,7 +373,7 @@ impl Scripts {
         Scripts {
             submit: script(SUBMIT),
             claim: script(CLAIM),
-            due: script(DUE),
+            claim_due: script(CLAIM_DUE),
             lease: script(LEASE),
             reclaim: script(RECLAIM),
             finalize: script(FINALIZE),
