@@ -45,6 +45,9 @@ pub struct VerifyArgs {
     pub database: String,
     #[arg(long, default_value = "outcomes")]
     pub collection: String,
+    /// Only the outcomes of this account (when other runs share the database).
+    #[arg(long)]
+    pub account: Option<String>,
     /// Before comparing, wait until smppd has nothing left to do in this Redis: no
     /// pending deadline, nothing in the outbox, no queued receipt (`host:port`).
     #[arg(long)]

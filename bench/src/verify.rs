@@ -382,7 +382,10 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<VerifyReport> {
     let projection =
         doc! { "_id": 1, "state": 1, "dest.addr": 1, "segments.seq": 1, "segments.message_id": 1 };
     let raw: Vec<Document> = coll
-        .find(doc! {})
+        .find(match &args.account {
+            Some(a) => doc! { "account": a },
+            None => doc! {},
+        })
         .projection(projection)
         .await
         .context("find outcomes")?
