@@ -533,15 +533,14 @@ async fn read_loop(
                     break;
                 }
             }
-            Body::EnquireLink => {
+            Body::EnquireLink
                 if conn
                     .tx
                     .send(Pdu::new(seq, Body::EnquireLinkResp))
                     .await
-                    .is_err()
-                {
-                    break;
-                }
+                    .is_err() =>
+            {
+                break;
             }
             Body::Unbind => {
                 let _ = conn.tx.send(Pdu::new(seq, Body::UnbindResp)).await;
