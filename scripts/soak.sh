@@ -11,7 +11,8 @@
 # Exit 1 when verify finds a mismatch or the probe client is not served.
 # Knobs (env): SOAK_DURATION SOAK_RATE SOAK_SAMPLE SOAK_CONNECTIONS SOAK_KV=redis|valkey
 #   SOAK_MIX=single=70,udh8x3=10,udh16x2=10,sarx3=10 SOAK_PARTIAL=0.05
-#   SOAK_VALIDITY=30s..90s SOAK_SKIP_CONNECTIONS=1 SOAK_SKIP_LOAD=1
+#   SOAK_VALIDITY=30s..90s SOAK_DRAIN=1800 (s to wait for receipts / the drain)
+#   SOAK_SKIP_CONNECTIONS=1 SOAK_SKIP_LOAD=1
 set -euo pipefail
 # shellcheck source=scripts/chaos-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/chaos-lib.sh"
@@ -24,6 +25,9 @@ KV="${SOAK_KV:-redis}"
 MIX="${SOAK_MIX:-single=70,udh8x3=10,udh16x2=10,sarx3=10}"
 PARTIAL="${SOAK_PARTIAL:-0.05}"
 VALIDITY="${SOAK_VALIDITY:-30s..90s}"
+# How long the bench waits for receipts after the load, and verify for Redis to drain:
+# when the outcome writer falls behind, the backlog drains after the load.
+DRAIN="${SOAK_DRAIN:-1800}"
 
 lib_init soak
 mongo_start
@@ -62,10 +66,10 @@ if [ "${SOAK_SKIP_LOAD:-0}" != "1" ]; then
     --label soak --json "$out/soak.json" --record "$out/soak.rec" --trx 4 --window 64 \
     --rate "$RATE" --duration "${DURATION}s" --mix "$MIX" --partial "$PARTIAL" \
     --validity "$VALIDITY" --registered-delivery 1 --reconnect --retry 5 \
-    --response-timeout 60s --receipt-wait 600s \
+    --response-timeout 60s --receipt-wait "${DRAIN}s" \
     --watch "smppd=$pid" --watch "$KV=$KV_PID" --watch "mongo=$MONGO_PID" | tee "$out/soak.txt"
   "$bench_bin" verify --record "$out/soak.rec" --uri "$MONGO_URI" --database soak \
-    --account chaos --redis "127.0.0.1:$KV_PORT" --prefix soak: --drain-timeout 600s \
+    --account chaos --redis "127.0.0.1:$KV_PORT" --prefix soak: --drain-timeout "${DRAIN}s" \
     --label soak --json "$out/soak.verify.json" | tee "$out/soak.verify.txt" || status=1
   # Two more samples after the drain: what stays behind.
   sleep "$SAMPLE"
