@@ -242,6 +242,7 @@ for label in labels:
     notes.append(
         f"load {r.get('segments_ok', 0):,} ok at {r.get('submit_per_s', 0):,.0f}/s; "
         f"resent {r.get('resent', 0)}, rebinds {r.get('reconnects', 0)}"
+        + (f", deliver_sm left unanswered {r['deliver_ignored']}" if r.get("deliver_ignored") else "")
         + (f", errors {', '.join(f'{k} {n}' for k, n in errors.items())}" if errors else "")
         + (f"; expiry lateness p99 {el['p99_ms']:.0f} ms" if el.get("count") else "")
     )
