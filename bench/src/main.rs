@@ -5,11 +5,13 @@ mod idle;
 mod message;
 mod mongo;
 mod procwatch;
+mod record;
 mod redis_info;
 mod report;
 mod run;
 mod session;
 mod stats;
+mod verify;
 
 use std::path::Path;
 
@@ -47,6 +49,15 @@ async fn main() -> anyhow::Result<()> {
             let r = mongo::insert(args).await?;
             print!("{}", r.to_table());
             write_json(json.as_deref(), &r)?;
+        }
+        Command::Verify(args) => {
+            let json = args.json.clone();
+            let r = verify::verify(args).await?;
+            print!("{}", r.to_table());
+            write_json(json.as_deref(), &r)?;
+            if !r.ok {
+                std::process::exit(1);
+            }
         }
         Command::MongoDrain(args) => {
             let json = args.json.clone();

@@ -29,3 +29,23 @@ pub fn parse_used_memory(info: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix("used_memory:"))
         .and_then(|v| v.trim().parse().ok())
 }
+
+/// Sends one command (RESP array) and returns its integer reply: enough for ZCARD,
+/// SCARD and DBSIZE, which is all `verify` asks.
+pub async fn integer(addr: SocketAddr, args: &[&str]) -> anyhow::Result<i64> {
+    let mut s = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("redis {addr}"))?;
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(req.as_bytes()).await?;
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).await?;
+    match line.trim_end().strip_prefix(':') {
+        Some(n) => n.parse().context("integer reply"),
+        None => bail!("{args:?}: unexpected reply {line:?}"),
+    }
+}

@@ -23,6 +23,12 @@ pub struct RunReport {
     pub segments_sent: u64,
     pub segments_ok: u64,
     pub no_response: u64,
+    /// Segments sent again after a lost connection or a temporary error.
+    pub resent: u64,
+    /// Binds made again after a lost connection.
+    pub reconnects: u64,
+    /// deliver_sm left unanswered on purpose (`--silent-rx`).
+    pub deliver_ignored: u64,
     /// OK submit_sm_resp per second (after the warm-up).
     pub submit_per_s: f64,
     pub messages_per_s: f64,
@@ -121,6 +127,15 @@ impl RunReport {
             e.join(", ")
         };
         rows.push(("errors".into(), errs));
+        if self.resent + self.reconnects + self.deliver_ignored > 0 {
+            rows.push((
+                "faults seen".into(),
+                format!(
+                    "{} segments resent, {} rebinds, {} deliver_sm left unanswered",
+                    self.resent, self.reconnects, self.deliver_ignored
+                ),
+            ));
+        }
         if let Some(r) = &self.receipts {
             rows.push((
                 "receipts".into(),

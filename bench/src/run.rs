@@ -9,6 +9,7 @@ use anyhow::Context;
 use crate::cli::{Kind, RunArgs};
 use crate::message::MessagePlan;
 use crate::procwatch::Watch;
+use crate::record::Recorder;
 use crate::report::{RedisMemory, RunReport, SessionsCfg};
 use crate::session::{bind, BindKind, RunCtx, Session};
 use crate::stats::{errors_by_name, SessionStats, Summary, Tracker};
@@ -21,11 +22,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<RunReport> {
     kinds.extend(std::iter::repeat_n(BindKind::Transceiver, args.trx));
     kinds.extend(std::iter::repeat_n(BindKind::Transmitter, args.tx));
     let mut framed = Vec::with_capacity(kinds.len());
-    for k in &kinds {
+    for (i, k) in kinds.iter().enumerate() {
+        let addr = t.addr[i % t.addr.len()];
         framed.push(
-            bind(t.addr, &t.system_id, &t.password, *k)
+            bind(addr, &t.system_id, &t.password, *k)
                 .await
-                .with_context(|| format!("{k:?} bind to {}", t.addr))?,
+                .with_context(|| format!("{k:?} bind to {addr}"))?,
         );
     }
     let redis_before = match args.redis_info {
@@ -35,8 +37,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<RunReport> {
     let tracker = args
         .expects_receipts()
         .then(|| Arc::new(Tracker::default()));
+    let recorder = match &args.record {
+        Some(p) => Some(Arc::new(Recorder::create(p)?)),
+        None => None,
+    };
     let watch = Watch::start(&t.watch);
-    let ctx = Arc::new(RunCtx::new(args.clone(), tracker.clone()));
+    let ctx = Arc::new(RunCtx::new(args.clone(), tracker.clone(), recorder.clone()));
     let mut sessions: Vec<Session> = framed
         .into_iter()
         .zip(&kinds)
@@ -73,8 +79,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<RunReport> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+    ctx.closing.cancel();
     for s in sessions {
         total.merge(&s.close().await);
+    }
+    if let Some(r) = &recorder {
+        r.flush()?;
     }
 
     let elapsed = match (total.first_send, total.last_resp) {
@@ -111,7 +121,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<RunReport> {
         / weight;
     Ok(RunReport {
         label: t.label.clone(),
-        addr: t.addr.to_string(),
+        addr: t
+            .addr
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
         sessions: SessionsCfg {
             tx: args.tx,
             rx: args.rx,
@@ -128,6 +143,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<RunReport> {
         segments_sent: total.segments_sent,
         segments_ok: total.ok,
         no_response: total.no_response,
+        resent: total.resent,
+        reconnects: total.reconnects,
+        deliver_ignored: total.deliver_ignored,
         submit_per_s,
         messages_per_s: submit_per_s / mean_parts.max(1e-9),
         submit_latency: Summary::of(&total.latency),

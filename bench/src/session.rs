@@ -1,25 +1,35 @@
-//! One SMPP session of the load generator: bind, then a writer task (owns the socket's
-//! write half, batches PDUs into one flush), a reader task (responses, receipts,
-//! enquire_link) and, on TX/TRX binds, a generator that submits within the window.
+//! One session of the load generator (a *slot*): bind, then per connection a writer
+//! task (owns the socket's write half, batches PDUs into one flush) and a reader (the
+//! slot's supervisor task: responses, receipts, enquire_link); on TX/TRX binds a
+//! generator submits within the window.
+//!
+//! Faults (`scripts/chaos.sh`): with `--reconnect` the supervisor binds again when the
+//! connection ends, trying the next `--addr` each time, until the run closes. With
+//! `--retry N` a segment left without a response (connection gone) or refused with a
+//! temporary error (ESME_RSYSERR, ESME_RMSGQFUL, ESME_RTHROTTLED) is sent again, up
+//! to N times, as an ESME would; smppd answers a resent segment of a pending
+//! concatenated message with the first submit's message_id.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use smpp_protocol::codec::SmppCodec;
-use smpp_protocol::{Bind, Body, COctetString, MessageIdResp, Pdu, Tlv};
+use smpp_protocol::{Bind, Body, COctetString, CommandStatus, MessageIdResp, Pdu, Tlv};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_util::codec::{Framed, FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::{RunArgs, Validity};
 use crate::message::{MessagePlan, Rng};
+use crate::record::{Recorder, Why};
 use crate::stats::{record, SessionStats, Tracker};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,22 +95,31 @@ pub async fn bind(
 pub struct RunCtx {
     pub args: RunArgs,
     pub tracker: Option<Arc<Tracker>>,
+    pub recorder: Option<Arc<Recorder>>,
     /// Messages left when `--count` is set.
     pub remaining: Option<AtomicU64>,
     pub next_number: AtomicU64,
     pub start: Instant,
     pub submit_until: Option<Instant>,
     pub warmup_end: Instant,
+    /// Receivers leave deliver_sm unanswered until then (`--silent-rx`).
+    pub silent_until: Option<Instant>,
     /// Time between two segments of one session at the offered rate.
     pub interval: Option<Duration>,
     /// Latest deadline of a partial message (µs after `start`).
     pub latest_deadline_us: AtomicU64,
     /// OK submit_sm_resp over all sessions so far.
     pub ok_total: AtomicU64,
+    /// Cancelled when the run unbinds: no more reconnects.
+    pub closing: CancellationToken,
 }
 
 impl RunCtx {
-    pub fn new(args: RunArgs, tracker: Option<Arc<Tracker>>) -> RunCtx {
+    pub fn new(
+        args: RunArgs,
+        tracker: Option<Arc<Tracker>>,
+        recorder: Option<Arc<Recorder>>,
+    ) -> RunCtx {
         let start = Instant::now();
         let submitters = (args.tx + args.trx) as u64;
         let interval =
@@ -110,11 +129,14 @@ impl RunCtx {
             next_number: AtomicU64::new(0),
             submit_until: args.duration.map(|d| start + d),
             warmup_end: start + args.warmup,
+            silent_until: args.silent_rx.map(|d| start + d),
             start,
             interval,
             latest_deadline_us: AtomicU64::new(0),
             ok_total: AtomicU64::new(0),
+            closing: CancellationToken::new(),
             tracker,
+            recorder,
             args,
         }
     }
@@ -134,75 +156,169 @@ impl RunCtx {
     }
 }
 
+/// One segment to send (again).
+#[derive(Clone)]
+struct Seg {
+    plan: Arc<MessagePlan>,
+    part: u8,
+    /// Sends so far that ended without an acknowledgement.
+    attempts: u32,
+    not_before: Option<Instant>,
+}
+
 struct Inflight {
     sent: Instant,
-    number: u64,
+    seg: Seg,
 }
 
-/// State shared by the three tasks of a session.
-struct Shared {
-    inflight: Mutex<HashMap<u32, Inflight>>,
+/// In-flight requests of one connection. `closed` is set (under the same lock) when
+/// its reader ends and hands the requests back, so none is added afterwards.
+#[derive(Default)]
+struct ConnState {
+    inflight: HashMap<u32, Inflight>,
+    closed: bool,
+}
+
+/// One TCP connection of a slot.
+struct Conn {
+    tx: mpsc::Sender<Pdu>,
+    state: Mutex<ConnState>,
     window: Semaphore,
-    /// Woken when the last in-flight request is answered.
-    drained: Notify,
-    closed: Notify,
+    next_seq: AtomicU32,
+    /// Woken when the reader ends.
+    ended: Notify,
 }
 
-impl Shared {
-    fn inflight(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Inflight>> {
-        self.inflight.lock().unwrap_or_else(|e| e.into_inner())
+impl Conn {
+    fn state(&self) -> MutexGuard<'_, ConnState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What outlives a connection: the retry queue and the reader figures.
+struct Slot {
+    index: usize,
+    kind: BindKind,
+    ctx: Arc<RunCtx>,
+    conn: watch::Sender<Option<Arc<Conn>>>,
+    retry: Mutex<VecDeque<Seg>>,
+    /// Bumped and woken on every answer, give-up, resend and connection change.
+    progress: Notify,
+    progress_count: AtomicU64,
+    stats: Mutex<SessionStats>,
+    /// The supervisor ended: no connection will come any more.
+    done: AtomicBool,
+}
+
+/// The command_status values after which an ESME sends the same PDU again.
+fn temporary(status: u32) -> bool {
+    matches!(
+        CommandStatus(status),
+        CommandStatus::ESME_RSYSERR | CommandStatus::ESME_RMSGQFUL | CommandStatus::ESME_RTHROTTLED
+    )
+}
+
+impl Slot {
+    fn retry(&self) -> MutexGuard<'_, VecDeque<Seg>> {
+        self.retry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stats(&self) -> MutexGuard<'_, SessionStats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn progressed(&self) {
+        self.progress_count.fetch_add(1, Ordering::Relaxed);
+        self.progress.notify_waiters();
+    }
+
+    /// A segment was not acknowledged: queue it again, or give it up.
+    fn unacked(&self, mut seg: Seg, why: Why) {
+        let retryable = match why {
+            Why::Lost => true,
+            Why::Status(s) => temporary(s),
+        };
+        if retryable && seg.attempts < self.ctx.args.retry {
+            seg.attempts += 1;
+            seg.not_before = Some(Instant::now() + self.ctx.args.retry_pause);
+            if let Some(r) = &self.ctx.recorder {
+                r.resend(seg.plan.number, seg.part, why);
+            }
+            self.stats().resent += 1;
+            self.retry().push_back(seg);
+        } else {
+            self.give_up(&seg, why);
+        }
+        self.progressed();
+    }
+
+    fn give_up(&self, seg: &Seg, why: Why) {
+        if let Some(r) = &self.ctx.recorder {
+            r.failed(seg.plan.number, seg.part, why);
+        }
+        if let Some(t) = &self.ctx.tracker {
+            t.failed(seg.plan.number);
+        }
+        if why == Why::Lost {
+            self.stats().no_response += 1;
+        }
+    }
+
+    /// The first queued segment whose pause is over.
+    fn due_retry(&self, now: Instant) -> Option<Seg> {
+        let mut q = self.retry();
+        match q.front() {
+            Some(s) if s.not_before.is_none_or(|t| t <= now) => q.pop_front(),
+            _ => None,
+        }
+    }
+
+    fn next_retry_at(&self) -> Option<Instant> {
+        self.retry()
+            .front()
+            .map(|s| s.not_before.unwrap_or_else(Instant::now))
+    }
+
+    fn in_flight(&self) -> usize {
+        self.conn
+            .borrow()
+            .as_ref()
+            .map_or(0, |c| c.state().inflight.len())
     }
 }
 
 /// A running session.
 pub struct Session {
-    tx: mpsc::Sender<Pdu>,
-    reader: JoinHandle<SessionStats>,
+    slot: Arc<Slot>,
+    supervisor: JoinHandle<()>,
     generator: Option<JoinHandle<SessionStats>>,
-    writer: JoinHandle<()>,
-    shared: Arc<Shared>,
-    next_seq: Arc<AtomicU64>,
 }
 
 impl Session {
-    /// Starts the tasks of a bound session; the generator (TX/TRX) starts submitting at once.
+    /// Starts a bound session; the generator (TX/TRX) starts submitting at once.
     pub fn start(
         framed: Framed<TcpStream, SmppCodec>,
         kind: BindKind,
         index: usize,
         ctx: Arc<RunCtx>,
     ) -> Session {
-        let parts = framed.into_parts();
-        let (r, w) = parts.io.into_split();
-        let mut fr = FramedRead::new(r, parts.codec);
-        fr.read_buffer_mut().extend_from_slice(&parts.read_buf);
-        let fw = FramedWrite::new(w, parts.codec);
-        let (tx, rx) = mpsc::channel::<Pdu>(ctx.args.window.max(16) * 2);
-        let shared = Arc::new(Shared {
-            inflight: Mutex::new(HashMap::new()),
-            window: Semaphore::new(ctx.args.window),
-            drained: Notify::new(),
-            closed: Notify::new(),
+        let slot = Arc::new(Slot {
+            index,
+            kind,
+            ctx,
+            conn: watch::Sender::new(None),
+            retry: Mutex::new(VecDeque::new()),
+            progress: Notify::new(),
+            progress_count: AtomicU64::new(0),
+            stats: Mutex::new(SessionStats::default()),
+            done: AtomicBool::new(false),
         });
-        let next_seq = Arc::new(AtomicU64::new(2));
-        let writer = tokio::spawn(write_loop(fw, rx));
-        let reader = tokio::spawn(read_loop(fr, tx.clone(), shared.clone(), ctx.clone()));
-        let generator = kind.submits().then(|| {
-            tokio::spawn(generate(
-                tx.clone(),
-                shared.clone(),
-                ctx,
-                index,
-                next_seq.clone(),
-            ))
-        });
+        let supervisor = tokio::spawn(supervise(slot.clone(), framed));
+        let generator = kind.submits().then(|| tokio::spawn(generate(slot.clone())));
         Session {
-            tx,
-            reader,
+            slot,
+            supervisor,
             generator,
-            writer,
-            shared,
-            next_seq,
         }
     }
 
@@ -214,17 +330,90 @@ impl Session {
         }
     }
 
-    /// Unbinds, waits briefly for unbind_resp, and returns the reader's figures.
+    /// Unbinds (the run's `closing` token must be cancelled first, so the supervisor
+    /// does not bind again), waits briefly for unbind_resp, returns the readers' figures.
     pub async fn close(self) -> SessionStats {
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed) as u32;
-        let _ = self.tx.send(Pdu::new(seq, Body::Unbind)).await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.shared.closed.notified()).await;
-        drop(self.tx);
-        self.reader.abort();
-        let stats = self.reader.await.unwrap_or_default();
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.writer).await;
-        stats
+        let conn = self.slot.conn.borrow().clone();
+        if let Some(c) = conn {
+            let seq = c.next_seq.fetch_add(1, Ordering::Relaxed);
+            let ended = c.ended.notified();
+            if c.tx.send(Pdu::new(seq, Body::Unbind)).await.is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(2), ended).await;
+            }
+        }
+        let mut sup = self.supervisor;
+        if tokio::time::timeout(Duration::from_secs(2), &mut sup)
+            .await
+            .is_err()
+        {
+            sup.abort();
+            let _ = sup.await;
+        }
+        let st = self.slot.stats().clone();
+        st
     }
+}
+
+/// Binds again after a lost connection, trying the next address each time with a
+/// growing pause, until it succeeds or the run closes (`None`).
+async fn rebind(slot: &Slot, attempt: &mut usize) -> Option<Framed<TcpStream, SmppCodec>> {
+    let ctx = &slot.ctx;
+    let t = &ctx.args.target;
+    let mut pause = Duration::from_millis(50);
+    while !ctx.closing.is_cancelled() {
+        *attempt += 1;
+        let addr = t.addr[(slot.index + *attempt) % t.addr.len()];
+        let bound = tokio::time::timeout(
+            Duration::from_secs(5),
+            bind(addr, &t.system_id, &t.password, slot.kind),
+        )
+        .await;
+        if let Ok(Ok(f)) = bound {
+            slot.stats().reconnects += 1;
+            return Some(f);
+        }
+        tokio::select! {
+            _ = ctx.closing.cancelled() => {}
+            _ = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+    None
+}
+
+/// Runs the slot's connections one after the other: the reader of each, and with
+/// `--reconnect` a new bind whenever one ends, until the run closes.
+async fn supervise(slot: Arc<Slot>, first: Framed<TcpStream, SmppCodec>) {
+    let mut next = Some(first);
+    let mut attempt = 0usize;
+    while let Some(framed) = next.take() {
+        let parts = framed.into_parts();
+        let (r, w) = parts.io.into_split();
+        let mut fr = FramedRead::new(r, parts.codec);
+        fr.read_buffer_mut().extend_from_slice(&parts.read_buf);
+        let fw = FramedWrite::new(w, parts.codec);
+        let (tx, rx) = mpsc::channel::<Pdu>(slot.ctx.args.window.max(16) * 2);
+        let conn = Arc::new(Conn {
+            tx,
+            state: Mutex::new(ConnState::default()),
+            window: Semaphore::new(slot.ctx.args.window),
+            next_seq: AtomicU32::new(2),
+            ended: Notify::new(),
+        });
+        let writer = tokio::spawn(write_loop(fw, rx));
+        slot.conn.send_replace(Some(conn.clone()));
+        slot.progressed();
+        let st = read_loop(fr, &conn, &slot).await;
+        slot.conn.send_replace(None);
+        slot.stats().merge(&st);
+        drop(conn);
+        let _ = tokio::time::timeout(Duration::from_secs(1), writer).await;
+        if slot.ctx.args.reconnect && !slot.ctx.closing.is_cancelled() {
+            next = rebind(&slot, &mut attempt).await;
+        }
+    }
+    slot.done.store(true, Ordering::Relaxed);
+    slot.progressed();
 }
 
 async fn write_loop(
@@ -266,12 +455,14 @@ fn receipt_id(sm: &smpp_protocol::DeliverSm) -> Option<(Bytes, u8)> {
     id.map(|i| (i, state))
 }
 
+/// Reads one connection until it ends; then hands its unanswered requests back to
+/// the slot (resent or given up).
 async fn read_loop(
     mut fr: FramedRead<tokio::net::tcp::OwnedReadHalf, SmppCodec>,
-    tx: mpsc::Sender<Pdu>,
-    shared: Arc<Shared>,
-    ctx: Arc<RunCtx>,
+    conn: &Conn,
+    slot: &Slot,
 ) -> SessionStats {
+    let ctx = &slot.ctx;
     let mut st = SessionStats::default();
     while let Some(item) = fr.next().await {
         let pdu = match item {
@@ -286,177 +477,304 @@ async fn read_loop(
         let seq = pdu.sequence_number;
         match pdu.body {
             Body::SubmitSmResp(resp) => {
-                let Some(inf) = shared.inflight().remove(&seq) else {
+                let Some(inf) = conn.state().inflight.remove(&seq) else {
                     continue;
                 };
-                shared.window.add_permits(1);
+                conn.window.add_permits(1);
                 record(&mut st.latency, now - inf.sent);
                 st.last_resp = Some(now);
+                let (number, part) = (inf.seg.plan.number, inf.seg.part);
                 if pdu.command_status.is_ok() {
                     st.ok += 1;
                     ctx.ok_total.fetch_add(1, Ordering::Relaxed);
                     if now >= ctx.warmup_end {
                         st.ok_after_warmup += 1;
                     }
-                    if let Some(t) = &ctx.tracker {
-                        let id = resp.map(|r| r.message_id.to_bytes()).unwrap_or_default();
-                        t.acked(inf.number, id, now);
+                    let id = resp.map(|r| r.message_id.to_bytes()).unwrap_or_default();
+                    if let Some(r) = &ctx.recorder {
+                        r.ack(number, part, &id);
                     }
+                    if let Some(t) = &ctx.tracker {
+                        t.acked(number, id, now);
+                    }
+                    slot.progressed();
                 } else {
                     *st.errors.entry(pdu.command_status.0).or_default() += 1;
-                    if let Some(t) = &ctx.tracker {
-                        t.failed(inf.number);
-                    }
-                }
-                if shared.inflight().is_empty() {
-                    shared.drained.notify_waiters();
+                    slot.unacked(inf.seg, Why::Status(pdu.command_status.0));
                 }
             }
             Body::GenericNack => {
                 *st.errors.entry(pdu.command_status.0).or_default() += 1;
-                if let Some(inf) = shared.inflight().remove(&seq) {
-                    shared.window.add_permits(1);
-                    if let Some(t) = &ctx.tracker {
-                        t.failed(inf.number);
-                    }
+                let inf = conn.state().inflight.remove(&seq);
+                if let Some(inf) = inf {
+                    conn.window.add_permits(1);
+                    slot.unacked(inf.seg, Why::Status(pdu.command_status.0));
                 }
             }
             Body::DeliverSm(sm) => {
+                if ctx.silent_until.is_some_and(|u| now < u) {
+                    // Playing an ESME that does not answer: smppd must keep the
+                    // receipt and send it again later.
+                    st.deliver_ignored += 1;
+                    continue;
+                }
                 if sm.esm_class & 0x3C == 0x04 {
-                    if let (Some(t), Some((id, state))) = (&ctx.tracker, receipt_id(&sm)) {
-                        t.receipt(&id, state, now);
+                    if let Some((id, state)) = receipt_id(&sm) {
+                        if let Some(r) = &ctx.recorder {
+                            r.receipt(&id, state);
+                        }
+                        if let Some(t) = &ctx.tracker {
+                            t.receipt(&id, state, now);
+                        }
                     }
                 }
                 let resp = Pdu::new(seq, Body::DeliverSmResp(Some(MessageIdResp::default())));
-                if tx.send(resp).await.is_err() {
+                if conn.tx.send(resp).await.is_err() {
                     break;
                 }
             }
-            Body::EnquireLink if tx.send(Pdu::new(seq, Body::EnquireLinkResp)).await.is_err() => {
+            Body::EnquireLink
+                if conn
+                    .tx
+                    .send(Pdu::new(seq, Body::EnquireLinkResp))
+                    .await
+                    .is_err() =>
+            {
                 break;
             }
             Body::Unbind => {
-                let _ = tx.send(Pdu::new(seq, Body::UnbindResp)).await;
+                let _ = conn.tx.send(Pdu::new(seq, Body::UnbindResp)).await;
                 break;
             }
             Body::UnbindResp => break,
             _ => {}
         }
     }
-    shared.closed.notify_waiters();
-    // Nothing more will be answered: let a waiting generator finish.
-    shared.window.close();
-    shared.drained.notify_waiters();
+    {
+        // Handed back under the lock, so the generator never sees them neither in
+        // flight nor queued (it would think the session is done).
+        let mut g = conn.state();
+        g.closed = true;
+        for (_, inf) in g.inflight.drain() {
+            slot.unacked(inf.seg, Why::Lost);
+        }
+    }
+    // Nothing more will be answered here: let a waiting generator move on.
+    conn.window.close();
+    conn.ended.notify_waiters();
+    slot.progressed();
     st
 }
 
-/// Submits messages until the run is over, then waits for the outstanding responses.
-async fn generate(
-    tx: mpsc::Sender<Pdu>,
-    shared: Arc<Shared>,
-    ctx: Arc<RunCtx>,
-    index: usize,
-    next_seq: Arc<AtomicU64>,
-) -> SessionStats {
-    let mut st = SessionStats::default();
+/// The message being sent by a generator: its plan and the next part.
+struct Current {
+    plan: Arc<MessagePlan>,
+    next: u8,
+    sent: u8,
+}
+
+/// Builds the next message (`None` when the run is over), registering it with the
+/// tracker and the record.
+fn next_message(ctx: &RunCtx, rng: &mut Rng) -> Option<Current> {
     let args = &ctx.args;
-    let mut rng = Rng::new(0x5EED ^ ((index as u64 + 1) * 0x1000_0001));
-    let mut next_at = Instant::now();
-    'messages: while let Some(number) = ctx.claim() {
-        let entry = args.mix.pick(rng.unit());
-        let partial = entry.parts > 1 && args.partial > 0.0 && rng.unit() < args.partial;
-        let (deadline, deadline_at) = match args.validity {
-            Some(v) => {
-                let (utc, at) = deadline(v, &mut rng);
-                (Some(utc), Some(at))
-            }
-            None => (None, None),
-        };
-        let plan = MessagePlan {
-            entry,
-            coding: args.coding,
-            chars: args.chars,
-            registered_delivery: args.registered_delivery,
-            deadline,
-            number,
-            dest: args.first_dest + number,
-        };
-        let sent = if partial {
-            entry.parts - 1
-        } else {
-            entry.parts
-        };
-        if let Some(t) = &ctx.tracker {
-            let d = if partial { deadline_at } else { None };
-            t.message(number, sent, d);
+    let number = ctx.claim()?;
+    let entry = args.mix.pick(rng.unit());
+    let partial = entry.parts > 1 && args.partial > 0.0 && rng.unit() < args.partial;
+    let (deadline, deadline_at) = match args.validity {
+        Some(v) => {
+            let (utc, at) = deadline(v, rng);
+            (Some(utc), Some(at))
         }
-        if partial {
-            if let Some(at) = deadline_at {
-                let us = at.saturating_duration_since(ctx.start).as_micros() as u64;
-                ctx.latest_deadline_us.fetch_max(us, Ordering::Relaxed);
-            }
-        }
-        st.messages_sent += 1;
-        for part in 1..=sent {
-            match shared.window.acquire().await {
-                Ok(p) => p.forget(),
-                Err(_) => {
-                    // Connection gone: the rest of this message is never sent.
-                    if let Some(t) = &ctx.tracker {
-                        for _ in part..=sent {
-                            t.failed(number);
-                        }
-                    }
-                    break 'messages;
-                }
-            }
-            if let Some(iv) = ctx.interval {
-                let now = Instant::now();
-                if next_at > now {
-                    tokio::time::sleep_until(next_at.into()).await;
-                }
-                // Fall behind at most one second: a stall is not made up by a burst.
-                next_at = (next_at + iv).max(now - Duration::from_secs(1));
-            }
-            let seq = next_seq.fetch_add(1, Ordering::Relaxed) as u32;
-            let pdu = plan.pdu(part, seq);
-            let sent_at = Instant::now();
-            st.first_send.get_or_insert(sent_at);
-            shared.inflight().insert(
-                seq,
-                Inflight {
-                    sent: sent_at,
-                    number,
-                },
-            );
-            st.segments_sent += 1;
-            if tx.send(pdu).await.is_err() {
-                break 'messages;
-            }
-        }
-    }
-    // Wait for the responses still outstanding, at most the response timeout.
-    let until = Instant::now() + args.response_timeout;
-    loop {
-        let notified = shared.drained.notified();
-        if shared.inflight().is_empty() || shared.window.is_closed() {
-            break;
-        }
-        if tokio::time::timeout_at(until.into(), notified)
-            .await
-            .is_err()
-        {
-            break;
-        }
-    }
-    let left: Vec<u64> = shared.inflight().drain().map(|(_, i)| i.number).collect();
-    st.no_response = left.len() as u64;
+        None => (None, None),
+    };
+    let plan = MessagePlan {
+        entry,
+        coding: args.coding,
+        chars: args.chars,
+        registered_delivery: args.registered_delivery,
+        deadline,
+        number,
+        dest: args.first_dest + number,
+    };
+    let sent = if partial {
+        entry.parts - 1
+    } else {
+        entry.parts
+    };
     if let Some(t) = &ctx.tracker {
-        for n in left {
-            t.failed(n);
+        t.message(number, sent, if partial { deadline_at } else { None });
+    }
+    if let Some(r) = &ctx.recorder {
+        r.message(&plan, sent, partial);
+    }
+    if partial {
+        if let Some(at) = deadline_at {
+            let us = at.saturating_duration_since(ctx.start).as_micros() as u64;
+            ctx.latest_deadline_us.fetch_max(us, Ordering::Relaxed);
         }
+    }
+    Some(Current {
+        plan: Arc::new(plan),
+        next: 1,
+        sent,
+    })
+}
+
+/// What the generator does next.
+enum Step {
+    Send(Seg),
+    Wait,
+    Done,
+}
+
+/// Submits messages (and resends) until the run is over and every segment is
+/// answered or given up.
+async fn generate(slot: Arc<Slot>) -> SessionStats {
+    let ctx = slot.ctx.clone();
+    let args = &ctx.args;
+    let mut st = SessionStats::default();
+    let mut rng = Rng::new(0x5EED ^ ((slot.index as u64 + 1) * 0x1000_0001));
+    let mut next_at = Instant::now();
+    let mut current: Option<Current> = None;
+    let mut exhausted = false;
+    let mut conn_rx = slot.conn.subscribe();
+    // The end: once nothing new is sent, at most the response timeout without any
+    // progress, then whatever is left is given up.
+    let mut quiet_since: Option<(Instant, u64)> = None;
+    loop {
+        let now = Instant::now();
+        let step = if let Some(seg) = slot.due_retry(now) {
+            Step::Send(seg)
+        } else if let Some(c) = current.as_mut().filter(|c| c.next <= c.sent) {
+            c.next += 1;
+            Step::Send(Seg {
+                plan: c.plan.clone(),
+                part: c.next - 1,
+                attempts: 0,
+                not_before: None,
+            })
+        } else if !exhausted {
+            current = next_message(&ctx, &mut rng);
+            match &current {
+                Some(_) => {
+                    st.messages_sent += 1;
+                    continue;
+                }
+                None => {
+                    exhausted = true;
+                    continue;
+                }
+            }
+        } else if slot.retry().is_empty() && slot.in_flight() == 0 {
+            Step::Done
+        } else {
+            Step::Wait
+        };
+        let seg = match step {
+            Step::Done => break,
+            Step::Wait => {
+                let count = slot.progress_count.load(Ordering::Relaxed);
+                let (since, seen) = *quiet_since.get_or_insert((now, count));
+                if seen != count {
+                    quiet_since = Some((now, count));
+                    continue;
+                }
+                let give_up_at = since + args.response_timeout;
+                if now >= give_up_at || slot.done.load(Ordering::Relaxed) && slot.in_flight() == 0 {
+                    abandon(&slot);
+                    break;
+                }
+                let wake = slot
+                    .next_retry_at()
+                    .map_or(give_up_at, |t| t.min(give_up_at));
+                let progressed = slot.progress.notified();
+                tokio::select! {
+                    _ = progressed => {}
+                    _ = tokio::time::sleep_until(wake.into()) => {}
+                }
+                continue;
+            }
+            Step::Send(seg) => seg,
+        };
+        quiet_since = None;
+        // A live connection; without --reconnect a lost one ends the session.
+        let conn = loop {
+            let c = conn_rx.borrow_and_update().clone();
+            if let Some(c) = c.filter(|c| !c.state().closed) {
+                break Some(c);
+            }
+            if slot.done.load(Ordering::Relaxed) {
+                break None;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), conn_rx.changed()).await;
+        };
+        let Some(conn) = conn else {
+            slot.give_up(&seg, Why::Lost);
+            // Whatever this message still had to send cannot be sent either.
+            if let Some(c) = current.take() {
+                for part in c.next..=c.sent {
+                    let s = Seg {
+                        plan: c.plan.clone(),
+                        part,
+                        attempts: 0,
+                        not_before: None,
+                    };
+                    slot.give_up(&s, Why::Lost);
+                }
+            }
+            exhausted = true;
+            continue;
+        };
+        match conn.window.acquire().await {
+            Ok(p) => p.forget(),
+            Err(_) => {
+                // That connection ended meanwhile: this segment was never sent.
+                slot.retry().push_front(seg);
+                continue;
+            }
+        }
+        if let Some(iv) = ctx.interval {
+            let now = Instant::now();
+            if next_at > now {
+                tokio::time::sleep_until(next_at.into()).await;
+            }
+            // Fall behind at most one second: a stall is not made up by a burst.
+            next_at = (next_at + iv).max(now - Duration::from_secs(1));
+        }
+        let seq = conn.next_seq.fetch_add(1, Ordering::Relaxed);
+        let pdu = seg.plan.pdu(seg.part, seq);
+        let sent_at = Instant::now();
+        {
+            let mut g = conn.state();
+            if g.closed {
+                drop(g);
+                slot.retry().push_front(seg);
+                continue;
+            }
+            g.inflight.insert(seq, Inflight { sent: sent_at, seg });
+        }
+        st.first_send.get_or_insert(sent_at);
+        st.segments_sent += 1;
+        // If the writer is gone the reader ends too and hands this request back.
+        let _ = conn.tx.send(pdu).await;
     }
     st
+}
+
+/// Gives up every segment still queued or in flight (the end of the run came first).
+fn abandon(slot: &Slot) {
+    let queued: Vec<Seg> = slot.retry().drain(..).collect();
+    for s in queued {
+        slot.give_up(&s, Why::Lost);
+    }
+    let conn = slot.conn.borrow().clone();
+    if let Some(c) = conn {
+        let left: Vec<Inflight> = c.state().inflight.drain().map(|(_, i)| i).collect();
+        for inf in left {
+            c.window.add_permits(1);
+            slot.give_up(&inf.seg, Why::Lost);
+        }
+    }
 }
 
 /// A deadline uniform in the validity range, truncated to tenths of a second (the

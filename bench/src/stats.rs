@@ -61,8 +61,14 @@ pub struct SessionStats {
     pub ok_after_warmup: u64,
     pub first_send: Option<Instant>,
     pub last_resp: Option<Instant>,
-    /// Requests still unanswered at the end.
+    /// Segments given up without any response (connection gone, or the end came).
     pub no_response: u64,
+    /// Segments sent again (`--retry`).
+    pub resent: u64,
+    /// Binds made again after a lost connection (`--reconnect`).
+    pub reconnects: u64,
+    /// deliver_sm left unanswered on purpose (`--silent-rx`).
+    pub deliver_ignored: u64,
 }
 
 impl Default for SessionStats {
@@ -77,6 +83,9 @@ impl Default for SessionStats {
             first_send: None,
             last_resp: None,
             no_response: 0,
+            resent: 0,
+            reconnects: 0,
+            deliver_ignored: 0,
         }
     }
 }
@@ -89,6 +98,9 @@ impl SessionStats {
         self.ok += o.ok;
         self.ok_after_warmup += o.ok_after_warmup;
         self.no_response += o.no_response;
+        self.resent += o.resent;
+        self.reconnects += o.reconnects;
+        self.deliver_ignored += o.deliver_ignored;
         for (k, v) in &o.errors {
             *self.errors.entry(*k).or_default() += v;
         }

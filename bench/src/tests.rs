@@ -53,7 +53,7 @@ fn run_arguments_parse() {
         "--json",
         "/tmp/x.json",
     ]);
-    assert_eq!(a.target.addr.port(), 9999);
+    assert_eq!(a.target.addr[0].port(), 9999);
     assert_eq!((a.tx, a.rx, a.trx, a.window, a.rate), (2, 1, 0, 32, 5000));
     assert_eq!(a.duration, Some(Duration::from_secs(10)));
     assert_eq!(a.coding, Coding::Ucs2);
@@ -219,4 +219,148 @@ fn report_formats_as_table_and_json() {
     assert_eq!(json["errors"]["ESME_RTHROTTLED"], 3);
     // Receipts are only reported when tracked.
     assert!(json["receipts"].is_null());
+}
+
+fn records(lines: &[&str]) -> crate::verify::Records {
+    let mut r = crate::verify::Records::default();
+    for l in lines {
+        r.line(l).unwrap();
+    }
+    r
+}
+
+fn outcome(id: &str, state: &str, dest: &str, segs: &[(u8, &str)]) -> crate::verify::Outcome {
+    crate::verify::Outcome {
+        id: id.into(),
+        state: state.into(),
+        dest: dest.into(),
+        segments: segs.iter().map(|(s, m)| (*s, m.to_string())).collect(),
+    }
+}
+
+#[test]
+fn verify_accepts_every_acked_segment_in_one_outcome_with_its_receipt() {
+    let rec = records(&[
+        "M 0 100 1 1 1 0",
+        "M 1 101 3 2 1 1",
+        "A 0 1 a0",
+        "A 1 1 b1",
+        "A 1 2 b2",
+        "D a0 2",
+        "D b1 2",
+        "D b2 2",
+        "D b2 2",
+    ]);
+    let docs = [
+        outcome("a0", "DELIVERED", "100", &[(1, "a0")]),
+        outcome("b1", "PARTIAL", "101", &[(1, "b1"), (2, "b2")]),
+        // Stored, but its response was lost: allowed.
+        outcome("c1", "DELIVERED", "102", &[(1, "c1")]),
+    ];
+    let r = crate::verify::compare("t", &rec, &docs, false);
+    assert!(r.ok, "{r:?}");
+    assert_eq!(
+        (r.acked_segments, r.in_outcomes, r.missing, r.duplicates),
+        (3, 3, 0, 0)
+    );
+    assert_eq!(
+        (r.receipts_expected, r.receipts_received, r.receipts_twice),
+        (3, 3, 1)
+    );
+    assert_eq!(r.stored_not_acked, 1);
+    // Expired whole: the same segments, listed in an EXPIRED outcome, EXPIRED receipts.
+    let rec = records(&[
+        "M 1 101 3 2 1 1",
+        "A 1 1 b1",
+        "A 1 2 b2",
+        "D b1 3",
+        "D b2 3",
+    ]);
+    let docs = [outcome("b1", "EXPIRED", "101", &[(1, "b1"), (2, "b2")])];
+    assert!(crate::verify::compare("t", &rec, &docs, true).ok);
+    let r = crate::verify::compare("t", &rec, &docs, false);
+    assert_eq!(r.wrong_state, 1, "PARTIAL expected without expire_whole");
+}
+
+#[test]
+fn verify_finds_missing_duplicated_and_misstated_segments() {
+    let rec = records(&[
+        "M 0 100 1 1 1 0",
+        "M 1 101 2 2 1 0",
+        "M 2 102 1 1 1 0",
+        "M 3 103 2 2 0 0",
+        "A 0 1 a0",
+        "A 1 1 b1",
+        "A 1 2 b2",
+        "A 2 1 c1",
+        "A 3 1 d1",
+        "A 3 2 d2",
+        "D a0 2",
+        "D b1 3",
+        "D b2 2",
+    ]);
+    let docs = [
+        outcome("a0", "DELIVERED", "100", &[(1, "a0")]),
+        // b2 is listed twice: in its message and in a second outcome.
+        outcome("b1", "DELIVERED", "101", &[(1, "b1"), (2, "b2")]),
+        outcome("b2", "PARTIAL", "101", &[(2, "b2")]),
+        // c1 acked but in no outcome; d's parts in two outcomes.
+        outcome("d1", "PARTIAL", "103", &[(1, "d1")]),
+        outcome("d2", "PARTIAL", "103", &[(2, "d2")]),
+    ];
+    let r = crate::verify::compare("t", &rec, &docs, false);
+    assert!(!r.ok);
+    assert_eq!(r.missing, 1, "{r:?}");
+    // message_id b2 twice, and segment 2 of 101 stored twice without a resend.
+    assert_eq!(r.duplicates, 2, "{r:?}");
+    // d's parts are split over two outcomes (b's extra copy counts as a duplicate).
+    assert_eq!(r.wrong_state, 1, "{r:?}");
+    assert_eq!(r.receipts_wrong_state, 1, "b1 said EXPIRED: {r:?}");
+    // c1 has no outcome, so no receipt is expected for it; d asked for none.
+    assert_eq!((r.receipts_expected, r.receipts_missing), (3, 0), "{r:?}");
+}
+
+#[test]
+fn verify_allows_a_segment_stored_twice_only_after_an_uncertain_resend() {
+    let docs = [
+        outcome("x1", "DELIVERED", "100", &[(1, "x1")]),
+        outcome("x2", "DELIVERED", "100", &[(1, "x2")]),
+    ];
+    let lost = records(&["M 0 100 1 1 0 0", "R 0 1 lost", "A 0 1 x2"]);
+    let r = crate::verify::compare("t", &lost, &docs, false);
+    assert!(r.ok, "{r:?}");
+    assert_eq!((r.resent_stored_twice, r.stored_not_acked), (1, 1));
+    let syserr = records(&["M 0 100 1 1 0 0", "R 0 1 00000008", "A 0 1 x2"]);
+    assert!(crate::verify::compare("t", &syserr, &docs, false).ok);
+    // ESME_RMSGQFUL means "not stored": a second copy is a real duplicate.
+    let full = records(&["M 0 100 1 1 0 0", "R 0 1 00000014", "A 0 1 x2"]);
+    let r = crate::verify::compare("t", &full, &docs, false);
+    assert_eq!(r.duplicates, 1, "{r:?}");
+}
+
+#[test]
+fn record_lines_round_trip_through_verify() {
+    let dir = std::env::temp_dir().join(format!("smppd-bench-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("r.txt");
+    let rec = crate::record::Recorder::create(&path).unwrap();
+    let p = plan(Kind::Udh8, 3, Coding::Gsm);
+    rec.message(&p, 2, true);
+    rec.ack(p.number, 1, b"0000000100000000000A");
+    rec.resend(p.number, 2, crate::record::Why::Lost);
+    rec.failed(p.number, 2, crate::record::Why::Status(0x14));
+    rec.receipt(b"0000000100000000000A", 2);
+    rec.flush().unwrap();
+    let mut r = crate::verify::Records::default();
+    r.read(&path).unwrap();
+    let m = &r.messages[&p.number];
+    assert_eq!(
+        (m.dest.as_str(), m.parts, m.sent, m.registered_delivery),
+        ("4917000000001", 3, 2, 1)
+    );
+    assert_eq!(r.acked["0000000100000000000A"], (p.number, 1));
+    assert!(r.resent_uncertain.contains(&(p.number, 2)));
+    assert!(r.failed.contains(&(p.number, 2)));
+    assert_eq!(r.receipts["0000000100000000000A"], vec![2]);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -169,6 +169,15 @@ impl Env {
 
     /// [`Env::spawn_smppd`] with `SMPPD_MONGODB_URI` = `mongo_uri` (e.g. a dead one).
     pub async fn spawn_smppd_with_mongo(&self, node: &str, mongo_uri: &str) -> Proc {
+        self.spawn_smppd_full(node, mongo_uri, &[]).await
+    }
+
+    /// [`Env::spawn_smppd`] with more environment variables (e.g. libfaketime's).
+    pub async fn spawn_smppd_with_env(&self, node: &str, env: &[(&str, &str)]) -> Proc {
+        self.spawn_smppd_full(node, &self.mongo.uri(), env).await
+    }
+
+    async fn spawn_smppd_full(&self, node: &str, mongo_uri: &str, env: &[(&str, &str)]) -> Proc {
         let log = self.dir.path().join(format!("{node}.log"));
         let mut last_log = String::new();
         // A free port can be taken between the probe and smppd's bind: try a few.
@@ -193,6 +202,7 @@ impl Env {
                 .env("SMPPD_REDIS_URL", self.redis.url())
                 .env("SMPPD_MONGODB_URI", mongo_uri)
                 .env("RUST_LOG", "info,smppd=debug")
+                .envs(env.iter().copied())
                 .env_remove("SMPPD_CONFIG")
                 .stdin(Stdio::null())
                 .stdout(out.try_clone().unwrap())
