@@ -24,12 +24,20 @@ both!(
     a_message_stored_by_a_stopped_node_expires_on_time_through_another,
     |kind: RedisKind| async move {
         let env = Env::start(kind, "timers").await;
-        // Keys with a (long) TTL that Redis' expiry sampling has to wade through.
-        env.redis_cmd(&[
-            "EVAL",
-            "for i = 1, 200000 do redis.call('SET', 'noise:' .. i, 'x', 'EX', 3600) end return 1",
-            "0",
-        ]);
+        // Keys with a (long) TTL that Redis' expiry sampling has to wade through, in
+        // chunks that each answer well within the admin command's read timeout.
+        for chunk in 0..20 {
+            let from = (chunk * 10_000 + 1).to_string();
+            let to = ((chunk + 1) * 10_000).to_string();
+            env.redis_cmd(&[
+                "EVAL",
+                "for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do redis.call('SET', 'noise:' .. i, 'x', 'EX', 3600) end return 1",
+                "0",
+                &from,
+                &to,
+            ]);
+        }
+        assert_eq!(env.redis_cmd(&["EXISTS", "noise:200000"]).trim(), ":1");
         let a = env.start_app("node-a").await;
         let tx = Esme::bind(a.addr, BindAs::Tx, "alice").await;
         let c = Some((Scheme::Udh8, 7, 2, 1));

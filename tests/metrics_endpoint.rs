@@ -246,6 +246,7 @@ async fn metrics_follow_binds_submits_expiry_outcomes_and_throttling() {
     let s = wait_metric(m, "submit counted, outcome written, receipt queued", |s| {
         s.value("smppd_receipt_queue", &[("account", acct)]) == 1.0
             && s.value("smppd_outcomes_written_total", &[]) == 1.0
+            && s.value("smppd_outcome_write_seconds_count", &[]) >= 1.0
             && s.value(PDUS, &OUT_SUBMIT_RESP_OK) > before.value(PDUS, &OUT_SUBMIT_RESP_OK)
     })
     .await;
