@@ -12,7 +12,8 @@
 #   two-nodes        two nodes share the load; one SIGKILLed and left dead (the other
 #                    takes its outbox leases after outbox_lease, 30 s)
 #   redis-restart    Redis SIGKILLed under load (AOF, appendfsync everysec), restarted 3 s
-#                    later: submits meanwhile get a temporary error, binds survive
+#                    later: submits meanwhile get a temporary error, binds survive;
+#                    deadlines of 4-12 s, so some pass during the outage
 #   pubsub-kill      half the messages left partial with 2–8 s deadlines; the
 #                    subscriber's connection killed every second (CLIENT KILL TYPE
 #                    pubsub); one account delivers partials, one expires them whole
@@ -110,7 +111,8 @@ fault_redis_restart() {
   local l="redis-restart-$KV_KIND" p="cr-$KV_KIND:" db="chaos_redis_$KV_KIND" n="r-$KV_KIND"
   smppd_config "$n" "$p" "$db"
   smppd_start "$n"
-  load "$l" chaos "127.0.0.1:${NODE_PORT[$n]}" "--trx 4" 0.05 20s..40s 4917300000000
+  # Short deadlines: some fall into the outage, for the recovery pass after resubscribing.
+  load "$l" chaos "127.0.0.1:${NODE_PORT[$n]}" "--trx 4" 0.05 4s..12s 4917300000000
   sleep $((D / 3))
   kv_kill KILL
   sleep 3

@@ -697,19 +697,22 @@ async fn generate(slot: Arc<Slot>) -> SessionStats {
             Step::Send(seg) => seg,
         };
         quiet_since = None;
-        // A live connection; without --reconnect a lost one ends the session.
+        // A live connection; without --reconnect a lost one ends the session, and with
+        // it a server gone for longer than the response timeout does.
+        let no_conn_until = Instant::now() + args.response_timeout;
         let conn = loop {
             let c = conn_rx.borrow_and_update().clone();
             if let Some(c) = c.filter(|c| !c.state().closed) {
                 break Some(c);
             }
-            if slot.done.load(Ordering::Relaxed) {
+            if slot.done.load(Ordering::Relaxed) || Instant::now() >= no_conn_until {
                 break None;
             }
             let _ = tokio::time::timeout(Duration::from_millis(200), conn_rx.changed()).await;
         };
         let Some(conn) = conn else {
             slot.give_up(&seg, Why::Lost);
+            abandon(&slot);
             // Whatever this message still had to send cannot be sent either.
             if let Some(c) = current.take() {
                 for part in c.next..=c.sent {

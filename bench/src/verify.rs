@@ -373,9 +373,16 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<VerifyReport> {
         Some(a) => wait_drained(a, &args.prefix, args.drain_timeout).await?,
         None => None,
     };
-    let client = mongodb::Client::with_uri_str(&args.uri)
+    // Reading millions of outcomes keeps a single-threaded Mongo-protocol server busy
+    // for minutes: its heartbeats must not time out meanwhile, or the driver interrupts
+    // the read ("server monitor timeout").
+    let mut opts = mongodb::options::ClientOptions::parse(&args.uri)
         .await
         .context("mongodb uri")?;
+    opts.connect_timeout = Some(Duration::from_secs(600));
+    opts.heartbeat_freq = Some(Duration::from_secs(300));
+    opts.server_selection_timeout = Some(Duration::from_secs(600));
+    let client = mongodb::Client::with_options(opts).context("mongodb client")?;
     let coll = client
         .database(&args.database)
         .collection::<Document>(&args.collection);
@@ -387,6 +394,7 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<VerifyReport> {
             None => doc! {},
         })
         .projection(projection)
+        .batch_size(20_000)
         .await
         .context("find outcomes")?
         .try_collect()
