@@ -3,7 +3,7 @@
 //! A finished message stays in Redis (`P:d:<gid>`, listed in the `P:outbox` ZSET)
 //! until MongoDB acknowledged its document. The writer leases a batch (the ZSET score
 //! becomes "leased until"), builds the documents, inserts them (duplicates count as
-//! written), and only then runs the finalize script per message, which deletes the
+//! written), and only then runs the finalize script (one call per batch), which deletes each
 //! message's keys — once, whichever node gets there first — and queues its receipts
 //! if [`super::release`] has not already (it normally has, long before).
 //! If MongoDB is down the batch is retried with a growing pause; nothing is deleted.
@@ -134,10 +134,8 @@ impl Finisher {
     /// MongoDB first (retried until acknowledged), then finalize in Redis.
     async fn write(&self, groups: &[FinishedGroup]) -> Result<(), StoreError> {
         let mut docs = Vec::with_capacity(groups.len());
-        let mut owed = Vec::with_capacity(groups.len());
         for g in groups {
             docs.push(outcome_document(g)?);
-            owed.push(receipts(g)?);
         }
         let mut pause = Duration::from_millis(100);
         let started = std::time::Instant::now();
@@ -164,29 +162,31 @@ impl Finisher {
             .stats
             .outcomes_written
             .fetch_add(groups.len() as u64, Ordering::Relaxed);
-        // EVALSHA in a pipeline: load the script first so NOSCRIPT cannot happen.
-        let finalize = &self.inner.scripts.finalize;
-        finalize
-            .prepare_invoke()
-            .load_async(&mut self.inner.conn())
+        // Receipts are normally released long before (super::release): send them
+        // again only for the gids still in P:fresh. A gid cannot re-enter P:fresh, so
+        // one seen absent here is released for good.
+        let gids: Vec<&str> = groups.iter().map(|g| g.gid.as_str()).collect();
+        let fresh: Vec<Option<f64>> = redis::cmd("ZMSCORE")
+            .arg(format!("{}fresh", self.inner.prefix()))
+            .arg(&gids)
+            .query_async(&mut self.inner.conn())
             .await?;
-        let mut pipe = redis::pipe();
-        for (g, rs) in groups.iter().zip(owed) {
-            let cmd = pipe
-                .cmd("EVALSHA")
-                .arg(finalize.get_hash())
-                .arg(0)
-                .arg(self.inner.prefix())
-                .arg(self.inner.node())
-                .arg(&g.gid);
-            for (id, r) in rs {
+        let mut inv = self.inner.scripts.finalize.prepare_invoke();
+        inv.arg(self.inner.prefix()).arg(self.inner.node());
+        for (i, g) in groups.iter().enumerate() {
+            if fresh.get(i).copied().flatten().is_none() {
+                inv.arg(&g.gid).arg(0);
+                continue;
+            }
+            let owed = receipts(g)?;
+            inv.arg(&g.gid).arg(owed.len());
+            for (id, r) in owed {
                 let payload = serde_json::to_string(&r)
                     .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?;
-                cmd.arg(&g.meta.account).arg(id).arg(payload);
+                inv.arg(&g.meta.account).arg(id).arg(payload);
             }
-            cmd.ignore();
         }
-        pipe.query_async::<()>(&mut self.inner.conn()).await?;
+        inv.invoke_async::<()>(&mut self.inner.conn()).await?;
         Ok(())
     }
 }

@@ -223,7 +223,7 @@ impl Worker {
                 Ok(r) => taken.push((id, r)),
                 Err(e) => {
                     tracing::error!(error = %e, id, "unreadable receipt dropped");
-                    self.done(&id).await?;
+                    self.done(std::slice::from_ref(&id)).await?;
                 }
             }
         }
@@ -235,22 +235,22 @@ impl Worker {
             });
         }
         let lifetime = s.receipt_lifetime.as_millis() as i64;
+        // Each send reports whether its receipt is done (delivered or dropped) and, when
+        // no receiver was bound, when it expires; the done ones leave Redis together.
         let sends = taken.into_iter().map(|(id, r)| async move {
             if r.created_ms + lifetime <= now {
                 tracing::warn!(id, account = %self.account, "receipt dropped after its lifetime");
                 self.inner.stats.receipts_dropped.fetch_add(1, Ordering::Relaxed);
-                self.done(&id).await?;
-                return Ok::<_, StoreError>(None);
+                return Ok::<_, StoreError>((Some(id), None));
             }
             match self.sink.deliver(r.receipt.clone()).await {
                 Ok(()) => {
                     self.inner.stats.receipts_delivered.fetch_add(1, Ordering::Relaxed);
-                    self.done(&id).await?;
-                    Ok(None)
+                    Ok((Some(id), None))
                 }
                 Err(DeliverError::NoReceiver) => {
                     self.retry(&id, &r, 0).await?;
-                    Ok(Some(r.created_ms + lifetime))
+                    Ok((None, Some(r.created_ms + lifetime)))
                 }
                 Err(e) => {
                     let mut again = r.clone();
@@ -258,18 +258,31 @@ impl Worker {
                     let delay = backoff(s.receipt_retry_min, s.receipt_retry_max, again.attempts);
                     tracing::debug!(error = %e, id, delay_ms = delay, "receipt not accepted; will retry");
                     self.retry(&id, &again, delay).await?;
-                    Ok(None)
+                    Ok((None, None))
                 }
             }
         });
         let results = futures::future::join_all(sends).await;
+        let mut done = Vec::new();
         let mut waiting_for_receiver = false;
         let mut drop_at: Option<i64> = None;
+        let mut failed = None;
         for r in results {
-            if let Some(expiry) = r? {
-                waiting_for_receiver = true;
-                drop_at = Some(drop_at.map_or(expiry, |d: i64| d.min(expiry)));
+            match r {
+                Ok((id, expiry)) => {
+                    done.extend(id);
+                    if let Some(expiry) = expiry {
+                        waiting_for_receiver = true;
+                        drop_at = Some(drop_at.map_or(expiry, |d: i64| d.min(expiry)));
+                    }
+                }
+                Err(e) => failed = Some(e),
             }
+        }
+        // Even when a retry failed: what was delivered must not be sent again.
+        self.done(&done).await?;
+        if let Some(e) = failed {
+            return Err(e);
         }
         Ok(if waiting_for_receiver {
             Wait::Receiver(drop_at)
@@ -278,14 +291,18 @@ impl Worker {
         })
     }
 
-    async fn done(&self, id: &str) -> Result<(), StoreError> {
+    /// Removes receipts that are done (delivered or dropped), in one script call.
+    async fn done(&self, ids: &[String]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         self.inner
             .scripts
             .receipt_done
             .arg(self.inner.prefix())
             .arg(self.inner.node())
             .arg(&self.account)
-            .arg(id)
+            .arg(ids)
             .invoke_async::<()>(&mut self.inner.conn())
             .await?;
         Ok(())

@@ -80,15 +80,12 @@ impl Releaser {
         }
     }
 
-    /// One RELEASE per group, pipelined.
+    /// One RELEASE for the whole batch (one script call, one announcement per
+    /// account, instead of one of each per message).
     async fn release(&self, pairs: Vec<redis::Value>) -> Result<(), StoreError> {
-        let script = &self.inner.scripts.release;
-        // EVALSHA in a pipeline: load the script first so NOSCRIPT cannot happen.
-        script
-            .prepare_invoke()
-            .load_async(&mut self.inner.conn())
-            .await?;
-        let mut pipe = redis::pipe();
+        let mut inv = self.inner.scripts.release.prepare_invoke();
+        inv.arg(self.inner.prefix()).arg(self.inner.node());
+        let mut groups = 0;
         let mut it = pairs.into_iter();
         while let (Some(gid), Some(fields)) = (it.next(), it.next()) {
             let gid = string(&gid).unwrap_or_default();
@@ -100,21 +97,17 @@ impl Releaser {
                     continue;
                 }
             };
-            let cmd = pipe
-                .cmd("EVALSHA")
-                .arg(script.get_hash())
-                .arg(0)
-                .arg(self.inner.prefix())
-                .arg(self.inner.node())
-                .arg(&gid);
+            inv.arg(&gid).arg(owed.len());
             for (id, r) in owed {
                 let payload = serde_json::to_string(&r)
                     .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?;
-                cmd.arg(&r.receipt.system_id).arg(id).arg(payload);
+                inv.arg(&r.receipt.system_id).arg(id).arg(payload);
             }
-            cmd.ignore();
+            groups += 1;
         }
-        pipe.query_async::<()>(&mut self.inner.conn()).await?;
+        if groups > 0 {
+            inv.invoke_async::<()>(&mut self.inner.conn()).await?;
+        }
         Ok(())
     }
 }

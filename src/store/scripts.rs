@@ -37,19 +37,31 @@ local function finish(gk, state, now)
   redis.call('ZADD', P .. 'fresh', now, gid)
   return gid
 end
--- Queues receipts (ARGV[first..] triples account, receipt id, payload) and announces
--- their accounts on P:receipts.
-local function queue_receipts(first)
-  local now = now_ms()
-  local accts = {}
-  for i = first, #ARGV, 3 do
+-- Queues the receipts ARGV[first..last] (triples account, receipt id, payload) and
+-- notes their accounts in `accts`, for one announce() per script.
+local function queue_receipts(first, last, now, accts)
+  for i = first, last, 3 do
     local acct = ARGV[i]
     redis.call('HSET', P .. 'rd:' .. acct, ARGV[i + 1], ARGV[i + 2])
     redis.call('ZADD', P .. 'r:' .. acct, now, ARGV[i + 1])
     redis.call('SADD', P .. 'racc', acct)
     accts[acct] = true
   end
+end
+-- Tells every node's receipt dispatcher which accounts have new receipts (P:receipts).
+local function announce(accts)
   for acct, _ in pairs(accts) do redis.call('PUBLISH', P .. 'receipts', acct) end
+end
+-- Walks ARGV[first..] as records `gid, k, k receipt triples` and calls f(gid, first
+-- triple index, last triple index) for each.
+local function each_group(first, f)
+  local i = first
+  while i <= #ARGV do
+    local gid, k = ARGV[i], tonumber(ARGV[i + 1])
+    local last = i + 1 + 3 * k
+    f(gid, i + 2, last)
+    i = last + 1
+  end
 end
 -- Arms the expiry timer of a group: a hash field with its own expiry where the server
 -- has hash-field expiration, else a plain key with PXAT. Either is separate from the
@@ -76,12 +88,31 @@ const SUBMIT: &str = r#"
 local gk, seq, total, mid = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local g = P .. 'g:' .. gk
 local now = now_ms()
-local new = 0
-if redis.call('EXISTS', g) == 0 then
+local function admit()
   local pending = redis.call('ZCARD', P .. 'deadlines') + redis.call('ZCARD', P .. 'outbox')
   if pending >= tonumber(ARGV[10]) then return {'full'} end
+  if tonumber(ARGV[7]) <= now then return {'expired'} end
+  return nil
+end
+if total == 1 then
+  -- A single-part message is complete on arrival: written once, straight as the
+  -- finished group d:<message_id> (what finish() would leave), no pending hash, no
+  -- timer, no P:m: key (lookup finds d:<message_id> itself). A third of the
+  -- commands of the general path, and most traffic is single-part.
+  local refused = admit()
+  if refused then return refused end
+  redis.call('HSET', P .. 'd:' .. mid, 'gid', mid, 'gk', gk, 'meta', ARGV[8],
+    'dl', ARGV[7], 'sub', now, 'total', 1, 'n', 1, 'acct', ARGV[12], 'src', ARGV[13],
+    's:1', ARGV[9], 'r:1', now, 'i:1', mid, 'state', 'complete', 'fin', now, 'node', NODE)
+  redis.call('ZADD', P .. 'outbox', now, mid)
+  redis.call('ZADD', P .. 'fresh', now, mid)
+  return {'complete', mid, 1}
+end
+local new = 0
+if redis.call('EXISTS', g) == 0 then
+  local refused = admit()
+  if refused then return refused end
   local dl = tonumber(ARGV[7])
-  if dl <= now then return {'expired'} end
   redis.call('HSET', g, 'gid', mid, 'gk', gk, 'meta', ARGV[8], 'dl', dl, 'sub', now,
     'total', total, 'n', 0, 'acct', ARGV[12], 'src', ARGV[13])
   if total > 1 then
@@ -199,36 +230,52 @@ end
 return out
 "#;
 
-/// Releases the receipts of finished gid ARGV[3] (ARGV[4..] triples account, receipt
-/// id, payload) as soon as it finished, before its outcome reaches MongoDB. Only the
-/// caller that removes the gid from `P:fresh` queues them, so a release racing
-/// another node's release or the finalize queues them once. Returns 1 or 0.
+/// Releases the receipts of finished groups as soon as they finished, before their
+/// outcomes reach MongoDB. ARGV[3..]: records `gid, k, k triples (account, receipt
+/// id, payload)`, one per group — a whole FRESH batch per script. Only the caller that
+/// removes a gid from `P:fresh` queues its receipts, so a release racing another
+/// node's release or the finalize queues them once. Returns how many were released.
 const RELEASE: &str = r#"
-if redis.call('ZREM', P .. 'fresh', ARGV[3]) == 0 then return 0 end
-queue_receipts(4)
-return 1
+local now, accts, n = now_ms(), {}, 0
+each_group(3, function(gid, first, last)
+  if redis.call('ZREM', P .. 'fresh', gid) == 1 then
+    queue_receipts(first, last, now, accts)
+    n = n + 1
+  end
+end)
+announce(accts)
+return n
 "#;
 
-/// After MongoDB acknowledged the outcome of gid ARGV[3]: delete every key of the
-/// message, and queue its receipts (ARGV[4..] triples account, receipt id, payload)
-/// only if they were not released yet (see [`RELEASE`]). Only the first caller does
-/// anything, so a retried or concurrent finalize cannot queue receipts twice.
-/// Returns 1 or 0.
+/// After MongoDB acknowledged the outcomes of a batch: ARGV[3..] records `gid, k, k
+/// triples` as for [`RELEASE`]. For each group still there: delete every key of the
+/// message, and queue its receipts only if they were not released yet (the writer
+/// sends triples only for gids it saw in `P:fresh`; a gid released since is not in
+/// `P:fresh` any more, so nothing is queued twice). Only the first caller does
+/// anything. Returns how many groups were finalized.
 const FINALIZE: &str = r#"
-local gid = ARGV[3]
-local d = P .. 'd:' .. gid
-if redis.call('EXISTS', d) == 0 then
+local now, accts, n = now_ms(), {}, 0
+each_group(3, function(gid, first, last)
+  local d = P .. 'd:' .. gid
+  local gk = redis.call('HGET', d, 'gk')
+  if not gk then
+    redis.call('ZREM', P .. 'outbox', gid)
+    return
+  end
+  if string.sub(gk, 1, 2) ~= '1|' then
+    -- Multi-part: one P:m: key per segment (a single-part message has none).
+    local f = redis.call('HGETALL', d)
+    for i = 1, #f, 2 do
+      if string.sub(f[i], 1, 2) == 'i:' then redis.call('DEL', P .. 'm:' .. f[i + 1]) end
+    end
+  end
+  if redis.call('ZREM', P .. 'fresh', gid) == 1 then queue_receipts(first, last, now, accts) end
+  redis.call('DEL', d)
   redis.call('ZREM', P .. 'outbox', gid)
-  return 0
-end
-local f = redis.call('HGETALL', d)
-for i = 1, #f, 2 do
-  if string.sub(f[i], 1, 2) == 'i:' then redis.call('DEL', P .. 'm:' .. f[i + 1]) end
-end
-if redis.call('ZREM', P .. 'fresh', gid) == 1 then queue_receipts(4) end
-redis.call('DEL', d)
-redis.call('ZREM', P .. 'outbox', gid)
-return 1
+  n = n + 1
+end)
+announce(accts)
+return n
 "#;
 
 /// Takes up to ARGV[4] due receipts of account ARGV[3], leasing them for ARGV[5] ms.
@@ -254,12 +301,16 @@ if #nxt == 2 then out[2] = tonumber(nxt[2]) else redis.call('SREM', P .. 'racc',
 return out
 "#;
 
-/// A receipt is done (delivered or dropped): ARGV 3 account, 4 receipt id.
+/// Receipts done (delivered or dropped): ARGV 3 account, 4.. receipt ids.
 const RECEIPT_DONE: &str = r#"
 local acct = ARGV[3]
-local z = P .. 'r:' .. acct
-redis.call('ZREM', z, ARGV[4])
-redis.call('HDEL', P .. 'rd:' .. acct, ARGV[4])
+local z, h = P .. 'r:' .. acct, P .. 'rd:' .. acct
+-- unpack() in slices: Lua's C stack takes a few thousand arguments at most.
+for i = 4, #ARGV, 512 do
+  local j = math.min(i + 511, #ARGV)
+  redis.call('ZREM', z, unpack(ARGV, i, j))
+  redis.call('HDEL', h, unpack(ARGV, i, j))
+end
 if redis.call('ZCARD', z) == 0 then redis.call('SREM', P .. 'racc', acct) end
 return 1
 "#;
@@ -280,9 +331,16 @@ return 1
 const LOOKUP_FN: &str = r#"
 local function lookup(mid, acct, src)
   local v = redis.call('GET', P .. 'm:' .. mid)
-  if not v then return nil end
-  local sp = string.find(v, ' ', 1, true)
-  local gid, gk = string.sub(v, 1, sp - 1), string.sub(v, sp + 1)
+  local gid, gk
+  if v then
+    local sp = string.find(v, ' ', 1, true)
+    gid, gk = string.sub(v, 1, sp - 1), string.sub(v, sp + 1)
+  elseif redis.call('EXISTS', P .. 'd:' .. mid) == 1 then
+    -- A single-part message has no m: key; it is d:<its message_id> until finalized.
+    gid, gk = mid, '1|' .. mid
+  else
+    return nil
+  end
   local g = P .. 'g:' .. gk
   local h = g
   if redis.call('HGET', g, 'gid') ~= gid then h = P .. 'd:' .. gid end

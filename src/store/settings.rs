@@ -66,7 +66,7 @@ impl StoreSettings {
             receipt_retry_min: Duration::from_secs(1),
             receipt_retry_max: Duration::from_secs(300),
             receipt_lease: Duration::from_secs(60),
-            receipt_window: 16,
+            receipt_window: 256,
             outcome_batch_size: 256,
             outcome_flush_interval: Duration::from_millis(5),
             outbox_lease: Duration::from_secs(30),
