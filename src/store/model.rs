@@ -30,10 +30,15 @@ pub struct StoredSegment {
     pub esm: u8,
     /// registered_delivery
     pub rd: u8,
-    /// user data without UDH, hex
-    pub ud: String,
     /// short_message / message_payload as received, hex
     pub raw: String,
+    /// Where the user data starts in `raw`: the UDH's length (0 without UDHI). The
+    /// user data is always the tail of what was received, so it is not stored twice.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub uo: usize,
+    /// The user data, hex, as segments stored before `uo` existed carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ud: Option<String>,
     /// The message_id the ESME knows this segment by when it is not its own (a
     /// submit_multi destination after the first): its receipts name this id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,8 +51,9 @@ impl StoredSegment {
             dc: req.data_coding,
             esm: req.esm_class,
             rd: req.registered_delivery,
-            ud: hex::encode(&req.user_data),
             raw: hex::encode(&req.raw_user_data),
+            uo: req.raw_user_data.len().saturating_sub(req.user_data.len()),
+            ud: None,
             rid: req.receipt_id.clone(),
         }
     }
@@ -58,8 +64,25 @@ impl StoredSegment {
     }
 
     pub fn user_data(&self) -> Result<Vec<u8>, StoreError> {
-        hex::decode(&self.ud).map_err(|e| StoreError::Corrupt(format!("segment user data: {e}")))
+        let corrupt = |e| StoreError::Corrupt(format!("segment user data: {e}"));
+        if let Some(ud) = &self.ud {
+            return hex::decode(ud).map_err(corrupt);
+        }
+        let mut raw = hex::decode(&self.raw).map_err(corrupt)?;
+        if self.uo > raw.len() {
+            return Err(StoreError::Corrupt(format!(
+                "segment user data offset {} beyond its {} octets",
+                self.uo,
+                raw.len()
+            )));
+        }
+        raw.drain(..self.uo);
+        Ok(raw)
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// How a message left the pending area.
@@ -178,4 +201,39 @@ pub fn group_key(meta: &GroupMeta) -> String {
         meta.reference.unwrap_or(0),
         meta.total
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(json: &str) -> StoredSegment {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn user_data_is_the_tail_of_raw_after_the_udh() {
+        // 05 00 03 2a 02 01 = UDH (IEI 0x00), then "hi".
+        let s = segment(r#"{"dc":0,"esm":64,"rd":1,"raw":"0500032a02016869","uo":6}"#);
+        assert_eq!(s.user_data().unwrap(), b"hi");
+        let plain = segment(r#"{"dc":0,"esm":0,"rd":1,"raw":"6869"}"#);
+        assert_eq!(plain.user_data().unwrap(), b"hi");
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(
+            !json.contains("\"ud\"") && !json.contains("\"uo\""),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn segments_stored_with_their_user_data_still_read() {
+        let old = segment(r#"{"dc":0,"esm":64,"rd":1,"ud":"6869","raw":"0500032a02016869"}"#);
+        assert_eq!(old.user_data().unwrap(), b"hi");
+    }
+
+    #[test]
+    fn an_offset_beyond_raw_is_corrupt_not_a_panic() {
+        let bad = segment(r#"{"dc":0,"esm":64,"rd":1,"raw":"6869","uo":9}"#);
+        assert!(matches!(bad.user_data(), Err(StoreError::Corrupt(_))));
+    }
 }

@@ -177,7 +177,7 @@ impl Inner {
             .arg(message_id)
             .arg(system_id)
             .arg(source_filter(source))
-            .arg(hex::encode(&user_data))
+            .arg(short_message.len().saturating_sub(user_data.len()))
             .arg(hex::encode(&short_message))
             .arg(registered_delivery)
             .arg(new_deadline)

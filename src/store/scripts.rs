@@ -371,7 +371,8 @@ return {'ok', gid}
 "#;
 
 /// replace_sm of a pending segment: ARGV 3 message_id, 4 account, 5 source,
-/// 6 new user data (hex), 7 new raw short_message (hex), 8 registered_delivery,
+/// 6 offset of the user data in the new short_message (its UDH length), 7 new raw
+/// short_message (hex), 8 registered_delivery,
 /// 9 new deadline ms or '' (keep), 10 hfe. Returns `{'ok', gk, deadline_ms}`,
 /// `{'final'}`, `{'expired'}` or `{}`.
 const REPLACE: &str = r#"
@@ -397,7 +398,8 @@ if ARGV[9] ~= '' then
   end
 end
 local s = cjson.decode(redis.call('HGET', g, 's:' .. seq))
-s['ud'] = ARGV[6]
+s['ud'] = nil
+s['uo'] = tonumber(ARGV[6])
 s['raw'] = ARGV[7]
 s['rd'] = tonumber(ARGV[8])
 redis.call('HSET', g, 's:' .. seq, cjson.encode(s), 'r:' .. seq, now)
