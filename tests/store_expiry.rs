@@ -300,3 +300,80 @@ both!(
         assert!(flags.contains('E') && flags.contains('x'), "{flags}");
     }
 );
+
+/// Messages pending beside the one that expires in
+/// [`a_deadline_among_many_pending_messages_fires_on_time_on_valkey`].
+const PENDING: u32 = 50_000;
+/// 1 h validity.
+const ONE_HOUR: &str = "000000010000000R";
+
+/// Valkey finds keys with volatile hash fields by sampling, as it does keys with a TTL:
+/// with one timer hash per pending message, a lone due one among 50k waits about
+/// 50k / (20 × hz) ≈ 250 s for its `hexpired` event. The fields of *one* hash are kept
+/// in time buckets and expire bucket by bucket, so with every timer a field of
+/// `P:timers` the due message is claimed at the latest when its bucket's window ends:
+/// at most 8192 ms (Valkey's widest bucket, for a deadline with few neighbours) plus
+/// one expiry cycle. (Valkey only: on Redis 7.0 the timer heap of
+/// `src/store/timers.rs` does the job, see `e2e_expiry_timers.rs`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_among_many_pending_messages_fires_on_time_on_valkey() {
+    use futures::StreamExt;
+    let env = Env::start(RedisKind::Valkey9);
+    let sink = TestSink::new(true);
+    let run = Running::start(env.settings("many"), sink.clone()).await;
+    assert_eq!(run.store.backend(), ExpiryBackend::HashFieldExpiry);
+    let started = std::time::Instant::now();
+    let store = &run.store;
+    let stored = futures::stream::iter(0..PENDING)
+        .map(|i| async move {
+            // Segment 1 of 2: pending, with a deadline an hour away.
+            let mut req = segment(
+                "erin",
+                Some((ConcatScheme::Udh8, (i % 256) as u16, 2, 1)),
+                0,
+                b"far",
+                0,
+                ONE_HOUR,
+            );
+            req.source = addr(&format!("far{i}"));
+            store.submit(req).await.unwrap();
+        })
+        .buffer_unordered(128)
+        .count()
+        .await;
+    assert_eq!(stored, PENDING as usize);
+    eprintln!(
+        "{PENDING} pending messages stored in {:?}",
+        started.elapsed()
+    );
+    let ids = two_of_three(&run.store, 1, "erin").await;
+    let submitted = std::time::Instant::now();
+    // The deadline is 2 s away; allow far more before giving up, to print how late.
+    let give_up = submitted + Duration::from_secs(40);
+    loop {
+        if outcome_count(&run.store).await >= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the message due 2 s after its submit was not claimed {:?} after it \
+             (expired_claimed = {})",
+            submitted.elapsed(),
+            run.store.stats().expired_claimed
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let docs = outcomes(&run.store).await;
+    assert_eq!(docs.len(), 1);
+    let d = &docs[0];
+    assert_eq!(d.get_str("_id").unwrap(), ids[0]);
+    assert_eq!(d.get_str("state").unwrap(), "PARTIAL");
+    let late = lateness_ms(d);
+    eprintln!("among {PENDING} pending messages: claimed {late} ms after its deadline");
+    assert!(
+        (0..=8192 + 1000).contains(&late),
+        "lateness {late} ms (at most 8192 ms bucket window + 1 s)"
+    );
+    assert_eq!(run.store.stats().expired_claimed, 1);
+    run.stop().await;
+}

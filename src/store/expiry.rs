@@ -1,15 +1,27 @@
 //! Expiry without polling.
 //!
-//! The trigger is a keyspace event on a group's timer key `P:t:<gk>` — `hexpired`
-//! where the server has hash-field expiration, `expired` otherwise (made timely by
-//! the one-shot timer armed in [`super::accept`]). The event only names the group;
-//! the group's data lives under another key and is still there. Every node receives
-//! every event and runs the claim script; the script moves the group out of the
-//! pending area, so exactly one node gets it.
+//! The trigger is a keyspace event on a timer:
+//! * where the server has hash-field expiration, every timer is a field (gk) of the one
+//!   hash `P:timers`, and the event is `hexpired` naming only that key. It means "some
+//!   deadline passed": a claim-due pass runs ([`claim_due`]: the deadline index
+//!   `P:deadlines` ≤ Redis time, claimed in batches). One dedicated task runs these
+//!   passes; events arriving during a pass leave one wake-up for another pass after
+//!   it, so passes never overlap and the last event is never dropped. One hash, not a
+//!   hash per message: the server finds keys with volatile fields by sampling (seconds
+//!   to minutes late with many keys), but expires the fields of one key in deadline
+//!   order, by time buckets — within ~1/hz for dense deadlines, at most ~8.2 s (its
+//!   widest bucket window) for a deadline with few neighbours.
+//! * on Redis 7.0, a key `P:t:<gk>` per group with `expired` events (made timely by
+//!   the timer heap of [`super::timers`]); the event names the group, whose claim
+//!   script runs.
+//!
+//! The group's data lives under another key and is still there. Every node receives
+//! every event; the claim scripts move a group out of the pending area, so exactly one
+//! node (or pass) gets it.
 //!
 //! Events sent while no subscriber listens are lost (pub/sub has no memory), so after
-//! every (re)subscription the subscriber runs one recovery pass over the deadline
-//! index `P:deadlines` (ZRANGEBYSCORE ≤ Redis time). There is no periodic scan.
+//! every (re)subscription the subscriber runs one recovery pass — the same claim-due
+//! pass. There is no periodic scan.
 //!
 //! The same connection listens on `P:receipts`, where finished messages announce
 //! accounts with new receipts, and forwards them to the receipt dispatcher.
@@ -19,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 
 use super::receipts::DispatchEvent;
 use super::value::{int, int_at, items};
@@ -28,13 +40,15 @@ use super::{ExpiryBackend, Inner, StoreError};
 /// Claims running at once; beyond that the subscriber stops reading, and Redis
 /// buffers the events.
 const CLAIM_CONCURRENCY: usize = 64;
-/// Groups per recovery-pass round trip.
-const RECOVERY_BATCH: usize = 256;
+/// Groups per claim-due round trip.
+const CLAIM_DUE_BATCH: usize = 256;
 
 pub struct Subscriber {
     inner: Arc<Inner>,
     dispatch: mpsc::Sender<DispatchEvent>,
     claims: Arc<Semaphore>,
+    /// Wakes the claim-due task (an `hexpired` event of `P:timers`).
+    due: Arc<Notify>,
 }
 
 impl Subscriber {
@@ -43,6 +57,7 @@ impl Subscriber {
             inner,
             dispatch,
             claims: Arc::new(Semaphore::new(CLAIM_CONCURRENCY)),
+            due: Arc::new(Notify::new()),
         }
     }
 
@@ -59,6 +74,17 @@ impl Subscriber {
     /// Subscribes, runs the recovery pass, handles events; on a lost connection does
     /// it all again (with a growing pause) until shutdown.
     pub async fn run(self) {
+        let passes = (self.inner.backend == ExpiryBackend::HashFieldExpiry)
+            .then(|| tokio::spawn(due_passes(self.inner.clone(), self.due.clone())));
+        self.serve().await;
+        if let Some(passes) = passes {
+            if let Err(e) = passes.await {
+                tracing::error!(error = %e, "claim-due task failed");
+            }
+        }
+    }
+
+    async fn serve(&self) {
         let mut pause = Duration::from_millis(50);
         loop {
             if self.inner.shutdown.is_cancelled() {
@@ -127,6 +153,7 @@ impl Subscriber {
             tracing::debug!(n, "expiry timers armed from the deadline index");
         }
         let timer_prefix = format!("{}t:", self.inner.prefix());
+        let timers_key = format!("{}timers", self.inner.prefix());
         let receipts_channel = format!("{}receipts", self.inner.prefix());
         let mut stream = pubsub.on_message();
         loop {
@@ -140,7 +167,12 @@ impl Subscriber {
             let payload: String = msg.get_payload().unwrap_or_default();
             if msg.get_channel_name() == receipts_channel {
                 let _ = self.dispatch.send(DispatchEvent::Account(payload)).await;
+            } else if payload == timers_key {
+                // Never blocks: while a pass runs, this leaves one wake-up for the next.
+                self.due.notify_one();
             } else if let Some(gk) = payload.strip_prefix(&timer_prefix) {
+                // Redis 7.0; on hash-field expiration also a per-group timer hash
+                // armed by an older version.
                 self.spawn_claim(gk.to_owned()).await;
             }
         }
@@ -167,44 +199,77 @@ impl Subscriber {
             .stats
             .recovery_passes
             .fetch_add(1, Ordering::Relaxed);
-        let mut claimed = 0usize;
-        loop {
-            // One script per batch: claiming group by group (a round trip each) fell
-            // behind when the subscriber was killed every second (chaos run: ~400
-            // claims/s, lateness p99 20 s).
-            let reply: redis::Value = self
-                .inner
-                .scripts
-                .claim_due
-                .arg(self.inner.prefix())
-                .arg(self.inner.node())
-                .arg(RECOVERY_BATCH)
-                .invoke_async(&mut self.inner.conn())
-                .await?;
-            let a = items(reply);
-            let listed = int_at(&a, 0, "claim due")? as usize;
-            for late in a.iter().skip(1) {
-                let late = int(late).unwrap_or(0);
-                crate::metrics::expiry_lateness_ms(late);
-                self.inner
-                    .stats
-                    .expired_claimed
-                    .fetch_add(1, Ordering::Relaxed);
-                claimed += 1;
-            }
-            if listed > 0 {
-                self.inner.finished();
-            }
-            if listed < RECOVERY_BATCH {
-                break;
-            }
-        }
+        let claimed = claim_due(&self.inner).await?;
         if claimed > 0 {
             tracing::info!(claimed, "recovery pass claimed expired messages");
         }
         self.inner.finished();
         let _ = self.dispatch.send(DispatchEvent::Rescan).await;
         Ok(())
+    }
+}
+
+/// The claim-due task (hash-field expiration): one pass per wake-up. Wake-ups during
+/// a pass coalesce into one (a [`Notify`] stores one permit), so a burst of events
+/// costs at most one pass more, and passes never overlap.
+async fn due_passes(inner: Arc<Inner>, due: Arc<Notify>) {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        tokio::select! {
+            _ = due.notified() => {}
+            _ = inner.shutdown.cancelled() => return,
+        }
+        match claim_due(&inner).await {
+            Ok(claimed) => {
+                pause = Duration::from_millis(50);
+                tracing::debug!(claimed, "claim-due pass");
+            }
+            Err(e) => {
+                // The event that asked for this pass will not come again: try again
+                // after a pause (a lost connection also brings a recovery pass).
+                tracing::warn!(error = %e, "claim-due pass failed");
+                due.notify_one();
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = inner.shutdown.cancelled() => return,
+                }
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Claims every group whose deadline passed by Redis time, [`CLAIM_DUE_BATCH`] per
+/// script, recording each one's lateness; wakes the outcome writer and the receipt
+/// releaser as batches finish groups. Returns how many this call claimed.
+async fn claim_due(inner: &Inner) -> Result<usize, StoreError> {
+    let mut claimed = 0usize;
+    loop {
+        // One script per batch: claiming group by group (a round trip each) fell
+        // behind when the subscriber was killed every second (chaos run: ~400
+        // claims/s, lateness p99 20 s).
+        let reply: redis::Value = inner
+            .scripts
+            .claim_due
+            .arg(inner.prefix())
+            .arg(inner.node())
+            .arg(CLAIM_DUE_BATCH)
+            .invoke_async(&mut inner.conn())
+            .await?;
+        let a = items(reply);
+        let listed = int_at(&a, 0, "claim due")? as usize;
+        for late in a.iter().skip(1) {
+            let late = int(late).unwrap_or(0);
+            crate::metrics::expiry_lateness_ms(late);
+            inner.stats.expired_claimed.fetch_add(1, Ordering::Relaxed);
+            claimed += 1;
+        }
+        if listed > 0 {
+            inner.finished();
+        }
+        if listed < CLAIM_DUE_BATCH {
+            return Ok(claimed);
+        }
     }
 }
 

@@ -7,7 +7,8 @@
 //! store needs a standalone Redis/Valkey, not a cluster.
 //!
 //! Keys (P = prefix; see ARCHITECTURE.md "Store, expiry and outcomes"):
-//! `P:g:<gk>` pending group hash · `P:t:<gk>` expiry timer · `P:deadlines` ZSET gk→deadline
+//! `P:g:<gk>` pending group hash · expiry timer: field gk of the hash `P:timers`
+//! (hash-field expiration) or key `P:t:<gk>` (Redis 7.0) · `P:deadlines` ZSET gk→deadline
 //! · `P:m:<message_id>` "gid gk" · `P:d:<gid>` finished group hash · `P:outbox` ZSET
 //! gid→lease-until · `P:fresh` ZSET finished gids whose receipts are not released yet
 //! · `P:r:<acct>` ZSET receipt→due · `P:rd:<acct>` hash receipt→payload
@@ -23,6 +24,12 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- Removes the expiry timer of a group in either form (see `arm`); a script does not
+-- know the backend, and the absent form costs nothing.
+local function disarm(gk)
+  redis.call('DEL', P .. 't:' .. gk)
+  redis.call('HDEL', P .. 'timers', gk)
+end
 -- A pending group leaves the pending area for the outbox: renamed to d:<gid> (its
 -- data intact), deadline index entry and timer removed, queued for the outcome writer.
 local function finish(gk, state, now)
@@ -32,7 +39,7 @@ local function finish(gk, state, now)
   redis.call('HSET', g, 'state', state, 'fin', now, 'node', NODE)
   redis.call('RENAME', g, P .. 'd:' .. gid)
   redis.call('ZREM', P .. 'deadlines', gk)
-  redis.call('DEL', P .. 't:' .. gk)
+  disarm(gk)
   redis.call('ZADD', P .. 'outbox', now, gid)
   redis.call('ZADD', P .. 'fresh', now, gid)
   return gid
@@ -63,16 +70,19 @@ local function each_group(first, f)
     i = last + 1
   end
 end
--- Arms the expiry timer of a group: a hash field with its own expiry where the server
--- has hash-field expiration, else a plain key with PXAT. Either is separate from the
--- group's data, which stays readable when the expiry event fires.
+-- Arms the expiry timer of a group, separate from the group's data (which stays
+-- readable when the expiry event fires). Where the server has hash-field expiration:
+-- field gk of the ONE hash P:timers, expiring at the deadline — the server samples
+-- keys with volatile fields (late with many keys) but expires the fields of one key in
+-- deadline order (by time buckets of at most 8192 ms). Else a plain key P:t:<gk> with
+-- PXAT.
 local function arm(gk, dl, hfe)
-  local t = P .. 't:' .. gk
   if hfe == '1' then
-    redis.call('HSET', t, 'd', '1')
-    redis.call('HPEXPIREAT', t, dl, 'FIELDS', 1, 'd')
+    local t = P .. 'timers'
+    redis.call('HSET', t, gk, '1')
+    redis.call('HPEXPIREAT', t, dl, 'FIELDS', 1, gk)
   else
-    redis.call('SET', t, '1', 'PXAT', dl)
+    redis.call('SET', P .. 't:' .. gk, '1', 'PXAT', dl)
   end
 end
 "#;
@@ -393,7 +403,7 @@ if ARGV[9] ~= '' then
   redis.call('HSET', g, 'dl', dl)
   if tonumber(redis.call('HGET', g, 'total')) > 1 then
     redis.call('ZADD', P .. 'deadlines', dl, gk)
-    redis.call('DEL', P .. 't:' .. gk)
+    disarm(gk)
     arm(gk, dl, ARGV[10])
   end
 end
