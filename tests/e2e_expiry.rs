@@ -415,12 +415,19 @@ both!(
             assert!(start.elapsed() < T, "timers never expired");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(
-            env.doc_count().await,
-            Some(0),
-            "nothing processed without a subscriber"
-        );
-        assert!(rx.delivered().is_empty());
+        if kind == RedisKind::Valkey9 {
+            // Hash-field expiration: the node's own timers run the claim-due pass at
+            // the deadlines, no event needed (the recovery pass finds nothing left).
+            assert_eq!(env.wait_docs(ids.len() as u64, T).await.len(), ids.len());
+        } else {
+            // Redis 7.0: the timers only touch the keys; the events went to nobody.
+            assert_eq!(
+                env.doc_count().await,
+                Some(0),
+                "nothing processed without a subscriber"
+            );
+            assert!(rx.delivered().is_empty());
+        }
 
         // Let it back in: it resubscribes, runs its recovery pass and claims them.
         assert!(env

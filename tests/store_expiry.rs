@@ -309,12 +309,12 @@ const ONE_HOUR: &str = "000000010000000R";
 
 /// Valkey finds keys with volatile hash fields by sampling, as it does keys with a TTL:
 /// with one timer hash per pending message, a lone due one among 50k waits about
-/// 50k / (20 × hz) ≈ 250 s for its `hexpired` event. The fields of *one* hash are kept
-/// in time buckets and expire bucket by bucket, so with every timer a field of
-/// `P:timers` the due message is claimed at the latest when its bucket's window ends:
-/// at most 8192 ms (Valkey's widest bucket, for a deadline with few neighbours) plus
-/// one expiry cycle. (Valkey only: on Redis 7.0 the timer heap of
-/// `src/store/timers.rs` does the job, see `e2e_expiry_timers.rs`.)
+/// 50k / (20 × hz) ≈ 250 s for its `hexpired` event. With every timer a field of the
+/// one hash `P:timers` the server's event comes at the latest when the field's time
+/// bucket ends (up to 8192 ms for a deadline with few neighbours: measured 3.9–6.3 s
+/// here); the node's local timer heap (`src/store/timers.rs`) claims it at the
+/// deadline. Fails with per-message timer hashes (no claim in 40 s) and without the
+/// local timer on this backend (seconds late).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deadline_among_many_pending_messages_fires_on_time_on_valkey() {
     use futures::StreamExt;
@@ -371,8 +371,8 @@ async fn a_deadline_among_many_pending_messages_fires_on_time_on_valkey() {
     let late = lateness_ms(d);
     eprintln!("among {PENDING} pending messages: claimed {late} ms after its deadline");
     assert!(
-        (0..=8192 + 1000).contains(&late),
-        "lateness {late} ms (at most 8192 ms bucket window + 1 s)"
+        (0..=1500).contains(&late),
+        "lateness {late} ms (the local timer claims at the deadline)"
     );
     assert_eq!(run.store.stats().expired_claimed, 1);
     run.stop().await;

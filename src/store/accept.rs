@@ -14,7 +14,7 @@ use smpp_protocol::time::parse_time;
 
 use super::model::{address_key, group_key, GroupMeta, StoredSegment};
 use super::value::{int_at, items, str_at};
-use super::{ExpiryBackend, Inner};
+use super::Inner;
 use crate::service::{AccountPolicy, ServiceError, SubmitAccepted, SubmitRequest};
 
 /// ESME_RINVEXPIRY
@@ -121,14 +121,13 @@ impl Inner {
         }
     }
 
-    /// On Redis without hash-field expiration the `expired` event of a key comes when
-    /// the server's sampling finds it, which can be far behind the deadline; touching
-    /// the key at its deadline expires it (and fires the event) at once. This node
-    /// stored the first segment, so it watches this deadline ([`super::timers`]).
+    /// The server's own expiry is late: Redis 7.0 finds expired keys by sampling (a
+    /// lone due key among many waits minutes for its event), Valkey expires the fields
+    /// of `P:timers` by time buckets of up to 8192 ms when deadlines are sparse. This
+    /// node stored the first segment, so it watches this deadline itself
+    /// ([`super::timers`]); the server's event stays the backstop.
     pub(crate) fn arm_timer(&self, gk: String, deadline_ms: i64) {
-        if self.backend == ExpiryBackend::KeyExpiry {
-            self.timers.arm(&gk, deadline_ms);
-        }
+        self.timers.arm(&gk, deadline_ms);
     }
 }
 

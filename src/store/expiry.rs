@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 
 use super::receipts::DispatchEvent;
 use super::value::{int, int_at, items};
@@ -47,8 +47,6 @@ pub struct Subscriber {
     inner: Arc<Inner>,
     dispatch: mpsc::Sender<DispatchEvent>,
     claims: Arc<Semaphore>,
-    /// Wakes the claim-due task (an `hexpired` event of `P:timers`).
-    due: Arc<Notify>,
 }
 
 impl Subscriber {
@@ -57,7 +55,6 @@ impl Subscriber {
             inner,
             dispatch,
             claims: Arc::new(Semaphore::new(CLAIM_CONCURRENCY)),
-            due: Arc::new(Notify::new()),
         }
     }
 
@@ -75,7 +72,7 @@ impl Subscriber {
     /// it all again (with a growing pause) until shutdown.
     pub async fn run(self) {
         let passes = (self.inner.backend == ExpiryBackend::HashFieldExpiry)
-            .then(|| tokio::spawn(due_passes(self.inner.clone(), self.due.clone())));
+            .then(|| tokio::spawn(due_passes(self.inner.clone())));
         self.serve().await;
         if let Some(passes) = passes {
             if let Err(e) = passes.await {
@@ -146,12 +143,10 @@ impl Subscriber {
             }
         }
         self.recovery_pass().await?;
-        if self.inner.backend == ExpiryBackend::KeyExpiry {
-            // Deadlines armed by a process that is gone (this one before a restart,
-            // or another node) have no timer anywhere: watch every pending one.
-            let n = super::timers::load(&self.inner).await?;
-            tracing::debug!(n, "expiry timers armed from the deadline index");
-        }
+        // Deadlines armed by a process that is gone (this one before a restart, or
+        // another node) have no local timer anywhere: watch every pending one.
+        let n = super::timers::load(&self.inner).await?;
+        tracing::debug!(n, "expiry timers armed from the deadline index");
         let timer_prefix = format!("{}t:", self.inner.prefix());
         let timers_key = format!("{}timers", self.inner.prefix());
         let receipts_channel = format!("{}receipts", self.inner.prefix());
@@ -169,7 +164,7 @@ impl Subscriber {
                 let _ = self.dispatch.send(DispatchEvent::Account(payload)).await;
             } else if payload == timers_key {
                 // Never blocks: while a pass runs, this leaves one wake-up for the next.
-                self.due.notify_one();
+                self.inner.due_pass.notify_one();
             } else if let Some(gk) = payload.strip_prefix(&timer_prefix) {
                 // Redis 7.0; on hash-field expiration also a per-group timer hash
                 // armed by an older version.
@@ -212,7 +207,8 @@ impl Subscriber {
 /// The claim-due task (hash-field expiration): one pass per wake-up. Wake-ups during
 /// a pass coalesce into one (a [`Notify`] stores one permit), so a burst of events
 /// costs at most one pass more, and passes never overlap.
-async fn due_passes(inner: Arc<Inner>, due: Arc<Notify>) {
+async fn due_passes(inner: Arc<Inner>) {
+    let due = &inner.due_pass;
     let mut pause = Duration::from_millis(50);
     loop {
         tokio::select! {

@@ -6,7 +6,7 @@
 //! * [`scripts`] — the Lua scripts; every state change of a message is one of them.
 //! * [`accept`] — submit: deadline, message_id, storing a segment ([`MessageService`]).
 //! * [`expiry`] — the keyspace-event subscriber, claims, recovery pass.
-//! * [`timers`] — on Redis without hash-field expiration, touches timer keys on time.
+//! * [`timers`] — local deadline timers: touch (Redis 7.0) or claim (hash-field expiration) on time.
 //! * [`release`] — receipts of finished messages queued at once (before MongoDB).
 //! * [`finisher`] — finished messages from the Redis outbox to MongoDB, then their keys
 //!   deleted.
@@ -108,8 +108,12 @@ pub(crate) struct Inner {
     finisher_wake: Notify,
     /// Wakes the receipt releaser.
     release_wake: Notify,
-    /// Deadlines this node touches on time (Redis without hash-field expiration).
+    /// Deadlines this node watches locally, so they fire on time whatever the
+    /// server's expiry sampling does (see `timers`).
     timers: timers::Timers,
+    /// Wakes the claim-due pass (hash-field expiration: an `hexpired` event of
+    /// `P:timers`, or a local timer).
+    due_pass: Notify,
     stats: Stats,
 }
 
@@ -163,6 +167,7 @@ impl Store {
                 finisher_wake: Notify::new(),
                 release_wake: Notify::new(),
                 timers: timers::Timers::default(),
+                due_pass: Notify::new(),
                 stats: Stats::default(),
             }),
         })
@@ -185,9 +190,7 @@ impl Store {
                 tokio::spawn(release::Releaser::new(inner.clone()).run()),
                 tokio::spawn(receipts::Dispatcher::new(inner.clone(), sink, dispatch_rx).run()),
             ];
-            if inner.backend == ExpiryBackend::KeyExpiry {
-                tasks.push(tokio::spawn(timers::run(inner.clone())));
-            }
+            tasks.push(tokio::spawn(timers::run(inner.clone())));
             shutdown.cancelled().await;
             inner.shutdown.cancel();
             for t in tasks {

@@ -1,12 +1,15 @@
-//! Redis 7.0 only (no hash-field expiration): one task that touches timer keys at
-//! their deadlines, so their `expired` events fire on time.
+//! Local expiry timers: one min-heap and one task per node, so deadlines fire on time
+//! whatever the server's own expiry does.
 //!
-//! Redis finds expired keys by sampling; a lone due key among a million with a TTL can
-//! wait minutes for its event. Touching the key after its deadline (here `PTTL`)
-//! expires it, and fires the event, at once. Every deadline this node should watch is
-//! one entry of a min-heap; the task sleeps until the earliest and touches whatever is
-//! due in pipelined batches. One task and ~100 bytes per pending message, instead of a
-//! task and a connection handle per message.
+//! Redis 7.0 finds expired keys by sampling; a lone due key among a million with a TTL
+//! can wait minutes for its event. Touching the key after its deadline (here `PTTL`)
+//! expires it, and fires the event, at once. On hash-field expiration (Valkey 9) the
+//! fields of `P:timers` expire in deadline order, but by time buckets of up to 8192 ms
+//! when deadlines are sparse; there the due timer wakes the claim-due pass directly
+//! (the `hexpired` event remains the backstop). Every deadline this node should watch
+//! is one entry of a min-heap; the task sleeps until the earliest and handles whatever
+//! is due in batches. One task and ~100 bytes per pending message, instead of a task
+//! and a connection handle per message.
 //!
 //! Entries come from this node's own submits (the first segment of a message) and,
 //! after every (re)subscription, from the whole deadline index `P:deadlines`: a
@@ -22,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 use super::value::{items, string};
-use super::{Inner, StoreError};
+use super::{ExpiryBackend, Inner, StoreError};
 
 /// Timer keys touched per pipeline.
 const BATCH: usize = 512;
@@ -110,6 +113,12 @@ pub async fn run(inner: Arc<Inner>) {
             let due = timers.take_due(inner.clock.now_ms());
             if due.is_empty() {
                 break;
+            }
+            if inner.backend == ExpiryBackend::HashFieldExpiry {
+                // One claim-due pass takes every group due by Redis time, these
+                // included (and wake-ups during a pass coalesce).
+                inner.due_pass.notify_one();
+                continue;
             }
             if let Err(e) = touch(&inner, due).await {
                 // The deadline index keeps them; the recovery pass after the
