@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use smpp_protocol::time::parse_time;
 
 use super::model::{address_key, group_key, GroupMeta, StoredSegment};
-use super::value::{int_at, items, str_at};
+use super::value::{items, str_at};
 use super::Inner;
 use crate::service::{AccountPolicy, ServiceError, SubmitAccepted, SubmitRequest};
 
@@ -97,12 +97,8 @@ impl Inner {
             .map_err(|e| ServiceError::Internal(format!("redis: {e}")))?;
         let a = items(reply);
         match str_at(&a, 0, "submit")?.as_str() {
-            "stored" => {
-                if int_at(&a, 1, "submit")? == 1 {
-                    self.arm_timer(gk, int_at(&a, 2, "submit")?);
-                }
-                Ok(SubmitAccepted { message_id })
-            }
+            // A new deadline reaches every node's timer heap through `P:armed`.
+            "stored" => Ok(SubmitAccepted { message_id }),
             "complete" => {
                 self.finished();
                 Ok(SubmitAccepted { message_id })
@@ -119,15 +115,6 @@ impl Inner {
                 "submit script answered {other:?}"
             ))),
         }
-    }
-
-    /// The server's own expiry is late: Redis 7.0 finds expired keys by sampling (a
-    /// lone due key among many waits minutes for its event), Valkey expires the fields
-    /// of `P:timers` by time buckets of up to 8192 ms when deadlines are sparse. This
-    /// node stored the first segment, so it watches this deadline itself
-    /// ([`super::timers`]); the server's event stays the backstop.
-    pub(crate) fn arm_timer(&self, gk: String, deadline_ms: i64) {
-        self.timers.arm(&gk, deadline_ms);
     }
 }
 

@@ -60,7 +60,10 @@ impl Subscriber {
 
     fn channels(&self) -> Vec<String> {
         let db = self.inner.db;
-        let mut c = vec![format!("{}receipts", self.inner.prefix())];
+        let mut c = vec![
+            format!("{}receipts", self.inner.prefix()),
+            format!("{}armed", self.inner.prefix()),
+        ];
         c.push(format!("__keyevent@{db}__:expired"));
         if self.inner.backend == ExpiryBackend::HashFieldExpiry {
             c.push(format!("__keyevent@{db}__:hexpired"));
@@ -150,6 +153,7 @@ impl Subscriber {
         let timer_prefix = format!("{}t:", self.inner.prefix());
         let timers_key = format!("{}timers", self.inner.prefix());
         let receipts_channel = format!("{}receipts", self.inner.prefix());
+        let armed_channel = format!("{}armed", self.inner.prefix());
         let mut stream = pubsub.on_message();
         loop {
             let msg = tokio::select! {
@@ -160,7 +164,15 @@ impl Subscriber {
                 return Err(StoreError::Corrupt("subscription stream ended".into()));
             };
             let payload: String = msg.get_payload().unwrap_or_default();
-            if msg.get_channel_name() == receipts_channel {
+            if msg.get_channel_name() == armed_channel {
+                // A deadline set by any node (this one included): watch it here too,
+                // so it fires on time even if the node that set it dies.
+                if let Some((dl, gk)) = payload.split_once(' ') {
+                    if let Ok(dl) = dl.parse::<i64>() {
+                        self.inner.timers.arm(gk, dl);
+                    }
+                }
+            } else if msg.get_channel_name() == receipts_channel {
                 let _ = self.dispatch.send(DispatchEvent::Account(payload)).await;
             } else if payload == timers_key {
                 // Never blocks: while a pass runs, this leaves one wake-up for the next.

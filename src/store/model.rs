@@ -204,6 +204,7 @@ pub fn group_key(meta: &GroupMeta) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -187,13 +187,8 @@ impl Inner {
             .map_err(redis_err)?;
         let a = items(reply);
         match a.first().and_then(super::value::string).as_deref() {
-            Some("ok") => {
-                let gk = str_at(&a, 1, "replace")?;
-                if !validity_period.is_empty() {
-                    self.arm_timer(gk, int_at(&a, 2, "replace")?);
-                }
-                Ok(())
-            }
+            // A new deadline reaches every node's timer heap through `P:armed`.
+            Some("ok") => Ok(()),
             Some("final") => Err(rejected(ESME_RREPLACEFAIL, "message is already final")),
             Some("expired") => Err(rejected(
                 super::accept::ESME_RINVEXPIRY,

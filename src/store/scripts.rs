@@ -12,7 +12,8 @@
 //! · `P:m:<message_id>` "gid gk" · `P:d:<gid>` finished group hash · `P:outbox` ZSET
 //! gid→lease-until · `P:fresh` ZSET finished gids whose receipts are not released yet
 //! · `P:r:<acct>` ZSET receipt→due · `P:rd:<acct>` hash receipt→payload
-//! · `P:racc` SET of accounts with receipts · `P:node_seq` node epoch counter.
+//! · `P:racc` SET of accounts with receipts · `P:node_seq` node epoch counter
+//! · channels `P:receipts` (accounts with new receipts), `P:armed` (new deadlines).
 
 use redis::Script;
 
@@ -75,7 +76,9 @@ end
 -- field gk of the ONE hash P:timers, expiring at the deadline — the server samples
 -- keys with volatile fields (late with many keys) but expires the fields of one key in
 -- deadline order (by time buckets of at most 8192 ms). Else a plain key P:t:<gk> with
--- PXAT.
+-- PXAT. Announced on P:armed ("<deadline_ms> <gk>") so every node's local timer heap
+-- watches it, whichever node stored it (a node's heap is loaded from P:deadlines only
+-- when it (re)subscribes).
 local function arm(gk, dl, hfe)
   if hfe == '1' then
     local t = P .. 'timers'
@@ -84,6 +87,7 @@ local function arm(gk, dl, hfe)
   else
     redis.call('SET', P .. 't:' .. gk, '1', 'PXAT', dl)
   end
+  redis.call('PUBLISH', P .. 'armed', string.format('%d', dl) .. ' ' .. gk)
 end
 "#;
 

@@ -11,7 +11,8 @@
 //! is due in batches. One task and ~100 bytes per pending message, instead of a task
 //! and a connection handle per message.
 //!
-//! Entries come from this node's own submits (the first segment of a message) and,
+//! Entries come from the `P:armed` announcement of every script that sets a deadline
+//! (on any node: a node also watches the deadlines other nodes set while it runs) and,
 //! after every (re)subscription, from the whole deadline index `P:deadlines`: a
 //! message whose first segment was stored by a node that has since died (or by this
 //! process before a restart) would otherwise have no timer anywhere. Every node thus
