@@ -377,3 +377,52 @@ async fn a_deadline_among_many_pending_messages_fires_on_time_on_valkey() {
     assert_eq!(run.store.stats().expired_claimed, 1);
     run.stop().await;
 }
+
+both!(
+    a_message_that_completes_leaves_the_timer_set_at_once,
+    |kind: RedisKind| async move {
+        // The local timer set must hold the pending messages only: a message that
+        // completes long before its deadline (here an hour away) leaves it when it
+        // finishes, or every node would keep every multi-part message of the last
+        // validity period (48 h by default) in memory.
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("disarm"), sink.clone()).await;
+        let first = segment(
+            "alice",
+            Some((ConcatScheme::Udh8, 9, 2, 1)),
+            0,
+            b"one ",
+            0,
+            ONE_HOUR,
+        );
+        run.store.submit(first).await.unwrap();
+        // The deadline reaches the timer set through the P:armed announcement.
+        wait_stats(&run.store, |s| s.timers_armed == 1, "the deadline armed").await;
+        let last = segment(
+            "alice",
+            Some((ConcatScheme::Udh8, 9, 2, 2)),
+            0,
+            b"two",
+            0,
+            ONE_HOUR,
+        );
+        run.store.submit(last).await.unwrap();
+        wait_stats(&run.store, |s| s.timers_armed == 0, "the timer disarmed").await;
+        let docs = wait_outcomes(&run.store, 1, T).await;
+        assert_eq!(docs[0].get_str("state").unwrap(), "DELIVERED");
+    }
+);
+
+/// Polls the store's stats until `ok` holds (fails after [`T`]).
+async fn wait_stats(store: &Store, ok: impl Fn(&smppd::store::StatsSnapshot) -> bool, what: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        let s = store.stats();
+        if ok(&s) {
+            return;
+        }
+        assert!(start.elapsed() < T, "{what}: never ({s:?})");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}

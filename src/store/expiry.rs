@@ -167,10 +167,15 @@ impl Subscriber {
             if msg.get_channel_name() == armed_channel {
                 // A deadline set by any node (this one included): watch it here too,
                 // so it fires on time even if the node that set it dies.
-                if let Some((dl, gk)) = payload.split_once(' ') {
-                    if let Ok(dl) = dl.parse::<i64>() {
-                        self.inner.timers.arm(gk, dl);
+                // "- <gk>": the group finished, stop watching it.
+                match payload.split_once(' ') {
+                    Some(("-", gk)) => self.inner.timers.disarm(gk),
+                    Some((dl, gk)) => {
+                        if let Ok(dl) = dl.parse::<i64>() {
+                            self.inner.timers.arm(gk, dl);
+                        }
                     }
+                    None => {}
                 }
             } else if msg.get_channel_name() == receipts_channel {
                 let _ = self.dispatch.send(DispatchEvent::Account(payload)).await;

@@ -87,6 +87,8 @@ pub struct StatsSnapshot {
     pub receipts_dropped: u64,
     pub recovery_passes: u64,
     pub subscriptions: u64,
+    /// Deadlines this node's timer set watches now (pending multi-part messages).
+    pub timers_armed: usize,
 }
 
 pub(crate) struct Inner {
@@ -227,6 +229,7 @@ impl Store {
             receipts_dropped: l(&s.receipts_dropped),
             recovery_passes: l(&s.recovery_passes),
             subscriptions: l(&s.subscriptions),
+            timers_armed: self.inner.timers.len(),
         }
     }
 

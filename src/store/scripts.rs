@@ -41,6 +41,7 @@ local function finish(gk, state, now)
   redis.call('RENAME', g, P .. 'd:' .. gid)
   redis.call('ZREM', P .. 'deadlines', gk)
   disarm(gk)
+  redis.call('PUBLISH', P .. 'armed', '- ' .. gk)
   redis.call('ZADD', P .. 'outbox', now, gid)
   redis.call('ZADD', P .. 'fresh', now, gid)
   return gid

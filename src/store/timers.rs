@@ -7,9 +7,9 @@
 //! fields of `P:timers` expire in deadline order, but by time buckets of up to 8192 ms
 //! when deadlines are sparse; there the due timer wakes the claim-due pass directly
 //! (the `hexpired` event remains the backstop). Every deadline this node should watch
-//! is one entry of a min-heap; the task sleeps until the earliest and handles whatever
-//! is due in batches. One task and ~100 bytes per pending message, instead of a task
-//! and a connection handle per message.
+//! is one entry of an ordered set; the task sleeps until the earliest and handles
+//! whatever is due in batches. One task and ~150 bytes per pending message, instead of a
+//! task and a connection handle per message; a group that finishes is removed at once.
 //!
 //! Entries come from the `P:armed` announcement of every script that sets a deadline
 //! (on any node: a node also watches the deadlines other nodes set while it runs) and,
@@ -19,8 +19,7 @@
 //! watches every pending deadline — the touch is idempotent and the claim script runs
 //! once, so two touches only cost a `PTTL`.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -33,50 +32,83 @@ const BATCH: usize = 512;
 /// Deadline-index entries read per ZRANGE when loading.
 const LOAD_BATCH: isize = 2048;
 
-/// A deadline to watch: Redis time (ms), the group key, and whether it was already
-/// found not yet expired once (local clock ahead of Redis): a second miss leaves the
-/// key to Redis' own expiry rather than spin.
-type Entry = Reverse<(i64, Box<str>, bool)>;
+/// The watched deadlines in deadline order, and by group key so that a finished group
+/// leaves at once (`P:armed` "- <gk>"): the set holds the pending groups, not every
+/// group of the last validity period (48 h by default).
+#[derive(Default)]
+struct Entries {
+    by_deadline: BTreeSet<(i64, Box<str>)>,
+    /// gk → (deadline ms, already found not yet expired once: local clock ahead of
+    /// Redis; a second miss leaves the key to Redis' own expiry rather than spin).
+    by_group: HashMap<Box<str>, (i64, bool)>,
+}
 
 #[derive(Default)]
 pub struct Timers {
-    heap: Mutex<BinaryHeap<Entry>>,
+    entries: Mutex<Entries>,
     changed: Notify,
 }
 
 impl Timers {
-    /// Watches `gk`'s timer key until `deadline_ms` (Redis time).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Watches `gk`'s timer until `deadline_ms` (Redis time), replacing an earlier
+    /// deadline of the same group (replace_sm, or a new message under a reused key).
     pub fn arm(&self, gk: &str, deadline_ms: i64) {
+        self.insert(gk.into(), deadline_ms, false);
+    }
+
+    fn insert(&self, gk: Box<str>, deadline_ms: i64, retried: bool) {
         let earliest = {
-            let mut heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
-            heap.push(Reverse((deadline_ms, gk.into(), false)));
-            heap.peek().map(|Reverse((d, ..))| *d) == Some(deadline_ms)
+            let mut e = self.lock();
+            if let Some((old, _)) = e.by_group.insert(gk.clone(), (deadline_ms, retried)) {
+                e.by_deadline.remove(&(old, gk.clone()));
+            }
+            e.by_deadline.insert((deadline_ms, gk));
+            e.by_deadline.first().map(|(d, _)| *d) == Some(deadline_ms)
         };
         if earliest {
             self.changed.notify_one();
         }
     }
 
+    /// Stops watching `gk` (its group finished).
+    pub fn disarm(&self, gk: &str) {
+        let mut e = self.lock();
+        if let Some((dl, _)) = e.by_group.remove(gk) {
+            e.by_deadline.remove(&(dl, gk.into()));
+        }
+    }
+
+    /// Deadlines watched right now.
+    pub fn len(&self) -> usize {
+        self.lock().by_group.len()
+    }
+
     /// Forgets every entry; [`load`] follows at once. Entries armed in between stay.
     fn clear(&self) {
-        self.heap.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut e = self.lock();
+        e.by_deadline.clear();
+        e.by_group.clear();
     }
 
     /// The earliest deadline, or `None` when nothing is armed.
     fn earliest(&self) -> Option<i64> {
-        let heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
-        heap.peek().map(|Reverse((d, ..))| *d)
+        self.lock().by_deadline.first().map(|(d, _)| *d)
     }
 
-    /// Takes up to [`BATCH`] entries due at `now_ms`.
+    /// Takes up to [`BATCH`] entries due at `now_ms`: (deadline, gk, retried).
     fn take_due(&self, now_ms: i64) -> Vec<(i64, Box<str>, bool)> {
-        let mut heap = self.heap.lock().unwrap_or_else(|e| e.into_inner());
+        let mut e = self.lock();
         let mut due = Vec::new();
         while due.len() < BATCH {
-            match heap.peek() {
-                Some(Reverse((d, ..))) if *d <= now_ms => {
-                    if let Some(Reverse(e)) = heap.pop() {
-                        due.push(e);
+            match e.by_deadline.first() {
+                Some((d, _)) if *d <= now_ms => {
+                    if let Some((d, gk)) = e.by_deadline.pop_first() {
+                        let retried = e.by_group.remove(&gk).is_some_and(|(_, r)| r);
+                        due.push((d, gk, retried));
                     }
                 }
                 _ => break,
@@ -86,10 +118,7 @@ impl Timers {
     }
 
     fn put_back(&self, e: (i64, Box<str>, bool)) {
-        self.heap
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Reverse(e));
+        self.insert(e.1, e.0, e.2);
     }
 }
 
