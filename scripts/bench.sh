@@ -257,6 +257,7 @@ start_smppd "$redis_port" writer-a "mongodb://127.0.0.1:$(free_port)/?serverSele
 stop_pid "$smppd_pid"
 start_smppd "$redis_port" writer-b "$mongo_uri" writer
 "$bench_bin" mongo-drain --uri "$mongo_uri" --database writer --base 0 --expect "$OUTCOMES" \
+  --redis "127.0.0.1:$redis_port" --prefix bench: \
   --label outcome-writer --json "$out/outcome-writer.json" --timeout 300s | tee "$out/outcome-writer.txt"
 echo
 echo "== mongo-insert (the Mongo-protocol server's own insert_many rate, same indexes and batch)"

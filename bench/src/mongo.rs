@@ -121,8 +121,9 @@ pub async fn insert(args: MongoInsertArgs) -> anyhow::Result<MongoReport> {
     })
 }
 
-/// Polls the document count until `base + expect`: the rate from the first new
-/// document to the last.
+/// The rate a backlog of outcomes reaches MongoDB: from the first document (batch)
+/// acknowledged to the last. With `--redis`, timed by the outbox; else by polling the
+/// document count (which loads the server under test; see [`MongoDrainArgs::redis`]).
 pub async fn drain(args: MongoDrainArgs) -> anyhow::Result<MongoReport> {
     let client = Client::with_uri_str(&args.uri)
         .await
@@ -132,28 +133,49 @@ pub async fn drain(args: MongoDrainArgs) -> anyhow::Result<MongoReport> {
         .collection::<Document>(&args.collection);
     let target = args.base + args.expect;
     let until = Instant::now() + args.timeout;
+    // (time, documents still to come) at the first sign of progress, and at the end.
     let mut first: Option<(Instant, u64)> = None;
-    let mut count;
+    let mut last_left;
+    let mut prev_left: Option<u64> = None;
     loop {
-        count = coll.estimated_document_count().await.context("count")?;
+        let left = match args.redis {
+            Some(addr) => {
+                let key = format!("{}outbox", args.prefix);
+                crate::redis_info::integer(addr, &["ZCARD", &key])
+                    .await
+                    .context("outbox size")? as u64
+            }
+            None => target.saturating_sub(coll.estimated_document_count().await.context("count")?),
+        };
+        last_left = left;
         let now = Instant::now();
-        if first.is_none() && count > args.base {
-            first = Some((now, count));
+        let progressed = match (args.redis, prev_left) {
+            // The outbox may hold more than this backlog: progress is a shrink.
+            (Some(_), Some(p)) => left < p,
+            (Some(_), None) => false,
+            (None, _) => left < args.expect,
+        };
+        if first.is_none() && progressed {
+            first = Some((now, left));
         }
-        if count >= target || now >= until {
+        prev_left = Some(left);
+        if left == 0 || now >= until {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (t0, c0) = first.unwrap_or((Instant::now(), count));
+    let (t0, left0) = first.unwrap_or((Instant::now(), last_left));
     let elapsed = t0.elapsed();
-    let docs = count.saturating_sub(c0);
-    if count < target {
+    let docs = left0.saturating_sub(last_left);
+    let count = coll.estimated_document_count().await.context("count")?;
+    let complete = last_left == 0 && count >= target;
+    if !complete {
         // Still a measurement: the rate so far, flagged incomplete.
         eprintln!(
-            "mongo-drain: only {} of {} documents arrived within {:?}",
+            "mongo-drain: {} of {} documents in MongoDB, {} still to write after {:?}",
             count.saturating_sub(args.base),
             args.expect,
+            last_left,
             args.timeout
         );
     }
@@ -164,6 +186,6 @@ pub async fn drain(args: MongoDrainArgs) -> anyhow::Result<MongoReport> {
         docs_per_s: docs as f64 / elapsed.as_secs_f64().max(1e-9),
         batch: 0,
         concurrency: 0,
-        complete: count >= target,
+        complete,
     })
 }

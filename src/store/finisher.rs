@@ -72,17 +72,27 @@ impl Finisher {
     }
 
     /// Writes batches until the outbox has nothing due; returns when the next leased
-    /// entry becomes due.
+    /// entry becomes due. The next batch is leased while the current one is written,
+    /// so the Redis round trips (lease, reading the groups) hide behind the MongoDB
+    /// insert; one insert is in flight at a time, as MongoDB's own ordering of a
+    /// client's writes is simplest to reason about that way.
     async fn drain(&self) -> Result<Option<i64>, StoreError> {
+        let mut lease = self.lease().await?;
         loop {
-            let lease = self.lease().await?;
             if lease.groups.is_empty() {
                 return Ok(lease.next_due_ms);
             }
-            self.write(&lease.groups).await?;
+            let (written, next) = tokio::join!(self.write(&lease.groups), self.lease());
+            // A failed write leaves its batch leased (taken over when the lease ends);
+            // a batch leased beside it waits the same way, which is what a crash here
+            // would do too.
+            written?;
             if self.inner.shutdown.is_cancelled() {
+                // The batch leased last is written by this node's next start, which
+                // takes its own leases back at once (see `reclaim`).
                 return Ok(None);
             }
+            lease = next?;
         }
     }
 
