@@ -92,9 +92,46 @@ pub struct SubmitRequest {
 }
 
 /// What a submit was answered with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct SubmitAccepted {
     pub message_id: String,
+    /// What must not reach the ESME before this submit's response (its receipt):
+    /// released when dropped, which the session does once the response is queued.
+    pub after_response: Option<AfterResponse>,
+}
+
+impl SubmitAccepted {
+    pub fn new(message_id: String) -> SubmitAccepted {
+        SubmitAccepted {
+            message_id,
+            after_response: None,
+        }
+    }
+}
+
+/// Runs its action when dropped. The session holds it until the response PDU is in
+/// the session's write queue, whatever happens to the request task meanwhile (a
+/// closing session drops it too), so the action runs exactly once.
+pub struct AfterResponse(Option<Box<dyn FnOnce() + Send>>);
+
+impl AfterResponse {
+    pub fn new(action: impl FnOnce() + Send + 'static) -> AfterResponse {
+        AfterResponse(Some(Box::new(action)))
+    }
+}
+
+impl Drop for AfterResponse {
+    fn drop(&mut self) {
+        if let Some(action) = self.0.take() {
+            action();
+        }
+    }
+}
+
+impl std::fmt::Debug for AfterResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AfterResponse")
+    }
 }
 
 /// Why the service refused a request. Peer faults map to a precise status; internal

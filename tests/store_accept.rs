@@ -115,6 +115,72 @@ both!(
 );
 
 both!(
+    a_single_part_receipt_waits_until_its_response_is_queued,
+    |kind| async move {
+        // The session drops `after_response` once the submit_sm_resp is queued; until
+        // then the receipt must not go out, or the ESME gets a receipt for a
+        // message_id it has not been told yet.
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("held"), sink.clone()).await;
+        let held = run
+            .store
+            .submit(segment("alice", None, 0, b"first", 1, ""))
+            .await
+            .unwrap();
+        assert!(
+            held.after_response.is_some(),
+            "a receipt is owed, so it is held"
+        );
+        let second = run
+            .store
+            .submit(segment("alice", None, 0, b"second", 1, ""))
+            .await
+            .unwrap();
+        let second_id = second.message_id.clone();
+        drop(second);
+        let s = sink.clone();
+        wait_for("the second message's receipt", T, || {
+            let s = s.clone();
+            async move { s.count() >= 1 }
+        })
+        .await;
+        // Queued earlier, due as early: without the hold it would have gone out first.
+        let ids = |sink: &TestSink| -> Vec<String> {
+            sink.receipts()
+                .into_iter()
+                .map(|r| r.receipted_message_id)
+                .collect()
+        };
+        assert_eq!(
+            ids(&sink),
+            [second_id.clone()],
+            "the held receipt went out before its response"
+        );
+        let score = env
+            .redis
+            .command(&["ZSCORE", "held:r:alice", &held.message_id])
+            .unwrap_or_default();
+        assert!(
+            !score.is_empty(),
+            "the held receipt is still queued in Redis"
+        );
+
+        // The response is queued: it follows within well under its 10 s hold.
+        let first_id = held.message_id.clone();
+        drop(held);
+        let s = sink.clone();
+        wait_for("the released receipt", Duration::from_secs(5), || {
+            let s = s.clone();
+            async move { s.count() >= 2 }
+        })
+        .await;
+        assert_eq!(ids(&sink), [second_id, first_id]);
+        run.stop().await;
+    }
+);
+
+both!(
     single_part_message_is_delivered_at_once,
     |kind| async move {
         let env = Env::start(kind);

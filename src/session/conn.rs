@@ -405,6 +405,7 @@ impl Session {
             service: self.ctx.service.clone(),
             runtime: rt,
             log_message_text: self.ctx.config().server.log_message_text,
+            after_response: Default::default(),
         };
         let writer = self.writer.clone();
         let started = std::time::Instant::now();
@@ -412,6 +413,9 @@ impl Session {
             async move {
                 let resp = inbound.handle(pdu).await;
                 let _ = writer.send(resp).await;
+                // The response is queued: what it held back (a receipt) may follow it
+                // on this session's write queue now, never ahead of it.
+                drop(inbound);
                 crate::metrics::request_done(id, started);
                 drop(permit);
             }

@@ -12,13 +12,17 @@ use smpp_protocol::{
 
 use super::registry::{cstr, AccountRuntime};
 use super::submit::Parts;
-use crate::service::{Address, MessageService, ServiceError, SubmitRequest};
+use crate::service::{Address, AfterResponse, MessageService, ServiceError, SubmitRequest};
 
 /// What a request task needs.
 pub(crate) struct Inbound {
     pub service: Arc<dyn MessageService>,
     pub runtime: Arc<AccountRuntime>,
     pub log_message_text: bool,
+    /// What the accepted submits hold back until their response is queued (their
+    /// receipts): released when the Inbound is dropped, which the request task does
+    /// right after queuing the response.
+    pub after_response: std::sync::Mutex<Vec<AfterResponse>>,
 }
 
 /// ServiceError → command_status (peer faults precise, internal faults temporary).
@@ -156,6 +160,12 @@ impl Inbound {
         match self.service.submit(req).await {
             Ok(a) => {
                 tracing::debug!(message_id = %a.message_id, "accepted");
+                if let Some(after) = a.after_response {
+                    self.after_response
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(after);
+                }
                 Ok(a.message_id)
             }
             Err(e) => {

@@ -12,10 +12,14 @@
 use chrono::{DateTime, Utc};
 use smpp_protocol::time::parse_time;
 
-use super::model::{address_key, group_key, GroupMeta, StoredSegment};
-use super::value::{items, str_at};
+use super::model::{
+    address_key, group_key, FinishKind, FinishedGroup, FinishedSegment, GroupMeta, StoredSegment,
+};
+use super::outcome::receipts;
+use super::ready::{Held, HOLD_MS};
+use super::value::{int_at, items, str_at};
 use super::Inner;
-use crate::service::{AccountPolicy, ServiceError, SubmitAccepted, SubmitRequest};
+use crate::service::{AccountPolicy, AfterResponse, ServiceError, SubmitAccepted, SubmitRequest};
 
 /// ESME_RINVEXPIRY
 pub const ESME_RINVEXPIRY: u32 = 0x62;
@@ -74,12 +78,12 @@ impl Inner {
             _ => (format!("1|{message_id}"), 1),
         };
         let meta_json = serde_json::to_string(&meta).map_err(internal)?;
-        let seg_json =
-            serde_json::to_string(&StoredSegment::from_request(&req)).map_err(internal)?;
-        let reply: redis::Value = self
-            .scripts
-            .submit
-            .arg(self.prefix())
+        let segment = StoredSegment::from_request(&req);
+        let seg_json = serde_json::to_string(&segment).map_err(internal)?;
+        let single = meta.total == 1;
+        let account = meta.account.clone();
+        let mut inv = self.scripts.submit.prepare_invoke();
+        inv.arg(self.prefix())
             .arg(self.node())
             .arg(&gk)
             .arg(seq)
@@ -91,21 +95,61 @@ impl Inner {
             .arg(self.settings.max_pending)
             .arg(self.hfe())
             .arg(&meta.account)
-            .arg(address_key(&meta.source))
+            .arg(address_key(&meta.source));
+        if single {
+            // Complete on arrival: its receipt is built now and queued by the same
+            // script (see SUBMIT), with the time the stored record carries.
+            let at_ms = self.clock.now_ms();
+            inv.arg(at_ms).arg(HOLD_MS);
+            let group = FinishedGroup {
+                gid: message_id.clone(),
+                meta,
+                deadline_ms: deadline.timestamp_millis(),
+                submitted_ms: at_ms,
+                finished_ms: at_ms,
+                kind: FinishKind::Complete,
+                node: self.node().to_owned(),
+                segments: vec![FinishedSegment {
+                    seq: 1,
+                    message_id: message_id.clone(),
+                    received_ms: at_ms,
+                    data: segment,
+                }],
+            };
+            for (id, r) in receipts(&group).map_err(internal)? {
+                let payload = serde_json::to_string(&r).map_err(internal)?;
+                inv.arg(&group.meta.account).arg(id).arg(payload);
+            }
+        }
+        let reply: redis::Value = inv
             .invoke_async(&mut self.conn())
             .await
             .map_err(|e| ServiceError::Internal(format!("redis: {e}")))?;
         let a = items(reply);
         match str_at(&a, 0, "submit")?.as_str() {
             // A new deadline reaches every node's timer heap through `P:armed`.
-            "stored" => Ok(SubmitAccepted { message_id }),
+            "stored" => Ok(SubmitAccepted::new(message_id)),
+            "complete" if single => {
+                // Its receipt is queued already (held until the response is queued:
+                // see ready.rs); only the outcome writer has work.
+                self.finisher_wake.notify_one();
+                let mut accepted = SubmitAccepted::new(message_id.clone());
+                if a.len() > 2 {
+                    let held = Held {
+                        account: account.clone(),
+                        id: message_id,
+                        held_until: int_at(&a, 2, "submit")?,
+                    };
+                    let queue = self.ready.clone();
+                    accepted.after_response = Some(AfterResponse::new(move || queue.push(held)));
+                }
+                Ok(accepted)
+            }
             "complete" => {
                 self.finished();
-                Ok(SubmitAccepted { message_id })
+                Ok(SubmitAccepted::new(message_id))
             }
-            "dup" => Ok(SubmitAccepted {
-                message_id: str_at(&a, 1, "submit")?,
-            }),
+            "dup" => Ok(SubmitAccepted::new(str_at(&a, 1, "submit")?)),
             "full" => Err(ServiceError::QueueFull(format!(
                 "{} messages pending",
                 self.settings.max_pending

@@ -27,6 +27,7 @@ pub mod model;
 mod mongo;
 mod ops;
 mod outcome;
+mod ready;
 mod receipts;
 mod release;
 mod scripts;
@@ -110,6 +111,8 @@ pub(crate) struct Inner {
     finisher_wake: Notify,
     /// Wakes the receipt releaser.
     release_wake: Notify,
+    /// Held receipts whose submit_sm_resp is queued (`ready`).
+    ready: Arc<ready::ReadyQueue>,
     /// Deadlines this node watches locally, so they fire on time whatever the
     /// server's expiry sampling does (see `timers`).
     timers: timers::Timers,
@@ -168,6 +171,7 @@ impl Store {
                 shutdown: CancellationToken::new(),
                 finisher_wake: Notify::new(),
                 release_wake: Notify::new(),
+                ready: Arc::default(),
                 timers: timers::Timers::default(),
                 due_pass: Notify::new(),
                 stats: Stats::default(),
@@ -193,6 +197,7 @@ impl Store {
                 tokio::spawn(receipts::Dispatcher::new(inner.clone(), sink, dispatch_rx).run()),
             ];
             tasks.push(tokio::spawn(timers::run(inner.clone())));
+            tasks.push(tokio::spawn(ready::run(inner.clone())));
             shutdown.cancelled().await;
             inner.shutdown.cancel();
             for t in tasks {

@@ -95,10 +95,14 @@ end
 /// Accepts one segment.
 ///
 /// ARGV: 3 gk, 4 seq, 5 total, 6 message_id, 7 deadline_ms, 8 meta JSON, 9 segment JSON,
-/// 10 max_pending, 11 hfe (1/0), 12 account, 13 source ("ton.npi.addr").
+/// 10 max_pending, 11 hfe (1/0), 12 account, 13 source ("ton.npi.addr"); for a
+/// single-part message also 14 its time (ms, the node's reading of Redis time, which
+/// its receipt already carries), 15 how long its receipt is held (ms) and 16.. the
+/// receipt triple if one is owed (see `ready.rs`).
 ///
-/// Returns `{'stored', new(0/1), deadline_ms}`, `{'complete', gid, new}`,
-/// `{'dup', original_message_id}`, `{'full'}` or `{'expired'}`.
+/// Returns `{'stored'}`, `{'complete', gid}`, `{'complete', gid, held_until}` (a
+/// single-part message whose receipt is held), `{'dup', original_message_id}`,
+/// `{'full'}` or `{'expired'}`.
 const SUBMIT: &str = r#"
 local gk, seq, total, mid = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local g = P .. 'g:' .. gk
@@ -112,18 +116,25 @@ end
 if total == 1 then
   -- A single-part message is complete on arrival: written once, straight as the
   -- finished group d:<message_id> (what finish() would leave), no pending hash, no
-  -- timer, no P:m: key (lookup finds d:<message_id> itself). A third of the
-  -- commands of the general path, and most traffic is single-part.
+  -- timer, no P:m: key (lookup finds d:<message_id> itself). Its receipt, built by
+  -- the node with the same time, is queued here too, so it never passes through
+  -- P:fresh and RELEASE. Most traffic is single-part.
   local refused = admit()
   if refused then return refused end
+  local at = ARGV[14]
   redis.call('HSET', P .. 'd:' .. mid, 'gid', mid, 'gk', gk, 'meta', ARGV[8],
-    'dl', ARGV[7], 'sub', now, 'total', 1, 'n', 1, 'acct', ARGV[12], 'src', ARGV[13],
-    's:1', ARGV[9], 'r:1', now, 'i:1', mid, 'state', 'complete', 'fin', now, 'node', NODE)
+    'dl', ARGV[7], 'sub', at, 'total', 1, 'n', 1, 'acct', ARGV[12], 'src', ARGV[13],
+    's:1', ARGV[9], 'r:1', at, 'i:1', mid, 'state', 'complete', 'fin', at, 'node', NODE)
   redis.call('ZADD', P .. 'outbox', now, mid)
-  redis.call('ZADD', P .. 'fresh', now, mid)
-  return {'complete', mid, 1}
+  if #ARGV >= 18 then
+    -- Held, not announced: due once the node queued the submit_sm_resp
+    -- (RECEIPT_READY), or at held_until if it never says so.
+    local held = now + tonumber(ARGV[15])
+    queue_receipts(16, #ARGV, held, {})
+    return {'complete', mid, held}
+  end
+  return {'complete', mid}
 end
-local new = 0
 if redis.call('EXISTS', g) == 0 then
   local refused = admit()
   if refused then return refused end
@@ -134,7 +145,6 @@ if redis.call('EXISTS', g) == 0 then
     redis.call('ZADD', P .. 'deadlines', dl, gk)
     arm(gk, dl, ARGV[11])
   end
-  new = 1
 else
   local old = redis.call('HGET', g, 'i:' .. seq)
   if old then return {'dup', old} end
@@ -145,9 +155,9 @@ redis.call('SET', P .. 'm:' .. mid, gid .. ' ' .. gk)
 local n = redis.call('HINCRBY', g, 'n', 1)
 if n >= total then
   finish(gk, 'complete', now)
-  return {'complete', gid, new}
+  return {'complete', gid}
 end
-return {'stored', new, redis.call('HGET', g, 'dl')}
+return {'stored'}
 "#;
 
 /// Claims a group whose deadline passed. Exactly one caller gets `{1, gid, lateness_ms}`; the
@@ -330,6 +340,23 @@ if redis.call('ZCARD', z) == 0 then redis.call('SREM', P .. 'racc', acct) end
 return 1
 "#;
 
+/// Makes held receipts due now (their submit_sm_resp is queued; see `ready.rs`):
+/// ARGV[3..] triples account, receipt id, held_until. A receipt no longer at its
+/// held_until score was taken already (its hold ended) and is left alone.
+const RECEIPT_READY: &str = r#"
+local now, accts = now_ms(), {}
+for i = 3, #ARGV, 3 do
+  local z = P .. 'r:' .. ARGV[i]
+  local s = redis.call('ZSCORE', z, ARGV[i + 1])
+  if s and tonumber(s) == tonumber(ARGV[i + 2]) then
+    redis.call('ZADD', z, now, ARGV[i + 1])
+    accts[ARGV[i]] = true
+  end
+end
+announce(accts)
+return 1
+"#;
+
 /// Puts a receipt back: ARGV 3 account, 4 id, 5 delay ms, 6 new payload.
 const RECEIPT_RETRY: &str = r#"
 local acct = ARGV[3]
@@ -434,6 +461,7 @@ pub struct Scripts {
     pub receipt_take: Script,
     pub receipt_done: Script,
     pub receipt_retry: Script,
+    pub receipt_ready: Script,
     pub query: Script,
     pub cancel: Script,
     pub replace: Script,
@@ -457,6 +485,7 @@ impl Scripts {
             receipt_take: script(RECEIPT_TAKE),
             receipt_done: script(RECEIPT_DONE),
             receipt_retry: script(RECEIPT_RETRY),
+            receipt_ready: script(RECEIPT_READY),
             query: script(QUERY),
             cancel: script(CANCEL),
             replace: script(REPLACE),

@@ -83,9 +83,7 @@ impl MessageService for Recorder {
                 }),
                 _ => {
                     let n = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
-                    Ok(SubmitAccepted {
-                        message_id: format!("msg-{n}"),
-                    })
+                    Ok(SubmitAccepted::new(format!("msg-{n}")))
                 }
             }
         })
