@@ -154,7 +154,7 @@ both!(
         };
         assert_eq!(
             ids(&sink),
-            [second_id.clone()],
+            std::slice::from_ref(&second_id),
             "the held receipt went out before its response"
         );
         let score = env
