@@ -23,6 +23,7 @@ pub fn store_settings(config: &Config) -> StoreSettings {
     s.key_prefix = config.redis.key_prefix.clone();
     s.node_id = config.server.node_id.clone();
     s.configure_keyspace_events = config.redis.configure_keyspace_events;
+    s.max_pending = config.redis.max_pending;
     s.retention_days = config.mongodb.retention_days;
     s.receipt_lifetime = config.receipts.lifetime;
     // A node must hold a receipt it is sending for longer than the ESME may take to

@@ -114,6 +114,10 @@ pub struct RedisConfig {
     pub key_prefix: String,
     /// Whether smppd may run `CONFIG SET notify-keyspace-events` itself.
     pub configure_keyspace_events: bool,
+    /// Messages in Redis (pending + finished but not yet in MongoDB) beyond which new
+    /// messages are refused with ESME_RMSGQFUL: the bound on Redis memory while
+    /// MongoDB is down or slow.
+    pub max_pending: u64,
 }
 
 #[derive(Debug, Clone)]

@@ -42,12 +42,25 @@ fn debug_output_never_shows_passwords() {
     assert!(!format!("{c:?}").contains("secret"));
 }
 
+#[test]
+fn max_pending_reaches_the_store() {
+    let c = Config::from_toml(SAMPLE, &EnvOverrides::default(), None).unwrap();
+    assert_eq!(c.redis.max_pending, 1_000_000);
+    let small = SAMPLE.replace("max_pending = 1000000", "max_pending = 5");
+    assert_ne!(small, SAMPLE, "the sample sets max_pending");
+    let c = Config::from_toml(&small, &EnvOverrides::default(), None).unwrap();
+    assert_eq!(smppd::app::store_settings(&c).max_pending, 5);
+}
+
 const BAD: &str = r#"
 [server]
 listen = "nowhere"
 bind_timeout = "soon"
 tls_listen = "127.0.0.1:0"
 log_format = "xml"
+
+[redis]
+max_pending = 0
 
 [[esme]]
 system_id = "a"
@@ -78,6 +91,7 @@ fn validation_reports_every_problem_with_its_key() {
         "server.tls_cert: required",
         "server.tls_key: required",
         "server.log_format:",
+        "redis.max_pending: must be between 1 and",
         "esme[1].system_id: duplicate account \"a\"",
         "esme[2].password_hash: not an argon2 PHC string",
         "esme[2].allowed_addresses[0]: invalid CIDR \"10.0.0/8\"",
@@ -138,7 +152,7 @@ fn check_config_binary_lists_every_problem_and_fails() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("12 problem(s)"), "{err}");
+    assert!(err.contains("13 problem(s)"), "{err}");
     assert!(
         err.contains("esme[2].allowed_addresses[0]: invalid CIDR \"10.0.0/8\""),
         "{err}"

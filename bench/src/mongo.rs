@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use mongodb::bson::{doc, Bson, DateTime, Document};
-use mongodb::{Client, IndexModel};
+use mongodb::Client;
 
 use crate::cli::{MongoDrainArgs, MongoInsertArgs};
 
@@ -74,18 +74,11 @@ pub async fn insert(args: MongoInsertArgs) -> anyhow::Result<MongoReport> {
         .database(&args.database)
         .collection::<Document>(&args.collection);
     coll.drop().await.context("drop the bench collection")?;
-    // The indexes smppd keeps on its outcomes collection (src/store/mongo.rs), so the
-    // reference pays the same index maintenance as the outcome writer.
-    coll.create_indexes([
-        IndexModel::builder()
-            .keys(doc! { "segments.message_id": 1 })
-            .build(),
-        IndexModel::builder()
-            .keys(doc! { "account": 1, "submitted_at": 1 })
-            .build(),
-    ])
-    .await
-    .context("create the outcome indexes")?;
+    // The indexes smppd keeps on its outcomes collection, so the reference pays the
+    // same index maintenance as the outcome writer.
+    coll.create_indexes(smppd::store::outcome_indexes(None))
+        .await
+        .context("create the outcome indexes")?;
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();

@@ -62,6 +62,7 @@ pub struct RawRedis {
     pub url: Option<String>,
     pub key_prefix: Option<String>,
     pub configure_keyspace_events: Option<bool>,
+    pub max_pending: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -157,6 +157,13 @@ pub(super) fn validate(
         s.shutdown_grace.as_deref(),
         Duration::from_secs(10),
     );
+    let max_pending = c.int(
+        "redis.max_pending",
+        raw.redis.max_pending,
+        1_000_000,
+        1,
+        1_000_000_000,
+    );
     let max_pdu_len = c.int(
         "server.max_pdu_len",
         s.max_pdu_len,
@@ -311,6 +318,7 @@ pub(super) fn validate(
                 .clone()
                 .unwrap_or_else(|| "smppd:".to_string()),
             configure_keyspace_events: raw.redis.configure_keyspace_events.unwrap_or(true),
+            max_pending: max_pending as u64,
         },
         mongodb: MongoConfig {
             uri: mongo_uri,

@@ -25,6 +25,7 @@ mod expiry;
 mod finisher;
 pub mod model;
 mod mongo;
+pub use mongo::outcome_indexes;
 mod ops;
 mod outcome;
 mod ready;

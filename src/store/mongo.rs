@@ -58,27 +58,9 @@ impl Outcomes {
         if self.indexes_ready.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let mut models = vec![
-            IndexModel::builder()
-                .keys(doc! { "segments.message_id": 1 })
-                .build(),
-            IndexModel::builder()
-                .keys(doc! { "account": 1, "submitted_at": 1 })
-                .build(),
-        ];
-        if let Some(days) = self.retention_days {
-            models.push(
-                IndexModel::builder()
-                    .keys(doc! { "completed_at": 1 })
-                    .options(
-                        IndexOptions::builder()
-                            .expire_after(Duration::from_secs(u64::from(days) * 86_400))
-                            .build(),
-                    )
-                    .build(),
-            );
-        }
-        self.coll.create_indexes(models).await?;
+        self.coll
+            .create_indexes(outcome_indexes(self.retention_days))
+            .await?;
         self.indexes_ready.store(true, Ordering::Relaxed);
         Ok(())
     }
@@ -117,4 +99,32 @@ impl Outcomes {
             .find_one(doc! { "segments.message_id": message_id, "account": account })
             .await?)
     }
+}
+
+/// The indexes of the outcomes collection: lookup by segment message_id (query_sm,
+/// cancel_sm after the outcome is written), by account and time, and the TTL index when
+/// `retention_days` is set. Public so the benchmark's reference insert pays the same
+/// index maintenance as the outcome writer.
+pub fn outcome_indexes(retention_days: Option<u32>) -> Vec<IndexModel> {
+    let mut models = vec![
+        IndexModel::builder()
+            .keys(doc! { "segments.message_id": 1 })
+            .build(),
+        IndexModel::builder()
+            .keys(doc! { "account": 1, "submitted_at": 1 })
+            .build(),
+    ];
+    if let Some(days) = retention_days {
+        models.push(
+            IndexModel::builder()
+                .keys(doc! { "completed_at": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .expire_after(Duration::from_secs(u64::from(days) * 86_400))
+                        .build(),
+                )
+                .build(),
+        );
+    }
+    models
 }

@@ -5,7 +5,8 @@
 //! instant it finished; its MongoDB document may take seconds when the server is slow
 //! and arbitrarily long when it is down. Receipts waiting for that write made receipt
 //! latency the MongoDB write latency (seconds under load, BENCHMARKS.md). So `finish`
-//! also lists the gid in `P:fresh`; this task reads those groups, builds their receipts
+//! also lists the gid in `P:fresh` (multi-part messages only: a single-part message's
+//! receipt is queued by its submit script, see `ready.rs`); this task reads those groups, builds their receipts
 //! and runs the RELEASE script, which queues them only if it removed the gid from
 //! `P:fresh`. The outcome writer's finalize queues them itself when the gid is still
 //! there (this node died before releasing), so every receipt is queued exactly once
