@@ -138,10 +138,9 @@ struct Worker {
     next_sweep_ms: AtomicI64,
 }
 
-/// What the worker waits for before it takes receipts again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a round of sends left the worker waiting for.
 enum Wait {
-    /// Work may be due now.
+    /// Work is due now.
     Nothing,
     /// The Redis time at which the next receipt becomes due.
     Until(i64),
@@ -151,48 +150,21 @@ enum Wait {
     Receiver(Option<i64>),
 }
 
-/// How one send ended: the receipt if it is done (delivered or dropped), and, when no
-/// receiver was bound, when it expires.
-type Sent = Result<(Option<String>, Option<i64>), StoreError>;
-
 impl Worker {
-    /// A sliding window of sends: up to `receipt_window` deliver_sm in flight, topped
-    /// up by one take whenever a quarter of it is free, instead of a batch sent and
-    /// waited for as a whole — there the slowest deliver_sm_resp of each batch held
-    /// back the next, and receipts fell behind the submits under load (BENCHMARKS.md).
-    /// Done receipts leave Redis in batches, before each take and when the window
-    /// empties.
     async fn run(self) {
         let shutdown = self.inner.shutdown.clone();
-        let window = self.inner.settings.receipt_window.max(1);
-        let refill = (window / 4).max(1);
-        let mut inflight = futures::stream::FuturesUnordered::new();
-        let mut done: Vec<String> = Vec::new();
-        let mut wait = Wait::Nothing;
         loop {
-            let room = window.saturating_sub(inflight.len());
-            if wait == Wait::Nothing && (room >= refill || inflight.is_empty()) {
-                let taken = match self.done(&mut done).await {
-                    Ok(()) => self.take(room).await,
-                    Err(e) => Err(e),
-                };
-                match taken {
-                    Ok((receipts, now, w)) => {
-                        for (id, r) in receipts {
-                            inflight.push(self.send(id, r, now));
-                        }
-                        wait = w;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, account = %self.account, "receipt worker: redis unavailable");
-                        wait = Wait::Until(self.inner.clock.now_ms() + 1000);
-                    }
+            let wait = match self.round().await {
+                Ok(w) => w,
+                Err(e) => {
+                    tracing::warn!(error = %e, account = %self.account, "receipt worker: redis unavailable");
+                    Wait::Until(self.inner.clock.now_ms() + 1000)
                 }
-                continue;
-            }
+            };
             let at = match wait {
+                Wait::Nothing => continue,
                 Wait::Until(ms) | Wait::Receiver(Some(ms)) => Some(self.inner.clock.instant_at(ms)),
-                Wait::Nothing | Wait::Notify | Wait::Receiver(None) => None,
+                Wait::Notify | Wait::Receiver(None) => None,
             };
             let timer = async {
                 match at {
@@ -201,52 +173,15 @@ impl Worker {
                 }
             };
             tokio::select! {
-                Some(sent) = futures::StreamExt::next(&mut inflight), if !inflight.is_empty() => {
-                    let mut failed = !self.settle(sent, &mut done, &mut wait);
-                    // Whatever else finished meanwhile, in the same batch.
-                    while let Some(Some(sent)) =
-                        futures::FutureExt::now_or_never(futures::StreamExt::next(&mut inflight))
-                    {
-                        failed |= !self.settle(sent, &mut done, &mut wait);
-                    }
-                    if inflight.is_empty() || done.len() >= refill {
-                        failed |= match self.done(&mut done).await {
-                            Ok(()) => false,
-                            Err(e) => {
-                                tracing::warn!(error = %e, account = %self.account, "receipt worker: redis unavailable");
-                                true
-                            }
-                        };
-                    }
-                    // What was due changed (sends done, retries due later): the next
-                    // take, once there is room, finds out when to wake — unless no
-                    // receiver is bound here, or Redis just failed.
-                    if !matches!(wait, Wait::Receiver(_)) {
-                        wait = if failed {
-                            Wait::Until(self.inner.clock.now_ms() + 1000)
-                        } else {
-                            Wait::Nothing
-                        };
-                    }
-                }
-                _ = self.notify.notified() => wait = Wait::Nothing,
-                _ = timer => wait = Wait::Nothing,
-                _ = shutdown.cancelled() => {
-                    // Sends still in flight are dropped: their receipts are sent again
-                    // when their lease ends (at-least-once). The finished ones go now.
-                    let _ = self.done(&mut done).await;
-                    return;
-                }
+                _ = self.notify.notified() => {}
+                _ = timer => {}
+                _ = shutdown.cancelled() => return,
             }
         }
     }
 
-    /// Takes up to `max` due receipts, leasing them. Returns them, the Redis time of
-    /// the take, and what to wait for before the next take.
-    async fn take(
-        &self,
-        max: usize,
-    ) -> Result<(Vec<(String, QueuedReceipt)>, i64, Wait), StoreError> {
+    /// Takes the due receipts and tries each once.
+    async fn round(&self) -> Result<Wait, StoreError> {
         let s = &self.inner.settings;
         if !self.sink.has_receiver(&self.account) {
             let now = self.inner.clock.now_ms();
@@ -259,9 +194,9 @@ impl Worker {
                 } else {
                     planned
                 };
-                return Ok((Vec::new(), now, Wait::Receiver(Some(at))));
+                return Ok(Wait::Receiver(Some(at)));
             }
-            // Sweep time: take them this once (expired ones are dropped in `send`).
+            // Sweep time: take them this once (expired ones are dropped below).
             self.next_sweep_ms.store(0, Ordering::Relaxed);
         } else {
             self.next_sweep_ms.store(0, Ordering::Relaxed);
@@ -273,16 +208,14 @@ impl Worker {
             .arg(self.inner.prefix())
             .arg(self.inner.node())
             .arg(&self.account)
-            .arg(max)
+            .arg(s.receipt_window)
             .arg(s.receipt_lease.as_millis() as u64)
             .invoke_async(&mut self.inner.conn())
             .await?;
         let a = items(reply);
         let now = int_at(&a, 0, "receipt take")?;
         let next = int_at(&a, 1, "receipt take")?;
-        let listed = a.len().saturating_sub(2) / 2;
-        let mut taken = Vec::with_capacity(listed);
-        let mut unreadable = Vec::new();
+        let mut taken = Vec::new();
         for pair in a[2..].chunks(2) {
             let id = str_at(pair, 0, "receipt id")?;
             let payload = pair.get(1).and_then(string).unwrap_or_default();
@@ -290,85 +223,76 @@ impl Worker {
                 Ok(r) => taken.push((id, r)),
                 Err(e) => {
                     tracing::error!(error = %e, id, "unreadable receipt dropped");
-                    unreadable.push(id);
+                    self.done(std::slice::from_ref(&id)).await?;
                 }
             }
         }
-        self.done(&mut unreadable).await?;
-        let wait = if listed >= max {
-            // A full take: more may be due right now.
-            Wait::Nothing
-        } else if next >= 0 {
-            // The earliest entry left is leased or not due yet (possibly one in flight
-            // here, whose lease ends long after its send): wake then at the latest.
-            Wait::Until(next)
-        } else {
-            Wait::Notify
-        };
-        Ok((taken, now, wait))
-    }
-
-    /// Tries one receipt once; `now` is the Redis time of its take.
-    async fn send(&self, id: String, r: QueuedReceipt, now: i64) -> Sent {
-        let s = &self.inner.settings;
+        if taken.is_empty() {
+            return Ok(if next >= 0 {
+                Wait::Until(next)
+            } else {
+                Wait::Notify
+            });
+        }
         let lifetime = s.receipt_lifetime.as_millis() as i64;
-        if r.created_ms + lifetime <= now {
-            tracing::warn!(id, account = %self.account, "receipt dropped after its lifetime");
-            self.inner
-                .stats
-                .receipts_dropped
-                .fetch_add(1, Ordering::Relaxed);
-            return Ok((Some(id), None));
-        }
-        match self.sink.deliver(r.receipt.clone()).await {
-            Ok(()) => {
-                self.inner
-                    .stats
-                    .receipts_delivered
-                    .fetch_add(1, Ordering::Relaxed);
-                Ok((Some(id), None))
+        // Each send reports whether its receipt is done (delivered or dropped) and, when
+        // no receiver was bound, when it expires; the done ones leave Redis together.
+        let sends = taken.into_iter().map(|(id, r)| async move {
+            if r.created_ms + lifetime <= now {
+                tracing::warn!(id, account = %self.account, "receipt dropped after its lifetime");
+                self.inner.stats.receipts_dropped.fetch_add(1, Ordering::Relaxed);
+                return Ok::<_, StoreError>((Some(id), None));
             }
-            Err(DeliverError::NoReceiver) => {
-                self.retry(&id, &r, 0).await?;
-                Ok((None, Some(r.created_ms + lifetime)))
-            }
-            Err(e) => {
-                let mut again = r.clone();
-                again.attempts += 1;
-                let delay = backoff(s.receipt_retry_min, s.receipt_retry_max, again.attempts);
-                tracing::debug!(error = %e, id, delay_ms = delay, "receipt not accepted; will retry");
-                self.retry(&id, &again, delay).await?;
-                Ok((None, None))
-            }
-        }
-    }
-
-    /// Notes how a send ended: done receipts to remove, or, when no receiver was
-    /// bound, to wait for one (waking in time to drop the earliest to expire).
-    /// False when the send's Redis work failed.
-    fn settle(&self, sent: Sent, done: &mut Vec<String>, wait: &mut Wait) -> bool {
-        match sent {
-            Ok((id, expiry)) => {
-                done.extend(id);
-                if let Some(expiry) = expiry {
-                    let at = match *wait {
-                        Wait::Receiver(Some(d)) => d.min(expiry),
-                        _ => expiry,
-                    };
-                    *wait = Wait::Receiver(Some(at));
+            match self.sink.deliver(r.receipt.clone()).await {
+                Ok(()) => {
+                    self.inner.stats.receipts_delivered.fetch_add(1, Ordering::Relaxed);
+                    Ok((Some(id), None))
                 }
-                true
+                Err(DeliverError::NoReceiver) => {
+                    self.retry(&id, &r, 0).await?;
+                    Ok((None, Some(r.created_ms + lifetime)))
+                }
+                Err(e) => {
+                    let mut again = r.clone();
+                    again.attempts += 1;
+                    let delay = backoff(s.receipt_retry_min, s.receipt_retry_max, again.attempts);
+                    tracing::debug!(error = %e, id, delay_ms = delay, "receipt not accepted; will retry");
+                    self.retry(&id, &again, delay).await?;
+                    Ok((None, None))
+                }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, account = %self.account, "receipt worker: redis unavailable");
-                false
+        });
+        let results = futures::future::join_all(sends).await;
+        let mut done = Vec::new();
+        let mut waiting_for_receiver = false;
+        let mut drop_at: Option<i64> = None;
+        let mut failed = None;
+        for r in results {
+            match r {
+                Ok((id, expiry)) => {
+                    done.extend(id);
+                    if let Some(expiry) = expiry {
+                        waiting_for_receiver = true;
+                        drop_at = Some(drop_at.map_or(expiry, |d: i64| d.min(expiry)));
+                    }
+                }
+                Err(e) => failed = Some(e),
             }
         }
+        // Even when a retry failed: what was delivered must not be sent again.
+        self.done(&done).await?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(if waiting_for_receiver {
+            Wait::Receiver(drop_at)
+        } else {
+            Wait::Nothing
+        })
     }
 
-    /// Removes receipts that are done (delivered or dropped), in one script call, and
-    /// empties `ids`. On failure they stay listed for the next call.
-    async fn done(&self, ids: &mut Vec<String>) -> Result<(), StoreError> {
+    /// Removes receipts that are done (delivered or dropped), in one script call.
+    async fn done(&self, ids: &[String]) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -378,10 +302,9 @@ impl Worker {
             .arg(self.inner.prefix())
             .arg(self.inner.node())
             .arg(&self.account)
-            .arg(&*ids)
+            .arg(ids)
             .invoke_async::<()>(&mut self.inner.conn())
             .await?;
-        ids.clear();
         Ok(())
     }
 
