@@ -11,9 +11,12 @@
 //!   to minutes late with many keys), but expires the fields of one key in deadline
 //!   order, by time buckets — within ~1/hz for dense deadlines, at most ~8.2 s (its
 //!   widest bucket window) for a deadline with few neighbours.
-//! * on Redis 7.0, a key `P:t:<gk>` per group with `expired` events (made timely by
-//!   the timer heap of [`super::timers`]); the event names the group, whose claim
-//!   script runs.
+//! * on Redis 7.0, a key `P:t:<gk>` per group with `expired` events; the event names
+//!   the group, whose claim script runs.
+//!
+//! On both, the timer heap of [`super::timers`] wakes the same claim-due pass at each
+//! deadline, so the server's sampling (minutes late with many keys) and bucket
+//! windows (seconds) only matter for a deadline no node watched.
 //!
 //! The group's data lives under another key and is still there. Every node receives
 //! every event; the claim scripts move a group out of the pending area, so exactly one
@@ -74,13 +77,10 @@ impl Subscriber {
     /// Subscribes, runs the recovery pass, handles events; on a lost connection does
     /// it all again (with a growing pause) until shutdown.
     pub async fn run(self) {
-        let passes = (self.inner.backend == ExpiryBackend::HashFieldExpiry)
-            .then(|| tokio::spawn(due_passes(self.inner.clone())));
+        let passes = tokio::spawn(due_passes(self.inner.clone()));
         self.serve().await;
-        if let Some(passes) = passes {
-            if let Err(e) = passes.await {
-                tracing::error!(error = %e, "claim-due task failed");
-            }
+        if let Err(e) = passes.await {
+            tracing::error!(error = %e, "claim-due task failed");
         }
     }
 
@@ -221,7 +221,7 @@ impl Subscriber {
     }
 }
 
-/// The claim-due task (hash-field expiration): one pass per wake-up. Wake-ups during
+/// The claim-due task: one pass per wake-up (a local timer, or an `hexpired` event). Wake-ups during
 /// a pass coalesce into one (a [`Notify`] stores one permit), so a burst of events
 /// costs at most one pass more, and passes never overlap.
 async fn due_passes(inner: Arc<Inner>) {

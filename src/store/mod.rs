@@ -6,7 +6,7 @@
 //! * [`scripts`] — the Lua scripts; every state change of a message is one of them.
 //! * [`accept`] — submit: deadline, message_id, storing a segment ([`MessageService`]).
 //! * [`expiry`] — the keyspace-event subscriber, claims, recovery pass.
-//! * [`timers`] — local deadline timers: touch (Redis 7.0) or claim (hash-field expiration) on time.
+//! * [`timers`] — local deadline timers: wake the claim-due pass on time.
 //! * [`release`] — receipts of finished messages queued at once (before MongoDB).
 //! * [`finisher`] — finished messages from the Redis outbox to MongoDB, then their keys
 //!   deleted.
@@ -53,8 +53,8 @@ use crate::service::{MessageService, ReceiptSink};
 pub enum ExpiryBackend {
     /// Valkey ≥ 9 / Redis ≥ 7.4: a hash field with HPEXPIREAT, `hexpired` events.
     HashFieldExpiry,
-    /// Redis 7.0: a key with PEXPIREAT, `expired` events made timely by a one-shot
-    /// local timer that touches the key at the deadline.
+    /// Redis 7.0: a key with PEXPIREAT, `expired` events (the backstop of the local
+    /// timers, which claim on time on either backend).
     KeyExpiry,
 }
 
@@ -117,8 +117,8 @@ pub(crate) struct Inner {
     /// Deadlines this node watches locally, so they fire on time whatever the
     /// server's expiry sampling does (see `timers`).
     timers: timers::Timers,
-    /// Wakes the claim-due pass (hash-field expiration: an `hexpired` event of
-    /// `P:timers`, or a local timer).
+    /// Wakes the claim-due pass (a local timer at a deadline, or an `hexpired` event
+    /// of `P:timers`).
     due_pass: Notify,
     stats: Stats,
 }

@@ -2,13 +2,13 @@
 //! whatever the server's own expiry does.
 //!
 //! Redis 7.0 finds expired keys by sampling; a lone due key among a million with a TTL
-//! can wait minutes for its event. Touching the key after its deadline (here `PTTL`)
-//! expires it, and fires the event, at once. On hash-field expiration (Valkey 9) the
-//! fields of `P:timers` expire in deadline order, but by time buckets of up to 8192 ms
-//! when deadlines are sparse; there the due timer wakes the claim-due pass directly
-//! (the `hexpired` event remains the backstop). Every deadline this node should watch
-//! is one entry of an ordered set; the task sleeps until the earliest and handles
-//! whatever is due in batches. One task and ~150 bytes per pending message, instead of a
+//! can wait minutes for its event. On hash-field expiration (Valkey 9) the fields of
+//! `P:timers` expire in deadline order, but by time buckets of up to 8192 ms when
+//! deadlines are sparse. So on both, a due timer here wakes the claim-due pass
+//! directly, and the server's own event (`expired` of `P:t:<gk>`, `hexpired` of
+//! `P:timers`) is the backstop. Every deadline this node should watch is one entry of
+//! an ordered set; the task sleeps until the earliest and handles whatever is due in
+//! batches. One task and ~150 bytes per pending message, instead of a
 //! task and a connection handle per message; a group that finishes is removed at once.
 //!
 //! Entries come from the `P:armed` announcement of every script that sets a deadline
@@ -16,8 +16,8 @@
 //! after every (re)subscription, from the whole deadline index `P:deadlines`: a
 //! message whose first segment was stored by a node that has since died (or by this
 //! process before a restart) would otherwise have no timer anywhere. Every node thus
-//! watches every pending deadline — the touch is idempotent and the claim script runs
-//! once, so two touches only cost a `PTTL`.
+//! watches every pending deadline — the claim-due pass is idempotent and claims each
+//! group once, so a second node's wake-up costs one script call that finds nothing.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -25,10 +25,12 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 use super::value::{items, string};
-use super::{ExpiryBackend, Inner, StoreError};
+use super::{Inner, StoreError};
 
-/// Timer keys touched per pipeline.
+/// Due entries taken per round.
 const BATCH: usize = 512;
+/// How long after a due entry woke the claim-due pass it is looked at once more.
+const RECHECK_MS: i64 = 1000;
 /// Deadline-index entries read per ZRANGE when loading.
 const LOAD_BATCH: isize = 2048;
 
@@ -38,8 +40,8 @@ const LOAD_BATCH: isize = 2048;
 #[derive(Default)]
 struct Entries {
     by_deadline: BTreeSet<(i64, Box<str>)>,
-    /// gk → (deadline ms, already found not yet expired once: local clock ahead of
-    /// Redis; a second miss leaves the key to Redis' own expiry rather than spin).
+    /// gk → (deadline ms, already rechecked once: a group still pending after its
+    /// recheck is left to Redis' own expiry event rather than spin).
     by_group: HashMap<Box<str>, (i64, bool)>,
 }
 
@@ -123,7 +125,8 @@ impl Timers {
 }
 
 /// The timer task: sleeps until the earliest deadline (or an earlier one arrives),
-/// touches what is due, repeats. No periodic wake-up when nothing is armed.
+/// wakes the claim-due pass for what is due, repeats. No periodic wake-up when
+/// nothing is armed.
 pub async fn run(inner: Arc<Inner>) {
     let timers = &inner.timers;
     loop {
@@ -144,38 +147,24 @@ pub async fn run(inner: Arc<Inner>) {
             if due.is_empty() {
                 break;
             }
-            if inner.backend == ExpiryBackend::HashFieldExpiry {
-                // One claim-due pass takes every group due by Redis time, these
-                // included (and wake-ups during a pass coalesce).
-                inner.due_pass.notify_one();
-                continue;
-            }
-            if let Err(e) = touch(&inner, due).await {
-                // The deadline index keeps them; the recovery pass after the
-                // resubscription this error leads to claims them.
-                tracing::warn!(error = %e, "expiry timers could not touch their keys");
-                break;
+            // One claim-due pass takes every group due by Redis time, these included
+            // (wake-ups during a pass coalesce), on either backend: one script per
+            // batch of 256, where touching each Redis 7.0 timer key cost a `PTTL`, an
+            // `expired` event and a claim script per group (claim p50 <= 25 ms vs <= 5
+            // ms with the pass, BENCHMARKS.md).
+            inner.due_pass.notify_one();
+            // Watched once more, RECHECK_MS later, in case this node's clock runs
+            // ahead of Redis' and the pass finds them not due yet; a claimed group
+            // leaves the set at once ("- <gk>" on P:armed), so normally this entry
+            // never fires.
+            let again = inner.clock.now_ms() + RECHECK_MS;
+            for (_, gk, rechecked) in due {
+                if !rechecked {
+                    timers.put_back((again, gk, true));
+                }
             }
         }
     }
-}
-
-/// `PTTL` of each due timer key, pipelined. A key still alive (this node's clock ahead
-/// of Redis) is watched again for its remaining TTL, once.
-async fn touch(inner: &Inner, due: Vec<(i64, Box<str>, bool)>) -> Result<(), StoreError> {
-    let prefix = inner.prefix();
-    let mut pipe = redis::pipe();
-    for (_, gk, _) in &due {
-        pipe.cmd("PTTL").arg(format!("{prefix}t:{gk}"));
-    }
-    let ttls: Vec<i64> = pipe.query_async(&mut inner.conn()).await?;
-    let now = inner.clock.now_ms();
-    for ((_, gk, retried), ttl) in due.into_iter().zip(ttls) {
-        if ttl > 0 && !retried {
-            inner.timers.put_back((now + ttl, gk, true));
-        }
-    }
-    Ok(())
 }
 
 /// Arms a timer for every deadline of the index still in the future (by Redis time):
