@@ -72,26 +72,38 @@ impl Finisher {
     }
 
     /// Writes batches until the outbox has nothing due; returns when the next leased
-    /// entry becomes due. The next batch is leased while the current one is written,
-    /// so the Redis round trips (lease, reading the groups) hide behind the MongoDB
-    /// insert; one insert is in flight at a time, as MongoDB's own ordering of a
-    /// client's writes is simplest to reason about that way.
+    /// entry becomes due. While MongoDB inserts batch k, the next batch is leased and
+    /// batch k−1 finalized, so the Redis round trips (lease, reading the groups,
+    /// finalize) hide behind the insert; one insert is in flight at a time.
     async fn drain(&self) -> Result<Option<i64>, StoreError> {
         let mut lease = self.lease().await?;
+        // Acknowledged by MongoDB, not finalized yet.
+        let mut written: Option<Vec<FinishedGroup>> = None;
         loop {
             if lease.groups.is_empty() {
+                if let Some(done) = written.take() {
+                    self.finalize(&done).await?;
+                }
                 return Ok(lease.next_due_ms);
             }
-            let (written, next) = tokio::join!(self.write(&lease.groups), self.lease());
-            // A failed write leaves its batch leased (taken over when the lease ends);
-            // a batch leased beside it waits the same way, which is what a crash here
-            // would do too.
-            written?;
-            if self.inner.shutdown.is_cancelled() {
-                // The batch leased last is written by this node's next start, which
-                // takes its own leases back at once (see `reclaim`).
+            let previous = written.take();
+            let (inserted, next, finalized) =
+                tokio::join!(self.insert(&lease.groups), self.lease(), async {
+                    match &previous {
+                        Some(done) => self.finalize(done).await,
+                        None => Ok(()),
+                    }
+                });
+            // A failed step leaves its batch leased (taken over when the lease ends),
+            // and a batch leased beside it waits the same way, as a crash here would.
+            finalized?;
+            if !inserted? {
+                // Shut down before MongoDB acknowledged: the batch stays in the outbox,
+                // and the one leased beside it too; this node's next start takes its
+                // own leases back at once (see `reclaim`).
                 return Ok(None);
             }
+            written = Some(lease.groups);
             lease = next?;
         }
     }
@@ -141,8 +153,9 @@ impl Finisher {
         })
     }
 
-    /// MongoDB first (retried until acknowledged), then finalize in Redis.
-    async fn write(&self, groups: &[FinishedGroup]) -> Result<(), StoreError> {
+    /// Inserts the batch's documents, retried until MongoDB acknowledged them. False
+    /// when shutdown came first (nothing may be finalized then).
+    async fn insert(&self, groups: &[FinishedGroup]) -> Result<bool, StoreError> {
         let mut docs = Vec::with_capacity(groups.len());
         for g in groups {
             docs.push(outcome_document(g)?);
@@ -161,7 +174,7 @@ impl Finisher {
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
                         // Leave the batch in the outbox; the next start writes it.
-                        _ = self.inner.shutdown.cancelled() => return Ok(()),
+                        _ = self.inner.shutdown.cancelled() => return Ok(false),
                     }
                     pause = (pause * 2).min(Duration::from_secs(5));
                 }
@@ -172,6 +185,12 @@ impl Finisher {
             .stats
             .outcomes_written
             .fetch_add(groups.len() as u64, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// After MongoDB acknowledged the batch: deletes its messages' keys in Redis (one
+    /// script), queueing the receipts that were not released yet.
+    async fn finalize(&self, groups: &[FinishedGroup]) -> Result<(), StoreError> {
         // Receipts are normally released long before (super::release): send them
         // again only for the gids still in P:fresh. A gid cannot re-enter P:fresh, so
         // one seen absent here is released for good.
