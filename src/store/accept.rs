@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use smpp_protocol::time::parse_time;
 
 use super::model::{
-    address_key, group_key, FinishKind, FinishedGroup, FinishedSegment, GroupMeta, StoredSegment,
+    address_key, expiry_mode_code, group_key, FinishKind, FinishedGroup, FinishedSegment,
+    GroupMeta, StoredSegment,
 };
 use super::outcome::receipts;
 use super::ready::{Held, HOLD_MS};
@@ -77,10 +78,19 @@ impl Inner {
             Some(c) if c.total > 1 => (group_key(&meta), c.seq),
             _ => (format!("1|{message_id}"), 1),
         };
-        let meta_json = serde_json::to_string(&meta).map_err(internal)?;
         let segment = StoredSegment::from_request(&req);
-        let seg_json = serde_json::to_string(&segment).map_err(internal)?;
         let single = meta.total == 1;
+        // A single-part message is written as a finished group hash (meta and
+        // segment as JSON fields); a multi-part one as small group fields plus one
+        // record per segment (see SUBMIT).
+        let (facts, data) = if single {
+            (
+                serde_json::to_string(&meta).map_err(internal)?,
+                serde_json::to_vec(&segment).map_err(internal)?,
+            )
+        } else {
+            (meta.service_type.clone(), segment.record_tail())
+        };
         let account = meta.account.clone();
         let mut inv = self.scripts.submit.prepare_invoke();
         inv.arg(self.prefix())
@@ -90,8 +100,8 @@ impl Inner {
             .arg(meta.total)
             .arg(&message_id)
             .arg(deadline.timestamp_millis())
-            .arg(meta_json)
-            .arg(seg_json)
+            .arg(facts)
+            .arg(data)
             .arg(self.settings.max_pending)
             .arg(self.hfe())
             .arg(&meta.account)
@@ -120,6 +130,8 @@ impl Inner {
                 let payload = serde_json::to_string(&r).map_err(internal)?;
                 inv.arg(&group.meta.account).arg(id).arg(payload);
             }
+        } else {
+            inv.arg(expiry_mode_code(meta.expiry_mode));
         }
         let reply: redis::Value = inv
             .invoke_async(&mut self.conn())

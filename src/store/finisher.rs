@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::model::FinishedGroup;
 use super::outcome::{outcome_document, receipts};
-use super::value::{hash, int_at, items};
+use super::value::{hash_bytes, int_at, items};
 use super::{Inner, StoreError};
 
 pub struct Finisher {
@@ -138,7 +138,7 @@ impl Finisher {
         let next = int_at(&a, 1, "lease")?;
         let mut groups = Vec::new();
         for v in a.into_iter().skip(2) {
-            match FinishedGroup::from_fields(hash(v)) {
+            match FinishedGroup::from_fields(hash_bytes(v)) {
                 Ok(g) => groups.push(g),
                 // Cannot happen with data written by this code; keep it for an operator
                 // rather than lose it, and do not block the others.

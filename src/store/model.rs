@@ -20,8 +20,11 @@ pub struct GroupMeta {
     pub expiry_mode: ExpiryMode,
 }
 
-/// One received segment (an `s:<seq>` field). Short field names: this is stored per
-/// segment at thousands per second.
+/// One received segment. A multi-part message keeps it in the segment's `P:m:<id>`
+/// key as a [record](StoredSegment::record_tail) (binary user data); a single-part
+/// message, and multi-part messages stored by versions before that, as JSON in an
+/// `s:<seq>` field of the group hash. Short field names: this is stored per segment
+/// at thousands per second.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredSegment {
     /// data_coding
@@ -30,8 +33,9 @@ pub struct StoredSegment {
     pub esm: u8,
     /// registered_delivery
     pub rd: u8,
-    /// short_message / message_payload as received, hex
-    pub raw: String,
+    /// short_message / message_payload as received (hex in JSON)
+    #[serde(with = "hex_bytes")]
+    pub raw: Vec<u8>,
     /// Where the user data starts in `raw`: the UDH's length (0 without UDHI). The
     /// user data is always the tail of what was received, so it is not stored twice.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -51,7 +55,7 @@ impl StoredSegment {
             dc: req.data_coding,
             esm: req.esm_class,
             rd: req.registered_delivery,
-            raw: hex::encode(&req.raw_user_data),
+            raw: req.raw_user_data.to_vec(),
             uo: req.raw_user_data.len().saturating_sub(req.user_data.len()),
             ud: None,
             rid: req.receipt_id.clone(),
@@ -68,16 +72,83 @@ impl StoredSegment {
         if let Some(ud) = &self.ud {
             return hex::decode(ud).map_err(corrupt);
         }
-        let mut raw = hex::decode(&self.raw).map_err(corrupt)?;
-        if self.uo > raw.len() {
-            return Err(StoreError::Corrupt(format!(
+        match self.raw.get(self.uo..) {
+            Some(ud) => Ok(ud.to_vec()),
+            None => Err(StoreError::Corrupt(format!(
                 "segment user data offset {} beyond its {} octets",
                 self.uo,
-                raw.len()
-            )));
+                self.raw.len()
+            ))),
         }
-        raw.drain(..self.uo);
-        Ok(raw)
+    }
+
+    /// What the node sends the submit script for a multi-part segment, which stores
+    /// `<gid> <gk>` LF `<received_ms> ` + this as the segment's `P:m:<id>` value:
+    /// `<dc> <esm> <rd> <uo> <rid or ->` LF, then the raw short_message as is. One
+    /// string per segment (the key that query/cancel/replace need anyway) instead
+    /// of three hash fields with the data in hex JSON: the group hash keeps only
+    /// small fields, so Redis stores it as a compact listpack, and the user data is
+    /// stored once, in binary.
+    pub fn record_tail(&self) -> Vec<u8> {
+        let head = format!(
+            "{} {} {} {} {}\n",
+            self.dc,
+            self.esm,
+            self.rd,
+            self.uo,
+            self.rid.as_deref().unwrap_or("-")
+        );
+        let mut out = Vec::with_capacity(head.len() + self.raw.len());
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(&self.raw);
+        out
+    }
+
+    /// Reads a whole `P:m:<id>` record: (received_ms, segment).
+    pub fn from_record(v: &[u8]) -> Result<(i64, StoredSegment), StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("segment record: {what}"));
+        let nl = |from: usize| {
+            v.get(from..)
+                .and_then(|t| t.iter().position(|b| *b == b'\n'))
+                .map(|i| from + i)
+        };
+        let first = nl(0).ok_or_else(|| corrupt("no header"))?;
+        let second = nl(first + 1).ok_or_else(|| corrupt("no segment header"))?;
+        let head = std::str::from_utf8(&v[first + 1..second]).map_err(|_| corrupt("header"))?;
+        let f: Vec<&str> = head.split(' ').collect();
+        let [received, dc, esm, rd, uo, rid] = f[..] else {
+            return Err(corrupt("header fields"));
+        };
+        let num = |s: &str| s.parse::<i64>().map_err(|_| corrupt("header number"));
+        let byte = |s: &str| s.parse::<u8>().map_err(|_| corrupt("header octet"));
+        Ok((
+            num(received)?,
+            StoredSegment {
+                dc: byte(dc)?,
+                esm: byte(esm)?,
+                rd: byte(rd)?,
+                raw: v[second + 1..].to_vec(),
+                uo: num(uo)?
+                    .try_into()
+                    .map_err(|_| corrupt("user data offset"))?,
+                ud: None,
+                rid: (rid != "-").then(|| rid.to_owned()),
+            },
+        ))
+    }
+}
+
+/// `Vec<u8>` as a hex string in JSON (segments written as `s:<seq>` JSON).
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        hex::decode(s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -120,21 +191,35 @@ pub struct FinishedGroup {
 }
 
 impl FinishedGroup {
-    /// Reads the flat `HGETALL` reply of a finished group hash.
-    pub fn from_fields(fields: HashMap<String, String>) -> Result<FinishedGroup, StoreError> {
-        let get = |k: &str| {
-            fields
+    /// Reads the flat `HGETALL` reply of a finished group hash, with the `m:<seq>`
+    /// segment records the LEASE/FRESH scripts add beside it.
+    pub fn from_fields(fields: HashMap<String, Vec<u8>>) -> Result<FinishedGroup, StoreError> {
+        let get = |k: &str| -> Result<&str, StoreError> {
+            let v = fields
                 .get(k)
-                .ok_or_else(|| StoreError::Corrupt(format!("finished group lacks field {k:?}")))
+                .ok_or_else(|| StoreError::Corrupt(format!("finished group lacks field {k:?}")))?;
+            std::str::from_utf8(v)
+                .map_err(|_| StoreError::Corrupt(format!("field {k:?} is not text")))
         };
         let int = |k: &str| -> Result<i64, StoreError> {
             get(k)?
                 .parse()
                 .map_err(|_| StoreError::Corrupt(format!("field {k:?} is not a number")))
         };
-        let meta: GroupMeta = serde_json::from_str(get("meta")?)
-            .map_err(|e| StoreError::Corrupt(format!("group meta: {e}")))?;
-        let kind = match get("state")?.as_str() {
+        let meta = match fields.get("meta") {
+            Some(_) => serde_json::from_str(get("meta")?)
+                .map_err(|e| StoreError::Corrupt(format!("group meta: {e}")))?,
+            // Multi-part messages keep their facts in the group key and two small
+            // fields, so that the hash stays a listpack (see StoredSegment::record_tail).
+            None => GroupMeta::from_key(
+                get("gk")?,
+                fields
+                    .get("st")
+                    .map_or("", |v| std::str::from_utf8(v).unwrap_or("")),
+                expiry_mode(fields.get("x").map(Vec::as_slice)),
+            )?,
+        };
+        let kind = match get("state")? {
             "complete" => FinishKind::Complete,
             "expired" => FinishKind::Expired,
             "cancelled" => FinishKind::Cancelled,
@@ -142,30 +227,40 @@ impl FinishedGroup {
         };
         let mut segments = Vec::new();
         for (k, v) in &fields {
-            let Some(seq) = k.strip_prefix("s:") else {
+            let seq = |s: &str| -> Result<u8, StoreError> {
+                s.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("segment field {k:?}")))
+            };
+            let (seq, received_ms, data) = if let Some(n) = k.strip_prefix("s:") {
+                let n = seq(n)?;
+                let text = std::str::from_utf8(v)
+                    .map_err(|_| StoreError::Corrupt(format!("segment {n} is not text")))?;
+                let data: StoredSegment = serde_json::from_str(text)
+                    .map_err(|e| StoreError::Corrupt(format!("segment {n}: {e}")))?;
+                (n, int(&format!("r:{n}"))?, data)
+            } else if let Some(n) = k.strip_prefix("m:") {
+                let n = seq(n)?;
+                let (received, data) = StoredSegment::from_record(v)?;
+                (n, received, data)
+            } else {
                 continue;
             };
-            let seq: u8 = seq
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("segment field {k:?}")))?;
-            let data: StoredSegment = serde_json::from_str(v)
-                .map_err(|e| StoreError::Corrupt(format!("segment {seq}: {e}")))?;
             segments.push(FinishedSegment {
                 seq,
-                message_id: get(&format!("i:{seq}"))?.clone(),
-                received_ms: int(&format!("r:{seq}"))?,
+                message_id: get(&format!("i:{seq}"))?.to_owned(),
+                received_ms,
                 data,
             });
         }
         segments.sort_by_key(|s| s.seq);
         Ok(FinishedGroup {
-            gid: get("gid")?.clone(),
+            gid: get("gid")?.to_owned(),
             meta,
             deadline_ms: int("dl")?,
             submitted_ms: int("sub")?,
             finished_ms: int("fin")?,
             kind,
-            node: get("node")?.clone(),
+            node: get("node")?.to_owned(),
             segments,
         })
     }
@@ -203,6 +298,80 @@ pub fn group_key(meta: &GroupMeta) -> String {
     )
 }
 
+/// The `x` field of a multi-part group hash: how its account wants expiry handled.
+pub fn expiry_mode_code(m: ExpiryMode) -> &'static str {
+    match m {
+        ExpiryMode::DeliverPartial => "p",
+        ExpiryMode::ExpireWhole => "w",
+    }
+}
+
+/// Reads an `x` field (absent: the default, as before the field existed).
+pub fn expiry_mode(x: Option<&[u8]>) -> ExpiryMode {
+    match x {
+        Some(b"w") => ExpiryMode::ExpireWhole,
+        _ => ExpiryMode::DeliverPartial,
+    }
+}
+
+/// Reads a `ton.npi.addr` address key back.
+fn parse_address_key(s: &str) -> Option<Address> {
+    let mut it = s.splitn(3, '.');
+    Some(Address {
+        ton: it.next()?.parse().ok()?,
+        npi: it.next()?.parse().ok()?,
+        addr: it.next()?.to_owned(),
+    })
+}
+
+impl GroupMeta {
+    /// The facts of a message from its [group key](group_key) and the two that are
+    /// not part of it.
+    pub fn from_key(
+        gk: &str,
+        service_type: &str,
+        expiry_mode: ExpiryMode,
+    ) -> Result<GroupMeta, StoreError> {
+        let corrupt = || StoreError::Corrupt(format!("group key {gk:?}"));
+        // A length-prefixed part `<len>:<text>` followed by '|'.
+        fn part(rest: &str) -> Option<(&str, &str)> {
+            let (len, tail) = rest.split_once(':')?;
+            let len: usize = len.parse().ok()?;
+            let text = tail.get(..len)?;
+            Some((text, tail.get(len..)?.strip_prefix('|')?))
+        }
+        let (account, rest) = part(gk).ok_or_else(corrupt)?;
+        let (source, rest) = part(rest).ok_or_else(corrupt)?;
+        let (dest, rest) = part(rest).ok_or_else(corrupt)?;
+        let mut tail = rest.split('|');
+        let scheme = match tail.next() {
+            Some("u8") => Some(ConcatScheme::Udh8),
+            Some("u16") => Some(ConcatScheme::Udh16),
+            Some("sar") => Some(ConcatScheme::Sar),
+            Some("single") => None,
+            _ => return Err(corrupt()),
+        };
+        let reference: u16 = tail
+            .next()
+            .and_then(|r| r.parse().ok())
+            .ok_or_else(corrupt)?;
+        let total: u8 = tail
+            .next()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(corrupt)?;
+        Ok(GroupMeta {
+            account: account.to_owned(),
+            service_type: service_type.to_owned(),
+            source: parse_address_key(source).ok_or_else(corrupt)?,
+            dest: parse_address_key(dest).ok_or_else(corrupt)?,
+            scheme,
+            reference: scheme.map(|_| reference),
+            total,
+            expiry_mode,
+        })
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -236,5 +405,121 @@ mod tests {
     fn an_offset_beyond_raw_is_corrupt_not_a_panic() {
         let bad = segment(r#"{"dc":0,"esm":64,"rd":1,"raw":"6869","uo":9}"#);
         assert!(matches!(bad.user_data(), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_segment_record_keeps_binary_data_and_reads_back() {
+        let seg = StoredSegment {
+            dc: 8,
+            esm: 0x40,
+            rd: 1,
+            // UDH, then UCS-2 with LF and NUL octets in it.
+            raw: vec![5, 0, 3, 0x2a, 2, 1, 0x00, 0x0a, 0xd8, 0x3d, 0x0a, 0x00],
+            uo: 6,
+            ud: None,
+            rid: Some("0000000100000000002A".into()),
+        };
+        let mut record = b"00000001000000000001 4:test|x\n1764000000123 ".to_vec();
+        record.extend(seg.record_tail());
+        let (received, back) = StoredSegment::from_record(&record).unwrap();
+        assert_eq!(received, 1_764_000_000_123);
+        assert_eq!(back, seg);
+        assert_eq!(
+            back.user_data().unwrap(),
+            vec![0x00, 0x0a, 0xd8, 0x3d, 0x0a, 0x00]
+        );
+        let plain = StoredSegment { rid: None, ..seg };
+        let mut record = b"g k\n1 ".to_vec();
+        record.extend(plain.record_tail());
+        assert_eq!(StoredSegment::from_record(&record).unwrap().1, plain);
+        assert!(StoredSegment::from_record(b"g k\n1 2 3").is_err());
+    }
+
+    #[test]
+    fn group_facts_read_back_from_the_group_key() {
+        let meta = GroupMeta {
+            account: "a|c:c.t".into(),
+            service_type: "WAP".into(),
+            source: Address {
+                ton: 5,
+                npi: 0,
+                addr: "Alpha.|1:x".into(),
+            },
+            dest: Address {
+                ton: 1,
+                npi: 1,
+                addr: "447700900001".into(),
+            },
+            scheme: Some(ConcatScheme::Udh16),
+            reference: Some(65_535),
+            total: 3,
+            expiry_mode: ExpiryMode::ExpireWhole,
+        };
+        let back = GroupMeta::from_key(&group_key(&meta), "WAP", ExpiryMode::ExpireWhole).unwrap();
+        assert_eq!(back, meta);
+        assert!(GroupMeta::from_key("4:te|x", "", ExpiryMode::DeliverPartial).is_err());
+        assert_eq!(
+            expiry_mode(Some(expiry_mode_code(ExpiryMode::ExpireWhole).as_bytes())),
+            ExpiryMode::ExpireWhole
+        );
+        assert_eq!(expiry_mode(None), ExpiryMode::DeliverPartial);
+    }
+
+    #[test]
+    fn a_finished_group_reads_from_small_fields_and_segment_records() {
+        let meta = GroupMeta {
+            account: "test".into(),
+            service_type: String::new(),
+            source: Address {
+                ton: 1,
+                npi: 1,
+                addr: "1".into(),
+            },
+            dest: Address {
+                ton: 1,
+                npi: 1,
+                addr: "2".into(),
+            },
+            scheme: Some(ConcatScheme::Sar),
+            reference: Some(7),
+            total: 2,
+            expiry_mode: ExpiryMode::DeliverPartial,
+        };
+        let gk = group_key(&meta);
+        let seg = StoredSegment {
+            dc: 0,
+            esm: 0,
+            rd: 1,
+            raw: b"hi".to_vec(),
+            uo: 0,
+            ud: None,
+            rid: None,
+        };
+        let mut record = format!("G1 {gk}\n55 ").into_bytes();
+        record.extend(seg.record_tail());
+        let fields: HashMap<String, Vec<u8>> = [
+            ("gid", b"G1".to_vec()),
+            ("gk", gk.into_bytes()),
+            ("st", Vec::new()),
+            ("x", b"p".to_vec()),
+            ("dl", b"100".to_vec()),
+            ("sub", b"50".to_vec()),
+            ("fin", b"101".to_vec()),
+            ("state", b"expired".to_vec()),
+            ("node", b"n".to_vec()),
+            ("i:2", b"M2".to_vec()),
+            ("m:2", record),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let g = FinishedGroup::from_fields(fields).unwrap();
+        assert_eq!(g.meta, meta);
+        assert_eq!(g.kind, FinishKind::Expired);
+        assert_eq!(g.missing(), vec![1]);
+        assert_eq!(g.segments.len(), 1);
+        assert_eq!((g.segments[0].seq, g.segments[0].received_ms), (2, 55));
+        assert_eq!(g.segments[0].message_id, "M2");
+        assert_eq!(g.segments[0].data, seg);
     }
 }

@@ -78,10 +78,15 @@ impl Inner {
                 },
                 _ => {
                     // Finished, its outcome not yet in MongoDB.
-                    let partial =
+                    // The expiry mode: `x` of a multi-part group, else in its meta.
+                    let x = a.get(4).and_then(super::value::string).unwrap_or_default();
+                    let partial = if x.is_empty() {
                         serde_json::from_str::<super::model::GroupMeta>(&str_at(&a, 3, "query")?)
                             .map(|m| m.expiry_mode == ExpiryMode::DeliverPartial)
-                            .unwrap_or(true);
+                            .unwrap_or(true)
+                    } else {
+                        super::model::expiry_mode(Some(x.as_bytes())) == ExpiryMode::DeliverPartial
+                    };
                     let state = state_from_redis(&str_at(&a, 1, "query")?, partial);
                     QueryAnswer {
                         message_id: message_id.to_owned(),
@@ -178,7 +183,7 @@ impl Inner {
             .arg(system_id)
             .arg(source_filter(source))
             .arg(short_message.len().saturating_sub(user_data.len()))
-            .arg(hex::encode(&short_message))
+            .arg(short_message.as_ref())
             .arg(registered_delivery)
             .arg(new_deadline)
             .arg(self.hfe())
@@ -206,27 +211,21 @@ impl Inner {
         short_message: &Bytes,
     ) -> Result<Vec<u8>, ServiceError> {
         let key = format!("{}m:{message_id}", self.prefix());
-        let v: Option<String> = redis::cmd("GET")
+        let v: Option<Vec<u8>> = redis::cmd("GET")
             .arg(&key)
             .query_async(&mut self.conn())
             .await
             .map_err(redis_err)?;
-        let Some(v) = v else {
-            return Ok(short_message.to_vec());
-        };
-        let Some((_, gk)) = v.split_once(' ') else {
-            return Ok(short_message.to_vec());
-        };
-        let fields: Vec<Option<String>> = redis::cmd("HMGET")
-            .arg(format!("{}g:{gk}", self.prefix()))
-            .arg("meta")
-            .query_async(&mut self.conn())
-            .await
-            .map_err(redis_err)?;
-        let udh = fields
-            .first()
-            .and_then(|m| m.as_deref())
-            .and_then(|m| serde_json::from_str::<super::model::GroupMeta>(m).ok())
+        // `<gid> <gk>`, then (segment records) LF and the data: the group key says
+        // whether the message is UDH-concatenated.
+        let udh = v
+            .as_deref()
+            .map(|v| v.split(|b| *b == b'\n').next().unwrap_or(v))
+            .and_then(|line| std::str::from_utf8(line).ok())
+            .and_then(|line| line.split_once(' '))
+            .and_then(|(_, gk)| {
+                super::model::GroupMeta::from_key(gk, "", ExpiryMode::DeliverPartial).ok()
+            })
             .is_some_and(|m| {
                 matches!(
                     m.scheme,

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use super::model::FinishedGroup;
 use super::outcome::receipts;
-use super::value::{hash, items, string};
+use super::value::{hash_bytes, items, string};
 use super::{Inner, StoreError};
 
 /// Groups per FRESH read.
@@ -90,7 +90,9 @@ impl Releaser {
         let mut it = pairs.into_iter();
         while let (Some(gid), Some(fields)) = (it.next(), it.next()) {
             let gid = string(&gid).unwrap_or_default();
-            let owed = match FinishedGroup::from_fields(hash(fields)).and_then(|g| receipts(&g)) {
+            let owed = match FinishedGroup::from_fields(hash_bytes(fields))
+                .and_then(|g| receipts(&g))
+            {
                 Ok(r) => r,
                 Err(e) => {
                     // Left in P:fresh: finalize (which reads the same data) decides.

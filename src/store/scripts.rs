@@ -72,6 +72,30 @@ local function each_group(first, f)
     i = last + 1
   end
 end
+-- HGETALL of a finished group hash, plus `m:<seq>` = the segment record from
+-- P:m:<id> for each segment not held in the hash itself (an `s:<seq>` field: a
+-- single-part message, or a segment stored by an older version).
+local function group_fields(d)
+  local f = redis.call('HGETALL', d)
+  local inline = {}
+  for i = 1, #f, 2 do
+    if string.sub(f[i], 1, 2) == 's:' then inline[string.sub(f[i], 3)] = true end
+  end
+  local n = #f
+  for i = 1, n, 2 do
+    if string.sub(f[i], 1, 2) == 'i:' then
+      local seq = string.sub(f[i], 3)
+      if not inline[seq] then
+        local r = redis.call('GET', P .. 'm:' .. f[i + 1])
+        if r then
+          f[#f + 1] = 'm:' .. seq
+          f[#f + 1] = r
+        end
+      end
+    end
+  end
+  return f
+end
 -- Arms the expiry timer of a group, separate from the group's data (which stays
 -- readable when the expiry event fires). Where the server has hash-field expiration:
 -- field gk of the ONE hash P:timers, expiring at the deadline — the server samples
@@ -94,11 +118,18 @@ end
 
 /// Accepts one segment.
 ///
-/// ARGV: 3 gk, 4 seq, 5 total, 6 message_id, 7 deadline_ms, 8 meta JSON, 9 segment JSON,
-/// 10 max_pending, 11 hfe (1/0), 12 account, 13 source ("ton.npi.addr"); for a
-/// single-part message also 14 its time (ms, the node's reading of Redis time, which
-/// its receipt already carries), 15 how long its receipt is held (ms) and 16.. the
-/// receipt triple if one is owed (see `ready.rs`).
+/// ARGV: 3 gk, 4 seq, 5 total, 6 message_id, 7 deadline_ms, 8 meta JSON (single-part)
+/// or service_type (multi-part), 9 segment JSON (single-part) or the tail of the
+/// segment record (multi-part: `StoredSegment::record_tail`), 10 max_pending, 11 hfe
+/// (1/0), 12 account, 13 source ("ton.npi.addr"); for a single-part message also 14
+/// its time (ms, the node's reading of Redis time, which its receipt already carries),
+/// 15 how long its receipt is held (ms) and 16.. the receipt triple if one is owed (see
+/// `ready.rs`); for a multi-part message 14 the expiry mode code (`x`).
+///
+/// A multi-part group hash holds only small fields (its facts are the group key
+/// plus `st` and `x`; per segment only `i:<seq>`), so Redis keeps it as a listpack;
+/// each segment's data is the value of its `P:m:<id>` key, which query/cancel/replace
+/// need anyway: `<gid> <gk>` LF `<received_ms> <dc> <esm> <rd> <uo> <rid>` LF raw.
 ///
 /// Returns `{'stored'}`, `{'complete', gid}`, `{'complete', gid, held_until}` (a
 /// single-part message whose receipt is held), `{'dup', original_message_id}`,
@@ -139,19 +170,17 @@ if redis.call('EXISTS', g) == 0 then
   local refused = admit()
   if refused then return refused end
   local dl = tonumber(ARGV[7])
-  redis.call('HSET', g, 'gid', mid, 'gk', gk, 'meta', ARGV[8], 'dl', dl, 'sub', now,
-    'total', total, 'n', 0, 'acct', ARGV[12], 'src', ARGV[13])
-  if total > 1 then
-    redis.call('ZADD', P .. 'deadlines', dl, gk)
-    arm(gk, dl, ARGV[11])
-  end
+  redis.call('HSET', g, 'gid', mid, 'gk', gk, 'st', ARGV[8], 'x', ARGV[14], 'dl', dl,
+    'sub', now, 'total', total, 'n', 0, 'acct', ARGV[12], 'src', ARGV[13])
+  redis.call('ZADD', P .. 'deadlines', dl, gk)
+  arm(gk, dl, ARGV[11])
 else
   local old = redis.call('HGET', g, 'i:' .. seq)
   if old then return {'dup', old} end
 end
 local gid = redis.call('HGET', g, 'gid')
-redis.call('HSET', g, 's:' .. seq, ARGV[9], 'r:' .. seq, now, 'i:' .. seq, mid)
-redis.call('SET', P .. 'm:' .. mid, gid .. ' ' .. gk)
+redis.call('HSET', g, 'i:' .. seq, mid)
+redis.call('SET', P .. 'm:' .. mid, gid .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[9])
 local n = redis.call('HINCRBY', g, 'n', 1)
 if n >= total then
   finish(gk, 'complete', now)
@@ -198,7 +227,7 @@ return out
 
 /// Leases up to ARGV[3] finished groups from the outbox for ARGV[4] ms, recording the
 /// holder (node label, node epoch ARGV[5]) in `ln`/`le` of `d:<gid>` for [`RECLAIM`].
-/// Returns `{now, next_score or -1, {hash fields…}, …}`.
+/// Returns `{now, next_score or -1, {hash fields… + segment records (`group_fields`)}, …}`.
 const LEASE: &str = r#"
 local now = now_ms()
 local ob = P .. 'outbox'
@@ -209,7 +238,7 @@ for _, gid in ipairs(ids) do
   if redis.call('EXISTS', d) == 1 then
     redis.call('ZADD', ob, now + tonumber(ARGV[4]), gid)
     redis.call('HSET', d, 'ln', NODE, 'le', ARGV[5])
-    out[#out + 1] = redis.call('HGETALL', d)
+    out[#out + 1] = group_fields(d)
   else
     redis.call('ZREM', ob, gid)
   end
@@ -244,7 +273,7 @@ const FRESH: &str = r#"
 local f = P .. 'fresh'
 local out = {}
 for _, gid in ipairs(redis.call('ZRANGE', f, 0, tonumber(ARGV[3]) - 1)) do
-  local d = redis.call('HGETALL', P .. 'd:' .. gid)
+  local d = group_fields(P .. 'd:' .. gid)
   if #d == 0 then
     redis.call('ZREM', f, gid)
   else
@@ -375,8 +404,10 @@ local function lookup(mid, acct, src)
   local v = redis.call('GET', P .. 'm:' .. mid)
   local gid, gk
   if v then
+    -- `<gid> <gk>`, then (since segment records) LF and the segment's data.
     local sp = string.find(v, ' ', 1, true)
-    gid, gk = string.sub(v, 1, sp - 1), string.sub(v, sp + 1)
+    local nl = string.find(v, '\n', 1, true) or (#v + 1)
+    gid, gk = string.sub(v, 1, sp - 1), string.sub(v, sp + 1, nl - 1)
   elseif redis.call('EXISTS', P .. 'd:' .. mid) == 1 then
     -- A single-part message has no m: key; it is d:<its message_id> until finalized.
     gid, gk = mid, '1|' .. mid
@@ -393,13 +424,13 @@ end
 "#;
 
 /// query_sm: ARGV 3 message_id, 4 account, 5 source. Returns `{}` (unknown here),
-/// `{'pending'}` or `{'final', state, fin_ms, meta}`.
+/// `{'pending'}` or `{'final', state, fin_ms, meta JSON or '', expiry mode code or ''}`.
 const QUERY: &str = r#"
 local gid, gk, pending, h = lookup(ARGV[3], ARGV[4], ARGV[5])
 if not gid then return {} end
 if pending then return {'pending'} end
-return {'final', redis.call('HGET', h, 'state'), redis.call('HGET', h, 'fin'),
-  redis.call('HGET', h, 'meta')}
+local f = redis.call('HMGET', h, 'state', 'fin', 'meta', 'x')
+return {'final', f[1], f[2], f[3] or '', f[4] or ''}
 "#;
 
 /// cancel_sm: ARGV 3 message_id, 4 account, 5 source. Returns `{'ok', gid}`,
@@ -414,7 +445,7 @@ return {'ok', gid}
 
 /// replace_sm of a pending segment: ARGV 3 message_id, 4 account, 5 source,
 /// 6 offset of the user data in the new short_message (its UDH length), 7 new raw
-/// short_message (hex), 8 registered_delivery,
+/// short_message (binary), 8 registered_delivery,
 /// 9 new deadline ms or '' (keep), 10 hfe. Returns `{'ok', gk, deadline_ms}`,
 /// `{'final'}`, `{'expired'}` or `{}`.
 const REPLACE: &str = r#"
@@ -439,12 +470,26 @@ if ARGV[9] ~= '' then
     arm(gk, dl, ARGV[10])
   end
 end
-local s = cjson.decode(redis.call('HGET', g, 's:' .. seq))
-s['ud'] = nil
-s['uo'] = tonumber(ARGV[6])
-s['raw'] = ARGV[7]
-s['rd'] = tonumber(ARGV[8])
-redis.call('HSET', g, 's:' .. seq, cjson.encode(s), 'r:' .. seq, now)
+local old = redis.call('HGET', g, 's:' .. seq)
+if old then
+  -- Stored by an older version: JSON in the group hash, the data in hex.
+  local s = cjson.decode(old)
+  s['ud'] = nil
+  s['uo'] = tonumber(ARGV[6])
+  s['raw'] = string.gsub(ARGV[7], '.', function(c) return string.format('%02x', string.byte(c)) end)
+  s['rd'] = tonumber(ARGV[8])
+  redis.call('HSET', g, 's:' .. seq, cjson.encode(s), 'r:' .. seq, now)
+else
+  -- The segment record: keep its first line, dc, esm and rid; new time, rd, uo, data.
+  local mk = P .. 'm:' .. mid
+  local v = redis.call('GET', mk)
+  local nl = string.find(v, '\n', 1, true)
+  local nl2 = string.find(v, '\n', nl + 1, true)
+  local _, dc, esm, _, _, rid = string.match(string.sub(v, nl + 1, nl2 - 1),
+    '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
+  redis.call('SET', mk, string.sub(v, 1, nl) .. now .. ' ' .. dc .. ' ' .. esm .. ' ' ..
+    ARGV[8] .. ' ' .. ARGV[6] .. ' ' .. rid .. '\n' .. ARGV[7])
+end
 return {'ok', gk, redis.call('HGET', g, 'dl')}
 "#;
 

@@ -40,10 +40,17 @@ pub fn int_at(a: &[Value], i: usize, what: &str) -> Result<i64, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("{what}: element {i} missing")))
 }
 
-/// A flat `HGETALL` reply as a map.
-pub fn hash(v: Value) -> std::collections::HashMap<String, String> {
+/// A flat `HGETALL` reply as a map with the values as sent: segment records carry
+/// binary user data.
+pub fn hash_bytes(v: Value) -> std::collections::HashMap<String, Vec<u8>> {
     let a = items(v);
     a.chunks(2)
-        .filter_map(|kv| Some((string(kv.first()?)?, string(kv.get(1)?)?)))
+        .filter_map(|kv| {
+            let value = match kv.get(1)? {
+                Value::BulkString(b) => b.clone(),
+                other => string(other)?.into_bytes(),
+            };
+            Some((string(kv.first()?)?, value))
+        })
         .collect()
 }

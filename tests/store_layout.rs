@@ -1,0 +1,213 @@
+//! How a pending message sits in Redis: a multi-part group hash of small fields only
+//! (a listpack, not a hashtable) and each segment's data once, in binary, in its
+//! `P:m:<id>` record — and a message stored in the layout of earlier versions (meta
+//! and segment JSON in the group hash) still completes after an upgrade. On Redis 7.0
+//! and Valkey 9.
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/harness.rs"]
+mod harness;
+use smppd::{service, store};
+mod support;
+
+use std::time::Duration;
+
+use harness::*;
+use redis::AsyncCommands;
+use service::{ConcatScheme, MessageService, SubmitRequest};
+use store::model::{address_key, group_key, GroupMeta, StoredSegment};
+use support::servers::RedisKind;
+
+const T: Duration = Duration::from_secs(30);
+
+/// The facts the store derives from a request, as its submit does.
+fn meta_of(req: &SubmitRequest) -> GroupMeta {
+    GroupMeta {
+        account: req.policy.system_id.clone(),
+        service_type: req.service_type.clone(),
+        source: req.source.clone(),
+        dest: req.dest.clone(),
+        scheme: req.concat.map(|c| c.scheme),
+        reference: req.concat.map(|c| c.reference),
+        total: req.concat.map_or(1, |c| c.total),
+        expiry_mode: req.policy.expiry_mode,
+    }
+}
+
+async fn redis_conn(env: &Env) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(env.redis.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+both!(
+    a_pending_segment_is_a_listpack_group_and_one_binary_record,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("layout"), sink.clone()).await;
+        let base = env.redis.dbsize();
+        let mut r = redis_conn(&env).await;
+        // UCS-2 with octets that are neither text nor JSON-safe (LF, NUL, 0xFF).
+        let text = ucs2("é\n\u{ff00}part one ");
+        let first = segment("ivy", Some((ConcatScheme::Udh8, 9, 2, 1)), 8, &text, 1, "");
+        let raw = first.raw_user_data.to_vec();
+        let gk = group_key(&meta_of(&first));
+        let id1 = run.store.submit(first).await.unwrap().message_id;
+
+        let g = format!("layout:g:{gk}");
+        let encoding: String = redis::cmd("OBJECT")
+            .arg("ENCODING")
+            .arg(&g)
+            .query_async(&mut r)
+            .await
+            .unwrap();
+        assert_eq!(encoding, "listpack", "the group hash of a pending message");
+        let fields: Vec<String> = r.hkeys(&g).await.unwrap();
+        assert!(
+            !fields
+                .iter()
+                .any(|f| f == "meta" || f.starts_with("s:") || f.starts_with("r:")),
+            "no JSON or per-segment data fields in the group hash: {fields:?}"
+        );
+        let record: Vec<u8> = r.get(format!("layout:m:{id1}")).await.unwrap();
+        assert!(
+            record.ends_with(&raw),
+            "the record ends with the short_message as received, in binary"
+        );
+        assert_eq!(
+            record.len() - raw.len(),
+            record.iter().position(|b| *b == b'\n').unwrap()
+                + 1
+                + String::from_utf8_lossy(&record)
+                    .split('\n')
+                    .nth(1)
+                    .unwrap()
+                    .len()
+                + 1,
+            "two header lines, then the data once (not also in hex)"
+        );
+
+        let second = segment(
+            "ivy",
+            Some((ConcatScheme::Udh8, 9, 2, 2)),
+            8,
+            &ucs2("part two"),
+            1,
+            "",
+        );
+        let id2 = run.store.submit(second).await.unwrap().message_id;
+        let docs = wait_outcomes(&run.store, 1, T).await;
+        let d = &docs[0];
+        assert_eq!(d.get_str("_id").unwrap(), id1);
+        assert_eq!(d.get_str("state").unwrap(), "DELIVERED");
+        assert_eq!(d.get_str("text").unwrap(), "é\n\u{ff00}part one part two");
+        assert_eq!(d.get_str("scheme").unwrap(), "udh8");
+        assert_eq!(d.get_i32("reference").unwrap(), 9);
+        let seg = d.get_array("segments").unwrap();
+        assert_eq!(
+            seg[1].as_document().unwrap().get_str("message_id").unwrap(),
+            id2
+        );
+        let s = sink.clone();
+        wait_for("2 receipts", T, || {
+            let s = s.clone();
+            async move { s.count() >= 2 }
+        })
+        .await;
+        wait_dbsize(&env.redis, base, T).await;
+        run.stop().await;
+    }
+);
+
+both!(
+    a_message_stored_in_the_earlier_layout_still_completes,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("old"), sink.clone()).await;
+        let base = env.redis.dbsize();
+        let mut r = redis_conn(&env).await;
+
+        // Segment 1 as the previous version left it: meta and segment JSON (data in
+        // hex) in the group hash, `r:`/`i:` fields, `P:m:` = "<gid> <gk>".
+        let first = segment(
+            "jay",
+            Some((ConcatScheme::Udh16, 300, 2, 1)),
+            0,
+            b"stored before ",
+            1,
+            "",
+        );
+        let meta = meta_of(&first);
+        let gk = group_key(&meta);
+        let old_id = "0000000000000000BEEF";
+        let time: (String, String) = redis::cmd("TIME").query_async(&mut r).await.unwrap();
+        let now_ms = time.0.parse::<i64>().unwrap() * 1000;
+        let deadline = now_ms + 3_600_000;
+        let seg_json = serde_json::to_string(&StoredSegment::from_request(&first)).unwrap();
+        assert!(seg_json.contains("\"raw\":\"0608"), "hex JSON: {seg_json}");
+        let g = format!("old:g:{gk}");
+        let _: () = redis::cmd("HSET")
+            .arg(&g)
+            .arg(&[
+                ("gid", old_id.to_owned()),
+                ("gk", gk.clone()),
+                ("meta", serde_json::to_string(&meta).unwrap()),
+                ("dl", deadline.to_string()),
+                ("sub", now_ms.to_string()),
+                ("total", "2".into()),
+                ("n", "1".into()),
+                ("acct", "jay".into()),
+                ("src", address_key(&meta.source)),
+                ("s:1", seg_json),
+                ("r:1", now_ms.to_string()),
+                ("i:1", old_id.into()),
+            ])
+            .query_async(&mut r)
+            .await
+            .unwrap();
+        let _: () = r
+            .set(format!("old:m:{old_id}"), format!("{old_id} {gk}"))
+            .await
+            .unwrap();
+        let _: () = r.zadd("old:deadlines", &gk, deadline).await.unwrap();
+
+        // query_sm finds the old segment pending.
+        let q = run.store.query("jay", old_id, &first.source).await.unwrap();
+        assert_eq!(q.message_state, 1, "ENROUTE");
+
+        // Segment 2 arrives at the upgraded node, in the new layout.
+        let second = segment(
+            "jay",
+            Some((ConcatScheme::Udh16, 300, 2, 2)),
+            0,
+            b"and after",
+            1,
+            "",
+        );
+        let id2 = run.store.submit(second).await.unwrap().message_id;
+        let docs = wait_outcomes(&run.store, 1, T).await;
+        let d = &docs[0];
+        assert_eq!(d.get_str("_id").unwrap(), old_id);
+        assert_eq!(d.get_str("state").unwrap(), "DELIVERED");
+        assert_eq!(d.get_str("text").unwrap(), "stored before and after");
+        let ids: Vec<&str> = d
+            .get_array("segments")
+            .unwrap()
+            .iter()
+            .map(|s| s.as_document().unwrap().get_str("message_id").unwrap())
+            .collect();
+        assert_eq!(ids, [old_id, id2.as_str()]);
+        let s = sink.clone();
+        wait_for("2 receipts", T, || {
+            let s = s.clone();
+            async move { s.count() >= 2 }
+        })
+        .await;
+        wait_dbsize(&env.redis, base, T).await;
+        run.stop().await;
+    }
+);
