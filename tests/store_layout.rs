@@ -211,3 +211,59 @@ both!(
         run.stop().await;
     }
 );
+
+// Addresses are C-Octet strings: any octet but NUL, LF and spaces included. The
+// group key holds them, so a segment key's value carries its length: such a message
+// is still found by query/replace and completes.
+both!(
+    a_source_address_with_lf_and_spaces_still_completes,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("odd"), sink.clone()).await;
+        let base = env.redis.dbsize();
+        let odd = addr("12\n3 4");
+        let mut first = segment(
+            "kim",
+            Some((ConcatScheme::Sar, 77, 2, 1)),
+            0,
+            b"one ",
+            1,
+            "",
+        );
+        first.source = odd.clone();
+        let id1 = run.store.submit(first).await.unwrap().message_id;
+        let q = run.store.query("kim", &id1, &odd).await.unwrap();
+        assert_eq!(q.message_state, 1, "ENROUTE");
+        run.store
+            .replace(
+                "kim",
+                &id1,
+                &odd,
+                1,
+                bytes::Bytes::new(),
+                bytes::Bytes::from_static(b"uno "),
+            )
+            .await
+            .unwrap();
+        let mut second = segment("kim", Some((ConcatScheme::Sar, 77, 2, 2)), 0, b"two", 1, "");
+        second.source = odd.clone();
+        run.store.submit(second).await.unwrap();
+        let docs = wait_outcomes(&run.store, 1, T).await;
+        let d = &docs[0];
+        assert_eq!(d.get_str("state").unwrap(), "DELIVERED");
+        assert_eq!(d.get_str("text").unwrap(), "uno two");
+        assert_eq!(
+            d.get_document("source").unwrap().get_str("addr").unwrap(),
+            "12\n3 4"
+        );
+        let s = sink.clone();
+        wait_for("2 receipts", T, || {
+            let s = s.clone();
+            async move { s.count() >= 2 }
+        })
+        .await;
+        wait_dbsize(&env.redis, base, T).await;
+        run.stop().await;
+    }
+);

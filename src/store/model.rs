@@ -83,12 +83,12 @@ impl StoredSegment {
     }
 
     /// What the node sends the submit script for a multi-part segment, which stores
-    /// `<gid> <gk>` LF `<received_ms> ` + this as the segment's `P:m:<id>` value:
-    /// `<dc> <esm> <rd> <uo> <rid or ->` LF, then the raw short_message as is. One
-    /// string per segment (the key that query/cancel/replace need anyway) instead
-    /// of three hash fields with the data in hex JSON: the group hash keeps only
-    /// small fields, so Redis stores it as a compact listpack, and the user data is
-    /// stored once, in binary.
+    /// `<gid> <len of gk> <gk>` LF `<received_ms> ` + this as the segment's
+    /// `P:m:<id>` value (see [`SegmentKey`]): `<dc> <esm> <rd> <uo> <rid or ->` LF,
+    /// then the raw short_message as is. One string per segment (the key that
+    /// query/cancel/replace need anyway) instead of three hash fields with the data
+    /// in hex JSON: the group hash keeps only small fields, so Redis stores it as a
+    /// compact listpack, and the user data is stored once, in binary.
     pub fn record_tail(&self) -> Vec<u8> {
         let head = format!(
             "{} {} {} {} {}\n",
@@ -104,37 +104,87 @@ impl StoredSegment {
         out
     }
 
-    /// Reads a whole `P:m:<id>` record: (received_ms, segment).
+    /// Reads the segment record of a whole `P:m:<id>` value: (received_ms, segment).
     pub fn from_record(v: &[u8]) -> Result<(i64, StoredSegment), StoreError> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("segment record: {what}"));
-        let nl = |from: usize| {
-            v.get(from..)
-                .and_then(|t| t.iter().position(|b| *b == b'\n'))
-                .map(|i| from + i)
+        SegmentKey::parse(v)?
+            .record
+            .ok_or_else(|| StoreError::Corrupt("segment key without a record".into()))
+    }
+}
+
+/// A `P:m:<message_id>` value: `<gid> <gk>` (versions before segment records) or
+/// `<gid> <len> <gk>` LF segment record. The group key is length-prefixed because it
+/// may hold any octet but NUL (addresses are C-Octet strings), LF and space included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentKey {
+    pub gid: String,
+    pub gk: String,
+    /// (received_ms, segment); `None` in the older form.
+    pub record: Option<(i64, StoredSegment)>,
+}
+
+impl SegmentKey {
+    pub fn parse(v: &[u8]) -> Result<SegmentKey, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("segment key value: {what}"));
+        let text = |b: &[u8]| {
+            std::str::from_utf8(b)
+                .map(str::to_owned)
+                .map_err(|_| corrupt("not text"))
         };
-        let first = nl(0).ok_or_else(|| corrupt("no header"))?;
-        let second = nl(first + 1).ok_or_else(|| corrupt("no segment header"))?;
-        let head = std::str::from_utf8(&v[first + 1..second]).map_err(|_| corrupt("header"))?;
+        let sp = v
+            .iter()
+            .position(|b| *b == b' ')
+            .ok_or_else(|| corrupt("no group key"))?;
+        let gid = text(&v[..sp])?;
+        let rest = &v[sp + 1..];
+        // The length: digits, then a space. An older value's group key starts with
+        // "<digits>:", never with digits and a space.
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 || rest.get(digits) != Some(&b' ') {
+            return Ok(SegmentKey {
+                gid,
+                gk: text(rest)?,
+                record: None,
+            });
+        }
+        let len: usize = text(&rest[..digits])?
+            .parse()
+            .map_err(|_| corrupt("group key length"))?;
+        let gk_start = digits + 1;
+        let gk = rest
+            .get(gk_start..gk_start + len)
+            .ok_or_else(|| corrupt("group key shorter than its length"))?;
+        let after = &rest[gk_start + len..];
+        let record = after
+            .strip_prefix(b"\n")
+            .ok_or_else(|| corrupt("no LF after the group key"))?;
+        let nl = record
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or_else(|| corrupt("no segment header"))?;
+        let head = std::str::from_utf8(&record[..nl]).map_err(|_| corrupt("header"))?;
         let f: Vec<&str> = head.split(' ').collect();
         let [received, dc, esm, rd, uo, rid] = f[..] else {
             return Err(corrupt("header fields"));
         };
         let num = |s: &str| s.parse::<i64>().map_err(|_| corrupt("header number"));
         let byte = |s: &str| s.parse::<u8>().map_err(|_| corrupt("header octet"));
-        Ok((
-            num(received)?,
-            StoredSegment {
-                dc: byte(dc)?,
-                esm: byte(esm)?,
-                rd: byte(rd)?,
-                raw: v[second + 1..].to_vec(),
-                uo: num(uo)?
-                    .try_into()
-                    .map_err(|_| corrupt("user data offset"))?,
-                ud: None,
-                rid: (rid != "-").then(|| rid.to_owned()),
-            },
-        ))
+        let segment = StoredSegment {
+            dc: byte(dc)?,
+            esm: byte(esm)?,
+            rd: byte(rd)?,
+            raw: record[nl + 1..].to_vec(),
+            uo: num(uo)?
+                .try_into()
+                .map_err(|_| corrupt("user data offset"))?,
+            ud: None,
+            rid: (rid != "-").then(|| rid.to_owned()),
+        };
+        Ok(SegmentKey {
+            gid,
+            gk: text(gk)?,
+            record: Some((num(received)?, segment)),
+        })
     }
 }
 
@@ -419,8 +469,16 @@ mod tests {
             ud: None,
             rid: Some("0000000100000000002A".into()),
         };
-        let mut record = b"00000001000000000001 4:test|x\n1764000000123 ".to_vec();
+        // A group key with LF and spaces in it (addresses may hold any octet but NUL).
+        let gk = "4:test|9:1.1.a\nb c|";
+        let mut record =
+            format!("00000001000000000001 {} {gk}\n1764000000123 ", gk.len()).into_bytes();
         record.extend(seg.record_tail());
+        let key = SegmentKey::parse(&record).unwrap();
+        assert_eq!(
+            (key.gid.as_str(), key.gk.as_str()),
+            ("00000001000000000001", gk)
+        );
         let (received, back) = StoredSegment::from_record(&record).unwrap();
         assert_eq!(received, 1_764_000_000_123);
         assert_eq!(back, seg);
@@ -429,10 +487,14 @@ mod tests {
             vec![0x00, 0x0a, 0xd8, 0x3d, 0x0a, 0x00]
         );
         let plain = StoredSegment { rid: None, ..seg };
-        let mut record = b"g k\n1 ".to_vec();
+        let mut record = b"g 1 k\n1 ".to_vec();
         record.extend(plain.record_tail());
         assert_eq!(StoredSegment::from_record(&record).unwrap().1, plain);
-        assert!(StoredSegment::from_record(b"g k\n1 2 3").is_err());
+        assert!(StoredSegment::from_record(b"g 1 k\n1 2 3").is_err());
+        assert!(StoredSegment::from_record(b"g 9 k\n1 2 3").is_err());
+        // The older form: "<gid> <gk>", no record.
+        let old = SegmentKey::parse(b"G 4:te s|12:1.1.x").unwrap();
+        assert_eq!((old.gk.as_str(), old.record), ("4:te s|12:1.1.x", None));
     }
 
     #[test]
@@ -495,7 +557,7 @@ mod tests {
             ud: None,
             rid: None,
         };
-        let mut record = format!("G1 {gk}\n55 ").into_bytes();
+        let mut record = format!("G1 {} {gk}\n55 ", gk.len()).into_bytes();
         record.extend(seg.record_tail());
         let fields: HashMap<String, Vec<u8>> = [
             ("gid", b"G1".to_vec()),

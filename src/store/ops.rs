@@ -216,15 +216,12 @@ impl Inner {
             .query_async(&mut self.conn())
             .await
             .map_err(redis_err)?;
-        // `<gid> <gk>`, then (segment records) LF and the data: the group key says
-        // whether the message is UDH-concatenated.
+        // The group key says whether the message is UDH-concatenated.
         let udh = v
             .as_deref()
-            .map(|v| v.split(|b| *b == b'\n').next().unwrap_or(v))
-            .and_then(|line| std::str::from_utf8(line).ok())
-            .and_then(|line| line.split_once(' '))
-            .and_then(|(_, gk)| {
-                super::model::GroupMeta::from_key(gk, "", ExpiryMode::DeliverPartial).ok()
+            .and_then(|v| super::model::SegmentKey::parse(v).ok())
+            .and_then(|k| {
+                super::model::GroupMeta::from_key(&k.gk, "", ExpiryMode::DeliverPartial).ok()
             })
             .is_some_and(|m| {
                 matches!(

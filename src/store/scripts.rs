@@ -129,7 +129,8 @@ end
 /// A multi-part group hash holds only small fields (its facts are the group key
 /// plus `st` and `x`; per segment only `i:<seq>`), so Redis keeps it as a listpack;
 /// each segment's data is the value of its `P:m:<id>` key, which query/cancel/replace
-/// need anyway: `<gid> <gk>` LF `<received_ms> <dc> <esm> <rd> <uo> <rid>` LF raw.
+/// need anyway: `<gid> <len of gk> <gk>` LF `<received_ms> <dc> <esm> <rd> <uo> <rid>` LF
+/// raw (the length because a gk may hold any octet but NUL, LF included).
 ///
 /// Returns `{'stored'}`, `{'complete', gid}`, `{'complete', gid, held_until}` (a
 /// single-part message whose receipt is held), `{'dup', original_message_id}`,
@@ -180,7 +181,7 @@ else
 end
 local gid = redis.call('HGET', g, 'gid')
 redis.call('HSET', g, 'i:' .. seq, mid)
-redis.call('SET', P .. 'm:' .. mid, gid .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[9])
+redis.call('SET', P .. 'm:' .. mid, gid .. ' ' .. #gk .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[9])
 local n = redis.call('HINCRBY', g, 'n', 1)
 if n >= total then
   finish(gk, 'complete', now)
@@ -400,14 +401,28 @@ return 1
 /// (when ARGV[5] is not empty) source ARGV[5]. Returns `{gid, gk}`, `{'final', gid}`
 /// (finished, not yet in MongoDB), or `{}`.
 const LOOKUP_FN: &str = r#"
+-- A P:m:<id> value: `<gid> <gk>` (older versions) or `<gid> <len of gk> <gk>` LF
+-- segment record (model::SegmentKey). Returns gid, gk and where the record's header
+-- starts (nil in the older form). An older gk starts with "<digits>:", so a token of
+-- digits alone is the length.
+local function split_m(v)
+  local sp = string.find(v, ' ', 1, true)
+  local gid = string.sub(v, 1, sp - 1)
+  local sp2 = string.find(v, ' ', sp + 1, true)
+  if sp2 then
+    local len = string.match(string.sub(v, sp + 1, sp2 - 1), '^%d+$')
+    if len then
+      local e = sp2 + tonumber(len)
+      return gid, string.sub(v, sp2 + 1, e), e + 2
+    end
+  end
+  return gid, string.sub(v, sp + 1), nil
+end
 local function lookup(mid, acct, src)
   local v = redis.call('GET', P .. 'm:' .. mid)
   local gid, gk
   if v then
-    -- `<gid> <gk>`, then (since segment records) LF and the segment's data.
-    local sp = string.find(v, ' ', 1, true)
-    local nl = string.find(v, '\n', 1, true) or (#v + 1)
-    gid, gk = string.sub(v, 1, sp - 1), string.sub(v, sp + 1, nl - 1)
+    gid, gk = split_m(v)
   elseif redis.call('EXISTS', P .. 'd:' .. mid) == 1 then
     -- A single-part message has no m: key; it is d:<its message_id> until finalized.
     gid, gk = mid, '1|' .. mid
@@ -483,11 +498,11 @@ else
   -- The segment record: keep its first line, dc, esm and rid; new time, rd, uo, data.
   local mk = P .. 'm:' .. mid
   local v = redis.call('GET', mk)
-  local nl = string.find(v, '\n', 1, true)
-  local nl2 = string.find(v, '\n', nl + 1, true)
-  local _, dc, esm, _, _, rid = string.match(string.sub(v, nl + 1, nl2 - 1),
+  local _, _, hs = split_m(v)
+  local he = string.find(v, '\n', hs, true)
+  local _, dc, esm, _, _, rid = string.match(string.sub(v, hs, he - 1),
     '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
-  redis.call('SET', mk, string.sub(v, 1, nl) .. now .. ' ' .. dc .. ' ' .. esm .. ' ' ..
+  redis.call('SET', mk, string.sub(v, 1, hs - 1) .. now .. ' ' .. dc .. ' ' .. esm .. ' ' ..
     ARGV[8] .. ' ' .. ARGV[6] .. ' ' .. rid .. '\n' .. ARGV[7])
 end
 return {'ok', gk, redis.call('HGET', g, 'dl')}
