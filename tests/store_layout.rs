@@ -14,24 +14,27 @@ use std::time::Duration;
 
 use harness::*;
 use redis::AsyncCommands;
-use service::{ConcatScheme, MessageService, SubmitRequest};
+use service::{ConcatScheme, MessageService};
 use store::model::{address_key, group_key, GroupMeta, StoredSegment};
 use support::servers::RedisKind;
 
 const T: Duration = Duration::from_secs(30);
 
-/// The facts the store derives from a request, as its submit does.
-fn meta_of(req: &SubmitRequest) -> GroupMeta {
-    GroupMeta {
-        account: req.policy.system_id.clone(),
-        service_type: req.service_type.clone(),
-        source: req.source.clone(),
-        dest: req.dest.clone(),
-        scheme: req.concat.map(|c| c.scheme),
-        reference: req.concat.map(|c| c.reference),
-        total: req.concat.map_or(1, |c| c.total),
-        expiry_mode: req.policy.expiry_mode,
-    }
+/// Every receipt came and Redis holds what it held before the scenario: nothing of
+/// the message is left.
+async fn receipts_and_nothing_left(
+    env: &Env,
+    sink: &std::sync::Arc<TestSink>,
+    n: usize,
+    base: u64,
+) {
+    let s = sink.clone();
+    wait_for(&format!("{n} receipts"), T, || {
+        let s = s.clone();
+        async move { s.count() >= n }
+    })
+    .await;
+    wait_dbsize(&env.redis, base, T).await;
 }
 
 async fn redis_conn(env: &Env) -> redis::aio::MultiplexedConnection {
@@ -54,7 +57,7 @@ both!(
         let text = ucs2("é\n\u{ff00}part one ");
         let first = segment("ivy", Some((ConcatScheme::Udh8, 9, 2, 1)), 8, &text, 1, "");
         let raw = first.raw_user_data.to_vec();
-        let gk = group_key(&meta_of(&first));
+        let gk = group_key(&GroupMeta::of(&first));
         let id1 = run.store.submit(first).await.unwrap().message_id;
 
         let g = format!("layout:g:{gk}");
@@ -111,13 +114,7 @@ both!(
             seg[1].as_document().unwrap().get_str("message_id").unwrap(),
             id2
         );
-        let s = sink.clone();
-        wait_for("2 receipts", T, || {
-            let s = s.clone();
-            async move { s.count() >= 2 }
-        })
-        .await;
-        wait_dbsize(&env.redis, base, T).await;
+        receipts_and_nothing_left(&env, &sink, 2, base).await;
         run.stop().await;
     }
 );
@@ -141,7 +138,7 @@ both!(
             1,
             "",
         );
-        let meta = meta_of(&first);
+        let meta = GroupMeta::of(&first);
         let gk = group_key(&meta);
         let old_id = "0000000000000000BEEF";
         let time: (String, String) = redis::cmd("TIME").query_async(&mut r).await.unwrap();
@@ -201,13 +198,7 @@ both!(
             .map(|s| s.as_document().unwrap().get_str("message_id").unwrap())
             .collect();
         assert_eq!(ids, [old_id, id2.as_str()]);
-        let s = sink.clone();
-        wait_for("2 receipts", T, || {
-            let s = s.clone();
-            async move { s.count() >= 2 }
-        })
-        .await;
-        wait_dbsize(&env.redis, base, T).await;
+        receipts_and_nothing_left(&env, &sink, 2, base).await;
         run.stop().await;
     }
 );
@@ -257,13 +248,7 @@ both!(
             d.get_document("source").unwrap().get_str("addr").unwrap(),
             "12\n3 4"
         );
-        let s = sink.clone();
-        wait_for("2 receipts", T, || {
-            let s = s.clone();
-            async move { s.count() >= 2 }
-        })
-        .await;
-        wait_dbsize(&env.redis, base, T).await;
+        receipts_and_nothing_left(&env, &sink, 2, base).await;
         run.stop().await;
     }
 );

@@ -63,16 +63,7 @@ impl Inner {
     pub(crate) async fn submit(&self, req: SubmitRequest) -> Result<SubmitAccepted, ServiceError> {
         let deadline = deadline(&req.validity_period, &req.policy, self.clock.now())?;
         let message_id = self.next_message_id();
-        let meta = GroupMeta {
-            account: req.policy.system_id.clone(),
-            service_type: req.service_type.clone(),
-            source: req.source.clone(),
-            dest: req.dest.clone(),
-            scheme: req.concat.map(|c| c.scheme),
-            reference: req.concat.map(|c| c.reference),
-            total: req.concat.map_or(1, |c| c.total.max(1)),
-            expiry_mode: req.policy.expiry_mode,
-        };
+        let meta = GroupMeta::of(&req);
         let (gk, seq) = match req.concat {
             // A single-part message is its own group, named after its message_id.
             Some(c) if c.total > 1 => (group_key(&meta), c.seq),

@@ -375,6 +375,20 @@ fn parse_address_key(s: &str) -> Option<Address> {
 }
 
 impl GroupMeta {
+    /// The facts of a message as its first segment gives them.
+    pub fn of(req: &SubmitRequest) -> GroupMeta {
+        GroupMeta {
+            account: req.policy.system_id.clone(),
+            service_type: req.service_type.clone(),
+            source: req.source.clone(),
+            dest: req.dest.clone(),
+            scheme: req.concat.map(|c| c.scheme),
+            reference: req.concat.map(|c| c.reference),
+            total: req.concat.map_or(1, |c| c.total.max(1)),
+            expiry_mode: req.policy.expiry_mode,
+        }
+    }
+
     /// The facts of a message from its [group key](group_key) and the two that are
     /// not part of it.
     pub fn from_key(
