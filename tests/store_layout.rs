@@ -15,7 +15,7 @@ use std::time::Duration;
 use harness::*;
 use redis::AsyncCommands;
 use service::{ConcatScheme, MessageService};
-use store::model::{address_key, group_key, GroupMeta, StoredSegment};
+use store::model::{address_key, group_key, GroupMeta, SegmentKey, StoredSegment};
 use support::servers::RedisKind;
 
 const T: Duration = Duration::from_secs(30);
@@ -80,17 +80,16 @@ both!(
             record.ends_with(&raw),
             "the record ends with the short_message as received, in binary"
         );
+        let key = SegmentKey::parse(&record).unwrap();
         assert_eq!(
-            record.len() - raw.len(),
-            record.iter().position(|b| *b == b'\n').unwrap()
-                + 1
-                + String::from_utf8_lossy(&record)
-                    .split('\n')
-                    .nth(1)
-                    .unwrap()
-                    .len()
-                + 1,
-            "two header lines, then the data once (not also in hex)"
+            (key.gid.as_str(), key.gk.as_str()),
+            (id1.as_str(), gk.as_str())
+        );
+        assert_eq!(key.record.unwrap().1.raw, raw);
+        let in_hex = hex::encode(&raw);
+        assert!(
+            !record.windows(in_hex.len()).any(|w| w == in_hex.as_bytes()),
+            "the data is stored once, not also in hex"
         );
 
         let second = segment(

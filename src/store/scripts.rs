@@ -9,7 +9,7 @@
 //! Keys (P = prefix; see ARCHITECTURE.md "Store, expiry and outcomes"):
 //! `P:g:<gk>` pending group hash (small fields: a listpack) · expiry timer: field gk of the hash `P:timers`
 //! (hash-field expiration) or key `P:t:<gk>` (Redis 7.0) · `P:deadlines` ZSET gk→deadline
-//! · `P:m:<message_id>` "gid gk" LF segment record · `P:d:<gid>` finished group hash · `P:outbox` ZSET
+//! · `P:m:<message_id>` "gid len(gk) gk" LF segment record · `P:d:<gid>` finished group hash · `P:outbox` ZSET
 //! gid→lease-until · `P:fresh` ZSET finished gids whose receipts are not released yet
 //! · `P:r:<acct>` ZSET receipt→due · `P:rd:<acct>` hash receipt→payload
 //! · `P:racc` SET of accounts with receipts · `P:node_seq` node epoch counter
