@@ -272,3 +272,60 @@ both!(
         run.stop().await;
     }
 );
+
+// The batch scripts write an index once per batch, in slices (Lua's unpack() takes
+// ~8,000 values at most): a lease of 4,500 outbox entries (9,000 ZADD values), their
+// finalize and a receipt take of 4,500 must each go through whole, with every
+// message written and its receipt sent once, and nothing left in Redis.
+both!(
+    batches_larger_than_one_call_slice_finish_every_message_once,
+    |kind: RedisKind| async move {
+        const N: usize = 4500;
+        let mut env = Env::start(kind);
+        let sink = TestSink::new(false);
+        let mut settings = env.settings("big");
+        settings.outcome_batch_size = N + 100;
+        settings.receipt_window = N + 100;
+        let run = Running::start(settings, sink.clone()).await;
+        let base = env.redis.dbsize();
+        // MongoDB down while they arrive: the whole outbox is due at once when it is back.
+        env.mongo.stop();
+        let mut ids = HashSet::new();
+        for i in 0..N {
+            let id = run
+                .store
+                .submit(segment("gina", None, 0, format!("m{i}").as_bytes(), 1, ""))
+                .await
+                .unwrap()
+                .message_id;
+            ids.insert(id);
+        }
+        assert_eq!(ids.len(), N);
+        env.mongo.restart();
+        let docs = wait_outcomes(&run.store, N as u64, Duration::from_secs(120)).await;
+        let written: HashSet<String> = docs
+            .iter()
+            .map(|d| d.get_str("_id").unwrap().to_owned())
+            .collect();
+        assert_eq!(written, ids, "one document per message");
+        assert_eq!(docs.len(), N);
+        // Receipts waited for a receiver; it binds, and one take gets them all.
+        sink.bind("gina");
+        let s = sink.clone();
+        wait_for("every receipt", Duration::from_secs(120), || {
+            let s = s.clone();
+            async move { s.count() >= N }
+        })
+        .await;
+        wait_dbsize(&env.redis, base, T).await;
+        let receipts = sink.receipts();
+        assert_eq!(receipts.len(), N, "each receipt once");
+        let receipted: HashSet<String> = receipts
+            .iter()
+            .map(|r| r.receipted_message_id.clone())
+            .collect();
+        assert_eq!(receipted, ids, "a receipt for every message");
+        assert_eq!(outcome_count(&run.store).await, N as u64);
+        run.stop().await;
+    }
+);

@@ -267,6 +267,7 @@ async fn claim_due(inner: &Inner) -> Result<usize, StoreError> {
             .arg(inner.prefix())
             .arg(inner.node())
             .arg(CLAIM_DUE_BATCH)
+            .arg(inner.hfe())
             .invoke_async(&mut inner.conn())
             .await?;
         let a = items(reply);
@@ -295,6 +296,7 @@ impl Inner {
             .arg(self.prefix())
             .arg(self.node())
             .arg(gk)
+            .arg(self.hfe())
             .invoke_async(&mut self.conn())
             .await?;
         let a = items(reply);

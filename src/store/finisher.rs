@@ -203,16 +203,22 @@ impl Finisher {
         let mut inv = self.inner.scripts.finalize.prepare_invoke();
         inv.arg(self.inner.prefix()).arg(self.inner.node());
         for (i, g) in groups.iter().enumerate() {
+            // The record FINALIZE reads: gid, k (-1: not in P:fresh), the number of
+            // segment records, k receipt triples, the segments' message ids.
+            inv.arg(&g.gid);
             if fresh.get(i).copied().flatten().is_none() {
-                inv.arg(&g.gid).arg(0);
-                continue;
+                inv.arg(-1).arg(g.segments.len());
+            } else {
+                let owed = receipts(g)?;
+                inv.arg(owed.len()).arg(g.segments.len());
+                for (id, r) in owed {
+                    let payload = serde_json::to_string(&r)
+                        .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?;
+                    inv.arg(&g.meta.account).arg(id).arg(payload);
+                }
             }
-            let owed = receipts(g)?;
-            inv.arg(&g.gid).arg(owed.len());
-            for (id, r) in owed {
-                let payload = serde_json::to_string(&r)
-                    .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?;
-                inv.arg(&g.meta.account).arg(id).arg(payload);
+            for s in &g.segments {
+                inv.arg(&s.message_id);
             }
         }
         inv.invoke_async::<()>(&mut self.inner.conn()).await?;

@@ -31,35 +31,73 @@ local function disarm(gk)
   redis.call('DEL', P .. 't:' .. gk)
   redis.call('HDEL', P .. 'timers', gk)
 end
--- A pending group leaves the pending area for the outbox: renamed to d:<gid> (its
--- data intact), deadline index entry and timer removed, queued for the outcome writer.
-local function finish(gk, state, now)
-  local g = P .. 'g:' .. gk
-  local gid = redis.call('HGET', g, 'gid')
-  if not gid then return nil end
-  redis.call('HSET', g, 'state', state, 'fin', now, 'node', NODE)
-  redis.call('RENAME', g, P .. 'd:' .. gid)
-  redis.call('ZREM', P .. 'deadlines', gk)
-  disarm(gk)
-  redis.call('PUBLISH', P .. 'armed', '- ' .. gk)
-  redis.call('ZADD', P .. 'outbox', now, gid)
-  redis.call('ZADD', P .. 'fresh', now, gid)
-  return gid
-end
--- Queues the receipts ARGV[first..last] (triples account, receipt id, payload) and
--- notes their accounts in `accts`, for one announce() per script.
-local function queue_receipts(first, last, now, accts)
-  for i = first, last, 3 do
-    local acct = ARGV[i]
-    redis.call('HSET', P .. 'rd:' .. acct, ARGV[i + 1], ARGV[i + 2])
-    redis.call('ZADD', P .. 'r:' .. acct, now, ARGV[i + 1])
-    redis.call('SADD', P .. 'racc', acct)
-    accts[acct] = true
+-- Runs `cmd [key] t...` over the list t in slices: unpack() takes a few thousand
+-- values at most (Lua's C stack). One call per slice instead of one per element:
+-- each redis.call costs ~3 µs beyond its command (BENCHMARKS.md), so a batch script
+-- updates an index once for all its groups. Slices of 1024 keep pairs together.
+local function bulk(cmd, key, t)
+  for i = 1, #t, 1024 do
+    local j = math.min(i + 1023, #t)
+    if key then redis.call(cmd, key, unpack(t, i, j)) else redis.call(cmd, unpack(t, i, j)) end
   end
 end
--- Tells every node's receipt dispatcher which accounts have new receipts (P:receipts).
-local function announce(accts)
-  for acct, _ in pairs(accts) do redis.call('PUBLISH', P .. 'receipts', acct) end
+-- A pending group leaves the pending area for the outbox: renamed to d:<gid> (its
+-- data intact); its deadline index entry, timer and queue entries are collected in
+-- `fin` and written by finish_flush, once per script for all the groups it finished.
+local function new_fin() return {gks = {}, ob = {}} end
+local function finish_group(gk, gid, state, now, fin)
+  local g = P .. 'g:' .. gk
+  redis.call('HSET', g, 'state', state, 'fin', now, 'node', NODE)
+  redis.call('RENAME', g, P .. 'd:' .. gid)
+  fin.gks[#fin.gks + 1] = gk
+  fin.ob[#fin.ob + 1] = now
+  fin.ob[#fin.ob + 1] = gid
+end
+-- hfe: '1' (timers are fields of P:timers), '0' (keys P:t:<gk>) or nil (not known
+-- to the script: both). `tell`: announce "- <gk>" on P:armed so that every node's
+-- timer set drops a group that finished before its deadline; the local entries of an
+-- expired group are due already (each fires once more, finds nothing, is dropped).
+local function finish_flush(fin, hfe, tell)
+  local gks = fin.gks
+  if #gks == 0 then return end
+  bulk('ZREM', P .. 'deadlines', gks)
+  if hfe ~= '0' then bulk('HDEL', P .. 'timers', gks) end
+  if hfe ~= '1' then
+    local keys = {}
+    for i, gk in ipairs(gks) do keys[i] = P .. 't:' .. gk end
+    bulk('DEL', nil, keys)
+  end
+  if tell then
+    for _, gk in ipairs(gks) do redis.call('PUBLISH', P .. 'armed', '- ' .. gk) end
+  end
+  bulk('ZADD', P .. 'outbox', fin.ob)
+  bulk('ZADD', P .. 'fresh', fin.ob)
+end
+-- Collects the receipts ARGV[first..last] (triples account, receipt id, payload), due
+-- at `due`, per account in q; flush_receipts writes each account's at once.
+local function queue_receipts(first, last, due, q)
+  for i = first, last, 3 do
+    local acct = ARGV[i]
+    local a = q[acct]
+    if not a then
+      a = {h = {}, z = {}}
+      q[acct] = a
+    end
+    a.h[#a.h + 1] = ARGV[i + 1]
+    a.h[#a.h + 1] = ARGV[i + 2]
+    a.z[#a.z + 1] = due
+    a.z[#a.z + 1] = ARGV[i + 1]
+  end
+end
+-- Writes the collected receipts, one HSET/ZADD/SADD per account; `tell` announces the
+-- account on P:receipts (every node's receipt dispatcher listens).
+local function flush_receipts(q, tell)
+  for acct, a in pairs(q) do
+    bulk('HSET', P .. 'rd:' .. acct, a.h)
+    bulk('ZADD', P .. 'r:' .. acct, a.z)
+    redis.call('SADD', P .. 'racc', acct)
+    if tell then redis.call('PUBLISH', P .. 'receipts', acct) end
+  end
 end
 -- Walks ARGV[first..] as records `gid, k, k receipt triples` and calls f(gid, first
 -- triple index, last triple index) for each.
@@ -147,7 +185,7 @@ local function admit()
 end
 if total == 1 then
   -- A single-part message is complete on arrival: written once, straight as the
-  -- finished group d:<message_id> (what finish() would leave), no pending hash, no
+  -- finished group d:<message_id> (what finish_group() would leave), no pending hash, no
   -- timer, no P:m: key (lookup finds d:<message_id> itself). Its receipt, built by
   -- the node with the same time, is queued here too, so it never passes through
   -- P:fresh and RELEASE. Most traffic is single-part.
@@ -161,30 +199,34 @@ if total == 1 then
   if #ARGV >= 18 then
     -- Held, not announced: due once the node queued the submit_sm_resp
     -- (RECEIPT_READY), or at held_until if it never says so.
-    local held = now + tonumber(ARGV[15])
-    queue_receipts(16, #ARGV, held, {})
+    local held, q = now + tonumber(ARGV[15]), {}
+    queue_receipts(16, #ARGV, held, q)
+    flush_receipts(q, false)
     return {'complete', mid, held}
   end
   return {'complete', mid}
 end
-if redis.call('EXISTS', g) == 0 then
+local known = redis.call('HMGET', g, 'gid', 'i:' .. seq)
+local gid = known[1]
+if not gid then
   local refused = admit()
   if refused then return refused end
   local dl = tonumber(ARGV[7])
+  gid = mid
   redis.call('HSET', g, 'gid', mid, 'gk', gk, 'st', ARGV[8], 'x', ARGV[14], 'dl', dl,
     'sub', now, 'total', total, 'n', 0, 'acct', ARGV[12], 'src', ARGV[13])
   redis.call('ZADD', P .. 'deadlines', dl, gk)
   arm(gk, dl, ARGV[11])
-else
-  local old = redis.call('HGET', g, 'i:' .. seq)
-  if old then return {'dup', old} end
+elseif known[2] then
+  return {'dup', known[2]}
 end
-local gid = redis.call('HGET', g, 'gid')
 redis.call('HSET', g, 'i:' .. seq, mid)
 redis.call('SET', P .. 'm:' .. mid, gid .. ' ' .. #gk .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[9])
 local n = redis.call('HINCRBY', g, 'n', 1)
 if n >= total then
-  finish(gk, 'complete', now)
+  local fin = new_fin()
+  finish_group(gk, gid, 'complete', now, fin)
+  finish_flush(fin, ARGV[11], true)
   return {'complete', gid}
 end
 return {'stored'}
@@ -193,36 +235,43 @@ return {'stored'}
 /// Claims a group whose deadline passed. Exactly one caller gets `{1, gid, lateness_ms}`; the
 /// others get `{0}` (already finished) or `{-1, deadline_ms}` (not due by Redis time).
 ///
-/// ARGV: 3 gk.
+/// ARGV: 3 gk, 4 hfe (1/0).
 const CLAIM: &str = r#"
 local gk = ARGV[3]
-local g = P .. 'g:' .. gk
-local dl = redis.call('HGET', g, 'dl')
-if not dl then
+local h = redis.call('HMGET', P .. 'g:' .. gk, 'dl', 'gid')
+if not h[1] then
   redis.call('ZREM', P .. 'deadlines', gk)
   return {0}
 end
 local now = now_ms()
-if tonumber(dl) > now then return {-1, dl} end
-local gid = finish(gk, 'expired', now)
-return {1, gid, now - tonumber(dl)}
+if tonumber(h[1]) > now then return {-1, h[1]} end
+local fin = new_fin()
+finish_group(gk, h[2], 'expired', now, fin)
+finish_flush(fin, ARGV[4], false)
+return {1, h[2], now - tonumber(h[1])}
 "#;
 
-/// The recovery pass in one script per batch: claims up to ARGV[3] groups whose
-/// deadline passed by Redis time. Returns `{n_listed, lateness_ms of each claimed…}`
-/// (a listed group already gone is only removed from the index).
+/// The claim-due pass in one script per batch: claims up to ARGV[3] groups whose
+/// deadline passed by Redis time (ARGV 4 hfe). Returns `{n_listed, lateness_ms of each
+/// claimed…}` (a listed group already gone is only removed from the index). Per group
+/// three calls (HMGET, HSET, RENAME); the index, timer and outbox updates are one call
+/// each for the batch (`finish_flush`).
 const CLAIM_DUE: &str = r#"
 local now = now_ms()
 local due = redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {#due}
+local fin, gone = new_fin(), {}
 for _, gk in ipairs(due) do
-  local dl = redis.call('HGET', P .. 'g:' .. gk, 'dl')
-  if not dl then
-    redis.call('ZREM', P .. 'deadlines', gk)
-  elseif finish(gk, 'expired', now) then
-    out[#out + 1] = now - tonumber(dl)
+  local h = redis.call('HMGET', P .. 'g:' .. gk, 'dl', 'gid')
+  if not h[1] then
+    gone[#gone + 1] = gk
+  else
+    finish_group(gk, h[2], 'expired', now, fin)
+    out[#out + 1] = now - tonumber(h[1])
   end
 end
+bulk('ZREM', P .. 'deadlines', gone)
+finish_flush(fin, ARGV[4], false)
 return out
 "#;
 
@@ -233,17 +282,22 @@ const LEASE: &str = r#"
 local now = now_ms()
 local ob = P .. 'outbox'
 local ids = redis.call('ZRANGEBYSCORE', ob, '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {now, -1}
+local out, leased, gone = {now, -1}, {}, {}
+local till = now + tonumber(ARGV[4])
 for _, gid in ipairs(ids) do
   local d = P .. 'd:' .. gid
-  if redis.call('EXISTS', d) == 1 then
-    redis.call('ZADD', ob, now + tonumber(ARGV[4]), gid)
-    redis.call('HSET', d, 'ln', NODE, 'le', ARGV[5])
-    out[#out + 1] = group_fields(d)
+  local f = group_fields(d)
+  if #f == 0 then
+    gone[#gone + 1] = gid
   else
-    redis.call('ZREM', ob, gid)
+    redis.call('HSET', d, 'ln', NODE, 'le', ARGV[5])
+    leased[#leased + 1] = till
+    leased[#leased + 1] = gid
+    out[#out + 1] = f
   end
 end
+bulk('ZADD', ob, leased)
+bulk('ZREM', ob, gone)
 local nxt = redis.call('ZRANGE', ob, 0, 0, 'WITHSCORES')
 if #nxt == 2 then out[2] = tonumber(nxt[2]) end
 return out
@@ -291,45 +345,64 @@ return out
 /// removes a gid from `P:fresh` queues its receipts, so a release racing another
 /// node's release or the finalize queues them once. Returns how many were released.
 const RELEASE: &str = r#"
-local now, accts, n = now_ms(), {}, 0
+local now, q, n = now_ms(), {}, 0
+local fresh, recs, gids, seen = P .. 'fresh', {}, {}, {}
 each_group(3, function(gid, first, last)
-  if redis.call('ZREM', P .. 'fresh', gid) == 1 then
-    queue_receipts(first, last, now, accts)
-    n = n + 1
+  if not seen[gid] then
+    seen[gid] = true
+    recs[#recs + 1] = {first, last}
+    gids[#gids + 1] = gid
   end
 end)
-announce(accts)
+-- Which are still fresh, and their removal, in a call per slice rather than a ZREM
+-- per group (the script is atomic, so this is the same test-and-remove).
+local taken = {}
+for i = 1, #gids, 512 do
+  local j = math.min(i + 511, #gids)
+  local sc = redis.call('ZMSCORE', fresh, unpack(gids, i, j))
+  for k = 1, j - i + 1 do
+    if sc[k] then
+      local r = recs[i + k - 1]
+      taken[#taken + 1] = gids[i + k - 1]
+      queue_receipts(r[1], r[2], now, q)
+      n = n + 1
+    end
+  end
+end
+bulk('ZREM', fresh, taken)
+flush_receipts(q, true)
 return n
 "#;
 
-/// After MongoDB acknowledged the outcomes of a batch: ARGV[3..] records `gid, k, k
-/// triples` as for [`RELEASE`]. For each group still there: delete every key of the
-/// message, and queue its receipts only if they were not released yet (the writer
-/// sends triples only for gids it saw in `P:fresh`; a gid released since is not in
-/// `P:fresh` any more, so nothing is queued twice). Only the first caller does
-/// anything. Returns how many groups were finalized.
+/// After MongoDB acknowledged the outcomes of a batch: ARGV[3..] records `gid, k, s,
+/// 3k receipt values, s message ids`, one per group: k = -1 (no receipt values) when
+/// the writer saw the gid absent from `P:fresh` (its receipts were released, and a gid
+/// never re-enters it), else its receipt triples as for [`RELEASE`]; the message ids
+/// name the segment records `P:m:<id>`. For each group still there: delete every key
+/// of the message in one DEL (only the first caller deletes anything), and queue its
+/// receipts only if it removes the gid from `P:fresh`. The outbox entries go in one
+/// ZREM for the batch. Returns how many groups were finalized.
 const FINALIZE: &str = r#"
-local now, accts, n = now_ms(), {}, 0
-each_group(3, function(gid, first, last)
-  local d = P .. 'd:' .. gid
-  local gk = redis.call('HGET', d, 'gk')
-  if not gk then
-    redis.call('ZREM', P .. 'outbox', gid)
-    return
-  end
-  if string.sub(gk, 1, 2) ~= '1|' then
-    -- Multi-part: one P:m: key per segment (a single-part message has none).
-    local f = redis.call('HGETALL', d)
-    for i = 1, #f, 2 do
-      if string.sub(f[i], 1, 2) == 'i:' then redis.call('DEL', P .. 'm:' .. f[i + 1]) end
+local now, q, n, done = now_ms(), {}, 0, {}
+local i = 3
+while i <= #ARGV do
+  local gid, k, s = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local first = i + 3
+  local last = first + 3 * math.max(k, 0) - 1
+  local keys = {P .. 'd:' .. gid}
+  for j = last + 1, last + s do keys[#keys + 1] = P .. 'm:' .. ARGV[j] end
+  i = last + s + 1
+  done[#done + 1] = gid
+  -- A message's keys go together, so none left means another caller finalized it.
+  if redis.call('DEL', unpack(keys)) > 0 then
+    n = n + 1
+    if k >= 0 and redis.call('ZREM', P .. 'fresh', gid) == 1 then
+      queue_receipts(first, last, now, q)
     end
   end
-  if redis.call('ZREM', P .. 'fresh', gid) == 1 then queue_receipts(first, last, now, accts) end
-  redis.call('DEL', d)
-  redis.call('ZREM', P .. 'outbox', gid)
-  n = n + 1
-end)
-announce(accts)
+end
+bulk('ZREM', P .. 'outbox', done)
+flush_receipts(q, true)
 return n
 "#;
 
@@ -340,17 +413,25 @@ local acct = ARGV[3]
 local z, h = P .. 'r:' .. acct, P .. 'rd:' .. acct
 local now = now_ms()
 local ids = redis.call('ZRANGEBYSCORE', z, '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
-local out = {now, -1}
-for _, id in ipairs(ids) do
-  local p = redis.call('HGET', h, id)
-  if p then
-    redis.call('ZADD', z, now + tonumber(ARGV[5]), id)
-    out[#out + 1] = id
-    out[#out + 1] = p
-  else
-    redis.call('ZREM', z, id)
+local out, leased, gone = {now, -1}, {}, {}
+local till = now + tonumber(ARGV[5])
+for i = 1, #ids, 512 do
+  local j = math.min(i + 511, #ids)
+  local ps = redis.call('HMGET', h, unpack(ids, i, j))
+  for k = 1, j - i + 1 do
+    local id = ids[i + k - 1]
+    if ps[k] then
+      leased[#leased + 1] = till
+      leased[#leased + 1] = id
+      out[#out + 1] = id
+      out[#out + 1] = ps[k]
+    else
+      gone[#gone + 1] = id
+    end
   end
 end
+bulk('ZADD', z, leased)
+bulk('ZREM', z, gone)
 local nxt = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
 if #nxt == 2 then out[2] = tonumber(nxt[2]) else redis.call('SREM', P .. 'racc', acct) end
 return out
@@ -374,16 +455,33 @@ return 1
 /// ARGV[3..] triples account, receipt id, held_until. A receipt no longer at its
 /// held_until score was taken already (its hold ended) and is left alone.
 const RECEIPT_READY: &str = r#"
-local now, accts = now_ms(), {}
+local now, by_acct = now_ms(), {}
 for i = 3, #ARGV, 3 do
-  local z = P .. 'r:' .. ARGV[i]
-  local s = redis.call('ZSCORE', z, ARGV[i + 1])
-  if s and tonumber(s) == tonumber(ARGV[i + 2]) then
-    redis.call('ZADD', z, now, ARGV[i + 1])
-    accts[ARGV[i]] = true
+  local a = by_acct[ARGV[i]]
+  if not a then
+    a = {ids = {}, held = {}}
+    by_acct[ARGV[i]] = a
+  end
+  a.ids[#a.ids + 1] = ARGV[i + 1]
+  a.held[#a.held + 1] = tonumber(ARGV[i + 2])
+end
+for acct, a in pairs(by_acct) do
+  local z, due = P .. 'r:' .. acct, {}
+  for i = 1, #a.ids, 512 do
+    local j = math.min(i + 511, #a.ids)
+    local s = redis.call('ZMSCORE', z, unpack(a.ids, i, j))
+    for k = 1, j - i + 1 do
+      if s[k] and tonumber(s[k]) == a.held[i + k - 1] then
+        due[#due + 1] = now
+        due[#due + 1] = a.ids[i + k - 1]
+      end
+    end
+  end
+  if #due > 0 then
+    bulk('ZADD', z, due)
+    redis.call('PUBLISH', P .. 'receipts', acct)
   end
 end
-announce(accts)
 return 1
 "#;
 
@@ -454,7 +552,9 @@ const CANCEL: &str = r#"
 local gid, gk, pending = lookup(ARGV[3], ARGV[4], ARGV[5])
 if not gid then return {} end
 if not pending then return {'final'} end
-finish(gk, 'cancelled', now_ms())
+local fin = new_fin()
+finish_group(gk, gid, 'cancelled', now_ms(), fin)
+finish_flush(fin, nil, true)
 return {'ok', gid}
 "#;
 
