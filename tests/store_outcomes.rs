@@ -282,7 +282,8 @@ both!(
     |kind: RedisKind| async move {
         const N: usize = 4500;
         let mut env = Env::start(kind);
-        let sink = TestSink::new(false);
+        // No receiver yet, and the sink says so: the receipts wait untouched.
+        let sink = TestSink::telling(false);
         let mut settings = env.settings("big");
         settings.outcome_batch_size = N + 100;
         settings.receipt_window = N + 100;

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::outcome::QueuedReceipt;
@@ -138,6 +139,54 @@ struct Worker {
     next_sweep_ms: AtomicI64,
 }
 
+/// Batches of receipts of one account in flight at once on a node (each up to
+/// `receipt_window`).
+const ROUNDS_IN_FLIGHT: usize = 4;
+
+/// A batch taken from Redis: its Redis time, the next due time (-1: none) and the
+/// receipts.
+struct Taken {
+    now: i64,
+    next: i64,
+    receipts: Vec<(String, QueuedReceipt)>,
+}
+
+/// What batches of sends reported, merged.
+#[derive(Default)]
+struct Sent {
+    waiting_for_receiver: bool,
+    drop_at: Option<i64>,
+    failed: Option<StoreError>,
+}
+
+impl Sent {
+    fn add(&mut self, r: Option<Result<Sent, StoreError>>) {
+        match r {
+            Some(Ok(s)) => {
+                self.waiting_for_receiver |= s.waiting_for_receiver;
+                self.drop_at = match (self.drop_at, s.drop_at) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                if s.failed.is_some() {
+                    self.failed = s.failed;
+                }
+            }
+            Some(Err(e)) => self.failed = Some(e),
+            None => {}
+        }
+    }
+
+    async fn drain<F: std::future::Future<Output = Result<Sent, StoreError>>>(
+        &mut self,
+        in_flight: &mut FuturesUnordered<F>,
+    ) {
+        while let Some(r) = in_flight.next().await {
+            self.add(Some(r));
+        }
+    }
+}
+
 /// What a round of sends left the worker waiting for.
 enum Wait {
     /// Work is due now.
@@ -180,7 +229,10 @@ impl Worker {
         }
     }
 
-    /// Takes the due receipts and tries each once.
+    /// Takes the due receipts and tries each once. While one batch waits for its
+    /// deliver_sm_resps, the next is taken and sent ([`ROUNDS_IN_FLIGHT`] at most):
+    /// one batch at a time made the receipt rate one window per (take + slowest
+    /// response + done) and left receipts seconds behind under load (BENCHMARKS.md).
     async fn round(&self) -> Result<Wait, StoreError> {
         let s = &self.inner.settings;
         if !self.sink.has_receiver(&self.account) {
@@ -201,6 +253,53 @@ impl Worker {
         } else {
             self.next_sweep_ms.store(0, Ordering::Relaxed);
         }
+        let mut in_flight = FuturesUnordered::new();
+        let mut sent = Sent::default();
+        let idle = loop {
+            let taken = match self.take().await {
+                Ok(t) => t,
+                Err(e) => {
+                    // What is in flight still reports what was delivered.
+                    sent.drain(&mut in_flight).await;
+                    return Err(e);
+                }
+            };
+            if taken.receipts.is_empty() {
+                break if taken.next >= 0 {
+                    Wait::Until(taken.next)
+                } else {
+                    Wait::Notify
+                };
+            }
+            let full = taken.receipts.len() >= s.receipt_window;
+            in_flight.push(self.send(taken));
+            if in_flight.len() >= ROUNDS_IN_FLIGHT || (!full && !sent.waiting_for_receiver) {
+                // A full take means more is due now: take again at once while there
+                // is room. Otherwise take again when a batch is done or new receipts
+                // are announced, whichever comes first.
+                tokio::select! {
+                    r = in_flight.next() => sent.add(r),
+                    _ = self.notify.notified(), if !full => {}
+                }
+            }
+            if sent.failed.is_some() || sent.waiting_for_receiver {
+                break Wait::Nothing;
+            }
+        };
+        sent.drain(&mut in_flight).await;
+        if let Some(e) = sent.failed {
+            return Err(e);
+        }
+        Ok(if sent.waiting_for_receiver {
+            Wait::Receiver(sent.drop_at)
+        } else {
+            idle
+        })
+    }
+
+    /// Leases up to a window of due receipts.
+    async fn take(&self) -> Result<Taken, StoreError> {
+        let s = &self.inner.settings;
         let reply: redis::Value = self
             .inner
             .scripts
@@ -215,29 +314,34 @@ impl Worker {
         let a = items(reply);
         let now = int_at(&a, 0, "receipt take")?;
         let next = int_at(&a, 1, "receipt take")?;
-        let mut taken = Vec::new();
+        let mut receipts = Vec::new();
         for pair in a[2..].chunks(2) {
             let id = str_at(pair, 0, "receipt id")?;
             let payload = pair.get(1).and_then(string).unwrap_or_default();
             match serde_json::from_str::<QueuedReceipt>(&payload) {
-                Ok(r) => taken.push((id, r)),
+                Ok(r) => receipts.push((id, r)),
                 Err(e) => {
                     tracing::error!(error = %e, id, "unreadable receipt dropped");
                     self.done(std::slice::from_ref(&id)).await?;
                 }
             }
         }
-        if taken.is_empty() {
-            return Ok(if next >= 0 {
-                Wait::Until(next)
-            } else {
-                Wait::Notify
-            });
-        }
+        Ok(Taken {
+            now,
+            next,
+            receipts,
+        })
+    }
+
+    /// Tries each taken receipt once; the done ones (delivered or dropped) leave Redis
+    /// together.
+    async fn send(&self, taken: Taken) -> Result<Sent, StoreError> {
+        let s = &self.inner.settings;
         let lifetime = s.receipt_lifetime.as_millis() as i64;
-        // Each send reports whether its receipt is done (delivered or dropped) and, when
-        // no receiver was bound, when it expires; the done ones leave Redis together.
-        let sends = taken.into_iter().map(|(id, r)| async move {
+        let now = taken.now;
+        // Each send reports whether its receipt is done and, when no receiver was
+        // bound, when it expires.
+        let sends = taken.receipts.into_iter().map(|(id, r)| async move {
             if r.created_ms + lifetime <= now {
                 tracing::warn!(id, account = %self.account, "receipt dropped after its lifetime");
                 self.inner.stats.receipts_dropped.fetch_add(1, Ordering::Relaxed);
@@ -264,31 +368,22 @@ impl Worker {
         });
         let results = futures::future::join_all(sends).await;
         let mut done = Vec::new();
-        let mut waiting_for_receiver = false;
-        let mut drop_at: Option<i64> = None;
-        let mut failed = None;
+        let mut sent = Sent::default();
         for r in results {
             match r {
                 Ok((id, expiry)) => {
                     done.extend(id);
                     if let Some(expiry) = expiry {
-                        waiting_for_receiver = true;
-                        drop_at = Some(drop_at.map_or(expiry, |d: i64| d.min(expiry)));
+                        sent.waiting_for_receiver = true;
+                        sent.drop_at = Some(sent.drop_at.map_or(expiry, |d: i64| d.min(expiry)));
                     }
                 }
-                Err(e) => failed = Some(e),
+                Err(e) => sent.failed = Some(e),
             }
         }
         // Even when a retry failed: what was delivered must not be sent again.
         self.done(&done).await?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        Ok(if waiting_for_receiver {
-            Wait::Receiver(drop_at)
-        } else {
-            Wait::Nothing
-        })
+        Ok(sent)
     }
 
     /// Removes receipts that are done (delivered or dropped), in one script call.

@@ -24,10 +24,14 @@ use crate::store::{Store, StoreSettings};
 use crate::support::servers::{MongoServer, RedisKind, RedisServer};
 
 /// A fake of the session registry: records receipts; "bound" decides whether a
-/// receiver is there; it can refuse the first N deliveries.
+/// receiver is there; it can refuse the first N deliveries. By default it cannot tell
+/// whether a receiver is bound before trying (`has_receiver` is always true, so an
+/// unbound sink answers NoReceiver); `telling` makes it tell, as the session registry
+/// does.
 pub struct TestSink {
     pub received: Mutex<Vec<ReceiptDelivery>>,
     bound: AtomicBool,
+    tells: bool,
     refuse_next: AtomicU32,
     pub attempts: AtomicU32,
     tx: broadcast::Sender<String>,
@@ -35,10 +39,19 @@ pub struct TestSink {
 
 impl TestSink {
     pub fn new(bound: bool) -> Arc<TestSink> {
+        Self::build(bound, false)
+    }
+
+    pub fn telling(bound: bool) -> Arc<TestSink> {
+        Self::build(bound, true)
+    }
+
+    fn build(bound: bool, tells: bool) -> Arc<TestSink> {
         let (tx, _) = broadcast::channel(64);
         Arc::new(TestSink {
             received: Mutex::new(Vec::new()),
             bound: AtomicBool::new(bound),
+            tells,
             refuse_next: AtomicU32::new(0),
             attempts: AtomicU32::new(0),
             tx,
@@ -85,6 +98,10 @@ impl ReceiptSink for TestSink {
 
     fn receiver_bound(&self) -> broadcast::Receiver<String> {
         self.tx.subscribe()
+    }
+
+    fn has_receiver(&self, _system_id: &str) -> bool {
+        !self.tells || self.bound.load(Ordering::SeqCst)
     }
 }
 
