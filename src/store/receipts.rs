@@ -273,14 +273,13 @@ impl Worker {
             }
             let full = taken.receipts.len() >= s.receipt_window;
             in_flight.push(self.send(taken));
-            if in_flight.len() >= ROUNDS_IN_FLIGHT || (!full && !sent.waiting_for_receiver) {
+            if in_flight.len() >= ROUNDS_IN_FLIGHT || !full {
                 // A full take means more is due now: take again at once while there
-                // is room. Otherwise take again when a batch is done or new receipts
-                // are announced, whichever comes first.
-                tokio::select! {
-                    r = in_flight.next() => sent.add(r),
-                    _ = self.notify.notified(), if !full => {}
-                }
+                // is room. Otherwise take again when this batch is done, as with one
+                // batch at a time: taking on every announcement meanwhile meant more,
+                // smaller Redis calls competing with the submits (receipt p99 at
+                // 5k/s mixed 0.7 -> 1.2 s).
+                sent.add(in_flight.next().await);
             }
             if sent.failed.is_some() || sent.waiting_for_receiver {
                 break Wait::Nothing;

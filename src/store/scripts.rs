@@ -207,22 +207,24 @@ if total == 1 then
   return {'complete', mid}
 end
 local known = redis.call('HMGET', g, 'gid', 'i:' .. seq)
-local gid = known[1]
+local gid, n = known[1], nil
 if not gid then
   local refused = admit()
   if refused then return refused end
   local dl = tonumber(ARGV[7])
-  gid = mid
+  gid, n = mid, 1
+  -- The group and its first segment in one call.
   redis.call('HSET', g, 'gid', mid, 'gk', gk, 'st', ARGV[8], 'x', ARGV[14], 'dl', dl,
-    'sub', now, 'total', total, 'n', 0, 'acct', ARGV[12], 'src', ARGV[13])
+    'sub', now, 'total', total, 'n', 1, 'acct', ARGV[12], 'src', ARGV[13], 'i:' .. seq, mid)
   redis.call('ZADD', P .. 'deadlines', dl, gk)
   arm(gk, dl, ARGV[11])
 elseif known[2] then
   return {'dup', known[2]}
+else
+  redis.call('HSET', g, 'i:' .. seq, mid)
+  n = redis.call('HINCRBY', g, 'n', 1)
 end
-redis.call('HSET', g, 'i:' .. seq, mid)
 redis.call('SET', P .. 'm:' .. mid, gid .. ' ' .. #gk .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[9])
-local n = redis.call('HINCRBY', g, 'n', 1)
 if n >= total then
   local fin = new_fin()
   finish_group(gk, gid, 'complete', now, fin)
