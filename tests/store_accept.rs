@@ -369,3 +369,121 @@ both!(
         run.stop().await;
     }
 );
+
+/// Calls of EVALSHA so far (`INFO commandstats`).
+fn evalsha_calls(redis: &support::servers::RedisServer) -> u64 {
+    let info = redis.command(&["INFO", "commandstats"]).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+both!(
+    concurrent_submits_share_script_calls_and_each_gets_its_own_answer,
+    |kind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("batch"), sink.clone()).await;
+        // A group whose pending "hash" is a string: its segment's commands fail
+        // (WRONGTYPE) inside the batch that carries it.
+        let poisoned = segment(
+            "alice",
+            Some((ConcatScheme::Udh8, 999, 2, 1)),
+            0,
+            b"x",
+            0,
+            "",
+        );
+        let gk = store::model::group_key(&store::model::GroupMeta::of(&poisoned));
+        env.redis
+            .command(&["SET", &format!("batch:g:{gk}"), "not a hash"])
+            .unwrap();
+        let mut reqs = Vec::new();
+        for r in 0..200u16 {
+            for seq in 1..=2u8 {
+                let text = format!("{r}-{seq} ");
+                reqs.push(segment(
+                    "alice",
+                    Some((ConcatScheme::Udh8, r, 2, seq)),
+                    0,
+                    text.as_bytes(),
+                    0,
+                    "",
+                ));
+            }
+        }
+        // The first segment of message 0 once more, right behind the original.
+        reqs.insert(
+            1,
+            segment(
+                "alice",
+                Some((ConcatScheme::Udh8, 0, 2, 1)),
+                0,
+                b"0-1 ",
+                0,
+                "",
+            ),
+        );
+        reqs.push(poisoned);
+        let n = reqs.len() as u64;
+        let before = evalsha_calls(&env.redis);
+        let results =
+            futures::future::join_all(reqs.into_iter().map(|r| run.store.submit(r))).await;
+        let calls = evalsha_calls(&env.redis) - before;
+
+        // The poisoned record failed alone; its neighbours in the batch were stored.
+        let (last, rest) = results.split_last().unwrap();
+        match last {
+            Err(ServiceError::Internal(e)) => assert!(e.contains("WRONGTYPE"), "{e}"),
+            other => panic!("the poisoned segment: {other:?}"),
+        }
+        let ids: Vec<String> = rest
+            .iter()
+            .map(|r| r.as_ref().unwrap().message_id.clone())
+            .collect();
+        assert_eq!(
+            ids[0], ids[1],
+            "the resent segment gets the first one's message_id"
+        );
+        assert!(
+            calls < n / 4,
+            "{n} concurrent submits took {calls} script calls: not batched"
+        );
+        // Every message completed exactly once, with both its segments.
+        let docs = wait_outcomes(&run.store, 200, T).await;
+        assert_eq!(docs.len(), 200);
+        for d in &docs {
+            assert_eq!(d.get_str("state").unwrap(), "DELIVERED");
+            let texts = segment_texts(d);
+            assert_eq!(texts.len(), 2, "{d}");
+            assert!(
+                texts[0].ends_with("-1 ") && texts[1].ends_with("-2 "),
+                "{d}"
+            );
+        }
+        run.stop().await;
+    }
+);
+
+both!(
+    the_pending_limit_holds_within_one_batch,
+    |kind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let mut settings = env.settings("batchfull");
+        settings.max_pending = 50;
+        let run = Running::start(settings, sink).await;
+        // 120 new messages at once, each its first segment only: they stay pending.
+        let reqs = (0..120u16)
+            .map(|r| segment("alice", Some((ConcatScheme::Udh8, r, 2, 1)), 0, b"a", 0, ""));
+        let results = futures::future::join_all(reqs.map(|r| run.store.submit(r))).await;
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        let full = results
+            .iter()
+            .filter(|r| matches!(r, Err(ServiceError::QueueFull(_))))
+            .count();
+        assert_eq!((ok, full), (50, 70), "{results:?}");
+        run.stop().await;
+    }
+);

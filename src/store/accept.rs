@@ -17,7 +17,8 @@ use super::model::{
     GroupMeta, StoredSegment,
 };
 use super::outcome::receipts;
-use super::ready::{Held, HOLD_MS};
+use super::ready::Held;
+use super::submit_batch::Record;
 use super::value::{int_at, items, str_at};
 use super::Inner;
 use crate::service::{AccountPolicy, AfterResponse, ServiceError, SubmitAccepted, SubmitRequest};
@@ -83,25 +84,21 @@ impl Inner {
             (meta.service_type.clone(), segment.record_tail())
         };
         let account = meta.account.clone();
-        let mut inv = self.scripts.submit.prepare_invoke();
-        inv.arg(self.prefix())
-            .arg(self.node())
-            .arg(&gk)
+        let mut rec = Record::default();
+        rec.arg(&gk)
             .arg(seq)
             .arg(meta.total)
             .arg(&message_id)
             .arg(deadline.timestamp_millis())
             .arg(facts)
             .arg(data)
-            .arg(self.settings.max_pending)
-            .arg(self.hfe())
             .arg(&meta.account)
             .arg(address_key(&meta.source));
         if single {
             // Complete on arrival: its receipt is built now and queued by the same
             // script (see SUBMIT), with the time the stored record carries.
             let at_ms = self.clock.now_ms();
-            inv.arg(at_ms).arg(HOLD_MS);
+            rec.arg(at_ms);
             let group = FinishedGroup {
                 gid: message_id.clone(),
                 meta,
@@ -119,15 +116,16 @@ impl Inner {
             };
             for (id, r) in receipts(&group).map_err(internal)? {
                 let payload = serde_json::to_string(&r).map_err(internal)?;
-                inv.arg(&group.meta.account).arg(id).arg(payload);
+                rec.arg(&group.meta.account).arg(id).arg(payload);
             }
         } else {
-            inv.arg(expiry_mode_code(meta.expiry_mode));
+            rec.arg(expiry_mode_code(meta.expiry_mode));
         }
-        let reply: redis::Value = inv
-            .invoke_async(&mut self.conn())
+        let reply = self
+            .submits
+            .submit(rec)
             .await
-            .map_err(|e| ServiceError::Internal(format!("redis: {e}")))?;
+            .map_err(ServiceError::Internal)?;
         let a = items(reply);
         match str_at(&a, 0, "submit")?.as_str() {
             // A new deadline reaches every node's timer heap through `P:armed`.
@@ -158,6 +156,10 @@ impl Inner {
                 self.settings.max_pending
             ))),
             "expired" => Err(invalid_expiry("validity_period is already past")),
+            "err" => Err(ServiceError::Internal(format!(
+                "submit script: {}",
+                str_at(&a, 1, "submit")?
+            ))),
             other => Err(ServiceError::Internal(format!(
                 "submit script answered {other:?}"
             ))),

@@ -33,6 +33,7 @@ mod receipts;
 mod release;
 mod scripts;
 pub mod settings;
+mod submit_batch;
 mod timers;
 mod value;
 
@@ -99,6 +100,8 @@ pub(crate) struct Inner {
     conn: ConnectionManager,
     db: i64,
     scripts: scripts::Scripts,
+    /// Group commit of submits (one SUBMIT call per batch).
+    submits: submit_batch::Batcher,
     outcomes: mongo::Outcomes,
     clock: clock::Clock,
     backend: ExpiryBackend,
@@ -157,13 +160,26 @@ impl Store {
         )
         .await?;
         tracing::info!(?backend, epoch, node = %settings.node_id, "store connected");
+        let scripts = scripts::Scripts::new();
+        let submits = submit_batch::Batcher::start(
+            conn.clone(),
+            scripts.submit.clone(),
+            submit_batch::Header {
+                prefix: settings.key_prefix.clone(),
+                node: settings.node_id.clone(),
+                max_pending: settings.max_pending,
+                hfe: hfe_flag(backend),
+                hold_ms: ready::HOLD_MS,
+            },
+        );
         Ok(Store {
             inner: Arc::new(Inner {
                 settings,
                 client,
                 conn,
                 db,
-                scripts: scripts::Scripts::new(),
+                scripts,
+                submits,
                 outcomes,
                 clock,
                 backend,
@@ -269,10 +285,7 @@ impl Inner {
     }
 
     fn hfe(&self) -> &'static str {
-        match self.backend {
-            ExpiryBackend::HashFieldExpiry => "1",
-            ExpiryBackend::KeyExpiry => "0",
-        }
+        hfe_flag(self.backend)
     }
 
     /// A message finished (completed, claimed, cancelled): its receipts can go out and
@@ -432,5 +445,13 @@ impl MessageService for Store {
                 )
                 .await
         })
+    }
+}
+
+/// The scripts' `hfe` argument: which form the expiry timers take on this backend.
+fn hfe_flag(backend: ExpiryBackend) -> &'static str {
+    match backend {
+        ExpiryBackend::HashFieldExpiry => "1",
+        ExpiryBackend::KeyExpiry => "0",
     }
 }

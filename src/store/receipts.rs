@@ -256,7 +256,19 @@ impl Worker {
         let mut in_flight = FuturesUnordered::new();
         let mut sent = Sent::default();
         let idle = loop {
-            let taken = match self.take().await {
+            // The batches in flight go on while this one is taken: their finished
+            // sends free window slots and report (pushed futures run only when polled).
+            let taken = {
+                let take = self.take();
+                tokio::pin!(take);
+                loop {
+                    tokio::select! {
+                        t = &mut take => break t,
+                        Some(r) = in_flight.next(), if !in_flight.is_empty() => sent.add(Some(r)),
+                    }
+                }
+            };
+            let taken = match taken {
                 Ok(t) => t,
                 Err(e) => {
                     // What is in flight still reports what was delivered.

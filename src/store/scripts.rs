@@ -154,15 +154,18 @@ local function arm(gk, dl, hfe)
 end
 "#;
 
-/// Accepts one segment.
+/// Accepts a batch of segments (group commit: the node sends the submits that arrived
+/// while its previous batches were in flight as one call, see `submit_batch.rs`), each
+/// exactly as if it were alone, in order.
 ///
-/// ARGV: 3 gk, 4 seq, 5 total, 6 message_id, 7 deadline_ms, 8 meta JSON (single-part)
-/// or service_type (multi-part), 9 segment JSON (single-part) or the tail of the
-/// segment record (multi-part: `StoredSegment::record_tail`), 10 max_pending, 11 hfe
-/// (1/0), 12 account, 13 source ("ton.npi.addr"); for a single-part message also 14
-/// its time (ms, the node's reading of Redis time, which its receipt already carries),
-/// 15 how long its receipt is held (ms) and 16.. the receipt triple if one is owed (see
-/// `ready.rs`); for a multi-part message 14 the expiry mode code (`x`).
+/// ARGV: 3 max_pending, 4 hfe (1/0), 5 how long a receipt is held (ms), then records,
+/// each `n` followed by its n fields: 1 gk, 2 seq, 3 total, 4 message_id, 5 deadline_ms,
+/// 6 meta JSON (single-part) or service_type (multi-part), 7 segment JSON (single-part)
+/// or the tail of the segment record (multi-part: `StoredSegment::record_tail`), 8
+/// account, 9 source ("ton.npi.addr"), 10 for a single-part message its time (ms, the
+/// node's reading of Redis time, which its receipt already carries) and 11.. the
+/// receipt triple if one is owed (see `ready.rs`); for a multi-part one the expiry mode
+/// code (`x`).
 ///
 /// A multi-part group hash holds only small fields (its facts are the group key
 /// plus `st` and `x`; per segment only `i:<seq>`), so Redis keeps it as a listpack;
@@ -170,68 +173,97 @@ end
 /// need anyway: `<gid> <len of gk> <gk>` LF `<received_ms> <dc> <esm> <rd> <uo> <rid>` LF
 /// raw (the length because a gk may hold any octet but NUL, LF included).
 ///
-/// Returns `{'stored'}`, `{'complete', gid}`, `{'complete', gid, held_until}` (a
-/// single-part message whose receipt is held), `{'dup', original_message_id}`,
-/// `{'full'}` or `{'expired'}`.
+/// Returns one reply per record: `{'stored'}`, `{'complete', gid}`, `{'complete', gid,
+/// held_until}` (a single-part message whose receipt is held), `{'dup',
+/// original_message_id}`, `{'full'}`, `{'expired'}` or `{'err', message}` (a command of
+/// that record failed — out of memory, say; the other records are unaffected). The
+/// indexes (deadlines, outbox, receipts) are written once for the batch, at its end.
 const SUBMIT: &str = r#"
-local gk, seq, total, mid = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
-local g = P .. 'g:' .. gk
+local max_pending, hfe, hold = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local now = now_ms()
-local function admit()
-  local pending = redis.call('ZCARD', P .. 'deadlines') + redis.call('ZCARD', P .. 'outbox')
-  if pending >= tonumber(ARGV[10]) then return {'full'} end
-  if tonumber(ARGV[7]) <= now then return {'expired'} end
+-- Pending count, read once per batch and kept up to date as records are admitted
+-- (a new group enters the deadlines, a single-part message the outbox).
+local pending = nil
+local function admit(dl)
+  if not pending then
+    pending = redis.call('ZCARD', P .. 'deadlines') + redis.call('ZCARD', P .. 'outbox')
+  end
+  if pending >= max_pending then return {'full'} end
+  if dl <= now then return {'expired'} end
+  pending = pending + 1
   return nil
 end
-if total == 1 then
-  -- A single-part message is complete on arrival: written once, straight as the
-  -- finished group d:<message_id> (what finish_group() would leave), no pending hash, no
-  -- timer, no P:m: key (lookup finds d:<message_id> itself). Its receipt, built by
-  -- the node with the same time, is queued here too, so it never passes through
-  -- P:fresh and RELEASE. Most traffic is single-part.
-  local refused = admit()
-  if refused then return refused end
-  local at = ARGV[14]
-  redis.call('HSET', P .. 'd:' .. mid, 'gid', mid, 'gk', gk, 'meta', ARGV[8],
-    'dl', ARGV[7], 'sub', at, 'total', 1, 'n', 1, 'acct', ARGV[12], 'src', ARGV[13],
-    's:1', ARGV[9], 'r:1', at, 'i:1', mid, 'state', 'complete', 'fin', at, 'node', NODE)
-  redis.call('ZADD', P .. 'outbox', now, mid)
-  if #ARGV >= 18 then
-    -- Held, not announced: due once the node queued the submit_sm_resp
-    -- (RECEIPT_READY), or at held_until if it never says so.
-    local held, q = now + tonumber(ARGV[15]), {}
-    queue_receipts(16, #ARGV, held, q)
-    flush_receipts(q, false)
-    return {'complete', mid, held}
+local fin, dls, ob, q = new_fin(), {}, {}, {}
+local function one(b, last)
+  local gk, seq, total, mid, dl = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3], tonumber(ARGV[b + 4])
+  if total == 1 then
+    -- A single-part message is complete on arrival: written once, straight as the
+    -- finished group d:<message_id> (what finish_group() would leave), no pending hash,
+    -- no timer, no P:m: key (lookup finds d:<message_id> itself). Its receipt, built by
+    -- the node with the same time, is queued here too, so it never passes through
+    -- P:fresh and RELEASE. Most traffic is single-part.
+    local refused = admit(dl)
+    if refused then return refused end
+    local at = ARGV[b + 9]
+    redis.call('HSET', P .. 'd:' .. mid, 'gid', mid, 'gk', gk, 'meta', ARGV[b + 5],
+      'dl', ARGV[b + 4], 'sub', at, 'total', 1, 'n', 1, 'acct', ARGV[b + 7], 'src', ARGV[b + 8],
+      's:1', ARGV[b + 6], 'r:1', at, 'i:1', mid, 'state', 'complete', 'fin', at, 'node', NODE)
+    ob[#ob + 1] = now
+    ob[#ob + 1] = mid
+    if last >= b + 12 then
+      -- Held, not announced: due once the node queued the submit_sm_resp
+      -- (RECEIPT_READY), or at held_until if it never says so.
+      local held = now + hold
+      queue_receipts(b + 10, last, held, q)
+      return {'complete', mid, held}
+    end
+    return {'complete', mid}
   end
-  return {'complete', mid}
+  local g = P .. 'g:' .. gk
+  local known = redis.call('HMGET', g, 'gid', 'i:' .. seq)
+  local gid, n = known[1], nil
+  if not gid then
+    local refused = admit(dl)
+    if refused then return refused end
+    gid, n = mid, 1
+    -- The group and its first segment in one call.
+    redis.call('HSET', g, 'gid', mid, 'gk', gk, 'st', ARGV[b + 5], 'x', ARGV[b + 9], 'dl', dl,
+      'sub', now, 'total', total, 'n', 1, 'acct', ARGV[b + 7], 'src', ARGV[b + 8], 'i:' .. seq, mid)
+    dls[#dls + 1] = dl
+    dls[#dls + 1] = gk
+    arm(gk, dl, hfe)
+  elseif known[2] then
+    return {'dup', known[2]}
+  else
+    redis.call('HSET', g, 'i:' .. seq, mid)
+    n = redis.call('HINCRBY', g, 'n', 1)
+  end
+  redis.call('SET', P .. 'm:' .. mid, gid .. ' ' .. #gk .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[b + 6])
+  if n >= total then
+    finish_group(gk, gid, 'complete', now, fin)
+    return {'complete', gid}
+  end
+  return {'stored'}
 end
-local known = redis.call('HMGET', g, 'gid', 'i:' .. seq)
-local gid, n = known[1], nil
-if not gid then
-  local refused = admit()
-  if refused then return refused end
-  local dl = tonumber(ARGV[7])
-  gid, n = mid, 1
-  -- The group and its first segment in one call.
-  redis.call('HSET', g, 'gid', mid, 'gk', gk, 'st', ARGV[8], 'x', ARGV[14], 'dl', dl,
-    'sub', now, 'total', total, 'n', 1, 'acct', ARGV[12], 'src', ARGV[13], 'i:' .. seq, mid)
-  redis.call('ZADD', P .. 'deadlines', dl, gk)
-  arm(gk, dl, ARGV[11])
-elseif known[2] then
-  return {'dup', known[2]}
-else
-  redis.call('HSET', g, 'i:' .. seq, mid)
-  n = redis.call('HINCRBY', g, 'n', 1)
+local out, i = {}, 6
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  local ok, r = pcall(one, i + 1, i + n)
+  if ok then
+    out[#out + 1] = r
+  else
+    -- A failed redis.call raises its error reply as a table {err = ...}.
+    out[#out + 1] = {'err', type(r) == 'table' and tostring(r.err) or tostring(r)}
+  end
+  i = i + n + 1
 end
-redis.call('SET', P .. 'm:' .. mid, gid .. ' ' .. #gk .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[9])
-if n >= total then
-  local fin = new_fin()
-  finish_group(gk, gid, 'complete', now, fin)
-  finish_flush(fin, ARGV[11], true)
-  return {'complete', gid}
-end
-return {'stored'}
+-- The deadlines first: a group opened and completed in this batch is removed from
+-- them by finish_flush.
+bulk('ZADD', P .. 'deadlines', dls)
+finish_flush(fin, hfe, true)
+bulk('ZADD', P .. 'outbox', ob)
+flush_receipts(q, false)
+return out
 "#;
 
 /// Claims a group whose deadline passed. Exactly one caller gets `{1, gid, lateness_ms}`; the

@@ -154,9 +154,10 @@ pub async fn run(inner: Arc<Inner>) {
             // ms with the pass, BENCHMARKS.md).
             inner.due_pass.notify_one();
             // Watched once more, RECHECK_MS later, in case this node's clock runs
-            // ahead of Redis' and the pass finds them not due yet; a claimed group
-            // leaves the set at once ("- <gk>" on P:armed), so normally this entry
-            // never fires.
+            // ahead of Redis' and the pass finds them not due yet. A claim does not
+            // announce "- <gk>" (one PUBLISH per expired group cost more), so this
+            // entry fires once more and wakes a pass that finds the group gone (passes
+            // coalesce: under load they ride along with the passes for new deadlines).
             let again = inner.clock.now_ms() + RECHECK_MS;
             for (_, gk, rechecked) in due {
                 if !rechecked {
