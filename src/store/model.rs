@@ -190,15 +190,31 @@ impl SegmentKey {
 
 /// `Vec<u8>` as a hex string in JSON (segments written as `s:<seq>` JSON).
 mod hex_bytes {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
 
+    // Through a buffer, not hex::encode/decode's char iterators: those were ~2 % of
+    // the node's CPU at 20k single-part submits/s (perf).
     pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(v))
+        let mut buf = vec![0u8; v.len() * 2];
+        hex::encode_to_slice(v, &mut buf).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(std::str::from_utf8(&buf).map_err(serde::ser::Error::custom)?)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        hex::decode(s).map_err(serde::de::Error::custom)
+        struct Hex;
+        impl<'de> Visitor<'de> for Hex {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a hex string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+                let mut out = vec![0u8; v.len() / 2];
+                hex::decode_to_slice(v, &mut out).map_err(E::custom)?;
+                Ok(out)
+            }
+        }
+        d.deserialize_str(Hex)
     }
 }
 
@@ -463,6 +479,22 @@ mod tests {
     fn segments_stored_with_their_user_data_still_read() {
         let old = segment(r#"{"dc":0,"esm":64,"rd":1,"ud":"6869","raw":"0500032a02016869"}"#);
         assert_eq!(old.user_data().unwrap(), b"hi");
+    }
+
+    #[test]
+    fn raw_is_hex_in_json_and_reads_back() {
+        let seg = segment(r#"{"dc":8,"esm":0,"rd":1,"raw":"00ff10Ab"}"#);
+        assert_eq!(seg.raw, [0x00, 0xff, 0x10, 0xab]);
+        let json = serde_json::to_string(&seg).unwrap();
+        assert!(json.contains(r#""raw":"00ff10ab""#), "{json}");
+        assert_eq!(segment(&json), seg);
+        for bad in ["0", "zz", "abc"] {
+            let json = format!(r#"{{"dc":0,"esm":0,"rd":0,"raw":"{bad}"}}"#);
+            assert!(
+                serde_json::from_str::<StoredSegment>(&json).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
