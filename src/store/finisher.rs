@@ -25,6 +25,14 @@ pub struct Finisher {
     inner: Arc<Inner>,
 }
 
+/// Groups per lease and finalize script call. A script holds Redis for every other
+/// client while it runs, and all of a node's commands share one connection, in
+/// order: leasing 256 three-part groups in one call took ~7 ms (SLOWLOG), the tail of
+/// submit latency under mixed load. A slice of 64 runs ~1–2 ms; the slices go one
+/// after the other so that submits get in between (the few extra calls cost little
+/// beside MongoDB's insert of the batch).
+const SCRIPT_SLICE: usize = 64;
+
 /// A leased batch: the groups and when the next outbox entry becomes due.
 struct Lease {
     groups: Vec<FinishedGroup>,
@@ -123,28 +131,38 @@ impl Finisher {
 
     async fn lease(&self) -> Result<Lease, StoreError> {
         let s = &self.inner.settings;
-        let reply: redis::Value = self
-            .inner
-            .scripts
-            .lease
-            .arg(self.inner.prefix())
-            .arg(self.inner.node())
-            .arg(s.outcome_batch_size)
-            .arg(s.outbox_lease.as_millis() as u64)
-            .arg(self.inner.epoch)
-            .invoke_async(&mut self.inner.conn())
-            .await?;
-        let a = items(reply);
-        let next = int_at(&a, 1, "lease")?;
+        let want = s.outcome_batch_size.max(1);
         let mut groups = Vec::new();
-        for v in a.into_iter().skip(2) {
-            match FinishedGroup::from_fields(hash_bytes(v)) {
-                Ok(g) => groups.push(g),
-                // Cannot happen with data written by this code; keep it for an operator
-                // rather than lose it, and do not block the others.
-                Err(e) => {
-                    tracing::error!(error = %e, "unreadable finished message left in the outbox")
+        let mut next: i64;
+        // In slices of SCRIPT_SLICE groups, one call after the other (see there).
+        loop {
+            let ask = (want - groups.len()).min(SCRIPT_SLICE);
+            let reply: redis::Value = self
+                .inner
+                .scripts
+                .lease
+                .arg(self.inner.prefix())
+                .arg(self.inner.node())
+                .arg(ask)
+                .arg(s.outbox_lease.as_millis() as u64)
+                .arg(self.inner.epoch)
+                .invoke_async(&mut self.inner.conn())
+                .await?;
+            let a = items(reply);
+            next = int_at(&a, 1, "lease")?;
+            let got = a.len().saturating_sub(2);
+            for v in a.into_iter().skip(2) {
+                match FinishedGroup::from_fields(hash_bytes(v)) {
+                    Ok(g) => groups.push(g),
+                    // Cannot happen with data written by this code; keep it for an
+                    // operator rather than lose it, and do not block the others.
+                    Err(e) => {
+                        tracing::error!(error = %e, "unreadable finished message left in the outbox")
+                    }
                 }
+            }
+            if got < ask || groups.len() >= want {
+                break;
             }
         }
         Ok(Lease {
@@ -200,6 +218,17 @@ impl Finisher {
             .arg(&gids)
             .query_async(&mut self.inner.conn())
             .await?;
+        for (slice, fresh) in groups.chunks(SCRIPT_SLICE).zip(fresh.chunks(SCRIPT_SLICE)) {
+            self.finalize_slice(slice, fresh).await?;
+        }
+        Ok(())
+    }
+
+    async fn finalize_slice(
+        &self,
+        groups: &[FinishedGroup],
+        fresh: &[Option<f64>],
+    ) -> Result<(), StoreError> {
         let mut inv = self.inner.scripts.finalize.prepare_invoke();
         inv.arg(self.inner.prefix()).arg(self.inner.node());
         for (i, g) in groups.iter().enumerate() {
