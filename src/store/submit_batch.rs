@@ -18,13 +18,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::value::items;
 
-/// Batches in flight at once: while Redis runs one, the next fills (and the node
-/// parses the replies of a third). More would make the batches smaller, not Redis
-/// faster: it runs one script at a time.
+/// Batches in flight at once: while Redis runs one, the next is on its way. More make
+/// the batches smaller, not Redis faster (it runs one script at a time): 1, 2 and 4
+/// measured the same at the max single-part rate (BENCHMARKS.md).
 const IN_FLIGHT: usize = 2;
 /// Records per call at most: bounds the script's run time (other clients wait while
-/// it runs) and the size of one command.
-pub(crate) const MAX_BATCH: usize = 256;
+/// it runs; ~1.5 ms for 256 single-part records under load) and the size of one
+/// command.
+const MAX_BATCH: usize = 256;
 /// Submits waiting for a slot. Sessions' windows bound what is outstanding anyway;
 /// beyond this, a submit waits to be queued (back-pressure, not loss).
 const QUEUE: usize = 4096;
