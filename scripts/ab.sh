@@ -12,9 +12,9 @@
 #
 # Env: AB_SLOWLOG=1 also logs every Redis command (slowlog-log-slower-than 0) and saves
 # per-script totals (<run>.slowlog), to see which script holds Redis how long.
-# Results: target/ab/<UTC stamp>/ (<A|B>-<i>.txt/.json, .cmdstats).
+# Results: target/ab/<UTC stamp>/ (<A|B>-<i>.txt/.json, .cmdstats). The servers are
+# started by scripts/chaos-lib.sh, as for chaos.sh and soak.sh.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kv=redis
 pairs=2
 while [ $# -gt 0 ]; do
@@ -24,41 +24,22 @@ while [ $# -gt 0 ]; do
     *) break ;;
   esac
 done
-[ $# -ge 3 ] && [ "$3" = "--" ] || { sed -n 2,14p "$0" >&2; exit 2; }
+[ $# -ge 3 ] && [ "$3" = "--" ] || { sed -n 2,16p "$0" >&2; exit 2; }
 bin_a="$(realpath "$1")"; bin_b="$(realpath "$2")"; shift 3
 for b in "$bin_a" "$bin_b"; do [ -x "$b" ] || { echo "ab: $b is not an executable" >&2; exit 2; }; done
+case "$kv" in redis | valkey) ;; *) echo "ab: --kv redis or valkey" >&2; exit 2 ;; esac
 
-# shellcheck source=scripts/env.sh
-source "$root/scripts/env.sh"
-case "$kv" in
-  redis) kv_bin="$SMPPD_REDIS_SERVER" ;;
-  valkey) kv_bin="$SMPPD_VALKEY_SERVER" ;;
-  *) echo "ab: --kv redis or valkey" >&2; exit 2 ;;
-esac
-[ -x "$kv_bin" ] && [ -x "$SMPPD_SECANTUSD" ] || { echo "ab: run scripts/deps.sh first" >&2; exit 1; }
-py="$(dirname "$SMPPD_SECANTUSD")/python3"
-cargo build --release --locked -q -p smppd-bench --manifest-path "$root/Cargo.toml"
-bench="$root/target/release/smppd-bench"
-out="$root/target/ab/$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$out"
+# shellcheck source=scripts/chaos-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/chaos-lib.sh"
+lib_init ab
 
-free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  local i
-  for i in $(seq 1 300); do
-    (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "ab: port $1 ($2) did not open" >&2
-  exit 1
-}
-# resp PORT ARGS...: one command in RESP, the raw reply on stdout.
-resp() {
-  "$py" - "$@" <<'PY'
+# slowlog_totals: the SLOWLOG of the current server summed per command (per script
+# for EVALSHA), slowest first.
+slowlog_totals() {
+  "$venv_python" - "$KV_PORT" <<'PY'
 import socket, sys
-port, args = int(sys.argv[1]), sys.argv[2:]
-s = socket.create_connection(("127.0.0.1", port))
-s.sendall(("*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(a), a) for a in args)).encode())
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"*3\r\n$7\r\nSLOWLOG\r\n$3\r\nGET\r\n$7\r\n2000000\r\n")
 f = s.makefile("rb")
 def read():
     l = f.readline(); t, r = l[:1], l[1:-2]
@@ -68,55 +49,53 @@ def read():
         n = int(r)
         return None if n < 0 else f.read(n + 2)[:-2]
     return r
-v = read()
-if isinstance(v, bytes):
-    sys.stdout.write(v.decode())
-elif isinstance(v, list) and args[0].upper() == "SLOWLOG":
-    tot = {}
-    for e in v:
-        a = e[3]
-        k = a[0].decode().lower() + (" " + a[1].decode()[:8] if a[0].lower() == b"evalsha" else "")
-        n, us = tot.get(k, (0, 0))
-        tot[k] = (n + 1, us + int(e[2]))
-    for k, (n, us) in sorted(tot.items(), key=lambda x: -x[1][1]):
-        print(f"{k:20s} calls={n:8d} usec={us:10d} per={us / n:9.1f}")
+tot = {}
+for e in read():
+    a = e[3]
+    k = a[0].decode().lower() + (" " + a[1].decode()[:8] if a[0].lower() == b"evalsha" else "")
+    n, us = tot.get(k, (0, 0))
+    tot[k] = (n + 1, us + int(e[2]))
+for k, (n, us) in sorted(tot.items(), key=lambda x: -x[1][1]):
+    print(f"{k:20s} calls={n:8d} usec={us:10d} per={us / n:9.1f}")
 PY
 }
 
-# one_run LABEL BINARY -> $out/LABEL.*
+# one_run LABEL BINARY BENCH_ARGS...: fresh servers, one smppd-bench run -> $out/LABEL.*
 one_run() {
-  local label="$1" bin="$2" work pids=() kp mp sp
+  local label="$1" rc=0
+  smppd_bin="$2"
   shift 2
-  work="$(mktemp -d "${TMPDIR:-/tmp}/smppd-ab.XXXXXX")"
-  kp="$(free_port)"; mkdir -p "$work/kv"
-  "$kv_bin" --port "$kp" --bind 127.0.0.1 --dir "$work/kv" --appendonly yes \
-    --appendfsync everysec --save "" --notify-keyspace-events Exh >"$work/kv.log" 2>&1 &
-  local kpid=$!; pids+=("$kpid"); wait_port "$kp" "$kv"
+  kv_start "$kv"
   if [ "${AB_SLOWLOG:-0}" = 1 ]; then
-    resp "$kp" CONFIG SET slowlog-log-slower-than 0 >/dev/null
-    resp "$kp" CONFIG SET slowlog-max-len 2000000 >/dev/null
+    kv_cli CONFIG SET slowlog-log-slower-than 0 >/dev/null
+    kv_cli CONFIG SET slowlog-max-len 2000000 >/dev/null
   fi
-  mp="$(free_port)"; mkdir -p "$work/mongo"
-  "$SMPPD_SECANTUSD" --host 127.0.0.1 --port "$mp" --storage-path "$work/mongo" >"$work/mongo.log" 2>&1 &
-  local mpid=$!; pids+=("$mpid"); wait_port "$mp" mongo
-  sp="$(free_port)"
-  cat >"$work/smppd.toml" <<EOF
+  rm -rf "$work/mongo"
+  mongo_start
+  NODE_PORT[ab]="$(free_port)"
+  NODE_CFG[ab]="$work/smppd-ab.toml"
+  # The bench account of scripts/bench.sh.
+  cat >"${NODE_CFG[ab]}" <<EOF
 [server]
 system_id = "smppd"
 node_id = "ab"
-listen = "127.0.0.1:$sp"
+listen = "127.0.0.1:${NODE_PORT[ab]}"
 max_connections = 30000
 enquire_link_interval = "60s"
 response_timeout = "30s"
 outbound_window = 256
+
 [server.bind_failures]
 delay = "0"
+
 [redis]
-url = "redis://127.0.0.1:$kp"
+url = "redis://127.0.0.1:$KV_PORT"
 key_prefix = "bench:"
+
 [mongodb]
-uri = "mongodb://127.0.0.1:$mp"
+uri = "$MONGO_URI"
 database = "smppd"
+
 [[esme]]
 system_id = "bench"
 password = "bench"
@@ -126,25 +105,21 @@ window = 1024
 default_validity = "48h"
 max_validity = "7days"
 EOF
-  chmod 600 "$work/smppd.toml"
-  RUST_LOG=warn "$bin" serve --config "$work/smppd.toml" >"$work/smppd.log" 2>&1 &
-  local spid=$!; pids+=("$spid"); wait_port "$sp" smppd
-  local rc=0
-  "$bench" run --addr "127.0.0.1:$sp" --system-id bench --password bench --label "$label" \
-    --json "$out/$label.json" --watch "smppd=$spid" --watch "$kv=$kpid" --watch "mongo=$mpid" \
-    "$@" >"$out/$label.txt" 2>&1 || rc=$?
-  resp "$kp" INFO commandstats >"$out/$label.cmdstats"
-  [ "${AB_SLOWLOG:-0}" = 1 ] && resp "$kp" SLOWLOG GET 2000000 >"$out/$label.slowlog"
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait "${pids[@]}" 2>/dev/null || true
+  chmod 600 "${NODE_CFG[ab]}"
+  RUST_LOG=warn smppd_start ab
+  "$bench_bin" run --addr "127.0.0.1:${NODE_PORT[ab]}" --system-id bench --password bench \
+    --label "$label" --json "$out/$label.json" --watch "smppd=${NODE_PID[ab]}" \
+    --watch "$kv=$KV_PID" --watch "mongo=$MONGO_PID" "$@" >"$out/$label.txt" 2>&1 || rc=$?
+  kv_cli INFO commandstats >"$out/$label.cmdstats"
+  if [ "${AB_SLOWLOG:-0}" = 1 ]; then slowlog_totals >"$out/$label.slowlog"; fi
+  smppd_kill ab TERM
+  kill "$MONGO_PID" 2>/dev/null || true
+  wait_gone "$MONGO_PID"
+  kv_stop
   if [ "$rc" != 0 ]; then
-    echo "ab: $label failed (exit $rc):" >&2
-    tail -n 5 "$out/$label.txt" "$work/smppd.log" >&2
-    rm -rf "$work"
-    exit 1
+    tail -n 5 "$out/$label.txt" "$work/smppd-ab.log" >&2
+    lib_die "$label failed (exit $rc)"
   fi
-  rm -rf "$work"
 }
 
 summary() {
@@ -162,8 +137,8 @@ for i in $(seq 1 "$pairs"); do
   one_run "A-$i" "$bin_a" "$@"; summary "A-$i"
   one_run "B-$i" "$bin_b" "$@"; summary "B-$i"
 done
-"$py" - "$out" "$pairs" <<'PY'
-import json, sys, statistics
+"$venv_python" - "$out" "$pairs" <<'PY'
+import sys, statistics
 out, pairs = sys.argv[1], int(sys.argv[2])
 def rate(label):
     with open(f"{out}/{label}.txt") as f:

@@ -1,4 +1,4 @@
-# Shared by scripts/chaos.sh and scripts/soak.sh (sourced, not run): builds release
+# Shared by scripts/chaos.sh, soak.sh and ab.sh (sourced, not run): builds release
 # smppd + smppd-bench, starts Redis/Valkey (AOF on, appendfsync everysec), the
 # Mongo-protocol server and smppd nodes on free ports under a temp dir, restarts or
 # kills them on request, and stops every process it started on exit.

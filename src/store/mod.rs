@@ -135,7 +135,8 @@ pub struct Store {
 impl Store {
     /// Connects to Redis, checks the server's capabilities and keyspace-event
     /// configuration, and takes a node epoch. MongoDB is not contacted yet (outcomes
-    /// wait in Redis while it is down).
+    /// wait in Redis while it is down). Starts the submit batcher's task, so that
+    /// `submit` works before [`Store::spawn`]; it ends when the store is dropped.
     pub async fn connect(settings: StoreSettings) -> Result<Store, StoreError> {
         let client = redis::Client::open(settings.redis_url.as_str())?;
         let db = client.get_connection_info().redis_settings().db();
