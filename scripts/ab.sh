@@ -124,9 +124,10 @@ EOF
 
 summary() {
   local f="$out/$1.txt"
-  printf '%-4s %s | %s | %s\n' "$1" \
+  printf '%-4s %s | %s | %s | %s\n' "$1" \
     "$(grep -oP 'submit_sm_resp OK\s+\d+ \(\K[0-9]+ submit_sm/s' "$f" || echo '-')" \
     "resp $(grep -oP 'submit latency\s+\K.*?(?= \(n=)' "$f" || echo '-')" \
+    "expiry $(grep -oP 'expiry lateness\s+\K.*?(?= \(n=)' "$f" || echo '-')" \
     "$(grep -E '^cpu ' "$f" | awk '{printf "%s %s  ", $2, $3}')"
 }
 
@@ -150,4 +151,17 @@ a = [rate(f"A-{i}") for i in range(1, pairs + 1)]
 b = [rate(f"B-{i}") for i in range(1, pairs + 1)]
 print(f"submit_sm/s  A {' / '.join(f'{x:,.0f}' for x in a)}   B {' / '.join(f'{x:,.0f}' for x in b)}"
       f"   B/A = {statistics.mean(b) / statistics.mean(a):.2f} x")
+# Runs with partial messages also report expiry lateness (receipt time - deadline).
+def late_p99(label):
+    with open(f"{out}/{label}.txt") as f:
+        for line in f:
+            if line.startswith("expiry lateness") and "p99 " in line:
+                v, unit = line.split("p99 ")[1].split()[:2]
+                return float(v) * {"ms": 1.0, "s": 1000.0, "us": 0.001}.get(unit, 1.0)
+    return None
+la = [late_p99(f"A-{i}") for i in range(1, pairs + 1)]
+lb = [late_p99(f"B-{i}") for i in range(1, pairs + 1)]
+if None not in la + lb:
+    print(f"expiry p99 ms  A {' / '.join(f'{x:,.1f}' for x in la)}   B {' / '.join(f'{x:,.1f}' for x in lb)}"
+          f"   B/A = {statistics.mean(lb) / statistics.mean(la):.2f} x")
 PY

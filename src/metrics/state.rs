@@ -201,6 +201,11 @@ fn store_counters(out: &mut String, store: &Store) {
             "Recovery passes over the deadline index.",
             s.recovery_passes,
         ),
+        (
+            "smppd_outcome_yields_total",
+            "Outcome batches that waited for the claim/receipt backlog first.",
+            s.outcome_yields,
+        ),
     ];
     for (name, help, v) in counters {
         header(out, name, "counter", help);

@@ -257,6 +257,8 @@ async fn due_passes(inner: Arc<Inner>) {
 /// releaser as batches finish groups. Returns how many this call claimed.
 async fn claim_due(inner: &Inner) -> Result<usize, StoreError> {
     let mut claimed = 0usize;
+    // Held from the first full batch on: more are due, the outcome writer waits.
+    let mut _busy = None;
     loop {
         // One script per batch: claiming group by group (a round trip each) fell
         // behind when the subscriber was killed every second (chaos run: ~400
@@ -284,6 +286,7 @@ async fn claim_due(inner: &Inner) -> Result<usize, StoreError> {
         if listed < CLAIM_DUE_BATCH {
             return Ok(claimed);
         }
+        _busy.get_or_insert_with(|| inner.backlog.busy());
     }
 }
 

@@ -84,6 +84,7 @@ impl Finisher {
     /// batch k−1 finalized, so the Redis round trips (lease, reading the groups,
     /// finalize) hide behind the insert; one insert is in flight at a time.
     async fn drain(&self) -> Result<Option<i64>, StoreError> {
+        self.yield_to_receipts().await;
         let mut lease = self.lease().await?;
         // Acknowledged by MongoDB, not finalized yet.
         let mut written: Option<Vec<FinishedGroup>> = None;
@@ -94,6 +95,7 @@ impl Finisher {
                 }
                 return Ok(lease.next_due_ms);
             }
+            self.yield_to_receipts().await;
             let previous = written.take();
             let (inserted, next, finalized) =
                 tokio::join!(self.insert(&lease.groups), self.lease(), async {
@@ -113,6 +115,23 @@ impl Finisher {
             }
             written = Some(lease.groups);
             lease = next?;
+        }
+    }
+
+    /// Waits (at most `backlog::MAX_YIELD`) while the claim-due pass or the receipt
+    /// releaser works through a backlog: the messages are safe in the outbox, and
+    /// their receipts are what the ESMEs wait for.
+    async fn yield_to_receipts(&self) {
+        if self
+            .inner
+            .backlog
+            .wait_idle(super::backlog::MAX_YIELD)
+            .await
+        {
+            self.inner
+                .stats
+                .outcome_yields
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -19,6 +19,7 @@
 //! [`ReceiptSink`] and a shutdown token. Sessions use it as a [`MessageService`].
 
 mod accept;
+mod backlog;
 mod clock;
 pub mod error;
 mod expiry;
@@ -76,6 +77,8 @@ pub struct Stats {
     pub recovery_passes: AtomicU64,
     /// Subscriptions made (1 + resubscriptions).
     pub subscriptions: AtomicU64,
+    /// Outcome batches that waited for the receipt path's backlog (`backlog`).
+    pub outcome_yields: AtomicU64,
     /// True while the expiry subscriber holds its subscription (`/healthz`).
     pub expiry_subscribed: std::sync::atomic::AtomicBool,
 }
@@ -90,6 +93,7 @@ pub struct StatsSnapshot {
     pub receipts_dropped: u64,
     pub recovery_passes: u64,
     pub subscriptions: u64,
+    pub outcome_yields: u64,
     /// Deadlines this node's timer set watches now (pending multi-part messages).
     pub timers_armed: usize,
 }
@@ -123,6 +127,9 @@ pub(crate) struct Inner {
     /// Wakes the claim-due pass (a local timer at a deadline, or an `hexpired` event
     /// of `P:timers`).
     due_pass: Notify,
+    /// Whether the claim-due pass or the receipt releaser has a backlog in hand: the
+    /// outcome writer waits for them (receipts first, see `backlog`).
+    backlog: backlog::Backlog,
     stats: Stats,
 }
 
@@ -192,6 +199,7 @@ impl Store {
                 ready: Arc::default(),
                 timers: timers::Timers::default(),
                 due_pass: Notify::new(),
+                backlog: backlog::Backlog::default(),
                 stats: Stats::default(),
             }),
         })
@@ -252,6 +260,7 @@ impl Store {
             receipts_dropped: l(&s.receipts_dropped),
             recovery_passes: l(&s.recovery_passes),
             subscriptions: l(&s.subscriptions),
+            outcome_yields: l(&s.outcome_yields),
             timers_armed: self.inner.timers.len(),
         }
     }

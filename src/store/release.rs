@@ -59,6 +59,8 @@ impl Releaser {
 
     /// Releases fresh groups until none is left.
     async fn drain(&self) -> Result<(), StoreError> {
+        // Held from the first full batch on: more are waiting, the outcome writer waits.
+        let mut _busy = None;
         loop {
             let reply: redis::Value = self
                 .inner
@@ -78,6 +80,7 @@ impl Releaser {
             if n < BATCH || self.inner.shutdown.is_cancelled() {
                 return Ok(());
             }
+            _busy.get_or_insert_with(|| self.inner.backlog.busy());
         }
     }
 
