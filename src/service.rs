@@ -317,26 +317,26 @@ mod tests {
     #[test]
     fn a_receipt_text_is_a_json_string_and_reads_back() {
         let r = receipt(b"id:42 sub:001 dlvrd:001 stat:DELIVRD err:000 text:hi");
-        let json = serde_json::to_string(&r).unwrap();
+        let json = serde_json::to_string(&r).expect("serializes");
         assert!(json.contains(r#""short_message":"id:42 sub:001"#), "{json}");
-        assert_eq!(serde_json::from_str::<ReceiptDelivery>(&json).unwrap(), r);
+        assert_eq!(serde_json::from_str::<ReceiptDelivery>(&json).expect("reads back"), r);
     }
 
     #[test]
     fn octets_that_are_not_utf8_stay_an_array_and_read_back() {
         let r = receipt(&[b'i', b'd', 0xff, 0x00]);
-        let json = serde_json::to_string(&r).unwrap();
+        let json = serde_json::to_string(&r).expect("serializes");
         assert!(
             json.contains(r#""short_message":[105,100,255,0]"#),
             "{json}"
         );
-        assert_eq!(serde_json::from_str::<ReceiptDelivery>(&json).unwrap(), r);
+        assert_eq!(serde_json::from_str::<ReceiptDelivery>(&json).expect("reads back"), r);
     }
 
     #[test]
     fn receipts_queued_as_arrays_by_earlier_versions_still_read() {
         let old = r#"{"system_id":"alice","source":{"ton":1,"npi":1,"addr":"447700900001"},"dest":{"ton":0,"npi":0,"addr":"12345"},"short_message":[104,105],"receipted_message_id":"42","message_state":2}"#;
-        let r: ReceiptDelivery = serde_json::from_str(old).unwrap();
+        let r: ReceiptDelivery = serde_json::from_str(old).expect("reads");
         assert_eq!(r.short_message, b"hi");
     }
 }
