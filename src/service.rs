@@ -319,7 +319,10 @@ mod tests {
         let r = receipt(b"id:42 sub:001 dlvrd:001 stat:DELIVRD err:000 text:hi");
         let json = serde_json::to_string(&r).expect("serializes");
         assert!(json.contains(r#""short_message":"id:42 sub:001"#), "{json}");
-        assert_eq!(serde_json::from_str::<ReceiptDelivery>(&json).expect("reads back"), r);
+        assert_eq!(
+            serde_json::from_str::<ReceiptDelivery>(&json).expect("reads back"),
+            r
+        );
     }
 
     #[test]
@@ -330,7 +333,10 @@ mod tests {
             json.contains(r#""short_message":[105,100,255,0]"#),
             "{json}"
         );
-        assert_eq!(serde_json::from_str::<ReceiptDelivery>(&json).expect("reads back"), r);
+        assert_eq!(
+            serde_json::from_str::<ReceiptDelivery>(&json).expect("reads back"),
+            r
+        );
     }
 
     #[test]

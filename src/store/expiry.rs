@@ -11,8 +11,14 @@
 //!   to minutes late with many keys), but expires the fields of one key in deadline
 //!   order, by time buckets — within ~1/hz for dense deadlines, at most ~8.2 s (its
 //!   widest bucket window) for a deadline with few neighbours.
-//! * on Redis 7.0, a key `P:t:<gk>` per group with `expired` events; the event names
-//!   the group, whose claim script runs.
+//! * on Redis 7.0, a key `P:t:<gk>` per group with `expired` events. The event names
+//!   the group, but it wakes the same claim-due pass: every pending group is in the
+//!   deadline index (written by the script that armed its timer), and a pass per
+//!   burst of events costs one script, where a claim script per event cost Redis one
+//!   call per expired group — on top of the pass that had already claimed it (the
+//!   local timer fires first, and the claim's `DEL` of the timer key is what fires the
+//!   event: Redis expires a due key when a command touches it). 100k expiring
+//!   partials: 100,001 claim calls, ~8 µs of Redis each (SLOWLOG, 2026-12-03).
 //!
 //! On both, the timer heap of [`super::timers`] wakes the same claim-due pass at each
 //! deadline, so the server's sampling (minutes late with many keys) and bucket
@@ -34,31 +40,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
 use super::receipts::DispatchEvent;
 use super::value::{int, int_at, items};
 use super::{ExpiryBackend, Inner, StoreError};
 
-/// Claims running at once; beyond that the subscriber stops reading, and Redis
-/// buffers the events.
-const CLAIM_CONCURRENCY: usize = 64;
 /// Groups per claim-due round trip.
 const CLAIM_DUE_BATCH: usize = 256;
 
 pub struct Subscriber {
     inner: Arc<Inner>,
     dispatch: mpsc::Sender<DispatchEvent>,
-    claims: Arc<Semaphore>,
 }
 
 impl Subscriber {
     pub fn new(inner: Arc<Inner>, dispatch: mpsc::Sender<DispatchEvent>) -> Subscriber {
-        Subscriber {
-            inner,
-            dispatch,
-            claims: Arc::new(Semaphore::new(CLAIM_CONCURRENCY)),
-        }
+        Subscriber { inner, dispatch }
     }
 
     fn channels(&self) -> Vec<String> {
@@ -179,29 +177,13 @@ impl Subscriber {
                 }
             } else if msg.get_channel_name() == receipts_channel {
                 let _ = self.dispatch.send(DispatchEvent::Account(payload)).await;
-            } else if payload == timers_key {
-                // Never blocks: while a pass runs, this leaves one wake-up for the next.
+            } else if payload == timers_key || payload.starts_with(&timer_prefix) {
+                // `hexpired` of P:timers, or `expired` of a P:t:<gk> timer (Redis 7.0;
+                // on hash-field expiration also one armed by an older version). Never
+                // blocks: while a pass runs, this leaves one wake-up for the next.
                 self.inner.due_pass.notify_one();
-            } else if let Some(gk) = payload.strip_prefix(&timer_prefix) {
-                // Redis 7.0; on hash-field expiration also a per-group timer hash
-                // armed by an older version.
-                self.spawn_claim(gk.to_owned()).await;
             }
         }
-    }
-
-    async fn spawn_claim(&self, gk: String) {
-        let Ok(permit) = self.claims.clone().acquire_owned().await else {
-            return;
-        };
-        let inner = self.inner.clone();
-        tokio::spawn(async move {
-            if let Err(e) = inner.claim(&gk).await {
-                // The group stays in the deadline index; the next recovery pass takes it.
-                tracing::warn!(error = %e, gk, "claim failed");
-            }
-            drop(permit);
-        });
     }
 
     /// Claims every group whose deadline passed by Redis time, then wakes the outcome
@@ -287,34 +269,5 @@ async fn claim_due(inner: &Inner) -> Result<usize, StoreError> {
             return Ok(claimed);
         }
         _busy.get_or_insert_with(|| inner.backlog.busy());
-    }
-}
-
-impl Inner {
-    /// Runs the claim script for one group; hands a won group to the outcome writer.
-    pub(crate) async fn claim(&self, gk: &str) -> Result<(), StoreError> {
-        let reply: redis::Value = self
-            .scripts
-            .claim
-            .arg(self.prefix())
-            .arg(self.node())
-            .arg(gk)
-            .arg(self.hfe())
-            .invoke_async(&mut self.conn())
-            .await?;
-        let a = items(reply);
-        match int_at(&a, 0, "claim")? {
-            1 => {
-                self.stats.expired_claimed.fetch_add(1, Ordering::Relaxed);
-                crate::metrics::expiry_lateness_ms(int_at(&a, 2, "claim").unwrap_or(0));
-                self.finished();
-            }
-            -1 => {
-                // Not due by Redis time (an early local timer or a stale event for a
-                // newer group under the same key): its own timer is still armed.
-            }
-            _ => {}
-        }
-        Ok(())
     }
 }

@@ -276,25 +276,6 @@ flush_receipts(q, false)
 return out
 "#;
 
-/// Claims a group whose deadline passed. Exactly one caller gets `{1, gid, lateness_ms}`; the
-/// others get `{0}` (already finished) or `{-1, deadline_ms}` (not due by Redis time).
-///
-/// ARGV: 3 gk, 4 hfe (1/0).
-const CLAIM: &str = r#"
-local gk = ARGV[3]
-local h = redis.call('HMGET', P .. 'g:' .. gk, 'dl', 'gid')
-if not h[1] then
-  redis.call('ZREM', P .. 'deadlines', gk)
-  return {0}
-end
-local now = now_ms()
-if tonumber(h[1]) > now then return {-1, h[1]} end
-local fin = new_fin()
-finish_group(gk, h[2], 'expired', now, fin)
-finish_flush(fin, ARGV[4], false)
-return {1, h[2], now - tonumber(h[1])}
-"#;
-
 /// The claim-due pass in one script per batch: claims up to ARGV[3] groups whose
 /// deadline passed by Redis time (ARGV 4 hfe). Returns `{n_listed, lateness_ms of each
 /// claimed…}` (a listed group already gone is only removed from the index). Per group
@@ -655,7 +636,6 @@ return {'ok', gk, redis.call('HGET', g, 'dl')}
 /// The compiled scripts (each sent once, then run by SHA).
 pub struct Scripts {
     pub submit: Script,
-    pub claim: Script,
     pub claim_due: Script,
     pub lease: Script,
     pub reclaim: Script,
@@ -679,7 +659,6 @@ impl Scripts {
     pub fn new() -> Scripts {
         Scripts {
             submit: script(SUBMIT),
-            claim: script(CLAIM),
             claim_due: script(CLAIM_DUE),
             lease: script(LEASE),
             reclaim: script(RECLAIM),
