@@ -36,8 +36,16 @@ lib_init ab
 # slowlog_totals: the SLOWLOG of the current server summed per command (per script
 # for EVALSHA), slowest first.
 slowlog_totals() {
-  "$venv_python" - "$KV_PORT" <<'PY'
-import socket, sys
+  "$venv_python" - "$KV_PORT" "$work/smppd-ab.log" <<'PY'
+import re, socket, sys
+# smppd logs "script hashes: name=sha ..." at start (target smppd::scripts).
+names = {}
+try:
+    for line in open(sys.argv[2], errors="replace"):
+        if "script hashes:" in line:
+            names = {sha[:8]: n for n, sha in re.findall(r"(\w+)=([0-9a-f]{40})", line)}
+except OSError:
+    pass
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.sendall(b"*3\r\n$7\r\nSLOWLOG\r\n$3\r\nGET\r\n$7\r\n2000000\r\n")
 f = s.makefile("rb")
@@ -52,11 +60,14 @@ def read():
 tot = {}
 for e in read():
     a = e[3]
-    k = a[0].decode().lower() + (" " + a[1].decode()[:8] if a[0].lower() == b"evalsha" else "")
+    k = a[0].decode().lower()
+    if a[0].lower() == b"evalsha":
+        sha = a[1].decode()[:8]
+        k += " " + names.get(sha, sha)
     n, us = tot.get(k, (0, 0))
     tot[k] = (n + 1, us + int(e[2]))
 for k, (n, us) in sorted(tot.items(), key=lambda x: -x[1][1]):
-    print(f"{k:20s} calls={n:8d} usec={us:10d} per={us / n:9.1f}")
+    print(f"{k:24s} calls={n:8d} usec={us:10d} per={us / n:9.1f}")
 PY
 }
 
@@ -106,7 +117,7 @@ default_validity = "48h"
 max_validity = "7days"
 EOF
   chmod 600 "${NODE_CFG[ab]}"
-  RUST_LOG=warn smppd_start ab
+  RUST_LOG=warn,smppd::scripts=debug smppd_start ab
   "$bench_bin" run --addr "127.0.0.1:${NODE_PORT[ab]}" --system-id bench --password bench \
     --label "$label" --json "$out/$label.json" --watch "smppd=${NODE_PID[ab]}" \
     --watch "$kv=$KV_PID" --watch "mongo=$MONGO_PID" "$@" >"$out/$label.txt" 2>&1 || rc=$?

@@ -169,6 +169,7 @@ impl Store {
         .await?;
         tracing::info!(?backend, epoch, node = %settings.node_id, "store connected");
         let scripts = scripts::Scripts::new();
+        tracing::debug!(target: "smppd::scripts", "script hashes: {}", scripts.hashes());
         let submits = submit_batch::Batcher::start(
             conn.clone(),
             scripts.submit.clone(),

@@ -651,6 +651,33 @@ pub struct Scripts {
     pub replace: Script,
 }
 
+impl Scripts {
+    /// "name=sha1 …" of every script, for reading SLOWLOG and INFO by script
+    /// (`scripts/ab.sh` with `AB_SLOWLOG=1`).
+    pub fn hashes(&self) -> String {
+        [
+            ("submit", &self.submit),
+            ("claim_due", &self.claim_due),
+            ("lease", &self.lease),
+            ("reclaim", &self.reclaim),
+            ("finalize", &self.finalize),
+            ("fresh", &self.fresh),
+            ("release", &self.release),
+            ("receipt_take", &self.receipt_take),
+            ("receipt_done", &self.receipt_done),
+            ("receipt_retry", &self.receipt_retry),
+            ("receipt_ready", &self.receipt_ready),
+            ("query", &self.query),
+            ("cancel", &self.cancel),
+            ("replace", &self.replace),
+        ]
+        .iter()
+        .map(|(n, s)| format!("{n}={}", s.get_hash()))
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
+}
+
 fn script(body: &str) -> Script {
     Script::new(&format!("{PRELUDE}{LOOKUP_FN}{body}"))
 }
