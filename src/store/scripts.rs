@@ -54,20 +54,25 @@ local function finish_group(gk, gid, state, now, fin)
   fin.ob[#fin.ob + 1] = gid
 end
 -- hfe: '1' (timers are fields of P:timers), '0' (keys P:t:<gk>) or nil (not known
--- to the script: both). `tell`: announce "- <gk>" on P:armed so that every node's
--- timer set drops a group that finished before its deadline; the local entries of an
--- expired group are due already (each fires once more, finds nothing, is dropped).
-local function finish_flush(fin, hfe, tell)
+-- to the script: both). `early`: the groups finished before their deadlines
+-- (completed, cancelled). Then "- <gk>" is announced on P:armed so that every node's
+-- timer set drops them, and their timers are deleted. For expired groups (not
+-- early) both are due already: the local entries fire once more, find nothing and
+-- are dropped; a P:t:<gk> key is left for Redis to delete when its expiry finds it
+-- (logically it no longer exists), because a DEL of a due key is an expiry itself —
+-- deletion, an `expired` event, propagation — inside the claim that holds Redis:
+-- 300k partials, claim-due 4.5 -> 3.4 ms per call without it (SLOWLOG, 2026-12-03).
+local function finish_flush(fin, hfe, early)
   local gks = fin.gks
   if #gks == 0 then return end
   bulk('ZREM', P .. 'deadlines', gks)
   if hfe ~= '0' then bulk('HDEL', P .. 'timers', gks) end
-  if hfe ~= '1' then
+  if hfe ~= '1' and early then
     local keys = {}
     for i, gk in ipairs(gks) do keys[i] = P .. 't:' .. gk end
     bulk('DEL', nil, keys)
   end
-  if tell then
+  if early then
     for _, gk in ipairs(gks) do redis.call('PUBLISH', P .. 'armed', '- ' .. gk) end
   end
   bulk('ZADD', P .. 'outbox', fin.ob)
