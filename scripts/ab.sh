@@ -85,6 +85,7 @@ one_run() {
   mongo_start
   NODE_PORT[ab]="$(free_port)"
   NODE_CFG[ab]="$work/smppd-ab.toml"
+  metrics_port="$(free_port)"
   # The bench account of scripts/bench.sh.
   cat >"${NODE_CFG[ab]}" <<EOF
 [server]
@@ -107,6 +108,9 @@ key_prefix = "bench:"
 uri = "$MONGO_URI"
 database = "smppd"
 
+[metrics]
+listen = "127.0.0.1:$metrics_port"
+
 [[esme]]
 system_id = "bench"
 password = "bench"
@@ -122,6 +126,9 @@ EOF
     --label "$label" --json "$out/$label.json" --watch "smppd=${NODE_PID[ab]}" \
     --watch "$kv=$KV_PID" --watch "mongo=$MONGO_PID" "$@" >"$out/$label.txt" 2>&1 || rc=$?
   kv_cli INFO commandstats >"$out/$label.cmdstats"
+  # smppd's counters and histograms (claim lateness: smppd_expiry_lateness_seconds).
+  "$venv_python" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+    "http://127.0.0.1:$metrics_port/metrics" >"$out/$label.metrics" || echo "ab: could not scrape /metrics of $label" >&2
   if [ "${AB_SLOWLOG:-0}" = 1 ]; then slowlog_totals >"$out/$label.slowlog"; fi
   smppd_kill ab TERM
   kill "$MONGO_PID" 2>/dev/null || true
@@ -133,12 +140,34 @@ EOF
   fi
 }
 
+# claim_quantiles NAME: p50/p99 bucket bounds of smppd's claim lateness histogram.
+claim_quantiles() {
+  "$venv_python" - "$out/$1.metrics" <<'PY'
+import sys
+b = []
+try:
+    for line in open(sys.argv[1]):
+        if line.startswith("smppd_expiry_lateness_seconds_bucket{"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            b.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
+except OSError:
+    pass
+b.sort()
+if not b or b[-1][1] == 0:
+    print("-")
+else:
+    q = lambda f: next(le for le, n in b if n >= f * b[-1][1]) * 1000
+    print(f"p50 <= {q(0.5):g} / p99 <= {q(0.99):g} ms")
+PY
+}
+
 summary() {
   local f="$out/$1.txt"
-  printf '%-4s %s | %s | %s | %s\n' "$1" \
+  printf '%-4s %s | %s | %s | claim %s | %s\n' "$1" \
     "$(grep -oP 'submit_sm_resp OK\s+\d+ \(\K[0-9]+ submit_sm/s' "$f" || echo '-')" \
     "resp $(grep -oP 'submit latency\s+\K.*?(?= \(n=)' "$f" || echo '-')" \
     "expiry $(grep -oP 'expiry lateness\s+\K.*?(?= \(n=)' "$f" || echo '-')" \
+    "$(claim_quantiles "$1")" \
     "$(grep -E '^cpu ' "$f" | awk '{printf "%s %s  ", $2, $3}')"
 }
 
