@@ -45,6 +45,65 @@ async fn redis_conn(env: &Env) -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
+/// Redis' clock in ms.
+async fn redis_time_ms(r: &mut redis::aio::MultiplexedConnection) -> i64 {
+    let time: (String, String) = redis::cmd("TIME").query_async(r).await.unwrap();
+    time.0.parse::<i64>().unwrap() * 1000
+}
+
+/// Writes `first` as the first segment of a pending message the way the previous
+/// version left it — meta and segment JSON (data in hex) in the group hash, `r:`/`i:`
+/// fields, `P:m:` = "<gid> <gk>" — and its deadline index entry; no timer and no
+/// `P:armed` announcement. Returns the group key.
+async fn write_earlier_layout(
+    r: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+    account: &str,
+    first: &service::SubmitRequest,
+    id: &str,
+    now_ms: i64,
+    deadline: i64,
+) -> String {
+    let meta = GroupMeta::of(first);
+    let gk = group_key(&meta);
+    let seg_json = serde_json::to_string(&StoredSegment::from_request(first)).unwrap();
+    assert!(
+        seg_json.contains("\"raw\":\"0608"),
+        "hex JSON (UDH16): {seg_json}"
+    );
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{prefix}g:{gk}"))
+        .arg(&[
+            ("gid", id.to_owned()),
+            ("gk", gk.clone()),
+            ("meta", serde_json::to_string(&meta).unwrap()),
+            ("dl", deadline.to_string()),
+            ("sub", now_ms.to_string()),
+            (
+                "total",
+                first.concat.as_ref().map_or(1, |c| c.total).to_string(),
+            ),
+            ("n", "1".into()),
+            ("acct", account.to_owned()),
+            ("src", address_key(&meta.source)),
+            ("s:1", seg_json),
+            ("r:1", now_ms.to_string()),
+            ("i:1", id.into()),
+        ])
+        .query_async(r)
+        .await
+        .unwrap();
+    let _: () = r
+        .set(format!("{prefix}m:{id}"), format!("{id} {gk}"))
+        .await
+        .unwrap();
+    let _: () = r
+        .zadd(format!("{prefix}deadlines"), &gk, deadline)
+        .await
+        .unwrap();
+    gk
+}
+
 both!(
     a_pending_segment_is_a_listpack_group_and_one_binary_record,
     |kind: RedisKind| async move {
@@ -127,8 +186,7 @@ both!(
         let base = env.redis.dbsize();
         let mut r = redis_conn(&env).await;
 
-        // Segment 1 as the previous version left it: meta and segment JSON (data in
-        // hex) in the group hash, `r:`/`i:` fields, `P:m:` = "<gid> <gk>".
+        // Segment 1 as the previous version left it.
         let first = segment(
             "jay",
             Some((ConcatScheme::Udh16, 300, 2, 1)),
@@ -137,39 +195,18 @@ both!(
             1,
             "",
         );
-        let meta = GroupMeta::of(&first);
-        let gk = group_key(&meta);
         let old_id = "0000000000000000BEEF";
-        let time: (String, String) = redis::cmd("TIME").query_async(&mut r).await.unwrap();
-        let now_ms = time.0.parse::<i64>().unwrap() * 1000;
-        let deadline = now_ms + 3_600_000;
-        let seg_json = serde_json::to_string(&StoredSegment::from_request(&first)).unwrap();
-        assert!(seg_json.contains("\"raw\":\"0608"), "hex JSON: {seg_json}");
-        let g = format!("old:g:{gk}");
-        let _: () = redis::cmd("HSET")
-            .arg(&g)
-            .arg(&[
-                ("gid", old_id.to_owned()),
-                ("gk", gk.clone()),
-                ("meta", serde_json::to_string(&meta).unwrap()),
-                ("dl", deadline.to_string()),
-                ("sub", now_ms.to_string()),
-                ("total", "2".into()),
-                ("n", "1".into()),
-                ("acct", "jay".into()),
-                ("src", address_key(&meta.source)),
-                ("s:1", seg_json),
-                ("r:1", now_ms.to_string()),
-                ("i:1", old_id.into()),
-            ])
-            .query_async(&mut r)
-            .await
-            .unwrap();
-        let _: () = r
-            .set(format!("old:m:{old_id}"), format!("{old_id} {gk}"))
-            .await
-            .unwrap();
-        let _: () = r.zadd("old:deadlines", &gk, deadline).await.unwrap();
+        let now_ms = redis_time_ms(&mut r).await;
+        write_earlier_layout(
+            &mut r,
+            "old:",
+            "jay",
+            &first,
+            old_id,
+            now_ms,
+            now_ms + 3_600_000,
+        )
+        .await;
 
         // query_sm finds the old segment pending.
         let q = run.store.query("jay", old_id, &first.source).await.unwrap();
@@ -248,6 +285,84 @@ both!(
             "12\n3 4"
         );
         receipts_and_nothing_left(&env, &sink, 2, base).await;
+        run.stop().await;
+    }
+);
+
+// The server's own expiry event is the backstop for a deadline no node's timer set
+// watches: a pending message written straight into Redis after this node loaded its
+// timers (never announced on P:armed), with the timer of the server's kind. Only the
+// `expired` (Redis 7.0) or `hexpired` (Valkey 9) event can get it claimed.
+both!(
+    a_deadline_no_node_watches_is_claimed_on_the_servers_expiry_event,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let mut r = redis_conn(&env).await;
+        // A deadline-index entry far ahead that the node loads when it subscribes:
+        // once it watches one deadline, its load is done.
+        let now_ms = redis_time_ms(&mut r).await;
+        let _: () = r
+            .zadd("unwatched:deadlines", "sentinel", now_ms + 3_600_000)
+            .await
+            .unwrap();
+        let run = Running::start(env.settings("unwatched"), sink.clone()).await;
+        let st = run.store.clone();
+        wait_for("the timers loaded from the deadline index", T, || {
+            let st = st.clone();
+            async move { st.stats().timers_armed == 1 }
+        })
+        .await;
+        // What Redis holds before the message (the node's epoch counter, the sentinel).
+        let base = env.redis.dbsize();
+
+        let first = segment(
+            "lee",
+            Some((ConcatScheme::Udh16, 301, 2, 1)),
+            0,
+            b"nobody watched me",
+            1,
+            "",
+        );
+        let id = "0000000000000000CAFE";
+        let now_ms = redis_time_ms(&mut r).await;
+        let deadline = now_ms + 1_500;
+        let gk =
+            write_earlier_layout(&mut r, "unwatched:", "lee", &first, id, now_ms, deadline).await;
+        match kind {
+            RedisKind::Redis7 => {
+                let _: () = redis::cmd("SET")
+                    .arg(format!("unwatched:t:{gk}"))
+                    .arg("1")
+                    .arg("PXAT")
+                    .arg(deadline)
+                    .query_async(&mut r)
+                    .await
+                    .unwrap();
+            }
+            RedisKind::Valkey9 => {
+                let _: () = r.hset("unwatched:timers", &gk, "1").await.unwrap();
+                let _: () = redis::cmd("HPEXPIREAT")
+                    .arg("unwatched:timers")
+                    .arg(deadline)
+                    .arg("FIELDS")
+                    .arg(1)
+                    .arg(&gk)
+                    .query_async(&mut r)
+                    .await
+                    .unwrap();
+            }
+        }
+
+        let docs = wait_outcomes(&run.store, 1, T).await;
+        assert_eq!(docs[0].get_str("_id").unwrap(), id);
+        assert_eq!(docs[0].get_str("state").unwrap(), "PARTIAL");
+        assert_eq!(
+            run.store.stats().timers_armed,
+            1,
+            "the message never entered this node's timer set"
+        );
+        receipts_and_nothing_left(&env, &sink, 1, base).await;
         run.stop().await;
     }
 );
