@@ -31,6 +31,8 @@ case "$kv" in redis | valkey) ;; *) echo "ab: --kv redis or valkey" >&2; exit 2 
 
 # shellcheck source=scripts/chaos-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/chaos-lib.sh"
+# shellcheck source=scripts/bench-config.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench-config.sh"
 lib_init ab
 
 # slowlog_totals: the SLOWLOG of the current server summed per command (per script
@@ -86,41 +88,7 @@ one_run() {
   NODE_PORT[ab]="$(free_port)"
   NODE_CFG[ab]="$work/smppd-ab.toml"
   metrics_port="$(free_port)"
-  # The bench account of scripts/bench.sh.
-  cat >"${NODE_CFG[ab]}" <<EOF
-[server]
-system_id = "smppd"
-node_id = "ab"
-listen = "127.0.0.1:${NODE_PORT[ab]}"
-max_connections = 30000
-enquire_link_interval = "60s"
-response_timeout = "30s"
-outbound_window = 256
-
-[server.bind_failures]
-delay = "0"
-
-[redis]
-url = "redis://127.0.0.1:$KV_PORT"
-key_prefix = "bench:"
-
-[mongodb]
-uri = "$MONGO_URI"
-database = "smppd"
-
-[metrics]
-listen = "127.0.0.1:$metrics_port"
-
-[[esme]]
-system_id = "bench"
-password = "bench"
-allowed_addresses = ["127.0.0.0/8"]
-max_binds = 30000
-window = 1024
-default_validity = "48h"
-max_validity = "7days"
-EOF
-  chmod 600 "${NODE_CFG[ab]}"
+  bench_config "${NODE_CFG[ab]}" ab "${NODE_PORT[ab]}" "$KV_PORT" "$metrics_port" "$MONGO_URI"
   RUST_LOG=warn,smppd::scripts=debug smppd_start ab
   "$bench_bin" run --addr "127.0.0.1:${NODE_PORT[ab]}" --system-id bench --password bench \
     --label "$label" --json "$out/$label.json" --watch "smppd=${NODE_PID[ab]}" \

@@ -40,6 +40,8 @@ if ! { [ -x "${SMPPD_REDIS_SERVER:-}" ] && [ -x "${SMPPD_VALKEY_SERVER:-}" ] && 
 fi
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
+# shellcheck source=scripts/bench-config.sh
+source scripts/bench-config.sh
 for v in SMPPD_REDIS_SERVER SMPPD_VALKEY_SERVER SMPPD_SECANTUSD; do
   [ -x "${!v:-}" ] || die "$v=${!v:-} is not an executable; run scripts/deps.sh"
 done
@@ -164,42 +166,7 @@ start_smppd() {
   smppd_port="$(free_port)"
   smppd_metrics="$(free_port)"
   local cfg="$work/smppd-$2.toml" m_uri="${3:-$mongo_uri}" m_db="${4:-smppd}"
-  cat >"$cfg" <<EOF
-[server]
-system_id = "smppd"
-node_id = "bench"
-listen = "127.0.0.1:$smppd_port"
-max_connections = 30000
-bind_timeout = "30s"
-enquire_link_interval = "60s"
-response_timeout = "30s"
-outbound_window = 256
-log_format = "human"
-
-[server.bind_failures]
-delay = "0"
-
-[redis]
-url = "redis://127.0.0.1:$1"
-key_prefix = "bench:"
-
-[metrics]
-listen = "127.0.0.1:$smppd_metrics"
-
-[mongodb]
-uri = "$m_uri"
-database = "$m_db"
-
-[[esme]]
-system_id = "bench"
-password = "bench"
-allowed_addresses = ["127.0.0.0/8"]
-max_binds = 30000
-window = 1024
-default_validity = "48h"
-max_validity = "7days"
-EOF
-  chmod 600 "$cfg"
+  bench_config "$cfg" bench "$smppd_port" "$1" "$smppd_metrics" "$m_uri" "$m_db"
   SMPPD_REDIS_URL="redis://127.0.0.1:$1" SMPPD_MONGODB_URI="$m_uri" RUST_LOG="${BENCH_SMPPD_LOG:-warn}" \
     "$smppd_bin" serve --config "$cfg" >"$work/smppd-$2.log" 2>&1 &
   smppd_pid=$!

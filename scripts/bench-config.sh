@@ -1,0 +1,44 @@
+# Sourced by scripts/bench.sh and scripts/ab.sh (not run): the smppd configuration
+# both benchmark with — the `bench` account, generous limits, metrics on — so that an
+# A/B run measures what bench.sh measures.
+#
+# bench_config FILE NODE_ID PORT KV_PORT METRICS_PORT MONGO_URI [DATABASE]
+bench_config() {
+  local cfg="$1" node="$2" port="$3" kv_port="$4" metrics_port="$5" m_uri="$6" m_db="${7:-smppd}"
+  cat >"$cfg" <<EOF
+[server]
+system_id = "smppd"
+node_id = "$node"
+listen = "127.0.0.1:$port"
+max_connections = 30000
+bind_timeout = "30s"
+enquire_link_interval = "60s"
+response_timeout = "30s"
+outbound_window = 256
+log_format = "human"
+
+[server.bind_failures]
+delay = "0"
+
+[redis]
+url = "redis://127.0.0.1:$kv_port"
+key_prefix = "bench:"
+
+[metrics]
+listen = "127.0.0.1:$metrics_port"
+
+[mongodb]
+uri = "$m_uri"
+database = "$m_db"
+
+[[esme]]
+system_id = "bench"
+password = "bench"
+allowed_addresses = ["127.0.0.0/8"]
+max_binds = 30000
+window = 1024
+default_validity = "48h"
+max_validity = "7days"
+EOF
+  chmod 600 "$cfg"
+}
