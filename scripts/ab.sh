@@ -108,14 +108,17 @@ one_run() {
   fi
 }
 
-# claim_quantiles NAME: p50/p99 bucket bounds of smppd's claim lateness histogram.
-claim_quantiles() {
-  "$venv_python" - "$out/$1.metrics" <<'PY'
+# quantiles NAME SERIES: p50/p99 bucket bounds of one of smppd's histograms in the
+# run's /metrics, SERIES = the bucket lines' prefix up to their labels, e.g.
+# 'smppd_expiry_lateness_seconds_bucket{' (the claim) or
+# 'smppd_receipt_wait_seconds_bucket{stage="taken",'.
+quantiles() {
+  "$venv_python" - "$out/$1.metrics" "$2" <<'PY'
 import sys
 b = []
 try:
     for line in open(sys.argv[1]):
-        if line.startswith("smppd_expiry_lateness_seconds_bucket{"):
+        if line.startswith(sys.argv[2]):
             le = line.split('le="', 1)[1].split('"', 1)[0]
             b.append((float("inf") if le == "+Inf" else float(le), float(line.rsplit(" ", 1)[1])))
 except OSError:
@@ -131,11 +134,13 @@ PY
 
 summary() {
   local f="$out/$1.txt"
-  printf '%-4s %s | %s | %s | claim %s | %s\n' "$1" \
+  printf '%-4s %s | %s | %s | claim %s | receipt queued %s, taken %s | %s\n' "$1" \
     "$(grep -oP 'submit_sm_resp OK\s+\d+ \(\K[0-9]+ submit_sm/s' "$f" || echo '-')" \
     "resp $(grep -oP 'submit latency\s+\K.*?(?= \(n=)' "$f" || echo '-')" \
     "expiry $(grep -oP 'expiry lateness\s+\K.*?(?= \(n=)' "$f" || echo '-')" \
-    "$(claim_quantiles "$1")" \
+    "$(quantiles "$1" 'smppd_expiry_lateness_seconds_bucket{')" \
+    "$(quantiles "$1" 'smppd_receipt_wait_seconds_bucket{stage="queued",')" \
+    "$(quantiles "$1" 'smppd_receipt_wait_seconds_bucket{stage="taken",')" \
     "$(grep -E '^cpu ' "$f" | awk '{printf "%s %s  ", $2, $3}')"
 }
 

@@ -103,9 +103,12 @@ kv_start() {
   kv_spawn
 }
 
+# KV_ARGS: extra server arguments for an experiment, e.g.
+# KV_ARGS="--auto-aof-rewrite-percentage 0" (word-split on purpose).
 kv_spawn() {
+  # shellcheck disable=SC2086
   "$KV_BIN" --port "$KV_PORT" --bind 127.0.0.1 --dir "$KV_DIR" \
-    --appendonly yes --appendfsync everysec --save "" >>"$work/$KV_KIND.log" 2>&1 &
+    --appendonly yes --appendfsync everysec --save "" ${KV_ARGS:-} >>"$work/$KV_KIND.log" 2>&1 &
   KV_PID=$!
   LIB_PIDS+=("$KV_PID")
   wait_port "$KV_PORT" "$KV_PID" "$KV_KIND" "$work/$KV_KIND.log"

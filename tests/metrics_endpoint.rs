@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use smpp_client::{cs, submit_sm, Client};
-use smpp_protocol::{Body, CommandId, CommandStatus};
+use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use smppd::app::App;
 use smppd::config::{Config, ConfigSource, EnvOverrides};
 use smppd::server::ServerHandle;
@@ -297,6 +297,32 @@ async fn metrics_follow_binds_submits_expiry_outcomes_and_throttling() {
     .await;
     assert_eq!(s.value("smppd_expired_total", &[]), 1.0);
     assert!(s.value("smppd_expiry_lateness_seconds_sum", &[]) < 60.0);
+
+    // Receipt wait: the expired message's receipt was released (stage queued; the
+    // single-part one was queued by its submit, which is not a release). Neither was
+    // taken: no receiver of the account is bound. Once one binds, both are taken for
+    // their first send.
+    const WAIT: &str = "smppd_receipt_wait_seconds_count";
+    let queued = |s: &Scrape| s.value(WAIT, &[("stage", "queued")]);
+    let taken = |s: &Scrape| s.value(WAIT, &[("stage", "taken")]);
+    let s = wait_metric(m, "the expired message's receipt released", |s| {
+        queued(s) - queued(&before) == 1.0
+    })
+    .await;
+    assert_eq!(taken(&s) - taken(&before), 0.0, "{}", s.text);
+    let mut rx_own = Client::bound(smpp, CommandId::BIND_RECEIVER, acct, "pw").await;
+    for _ in 0..2 {
+        let p = rx_own.recv().await;
+        assert_eq!(p.command_id(), CommandId::DELIVER_SM);
+        rx_own
+            .send(Pdu::new(p.sequence_number, Body::DeliverSmResp(None)))
+            .await;
+    }
+    let s = wait_metric(m, "both receipts taken and delivered", |s| {
+        taken(s) - taken(&before) == 2.0 && s.value("smppd_receipt_queue", &[("account", acct)]) == 0.0
+    })
+    .await;
+    assert!(s.value("smppd_receipt_wait_seconds_sum", &[("stage", "taken")]) > 0.0);
 
     // Throttling: rate 1/s with a burst of 1, three submits at once.
     let mut slow_tx = Client::bound(smpp, CommandId::BIND_TRANSMITTER, slow, "pw").await;

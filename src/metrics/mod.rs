@@ -38,6 +38,7 @@ pub mod names {
     pub const PDUS: &str = "smppd_pdus_total";
     pub const SUBMIT_LATENCY: &str = "smppd_submit_latency_seconds";
     pub const EXPIRY_LATENESS: &str = "smppd_expiry_lateness_seconds";
+    pub const RECEIPT_WAIT: &str = "smppd_receipt_wait_seconds";
     pub const OUTCOME_WRITE: &str = "smppd_outcome_write_seconds";
     pub const THROTTLED: &str = "smppd_throttled_total";
 }
@@ -69,6 +70,7 @@ pub fn install() -> Option<&'static PrometheusHandle> {
     let builder = [
         (names::SUBMIT_LATENCY, SUBMIT_BUCKETS),
         (names::EXPIRY_LATENESS, LATENESS_BUCKETS),
+        (names::RECEIPT_WAIT, LATENESS_BUCKETS),
         (names::OUTCOME_WRITE, OUTCOME_BUCKETS),
     ]
     .into_iter()
@@ -110,6 +112,11 @@ fn describe() {
         names::EXPIRY_LATENESS,
         Unit::Seconds,
         "Claim time minus deadline of each message this node expired (Redis time)."
+    );
+    describe_histogram!(
+        names::RECEIPT_WAIT,
+        Unit::Seconds,
+        "From a message's end to its receipt queued (stage=queued, multi-part only) and taken for its first send (stage=taken), Redis time."
     );
     describe_histogram!(
         names::OUTCOME_WRITE,
@@ -219,6 +226,35 @@ pub fn expiry_lateness_ms(lateness_ms: i64) {
     EXPIRY_LATENESS
         .get_or_init(|| ::metrics::histogram!(names::EXPIRY_LATENESS))
         .record(lateness_ms.max(0) as f64 / 1000.0);
+}
+
+/// Where a receipt is when [`receipt_wait_ms`] records it.
+#[derive(Clone, Copy)]
+pub enum ReceiptStage {
+    /// Its RELEASE (or FINALIZE) queued it.
+    Queued = 0,
+    /// Its account's worker took it for its first send.
+    Taken = 1,
+}
+
+static RECEIPT_WAIT: [OnceLock<Histogram>; 2] = [const { OnceLock::new() }; 2];
+
+/// A receipt reached `stage` `wait_ms` after its message ended (completed, expired,
+/// cancelled): with the claim lateness this splits an expiry's lateness at the ESME
+/// into claim, release and queue.
+pub fn receipt_wait_ms(stage: ReceiptStage, wait_ms: i64) {
+    if !enabled() {
+        return;
+    }
+    RECEIPT_WAIT[stage as usize]
+        .get_or_init(|| {
+            let stage = match stage {
+                ReceiptStage::Queued => "queued",
+                ReceiptStage::Taken => "taken",
+            };
+            ::metrics::histogram!(names::RECEIPT_WAIT, "stage" => stage)
+        })
+        .record(wait_ms.max(0) as f64 / 1000.0);
 }
 
 static OUTCOME_WRITE: OnceLock<Histogram> = OnceLock::new();

@@ -358,6 +358,9 @@ impl Worker {
                 self.inner.stats.receipts_dropped.fetch_add(1, Ordering::Relaxed);
                 return Ok::<_, StoreError>((Some(id), None));
             }
+            if r.attempts == 0 {
+                crate::metrics::receipt_wait_ms(crate::metrics::ReceiptStage::Taken, now - r.created_ms);
+            }
             match self.sink.deliver(r.receipt.clone()).await {
                 Ok(()) => {
                     self.inner.stats.receipts_delivered.fetch_add(1, Ordering::Relaxed);

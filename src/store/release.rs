@@ -89,14 +89,17 @@ impl Releaser {
     async fn release(&self, pairs: Vec<redis::Value>) -> Result<(), StoreError> {
         let mut inv = self.inner.scripts.release.prepare_invoke();
         inv.arg(self.inner.prefix()).arg(self.inner.node());
-        let mut groups = 0;
+        let mut ended = Vec::new();
         let mut it = pairs.into_iter();
         while let (Some(gid), Some(fields)) = (it.next(), it.next()) {
             let gid = string(&gid).unwrap_or_default();
             let owed = match FinishedGroup::from_fields(hash_bytes(fields))
-                .and_then(|g| receipts(&g))
+                .and_then(|g| Ok((g.finished_ms, receipts(&g)?)))
             {
-                Ok(r) => r,
+                Ok((fin, r)) => {
+                    ended.push(fin);
+                    r
+                }
                 Err(e) => {
                     // Left in P:fresh: finalize (which reads the same data) decides.
                     tracing::error!(error = %e, gid, "cannot build the receipts of a finished message");
@@ -109,10 +112,13 @@ impl Releaser {
                     .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?;
                 inv.arg(&r.receipt.system_id).arg(id).arg(payload);
             }
-            groups += 1;
         }
-        if groups > 0 {
+        if !ended.is_empty() {
             inv.invoke_async::<()>(&mut self.inner.conn()).await?;
+            let now = self.inner.clock.now_ms();
+            for fin in ended {
+                crate::metrics::receipt_wait_ms(crate::metrics::ReceiptStage::Queued, now - fin);
+            }
         }
         Ok(())
     }
