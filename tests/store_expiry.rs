@@ -426,3 +426,85 @@ async fn wait_stats(store: &Store, ok: impl Fn(&smppd::store::StatsSnapshot) -> 
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+both!(
+    expired_messages_receipts_are_released_with_the_data_the_claim_read,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("handoff"), sink.clone()).await;
+        // The start's own release pass (P:fresh, empty) is behind us.
+        wait_stats(&run.store, |s| s.recovery_passes >= 1, "recovery pass").await;
+        let ids = two_of_three(&run.store, 77, "carol").await;
+        let s = sink.clone();
+        wait_for("2 receipts", T, || {
+            let s = s.clone();
+            async move { s.count() >= 2 }
+        })
+        .await;
+        let st = run.store.stats();
+        // Released from the claim's reply, not from a second read of the group.
+        assert_eq!((st.released_claimed, st.released_fresh), (1, 0), "{st:?}");
+        let mut got: Vec<String> = sink
+            .receipts()
+            .iter()
+            .map(|r| r.receipted_message_id.clone())
+            .collect();
+        got.sort();
+        assert_eq!(got, ids);
+        run.stop().await;
+    }
+);
+
+both!(
+    a_burst_of_expiries_larger_than_the_release_queue_gets_every_receipt_once,
+    |kind: RedisKind| async move {
+        use futures::StreamExt;
+        // 16 batches of 256 fit the claimed-batch queue; more than that may go
+        // through P:fresh instead (when the releaser is behind its claims). Either
+        // way each message is released once, by one path.
+        const N: u16 = 5000;
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("burst"), sink.clone()).await;
+        let base = env.redis.dbsize();
+        let store = run.store.clone();
+        let ids: Vec<String> = futures::stream::iter(0..N)
+            .map(|i| {
+                let store = store.clone();
+                async move {
+                    let mut req = segment(
+                        "dave",
+                        Some((ConcatScheme::Udh16, i, 2, 1)),
+                        0,
+                        b"half",
+                        1,
+                        TWO_SECONDS,
+                    );
+                    req.source = addr("burst");
+                    store.submit(req).await.unwrap().message_id
+                }
+            })
+            .buffer_unordered(256)
+            .collect()
+            .await;
+        let s = sink.clone();
+        wait_for("a receipt per message", T, || {
+            let s = s.clone();
+            async move { s.count() >= N as usize }
+        })
+        .await;
+        wait_dbsize(&env.redis, base, T).await;
+        let st = run.store.stats();
+        assert_eq!(st.expired_claimed, N as u64);
+        assert_eq!(st.released_claimed + st.released_fresh, N as u64, "{st:?}");
+        let got: HashSet<String> = sink
+            .receipts()
+            .iter()
+            .map(|r| r.receipted_message_id.clone())
+            .collect();
+        assert_eq!(sink.count(), N as usize, "a receipt sent twice");
+        assert_eq!(got, ids.into_iter().collect::<HashSet<_>>());
+        run.stop().await;
+    }
+);

@@ -206,6 +206,16 @@ fn store_counters(out: &mut String, store: &Store) {
             "Outcome batches that waited for the claim/receipt backlog first.",
             s.outcome_yields,
         ),
+        (
+            "smppd_receipt_releases_claim_total",
+            "Finished messages whose receipts were released with the data their expiry claim read.",
+            s.released_claimed,
+        ),
+        (
+            "smppd_receipt_releases_fresh_total",
+            "Finished messages whose receipts were released after reading P:fresh.",
+            s.released_fresh,
+        ),
     ];
     for (name, help, v) in counters {
         header(out, name, "counter", help);

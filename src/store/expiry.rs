@@ -254,16 +254,23 @@ async fn claim_due(inner: &Inner) -> Result<usize, StoreError> {
             .arg(inner.hfe())
             .invoke_async(&mut inner.conn())
             .await?;
-        let a = items(reply);
+        let mut a = items(reply);
         let listed = int_at(&a, 0, "claim due")? as usize;
-        for late in a.iter().skip(1) {
-            let late = int(late).unwrap_or(0);
+        let pairs = a.split_off(2.min(a.len()));
+        for late in a.into_iter().nth(1).map(items).unwrap_or_default() {
+            let late = int(&late).unwrap_or(0);
             crate::metrics::expiry_lateness_ms(late);
             inner.stats.expired_claimed.fetch_add(1, Ordering::Relaxed);
             claimed += 1;
         }
         if listed > 0 {
-            inner.finished();
+            // Their receipts: straight to the releaser with the data the claim read,
+            // or, if it has no room, from P:fresh where they are too.
+            if pairs.is_empty() || super::release::hand_over(inner, super::release::Claimed(pairs)) {
+                inner.finisher_wake.notify_one();
+            } else {
+                inner.finished();
+            }
         }
         if listed < CLAIM_DUE_BATCH {
             return Ok(claimed);

@@ -79,6 +79,12 @@ pub struct Stats {
     pub subscriptions: AtomicU64,
     /// Outcome batches that waited for the receipt path's backlog (`backlog`).
     pub outcome_yields: AtomicU64,
+    /// Finished groups whose receipts this node released with the data its claim
+    /// read (`release::Claimed`).
+    pub released_claimed: AtomicU64,
+    /// Finished groups whose receipts this node released after reading `P:fresh`
+    /// (completions, recovery, a claimed batch the queue had no room for).
+    pub released_fresh: AtomicU64,
     /// True while the expiry subscriber holds its subscription (`/healthz`).
     pub expiry_subscribed: std::sync::atomic::AtomicBool,
 }
@@ -94,6 +100,8 @@ pub struct StatsSnapshot {
     pub recovery_passes: u64,
     pub subscriptions: u64,
     pub outcome_yields: u64,
+    pub released_claimed: u64,
+    pub released_fresh: u64,
     /// Deadlines this node's timer set watches now (pending multi-part messages).
     pub timers_armed: usize,
 }
@@ -117,8 +125,13 @@ pub(crate) struct Inner {
     shutdown: CancellationToken,
     /// Wakes the outcome writer.
     finisher_wake: Notify,
-    /// Wakes the receipt releaser.
+    /// Wakes the receipt releaser (to read `P:fresh`).
     release_wake: Notify,
+    /// Batches of groups the claim-due pass claimed, with their data, for the
+    /// releaser (`release`); a batch that does not fit is left to `P:fresh`.
+    claimed: tokio::sync::mpsc::Sender<release::Claimed>,
+    /// The receiving end, taken by the releaser when the tasks start.
+    claimed_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<release::Claimed>>>,
     /// Held receipts whose submit_sm_resp is queued (`ready`).
     ready: Arc<ready::ReadyQueue>,
     /// Deadlines this node watches locally, so they fire on time whatever the
@@ -181,6 +194,7 @@ impl Store {
                 hold_ms: ready::HOLD_MS,
             },
         );
+        let (claimed, claimed_rx) = tokio::sync::mpsc::channel(release::CLAIMED_QUEUE);
         Ok(Store {
             inner: Arc::new(Inner {
                 settings,
@@ -197,6 +211,8 @@ impl Store {
                 shutdown: CancellationToken::new(),
                 finisher_wake: Notify::new(),
                 release_wake: Notify::new(),
+                claimed,
+                claimed_rx: std::sync::Mutex::new(Some(claimed_rx)),
                 ready: Arc::default(),
                 timers: timers::Timers::default(),
                 due_pass: Notify::new(),
@@ -262,6 +278,8 @@ impl Store {
             recovery_passes: l(&s.recovery_passes),
             subscriptions: l(&s.subscriptions),
             outcome_yields: l(&s.outcome_yields),
+            released_claimed: l(&s.released_claimed),
+            released_fresh: l(&s.released_fresh),
             timers_armed: self.inner.timers.len(),
         }
     }

@@ -12,9 +12,15 @@
 //! there (this node died before releasing), so every receipt is queued exactly once
 //! whichever runs first, on whichever node.
 //!
-//! Woken by the same events as the outcome writer (a message completed, a claim won,
-//! a recovery pass) and once at start; it drains `P:fresh` and sleeps. No polling.
+//! Woken by the same events as the outcome writer (a message completed, a recovery
+//! pass) and once at start; it drains `P:fresh` and sleeps. No polling. Groups the
+//! claim-due pass expired come to it with their data, through a bounded queue
+//! ([`Claimed`]): reading them again from `P:fresh` was the bound of expiry lateness
+//! at 1M pending (the claim kept up, p99 <= 250 ms; the receipts were released 5-10 s
+//! after it, BENCHMARKS.md). A batch the queue has no room for, or whose release
+//! fails, stays in `P:fresh` and is released from there.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,33 +32,83 @@ use super::{Inner, StoreError};
 /// Groups per FRESH read.
 const BATCH: usize = 256;
 
+/// Claimed batches the queue holds (each up to the claim's 256 groups with their
+/// segments: a few MB at most). Past it the claim leaves them to `P:fresh`.
+pub const CLAIMED_QUEUE: usize = 16;
+
+/// Groups the claim-due pass just finished, as `gid, {fields…}` pairs (the shape of
+/// a FRESH reply), all of them in `P:fresh`.
+pub struct Claimed(pub Vec<redis::Value>);
+
+/// Hands a claimed batch to the releaser. False when the queue is full or the
+/// releaser is gone: the caller wakes it to read `P:fresh` instead.
+pub(super) fn hand_over(inner: &Inner, batch: Claimed) -> bool {
+    inner.claimed.try_send(batch).is_ok()
+}
+
 pub struct Releaser {
     inner: Arc<Inner>,
+    claimed: Option<tokio::sync::mpsc::Receiver<Claimed>>,
 }
 
 impl Releaser {
     pub fn new(inner: Arc<Inner>) -> Releaser {
-        Releaser { inner }
+        // Taken once: the store starts its tasks once. A second releaser (none today)
+        // would read P:fresh only, which is complete on its own.
+        let claimed = match inner.claimed_rx.lock() {
+            Ok(mut rx) => rx.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        Releaser { inner, claimed }
     }
 
-    pub async fn run(self) {
+    pub async fn run(mut self) {
         let shutdown = self.inner.shutdown.clone();
+        let mut claimed = self.claimed.take();
+        // P:fresh is read at start (what a stopped node left) and when woken.
+        let mut read_fresh = true;
         loop {
-            match self.drain().await {
-                Ok(()) => {
-                    tokio::select! {
-                        _ = self.inner.release_wake.notified() => {}
-                        _ = shutdown.cancelled() => return,
-                    }
-                }
-                Err(e) => {
+            if read_fresh {
+                if let Err(e) = self.drain().await {
                     // Nothing is lost meanwhile: finalize releases what is left.
                     tracing::warn!(error = %e, "receipt release: redis unavailable");
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                         _ = shutdown.cancelled() => return,
                     }
+                    continue;
                 }
+                read_fresh = false;
+            }
+            let next = async {
+                match claimed.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                batch = next => match batch {
+                    Some(Claimed(pairs)) => {
+                        // More claimed batches waiting: a backlog, the outcome writer waits.
+                        let _busy = claimed
+                            .as_ref()
+                            .filter(|rx| !rx.is_empty())
+                            .map(|_| self.inner.backlog.busy());
+                        match self.release(pairs).await {
+                            Ok(n) => {
+                                self.inner.stats.released_claimed.fetch_add(n, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                            // Left in P:fresh, where the next read finds it.
+                            tracing::warn!(error = %e, "receipt release of claimed messages failed");
+                                read_fresh = true;
+                            }
+                        }
+                    }
+                    None => claimed = None,
+                },
+                _ = self.inner.release_wake.notified() => read_fresh = true,
+                _ = shutdown.cancelled() => return,
             }
         }
     }
@@ -76,7 +132,8 @@ impl Releaser {
             if n == 0 {
                 return Ok(());
             }
-            self.release(a).await?;
+            let released = self.release(a).await?;
+            self.inner.stats.released_fresh.fetch_add(released, Ordering::Relaxed);
             if n < BATCH || self.inner.shutdown.is_cancelled() {
                 return Ok(());
             }
@@ -86,7 +143,9 @@ impl Releaser {
 
     /// One RELEASE for the whole batch (one script call, one announcement per
     /// account, instead of one of each per message).
-    async fn release(&self, pairs: Vec<redis::Value>) -> Result<(), StoreError> {
+    /// Returns how many groups' receipts this call queued (RELEASE's count: a group
+    /// another node or the finalize released first is not counted).
+    async fn release(&self, pairs: Vec<redis::Value>) -> Result<u64, StoreError> {
         let mut inv = self.inner.scripts.release.prepare_invoke();
         inv.arg(self.inner.prefix()).arg(self.inner.node());
         let mut ended = Vec::new();
@@ -113,13 +172,14 @@ impl Releaser {
                 inv.arg(&r.receipt.system_id).arg(id).arg(payload);
             }
         }
-        if !ended.is_empty() {
-            inv.invoke_async::<()>(&mut self.inner.conn()).await?;
-            let now = self.inner.clock.now_ms();
-            for fin in ended {
-                crate::metrics::receipt_wait_ms(crate::metrics::ReceiptStage::Queued, now - fin);
-            }
+        if ended.is_empty() {
+            return Ok(0);
         }
-        Ok(())
+        let released: u64 = inv.invoke_async(&mut self.inner.conn()).await?;
+        let now = self.inner.clock.now_ms();
+        for fin in ended {
+            crate::metrics::receipt_wait_ms(crate::metrics::ReceiptStage::Queued, now - fin);
+        }
+        Ok(released)
     }
 }

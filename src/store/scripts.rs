@@ -282,14 +282,19 @@ return out
 "#;
 
 /// The claim-due pass in one script per batch: claims up to ARGV[3] groups whose
-/// deadline passed by Redis time (ARGV 4 hfe). Returns `{n_listed, lateness_ms of each
-/// claimed…}` (a listed group already gone is only removed from the index). Per group
-/// three calls (HMGET, HSET, RENAME); the index, timer and outbox updates are one call
-/// each for the batch (`finish_flush`).
+/// deadline passed by Redis time (ARGV 4 hfe). Returns `{n_listed, {lateness_ms of
+/// each claimed…}, gid, {hash fields… + segment records (`group_fields`)}, …}` (a
+/// listed group already gone is only removed from the index). The claimed groups'
+/// data goes back with the claim so that the node releases their receipts without a
+/// FRESH read of the same hashes (which was the bound of expiry lateness at 1M
+/// pending: BENCHMARKS.md); they are in `P:fresh` all the same, for any node to
+/// release if this one does not. Per group HMGET, HSET, RENAME and the read; the
+/// index, timer and outbox updates are one call each for the batch (`finish_flush`).
 const CLAIM_DUE: &str = r#"
 local now = now_ms()
 local due = redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
-local out = {#due}
+local late = {}
+local out = {#due, late}
 local fin, gone = new_fin(), {}
 for _, gk in ipairs(due) do
   local h = redis.call('HMGET', P .. 'g:' .. gk, 'dl', 'gid')
@@ -297,7 +302,9 @@ for _, gk in ipairs(due) do
     gone[#gone + 1] = gk
   else
     finish_group(gk, h[2], 'expired', now, fin)
-    out[#out + 1] = now - tonumber(h[1])
+    late[#late + 1] = now - tonumber(h[1])
+    out[#out + 1] = h[2]
+    out[#out + 1] = group_fields(P .. 'd:' .. h[2])
   end
 end
 bulk('ZREM', P .. 'deadlines', gone)
