@@ -12,6 +12,8 @@
 #
 # Env: AB_SLOWLOG=1 also logs every Redis command (slowlog-log-slower-than 0) and saves
 # per-script totals (<run>.slowlog), to see which script holds Redis how long.
+# AB_REDIS_INFO=1 passes the server's address as --redis-info (memory per pending
+# segment, in the run's .txt).
 # Results: target/ab/<UTC stamp>/ (<A|B>-<i>.txt/.json, .cmdstats). The servers are
 # started by scripts/chaos-lib.sh, as for chaos.sh and soak.sh.
 set -euo pipefail
@@ -92,7 +94,8 @@ one_run() {
   RUST_LOG=warn,smppd::scripts=debug smppd_start ab
   "$bench_bin" run --addr "127.0.0.1:${NODE_PORT[ab]}" --system-id bench --password bench \
     --label "$label" --json "$out/$label.json" --watch "smppd=${NODE_PID[ab]}" \
-    --watch "$kv=$KV_PID" --watch "mongo=$MONGO_PID" "$@" >"$out/$label.txt" 2>&1 || rc=$?
+    --watch "$kv=$KV_PID" --watch "mongo=$MONGO_PID" ${AB_REDIS_INFO:+--redis-info "127.0.0.1:$KV_PORT"} \
+    "$@" >"$out/$label.txt" 2>&1 || rc=$?
   kv_cli INFO commandstats >"$out/$label.cmdstats"
   # smppd's counters and histograms (claim lateness: smppd_expiry_lateness_seconds).
   "$venv_python" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \

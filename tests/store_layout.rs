@@ -366,3 +366,73 @@ both!(
         run.stop().await;
     }
 );
+
+// The server's timers are per deadline bucket (1 s), not per message: pending messages
+// whose deadlines fall in the same second share one timer (Redis 7.0: a key
+// `P:t:#<bucket end>`, Valkey 9: a field `#<bucket end>` of `P:timers`), and when they
+// complete early it goes with the last of them. Fails with a timer per message (50
+// timers) and when an emptied bucket's timer is left to its deadline (an hour).
+both!(
+    pending_messages_share_a_timer_per_deadline_bucket_and_it_goes_with_the_last,
+    |kind: RedisKind| async move {
+        use futures::StreamExt;
+        const N: u16 = 50;
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("bucket"), sink.clone()).await;
+        let base = env.redis.dbsize();
+        let mut r = redis_conn(&env).await;
+        // An absolute validity: every message has the same deadline, an hour ahead.
+        let now_ms = redis_time_ms(&mut r).await;
+        let deadline = now_ms + 3_600_000;
+        let at = chrono::DateTime::from_timestamp_millis(deadline).unwrap();
+        let validity = format!("{}000+", at.format("%y%m%d%H%M%S"));
+        let part = |i: u16, seq: u8| {
+            let mut req = segment(
+                "mia",
+                Some((ConcatScheme::Udh16, i, 2, seq)),
+                0,
+                b"half",
+                1,
+                &validity,
+            );
+            req.source = addr("bucket");
+            req
+        };
+        let store = run.store.clone();
+        futures::stream::iter(0..N)
+            .map(|i| {
+                let store = store.clone();
+                let req = part(i, 1);
+                async move { store.submit(req).await.unwrap() }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await;
+        // An absolute validity has whole seconds (tenths 0): the deadline is its own
+        // bucket's end.
+        let bucket = deadline / 1000 * 1000;
+        match kind {
+            RedisKind::Redis7 => {
+                let keys: Vec<String> = r.keys("bucket:t:*").await.unwrap();
+                assert_eq!(keys, [format!("bucket:t:#{bucket}")]);
+                let pexpiretime: i64 = redis::cmd("PEXPIRETIME")
+                    .arg(&keys[0])
+                    .query_async(&mut r)
+                    .await
+                    .unwrap();
+                assert_eq!(pexpiretime, bucket);
+            }
+            RedisKind::Valkey9 => {
+                let fields: Vec<String> = r.hkeys("bucket:timers").await.unwrap();
+                assert_eq!(fields, [format!("#{bucket}")]);
+            }
+        }
+        for i in 0..N {
+            run.store.submit(part(i, 2)).await.unwrap();
+        }
+        assert_eq!(wait_outcomes(&run.store, N as u64, T).await.len(), N as usize);
+        receipts_and_nothing_left(&env, &sink, 2 * N as usize, base).await;
+        run.stop().await;
+    }
+);
