@@ -319,7 +319,8 @@ async fn metrics_follow_binds_submits_expiry_outcomes_and_throttling() {
             .await;
     }
     let s = wait_metric(m, "both receipts taken and delivered", |s| {
-        taken(s) - taken(&before) == 2.0 && s.value("smppd_receipt_queue", &[("account", acct)]) == 0.0
+        taken(s) - taken(&before) == 2.0
+            && s.value("smppd_receipt_queue", &[("account", acct)]) == 0.0
     })
     .await;
     assert!(s.value("smppd_receipt_wait_seconds_sum", &[("stage", "taken")]) > 0.0);

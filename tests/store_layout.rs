@@ -431,7 +431,10 @@ both!(
         for i in 0..N {
             run.store.submit(part(i, 2)).await.unwrap();
         }
-        assert_eq!(wait_outcomes(&run.store, N as u64, T).await.len(), N as usize);
+        assert_eq!(
+            wait_outcomes(&run.store, N as u64, T).await.len(),
+            N as usize
+        );
         receipts_and_nothing_left(&env, &sink, 2 * N as usize, base).await;
         run.stop().await;
     }

@@ -266,7 +266,8 @@ async fn claim_due(inner: &Inner) -> Result<usize, StoreError> {
         if listed > 0 {
             // Their receipts: straight to the releaser with the data the claim read,
             // or, if it has no room, from P:fresh where they are too.
-            if pairs.is_empty() || super::release::hand_over(inner, super::release::Claimed(pairs)) {
+            if pairs.is_empty() || super::release::hand_over(inner, super::release::Claimed(pairs))
+            {
                 inner.finisher_wake.notify_one();
             } else {
                 inner.finished();

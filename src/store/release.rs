@@ -133,7 +133,10 @@ impl Releaser {
                 return Ok(());
             }
             let released = self.release(a).await?;
-            self.inner.stats.released_fresh.fetch_add(released, Ordering::Relaxed);
+            self.inner
+                .stats
+                .released_fresh
+                .fetch_add(released, Ordering::Relaxed);
             if n < BATCH || self.inner.shutdown.is_cancelled() {
                 return Ok(());
             }
