@@ -99,8 +99,8 @@ impl Releaser {
                                 self.inner.stats.released_claimed.fetch_add(n, Ordering::Relaxed);
                             }
                             Err(e) => {
-                            // Left in P:fresh, where the next read finds it.
-                            tracing::warn!(error = %e, "receipt release of claimed messages failed");
+                                // Left in P:fresh, where the next read finds it.
+                                tracing::warn!(error = %e, "receipt release of claimed messages failed");
                                 read_fresh = true;
                             }
                         }
