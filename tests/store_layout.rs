@@ -127,12 +127,14 @@ both!(
             .await
             .unwrap();
         assert_eq!(encoding, "listpack", "the group hash of a pending message");
-        let fields: Vec<String> = r.hkeys(&g).await.unwrap();
-        assert!(
-            !fields
-                .iter()
-                .any(|f| f == "meta" || f.starts_with("s:") || f.starts_with("r:")),
-            "no JSON or per-segment data fields in the group hash: {fields:?}"
+        let mut fields: Vec<String> = r.hkeys(&g).await.unwrap();
+        fields.sort();
+        // No JSON, no per-segment data, and nothing the key's own name says (gk, and
+        // from it the account, source and total).
+        assert_eq!(
+            fields,
+            ["dl", "gid", "i:1", "n", "st", "sub", "x"],
+            "the group hash holds only what its key does not say"
         );
         let record: Vec<u8> = r.get(format!("layout:m:{id1}")).await.unwrap();
         assert!(
@@ -249,7 +251,8 @@ both!(
         let sink = TestSink::new(true);
         let run = Running::start(env.settings("odd"), sink.clone()).await;
         let base = env.redis.dbsize();
-        let odd = addr("12\n3 4");
+        // '|' and ':' as well: the scripts read the owner back from the group key.
+        let odd = addr("12\n3 4|5:x");
         let mut first = segment(
             "kim",
             Some((ConcatScheme::Sar, 77, 2, 1)),
@@ -262,6 +265,19 @@ both!(
         let id1 = run.store.submit(first).await.unwrap().message_id;
         let q = run.store.query("kim", &id1, &odd).await.unwrap();
         assert_eq!(q.message_state, 1, "ENROUTE");
+        // Another account, or a source that differs only after the separators, does
+        // not see it.
+        assert!(run.store.query("kimo", &id1, &odd).await.is_err());
+        assert!(run
+            .store
+            .query("kim", &id1, &addr("12\n3 4|5:y"))
+            .await
+            .is_err());
+        assert!(run
+            .store
+            .query("kim", &id1, &addr("12\n3 4"))
+            .await
+            .is_err());
         run.store
             .replace(
                 "kim",
@@ -282,7 +298,7 @@ both!(
         assert_eq!(d.get_str("text").unwrap(), "uno two");
         assert_eq!(
             d.get_document("source").unwrap().get_str("addr").unwrap(),
-            "12\n3 4"
+            "12\n3 4|5:x"
         );
         receipts_and_nothing_left(&env, &sink, 2, base).await;
         run.stop().await;
