@@ -142,8 +142,10 @@ both!(
             "the record ends with the short_message as received, in binary"
         );
         let key = SegmentKey::parse(&record).unwrap();
+        // The first segment names the group: its record does not repeat its own id.
+        assert!(record.starts_with(b"= "), "{:?}", &record[..24]);
         assert_eq!(
-            (key.gid.as_str(), key.gk.as_str()),
+            (key.gid_of(&id1), key.gk.as_str()),
             (id1.as_str(), gk.as_str())
         );
         assert_eq!(key.record.unwrap().1.raw, raw);
@@ -301,6 +303,81 @@ both!(
             "12\n3 4|5:x"
         );
         receipts_and_nothing_left(&env, &sink, 2, base).await;
+        run.stop().await;
+    }
+);
+
+// A group is named after the segment that arrived first, whichever its seq: that
+// record says `=` for its gid, a later one names the group; both lead query_sm,
+// replace_sm and cancel_sm to the message.
+both!(
+    a_later_segments_record_names_the_group_of_the_first_arrival,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("named"), sink.clone()).await;
+        let base = env.redis.dbsize();
+        let mut r = redis_conn(&env).await;
+        let part = |seq: u8, text: &'static [u8]| {
+            segment(
+                "max",
+                Some((ConcatScheme::Udh8, 42, 3, seq)),
+                0,
+                text,
+                1,
+                "",
+            )
+        };
+        let first_in = run.store.submit(part(2, b"two ")).await.unwrap().message_id;
+        let later = run.store.submit(part(1, b"one ")).await.unwrap().message_id;
+        let rec = |id: &str| format!("named:m:{id}");
+        let v1: Vec<u8> = r.get(rec(&first_in)).await.unwrap();
+        let v2: Vec<u8> = r.get(rec(&later)).await.unwrap();
+        assert!(v1.starts_with(b"= "), "{:?}", String::from_utf8_lossy(&v1));
+        assert!(
+            v2.starts_with(format!("{first_in} ").as_bytes()),
+            "{:?}",
+            String::from_utf8_lossy(&v2)
+        );
+        assert_eq!(SegmentKey::parse(&v2).unwrap().gid_of(&later), first_in);
+
+        let src = addr("12345");
+        for id in [&first_in, &later] {
+            let q = run.store.query("max", id, &src).await.unwrap();
+            assert_eq!(q.message_state, 1, "ENROUTE by {id}");
+            assert!(run.store.query("maxi", id, &src).await.is_err());
+        }
+        run.store
+            .replace(
+                "max",
+                &later,
+                &src,
+                3,
+                bytes::Bytes::new(),
+                bytes::Bytes::from_static(&[5, 0, 3, 42, 3, 1, b'u', b'n', b'o', b' ']),
+            )
+            .await
+            .unwrap();
+        run.store
+            .cancel("max", &later, &src, None, "")
+            .await
+            .unwrap();
+        let docs = wait_outcomes(&run.store, 1, T).await;
+        let d = &docs[0];
+        assert_eq!(
+            d.get_str("_id").unwrap(),
+            first_in,
+            "the group is its first arrival's"
+        );
+        assert_eq!(d.get_str("state").unwrap(), "CANCELLED");
+        let texts = segment_texts(d);
+        assert!(texts.contains(&"uno ".to_owned()), "{texts:?}");
+        // Both were final by then: query finds them so, by either id.
+        for id in [&first_in, &later] {
+            let q = run.store.query("max", id, &src).await.unwrap();
+            assert_eq!(q.message_state, 4, "CANCELLED by {id}");
+        }
+        wait_dbsize(&env.redis, base, T).await;
         run.stop().await;
     }
 );

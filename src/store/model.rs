@@ -83,7 +83,7 @@ impl StoredSegment {
     }
 
     /// What the node sends the submit script for a multi-part segment, which stores
-    /// `<gid> <len of gk> <gk>` LF `<received_ms> ` + this as the segment's
+    /// `<gid or => <len of gk> <gk>` LF `<received_ms> ` + this as the segment's
     /// `P:m:<id>` value (see [`SegmentKey`]): `<dc> <esm> <rd> <uo> <rid or ->` LF,
     /// then the raw short_message as is. One string per segment (the key that
     /// query/cancel/replace need anyway) instead of three hash fields with the data
@@ -115,6 +115,8 @@ impl StoredSegment {
 /// A `P:m:<message_id>` value: `<gid> <gk>` (versions before segment records) or
 /// `<gid> <len> <gk>` LF segment record. The group key is length-prefixed because it
 /// may hold any octet but NUL (addresses are C-Octet strings), LF and space included.
+/// A gid of `=` is the record's own message_id (the group's first segment, whose id
+/// names the group): [`SegmentKey::gid_of`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentKey {
     pub gid: String,
@@ -124,6 +126,15 @@ pub struct SegmentKey {
 }
 
 impl SegmentKey {
+    /// The group id, given the message_id whose record this is.
+    pub fn gid_of<'a>(&'a self, own: &'a str) -> &'a str {
+        if self.gid == "=" {
+            own
+        } else {
+            &self.gid
+        }
+    }
+
     pub fn parse(v: &[u8]) -> Result<SegmentKey, StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("segment key value: {what}"));
         let text = |b: &[u8]| {

@@ -242,7 +242,7 @@ end
 /// A multi-part group hash holds only small fields (its facts are the group key
 /// plus `st` and `x`; per segment only `i:<seq>`), so Redis keeps it as a listpack;
 /// each segment's data is the value of its `P:m:<id>` key, which query/cancel/replace
-/// need anyway: `<gid> <len of gk> <gk>` LF `<received_ms> <dc> <esm> <rd> <uo> <rid>` LF
+/// need anyway: `<gid or => <len of gk> <gk>` LF `<received_ms> <dc> <esm> <rd> <uo> <rid>` LF
 /// raw (the length because a gk may hold any octet but NUL, LF included).
 ///
 /// Returns one reply per record: `{'stored'}`, `{'complete', gid}`, `{'complete', gid,
@@ -314,7 +314,11 @@ local function one(b, last)
     redis.call('HSET', g, 'i:' .. seq, mid)
     n = redis.call('HINCRBY', g, 'n', 1)
   end
-  redis.call('SET', P .. 'm:' .. mid, gid .. ' ' .. #gk .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[b + 6])
+  -- '=' for the gid when it is this segment's own message id (a group is named
+  -- after its first segment): 19 octets less, which for a full 153-octet segment
+  -- takes the value under Redis' 256-octet allocation class (-64 B per group).
+  local own = gid == mid and '=' or gid
+  redis.call('SET', P .. 'm:' .. mid, own .. ' ' .. #gk .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[b + 6])
   if n >= total then
     finish_group(gk, gid, 'complete', now, fin)
     return {'complete', gid}
@@ -599,13 +603,14 @@ return 1
 /// (when ARGV[5] is not empty) source ARGV[5]. Returns `{gid, gk}`, `{'final', gid}`
 /// (finished, not yet in MongoDB), or `{}`.
 const LOOKUP_FN: &str = r#"
--- A P:m:<id> value: `<gid> <gk>` (older versions) or `<gid> <len of gk> <gk>` LF
--- segment record (model::SegmentKey). Returns gid, gk and where the record's header
--- starts (nil in the older form). An older gk starts with "<digits>:", so a token of
--- digits alone is the length.
-local function split_m(v)
+-- The P:m:<mid> value: `<gid> <gk>` (older versions) or `<gid> <len of gk> <gk>` LF
+-- segment record (model::SegmentKey), where gid `=` means mid itself. Returns gid,
+-- gk and where the record's header starts (nil in the older form). An older gk
+-- starts with "<digits>:", so a token of digits alone is the length.
+local function split_m(v, mid)
   local sp = string.find(v, ' ', 1, true)
   local gid = string.sub(v, 1, sp - 1)
+  if gid == '=' then gid = mid end
   local sp2 = string.find(v, ' ', sp + 1, true)
   if sp2 then
     local len = string.match(string.sub(v, sp + 1, sp2 - 1), '^%d+$')
@@ -634,7 +639,7 @@ local function lookup(mid, acct, src)
   local v = redis.call('GET', P .. 'm:' .. mid)
   local gid, gk
   if v then
-    gid, gk = split_m(v)
+    gid, gk = split_m(v, mid)
   elseif redis.call('EXISTS', P .. 'd:' .. mid) == 1 then
     -- A single-part message has no m: key; it is d:<its message_id> until finalized.
     gid, gk = mid, '1|' .. mid
@@ -723,7 +728,7 @@ else
   -- The segment record: keep its first line, dc, esm and rid; new time, rd, uo, data.
   local mk = P .. 'm:' .. mid
   local v = redis.call('GET', mk)
-  local _, _, hs = split_m(v)
+  local _, _, hs = split_m(v, mid)
   local he = string.find(v, '\n', hs, true)
   local _, dc, esm, _, _, rid = string.match(string.sub(v, hs, he - 1),
     '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
