@@ -307,6 +307,65 @@ both!(
     }
 );
 
+// A single-part message is complete on arrival: one hash of the fields nothing else
+// gives (its receipt time, id and finish time are its submit time and its own id),
+// read back whole for query_sm and its outcome document.
+both!(
+    a_single_part_message_is_one_hash_of_what_cannot_be_derived,
+    |kind: RedisKind| async move {
+        let mut env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("single"), sink.clone()).await;
+        let mut r = redis_conn(&env).await;
+        // Outcomes wait in Redis while MongoDB is down, so the hash can be looked at.
+        env.mongo.stop();
+        let src = addr("12345");
+        let id = run
+            .store
+            .submit(segment("ned", None, 0, b"just one", 1, ""))
+            .await
+            .unwrap()
+            .message_id;
+        let st = run.store.clone();
+        wait_for("a failed outcome write", T, || {
+            let st = st.clone();
+            async move { st.stats().outcome_write_failures >= 1 }
+        })
+        .await;
+        let mut fields: Vec<String> = r.hkeys(format!("single:d:{id}")).await.unwrap();
+        // ln/le: the outcome writer's lease.
+        fields.retain(|f| f != "ln" && f != "le");
+        fields.sort();
+        assert_eq!(
+            fields,
+            ["acct", "dl", "gid", "meta", "node", "s:1", "src", "state", "sub"]
+        );
+        let q = run.store.query("ned", &id, &src).await.unwrap();
+        assert_eq!(q.message_state, 2, "DELIVERED");
+        assert!(q.final_date.is_some(), "final at its submit time");
+        assert!(run.store.query("nedx", &id, &src).await.is_err());
+
+        env.mongo.restart();
+        let docs = wait_outcomes(&run.store, 1, Duration::from_secs(60)).await;
+        let d = &docs[0];
+        assert_eq!(d.get_str("_id").unwrap(), id);
+        assert_eq!(d.get_str("state").unwrap(), "DELIVERED");
+        assert_eq!(d.get_str("text").unwrap(), "just one");
+        assert_eq!(
+            d.get_datetime("completed_at").unwrap(),
+            d.get_datetime("submitted_at").unwrap()
+        );
+        let seg = d.get_array("segments").unwrap()[0].as_document().unwrap();
+        assert_eq!(seg.get_str("message_id").unwrap(), id);
+        assert_eq!(seg.get_i32("seq").unwrap(), 1);
+        assert_eq!(
+            seg.get_datetime("received_at").unwrap(),
+            d.get_datetime("submitted_at").unwrap()
+        );
+        run.stop().await;
+    }
+);
+
 // A group is named after the segment that arrived first, whichever its seq: that
 // record says `=` for its gid, a later one names the group; both lead query_sm,
 // replace_sm and cancel_sm to the message.

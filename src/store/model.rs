@@ -314,7 +314,15 @@ impl FinishedGroup {
                     .map_err(|_| StoreError::Corrupt(format!("segment {n} is not text")))?;
                 let data: StoredSegment = serde_json::from_str(text)
                     .map_err(|e| StoreError::Corrupt(format!("segment {n}: {e}")))?;
-                (n, int(&format!("r:{n}"))?, data)
+                // A single-part message written since 2026-12-05 has no r:1: it
+                // was received when it was submitted.
+                let r = format!("r:{n}");
+                let received = if fields.contains_key(&r) {
+                    int(&r)?
+                } else {
+                    int("sub")?
+                };
+                (n, received, data)
             } else if let Some(n) = k.strip_prefix("m:") {
                 let n = seq(n)?;
                 let (received, data) = StoredSegment::from_record(v)?;
@@ -322,9 +330,17 @@ impl FinishedGroup {
             } else {
                 continue;
             };
+            // No i:1 beside s:1 (a single-part message since 2026-12-05): its id is
+            // the group's.
+            let i = format!("i:{seq}");
+            let id = if fields.contains_key(&i) || !k.starts_with("s:") {
+                get(&i)?
+            } else {
+                get("gid")?
+            };
             segments.push(FinishedSegment {
                 seq,
-                message_id: get(&format!("i:{seq}"))?.to_owned(),
+                message_id: id.to_owned(),
                 received_ms,
                 data,
             });
@@ -335,7 +351,12 @@ impl FinishedGroup {
             meta,
             deadline_ms: int("dl")?,
             submitted_ms: int("sub")?,
-            finished_ms: int("fin")?,
+            // No fin: a single-part message, finished when submitted.
+            finished_ms: if fields.contains_key("fin") {
+                int("fin")?
+            } else {
+                int("sub")?
+            },
             kind,
             node: get("node")?.to_owned(),
             segments,
@@ -582,6 +603,62 @@ mod tests {
             ExpiryMode::ExpireWhole
         );
         assert_eq!(expiry_mode(None), ExpiryMode::DeliverPartial);
+    }
+
+    #[test]
+    fn a_single_part_message_reads_the_same_with_or_without_its_derived_fields() {
+        let meta = GroupMeta {
+            account: "test".into(),
+            service_type: String::new(),
+            source: Address {
+                ton: 1,
+                npi: 1,
+                addr: "1".into(),
+            },
+            dest: Address {
+                ton: 1,
+                npi: 1,
+                addr: "2".into(),
+            },
+            scheme: None,
+            reference: None,
+            total: 1,
+            expiry_mode: ExpiryMode::DeliverPartial,
+        };
+        let seg = r#"{"dc":0,"esm":0,"rd":1,"raw":"6869"}"#;
+        let now: Vec<(&str, Vec<u8>)> = vec![
+            ("gid", b"M1".to_vec()),
+            ("meta", serde_json::to_vec(&meta).unwrap()),
+            ("dl", b"900".to_vec()),
+            ("sub", b"50".to_vec()),
+            ("acct", b"test".to_vec()),
+            ("src", b"1.1.1".to_vec()),
+            ("s:1", seg.as_bytes().to_vec()),
+            ("state", b"complete".to_vec()),
+            ("node", b"n".to_vec()),
+        ];
+        // What versions before 2026-12-05 wrote besides.
+        let mut before = now.clone();
+        before.extend([
+            ("gk", b"4:test|5:1.1.1|5:1.1.2|single|0|1".to_vec()),
+            ("total", b"1".to_vec()),
+            ("n", b"1".to_vec()),
+            ("r:1", b"50".to_vec()),
+            ("i:1", b"M1".to_vec()),
+            ("fin", b"50".to_vec()),
+        ]);
+        let read = |f: Vec<(&str, Vec<u8>)>| {
+            FinishedGroup::from_fields(f.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                .unwrap()
+        };
+        let (a, b) = (read(now), read(before));
+        assert_eq!(a, b);
+        assert_eq!((a.finished_ms, a.submitted_ms), (50, 50));
+        assert_eq!(a.segments.len(), 1);
+        assert_eq!(
+            (a.segments[0].message_id.as_str(), a.segments[0].received_ms),
+            ("M1", 50)
+        );
     }
 
     #[test]

@@ -277,9 +277,13 @@ local function one(b, last)
     local refused = admit(dl)
     if refused then return refused end
     local at = ARGV[b + 9]
-    redis.call('HSET', P .. 'd:' .. mid, 'gid', mid, 'gk', gk, 'meta', ARGV[b + 5],
-      'dl', ARGV[b + 4], 'sub', at, 'total', 1, 'n', 1, 'acct', ARGV[b + 7], 'src', ARGV[b + 8],
-      's:1', ARGV[b + 6], 'r:1', at, 'i:1', mid, 'state', 'complete', 'fin', at, 'node', NODE)
+    -- Nine fields: what a reader can derive is not written (gk, total and n are in
+    -- meta; r:1 and fin are sub; i:1 is gid; model::FinishedGroup::from_fields and
+    -- QUERY fill them in). Each field of this hash (a hashtable: meta and s:1 are over
+    -- 64 octets) is an entry and two allocations in Redis, at every single-part submit.
+    redis.call('HSET', P .. 'd:' .. mid, 'gid', mid, 'meta', ARGV[b + 5], 'dl', ARGV[b + 4],
+      'sub', at, 'acct', ARGV[b + 7], 'src', ARGV[b + 8], 's:1', ARGV[b + 6],
+      'state', 'complete', 'node', NODE)
     ob[#ob + 1] = now
     ob[#ob + 1] = mid
     if last >= b + 12 then
@@ -667,8 +671,9 @@ const QUERY: &str = r#"
 local gid, gk, pending, h = lookup(ARGV[3], ARGV[4], ARGV[5])
 if not gid then return {} end
 if pending then return {'pending'} end
-local f = redis.call('HMGET', h, 'state', 'fin', 'meta', 'x')
-return {'final', f[1], f[2], f[3] or '', f[4] or ''}
+local f = redis.call('HMGET', h, 'state', 'fin', 'meta', 'x', 'sub')
+-- A single-part message has no fin: it finished when it was submitted.
+return {'final', f[1], f[2] or f[5], f[3] or '', f[4] or ''}
 "#;
 
 /// cancel_sm: ARGV 3 message_id, 4 account, 5 source. Returns `{'ok', gid}`,
