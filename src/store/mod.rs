@@ -182,6 +182,7 @@ impl Store {
         .await?;
         tracing::info!(?backend, epoch, node = %settings.node_id, "store connected");
         let scripts = scripts::Scripts::new();
+        scripts.load(&mut conn).await?;
         tracing::debug!(target: "smppd::scripts", "script hashes: {}", scripts.hashes());
         let submits = submit_batch::Batcher::start(
             conn.clone(),

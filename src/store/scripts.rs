@@ -762,9 +762,8 @@ pub struct Scripts {
 }
 
 impl Scripts {
-    /// "name=sha1 …" of every script, for reading SLOWLOG and INFO by script
-    /// (`scripts/ab.sh` with `AB_SLOWLOG=1`).
-    pub fn hashes(&self) -> String {
+    /// Every script with its name (for SLOWLOG and INFO by script, and loading).
+    fn all(&self) -> [(&'static str, &Script); 14] {
         [
             ("submit", &self.submit),
             ("claim_due", &self.claim_due),
@@ -781,10 +780,32 @@ impl Scripts {
             ("cancel", &self.cancel),
             ("replace", &self.replace),
         ]
-        .iter()
-        .map(|(n, s)| format!("{n}={}", s.get_hash()))
-        .collect::<Vec<_>>()
-        .join(" ")
+    }
+
+    /// "name=sha1 …" of every script, for reading SLOWLOG and INFO by script
+    /// (`scripts/ab.sh` with `AB_SLOWLOG=1`).
+    pub fn hashes(&self) -> String {
+        self.all()
+            .iter()
+            .map(|(n, s)| format!("{n}={}", s.get_hash()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Loads every script into the server's script cache (SCRIPT LOAD). Why at
+    /// start: an invocation that meets NOSCRIPT loads its script and runs again, and
+    /// a submit batch sent after it may run in between — two batches in flight then
+    /// run out of order (a resent segment behind its original, say, could find the
+    /// message already completed). After a Redis restart (an empty script cache)
+    /// that can still happen once; see ARCHITECTURE.md "Accepting a segment".
+    pub async fn load<C: redis::aio::ConnectionLike>(
+        &self,
+        conn: &mut C,
+    ) -> redis::RedisResult<()> {
+        for (_, s) in self.all() {
+            s.load_async(conn).await?;
+        }
+        Ok(())
     }
 }
 
