@@ -320,12 +320,9 @@ both!(
         // Outcomes wait in Redis while MongoDB is down, so the hash can be looked at.
         env.mongo.stop();
         let src = addr("12345");
-        let id = run
-            .store
-            .submit(segment("ned", None, 0, b"just one", 1, ""))
-            .await
-            .unwrap()
-            .message_id;
+        let mut req = segment("ned", None, 0, b"just one", 1, "");
+        req.service_type = "WAP".into();
+        let id = run.store.submit(req).await.unwrap().message_id;
         let st = run.store.clone();
         wait_for("a failed outcome write", T, || {
             let st = st.clone();
@@ -338,7 +335,13 @@ both!(
         fields.sort();
         assert_eq!(
             fields,
-            ["acct", "dl", "gid", "meta", "node", "s:1", "src", "state", "sub"]
+            ["dl", "gid", "gk", "m:1", "node", "st", "state", "sub"]
+        );
+        // The segment is a binary record, no JSON and no hex.
+        let m1: Vec<u8> = r.hget(format!("single:d:{id}"), "m:1").await.unwrap();
+        assert!(
+            m1.starts_with(b"= 0 \n") && m1.ends_with(b"\njust one"),
+            "{m1:?}"
         );
         let q = run.store.query("ned", &id, &src).await.unwrap();
         assert_eq!(q.message_state, 2, "DELIVERED");
@@ -351,6 +354,8 @@ both!(
         assert_eq!(d.get_str("_id").unwrap(), id);
         assert_eq!(d.get_str("state").unwrap(), "DELIVERED");
         assert_eq!(d.get_str("text").unwrap(), "just one");
+        assert_eq!(d.get_str("service_type").unwrap(), "WAP");
+        assert_eq!(d.get_str("account").unwrap(), "ned");
         assert_eq!(
             d.get_datetime("completed_at").unwrap(),
             d.get_datetime("submitted_at").unwrap()

@@ -65,24 +65,17 @@ impl Inner {
         let deadline = deadline(&req.validity_period, &req.policy, self.clock.now())?;
         let message_id = self.next_message_id();
         let meta = GroupMeta::of(&req);
-        let (gk, seq) = match req.concat {
-            // A single-part message is its own group, named after its message_id.
-            Some(c) if c.total > 1 => (group_key(&meta), c.seq),
-            _ => (format!("1|{message_id}"), 1),
-        };
+        // A single-part message is its own group, named after its message_id; its
+        // group key is only stored (its facts), never looked up.
+        let gk = group_key(&meta);
+        let seq = req.concat.filter(|c| c.total > 1).map_or(1, |c| c.seq);
         let segment = StoredSegment::from_request(&req);
         let single = meta.total == 1;
-        // A single-part message is written as a finished group hash (meta and
-        // segment as JSON fields); a multi-part one as small group fields plus one
-        // record per segment (see SUBMIT).
-        let (facts, data) = if single {
-            (
-                serde_json::to_string(&meta).map_err(internal)?,
-                serde_json::to_vec(&segment).map_err(internal)?,
-            )
-        } else {
-            (meta.service_type.clone(), segment.record_tail())
-        };
+        // Either way the facts are the group key plus the service_type, and the
+        // segment one binary record (see SUBMIT): a single-part message is written as
+        // a finished group hash holding its record, a multi-part one as small group
+        // fields plus a record key per segment.
+        let (facts, data) = (meta.service_type.clone(), segment.record_tail());
         let account = meta.account.clone();
         let mut rec = Record::default();
         rec.arg(&gk)

@@ -21,9 +21,10 @@ pub struct GroupMeta {
 }
 
 /// One received segment. A multi-part message keeps it in the segment's `P:m:<id>`
-/// key as a [record](StoredSegment::record_tail) (binary user data); a single-part
-/// message, and multi-part messages stored by versions before that, as JSON in an
-/// `s:<seq>` field of the group hash. Short field names: this is stored per segment
+/// key as a [record](StoredSegment::record_tail) (binary user data), a single-part
+/// message in the `m:1` field of its hash (the same record, with an empty group key);
+/// messages stored by earlier versions as JSON in an `s:<seq>` field of the group
+/// hash. Short field names: this is stored per segment
 /// at thousands per second.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredSegment {
@@ -286,8 +287,9 @@ impl FinishedGroup {
         let meta = match fields.get("meta") {
             Some(_) => serde_json::from_str(get("meta")?)
                 .map_err(|e| StoreError::Corrupt(format!("group meta: {e}")))?,
-            // Multi-part messages keep their facts in the group key and two small
-            // fields, so that the hash stays a listpack (see StoredSegment::record_tail).
+            // Messages keep their facts in the group key and two small fields, so that
+            // a pending hash stays a listpack (see StoredSegment::record_tail); only
+            // single-part messages of versions before 2026-12-05 have meta.
             None => GroupMeta::from_key(
                 get("gk")?,
                 fields
@@ -330,10 +332,10 @@ impl FinishedGroup {
             } else {
                 continue;
             };
-            // No i:1 beside s:1 (a single-part message since 2026-12-05): its id is
-            // the group's.
+            // No i:1 (a single-part message since 2026-12-05): its id is the
+            // group's.
             let i = format!("i:{seq}");
-            let id = if fields.contains_key(&i) || !k.starts_with("s:") {
+            let id = if fields.contains_key(&i) || meta.total != 1 {
                 get(&i)?
             } else {
                 get("gid")?
@@ -606,10 +608,10 @@ mod tests {
     }
 
     #[test]
-    fn a_single_part_message_reads_the_same_with_or_without_its_derived_fields() {
+    fn a_single_part_message_reads_the_same_in_each_stored_form() {
         let meta = GroupMeta {
             account: "test".into(),
-            service_type: String::new(),
+            service_type: "WAP".into(),
             source: Address {
                 ton: 1,
                 npi: 1,
@@ -625,40 +627,60 @@ mod tests {
             total: 1,
             expiry_mode: ExpiryMode::DeliverPartial,
         };
-        let seg = r#"{"dc":0,"esm":0,"rd":1,"raw":"6869"}"#;
+        let seg = StoredSegment {
+            dc: 0,
+            esm: 0,
+            rd: 1,
+            raw: b"hi\n\0".to_vec(),
+            uo: 0,
+            ud: None,
+            rid: None,
+        };
+        let mut record = b"= 0 \n50 ".to_vec();
+        record.extend(seg.record_tail());
+        // Since 2026-12-05: facts as the group key plus st, the segment a record.
         let now: Vec<(&str, Vec<u8>)> = vec![
+            ("gid", b"M1".to_vec()),
+            ("gk", group_key(&meta).into_bytes()),
+            ("st", b"WAP".to_vec()),
+            ("dl", b"900".to_vec()),
+            ("sub", b"50".to_vec()),
+            ("m:1", record),
+            ("state", b"complete".to_vec()),
+            ("node", b"n".to_vec()),
+        ];
+        // Earlier: meta and the segment as JSON, the derivable fields written too.
+        let before: Vec<(&str, Vec<u8>)> = vec![
             ("gid", b"M1".to_vec()),
             ("meta", serde_json::to_vec(&meta).unwrap()),
             ("dl", b"900".to_vec()),
             ("sub", b"50".to_vec()),
             ("acct", b"test".to_vec()),
             ("src", b"1.1.1".to_vec()),
-            ("s:1", seg.as_bytes().to_vec()),
+            ("s:1", serde_json::to_vec(&seg).unwrap()),
             ("state", b"complete".to_vec()),
             ("node", b"n".to_vec()),
-        ];
-        // What versions before 2026-12-05 wrote besides.
-        let mut before = now.clone();
-        before.extend([
-            ("gk", b"4:test|5:1.1.1|5:1.1.2|single|0|1".to_vec()),
+            ("gk", group_key(&meta).into_bytes()),
             ("total", b"1".to_vec()),
             ("n", b"1".to_vec()),
             ("r:1", b"50".to_vec()),
             ("i:1", b"M1".to_vec()),
             ("fin", b"50".to_vec()),
-        ]);
+        ];
         let read = |f: Vec<(&str, Vec<u8>)>| {
             FinishedGroup::from_fields(f.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
                 .unwrap()
         };
         let (a, b) = (read(now), read(before));
         assert_eq!(a, b);
+        assert_eq!(a.meta, meta);
         assert_eq!((a.finished_ms, a.submitted_ms), (50, 50));
         assert_eq!(a.segments.len(), 1);
         assert_eq!(
             (a.segments[0].message_id.as_str(), a.segments[0].received_ms),
             ("M1", 50)
         );
+        assert_eq!(a.segments[0].data, seg);
     }
 
     #[test]

@@ -277,12 +277,15 @@ local function one(b, last)
     local refused = admit(dl)
     if refused then return refused end
     local at = ARGV[b + 9]
-    -- Nine fields: what a reader can derive is not written (gk, total and n are in
-    -- meta; r:1 and fin are sub; i:1 is gid; model::FinishedGroup::from_fields and
-    -- QUERY fill them in). Each field of this hash (a hashtable: meta and s:1 are over
-    -- 64 octets) is an entry and two allocations in Redis, at every single-part submit.
-    redis.call('HSET', P .. 'd:' .. mid, 'gid', mid, 'meta', ARGV[b + 5], 'dl', ARGV[b + 4],
-      'sub', at, 'acct', ARGV[b + 7], 'src', ARGV[b + 8], 's:1', ARGV[b + 6],
+    -- Eight fields, as a multi-part message keeps them: its facts are its group key
+    -- gk plus st (no meta JSON), its segment a binary record `= 0 ` LF `<at> <tail>`
+    -- (the form of a P:m: value with an empty group key; no JSON, no hex). What a
+    -- reader can derive is not written: r:1 and fin are sub, i:1 is gid, acct and src
+    -- are in gk (model::FinishedGroup::from_fields, QUERY and lookup fill them in).
+    -- Each field of this hash (a hashtable: m:1 is over 64 octets) is an entry and
+    -- two allocations in Redis, at every single-part submit.
+    redis.call('HSET', P .. 'd:' .. mid, 'gid', mid, 'gk', gk, 'st', ARGV[b + 5],
+      'dl', ARGV[b + 4], 'sub', at, 'm:1', '= 0 \n' .. at .. ' ' .. ARGV[b + 6],
       'state', 'complete', 'node', NODE)
     ob[#ob + 1] = now
     ob[#ob + 1] = mid
@@ -653,12 +656,13 @@ local function lookup(mid, acct, src)
   local g = P .. 'g:' .. gk
   local h = g
   if redis.call('HGET', g, 'gid') ~= gid then h = P .. 'd:' .. gid end
-  -- acct/src fields: a single-part message, or a group stored by an older version;
-  -- else the group key names them.
-  local o = redis.call('HMGET', h, 'gid', 'acct', 'src')
+  -- acct/src fields: a single-part message or a group stored by an older version;
+  -- else the group key names them (a single-part message's own gk field: the gk
+  -- above is only a name for it).
+  local o = redis.call('HMGET', h, 'gid', 'acct', 'src', 'gk')
   if not o[1] then return nil end
   local a, s = o[2], o[3]
-  if not a then a, s = gk_owner(gk) end
+  if not a then a, s = gk_owner(o[4] or gk) end
   if a ~= acct then return nil end
   if src ~= '' and s ~= src then return nil end
   return gid, gk, h == g, h
