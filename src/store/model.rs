@@ -291,7 +291,21 @@ impl FinishedGroup {
             // a pending hash stays a listpack (see StoredSegment::record_tail); only
             // single-part messages of versions before 2026-12-05 have meta.
             None => GroupMeta::from_key(
-                get("gk")?,
+                &match fields.get("gk") {
+                    Some(_) => get("gk")?.to_owned(),
+                    // A group stored without gk and finished by a node of a version
+                    // before 2026-12-05 (whose finish did not add it): every segment
+                    // record names the group key.
+                    None => fields
+                        .iter()
+                        .filter(|(k, _)| k.starts_with("m:"))
+                        .find_map(|(_, v)| SegmentKey::parse(v).ok())
+                        .map(|k| k.gk)
+                        .filter(|gk| !gk.is_empty())
+                        .ok_or_else(|| {
+                            StoreError::Corrupt("finished group lacks field \"gk\"".into())
+                        })?,
+                },
                 fields
                     .get("st")
                     .map_or("", |v| std::str::from_utf8(v).unwrap_or("")),
@@ -731,7 +745,11 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        let mut without_gk = fields.clone();
+        without_gk.remove("gk");
         let g = FinishedGroup::from_fields(fields).unwrap();
+        // Finished by an older node, which did not add gk: the records name it.
+        assert_eq!(FinishedGroup::from_fields(without_gk).unwrap(), g);
         assert_eq!(g.meta, meta);
         assert_eq!(g.kind, FinishKind::Expired);
         assert_eq!(g.missing(), vec![1]);
