@@ -505,6 +505,30 @@ impl GroupMeta {
 mod tests {
     use super::*;
 
+    /// Account `test`, 1.1.1 to 1.1.2.
+    fn test_meta(
+        service_type: &str,
+        scheme: Option<ConcatScheme>,
+        reference: Option<u16>,
+        total: u8,
+    ) -> GroupMeta {
+        let addr = |a: &str| Address {
+            ton: 1,
+            npi: 1,
+            addr: a.into(),
+        };
+        GroupMeta {
+            account: "test".into(),
+            service_type: service_type.into(),
+            source: addr("1"),
+            dest: addr("2"),
+            scheme,
+            reference,
+            total,
+            expiry_mode: ExpiryMode::DeliverPartial,
+        }
+    }
+
     fn segment(json: &str) -> StoredSegment {
         serde_json::from_str(json).unwrap()
     }
@@ -623,24 +647,7 @@ mod tests {
 
     #[test]
     fn a_single_part_message_reads_the_same_in_each_stored_form() {
-        let meta = GroupMeta {
-            account: "test".into(),
-            service_type: "WAP".into(),
-            source: Address {
-                ton: 1,
-                npi: 1,
-                addr: "1".into(),
-            },
-            dest: Address {
-                ton: 1,
-                npi: 1,
-                addr: "2".into(),
-            },
-            scheme: None,
-            reference: None,
-            total: 1,
-            expiry_mode: ExpiryMode::DeliverPartial,
-        };
+        let meta = test_meta("WAP", None, None, 1);
         let seg = StoredSegment {
             dc: 0,
             esm: 0,
@@ -699,24 +706,7 @@ mod tests {
 
     #[test]
     fn a_finished_group_reads_from_small_fields_and_segment_records() {
-        let meta = GroupMeta {
-            account: "test".into(),
-            service_type: String::new(),
-            source: Address {
-                ton: 1,
-                npi: 1,
-                addr: "1".into(),
-            },
-            dest: Address {
-                ton: 1,
-                npi: 1,
-                addr: "2".into(),
-            },
-            scheme: Some(ConcatScheme::Sar),
-            reference: Some(7),
-            total: 2,
-            expiry_mode: ExpiryMode::DeliverPartial,
-        };
+        let meta = test_meta("", Some(ConcatScheme::Sar), Some(7), 2);
         let gk = group_key(&meta);
         let seg = StoredSegment {
             dc: 0,
