@@ -293,9 +293,8 @@ impl FinishedGroup {
             None => GroupMeta::from_key(
                 &match fields.get("gk") {
                     Some(_) => get("gk")?.to_owned(),
-                    // A group stored without gk and finished by a node of a version
-                    // before 2026-12-05 (whose finish did not add it): every segment
-                    // record names the group key.
+                    // A multi-part group stored since 2026-12-05 has no gk field
+                    // (its pending key said it): every segment record names it.
                     None => fields
                         .iter()
                         .filter(|(k, _)| k.starts_with("m:"))
@@ -738,7 +737,7 @@ mod tests {
         let mut without_gk = fields.clone();
         without_gk.remove("gk");
         let g = FinishedGroup::from_fields(fields).unwrap();
-        // Finished by an older node, which did not add gk: the records name it.
+        // Without a gk field (a group stored since 2026-12-05): the records name it.
         assert_eq!(FinishedGroup::from_fields(without_gk).unwrap(), g);
         assert_eq!(g.meta, meta);
         assert_eq!(g.kind, FinishKind::Expired);

@@ -109,8 +109,9 @@ end
 local function new_fin() return {gks = {}, ob = {}} end
 local function finish_group(gk, gid, state, now, fin)
   local g = P .. 'g:' .. gk
-  -- gk: the pending hash does not hold its own key name; d:<gid> must.
-  redis.call('HSET', g, 'state', state, 'fin', now, 'node', NODE, 'gk', gk)
+  -- No gk: d:<gid> no longer says it in its name, but every segment record does
+  -- (model::FinishedGroup::from_fields and lookup take it from there).
+  redis.call('HSET', g, 'state', state, 'fin', now, 'node', NODE)
   redis.call('RENAME', g, P .. 'd:' .. gid)
   fin.gks[#fin.gks + 1] = gk
   fin.ob[#fin.ob + 1] = now
