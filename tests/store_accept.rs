@@ -445,7 +445,7 @@ both!(
         // The node loaded its scripts when it connected: no call of this burst meets
         // NOSCRIPT, whose reload-and-retry would let a later batch run first (the
         // duplicate below would then find message 0 completed: a new message).
-        assert!(cached_scripts(&env.redis) >= 14, "scripts loaded at start");
+        assert!(cached_scripts(&env.redis) >= 15, "scripts loaded at start");
         let before = evalsha_calls(&env.redis);
         let results =
             futures::future::join_all(reqs.into_iter().map(|r| run.store.submit(r))).await;

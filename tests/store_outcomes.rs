@@ -17,6 +17,85 @@ use support::servers::RedisKind;
 
 const T: Duration = Duration::from_secs(30);
 
+// The outcome writer does not read back what this node holds: a single-part message
+// it accepted, a multi-part one whose receipts it released. What another process of
+// the node left in the outbox it reads from Redis; both kinds end in one document each.
+both!(
+    the_outcome_writer_reads_back_only_what_this_node_does_not_hold,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        // Node A's MongoDB is a closed port: its messages wait in the outbox, leased.
+        let mut a_settings = env.settings("known");
+        a_settings.mongodb_uri = format!(
+            "mongodb://127.0.0.1:{}/?serverSelectionTimeoutMS=300",
+            support::servers::free_port()
+        );
+        let a = Running::start(a_settings, sink.clone()).await;
+        let base_ids: Vec<String> = {
+            let mut ids = Vec::new();
+            for i in 0..3u16 {
+                let text = format!("left {i}");
+                let seg = segment("kit", None, 0, text.as_bytes(), 1, "");
+                ids.push(a.store.submit(seg).await.unwrap().message_id);
+            }
+            ids
+        };
+        let st = a.store.clone();
+        wait_for("node A's failed outcome write", T, || {
+            let st = st.clone();
+            async move { st.stats().outcome_write_failures >= 1 }
+        })
+        .await;
+        a.stop().await;
+
+        // Node B, the same node_id, the real MongoDB: takes A's leases back and reads
+        // those three; what it accepts itself it writes from memory.
+        let b = Running::start(env.settings("known"), sink.clone()).await;
+        let mut ids = base_ids.clone();
+        for i in 0..4u16 {
+            let text = format!("held {i}");
+            let seg = segment("kit", None, 0, text.as_bytes(), 1, "");
+            ids.push(b.store.submit(seg).await.unwrap().message_id);
+        }
+        for seq in 1..=2u8 {
+            let seg = segment(
+                "kit",
+                Some((ConcatScheme::Udh8, 5, 2, seq)),
+                0,
+                b"two ",
+                1,
+                "",
+            );
+            let id = b.store.submit(seg).await.unwrap().message_id;
+            if seq == 1 {
+                ids.push(id);
+            }
+        }
+        let docs = wait_outcomes(&b.store, 8, T).await;
+        let got: HashSet<&str> = docs.iter().map(|d| d.get_str("_id").unwrap()).collect();
+        assert_eq!(got, ids.iter().map(String::as_str).collect::<HashSet<_>>());
+        for d in &docs {
+            assert_eq!(d.get_str("state").unwrap(), "DELIVERED");
+            let id = d.get_str("_id").unwrap();
+            let text = d.get_str("text").unwrap();
+            assert!(
+                text.starts_with("left") || text.starts_with("held") || text == "two two ",
+                "{id}: {text}"
+            );
+        }
+        let s = b.store.stats();
+        // A's three are read; B's four single-part messages come from memory, and
+        // so does its 2-part one when the releaser parsed it before the lease came
+        // (both run when it completes: either order is right).
+        assert_eq!(s.leased_known + s.leased_read, 8, "{s:?}");
+        assert!(s.leased_read >= 3, "node A's three, read from Redis: {s:?}");
+        assert!(s.leased_known >= 4, "B's own, from memory: {s:?}");
+        assert_eq!(outcome_count(&b.store).await, 8, "one document each");
+        b.stop().await;
+    }
+);
+
 // Receipts do not wait for MongoDB: the outcome is durable in Redis when the message
 // finishes, so its receipts go out while MongoDB is down, and the documents follow
 // once it is back — each once.

@@ -111,21 +111,24 @@ impl Inner {
                 let payload = serde_json::to_string(&r).map_err(internal)?;
                 rec.arg(&group.meta.account).arg(id).arg(payload);
             }
+            // Known before it is stored, so that no lease can find it in the outbox
+            // first; dropped again below unless the script stored it.
+            self.known.put(group);
         } else {
             rec.arg(expiry_mode_code(meta.expiry_mode));
         }
-        let reply = self
-            .submits
-            .submit(rec)
-            .await
-            .map_err(ServiceError::Internal)?;
-        let a = items(reply);
+        let reply = self.submits.submit(rec).await;
+        if single && !matches!(&reply, Ok(v) if is_complete(v)) {
+            self.known.take(&message_id);
+        }
+        let a = items(reply.map_err(ServiceError::Internal)?);
         match str_at(&a, 0, "submit")?.as_str() {
             // A new deadline reaches every node's timer heap through `P:armed`.
             "stored" => Ok(SubmitAccepted::new(message_id)),
             "complete" if single => {
                 // Its receipt is queued already (held until the response is queued:
-                // see ready.rs); only the outcome writer has work.
+                // see ready.rs); only the outcome writer has work, and it has the
+                // message in memory (`known`) rather than reading it back.
                 self.finisher_wake.notify_one();
                 let mut accepted = SubmitAccepted::new(message_id.clone());
                 if a.len() > 2 {
@@ -157,6 +160,17 @@ impl Inner {
                 "submit script answered {other:?}"
             ))),
         }
+    }
+}
+
+/// Whether a record's reply is `{'complete', …}`.
+fn is_complete(v: &redis::Value) -> bool {
+    match v {
+        redis::Value::Array(a) => a
+            .first()
+            .and_then(super::value::string)
+            .is_some_and(|s| s == "complete"),
+        _ => false,
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::model::FinishedGroup;
 use super::outcome::{outcome_document, receipts};
-use super::value::{hash_bytes, int_at, items};
+use super::value::{hash_bytes, int_at, items, string};
 use super::{Inner, StoreError};
 
 pub struct Finisher {
@@ -170,15 +170,26 @@ impl Finisher {
             let a = items(reply);
             next = int_at(&a, 1, "lease")?;
             let got = a.len().saturating_sub(2);
+            // The groups this node holds already (`known`); the others are read.
+            let mut unknown = Vec::new();
             for v in a.into_iter().skip(2) {
-                match FinishedGroup::from_fields(hash_bytes(v)) {
-                    Ok(g) => groups.push(g),
-                    // Cannot happen with data written by this code; keep it for an
-                    // operator rather than lose it, and do not block the others.
-                    Err(e) => {
-                        tracing::error!(error = %e, "unreadable finished message left in the outbox")
-                    }
+                let gid = string(&v).unwrap_or_default();
+                match self.inner.known.take(&gid) {
+                    Some(g) => groups.push(g),
+                    None => unknown.push(gid),
                 }
+            }
+            let known = (got - unknown.len()) as u64;
+            self.inner
+                .stats
+                .leased_known
+                .fetch_add(known, Ordering::Relaxed);
+            self.inner
+                .stats
+                .leased_read
+                .fetch_add(unknown.len() as u64, Ordering::Relaxed);
+            if !unknown.is_empty() {
+                self.read(&unknown, &mut groups).await?;
             }
             if got < ask || groups.len() >= want {
                 break;
@@ -188,6 +199,39 @@ impl Finisher {
             groups,
             next_due_ms: (next >= 0).then_some(next),
         })
+    }
+
+    /// Reads leased groups this node does not hold (READ_GROUPS) into `groups`.
+    async fn read(
+        &self,
+        gids: &[String],
+        groups: &mut Vec<FinishedGroup>,
+    ) -> Result<(), StoreError> {
+        let reply: redis::Value = self
+            .inner
+            .scripts
+            .read_groups
+            .arg(self.inner.prefix())
+            .arg(self.inner.node())
+            .arg(gids)
+            .invoke_async(&mut self.inner.conn())
+            .await?;
+        for (gid, v) in gids.iter().zip(items(reply)) {
+            let fields = hash_bytes(v);
+            if fields.is_empty() {
+                // Finalized meanwhile by a node that took over the lease.
+                continue;
+            }
+            match FinishedGroup::from_fields(fields) {
+                Ok(g) => groups.push(g),
+                // Cannot happen with data written by this code; keep it for an
+                // operator rather than lose it, and do not block the others.
+                Err(e) => {
+                    tracing::error!(error = %e, gid, "unreadable finished message left in the outbox")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Inserts the batch's documents, retried until MongoDB acknowledged them. False

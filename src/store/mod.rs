@@ -24,6 +24,7 @@ mod clock;
 pub mod error;
 mod expiry;
 mod finisher;
+mod known;
 pub mod model;
 mod mongo;
 pub use mongo::outcome_indexes;
@@ -85,6 +86,10 @@ pub struct Stats {
     /// Finished groups whose receipts this node released after reading `P:fresh`
     /// (completions, recovery, a claimed batch the queue had no room for).
     pub released_fresh: AtomicU64,
+    /// Leased groups the outcome writer took from this node's memory (`known`) /
+    /// read back from Redis.
+    pub leased_known: AtomicU64,
+    pub leased_read: AtomicU64,
     /// True while the expiry subscriber holds its subscription (`/healthz`).
     pub expiry_subscribed: std::sync::atomic::AtomicBool,
 }
@@ -102,6 +107,8 @@ pub struct StatsSnapshot {
     pub outcome_yields: u64,
     pub released_claimed: u64,
     pub released_fresh: u64,
+    pub leased_known: u64,
+    pub leased_read: u64,
     /// Deadlines this node's timer set watches now (pending multi-part messages).
     pub timers_armed: usize,
 }
@@ -143,6 +150,8 @@ pub(crate) struct Inner {
     /// Whether the claim-due pass or the receipt releaser has a backlog in hand: the
     /// outcome writer waits for them (receipts first, see `backlog`).
     backlog: backlog::Backlog,
+    /// Finished groups this node parsed or built, for the outcome writer's lease.
+    known: known::Known,
     stats: Stats,
 }
 
@@ -218,6 +227,7 @@ impl Store {
                 timers: timers::Timers::default(),
                 due_pass: Notify::new(),
                 backlog: backlog::Backlog::default(),
+                known: known::Known::default(),
                 stats: Stats::default(),
             }),
         })
@@ -281,6 +291,8 @@ impl Store {
             outcome_yields: l(&s.outcome_yields),
             released_claimed: l(&s.released_claimed),
             released_fresh: l(&s.released_fresh),
+            leased_known: l(&s.leased_known),
+            leased_read: l(&s.leased_read),
             timers_armed: self.inner.timers.len(),
         }
     }

@@ -156,10 +156,12 @@ impl Releaser {
         while let (Some(gid), Some(fields)) = (it.next(), it.next()) {
             let gid = string(&gid).unwrap_or_default();
             let owed = match FinishedGroup::from_fields(hash_bytes(fields))
-                .and_then(|g| Ok((g.finished_ms, receipts(&g)?)))
+                .and_then(|g| Ok((receipts(&g)?, g)))
             {
-                Ok((fin, r)) => {
-                    ended.push(fin);
+                Ok((r, g)) => {
+                    ended.push(g.finished_ms);
+                    // The outcome writer's lease takes it from here, not from Redis.
+                    self.inner.known.put(g);
                     r
                 }
                 Err(e) => {

@@ -389,7 +389,9 @@ return out
 
 /// Leases up to ARGV[3] finished groups from the outbox for ARGV[4] ms, recording the
 /// holder (node label, node epoch ARGV[5]) in `ln`/`le` of `d:<gid>` for [`RECLAIM`].
-/// Returns `{now, next_score or -1, {hash fields… + segment records (`group_fields`)}, …}`.
+/// Returns `{now, next_score or -1, gid, …}`: ids only — the writer takes the groups
+/// this node holds in memory (`known.rs`) and reads the rest with [`READ_GROUPS`].
+/// A listed gid whose group is gone is only removed from the outbox.
 const LEASE: &str = r#"
 local now = now_ms()
 local ob = P .. 'outbox'
@@ -398,20 +400,28 @@ local out, leased, gone = {now, -1}, {}, {}
 local till = now + tonumber(ARGV[4])
 for _, gid in ipairs(ids) do
   local d = P .. 'd:' .. gid
-  local f = group_fields(d)
-  if #f == 0 then
+  -- HSET would create a gone group's hash; every finished group has a gid field.
+  if redis.call('HEXISTS', d, 'gid') == 0 then
     gone[#gone + 1] = gid
   else
     redis.call('HSET', d, 'ln', NODE, 'le', ARGV[5])
     leased[#leased + 1] = till
     leased[#leased + 1] = gid
-    out[#out + 1] = f
+    out[#out + 1] = gid
   end
 end
 bulk('ZADD', ob, leased)
 bulk('ZREM', ob, gone)
 local nxt = redis.call('ZRANGE', ob, 0, 0, 'WITHSCORES')
 if #nxt == 2 then out[2] = tonumber(nxt[2]) end
+return out
+"#;
+
+/// The finished groups ARGV[3..] (gids): `{hash fields… + segment records
+/// (`group_fields`)}` each, `{}` for one that is gone.
+const READ_GROUPS: &str = r#"
+local out = {}
+for i = 3, #ARGV do out[#out + 1] = group_fields(P .. 'd:' .. ARGV[i]) end
 return out
 "#;
 
@@ -753,6 +763,7 @@ pub struct Scripts {
     pub submit: Script,
     pub claim_due: Script,
     pub lease: Script,
+    pub read_groups: Script,
     pub reclaim: Script,
     pub finalize: Script,
     pub fresh: Script,
@@ -768,11 +779,12 @@ pub struct Scripts {
 
 impl Scripts {
     /// Every script with its name (for SLOWLOG and INFO by script, and loading).
-    fn all(&self) -> [(&'static str, &Script); 14] {
+    fn all(&self) -> [(&'static str, &Script); 15] {
         [
             ("submit", &self.submit),
             ("claim_due", &self.claim_due),
             ("lease", &self.lease),
+            ("read_groups", &self.read_groups),
             ("reclaim", &self.reclaim),
             ("finalize", &self.finalize),
             ("fresh", &self.fresh),
@@ -824,6 +836,7 @@ impl Scripts {
             submit: script(SUBMIT),
             claim_due: script(CLAIM_DUE),
             lease: script(LEASE),
+            read_groups: script(READ_GROUPS),
             reclaim: script(RECLAIM),
             finalize: script(FINALIZE),
             fresh: script(FRESH),
