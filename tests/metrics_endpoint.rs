@@ -279,6 +279,9 @@ async fn metrics_follow_binds_submits_expiry_outcomes_and_throttling() {
     assert!(s.value("smppd_outcome_write_seconds_count", &[]) >= 1.0);
     assert_eq!(s.value("smppd_outcomes_written_total", &[]), 1.0);
     assert_eq!(s.value("smppd_outcome_backlog", &[]), 0.0);
+    // The node built that message: its outcome came from memory, not Redis.
+    assert_eq!(s.value("smppd_outcome_leases_known_total", &[]), 1.0);
+    assert_eq!(s.value("smppd_outcome_leases_read_total", &[]), 0.0);
 
     // Half of a two-part message with a 1 s validity: pending until its deadline,
     // then claimed on expiry with its lateness observed.

@@ -216,6 +216,16 @@ fn store_counters(out: &mut String, store: &Store) {
             "Finished messages whose receipts were released after reading P:fresh.",
             s.released_fresh,
         ),
+        (
+            "smppd_outcome_leases_known_total",
+            "Leased finished messages the outcome writer took from this node's memory.",
+            s.leased_known,
+        ),
+        (
+            "smppd_outcome_leases_read_total",
+            "Leased finished messages the outcome writer read back from Redis.",
+            s.leased_read,
+        ),
     ];
     for (name, help, v) in counters {
         header(out, name, "counter", help);
