@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use smpp_protocol::time::parse_time;
 
 use super::model::{
-    address_key, expiry_mode_code, group_key, FinishKind, FinishedGroup, FinishedSegment,
-    GroupMeta, StoredSegment,
+    expiry_mode_code, group_key, FinishKind, FinishedGroup, FinishedSegment, GroupMeta,
+    StoredSegment,
 };
 use super::outcome::receipts;
 use super::ready::Held;
@@ -84,9 +84,7 @@ impl Inner {
             .arg(&message_id)
             .arg(deadline.timestamp_millis())
             .arg(facts)
-            .arg(data)
-            .arg(&meta.account)
-            .arg(address_key(&meta.source));
+            .arg(data);
         if single {
             // Complete on arrival: its receipt is built now and queued by the same
             // script (see SUBMIT), with the time the stored record carries.
@@ -117,12 +115,14 @@ impl Inner {
         } else {
             rec.arg(expiry_mode_code(meta.expiry_mode));
         }
-        let reply = self.submits.submit(rec).await;
-        if single && !matches!(&reply, Ok(v) if is_complete(v)) {
+        let a = self.submits.submit(rec).await.map(items);
+        let status = a.as_ref().ok().and_then(|a| str_at(a, 0, "submit").ok());
+        if single && status.as_deref() != Some("complete") {
+            // Not stored: nothing for the lease to take.
             self.known.take(&message_id);
         }
-        let a = items(reply.map_err(ServiceError::Internal)?);
-        match str_at(&a, 0, "submit")?.as_str() {
+        let a = a.map_err(ServiceError::Internal)?;
+        match status.map_or_else(|| str_at(&a, 0, "submit"), Ok)?.as_str() {
             // A new deadline reaches every node's timer heap through `P:armed`.
             "stored" => Ok(SubmitAccepted::new(message_id)),
             "complete" if single => {
@@ -160,17 +160,6 @@ impl Inner {
                 "submit script answered {other:?}"
             ))),
         }
-    }
-}
-
-/// Whether a record's reply is `{'complete', …}`.
-fn is_complete(v: &redis::Value) -> bool {
-    match v {
-        redis::Value::Array(a) => a
-            .first()
-            .and_then(super::value::string)
-            .is_some_and(|s| s == "complete"),
-        _ => false,
     }
 }
 

@@ -233,12 +233,11 @@ end
 ///
 /// ARGV: 3 max_pending, 4 hfe (1/0), 5 how long a receipt is held (ms), then records,
 /// each `n` followed by its n fields: 1 gk, 2 seq, 3 total, 4 message_id, 5 deadline_ms,
-/// 6 meta JSON (single-part) or service_type (multi-part), 7 segment JSON (single-part)
-/// or the tail of the segment record (multi-part: `StoredSegment::record_tail`), 8
-/// account, 9 source ("ton.npi.addr"), 10 for a single-part message its time (ms, the
-/// node's reading of Redis time, which its receipt already carries) and 11.. the
-/// receipt triple if one is owed (see `ready.rs`); for a multi-part one the expiry mode
-/// code (`x`).
+/// 6 service_type, 7 the tail of the segment record (`StoredSegment::record_tail`), 8
+/// for a single-part message its time (ms, the node's reading of Redis time, which its
+/// receipt already carries) and 9.. the receipt triple if one is owed (see `ready.rs`);
+/// for a multi-part one the expiry mode code (`x`). (The account and source are the
+/// group key's: nothing stores them apart any more.)
 ///
 /// A multi-part group hash holds only small fields (its facts are the group key
 /// plus `st` and `x`; per segment only `i:<seq>`), so Redis keeps it as a listpack;
@@ -277,7 +276,7 @@ local function one(b, last)
     -- P:fresh and RELEASE. Most traffic is single-part.
     local refused = admit(dl)
     if refused then return refused end
-    local at = ARGV[b + 9]
+    local at = ARGV[b + 7]
     -- Eight fields, as a multi-part message keeps them: its facts are its group key
     -- gk plus st (no meta JSON), its segment a binary record `= 0 ` LF `<at> <tail>`
     -- (the form of a P:m: value with an empty group key; no JSON, no hex). What a
@@ -290,11 +289,11 @@ local function one(b, last)
       'state', 'complete', 'node', NODE)
     ob[#ob + 1] = now
     ob[#ob + 1] = mid
-    if last >= b + 12 then
+    if last >= b + 10 then
       -- Held, not announced: due once the node queued the submit_sm_resp
       -- (RECEIPT_READY), or at held_until if it never says so.
       local held = now + hold
-      queue_receipts(b + 10, last, held, q)
+      queue_receipts(b + 8, last, held, q)
       return {'complete', mid, held}
     end
     return {'complete', mid}
@@ -309,9 +308,9 @@ local function one(b, last)
     -- The group and its first segment in one call.
     -- Nothing the key name says (gk, and from it account, source and total: see
     -- gk_owner) is stored again: ~110 B less per pending group, and a group key of
-    -- over 64 octets no longer turns the hash into a hashtable. finish_group adds gk
-    -- when the hash leaves its key name behind.
-    redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 9], 'dl', dl,
+    -- over 64 octets no longer turns the hash into a hashtable. Nor does d:<gid>
+    -- get it back: every segment record names it.
+    redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 7], 'dl', dl,
       'sub', now, 'n', 1, 'i:' .. seq, mid)
     dls[#dls + 1] = dl
     dls[#dls + 1] = gk
