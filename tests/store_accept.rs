@@ -181,6 +181,87 @@ both!(
 );
 
 both!(
+    single_part_receipts_are_sent_from_memory_when_their_receiver_is_bound_here,
+    |kind| async move {
+        // The node that stored a single-part message holds its receipt (the hold is
+        // its lease) and has its receiver: it sends the receipt it built, with no
+        // RECEIPT_READY/RECEIPT_TAKE round through Redis, and only the done call
+        // removes it there. Each receipt exactly once.
+        let env = Env::start(kind);
+        let sink = TestSink::telling(true);
+        let run = Running::start(env.settings("local"), sink.clone()).await;
+        let base = env.redis.dbsize();
+        let mut ids = Vec::new();
+        for i in 0..20 {
+            let text = format!("m{i}");
+            let accepted = run
+                .store
+                .submit(segment("alice", None, 0, text.as_bytes(), 1, ""))
+                .await
+                .unwrap();
+            ids.push(accepted.message_id.clone());
+            // The response is queued.
+            drop(accepted);
+        }
+        let s = sink.clone();
+        wait_for("20 receipts", T, || {
+            let s = s.clone();
+            async move { s.count() >= 20 }
+        })
+        .await;
+        wait_outcomes(&run.store, 20, T).await;
+        // Their keys (receipt queue and payload included) are gone: done ran.
+        wait_dbsize(&env.redis, base, T).await;
+        let mut got: Vec<String> = sink
+            .receipts()
+            .into_iter()
+            .map(|r| r.receipted_message_id)
+            .collect();
+        got.sort();
+        ids.sort();
+        assert_eq!(got, ids, "each receipt exactly once");
+        let stats = run.store.stats();
+        assert_eq!(stats.receipts_delivered, 20);
+        assert_eq!(stats.receipts_sent_local, 20, "sent from memory");
+        run.stop().await;
+    }
+);
+
+both!(
+    a_held_receipt_whose_receiver_is_not_here_is_made_due_for_any_node,
+    |kind| async move {
+        // No receiver of the account on this node: the receipt goes back to Redis,
+        // due now and announced, and a node that has one sends it.
+        let env = Env::start(kind);
+        let here = TestSink::telling(false);
+        let there = TestSink::telling(true);
+        let a = Running::start(env.settings("away"), here.clone()).await;
+        let mut other = env.settings("away");
+        other.node_id = "node-b".into();
+        let b = Running::start(other, there.clone()).await;
+        let accepted = a
+            .store
+            .submit(segment("alice", None, 0, b"hi", 1, ""))
+            .await
+            .unwrap();
+        let id = accepted.message_id.clone();
+        drop(accepted);
+        let s = there.clone();
+        wait_for("the receipt on the other node", T, || {
+            let s = s.clone();
+            async move { s.count() >= 1 }
+        })
+        .await;
+        assert_eq!(there.receipts()[0].receipted_message_id, id);
+        assert_eq!(here.count(), 0);
+        assert_eq!(a.store.stats().receipts_sent_local, 0);
+        assert_eq!(b.store.stats().receipts_sent_local, 0, "taken from Redis");
+        a.stop().await;
+        b.stop().await;
+    }
+);
+
+both!(
     single_part_message_is_delivered_at_once,
     |kind| async move {
         let env = Env::start(kind);

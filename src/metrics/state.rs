@@ -187,6 +187,11 @@ fn store_counters(out: &mut String, store: &Store) {
             s.receipts_delivered,
         ),
         (
+            "smppd_receipts_sent_local_total",
+            "Of the receipts delivered, those sent from this node's memory rather than taken back from Redis.",
+            s.receipts_sent_local,
+        ),
+        (
             "smppd_receipts_dropped_total",
             "Receipts dropped after their lifetime.",
             s.receipts_dropped,

@@ -78,6 +78,7 @@ impl Inner {
         let (facts, data) = (meta.service_type.clone(), segment.record_tail());
         let account = meta.account.clone();
         let mut rec = Record::default();
+        let mut owed = None;
         rec.arg(&gk)
             .arg(seq)
             .arg(meta.total)
@@ -108,6 +109,8 @@ impl Inner {
             for (id, r) in receipts(&group).map_err(internal)? {
                 let payload = serde_json::to_string(&r).map_err(internal)?;
                 rec.arg(&group.meta.account).arg(id).arg(payload);
+                // One segment, one receipt at most: kept to be sent from memory.
+                owed = Some(r);
             }
             // Known before it is stored, so that no lease can find it in the outbox
             // first; dropped again below unless the script stored it.
@@ -136,6 +139,7 @@ impl Inner {
                         account: account.clone(),
                         id: message_id,
                         held_until: int_at(&a, 2, "submit")?,
+                        receipt: owed,
                     };
                     let queue = self.ready.clone();
                     accepted.after_response = Some(AfterResponse::new(move || queue.push(held)));

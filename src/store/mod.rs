@@ -12,6 +12,8 @@
 //!   deleted.
 //! * [`outcome`] — a finished message as a document and as receipts (pure).
 //! * [`receipts`] — sends queued receipts through the [`ReceiptSink`].
+//! * [`ready`], [`handoff`] — receipts of single-part messages: held until their
+//!   response is queued, then sent from memory when their receiver is bound here.
 //! * [`ops`] — query_sm, cancel_sm, replace_sm.
 //! * [`clock`], [`model`], [`mongo`], [`value`], [`error`] — the pieces they share.
 //!
@@ -24,6 +26,7 @@ mod clock;
 pub mod error;
 mod expiry;
 mod finisher;
+mod handoff;
 mod known;
 pub mod model;
 mod mongo;
@@ -72,6 +75,8 @@ pub struct Stats {
     pub outcome_write_failures: AtomicU64,
     /// Receipts delivered (deliver_sm_resp OK).
     pub receipts_delivered: AtomicU64,
+    /// Of those, sent from this node's memory (`handoff`), not taken from Redis.
+    pub receipts_sent_local: AtomicU64,
     /// Receipts dropped after their lifetime.
     pub receipts_dropped: AtomicU64,
     /// Recovery passes run.
@@ -101,6 +106,7 @@ pub struct StatsSnapshot {
     pub outcomes_written: u64,
     pub outcome_write_failures: u64,
     pub receipts_delivered: u64,
+    pub receipts_sent_local: u64,
     pub receipts_dropped: u64,
     pub recovery_passes: u64,
     pub subscriptions: u64,
@@ -152,6 +158,8 @@ pub(crate) struct Inner {
     backlog: backlog::Backlog,
     /// Finished groups this node parsed or built, for the outcome writer's lease.
     known: known::Known,
+    /// Receipts leased to this node, for its receipt workers to send from memory.
+    handoff: handoff::Handoff,
     stats: Stats,
 }
 
@@ -201,7 +209,7 @@ impl Store {
                 node: settings.node_id.clone(),
                 max_pending: settings.max_pending,
                 hfe: hfe_flag(backend),
-                hold_ms: ready::HOLD_MS,
+                hold_ms: ready::hold_ms(settings.receipt_lease),
             },
         );
         let (claimed, claimed_rx) = tokio::sync::mpsc::channel(release::CLAIMED_QUEUE);
@@ -228,6 +236,7 @@ impl Store {
                 due_pass: Notify::new(),
                 backlog: backlog::Backlog::default(),
                 known: known::Known::default(),
+                handoff: handoff::Handoff::default(),
                 stats: Stats::default(),
             }),
         })
@@ -244,14 +253,21 @@ impl Store {
         let inner = self.inner.clone();
         tokio::spawn(async move {
             let (dispatch_tx, dispatch_rx) = tokio::sync::mpsc::channel(1024);
+            let ready_dispatch = dispatch_tx.clone();
             let mut tasks = vec![
                 tokio::spawn(expiry::Subscriber::new(inner.clone(), dispatch_tx).run()),
                 tokio::spawn(finisher::Finisher::new(inner.clone()).run()),
                 tokio::spawn(release::Releaser::new(inner.clone()).run()),
-                tokio::spawn(receipts::Dispatcher::new(inner.clone(), sink, dispatch_rx).run()),
+                tokio::spawn(
+                    receipts::Dispatcher::new(inner.clone(), sink.clone(), dispatch_rx).run(),
+                ),
             ];
             tasks.push(tokio::spawn(timers::run(inner.clone())));
-            tasks.push(tokio::spawn(ready::run(inner.clone())));
+            tasks.push(tokio::spawn(ready::run(
+                inner.clone(),
+                sink,
+                ready_dispatch,
+            )));
             shutdown.cancelled().await;
             inner.shutdown.cancel();
             for t in tasks {
@@ -285,6 +301,7 @@ impl Store {
             outcomes_written: l(&s.outcomes_written),
             outcome_write_failures: l(&s.outcome_write_failures),
             receipts_delivered: l(&s.receipts_delivered),
+            receipts_sent_local: l(&s.receipts_sent_local),
             receipts_dropped: l(&s.receipts_dropped),
             recovery_passes: l(&s.recovery_passes),
             subscriptions: l(&s.subscriptions),

@@ -4,32 +4,52 @@
 //! queues its receipt too (no P:fresh / RELEASE round). Due at once, the receipt
 //! could reach the ESME before the submit_sm_resp that tells it the message_id —
 //! a receipt for an id it does not know yet, which many ESMEs drop. So SUBMIT queues
-//! it *held*: due only at `held_until` (now + [`HOLD_MS`]). Once the session queued
-//! the response, [`crate::service::AfterResponse`] puts the receipt here, and this
-//! task makes it due now (RECEIPT_READY, one script call per batch) and announces it.
-//! The deliver_sm then queues behind the response on the same session, and on other
-//! nodes it is sent after the response left this one.
+//! it *held*: due only at `held_until` (now + [`hold_ms`]), which no node takes it
+//! before. Once the session queued the response, [`crate::service::AfterResponse`]
+//! puts the receipt here, and this task either
+//! * hands it to this node's receipt worker ([`super::handoff`]) when a receiver of
+//!   its account is bound here: the hold is then this node's lease of it, as a
+//!   RECEIPT_TAKE would have made, and Redis sees only the RECEIPT_DONE; or
+//! * makes it due now (RECEIPT_READY, one script call per batch) and announces it,
+//!   for whichever node has a receiver.
+//!
+//! Either way the deliver_sm queues behind the response on the same session, and on
+//! other nodes it is sent after the response left this one.
 //!
 //! Nothing is lost if this never runs (node killed, Redis briefly down): the receipt
-//! becomes due at `held_until` by itself, [`HOLD_MS`] late.
+//! becomes due at `held_until` by itself, as a taken receipt does when its node dies.
 
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 
+use super::handoff::{Local, Pushed};
+use super::outcome::QueuedReceipt;
+use super::receipts::DispatchEvent;
 use super::Inner;
+use crate::service::ReceiptSink;
 
-/// How long a receipt waits for its response when the node that stored it never
-/// says the response was queued.
-pub const HOLD_MS: i64 = 10_000;
+/// What the hold adds to a receipt lease: the time for the response to be queued and
+/// this node's worker to start the send, which must still find a whole lease left
+/// ([`Local::usable`]).
+pub const HOLD_MARGIN_MS: i64 = 5_000;
+
+/// How long SUBMIT holds a receipt: a receipt lease and the margin. It is also how
+/// late the receipt goes out when the node that stored it dies before sending it (a
+/// taken receipt waits its lease the same way).
+pub fn hold_ms(receipt_lease: std::time::Duration) -> i64 {
+    receipt_lease.as_millis() as i64 + HOLD_MARGIN_MS
+}
 
 /// A held receipt: account, receipt id, and the score SUBMIT gave it (only a receipt
-/// still at that score — not taken meanwhile — is made due).
+/// still at that score — not taken meanwhile — is made due), with the receipt itself
+/// when this node built it (then it may be sent from memory).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
     pub account: String,
     pub id: String,
     pub held_until: i64,
+    pub receipt: Option<QueuedReceipt>,
 }
 
 /// Receipts whose responses are queued, waiting for the next RECEIPT_READY call.
@@ -55,7 +75,11 @@ impl ReadyQueue {
     }
 }
 
-pub async fn run(inner: Arc<Inner>) {
+pub async fn run(
+    inner: Arc<Inner>,
+    sink: Arc<dyn ReceiptSink>,
+    dispatch: mpsc::Sender<DispatchEvent>,
+) {
     let queue = inner.ready.clone();
     loop {
         tokio::select! {
@@ -63,17 +87,49 @@ pub async fn run(inner: Arc<Inner>) {
             _ = inner.shutdown.cancelled() => return,
         }
         let batch = queue.take();
-        if batch.is_empty() {
-            continue;
+        let mut due = Vec::new();
+        let mut wake = Vec::new();
+        for mut h in batch {
+            let receipt = h.receipt.take();
+            match receipt {
+                Some(receipt) if sink.has_receiver(&h.account) => {
+                    let local = Local {
+                        id: h.id,
+                        receipt,
+                        held_until: h.held_until,
+                    };
+                    match inner.handoff.push(&h.account, local) {
+                        Pushed::First => wake.push(h.account),
+                        Pushed::Queued => {}
+                        Pushed::Full(l) => due.push(l.into_held()),
+                    }
+                }
+                _ => due.push(h),
+            }
         }
-        let mut inv = inner.scripts.receipt_ready.prepare_invoke();
-        inv.arg(inner.prefix()).arg(inner.node());
-        for h in &batch {
-            inv.arg(&h.account).arg(&h.id).arg(h.held_until);
+        for account in wake {
+            // Bounded: waits while the dispatcher is behind (its worker finds the
+            // receipts on any wake).
+            if dispatch.send(DispatchEvent::Local(account)).await.is_err() {
+                return;
+            }
         }
-        if let Err(e) = inv.invoke_async::<()>(&mut inner.conn()).await {
-            // They become due at held_until by themselves.
-            tracing::warn!(error = %e, n = batch.len(), "could not release held receipts; they go out when their hold ends");
-        }
+        make_due(&inner, &due).await;
+    }
+}
+
+/// RECEIPT_READY: makes held receipts due now and announces their accounts. On
+/// failure they become due at `held_until` by themselves.
+pub(super) async fn make_due(inner: &Inner, held: &[Held]) {
+    if held.is_empty() {
+        return;
+    }
+    let mut inv = inner.scripts.receipt_ready.prepare_invoke();
+    inv.arg(inner.prefix()).arg(inner.node());
+    for h in held {
+        inv.arg(&h.account).arg(&h.id).arg(h.held_until);
+    }
+    if let Err(e) = inv.invoke_async::<()>(&mut inner.conn()).await {
+        tracing::warn!(error = %e, n = held.len(), "could not release held receipts; they go out when their hold ends");
     }
 }

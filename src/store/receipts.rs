@@ -18,9 +18,14 @@
 //! * older than the lifetime → dropped, logged and counted.
 //!
 //! A worker sleeps until the earliest due time it saw (a one-shot timer), which also
-//! picks up leases left by a node that died. At start and after every
-//! resubscription the dispatcher rescans `P:racc`, so nothing waits for an event that
-//! was missed.
+//! picks up leases left by a node that died.
+//!
+//! Receipts leased to this node when they were queued come to the worker from memory
+//! ([`super::handoff`]; woken by [`DispatchEvent::Local`]): such a wake sends them
+//! without a RECEIPT_TAKE, and the send, done and retry are those of a taken receipt.
+//!
+//! At start and after every resubscription the dispatcher rescans `P:racc`, so
+//! nothing waits for an event that was missed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -46,13 +51,23 @@ pub enum DispatchEvent {
     Account(String),
     /// Look at every account with receipts (after a (re)subscription).
     Rescan,
+    /// This node handed receipts of this account to its worker (`handoff`).
+    Local(String),
 }
 
 pub struct Dispatcher {
     inner: Arc<Inner>,
     sink: Arc<dyn ReceiptSink>,
     events: mpsc::Receiver<DispatchEvent>,
-    workers: HashMap<String, Arc<Notify>>,
+    /// Per account: its worker's wake for Redis (new due receipts, a receiver bound,
+    /// a rescan) and for receipts handed over in memory.
+    workers: HashMap<String, Wakes>,
+}
+
+#[derive(Clone, Default)]
+struct Wakes {
+    redis: Arc<Notify>,
+    local: Arc<Notify>,
 }
 
 impl Dispatcher {
@@ -77,6 +92,7 @@ impl Dispatcher {
                 ev = self.events.recv() => match ev {
                     Some(DispatchEvent::Account(a)) => self.wake(a),
                     Some(DispatchEvent::Rescan) => self.rescan().await,
+                    Some(DispatchEvent::Local(a)) => self.wakes(a).local.notify_one(),
                     None => return,
                 },
                 b = bound.recv() => match b {
@@ -106,26 +122,30 @@ impl Dispatcher {
             }
             Err(e) => tracing::warn!(error = %e, "receipt rescan failed"),
         }
-        for n in self.workers.values() {
-            n.notify_one();
+        for w in self.workers.values() {
+            w.redis.notify_one();
         }
     }
 
     fn wake(&mut self, account: String) {
-        if let Some(n) = self.workers.get(&account) {
-            n.notify_one();
-            return;
+        self.wakes(account).redis.notify_one();
+    }
+
+    /// The account's worker's wakes, starting the worker if it has none yet.
+    fn wakes(&mut self, account: String) -> &Wakes {
+        if !self.workers.contains_key(&account) {
+            let wakes = Wakes::default();
+            let worker = Worker {
+                inner: self.inner.clone(),
+                sink: self.sink.clone(),
+                account: account.clone(),
+                wakes: wakes.clone(),
+                next_sweep_ms: AtomicI64::new(0),
+            };
+            tokio::spawn(worker.run());
+            self.workers.insert(account.clone(), wakes);
         }
-        let notify = Arc::new(Notify::new());
-        self.workers.insert(account.clone(), notify.clone());
-        let worker = Worker {
-            inner: self.inner.clone(),
-            sink: self.sink.clone(),
-            account,
-            notify,
-            next_sweep_ms: AtomicI64::new(0),
-        };
-        tokio::spawn(worker.run());
+        &self.workers[&account]
     }
 }
 
@@ -133,7 +153,7 @@ struct Worker {
     inner: Arc<Inner>,
     sink: Arc<dyn ReceiptSink>,
     account: String,
-    notify: Arc<Notify>,
+    wakes: Wakes,
     /// Redis time (ms) of the next lifetime sweep while no receiver is bound here;
     /// 0 = none planned.
     next_sweep_ms: AtomicI64,
@@ -143,12 +163,13 @@ struct Worker {
 /// `receipt_window`).
 const ROUNDS_IN_FLIGHT: usize = 4;
 
-/// A batch taken from Redis: its Redis time, the next due time (-1: none) and the
-/// receipts.
+/// A batch taken from Redis (or from this node's memory: `local`): its Redis time,
+/// the next due time (-1: none) and the receipts.
 struct Taken {
     now: i64,
     next: i64,
     receipts: Vec<(String, QueuedReceipt)>,
+    local: bool,
 }
 
 /// What batches of sends reported, merged.
@@ -202,19 +223,29 @@ enum Wait {
 impl Worker {
     async fn run(self) {
         let shutdown = self.inner.shutdown.clone();
+        // A round for receipts handed over in memory only (`full` false) takes nothing
+        // from Redis and keeps the timer the last full round set.
+        let mut full = true;
+        let mut at = None;
         loop {
-            let wait = match self.round().await {
+            let wait = match self.round(full).await {
                 Ok(w) => w,
                 Err(e) => {
                     tracing::warn!(error = %e, account = %self.account, "receipt worker: redis unavailable");
-                    Wait::Until(self.inner.clock.now_ms() + 1000)
+                    Some(Wait::Until(self.inner.clock.now_ms() + 1000))
                 }
             };
-            let at = match wait {
-                Wait::Nothing => continue,
-                Wait::Until(ms) | Wait::Receiver(Some(ms)) => Some(self.inner.clock.instant_at(ms)),
-                Wait::Notify | Wait::Receiver(None) => None,
-            };
+            match wait {
+                Some(Wait::Nothing) => {
+                    full = true;
+                    continue;
+                }
+                Some(Wait::Until(ms) | Wait::Receiver(Some(ms))) => {
+                    at = Some(self.inner.clock.instant_at(ms))
+                }
+                Some(Wait::Notify | Wait::Receiver(None)) => at = None,
+                None => {}
+            }
             let timer = async {
                 match at {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -222,20 +253,40 @@ impl Worker {
                 }
             };
             tokio::select! {
-                _ = self.notify.notified() => {}
-                _ = timer => {}
+                _ = self.wakes.redis.notified() => full = true,
+                _ = self.wakes.local.notified() => full = false,
+                _ = timer => full = true,
                 _ = shutdown.cancelled() => return,
             }
         }
     }
 
-    /// Takes the due receipts and tries each once. While one batch waits for its
+    /// Sends the receipts handed over in memory and, in a `full` round, takes the
+    /// due ones from Redis, trying each once. While one batch waits for its
     /// deliver_sm_resps, the next is taken and sent ([`ROUNDS_IN_FLIGHT`] at most):
     /// one batch at a time made the receipt rate one window per (take + slowest
     /// response + done) and left receipts seconds behind under load (BENCHMARKS.md).
-    async fn round(&self) -> Result<Wait, StoreError> {
+    /// None: a round of handed-over receipts only, which changes no wait.
+    async fn round(&self, full: bool) -> Result<Option<Wait>, StoreError> {
         let s = &self.inner.settings;
         if !self.sink.has_receiver(&self.account) {
+            // Handed over while a receiver was bound; it is gone: due in Redis for any
+            // node (announced, so a node with a receiver sends them).
+            let mut back = Vec::new();
+            loop {
+                let batch = self
+                    .inner
+                    .handoff
+                    .take(&self.account, s.receipt_window.max(1));
+                if batch.is_empty() {
+                    break;
+                }
+                back.extend(batch.into_iter().map(|l| l.into_held()));
+            }
+            super::ready::make_due(&self.inner, &back).await;
+            if !full {
+                return Ok(None);
+            }
             let now = self.inner.clock.now_ms();
             let planned = self.next_sweep_ms.load(Ordering::Relaxed);
             if planned == 0 || now < planned {
@@ -246,7 +297,7 @@ impl Worker {
                 } else {
                     planned
                 };
-                return Ok(Wait::Receiver(Some(at)));
+                return Ok(Some(Wait::Receiver(Some(at))));
             }
             // Sweep time: take them this once (expired ones are dropped below).
             self.next_sweep_ms.store(0, Ordering::Relaxed);
@@ -255,37 +306,56 @@ impl Worker {
         }
         let mut in_flight = FuturesUnordered::new();
         let mut sent = Sent::default();
+        // A full round takes from Redis and from memory in turns, so that neither
+        // starves the other under load; it ends when Redis has nothing due.
+        let mut local_turn = true;
         let idle = loop {
-            // The batches in flight go on while this one is taken: their finished
-            // sends free window slots and report (pushed futures run only when polled).
-            let taken = {
-                let take = self.take();
-                tokio::pin!(take);
-                loop {
-                    tokio::select! {
-                        t = &mut take => break t,
-                        Some(r) = in_flight.next(), if !in_flight.is_empty() => sent.add(Some(r)),
+            let mut local = None;
+            if local_turn || !full {
+                let l = self.take_local().await;
+                if !l.receipts.is_empty() {
+                    local = Some(l);
+                }
+            }
+            local_turn = local.is_none();
+            let taken = match local {
+                Some(l) => l,
+                None if !full => break None,
+                None => {
+                    // The batches in flight go on while this one is taken: their finished
+                    // sends free window slots and report (pushed futures run only when polled).
+                    let taken = {
+                        let take = self.take();
+                        tokio::pin!(take);
+                        loop {
+                            tokio::select! {
+                                t = &mut take => break t,
+                                Some(r) = in_flight.next(), if !in_flight.is_empty() => sent.add(Some(r)),
+                            }
+                        }
+                    };
+                    match taken {
+                        Ok(t) => t,
+                        Err(e) => {
+                            // What is in flight still reports what was delivered.
+                            sent.drain(&mut in_flight).await;
+                            return Err(e);
+                        }
                     }
                 }
             };
-            let taken = match taken {
-                Ok(t) => t,
-                Err(e) => {
-                    // What is in flight still reports what was delivered.
-                    sent.drain(&mut in_flight).await;
-                    return Err(e);
-                }
-            };
             if taken.receipts.is_empty() {
-                break if taken.next >= 0 {
+                break Some(if taken.next >= 0 {
                     Wait::Until(taken.next)
                 } else {
                     Wait::Notify
-                };
+                });
             }
-            let full = taken.receipts.len() >= s.receipt_window;
+            // More may be waiting: handed-over receipts always (taken until none is
+            // left), a full take from Redis.
+            let more = taken.local || taken.receipts.len() >= s.receipt_window;
             in_flight.push(self.send(taken));
-            if in_flight.len() >= ROUNDS_IN_FLIGHT || !full {
+            if in_flight.len() >= ROUNDS_IN_FLIGHT || !more {
                 // A full take means more is due now: take again at once while there
                 // is room. Otherwise take again when this batch is done, as with one
                 // batch at a time: taking on every announcement meanwhile meant more,
@@ -294,18 +364,57 @@ impl Worker {
                 sent.add(in_flight.next().await);
             }
             if sent.failed.is_some() || sent.waiting_for_receiver {
-                break Wait::Nothing;
+                break Some(Wait::Nothing);
             }
         };
         sent.drain(&mut in_flight).await;
+        if self.inner.handoff.has(&self.account) {
+            // Handed over after this round's last look: the push that found the
+            // queue non-empty woke nobody.
+            self.wakes.local.notify_one();
+        }
         if let Some(e) = sent.failed {
             return Err(e);
         }
         Ok(if sent.waiting_for_receiver {
-            Wait::Receiver(sent.drop_at)
+            Some(Wait::Receiver(sent.drop_at))
         } else {
             idle
         })
+    }
+
+    /// Up to a window of the receipts handed over in memory that can still be sent
+    /// within their lease ([`super::handoff::Local::usable`]); the others are made due
+    /// in Redis, for any node.
+    async fn take_local(&self) -> Taken {
+        let s = &self.inner.settings;
+        let lease = s.receipt_lease.as_millis() as i64;
+        let now = self.inner.clock.now_ms();
+        let mut receipts = Vec::new();
+        let mut late = Vec::new();
+        while receipts.is_empty() {
+            let batch = self
+                .inner
+                .handoff
+                .take(&self.account, s.receipt_window.max(1));
+            if batch.is_empty() {
+                break;
+            }
+            for l in batch {
+                if l.usable(now, lease) {
+                    receipts.push((l.id, l.receipt));
+                } else {
+                    late.push(l.into_held());
+                }
+            }
+        }
+        super::ready::make_due(&self.inner, &late).await;
+        Taken {
+            now,
+            next: -1,
+            receipts,
+            local: true,
+        }
     }
 
     /// Leases up to a window of due receipts.
@@ -341,6 +450,7 @@ impl Worker {
             now,
             next,
             receipts,
+            local: false,
         })
     }
 
@@ -350,6 +460,7 @@ impl Worker {
         let s = &self.inner.settings;
         let lifetime = s.receipt_lifetime.as_millis() as i64;
         let now = taken.now;
+        let local = taken.local;
         // Each send reports whether its receipt is done and, when no receiver was
         // bound, when it expires.
         let sends = taken.receipts.into_iter().map(|(id, r)| async move {
@@ -364,6 +475,9 @@ impl Worker {
             match self.sink.deliver(r.receipt.clone()).await {
                 Ok(()) => {
                     self.inner.stats.receipts_delivered.fetch_add(1, Ordering::Relaxed);
+                    if local {
+                        self.inner.stats.receipts_sent_local.fetch_add(1, Ordering::Relaxed);
+                    }
                     Ok((Some(id), None))
                 }
                 Err(DeliverError::NoReceiver) => {
