@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use harness::server_section;
 use smpp_client::Client;
-use smpp_protocol::{Body, CommandId, CommandStatus};
+use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 
 /// The right password (8 octets, the SMPP maximum), a wrong one, and the text.
 const PASSWORD: &str = "Pw9xQz7K";
@@ -80,6 +80,12 @@ async fn binary_never_logs_passwords_or_message_text_at_debug_level() {
     let mut c = Client::bound(addr, CommandId::BIND_TRANSCEIVER, "acme", PASSWORD).await;
     let r = c.submit("4915112345", TEXT.as_bytes()).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK, "{r:?}");
+    // Its receipt (it quotes the text, so it is logged-or-not too) comes next: answer
+    // it before unbinding, as an ESME does.
+    let p = c.recv().await;
+    assert!(matches!(p.body, Body::DeliverSm(_)), "{p:?}");
+    c.send(Pdu::new(p.sequence_number, Body::DeliverSmResp(None)))
+        .await;
     let r = c.request(Body::Unbind).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     c.expect_closed().await;

@@ -110,6 +110,8 @@ both!(
             );
         }
         wait_dbsize(&env.redis, base, T).await;
+        // The completing node has the receiver: every receipt went from its memory.
+        assert_eq!(run.store.stats().receipts_sent_local, 9);
         run.stop().await;
     }
 );

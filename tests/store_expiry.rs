@@ -445,6 +445,10 @@ both!(
         let st = run.store.stats();
         // Released from the claim's reply, not from a second read of the group.
         assert_eq!((st.released_claimed, st.released_fresh), (1, 0), "{st:?}");
+        // And sent from this node's memory, not taken back from Redis.
+        wait_stats(&run.store, |s| s.receipts_delivered >= 2, "2 delivered").await;
+        let st = run.store.stats();
+        assert_eq!(st.receipts_sent_local, 2, "{st:?}");
         let mut got: Vec<String> = sink
             .receipts()
             .iter()
@@ -498,6 +502,7 @@ both!(
         let st = run.store.stats();
         assert_eq!(st.expired_claimed, N as u64);
         assert_eq!(st.released_claimed + st.released_fresh, N as u64, "{st:?}");
+        assert_eq!(st.receipts_sent_local, N as u64, "{st:?}");
         let got: HashSet<String> = sink
             .receipts()
             .iter()

@@ -255,9 +255,11 @@ impl Store {
             let (dispatch_tx, dispatch_rx) = tokio::sync::mpsc::channel(1024);
             let ready_dispatch = dispatch_tx.clone();
             let mut tasks = vec![
-                tokio::spawn(expiry::Subscriber::new(inner.clone(), dispatch_tx).run()),
+                tokio::spawn(expiry::Subscriber::new(inner.clone(), dispatch_tx.clone()).run()),
                 tokio::spawn(finisher::Finisher::new(inner.clone()).run()),
-                tokio::spawn(release::Releaser::new(inner.clone()).run()),
+                tokio::spawn(
+                    release::Releaser::new(inner.clone(), sink.clone(), dispatch_tx.clone()).run(),
+                ),
                 tokio::spawn(
                     receipts::Dispatcher::new(inner.clone(), sink.clone(), dispatch_rx).run(),
                 ),

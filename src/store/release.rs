@@ -19,15 +19,25 @@
 //! at 1M pending (the claim kept up, p99 <= 250 ms; the receipts were released 5-10 s
 //! after it, BENCHMARKS.md). A batch the queue has no room for, or whose release
 //! fails, stays in `P:fresh` and is released from there.
+//!
+//! Receipts of an account whose receiver is bound on this node are queued leased to
+//! it and handed to its receipt worker in memory ([`super::handoff`]), as a
+//! single-part message's are: no RECEIPT_TAKE reads them back.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
+
+use super::handoff::{Local, Pushed};
 use super::model::FinishedGroup;
-use super::outcome::receipts;
-use super::value::{hash_bytes, items, string};
+use super::outcome::{receipts, QueuedReceipt};
+use super::receipts::DispatchEvent;
+use super::value::{hash_bytes, int_at, items, string};
 use super::{Inner, StoreError};
+use crate::service::ReceiptSink;
 
 /// Groups per FRESH read.
 const BATCH: usize = 256;
@@ -49,17 +59,30 @@ pub(super) fn hand_over(inner: &Inner, batch: Claimed) -> bool {
 pub struct Releaser {
     inner: Arc<Inner>,
     claimed: Option<tokio::sync::mpsc::Receiver<Claimed>>,
+    /// Whether an account's receiver is bound here (then its receipts are sent from
+    /// memory), and the dispatcher that wakes its worker.
+    sink: Arc<dyn ReceiptSink>,
+    dispatch: mpsc::Sender<DispatchEvent>,
 }
 
 impl Releaser {
-    pub fn new(inner: Arc<Inner>) -> Releaser {
+    pub fn new(
+        inner: Arc<Inner>,
+        sink: Arc<dyn ReceiptSink>,
+        dispatch: mpsc::Sender<DispatchEvent>,
+    ) -> Releaser {
         // Taken once: the store starts its tasks once. A second releaser (none today)
         // would read P:fresh only, which is complete on its own.
         let claimed = match inner.claimed_rx.lock() {
             Ok(mut rx) => rx.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
-        Releaser { inner, claimed }
+        Releaser {
+            inner,
+            claimed,
+            sink,
+            dispatch,
+        }
     }
 
     pub async fn run(mut self) {
@@ -149,20 +172,26 @@ impl Releaser {
     /// Returns how many groups' receipts this call queued (RELEASE's count: a group
     /// another node or the finalize released first is not counted).
     async fn release(&self, pairs: Vec<redis::Value>) -> Result<u64, StoreError> {
+        let lease_ms = super::ready::hold_ms(self.inner.settings.receipt_lease);
         let mut inv = self.inner.scripts.release.prepare_invoke();
-        inv.arg(self.inner.prefix()).arg(self.inner.node());
+        inv.arg(self.inner.prefix())
+            .arg(self.inner.node())
+            .arg(lease_ms);
         let mut ended = Vec::new();
+        // The receipts to send from memory, by gid, if RELEASE queues them.
+        let mut local: HashMap<String, (String, Vec<(String, QueuedReceipt)>)> = HashMap::new();
         let mut it = pairs.into_iter();
         while let (Some(gid), Some(fields)) = (it.next(), it.next()) {
             let gid = string(&gid).unwrap_or_default();
-            let owed = match FinishedGroup::from_fields(hash_bytes(fields))
+            let (owed, account) = match FinishedGroup::from_fields(hash_bytes(fields))
                 .and_then(|g| Ok((receipts(&g)?, g)))
             {
                 Ok((r, g)) => {
                     ended.push(g.finished_ms);
+                    let account = g.meta.account.clone();
                     // The outcome writer's lease takes it from here, not from Redis.
                     self.inner.known.put(g);
-                    r
+                    (r, account)
                 }
                 Err(e) => {
                     // Left in P:fresh: finalize (which reads the same data) decides.
@@ -170,21 +199,65 @@ impl Releaser {
                     continue;
                 }
             };
-            inv.arg(&gid).arg(owed.len());
-            for (id, r) in owed {
-                let payload = serde_json::to_string(&r)
+            let here = !owed.is_empty() && self.sink.has_receiver(&account);
+            inv.arg(&gid).arg(u8::from(here)).arg(owed.len());
+            for (id, r) in &owed {
+                let payload = serde_json::to_string(r)
                     .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?;
                 inv.arg(&r.receipt.system_id).arg(id).arg(payload);
+            }
+            if here {
+                local.insert(gid, (account, owed));
             }
         }
         if ended.is_empty() {
             return Ok(0);
         }
-        let released: u64 = inv.invoke_async(&mut self.inner.conn()).await?;
+        let a = items(inv.invoke_async(&mut self.inner.conn()).await?);
+        let queued_at = int_at(&a, 0, "release")?;
+        let released = a.len().saturating_sub(1) as u64;
         let now = self.inner.clock.now_ms();
         for fin in ended {
             crate::metrics::receipt_wait_ms(crate::metrics::ReceiptStage::Queued, now - fin);
         }
+        if !local.is_empty() {
+            self.hand_over_local(&a[1..], local, queued_at + lease_ms)
+                .await;
+        }
         Ok(released)
+    }
+
+    /// Gives the receipts RELEASE queued leased to this node (the groups it took,
+    /// `taken`) to their accounts' workers; those the hand-over has no room for are
+    /// made due in Redis.
+    async fn hand_over_local(
+        &self,
+        taken: &[redis::Value],
+        mut local: HashMap<String, (String, Vec<(String, QueuedReceipt)>)>,
+        held_until: i64,
+    ) {
+        let mut wake = Vec::new();
+        let mut due = Vec::new();
+        for gid in taken.iter().filter_map(string) {
+            let Some((account, owed)) = local.remove(&gid) else {
+                continue;
+            };
+            for (id, receipt) in owed {
+                let l = Local {
+                    id,
+                    receipt,
+                    held_until,
+                };
+                match self.inner.handoff.push(&account, l) {
+                    Pushed::First => wake.push(account.clone()),
+                    Pushed::Queued => {}
+                    Pushed::Full(l) => due.push(l.into_held()),
+                }
+            }
+        }
+        for account in wake {
+            let _ = self.dispatch.send(DispatchEvent::Local(account)).await;
+        }
+        super::ready::make_due(&self.inner, &due).await;
     }
 }

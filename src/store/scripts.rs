@@ -180,17 +180,6 @@ local function flush_receipts(q, tell)
     if tell then redis.call('PUBLISH', P .. 'receipts', acct) end
   end
 end
--- Walks ARGV[first..] as records `gid, k, k receipt triples` and calls f(gid, first
--- triple index, last triple index) for each.
-local function each_group(first, f)
-  local i = first
-  while i <= #ARGV do
-    local gid, k = ARGV[i], tonumber(ARGV[i + 1])
-    local last = i + 1 + 3 * k
-    f(gid, i + 2, last)
-    i = last + 1
-  end
-end
 -- HGETALL of a finished group hash, plus `m:<seq>` = the segment record from
 -- P:m:<id> for each segment not held in the hash itself (an `s:<seq>` field: a
 -- single-part message, or a segment stored by an older version).
@@ -461,20 +450,30 @@ return out
 "#;
 
 /// Releases the receipts of finished groups as soon as they finished, before their
-/// outcomes reach MongoDB. ARGV[3..]: records `gid, k, k triples (account, receipt
-/// id, payload)`, one per group — a whole FRESH batch per script. Only the caller that
+/// outcomes reach MongoDB. ARGV 3: how long a receipt handed to this node's own
+/// worker is leased to it (ms; see `handoff.rs`); ARGV[4..]: records `gid, local,
+/// k, k triples (account, receipt id, payload)`, one per group — a whole FRESH batch
+/// per script. `local` 1: this node has the account's receiver and sends the receipts
+/// from memory, so they are queued leased to it (due at now + lease, not announced);
+/// 0: due now and announced, for whichever node has a receiver. Only the caller that
 /// removes a gid from `P:fresh` queues its receipts, so a release racing another
-/// node's release or the finalize queues them once. Returns how many were released.
+/// node's release or the finalize queues them once. Returns `{now, gid…}`: the
+/// groups whose receipts this call queued.
 const RELEASE: &str = r#"
-local now, q, n = now_ms(), {}, 0
+local now, lease = now_ms(), tonumber(ARGV[3])
+local q, ql = {}, {}
 local fresh, recs, gids, seen = P .. 'fresh', {}, {}, {}
-each_group(3, function(gid, first, last)
+local i = 4
+while i <= #ARGV do
+  local gid, loc, k = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local last = i + 2 + 3 * k
   if not seen[gid] then
     seen[gid] = true
-    recs[#recs + 1] = {first, last}
+    recs[#recs + 1] = {i + 3, last, loc == '1'}
     gids[#gids + 1] = gid
   end
-end)
+  i = last + 1
+end
 -- Which are still fresh, and their removal, in a call per slice rather than a ZREM
 -- per group (the script is atomic, so this is the same test-and-remove).
 local taken = {}
@@ -485,14 +484,20 @@ for i = 1, #gids, 512 do
     if sc[k] then
       local r = recs[i + k - 1]
       taken[#taken + 1] = gids[i + k - 1]
-      queue_receipts(r[1], r[2], now, q)
-      n = n + 1
+      if r[3] then
+        queue_receipts(r[1], r[2], now + lease, ql)
+      else
+        queue_receipts(r[1], r[2], now, q)
+      end
     end
   end
 end
 bulk('ZREM', fresh, taken)
 flush_receipts(q, true)
-return n
+flush_receipts(ql, false)
+local out = {now}
+for _, gid in ipairs(taken) do out[#out + 1] = gid end
+return out
 "#;
 
 /// After MongoDB acknowledged the outcomes of a batch: ARGV[3..] records `gid, k, s,
