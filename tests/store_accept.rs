@@ -21,6 +21,13 @@ both!(
         let sink = TestSink::new(true);
         let run = Running::start(env.settings("complete"), sink.clone()).await;
         let base = env.redis.dbsize();
+        // The start's own release pass (P:fresh, empty) is behind us.
+        let store = run.store.clone();
+        wait_for("the recovery pass", T, || {
+            let store = store.clone();
+            async move { store.stats().recovery_passes >= 1 }
+        })
+        .await;
 
         // GSM, UDH 8-bit, in order.
         let gsm = [b"Hello ".as_slice(), b"long ", b"world"];
@@ -110,8 +117,11 @@ both!(
             );
         }
         wait_dbsize(&env.redis, base, T).await;
-        // The completing node has the receiver: every receipt went from its memory.
-        assert_eq!(run.store.stats().receipts_sent_local, 9);
+        // The completing node has the receiver: every receipt went from its memory,
+        // and each message's data came back with its last submit (no P:fresh read).
+        let st = run.store.stats();
+        assert_eq!(st.receipts_sent_local, 9, "{st:?}");
+        assert_eq!((st.released_completed, st.released_fresh), (3, 0), "{st:?}");
         run.stop().await;
     }
 );

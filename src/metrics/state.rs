@@ -217,6 +217,11 @@ fn store_counters(out: &mut String, store: &Store) {
             s.released_claimed,
         ),
         (
+            "smppd_receipt_releases_completed_total",
+            "Completed multi-part messages whose receipts were released with the data their last submit read.",
+            s.released_completed,
+        ),
+        (
             "smppd_receipt_releases_fresh_total",
             "Finished messages whose receipts were released after reading P:fresh.",
             s.released_fresh,

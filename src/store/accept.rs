@@ -147,7 +147,19 @@ impl Inner {
                 Ok(accepted)
             }
             "complete" => {
-                self.finished();
+                // The group's data came back with the answer: straight to the
+                // releaser (or, without room there, through P:fresh).
+                let mut a = a;
+                let handed = a.len() > 2 && {
+                    let fields = a.swap_remove(2);
+                    let gid = a.swap_remove(1);
+                    self.completed.push(gid, fields)
+                };
+                if handed {
+                    self.finisher_wake.notify_one();
+                } else {
+                    self.finished();
+                }
                 Ok(SubmitAccepted::new(message_id))
             }
             "dup" => Ok(SubmitAccepted::new(str_at(&a, 1, "submit")?)),

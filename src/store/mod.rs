@@ -88,6 +88,9 @@ pub struct Stats {
     /// Finished groups whose receipts this node released with the data its claim
     /// read (`release::Claimed`).
     pub released_claimed: AtomicU64,
+    /// Multi-part messages whose receipts this node released with the data their
+    /// completing submit read (`release::Completed`).
+    pub released_completed: AtomicU64,
     /// Finished groups whose receipts this node released after reading `P:fresh`
     /// (completions, recovery, a claimed batch the queue had no room for).
     pub released_fresh: AtomicU64,
@@ -112,6 +115,7 @@ pub struct StatsSnapshot {
     pub subscriptions: u64,
     pub outcome_yields: u64,
     pub released_claimed: u64,
+    pub released_completed: u64,
     pub released_fresh: u64,
     pub leased_known: u64,
     pub leased_read: u64,
@@ -145,6 +149,8 @@ pub(crate) struct Inner {
     claimed: tokio::sync::mpsc::Sender<release::Claimed>,
     /// The receiving end, taken by the releaser when the tasks start.
     claimed_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<release::Claimed>>>,
+    /// Multi-part messages just completed, with their data, for the releaser.
+    completed: release::Completed,
     /// Held receipts whose submit_sm_resp is queued (`ready`).
     ready: Arc<ready::ReadyQueue>,
     /// Deadlines this node watches locally, so they fire on time whatever the
@@ -231,6 +237,7 @@ impl Store {
                 release_wake: Notify::new(),
                 claimed,
                 claimed_rx: std::sync::Mutex::new(Some(claimed_rx)),
+                completed: release::Completed::default(),
                 ready: Arc::default(),
                 timers: timers::Timers::default(),
                 due_pass: Notify::new(),
@@ -309,6 +316,7 @@ impl Store {
             subscriptions: l(&s.subscriptions),
             outcome_yields: l(&s.outcome_yields),
             released_claimed: l(&s.released_claimed),
+            released_completed: l(&s.released_completed),
             released_fresh: l(&s.released_fresh),
             leased_known: l(&s.leased_known),
             leased_read: l(&s.leased_read),

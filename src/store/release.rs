@@ -50,6 +50,40 @@ pub const CLAIMED_QUEUE: usize = 16;
 /// a FRESH reply), all of them in `P:fresh`.
 pub struct Claimed(pub Vec<redis::Value>);
 
+/// Multi-part messages a submit just completed, as `gid, {fields…}` pairs (SUBMIT
+/// answers the completing segment with its group's data, so the releaser does not
+/// read it back through `P:fresh` and FRESH). Gathered here, not queued one message
+/// per channel slot, so that the releaser takes what accumulated in one RELEASE call
+/// per [`BATCH`] groups. At most [`COMPLETED_MAX`] groups: beyond, a completion is left
+/// to `P:fresh` (where it is anyway).
+#[derive(Default)]
+pub struct Completed {
+    pairs: std::sync::Mutex<Vec<redis::Value>>,
+    wake: tokio::sync::Notify,
+}
+
+/// Completed groups [`Completed`] holds at most (their segments' data: a few MB).
+pub const COMPLETED_MAX: usize = 4096;
+
+impl Completed {
+    /// False when full: the caller wakes the releaser to read `P:fresh` instead.
+    pub fn push(&self, gid: redis::Value, fields: redis::Value) -> bool {
+        let mut p = self.pairs.lock().unwrap_or_else(|e| e.into_inner());
+        if p.len() >= 2 * COMPLETED_MAX {
+            return false;
+        }
+        p.push(gid);
+        p.push(fields);
+        drop(p);
+        self.wake.notify_one();
+        true
+    }
+
+    fn take(&self) -> Vec<redis::Value> {
+        std::mem::take(&mut *self.pairs.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 /// Hands a claimed batch to the releaser. False when the queue is full or the
 /// releaser is gone: the caller wakes it to read `P:fresh` instead.
 pub(super) fn hand_over(inner: &Inner, batch: Claimed) -> bool {
@@ -130,6 +164,22 @@ impl Releaser {
                     }
                     None => claimed = None,
                 },
+                _ = self.inner.completed.wake.notified() => {
+                    let mut pairs = self.inner.completed.take();
+                    while !pairs.is_empty() {
+                        let rest = pairs.split_off(pairs.len().min(2 * BATCH));
+                        match self.release(std::mem::replace(&mut pairs, rest)).await {
+                            Ok(n) => {
+                                self.inner.stats.released_completed.fetch_add(n, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                // Left in P:fresh, where the next read finds it.
+                                tracing::warn!(error = %e, "receipt release of completed messages failed");
+                                read_fresh = true;
+                            }
+                        }
+                    }
+                }
                 _ = self.inner.release_wake.notified() => read_fresh = true,
                 _ = shutdown.cancelled() => return,
             }

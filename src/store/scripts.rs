@@ -235,7 +235,8 @@ end
 /// raw (the length because a gk may hold any octet but NUL, LF included).
 ///
 /// Returns one reply per record: `{'stored'}`, `{'complete', gid}`, `{'complete', gid,
-/// held_until}` (a single-part message whose receipt is held), `{'dup',
+/// held_until}` (a single-part message whose receipt is held), `{'complete', gid,
+/// {fields…}}` (a multi-part message: its group as `group_fields` reads it), `{'dup',
 /// original_message_id}`, `{'full'}`, `{'expired'}` or `{'err', message}` (a command of
 /// that record failed — out of memory, say; the other records are unaffected). The
 /// indexes (deadlines, outbox, receipts) are written once for the batch, at its end.
@@ -317,7 +318,9 @@ local function one(b, last)
   redis.call('SET', P .. 'm:' .. mid, own .. ' ' .. #gk .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[b + 6])
   if n >= total then
     finish_group(gk, gid, 'complete', now, fin)
-    return {'complete', gid}
+    -- Its data goes back with the answer, for the node's releaser (see
+    -- release::Completed): the same read FRESH would make, without FRESH's call.
+    return {'complete', gid, group_fields(P .. 'd:' .. gid)}
   end
   return {'stored'}
 end
