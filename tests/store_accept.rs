@@ -193,6 +193,83 @@ both!(
 );
 
 both!(
+    a_multi_part_message_is_released_once_its_last_response_is_queued,
+    |kind| async move {
+        // The completing submit answers with the group's data, and the releaser gets
+        // it once that submit_sm_resp is queued: a receipt of the message must not
+        // reach the ESME before the response that tells it the last message_id.
+        let mut env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("lastresp"), sink.clone()).await;
+        // The outcome writer's finalize releases what is still in P:fresh once MongoDB
+        // has the document — the path for a node that died before releasing; in
+        // service it comes a MongoDB write after the response. Here the response
+        // waits as long as the test likes, so MongoDB is stopped to leave the
+        // releaser alone.
+        env.mongo.stop();
+        // The start's recovery pass reads P:fresh, which every finished message is in
+        // too; let it be behind us.
+        let store = run.store.clone();
+        wait_for("the recovery pass", T, || {
+            let store = store.clone();
+            async move { store.stats().recovery_passes >= 1 }
+        })
+        .await;
+        let submit = |reference: u16, seq: u8| {
+            segment(
+                "alice",
+                Some((ConcatScheme::Udh8, reference, 2, seq)),
+                0,
+                b"part",
+                1,
+                "",
+            )
+        };
+        let first_a = run.store.submit(submit(1, 1)).await.unwrap().message_id;
+        let last_a = run.store.submit(submit(1, 2)).await.unwrap();
+        assert!(
+            last_a.after_response.is_some(),
+            "its release waits for the response"
+        );
+        // Message B completes behind it, its response queued at once.
+        let b1 = run.store.submit(submit(2, 1)).await.unwrap().message_id;
+        let b2 = run.store.submit(submit(2, 2)).await.unwrap().message_id;
+        let s = sink.clone();
+        wait_for("B's receipts", T, || {
+            let s = s.clone();
+            async move { s.count() >= 2 }
+        })
+        .await;
+        let ids = |sink: &TestSink| -> Vec<String> {
+            let mut v: Vec<String> = sink
+                .receipts()
+                .into_iter()
+                .map(|r| r.receipted_message_id)
+                .collect();
+            v.sort();
+            v
+        };
+        let mut b = vec![b1, b2];
+        b.sort();
+        assert_eq!(ids(&sink), b, "A's receipts went out before its last response");
+
+        let last_a_id = last_a.message_id.clone();
+        drop(last_a);
+        let s = sink.clone();
+        wait_for("A's receipts", T, || {
+            let s = s.clone();
+            async move { s.count() >= 4 }
+        })
+        .await;
+        let mut all = b;
+        all.extend([first_a, last_a_id]);
+        all.sort();
+        assert_eq!(ids(&sink), all);
+        run.stop().await;
+    }
+);
+
+both!(
     single_part_receipts_are_sent_from_memory_when_their_receiver_is_bound_here,
     |kind| async move {
         // The node that stored a single-part message holds its receipt (the hold is

@@ -147,20 +147,21 @@ impl Inner {
                 Ok(accepted)
             }
             "complete" => {
-                // The group's data came back with the answer: straight to the
-                // releaser (or, without room there, through P:fresh).
-                let mut a = a;
-                let handed = a.len() > 2 && {
+                self.finisher_wake.notify_one();
+                let mut accepted = SubmitAccepted::new(message_id);
+                if a.len() > 2 {
+                    // The group's data came back with the answer: to the releaser once
+                    // this response is queued (no receipt may overtake it).
+                    let mut a = a;
                     let fields = a.swap_remove(2);
                     let gid = a.swap_remove(1);
-                    self.completed.push(gid, fields)
-                };
-                if handed {
-                    self.finisher_wake.notify_one();
+                    let completed = self.completed.clone();
+                    accepted.after_response =
+                        Some(AfterResponse::new(move || completed.push(gid, fields)));
                 } else {
-                    self.finished();
+                    self.release_wake.notify_one();
                 }
-                Ok(SubmitAccepted::new(message_id))
+                Ok(accepted)
             }
             "dup" => Ok(SubmitAccepted::new(str_at(&a, 1, "submit")?)),
             "full" => Err(ServiceError::QueueFull(format!(

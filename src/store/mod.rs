@@ -150,7 +150,7 @@ pub(crate) struct Inner {
     /// The receiving end, taken by the releaser when the tasks start.
     claimed_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<release::Claimed>>>,
     /// Multi-part messages just completed, with their data, for the releaser.
-    completed: release::Completed,
+    completed: Arc<release::Completed>,
     /// Held receipts whose submit_sm_resp is queued (`ready`).
     ready: Arc<ready::ReadyQueue>,
     /// Deadlines this node watches locally, so they fire on time whatever the
@@ -237,7 +237,7 @@ impl Store {
                 release_wake: Notify::new(),
                 claimed,
                 claimed_rx: std::sync::Mutex::new(Some(claimed_rx)),
-                completed: release::Completed::default(),
+                completed: Arc::default(),
                 ready: Arc::default(),
                 timers: timers::Timers::default(),
                 due_pass: Notify::new(),

@@ -52,13 +52,16 @@ pub struct Claimed(pub Vec<redis::Value>);
 
 /// Multi-part messages a submit just completed, as `gid, {fields…}` pairs (SUBMIT
 /// answers the completing segment with its group's data, so the releaser does not
-/// read it back through `P:fresh` and FRESH). Gathered here, not queued one message
-/// per channel slot, so that the releaser takes what accumulated in one RELEASE call
-/// per [`BATCH`] groups. At most [`COMPLETED_MAX`] groups: beyond, a completion is left
-/// to `P:fresh` (where it is anyway).
+/// read it back through `P:fresh` and FRESH). Put here once the last segment's
+/// submit_sm_resp is queued (`AfterResponse`), so that no receipt can overtake it.
+/// Gathered here, not queued one message per channel slot, so that the releaser takes
+/// what accumulated in one RELEASE call per [`BATCH`] groups. At most
+/// [`COMPLETED_MAX`] groups: beyond, a completion is left to `P:fresh` (where it is
+/// anyway) and the releaser is told to read it.
 #[derive(Default)]
 pub struct Completed {
     pairs: std::sync::Mutex<Vec<redis::Value>>,
+    overflowed: std::sync::atomic::AtomicBool,
     wake: tokio::sync::Notify,
 }
 
@@ -66,17 +69,18 @@ pub struct Completed {
 pub const COMPLETED_MAX: usize = 4096;
 
 impl Completed {
-    /// False when full: the caller wakes the releaser to read `P:fresh` instead.
-    pub fn push(&self, gid: redis::Value, fields: redis::Value) -> bool {
+    /// Queues a completed group for the releaser; when full, tells it to read
+    /// `P:fresh` instead.
+    pub fn push(&self, gid: redis::Value, fields: redis::Value) {
         let mut p = self.pairs.lock().unwrap_or_else(|e| e.into_inner());
         if p.len() >= 2 * COMPLETED_MAX {
-            return false;
+            self.overflowed.store(true, Ordering::Relaxed);
+        } else {
+            p.push(gid);
+            p.push(fields);
         }
-        p.push(gid);
-        p.push(fields);
         drop(p);
         self.wake.notify_one();
-        true
     }
 
     fn take(&self) -> Vec<redis::Value> {
@@ -165,6 +169,9 @@ impl Releaser {
                     None => claimed = None,
                 },
                 _ = self.inner.completed.wake.notified() => {
+                    if self.inner.completed.overflowed.swap(false, Ordering::Relaxed) {
+                        read_fresh = true;
+                    }
                     let mut pairs = self.inner.completed.take();
                     while !pairs.is_empty() {
                         let rest = pairs.split_off(pairs.len().min(2 * BATCH));
