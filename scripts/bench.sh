@@ -288,6 +288,16 @@ echo "== idle-binds ($IDLE_BINDS)"
   --sessions "$IDLE_BINDS" --server-pid "$smppd_pid" --hold 3s \
   --label idle-binds --json "$out/idle-binds.json" | tee "$out/idle-binds.txt"
 stop_pid "$smppd_pid"
+
+# Context, not a goal: the single-part run again with the Mongo-protocol server left
+# out of the race (smppd's MongoDB URI is a closed port, so every outcome waits in the
+# Redis outbox and the writer only retries). On this box that server takes ~0.6 of the
+# two cores during the max runs above; this shows what smppd and Redis do without it,
+# as when MongoDB runs on its own machine. Last on this Redis: its outbox is left full.
+start_smppd "$redis_port" nomongo "mongodb://127.0.0.1:$(free_port)/?serverSelectionTimeoutMS=300" nomongo
+bench_run single-redis-nomongo redis --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
+  --warmup "$WARMUP" --mix single --registered-delivery 1 --receipt-wait 180s
+stop_pid "$smppd_pid"
 stop_pid "$redis_pid"
 
 # --- Valkey 9 ---------------------------------------------------------------------------
@@ -362,6 +372,13 @@ for kv in ("redis", "valkey"):
         f"{rate:,.0f} submit_sm/s = {ratio:.2f} x smpp34; p99 {r['submit_latency']['p99_ms']:.2f} ms; receipts {rc.get('received', 0)}/{rc.get('expected', 0)}; errors {sum(r['errors'].values()) + r['no_response']}",
         ">= 50k/s and >= 0.35 x smpp34",
         f"{met(rate >= 50000 and ratio >= 0.35)} ({rate / 50000:.2f} x 50k, {ratio / 0.35:.2f} x 0.35)", cpu(r))
+r = load("single-redis-nomongo")
+if r:
+    rate = r["submit_per_s"]
+    rc = r.get("receipts") or {}
+    row("single-part, receipts on, max, MongoDB off this box: outcomes wait in the outbox (redis; context, no goal)",
+        f"{rate:,.0f} submit_sm/s = {rate / ref_rate if ref_rate else 0:.2f} x smpp34; p99 {r['submit_latency']['p99_ms']:.2f} ms; receipts {rc.get('received', 0)}/{rc.get('expected', 0)}",
+        "-", f"({rate / 50000:.2f} x 50k)", cpu(r))
 r = load("udh3-redis")
 if r:
     rate = r["submit_per_s"]

@@ -251,7 +251,11 @@ both!(
         };
         let mut b = vec![b1, b2];
         b.sort();
-        assert_eq!(ids(&sink), b, "A's receipts went out before its last response");
+        assert_eq!(
+            ids(&sink),
+            b,
+            "A's receipts went out before its last response"
+        );
 
         let last_a_id = last_a.message_id.clone();
         drop(last_a);
