@@ -321,6 +321,60 @@ both!(
 );
 
 both!(
+    receipts_a_stopping_node_holds_in_memory_are_made_due_for_the_others,
+    |kind| async move {
+        // A receipt handed to a node's worker is leased to that node in Redis (65 s
+        // with these settings). If the node stops before sending it, it must not wait
+        // out that lease: the stop makes it due for any node.
+        let env = Env::start(kind);
+        let stuck = TestSink::new(true);
+        let a = Running::start(env.settings("stop"), stuck.clone()).await;
+        // The first receipt's send never ends, so the worker is busy with it and the
+        // next two wait in memory.
+        stuck.stall();
+        a.store
+            .submit(segment("alice", None, 0, b"first", 1, ""))
+            .await
+            .unwrap();
+        let s = stuck.clone();
+        wait_for("the first send", T, || {
+            let s = s.clone();
+            async move { s.attempts.load(std::sync::atomic::Ordering::SeqCst) >= 1 }
+        })
+        .await;
+        let mut waiting = Vec::new();
+        for text in [b"second".as_slice(), b"third"] {
+            let accepted = a
+                .store
+                .submit(segment("alice", None, 0, text, 1, ""))
+                .await
+                .unwrap();
+            waiting.push(accepted.message_id.clone());
+        }
+        let there = TestSink::new(true);
+        let mut other = env.settings("stop");
+        other.node_id = "node-b".into();
+        let b = Running::start(other, there.clone()).await;
+        a.stop().await;
+        let s = there.clone();
+        wait_for("the two receipts on the other node", T, || {
+            let s = s.clone();
+            async move { s.count() >= 2 }
+        })
+        .await;
+        let mut got: Vec<String> = there
+            .receipts()
+            .into_iter()
+            .map(|r| r.receipted_message_id)
+            .collect();
+        got.sort();
+        waiting.sort();
+        assert_eq!(got, waiting);
+        b.stop().await;
+    }
+);
+
+both!(
     a_held_receipt_whose_receiver_is_not_here_is_made_due_for_any_node,
     |kind| async move {
         // No receiver of the account on this node: the receipt goes back to Redis,

@@ -86,6 +86,12 @@ impl Handoff {
         }
     }
 
+    /// Everything held, of every account (at shutdown).
+    pub fn take_all(&self) -> Vec<Local> {
+        let mut q = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        q.drain().flat_map(|(_, v)| v).collect()
+    }
+
     /// Whether receipts of the account are waiting.
     pub fn has(&self, account: &str) -> bool {
         let q = self.queues.lock().unwrap_or_else(|e| e.into_inner());

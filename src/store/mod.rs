@@ -284,6 +284,16 @@ impl Store {
                     tracing::error!(error = %e, "store task failed");
                 }
             }
+            // Receipts leased to this node and not sent: due now for whichever node
+            // (or this one's next start) has a receiver, not when their hold ends.
+            let mut left: Vec<ready::Held> = inner
+                .handoff
+                .take_all()
+                .into_iter()
+                .map(handoff::Local::into_held)
+                .collect();
+            left.extend(inner.ready.take());
+            ready::make_due(&inner, &left).await;
         })
     }
 

@@ -70,7 +70,7 @@ impl ReadyQueue {
         self.wake.notify_one();
     }
 
-    fn take(&self) -> Vec<Held> {
+    pub(super) fn take(&self) -> Vec<Held> {
         std::mem::take(&mut *self.items.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

@@ -33,6 +33,8 @@ pub struct TestSink {
     bound: AtomicBool,
     tells: bool,
     refuse_next: AtomicU32,
+    /// Deliveries never answer while set (a receiver that stopped responding).
+    stall: AtomicBool,
     pub attempts: AtomicU32,
     tx: broadcast::Sender<String>,
 }
@@ -53,6 +55,7 @@ impl TestSink {
             bound: AtomicBool::new(bound),
             tells,
             refuse_next: AtomicU32::new(0),
+            stall: AtomicBool::new(false),
             attempts: AtomicU32::new(0),
             tx,
         })
@@ -62,6 +65,11 @@ impl TestSink {
     pub fn bind(&self, account: &str) {
         self.bound.store(true, Ordering::SeqCst);
         let _ = self.tx.send(account.to_owned());
+    }
+
+    /// From now on, deliveries hang (they are in flight for ever).
+    pub fn stall(&self) {
+        self.stall.store(true, Ordering::SeqCst);
     }
 
     pub fn refuse(&self, n: u32) {
@@ -81,6 +89,9 @@ impl ReceiptSink for TestSink {
     fn deliver(&self, receipt: ReceiptDelivery) -> BoxFuture<'_, Result<(), DeliverError>> {
         Box::pin(async move {
             self.attempts.fetch_add(1, Ordering::SeqCst);
+            if self.stall.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
             if !self.bound.load(Ordering::SeqCst) {
                 return Err(DeliverError::NoReceiver);
             }
