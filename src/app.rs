@@ -28,9 +28,10 @@ pub fn store_settings(config: &Config) -> StoreSettings {
     s.receipt_lifetime = config.receipts.lifetime;
     // A node must hold a receipt it is sending for longer than sending it may take,
     // or a second node — or this one's next take — could send it too. Each try waits
-    // up to response_timeout for a window slot and as long for the deliver_sm_resp
-    // (registry.rs deliver_receipt), and a batch is marked done once its slowest
-    // receipt is.
+    // up to response_timeout for a window slot, as long to hand the PDU to the
+    // session's writer and as long for the deliver_sm_resp (registry.rs
+    // deliver_receipt, outbound.rs request), and a batch is marked done once its
+    // slowest receipt is.
     s.receipt_lease = receipt_lease(
         config.server.response_timeout,
         config.server.outbound_retries,
@@ -41,7 +42,7 @@ pub fn store_settings(config: &Config) -> StoreSettings {
 /// How long a taken receipt stays leased: every try of `deliver_receipt` (slot wait
 /// plus response wait) and a margin for the done call.
 pub fn receipt_lease(response_timeout: Duration, retries: u32) -> Duration {
-    (response_timeout * 2 * (retries + 1)).max(Duration::from_secs(5)) + Duration::from_secs(5)
+    (response_timeout * 3 * (retries + 1)).max(Duration::from_secs(5)) + Duration::from_secs(5)
 }
 
 /// A started smppd: ports bound, store connected and its background tasks running.
@@ -148,10 +149,11 @@ mod tests {
 
     #[test]
     fn a_receipt_lease_outlasts_every_try_of_its_send() {
-        // deliver_receipt: per try up to response_timeout for a window slot and as
-        // long for the response; retries + 1 tries.
+        // deliver_receipt: per try up to response_timeout for a window slot, as long
+        // for the writer to take the PDU and as long for the response; retries + 1
+        // tries.
         let rt = Duration::from_secs(10);
-        assert!(receipt_lease(rt, 2) > rt * 2 * 3);
+        assert!(receipt_lease(rt, 2) > rt * 3 * 3);
         assert!(receipt_lease(Duration::from_millis(100), 0) >= Duration::from_secs(5));
     }
 }

@@ -321,6 +321,43 @@ both!(
 );
 
 both!(
+    a_refused_receipt_sent_from_memory_is_retried_on_time,
+    |kind| async move {
+        // Sent from memory, refused once: RECEIPT_RETRY makes it due after the retry
+        // pause (50 ms here). Nothing announces it, so the worker itself must come
+        // back for it then, not when its hold (70 s) would have ended.
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("refused"), sink.clone()).await;
+        let base = env.redis.dbsize();
+        // A first receipt goes out and is done: the worker is idle, nothing due.
+        run.store
+            .submit(segment("alice", None, 0, b"first", 1, ""))
+            .await
+            .unwrap();
+        wait_outcomes(&run.store, 1, T).await;
+        wait_dbsize(&env.redis, base, T).await;
+        assert_eq!(sink.count(), 1);
+        sink.refuse(1);
+        let id = run
+            .store
+            .submit(segment("alice", None, 0, b"refused once", 1, ""))
+            .await
+            .unwrap()
+            .message_id;
+        let s = sink.clone();
+        wait_for("the retried receipt", T, || {
+            let s = s.clone();
+            async move { s.count() >= 2 }
+        })
+        .await;
+        assert_eq!(sink.receipts()[1].receipted_message_id, id);
+        assert_eq!(sink.attempts.load(std::sync::atomic::Ordering::SeqCst), 3);
+        run.stop().await;
+    }
+);
+
+both!(
     receipts_a_stopping_node_holds_in_memory_are_made_due_for_the_others,
     |kind| async move {
         // A receipt handed to a node's worker is leased to that node in Redis (65 s

@@ -107,14 +107,15 @@ pub async fn run(
                 _ => due.push(h),
             }
         }
+        make_due(&inner, &due).await;
         for account in wake {
             // Bounded: waits while the dispatcher is behind (its worker finds the
-            // receipts on any wake).
+            // receipts on any wake). Gone at shutdown: what the handoff holds is
+            // made due then.
             if dispatch.send(DispatchEvent::Local(account)).await.is_err() {
                 return;
             }
         }
-        make_due(&inner, &due).await;
     }
 }
 

@@ -141,6 +141,7 @@ impl Dispatcher {
                 account: account.clone(),
                 wakes: wakes.clone(),
                 next_sweep_ms: AtomicI64::new(0),
+                wake_by: AtomicI64::new(0),
             };
             tokio::spawn(worker.run());
             self.workers.insert(account.clone(), wakes);
@@ -157,6 +158,9 @@ struct Worker {
     /// Redis time (ms) of the next lifetime sweep while no receiver is bound here;
     /// 0 = none planned.
     next_sweep_ms: AtomicI64,
+    /// Redis time (ms) by which a full round must run (0: none): a retry this
+    /// worker queued falls due then, and nothing else would wake it for that.
+    wake_by: AtomicI64,
 }
 
 /// Batches of receipts of one account in flight at once on a node (each up to
@@ -245,6 +249,20 @@ impl Worker {
                 }
                 Some(Wait::Notify | Wait::Receiver(None)) => at = None,
                 None => {}
+            }
+            // Only a full round (a RECEIPT_TAKE) sees what is due in Redis. While this
+            // node sends from memory nothing announces the account, so a full round
+            // is also due when a retry of this worker falls due, and at least once
+            // per hold: what another node that died held becomes due by then.
+            let mut by = self.wake_by.swap(0, Ordering::Relaxed);
+            if !full {
+                let hold = self.inner.clock.now_ms()
+                    + super::ready::hold_ms(self.inner.settings.receipt_lease);
+                by = if by == 0 { hold } else { by.min(hold) };
+            }
+            if by != 0 {
+                let t = self.inner.clock.instant_at(by);
+                at = Some(at.map_or(t, |a| a.min(t)));
             }
             let timer = async {
                 match at {
@@ -490,6 +508,7 @@ impl Worker {
                     let delay = backoff(s.receipt_retry_min, s.receipt_retry_max, again.attempts);
                     tracing::debug!(error = %e, id, delay_ms = delay, "receipt not accepted; will retry");
                     self.retry(&id, &again, delay).await?;
+                    self.wake_by(now + delay as i64);
                     Ok((None, None))
                 }
             }
@@ -512,6 +531,15 @@ impl Worker {
         // Even when a retry failed: what was delivered must not be sent again.
         self.done(&done).await?;
         Ok(sent)
+    }
+
+    /// Asks for a full round by Redis time `ms`.
+    fn wake_by(&self, ms: i64) {
+        let _ = self
+            .wake_by
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some(if b == 0 { ms } else { b.min(ms) })
+            });
     }
 
     /// Removes receipts that are done (delivered or dropped), in one script call.
