@@ -292,8 +292,10 @@ stop_pid "$smppd_pid"
 # Context, not a goal: the single-part run again with the Mongo-protocol server left
 # out of the race (smppd's MongoDB URI is a closed port, so every outcome waits in the
 # Redis outbox and the writer only retries). On this box that server takes ~0.6 of the
-# two cores during the max runs above; this shows what smppd and Redis do without it,
-# as when MongoDB runs on its own machine. Last on this Redis: its outbox is left full.
+# two cores during the max runs above. Without it the outcome writer's lease and
+# finalize do not run either, so this is the submit and receipt path alone: an upper
+# bound for a node whose MongoDB runs on its own machine, not that node's rate. Last
+# on this Redis: its outbox is left full.
 start_smppd "$redis_port" nomongo "mongodb://127.0.0.1:$(free_port)/?serverSelectionTimeoutMS=300" nomongo
 bench_run single-redis-nomongo redis --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
   --warmup "$WARMUP" --mix single --registered-delivery 1 --receipt-wait 180s
@@ -376,7 +378,7 @@ r = load("single-redis-nomongo")
 if r:
     rate = r["submit_per_s"]
     rc = r.get("receipts") or {}
-    row("single-part, receipts on, max, MongoDB off this box: outcomes wait in the outbox (redis; context, no goal)",
+    row("single-part, receipts on, max, no MongoDB: outcomes wait in the outbox, so no outcome writing at all (redis; context, no goal: the submit and receipt path alone)",
         f"{rate:,.0f} submit_sm/s = {rate / ref_rate if ref_rate else 0:.2f} x smpp34; p99 {r['submit_latency']['p99_ms']:.2f} ms; receipts {rc.get('received', 0)}/{rc.get('expected', 0)}",
         "-", f"({rate / 50000:.2f} x 50k)", cpu(r))
 r = load("udh3-redis")
