@@ -289,7 +289,7 @@ local function one(b, last)
     return {'complete', mid}
   end
   local g = P .. 'g:' .. gk
-  local known = redis.call('HMGET', g, 'gid', 'i:' .. seq)
+  local known = redis.call('HMGET', g, 'gid', 'i:' .. seq, 'n')
   local gid, n = known[1], nil
   if not gid then
     local refused = admit(dl)
@@ -308,8 +308,10 @@ local function one(b, last)
   elseif known[2] then
     return {'dup', known[2]}
   else
-    redis.call('HSET', g, 'i:' .. seq, mid)
-    n = redis.call('HINCRBY', g, 'n', 1)
+    -- n read with the HMGET above: one HSET instead of HSET + HINCRBY (a redis.call
+    -- costs ~3 µs beyond its command).
+    n = (tonumber(known[3]) or 0) + 1
+    redis.call('HSET', g, 'i:' .. seq, mid, 'n', n)
   end
   -- '=' for the gid when it is this segment's own message id (a group is named
   -- after its first segment): 19 octets less, which for a full 153-octet segment
