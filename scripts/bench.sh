@@ -228,6 +228,11 @@ start_smppd "$redis_port" redis
 
 bench_run single-redis redis --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
   --warmup "$WARMUP" --mix single --registered-delivery 1 --receipt-wait 180s
+# Each max run measures its own load: the single-part run leaves ~400k outcomes in the
+# outbox, and writing them (lease, read-back, finalize, the Mongo-protocol server's
+# inserts) during the 3-part run measured 3-part plus that backlog (23.4k segments/s
+# in bench.sh against 25.6-25.8k on fresh servers, 2026-12-06).
+wait_outbox_empty "$redis_port" "before the 3-part run"
 bench_run udh3-redis redis --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
   --warmup "$WARMUP" --mix udh8x3 --registered-delivery 1 --receipt-wait 180s
 # The mixed run measures the node at the offered rate, not at that rate plus writing the
