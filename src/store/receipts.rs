@@ -290,17 +290,13 @@ impl Worker {
         if !self.sink.has_receiver(&self.account) {
             // Handed over while a receiver was bound; it is gone: due in Redis for any
             // node (announced, so a node with a receiver sends them).
-            let mut back = Vec::new();
-            loop {
-                let batch = self
-                    .inner
-                    .handoff
-                    .take(&self.account, s.receipt_window.max(1));
-                if batch.is_empty() {
-                    break;
-                }
-                back.extend(batch.into_iter().map(|l| l.into_held()));
-            }
+            let back: Vec<_> = self
+                .inner
+                .handoff
+                .take(&self.account, usize::MAX)
+                .into_iter()
+                .map(|l| l.into_held())
+                .collect();
             super::ready::make_due(&self.inner, &back).await;
             if !full {
                 return Ok(None);
