@@ -86,37 +86,54 @@ pub async fn run(
             _ = queue.wake.notified() => {}
             _ = inner.shutdown.cancelled() => return,
         }
-        let batch = queue.take();
+        let mut local = Vec::new();
         let mut due = Vec::new();
-        let mut wake = Vec::new();
-        for mut h in batch {
-            let receipt = h.receipt.take();
-            match receipt {
-                Some(receipt) if sink.has_receiver(&h.account) => {
-                    let local = Local {
+        for mut h in queue.take() {
+            match h.receipt.take() {
+                Some(receipt) if sink.has_receiver(&h.account) => local.push((
+                    h.account,
+                    Local {
                         id: h.id,
                         receipt,
                         held_until: h.held_until,
-                    };
-                    match inner.handoff.push(&h.account, local) {
-                        Pushed::First => wake.push(h.account),
-                        Pushed::Queued => {}
-                        Pushed::Full(l) => due.push(l.into_held()),
-                    }
-                }
+                    },
+                )),
                 _ => due.push(h),
             }
         }
-        make_due(&inner, &due).await;
-        for account in wake {
-            // Bounded: waits while the dispatcher is behind (its worker finds the
-            // receipts on any wake). Gone at shutdown: what the handoff holds is
-            // made due then.
-            if dispatch.send(DispatchEvent::Local(account)).await.is_err() {
-                return;
-            }
+        if !hand_over(&inner, &dispatch, local, due).await {
+            return;
         }
     }
+}
+
+/// Gives receipts leased to this node (`account`, receipt) to their accounts'
+/// workers, and makes `due` — with those the hand-over has no room for — due in Redis
+/// first. False when the dispatcher is gone (shutdown: what the handoff holds is made
+/// due then).
+pub(super) async fn hand_over(
+    inner: &Inner,
+    dispatch: &mpsc::Sender<DispatchEvent>,
+    local: Vec<(String, Local)>,
+    mut due: Vec<Held>,
+) -> bool {
+    let mut wake = Vec::new();
+    for (account, l) in local {
+        match inner.handoff.push(&account, l) {
+            Pushed::First => wake.push(account),
+            Pushed::Queued => {}
+            Pushed::Full(l) => due.push(l.into_held()),
+        }
+    }
+    make_due(inner, &due).await;
+    for account in wake {
+        // Bounded: waits while the dispatcher is behind (its worker finds the
+        // receipts on any wake).
+        if dispatch.send(DispatchEvent::Local(account)).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// RECEIPT_READY: makes held receipts due now and announces their accounts. On

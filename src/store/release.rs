@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::handoff::{Local, Pushed};
+use super::handoff::Local;
 use super::model::FinishedGroup;
 use super::outcome::{receipts, QueuedReceipt};
 use super::receipts::DispatchEvent;
@@ -285,16 +285,14 @@ impl Releaser {
     }
 
     /// Gives the receipts RELEASE queued leased to this node (the groups it took,
-    /// `taken`) to their accounts' workers; those the hand-over has no room for are
-    /// made due in Redis.
+    /// `taken`) to their accounts' workers.
     async fn hand_over_local(
         &self,
         taken: &[redis::Value],
         mut local: HashMap<String, (String, Vec<(String, QueuedReceipt)>)>,
         held_until: i64,
     ) {
-        let mut wake = Vec::new();
-        let mut due = Vec::new();
+        let mut items = Vec::new();
         for gid in taken.iter().filter_map(string) {
             let Some((account, owed)) = local.remove(&gid) else {
                 continue;
@@ -305,16 +303,9 @@ impl Releaser {
                     receipt,
                     held_until,
                 };
-                match self.inner.handoff.push(&account, l) {
-                    Pushed::First => wake.push(account.clone()),
-                    Pushed::Queued => {}
-                    Pushed::Full(l) => due.push(l.into_held()),
-                }
+                items.push((account.clone(), l));
             }
         }
-        for account in wake {
-            let _ = self.dispatch.send(DispatchEvent::Local(account)).await;
-        }
-        super::ready::make_due(&self.inner, &due).await;
+        super::ready::hand_over(&self.inner, &self.dispatch, items, Vec::new()).await;
     }
 }
