@@ -217,8 +217,7 @@ pub struct ReceiptDelivery {
 
 /// `short_message` as a queued receipt keeps it in JSON: a string when the octets are
 /// UTF-8 (a receipt text is ASCII but for what `text:` copies), else the array of
-/// octets; either form is read back (receipts queued before strings were written are
-/// arrays). Why: parsing the array, a number per octet, was ~6 % of the node's CPU at
+/// octets; either form is read back. Why a string when it can be: parsing the array, a number per octet, was ~6 % of the node's CPU at
 /// 19k receipts/s (perf, BENCHMARKS.md).
 mod octets_json {
     use serde::de::{self, SeqAccess, Visitor};
@@ -340,7 +339,7 @@ mod tests {
     }
 
     #[test]
-    fn receipts_queued_as_arrays_by_earlier_versions_still_read() {
+    fn a_receipt_text_given_as_an_array_reads() {
         let old = r#"{"system_id":"alice","source":{"ton":1,"npi":1,"addr":"447700900001"},"dest":{"ton":0,"npi":0,"addr":"12345"},"short_message":[104,105],"receipted_message_id":"42","message_state":2}"#;
         let r: ReceiptDelivery = serde_json::from_str(old).expect("reads");
         assert_eq!(r.short_message, b"hi");

@@ -1,8 +1,7 @@
 //! How a pending message sits in Redis: a multi-part group hash of small fields only
 //! (a listpack, not a hashtable) and each segment's data once, in binary, in its
-//! `P:m:<id>` record — and a message stored in the layout of earlier versions (meta
-//! and segment JSON in the group hash) still completes after an upgrade. On Redis 7.0
-//! and Valkey 9.
+//! `P:m:<id>` record; the layout version (a store of another one is refused at start).
+//! On Redis 7.0 and Valkey 9.
 #![allow(clippy::unwrap_used)]
 
 #[path = "support/harness.rs"]
@@ -15,7 +14,7 @@ use std::time::Duration;
 use harness::*;
 use redis::AsyncCommands;
 use service::{ConcatScheme, MessageService};
-use store::model::{address_key, group_key, GroupMeta, SegmentKey, StoredSegment};
+use store::model::{group_key, GroupMeta, SegmentKey, StoredSegment};
 use support::servers::RedisKind;
 
 const T: Duration = Duration::from_secs(30);
@@ -51,52 +50,37 @@ async fn redis_time_ms(r: &mut redis::aio::MultiplexedConnection) -> i64 {
     time.0.parse::<i64>().unwrap() * 1000
 }
 
-/// Writes `first` as the first segment of a pending message the way the previous
-/// version left it — meta and segment JSON (data in hex) in the group hash, `r:`/`i:`
-/// fields, `P:m:` = "<gid> <gk>" — and its deadline index entry; no timer and no
-/// `P:armed` announcement. Returns the group key.
-async fn write_earlier_layout(
+/// Writes `first` as the first segment of a pending message straight into Redis, in
+/// this layout (the group hash, the segment record, the deadline index entry), as
+/// another node's submit would leave it — but with no timer and no `P:armed`
+/// announcement. Returns the group key.
+async fn write_pending(
     r: &mut redis::aio::MultiplexedConnection,
     prefix: &str,
-    account: &str,
     first: &service::SubmitRequest,
     id: &str,
     now_ms: i64,
     deadline: i64,
 ) -> String {
-    let meta = GroupMeta::of(first);
-    let gk = group_key(&meta);
-    let seg_json = serde_json::to_string(&StoredSegment::from_request(first)).unwrap();
-    assert!(
-        seg_json.contains("\"raw\":\"0608"),
-        "hex JSON (UDH16): {seg_json}"
-    );
+    let gk = group_key(&GroupMeta::of(first));
+    let seq = first.concat.as_ref().map_or(1, |c| c.seq);
     let _: () = redis::cmd("HSET")
         .arg(format!("{prefix}g:{gk}"))
         .arg(&[
             ("gid", id.to_owned()),
-            ("gk", gk.clone()),
-            ("meta", serde_json::to_string(&meta).unwrap()),
+            ("st", first.service_type.clone()),
+            ("x", "p".into()),
             ("dl", deadline.to_string()),
             ("sub", now_ms.to_string()),
-            (
-                "total",
-                first.concat.as_ref().map_or(1, |c| c.total).to_string(),
-            ),
             ("n", "1".into()),
-            ("acct", account.to_owned()),
-            ("src", address_key(&meta.source)),
-            ("s:1", seg_json),
-            ("r:1", now_ms.to_string()),
-            ("i:1", id.into()),
+            (&format!("i:{seq}"), id.into()),
         ])
         .query_async(r)
         .await
         .unwrap();
-    let _: () = r
-        .set(format!("{prefix}m:{id}"), format!("{id} {gk}"))
-        .await
-        .unwrap();
+    let mut record = format!("= {} {gk}\n{now_ms} ", gk.len()).into_bytes();
+    record.extend(StoredSegment::from_request(first).record_tail());
+    let _: () = r.set(format!("{prefix}m:{id}"), record).await.unwrap();
     let _: () = r
         .zadd(format!("{prefix}deadlines"), &gk, deadline)
         .await
@@ -148,7 +132,7 @@ both!(
             (key.gid_of(&id1), key.gk.as_str()),
             (id1.as_str(), gk.as_str())
         );
-        assert_eq!(key.record.unwrap().1.raw, raw);
+        assert_eq!(key.record.1.raw, raw);
         let in_hex = hex::encode(&raw);
         assert!(
             !record.windows(in_hex.len()).any(|w| w == in_hex.as_bytes()),
@@ -176,68 +160,6 @@ both!(
             seg[1].as_document().unwrap().get_str("message_id").unwrap(),
             id2
         );
-        receipts_and_nothing_left(&env, &sink, 2, base).await;
-        run.stop().await;
-    }
-);
-
-both!(
-    a_message_stored_in_the_earlier_layout_still_completes,
-    |kind: RedisKind| async move {
-        let env = Env::start(kind);
-        let sink = TestSink::new(true);
-        let run = Running::start(env.settings("old"), sink.clone()).await;
-        let base = env.redis.dbsize();
-        let mut r = redis_conn(&env).await;
-
-        // Segment 1 as the previous version left it.
-        let first = segment(
-            "jay",
-            Some((ConcatScheme::Udh16, 300, 2, 1)),
-            0,
-            b"stored before ",
-            1,
-            "",
-        );
-        let old_id = "0000000000000000BEEF";
-        let now_ms = redis_time_ms(&mut r).await;
-        write_earlier_layout(
-            &mut r,
-            "old:",
-            "jay",
-            &first,
-            old_id,
-            now_ms,
-            now_ms + 3_600_000,
-        )
-        .await;
-
-        // query_sm finds the old segment pending.
-        let q = run.store.query("jay", old_id, &first.source).await.unwrap();
-        assert_eq!(q.message_state, 1, "ENROUTE");
-
-        // Segment 2 arrives at the upgraded node, in the new layout.
-        let second = segment(
-            "jay",
-            Some((ConcatScheme::Udh16, 300, 2, 2)),
-            0,
-            b"and after",
-            1,
-            "",
-        );
-        let id2 = run.store.submit(second).await.unwrap().message_id;
-        let docs = wait_outcomes(&run.store, 1, T).await;
-        let d = &docs[0];
-        assert_eq!(d.get_str("_id").unwrap(), old_id);
-        assert_eq!(d.get_str("state").unwrap(), "DELIVERED");
-        assert_eq!(d.get_str("text").unwrap(), "stored before and after");
-        let ids: Vec<&str> = d
-            .get_array("segments")
-            .unwrap()
-            .iter()
-            .map(|s| s.as_document().unwrap().get_str("message_id").unwrap())
-            .collect();
-        assert_eq!(ids, [old_id, id2.as_str()]);
         receipts_and_nothing_left(&env, &sink, 2, base).await;
         run.stop().await;
     }
@@ -463,6 +385,11 @@ both!(
             .zadd("unwatched:deadlines", "sentinel", now_ms + 3_600_000)
             .await
             .unwrap();
+        // A store of this layout (its deadline index is not empty).
+        let _: () = r
+            .set(store::layout::key("unwatched:"), store::layout::VERSION)
+            .await
+            .unwrap();
         let run = Running::start(env.settings("unwatched"), sink.clone()).await;
         let st = run.store.clone();
         wait_for("the timers loaded from the deadline index", T, || {
@@ -484,27 +411,29 @@ both!(
         let id = "0000000000000000CAFE";
         let now_ms = redis_time_ms(&mut r).await;
         let deadline = now_ms + 1_500;
-        let gk =
-            write_earlier_layout(&mut r, "unwatched:", "lee", &first, id, now_ms, deadline).await;
+        write_pending(&mut r, "unwatched:", &first, id, now_ms, deadline).await;
+        // The timer of its deadline's 1-s bucket, in the server's form.
+        let bucket = (deadline + 999) / 1000 * 1000;
         match kind {
             RedisKind::Redis7 => {
                 let _: () = redis::cmd("SET")
-                    .arg(format!("unwatched:t:{gk}"))
+                    .arg(format!("unwatched:t:#{bucket}"))
                     .arg("1")
                     .arg("PXAT")
-                    .arg(deadline)
+                    .arg(bucket)
                     .query_async(&mut r)
                     .await
                     .unwrap();
             }
             RedisKind::Valkey9 => {
-                let _: () = r.hset("unwatched:timers", &gk, "1").await.unwrap();
+                let field = format!("#{bucket}");
+                let _: () = r.hset("unwatched:timers", &field, "1").await.unwrap();
                 let _: () = redis::cmd("HPEXPIREAT")
                     .arg("unwatched:timers")
-                    .arg(deadline)
+                    .arg(bucket)
                     .arg("FIELDS")
                     .arg(1)
-                    .arg(&gk)
+                    .arg(&field)
                     .query_async(&mut r)
                     .await
                     .unwrap();
@@ -594,5 +523,51 @@ both!(
         );
         receipts_and_nothing_left(&env, &sink, 2 * N as usize, base).await;
         run.stop().await;
+    }
+);
+
+// One layout at a time: a store written by another layout version (or by a version
+// before layout versions, which left a deadline index without `P:layout`) is refused
+// at start with an error naming the key; an empty store is claimed for this one.
+both!(
+    a_store_of_another_layout_version_is_refused_at_start,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind);
+        let mut r = redis_conn(&env).await;
+
+        let fresh = store::Store::connect(env.settings("fresh")).await.unwrap();
+        let v: u32 = r.get(store::layout::key("fresh:")).await.unwrap();
+        assert_eq!(v, store::layout::VERSION, "an empty store is claimed");
+        drop(fresh);
+        // And a second node on it starts.
+        store::Store::connect(env.settings("fresh")).await.unwrap();
+
+        let _: () = r
+            .set(store::layout::key("other:"), store::layout::VERSION + 1)
+            .await
+            .unwrap();
+        let err = store::Store::connect(env.settings("other"))
+            .await
+            .err()
+            .unwrap();
+        let msg = err.to_string();
+        assert!(matches!(err, store::StoreError::Layout { .. }), "{msg}");
+        assert!(
+            msg.contains("other:layout") && msg.contains("drain"),
+            "{msg}"
+        );
+
+        let _: () = r.zadd("unversioned:outbox", "G", 1).await.unwrap();
+        let err = store::Store::connect(env.settings("unversioned"))
+            .await
+            .err()
+            .unwrap();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("unversioned:layout") && msg.contains("none"),
+            "{msg}"
+        );
+        let v: Option<u32> = r.get(store::layout::key("unversioned:")).await.unwrap();
+        assert_eq!(v, None, "a refused store is left as it was");
     }
 );

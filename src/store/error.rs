@@ -13,6 +13,17 @@ pub enum StoreError {
     KeyspaceEvents(String),
     #[error("unexpected data in redis: {0}")]
     Corrupt(String),
+    /// The store holds another layout version than this build's (`layout.rs`).
+    #[error(
+        "the store's data layout is {found}, this smppd needs {expected} (key {key}): \
+         drain the store with the smppd version that wrote it (README \"Upgrading\"), \
+         or point this one at an empty Redis database or another key_prefix"
+    )]
+    Layout {
+        key: String,
+        found: String,
+        expected: u32,
+    },
 }
 
 impl From<StoreError> for ServiceError {

@@ -178,9 +178,9 @@ impl Subscriber {
             } else if msg.get_channel_name() == receipts_channel {
                 let _ = self.dispatch.send(DispatchEvent::Account(payload)).await;
             } else if payload == timers_key || payload.starts_with(&timer_prefix) {
-                // `hexpired` of P:timers, or `expired` of a P:t:<gk> timer (Redis 7.0;
-                // on hash-field expiration also one armed by an older version). Never
-                // blocks: while a pass runs, this leaves one wake-up for the next.
+                // `hexpired` of P:timers, or `expired` of a P:t:#<bucket> timer
+                // (Redis 7.0). Never blocks: while a pass runs, this leaves one
+                // wake-up for the next.
                 self.inner.due_pass.notify_one();
             }
         }

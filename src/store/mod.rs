@@ -15,6 +15,7 @@
 //! * [`ready`], [`handoff`] — receipts of single-part messages: held until their
 //!   response is queued, then sent from memory when their receiver is bound here.
 //! * [`ops`] — query_sm, cancel_sm, replace_sm.
+//! * [`layout`] — the layout version: a store of another one is refused at start.
 //! * [`clock`], [`model`], [`mongo`], [`value`], [`error`] — the pieces they share.
 //!
 //! Start: [`Store::connect`], then [`Store::spawn`] with the session side's
@@ -28,6 +29,7 @@ mod expiry;
 mod finisher;
 mod handoff;
 mod known;
+pub mod layout;
 pub mod model;
 mod mongo;
 pub use mongo::outcome_indexes;
@@ -190,6 +192,7 @@ impl Store {
         let mut conn = ConnectionManager::new_with_config(client.clone(), config).await?;
         let backend = detect_backend(&mut conn).await?;
         check_keyspace_events(&mut conn, backend, settings.configure_keyspace_events).await?;
+        layout::check(&mut conn, &settings.key_prefix).await?;
         let epoch: u64 = redis::cmd("INCR")
             .arg(format!("{}node_seq", settings.key_prefix))
             .query_async(&mut conn)

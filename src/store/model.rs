@@ -2,13 +2,12 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::error::StoreError;
 use crate::service::{Address, ConcatScheme, ExpiryMode, SubmitRequest};
 
-/// Facts of a message fixed by its first segment (the `meta` field of a group hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Facts of a message fixed by its first segment: its group key
+/// ([`group_key`]) plus the service_type and expiry mode fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupMeta {
     pub account: String,
     pub service_type: String,
@@ -22,11 +21,8 @@ pub struct GroupMeta {
 
 /// One received segment. A multi-part message keeps it in the segment's `P:m:<id>`
 /// key as a [record](StoredSegment::record_tail) (binary user data), a single-part
-/// message in the `m:1` field of its hash (the same record, with an empty group key);
-/// messages stored by earlier versions as JSON in an `s:<seq>` field of the group
-/// hash. Short field names: this is stored per segment
-/// at thousands per second.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// message in the `m:1` field of its hash (the same record, with an empty group key).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSegment {
     /// data_coding
     pub dc: u8,
@@ -34,19 +30,13 @@ pub struct StoredSegment {
     pub esm: u8,
     /// registered_delivery
     pub rd: u8,
-    /// short_message / message_payload as received (hex in JSON)
-    #[serde(with = "hex_bytes")]
+    /// short_message / message_payload as received
     pub raw: Vec<u8>,
     /// Where the user data starts in `raw`: the UDH's length (0 without UDHI). The
     /// user data is always the tail of what was received, so it is not stored twice.
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub uo: usize,
-    /// The user data, hex, as segments stored before `uo` existed carry it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ud: Option<String>,
     /// The message_id the ESME knows this segment by when it is not its own (a
     /// submit_multi destination after the first): its receipts name this id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rid: Option<String>,
 }
 
@@ -58,7 +48,6 @@ impl StoredSegment {
             rd: req.registered_delivery,
             raw: req.raw_user_data.to_vec(),
             uo: req.raw_user_data.len().saturating_sub(req.user_data.len()),
-            ud: None,
             rid: req.receipt_id.clone(),
         }
     }
@@ -69,10 +58,6 @@ impl StoredSegment {
     }
 
     pub fn user_data(&self) -> Result<Vec<u8>, StoreError> {
-        let corrupt = |e| StoreError::Corrupt(format!("segment user data: {e}"));
-        if let Some(ud) = &self.ud {
-            return hex::decode(ud).map_err(corrupt);
-        }
         match self.raw.get(self.uo..) {
             Some(ud) => Ok(ud.to_vec()),
             None => Err(StoreError::Corrupt(format!(
@@ -107,14 +92,12 @@ impl StoredSegment {
 
     /// Reads the segment record of a whole `P:m:<id>` value: (received_ms, segment).
     pub fn from_record(v: &[u8]) -> Result<(i64, StoredSegment), StoreError> {
-        SegmentKey::parse(v)?
-            .record
-            .ok_or_else(|| StoreError::Corrupt("segment key without a record".into()))
+        SegmentKey::parse(v).map(|k| k.record)
     }
 }
 
-/// A `P:m:<message_id>` value: `<gid> <gk>` (versions before segment records) or
-/// `<gid> <len> <gk>` LF segment record. The group key is length-prefixed because it
+/// A `P:m:<message_id>` value: `<gid> <len> <gk>` LF segment record. The group key is
+/// length-prefixed because it
 /// may hold any octet but NUL (addresses are C-Octet strings), LF and space included.
 /// A gid of `=` is the record's own message_id (the group's first segment, whose id
 /// names the group): [`SegmentKey::gid_of`].
@@ -122,8 +105,8 @@ impl StoredSegment {
 pub struct SegmentKey {
     pub gid: String,
     pub gk: String,
-    /// (received_ms, segment); `None` in the older form.
-    pub record: Option<(i64, StoredSegment)>,
+    /// (received_ms, segment).
+    pub record: (i64, StoredSegment),
 }
 
 impl SegmentKey {
@@ -149,15 +132,10 @@ impl SegmentKey {
             .ok_or_else(|| corrupt("no group key"))?;
         let gid = text(&v[..sp])?;
         let rest = &v[sp + 1..];
-        // The length: digits, then a space. An older value's group key starts with
-        // "<digits>:", never with digits and a space.
+        // The length: digits, then a space.
         let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
         if digits == 0 || rest.get(digits) != Some(&b' ') {
-            return Ok(SegmentKey {
-                gid,
-                gk: text(rest)?,
-                record: None,
-            });
+            return Err(corrupt("no group key length"));
         }
         let len: usize = text(&rest[..digits])?
             .parse()
@@ -189,49 +167,14 @@ impl SegmentKey {
             uo: num(uo)?
                 .try_into()
                 .map_err(|_| corrupt("user data offset"))?,
-            ud: None,
             rid: (rid != "-").then(|| rid.to_owned()),
         };
         Ok(SegmentKey {
             gid,
             gk: text(gk)?,
-            record: Some((num(received)?, segment)),
+            record: (num(received)?, segment),
         })
     }
-}
-
-/// `Vec<u8>` as a hex string in JSON (segments written as `s:<seq>` JSON).
-mod hex_bytes {
-    use serde::de::{self, Visitor};
-    use serde::{Deserializer, Serializer};
-
-    // Through a buffer, not hex::encode/decode's char iterators: those were ~2 % of
-    // the node's CPU at 20k single-part submits/s (perf).
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        let mut buf = vec![0u8; v.len() * 2];
-        hex::encode_to_slice(v, &mut buf).map_err(serde::ser::Error::custom)?;
-        s.serialize_str(std::str::from_utf8(&buf).map_err(serde::ser::Error::custom)?)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        struct Hex;
-        impl<'de> Visitor<'de> for Hex {
-            type Value = Vec<u8>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a hex string")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
-                let mut out = vec![0u8; v.len() / 2];
-                hex::decode_to_slice(v, &mut out).map_err(E::custom)?;
-                Ok(out)
-            }
-        }
-        d.deserialize_str(Hex)
-    }
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
 }
 
 /// How a message left the pending area.
@@ -284,33 +227,25 @@ impl FinishedGroup {
                 .parse()
                 .map_err(|_| StoreError::Corrupt(format!("field {k:?} is not a number")))
         };
-        let meta = match fields.get("meta") {
-            Some(_) => serde_json::from_str(get("meta")?)
-                .map_err(|e| StoreError::Corrupt(format!("group meta: {e}")))?,
-            // Messages keep their facts in the group key and two small fields, so that
-            // a pending hash stays a listpack (see StoredSegment::record_tail); only
-            // single-part messages of versions before 2026-12-05 have meta.
-            None => GroupMeta::from_key(
-                &match fields.get("gk") {
-                    Some(_) => get("gk")?.to_owned(),
-                    // A multi-part group stored since 2026-12-05 has no gk field
-                    // (its pending key said it): every segment record names it.
-                    None => fields
-                        .iter()
-                        .filter(|(k, _)| k.starts_with("m:"))
-                        .find_map(|(_, v)| SegmentKey::parse(v).ok())
-                        .map(|k| k.gk)
-                        .filter(|gk| !gk.is_empty())
-                        .ok_or_else(|| {
-                            StoreError::Corrupt("finished group lacks field \"gk\"".into())
-                        })?,
-                },
-                fields
-                    .get("st")
-                    .map_or("", |v| std::str::from_utf8(v).unwrap_or("")),
-                expiry_mode(fields.get("x").map(Vec::as_slice)),
-            )?,
+        // The facts are the group key: a single-part message's `gk` field; a
+        // multi-part group's pending key said it, and every segment record names it.
+        let gk = match fields.get("gk") {
+            Some(_) => get("gk")?.to_owned(),
+            None => fields
+                .iter()
+                .filter(|(k, _)| k.starts_with("m:"))
+                .find_map(|(_, v)| SegmentKey::parse(v).ok())
+                .map(|k| k.gk)
+                .filter(|gk| !gk.is_empty())
+                .ok_or_else(|| StoreError::Corrupt("finished group lacks field \"gk\"".into()))?,
         };
+        let meta = GroupMeta::from_key(
+            &gk,
+            fields
+                .get("st")
+                .map_or("", |v| std::str::from_utf8(v).unwrap_or("")),
+            expiry_mode(fields.get("x").map(Vec::as_slice)),
+        )?;
         let kind = match get("state")? {
             "complete" => FinishKind::Complete,
             "expired" => FinishKind::Expired,
@@ -323,35 +258,16 @@ impl FinishedGroup {
                 s.parse()
                     .map_err(|_| StoreError::Corrupt(format!("segment field {k:?}")))
             };
-            let (seq, received_ms, data) = if let Some(n) = k.strip_prefix("s:") {
-                let n = seq(n)?;
-                let text = std::str::from_utf8(v)
-                    .map_err(|_| StoreError::Corrupt(format!("segment {n} is not text")))?;
-                let data: StoredSegment = serde_json::from_str(text)
-                    .map_err(|e| StoreError::Corrupt(format!("segment {n}: {e}")))?;
-                // A single-part message written since 2026-12-05 has no r:1: it
-                // was received when it was submitted.
-                let r = format!("r:{n}");
-                let received = if fields.contains_key(&r) {
-                    int(&r)?
-                } else {
-                    int("sub")?
-                };
-                (n, received, data)
-            } else if let Some(n) = k.strip_prefix("m:") {
-                let n = seq(n)?;
-                let (received, data) = StoredSegment::from_record(v)?;
-                (n, received, data)
-            } else {
+            let Some(n) = k.strip_prefix("m:") else {
                 continue;
             };
-            // No i:1 (a single-part message since 2026-12-05): its id is the
-            // group's.
-            let i = format!("i:{seq}");
-            let id = if fields.contains_key(&i) || meta.total != 1 {
-                get(&i)?
-            } else {
+            let seq = seq(n)?;
+            let (received_ms, data) = StoredSegment::from_record(v)?;
+            // A single-part message has no i:1: its id is the group's.
+            let id = if meta.total == 1 {
                 get("gid")?
+            } else {
+                get(&format!("i:{seq}"))?
             };
             segments.push(FinishedSegment {
                 seq,
@@ -528,49 +444,28 @@ mod tests {
         }
     }
 
-    fn segment(json: &str) -> StoredSegment {
-        serde_json::from_str(json).unwrap()
+    fn segment(esm: u8, raw: &[u8], uo: usize) -> StoredSegment {
+        StoredSegment {
+            dc: 0,
+            esm,
+            rd: 1,
+            raw: raw.to_vec(),
+            uo,
+            rid: None,
+        }
     }
 
     #[test]
     fn user_data_is_the_tail_of_raw_after_the_udh() {
         // 05 00 03 2a 02 01 = UDH (IEI 0x00), then "hi".
-        let s = segment(r#"{"dc":0,"esm":64,"rd":1,"raw":"0500032a02016869","uo":6}"#);
+        let s = segment(0x40, b"\x05\x00\x03\x2a\x02\x01hi", 6);
         assert_eq!(s.user_data().unwrap(), b"hi");
-        let plain = segment(r#"{"dc":0,"esm":0,"rd":1,"raw":"6869"}"#);
-        assert_eq!(plain.user_data().unwrap(), b"hi");
-        let json = serde_json::to_string(&plain).unwrap();
-        assert!(
-            !json.contains("\"ud\"") && !json.contains("\"uo\""),
-            "{json}"
-        );
-    }
-
-    #[test]
-    fn segments_stored_with_their_user_data_still_read() {
-        let old = segment(r#"{"dc":0,"esm":64,"rd":1,"ud":"6869","raw":"0500032a02016869"}"#);
-        assert_eq!(old.user_data().unwrap(), b"hi");
-    }
-
-    #[test]
-    fn raw_is_hex_in_json_and_reads_back() {
-        let seg = segment(r#"{"dc":8,"esm":0,"rd":1,"raw":"00ff10Ab"}"#);
-        assert_eq!(seg.raw, [0x00, 0xff, 0x10, 0xab]);
-        let json = serde_json::to_string(&seg).unwrap();
-        assert!(json.contains(r#""raw":"00ff10ab""#), "{json}");
-        assert_eq!(segment(&json), seg);
-        for bad in ["0", "zz", "abc"] {
-            let json = format!(r#"{{"dc":0,"esm":0,"rd":0,"raw":"{bad}"}}"#);
-            assert!(
-                serde_json::from_str::<StoredSegment>(&json).is_err(),
-                "{bad}"
-            );
-        }
+        assert_eq!(segment(0, b"hi", 0).user_data().unwrap(), b"hi");
     }
 
     #[test]
     fn an_offset_beyond_raw_is_corrupt_not_a_panic() {
-        let bad = segment(r#"{"dc":0,"esm":64,"rd":1,"raw":"6869","uo":9}"#);
+        let bad = segment(0x40, b"hi", 9);
         assert!(matches!(bad.user_data(), Err(StoreError::Corrupt(_))));
     }
 
@@ -583,7 +478,6 @@ mod tests {
             // UDH, then UCS-2 with LF and NUL octets in it.
             raw: vec![5, 0, 3, 0x2a, 2, 1, 0x00, 0x0a, 0xd8, 0x3d, 0x0a, 0x00],
             uo: 6,
-            ud: None,
             rid: Some("0000000100000000002A".into()),
         };
         // A group key with LF and spaces in it (addresses may hold any octet but NUL).
@@ -609,9 +503,8 @@ mod tests {
         assert_eq!(StoredSegment::from_record(&record).unwrap().1, plain);
         assert!(StoredSegment::from_record(b"g 1 k\n1 2 3").is_err());
         assert!(StoredSegment::from_record(b"g 9 k\n1 2 3").is_err());
-        // The older form: "<gid> <gk>", no record.
-        let old = SegmentKey::parse(b"G 4:te s|12:1.1.x").unwrap();
-        assert_eq!((old.gk.as_str(), old.record), ("4:te s|12:1.1.x", None));
+        // No length before the group key: not a record of this layout.
+        assert!(SegmentKey::parse(b"G 4:te s|12:1.1.x").is_err());
     }
 
     #[test]
@@ -645,7 +538,7 @@ mod tests {
     }
 
     #[test]
-    fn a_single_part_message_reads_the_same_in_each_stored_form() {
+    fn a_single_part_message_reads_from_its_eight_fields() {
         let meta = test_meta("WAP", None, None, 1);
         let seg = StoredSegment {
             dc: 0,
@@ -653,13 +546,12 @@ mod tests {
             rd: 1,
             raw: b"hi\n\0".to_vec(),
             uo: 0,
-            ud: None,
             rid: None,
         };
         let mut record = b"= 0 \n50 ".to_vec();
         record.extend(seg.record_tail());
-        // Since 2026-12-05: facts as the group key plus st, the segment a record.
-        let now: Vec<(&str, Vec<u8>)> = vec![
+        // Facts as the group key plus st, the segment a record.
+        let fields: Vec<(&str, Vec<u8>)> = vec![
             ("gid", b"M1".to_vec()),
             ("gk", group_key(&meta).into_bytes()),
             ("st", b"WAP".to_vec()),
@@ -669,30 +561,10 @@ mod tests {
             ("state", b"complete".to_vec()),
             ("node", b"n".to_vec()),
         ];
-        // Earlier: meta and the segment as JSON, the derivable fields written too.
-        let before: Vec<(&str, Vec<u8>)> = vec![
-            ("gid", b"M1".to_vec()),
-            ("meta", serde_json::to_vec(&meta).unwrap()),
-            ("dl", b"900".to_vec()),
-            ("sub", b"50".to_vec()),
-            ("acct", b"test".to_vec()),
-            ("src", b"1.1.1".to_vec()),
-            ("s:1", serde_json::to_vec(&seg).unwrap()),
-            ("state", b"complete".to_vec()),
-            ("node", b"n".to_vec()),
-            ("gk", group_key(&meta).into_bytes()),
-            ("total", b"1".to_vec()),
-            ("n", b"1".to_vec()),
-            ("r:1", b"50".to_vec()),
-            ("i:1", b"M1".to_vec()),
-            ("fin", b"50".to_vec()),
-        ];
-        let read = |f: Vec<(&str, Vec<u8>)>| {
-            FinishedGroup::from_fields(f.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
-                .unwrap()
-        };
-        let (a, b) = (read(now), read(before));
-        assert_eq!(a, b);
+        let a = FinishedGroup::from_fields(
+            fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        )
+        .unwrap();
         assert_eq!(a.meta, meta);
         assert_eq!((a.finished_ms, a.submitted_ms), (50, 50));
         assert_eq!(a.segments.len(), 1);
@@ -713,7 +585,6 @@ mod tests {
             rd: 1,
             raw: b"hi".to_vec(),
             uo: 0,
-            ud: None,
             rid: None,
         };
         let mut record = format!("G1 {} {gk}\n55 ", gk.len()).into_bytes();
@@ -737,7 +608,7 @@ mod tests {
         let mut without_gk = fields.clone();
         without_gk.remove("gk");
         let g = FinishedGroup::from_fields(fields).unwrap();
-        // Without a gk field (a group stored since 2026-12-05): the records name it.
+        // Without a gk field (as a finished multi-part group is): the records name it.
         assert_eq!(FinishedGroup::from_fields(without_gk).unwrap(), g);
         assert_eq!(g.meta, meta);
         assert_eq!(g.kind, FinishKind::Expired);

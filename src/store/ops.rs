@@ -78,15 +78,12 @@ impl Inner {
                 },
                 _ => {
                     // Finished, its outcome not yet in MongoDB.
-                    // The expiry mode: `x` of a multi-part group, else in its meta.
-                    let x = a.get(4).and_then(super::value::string).unwrap_or_default();
-                    let partial = if x.is_empty() {
-                        serde_json::from_str::<super::model::GroupMeta>(&str_at(&a, 3, "query")?)
-                            .map(|m| m.expiry_mode == ExpiryMode::DeliverPartial)
-                            .unwrap_or(true)
-                    } else {
-                        super::model::expiry_mode(Some(x.as_bytes())) == ExpiryMode::DeliverPartial
-                    };
+                    // The expiry mode of a multi-part group; a single-part message
+                    // has none and is never partial.
+                    let x = a.get(3).and_then(super::value::string).unwrap_or_default();
+                    let partial = !x.is_empty()
+                        && super::model::expiry_mode(Some(x.as_bytes()))
+                            == ExpiryMode::DeliverPartial;
                     let state = state_from_redis(&str_at(&a, 1, "query")?, partial);
                     QueryAnswer {
                         message_id: message_id.to_owned(),

@@ -26,13 +26,6 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- Removes a per-group expiry timer of an older version in either form (timers are per
--- deadline bucket now, see `arm`); a script does not know the backend, and the absent
--- form costs nothing.
-local function disarm(gk)
-  redis.call('DEL', P .. 't:' .. gk)
-  redis.call('HDEL', P .. 'timers', gk)
-end
 -- Runs `cmd [key] t...` over the list t in slices: unpack() takes a few thousand
 -- values at most (Lua's C stack). One call per slice instead of one per element:
 -- each redis.call costs ~3 µs beyond its command (BENCHMARKS.md), so a batch script
@@ -53,8 +46,7 @@ end
 -- sampling finds a lone due key only after ~(keys with a TTL)/(20 x hz) seconds —
 -- minutes at 1M pending. A bucket's timer stays when its groups complete early only
 -- until `drop_empty_buckets` sees none left. Names: P:t:#<b> (Redis 7.0), field #<b>
--- of P:timers (hash-field expiration); a group key starts with a digit, so these
--- never meet an older version's per-group P:t:<gk> / field gk, still handled below.
+-- of P:timers (hash-field expiration).
 local BUCKET = 1000
 local function bucket_of(dl) return math.ceil(dl / BUCKET) * BUCKET end
 local function bucket_name(b) return '#' .. string.format('%d', b) end
@@ -121,7 +113,7 @@ end
 -- to the script: both). `early`: the groups finished before their deadlines
 -- (completed, cancelled). Then "- <gk>" is announced on P:armed so that every node's
 -- timer set drops them, and the timers of their buckets go if no other pending group
--- is in them (`drop_empty_buckets`), with the per-group timers of an older version.
+-- is in them (`drop_empty_buckets`).
 -- For expired groups (not early) the bucket timers are due already and left for
 -- Redis to delete when its expiry finds them (a DEL of a due key is an expiry itself
 -- — deletion, an `expired` event, propagation — inside the claim that holds Redis:
@@ -142,13 +134,6 @@ local function finish_flush(fin, hfe, early)
   bulk('ZREM', P .. 'deadlines', gks)
   if early then
     drop_empty_buckets(dls, hfe)
-    -- An older version's per-group timers.
-    if hfe ~= '0' then bulk('HDEL', P .. 'timers', gks) end
-    if hfe ~= '1' then
-      local keys = {}
-      for i, gk in ipairs(gks) do keys[i] = P .. 't:' .. gk end
-      bulk('DEL', nil, keys)
-    end
     for _, gk in ipairs(gks) do redis.call('PUBLISH', P .. 'armed', '- ' .. gk) end
   end
   bulk('ZADD', P .. 'outbox', fin.ob)
@@ -181,34 +166,20 @@ local function flush_receipts(q, tell)
   end
 end
 -- HGETALL of a finished group hash, plus `m:<seq>` = the segment record from
--- P:m:<id> for each segment not held in the hash itself (an `s:<seq>` field: a
--- single-part message, or a segment stored by an older version).
+-- P:m:<id> for each `i:<seq>` field (a multi-part message; a single-part one holds
+-- its record in its own `m:1` field and has no `i:` field).
 local function group_fields(d)
   local f = redis.call('HGETALL', d)
   -- One pass over the field names by their first two octets (string.byte makes no
   -- string, string.sub does: two per field per pass made this a third of the lease).
-  local inline, ids = nil, nil
-  for i = 1, #f, 2 do
+  local n = #f
+  for i = 1, n, 2 do
     local c1, c2 = string.byte(f[i], 1, 2)
-    if c2 == 58 then -- ':'
-      if c1 == 115 then -- 's:'
-        inline = inline or {}
-        inline[string.sub(f[i], 3)] = true
-      elseif c1 == 105 then -- 'i:'
-        ids = ids or {}
-        ids[#ids + 1] = i
-      end
-    end
-  end
-  if ids then
-    for _, i in ipairs(ids) do
-      local seq = string.sub(f[i], 3)
-      if not (inline and inline[seq]) then
-        local r = redis.call('GET', P .. 'm:' .. f[i + 1])
-        if r then
-          f[#f + 1] = 'm:' .. seq
-          f[#f + 1] = r
-        end
+    if c1 == 105 and c2 == 58 then -- 'i:'
+      local r = redis.call('GET', P .. 'm:' .. f[i + 1])
+      if r then
+        f[#f + 1] = 'm:' .. string.sub(f[i], 3)
+        f[#f + 1] = r
       end
     end
   end
@@ -635,26 +606,19 @@ return 1
 /// (when ARGV[5] is not empty) source ARGV[5]. Returns `{gid, gk}`, `{'final', gid}`
 /// (finished, not yet in MongoDB), or `{}`.
 const LOOKUP_FN: &str = r#"
--- The P:m:<mid> value: `<gid> <gk>` (older versions) or `<gid> <len of gk> <gk>` LF
--- segment record (model::SegmentKey), where gid `=` means mid itself. Returns gid,
--- gk and where the record's header starts (nil in the older form). An older gk
--- starts with "<digits>:", so a token of digits alone is the length.
+-- The P:m:<mid> value: `<gid> <len of gk> <gk>` LF segment record
+-- (model::SegmentKey), where gid `=` means mid itself. Returns gid, gk and where the
+-- record's header starts.
 local function split_m(v, mid)
   local sp = string.find(v, ' ', 1, true)
   local gid = string.sub(v, 1, sp - 1)
   if gid == '=' then gid = mid end
   local sp2 = string.find(v, ' ', sp + 1, true)
-  if sp2 then
-    local len = string.match(string.sub(v, sp + 1, sp2 - 1), '^%d+$')
-    if len then
-      local e = sp2 + tonumber(len)
-      return gid, string.sub(v, sp2 + 1, e), e + 2
-    end
-  end
-  return gid, string.sub(v, sp + 1), nil
+  local e = sp2 + tonumber(string.sub(v, sp + 1, sp2 - 1))
+  return gid, string.sub(v, sp2 + 1, e), e + 2
 end
 -- The account and source a group key names: "<len>:<account>|<len>:<source>|..."
--- (model::group_key), for groups whose hash does not repeat them.
+-- (model::group_key); no hash repeats them.
 local function gk_owner(gk)
   local c = string.find(gk, ':', 1, true)
   if not c then return nil, nil end
@@ -681,13 +645,11 @@ local function lookup(mid, acct, src)
   local g = P .. 'g:' .. gk
   local h = g
   if redis.call('HGET', g, 'gid') ~= gid then h = P .. 'd:' .. gid end
-  -- acct/src fields: a single-part message or a group stored by an older version;
-  -- else the group key names them (a single-part message's own gk field: the gk
+  -- The group key names the owner (a single-part message's own gk field: the gk
   -- above is only a name for it).
-  local o = redis.call('HMGET', h, 'gid', 'acct', 'src', 'gk')
+  local o = redis.call('HMGET', h, 'gid', 'gk')
   if not o[1] then return nil end
-  local a, s = o[2], o[3]
-  if not a then a, s = gk_owner(o[4] or gk) end
+  local a, s = gk_owner(o[2] or gk)
   if a ~= acct then return nil end
   if src ~= '' and s ~= src then return nil end
   return gid, gk, h == g, h
@@ -695,14 +657,15 @@ end
 "#;
 
 /// query_sm: ARGV 3 message_id, 4 account, 5 source. Returns `{}` (unknown here),
-/// `{'pending'}` or `{'final', state, fin_ms, meta JSON or '', expiry mode code or ''}`.
+/// `{'pending'}` or `{'final', state, fin_ms, expiry mode code or ''}` (no code: a
+/// single-part message, which cannot be partial).
 const QUERY: &str = r#"
 local gid, gk, pending, h = lookup(ARGV[3], ARGV[4], ARGV[5])
 if not gid then return {} end
 if pending then return {'pending'} end
-local f = redis.call('HMGET', h, 'state', 'fin', 'meta', 'x', 'sub')
+local f = redis.call('HMGET', h, 'state', 'fin', 'x', 'sub')
 -- A single-part message has no fin: it finished when it was submitted.
-return {'final', f[1], f[2] or f[5], f[3] or '', f[4] or ''}
+return {'final', f[1], f[2] or f[4], f[3] or ''}
 "#;
 
 /// cancel_sm: ARGV 3 message_id, 4 account, 5 source. Returns `{'ok', gid}`,
@@ -738,37 +701,22 @@ if ARGV[9] ~= '' then
   local dl = tonumber(ARGV[9])
   if dl <= now then return {'expired'} end
   local before = redis.call('HGET', g, 'dl')
+  -- Only a multi-part message is ever pending (a single-part one is complete on
+  -- arrival), so it has a deadline index entry and a timer.
   redis.call('HSET', g, 'dl', dl)
-  -- No total field: a multi-part group (the key names its total); an older
-  -- version's single-part message had one of 1, and no deadline index entry.
-  local total = redis.call('HGET', g, 'total')
-  if not total or tonumber(total) > 1 then
-    redis.call('ZADD', P .. 'deadlines', dl, gk)
-    drop_empty_buckets({before}, ARGV[10])
-    disarm(gk)
-    arm(gk, dl, ARGV[10])
-  end
+  redis.call('ZADD', P .. 'deadlines', dl, gk)
+  drop_empty_buckets({before}, ARGV[10])
+  arm(gk, dl, ARGV[10])
 end
-local old = redis.call('HGET', g, 's:' .. seq)
-if old then
-  -- Stored by an older version: JSON in the group hash, the data in hex.
-  local s = cjson.decode(old)
-  s['ud'] = nil
-  s['uo'] = tonumber(ARGV[6])
-  s['raw'] = string.gsub(ARGV[7], '.', function(c) return string.format('%02x', string.byte(c)) end)
-  s['rd'] = tonumber(ARGV[8])
-  redis.call('HSET', g, 's:' .. seq, cjson.encode(s), 'r:' .. seq, now)
-else
-  -- The segment record: keep its first line, dc, esm and rid; new time, rd, uo, data.
-  local mk = P .. 'm:' .. mid
-  local v = redis.call('GET', mk)
-  local _, _, hs = split_m(v, mid)
-  local he = string.find(v, '\n', hs, true)
-  local _, dc, esm, _, _, rid = string.match(string.sub(v, hs, he - 1),
-    '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
-  redis.call('SET', mk, string.sub(v, 1, hs - 1) .. now .. ' ' .. dc .. ' ' .. esm .. ' ' ..
-    ARGV[8] .. ' ' .. ARGV[6] .. ' ' .. rid .. '\n' .. ARGV[7])
-end
+-- The segment record: keep its first line, dc, esm and rid; new time, rd, uo, data.
+local mk = P .. 'm:' .. mid
+local v = redis.call('GET', mk)
+local _, _, hs = split_m(v, mid)
+local he = string.find(v, '\n', hs, true)
+local _, dc, esm, _, _, rid = string.match(string.sub(v, hs, he - 1),
+  '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
+redis.call('SET', mk, string.sub(v, 1, hs - 1) .. now .. ' ' .. dc .. ' ' .. esm .. ' ' ..
+  ARGV[8] .. ' ' .. ARGV[6] .. ' ' .. rid .. '\n' .. ARGV[7])
 return {'ok', gk, redis.call('HGET', g, 'dl')}
 "#;
 
