@@ -13,7 +13,7 @@ use crate::store::Store;
 const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Counts of the pending area, the outbox and every account's receipt queue in one
-/// round trip. Read-only; key names as in `store/scripts.rs`.
+/// round trip. Read-only; key names as in `store/lua/`.
 static COUNTS: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r#"

@@ -18,8 +18,8 @@ use super::model::{
 };
 use super::outcome::receipts;
 use super::ready::Held;
-use super::submit_batch::Record;
-use super::value::{int_at, items, str_at};
+use super::scripts::submit::{SubmitKind, SubmitRecord, SubmitReply};
+use super::scripts::ReceiptEntry;
 use super::Inner;
 use crate::service::{AccountPolicy, AfterResponse, ServiceError, SubmitAccepted, SubmitRequest};
 
@@ -75,22 +75,24 @@ impl Inner {
         // segment one binary record (see SUBMIT): a single-part message is written as
         // a finished group hash holding its record, a multi-part one as small group
         // fields plus a record key per segment.
-        let (facts, data) = (meta.service_type.clone(), segment.record_tail());
         let account = meta.account.clone();
-        let mut rec = Record::default();
+        let mut record = SubmitRecord {
+            gk,
+            seq,
+            total: meta.total,
+            message_id: message_id.clone(),
+            deadline_ms: deadline.timestamp_millis(),
+            service_type: meta.service_type.clone(),
+            record_tail: segment.record_tail(),
+            kind: SubmitKind::Part {
+                expiry_code: expiry_mode_code(meta.expiry_mode),
+            },
+        };
         let mut owed = None;
-        rec.arg(&gk)
-            .arg(seq)
-            .arg(meta.total)
-            .arg(&message_id)
-            .arg(deadline.timestamp_millis())
-            .arg(facts)
-            .arg(data);
         if single {
             // Complete on arrival: its receipt is built now and queued by the same
             // script (see SUBMIT), with the time the stored record carries.
             let at_ms = self.clock.now_ms();
-            rec.arg(at_ms);
             let group = FinishedGroup {
                 gid: message_id.clone(),
                 meta,
@@ -106,39 +108,40 @@ impl Inner {
                     data: segment,
                 }],
             };
-            for (id, r) in receipts(&group).map_err(internal)? {
-                let payload = serde_json::to_string(&r).map_err(internal)?;
-                rec.arg(&group.meta.account).arg(id).arg(payload);
-                // One segment, one receipt at most: kept to be sent from memory.
+            let mut receipt = None;
+            // One segment, one receipt at most: kept to be sent from memory.
+            if let Some((id, r)) = receipts(&group).map_err(internal)?.into_iter().next() {
+                receipt = Some(ReceiptEntry {
+                    account: account.clone(),
+                    id,
+                    payload: serde_json::to_string(&r).map_err(internal)?,
+                });
                 owed = Some(r);
             }
+            record.kind = SubmitKind::Single { at_ms, receipt };
             // Known before it is stored, so that no lease can find it in the outbox
             // first; dropped again below unless the script stored it.
             self.known.put(group);
-        } else {
-            rec.arg(expiry_mode_code(meta.expiry_mode));
         }
-        let a = self.submits.submit(rec).await.map(items);
-        let status = a.as_ref().ok().and_then(|a| str_at(a, 0, "submit").ok());
-        if single && status.as_deref() != Some("complete") {
+        let reply = self.submits.submit(record).await;
+        if single && !matches!(reply, Ok(SubmitReply::Single { .. })) {
             // Not stored: nothing for the lease to take.
             self.known.take(&message_id);
         }
-        let a = a.map_err(ServiceError::Internal)?;
-        match status.map_or_else(|| str_at(&a, 0, "submit"), Ok)?.as_str() {
+        match reply.map_err(ServiceError::Internal)? {
             // A new deadline reaches every node's timer heap through `P:armed`.
-            "stored" => Ok(SubmitAccepted::new(message_id)),
-            "complete" if single => {
+            SubmitReply::Stored => Ok(SubmitAccepted::new(message_id)),
+            SubmitReply::Single { held_until } => {
                 // Its receipt is queued already (held until the response is queued:
                 // see ready.rs); only the outcome writer has work, and it has the
                 // message in memory (`known`) rather than reading it back.
                 self.finisher_wake.notify_one();
                 let mut accepted = SubmitAccepted::new(message_id.clone());
-                if a.len() > 2 {
+                if let Some(held_until) = held_until {
                     let held = Held {
-                        account: account.clone(),
+                        account,
                         id: message_id,
-                        held_until: int_at(&a, 2, "submit")?,
+                        held_until,
                         receipt: owed,
                     };
                     let queue = self.ready.clone();
@@ -146,36 +149,22 @@ impl Inner {
                 }
                 Ok(accepted)
             }
-            "complete" => {
+            SubmitReply::Completed(group) => {
                 self.finisher_wake.notify_one();
                 let mut accepted = SubmitAccepted::new(message_id);
-                if a.len() > 2 {
-                    // The group's data came back with the answer: to the releaser once
-                    // this response is queued (no receipt may overtake it).
-                    let mut a = a;
-                    let fields = a.swap_remove(2);
-                    let gid = a.swap_remove(1);
-                    let completed = self.completed.clone();
-                    accepted.after_response =
-                        Some(AfterResponse::new(move || completed.push(gid, fields)));
-                } else {
-                    self.release_wake.notify_one();
-                }
+                // The group's data came back with the answer: to the releaser once
+                // this response is queued (no receipt may overtake it).
+                let completed = self.completed.clone();
+                accepted.after_response = Some(AfterResponse::new(move || completed.push(group)));
                 Ok(accepted)
             }
-            "dup" => Ok(SubmitAccepted::new(str_at(&a, 1, "submit")?)),
-            "full" => Err(ServiceError::QueueFull(format!(
+            SubmitReply::Duplicate { message_id } => Ok(SubmitAccepted::new(message_id)),
+            SubmitReply::Full => Err(ServiceError::QueueFull(format!(
                 "{} messages pending",
                 self.settings.max_pending
             ))),
-            "expired" => Err(invalid_expiry("validity_period is already past")),
-            "err" => Err(ServiceError::Internal(format!(
-                "submit script: {}",
-                str_at(&a, 1, "submit")?
-            ))),
-            other => Err(ServiceError::Internal(format!(
-                "submit script answered {other:?}"
-            ))),
+            SubmitReply::Expired => Err(invalid_expiry("validity_period is already past")),
+            SubmitReply::Failed(e) => Err(ServiceError::Internal(format!("submit script: {e}"))),
         }
     }
 }

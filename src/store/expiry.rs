@@ -43,7 +43,6 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::receipts::DispatchEvent;
-use super::value::{int, int_at, items};
 use super::{ExpiryBackend, Inner, StoreError};
 
 /// Groups per claim-due round trip.
@@ -245,20 +244,12 @@ async fn claim_due(inner: &Inner) -> Result<usize, StoreError> {
         // One script per batch: claiming group by group (a round trip each) fell
         // behind when the subscriber was killed every second (chaos run: ~400
         // claims/s, lateness p99 20 s).
-        let reply: redis::Value = inner
+        let batch = inner
             .scripts
-            .claim_due
-            .arg(inner.prefix())
-            .arg(inner.node())
-            .arg(CLAIM_DUE_BATCH)
-            .arg(inner.hfe())
-            .invoke_async(&mut inner.conn())
+            .claim_due(&mut inner.conn(), CLAIM_DUE_BATCH)
             .await?;
-        let mut a = items(reply);
-        let listed = int_at(&a, 0, "claim due")? as usize;
-        let pairs = a.split_off(2.min(a.len()));
-        for late in a.into_iter().nth(1).map(items).unwrap_or_default() {
-            let late = int(&late).unwrap_or(0);
+        let listed = batch.listed;
+        for late in batch.lateness_ms {
             crate::metrics::expiry_lateness_ms(late);
             inner.stats.expired_claimed.fetch_add(1, Ordering::Relaxed);
             claimed += 1;
@@ -266,7 +257,9 @@ async fn claim_due(inner: &Inner) -> Result<usize, StoreError> {
         if listed > 0 {
             // Their receipts: straight to the releaser with the data the claim read,
             // or, if it has no room, from P:fresh where they are too.
-            if pairs.is_empty() || super::release::hand_over(inner, super::release::Claimed(pairs))
+            let groups = batch.groups;
+            if groups.is_empty()
+                || super::release::hand_over(inner, super::release::Claimed(groups))
             {
                 inner.finisher_wake.notify_one();
             } else {

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use super::model::FinishedGroup;
 use super::outcome::{outcome_document, receipts};
-use super::value::{hash_bytes, int_at, items, string};
+use super::scripts::outbox::FinalizeRecord;
+use super::scripts::ReceiptEntry;
 use super::{Inner, StoreError};
 
 pub struct Finisher {
@@ -137,43 +138,35 @@ impl Finisher {
 
     /// Makes the leases an earlier run of this node left behind due now.
     async fn reclaim(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .inner
+        self.inner
             .scripts
-            .reclaim
-            .arg(self.inner.prefix())
-            .arg(self.inner.node())
-            .arg(self.inner.epoch)
-            .invoke_async(&mut self.inner.conn())
-            .await?)
+            .reclaim(&mut self.inner.conn(), self.inner.epoch)
+            .await
     }
 
     async fn lease(&self) -> Result<Lease, StoreError> {
         let s = &self.inner.settings;
         let want = s.outcome_batch_size.max(1);
         let mut groups = Vec::new();
-        let mut next: i64;
+        let mut next: Option<i64>;
         // In slices of SCRIPT_SLICE groups, one call after the other (see there).
         loop {
             let ask = (want - groups.len()).min(SCRIPT_SLICE);
-            let reply: redis::Value = self
+            let leased = self
                 .inner
                 .scripts
-                .lease
-                .arg(self.inner.prefix())
-                .arg(self.inner.node())
-                .arg(ask)
-                .arg(s.outbox_lease.as_millis() as u64)
-                .arg(self.inner.epoch)
-                .invoke_async(&mut self.inner.conn())
+                .lease(
+                    &mut self.inner.conn(),
+                    ask,
+                    s.outbox_lease.as_millis() as u64,
+                    self.inner.epoch,
+                )
                 .await?;
-            let a = items(reply);
-            next = int_at(&a, 1, "lease")?;
-            let got = a.len().saturating_sub(2);
+            next = leased.next_due_ms;
+            let got = leased.gids.len();
             // The groups this node holds already (`known`); the others are read.
             let mut unknown = Vec::new();
-            for v in a.into_iter().skip(2) {
-                let gid = string(&v).unwrap_or_default();
+            for gid in leased.gids {
                 match self.inner.known.take(&gid) {
                     Some(g) => groups.push(g),
                     None => unknown.push(gid),
@@ -197,7 +190,7 @@ impl Finisher {
         }
         Ok(Lease {
             groups,
-            next_due_ms: (next >= 0).then_some(next),
+            next_due_ms: next,
         })
     }
 
@@ -207,22 +200,15 @@ impl Finisher {
         gids: &[String],
         groups: &mut Vec<FinishedGroup>,
     ) -> Result<(), StoreError> {
-        let reply: redis::Value = self
+        let read = self
             .inner
             .scripts
-            .read_groups
-            .arg(self.inner.prefix())
-            .arg(self.inner.node())
-            .arg(gids)
-            .invoke_async(&mut self.inner.conn())
+            .read_groups(&mut self.inner.conn(), gids)
             .await?;
-        for (gid, v) in gids.iter().zip(items(reply)) {
-            let fields = hash_bytes(v);
-            if fields.is_empty() {
-                // Finalized meanwhile by a node that took over the lease.
-                continue;
-            }
-            match FinishedGroup::from_fields(fields) {
+        // None: finalized meanwhile by a node that took over the lease.
+        for raw in read.into_iter().flatten() {
+            let gid = raw.gid.clone();
+            match raw.parse() {
                 Ok(g) => groups.push(g),
                 // Cannot happen with data written by this code; keep it for an
                 // operator rather than lose it, and do not block the others.
@@ -292,28 +278,32 @@ impl Finisher {
         groups: &[FinishedGroup],
         fresh: &[Option<f64>],
     ) -> Result<(), StoreError> {
-        let mut inv = self.inner.scripts.finalize.prepare_invoke();
-        inv.arg(self.inner.prefix()).arg(self.inner.node());
+        let mut records = Vec::with_capacity(groups.len());
         for (i, g) in groups.iter().enumerate() {
-            // The record FINALIZE reads: gid, k (-1: not in P:fresh), the number of
-            // segment records, k receipt triples, the segments' message ids.
-            inv.arg(&g.gid);
-            if fresh.get(i).copied().flatten().is_none() {
-                inv.arg(-1).arg(g.segments.len());
+            let receipts = if fresh.get(i).copied().flatten().is_none() {
+                None
             } else {
-                let owed = receipts(g)?;
-                inv.arg(owed.len()).arg(g.segments.len());
-                for (id, r) in owed {
-                    let payload = serde_json::to_string(&r)
-                        .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?;
-                    inv.arg(&g.meta.account).arg(id).arg(payload);
+                let mut entries = Vec::new();
+                for (id, r) in receipts(g)? {
+                    entries.push(ReceiptEntry {
+                        account: g.meta.account.clone(),
+                        id,
+                        payload: serde_json::to_string(&r)
+                            .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?,
+                    });
                 }
-            }
-            for s in &g.segments {
-                inv.arg(&s.message_id);
-            }
+                Some(entries)
+            };
+            records.push(FinalizeRecord {
+                gid: g.gid.clone(),
+                receipts,
+                segment_ids: g.segments.iter().map(|s| s.message_id.clone()).collect(),
+            });
         }
-        inv.invoke_async::<()>(&mut self.inner.conn()).await?;
+        self.inner
+            .scripts
+            .finalize(&mut self.inner.conn(), &records)
+            .await?;
         Ok(())
     }
 }

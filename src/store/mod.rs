@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! * [`settings`] — what the store is told ([`StoreSettings`]).
-//! * [`scripts`] — the Lua scripts; every state change of a message is one of them.
+//! * [`scripts`] — one typed function per Lua script (`lua/`); every state change of a
+//!   message is one of them.
 //! * [`accept`] — submit: deadline, message_id, storing a segment ([`MessageService`]).
 //! * [`expiry`] — the keyspace-event subscriber, claims, recovery pass.
 //! * [`timers`] — local deadline timers: wake the claim-due pass on time.
@@ -130,7 +131,7 @@ pub(crate) struct Inner {
     client: redis::Client,
     conn: ConnectionManager,
     db: i64,
-    scripts: scripts::Scripts,
+    scripts: Arc<scripts::Scripts>,
     /// Group commit of submits (one SUBMIT call per batch).
     submits: submit_batch::Batcher,
     outcomes: mongo::Outcomes,
@@ -207,17 +208,18 @@ impl Store {
         )
         .await?;
         tracing::info!(?backend, epoch, node = %settings.node_id, "store connected");
-        let scripts = scripts::Scripts::new();
+        let scripts = Arc::new(scripts::Scripts::new(
+            &settings.key_prefix,
+            &settings.node_id,
+            backend == ExpiryBackend::HashFieldExpiry,
+        ));
         scripts.load(&mut conn).await?;
         tracing::debug!(target: "smppd::scripts", "script hashes: {}", scripts.hashes());
         let submits = submit_batch::Batcher::start(
             conn.clone(),
-            scripts.submit.clone(),
-            submit_batch::Header {
-                prefix: settings.key_prefix.clone(),
-                node: settings.node_id.clone(),
+            scripts.clone(),
+            scripts::submit::SubmitHeader {
                 max_pending: settings.max_pending,
-                hfe: hfe_flag(backend),
                 hold_ms: ready::hold_ms(settings.receipt_lease),
             },
         );
@@ -364,10 +366,6 @@ impl Inner {
 
     fn node(&self) -> &str {
         &self.settings.node_id
-    }
-
-    fn hfe(&self) -> &'static str {
-        hfe_flag(self.backend)
     }
 
     /// A message finished (completed, claimed, cancelled): its receipts can go out and
@@ -527,13 +525,5 @@ impl MessageService for Store {
                 )
                 .await
         })
-    }
-}
-
-/// The scripts' `hfe` argument: which form the expiry timers take on this backend.
-fn hfe_flag(backend: ExpiryBackend) -> &'static str {
-    match backend {
-        ExpiryBackend::HashFieldExpiry => "1",
-        ExpiryBackend::KeyExpiry => "0",
     }
 }

@@ -12,7 +12,7 @@ use smpp_protocol::udh::parse_udh;
 use super::accept::deadline;
 use super::model::address_key;
 use super::outcome::{datetime, OutcomeState};
-use super::value::{int_at, items, str_at};
+use super::scripts::ops::{CancelReply, Owner, QueryReply, ReplaceReply, Replacement};
 use super::Inner;
 use crate::service::{AccountPolicy, Address, ExpiryMode, QueryAnswer, ServiceError};
 
@@ -56,43 +56,44 @@ impl Inner {
         message_id: &str,
         source: &Address,
     ) -> Result<QueryAnswer, ServiceError> {
-        let reply: redis::Value = self
+        let src = source_filter(source);
+        let owner = Owner {
+            account: system_id,
+            source: &src,
+        };
+        let reply = self
             .scripts
-            .query
-            .arg(self.prefix())
-            .arg(self.node())
-            .arg(message_id)
-            .arg(system_id)
-            .arg(source_filter(source))
-            .invoke_async(&mut self.conn())
+            .query(&mut self.conn(), message_id, &owner)
             .await
-            .map_err(redis_err)?;
-        let a = items(reply);
-        if !a.is_empty() {
-            return Ok(match str_at(&a, 0, "query")?.as_str() {
-                "pending" => QueryAnswer {
+            .map_err(ServiceError::from)?;
+        match reply {
+            QueryReply::Unknown => {}
+            QueryReply::Pending => {
+                return Ok(QueryAnswer {
                     message_id: message_id.to_owned(),
                     message_state: ReceiptStat::Enroute.message_state(),
                     final_date: None,
                     error_code: 0,
-                },
-                _ => {
-                    // Finished, its outcome not yet in MongoDB.
-                    // The expiry mode of a multi-part group; a single-part message
-                    // has none and is never partial.
-                    let x = a.get(3).and_then(super::value::string).unwrap_or_default();
-                    let partial = !x.is_empty()
-                        && super::model::expiry_mode(Some(x.as_bytes()))
-                            == ExpiryMode::DeliverPartial;
-                    let state = state_from_redis(&str_at(&a, 1, "query")?, partial);
-                    QueryAnswer {
-                        message_id: message_id.to_owned(),
-                        message_state: state.receipt_stat().message_state(),
-                        final_date: Some(datetime(int_at(&a, 2, "query")?)),
-                        error_code: 0,
-                    }
-                }
-            });
+                })
+            }
+            QueryReply::Final {
+                state,
+                finished_ms,
+                expiry_code,
+            } => {
+                // Finished, its outcome not yet in MongoDB. A single-part message
+                // has no expiry mode and is never partial.
+                let partial = !expiry_code.is_empty()
+                    && super::model::expiry_mode(Some(expiry_code.as_bytes()))
+                        == ExpiryMode::DeliverPartial;
+                let state = state_from_redis(&state, partial);
+                return Ok(QueryAnswer {
+                    message_id: message_id.to_owned(),
+                    message_state: state.receipt_stat().message_state(),
+                    final_date: Some(datetime(finished_ms)),
+                    error_code: 0,
+                });
+            }
         }
         let doc = self
             .outcomes
@@ -121,25 +122,23 @@ impl Inner {
                 "cancel_sm without message_id is not supported",
             ));
         }
-        let reply: redis::Value = self
+        let src = source_filter(source);
+        let owner = Owner {
+            account: system_id,
+            source: &src,
+        };
+        let reply = self
             .scripts
-            .cancel
-            .arg(self.prefix())
-            .arg(self.node())
-            .arg(message_id)
-            .arg(system_id)
-            .arg(source_filter(source))
-            .invoke_async(&mut self.conn())
+            .cancel(&mut self.conn(), message_id, &owner)
             .await
-            .map_err(redis_err)?;
-        let a = items(reply);
-        match a.first().and_then(super::value::string).as_deref() {
-            Some("ok") => {
+            .map_err(ServiceError::from)?;
+        match reply {
+            CancelReply::Cancelled => {
                 self.finished();
                 Ok(())
             }
-            Some("final") => Err(rejected(ESME_RCANCELFAIL, "message is already final")),
-            _ => Err(rejected(ESME_RCANCELFAIL, "unknown message_id")),
+            CancelReply::Final => Err(rejected(ESME_RCANCELFAIL, "message is already final")),
+            CancelReply::Unknown => Err(rejected(ESME_RCANCELFAIL, "unknown message_id")),
         }
     }
 
@@ -155,7 +154,7 @@ impl Inner {
         // replace_sm has no esm_class: a segment of a UDH-concatenated message carries
         // its UDH in the new short_message too, and it is stripped as on submit.
         let new_deadline = if validity_period.is_empty() {
-            String::new()
+            None
         } else {
             // Replacing validity: no account defaults apply (the field is set).
             let policy = AccountPolicy {
@@ -164,39 +163,36 @@ impl Inner {
                 max_validity: std::time::Duration::from_secs(10 * 365 * 86_400),
                 expiry_mode: ExpiryMode::DeliverPartial,
             };
-            deadline(&validity_period, &policy, self.clock.now())?
-                .timestamp_millis()
-                .to_string()
+            Some(deadline(&validity_period, &policy, self.clock.now())?.timestamp_millis())
         };
         let user_data = self
             .strip_udh_like_original(message_id, &short_message)
             .await?;
-        let reply: redis::Value = self
+        let src = source_filter(source);
+        let owner = Owner {
+            account: system_id,
+            source: &src,
+        };
+        let new = Replacement {
+            user_data_offset: short_message.len().saturating_sub(user_data.len()),
+            short_message: &short_message,
+            registered_delivery,
+            deadline_ms: new_deadline,
+        };
+        let reply = self
             .scripts
-            .replace
-            .arg(self.prefix())
-            .arg(self.node())
-            .arg(message_id)
-            .arg(system_id)
-            .arg(source_filter(source))
-            .arg(short_message.len().saturating_sub(user_data.len()))
-            .arg(short_message.as_ref())
-            .arg(registered_delivery)
-            .arg(new_deadline)
-            .arg(self.hfe())
-            .invoke_async(&mut self.conn())
+            .replace(&mut self.conn(), message_id, &owner, &new)
             .await
-            .map_err(redis_err)?;
-        let a = items(reply);
-        match a.first().and_then(super::value::string).as_deref() {
+            .map_err(ServiceError::from)?;
+        match reply {
             // A new deadline reaches every node's timer heap through `P:armed`.
-            Some("ok") => Ok(()),
-            Some("final") => Err(rejected(ESME_RREPLACEFAIL, "message is already final")),
-            Some("expired") => Err(rejected(
+            ReplaceReply::Replaced => Ok(()),
+            ReplaceReply::Final => Err(rejected(ESME_RREPLACEFAIL, "message is already final")),
+            ReplaceReply::Expired => Err(rejected(
                 super::accept::ESME_RINVEXPIRY,
                 "validity_period is already past",
             )),
-            _ => Err(rejected(ESME_RREPLACEFAIL, "unknown message_id")),
+            ReplaceReply::Unknown => Err(rejected(ESME_RREPLACEFAIL, "unknown message_id")),
         }
     }
 

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, Notify};
 use super::handoff::{Local, Pushed};
 use super::outcome::QueuedReceipt;
 use super::receipts::DispatchEvent;
+use super::scripts::receipts::HeldEntry;
 use super::Inner;
 use crate::service::ReceiptSink;
 
@@ -142,12 +143,19 @@ pub(super) async fn make_due(inner: &Inner, held: &[Held]) {
     if held.is_empty() {
         return;
     }
-    let mut inv = inner.scripts.receipt_ready.prepare_invoke();
-    inv.arg(inner.prefix()).arg(inner.node());
-    for h in held {
-        inv.arg(&h.account).arg(&h.id).arg(h.held_until);
-    }
-    if let Err(e) = inv.invoke_async::<()>(&mut inner.conn()).await {
+    let entries: Vec<HeldEntry<'_>> = held
+        .iter()
+        .map(|h| HeldEntry {
+            account: &h.account,
+            id: &h.id,
+            held_until: h.held_until,
+        })
+        .collect();
+    if let Err(e) = inner
+        .scripts
+        .receipt_ready(&mut inner.conn(), &entries)
+        .await
+    {
         tracing::warn!(error = %e, n = held.len(), "could not release held receipts; they go out when their hold ends");
     }
 }

@@ -36,7 +36,6 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::outcome::QueuedReceipt;
-use super::value::{int_at, items, str_at, string};
 use super::{Inner, StoreError};
 use crate::service::{DeliverError, ReceiptSink};
 
@@ -434,24 +433,19 @@ impl Worker {
     /// Leases up to a window of due receipts.
     async fn take(&self) -> Result<Taken, StoreError> {
         let s = &self.inner.settings;
-        let reply: redis::Value = self
+        let taken = self
             .inner
             .scripts
-            .receipt_take
-            .arg(self.inner.prefix())
-            .arg(self.inner.node())
-            .arg(&self.account)
-            .arg(s.receipt_window)
-            .arg(s.receipt_lease.as_millis() as u64)
-            .invoke_async(&mut self.inner.conn())
+            .receipt_take(
+                &mut self.inner.conn(),
+                &self.account,
+                s.receipt_window,
+                s.receipt_lease.as_millis() as u64,
+            )
             .await?;
-        let a = items(reply);
-        let now = int_at(&a, 0, "receipt take")?;
-        let next = int_at(&a, 1, "receipt take")?;
+        let (now, next) = (taken.now_ms, taken.next_due_ms.unwrap_or(-1));
         let mut receipts = Vec::new();
-        for pair in a[2..].chunks(2) {
-            let id = str_at(pair, 0, "receipt id")?;
-            let payload = pair.get(1).and_then(string).unwrap_or_default();
+        for (id, payload) in taken.receipts {
             match serde_json::from_str::<QueuedReceipt>(&payload) {
                 Ok(r) => receipts.push((id, r)),
                 Err(e) => {
@@ -545,14 +539,8 @@ impl Worker {
         }
         self.inner
             .scripts
-            .receipt_done
-            .arg(self.inner.prefix())
-            .arg(self.inner.node())
-            .arg(&self.account)
-            .arg(ids)
-            .invoke_async::<()>(&mut self.inner.conn())
-            .await?;
-        Ok(())
+            .receipt_done(&mut self.inner.conn(), &self.account, ids)
+            .await
     }
 
     async fn retry(&self, id: &str, r: &QueuedReceipt, delay_ms: u64) -> Result<(), StoreError> {
@@ -560,14 +548,13 @@ impl Worker {
             serde_json::to_string(r).map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?;
         self.inner
             .scripts
-            .receipt_retry
-            .arg(self.inner.prefix())
-            .arg(self.inner.node())
-            .arg(&self.account)
-            .arg(id)
-            .arg(delay_ms)
-            .arg(payload)
-            .invoke_async::<()>(&mut self.inner.conn())
+            .receipt_retry(
+                &mut self.inner.conn(),
+                &self.account,
+                id,
+                delay_ms,
+                &payload,
+            )
             .await?;
         Ok(())
     }

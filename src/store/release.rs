@@ -32,10 +32,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::handoff::Local;
-use super::model::FinishedGroup;
 use super::outcome::{receipts, QueuedReceipt};
 use super::receipts::DispatchEvent;
-use super::value::{hash_bytes, int_at, items, string};
+use super::scripts::receipts::ReleaseRecord;
+use super::scripts::{RawGroup, ReceiptEntry};
 use super::{Inner, StoreError};
 use crate::service::ReceiptSink;
 
@@ -46,11 +46,11 @@ const BATCH: usize = 256;
 /// segments: a few MB at most). Past it the claim leaves them to `P:fresh`.
 pub const CLAIMED_QUEUE: usize = 16;
 
-/// Groups the claim-due pass just finished, as `gid, {fields…}` pairs (the shape of
-/// a FRESH reply), all of them in `P:fresh`.
-pub struct Claimed(pub Vec<redis::Value>);
+/// Groups the claim-due pass just finished, with their data, all of them in
+/// `P:fresh`.
+pub struct Claimed(pub Vec<RawGroup>);
 
-/// Multi-part messages a submit just completed, as `gid, {fields…}` pairs (SUBMIT
+/// Multi-part messages a submit just completed, with their data (SUBMIT
 /// answers the completing segment with its group's data, so the releaser does not
 /// read it back through `P:fresh` and FRESH). Put here once the last segment's
 /// submit_sm_resp is queued (`AfterResponse`), so that no receipt can overtake it.
@@ -60,7 +60,7 @@ pub struct Claimed(pub Vec<redis::Value>);
 /// anyway) and the releaser is told to read it.
 #[derive(Default)]
 pub struct Completed {
-    pairs: std::sync::Mutex<Vec<redis::Value>>,
+    groups: std::sync::Mutex<Vec<RawGroup>>,
     overflowed: std::sync::atomic::AtomicBool,
     wake: tokio::sync::Notify,
 }
@@ -71,20 +71,19 @@ pub const COMPLETED_MAX: usize = 4096;
 impl Completed {
     /// Queues a completed group for the releaser; when full, tells it to read
     /// `P:fresh` instead.
-    pub fn push(&self, gid: redis::Value, fields: redis::Value) {
-        let mut p = self.pairs.lock().unwrap_or_else(|e| e.into_inner());
-        if p.len() >= 2 * COMPLETED_MAX {
+    pub fn push(&self, group: RawGroup) {
+        let mut p = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        if p.len() >= COMPLETED_MAX {
             self.overflowed.store(true, Ordering::Relaxed);
         } else {
-            p.push(gid);
-            p.push(fields);
+            p.push(group);
         }
         drop(p);
         self.wake.notify_one();
     }
 
-    fn take(&self) -> Vec<redis::Value> {
-        std::mem::take(&mut *self.pairs.lock().unwrap_or_else(|e| e.into_inner()))
+    fn take(&self) -> Vec<RawGroup> {
+        std::mem::take(&mut *self.groups.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -149,13 +148,13 @@ impl Releaser {
             };
             tokio::select! {
                 batch = next => match batch {
-                    Some(Claimed(pairs)) => {
+                    Some(Claimed(groups)) => {
                         // More claimed batches waiting: a backlog, the outcome writer waits.
                         let _busy = claimed
                             .as_ref()
                             .filter(|rx| !rx.is_empty())
                             .map(|_| self.inner.backlog.busy());
-                        match self.release(pairs).await {
+                        match self.release(groups).await {
                             Ok(n) => {
                                 self.inner.stats.released_claimed.fetch_add(n, Ordering::Relaxed);
                             }
@@ -172,10 +171,10 @@ impl Releaser {
                     if self.inner.completed.overflowed.swap(false, Ordering::Relaxed) {
                         read_fresh = true;
                     }
-                    let mut pairs = self.inner.completed.take();
-                    while !pairs.is_empty() {
-                        let rest = pairs.split_off(pairs.len().min(2 * BATCH));
-                        match self.release(std::mem::replace(&mut pairs, rest)).await {
+                    let mut groups = self.inner.completed.take();
+                    while !groups.is_empty() {
+                        let rest = groups.split_off(groups.len().min(BATCH));
+                        match self.release(std::mem::replace(&mut groups, rest)).await {
                             Ok(n) => {
                                 self.inner.stats.released_completed.fetch_add(n, Ordering::Relaxed);
                             }
@@ -198,21 +197,16 @@ impl Releaser {
         // Held from the first full batch on: more are waiting, the outcome writer waits.
         let mut _busy = None;
         loop {
-            let reply: redis::Value = self
+            let groups = self
                 .inner
                 .scripts
-                .fresh
-                .arg(self.inner.prefix())
-                .arg(self.inner.node())
-                .arg(BATCH)
-                .invoke_async(&mut self.inner.conn())
+                .fresh(&mut self.inner.conn(), BATCH)
                 .await?;
-            let a = items(reply);
-            let n = a.len() / 2;
+            let n = groups.len();
             if n == 0 {
                 return Ok(());
             }
-            let released = self.release(a).await?;
+            let released = self.release(groups).await?;
             self.inner
                 .stats
                 .released_fresh
@@ -228,21 +222,15 @@ impl Releaser {
     /// account, instead of one of each per message).
     /// Returns how many groups' receipts this call queued (RELEASE's count: a group
     /// another node or the finalize released first is not counted).
-    async fn release(&self, pairs: Vec<redis::Value>) -> Result<u64, StoreError> {
+    async fn release(&self, groups: Vec<RawGroup>) -> Result<u64, StoreError> {
         let lease_ms = super::ready::hold_ms(self.inner.settings.receipt_lease);
-        let mut inv = self.inner.scripts.release.prepare_invoke();
-        inv.arg(self.inner.prefix())
-            .arg(self.inner.node())
-            .arg(lease_ms);
+        let mut records = Vec::with_capacity(groups.len());
         let mut ended = Vec::new();
         // The receipts to send from memory, by gid, if RELEASE queues them.
         let mut local: HashMap<String, (String, Vec<(String, QueuedReceipt)>)> = HashMap::new();
-        let mut it = pairs.into_iter();
-        while let (Some(gid), Some(fields)) = (it.next(), it.next()) {
-            let gid = string(&gid).unwrap_or_default();
-            let (owed, account) = match FinishedGroup::from_fields(hash_bytes(fields))
-                .and_then(|g| Ok((receipts(&g)?, g)))
-            {
+        for raw in groups {
+            let gid = raw.gid.clone();
+            let (owed, account) = match raw.parse().and_then(|g| Ok((receipts(&g)?, g))) {
                 Ok((r, g)) => {
                     ended.push(g.finished_ms);
                     let account = g.meta.account.clone();
@@ -257,12 +245,20 @@ impl Releaser {
                 }
             };
             let here = !owed.is_empty() && self.sink.has_receiver(&account);
-            inv.arg(&gid).arg(u8::from(here)).arg(owed.len());
+            let mut entries = Vec::with_capacity(owed.len());
             for (id, r) in &owed {
-                let payload = serde_json::to_string(r)
-                    .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?;
-                inv.arg(&r.receipt.system_id).arg(id).arg(payload);
+                entries.push(ReceiptEntry {
+                    account: r.receipt.system_id.clone(),
+                    id: id.clone(),
+                    payload: serde_json::to_string(r)
+                        .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?,
+                });
             }
+            records.push(ReleaseRecord {
+                gid: gid.clone(),
+                local: here,
+                receipts: entries,
+            });
             if here {
                 local.insert(gid, (account, owed));
             }
@@ -270,31 +266,33 @@ impl Releaser {
         if ended.is_empty() {
             return Ok(0);
         }
-        let a = items(inv.invoke_async(&mut self.inner.conn()).await?);
-        let queued_at = int_at(&a, 0, "release")?;
-        let released = a.len().saturating_sub(1) as u64;
+        let released = self
+            .inner
+            .scripts
+            .release(&mut self.inner.conn(), lease_ms, &records)
+            .await?;
         let now = self.inner.clock.now_ms();
         for fin in ended {
             crate::metrics::receipt_wait_ms(crate::metrics::ReceiptStage::Queued, now - fin);
         }
         if !local.is_empty() {
-            self.hand_over_local(&a[1..], local, queued_at + lease_ms)
+            self.hand_over_local(&released.gids, local, released.now_ms + lease_ms)
                 .await;
         }
-        Ok(released)
+        Ok(released.gids.len() as u64)
     }
 
     /// Gives the receipts RELEASE queued leased to this node (the groups it took,
     /// `taken`) to their accounts' workers.
     async fn hand_over_local(
         &self,
-        taken: &[redis::Value],
+        taken: &[String],
         mut local: HashMap<String, (String, Vec<(String, QueuedReceipt)>)>,
         held_until: i64,
     ) {
         let mut items = Vec::new();
-        for gid in taken.iter().filter_map(string) {
-            let Some((account, owed)) = local.remove(&gid) else {
+        for gid in taken {
+            let Some((account, owed)) = local.remove(gid) else {
                 continue;
             };
             for (id, receipt) in owed {

@@ -11,12 +11,14 @@
 //! batch's result, after Redis executed the whole script (one atomic step, one AOF
 //! write), so an ack still means "in Redis memory and the AOF buffer".
 
+use std::sync::Arc;
+
 use futures::stream::{FuturesUnordered, StreamExt};
 use redis::aio::ConnectionManager;
-use redis::{Script, ToRedisArgs, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use super::value::items;
+use super::scripts::submit::{SubmitHeader, SubmitRecord, SubmitReply};
+use super::scripts::Scripts;
 
 /// Batches in flight at once: while Redis runs one, the next is on its way. More make
 /// the batches smaller, not Redis faster (it runs one script at a time): 1, 2 and 4
@@ -30,30 +32,9 @@ const MAX_BATCH: usize = 256;
 /// beyond this, a submit waits to be queued (back-pressure, not loss).
 const QUEUE: usize = 4096;
 
-/// The fields of one record of the batch SUBMIT script (see `scripts.rs` SUBMIT).
-#[derive(Default)]
-pub(crate) struct Record(Vec<Vec<u8>>);
-
-impl Record {
-    pub fn arg(&mut self, v: impl ToRedisArgs) -> &mut Self {
-        v.write_redis_args(&mut self.0);
-        self
-    }
-}
-
-/// What every record of a call shares: ARGV[1..5] of SUBMIT.
-#[derive(Clone)]
-pub(crate) struct Header {
-    pub prefix: String,
-    pub node: String,
-    pub max_pending: u64,
-    pub hfe: &'static str,
-    pub hold_ms: i64,
-}
-
 struct Job {
-    record: Record,
-    reply: oneshot::Sender<Result<Value, String>>,
+    record: SubmitRecord,
+    reply: oneshot::Sender<Result<SubmitReply, String>>,
 }
 
 /// The submitting side; the batching task ends once this is dropped.
@@ -63,15 +44,15 @@ pub(crate) struct Batcher {
 
 impl Batcher {
     /// Starts the batching task on the current runtime.
-    pub fn start(conn: ConnectionManager, script: Script, header: Header) -> Batcher {
+    pub fn start(conn: ConnectionManager, scripts: Arc<Scripts>, header: SubmitHeader) -> Batcher {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(rx, conn, script, header));
+        tokio::spawn(run(rx, conn, scripts, header));
         Batcher { tx }
     }
 
     /// Stores one record; its own reply from the batch. Err: Redis failed (the whole
     /// call) or the batching task is gone.
-    pub async fn submit(&self, record: Record) -> Result<Value, String> {
+    pub async fn submit(&self, record: SubmitRecord) -> Result<SubmitReply, String> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job { record, reply })
@@ -82,7 +63,12 @@ impl Batcher {
     }
 }
 
-async fn run(mut rx: mpsc::Receiver<Job>, conn: ConnectionManager, script: Script, header: Header) {
+async fn run(
+    mut rx: mpsc::Receiver<Job>,
+    conn: ConnectionManager,
+    scripts: Arc<Scripts>,
+    header: SubmitHeader,
+) {
     let mut in_flight = FuturesUnordered::new();
     let mut open = true;
     while open || !in_flight.is_empty() {
@@ -97,7 +83,7 @@ async fn run(mut rx: mpsc::Receiver<Job>, conn: ConnectionManager, script: Scrip
                             Err(_) => break,
                         }
                     }
-                    in_flight.push(call(conn.clone(), &script, &header, batch));
+                    in_flight.push(call(conn.clone(), &scripts, header, batch));
                 }
                 None => open = false,
             },
@@ -106,46 +92,19 @@ async fn run(mut rx: mpsc::Receiver<Job>, conn: ConnectionManager, script: Scrip
 }
 
 /// One SUBMIT call for `batch`; every job gets its reply (or the call's error).
-async fn call(mut conn: ConnectionManager, script: &Script, h: &Header, batch: Vec<Job>) {
-    let mut inv = script.prepare_invoke();
-    inv.arg(&h.prefix)
-        .arg(&h.node)
-        .arg(h.max_pending)
-        .arg(h.hfe)
-        .arg(h.hold_ms);
-    let mut replies = Vec::with_capacity(batch.len());
-    for job in batch {
-        inv.arg(job.record.0.len());
-        for field in &job.record.0 {
-            inv.arg(field.as_slice());
-        }
-        replies.push(job.reply);
-    }
-    let result: Result<Value, String> = inv
-        .invoke_async(&mut conn)
-        .await
-        .map_err(|e| format!("redis: {e}"));
-    match result {
-        Ok(v) => {
-            let a = items(v);
-            if a.len() != replies.len() {
-                let e = format!(
-                    "submit script answered {} replies for {}",
-                    a.len(),
-                    replies.len()
-                );
-                for r in replies {
-                    let _ = r.send(Err(e.clone()));
-                }
-                return;
-            }
-            // A receiver gone (its session dropped the submit) changes nothing: the
-            // segment is stored either way.
-            for (r, v) in replies.into_iter().zip(a) {
+async fn call(mut conn: ConnectionManager, scripts: &Scripts, h: SubmitHeader, batch: Vec<Job>) {
+    let (records, replies): (Vec<_>, Vec<_>) =
+        batch.into_iter().map(|j| (j.record, j.reply)).unzip();
+    match scripts.submit(&mut conn, h, &records).await {
+        // A receiver gone (its session dropped the submit) changes nothing: the
+        // segment is stored either way.
+        Ok(answers) => {
+            for (r, v) in replies.into_iter().zip(answers) {
                 let _ = r.send(Ok(v));
             }
         }
         Err(e) => {
+            let e = e.to_string();
             for r in replies {
                 let _ = r.send(Err(e.clone()));
             }

@@ -1,0 +1,37 @@
+-- replace_sm of a pending segment: ARGV 3 message_id, 4 account, 5 source,
+-- 6 offset of the user data in the new short_message (its UDH length), 7 new raw
+-- short_message (binary), 8 registered_delivery,
+-- 9 new deadline ms or '' (keep), 10 hfe. Returns `{'ok', gk, deadline_ms}`,
+-- `{'final'}`, `{'expired'}` or `{}`.
+local mid = ARGV[3]
+local gid, gk, pending, g = lookup(mid, ARGV[4], ARGV[5])
+if not gid then return {} end
+if not pending then return {'final'} end
+local seq = nil
+local f = redis.call('HGETALL', g)
+for i = 1, #f, 2 do
+  if string.sub(f[i], 1, 2) == 'i:' and f[i + 1] == mid then seq = string.sub(f[i], 3) end
+end
+if not seq then return {} end
+local now = now_ms()
+if ARGV[9] ~= '' then
+  local dl = tonumber(ARGV[9])
+  if dl <= now then return {'expired'} end
+  local before = redis.call('HGET', g, 'dl')
+  -- Only a multi-part message is ever pending (a single-part one is complete on
+  -- arrival), so it has a deadline index entry and a timer.
+  redis.call('HSET', g, 'dl', dl)
+  redis.call('ZADD', P .. 'deadlines', dl, gk)
+  drop_empty_buckets({before}, ARGV[10])
+  arm(gk, dl, ARGV[10])
+end
+-- The segment record: keep its first line, dc, esm and rid; new time, rd, uo, data.
+local mk = P .. 'm:' .. mid
+local v = redis.call('GET', mk)
+local _, _, hs = split_m(v, mid)
+local he = string.find(v, '\n', hs, true)
+local _, dc, esm, _, _, rid = string.match(string.sub(v, hs, he - 1),
+  '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
+redis.call('SET', mk, string.sub(v, 1, hs - 1) .. now .. ' ' .. dc .. ' ' .. esm .. ' ' ..
+  ARGV[8] .. ' ' .. ARGV[6] .. ' ' .. rid .. '\n' .. ARGV[7])
+return {'ok', gk, redis.call('HGET', g, 'dl')}

@@ -1,0 +1,128 @@
+-- Accepts a batch of segments (group commit: the node sends the submits that arrived
+-- while its previous batches were in flight as one call, see `submit_batch.rs`), each
+-- exactly as if it were alone, in order.
+--
+-- ARGV: 3 max_pending, 4 hfe (1/0), 5 how long a receipt is held (ms), then records,
+-- each `n` followed by its n fields: 1 gk, 2 seq, 3 total, 4 message_id, 5 deadline_ms,
+-- 6 service_type, 7 the tail of the segment record (`StoredSegment::record_tail`), 8
+-- for a single-part message its time (ms, the node's reading of Redis time, which its
+-- receipt already carries) and 9.. the receipt triple if one is owed (see `ready.rs`);
+-- for a multi-part one the expiry mode code (`x`). (The account and source are the
+-- group key's: nothing stores them apart any more.)
+--
+-- A multi-part group hash holds only small fields (its facts are the group key
+-- plus `st` and `x`; per segment only `i:<seq>`), so Redis keeps it as a listpack;
+-- each segment's data is the value of its `P:m:<id>` key, which query/cancel/replace
+-- need anyway: `<gid or => <len of gk> <gk>` LF `<received_ms> <dc> <esm> <rd> <uo> <rid>` LF
+-- raw (the length because a gk may hold any octet but NUL, LF included).
+--
+-- Returns one reply per record: `{'stored'}`, `{'complete', gid}`, `{'complete', gid,
+-- held_until}` (a single-part message whose receipt is held), `{'complete', gid,
+-- {fields…}}` (a multi-part message: its group as `group_fields` reads it), `{'dup',
+-- original_message_id}`, `{'full'}`, `{'expired'}` or `{'err', message}` (a command of
+-- that record failed — out of memory, say; the other records are unaffected). The
+-- indexes (deadlines, outbox, receipts) are written once for the batch, at its end.
+local max_pending, hfe, hold = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local now = now_ms()
+-- Pending count, read once per batch and kept up to date as records are admitted
+-- (a new group enters the deadlines, a single-part message the outbox).
+local pending = nil
+local function admit(dl)
+  if not pending then
+    pending = redis.call('ZCARD', P .. 'deadlines') + redis.call('ZCARD', P .. 'outbox')
+  end
+  if pending >= max_pending then return {'full'} end
+  if dl <= now then return {'expired'} end
+  pending = pending + 1
+  return nil
+end
+local fin, dls, ob, q = new_fin(), {}, {}, {}
+local function one(b, last)
+  local gk, seq, total, mid, dl = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3], tonumber(ARGV[b + 4])
+  if total == 1 then
+    -- A single-part message is complete on arrival: written once, straight as the
+    -- finished group d:<message_id> (what finish_group() would leave), no pending hash,
+    -- no timer, no P:m: key (lookup finds d:<message_id> itself). Its receipt, built by
+    -- the node with the same time, is queued here too, so it never passes through
+    -- P:fresh and RELEASE. Most traffic is single-part.
+    local refused = admit(dl)
+    if refused then return refused end
+    local at = ARGV[b + 7]
+    -- Eight fields, as a multi-part message keeps them: its facts are its group key
+    -- gk plus st (no meta JSON), its segment a binary record `= 0 ` LF `<at> <tail>`
+    -- (the form of a P:m: value with an empty group key; no JSON, no hex). What a
+    -- reader can derive is not written: r:1 and fin are sub, i:1 is gid, acct and src
+    -- are in gk (model::FinishedGroup::from_fields, QUERY and lookup fill them in).
+    -- Each field of this hash (a hashtable: m:1 is over 64 octets) is an entry and
+    -- two allocations in Redis, at every single-part submit.
+    redis.call('HSET', P .. 'd:' .. mid, 'gid', mid, 'gk', gk, 'st', ARGV[b + 5],
+      'dl', ARGV[b + 4], 'sub', at, 'm:1', '= 0 \n' .. at .. ' ' .. ARGV[b + 6],
+      'state', 'complete', 'node', NODE)
+    ob[#ob + 1] = now
+    ob[#ob + 1] = mid
+    if last >= b + 10 then
+      -- Held, not announced: due once the node queued the submit_sm_resp
+      -- (RECEIPT_READY), or at held_until if it never says so.
+      local held = now + hold
+      queue_receipts(b + 8, last, held, q)
+      return {'complete', mid, held}
+    end
+    return {'complete', mid}
+  end
+  local g = P .. 'g:' .. gk
+  local known = redis.call('HMGET', g, 'gid', 'i:' .. seq, 'n')
+  local gid, n = known[1], nil
+  if not gid then
+    local refused = admit(dl)
+    if refused then return refused end
+    gid, n = mid, 1
+    -- The group and its first segment in one call.
+    -- Nothing the key name says (gk, and from it account, source and total: see
+    -- gk_owner) is stored again: ~110 B less per pending group, and a group key of
+    -- over 64 octets no longer turns the hash into a hashtable. Nor does d:<gid>
+    -- get it back: every segment record names it.
+    redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 7], 'dl', dl,
+      'sub', now, 'n', 1, 'i:' .. seq, mid)
+    dls[#dls + 1] = dl
+    dls[#dls + 1] = gk
+    arm(gk, dl, hfe)
+  elseif known[2] then
+    return {'dup', known[2]}
+  else
+    -- n read with the HMGET above: one HSET instead of HSET + HINCRBY (a redis.call
+    -- costs ~3 µs beyond its command).
+    n = (tonumber(known[3]) or 0) + 1
+    redis.call('HSET', g, 'i:' .. seq, mid, 'n', n)
+  end
+  -- '=' for the gid when it is this segment's own message id (a group is named
+  -- after its first segment): 19 octets less, which for a full 153-octet segment
+  -- takes the value under Redis' 256-octet allocation class (-64 B per group).
+  local own = gid == mid and '=' or gid
+  redis.call('SET', P .. 'm:' .. mid, own .. ' ' .. #gk .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[b + 6])
+  if n >= total then
+    finish_group(gk, gid, 'complete', now, fin)
+    -- Its data goes back with the answer, for the node's releaser (see
+    -- release::Completed): the same read FRESH would make, without FRESH's call.
+    return {'complete', gid, group_fields(P .. 'd:' .. gid)}
+  end
+  return {'stored'}
+end
+local out, i = {}, 6
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  local ok, r = pcall(one, i + 1, i + n)
+  if ok then
+    out[#out + 1] = r
+  else
+    -- A failed redis.call raises its error reply as a table {err = ...}.
+    out[#out + 1] = {'err', type(r) == 'table' and tostring(r.err) or tostring(r)}
+  end
+  i = i + n + 1
+end
+-- The deadlines first: a group opened and completed in this batch is removed from
+-- them by finish_flush.
+bulk('ZADD', P .. 'deadlines', dls)
+finish_flush(fin, hfe, true)
+bulk('ZADD', P .. 'outbox', ob)
+flush_receipts(q, false)
+return out

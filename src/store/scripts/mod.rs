@@ -1,0 +1,172 @@
+//! The Lua scripts, one typed Rust function each: every state change of a message is
+//! one script, atomic on the Redis server whichever node runs it.
+//!
+//! The Lua is in `src/store/lua/`: `lib.lua` (helpers every script shares, prepended
+//! to each) and one file per script. Each script reads `ARGV[1]` = key prefix and
+//! `ARGV[2]` = node label, and the clock with `TIME` — the one clock all nodes agree
+//! on. Nothing outside this module builds a script's arguments or reads its reply:
+//! each function here takes its arguments as a struct or plain values and answers a
+//! typed reply.
+//!
+//! * [`submit`] — SUBMIT (a batch of segments).
+//! * [`expiry`] — CLAIM_DUE.
+//! * [`outbox`] — LEASE, READ_GROUPS, RECLAIM, FINALIZE (the outcome writer's).
+//! * [`receipts`] — FRESH, RELEASE, RECEIPT_TAKE / _DONE / _RETRY / _READY.
+//! * [`ops`] — QUERY, CANCEL, REPLACE.
+//!
+//! Scripts are sent by SHA (EVALSHA), loaded with SCRIPT LOAD when the store connects
+//! (see [`Scripts::load`] for why, and `docs/design/scripts.md` for why not a Redis
+//! Functions library).
+
+pub mod expiry;
+pub mod ops;
+pub mod outbox;
+pub mod receipts;
+pub mod submit;
+
+use std::collections::HashMap;
+
+use redis::aio::ConnectionManager;
+use redis::{Script, ScriptInvocation, Value};
+
+use super::error::StoreError;
+use super::model::FinishedGroup;
+use super::value::hash_bytes;
+
+const LIB: &str = include_str!("../lua/lib.lua");
+
+/// Every script with its name (for SLOWLOG and INFO by script, and loading).
+const SOURCES: [(&str, &str); 15] = [
+    ("submit", include_str!("../lua/submit.lua")),
+    ("claim_due", include_str!("../lua/claim_due.lua")),
+    ("lease", include_str!("../lua/lease.lua")),
+    ("read_groups", include_str!("../lua/read_groups.lua")),
+    ("reclaim", include_str!("../lua/reclaim.lua")),
+    ("finalize", include_str!("../lua/finalize.lua")),
+    ("fresh", include_str!("../lua/fresh.lua")),
+    ("release", include_str!("../lua/release.lua")),
+    ("receipt_take", include_str!("../lua/receipt_take.lua")),
+    ("receipt_done", include_str!("../lua/receipt_done.lua")),
+    ("receipt_retry", include_str!("../lua/receipt_retry.lua")),
+    ("receipt_ready", include_str!("../lua/receipt_ready.lua")),
+    ("query", include_str!("../lua/query.lua")),
+    ("cancel", include_str!("../lua/cancel.lua")),
+    ("replace", include_str!("../lua/replace.lua")),
+];
+
+/// Which script: an index into [`SOURCES`].
+#[derive(Clone, Copy)]
+enum Name {
+    Submit,
+    ClaimDue,
+    Lease,
+    ReadGroups,
+    Reclaim,
+    Finalize,
+    Fresh,
+    Release,
+    ReceiptTake,
+    ReceiptDone,
+    ReceiptRetry,
+    ReceiptReady,
+    Query,
+    Cancel,
+    Replace,
+}
+
+/// The compiled scripts and what every call of them shares.
+pub struct Scripts {
+    scripts: Vec<Script>,
+    prefix: String,
+    node: String,
+    /// Which form the expiry timers take on this server: "1" fields of `P:timers`
+    /// (hash-field expiration), "0" keys `P:t:#<bucket>`.
+    hfe: &'static str,
+}
+
+impl Scripts {
+    pub fn new(prefix: &str, node: &str, hash_field_expiry: bool) -> Scripts {
+        Scripts {
+            scripts: SOURCES
+                .iter()
+                .map(|(_, body)| Script::new(&format!("{LIB}{body}")))
+                .collect(),
+            prefix: prefix.to_owned(),
+            node: node.to_owned(),
+            hfe: if hash_field_expiry { "1" } else { "0" },
+        }
+    }
+
+    /// "name=sha1 …" of every script, for reading SLOWLOG and INFO by script
+    /// (`scripts/ab.sh` with `AB_SLOWLOG=1`).
+    pub fn hashes(&self) -> String {
+        SOURCES
+            .iter()
+            .zip(&self.scripts)
+            .map(|((n, _), s)| format!("{n}={}", s.get_hash()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Loads every script into the server's script cache (SCRIPT LOAD). Why at
+    /// start: an invocation that meets NOSCRIPT loads its script and runs again, and
+    /// a submit batch sent after it may run in between — two batches in flight then
+    /// run out of order (a resent segment behind its original, say, could find the
+    /// message already completed). After a Redis restart (an empty script cache)
+    /// that can still happen once; see ARCHITECTURE.md "Accepting a segment".
+    pub async fn load(&self, conn: &mut ConnectionManager) -> Result<(), StoreError> {
+        for s in &self.scripts {
+            s.load_async(conn).await?;
+        }
+        Ok(())
+    }
+
+    /// An invocation of `name` with the arguments every script takes first.
+    fn call(&self, name: Name) -> ScriptInvocation<'_> {
+        let mut inv = self.scripts[name as usize].prepare_invoke();
+        inv.arg(&self.prefix).arg(&self.node);
+        inv
+    }
+}
+
+/// A receipt to queue: the account whose queue it joins, its id (the segment's
+/// message_id) and its payload (`QueuedReceipt` JSON).
+pub struct ReceiptEntry {
+    pub account: String,
+    pub id: String,
+    pub payload: String,
+}
+
+impl ReceiptEntry {
+    fn push(&self, inv: &mut ScriptInvocation<'_>) {
+        inv.arg(&self.account).arg(&self.id).arg(&self.payload);
+    }
+}
+
+/// A finished group as the scripts read it (`group_fields` in `lib.lua`): the
+/// fields of `P:d:<gid>` plus `m:<seq>` = each segment's record.
+#[derive(Debug, Clone)]
+pub struct RawGroup {
+    pub gid: String,
+    pub fields: HashMap<String, Vec<u8>>,
+}
+
+impl RawGroup {
+    pub fn parse(self) -> Result<FinishedGroup, StoreError> {
+        FinishedGroup::from_fields(self.fields)
+    }
+
+    /// Reads `gid, {fields…}, gid, {fields…}, …` (the shape CLAIM_DUE, FRESH and
+    /// SUBMIT answer groups in).
+    fn pairs(values: impl IntoIterator<Item = Value>) -> Vec<RawGroup> {
+        let mut out = Vec::new();
+        let mut it = values.into_iter();
+        while let (Some(gid), Some(fields)) = (it.next(), it.next()) {
+            out.push(RawGroup {
+                gid: super::value::string(&gid).unwrap_or_default(),
+                fields: hash_bytes(fields),
+            });
+        }
+        out
+    }
+}

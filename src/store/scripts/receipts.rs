@@ -1,0 +1,149 @@
+//! The receipt path's scripts: FRESH and RELEASE (receipts of finished messages
+//! queued), RECEIPT_TAKE / _DONE / _RETRY (an account's queue), RECEIPT_READY (held
+//! receipts made due).
+
+use redis::aio::ConnectionManager;
+
+use super::{Name, RawGroup, ReceiptEntry, Scripts};
+use crate::store::error::StoreError;
+use crate::store::value::{int_at, items, str_at, string};
+
+/// One finished group's receipts for RELEASE.
+pub struct ReleaseRecord {
+    pub gid: String,
+    /// This node has the account's receiver and sends them from memory: queued
+    /// leased to it (due at now + lease, not announced) instead of due now.
+    pub local: bool,
+    pub receipts: Vec<ReceiptEntry>,
+}
+
+/// What one RELEASE call queued.
+pub struct Released {
+    /// Redis time of the call (ms).
+    pub now_ms: i64,
+    /// The groups whose receipts this call queued (it removed them from
+    /// `P:fresh`); a group another node or the finalize released first is not here.
+    pub gids: Vec<String>,
+}
+
+/// What one RECEIPT_TAKE call leased.
+pub struct TakenReceipts {
+    /// Redis time of the call (ms).
+    pub now_ms: i64,
+    /// When the account's next queued receipt falls due, if any is left.
+    pub next_due_ms: Option<i64>,
+    /// (receipt id, payload JSON).
+    pub receipts: Vec<(String, String)>,
+}
+
+/// A held receipt to make due now: its account, id and the `held_until` it was
+/// queued with (one taken meanwhile has another score and is left alone).
+pub struct HeldEntry<'a> {
+    pub account: &'a str,
+    pub id: &'a str,
+    pub held_until: i64,
+}
+
+impl Scripts {
+    /// Up to `limit` finished groups whose receipts are not released yet
+    /// (`P:fresh`); gone ones are dropped from it.
+    pub async fn fresh(
+        &self,
+        conn: &mut ConnectionManager,
+        limit: usize,
+    ) -> Result<Vec<RawGroup>, StoreError> {
+        let mut inv = self.call(Name::Fresh);
+        inv.arg(limit);
+        Ok(RawGroup::pairs(items(inv.invoke_async(conn).await?)))
+    }
+
+    /// Queues the receipts of the groups it removes from `P:fresh` (only the caller
+    /// that removes a gid queues them); `lease_ms`: how long local ones are leased.
+    pub async fn release(
+        &self,
+        conn: &mut ConnectionManager,
+        lease_ms: i64,
+        records: &[ReleaseRecord],
+    ) -> Result<Released, StoreError> {
+        let mut inv = self.call(Name::Release);
+        inv.arg(lease_ms);
+        for r in records {
+            inv.arg(&r.gid).arg(u8::from(r.local)).arg(r.receipts.len());
+            for e in &r.receipts {
+                e.push(&mut inv);
+            }
+        }
+        let a = items(inv.invoke_async(conn).await?);
+        Ok(Released {
+            now_ms: int_at(&a, 0, "release")?,
+            gids: a.iter().skip(1).filter_map(string).collect(),
+        })
+    }
+
+    /// Leases up to `limit` due receipts of `account` for `lease_ms`.
+    pub async fn receipt_take(
+        &self,
+        conn: &mut ConnectionManager,
+        account: &str,
+        limit: usize,
+        lease_ms: u64,
+    ) -> Result<TakenReceipts, StoreError> {
+        let mut inv = self.call(Name::ReceiptTake);
+        inv.arg(account).arg(limit).arg(lease_ms);
+        let a = items(inv.invoke_async(conn).await?);
+        let next = int_at(&a, 1, "receipt take")?;
+        let mut receipts = Vec::new();
+        for pair in a[2..].chunks(2) {
+            let id = str_at(pair, 0, "receipt id")?;
+            receipts.push((id, pair.get(1).and_then(string).unwrap_or_default()));
+        }
+        Ok(TakenReceipts {
+            now_ms: int_at(&a, 0, "receipt take")?,
+            next_due_ms: (next >= 0).then_some(next),
+            receipts,
+        })
+    }
+
+    /// Removes receipts that are done (delivered or dropped).
+    pub async fn receipt_done(
+        &self,
+        conn: &mut ConnectionManager,
+        account: &str,
+        ids: &[String],
+    ) -> Result<(), StoreError> {
+        let mut inv = self.call(Name::ReceiptDone);
+        inv.arg(account).arg(ids);
+        inv.invoke_async::<()>(conn).await?;
+        Ok(())
+    }
+
+    /// Puts a receipt back, due in `delay_ms` with `payload` (its attempts counted);
+    /// due at once it is announced. False when it is gone.
+    pub async fn receipt_retry(
+        &self,
+        conn: &mut ConnectionManager,
+        account: &str,
+        id: &str,
+        delay_ms: u64,
+        payload: &str,
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.call(Name::ReceiptRetry);
+        inv.arg(account).arg(id).arg(delay_ms).arg(payload);
+        let n: i64 = inv.invoke_async(conn).await?;
+        Ok(n == 1)
+    }
+
+    /// Makes held receipts due now and announces their accounts.
+    pub async fn receipt_ready(
+        &self,
+        conn: &mut ConnectionManager,
+        held: &[HeldEntry<'_>],
+    ) -> Result<(), StoreError> {
+        let mut inv = self.call(Name::ReceiptReady);
+        for h in held {
+            inv.arg(h.account).arg(h.id).arg(h.held_until);
+        }
+        inv.invoke_async::<()>(conn).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,151 @@
+//! SUBMIT: a batch of segments, each stored exactly as if it were alone, in order
+//! (group commit, see `submit_batch.rs`).
+
+use redis::aio::ConnectionManager;
+
+use super::{Name, RawGroup, ReceiptEntry, Scripts};
+use crate::store::error::StoreError;
+use crate::store::value::{int, items, string};
+
+/// What every record of one call shares.
+#[derive(Clone, Copy)]
+pub struct SubmitHeader {
+    /// Pending messages (deadline index + outbox) past which a new message is
+    /// refused.
+    pub max_pending: u64,
+    /// How long a single-part message's receipt is held (ms) until the node says its
+    /// submit_sm_resp is queued (RECEIPT_READY): see `ready.rs`.
+    pub hold_ms: i64,
+}
+
+/// One segment to store.
+pub struct SubmitRecord {
+    /// The group key (`model::group_key`): names the pending group.
+    pub gk: String,
+    pub seq: u8,
+    pub total: u8,
+    /// The id this segment gets if it is new.
+    pub message_id: String,
+    pub deadline_ms: i64,
+    pub service_type: String,
+    /// `StoredSegment::record_tail`.
+    pub record_tail: Vec<u8>,
+    pub kind: SubmitKind,
+}
+
+/// What differs between a single-part message and a segment of a longer one.
+pub enum SubmitKind {
+    /// Complete on arrival: written straight as a finished group, its receipt (if
+    /// owed) queued held by the same call.
+    Single {
+        /// Its time (ms, the node's reading of Redis time, which its receipt
+        /// already carries).
+        at_ms: i64,
+        receipt: Option<ReceiptEntry>,
+    },
+    /// A segment of a multi-part message, with its account's expiry mode code.
+    Part { expiry_code: &'static str },
+}
+
+/// What became of one record.
+#[derive(Debug)]
+pub enum SubmitReply {
+    /// A segment stored; its message is still pending.
+    Stored,
+    /// A single-part message stored (and finished); `held_until` when its receipt
+    /// is queued held.
+    Single { held_until: Option<i64> },
+    /// The last segment of a multi-part message: the message finished, its data
+    /// comes back for the receipt releaser.
+    Completed(RawGroup),
+    /// This segment was stored before: the first submit's message_id.
+    Duplicate { message_id: String },
+    /// The store is full (`max_pending`).
+    Full,
+    /// The deadline passed (by Redis time) before the record was stored.
+    Expired,
+    /// A command of this record failed (out of memory, say); the batch's other
+    /// records are unaffected.
+    Failed(String),
+}
+
+impl Scripts {
+    /// Runs SUBMIT for `records`; one reply per record, in order.
+    pub async fn submit(
+        &self,
+        conn: &mut ConnectionManager,
+        header: SubmitHeader,
+        records: &[SubmitRecord],
+    ) -> Result<Vec<SubmitReply>, StoreError> {
+        let mut inv = self.call(Name::Submit);
+        inv.arg(header.max_pending)
+            .arg(self.hfe)
+            .arg(header.hold_ms);
+        for r in records {
+            // Each record: its field count, then fields 1 gk, 2 seq, 3 total,
+            // 4 message_id, 5 deadline, 6 service_type, 7 record tail, then 8 the
+            // single-part time and 9-11 its receipt triple, or 8 the expiry code.
+            let n = match &r.kind {
+                SubmitKind::Single { receipt: None, .. } => 8,
+                SubmitKind::Single {
+                    receipt: Some(_), ..
+                } => 11,
+                SubmitKind::Part { .. } => 8,
+            };
+            inv.arg(n)
+                .arg(&r.gk)
+                .arg(r.seq)
+                .arg(r.total)
+                .arg(&r.message_id)
+                .arg(r.deadline_ms)
+                .arg(&r.service_type)
+                .arg(r.record_tail.as_slice());
+            match &r.kind {
+                SubmitKind::Single { at_ms, receipt } => {
+                    inv.arg(at_ms);
+                    if let Some(e) = receipt {
+                        e.push(&mut inv);
+                    }
+                }
+                SubmitKind::Part { expiry_code } => {
+                    inv.arg(*expiry_code);
+                }
+            }
+        }
+        let replies = items(inv.invoke_async(conn).await?);
+        if replies.len() != records.len() {
+            return Err(StoreError::Corrupt(format!(
+                "submit script answered {} replies for {}",
+                replies.len(),
+                records.len()
+            )));
+        }
+        Ok(replies.into_iter().map(reply).collect())
+    }
+}
+
+fn reply(v: redis::Value) -> SubmitReply {
+    let mut a = items(v);
+    let tag = a.first().and_then(string).unwrap_or_default();
+    match tag.as_str() {
+        "stored" => SubmitReply::Stored,
+        "complete" if a.len() > 2 && matches!(a[2], redis::Value::Array(_)) => {
+            let fields = a.swap_remove(2);
+            let gid = a.swap_remove(1);
+            match RawGroup::pairs([gid, fields]).pop() {
+                Some(g) => SubmitReply::Completed(g),
+                None => SubmitReply::Failed("submit: a completed group without data".into()),
+            }
+        }
+        "complete" => SubmitReply::Single {
+            held_until: a.get(2).and_then(int),
+        },
+        "dup" => SubmitReply::Duplicate {
+            message_id: a.get(1).and_then(string).unwrap_or_default(),
+        },
+        "full" => SubmitReply::Full,
+        "expired" => SubmitReply::Expired,
+        "err" => SubmitReply::Failed(a.get(1).and_then(string).unwrap_or_default()),
+        other => SubmitReply::Failed(format!("submit script answered {other:?}")),
+    }
+}
