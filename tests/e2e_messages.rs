@@ -438,6 +438,25 @@ both!(
                 ..ReplaceSm::default()
             })
         };
+        // A replacement whose UDH names another segment — another reference, seq or
+        // total, the 16-bit form, or no concatenation IE at all — is refused, and
+        // the segment keeps its text.
+        for (what, udh) in [
+            ("reference", vec![5, 0, 3, 89, 2, 1]),
+            ("seq", vec![5, 0, 3, 88, 2, 2]),
+            ("total", vec![5, 0, 3, 88, 3, 1]),
+            ("16-bit form", vec![6, 8, 4, 0, 88, 2, 1]),
+            ("no concatenation IE", vec![3, 0x24, 1, 0]),
+        ] {
+            let mut sm = udh;
+            sm.extend_from_slice(&gsm("moved "));
+            let r = trx.request(replace(&p1, sm)).await;
+            assert_eq!(
+                r.command_status,
+                CommandStatus::ESME_RREPLACEFAIL,
+                "replace_sm with another {what}: {r:?}"
+            );
+        }
         let r = trx.request(replace(&p1, new_sm.clone())).await;
         assert_eq!(
             r.command_status,

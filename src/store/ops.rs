@@ -197,7 +197,9 @@ impl Inner {
     }
 
     /// The user data of a replacement: without its UDH when the segment it replaces
-    /// was sent with UDHI.
+    /// was sent with UDHI. That UDH must name the same segment — reference, total,
+    /// seq and 8/16-bit form — or the replacement is refused (ESME_RREPLACEFAIL): a
+    /// segment cannot move to another place or message by replace_sm.
     async fn strip_udh_like_original(
         &self,
         message_id: &str,
@@ -209,29 +211,47 @@ impl Inner {
             .query_async(&mut self.conn())
             .await
             .map_err(redis_err)?;
-        // The group key says whether the message is UDH-concatenated.
-        let udh = v
-            .as_deref()
-            .and_then(|v| super::model::SegmentKey::parse(v).ok())
-            .and_then(|k| {
-                super::model::GroupMeta::from_key(&k.gk, "", ExpiryMode::DeliverPartial).ok()
-            })
-            .is_some_and(|m| {
-                matches!(
-                    m.scheme,
-                    Some(crate::service::ConcatScheme::Udh8 | crate::service::ConcatScheme::Udh16)
-                )
-            });
-        if !udh {
+        // The original segment as received: its UDH, if its message is
+        // UDH-concatenated (the group key says so).
+        let original =
+            v.as_deref()
+                .and_then(|v| super::model::SegmentKey::parse(v).ok())
+                .filter(|k| {
+                    super::model::GroupMeta::from_key(&k.gk, "", ExpiryMode::DeliverPartial)
+                        .is_ok_and(|m| {
+                            matches!(
+                                m.scheme,
+                                Some(
+                                    crate::service::ConcatScheme::Udh8
+                                        | crate::service::ConcatScheme::Udh16
+                                )
+                            )
+                        })
+                })
+                .map(|k| k.record.1);
+        let Some(original) = original else {
             return Ok(short_message.to_vec());
+        };
+        let concat_of = |b: &[u8]| {
+            parse_udh(b)
+                .ok()
+                .and_then(|(u, _)| u.concat().ok().flatten())
+        };
+        let (udh, rest) = parse_udh(short_message)
+            .map_err(|e| rejected(e.command_status(), format!("replace_sm UDH: {e:?}")))?;
+        let new = udh
+            .concat()
+            .map_err(|e| rejected(e.command_status(), format!("replace_sm UDH: {e:?}")))?;
+        let old = concat_of(&original.raw);
+        if new.is_none() || new != old {
+            return Err(rejected(
+                ESME_RREPLACEFAIL,
+                format!(
+                    "replace_sm UDH names another segment ({new:?}) than the one it replaces ({old:?})"
+                ),
+            ));
         }
-        match parse_udh(short_message) {
-            Ok((_, rest)) => Ok(rest.to_vec()),
-            Err(e) => Err(rejected(
-                e.command_status(),
-                format!("replace_sm UDH: {e:?}"),
-            )),
-        }
+        Ok(rest.to_vec())
     }
 }
 
