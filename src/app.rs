@@ -24,6 +24,7 @@ pub fn store_settings(config: &Config) -> StoreSettings {
     s.node_id = config.server.node_id.clone();
     s.configure_keyspace_events = config.redis.configure_keyspace_events;
     s.max_pending = config.redis.max_pending;
+    s.max_pending_bytes = config.redis.max_pending_bytes;
     s.retention_days = config.mongodb.retention_days;
     s.receipt_lifetime = config.receipts.lifetime;
     // A node must hold a receipt it is sending for longer than sending it may take,

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::service::{AccountPolicy, ExpiryMode};
+use crate::service::{AccountLimits, AccountPolicy, ExpiryMode};
 
 /// The environment variable that replaces `redis.url`.
 pub const ENV_REDIS_URL: &str = "SMPPD_REDIS_URL";
@@ -118,6 +118,9 @@ pub struct RedisConfig {
     /// messages are refused with ESME_RMSGQFUL: the bound on Redis memory while
     /// MongoDB is down or slow.
     pub max_pending: u64,
+    /// Octets of user data (short_message / message_payload as received) those
+    /// messages may hold together, beyond which new segments are refused the same way.
+    pub max_pending_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -157,6 +160,17 @@ pub struct Account {
     pub tls_required: bool,
     pub enabled: bool,
     pub expiry_mode: ExpiryMode,
+    /// This account's share of the store: messages and octets of user data in Redis
+    /// (pending + not yet in MongoDB), past which its new messages get ESME_RMSGQFUL
+    /// while other accounts go on.
+    pub max_pending: u64,
+    pub max_pending_bytes: u64,
+    /// Octets of short_message / message_payload (UDH included) one segment may
+    /// carry; longer ones get ESME_RINVMSGLEN.
+    pub max_segment_octets: usize,
+    /// Receipts queued for this account (waiting for its receiver) past which its
+    /// new messages get ESME_RMSGQFUL: the bound on receipts nobody takes.
+    pub max_queued_receipts: u64,
 }
 
 impl Account {
@@ -167,6 +181,12 @@ impl Account {
             default_validity: self.default_validity,
             max_validity: self.max_validity,
             expiry_mode: self.expiry_mode,
+            limits: AccountLimits {
+                max_pending: self.max_pending,
+                max_pending_bytes: self.max_pending_bytes,
+                max_segment_octets: self.max_segment_octets,
+                max_queued_receipts: self.max_queued_receipts,
+            },
         }
     }
 

@@ -53,6 +53,28 @@ pub struct AccountPolicy {
     pub max_validity: Duration,
     /// On expiry: deliver received segments one by one (default) or expire the whole message.
     pub expiry_mode: ExpiryMode,
+    pub limits: AccountLimits,
+}
+
+/// What one account may hold of the store (`[[esme]]`, see `config::Account`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountLimits {
+    pub max_pending: u64,
+    pub max_pending_bytes: u64,
+    pub max_segment_octets: usize,
+    pub max_queued_receipts: u64,
+}
+
+impl Default for AccountLimits {
+    /// No limit of its own (the store's limits still apply).
+    fn default() -> Self {
+        AccountLimits {
+            max_pending: u64::MAX >> 12,
+            max_pending_bytes: u64::MAX >> 12,
+            max_segment_octets: 65_535,
+            max_queued_receipts: u64::MAX >> 12,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

@@ -772,3 +772,119 @@ both!(
         run.stop().await;
     }
 );
+
+/// A submit refused by a limit: ESME_RMSGQFUL naming the limit.
+fn refused_by(r: Result<service::SubmitAccepted, ServiceError>, limit: &str) {
+    match r {
+        Err(ServiceError::QueueFull(why)) => assert!(why.starts_with(limit), "{why}"),
+        other => panic!("expected ESME_RMSGQFUL for {limit}, got {other:?}"),
+    }
+}
+
+// Tenant isolation: an account at its own limit — messages, octets of user data, or
+// receipts nobody takes — gets ESME_RMSGQFUL while other accounts go on; what its
+// messages held is given back once their outcomes are in MongoDB, and nothing of the
+// accounting is left in Redis afterwards. A segment longer than the account allows is
+// refused with ESME_RINVMSGLEN. Fails without per-account limits (the flood is
+// accepted) and when finalize does not give the usage back (the last submits stay
+// refused, and DBSIZE does not come back).
+both!(
+    an_account_at_its_limits_is_refused_while_others_go_on,
+    |kind| async move {
+        let env = Env::start(kind);
+        // No receiver bound: receipts stay queued.
+        let sink = TestSink::telling(false);
+        let run = Running::start(env.settings("quota"), sink.clone()).await;
+        let base = env.redis.dbsize();
+        let with = |account: &str, f: &dyn Fn(&mut service::AccountLimits)| {
+            let mut p = policy(account);
+            f(&mut p.limits);
+            p
+        };
+        let part = |account: &str, reference: u16, seq: u8, text: &[u8]| {
+            segment(
+                account,
+                Some((ConcatScheme::Udh8, reference, 2, seq)),
+                0,
+                text,
+                0,
+                "",
+            )
+        };
+
+        // Messages: two pending, the third is refused; a later segment of a pending
+        // message still goes in, and so does another account's message.
+        let two = with("flood", &|l| l.max_pending = 2);
+        for r in 0..2 {
+            let mut s = part("flood", r, 1, b"x");
+            s.policy = two.clone();
+            run.store.submit(s).await.unwrap();
+        }
+        let mut third = part("flood", 2, 1, b"x");
+        third.policy = two.clone();
+        refused_by(run.store.submit(third).await, "account ");
+        run.store.submit(part("calm", 7, 1, b"x")).await.unwrap();
+
+        // Octets: 100 for the account, a 60-octet message in, the next refused.
+        let small = with("bulky", &|l| l.max_pending_bytes = 100);
+        let mut big = segment("bulky", None, 0, &[b'a'; 60], 0, "");
+        big.policy = small.clone();
+        run.store.submit(big.clone()).await.unwrap();
+        refused_by(run.store.submit(big).await, "account_bytes");
+
+        // Receipts nobody takes: one queued, the next message is refused.
+        let one = with("deaf", &|l| l.max_queued_receipts = 1);
+        let mut asks = segment("deaf", None, 0, b"r", 1, "");
+        asks.policy = one.clone();
+        run.store.submit(asks.clone()).await.unwrap();
+        let store = run.store.clone();
+        refused_by(store.submit(asks.clone()).await, "receipts");
+
+        // One segment over the account's size: ESME_RINVMSGLEN.
+        let mut long = segment("calm", None, 0, &[b'b'; 255], 0, "");
+        long.policy.limits.max_segment_octets = 254;
+        match run.store.submit(long.clone()).await {
+            Err(ServiceError::Rejected { status, .. }) => assert_eq!(status, 0x01),
+            other => panic!("255 octets with max_segment_octets 254: {other:?}"),
+        }
+        long.policy.limits.max_segment_octets = 255;
+        run.store.submit(long).await.unwrap();
+
+        // The flood's messages complete and reach MongoDB: its share comes back.
+        for r in 0..2 {
+            let mut s = part("flood", r, 2, b"y");
+            s.policy = two.clone();
+            run.store.submit(s).await.unwrap();
+        }
+        // 3 single-part messages and the flood's two.
+        wait_outcomes(&run.store, 5, T).await;
+        let s = run.store.clone();
+        let two2 = two.clone();
+        wait_for("the flood's usage given back", T, || {
+            let (s, two) = (s.clone(), two2.clone());
+            async move {
+                let mut m = part("flood", 3, 1, b"x");
+                m.policy = two;
+                s.submit(m).await.is_ok()
+            }
+        })
+        .await;
+        let mut last = part("flood", 3, 2, b"y");
+        last.policy = two;
+        run.store.submit(last).await.unwrap();
+        let mut other = part("calm", 7, 2, b"y");
+        other.policy = policy("calm");
+        run.store.submit(other).await.unwrap();
+
+        // The deaf account's receipt is taken: its queue empties.
+        sink.bind("deaf");
+        wait_for("the deaf account's receipt", T, || {
+            let sink = sink.clone();
+            async move { sink.count() >= 1 }
+        })
+        .await;
+        wait_outcomes(&run.store, 7, T).await;
+        wait_dbsize(&env.redis, base, T).await;
+        run.stop().await;
+    }
+);

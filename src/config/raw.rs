@@ -63,6 +63,7 @@ pub struct RawRedis {
     pub key_prefix: Option<String>,
     pub configure_keyspace_events: Option<bool>,
     pub max_pending: Option<i64>,
+    pub max_pending_bytes: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -102,4 +103,8 @@ pub struct RawEsme {
     pub tls_required: Option<bool>,
     pub enabled: Option<bool>,
     pub expiry_mode: Option<String>,
+    pub max_pending: Option<i64>,
+    pub max_pending_bytes: Option<i64>,
+    pub max_segment_octets: Option<i64>,
+    pub max_queued_receipts: Option<i64>,
 }

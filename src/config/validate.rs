@@ -164,6 +164,13 @@ pub(super) fn validate(
         1,
         1_000_000_000,
     );
+    let max_pending_bytes = c.int(
+        "redis.max_pending_bytes",
+        raw.redis.max_pending_bytes,
+        DEFAULT_STORE_BYTES,
+        1,
+        1_i64 << 52, // exact in a Lua number
+    );
     let max_pdu_len = c.int(
         "server.max_pdu_len",
         s.max_pdu_len,
@@ -319,6 +326,7 @@ pub(super) fn validate(
                 .unwrap_or_else(|| "smppd:".to_string()),
             configure_keyspace_events: raw.redis.configure_keyspace_events.unwrap_or(true),
             max_pending: max_pending as u64,
+            max_pending_bytes: max_pending_bytes as u64,
         },
         mongodb: MongoConfig {
             uri: mongo_uri,
@@ -543,6 +551,30 @@ fn validate_esme(
         }
     };
 
+    let max_pending = c.int(&p("max_pending"), e.max_pending, 100_000, 1, 1_000_000_000) as u64;
+    let max_pending_bytes = c.int(
+        &p("max_pending_bytes"),
+        e.max_pending_bytes,
+        64 * 1024 * 1024,
+        1,
+        1_i64 << 52, // exact in a Lua number
+    ) as u64;
+    // 254: the most a short_message holds; message_payload may carry up to 64 KB.
+    let max_segment_octets = c.int(
+        &p("max_segment_octets"),
+        e.max_segment_octets,
+        254,
+        1,
+        65_535,
+    ) as usize;
+    let max_queued_receipts = c.int(
+        &p("max_queued_receipts"),
+        e.max_queued_receipts,
+        100_000,
+        1,
+        1_000_000_000,
+    ) as u64;
+
     if c.problems.len() != before {
         return None;
     }
@@ -559,8 +591,15 @@ fn validate_esme(
         tls_required: e.tls_required.unwrap_or(false),
         enabled: e.enabled.unwrap_or(true),
         expiry_mode,
+        max_pending,
+        max_pending_bytes,
+        max_segment_octets,
+        max_queued_receipts,
     })
 }
+
+/// `[redis] max_pending_bytes` when not set: 1 GiB of user data.
+const DEFAULT_STORE_BYTES: i64 = 1024 * 1024 * 1024;
 
 /// The host name, so outcome documents say which machine processed them.
 fn default_node_id() -> String {

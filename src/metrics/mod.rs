@@ -41,6 +41,7 @@ pub mod names {
     pub const RECEIPT_WAIT: &str = "smppd_receipt_wait_seconds";
     pub const OUTCOME_WRITE: &str = "smppd_outcome_write_seconds";
     pub const THROTTLED: &str = "smppd_throttled_total";
+    pub const REFUSED: &str = "smppd_submits_refused_total";
 }
 
 /// Latency of answering a submit: 50 µs … 5 s.
@@ -126,6 +127,10 @@ fn describe() {
     describe_counter!(
         names::THROTTLED,
         "Requests answered ESME_RTHROTTLED by the account's rate limit."
+    );
+    describe_counter!(
+        names::REFUSED,
+        "Submits refused by a limit of the store: ESME_RMSGQFUL (limit=store, store_bytes, account, account_bytes, receipts) or ESME_RINVMSGLEN (limit=segment_size)."
     );
 }
 
@@ -276,6 +281,17 @@ pub fn throttled(account: &str) {
         return;
     }
     ::metrics::counter!(names::THROTTLED, "account" => account.to_owned()).increment(1);
+}
+
+/// A submit of `account` refused by a limit of the store (`limit`: store,
+/// store_bytes, account, account_bytes, receipts, segment_size). Allocates its labels
+/// (rare path: only while a limit is reached).
+pub fn refused(account: &str, limit: &'static str) {
+    if !enabled() {
+        return;
+    }
+    ::metrics::counter!(names::REFUSED, "account" => account.to_owned(), "limit" => limit)
+        .increment(1);
 }
 
 #[cfg(test)]

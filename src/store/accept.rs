@@ -18,13 +18,15 @@ use super::model::{
 };
 use super::outcome::receipts;
 use super::ready::Held;
-use super::scripts::submit::{SubmitKind, SubmitRecord, SubmitReply};
+use super::scripts::submit::{Limit, SubmitKind, SubmitRecord, SubmitReply};
 use super::scripts::ReceiptEntry;
 use super::Inner;
 use crate::service::{AccountPolicy, AfterResponse, ServiceError, SubmitAccepted, SubmitRequest};
 
 /// ESME_RINVEXPIRY
 pub const ESME_RINVEXPIRY: u32 = 0x62;
+/// ESME_RINVMSGLEN
+pub const ESME_RINVMSGLEN: u32 = 0x01;
 
 fn invalid_expiry(reason: impl Into<String>) -> ServiceError {
     ServiceError::Rejected {
@@ -62,6 +64,17 @@ pub fn deadline(
 
 impl Inner {
     pub(crate) async fn submit(&self, req: SubmitRequest) -> Result<SubmitAccepted, ServiceError> {
+        let max_octets = req.policy.limits.max_segment_octets;
+        if req.raw_user_data.len() > max_octets {
+            crate::metrics::refused(&req.policy.system_id, "segment_size");
+            return Err(ServiceError::Rejected {
+                status: ESME_RINVMSGLEN,
+                reason: format!(
+                    "{} octets of user data in one segment, the account allows {max_octets} (max_segment_octets)",
+                    req.raw_user_data.len()
+                ),
+            });
+        }
         let deadline = deadline(&req.validity_period, &req.policy, self.clock.now())?;
         let message_id = self.next_message_id();
         let meta = GroupMeta::of(&req);
@@ -84,6 +97,9 @@ impl Inner {
             deadline_ms: deadline.timestamp_millis(),
             service_type: meta.service_type.clone(),
             record_tail: segment.record_tail(),
+            account: account.clone(),
+            octets: req.raw_user_data.len(),
+            limits: req.policy.limits,
             kind: SubmitKind::Part {
                 expiry_code: expiry_mode_code(meta.expiry_mode),
             },
@@ -159,10 +175,20 @@ impl Inner {
                 Ok(accepted)
             }
             SubmitReply::Duplicate { message_id } => Ok(SubmitAccepted::new(message_id)),
-            SubmitReply::Full => Err(ServiceError::QueueFull(format!(
-                "{} messages pending",
-                self.settings.max_pending
-            ))),
+            SubmitReply::Full(limit) => {
+                crate::metrics::refused(&account, limit.as_str());
+                Err(ServiceError::QueueFull(format!(
+                    "{} limit reached ({})",
+                    limit.as_str(),
+                    match limit {
+                        Limit::Store => "[redis] max_pending",
+                        Limit::StoreBytes => "[redis] max_pending_bytes",
+                        Limit::Account => "the account's max_pending",
+                        Limit::AccountBytes => "the account's max_pending_bytes",
+                        Limit::Receipts => "the account's max_queued_receipts",
+                    }
+                )))
+            }
             SubmitReply::Expired => Err(invalid_expiry("validity_period is already past")),
             SubmitReply::Failed(e) => Err(ServiceError::Internal(format!("submit script: {e}"))),
         }

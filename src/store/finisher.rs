@@ -296,6 +296,8 @@ impl Finisher {
             };
             records.push(FinalizeRecord {
                 gid: g.gid.clone(),
+                account: g.meta.account.clone(),
+                octets: g.segments.iter().map(|s| s.data.raw.len()).sum(),
                 receipts,
                 segment_ids: g.segments.iter().map(|s| s.message_id.clone()).collect(),
             });

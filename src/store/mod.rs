@@ -220,6 +220,7 @@ impl Store {
             scripts.clone(),
             scripts::submit::SubmitHeader {
                 max_pending: settings.max_pending,
+                max_pending_bytes: settings.max_pending_bytes,
                 hold_ms: ready::hold_ms(settings.receipt_lease),
             },
         );

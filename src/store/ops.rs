@@ -162,6 +162,7 @@ impl Inner {
                 default_validity: std::time::Duration::ZERO,
                 max_validity: std::time::Duration::from_secs(10 * 365 * 86_400),
                 expiry_mode: ExpiryMode::DeliverPartial,
+                limits: Default::default(),
             };
             Some(deadline(&validity_period, &policy, self.clock.now())?.timestamp_millis())
         };

@@ -46,6 +46,9 @@ pub struct StoreSettings {
     /// Pending messages (incomplete + finished but not yet in MongoDB) beyond which new
     /// messages are refused with ESME_RMSGQFUL.
     pub max_pending: u64,
+    /// Octets of user data those messages may hold together, beyond which new
+    /// segments are refused the same way.
+    pub max_pending_bytes: u64,
     /// Answer timeout of a Redis command.
     pub redis_timeout: Duration,
 }
@@ -71,6 +74,7 @@ impl StoreSettings {
             outcome_flush_interval: Duration::from_millis(5),
             outbox_lease: Duration::from_secs(30),
             max_pending: 1_000_000,
+            max_pending_bytes: 1 << 30,
             redis_timeout: Duration::from_secs(2),
         }
     }

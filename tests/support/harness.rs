@@ -204,6 +204,7 @@ pub fn policy(account: &str) -> AccountPolicy {
         default_validity: Duration::from_secs(3600),
         max_validity: Duration::from_secs(86_400),
         expiry_mode: ExpiryMode::DeliverPartial,
+        limits: Default::default(),
     }
 }
 

@@ -2,13 +2,19 @@
 -- while its previous batches were in flight as one call, see `submit_batch.rs`), each
 -- exactly as if it were alone, in order.
 --
--- ARGV: 3 max_pending, 4 hfe (1/0), 5 how long a receipt is held (ms), then records,
--- each `n` followed by its n fields: 1 gk, 2 seq, 3 total, 4 message_id, 5 deadline_ms,
--- 6 service_type, 7 the tail of the segment record (`StoredSegment::record_tail`), 8
--- for a single-part message its time (ms, the node's reading of Redis time, which its
--- receipt already carries) and 9.. the receipt triple if one is owed (see `ready.rs`);
--- for a multi-part one the expiry mode code (`x`). (The account and source are the
--- group key's: nothing stores them apart any more.)
+-- ARGV: 3 max_pending, 4 hfe (1/0), 5 how long a receipt is held (ms), 6
+-- max_pending_bytes, then records, each `n` followed by its n fields: 1 gk, 2 seq, 3
+-- total, 4 message_id, 5 deadline_ms, 6 service_type, 7 the tail of the segment record
+-- (`StoredSegment::record_tail`), 8 account, 9 octets of user data (as received), 10
+-- the account's max pending messages, 11 its max pending octets, 12 its max queued
+-- receipts, then 13 for a single-part message its time (ms, the node's reading of
+-- Redis time, which its receipt already carries) and 14.. the receipt triple if one is
+-- owed (see `ready.rs`); for a multi-part one the expiry mode code (`x`).
+--
+-- Usage: the hash P:usage keeps `n:<acct>` messages and `b:<acct>` octets of each
+-- account, and `b` octets of all, from the submit that stores them to the FINALIZE
+-- that deletes them (REPLACE adjusts the octets). A field at 0 is deleted, so nothing
+-- is left when the store is empty.
 --
 -- A multi-part group hash holds only small fields (its facts are the group key
 -- plus `st` and `x`; per segment only `i:<seq>`), so Redis keeps it as a listpack;
@@ -19,22 +25,58 @@
 -- Returns one reply per record: `{'stored'}`, `{'complete', gid}`, `{'complete', gid,
 -- held_until}` (a single-part message whose receipt is held), `{'complete', gid,
 -- {fields…}}` (a multi-part message: its group as `group_fields` reads it), `{'dup',
--- original_message_id}`, `{'full'}`, `{'expired'}` or `{'err', message}` (a command of
+-- original_message_id}`, `{'full', limit}` (limit: `store`, `store_bytes`,
+-- `account`, `account_bytes`, `receipts`), `{'expired'}` or `{'err', message}` (a command of
 -- that record failed — out of memory, say; the other records are unaffected). The
 -- indexes (deadlines, outbox, receipts) are written once for the batch, at its end.
 local max_pending, hfe, hold = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local max_bytes = tonumber(ARGV[6])
 local now = now_ms()
--- Pending count, read once per batch and kept up to date as records are admitted
--- (a new group enters the deadlines, a single-part message the outbox).
-local pending = nil
-local function admit(dl)
+local usage = P .. 'usage'
+-- Pending count and octets, read once per batch and kept up to date as records are
+-- admitted (a new group enters the deadlines, a single-part message the outbox).
+local pending, bytes = nil, nil
+-- Per account: {n, b, r (receipts queued, read when first needed), dn, db (this
+-- batch's additions)}.
+local accts = {}
+local function account(acct)
+  local a = accts[acct]
+  if not a then
+    local u = redis.call('HMGET', usage, 'n:' .. acct, 'b:' .. acct)
+    a = {n = tonumber(u[1]) or 0, b = tonumber(u[2]) or 0, dn = 0, db = 0}
+    accts[acct] = a
+  end
+  return a
+end
+-- Whether a record of `len` octets fits; `new`: it is a new message (not a later
+-- segment of a pending one). Returns the refusal, or nil.
+local function admit(b, dl, new)
+  local acct, len = ARGV[b + 7], tonumber(ARGV[b + 8])
+  local a = account(acct)
   if not pending then
     pending = redis.call('ZCARD', P .. 'deadlines') + redis.call('ZCARD', P .. 'outbox')
+    bytes = tonumber(redis.call('HGET', usage, 'b')) or 0
   end
-  if pending >= max_pending then return {'full'} end
-  if dl <= now then return {'expired'} end
-  pending = pending + 1
+  if new then
+    if pending >= max_pending then return {'full', 'store'} end
+    if a.n >= tonumber(ARGV[b + 9]) then return {'full', 'account'} end
+    if not a.r then a.r = redis.call('ZCARD', P .. 'r:' .. acct) end
+    if a.r >= tonumber(ARGV[b + 11]) then return {'full', 'receipts'} end
+  end
+  if bytes + len > max_bytes then return {'full', 'store_bytes'} end
+  if a.b + len > tonumber(ARGV[b + 10]) then return {'full', 'account_bytes'} end
+  if dl <= now and new then return {'expired'} end
   return nil
+end
+-- Counts an admitted record once its writes are done.
+local function count(b, new)
+  local a, len = accts[ARGV[b + 7]], tonumber(ARGV[b + 8])
+  if new then
+    pending = pending + 1
+    a.n, a.dn = a.n + 1, a.dn + 1
+  end
+  bytes = bytes + len
+  a.b, a.db = a.b + len, a.db + len
 end
 local fin, dls, ob, q = new_fin(), {}, {}, {}
 local function one(b, last)
@@ -45,9 +87,9 @@ local function one(b, last)
     -- no timer, no P:m: key (lookup finds d:<message_id> itself). Its receipt, built by
     -- the node with the same time, is queued here too, so it never passes through
     -- P:fresh and RELEASE. Most traffic is single-part.
-    local refused = admit(dl)
+    local refused = admit(b, dl, true)
     if refused then return refused end
-    local at = ARGV[b + 7]
+    local at = ARGV[b + 12]
     -- Eight fields, as a multi-part message keeps them: its facts are its group key
     -- gk plus st (no meta JSON), its segment a binary record `= 0 ` LF `<at> <tail>`
     -- (the form of a P:m: value with an empty group key; no JSON, no hex). What a
@@ -60,11 +102,12 @@ local function one(b, last)
       'state', 'complete', 'node', NODE)
     ob[#ob + 1] = now
     ob[#ob + 1] = mid
-    if last >= b + 10 then
+    count(b, true)
+    if last >= b + 15 then
       -- Held, not announced: due once the node queued the submit_sm_resp
       -- (RECEIPT_READY), or at held_until if it never says so.
       local held = now + hold
-      queue_receipts(b + 8, last, held, q)
+      queue_receipts(b + 13, last, held, q)
       return {'complete', mid, held}
     end
     return {'complete', mid}
@@ -72,22 +115,22 @@ local function one(b, last)
   local g = P .. 'g:' .. gk
   local known = redis.call('HMGET', g, 'gid', 'i:' .. seq, 'n')
   local gid, n = known[1], nil
-  if not gid then
-    local refused = admit(dl)
-    if refused then return refused end
+  local new = not gid
+  if not new and known[2] then return {'dup', known[2]} end
+  local refused = admit(b, dl, new)
+  if refused then return refused end
+  if new then
     gid, n = mid, 1
     -- The group and its first segment in one call.
     -- Nothing the key name says (gk, and from it account, source and total: see
     -- gk_owner) is stored again: ~110 B less per pending group, and a group key of
     -- over 64 octets no longer turns the hash into a hashtable. Nor does d:<gid>
     -- get it back: every segment record names it.
-    redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 7], 'dl', dl,
+    redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 12], 'dl', dl,
       'sub', now, 'n', 1, 'i:' .. seq, mid)
     dls[#dls + 1] = dl
     dls[#dls + 1] = gk
     arm(gk, dl, hfe)
-  elseif known[2] then
-    return {'dup', known[2]}
   else
     -- n read with the HMGET above: one HSET instead of HSET + HINCRBY (a redis.call
     -- costs ~3 µs beyond its command).
@@ -99,6 +142,7 @@ local function one(b, last)
   -- takes the value under Redis' 256-octet allocation class (-64 B per group).
   local own = gid == mid and '=' or gid
   redis.call('SET', P .. 'm:' .. mid, own .. ' ' .. #gk .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[b + 6])
+  count(b, new)
   if n >= total then
     finish_group(gk, gid, 'complete', now, fin)
     -- Its data goes back with the answer, for the node's releaser (see
@@ -107,7 +151,7 @@ local function one(b, last)
   end
   return {'stored'}
 end
-local out, i = {}, 6
+local out, i = {}, 7
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   local ok, r = pcall(one, i + 1, i + n)
@@ -125,4 +169,11 @@ bulk('ZADD', P .. 'deadlines', dls)
 finish_flush(fin, hfe, true)
 bulk('ZADD', P .. 'outbox', ob)
 flush_receipts(q, false)
+local total = 0
+for acct, a in pairs(accts) do
+  if a.dn ~= 0 then redis.call('HINCRBY', usage, 'n:' .. acct, a.dn) end
+  if a.db ~= 0 then redis.call('HINCRBY', usage, 'b:' .. acct, a.db) end
+  total = total + a.db
+end
+if total ~= 0 then redis.call('HINCRBY', usage, 'b', total) end
 return out

@@ -18,6 +18,10 @@ pub struct Leased {
 /// One finished group for FINALIZE.
 pub struct FinalizeRecord {
     pub gid: String,
+    /// Its account, and the octets of user data its segments hold: what SUBMIT
+    /// counted in the account's usage.
+    pub account: String,
+    pub octets: usize,
     /// Its receipts, to queue if FINALIZE removes the gid from `P:fresh`; `None`
     /// when the writer saw the gid absent from `P:fresh` (its receipts were
     /// released, and a gid never re-enters it).
@@ -95,13 +99,14 @@ impl Scripts {
     ) -> Result<(), StoreError> {
         let mut inv = self.call(Name::Finalize);
         for r in records {
-            // gid, k (-1: no receipts), s, 3k receipt values, s message ids.
+            // gid, k (-1: no receipts), s, account, octets, 3k receipt values,
+            // s message ids.
             inv.arg(&r.gid);
             match &r.receipts {
                 None => inv.arg(-1),
                 Some(list) => inv.arg(list.len()),
             };
-            inv.arg(r.segment_ids.len());
+            inv.arg(r.segment_ids.len()).arg(&r.account).arg(r.octets);
             for e in r.receipts.iter().flatten() {
                 e.push(&mut inv);
             }

@@ -4,6 +4,7 @@
 use redis::aio::ConnectionManager;
 
 use super::{Name, RawGroup, ReceiptEntry, Scripts};
+use crate::service::AccountLimits;
 use crate::store::error::StoreError;
 use crate::store::value::{int, items, string};
 
@@ -16,6 +17,8 @@ pub struct SubmitHeader {
     /// How long a single-part message's receipt is held (ms) until the node says its
     /// submit_sm_resp is queued (RECEIPT_READY): see `ready.rs`.
     pub hold_ms: i64,
+    /// Octets of user data those messages may hold together.
+    pub max_pending_bytes: u64,
 }
 
 /// One segment to store.
@@ -30,6 +33,11 @@ pub struct SubmitRecord {
     pub service_type: String,
     /// `StoredSegment::record_tail`.
     pub record_tail: Vec<u8>,
+    /// Whose message, and the octets of user data it adds (its short_message or
+    /// message_payload as received).
+    pub account: String,
+    pub octets: usize,
+    pub limits: AccountLimits,
     pub kind: SubmitKind,
 }
 
@@ -60,13 +68,52 @@ pub enum SubmitReply {
     Completed(RawGroup),
     /// This segment was stored before: the first submit's message_id.
     Duplicate { message_id: String },
-    /// The store is full (`max_pending`).
-    Full,
+    /// A limit is reached: the store's or the account's.
+    Full(Limit),
     /// The deadline passed (by Redis time) before the record was stored.
     Expired,
     /// A command of this record failed (out of memory, say); the batch's other
     /// records are unaffected.
     Failed(String),
+}
+
+/// Which limit refused a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// `[redis] max_pending`: messages in the store.
+    Store,
+    /// `[redis] max_pending_bytes`.
+    StoreBytes,
+    /// The account's `max_pending`.
+    Account,
+    /// The account's `max_pending_bytes`.
+    AccountBytes,
+    /// The account's `max_queued_receipts`: receipts waiting for its receiver.
+    Receipts,
+}
+
+impl Limit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::Store => "store",
+            Limit::StoreBytes => "store_bytes",
+            Limit::Account => "account",
+            Limit::AccountBytes => "account_bytes",
+            Limit::Receipts => "receipts",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Limit> {
+        [
+            Limit::Store,
+            Limit::StoreBytes,
+            Limit::Account,
+            Limit::AccountBytes,
+            Limit::Receipts,
+        ]
+        .into_iter()
+        .find(|l| l.as_str() == s)
+    }
 }
 
 impl Scripts {
@@ -80,17 +127,19 @@ impl Scripts {
         let mut inv = self.call(Name::Submit);
         inv.arg(header.max_pending)
             .arg(self.hfe)
-            .arg(header.hold_ms);
+            .arg(header.hold_ms)
+            .arg(header.max_pending_bytes);
         for r in records {
             // Each record: its field count, then fields 1 gk, 2 seq, 3 total,
-            // 4 message_id, 5 deadline, 6 service_type, 7 record tail, then 8 the
-            // single-part time and 9-11 its receipt triple, or 8 the expiry code.
+            // 4 message_id, 5 deadline, 6 service_type, 7 record tail, 8 account,
+            // 9 octets, 10-12 the account's limits, then 13 the single-part time and
+            // 14-16 its receipt triple, or 13 the expiry code.
             let n = match &r.kind {
-                SubmitKind::Single { receipt: None, .. } => 8,
+                SubmitKind::Single { receipt: None, .. } => 13,
                 SubmitKind::Single {
                     receipt: Some(_), ..
-                } => 11,
-                SubmitKind::Part { .. } => 8,
+                } => 16,
+                SubmitKind::Part { .. } => 13,
             };
             inv.arg(n)
                 .arg(&r.gk)
@@ -99,7 +148,12 @@ impl Scripts {
                 .arg(&r.message_id)
                 .arg(r.deadline_ms)
                 .arg(&r.service_type)
-                .arg(r.record_tail.as_slice());
+                .arg(r.record_tail.as_slice())
+                .arg(&r.account)
+                .arg(r.octets)
+                .arg(r.limits.max_pending)
+                .arg(r.limits.max_pending_bytes)
+                .arg(r.limits.max_queued_receipts);
             match &r.kind {
                 SubmitKind::Single { at_ms, receipt } => {
                     inv.arg(at_ms);
@@ -143,7 +197,10 @@ fn reply(v: redis::Value) -> SubmitReply {
         "dup" => SubmitReply::Duplicate {
             message_id: a.get(1).and_then(string).unwrap_or_default(),
         },
-        "full" => SubmitReply::Full,
+        "full" => match a.get(1).and_then(string).as_deref().and_then(Limit::parse) {
+            Some(l) => SubmitReply::Full(l),
+            None => SubmitReply::Failed("submit: full without a known limit".into()),
+        },
         "expired" => SubmitReply::Expired,
         "err" => SubmitReply::Failed(a.get(1).and_then(string).unwrap_or_default()),
         other => SubmitReply::Failed(format!("submit script answered {other:?}")),
