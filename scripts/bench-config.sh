@@ -22,6 +22,7 @@ delay = "0"
 
 [redis]
 url = "redis://127.0.0.1:$kv_port"
+max_pending_bytes = 4503599627370496
 key_prefix = "bench:"
 
 [metrics]
@@ -39,6 +40,10 @@ max_binds = 30000
 window = 1024
 default_validity = "48h"
 max_validity = "7days"
+# One account carries the whole load: its share is the store's.
+max_pending = 100000000
+max_pending_bytes = 4503599627370496
+max_queued_receipts = 100000000
 EOF
   chmod 600 "$cfg"
 }

@@ -179,6 +179,8 @@ max_binds = 100
 window = 512
 default_validity = "2m"
 max_validity = "1h"
+max_pending = 10000000
+max_queued_receipts = 10000000
 
 [[esme]]
 system_id = "whole"
@@ -188,6 +190,8 @@ max_binds = 100
 window = 512
 default_validity = "2m"
 max_validity = "1h"
+max_pending = 10000000
+max_queued_receipts = 10000000
 expiry_mode = "expire_whole"
 
 [[esme]]
