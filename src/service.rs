@@ -228,7 +228,8 @@ pub struct ReceiptDelivery {
     pub source: Address,
     /// The original originator — becomes deliver_sm's destination_addr.
     pub dest: Address,
-    /// The receipt text (`id:… sub:… dlvrd:… submit date:… done date:… stat:… err:… text:…`).
+    /// The receipt text (`id:… sub:… dlvrd:… submit date:… done date:… stat:… err:… text:…`)
+    /// as sent: GSM 03.38 septets for data_coding 0 (`DeliveryReceipt::to_short_message`).
     #[serde(with = "octets_json")]
     pub short_message: Vec<u8>,
     /// receipted_message_id TLV.
@@ -238,9 +239,9 @@ pub struct ReceiptDelivery {
 }
 
 /// `short_message` as a queued receipt keeps it in JSON: a string when the octets are
-/// UTF-8 (a receipt text is ASCII but for what `text:` copies), else the array of
-/// octets; either form is read back. Why a string when it can be: parsing the array, a number per octet, was ~6 % of the node's CPU at
-/// 19k receipts/s (perf, BENCHMARKS.md).
+/// UTF-8 (GSM 03.38 septets, all < 0x80, always are), else the array of octets;
+/// either form is read back. Why a string when it can be: parsing the array, a number
+/// per octet, was ~6 % of the node's CPU at 19k receipts/s (perf, BENCHMARKS.md).
 mod octets_json {
     use serde::de::{self, SeqAccess, Visitor};
     use serde::{Deserializer, Serializer};
@@ -286,6 +287,11 @@ pub enum DeliverError {
     /// The ESME answered deliver_sm_resp with this non-zero status.
     #[error("ESME answered command_status {0:#010x}")]
     Refused(u32),
+    /// The ESME answered the deliver_sm with generic_nack (this command_status, which
+    /// may be 0): the request failed (reference §10.4), whatever the status says. Retried
+    /// later like a refusal.
+    #[error("ESME answered generic_nack, command_status {0:#010x}")]
+    Nacked(u32),
     /// No deliver_sm_resp within the response timeout, or the session went away.
     #[error("no deliver_sm_resp in time")]
     Timeout,

@@ -1,6 +1,6 @@
 //! Outbound receipts through the session registry (ReceiptSink): deliver_sm with
-//! esm_class 0x04 and the receipt TLVs, answered by the client; refusal, timeout,
-//! no receiver, and the receiver_bound notification.
+//! esm_class 0x04 and the receipt TLVs, answered by the client; refusal, generic_nack,
+//! timeout, no receiver, and the receiver_bound notification.
 #![allow(clippy::unwrap_used)]
 
 #[path = "server_harness/mod.rs"]
@@ -62,6 +62,8 @@ async fn receipt_is_delivered_as_deliver_sm_and_resolves_on_deliver_sm_resp() {
         ("SENDER".to_string(), 5)
     );
     assert!(d.short_message.starts_with(b"id:msg-7 "));
+    // The text is GSM 03.38 septets (DeliveryReceipt::to_short_message): data_coding 0.
+    assert_eq!(d.data_coding, 0);
     assert!(d.tlvs.contains(&Tlv::MessageState(2)));
     assert!(d
         .tlvs
@@ -109,6 +111,30 @@ async fn non_zero_deliver_sm_resp_is_a_refusal() {
         sent.await.unwrap(),
         Err(DeliverError::Refused(CommandStatus::ESME_RX_T_APPN.0))
     );
+}
+
+/// A generic_nack matching the deliver_sm means it failed (reference §10.4), even with
+/// command_status 0: not a delivery, so the store keeps the receipt and retries it.
+#[tokio::test]
+async fn generic_nack_with_status_0_is_a_failure_not_a_delivery() {
+    let s = start(&cfg("")).await;
+    let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let registry = s.registry.clone();
+    let sent = tokio::spawn(async move { registry.deliver(receipt("m")).await });
+    let p = rx.recv().await;
+    assert!(matches!(p.body, Body::DeliverSm(_)), "{p:?}");
+    rx.send(Pdu::generic_nack(
+        p.sequence_number,
+        CommandStatus::ESME_ROK,
+    ))
+    .await;
+    let r = tokio::time::timeout(Duration::from_secs(5), sent).await;
+    assert_eq!(r.unwrap().unwrap(), Err(DeliverError::Nacked(0)));
+    // The session stays up and the next receipt goes through as usual.
+    let registry = s.registry.clone();
+    let sent = tokio::spawn(async move { registry.deliver(receipt("m2")).await });
+    let p = rx.recv().await;
+    answer_ok(&mut rx, &p, sent).await;
 }
 
 #[tokio::test]

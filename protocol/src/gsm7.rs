@@ -128,6 +128,26 @@ pub fn encode_unpacked(text: &str) -> Result<Vec<u8>, TextError> {
     Ok(out)
 }
 
+/// What [`encode_unpacked_lossy`] writes for a character GSM 03.38 cannot hold: `?`.
+pub const REPLACEMENT: u8 = 0x3F;
+
+/// Like [`encode_unpacked`] but never fails: each character with no GSM 03.38
+/// encoding (neither in the default alphabet nor in the extension table) becomes `?`
+/// (one septet, 0x3F). Extension characters still become `ESC code`.
+pub fn encode_unpacked_lossy(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        match encode_char(c) {
+            Some((first, second)) => {
+                out.push(first);
+                out.extend(second);
+            }
+            None => out.push(REPLACEMENT),
+        }
+    }
+    out
+}
+
 /// Number of septets `text` takes (extension characters count 2); `None` if some
 /// character cannot be encoded.
 pub fn septet_count(text: &str) -> Option<usize> {

@@ -11,7 +11,15 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
+use crate::gsm7;
+use crate::text::DC_DEFAULT_GSM;
 use crate::time::{format_receipt_date, parse_receipt_date, TimeError};
+
+/// The data_coding of a receipt deliver_sm built from
+/// [`DeliveryReceipt::to_short_message`]: 0, GSM 03.38 default alphabet, unpacked
+/// (reference §6.3, §8.6). A receiver reads its short_message by this value, so the
+/// two must go together.
+pub const DATA_CODING: u8 = DC_DEFAULT_GSM;
 
 /// The `stat:` value, with its message_state (reference §6.6).
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -159,6 +167,16 @@ impl DeliveryReceipt {
             self.err,
             text
         )
+    }
+
+    /// [`DeliveryReceipt::to_text`] as short_message octets for data_coding
+    /// [`DATA_CODING`]: GSM 03.38 unpacked, one septet per octet (every octet < 0x80),
+    /// extension characters (`€`, `[`, `{`, …) as `ESC code`, and `?` for each
+    /// character GSM 03.38 cannot hold (`世` → `?`). The Appendix B labels and values
+    /// are ASCII letters, digits, `:` and spaces, which GSM 03.38 holds at the same
+    /// codes, so only `text:` (and an unusual id) can change.
+    pub fn to_short_message(&self) -> Vec<u8> {
+        gsm7::encode_unpacked_lossy(&self.to_text())
     }
 
     /// Parse receipt text by label (labels contain spaces, so splitting on spaces would

@@ -182,6 +182,30 @@ pub fn encode_text(data_coding: u8, text: &str) -> Result<Vec<u8>, TextError> {
     }
 }
 
+/// Like [`encode_text`] but never fails on a character: each one the coding cannot hold
+/// becomes `?` (GSM 03.38 septet 0x3F, ASCII / Latin-1 0x3F; UCS2 holds every
+/// character). Only a coding we do not encode ([`TextError::UnsupportedCoding`]) fails.
+pub fn encode_text_lossy(data_coding: u8, text: &str) -> Result<Vec<u8>, TextError> {
+    match charset(data_coding) {
+        Charset::Gsm => Ok(gsm7::encode_unpacked_lossy(text)),
+        Charset::Ia5 => Ok(encode_single_byte_lossy(text, 0x7F)),
+        Charset::Latin1 => Ok(encode_single_byte_lossy(text, 0xFF)),
+        Charset::Ucs2 => Ok(text.encode_utf16().flat_map(u16::to_be_bytes).collect()),
+        Charset::Binary => Err(TextError::UnsupportedCoding { data_coding }),
+    }
+}
+
+fn encode_single_byte_lossy(text: &str, max: u32) -> Vec<u8> {
+    text.chars()
+        .map(|ch| {
+            u8::try_from(u32::from(ch))
+                .ok()
+                .filter(|&b| u32::from(b) <= max)
+                .unwrap_or(b'?')
+        })
+        .collect()
+}
+
 fn encode_single_byte(text: &str, max: u32, charset: &'static str) -> Result<Vec<u8>, TextError> {
     text.chars()
         .enumerate()

@@ -368,7 +368,7 @@ impl Session {
                 return Flow::Close("unbound by SMSC");
             }
         }
-        if !self.outbound.resolve(seq, status) {
+        if !self.outbound.resolve(seq, id, status) {
             tracing::debug!(command = ?id, seq, "response matches no outstanding request: dropped");
         }
         Flow::Continue

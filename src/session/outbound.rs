@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use smpp_protocol::{Body, CommandStatus, Pdu};
+use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 /// Largest sequence number; after it we wrap to 1 (reference §1.5).
@@ -19,19 +19,31 @@ const MAX_SEQ: u32 = 0x7FFF_FFFF;
 /// Why an outbound request got no positive answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboundError {
-    /// The peer answered with this non-zero status (or a generic_nack).
+    /// The peer answered with this non-zero status.
     Refused(CommandStatus),
+    /// The peer answered with generic_nack, with this status: a generic_nack that
+    /// matches an outstanding request means the request failed, even when its status
+    /// is 0 (reference §10.4).
+    Nacked(CommandStatus),
     /// No response in time.
     Timeout,
     /// The session ended before a response came.
     Closed,
 }
 
+/// The response that completed a request.
+#[derive(Debug, Clone, Copy)]
+struct Answer {
+    /// A generic_nack rather than the request's own `_resp`.
+    nack: bool,
+    status: CommandStatus,
+}
+
 /// The outbound side of one session, shared by the session task and the registry.
 #[derive(Debug)]
 pub struct Outbound {
     next_seq: AtomicU32,
-    pending: Mutex<HashMap<u32, oneshot::Sender<CommandStatus>>>,
+    pending: Mutex<HashMap<u32, oneshot::Sender<Answer>>>,
     window: Arc<Semaphore>,
     writer: mpsc::Sender<Pdu>,
 }
@@ -96,17 +108,23 @@ impl Outbound {
         let answer = tokio::time::timeout(timeout, rx).await;
         self.lock().remove(&seq);
         match answer {
-            Ok(Ok(status)) if status == CommandStatus::ESME_ROK => Ok(()),
-            Ok(Ok(status)) => Err(OutboundError::Refused(status)),
+            Ok(Ok(Answer { nack: true, status })) => Err(OutboundError::Nacked(status)),
+            Ok(Ok(Answer { status, .. })) if status == CommandStatus::ESME_ROK => Ok(()),
+            Ok(Ok(Answer { status, .. })) => Err(OutboundError::Refused(status)),
             Ok(Err(_)) => Err(OutboundError::Closed),
             Err(_) => Err(OutboundError::Timeout),
         }
     }
 
-    /// Completes the request `seq` with `status`; false if nothing waited for it.
-    pub fn resolve(&self, seq: u32, status: CommandStatus) -> bool {
+    /// Completes the request `seq` with the response `id` (its `_resp` or a
+    /// generic_nack) and its `status`; false if nothing waited for it.
+    pub fn resolve(&self, seq: u32, id: CommandId, status: CommandStatus) -> bool {
+        let answer = Answer {
+            nack: id == CommandId::GENERIC_NACK,
+            status,
+        };
         match self.lock().remove(&seq) {
-            Some(tx) => tx.send(status).is_ok(),
+            Some(tx) => tx.send(answer).is_ok(),
             None => false,
         }
     }
@@ -122,7 +140,53 @@ impl Outbound {
         self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, oneshot::Sender<CommandStatus>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, oneshot::Sender<Answer>>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Sends one request through a fresh `Outbound`, answers it with `id`/`status` as
+    /// the session's reader would, and returns what the request resolved to.
+    async fn answered(id: CommandId, status: CommandStatus) -> Result<(), OutboundError> {
+        let (tx, mut rx) = mpsc::channel(1);
+        let out = Arc::new(Outbound::new(1, tx));
+        let o = out.clone();
+        let req = tokio::spawn(async move {
+            let slot = o.slot().await.unwrap();
+            o.request(Body::EnquireLink, Duration::from_secs(5), &slot)
+                .await
+        });
+        let sent = rx.recv().await.unwrap();
+        assert!(out.resolve(sent.sequence_number, id, status));
+        req.await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn own_resp_resolves_by_its_status() {
+        assert_eq!(
+            answered(CommandId::DELIVER_SM_RESP, CommandStatus::ESME_ROK).await,
+            Ok(())
+        );
+        assert_eq!(
+            answered(CommandId::DELIVER_SM_RESP, CommandStatus::ESME_RX_T_APPN).await,
+            Err(OutboundError::Refused(CommandStatus::ESME_RX_T_APPN))
+        );
+    }
+
+    #[tokio::test]
+    async fn generic_nack_fails_the_request_whatever_its_status() {
+        assert_eq!(
+            answered(CommandId::GENERIC_NACK, CommandStatus::ESME_ROK).await,
+            Err(OutboundError::Nacked(CommandStatus::ESME_ROK))
+        );
+        assert_eq!(
+            answered(CommandId::GENERIC_NACK, CommandStatus::ESME_RINVCMDID).await,
+            Err(OutboundError::Nacked(CommandStatus::ESME_RINVCMDID))
+        );
     }
 }

@@ -346,6 +346,7 @@ impl SessionRegistry {
             {
                 Ok(()) => return Ok(()),
                 Err(OutboundError::Refused(status)) => return Err(DeliverError::Refused(status.0)),
+                Err(OutboundError::Nacked(status)) => return Err(DeliverError::Nacked(status.0)),
                 Err(OutboundError::Timeout) | Err(OutboundError::Closed) => {
                     tracing::debug!(system_id = %receipt.system_id, "deliver_sm unanswered, retrying");
                     last = DeliverError::Timeout;
@@ -406,6 +407,8 @@ fn receipt_pdu(r: &ReceiptDelivery, tlvs: bool) -> DeliverSm {
         dest_addr_npi: r.dest.npi,
         destination_addr: cstr(&r.dest.addr),
         esm_class: 0x04,
+        // The text was encoded for it (DeliveryReceipt::to_short_message).
+        data_coding: smpp_protocol::receipt::DATA_CODING,
         short_message,
         tlvs,
         ..DeliverSm::default()

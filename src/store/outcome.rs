@@ -207,7 +207,7 @@ pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, S
             system_id: group.meta.account.clone(),
             source: group.meta.dest.clone(),
             dest: group.meta.source.clone(),
-            short_message: dr.to_text().into_bytes(),
+            short_message: dr.to_short_message(),
             receipted_message_id: known_as,
             message_state: stat.message_state(),
         };

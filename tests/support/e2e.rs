@@ -643,7 +643,11 @@ fn delivered(d: &SubmitSm) -> Delivered {
         Some(p) => p.clone(),
         None => d.short_message.clone(),
     };
-    let text = String::from_utf8_lossy(&raw).into_owned();
+    // Read by data_coding, as an ESME does (a receipt's is 0: GSM 03.38 septets).
+    let text = match smpp_protocol::text::decode_user_data_lossy(d.data_coding, &raw) {
+        smpp_protocol::text::DecodedText::Text(t) => t,
+        smpp_protocol::text::DecodedText::Binary => String::from_utf8_lossy(&raw).into_owned(),
+    };
     Delivered {
         esm_class: d.esm_class,
         source: d.source_addr.to_string_lossy().into_owned(),
