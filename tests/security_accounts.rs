@@ -165,6 +165,18 @@ fn refusal_accounts(hash: &str) -> String {
     )
 }
 
+/// A server with a TLS listener too.
+async fn start_tls(config: &str) -> harness::TestServer {
+    start_with(
+        config,
+        Options {
+            tls: true,
+            service: None,
+        },
+    )
+    .await
+}
+
 /// A bind on a fresh plain connection: the whole answer, how long it took; the
 /// connection must close after a refusal.
 async fn bind_answer(addr: SocketAddr, system_id: &str, pw: &str) -> (Pdu, Duration) {
@@ -192,14 +204,7 @@ async fn every_refusal_is_the_same_rbindfail_after_the_same_delay() {
         1024,
     );
     let config = format!("{}{}", server_with("400ms", 100), refusal_accounts(&hash));
-    let s = start_with(
-        &config,
-        Options {
-            tls: true,
-            service: None,
-        },
-    )
-    .await;
+    let s = start_tls(&config).await;
     let cases = [
         ("nobody", "pw", "unknown system_id"),
         (
@@ -262,14 +267,7 @@ async fn refusals_before_the_password_count_as_failures() {
         ("far", "address not allowed"),
         ("nobody", "unknown system_id"),
     ] {
-        let s = start_with(
-            &config,
-            Options {
-                tls: true,
-                service: None,
-            },
-        )
-        .await;
+        let s = start_tls(&config).await;
         for _ in 0..3 {
             let (r, _) = bind_answer(s.addr, id, "pw").await;
             assert_eq!(r.command_status, CommandStatus::ESME_RBINDFAIL, "{what}");

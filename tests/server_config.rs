@@ -302,34 +302,17 @@ fn check_config_refuses_unusable_or_too_costly_secrets() {
 /// accepted with a warning naming the account; OWASP's settings pass silently.
 #[test]
 fn check_config_warns_about_weak_argon2_parameters() {
-    let text = [
-        account(
-            0,
-            "password_hash",
-            &phc_text("argon2id", "m=8192,t=1,p=1", SALT, HASH),
-        ),
-        account(
-            1,
-            "password_hash",
-            &phc_text("argon2id", "m=19456,t=1,p=1", SALT, HASH),
-        ),
-        account(
-            2,
-            "password_hash",
-            &phc_text("argon2id", "m=19456,t=2,p=1", SALT, HASH),
-        ),
-        account(
-            3,
-            "password_hash",
-            &phc_text("argon2i", "m=47104,t=1,p=1", SALT, HASH),
-        ),
-        account(
-            4,
-            "password_hash",
-            &phc_text("argon2id", "m=12288,t=3,p=1", SALT, HASH),
-        ),
+    let text: String = [
+        ("argon2id", "m=8192,t=1,p=1"),
+        ("argon2id", "m=19456,t=1,p=1"),
+        ("argon2id", "m=19456,t=2,p=1"),
+        ("argon2i", "m=47104,t=1,p=1"),
+        ("argon2id", "m=12288,t=3,p=1"),
     ]
-    .concat();
+    .iter()
+    .enumerate()
+    .map(|(i, (alg, params))| account(i, "password_hash", &phc_text(alg, params, SALT, HASH)))
+    .collect();
     let out = check_config(&text);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{stdout}");
