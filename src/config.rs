@@ -7,6 +7,7 @@
 //! restart. TLS material is loaded here too, so `check-config` catches an unreadable
 //! key and `serve` never binds a port with a config it cannot use.
 
+mod password;
 mod raw;
 mod validate;
 
@@ -35,6 +36,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// The `[[esme]]` accounts, in file order.
     pub accounts: Vec<Account>,
+    /// What a bind with an unknown system_id is verified against, so that its refusal
+    /// costs what a known account's does (argon2 at the accounts' highest cost).
+    pub unknown_account_credential: Credential,
 }
 
 #[derive(Debug, Clone)]
@@ -94,16 +98,19 @@ pub enum LogFormat {
     Json,
 }
 
-/// How repeated bind failures from one IP address are slowed down and then refused.
+/// How repeated bind failures from one address (IPv4 address, IPv6 /64) are slowed
+/// down and then refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindFailurePolicy {
     /// Failures within `window` after which the address is refused for `block_for`.
     pub max_failures: u32,
     pub window: Duration,
     pub block_for: Duration,
-    /// Every failed bind is answered only after this delay (slows password guessing).
+    /// Every refused bind is answered this long after it arrived (slows password
+    /// guessing, and hides how long the check took).
     pub delay: Duration,
-    /// Addresses tracked at most; the oldest entries are dropped past this.
+    /// Addresses tracked at most; past this, stale ones are dropped, then the least
+    /// recently seen unblocked one.
     pub max_tracked: usize,
 }
 
@@ -268,7 +275,7 @@ impl fmt::Display for ConfigProblems {
     }
 }
 
-/// A loaded config plus the non-fatal warnings (e.g. file permissions).
+/// A loaded config plus the non-fatal warnings (file permissions, weak password hashes).
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub config: Config,
@@ -287,11 +294,7 @@ impl ConfigSource {
     pub fn load(&self) -> Result<Loaded, ConfigProblems> {
         match self {
             ConfigSource::File(p) => Config::load(p),
-            ConfigSource::Inline(text) => Config::from_toml(text, &EnvOverrides::from_env(), None)
-                .map(|config| Loaded {
-                    config,
-                    warnings: Vec::new(),
-                }),
+            ConfigSource::Inline(text) => Config::parse(text, &EnvOverrides::from_env(), None),
         }
     }
 }
@@ -324,9 +327,9 @@ impl Config {
             }])
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let config = Config::from_toml(&text, &EnvOverrides::from_env(), Some(base))?;
-        let warnings = permission_warning(path).into_iter().collect();
-        Ok(Loaded { config, warnings })
+        let mut loaded = Config::parse(&text, &EnvOverrides::from_env(), Some(base))?;
+        loaded.warnings.extend(permission_warning(path));
+        Ok(loaded)
     }
 
     /// Parses and validates config text. Relative TLS paths are resolved against
@@ -336,6 +339,15 @@ impl Config {
         env: &EnvOverrides,
         base: Option<&Path>,
     ) -> Result<Config, ConfigProblems> {
+        Config::parse(text, env, base).map(|l| l.config)
+    }
+
+    /// [`Config::from_toml`] with the warnings (weak password hashes).
+    pub fn parse(
+        text: &str,
+        env: &EnvOverrides,
+        base: Option<&Path>,
+    ) -> Result<Loaded, ConfigProblems> {
         let raw: raw::RawConfig = toml::from_str(text).map_err(|e| {
             let span = e.span().map(|s| line_of(text, s.start)).unwrap_or_default();
             ConfigProblems(vec![Problem {

@@ -6,7 +6,8 @@
 //! - `tls`: rustls server config from PEM files.
 //! - `logging`: tracing subscriber (human / JSON).
 //! - `metrics`: Prometheus `/metrics` and `/healthz` endpoint.
-//! - `auth`: password checks and the per-address bind failure tracker.
+//! - `auth`: bind checks (uniform refusals), password verification, the per-address
+//!   bind failure tracker.
 //! - `session`: the SMPP state machine per connection, and the session registry.
 //! - `server`: listeners, shutdown, reload.
 //! - `service`: the port between sessions and the message store.

@@ -76,7 +76,7 @@ async fn binary_never_logs_passwords_or_message_text_at_debug_level() {
 
     let mut bad = Client::connect(addr).await;
     let r = bad.bind(CommandId::BIND_TRANSCEIVER, "acme", WRONG).await;
-    assert_eq!(r.command_status, CommandStatus::ESME_RINVPASWD);
+    assert_eq!(r.command_status, CommandStatus::ESME_RBINDFAIL);
     let mut c = Client::bound(addr, CommandId::BIND_TRANSCEIVER, "acme", PASSWORD).await;
     let r = c.submit("4915112345", TEXT.as_bytes()).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK, "{r:?}");

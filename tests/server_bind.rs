@@ -1,4 +1,5 @@
-//! Binds over real sockets: all three types, and every refusal with its status.
+//! Binds over real sockets: all three types, and every refusal (ESME_RBINDFAIL, see
+//! tests/security_accounts.rs for what they must not reveal).
 #![allow(clippy::unwrap_used)]
 
 #[path = "server_harness/mod.rs"]
@@ -69,17 +70,17 @@ async fn refused(addr: std::net::SocketAddr, id: CommandId, sid: &str, pw: &str)
 }
 
 #[tokio::test]
-async fn unknown_system_id_is_refused_with_rinvsysid() {
+async fn unknown_system_id_is_refused_with_rbindfail() {
     let s = start(&cfg(&esme("acme", ""))).await;
     let st = refused(s.addr, CommandId::BIND_TRANSCEIVER, "nobody", "pw").await;
-    assert_eq!(st, CommandStatus::ESME_RINVSYSID);
+    assert_eq!(st, CommandStatus::ESME_RBINDFAIL);
 }
 
 #[tokio::test]
-async fn wrong_password_is_refused_with_rinvpaswd() {
+async fn wrong_password_is_refused_with_rbindfail() {
     let s = start(&cfg(&esme("acme", ""))).await;
     let st = refused(s.addr, CommandId::BIND_TRANSMITTER, "acme", "nope").await;
-    assert_eq!(st, CommandStatus::ESME_RINVPASWD);
+    assert_eq!(st, CommandStatus::ESME_RBINDFAIL);
 }
 
 #[tokio::test]
@@ -94,7 +95,7 @@ async fn argon2_hashed_password_binds_and_rejects_wrong_one() {
     let s = start(&cfg(&acct)).await;
     Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "hashed", "s3cret").await;
     let st = refused(s.addr, CommandId::BIND_TRANSCEIVER, "hashed", "s3creX").await;
-    assert_eq!(st, CommandStatus::ESME_RINVPASWD);
+    assert_eq!(st, CommandStatus::ESME_RBINDFAIL);
 }
 
 #[tokio::test]
@@ -153,7 +154,7 @@ async fn repeated_failures_from_one_address_block_it_for_a_while() {
     let s = start(&config).await;
     for _ in 0..3 {
         let st = refused(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "bad").await;
-        assert_eq!(st, CommandStatus::ESME_RINVPASWD);
+        assert_eq!(st, CommandStatus::ESME_RBINDFAIL);
     }
     // Even the right password is refused now, without a credential check.
     let st = refused(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
@@ -170,7 +171,7 @@ async fn failed_binds_are_answered_only_after_the_delay() {
     let s = start(&config).await;
     let t = std::time::Instant::now();
     let st = refused(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "bad").await;
-    assert_eq!(st, CommandStatus::ESME_RINVPASWD);
+    assert_eq!(st, CommandStatus::ESME_RBINDFAIL);
     assert!(t.elapsed() >= std::time::Duration::from_millis(300));
 }
 

@@ -207,3 +207,121 @@ fn serve_with_bad_config_exits_before_binding() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("problem(s) in config"), "{err}");
 }
+
+/// A PHC string with `params` and the given salt/hash parts ("" leaves one out).
+fn phc_text(alg: &str, params: &str, salt: &str, hash: &str) -> String {
+    let mut s = format!("${alg}$v=19${params}");
+    for part in [salt, hash] {
+        if !part.is_empty() {
+            s.push('$');
+            s.push_str(part);
+        }
+    }
+    s
+}
+
+const SALT: &str = "c2FsdHNhbHRzYWx0";
+const HASH: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+fn account(i: usize, key: &str, value: &str) -> String {
+    format!("[[esme]]\nsystem_id = \"a{i}\"\n{key} = \"{value}\"\n")
+}
+
+fn check_config(text: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    smppd()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env_remove("SMPPD_REDIS_URL")
+        .env_remove("SMPPD_MONGODB_URI")
+        .output()
+        .unwrap()
+}
+
+/// Secrets nobody could bind with, or that make every bind expensive, are config
+/// problems: an empty password, a PHC string without salt or hash, argon2d, argon2
+/// costs above the ceiling (m ≤ 64 MiB, m×t ≤ 192 MiB passes).
+#[test]
+fn check_config_refuses_unusable_or_too_costly_secrets() {
+    let bad = [
+        ("password", String::new(), "must not be empty"),
+        (
+            "password_hash",
+            phc_text("argon2id", "m=19456,t=2,p=1", "", ""),
+            "has no salt",
+        ),
+        (
+            "password_hash",
+            phc_text("argon2id", "m=19456,t=2,p=1", SALT, ""),
+            "has no hash",
+        ),
+        (
+            "password_hash",
+            phc_text("argon2d", "m=19456,t=2,p=1", SALT, HASH),
+            "argon2d is refused",
+        ),
+        (
+            "password_hash",
+            phc_text("argon2id", "m=131072,t=1,p=1", SALT, HASH),
+            "above the ceiling",
+        ),
+        (
+            "password_hash",
+            phc_text("argon2id", "m=65536,t=4,p=1", SALT, HASH),
+            "above the ceiling",
+        ),
+    ];
+    let text: String = bad
+        .iter()
+        .enumerate()
+        .map(|(i, (key, value, _))| account(i, key, value))
+        .collect();
+    let out = check_config(&text);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(&format!("{} problem(s)", bad.len())), "{err}");
+    for (i, (key, _, want)) in bad.iter().enumerate() {
+        assert!(
+            err.contains(&format!("esme[{i}].{key}: ")) && err.contains(want),
+            "esme[{i}] {want}: {err}"
+        );
+    }
+    // At the ceiling is fine.
+    let at_ceiling = account(
+        0,
+        "password_hash",
+        &phc_text("argon2id", "m=65536,t=3,p=4", SALT, HASH),
+    );
+    assert!(check_config(&at_ceiling).status.success());
+}
+
+/// argon2 parameters below OWASP's minimum (m=19 MiB, t=2 or an equivalent) are
+/// accepted with a warning naming the account; OWASP's settings pass silently.
+#[test]
+fn check_config_warns_about_weak_argon2_parameters() {
+    let text: String = [
+        ("argon2id", "m=8192,t=1,p=1"),
+        ("argon2id", "m=19456,t=1,p=1"),
+        ("argon2id", "m=19456,t=2,p=1"),
+        ("argon2i", "m=47104,t=1,p=1"),
+        ("argon2id", "m=12288,t=3,p=1"),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (alg, params))| account(i, "password_hash", &phc_text(alg, params, SALT, HASH)))
+    .collect();
+    let out = check_config(&text);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("config OK"), "{stdout}");
+    let warnings: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{stdout}");
+    assert!(warnings[0].contains("esme[0].password_hash") && warnings[0].contains("OWASP"));
+    assert!(warnings[1].contains("esme[1].password_hash"), "{stdout}");
+}

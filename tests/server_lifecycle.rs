@@ -27,7 +27,7 @@ async fn reload_adds_and_removes_accounts_live() {
         c.bind(CommandId::BIND_TRANSCEIVER, "new", "pw")
             .await
             .command_status,
-        CommandStatus::ESME_RINVSYSID
+        CommandStatus::ESME_RBINDFAIL
     );
 
     s.rewrite_config(&format!("{base}{}", esme("new", "")));
@@ -46,7 +46,7 @@ async fn reload_adds_and_removes_accounts_live() {
         c.bind(CommandId::BIND_TRANSCEIVER, "old", "pw")
             .await
             .command_status,
-        CommandStatus::ESME_RINVSYSID
+        CommandStatus::ESME_RBINDFAIL
     );
     Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "new", "pw").await;
 }

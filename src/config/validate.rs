@@ -9,15 +9,14 @@ use ipnet::IpNet;
 
 use super::raw::{RawConfig, RawEsme};
 use super::{
-    Account, BindFailurePolicy, BindTypes, Config, ConfigProblems, Credential, EnvOverrides,
-    LogFormat, MetricsConfig, MongoConfig, Problem, ReceiptsConfig, RedisConfig, ServerConfig,
-    Throughput, TlsListen,
+    password, Account, BindFailurePolicy, BindTypes, Config, ConfigProblems, Credential,
+    EnvOverrides, Loaded, LogFormat, MetricsConfig, MongoConfig, Problem, ReceiptsConfig,
+    RedisConfig, ServerConfig, Throughput, TlsListen,
 };
 use crate::service::ExpiryMode;
 
-/// C-Octet String maxima of the bind PDU, counting characters (NUL excluded).
+/// C-Octet String maximum of the bind PDU's system_id, counting characters (NUL excluded).
 const MAX_SYSTEM_ID_LEN: usize = 15;
-const MAX_PASSWORD_LEN: usize = 8;
 /// A submit_sm with every field at its maximum plus TLVs fits well within this.
 const MIN_PDU_LEN: i64 = 512;
 const MAX_PDU_LEN: i64 = 16 * 1024 * 1024;
@@ -26,6 +25,8 @@ const MAX_WINDOW: i64 = 10_000;
 #[derive(Default)]
 struct Collector {
     problems: Vec<Problem>,
+    /// Accepted, but worth telling the operator.
+    warnings: Vec<String>,
 }
 
 impl Collector {
@@ -107,7 +108,7 @@ pub(super) fn validate(
     raw: RawConfig,
     env: &EnvOverrides,
     base: Option<&Path>,
-) -> Result<Config, ConfigProblems> {
+) -> Result<Loaded, ConfigProblems> {
     let mut c = Collector::default();
     let s = &raw.server;
 
@@ -299,7 +300,12 @@ pub(super) fn validate(
             message: "invalid listener".into(),
         }]));
     };
-    Ok(Config {
+    let unknown_account_credential =
+        password::unknown_account_credential(accounts.iter().filter_map(|a| match &a.credential {
+            Credential::Argon2(phc) => password::check_hash(phc).ok(),
+            Credential::Plain(_) => None,
+        }));
+    let config = Config {
         server: ServerConfig {
             system_id,
             node_id: s.node_id.clone().unwrap_or_else(default_node_id),
@@ -338,6 +344,11 @@ pub(super) fn validate(
             listen: metrics_listen,
         },
         accounts,
+        unknown_account_credential,
+    };
+    Ok(Loaded {
+        config,
+        warnings: c.warnings,
     })
 }
 
@@ -432,35 +443,28 @@ fn validate_esme(
             );
             None
         }
-        (Some(pw), None) => {
-            if pw.len() > MAX_PASSWORD_LEN || !pw.is_ascii() {
-                // The bind PDU's password is C-Octet String max 9: longer can never match.
-                c.push(
-                    p("password"),
-                    format!("must be at most {MAX_PASSWORD_LEN} ASCII characters (SMPP limit)"),
-                );
-            }
-            Some(Credential::Plain(pw.clone()))
-        }
-        (None, Some(h)) => match argon2::PasswordHash::new(h) {
-            Ok(parsed) if parsed.algorithm.as_str().starts_with("argon2") => {
-                Some(Credential::Argon2(h.clone()))
-            }
-            Ok(parsed) => {
-                c.push(
-                    p("password_hash"),
-                    format!(
-                        "unsupported algorithm \"{}\" (argon2 only)",
-                        parsed.algorithm
-                    ),
-                );
+        (Some(pw), None) => match password::check_password(pw) {
+            Ok(()) => Some(Credential::Plain(pw.clone())),
+            Err(problem) => {
+                c.push(p("password"), problem);
                 None
             }
-            Err(err) => {
-                c.push(
-                    p("password_hash"),
-                    format!("not an argon2 PHC string ({err})"),
-                );
+        },
+        (None, Some(h)) => match password::check_hash(h) {
+            Ok(cost) => {
+                if cost.below_owasp() {
+                    c.warnings.push(format!(
+                        "{}: argon2 m={} KiB, t={} is below OWASP's minimum (m=19456 KiB, \
+                         t=2, or an equivalent); consider a new hash",
+                        p("password_hash"),
+                        cost.m,
+                        cost.t
+                    ));
+                }
+                Some(Credential::Argon2(h.clone()))
+            }
+            Err(problem) => {
+                c.push(p("password_hash"), problem);
                 None
             }
         },

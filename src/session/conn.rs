@@ -424,81 +424,71 @@ impl Session {
     }
 
     async fn on_bind(&mut self, id: CommandId, seq: u32, bind: Bind) -> Flow {
+        let received = Instant::now();
         let Some(bind_type) = BindType::of_request(id) else {
             return Flow::Continue;
         };
         let cfg = self.ctx.config();
-        let policy = &cfg.server.bind_failures;
-        let ip = self.peer.ip();
+        let ctx = self.ctx.clone();
         let system_id = bind.system_id.to_string_lossy().into_owned();
-        let refuse = |status: CommandStatus| error_resp(id, seq, status);
-
-        if self.ctx.failures.is_blocked(ip, std::time::Instant::now()) {
-            tracing::warn!(
-                system_id,
-                "bind refused: address blocked after repeated failures"
-            );
-            tokio::time::sleep(policy.delay).await;
-            self.send(refuse(CommandStatus::ESME_RBINDFAIL)).await;
-            return Flow::Close("bind refused");
-        }
-        let account = cfg.account(&system_id);
-        let credentials_ok = match account {
-            Some(a) => auth::verify_password(&a.credential, bind.password.as_bytes()).await,
-            None => false,
+        let request = auth::BindRequest {
+            peer: self.peer.ip(),
+            tls: self.tls,
+            system_id: &system_id,
+            password: bind.password.as_bytes(),
         };
-        let (Some(account), true) = (account, credentials_ok) else {
-            let status = if account.is_none() {
-                CommandStatus::ESME_RINVSYSID
-            } else {
-                CommandStatus::ESME_RINVPASWD
-            };
-            let blocked = self
-                .ctx
-                .failures
-                .record_failure(ip, std::time::Instant::now(), policy);
-            tracing::warn!(system_id, ?status, blocked, "bind refused: bad credentials");
-            tokio::time::sleep(policy.delay).await;
-            self.send(refuse(status)).await;
-            return Flow::Close("bind refused");
+        let decision = ctx
+            .auth
+            .check(&cfg, request, |account| {
+                if !bind_type_allowed(account, bind_type) {
+                    Some("bind type not allowed")
+                } else if ctx.registry.bind_count(&account.system_id) >= account.max_binds {
+                    Some("account at max_binds")
+                } else {
+                    None
+                }
+            })
+            .await;
+        let registered = match decision {
+            auth::Decision::Refuse(why) => Err(why),
+            auth::Decision::Accept(account, attempt) => {
+                let r = ctx.registry.register(
+                    account,
+                    bind_type,
+                    self.peer,
+                    self.tls,
+                    bind.interface_version,
+                    self.outbound.clone(),
+                    self.kick.clone(),
+                );
+                match r {
+                    Ok(r) => {
+                        attempt.succeeded();
+                        Ok(r)
+                    }
+                    // Another bind took the last slot since the check.
+                    Err(_) => {
+                        attempt.not_counted();
+                        Err("account at max_binds")
+                    }
+                }
+            }
         };
-        let why = if !account.enabled {
-            Some("account disabled")
-        } else if account.tls_required && !self.tls {
-            Some("account requires TLS")
-        } else if !account.address_allowed(ip) {
-            Some("address not allowed")
-        } else if !bind_type_allowed(account, bind_type) {
-            Some("bind type not allowed")
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            tracing::warn!(
-                system_id,
-                bind_type = bind_type.as_str(),
-                "bind refused: {why}"
-            );
-            self.send(refuse(CommandStatus::ESME_RBINDFAIL)).await;
-            return Flow::Close("bind refused");
-        }
-        let registration = match self.ctx.registry.register(
-            account,
-            bind_type,
-            self.peer,
-            self.tls,
-            bind.interface_version,
-            self.outbound.clone(),
-            self.kick.clone(),
-        ) {
+        let registration = match registered {
             Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(system_id, "bind refused: {e}");
-                self.send(refuse(CommandStatus::ESME_RBINDFAIL)).await;
+            Err(why) => {
+                tracing::warn!(
+                    system_id,
+                    bind_type = bind_type.as_str(),
+                    "bind refused: {why}"
+                );
+                // Every refusal looks the same to the peer, whatever decided it.
+                tokio::time::sleep_until(received + cfg.server.bind_failures.delay).await;
+                self.send(error_resp(id, seq, CommandStatus::ESME_RBINDFAIL))
+                    .await;
                 return Flow::Close("bind refused");
             }
         };
-        self.ctx.failures.record_success(ip);
         let rt = registration.runtime.borrow().clone();
         self.window_size = rt.account.window;
         self.window.add_permits(self.window_size);

@@ -32,7 +32,7 @@ pub use outbound::{Outbound, OutboundError};
 pub use registry::{AccountRuntime, Registration, SessionRegistry};
 pub use state::{BindType, State};
 
-use crate::auth::BindFailureTracker;
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::service::MessageService;
 
@@ -41,7 +41,7 @@ pub struct SessionCtx {
     config: RwLock<Arc<Config>>,
     pub service: Arc<dyn MessageService>,
     pub registry: Arc<SessionRegistry>,
-    pub failures: BindFailureTracker,
+    pub auth: Authenticator,
 }
 
 impl SessionCtx {
@@ -54,7 +54,7 @@ impl SessionCtx {
             config: RwLock::new(config),
             service,
             registry,
-            failures: BindFailureTracker::new(),
+            auth: Authenticator::new(),
         }
     }
 
