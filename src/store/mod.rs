@@ -16,6 +16,7 @@
 //! * [`ready`], [`handoff`] — receipts of single-part messages: held until their
 //!   response is queued, then sent from memory when their receiver is bound here.
 //! * [`ops`] — query_sm, cancel_sm, replace_sm.
+//! * [`partition`] — the partitions' hash tags (slots spread evenly over a cluster).
 //! * [`layout`] — the layout version: a store of another one is refused at start.
 //! * [`clock`], [`model`], [`mongo`], [`value`], [`error`] — the pieces they share.
 //!
@@ -36,6 +37,7 @@ mod mongo;
 pub use mongo::outcome_indexes;
 mod ops;
 mod outcome;
+pub mod partition;
 mod ready;
 mod receipts;
 mod release;

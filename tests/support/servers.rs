@@ -127,11 +127,18 @@ pub struct RedisServer {
     binary: PathBuf,
     dir: TempDir,
     child: Option<Child>,
+    /// Arguments beyond the defaults (`start_with`).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts the server of `kind` on a free port and waits until it answers PING.
     pub fn start(kind: RedisKind) -> RedisServer {
+        Self::start_with(kind, &[])
+    }
+
+    /// The same with more server arguments (e.g. `--cluster-enabled yes`).
+    pub fn start_with(kind: RedisKind, extra: &[&str]) -> RedisServer {
         let binary = binary_from_env(kind.env_var());
         let dir = TempDir::new("redis");
         let mut server = RedisServer {
@@ -140,6 +147,7 @@ impl RedisServer {
             binary,
             dir,
             child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         // A free port can be taken between the probe and the bind: try a few.
         for _ in 0..5 {
@@ -161,6 +169,7 @@ impl RedisServer {
             .args(["--appendonly", "yes", "--appendfsync", "everysec"])
             .args(["--save", ""])
             .args(["--daemonize", "no"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
