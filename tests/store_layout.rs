@@ -51,7 +51,8 @@ async fn redis_time_ms(r: &mut redis::aio::MultiplexedConnection) -> i64 {
 }
 
 /// Writes `first` as the first segment of a pending message straight into Redis, in
-/// this layout (the group hash, the segment record, the deadline index entry), as
+/// this layout (the group hash, the segment record, the deadline index entry, the
+/// account's usage), as
 /// another node's submit would leave it — but with no timer and no `P:armed`
 /// announcement. Returns the group key.
 async fn write_pending(
@@ -85,6 +86,16 @@ async fn write_pending(
         .zadd(format!("{prefix}deadlines"), &gk, deadline)
         .await
         .unwrap();
+    // The account's usage, as SUBMIT counts it.
+    let octets = first.raw_user_data.len() as i64;
+    let usage = format!("{prefix}usage");
+    let account = &first.policy.system_id;
+    let _: () = r.hincr(&usage, format!("n:{account}"), 1).await.unwrap();
+    let _: () = r
+        .hincr(&usage, format!("b:{account}"), octets)
+        .await
+        .unwrap();
+    let _: () = r.hincr(&usage, "b", octets).await.unwrap();
     gk
 }
 
@@ -209,7 +220,8 @@ both!(
                 &odd,
                 1,
                 bytes::Bytes::new(),
-                bytes::Bytes::from_static(b"uno "),
+                // Longer than the original: the account's usage follows it.
+                bytes::Bytes::from_static(b"the first "),
             )
             .await
             .unwrap();
@@ -219,7 +231,7 @@ both!(
         let docs = wait_outcomes(&run.store, 1, T).await;
         let d = &docs[0];
         assert_eq!(d.get_str("state").unwrap(), "DELIVERED");
-        assert_eq!(d.get_str("text").unwrap(), "uno two");
+        assert_eq!(d.get_str("text").unwrap(), "the first two");
         assert_eq!(
             d.get_document("source").unwrap().get_str("addr").unwrap(),
             "12\n3 4|5:x"

@@ -38,9 +38,10 @@ end
 bulk('ZREM', P .. 'outbox', done)
 flush_receipts(q, true)
 local usage = P .. 'usage'
--- A field that reaches 0 goes: an empty store leaves no usage behind.
+-- A field that reaches 0 goes: an empty store leaves no usage behind. (Below 0 would
+-- be an accounting fault; it stays, visible, rather than be hidden.)
 local function take(field, by)
-  if by ~= 0 and redis.call('HINCRBY', usage, field, -by) <= 0 then
+  if by ~= 0 and redis.call('HINCRBY', usage, field, string.format('%d', -by)) == 0 then
     redis.call('HDEL', usage, field)
   end
 end

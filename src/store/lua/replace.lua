@@ -35,8 +35,9 @@ local _, dc, esm, _, _, rid = string.match(string.sub(v, hs, he - 1),
 -- The account's usage follows the new length of the data (see SUBMIT).
 local grown = #ARGV[7] - (#v - he)
 if grown ~= 0 then
-  redis.call('HINCRBY', P .. 'usage', 'b:' .. ARGV[4], grown)
-  redis.call('HINCRBY', P .. 'usage', 'b', grown)
+  local by = string.format('%d', grown)
+  redis.call('HINCRBY', P .. 'usage', 'b:' .. ARGV[4], by)
+  redis.call('HINCRBY', P .. 'usage', 'b', by)
 end
 redis.call('SET', mk, string.sub(v, 1, hs - 1) .. now .. ' ' .. dc .. ' ' .. esm .. ' ' ..
   ARGV[8] .. ' ' .. ARGV[6] .. ' ' .. rid .. '\n' .. ARGV[7])
