@@ -5,6 +5,13 @@
 # bench_config FILE NODE_ID PORT KV_PORT METRICS_PORT MONGO_URI [DATABASE]
 bench_config() {
   local cfg="$1" node="$2" port="$3" kv_port="$4" metrics_port="$5" m_uri="$6" m_db="${7:-smppd}"
+  # The limits as large as the store's (one account carries the whole load); left out
+  # with BENCH_LIMITS=0, for a binary from before they existed (scripts/ab.sh).
+  local limits="" store_limits=""
+  if [ "${BENCH_LIMITS:-1}" = 1 ]; then
+    limits=$'max_pending = 100000000\nmax_pending_bytes = 4503599627370496\nmax_queued_receipts = 100000000'
+    store_limits="max_pending_bytes = 4503599627370496"
+  fi
   cat >"$cfg" <<EOF
 [server]
 system_id = "smppd"
@@ -22,7 +29,7 @@ delay = "0"
 
 [redis]
 url = "redis://127.0.0.1:$kv_port"
-max_pending_bytes = 4503599627370496
+$store_limits
 key_prefix = "bench:"
 
 [metrics]
@@ -40,10 +47,7 @@ max_binds = 30000
 window = 1024
 default_validity = "48h"
 max_validity = "7days"
-# One account carries the whole load: its share is the store's.
-max_pending = 100000000
-max_pending_bytes = 4503599627370496
-max_queued_receipts = 100000000
+$limits
 EOF
   chmod 600 "$cfg"
 }
