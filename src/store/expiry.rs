@@ -42,7 +42,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::receipts::DispatchEvent;
+use super::announce::DispatchEvent;
 use super::{ExpiryBackend, Inner, StoreError};
 
 /// Groups per claim-due round trip.

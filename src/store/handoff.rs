@@ -20,39 +20,12 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::outcome::QueuedReceipt;
-use super::ready::Held;
+use super::lease::Local;
 
 /// Receipts held here per account at most; past it they are made due in Redis
 /// instead (the durable queue), so a receiver slower than its submitters cannot make
 /// this node's memory grow.
 pub const PER_ACCOUNT: usize = 8192;
-
-/// A receipt queued in Redis leased to this node until `held_until` (ms, Redis time).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Local {
-    pub id: String,
-    pub receipt: QueuedReceipt,
-    pub held_until: i64,
-}
-
-impl Local {
-    /// Whether a send started at `now` ends before the lease does: a send may take
-    /// up to a whole receipt lease (every try's slot and response wait).
-    pub fn usable(&self, now: i64, lease_ms: i64) -> bool {
-        self.held_until - now >= lease_ms
-    }
-
-    /// The form RECEIPT_READY takes, to make it due in Redis instead.
-    pub fn into_held(self) -> Held {
-        Held {
-            account: self.receipt.receipt.system_id.clone(),
-            id: self.id,
-            held_until: self.held_until,
-            receipt: None,
-        }
-    }
-}
 
 /// Per account, the receipts waiting for this node's worker of that account.
 #[derive(Debug, Default)]
@@ -117,6 +90,7 @@ impl Handoff {
 mod tests {
     use super::*;
     use crate::service::{Address, ReceiptDelivery};
+    use crate::store::outcome::QueuedReceipt;
 
     fn addr() -> Address {
         Address {

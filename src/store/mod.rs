@@ -13,8 +13,10 @@
 //!   deleted.
 //! * [`outcome`] — a finished message as a document and as receipts (pure).
 //! * [`receipts`] — sends queued receipts through the [`ReceiptSink`].
+//! * [`lease`] — the receipt lease rule: who may send a queued receipt, and until when.
 //! * [`ready`], [`handoff`] — receipts of single-part messages: held until their
 //!   response is queued, then sent from memory when their receiver is bound here.
+//! * [`announce`] — what wakes the receipt dispatcher.
 //! * [`ops`] — query_sm, cancel_sm, replace_sm.
 //! * [`partition`] — the partitions' hash tags (slots spread evenly over a cluster).
 //! * [`layout`] — the layout version: a store of another one is refused at start.
@@ -24,6 +26,7 @@
 //! [`ReceiptSink`] and a shutdown token. Sessions use it as a [`MessageService`].
 
 mod accept;
+mod announce;
 mod backlog;
 mod clock;
 pub mod error;
@@ -32,6 +35,7 @@ mod finisher;
 mod handoff;
 mod known;
 pub mod layout;
+mod lease;
 pub mod model;
 mod mongo;
 pub use mongo::outcome_indexes;
@@ -223,7 +227,7 @@ impl Store {
             scripts::submit::SubmitHeader {
                 max_pending: settings.max_pending,
                 max_pending_bytes: settings.max_pending_bytes,
-                hold_ms: ready::hold_ms(settings.receipt_lease),
+                hold_ms: lease::hold_ms(settings.receipt_lease),
             },
         );
         let (claimed, claimed_rx) = tokio::sync::mpsc::channel(release::CLAIMED_QUEUE);
@@ -294,11 +298,11 @@ impl Store {
             }
             // Receipts leased to this node and not sent: due now for whichever node
             // (or this one's next start) has a receiver, not when their hold ends.
-            let mut left: Vec<ready::Held> = inner
+            let mut left: Vec<lease::Held> = inner
                 .handoff
                 .take_all()
                 .into_iter()
-                .map(handoff::Local::into_held)
+                .map(lease::Local::into_held)
                 .collect();
             left.extend(inner.ready.take());
             ready::make_due(&inner, &left).await;

@@ -23,35 +23,12 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, Notify};
 
-use super::handoff::{Local, Pushed};
-use super::outcome::QueuedReceipt;
-use super::receipts::DispatchEvent;
+use super::announce::DispatchEvent;
+use super::handoff::Pushed;
+use super::lease::{Held, Local};
 use super::scripts::receipts::HeldEntry;
 use super::Inner;
 use crate::service::ReceiptSink;
-
-/// What the hold adds to a receipt lease: the time for the response to be queued and
-/// this node's worker to start the send, which must still find a whole lease left
-/// ([`Local::usable`]).
-pub const HOLD_MARGIN_MS: i64 = 5_000;
-
-/// How long SUBMIT holds a receipt: a receipt lease and the margin. It is also how
-/// late the receipt goes out when the node that stored it dies before sending it (a
-/// taken receipt waits its lease the same way).
-pub fn hold_ms(receipt_lease: std::time::Duration) -> i64 {
-    receipt_lease.as_millis() as i64 + HOLD_MARGIN_MS
-}
-
-/// A held receipt: account, receipt id, and the score SUBMIT gave it (only a receipt
-/// still at that score — not taken meanwhile — is made due), with the receipt itself
-/// when this node built it (then it may be sent from memory).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Held {
-    pub account: String,
-    pub id: String,
-    pub held_until: i64,
-    pub receipt: Option<QueuedReceipt>,
-}
 
 /// Receipts whose responses are queued, waiting for the next RECEIPT_READY call.
 /// Grows by one per accepted single-part submit and is emptied by every call, so it

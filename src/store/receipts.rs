@@ -35,6 +35,7 @@ use std::time::Duration;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{broadcast, mpsc, Notify};
 
+use super::announce::DispatchEvent;
 use super::outcome::QueuedReceipt;
 use super::{Inner, StoreError};
 use crate::service::{DeliverError, ReceiptSink};
@@ -42,17 +43,6 @@ use crate::service::{DeliverError, ReceiptSink};
 /// How often a node without a receiver of the account takes its receipts anyway,
 /// to drop those past their lifetime.
 const SWEEP: Duration = Duration::from_secs(3600);
-
-/// What wakes the dispatcher.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DispatchEvent {
-    /// This account has new receipts (announced on `P:receipts`).
-    Account(String),
-    /// Look at every account with receipts (after a (re)subscription).
-    Rescan,
-    /// This node handed receipts of this account to its worker (`handoff`).
-    Local(String),
-}
 
 pub struct Dispatcher {
     inner: Arc<Inner>,
@@ -256,7 +246,7 @@ impl Worker {
             let mut by = self.wake_by.swap(0, Ordering::Relaxed);
             if !full {
                 let hold = self.inner.clock.now_ms()
-                    + super::ready::hold_ms(self.inner.settings.receipt_lease);
+                    + super::lease::hold_ms(self.inner.settings.receipt_lease);
                 by = if by == 0 { hold } else { by.min(hold) };
             }
             if by != 0 {
@@ -397,7 +387,7 @@ impl Worker {
     }
 
     /// Up to a window of the receipts handed over in memory that can still be sent
-    /// within their lease ([`super::handoff::Local::usable`]); the others are made due
+    /// within their lease ([`super::lease::Local::usable`]); the others are made due
     /// in Redis, for any node.
     async fn take_local(&self) -> Taken {
         let s = &self.inner.settings;

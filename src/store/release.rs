@@ -31,9 +31,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::handoff::Local;
+use super::announce::DispatchEvent;
+use super::lease::Local;
 use super::outcome::{receipts, QueuedReceipt};
-use super::receipts::DispatchEvent;
 use super::scripts::receipts::ReleaseRecord;
 use super::scripts::{RawGroup, ReceiptEntry};
 use super::{Inner, StoreError};
@@ -223,7 +223,7 @@ impl Releaser {
     /// Returns how many groups' receipts this call queued (RELEASE's count: a group
     /// another node or the finalize released first is not counted).
     async fn release(&self, groups: Vec<RawGroup>) -> Result<u64, StoreError> {
-        let lease_ms = super::ready::hold_ms(self.inner.settings.receipt_lease);
+        let lease_ms = super::lease::hold_ms(self.inner.settings.receipt_lease);
         let mut records = Vec::with_capacity(groups.len());
         let mut ended = Vec::new();
         // The receipts to send from memory, by gid, if RELEASE queues them.
