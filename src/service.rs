@@ -166,9 +166,10 @@ pub enum ServiceError {
     /// The store cannot take more right now (ESME_RMSGQFUL).
     #[error("message queue full: {0}")]
     QueueFull(String),
-    /// Redis or MongoDB unreachable or failing (ESME_RSYSERR).
+    /// Redis or MongoDB unreachable or failing (ESME_RSYSERR); the store's error,
+    /// with its source, for the log.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 /// State of a message as query_sm reports it.

@@ -720,7 +720,9 @@ both!(
         // The poisoned record failed alone; its neighbours in the batch were stored.
         let (last, rest) = results.split_last().unwrap();
         match last {
-            Err(ServiceError::Internal(e)) => assert!(e.contains("WRONGTYPE"), "{e}"),
+            Err(ServiceError::Internal(e)) => {
+                assert!(e.to_string().contains("WRONGTYPE"), "{e}")
+            }
             other => panic!("the poisoned segment: {other:?}"),
         }
         let ids: Vec<String> = rest

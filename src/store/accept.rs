@@ -20,7 +20,7 @@ use super::model::{
 use super::outcome::receipts;
 use super::scripts::submit::{Limit, SubmitKind, SubmitRecord, SubmitReply};
 use super::scripts::ReceiptEntry;
-use super::Inner;
+use super::{Inner, StoreError};
 use crate::service::{AccountPolicy, AfterResponse, ServiceError, SubmitAccepted, SubmitRequest};
 
 /// ESME_RINVEXPIRY
@@ -144,7 +144,7 @@ impl Inner {
             // Not stored: nothing for the lease to take.
             self.known.take(&message_id);
         }
-        match reply.map_err(ServiceError::Internal)? {
+        match reply? {
             // A new deadline reaches every node's timer heap through `P:armed`.
             SubmitReply::Stored => Ok(SubmitAccepted::new(message_id)),
             SubmitReply::Single { held_until } => {
@@ -190,11 +190,11 @@ impl Inner {
                 )))
             }
             SubmitReply::Expired => Err(invalid_expiry("validity_period is already past")),
-            SubmitReply::Failed(e) => Err(ServiceError::Internal(format!("submit script: {e}"))),
+            SubmitReply::Failed(e) => Err(StoreError::Script(e).into()),
         }
     }
 }
 
 fn internal(e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Internal(e.to_string())
+    StoreError::Corrupt(e.to_string()).into()
 }

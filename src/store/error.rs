@@ -13,6 +13,16 @@ pub enum StoreError {
     KeyspaceEvents(String),
     #[error("unexpected data in redis: {0}")]
     Corrupt(String),
+    /// A command of one submit record failed inside its batch's script (out of
+    /// memory, say); the batch's other records are unaffected.
+    #[error("submit script: {0}")]
+    Script(String),
+    /// The submit batcher's task is gone (the store is shutting down).
+    #[error("the submit batcher stopped")]
+    Stopped,
+    /// The batch call this submit was part of failed (one error for every record).
+    #[error(transparent)]
+    Batch(std::sync::Arc<StoreError>),
     /// The store holds another layout version than this build's (`layout.rs`).
     #[error(
         "the store's data layout is {found}, this smppd needs {expected} (key {key}): \
@@ -28,6 +38,6 @@ pub enum StoreError {
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> ServiceError {
-        ServiceError::Internal(e.to_string())
+        ServiceError::Internal(Box::new(e))
     }
 }

@@ -13,7 +13,7 @@ use super::accept::deadline;
 use super::model::address_key;
 use super::outcome::{datetime, OutcomeState};
 use super::scripts::ops::{CancelReply, Owner, QueryReply, ReplaceReply, Replacement};
-use super::Inner;
+use super::{Inner, StoreError};
 use crate::service::{AccountPolicy, Address, ExpiryMode, QueryAnswer, ServiceError};
 
 pub const ESME_RINVMSGID: u32 = 0x0C;
@@ -28,7 +28,7 @@ fn rejected(status: u32, reason: impl Into<String>) -> ServiceError {
 }
 
 fn redis_err(e: redis::RedisError) -> ServiceError {
-    ServiceError::Internal(format!("redis: {e}"))
+    StoreError::from(e).into()
 }
 
 /// `address_key`, or empty (= any source) when the request left source_addr empty.
@@ -271,7 +271,9 @@ fn answer_from_document(message_id: &str, d: &Document) -> Result<QueryAnswer, S
         .get_str("state")
         .ok()
         .and_then(OutcomeState::parse)
-        .ok_or_else(|| ServiceError::Internal("outcome document without state".into()))?;
+        .ok_or_else(|| {
+            ServiceError::from(StoreError::Corrupt("outcome document without state".into()))
+        })?;
     let final_date = d
         .get_datetime("completed_at")
         .ok()

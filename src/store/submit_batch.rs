@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::scripts::submit::{SubmitHeader, SubmitRecord, SubmitReply};
 use super::scripts::Scripts;
+use super::StoreError;
 
 /// Batches in flight at once: while Redis runs one, the next is on its way. More make
 /// the batches smaller, not Redis faster (it runs one script at a time): 1, 2 and 4
@@ -34,7 +35,7 @@ const QUEUE: usize = 4096;
 
 struct Job {
     record: SubmitRecord,
-    reply: oneshot::Sender<Result<SubmitReply, String>>,
+    reply: oneshot::Sender<Result<SubmitReply, StoreError>>,
 }
 
 /// The submitting side; the batching task ends once this is dropped.
@@ -52,14 +53,13 @@ impl Batcher {
 
     /// Stores one record; its own reply from the batch. Err: Redis failed (the whole
     /// call) or the batching task is gone.
-    pub async fn submit(&self, record: SubmitRecord) -> Result<SubmitReply, String> {
+    pub async fn submit(&self, record: SubmitRecord) -> Result<SubmitReply, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job { record, reply })
             .await
-            .map_err(|_| "the submit batcher stopped".to_owned())?;
-        rx.await
-            .map_err(|_| "the submit batcher dropped the request".to_owned())?
+            .map_err(|_| StoreError::Stopped)?;
+        rx.await.map_err(|_| StoreError::Stopped)?
     }
 }
 
@@ -104,9 +104,9 @@ async fn call(mut conn: ConnectionManager, scripts: &Scripts, h: SubmitHeader, b
             }
         }
         Err(e) => {
-            let e = e.to_string();
+            let e = Arc::new(e);
             for r in replies {
-                let _ = r.send(Err(e.clone()));
+                let _ = r.send(Err(StoreError::Batch(e.clone())));
             }
         }
     }
