@@ -87,7 +87,7 @@ async fn write_pending(
         .await
         .unwrap();
     // The account's usage, as SUBMIT counts it.
-    let octets = first.raw_user_data.len() as i64;
+    let octets = StoredSegment::from_request(first).record_len() as i64;
     let usage = format!("{prefix}usage");
     let account = &first.policy.system_id;
     let _: () = r.hincr(&usage, format!("n:{account}"), 1).await.unwrap();

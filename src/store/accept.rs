@@ -98,7 +98,6 @@ impl Inner {
             service_type: meta.service_type.clone(),
             record_tail: segment.record_tail(),
             account: account.clone(),
-            octets: req.raw_user_data.len(),
             limits: req.policy.limits,
             kind: SubmitKind::Part {
                 expiry_code: expiry_mode_code(meta.expiry_mode),

@@ -297,7 +297,7 @@ impl Finisher {
             records.push(FinalizeRecord {
                 gid: g.gid.clone(),
                 account: g.meta.account.clone(),
-                octets: g.segments.iter().map(|s| s.data.raw.len()).sum(),
+                octets: g.segments.iter().map(|s| s.data.record_len()).sum(),
                 receipts,
                 segment_ids: g.segments.iter().map(|s| s.message_id.clone()).collect(),
             });

@@ -76,18 +76,28 @@ impl StoredSegment {
     /// in hex JSON: the group hash keeps only small fields, so Redis stores it as a
     /// compact listpack, and the user data is stored once, in binary.
     pub fn record_tail(&self) -> Vec<u8> {
-        let head = format!(
+        let head = self.record_head();
+        let mut out = Vec::with_capacity(head.len() + self.raw.len());
+        out.extend_from_slice(head.as_bytes());
+        out.extend_from_slice(&self.raw);
+        out
+    }
+
+    /// How many octets [`record_tail`](Self::record_tail) has: what the store counts
+    /// against the account's `max_pending_bytes` for this segment.
+    pub fn record_len(&self) -> usize {
+        self.record_head().len() + self.raw.len()
+    }
+
+    fn record_head(&self) -> String {
+        format!(
             "{} {} {} {} {}\n",
             self.dc,
             self.esm,
             self.rd,
             self.uo,
             self.rid.as_deref().unwrap_or("-")
-        );
-        let mut out = Vec::with_capacity(head.len() + self.raw.len());
-        out.extend_from_slice(head.as_bytes());
-        out.extend_from_slice(&self.raw);
-        out
+        )
     }
 
     /// Reads the segment record of a whole `P:m:<id>` value: (received_ms, segment).

@@ -30,15 +30,16 @@ local mk = P .. 'm:' .. mid
 local v = redis.call('GET', mk)
 local _, _, hs = split_m(v, mid)
 local he = string.find(v, '\n', hs, true)
-local _, dc, esm, _, _, rid = string.match(string.sub(v, hs, he - 1),
+local received, dc, esm, _, _, rid = string.match(string.sub(v, hs, he - 1),
   '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
--- The account's usage follows the new length of the data (see SUBMIT).
-local grown = #ARGV[7] - (#v - he)
+-- The account's usage follows the new length of the record's tail (what SUBMIT
+-- counted: the header after the received time, and the data).
+local tail = dc .. ' ' .. esm .. ' ' .. ARGV[8] .. ' ' .. ARGV[6] .. ' ' .. rid .. '\n' .. ARGV[7]
+local grown = #tail - (#v - hs + 1 - #received - 1)
 if grown ~= 0 then
   local by = string.format('%d', grown)
   redis.call('HINCRBY', P .. 'usage', 'b:' .. ARGV[4], by)
   redis.call('HINCRBY', P .. 'usage', 'b', by)
 end
-redis.call('SET', mk, string.sub(v, 1, hs - 1) .. now .. ' ' .. dc .. ' ' .. esm .. ' ' ..
-  ARGV[8] .. ' ' .. ARGV[6] .. ' ' .. rid .. '\n' .. ARGV[7])
+redis.call('SET', mk, string.sub(v, 1, hs - 1) .. now .. ' ' .. tail)
 return {'ok', gk, redis.call('HGET', g, 'dl')}

@@ -3,13 +3,15 @@
 -- exactly as if it were alone, in order.
 --
 -- ARGV: 3 max_pending, 4 hfe (1/0), 5 how long a receipt is held (ms), 6
--- max_pending_bytes, then records, each `n` followed by its n fields: 1 gk, 2 seq, 3
--- total, 4 message_id, 5 deadline_ms, 6 service_type, 7 the tail of the segment record
--- (`StoredSegment::record_tail`), 8 account, 9 octets of user data (as received), 10
--- the account's max pending messages, 11 its max pending octets, 12 its max queued
--- receipts, then 13 for a single-part message its time (ms, the node's reading of
--- Redis time, which its receipt already carries) and 14.. the receipt triple if one is
--- owed (see `ready.rs`); for a multi-part one the expiry mode code (`x`).
+-- max_pending_bytes, 7 the number k of accounts in the batch, then k quadruples
+-- (account, its max pending messages, its max pending octets, its max queued
+-- receipts), then records, each `n` followed by its n fields: 1 gk, 2 seq, 3 total, 4
+-- message_id, 5 deadline_ms, 6 service_type, 7 the tail of the segment record
+-- (`StoredSegment::record_tail`; its length is what the record counts against the
+-- octet limits), 8 the account's index among the quadruples (1-based), then 9 for a
+-- single-part message its time (ms, the node's reading of Redis time, which its
+-- receipt already carries) and 10.. the receipt triple if one is owed (see
+-- `ready.rs`); for a multi-part one the expiry mode code (`x`).
 --
 -- Usage: the hash P:usage keeps `n:<acct>` messages and `b:<acct>` octets of each
 -- account, and `b` octets of all, from the submit that stores them to the FINALIZE
@@ -36,16 +38,21 @@ local usage = P .. 'usage'
 -- Pending count and octets, read once per batch and kept up to date as records are
 -- admitted (a new group enters the deadlines, a single-part message the outbox).
 local pending, bytes = nil, nil
--- Per account: {n, b, r (receipts queued, read when first needed), dn, db (this
--- batch's additions)}.
-local accts = {}
-local function account(acct)
-  local a = accts[acct]
-  if not a then
+-- The batch's accounts, by index: {name, limits (max_n, max_b, max_r), n, b, r
+-- (receipts queued), dn, db (this batch's additions)}; usage read when first needed.
+local accts, first_record = {}, 8
+for k = 1, tonumber(ARGV[7]) do
+  local f = 8 + (k - 1) * 4
+  accts[k] = {name = ARGV[f], max_n = tonumber(ARGV[f + 1]), max_b = tonumber(ARGV[f + 2]),
+    max_r = tonumber(ARGV[f + 3]), dn = 0, db = 0}
+  first_record = f + 4
+end
+local function account(k)
+  local a = accts[k]
+  if not a.n then
     -- The store's octets come with the batch's first account: one call fewer.
-    local u = redis.call('HMGET', usage, 'n:' .. acct, 'b:' .. acct, 'b')
-    a = {n = tonumber(u[1]) or 0, b = tonumber(u[2]) or 0, dn = 0, db = 0}
-    accts[acct] = a
+    local u = redis.call('HMGET', usage, 'n:' .. a.name, 'b:' .. a.name, 'b')
+    a.n, a.b = tonumber(u[1]) or 0, tonumber(u[2]) or 0
     if not bytes then bytes = tonumber(u[3]) or 0 end
   end
   return a
@@ -53,25 +60,24 @@ end
 -- Whether a record of `len` octets fits; `new`: it is a new message (not a later
 -- segment of a pending one). Returns the refusal, or nil.
 local function admit(b, dl, new)
-  local acct, len = ARGV[b + 7], tonumber(ARGV[b + 8])
-  local a = account(acct)
+  local a, len = account(tonumber(ARGV[b + 7])), #ARGV[b + 6]
   if not pending then
     pending = redis.call('ZCARD', P .. 'deadlines') + redis.call('ZCARD', P .. 'outbox')
   end
   if new then
     if pending >= max_pending then return {'full', 'store'} end
-    if a.n >= tonumber(ARGV[b + 9]) then return {'full', 'account'} end
-    if not a.r then a.r = redis.call('ZCARD', P .. 'r:' .. acct) end
-    if a.r >= tonumber(ARGV[b + 11]) then return {'full', 'receipts'} end
+    if a.n >= a.max_n then return {'full', 'account'} end
+    if not a.r then a.r = redis.call('ZCARD', P .. 'r:' .. a.name) end
+    if a.r >= a.max_r then return {'full', 'receipts'} end
   end
   if bytes + len > max_bytes then return {'full', 'store_bytes'} end
-  if a.b + len > tonumber(ARGV[b + 10]) then return {'full', 'account_bytes'} end
+  if a.b + len > a.max_b then return {'full', 'account_bytes'} end
   if dl <= now and new then return {'expired'} end
   return nil
 end
 -- Counts an admitted record once its writes are done.
 local function count(b, new)
-  local a, len = accts[ARGV[b + 7]], tonumber(ARGV[b + 8])
+  local a, len = accts[tonumber(ARGV[b + 7])], #ARGV[b + 6]
   if new then
     pending = pending + 1
     a.n, a.dn = a.n + 1, a.dn + 1
@@ -90,7 +96,7 @@ local function one(b, last)
     -- P:fresh and RELEASE. Most traffic is single-part.
     local refused = admit(b, dl, true)
     if refused then return refused end
-    local at = ARGV[b + 12]
+    local at = ARGV[b + 8]
     -- Eight fields, as a multi-part message keeps them: its facts are its group key
     -- gk plus st (no meta JSON), its segment a binary record `= 0 ` LF `<at> <tail>`
     -- (the form of a P:m: value with an empty group key; no JSON, no hex). What a
@@ -104,11 +110,11 @@ local function one(b, last)
     ob[#ob + 1] = now
     ob[#ob + 1] = mid
     count(b, true)
-    if last >= b + 15 then
+    if last >= b + 11 then
       -- Held, not announced: due once the node queued the submit_sm_resp
       -- (RECEIPT_READY), or at held_until if it never says so.
       local held = now + hold
-      queue_receipts(b + 13, last, held, q)
+      queue_receipts(b + 9, last, held, q)
       return {'complete', mid, held}
     end
     return {'complete', mid}
@@ -127,7 +133,7 @@ local function one(b, last)
     -- gk_owner) is stored again: ~110 B less per pending group, and a group key of
     -- over 64 octets no longer turns the hash into a hashtable. Nor does d:<gid>
     -- get it back: every segment record names it.
-    redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 12], 'dl', dl,
+    redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 8], 'dl', dl,
       'sub', now, 'n', 1, 'i:' .. seq, mid)
     dls[#dls + 1] = dl
     dls[#dls + 1] = gk
@@ -152,7 +158,7 @@ local function one(b, last)
   end
   return {'stored'}
 end
-local out, i = {}, 7
+local out, i = {}, first_record
 while i <= #ARGV do
   local n = tonumber(ARGV[i])
   local ok, r = pcall(one, i + 1, i + n)
@@ -172,13 +178,13 @@ bulk('ZADD', P .. 'outbox', ob)
 flush_receipts(q, false)
 -- The new totals in one HSET: this script read them and nothing else ran since.
 local u = {}
-for acct, a in pairs(accts) do
+for _, a in ipairs(accts) do
   if a.dn ~= 0 then
-    u[#u + 1] = 'n:' .. acct
+    u[#u + 1] = 'n:' .. a.name
     u[#u + 1] = string.format('%d', a.n)
   end
   if a.db ~= 0 then
-    u[#u + 1] = 'b:' .. acct
+    u[#u + 1] = 'b:' .. a.name
     u[#u + 1] = string.format('%d', a.b)
   end
 end

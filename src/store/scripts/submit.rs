@@ -33,10 +33,9 @@ pub struct SubmitRecord {
     pub service_type: String,
     /// `StoredSegment::record_tail`.
     pub record_tail: Vec<u8>,
-    /// Whose message, and the octets of user data it adds (its short_message or
-    /// message_payload as received).
+    /// Whose message, and that account's limits. What it adds to the account's
+    /// octets is the length of `record_tail`.
     pub account: String,
-    pub octets: usize,
     pub limits: AccountLimits,
     pub kind: SubmitKind,
 }
@@ -129,17 +128,36 @@ impl Scripts {
             .arg(self.hfe)
             .arg(header.hold_ms)
             .arg(header.max_pending_bytes);
-        for r in records {
+        // The batch's accounts once each, then every record names its account by index.
+        let mut accounts: Vec<(&str, &AccountLimits)> = Vec::new();
+        let index: Vec<usize> = records
+            .iter()
+            .map(|r| match accounts.iter().position(|(a, _)| *a == r.account) {
+                Some(i) => i + 1,
+                None => {
+                    accounts.push((&r.account, &r.limits));
+                    accounts.len()
+                }
+            })
+            .collect();
+        inv.arg(accounts.len());
+        for (name, l) in &accounts {
+            inv.arg(*name)
+                .arg(l.max_pending)
+                .arg(l.max_pending_bytes)
+                .arg(l.max_queued_receipts);
+        }
+        for (r, account_index) in records.iter().zip(index) {
             // Each record: its field count, then fields 1 gk, 2 seq, 3 total,
-            // 4 message_id, 5 deadline, 6 service_type, 7 record tail, 8 account,
-            // 9 octets, 10-12 the account's limits, then 13 the single-part time and
-            // 14-16 its receipt triple, or 13 the expiry code.
+            // 4 message_id, 5 deadline, 6 service_type, 7 record tail, 8 the account's
+            // index, then 9 the single-part time and 10-12 its receipt triple, or 9
+            // the expiry code.
             let n = match &r.kind {
-                SubmitKind::Single { receipt: None, .. } => 13,
+                SubmitKind::Single { receipt: None, .. } => 9,
                 SubmitKind::Single {
                     receipt: Some(_), ..
-                } => 16,
-                SubmitKind::Part { .. } => 13,
+                } => 12,
+                SubmitKind::Part { .. } => 9,
             };
             inv.arg(n)
                 .arg(&r.gk)
@@ -149,11 +167,7 @@ impl Scripts {
                 .arg(r.deadline_ms)
                 .arg(&r.service_type)
                 .arg(r.record_tail.as_slice())
-                .arg(&r.account)
-                .arg(r.octets)
-                .arg(r.limits.max_pending)
-                .arg(r.limits.max_pending_bytes)
-                .arg(r.limits.max_queued_receipts);
+                .arg(account_index);
             match &r.kind {
                 SubmitKind::Single { at_ms, receipt } => {
                     inv.arg(at_ms);
