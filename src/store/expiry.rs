@@ -74,7 +74,7 @@ impl Subscriber {
     /// Subscribes, runs the recovery pass, handles events; on a lost connection does
     /// it all again (with a growing pause) until shutdown.
     pub async fn run(self) {
-        let passes = tokio::spawn(due_passes(self.inner.clone()));
+        let passes = self.inner.tasks.spawn(due_passes(self.inner.clone()));
         self.serve().await;
         if let Err(e) = passes.await {
             tracing::error!(error = %e, "claim-due task failed");

@@ -57,6 +57,10 @@ use std::sync::Arc;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long shutdown waits for the tasks the background tasks spawned.
+const TASKS_STOP: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub use error::StoreError;
 pub use settings::StoreSettings;
@@ -149,6 +153,9 @@ pub(crate) struct Inner {
     counter: AtomicU64,
     /// Cancelled when the store shuts down; one-shot timers watch it.
     shutdown: CancellationToken,
+    /// Every background task of the store (the submit batcher aside: it ends with the
+    /// `Batcher` that owns it), so that shutdown waits for all of them.
+    tasks: TaskTracker,
     /// Wakes the outcome writer.
     finisher_wake: Notify,
     /// Wakes the receipt releaser (to read `P:fresh`).
@@ -245,6 +252,7 @@ impl Store {
                 epoch,
                 counter: AtomicU64::new(0),
                 shutdown: CancellationToken::new(),
+                tasks: TaskTracker::new(),
                 finisher_wake: Notify::new(),
                 release_wake: Notify::new(),
                 claimed,
@@ -273,28 +281,36 @@ impl Store {
         tokio::spawn(async move {
             let (dispatch_tx, dispatch_rx) = tokio::sync::mpsc::channel(1024);
             let ready_dispatch = dispatch_tx.clone();
-            let mut tasks = vec![
-                tokio::spawn(expiry::Subscriber::new(inner.clone(), dispatch_tx.clone()).run()),
-                tokio::spawn(finisher::Finisher::new(inner.clone()).run()),
-                tokio::spawn(
+            let t = &inner.tasks;
+            let tasks = vec![
+                t.spawn(expiry::Subscriber::new(inner.clone(), dispatch_tx.clone()).run()),
+                t.spawn(finisher::Finisher::new(inner.clone()).run()),
+                t.spawn(
                     release::Releaser::new(inner.clone(), sink.clone(), dispatch_tx.clone()).run(),
                 ),
-                tokio::spawn(
-                    receipts::Dispatcher::new(inner.clone(), sink.clone(), dispatch_rx).run(),
-                ),
+                t.spawn(receipts::Dispatcher::new(inner.clone(), sink.clone(), dispatch_rx).run()),
+                t.spawn(timers::run(inner.clone())),
+                t.spawn(ready::run(inner.clone(), sink, ready_dispatch)),
             ];
-            tasks.push(tokio::spawn(timers::run(inner.clone())));
-            tasks.push(tokio::spawn(ready::run(
-                inner.clone(),
-                sink,
-                ready_dispatch,
-            )));
             shutdown.cancelled().await;
             inner.shutdown.cancel();
             for t in tasks {
                 if let Err(e) = t.await {
                     tracing::error!(error = %e, "store task failed");
                 }
+            }
+            // What those spawned (the claim-due passes, a receipt worker per account)
+            // stops at its next wait; a send in flight may hold a worker up to its
+            // response timeout, so the wait is bounded.
+            inner.tasks.close();
+            if tokio::time::timeout(TASKS_STOP, inner.tasks.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    left = inner.tasks.len(),
+                    "store tasks still running at shutdown (receipts in flight)"
+                );
             }
             // Receipts leased to this node and not sent: due now for whichever node
             // (or this one's next start) has a receiver, not when their hold ends.

@@ -132,7 +132,7 @@ impl Dispatcher {
                 next_sweep_ms: AtomicI64::new(0),
                 wake_by: AtomicI64::new(0),
             };
-            tokio::spawn(worker.run());
+            self.inner.tasks.spawn(worker.run());
             self.workers.insert(account.clone(), wakes);
         }
         &self.workers[&account]

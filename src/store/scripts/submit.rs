@@ -132,13 +132,15 @@ impl Scripts {
         let mut accounts: Vec<(&str, &AccountLimits)> = Vec::new();
         let index: Vec<usize> = records
             .iter()
-            .map(|r| match accounts.iter().position(|(a, _)| *a == r.account) {
-                Some(i) => i + 1,
-                None => {
-                    accounts.push((&r.account, &r.limits));
-                    accounts.len()
-                }
-            })
+            .map(
+                |r| match accounts.iter().position(|(a, _)| *a == r.account) {
+                    Some(i) => i + 1,
+                    None => {
+                        accounts.push((&r.account, &r.limits));
+                        accounts.len()
+                    }
+                },
+            )
             .collect();
         inv.arg(accounts.len());
         for (name, l) in &accounts {
