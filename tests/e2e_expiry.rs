@@ -304,7 +304,11 @@ both!(
             .chain(&single_ids)
             .cloned()
             .collect();
-        let got = rx.wait_delivered(all.len(), T).await;
+        // A single-part message's receipt is held until its submit_sm_resp is queued;
+        // when the SIGKILL came first (a loaded machine), it goes out when its hold
+        // ends: receipt lease (5 s x 3 x 3 tries + 5 s) + 5 s after its submit.
+        let hold = smppd::app::receipt_lease(Duration::from_secs(5), 2) + Duration::from_secs(5);
+        let got = rx.wait_delivered(all.len(), hold + T).await;
         assert_receipts(&got, &all, ReceiptStat::Delivrd);
         env.wait_dbsize(base, T).await;
         assert_eq!(rx.delivered().len(), all.len());
