@@ -8,10 +8,12 @@
 //! - `metrics`: Prometheus `/metrics` and `/healthz` endpoint.
 //! - `auth`: password checks and the per-address bind failure tracker.
 //! - `session`: the SMPP state machine per connection, and the session registry.
+//! - `admission`: which accepted connections may stay (total, per source, unbound share).
 //! - `server`: listeners, shutdown, reload.
 //! - `service`: the port between sessions and the message store.
 //! - `store`: segments in Redis, event-driven expiry, outcomes in MongoDB, receipts.
 
+pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod config;
