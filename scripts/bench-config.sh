@@ -18,6 +18,7 @@ system_id = "smppd"
 node_id = "$node"
 listen = "127.0.0.1:$port"
 max_connections = 30000
+max_connections_per_ip = 30000
 bind_timeout = "30s"
 enquire_link_interval = "60s"
 response_timeout = "30s"

@@ -32,10 +32,11 @@ DRAIN="${SOAK_DRAIN:-1800}"
 lib_init soak
 mongo_start
 kv_start "$KV"
-# Room for the never-binding connections on top of the load's sessions; they must
-# stay open for the whole hold, so the bind timeout is longer than the ramp + hold.
-SMPPD_MAX_CONNECTIONS=$((CONNECTIONS + 1000)) SMPPD_BIND_TIMEOUT=120s \
-  smppd_config soak "soak:" soak
+# Room for the never-binding connections on top of the load's sessions, all of them
+# unbound; they must stay open for the whole hold, so the bind timeout is longer than
+# the ramp + hold. They come from 200 addresses (max_connections_per_ip stays 64).
+SMPPD_MAX_CONNECTIONS=$((CONNECTIONS + 1000)) SMPPD_MAX_UNBOUND_CONNECTIONS=$((CONNECTIONS + 1)) \
+  SMPPD_BIND_TIMEOUT=120s smppd_config soak "soak:" soak
 smppd_start soak
 pid="${NODE_PID[soak]}"
 echo "soak: results in $out; smppd pid $pid on :${NODE_PORT[soak]}, $KV on :$KV_PORT"
@@ -81,7 +82,7 @@ if [ "${SOAK_SKIP_CONNECTIONS:-0}" != "1" ]; then
   echo
   echo "soak: $CONNECTIONS connections that never bind, and one normal client meanwhile"
   "$bench_bin" idle --addr "127.0.0.1:${NODE_PORT[soak]}" --system-id chaos --password chaos \
-    --no-bind --sessions "$CONNECTIONS" --concurrency 500 --hold 20s --probe \
+    --no-bind --sources 200 --sessions "$CONNECTIONS" --concurrency 500 --hold 20s --probe \
     --server-pid "$pid" --label "never-bind-$CONNECTIONS" --json "$out/never-bind.json" \
     | tee "$out/never-bind.txt" || status=1
 fi

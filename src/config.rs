@@ -53,6 +53,11 @@ pub struct ServerConfig {
     pub tls: Option<TlsListen>,
     /// Connections (plain + TLS) open at once; more are closed as soon as accepted.
     pub max_connections: usize,
+    /// Connections open at once from one IPv4 address or IPv6 /64.
+    pub max_connections_per_ip: usize,
+    /// Connections not bound yet, at most; past it the oldest of them is closed to
+    /// make room for a new connection (see `crate::admission`).
+    pub max_unbound_connections: usize,
     /// A bind must arrive this long after connect.
     pub bind_timeout: Duration,
     /// enquire_link is sent after this much inactivity.

@@ -9,10 +9,12 @@
 //! - `auth`: bind checks (uniform refusals), password verification, the per-address
 //!   bind failure tracker.
 //! - `session`: the SMPP state machine per connection, and the session registry.
+//! - `admission`: which accepted connections may stay (total, per source, unbound share).
 //! - `server`: listeners, shutdown, reload.
 //! - `service`: the port between sessions and the message store.
 //! - `store`: segments in Redis, event-driven expiry, outcomes in MongoDB, receipts.
 
+pub mod admission;
 pub mod app;
 pub mod auth;
 pub mod config;

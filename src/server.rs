@@ -1,4 +1,5 @@
-//! Listeners, connection limit, graceful shutdown and hot reload.
+//! Listeners, graceful shutdown and hot reload; connection limits in
+//! [`crate::admission`].
 //!
 //! [`Server::bind`] binds the plain and TLS listeners of an already validated config;
 //! [`Server::run`] accepts until [`ServerHandle::shutdown`], then every bound session
@@ -8,7 +9,6 @@
 //! [`serve`] wires SIGTERM/SIGINT (shutdown) and SIGHUP (reload) around that.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::admission::{Admission, Limits};
 use crate::config::{Config, ConfigProblems, ConfigSource};
 use crate::service::MessageService;
 use crate::session::{run_session, SessionCtx, SessionRegistry};
@@ -100,7 +101,8 @@ impl Server {
     /// `shutdown_grace` plus a short margin to flush).
     pub async fn run(self) -> anyhow::Result<()> {
         let h = self.handle;
-        let limit = Arc::new(ConnectionLimit::default());
+        let admission = Arc::new(Admission::default());
+        let refusals = tokio::spawn(admission.clone().log_refusals(h.shutdown.clone()));
         let conns = TaskTracker::new();
         // The bound addresses (not the configured ones): port 0 resolves here.
         let listen = self
@@ -119,7 +121,7 @@ impl Server {
             self.plain,
             false,
             h.clone(),
-            limit.clone(),
+            admission.clone(),
             conns.clone(),
         )));
         if let Some(tls) = self.tls {
@@ -127,7 +129,7 @@ impl Server {
                 tls,
                 true,
                 h.clone(),
-                limit,
+                admission,
                 conns.clone(),
             )));
         }
@@ -136,6 +138,7 @@ impl Server {
             // The loops end on the same token; their listeners close with them.
             let _ = l.await;
         }
+        let _ = refusals.await;
         let grace = h.ctx.config().server.shutdown_grace;
         tracing::info!(sessions = conns.len(), "shutting down: unbinding sessions");
         conns.close();
@@ -224,7 +227,7 @@ async fn accept_loop(
     listener: TcpListener,
     tls: bool,
     h: ServerHandle,
-    limit: Arc<ConnectionLimit>,
+    admission: Arc<Admission>,
     conns: TaskTracker,
 ) {
     loop {
@@ -240,51 +243,60 @@ async fn accept_loop(
                 continue;
             }
         };
-        // Past max_connections the connection is closed at once: left in the kernel
-        // backlog, its bind would go unanswered until the ESME timed out, with no
-        // sign of why (and the backlog itself would fill with idle sockets).
-        // The limit in force now: a reload that changes max_connections applies to the
-        // next accept (connections already open stay).
-        let max = h.ctx.config().server.max_connections;
-        let Some(permit) = limit.try_take(max) else {
-            tracing::warn!(%peer, "max_connections reached: connection closed");
-            drop(stream);
-            continue;
+        // A refused connection is closed at once: left in the kernel backlog, its
+        // bind would go unanswered until the ESME timed out, with no sign of why (and
+        // the backlog itself would fill with idle sockets). The limits in force now:
+        // a reload applies to the next accept (connections already open stay).
+        // Refusals are logged as a summary per interval (Admission::log_refusals).
+        let limits = Limits::of(&h.ctx.config().server);
+        // Cancelled by shutdown, or by admission to make room while still unbound.
+        let kick = h.shutdown.child_token();
+        let slot = match admission.admit(peer.ip(), limits, kick.clone()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                tracing::debug!(%peer, reason = why.as_str(), "connection refused");
+                drop(stream);
+                continue;
+            }
         };
         // Responses are small and latency matters more than packet count.
         let _ = stream.set_nodelay(true);
         let ctx = h.ctx.clone();
-        let kick = h.shutdown.child_token();
         if tls {
             let acceptor = h.acceptor.read().unwrap_or_else(|e| e.into_inner()).clone();
             let span = tracing::info_span!("tls", %peer);
             conns.spawn(
                 async move {
                     let Some(acceptor) = acceptor else { return };
-                    if let Some(stream) = handshake(acceptor, stream, &ctx).await {
-                        run_session(stream, peer, true, ctx, kick).await;
+                    if let Some(stream) = handshake(acceptor, stream, &ctx, &kick).await {
+                        run_session(stream, peer, true, ctx, kick, slot).await;
                     }
-                    drop(permit);
                 }
                 .instrument(span),
             );
         } else {
-            conns.spawn(async move {
-                run_session(stream, peer, false, ctx, kick).await;
-                drop(permit);
-            });
+            conns.spawn(run_session(stream, peer, false, ctx, kick, slot));
         }
     }
 }
 
-/// A failed or slow handshake closes only this connection.
+/// A failed or slow handshake closes only this connection; so does `kick` (shutdown,
+/// or admission making room).
 async fn handshake(
     acceptor: TlsAcceptor,
     stream: TcpStream,
     ctx: &SessionCtx,
+    kick: &CancellationToken,
 ) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
     let timeout = ctx.config().server.bind_timeout;
-    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+    let accepted = tokio::select! {
+        a = tokio::time::timeout(timeout, acceptor.accept(stream)) => a,
+        _ = kick.cancelled() => {
+            tracing::debug!("closed during the TLS handshake");
+            return None;
+        }
+    };
+    match accepted {
         Ok(Ok(s)) => Some(s),
         Ok(Err(e)) => {
             tracing::info!(error = %e, "TLS handshake failed");
@@ -340,32 +352,4 @@ pub fn spawn_signal_handlers(handle: ServerHandle) -> anyhow::Result<()> {
         }
     });
     Ok(())
-}
-
-/// Open connections (plain and TLS together) against `server.max_connections`. A
-/// counter rather than a semaphore, because the maximum comes from the config in force
-/// at each accept and a reload may change it.
-#[derive(Debug, Default)]
-struct ConnectionLimit {
-    open: AtomicUsize,
-}
-
-/// One open connection's place; dropping it frees the place.
-struct ConnectionSlot(Arc<ConnectionLimit>);
-
-impl ConnectionLimit {
-    fn try_take(self: &Arc<Self>, max: usize) -> Option<ConnectionSlot> {
-        self.open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| ConnectionSlot(self.clone()))
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::AcqRel);
-    }
 }

@@ -97,6 +97,46 @@ async fn impossible_command_lengths_are_nacked_and_closed_at_once() {
     still_serves(s.addr, "bystander").await;
 }
 
+/// Before a bind, frames are capped at 512 octets (a bind is at most 98): a longer
+/// command_length, far below max_pdu_len, is a broken frame — nacked and closed at
+/// once, its octets never awaited. 512 octets still frame (an early request gets its
+/// ESME_RINVBNDSTS, the connection stays); once bound, max_pdu_len applies again.
+#[tokio::test]
+async fn before_a_bind_frames_are_small_and_after_it_max_pdu_len_applies() {
+    const UNBOUND_MAX: u32 = 512;
+    let s = start(&cfg("")).await;
+    for len in [UNBOUND_MAX + 1, 1000, MAX_PDU_LEN] {
+        let (mut r, mut w) = raw_connect(s.addr).await;
+        w.write_all(&header(len)).await.unwrap();
+        let end = read_until_closed(&mut r, AT_ONCE).await;
+        assert_cmdlen_nack(&end.pdus, &format!("len {len} before a bind"));
+    }
+
+    let mut c = Client::connect(s.addr).await;
+    let payload = |n: usize| vec![smpp_protocol::Tlv::MessagePayload(vec![b'p'; n].into())];
+    let mut early = submit_sm("4915112345", b"");
+    early.tlvs = payload(0);
+    let room = UNBOUND_MAX as usize - encode(&Pdu::new(1, Body::SubmitSm(early.clone()))).len();
+    early.tlvs = payload(room);
+    let early = encode(&Pdu::new(1, Body::SubmitSm(early)));
+    assert_eq!(early.len(), UNBOUND_MAX as usize);
+    c.send_raw(&early).await;
+    let r = c.response_to(1).await;
+    assert_eq!(r.command_status, CommandStatus::ESME_RINVBNDSTS, "{r:?}");
+
+    let b = c.bind(CommandId::BIND_TRANSCEIVER, "hostile", "pw").await;
+    assert_eq!(b.command_status, CommandStatus::ESME_ROK);
+    let mut large = submit_sm("4915112345", b"");
+    large.tlvs = payload(3000);
+    let seq = c.next_seq();
+    let pdu = Pdu::new(seq, Body::SubmitSm(large));
+    assert!(pdu.to_bytes().len() > 3000);
+    c.send(pdu).await;
+    let r = c.response_to(seq).await;
+    assert_eq!(r.command_status, CommandStatus::ESME_ROK, "{r:?}");
+    assert_eq!(s.service.submit_count(), 1);
+}
+
 /// Writes `bytes` one octet every `every`; stops early (quietly) when the server
 /// has closed. Hands the write half back so the connection can go on.
 fn dribble(mut w: OwnedWriteHalf, bytes: Vec<u8>, every: Duration) -> JoinHandle<OwnedWriteHalf> {

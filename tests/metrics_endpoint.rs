@@ -433,3 +433,145 @@ async fn healthz_names_the_failing_dependency_and_recovers() {
     assert_eq!(get(m, "/nope").await.0, 404);
     app.stop().await;
 }
+
+/// The endpoint's limits (src/metrics/http.rs): 16 connections, 4 per address, the
+/// headers within 2 s. The idle sockets below hold their slots that long at most,
+/// so each check runs right after they are opened.
+const SLOTS: usize = 16;
+const PER_ADDRESS: usize = 4;
+
+/// A connection from `source` (any 127.0.0.0/8 address is loopback on Linux).
+async fn connect_from(source: &str, addr: SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// One GET from `source`, answered within `limit`: (status code, body).
+async fn get_from(source: &str, addr: SocketAddr, path: &str, limit: Duration) -> (u16, String) {
+    let exchange = async {
+        let mut s = connect_from(source, addr).await;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: smppd\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).await.unwrap();
+        String::from_utf8(raw).unwrap()
+    };
+    let text = tokio::time::timeout(limit, exchange)
+        .await
+        .unwrap_or_else(|_| panic!("{source}: no answer to GET {path} within {limit:?}"));
+    let (head, body) = text.split_once("\r\n\r\n").expect("no header end");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+/// Opens `n` connections from `source` that send nothing.
+async fn idle_from(source: &str, addr: SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(connect_from(source, addr).await);
+    }
+    // A 503 is written as soon as the connection is accepted.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    out
+}
+
+/// Whether `s` was answered 503 (else it holds a slot, waiting for its request).
+fn answered_503(s: &tokio::net::TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    match s.try_read(&mut buf) {
+        Ok(0) => panic!("closed without an answer"),
+        Ok(k) => {
+            assert!(buf[..k].starts_with(b"HTTP/1.1 503"), "{:?}", &buf[..k]);
+            true
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Idle sockets of one address take at most its share of the slots (the others are
+/// answered 503 at once): a scrape from another address is answered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_of_one_address_leave_room_for_a_scrape_from_another() {
+    let redis = RedisServer::start(RedisKind::Redis7);
+    let mongo = MongoServer::start();
+    let app = start_app(config(&redis, &mongo, "mperaddr")).await;
+    let idle = idle_from("127.0.0.1", app.metrics, SLOTS + 4).await;
+    let (status, body) =
+        get_from("127.0.0.2", app.metrics, "/metrics", Duration::from_secs(1)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("smppd_binds"), "{body}");
+    let holding = idle.iter().filter(|s| !answered_503(s)).count();
+    assert_eq!(holding, PER_ADDRESS, "slots held by 127.0.0.1");
+    drop(idle);
+    app.stop().await;
+}
+
+/// With every slot taken, a new client is answered 503 at once instead of waiting in
+/// the accept queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_every_slot_taken_a_client_gets_503_at_once() {
+    let redis = RedisServer::start(RedisKind::Redis7);
+    let mongo = MongoServer::start();
+    let app = start_app(config(&redis, &mongo, "mfull")).await;
+    let mut idle = Vec::new();
+    for source in 1..=SLOTS / PER_ADDRESS {
+        idle.extend(idle_from(&format!("127.0.0.{source}"), app.metrics, PER_ADDRESS).await);
+    }
+    assert!(!idle.iter().any(answered_503), "16 slots, 16 held");
+    let started = tokio::time::Instant::now();
+    let (status, body) = get_from(
+        "127.0.0.99",
+        app.metrics,
+        "/metrics",
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    drop(idle);
+    // Once the slots are free again, scrapes are served.
+    let m = app.metrics;
+    wait_for("a free slot", || async {
+        let (status, _) = get_from("127.0.0.99", m, "/healthz", Duration::from_secs(5)).await;
+        (status != 503).then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
+/// SMPP connections refused by a limit are counted by the limit's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_smpp_connections_are_counted() {
+    let redis = RedisServer::start(RedisKind::Redis7);
+    let mongo = MongoServer::start();
+    let text = config(&redis, &mongo, "mrefused").replacen(
+        "[server]\n",
+        "[server]\nmax_connections_per_ip = 1\n",
+        1,
+    );
+    let app = start_app(text).await;
+    let refused = |s: &Scrape| {
+        s.value(
+            "smppd_connections_refused_total",
+            &[("reason", "max_connections_per_ip")],
+        )
+    };
+    let before = refused(&scrape(app.metrics).await);
+    let _held = connect_from("127.0.0.1", app.smpp).await;
+    for _ in 0..3 {
+        let mut s = connect_from("127.0.0.1", app.smpp).await;
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+            .await
+            .expect("refused at once")
+            .unwrap_or(0);
+        assert_eq!(n, 0);
+    }
+    wait_metric(app.metrics, "3 refusals counted", |s| {
+        refused(s) >= before + 3.0
+    })
+    .await;
+    app.stop().await;
+}

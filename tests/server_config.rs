@@ -52,6 +52,26 @@ fn max_pending_reaches_the_store() {
     assert_eq!(smppd::app::store_settings(&c).max_pending, 5);
 }
 
+#[test]
+fn connection_limits_default_to_64_per_ip_and_half_unbound() {
+    let c = Config::from_toml(SAMPLE, &EnvOverrides::default(), None).unwrap();
+    assert_eq!(c.server.max_connections, 10_000);
+    assert_eq!(c.server.max_connections_per_ip, 64);
+    assert_eq!(c.server.max_unbound_connections, 5_000);
+    let text = "[server]\nmax_connections = 100\nmax_unbound_connections = 101\n\
+                max_connections_per_ip = 0\n";
+    let problems = Config::from_toml(text, &EnvOverrides::default(), None).unwrap_err();
+    let text = problems.to_string();
+    assert!(
+        text.contains("server.max_unbound_connections: must be between 1 and 100, got 101"),
+        "{text}"
+    );
+    assert!(
+        text.contains("server.max_connections_per_ip: must be between 1 and"),
+        "{text}"
+    );
+}
+
 const BAD: &str = r#"
 [server]
 listen = "nowhere"

@@ -201,6 +201,14 @@ pub struct IdleArgs {
     /// Open TCP connections that never bind (hostile clients) instead of binding.
     #[arg(long)]
     pub no_bind: bool,
+    /// With `--no-bind`: each connection sends all but the last octet of a frame whose
+    /// command_length is this (a bind header, zero-padded), then waits.
+    #[arg(long, requires = "no_bind", value_parser = clap::value_parser!(u32).range(17..))]
+    pub partial_frame: Option<u32>,
+    /// Spread the connections over this many source addresses, 127.0.0.1 upwards
+    /// (for a server's per-address limit; every 127.0.0.0/8 address is loopback).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=254))]
+    pub sources: u16,
     /// While the sessions are held, bind one more TRX and submit one message: does
     /// the server still serve a normal client, and how fast.
     #[arg(long)]

@@ -1,6 +1,6 @@
 //! `smppd-bench idle`: many idle binds (or, with `--no-bind`, connections that never
-//! bind), the server's RSS per connection, and whether a normal client is still
-//! served meanwhile (`--probe`).
+//! bind, optionally each holding a partial frame), the server's RSS per connection,
+//! and whether a normal client is still served meanwhile (`--probe`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures::{SinkExt, StreamExt};
 use smpp_protocol::{Body, COctetString, Pdu, SubmitSm};
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::cli::IdleArgs;
@@ -21,6 +21,8 @@ pub struct IdleReport {
     pub label: String,
     /// "bind" or "no-bind".
     pub mode: String,
+    /// command_length of the frame each no-bind connection sent all but one octet of.
+    pub partial_frame: Option<u32>,
     pub sessions_requested: usize,
     pub sessions_bound: usize,
     pub bind_failures: usize,
@@ -45,15 +47,17 @@ pub struct Probe {
 
 impl IdleReport {
     pub fn to_table(&self) -> String {
-        let what = if self.mode == "no-bind" {
-            "connections (never bound)"
-        } else {
-            "binds"
+        let what = match (self.mode.as_str(), self.partial_frame) {
+            ("no-bind", Some(len)) => {
+                format!("connections (never bound; {len}-octet frame less its last octet)")
+            }
+            ("no-bind", None) => "connections (never bound)".to_string(),
+            _ => "binds".to_string(),
         };
         let mut rows = vec![
             ("scenario".into(), self.label.clone()),
             (
-                what.into(),
+                what,
                 format!(
                     "{} of {} in {:.2} s ({} failed{}); closed by the server during the hold: {}",
                     self.sessions_bound,
@@ -99,10 +103,29 @@ enum Held {
     Raw(TcpStream),
 }
 
-async fn connect_raw(addr: std::net::SocketAddr) -> anyhow::Result<TcpStream> {
-    TcpStream::connect(addr)
+/// A connection from `source` that never binds; with `partial`, it sends all but the
+/// last octet of a frame of that command_length.
+async fn connect_raw(
+    addr: std::net::SocketAddr,
+    source: std::net::Ipv4Addr,
+    partial: Option<u32>,
+) -> anyhow::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket
+        .bind((source, 0).into())
+        .with_context(|| format!("bind {source}"))?;
+    let mut s = socket
+        .connect(addr)
         .await
-        .with_context(|| format!("connect {addr}"))
+        .with_context(|| format!("connect {addr} from {source}"))?;
+    if let Some(len) = partial {
+        let mut frame = vec![0u8; len as usize - 1];
+        frame[0..4].copy_from_slice(&len.to_be_bytes());
+        frame[4..8].copy_from_slice(&smpp_protocol::CommandId::BIND_TRANSMITTER.0.to_be_bytes());
+        frame[12..16].copy_from_slice(&1u32.to_be_bytes());
+        s.write_all(&frame).await.context("partial frame")?;
+    }
+    Ok(s)
 }
 
 /// Binds a TRX and submits one single-part message without a receipt.
@@ -166,11 +189,13 @@ pub async fn idle(args: IdleArgs) -> anyhow::Result<IdleReport> {
         let gate = gate.clone();
         let t = t.clone();
         let no_bind = args.no_bind;
+        let partial = args.partial_frame;
+        let source = std::net::Ipv4Addr::new(127, 0, 0, 1 + (i % usize::from(args.sources)) as u8);
         joins.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await.ok();
             let addr = t.addr[i % t.addr.len()];
             if no_bind {
-                connect_raw(addr).await.map(Held::Raw)
+                connect_raw(addr, source, partial).await.map(Held::Raw)
             } else {
                 bind(addr, &t.system_id, &t.password, BindKind::Transmitter)
                     .await
@@ -254,6 +279,7 @@ pub async fn idle(args: IdleArgs) -> anyhow::Result<IdleReport> {
     Ok(IdleReport {
         label: args.target.label.clone(),
         mode: if args.no_bind { "no-bind" } else { "bind" }.into(),
+        partial_frame: args.partial_frame,
         sessions_requested: args.sessions,
         sessions_bound: n,
         bind_failures: failures,

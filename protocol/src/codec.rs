@@ -85,6 +85,12 @@ impl SmppCodec {
     pub fn max_length(&self) -> usize {
         self.max_length
     }
+
+    /// Changes the maximum for the frames still to come (a session raises it once
+    /// bound). Values below 16 are raised to 16.
+    pub fn set_max_length(&mut self, max_length: usize) {
+        self.max_length = max_length.max(Header::LEN);
+    }
 }
 
 impl Decoder for SmppCodec {

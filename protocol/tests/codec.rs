@@ -126,3 +126,38 @@ fn encoder_appends_to_dst_after_existing_bytes() {
     assert_eq!(&dst[2..2 + one.len()], &one[..]);
     assert_eq!(&dst[2 + one.len()..], &one[..]);
 }
+
+#[test]
+fn a_bind_with_every_field_at_its_maximum_is_bind_max_len_octets() {
+    let s = |n: usize| COctetString::try_from("x".repeat(n - 1).as_str()).unwrap();
+    let pdu = Pdu::new(
+        1,
+        Body::BindTransceiver(Bind {
+            system_id: s(16),
+            password: s(9),
+            system_type: s(13),
+            interface_version: 0x34,
+            addr_ton: 1,
+            addr_npi: 1,
+            address_range: s(41),
+            tlvs: Vec::new(),
+        }),
+    );
+    let bytes = pdu.to_bytes();
+    assert_eq!(bytes.len(), Bind::MAX_LEN);
+    let mut codec = SmppCodec::with_max_length(Bind::MAX_LEN);
+    let decoded = codec.decode(&mut BytesMut::from(&bytes[..])).unwrap();
+    assert_eq!(decoded.unwrap().unwrap(), pdu);
+}
+
+#[test]
+fn a_raised_maximum_applies_to_the_next_frame() {
+    let pdu = Pdu::new(9, Body::SubmitSm(SubmitSm::default()));
+    let bytes = pdu.to_bytes();
+    let mut codec = SmppCodec::with_max_length(bytes.len() - 1);
+    assert!(codec.decode(&mut BytesMut::from(&bytes[..])).is_err());
+    codec.set_max_length(bytes.len());
+    assert_eq!(codec.max_length(), bytes.len());
+    let decoded = codec.decode(&mut BytesMut::from(&bytes[..])).unwrap();
+    assert_eq!(decoded.unwrap().unwrap(), pdu);
+}

@@ -33,6 +33,8 @@ pub struct RawServer {
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
     pub max_connections: Option<i64>,
+    pub max_connections_per_ip: Option<i64>,
+    pub max_unbound_connections: Option<i64>,
     pub bind_timeout: Option<String>,
     pub enquire_link_interval: Option<String>,
     pub response_timeout: Option<String>,

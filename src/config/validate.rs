@@ -130,6 +130,21 @@ pub(super) fn validate(
         1,
         1_000_000,
     );
+    let max_connections_per_ip = c.int(
+        "server.max_connections_per_ip",
+        s.max_connections_per_ip,
+        64,
+        1,
+        1_000_000,
+    );
+    // Half of the slots by default: the other half stays for connections that bound.
+    let max_unbound_connections = c.int(
+        "server.max_unbound_connections",
+        s.max_unbound_connections,
+        (max_connections / 2).max(1),
+        1,
+        max_connections,
+    );
     let bind_timeout = c.duration(
         "server.bind_timeout",
         s.bind_timeout.as_deref(),
@@ -312,6 +327,8 @@ pub(super) fn validate(
             listen,
             tls,
             max_connections: max_connections as usize,
+            max_connections_per_ip: max_connections_per_ip as usize,
+            max_unbound_connections: max_unbound_connections as usize,
             bind_timeout,
             enquire_link_interval,
             response_timeout,

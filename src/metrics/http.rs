@@ -3,10 +3,14 @@
 //!
 //! hyper's connection driver is used directly, without a framework: two fixed routes
 //! do not need a router, and it keeps the build small.
+//!
+//! Nobody waits for a slot: past [`MAX_CONNECTIONS`] connections, or [`MAX_PER_ADDRESS`]
+//! of one address, a new connection is answered `503` at once, so idle sockets of one
+//! host hold a few slots at most and for [`HEADER_TIMEOUT`] only.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,19 +22,31 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::health::Health;
+use crate::admission::SourceCounts;
 use crate::server::ServerHandle;
 use crate::store::Store;
 
-/// Scrapers connected at once; more wait in the accept queue.
+/// Scrapers connected at once; more are answered 503.
 const MAX_CONNECTIONS: usize = 16;
-/// A request's headers must arrive within this time.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections of one address (IPv4, or IPv6 /64) at once; more are answered 503.
+const MAX_PER_ADDRESS: usize = 4;
+/// A request's headers must arrive within this time (a scraper sends them at once);
+/// also how long a keep-alive connection may sit idle between requests.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+/// 503 answers being written at once; past this a refused connection is just closed.
+const MAX_REFUSING: usize = 64;
+/// How long writing a 503 and reading the request away may take.
+const REFUSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The whole answer to a connection past the limits.
+const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\
+content-length: 21\r\nretry-after: 1\r\nconnection: close\r\n\r\ntoo many connections\n";
 /// Histogram samples are kept until a scrape or an upkeep folds them in; without
 /// scrapes this bounds how long they pile up.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -58,6 +74,13 @@ impl Endpoint {
     ) -> std::io::Result<Endpoint> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                %addr,
+                "the metrics endpoint listens beyond loopback and has no authentication: \
+                 make sure only monitoring can reach it"
+            );
+        }
         let ctx = Arc::new(Ctx {
             recorder: super::install(),
             store,
@@ -81,16 +104,10 @@ impl Endpoint {
 }
 
 async fn serve(listener: TcpListener, ctx: Arc<Ctx>, stop: CancellationToken) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(Slots::default());
+    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     let mut upkeep = tokio::time::interval(UPKEEP_INTERVAL);
     loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-            _ = stop.cancelled() => return,
-        };
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = upkeep.tick() => {
@@ -101,14 +118,24 @@ async fn serve(listener: TcpListener, ctx: Arc<Ctx>, stop: CancellationToken) {
             }
             _ = stop.cancelled() => return,
         };
-        let stream = match accepted {
-            Ok((s, _)) => s,
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
             Err(e) => {
                 // Out of file descriptors and the like: do not spin.
                 tracing::warn!(error = %e, "metrics endpoint: accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
+        };
+        let Some(slot) = slots.try_take(peer.ip()) else {
+            tracing::debug!(%peer, "metrics endpoint: no free slot, 503");
+            if let Ok(permit) = refusing.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(stream).await;
+                    drop(permit);
+                });
+            }
+            continue;
         };
         let ctx = ctx.clone();
         let stop = stop.clone();
@@ -127,9 +154,53 @@ async fn serve(listener: TcpListener, ctx: Arc<Ctx>, stop: CancellationToken) {
                 },
                 _ = stop.cancelled() => {}
             }
-            drop(permit);
+            drop(slot);
         });
     }
+}
+
+/// Connections open in total and per address, against [`MAX_CONNECTIONS`] and
+/// [`MAX_PER_ADDRESS`].
+#[derive(Default)]
+struct Slots(Mutex<SourceCounts>);
+
+/// One connection's place; dropping it frees the place.
+struct Slot {
+    slots: Arc<Slots>,
+    source: IpAddr,
+}
+
+impl Slots {
+    fn try_take(self: &Arc<Self>, source: IpAddr) -> Option<Slot> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.open() >= MAX_CONNECTIONS || !counts.try_add(source, MAX_PER_ADDRESS) {
+            return None;
+        }
+        Some(Slot {
+            slots: self.clone(),
+            source,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.slots.0.lock().unwrap_or_else(|e| e.into_inner());
+        counts.remove(self.source);
+    }
+}
+
+/// Answers 503 and closes. The request is read away first: closing a socket with
+/// unread data resets it, and a reset can discard the 503 before the client reads it.
+async fn refuse(mut stream: TcpStream) {
+    let _ = tokio::time::timeout(REFUSE_TIMEOUT, async {
+        stream.write_all(TOO_MANY).await?;
+        stream.shutdown().await?;
+        let mut buf = [0u8; 512];
+        while stream.read(&mut buf).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
 }
 
 async fn route(ctx: &Ctx, req: Request<Incoming>) -> Response<Full<Bytes>> {

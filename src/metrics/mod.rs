@@ -30,6 +30,8 @@ use ::metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use smpp_protocol::{CommandId, CommandStatus, Pdu};
 
+use crate::admission::Refused;
+
 pub use health::{Health, HealthPart};
 pub use http::Endpoint;
 
@@ -42,6 +44,8 @@ pub mod names {
     pub const OUTCOME_WRITE: &str = "smppd_outcome_write_seconds";
     pub const THROTTLED: &str = "smppd_throttled_total";
     pub const REFUSED: &str = "smppd_submits_refused_total";
+    pub const CONNECTIONS_REFUSED: &str = "smppd_connections_refused_total";
+    pub const UNBOUND_EVICTED: &str = "smppd_unbound_connections_closed_total";
 }
 
 /// Latency of answering a submit: 50 µs … 5 s.
@@ -131,6 +135,14 @@ fn describe() {
     describe_counter!(
         names::REFUSED,
         "Submits refused by a limit of the store: ESME_RMSGQFUL (limit=store, store_bytes, account, account_bytes, receipts) or ESME_RINVMSGLEN (limit=segment_size)."
+    );
+    describe_counter!(
+        names::CONNECTIONS_REFUSED,
+        "SMPP connections closed as soon as accepted, by the limit that refused them."
+    );
+    describe_counter!(
+        names::UNBOUND_EVICTED,
+        "SMPP connections not bound yet closed to make room for a new connection."
     );
 }
 
@@ -291,6 +303,32 @@ pub fn refused(account: &str, limit: &'static str) {
         return;
     }
     ::metrics::counter!(names::REFUSED, "account" => account.to_owned(), "limit" => limit)
+        .increment(1);
+}
+
+// ---------------------------------------------------------------------------------
+// Connections
+
+static REFUSED: [OnceLock<Counter>; 2] = [const { OnceLock::new() }; 2];
+static EVICTED: OnceLock<Counter> = OnceLock::new();
+
+/// An SMPP connection refused at accept.
+pub fn connection_refused(why: Refused) {
+    if !enabled() {
+        return;
+    }
+    REFUSED[why as usize]
+        .get_or_init(|| ::metrics::counter!(names::CONNECTIONS_REFUSED, "reason" => why.as_str()))
+        .increment(1);
+}
+
+/// An SMPP connection not bound yet closed to make room for a new one.
+pub fn unbound_evicted() {
+    if !enabled() {
+        return;
+    }
+    EVICTED
+        .get_or_init(|| ::metrics::counter!(names::UNBOUND_EVICTED))
         .increment(1);
 }
 

@@ -20,22 +20,36 @@ use super::inbound::Inbound;
 use super::outbound::Outbound;
 use super::registry::{bind_type_allowed, cstr, AccountRuntime, Registration};
 use super::state::{self, BindType, State, Verdict};
-use super::{writer, SessionCtx};
+use super::writer::{self, Outgoing};
+use super::SessionCtx;
+use crate::admission::ConnectionSlot;
 use crate::auth;
 
 /// sc_interface_version we announce in bind_*_resp.
 const SC_INTERFACE_VERSION: u8 = 0x34;
 /// How long the writer may take to flush its last PDUs on close.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest frame read before a bind: a bind is at most [`Bind::MAX_LEN`] (98 octets);
+/// this leaves room for TLVs on it, and for any submit_sm without TLVs (at most 364
+/// octets) sent too early, which still gets its ESME_RINVBNDSTS. A longer
+/// command_length is a broken frame (generic_nack ESME_RINVCMDLEN, close), so a
+/// connection that has not bound never makes us buffer more than this.
+const UNBOUND_MAX_LEN: usize = 512;
+const _: () = assert!(Bind::MAX_LEN <= UNBOUND_MAX_LEN);
+/// Read buffer of a bound session (tokio-util's default), instead of the unbound one's
+/// [`UNBOUND_MAX_LEN`].
+const BOUND_READ_BUFFER: usize = 8 * 1024;
 
 /// Runs one connection until it closes. `kick` asks the session to unbind (reload
-/// removed its account, or the server shuts down).
+/// removed its account, or the server shuts down) or, before a bind, to close (also
+/// when admission makes room). `slot` is the connection's place, freed on return.
 pub async fn run_session<S>(
     stream: S,
     peer: SocketAddr,
     tls: bool,
     ctx: Arc<SessionCtx>,
     kick: CancellationToken,
+    slot: ConnectionSlot,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -50,7 +64,11 @@ pub async fn run_session<S>(
             writer::write_loop(write, max_len, rx, stop.clone())
                 .instrument(tracing::Span::current()),
         );
-        let reader = FramedRead::new(read, SmppCodec::with_max_length(max_len));
+        let reader = FramedRead::with_capacity(
+            read,
+            SmppCodec::with_max_length(UNBOUND_MAX_LEN.min(max_len)),
+            UNBOUND_MAX_LEN,
+        );
         tracing::debug!("connected");
         let now = Instant::now();
         let mut session = Session {
@@ -72,6 +90,7 @@ pub async fn run_session<S>(
             unbind_sent: None,
             drain_deadline: None,
             kick,
+            slot,
         };
         let reason = session.run(reader).await;
         tracing::info!(reason, "session closed");
@@ -97,7 +116,7 @@ struct Session {
     peer: SocketAddr,
     tls: bool,
     state: State,
-    writer: mpsc::Sender<Pdu>,
+    writer: mpsc::Sender<Outgoing>,
     outbound: Arc<Outbound>,
     registration: Option<Registration>,
     runtime: Option<Arc<AccountRuntime>>,
@@ -116,8 +135,10 @@ struct Session {
     unbind_sent: Option<(u32, Instant)>,
     /// Until when in-flight work may still finish on close.
     drain_deadline: Option<Instant>,
-    /// Cancelled when the session must unbind (shutdown, account removed).
+    /// Cancelled when the session must unbind (shutdown, account removed) or, not
+    /// bound yet, close (also to make room for a new connection).
     kick: CancellationToken,
+    slot: ConnectionSlot,
 }
 
 /// Waits for an account change; never resolves without a registration.
@@ -147,6 +168,7 @@ impl Session {
             }
             let deadline = self.next_deadline();
             let need_slot = self.spare.is_none() && matches!(self.state, State::Bound(_));
+            let was_open = self.state == State::Open;
             let window = self.window.clone();
             let flow = tokio::select! {
                 biased;
@@ -185,10 +207,23 @@ impl Session {
                     }
                 }
             };
+            if was_open && self.state != State::Open {
+                self.after_bind(&mut reader);
+            }
             if let Flow::Close(reason) = flow {
                 return reason;
             }
         }
+    }
+
+    /// Once bound: frames up to `max_pdu_len` and a full-size read buffer; and the
+    /// connection is no longer one admission may close to make room.
+    fn after_bind<R>(&self, reader: &mut FramedRead<ReadHalf<R>, SmppCodec>) {
+        reader
+            .decoder_mut()
+            .set_max_length(self.ctx.config().server.max_pdu_len);
+        reader.read_buffer_mut().reserve(BOUND_READ_BUFFER);
+        self.slot.bound();
     }
 
     fn next_deadline(&self) -> Instant {
@@ -244,7 +279,9 @@ impl Session {
 
     async fn on_kick(&mut self) -> Flow {
         match self.state {
-            State::Open => Flow::Close("server shutting down or account removed"),
+            State::Open => {
+                Flow::Close("closed by the server (shutdown, or room for a new connection)")
+            }
             State::Bound(_) => {
                 let cfg = self.ctx.config();
                 let seq = self.outbound.next_sequence();
@@ -277,9 +314,14 @@ impl Session {
         self.runtime = Some(rt);
     }
 
-    async fn send(&self, pdu: Pdu) {
-        // A closed writer means the connection is gone; the reader will see it too.
-        let _ = self.writer.send(pdu).await;
+    /// Queues `pdu` for the writer. Boxed before the wait, so that waiting holds 8
+    /// octets rather than a whole PDU in the state of every session's task.
+    fn send(&self, pdu: Pdu) -> impl std::future::Future<Output = ()> + '_ {
+        let pdu = Box::new(pdu);
+        async move {
+            // A closed writer means the connection is gone; the reader will see it too.
+            let _ = self.writer.send(pdu).await;
+        }
     }
 
     async fn on_invalid(&mut self, header: Header, error: PduError) -> Flow {
@@ -412,7 +454,7 @@ impl Session {
         self.tasks.spawn(
             async move {
                 let resp = inbound.handle(pdu).await;
-                let _ = writer.send(resp).await;
+                let _ = writer.send(Box::new(resp)).await;
                 // The response is queued: what it held back (a receipt) may follow it
                 // on this session's write queue now, never ahead of it.
                 drop(inbound);

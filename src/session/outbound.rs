@@ -13,6 +13,8 @@ use std::time::Duration;
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
+use super::writer::Outgoing;
+
 /// Largest sequence number; after it we wrap to 1 (reference §1.5).
 const MAX_SEQ: u32 = 0x7FFF_FFFF;
 
@@ -45,11 +47,11 @@ pub struct Outbound {
     next_seq: AtomicU32,
     pending: Mutex<HashMap<u32, oneshot::Sender<Answer>>>,
     window: Arc<Semaphore>,
-    writer: mpsc::Sender<Pdu>,
+    writer: mpsc::Sender<Outgoing>,
 }
 
 impl Outbound {
-    pub fn new(window: usize, writer: mpsc::Sender<Pdu>) -> Self {
+    pub fn new(window: usize, writer: mpsc::Sender<Outgoing>) -> Self {
         Outbound {
             next_seq: AtomicU32::new(1),
             pending: Mutex::new(HashMap::new()),
@@ -96,7 +98,8 @@ impl Outbound {
         let seq = self.next_sequence();
         let (tx, rx) = oneshot::channel();
         self.lock().insert(seq, tx);
-        let sent = tokio::time::timeout(timeout, self.writer.send(Pdu::new(seq, body))).await;
+        let sent =
+            tokio::time::timeout(timeout, self.writer.send(Box::new(Pdu::new(seq, body)))).await;
         if !matches!(sent, Ok(Ok(()))) {
             self.lock().remove(&seq);
             return Err(if sent.is_err() {

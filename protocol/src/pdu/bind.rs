@@ -53,6 +53,11 @@ pub fn parse_bind(body: &Bytes) -> Result<Bind, PduError> {
 }
 
 impl Bind {
+    /// The largest bind request without TLVs (3.4 defines none for binds), 98 octets:
+    /// header 16, system_id 16, password 9, system_type 13, interface_version,
+    /// addr_ton and addr_npi 1 each, address_range 41.
+    pub const MAX_LEN: usize = crate::header::Header::LEN + 16 + 9 + 13 + 1 + 1 + 1 + 41;
+
     /// Appends the body.
     pub fn encode(&self, dst: &mut BytesMut) {
         self.system_id.encode(dst);
