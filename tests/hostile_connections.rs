@@ -159,31 +159,7 @@ async fn connections_past_max_connections_are_closed_at_once() {
     let r = leaving.request(Body::Unbind).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     leaving.expect_closed().await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let mut c = Client::connect(s.addr).await;
-        let seq = c.next_seq();
-        c.send(Pdu::new(
-            seq,
-            Body::BindTransceiver(bind_body("acme", "pw")),
-        ))
-        .await;
-        match c.recv_item().await {
-            Some(Ok(Ok(p))) => {
-                assert_eq!(p.command_status, CommandStatus::ESME_ROK, "{p:?}");
-                break;
-            }
-            // Closed: the old session is still finishing; try again.
-            _ => {
-                assert!(
-                    Instant::now() < deadline,
-                    "slot never freed after an unbind"
-                );
-                // Poll interval while the old session finishes, not a synchronisation.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    }
+    bind_once_a_place_frees("127.0.0.1", s.addr).await;
     s.wait_binds("acme", MAX).await;
 }
 
@@ -266,9 +242,15 @@ async fn an_address_past_max_connections_per_ip_is_refused_others_are_not() {
     );
     // One of 127.0.0.1's connections closes: its place is free again.
     drop(idle.pop());
+    bind_once_a_place_frees("127.0.0.1", s.addr).await;
+}
+
+/// Connects from `source` and binds "acme", again until the server keeps the
+/// connection: a session that has closed frees its place only once its task ends.
+async fn bind_once_a_place_frees(source: &str, addr: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let mut c = Client::from_io(Box::new(connect_from("127.0.0.1", s.addr).await));
+        let mut c = Client::from_io(Box::new(connect_from(source, addr).await));
         let seq = c.next_seq();
         c.send(Pdu::new(
             seq,
@@ -278,11 +260,12 @@ async fn an_address_past_max_connections_per_ip_is_refused_others_are_not() {
         match c.recv_item().await {
             Some(Ok(Ok(p))) => {
                 assert_eq!(p.command_status, CommandStatus::ESME_ROK, "{p:?}");
-                break;
+                return;
             }
-            // The closed connection's session is still finishing: try again.
+            // Closed: the old session is still finishing; try again.
             _ => {
                 assert!(Instant::now() < deadline, "place never freed");
+                // Poll interval while the old session finishes, not a synchronisation.
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
