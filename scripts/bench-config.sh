@@ -7,8 +7,10 @@ bench_config() {
   local cfg="$1" node="$2" port="$3" kv_port="$4" metrics_port="$5" m_uri="$6" m_db="${7:-smppd}"
   # The limits as large as the store's (one account carries the whole load); left out
   # with BENCH_LIMITS=0, for a binary from before they existed (scripts/ab.sh).
-  local limits="" store_limits=""
+  local limits="" store_limits="" server_limits=""
   if [ "${BENCH_LIMITS:-1}" = 1 ]; then
+    # All load comes from 127.0.0.1.
+    server_limits="max_connections_per_ip = 30000"
     limits=$'max_pending = 100000000\nmax_pending_bytes = 4503599627370496\nmax_queued_receipts = 100000000'
     store_limits="max_pending_bytes = 4503599627370496"
   fi
@@ -18,7 +20,7 @@ system_id = "smppd"
 node_id = "$node"
 listen = "127.0.0.1:$port"
 max_connections = 30000
-max_connections_per_ip = 30000
+$server_limits
 bind_timeout = "30s"
 enquire_link_interval = "60s"
 response_timeout = "30s"
