@@ -38,7 +38,41 @@ pub const EXTENSION: [(u8, char); 10] = [
 ];
 
 /// The septet(s) for one character: `[code]` or `[ESC, code]`.
+/// The basic-table code of each ASCII character that has one (`NONE`: it has not, or
+/// it is an extension character): the common case of `encode_char` without searching
+/// the tables (a receipt is ~110 ASCII characters, encoded once per receipt).
+const ASCII_TO_GSM: [u8; 128] = ascii_to_gsm();
+const NONE: u8 = 0xFF;
+
+const fn ascii_to_gsm() -> [u8; 128] {
+    let mut table = [NONE; 128];
+    let mut i = 0;
+    while i < 128 {
+        let c = BASIC[i] as u32;
+        if c < 128 && i != ESC as usize && table[c as usize] == NONE {
+            table[c as usize] = i as u8;
+        }
+        i += 1;
+    }
+    // Characters of the extension table go through it, as encode_char's search does.
+    let mut e = 0;
+    while e < EXTENSION.len() {
+        let c = EXTENSION[e].1 as u32;
+        if c < 128 {
+            table[c as usize] = NONE;
+        }
+        e += 1;
+    }
+    table
+}
+
 fn encode_char(c: char) -> Option<(u8, Option<u8>)> {
+    if c.is_ascii() {
+        let code = ASCII_TO_GSM[c as usize];
+        if code != NONE {
+            return Some((code, None));
+        }
+    }
     // 0x09 decodes to Ç; ç is accepted too because unicode.org's GSM0338.TXT (and
     // tables built from it) map 0x09 to ç, so senders use either.
     if c == 'ç' {
@@ -205,6 +239,23 @@ pub fn fill_bits_after_udh(udh_len: usize) -> u8 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_ascii_fast_path_agrees_with_the_tables() {
+        for b in 0u8..128 {
+            let c = char::from(b);
+            let searched = if let Some(&(code, _)) = EXTENSION.iter().find(|&&(_, e)| e == c) {
+                Some((ESC, Some(code)))
+            } else {
+                BASIC
+                    .iter()
+                    .position(|&x| x == c)
+                    .filter(|&i| i != usize::from(ESC))
+                    .map(|i| (i as u8, None))
+            };
+            assert_eq!(encode_char(c), searched, "{c:?}");
+        }
+    }
+
     use super::*;
 
     #[test]
