@@ -222,7 +222,14 @@ impl Session {
         reader
             .decoder_mut()
             .set_max_length(self.ctx.config().server.max_pdu_len);
-        reader.read_buffer_mut().reserve(BOUND_READ_BUFFER);
+        // A new buffer, not a reserve on the small one: a BytesMut that must grow
+        // while frames still share it allocates at its *original* capacity, so the
+        // 512-octet start would make every later read that small (more reads and
+        // allocations per PDU under load).
+        let buf = reader.read_buffer_mut();
+        let mut bigger = bytes::BytesMut::with_capacity(BOUND_READ_BUFFER.max(buf.len()));
+        bigger.extend_from_slice(buf);
+        *buf = bigger;
         self.slot.bound();
     }
 
