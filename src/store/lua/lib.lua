@@ -80,7 +80,7 @@ end
 local function new_fin() return {gks = {}, ob = {}} end
 local function finish_group(gk, gid, state, now, fin)
   local g = P .. 'g:' .. gk
-  -- No gk: d:<gid> no longer says it in its name, but every segment record does
+  -- No gk field: d:<gid> does not say it in its name, but every segment record does
   -- (model::FinishedGroup::from_fields and lookup take it from there).
   redis.call('HSET', g, 'state', state, 'fin', now, 'node', NODE)
   redis.call('RENAME', g, P .. 'd:' .. gid)

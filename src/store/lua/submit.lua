@@ -130,9 +130,9 @@ local function one(b, last)
     gid, n = mid, 1
     -- The group and its first segment in one call.
     -- Nothing the key name says (gk, and from it account, source and total: see
-    -- gk_owner) is stored again: ~110 B less per pending group, and a group key of
-    -- over 64 octets no longer turns the hash into a hashtable. Nor does d:<gid>
-    -- get it back: every segment record names it.
+    -- gk_owner) is stored again: it would cost ~110 B per pending group, and a group
+    -- key over 64 octets would turn the hash into a hashtable. Nor does d:<gid> get
+    -- it: every segment record names it.
     redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 8], 'dl', dl,
       'sub', now, 'n', 1, 'i:' .. seq, mid)
     dls[#dls + 1] = dl
