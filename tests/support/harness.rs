@@ -208,6 +208,30 @@ pub fn policy(account: &str) -> AccountPolicy {
     }
 }
 
+/// The store partition a multi-part message's segment goes to (its group key's).
+pub fn partition_of(req: &SubmitRequest) -> usize {
+    crate::store::partition::of_group(&crate::store::model::group_key(
+        &crate::store::model::GroupMeta::of(req),
+    ))
+}
+
+/// `n` UDH16 references whose messages (`make(reference)`) share one partition:
+/// for tests of what a partition counts (limits, batching), which go per partition.
+pub fn refs_in_one_partition(n: usize, make: impl Fn(u16) -> SubmitRequest) -> Vec<u16> {
+    let want = partition_of(&make(0));
+    (0..=u16::MAX)
+        .filter(|r| partition_of(&make(*r)) == want)
+        .take(n)
+        .collect()
+}
+
+/// The key of a pending group, as the store names it (`P{tag}:g:<gk>`).
+pub fn pending_group_key(prefix: &str, req: &SubmitRequest) -> String {
+    let gk = crate::store::model::group_key(&crate::store::model::GroupMeta::of(req));
+    let p = crate::store::partition::of_group(&gk);
+    format!("{}g:{gk}", crate::store::partition::prefix(prefix, p))
+}
+
 /// One segment `seq` of `total` (or a single-part message when `concat` is None).
 pub fn segment(
     account: &str,
