@@ -269,13 +269,16 @@ both!(
         // the lease and the finalize) are taken back by the restarted node at once, not
         // after the 30 s `outbox_lease`: no allowance in the wait below.
         let now = env.redis_time_ms().to_string();
-        let outbox = format!("{}outbox", env.prefix);
-        let leased: u64 = env
-            .redis_cmd(&["ZCOUNT", &outbox, &format!("({now}"), "+inf"])
-            .trim()
-            .trim_start_matches(':')
-            .parse()
-            .unwrap();
+        let leased: u64 = (0..smppd::store::partition::COUNT)
+            .map(|p| {
+                let outbox = format!("{}outbox", smppd::store::partition::prefix(&env.prefix, p));
+                env.redis_cmd(&["ZCOUNT", &outbox, &format!("({now}"), "+inf"])
+                    .trim()
+                    .trim_start_matches(':')
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum();
         eprintln!("{kind:?}: {leased} finished message(s) leased by the killed process");
         let wait = T;
 
@@ -316,9 +319,16 @@ both!(
     }
 );
 
-/// Scores of the outbox ZSET ("leased until" ms, or when the entry became due).
+/// Scores of every partition's outbox ZSET ("leased until" ms, or when the entry
+/// became due).
 fn outbox_scores(env: &Env) -> Vec<i64> {
-    let outbox = format!("{}outbox", env.prefix);
+    (0..smppd::store::partition::COUNT)
+        .flat_map(|p| partition_outbox_scores(env, p))
+        .collect()
+}
+
+fn partition_outbox_scores(env: &Env, p: usize) -> Vec<i64> {
+    let outbox = format!("{}outbox", smppd::store::partition::prefix(&env.prefix, p));
     let reply = env.redis_cmd(&["ZRANGE", &outbox, "0", "-1", "WITHSCORES"]);
     let items: Vec<&str> = reply
         .split("\r\n")

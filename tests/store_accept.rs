@@ -598,8 +598,16 @@ both!(
         settings.max_pending = 102;
         assert_eq!(store::partition::share(102), 2);
         let run = Running::start(settings, sink).await;
-        let first =
-            |r: u16| segment("alice", Some((ConcatScheme::Udh16, r, 2, 1)), 0, b"a", 0, "");
+        let first = |r: u16| {
+            segment(
+                "alice",
+                Some((ConcatScheme::Udh16, r, 2, 1)),
+                0,
+                b"a",
+                0,
+                "",
+            )
+        };
         let refs = refs_in_one_partition(3, first);
         for r in &refs[..2] {
             run.store.submit(first(*r)).await.unwrap();
@@ -660,8 +668,16 @@ both!(
         // All in one partition: a script call covers one partition, so batching is
         // seen within one (traffic over many partitions is one call per partition of
         // each batch).
-        let first =
-            |r: u16| segment("alice", Some((ConcatScheme::Udh16, r, 2, 1)), 0, b"x", 0, "");
+        let first = |r: u16| {
+            segment(
+                "alice",
+                Some((ConcatScheme::Udh16, r, 2, 1)),
+                0,
+                b"x",
+                0,
+                "",
+            )
+        };
         let refs = refs_in_one_partition(201, first);
         // A group whose pending "hash" is a string: its segment's commands fail
         // (WRONGTYPE) inside the batch that carries it.
@@ -755,8 +771,16 @@ both!(
         let run = Running::start(settings, sink).await;
         // 120 new messages of one partition at once, each its first segment only:
         // they stay pending.
-        let first =
-            |r: u16| segment("alice", Some((ConcatScheme::Udh16, r, 2, 1)), 0, b"a", 0, "");
+        let first = |r: u16| {
+            segment(
+                "alice",
+                Some((ConcatScheme::Udh16, r, 2, 1)),
+                0,
+                b"a",
+                0,
+                "",
+            )
+        };
         let reqs = refs_in_one_partition(120, first).into_iter().map(first);
         let results = futures::future::join_all(reqs.map(|r| run.store.submit(r))).await;
         let ok = results.iter().filter(|r| r.is_ok()).count();
@@ -811,7 +835,11 @@ both!(
         };
         let refs = refs_in_one_partition(4, |r| udh16("flood", r, 1, b"x"));
         let part = |account: &str, i: u16, seq: u8, text: &[u8]| {
-            let r = if account == "flood" { refs[i as usize] } else { i };
+            let r = if account == "flood" {
+                refs[i as usize]
+            } else {
+                i
+            };
             udh16(account, r, seq, text)
         };
 

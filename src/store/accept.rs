@@ -13,12 +13,12 @@ use chrono::{DateTime, Utc};
 use smpp_protocol::time::parse_time;
 
 use super::lease::Held;
-use super::partition;
 use super::model::{
     expiry_mode_code, group_key, FinishKind, FinishedGroup, FinishedSegment, GroupMeta,
     StoredSegment,
 };
 use super::outcome::receipts;
+use super::partition;
 use super::scripts::submit::{Limit, SubmitKind, SubmitRecord, SubmitReply};
 use super::scripts::ReceiptEntry;
 use super::{Inner, StoreError};

@@ -212,10 +212,7 @@ impl Subscriber {
                     None => {}
                 }
             } else if channel.ends_with("}:receipts") {
-                let _ = self
-                    .dispatch
-                    .send(DispatchEvent::Account(payload, p))
-                    .await;
+                let _ = self.dispatch.send(DispatchEvent::Account(payload, p)).await;
             }
         } else if let Some(p) = partition::of_key(prefix, &payload) {
             // `hexpired` of P{t}:timers, or `expired` of a P{t}:t:#<bucket> timer

@@ -22,8 +22,8 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 
 use super::model::FinishedGroup;
-use super::partition::{self, Turns};
 use super::outcome::{outcome_document, receipts};
+use super::partition::{self, Turns};
 use super::scripts::outbox::FinalizeRecord;
 use super::scripts::ReceiptEntry;
 use super::{Inner, StoreError};

@@ -69,8 +69,7 @@ pub struct PartSet(std::sync::atomic::AtomicU64);
 
 impl PartSet {
     pub fn add(&self, p: usize) {
-        self.0
-            .fetch_or(1 << p, std::sync::atomic::Ordering::AcqRel);
+        self.0.fetch_or(1 << p, std::sync::atomic::Ordering::AcqRel);
     }
 
     pub fn add_all(&self) {
@@ -226,8 +225,16 @@ mod tests {
     fn a_message_id_names_its_partition() {
         assert_eq!(of_message_id("3F00000001000000000000"), Some(63));
         assert_eq!(of_message_id("0000000001000000000007"), Some(0));
-        assert_eq!(of_message_id("4000000001000000000000"), None, "64 is no partition");
-        assert_eq!(of_message_id("3F0000000100000000000"), None, "21 characters");
+        assert_eq!(
+            of_message_id("4000000001000000000000"),
+            None,
+            "64 is no partition"
+        );
+        assert_eq!(
+            of_message_id("3F0000000100000000000"),
+            None,
+            "21 characters"
+        );
         assert_eq!(of_message_id("3G00000001000000000000"), None);
         assert_eq!(of_message_id(""), None);
     }

@@ -32,8 +32,8 @@ use redis::aio::ConnectionManager;
 use redis::{Script, ScriptInvocation, Value};
 
 use super::error::StoreError;
-use super::partition;
 use super::model::FinishedGroup;
+use super::partition;
 use super::value::hash_bytes;
 
 const LIB: &str = include_str!("../lua/lib.lua");
