@@ -169,13 +169,20 @@ both!(
             std::slice::from_ref(&second_id),
             "the held receipt went out before its response"
         );
+        let queue = format!(
+            "{}r:alice",
+            store::partition::prefix(
+                "held:",
+                store::partition::of_message_id(&held.message_id).unwrap()
+            )
+        );
         let score = env
             .redis
-            .command(&["ZSCORE", "held:r:alice", &held.message_id])
+            .command(&["ZSCORE", &queue, &held.message_id])
             .unwrap_or_default();
         assert!(
-            !score.is_empty(),
-            "the held receipt is still queued in Redis"
+            score.starts_with('$') && !score.starts_with("$-1"),
+            "the held receipt is still queued in Redis: {score:?}"
         );
 
         // The response is queued: it follows within well under its 10 s hold.

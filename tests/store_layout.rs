@@ -1,6 +1,6 @@
 //! How a pending message sits in Redis: a multi-part group hash of small fields only
 //! (a listpack, not a hashtable) and each segment's data once, in binary, in its
-//! `P:m:<id>` record; the layout version (a store of another one is refused at start).
+//! `P{tag}:m:<id>` record; the layout version (a store of another one is refused at start).
 //! On Redis 7.0 and Valkey 9.
 #![allow(clippy::unwrap_used)]
 
@@ -54,7 +54,8 @@ async fn redis_time_ms(r: &mut redis::aio::MultiplexedConnection) -> i64 {
 /// this layout (the group hash, the segment record, the deadline index entry, the
 /// account's usage), as
 /// another node's submit would leave it — but with no timer and no `P:armed`
-/// announcement. Returns the group key.
+/// announcement. `prefix`: the store's key prefix (the group's partition is added).
+/// Returns the group key.
 async fn write_pending(
     r: &mut redis::aio::MultiplexedConnection,
     prefix: &str,
@@ -63,6 +64,7 @@ async fn write_pending(
     now_ms: i64,
     deadline: i64,
 ) -> String {
+    let prefix = &partition_prefix_of(prefix, first);
     let gk = group_key(&GroupMeta::of(first));
     let seq = first.concat.as_ref().map_or(1, |c| c.seq);
     let _: () = redis::cmd("HSET")
@@ -114,7 +116,10 @@ both!(
         let gk = group_key(&GroupMeta::of(&first));
         let id1 = run.store.submit(first).await.unwrap().message_id;
 
-        let g = format!("layout:g:{gk}");
+        let g = format!(
+            "{}g:{gk}",
+            store::partition::prefix("layout:", store::partition::of_group(&gk))
+        );
         let encoding: String = redis::cmd("OBJECT")
             .arg("ENCODING")
             .arg(&g)
@@ -131,7 +136,7 @@ both!(
             ["dl", "gid", "i:1", "n", "st", "sub", "x"],
             "the group hash holds only what its key does not say"
         );
-        let record: Vec<u8> = r.get(format!("layout:m:{id1}")).await.unwrap();
+        let record: Vec<u8> = r.get(id_key("layout:", "m", &id1)).await.unwrap();
         assert!(
             record.ends_with(&raw),
             "the record ends with the short_message as received, in binary"
@@ -263,7 +268,7 @@ both!(
             async move { st.stats().outcome_write_failures >= 1 }
         })
         .await;
-        let mut fields: Vec<String> = r.hkeys(format!("single:d:{id}")).await.unwrap();
+        let mut fields: Vec<String> = r.hkeys(id_key("single:", "d", &id)).await.unwrap();
         // ln/le: the outcome writer's lease.
         fields.retain(|f| f != "ln" && f != "le");
         fields.sort();
@@ -272,7 +277,7 @@ both!(
             ["dl", "gid", "gk", "m:1", "node", "st", "state", "sub"]
         );
         // The segment is a binary record, no JSON and no hex.
-        let m1: Vec<u8> = r.hget(format!("single:d:{id}"), "m:1").await.unwrap();
+        let m1: Vec<u8> = r.hget(id_key("single:", "d", &id), "m:1").await.unwrap();
         assert!(
             m1.starts_with(b"= 0 \n") && m1.ends_with(b"\njust one"),
             "{m1:?}"
@@ -328,7 +333,7 @@ both!(
         };
         let first_in = run.store.submit(part(2, b"two ")).await.unwrap().message_id;
         let later = run.store.submit(part(1, b"one ")).await.unwrap().message_id;
-        let rec = |id: &str| format!("named:m:{id}");
+        let rec = |id: &str| id_key("named:", "m", id);
         let v1: Vec<u8> = r.get(rec(&first_in)).await.unwrap();
         let v2: Vec<u8> = r.get(rec(&later)).await.unwrap();
         assert!(v1.starts_with(b"= "), "{:?}", String::from_utf8_lossy(&v1));
@@ -393,8 +398,9 @@ both!(
         // A deadline-index entry far ahead that the node loads when it subscribes:
         // once it watches one deadline, its load is done.
         let now_ms = redis_time_ms(&mut r).await;
+        let sentinel = format!("{}deadlines", store::partition::prefix("unwatched:", 0));
         let _: () = r
-            .zadd("unwatched:deadlines", "sentinel", now_ms + 3_600_000)
+            .zadd(&sentinel, "sentinel", now_ms + 3_600_000)
             .await
             .unwrap();
         // A store of this layout (its deadline index is not empty).
@@ -420,7 +426,9 @@ both!(
             1,
             "",
         );
-        let id = "0000000000000000CAFE";
+        // An id of the group's partition, as a node gives it.
+        let pre = partition_prefix_of("unwatched:", &first);
+        let id = &format!("{:02X}0000000000000000CAFE", partition_of(&first));
         let now_ms = redis_time_ms(&mut r).await;
         let deadline = now_ms + 1_500;
         write_pending(&mut r, "unwatched:", &first, id, now_ms, deadline).await;
@@ -429,7 +437,7 @@ both!(
         match kind {
             RedisKind::Redis7 => {
                 let _: () = redis::cmd("SET")
-                    .arg(format!("unwatched:t:#{bucket}"))
+                    .arg(format!("{pre}t:#{bucket}"))
                     .arg("1")
                     .arg("PXAT")
                     .arg(bucket)
@@ -439,9 +447,9 @@ both!(
             }
             RedisKind::Valkey9 => {
                 let field = format!("#{bucket}");
-                let _: () = r.hset("unwatched:timers", &field, "1").await.unwrap();
+                let _: () = r.hset(format!("{pre}timers"), &field, "1").await.unwrap();
                 let _: () = redis::cmd("HPEXPIREAT")
-                    .arg("unwatched:timers")
+                    .arg(format!("{pre}timers"))
                     .arg(bucket)
                     .arg("FIELDS")
                     .arg(1)
@@ -465,10 +473,10 @@ both!(
     }
 );
 
-// The server's timers are per deadline bucket (1 s), not per message: pending messages
-// whose deadlines fall in the same second share one timer (Redis 7.0: a key
-// `P:t:#<bucket end>`, Valkey 9: a field `#<bucket end>` of `P:timers`), and when they
-// complete early it goes with the last of them. Fails with a timer per message (50
+// The server's timers are per partition and deadline bucket (1 s), not per message:
+// pending messages of a partition whose deadlines fall in the same second share one
+// timer (Redis 7.0: a key `P{t}:t:#<bucket end>`, Valkey 9: a field `#<bucket end>`
+// of `P{t}:timers`), and when they complete early it goes with the last of them. Fails with a timer per message (50
 // timers) and when an emptied bucket's timer is left to its deadline (an hour).
 both!(
     pending_messages_share_a_timer_per_deadline_bucket_and_it_goes_with_the_last,
@@ -497,6 +505,10 @@ both!(
             req.source = addr("bucket");
             req
         };
+        // Messages of one partition.
+        let refs = refs_in_one_partition(N as usize, |i| part(i, 1));
+        let pre = partition_prefix_of("bucket:", &part(refs[0], 1));
+        let part = |i: u16, seq: u8| part(refs[i as usize], seq);
         let store = run.store.clone();
         futures::stream::iter(0..N)
             .map(|i| {
@@ -512,8 +524,8 @@ both!(
         let bucket = deadline / 1000 * 1000;
         match kind {
             RedisKind::Redis7 => {
-                let keys: Vec<String> = r.keys("bucket:t:*").await.unwrap();
-                assert_eq!(keys, [format!("bucket:t:#{bucket}")]);
+                let keys: Vec<String> = r.keys(format!("{pre}t:*")).await.unwrap();
+                assert_eq!(keys, [format!("{pre}t:#{bucket}")]);
                 let pexpiretime: i64 = redis::cmd("PEXPIRETIME")
                     .arg(&keys[0])
                     .query_async(&mut r)
@@ -522,7 +534,7 @@ both!(
                 assert_eq!(pexpiretime, bucket);
             }
             RedisKind::Valkey9 => {
-                let fields: Vec<String> = r.hkeys("bucket:timers").await.unwrap();
+                let fields: Vec<String> = r.hkeys(format!("{pre}timers")).await.unwrap();
                 assert_eq!(fields, [format!("#{bucket}")]);
             }
         }

@@ -232,6 +232,17 @@ pub fn pending_group_key(prefix: &str, req: &SubmitRequest) -> String {
     format!("{}g:{gk}", crate::store::partition::prefix(prefix, p))
 }
 
+/// The key `<kind>:<id>` of a message id's partition (`P{tag}:m:<id>`, `…:d:<gid>`).
+pub fn id_key(prefix: &str, kind: &str, id: &str) -> String {
+    let p = crate::store::partition::of_message_id(id).expect("a message_id of this store");
+    format!("{}{kind}:{id}", crate::store::partition::prefix(prefix, p))
+}
+
+/// The key prefix of the partition a multi-part message's segment goes to.
+pub fn partition_prefix_of(prefix: &str, req: &SubmitRequest) -> String {
+    crate::store::partition::prefix(prefix, partition_of(req))
+}
+
 /// One segment `seq` of `total` (or a single-part message when `concat` is None).
 pub fn segment(
     account: &str,
