@@ -38,7 +38,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::{PushInfo, PushKind, Value};
+use redis::{PushInfo, PushKind};
 use tokio::sync::mpsc;
 
 use super::announce::DispatchEvent;
@@ -130,12 +130,30 @@ impl Subscriber {
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
         conn.subscribe(self.event_channels()).await?;
-        // One channel per SSUBSCRIBE: its one confirmation is its reply.
-        for ch in self.shard_channels() {
-            redis::cmd("SSUBSCRIBE")
-                .arg(ch)
-                .query_async::<Value>(&mut conn)
-                .await?;
+        // Sent without waiting for replies, their confirmations read from the pushes:
+        // matched as replies by the crate, an SSUBSCRIBE among arriving shard messages
+        // was seen to wait forever (redis 1.8). Nothing else is sent on this
+        // connection meanwhile, so no reply can be taken for another's.
+        let channels = self.shard_channels();
+        for ch in &channels {
+            let mut c = redis::cmd("SSUBSCRIBE");
+            c.arg(ch).set_no_response(true);
+            c.query_async::<()>(&mut conn).await?;
+        }
+        let mut early = Vec::new();
+        let mut confirmed = 0;
+        while confirmed < channels.len() {
+            let push = tokio::time::timeout(self.inner.settings.redis_timeout, pushes.recv())
+                .await
+                .map_err(|_| StoreError::Corrupt("SSUBSCRIBE not confirmed in time".into()))?;
+            match push {
+                Some(p) if p.kind == PushKind::SSubscribe => confirmed += 1,
+                Some(p) if p.kind == PushKind::Disconnection => {
+                    return Err(StoreError::Corrupt("subscription connection closed".into()))
+                }
+                Some(p) => early.push(p),
+                None => return Err(StoreError::Corrupt("subscription stream ended".into())),
+            }
         }
         self.inner
             .stats
@@ -173,6 +191,11 @@ impl Subscriber {
         // another node) have no local timer anywhere: watch every pending one.
         let n = super::timers::load(&self.inner).await?;
         tracing::debug!(n, "expiry timers armed from the deadline index");
+        // What arrived while subscribing: announcements of deadlines the load above
+        // found anyway, and of receipts the rescan found; handled all the same.
+        for p in early {
+            self.event(p).await;
+        }
         loop {
             let push = tokio::select! {
                 m = pushes.recv() => m,
