@@ -398,7 +398,10 @@ both!(
         // A deadline-index entry far ahead that the node loads when it subscribes:
         // once it watches one deadline, its load is done.
         let now_ms = redis_time_ms(&mut r).await;
-        let sentinel = format!("{}deadlines", store::partition::prefix("unwatched:", 0));
+        // In the last partition: the node loads them in order, so once it watches the
+        // sentinel its load is over.
+        let last = store::partition::COUNT - 1;
+        let sentinel = format!("{}deadlines", store::partition::prefix("unwatched:", last));
         let _: () = r
             .zadd(&sentinel, "sentinel", now_ms + 3_600_000)
             .await
@@ -466,7 +469,8 @@ both!(
         assert_eq!(
             run.store.stats().timers_armed,
             1,
-            "the message never entered this node's timer set"
+            "the message never entered this node's timer set: {:?}",
+            run.store.stats()
         );
         receipts_and_nothing_left(&env, &sink, 1, base).await;
         run.stop().await;
@@ -593,5 +597,71 @@ both!(
         );
         let v: Option<u32> = r.get(store::layout::key("unversioned:")).await.unwrap();
         assert_eq!(v, None, "a refused store is left as it was");
+    }
+);
+
+// Every key a mixed load leaves — pending and completed multi-part messages,
+// single-part ones, their timers, outboxes and queued receipts — carries a partition's
+// tag, besides the store's two global keys: the layout runs on a cluster unchanged.
+// Fails if any key is built without its partition's prefix.
+both!(
+    every_key_of_a_mixed_load_carries_a_partition_tag_but_the_global_ones,
+    |kind: RedisKind| async move {
+        let mut env = Env::start(kind);
+        // No receiver: receipts stay queued; no MongoDB: outcomes stay in the outboxes.
+        let sink = TestSink::telling(false);
+        let run = Running::start(env.settings("tags"), sink.clone()).await;
+        env.mongo.stop();
+        for i in 0..20u16 {
+            let part = |seq: u8| {
+                segment(
+                    "tia",
+                    Some((ConcatScheme::Udh16, i, 2, seq)),
+                    0,
+                    b"half",
+                    1,
+                    "",
+                )
+            };
+            run.store
+                .submit(segment("tia", None, 0, b"one", 1, ""))
+                .await
+                .unwrap();
+            run.store.submit(part(1)).await.unwrap();
+            if i % 2 == 0 {
+                run.store.submit(part(2)).await.unwrap();
+            }
+        }
+        let mut r = redis_conn(&env).await;
+        let keys: Vec<String> = r.keys("tags:*").await.unwrap();
+        let mut partitions = std::collections::BTreeSet::new();
+        for k in &keys {
+            if k == "tags:layout" || k == "tags:node_seq" {
+                continue;
+            }
+            let p = store::partition::of_key("tags:", k);
+            assert!(p.is_some(), "{k} has no partition tag");
+            partitions.extend(p);
+        }
+        for kind in [
+            "}:g:",
+            "}:m:",
+            "}:d:",
+            "}:deadlines",
+            "}:outbox",
+            "}:usage",
+            "}:r:",
+        ] {
+            assert!(
+                keys.iter().any(|k| k.contains(kind)),
+                "no {kind} key in {keys:?}"
+            );
+        }
+        assert!(
+            partitions.len() > 1,
+            "the load went to one partition: {partitions:?}"
+        );
+        env.mongo.restart();
+        run.stop().await;
     }
 );

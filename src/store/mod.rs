@@ -106,6 +106,9 @@ pub struct Stats {
     /// Finished groups whose receipts this node released after reading `P:fresh`
     /// (completions, recovery, a claimed batch the queue had no room for).
     pub released_fresh: AtomicU64,
+    /// Reads of every partition's `P{t}:fresh` the releaser finished (after each
+    /// recovery pass).
+    pub fresh_scans: AtomicU64,
     /// Leased groups the outcome writer took from this node's memory (`known`) /
     /// read back from Redis.
     pub leased_known: AtomicU64,
@@ -129,6 +132,7 @@ pub struct StatsSnapshot {
     pub released_claimed: u64,
     pub released_completed: u64,
     pub released_fresh: u64,
+    pub fresh_scans: u64,
     pub leased_known: u64,
     pub leased_read: u64,
     /// Deadlines this node's timer set watches now (pending multi-part messages).
@@ -355,6 +359,7 @@ impl Store {
             released_claimed: l(&s.released_claimed),
             released_completed: l(&s.released_completed),
             released_fresh: l(&s.released_fresh),
+            fresh_scans: l(&s.fresh_scans),
             leased_known: l(&s.leased_known),
             leased_read: l(&s.leased_read),
             timers_armed: self.inner.timers.len(),

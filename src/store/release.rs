@@ -126,12 +126,14 @@ impl Releaser {
     pub async fn run(mut self) {
         let shutdown = self.inner.shutdown.clone();
         let mut claimed = self.claimed.take();
-        // The partitions whose P{t}:fresh is to be read: all at start (what a stopped
-        // node left), then those woken for.
-        let mut read_fresh = u64::MAX;
+        // The partitions whose P{t}:fresh is to be read: those woken for. What a
+        // stopped node left is read when the subscriber's recovery pass wakes all of
+        // them (at start and after every resubscription).
+        let mut read_fresh = 0u64;
         loop {
             read_fresh |= self.inner.release_wake.take();
             if read_fresh != 0 {
+                let all = read_fresh == u64::MAX;
                 if let Err(e) = self.drain(&mut read_fresh).await {
                     // Nothing is lost meanwhile: finalize releases what is left.
                     tracing::warn!(error = %e, "receipt release: redis unavailable");
@@ -140,6 +142,9 @@ impl Releaser {
                         _ = shutdown.cancelled() => return,
                     }
                     continue;
+                }
+                if all {
+                    self.inner.stats.fresh_scans.fetch_add(1, Ordering::Relaxed);
                 }
             }
             let next = async {

@@ -153,6 +153,18 @@ impl Running {
         let store = Store::connect(settings).await.unwrap();
         let shutdown = CancellationToken::new();
         let tasks = store.spawn(sink, shutdown.clone());
+        // Started: subscribed, its recovery pass and the release scan it asks for
+        // done, so that what a test does next meets no start-up work.
+        let st = store.clone();
+        wait_for(
+            "the store's start-up scans",
+            Duration::from_secs(30),
+            || {
+                let st = st.clone();
+                async move { st.stats().fresh_scans >= 1 }
+            },
+        )
+        .await;
         Running {
             store,
             shutdown,

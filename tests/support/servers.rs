@@ -249,8 +249,8 @@ impl RedisServer {
         self.command(&["KEYS", "*"]).unwrap_or_default()
     }
 
-    /// Kills every pub/sub connection (`CLIENT KILL TYPE pubsub`); returns how many.
-    /// Kills every client subscribed to a channel or a shard channel. Not `CLIENT
+    /// Kills every client subscribed to a channel or a shard channel; returns how
+    /// many. Not `CLIENT
     /// KILL TYPE pubsub`: a RESP3 client (smppd's subscriber is one, for sharded
     /// channels) is of type normal even while subscribed.
     pub fn kill_pubsub_clients(&self) -> u64 {
