@@ -137,7 +137,12 @@ fault_pubsub_kill() {
   local kills=0 i k
   for i in $(seq 1 "$D"); do
     sleep 1
-    k="$(kv_cli CLIENT KILL TYPE pubsub 2>/dev/null || echo 0)"
+    # By id: smppd's subscriber speaks RESP3 (sharded channels), which CLIENT KILL
+    # TYPE pubsub does not count as a pubsub client.
+    k=0
+    for id in $(kv_cli CLIENT LIST 2>/dev/null | awk '/ (s?sub)=[1-9]/ { for (i = 1; i <= NF; i++) if ($i ~ /^id=/) print substr($i, 4) }'); do
+      k=$((k + $(kv_cli CLIENT KILL ID "$id" 2>/dev/null || echo 0)))
+    done
     kills=$((kills + ${k:-0}))
   done
   meta "$l" fault "subscriber connection killed every 1 s ($kills kills), partials 2-8 s (deliver_partial)"

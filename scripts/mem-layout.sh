@@ -37,10 +37,14 @@ after="$(used)"
   echo "used_memory per pending segment: $(((after - before) / count)) B"
   # One key of each kind (SCAN's first match; the pipe may end early).
   set +o pipefail
-  for pat in 'bench:g:*' 'bench:m:*'; do
+  for pat in 'bench:{*}:g:*' 'bench:{*}:m:*'; do
     k="$(kv_cli --scan --pattern "$pat" | head -1)"
     echo "$pat: MEMORY USAGE $(kv_cli MEMORY USAGE "$k") B, encoding $(kv_cli OBJECT ENCODING "$k")"
   done
-  n="$(kv_cli ZCARD bench:deadlines)"
-  echo "bench:deadlines: $n members, MEMORY USAGE $(kv_cli MEMORY USAGE bench:deadlines SAMPLES 0) B"
+  # The partitions' deadline indexes, summed.
+  n=0 m=0
+  for k in $(kv_cli --scan --pattern 'bench:{*}:deadlines'); do
+    n=$((n + $(kv_cli ZCARD "$k"))) m=$((m + $(kv_cli MEMORY USAGE "$k" SAMPLES 0)))
+  done
+  echo "bench:{*}:deadlines: $n members, MEMORY USAGE $m B"
 } | tee "$out/layout.txt"

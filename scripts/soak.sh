@@ -46,14 +46,22 @@ status=0
 if [ "${SOAK_SKIP_LOAD:-0}" != "1" ]; then
   series="$out/series.tsv"
   printf 't_s\tsmppd_rss_kib\tredis_used_memory\tpending_deadlines\toutbox\tload1\n' >"$series"
+  # A ZSET's size summed over the store's partitions (`soak:{tag}:<name>`).
+  zcard_all() {
+    local n=0 k
+    for k in $(kv_cli --scan --pattern "soak:{*}:$1" 2>/dev/null); do
+      n=$((n + $(kv_cli ZCARD "$k" 2>/dev/null || echo 0)))
+    done
+    echo "$n"
+  }
   sampler() {
     local t0=$SECONDS
     while kill -0 "$pid" 2>/dev/null; do
       printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$((SECONDS - t0))" \
         "$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)" \
         "$(kv_cli INFO memory 2>/dev/null | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r')" \
-        "$(kv_cli ZCARD soak:deadlines 2>/dev/null)" \
-        "$(kv_cli ZCARD soak:outbox 2>/dev/null)" \
+        "$(zcard_all deadlines)" \
+        "$(zcard_all outbox)" \
         "$(cut -d' ' -f1 /proc/loadavg)" >>"$series"
       sleep "$SAMPLE"
     done

@@ -269,13 +269,16 @@ both!(
         // the lease and the finalize) are taken back by the restarted node at once, not
         // after the 30 s `outbox_lease`: no allowance in the wait below.
         let now = env.redis_time_ms().to_string();
-        let outbox = format!("{}outbox", env.prefix);
-        let leased: u64 = env
-            .redis_cmd(&["ZCOUNT", &outbox, &format!("({now}"), "+inf"])
-            .trim()
-            .trim_start_matches(':')
-            .parse()
-            .unwrap();
+        let leased: u64 = (0..smppd::store::partition::COUNT)
+            .map(|p| {
+                let outbox = format!("{}outbox", smppd::store::partition::prefix(&env.prefix, p));
+                env.redis_cmd(&["ZCOUNT", &outbox, &format!("({now}"), "+inf"])
+                    .trim()
+                    .trim_start_matches(':')
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum();
         eprintln!("{kind:?}: {leased} finished message(s) leased by the killed process");
         let wait = T;
 
@@ -316,9 +319,16 @@ both!(
     }
 );
 
-/// Scores of the outbox ZSET ("leased until" ms, or when the entry became due).
+/// Scores of every partition's outbox ZSET ("leased until" ms, or when the entry
+/// became due).
 fn outbox_scores(env: &Env) -> Vec<i64> {
-    let outbox = format!("{}outbox", env.prefix);
+    (0..smppd::store::partition::COUNT)
+        .flat_map(|p| partition_outbox_scores(env, p))
+        .collect()
+}
+
+fn partition_outbox_scores(env: &Env, p: usize) -> Vec<i64> {
+    let outbox = format!("{}outbox", smppd::store::partition::prefix(&env.prefix, p));
     let reply = env.redis_cmd(&["ZRANGE", &outbox, "0", "-1", "WITHSCORES"]);
     let items: Vec<&str> = reply
         .split("\r\n")
@@ -401,20 +411,27 @@ both!(
         // Kill the subscriber and keep it out (SUBSCRIBE refused by ACL) until every
         // deadline passed and Redis fired the expiry events to nobody.
         assert!(env
-            .redis_cmd(&["ACL", "SETUSER", "default", "-subscribe", "-psubscribe"])
+            .redis_cmd(&[
+                "ACL",
+                "SETUSER",
+                "default",
+                "-subscribe",
+                "-psubscribe",
+                "-ssubscribe"
+            ])
             .starts_with("+OK"));
         assert!(
             env.redis.kill_pubsub_clients() >= 1,
             "a subscriber was connected"
         );
         env.wait_redis_time_past(last_submit + 2000).await;
-        // Timers: keys `P:t:<gk>` (Redis 7.0) or fields of the hash `P:timers`, which
-        // goes away with its last field.
-        let timer_keys = format!("{}t:*", env.prefix);
-        let timer_hash = format!("{}timers", env.prefix);
+        // Timers: keys `P{t}:t:#<bucket>` (Redis 7.0) or fields of a partition's hash
+        // `P{t}:timers`, which goes away with its last field.
+        let timer_keys = format!("{}{{*}}:t:*", env.prefix);
+        let timer_hashes = format!("{}{{*}}:timers", env.prefix);
         let start = std::time::Instant::now();
         while !env.redis_cmd(&["KEYS", &timer_keys]).starts_with("*0")
-            || env.redis_cmd(&["EXISTS", &timer_hash]).trim() != ":0"
+            || !env.redis_cmd(&["KEYS", &timer_hashes]).starts_with("*0")
         {
             assert!(start.elapsed() < T, "timers never expired");
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -428,7 +445,14 @@ both!(
         // Let it back in: it resubscribes and runs its recovery pass, which finds
         // nothing left to claim (each group is claimed once).
         assert!(env
-            .redis_cmd(&["ACL", "SETUSER", "default", "+subscribe", "+psubscribe"])
+            .redis_cmd(&[
+                "ACL",
+                "SETUSER",
+                "default",
+                "+subscribe",
+                "+psubscribe",
+                "+ssubscribe"
+            ])
             .starts_with("+OK"));
         let docs = env.wait_docs(ids.len() as u64, T).await;
         assert_eq!(docs.len(), ids.len());

@@ -169,13 +169,20 @@ both!(
             std::slice::from_ref(&second_id),
             "the held receipt went out before its response"
         );
+        let queue = format!(
+            "{}r:alice",
+            store::partition::prefix(
+                "held:",
+                store::partition::of_message_id(&held.message_id).unwrap()
+            )
+        );
         let score = env
             .redis
-            .command(&["ZSCORE", "held:r:alice", &held.message_id])
+            .command(&["ZSCORE", &queue, &held.message_id])
             .unwrap_or_default();
         assert!(
-            !score.is_empty(),
-            "the held receipt is still queued in Redis"
+            score.starts_with('$') && !score.starts_with("$-1"),
+            "the held receipt is still queued in Redis: {score:?}"
         );
 
         // The response is queued: it follows within well under its 10 s hold.
@@ -585,45 +592,40 @@ both!(
     }
 );
 
+// Limits are counted per partition, each admitting its share (`partition::share`):
+// 102 pending messages store-wide are 2 per partition. Fails when the limit is not
+// enforced (the third is stored) or enforced across partitions (the other
+// partition's message is refused).
 both!(
     queue_full_refuses_new_messages_with_qfull,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
         let mut settings = env.settings("full");
-        settings.max_pending = 2;
+        settings.max_pending = 102;
+        assert_eq!(store::partition::share(102), 2);
         let run = Running::start(settings, sink).await;
-        for r in 0..2u16 {
-            run.store
-                .submit(segment(
-                    "alice",
-                    Some((ConcatScheme::Udh8, r, 2, 1)),
-                    0,
-                    b"a",
-                    0,
-                    "",
-                ))
-                .await
-                .unwrap();
-        }
-        let err = run
-            .store
-            .submit(segment(
+        let first = |r: u16| {
+            segment(
                 "alice",
-                Some((ConcatScheme::Udh8, 9, 2, 1)),
+                Some((ConcatScheme::Udh16, r, 2, 1)),
                 0,
                 b"a",
                 0,
                 "",
-            ))
-            .await
-            .unwrap_err();
+            )
+        };
+        let refs = refs_in_one_partition(3, first);
+        for r in &refs[..2] {
+            run.store.submit(first(*r)).await.unwrap();
+        }
+        let err = run.store.submit(first(refs[2])).await.unwrap_err();
         assert!(matches!(err, ServiceError::QueueFull(_)), "{err:?}");
         // Segments of pending messages are still taken.
         run.store
             .submit(segment(
                 "alice",
-                Some((ConcatScheme::Udh8, 0, 2, 2)),
+                Some((ConcatScheme::Udh16, refs[0], 2, 2)),
                 0,
                 b"b",
                 0,
@@ -631,6 +633,11 @@ both!(
             ))
             .await
             .unwrap();
+        // Another partition has its own share.
+        let elsewhere = (0..=u16::MAX)
+            .find(|r| partition_of(&first(*r)) != partition_of(&first(refs[0])))
+            .unwrap();
+        run.store.submit(first(elsewhere)).await.unwrap();
         run.stop().await;
     }
 );
@@ -665,27 +672,33 @@ both!(
         let env = Env::start(kind);
         let sink = TestSink::new(true);
         let run = Running::start(env.settings("batch"), sink.clone()).await;
+        // All in one partition: a script call covers one partition, so batching is
+        // seen within one (traffic over many partitions is one call per partition of
+        // each batch).
+        let first = |r: u16| {
+            segment(
+                "alice",
+                Some((ConcatScheme::Udh16, r, 2, 1)),
+                0,
+                b"x",
+                0,
+                "",
+            )
+        };
+        let refs = refs_in_one_partition(201, first);
         // A group whose pending "hash" is a string: its segment's commands fail
         // (WRONGTYPE) inside the batch that carries it.
-        let poisoned = segment(
-            "alice",
-            Some((ConcatScheme::Udh8, 999, 2, 1)),
-            0,
-            b"x",
-            0,
-            "",
-        );
-        let gk = store::model::group_key(&store::model::GroupMeta::of(&poisoned));
+        let poisoned = first(refs[200]);
         env.redis
-            .command(&["SET", &format!("batch:g:{gk}"), "not a hash"])
+            .command(&["SET", &pending_group_key("batch:", &poisoned), "not a hash"])
             .unwrap();
         let mut reqs = Vec::new();
-        for r in 0..200u16 {
+        for r in refs[..200].iter().copied() {
             for seq in 1..=2u8 {
                 let text = format!("{r}-{seq} ");
                 reqs.push(segment(
                     "alice",
-                    Some((ConcatScheme::Udh8, r, 2, seq)),
+                    Some((ConcatScheme::Udh16, r, 2, seq)),
                     0,
                     text.as_bytes(),
                     0,
@@ -698,7 +711,7 @@ both!(
             1,
             segment(
                 "alice",
-                Some((ConcatScheme::Udh8, 0, 2, 1)),
+                Some((ConcatScheme::Udh16, refs[0], 2, 1)),
                 0,
                 b"0-1 ",
                 0,
@@ -759,11 +772,23 @@ both!(
         let env = Env::start(kind);
         let sink = TestSink::new(true);
         let mut settings = env.settings("batchfull");
-        settings.max_pending = 50;
+        // 50 per partition.
+        settings.max_pending = 2560;
+        assert_eq!(store::partition::share(2560), 50);
         let run = Running::start(settings, sink).await;
-        // 120 new messages at once, each its first segment only: they stay pending.
-        let reqs = (0..120u16)
-            .map(|r| segment("alice", Some((ConcatScheme::Udh8, r, 2, 1)), 0, b"a", 0, ""));
+        // 120 new messages of one partition at once, each its first segment only:
+        // they stay pending.
+        let first = |r: u16| {
+            segment(
+                "alice",
+                Some((ConcatScheme::Udh16, r, 2, 1)),
+                0,
+                b"a",
+                0,
+                "",
+            )
+        };
+        let reqs = refs_in_one_partition(120, first).into_iter().map(first);
         let results = futures::future::join_all(reqs.map(|r| run.store.submit(r))).await;
         let ok = results.iter().filter(|r| r.is_ok()).count();
         let full = results
@@ -803,20 +828,32 @@ both!(
             f(&mut p.limits);
             p
         };
-        let part = |account: &str, reference: u16, seq: u8, text: &[u8]| {
+        // Limits count per partition, each admitting its share (`partition::share`):
+        // the flood's messages share one partition.
+        let udh16 = |account: &str, reference: u16, seq: u8, text: &[u8]| {
             segment(
                 account,
-                Some((ConcatScheme::Udh8, reference, 2, seq)),
+                Some((ConcatScheme::Udh16, reference, 2, seq)),
                 0,
                 text,
                 0,
                 "",
             )
         };
+        let refs = refs_in_one_partition(4, |r| udh16("flood", r, 1, b"x"));
+        let part = |account: &str, i: u16, seq: u8, text: &[u8]| {
+            let r = if account == "flood" {
+                refs[i as usize]
+            } else {
+                i
+            };
+            udh16(account, r, seq, text)
+        };
 
-        // Messages: two pending, the third is refused; a later segment of a pending
-        // message still goes in, and so does another account's message.
-        let two = with("flood", &|l| l.max_pending = 2);
+        // Messages: two pending (102 are 2 per partition), the third is refused; a
+        // later segment of a pending message still goes in, and so does another
+        // account's message.
+        let two = with("flood", &|l| l.max_pending = 102);
         for r in 0..2 {
             let mut s = part("flood", r, 1, b"x");
             s.policy = two.clone();
@@ -827,8 +864,10 @@ both!(
         refused_by(run.store.submit(third).await, "account ");
         run.store.submit(part("calm", 7, 1, b"x")).await.unwrap();
 
-        // Octets: 100 for the account, a 60-octet message in, the next refused.
-        let small = with("bulky", &|l| l.max_pending_bytes = 100);
+        // Octets: 100 for the account (5120 are 100 per partition), a 60-octet
+        // message in, the next (a single-part message of the same run of ids, so the
+        // same partition) refused.
+        let small = with("bulky", &|l| l.max_pending_bytes = 5120);
         let mut big = segment("bulky", None, 0, &[b'a'; 60], 0, "");
         big.policy = small.clone();
         run.store.submit(big.clone()).await.unwrap();

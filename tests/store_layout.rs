@@ -1,6 +1,6 @@
 //! How a pending message sits in Redis: a multi-part group hash of small fields only
 //! (a listpack, not a hashtable) and each segment's data once, in binary, in its
-//! `P:m:<id>` record; the layout version (a store of another one is refused at start).
+//! `P{tag}:m:<id>` record; the layout version (a store of another one is refused at start).
 //! On Redis 7.0 and Valkey 9.
 #![allow(clippy::unwrap_used)]
 
@@ -54,7 +54,8 @@ async fn redis_time_ms(r: &mut redis::aio::MultiplexedConnection) -> i64 {
 /// this layout (the group hash, the segment record, the deadline index entry, the
 /// account's usage), as
 /// another node's submit would leave it — but with no timer and no `P:armed`
-/// announcement. Returns the group key.
+/// announcement. `prefix`: the store's key prefix (the group's partition is added).
+/// Returns the group key.
 async fn write_pending(
     r: &mut redis::aio::MultiplexedConnection,
     prefix: &str,
@@ -63,6 +64,7 @@ async fn write_pending(
     now_ms: i64,
     deadline: i64,
 ) -> String {
+    let prefix = &partition_prefix_of(prefix, first);
     let gk = group_key(&GroupMeta::of(first));
     let seq = first.concat.as_ref().map_or(1, |c| c.seq);
     let _: () = redis::cmd("HSET")
@@ -114,7 +116,10 @@ both!(
         let gk = group_key(&GroupMeta::of(&first));
         let id1 = run.store.submit(first).await.unwrap().message_id;
 
-        let g = format!("layout:g:{gk}");
+        let g = format!(
+            "{}g:{gk}",
+            store::partition::prefix("layout:", store::partition::of_group(&gk))
+        );
         let encoding: String = redis::cmd("OBJECT")
             .arg("ENCODING")
             .arg(&g)
@@ -131,7 +136,7 @@ both!(
             ["dl", "gid", "i:1", "n", "st", "sub", "x"],
             "the group hash holds only what its key does not say"
         );
-        let record: Vec<u8> = r.get(format!("layout:m:{id1}")).await.unwrap();
+        let record: Vec<u8> = r.get(id_key("layout:", "m", &id1)).await.unwrap();
         assert!(
             record.ends_with(&raw),
             "the record ends with the short_message as received, in binary"
@@ -263,7 +268,7 @@ both!(
             async move { st.stats().outcome_write_failures >= 1 }
         })
         .await;
-        let mut fields: Vec<String> = r.hkeys(format!("single:d:{id}")).await.unwrap();
+        let mut fields: Vec<String> = r.hkeys(id_key("single:", "d", &id)).await.unwrap();
         // ln/le: the outcome writer's lease.
         fields.retain(|f| f != "ln" && f != "le");
         fields.sort();
@@ -272,7 +277,7 @@ both!(
             ["dl", "gid", "gk", "m:1", "node", "st", "state", "sub"]
         );
         // The segment is a binary record, no JSON and no hex.
-        let m1: Vec<u8> = r.hget(format!("single:d:{id}"), "m:1").await.unwrap();
+        let m1: Vec<u8> = r.hget(id_key("single:", "d", &id), "m:1").await.unwrap();
         assert!(
             m1.starts_with(b"= 0 \n") && m1.ends_with(b"\njust one"),
             "{m1:?}"
@@ -328,7 +333,7 @@ both!(
         };
         let first_in = run.store.submit(part(2, b"two ")).await.unwrap().message_id;
         let later = run.store.submit(part(1, b"one ")).await.unwrap().message_id;
-        let rec = |id: &str| format!("named:m:{id}");
+        let rec = |id: &str| id_key("named:", "m", id);
         let v1: Vec<u8> = r.get(rec(&first_in)).await.unwrap();
         let v2: Vec<u8> = r.get(rec(&later)).await.unwrap();
         assert!(v1.starts_with(b"= "), "{:?}", String::from_utf8_lossy(&v1));
@@ -393,8 +398,12 @@ both!(
         // A deadline-index entry far ahead that the node loads when it subscribes:
         // once it watches one deadline, its load is done.
         let now_ms = redis_time_ms(&mut r).await;
+        // In the last partition: the node loads them in order, so once it watches the
+        // sentinel its load is over.
+        let last = store::partition::COUNT - 1;
+        let sentinel = format!("{}deadlines", store::partition::prefix("unwatched:", last));
         let _: () = r
-            .zadd("unwatched:deadlines", "sentinel", now_ms + 3_600_000)
+            .zadd(&sentinel, "sentinel", now_ms + 3_600_000)
             .await
             .unwrap();
         // A store of this layout (its deadline index is not empty).
@@ -420,7 +429,9 @@ both!(
             1,
             "",
         );
-        let id = "0000000000000000CAFE";
+        // An id of the group's partition, as a node gives it.
+        let pre = partition_prefix_of("unwatched:", &first);
+        let id = &format!("{:02X}0000000000000000CAFE", partition_of(&first));
         let now_ms = redis_time_ms(&mut r).await;
         let deadline = now_ms + 1_500;
         write_pending(&mut r, "unwatched:", &first, id, now_ms, deadline).await;
@@ -429,7 +440,7 @@ both!(
         match kind {
             RedisKind::Redis7 => {
                 let _: () = redis::cmd("SET")
-                    .arg(format!("unwatched:t:#{bucket}"))
+                    .arg(format!("{pre}t:#{bucket}"))
                     .arg("1")
                     .arg("PXAT")
                     .arg(bucket)
@@ -439,9 +450,9 @@ both!(
             }
             RedisKind::Valkey9 => {
                 let field = format!("#{bucket}");
-                let _: () = r.hset("unwatched:timers", &field, "1").await.unwrap();
+                let _: () = r.hset(format!("{pre}timers"), &field, "1").await.unwrap();
                 let _: () = redis::cmd("HPEXPIREAT")
-                    .arg("unwatched:timers")
+                    .arg(format!("{pre}timers"))
                     .arg(bucket)
                     .arg("FIELDS")
                     .arg(1)
@@ -458,17 +469,18 @@ both!(
         assert_eq!(
             run.store.stats().timers_armed,
             1,
-            "the message never entered this node's timer set"
+            "the message never entered this node's timer set: {:?}",
+            run.store.stats()
         );
         receipts_and_nothing_left(&env, &sink, 1, base).await;
         run.stop().await;
     }
 );
 
-// The server's timers are per deadline bucket (1 s), not per message: pending messages
-// whose deadlines fall in the same second share one timer (Redis 7.0: a key
-// `P:t:#<bucket end>`, Valkey 9: a field `#<bucket end>` of `P:timers`), and when they
-// complete early it goes with the last of them. Fails with a timer per message (50
+// The server's timers are per partition and deadline bucket (1 s), not per message:
+// pending messages of a partition whose deadlines fall in the same second share one
+// timer (Redis 7.0: a key `P{t}:t:#<bucket end>`, Valkey 9: a field `#<bucket end>`
+// of `P{t}:timers`), and when they complete early it goes with the last of them. Fails with a timer per message (50
 // timers) and when an emptied bucket's timer is left to its deadline (an hour).
 both!(
     pending_messages_share_a_timer_per_deadline_bucket_and_it_goes_with_the_last,
@@ -497,6 +509,10 @@ both!(
             req.source = addr("bucket");
             req
         };
+        // Messages of one partition.
+        let refs = refs_in_one_partition(N as usize, |i| part(i, 1));
+        let pre = partition_prefix_of("bucket:", &part(refs[0], 1));
+        let part = |i: u16, seq: u8| part(refs[i as usize], seq);
         let store = run.store.clone();
         futures::stream::iter(0..N)
             .map(|i| {
@@ -512,8 +528,8 @@ both!(
         let bucket = deadline / 1000 * 1000;
         match kind {
             RedisKind::Redis7 => {
-                let keys: Vec<String> = r.keys("bucket:t:*").await.unwrap();
-                assert_eq!(keys, [format!("bucket:t:#{bucket}")]);
+                let keys: Vec<String> = r.keys(format!("{pre}t:*")).await.unwrap();
+                assert_eq!(keys, [format!("{pre}t:#{bucket}")]);
                 let pexpiretime: i64 = redis::cmd("PEXPIRETIME")
                     .arg(&keys[0])
                     .query_async(&mut r)
@@ -522,7 +538,7 @@ both!(
                 assert_eq!(pexpiretime, bucket);
             }
             RedisKind::Valkey9 => {
-                let fields: Vec<String> = r.hkeys("bucket:timers").await.unwrap();
+                let fields: Vec<String> = r.hkeys(format!("{pre}timers")).await.unwrap();
                 assert_eq!(fields, [format!("#{bucket}")]);
             }
         }
@@ -581,5 +597,71 @@ both!(
         );
         let v: Option<u32> = r.get(store::layout::key("unversioned:")).await.unwrap();
         assert_eq!(v, None, "a refused store is left as it was");
+    }
+);
+
+// Every key a mixed load leaves — pending and completed multi-part messages,
+// single-part ones, their timers, outboxes and queued receipts — carries a partition's
+// tag, besides the store's two global keys: the layout runs on a cluster unchanged.
+// Fails if any key is built without its partition's prefix.
+both!(
+    every_key_of_a_mixed_load_carries_a_partition_tag_but_the_global_ones,
+    |kind: RedisKind| async move {
+        let mut env = Env::start(kind);
+        // No receiver: receipts stay queued; no MongoDB: outcomes stay in the outboxes.
+        let sink = TestSink::telling(false);
+        let run = Running::start(env.settings("tags"), sink.clone()).await;
+        env.mongo.stop();
+        for i in 0..20u16 {
+            let part = |seq: u8| {
+                segment(
+                    "tia",
+                    Some((ConcatScheme::Udh16, i, 2, seq)),
+                    0,
+                    b"half",
+                    1,
+                    "",
+                )
+            };
+            run.store
+                .submit(segment("tia", None, 0, b"one", 1, ""))
+                .await
+                .unwrap();
+            run.store.submit(part(1)).await.unwrap();
+            if i % 2 == 0 {
+                run.store.submit(part(2)).await.unwrap();
+            }
+        }
+        let mut r = redis_conn(&env).await;
+        let keys: Vec<String> = r.keys("tags:*").await.unwrap();
+        let mut partitions = std::collections::BTreeSet::new();
+        for k in &keys {
+            if k == "tags:layout" || k == "tags:node_seq" {
+                continue;
+            }
+            let p = store::partition::of_key("tags:", k);
+            assert!(p.is_some(), "{k} has no partition tag");
+            partitions.extend(p);
+        }
+        for kind in [
+            "}:g:",
+            "}:m:",
+            "}:d:",
+            "}:deadlines",
+            "}:outbox",
+            "}:usage",
+            "}:r:",
+        ] {
+            assert!(
+                keys.iter().any(|k| k.contains(kind)),
+                "no {kind} key in {keys:?}"
+            );
+        }
+        assert!(
+            partitions.len() > 1,
+            "the load went to one partition: {partitions:?}"
+        );
+        env.mongo.restart();
+        run.stop().await;
     }
 );

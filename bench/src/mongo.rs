@@ -133,10 +133,14 @@ pub async fn drain(args: MongoDrainArgs) -> anyhow::Result<MongoReport> {
     loop {
         let left = match args.redis {
             Some(addr) => {
-                let key = format!("{}outbox", args.prefix);
-                crate::redis_info::integer(addr, &["ZCARD", &key])
-                    .await
-                    .context("outbox size")? as u64
+                let mut n = 0;
+                for p in 0..smppd::store::partition::COUNT {
+                    let key = format!("{}outbox", smppd::store::partition::prefix(&args.prefix, p));
+                    n += crate::redis_info::integer(addr, &["ZCARD", &key])
+                        .await
+                        .context("outbox size")? as u64;
+                }
+                n
             }
             None => target.saturating_sub(coll.estimated_document_count().await.context("count")?),
         };

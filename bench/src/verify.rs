@@ -349,9 +349,14 @@ async fn wait_drained(
             ("ZCARD", "outbox"),
             ("SCARD", "racc"),
         ] {
-            let n = crate::redis_info::integer(addr, &[cmd, &format!("{prefix}{key}")]).await?;
+            // Summed over the store's partitions.
+            let mut n = 0;
+            for p in 0..smppd::store::partition::COUNT {
+                let k = format!("{}{key}", smppd::store::partition::prefix(prefix, p));
+                n += crate::redis_info::integer(addr, &[cmd, &k]).await?;
+            }
             if n > 0 {
-                left.push(format!("{prefix}{key}={n}"));
+                left.push(format!("{prefix}{{*}}:{key}={n}"));
             }
         }
         if left.is_empty() {

@@ -7,13 +7,13 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use crate::server::ServerHandle;
-use crate::store::Store;
+use crate::store::{partition, Store};
 
 /// How long a scrape waits for Redis before leaving the Redis gauges out.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Counts of the pending area, the outbox and every account's receipt queue in one
-/// round trip. Read-only; key names as in `store/lua/`.
+/// Counts of a partition's pending area, outbox and every account's receipt queue in
+/// one round trip. Read-only; key names as in `store/lua/`.
 static COUNTS: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r#"
@@ -34,13 +34,37 @@ struct RedisCounts {
     receipts: Vec<(String, i64)>,
 }
 
+/// The counts of every partition, summed (the partitions' calls go at once).
 async fn redis_counts(store: &Store) -> Result<RedisCounts, String> {
-    let mut conn = store.redis();
-    let mut call = COUNTS.prepare_invoke();
-    call.arg(store.key_prefix());
-    let reply: redis::Value = tokio::time::timeout(REDIS_TIMEOUT, call.invoke_async(&mut conn))
+    let calls = (0..partition::COUNT).map(|p| partition_counts(store, p));
+    let parts = tokio::time::timeout(REDIS_TIMEOUT, futures::future::try_join_all(calls))
         .await
-        .map_err(|_| format!("no answer within {REDIS_TIMEOUT:?}"))?
+        .map_err(|_| format!("no answer within {REDIS_TIMEOUT:?}"))??;
+    let mut total = RedisCounts {
+        pending: 0,
+        outbox: 0,
+        receipts: Vec::new(),
+    };
+    let mut receipts: std::collections::BTreeMap<String, i64> = Default::default();
+    for c in parts {
+        total.pending += c.pending;
+        total.outbox += c.outbox;
+        for (a, n) in c.receipts {
+            *receipts.entry(a).or_default() += n;
+        }
+    }
+    total.receipts = receipts.into_iter().collect();
+    Ok(total)
+}
+
+async fn partition_counts(store: &Store, p: usize) -> Result<RedisCounts, String> {
+    let mut conn = store.redis();
+    let prefix = partition::prefix(store.key_prefix(), p);
+    let mut call = COUNTS.prepare_invoke();
+    call.key(format!("{prefix}deadlines")).arg(&prefix);
+    let reply: redis::Value = call
+        .invoke_async(&mut conn)
+        .await
         .map_err(|e| e.to_string())?;
     let redis::Value::Array(items) = reply else {
         return Err(format!("unexpected reply {reply:?}"));

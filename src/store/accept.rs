@@ -18,6 +18,7 @@ use super::model::{
     StoredSegment,
 };
 use super::outcome::receipts;
+use super::partition;
 use super::scripts::submit::{Limit, SubmitKind, SubmitRecord, SubmitReply};
 use super::scripts::ReceiptEntry;
 use super::{Inner, StoreError};
@@ -76,11 +77,12 @@ impl Inner {
             });
         }
         let deadline = deadline(&req.validity_period, &req.policy, self.clock.now())?;
-        let message_id = self.next_message_id();
         let meta = GroupMeta::of(&req);
         // A single-part message is its own group, named after its message_id; its
         // group key is only stored (its facts), never looked up.
         let gk = group_key(&meta);
+        let (part, message_id) =
+            self.next_message_id((meta.total > 1).then(|| partition::of_group(&gk)));
         let seq = req.concat.filter(|c| c.total > 1).map_or(1, |c| c.seq);
         let segment = StoredSegment::from_request(&req);
         let single = meta.total == 1;
@@ -138,7 +140,7 @@ impl Inner {
             // first; dropped again below unless the script stored it.
             self.known.put(group);
         }
-        let reply = self.submits.submit(record).await;
+        let reply = self.submits.submit(part, record).await;
         if single && !matches!(reply, Ok(SubmitReply::Single { .. })) {
             // Not stored: nothing for the lease to take.
             self.known.take(&message_id);
@@ -150,7 +152,7 @@ impl Inner {
                 // Its receipt is queued already (held until the response is queued:
                 // see ready.rs); only the outcome writer has work, and it has the
                 // message in memory (`known`) rather than reading it back.
-                self.finisher_wake.notify_one();
+                self.finisher_wake.wake(part);
                 let mut accepted = SubmitAccepted::new(message_id.clone());
                 if let Some(held_until) = held_until {
                     let held = Held {
@@ -165,7 +167,7 @@ impl Inner {
                 Ok(accepted)
             }
             SubmitReply::Completed(group) => {
-                self.finisher_wake.notify_one();
+                self.finisher_wake.wake(part);
                 let mut accepted = SubmitAccepted::new(message_id);
                 // The group's data came back with the answer: to the releaser once
                 // this response is queued (no receipt may overtake it).

@@ -1,24 +1,20 @@
 //! Expiry without polling.
 //!
-//! The trigger is a keyspace event on a timer:
-//! * where the server has hash-field expiration, every timer is a field (gk) of the one
-//!   hash `P:timers`, and the event is `hexpired` naming only that key. It means "some
-//!   deadline passed": a claim-due pass runs ([`claim_due`]: the deadline index
-//!   `P:deadlines` ≤ Redis time, claimed in batches). One dedicated task runs these
-//!   passes; events arriving during a pass leave one wake-up for another pass after
-//!   it, so passes never overlap and the last event is never dropped. One hash, not a
-//!   hash per message: the server finds keys with volatile fields by sampling (seconds
-//!   to minutes late with many keys), but expires the fields of one key in deadline
-//!   order, by time buckets — within ~1/hz for dense deadlines, at most ~8.2 s (its
-//!   widest bucket window) for a deadline with few neighbours.
-//! * on Redis 7.0, a key `P:t:<gk>` per group with `expired` events. The event names
-//!   the group, but it wakes the same claim-due pass: every pending group is in the
-//!   deadline index (written by the script that armed its timer), and a pass per
-//!   burst of events costs one script, where a claim script per event cost Redis one
-//!   call per expired group — on top of the pass that had already claimed it (the
-//!   local timer fires first, and the claim's `DEL` of the timer key is what fires the
-//!   event: Redis expires a due key when a command touches it). 100k expiring
-//!   partials: 100,001 claim calls, ~8 µs of Redis each (SLOWLOG, 2026-12-03).
+//! Every partition has its own deadline index `P{t}:deadlines` and its own expiry
+//! timers; the trigger is a keyspace event on a timer:
+//! * where the server has hash-field expiration, every timer of a partition is a field
+//!   of its hash `P{t}:timers`, and the event is `hexpired` naming that key. It means
+//!   "some deadline of this partition passed": a claim-due pass runs for it
+//!   ([`claim_due`]: the partition's deadline index ≤ Redis time, claimed in
+//!   batches). One dedicated task runs these passes; events arriving during a pass
+//!   leave one wake-up and their partitions for another pass after it, so passes
+//!   never overlap and no event is dropped. One hash per partition, not per message:
+//!   the server finds keys with volatile fields by sampling (seconds to minutes late
+//!   with many keys), but expires the fields of one key in deadline order, by time
+//!   buckets — within ~1/hz for dense deadlines, at most ~8.2 s (its widest bucket
+//!   window) for a deadline with few neighbours.
+//! * on Redis 7.0, a key `P{t}:t:#<bucket>` per deadline bucket with `expired`
+//!   events, which wake the same pass for the key's partition.
 //!
 //! On both, the timer heap of [`super::timers`] wakes the same claim-due pass at each
 //! deadline, so the server's sampling (minutes late with many keys) and bucket
@@ -29,20 +25,24 @@
 //! node (or pass) gets it.
 //!
 //! Events sent while no subscriber listens are lost (pub/sub has no memory), so after
-//! every (re)subscription the subscriber runs one recovery pass — the same claim-due
-//! pass. There is no periodic scan.
+//! every (re)subscription the subscriber runs one recovery pass over every partition —
+//! the same claim-due pass. There is no periodic scan.
 //!
-//! The same connection listens on `P:receipts`, where finished messages announce
-//! accounts with new receipts, and forwards them to the receipt dispatcher.
+//! The same connection listens on the partitions' sharded channels: `P{t}:armed`
+//! (deadlines set and groups finished, for the timer heap) and `P{t}:receipts`
+//! (accounts with new receipts, for the receipt dispatcher). Sharded pub/sub needs
+//! RESP3 push messages here (the crate's RESP2 pub/sub has no SSUBSCRIBE), so this
+//! connection speaks RESP3 whatever the store's URL says.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use redis::{PushInfo, PushKind};
 use tokio::sync::mpsc;
 
 use super::announce::DispatchEvent;
+use super::partition;
 use super::{ExpiryBackend, Inner, StoreError};
 
 /// Groups per claim-due round trip.
@@ -58,17 +58,24 @@ impl Subscriber {
         Subscriber { inner, dispatch }
     }
 
-    fn channels(&self) -> Vec<String> {
+    /// The keyspace-event channels (classic pub/sub: the server publishes them).
+    fn event_channels(&self) -> Vec<String> {
         let db = self.inner.db;
-        let mut c = vec![
-            format!("{}receipts", self.inner.prefix()),
-            format!("{}armed", self.inner.prefix()),
-        ];
-        c.push(format!("__keyevent@{db}__:expired"));
+        let mut c = vec![format!("__keyevent@{db}__:expired")];
         if self.inner.backend == ExpiryBackend::HashFieldExpiry {
             c.push(format!("__keyevent@{db}__:hexpired"));
         }
         c
+    }
+
+    /// Every partition's sharded channels.
+    fn shard_channels(&self) -> Vec<String> {
+        (0..partition::COUNT)
+            .flat_map(|p| {
+                let pre = partition::prefix(self.inner.prefix(), p);
+                [format!("{pre}armed"), format!("{pre}receipts")]
+            })
+            .collect()
     }
 
     /// Subscribes, runs the recovery pass, handles events; on a lost connection does
@@ -107,9 +114,46 @@ impl Subscriber {
     }
 
     async fn session(&self) -> Result<(), StoreError> {
-        let mut pubsub = self.inner.client.get_async_pubsub().await?;
-        for ch in self.channels() {
-            pubsub.subscribe(ch).await?;
+        let info = self.inner.client.get_connection_info().clone();
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        let client = redis::Client::open(info.set_redis_settings(resp3))?;
+        // Unbounded is the crate's push sender; this task drains it at once.
+        let (tx, mut pushes) = mpsc::unbounded_channel();
+        let config = redis::AsyncConnectionConfig::new()
+            .set_push_sender(tx)
+            .set_connection_timeout(Some(self.inner.settings.redis_timeout))
+            .set_response_timeout(Some(self.inner.settings.redis_timeout));
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        conn.subscribe(self.event_channels()).await?;
+        // Sent without waiting for replies, their confirmations read from the pushes:
+        // matched as replies by the crate, an SSUBSCRIBE among arriving shard messages
+        // was seen to wait forever (redis 1.8). Nothing else is sent on this
+        // connection meanwhile, so no reply can be taken for another's.
+        let channels = self.shard_channels();
+        for ch in &channels {
+            let mut c = redis::cmd("SSUBSCRIBE");
+            c.arg(ch).set_no_response(true);
+            c.query_async::<()>(&mut conn).await?;
+        }
+        let mut early = Vec::new();
+        let mut confirmed = 0;
+        while confirmed < channels.len() {
+            let push = tokio::time::timeout(self.inner.settings.redis_timeout, pushes.recv())
+                .await
+                .map_err(|_| StoreError::Corrupt("SSUBSCRIBE not confirmed in time".into()))?;
+            match push {
+                Some(p) if p.kind == PushKind::SSubscribe => confirmed += 1,
+                Some(p) if p.kind == PushKind::Disconnection => {
+                    return Err(StoreError::Corrupt("subscription connection closed".into()))
+                }
+                Some(p) => early.push(p),
+                None => return Err(StoreError::Corrupt("subscription stream ended".into())),
+            }
         }
         self.inner
             .stats
@@ -147,21 +191,37 @@ impl Subscriber {
         // another node) have no local timer anywhere: watch every pending one.
         let n = super::timers::load(&self.inner).await?;
         tracing::debug!(n, "expiry timers armed from the deadline index");
-        let timer_prefix = format!("{}t:", self.inner.prefix());
-        let timers_key = format!("{}timers", self.inner.prefix());
-        let receipts_channel = format!("{}receipts", self.inner.prefix());
-        let armed_channel = format!("{}armed", self.inner.prefix());
-        let mut stream = pubsub.on_message();
+        // What arrived while subscribing: announcements of deadlines the load above
+        // found anyway, and of receipts the rescan found; handled all the same.
+        for p in early {
+            self.event(p).await;
+        }
         loop {
-            let msg = tokio::select! {
-                m = stream.next() => m,
+            let push = tokio::select! {
+                m = pushes.recv() => m,
                 _ = self.inner.shutdown.cancelled() => return Ok(()),
             };
-            let Some(msg) = msg else {
-                return Err(StoreError::Corrupt("subscription stream ended".into()));
-            };
-            let payload: String = msg.get_payload().unwrap_or_default();
-            if msg.get_channel_name() == armed_channel {
+            match push {
+                Some(p) if p.kind == PushKind::Disconnection => {
+                    return Err(StoreError::Corrupt("subscription connection closed".into()))
+                }
+                Some(p) => self.event(p).await,
+                None => return Err(StoreError::Corrupt("subscription stream ended".into())),
+            }
+        }
+    }
+
+    /// One pushed message: an announcement on a partition's channel, or a keyspace
+    /// event of a partition's timer.
+    async fn event(&self, push: PushInfo) {
+        let Some(msg) = redis::Msg::from_push_info(push) else {
+            return; // a (s)subscribe confirmation
+        };
+        let prefix = self.inner.prefix();
+        let channel = msg.get_channel_name();
+        let payload: String = msg.get_payload().unwrap_or_default();
+        if let Some(p) = partition::of_key(prefix, channel) {
+            if channel.ends_with("}:armed") {
                 // A deadline set by any node (this one included): watch it here too,
                 // so it fires on time even if the node that set it dies.
                 // "- <gk>": the group finished, stop watching it.
@@ -174,13 +234,16 @@ impl Subscriber {
                     }
                     None => {}
                 }
-            } else if msg.get_channel_name() == receipts_channel {
-                let _ = self.dispatch.send(DispatchEvent::Account(payload)).await;
-            } else if payload == timers_key || payload.starts_with(&timer_prefix) {
-                // `hexpired` of P:timers, or `expired` of a P:t:#<bucket> timer
-                // (Redis 7.0). Never blocks: while a pass runs, this leaves one
-                // wake-up for the next.
-                self.inner.due_pass.notify_one();
+            } else if channel.ends_with("}:receipts") {
+                let _ = self.dispatch.send(DispatchEvent::Account(payload, p)).await;
+            }
+        } else if let Some(p) = partition::of_key(prefix, &payload) {
+            // `hexpired` of P{t}:timers, or `expired` of a P{t}:t:#<bucket> timer
+            // (Redis 7.0). Never blocks: while a pass runs, this leaves one wake-up
+            // (and the partition) for the next.
+            let rest = &payload[partition::prefix(prefix, p).len()..];
+            if rest == "timers" || rest.starts_with("t:") {
+                self.inner.due_pass.wake(p);
             }
         }
     }
@@ -192,19 +255,26 @@ impl Subscriber {
             .stats
             .recovery_passes
             .fetch_add(1, Ordering::Relaxed);
-        let claimed = claim_due(&self.inner).await?;
+        let mut claimed = 0;
+        for p in 0..partition::COUNT {
+            claimed += claim_due(&self.inner, p).await?;
+        }
         if claimed > 0 {
             tracing::info!(claimed, "recovery pass claimed expired messages");
         }
-        self.inner.finished();
+        self.inner.release_wake.wake_all();
+        self.inner.finisher_wake.wake_all();
         let _ = self.dispatch.send(DispatchEvent::Rescan).await;
         Ok(())
     }
 }
 
-/// The claim-due task: one pass per wake-up (a local timer, or an `hexpired` event). Wake-ups during
-/// a pass coalesce into one (a [`Notify`] stores one permit), so a burst of events
-/// costs at most one pass more, and passes never overlap.
+/// The claim-due task: one pass per wake-up (a local timer, or an expiry event) over
+/// the partitions woken. Wake-ups during a pass coalesce into one (the [`Wake`]
+/// keeps one permit and the partitions), so a burst of events costs at most one pass
+/// more, and passes never overlap.
+///
+/// [`Wake`]: partition::Wake
 async fn due_passes(inner: Arc<Inner>) {
     let due = &inner.due_pass;
     let mut pause = Duration::from_millis(50);
@@ -213,16 +283,25 @@ async fn due_passes(inner: Arc<Inner>) {
             _ = due.notified() => {}
             _ = inner.shutdown.cancelled() => return,
         }
-        match claim_due(&inner).await {
-            Ok(claimed) => {
-                pause = Duration::from_millis(50);
-                tracing::debug!(claimed, "claim-due pass");
+        let mut failed = None;
+        let mask = due.take();
+        for p in partition::members(mask) {
+            match claim_due(&inner, p).await {
+                Ok(claimed) => tracing::debug!(claimed, p, "claim-due pass"),
+                Err(e) => {
+                    // This partition's and the rest are tried again below.
+                    due.wake_mask(mask & !((1u64 << p) - 1));
+                    failed = Some(e);
+                    break;
+                }
             }
-            Err(e) => {
+        }
+        match failed {
+            None => pause = Duration::from_millis(50),
+            Some(e) => {
                 // The event that asked for this pass will not come again: try again
                 // after a pause (a lost connection also brings a recovery pass).
                 tracing::warn!(error = %e, "claim-due pass failed");
-                due.notify_one();
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
                     _ = inner.shutdown.cancelled() => return,
@@ -233,10 +312,11 @@ async fn due_passes(inner: Arc<Inner>) {
     }
 }
 
-/// Claims every group whose deadline passed by Redis time, [`CLAIM_DUE_BATCH`] per
-/// script, recording each one's lateness; wakes the outcome writer and the receipt
-/// releaser as batches finish groups. Returns how many this call claimed.
-async fn claim_due(inner: &Inner) -> Result<usize, StoreError> {
+/// Claims every group of partition `p` whose deadline passed by Redis time,
+/// [`CLAIM_DUE_BATCH`] per script, recording each one's lateness; wakes the outcome
+/// writer and the receipt releaser as batches finish groups. Returns how many this
+/// call claimed.
+async fn claim_due(inner: &Inner, p: usize) -> Result<usize, StoreError> {
     let mut claimed = 0usize;
     // Held from the first full batch on: more are due, the outcome writer waits.
     let mut _busy = None;
@@ -246,7 +326,7 @@ async fn claim_due(inner: &Inner) -> Result<usize, StoreError> {
         // claims/s, lateness p99 20 s).
         let batch = inner
             .scripts
-            .claim_due(&mut inner.conn(), CLAIM_DUE_BATCH)
+            .claim_due(&mut inner.conn(), p, CLAIM_DUE_BATCH)
             .await?;
         let listed = batch.listed;
         for late in batch.lateness_ms {
@@ -259,11 +339,11 @@ async fn claim_due(inner: &Inner) -> Result<usize, StoreError> {
             // or, if it has no room, from P:fresh where they are too.
             let groups = batch.groups;
             if groups.is_empty()
-                || super::release::hand_over(inner, super::release::Claimed(groups))
+                || super::release::hand_over(inner, super::release::Claimed(p, groups))
             {
-                inner.finisher_wake.notify_one();
+                inner.finisher_wake.wake(p);
             } else {
-                inner.finished();
+                inner.finished(p);
             }
         }
         if listed < CLAIM_DUE_BATCH {

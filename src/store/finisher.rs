@@ -1,6 +1,7 @@
-//! The outcome writer: finished messages from the Redis outbox to MongoDB.
+//! The outcome writer: finished messages from the Redis outboxes to MongoDB.
 //!
-//! A finished message stays in Redis (`P:d:<gid>`, listed in the `P:outbox` ZSET)
+//! A finished message stays in Redis (`P{t}:d:<gid>`, listed in its partition's
+//! `P{t}:outbox` ZSET)
 //! until MongoDB acknowledged its document. The writer leases a batch (the ZSET score
 //! becomes "leased until"), builds the documents, inserts them (duplicates count as
 //! written), and only then runs the finalize script (one call per batch), which deletes each
@@ -8,7 +9,9 @@
 //! if [`super::release`] has not already (it normally has, long before).
 //! If MongoDB is down the batch is retried with a growing pause; nothing is deleted.
 //! A node that dies mid-batch leaves leases that run out; the writer sleeps until the
-//! earliest lease end it saw (a one-shot timer, not a scan) and takes them over. A
+//! earliest lease end it saw in any partition (a one-shot timer, not a scan) and takes
+//! them over. It leases from the partitions it was woken for (a message finished
+//! there) and those whose next entry fell due ([`Turns`]); a batch may span several. A
 //! node restarted with the same node_id takes its predecessor's leases back at start
 //! (the lease records node_id + epoch), so its own crash costs no lease wait.
 
@@ -16,8 +19,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use super::model::FinishedGroup;
 use super::outcome::{outcome_document, receipts};
+use super::partition::{self, Turns};
 use super::scripts::outbox::FinalizeRecord;
 use super::scripts::ReceiptEntry;
 use super::{Inner, StoreError};
@@ -34,12 +40,6 @@ pub struct Finisher {
 /// beside MongoDB's insert of the batch).
 const SCRIPT_SLICE: usize = 64;
 
-/// A leased batch: the groups and when the next outbox entry becomes due.
-struct Lease {
-    groups: Vec<FinishedGroup>,
-    next_due_ms: Option<i64>,
-}
-
 impl Finisher {
     pub fn new(inner: Arc<Inner>) -> Finisher {
         Finisher { inner }
@@ -53,7 +53,8 @@ impl Finisher {
             // Not fatal: those leases then run out as if another node had held them.
             Err(e) => tracing::warn!(error = %e, "could not take back this node's old leases"),
         }
-        // Work may be waiting from before a restart.
+        // Work may be waiting from before a restart, in any partition.
+        let mut cursor = Turns::all();
         let mut wake_at: Option<tokio::time::Instant> = Some(tokio::time::Instant::now());
         loop {
             let timer = async {
@@ -70,8 +71,9 @@ impl Finisher {
                 _ = timer => {}
                 _ = shutdown.cancelled() => return,
             }
-            wake_at = match self.drain().await {
-                Ok(next) => next.map(|ms| self.inner.clock.instant_at(ms)),
+            cursor.add(self.inner.finisher_wake.take(), self.inner.clock.now_ms());
+            wake_at = match self.drain(&mut cursor).await {
+                Ok(()) => cursor.next_due().map(|ms| self.inner.clock.instant_at(ms)),
                 Err(e) => {
                     tracing::warn!(error = %e, "outcome writer: redis unavailable");
                     Some(tokio::time::Instant::now() + Duration::from_secs(1))
@@ -80,26 +82,26 @@ impl Finisher {
         }
     }
 
-    /// Writes batches until the outbox has nothing due; returns when the next leased
-    /// entry becomes due. While MongoDB inserts batch k, the next batch is leased and
-    /// batch k−1 finalized, so the Redis round trips (lease, reading the groups,
-    /// finalize) hide behind the insert; one insert is in flight at a time.
-    async fn drain(&self) -> Result<Option<i64>, StoreError> {
+    /// Writes batches until the cursor's outboxes have nothing due. While MongoDB
+    /// inserts batch k, the next batch is leased and batch k−1 finalized, so the Redis
+    /// round trips (lease, reading the groups, finalize) hide behind the insert; one
+    /// insert is in flight at a time.
+    async fn drain(&self, cursor: &mut Turns) -> Result<(), StoreError> {
         self.yield_to_receipts().await;
-        let mut lease = self.lease().await?;
+        let mut lease = self.lease(cursor).await?;
         // Acknowledged by MongoDB, not finalized yet.
         let mut written: Option<Vec<FinishedGroup>> = None;
         loop {
-            if lease.groups.is_empty() {
+            if lease.is_empty() {
                 if let Some(done) = written.take() {
                     self.finalize(&done).await?;
                 }
-                return Ok(lease.next_due_ms);
+                return Ok(());
             }
             self.yield_to_receipts().await;
             let previous = written.take();
             let (inserted, next, finalized) =
-                tokio::join!(self.insert(&lease.groups), self.lease(), async {
+                tokio::join!(self.insert(&lease), self.lease(cursor), async {
                     match &previous {
                         Some(done) => self.finalize(done).await,
                         None => Ok(()),
@@ -112,9 +114,9 @@ impl Finisher {
                 // Shut down before MongoDB acknowledged: the batch stays in the outbox,
                 // and the one leased beside it too; this node's next start takes its
                 // own leases back at once (see `reclaim`).
-                return Ok(None);
+                return Ok(());
             }
-            written = Some(lease.groups);
+            written = Some(lease);
             lease = next?;
         }
     }
@@ -136,34 +138,47 @@ impl Finisher {
         }
     }
 
-    /// Makes the leases an earlier run of this node left behind due now.
+    /// Makes the leases an earlier run of this node left behind due now, in every
+    /// partition.
     async fn reclaim(&self) -> Result<u64, StoreError> {
-        self.inner
-            .scripts
-            .reclaim(&mut self.inner.conn(), self.inner.epoch)
-            .await
+        let mut n = 0;
+        for p in 0..partition::COUNT {
+            n += self
+                .inner
+                .scripts
+                .reclaim(&mut self.inner.conn(), p, self.inner.epoch)
+                .await?;
+        }
+        Ok(n)
     }
 
-    async fn lease(&self) -> Result<Lease, StoreError> {
+    /// Leases a batch from the cursor's partitions in turn.
+    async fn lease(&self, cursor: &mut Turns) -> Result<Vec<FinishedGroup>, StoreError> {
         let s = &self.inner.settings;
         let want = s.outcome_batch_size.max(1);
         let mut groups = Vec::new();
-        let mut next: Option<i64>;
         // In slices of SCRIPT_SLICE groups, one call after the other (see there).
-        loop {
+        while groups.len() < want {
+            let Some(p) = cursor.current() else {
+                break;
+            };
             let ask = (want - groups.len()).min(SCRIPT_SLICE);
             let leased = self
                 .inner
                 .scripts
                 .lease(
                     &mut self.inner.conn(),
+                    p,
                     ask,
                     s.outbox_lease.as_millis() as u64,
                     self.inner.epoch,
                 )
                 .await?;
-            next = leased.next_due_ms;
             let got = leased.gids.len();
+            if got < ask {
+                // Nothing more due here: out of turn until woken or due.
+                cursor.done(p, leased.next_due_ms);
+            }
             // The groups this node holds already (`known`); the others are read.
             let mut unknown = Vec::new();
             for gid in leased.gids {
@@ -182,28 +197,24 @@ impl Finisher {
                 .leased_read
                 .fetch_add(unknown.len() as u64, Ordering::Relaxed);
             if !unknown.is_empty() {
-                self.read(&unknown, &mut groups).await?;
-            }
-            if got < ask || groups.len() >= want {
-                break;
+                self.read(p, &unknown, &mut groups).await?;
             }
         }
-        Ok(Lease {
-            groups,
-            next_due_ms: next,
-        })
+        Ok(groups)
     }
 
-    /// Reads leased groups this node does not hold (READ_GROUPS) into `groups`.
+    /// Reads leased groups of partition `p` this node does not hold (READ_GROUPS)
+    /// into `groups`.
     async fn read(
         &self,
+        p: usize,
         gids: &[String],
         groups: &mut Vec<FinishedGroup>,
     ) -> Result<(), StoreError> {
         let read = self
             .inner
             .scripts
-            .read_groups(&mut self.inner.conn(), gids)
+            .read_groups(&mut self.inner.conn(), p, gids)
             .await?;
         // None: finalized meanwhile by a node that took over the lease.
         for raw in read.into_iter().flatten() {
@@ -258,24 +269,37 @@ impl Finisher {
     /// After MongoDB acknowledged the batch: deletes its messages' keys in Redis (one
     /// script), queueing the receipts that were not released yet.
     async fn finalize(&self, groups: &[FinishedGroup]) -> Result<(), StoreError> {
-        // Receipts are normally released long before (super::release): send them
-        // again only for the gids still in P:fresh. A gid cannot re-enter P:fresh, so
-        // one seen absent here is released for good.
-        let gids: Vec<&str> = groups.iter().map(|g| g.gid.as_str()).collect();
-        let fresh: Vec<Option<f64>> = redis::cmd("ZMSCORE")
-            .arg(format!("{}fresh", self.inner.prefix()))
-            .arg(&gids)
-            .query_async(&mut self.inner.conn())
-            .await?;
-        for (slice, fresh) in groups.chunks(SCRIPT_SLICE).zip(fresh.chunks(SCRIPT_SLICE)) {
-            self.finalize_slice(slice, fresh).await?;
+        let mut parts: BTreeMap<usize, Vec<&FinishedGroup>> = BTreeMap::new();
+        for g in groups {
+            match partition::of_message_id(&g.gid) {
+                Some(p) => parts.entry(p).or_default().push(g),
+                None => tracing::error!(gid = g.gid, "a finished message without a partition"),
+            }
+        }
+        for (p, groups) in parts {
+            // Receipts are normally released long before (super::release): send
+            // them again only for the gids still in P{t}:fresh. A gid cannot re-enter
+            // it, so one seen absent here is released for good.
+            let gids: Vec<&str> = groups.iter().map(|g| g.gid.as_str()).collect();
+            let fresh: Vec<Option<f64>> = redis::cmd("ZMSCORE")
+                .arg(format!(
+                    "{}fresh",
+                    partition::prefix(self.inner.prefix(), p)
+                ))
+                .arg(&gids)
+                .query_async(&mut self.inner.conn())
+                .await?;
+            for (slice, fresh) in groups.chunks(SCRIPT_SLICE).zip(fresh.chunks(SCRIPT_SLICE)) {
+                self.finalize_slice(p, slice, fresh).await?;
+            }
         }
         Ok(())
     }
 
     async fn finalize_slice(
         &self,
-        groups: &[FinishedGroup],
+        p: usize,
+        groups: &[&FinishedGroup],
         fresh: &[Option<f64>],
     ) -> Result<(), StoreError> {
         let mut records = Vec::with_capacity(groups.len());
@@ -304,7 +328,7 @@ impl Finisher {
         }
         self.inner
             .scripts
-            .finalize(&mut self.inner.conn(), &records)
+            .finalize(&mut self.inner.conn(), p, &records)
             .await?;
         Ok(())
     }

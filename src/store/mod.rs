@@ -55,7 +55,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -107,6 +106,9 @@ pub struct Stats {
     /// Finished groups whose receipts this node released after reading `P:fresh`
     /// (completions, recovery, a claimed batch the queue had no room for).
     pub released_fresh: AtomicU64,
+    /// Reads of every partition's `P{t}:fresh` the releaser finished (after each
+    /// recovery pass).
+    pub fresh_scans: AtomicU64,
     /// Leased groups the outcome writer took from this node's memory (`known`) /
     /// read back from Redis.
     pub leased_known: AtomicU64,
@@ -130,6 +132,7 @@ pub struct StatsSnapshot {
     pub released_claimed: u64,
     pub released_completed: u64,
     pub released_fresh: u64,
+    pub fresh_scans: u64,
     pub leased_known: u64,
     pub leased_read: u64,
     /// Deadlines this node's timer set watches now (pending multi-part messages).
@@ -156,10 +159,10 @@ pub(crate) struct Inner {
     /// Every background task of the store (the submit batcher aside: it ends with the
     /// `Batcher` that owns it), so that shutdown waits for all of them.
     tasks: TaskTracker,
-    /// Wakes the outcome writer.
-    finisher_wake: Notify,
-    /// Wakes the receipt releaser (to read `P:fresh`).
-    release_wake: Notify,
+    /// Wakes the outcome writer for the outboxes of these partitions.
+    finisher_wake: partition::Wake,
+    /// Wakes the receipt releaser to read the `P:fresh` of these partitions.
+    release_wake: partition::Wake,
     /// Batches of groups the claim-due pass claimed, with their data, for the
     /// releaser (`release`); a batch that does not fit is left to `P:fresh`.
     claimed: tokio::sync::mpsc::Sender<release::Claimed>,
@@ -172,9 +175,9 @@ pub(crate) struct Inner {
     /// Deadlines this node watches locally, so they fire on time whatever the
     /// server's expiry sampling does (see `timers`).
     timers: timers::Timers,
-    /// Wakes the claim-due pass (a local timer at a deadline, or an `hexpired` event
-    /// of `P:timers`).
-    due_pass: Notify,
+    /// Wakes the claim-due pass for these partitions (a local timer at a deadline,
+    /// or an expiry event of a partition's timers).
+    due_pass: partition::Wake,
     /// Whether the claim-due pass or the receipt releaser has a backlog in hand: the
     /// outcome writer waits for them (receipts first, see `backlog`).
     backlog: backlog::Backlog,
@@ -253,14 +256,14 @@ impl Store {
                 counter: AtomicU64::new(0),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
-                finisher_wake: Notify::new(),
-                release_wake: Notify::new(),
+                finisher_wake: partition::Wake::default(),
+                release_wake: partition::Wake::default(),
                 claimed,
                 claimed_rx: std::sync::Mutex::new(Some(claimed_rx)),
                 completed: Arc::default(),
                 ready: Arc::default(),
                 timers: timers::Timers::default(),
-                due_pass: Notify::new(),
+                due_pass: partition::Wake::default(),
                 backlog: backlog::Backlog::default(),
                 known: known::Known::default(),
                 handoff: handoff::Handoff::default(),
@@ -356,6 +359,7 @@ impl Store {
             released_claimed: l(&s.released_claimed),
             released_completed: l(&s.released_completed),
             released_fresh: l(&s.released_fresh),
+            fresh_scans: l(&s.fresh_scans),
             leased_known: l(&s.leased_known),
             leased_read: l(&s.leased_read),
             timers_armed: self.inner.timers.len(),
@@ -391,16 +395,23 @@ impl Inner {
         &self.settings.node_id
     }
 
-    /// A message finished (completed, claimed, cancelled): its receipts can go out and
-    /// its outcome can be written.
-    fn finished(&self) {
-        self.release_wake.notify_one();
-        self.finisher_wake.notify_one();
+    /// A message of partition `p` finished (completed, claimed, cancelled): its
+    /// receipts can go out and its outcome can be written.
+    fn finished(&self, p: usize) {
+        self.release_wake.wake(p);
+        self.finisher_wake.wake(p);
     }
 
-    fn next_message_id(&self) -> String {
+    /// A new message_id: `<2 hex partition><8 hex node epoch><12 hex counter>`
+    /// (unique across nodes and restarts; the partition lets query/cancel/replace go
+    /// straight to it). `part`: the message's partition (a multi-part message's,
+    /// from its group key); `None` for a single-part message, which may go anywhere:
+    /// each run of 256 ids of this node shares a partition, so that a submit batch
+    /// is one script call or two, and the runs rotate over all partitions.
+    fn next_message_id(&self, part: Option<usize>) -> (usize, String) {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        format!("{:08X}{:012X}", self.epoch, n)
+        let p = part.unwrap_or(((n >> 8) as usize + self.epoch as usize) % partition::COUNT);
+        (p, format!("{p:02X}{:08X}{:012X}", self.epoch, n))
     }
 }
 

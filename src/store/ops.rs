@@ -1,6 +1,6 @@
 //! query_sm, cancel_sm and replace_sm on top of the store.
 //!
-//! A message_id is found through `P:m:<message_id>` while its message is in Redis
+//! A message_id names its partition; it is found through `P{t}:m:<message_id>` while its message is in Redis
 //! (pending, or finished and waiting for MongoDB), and through the outcome document's
 //! `segments.message_id` index afterwards.
 
@@ -12,6 +12,7 @@ use smpp_protocol::udh::parse_udh;
 use super::accept::deadline;
 use super::model::address_key;
 use super::outcome::{datetime, OutcomeState};
+use super::partition;
 use super::scripts::ops::{CancelReply, Owner, QueryReply, ReplaceReply, Replacement};
 use super::{Inner, StoreError};
 use crate::service::{AccountPolicy, Address, ExpiryMode, QueryAnswer, ServiceError};
@@ -61,11 +62,15 @@ impl Inner {
             account: system_id,
             source: &src,
         };
-        let reply = self
-            .scripts
-            .query(&mut self.conn(), message_id, &owner)
-            .await
-            .map_err(ServiceError::from)?;
+        let reply = match partition::of_message_id(message_id) {
+            Some(p) => self
+                .scripts
+                .query(&mut self.conn(), p, message_id, &owner)
+                .await
+                .map_err(ServiceError::from)?,
+            // Not an id this store gave: MongoDB may still know it (below).
+            None => QueryReply::Unknown,
+        };
         match reply {
             QueryReply::Unknown => {}
             QueryReply::Pending => {
@@ -127,14 +132,17 @@ impl Inner {
             account: system_id,
             source: &src,
         };
+        let Some(p) = partition::of_message_id(message_id) else {
+            return Err(rejected(ESME_RCANCELFAIL, "unknown message_id"));
+        };
         let reply = self
             .scripts
-            .cancel(&mut self.conn(), message_id, &owner)
+            .cancel(&mut self.conn(), p, message_id, &owner)
             .await
             .map_err(ServiceError::from)?;
         match reply {
             CancelReply::Cancelled => {
-                self.finished();
+                self.finished(p);
                 Ok(())
             }
             CancelReply::Final => Err(rejected(ESME_RCANCELFAIL, "message is already final")),
@@ -166,8 +174,11 @@ impl Inner {
             };
             Some(deadline(&validity_period, &policy, self.clock.now())?.timestamp_millis())
         };
+        let Some(p) = partition::of_message_id(message_id) else {
+            return Err(rejected(ESME_RREPLACEFAIL, "unknown message_id"));
+        };
         let user_data = self
-            .strip_udh_like_original(message_id, &short_message)
+            .strip_udh_like_original(p, message_id, &short_message)
             .await?;
         let src = source_filter(source);
         let owner = Owner {
@@ -182,7 +193,7 @@ impl Inner {
         };
         let reply = self
             .scripts
-            .replace(&mut self.conn(), message_id, &owner, &new)
+            .replace(&mut self.conn(), p, message_id, &owner, &new)
             .await
             .map_err(ServiceError::from)?;
         match reply {
@@ -203,10 +214,11 @@ impl Inner {
     /// segment cannot move to another place or message by replace_sm.
     async fn strip_udh_like_original(
         &self,
+        p: usize,
         message_id: &str,
         short_message: &Bytes,
     ) -> Result<Vec<u8>, ServiceError> {
-        let key = format!("{}m:{message_id}", self.prefix());
+        let key = format!("{}m:{message_id}", partition::prefix(self.prefix(), p));
         let v: Option<Vec<u8>> = redis::cmd("GET")
             .arg(&key)
             .query_async(&mut self.conn())

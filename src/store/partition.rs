@@ -20,6 +20,178 @@ pub const TAGS: [&str; COUNT] = [
     "d8p", "qn", "eny", "bwc", "abll", "ceb", "af4", "sq3", "hym", "rc2", "abt",
 ];
 
+/// The key prefix of partition `p`: `<key_prefix>{<tag>}:`. Every key of the
+/// partition starts with it, so a cluster keeps them on one slot.
+pub fn prefix(key_prefix: &str, p: usize) -> String {
+    format!("{key_prefix}{{{}}}:", TAGS[p])
+}
+
+/// The partition of a multi-part message, from its group key: every segment finds
+/// the same one, whichever node receives it.
+pub fn of_group(gk: &str) -> usize {
+    usize::from(slot(gk)) % COUNT
+}
+
+/// Characters of a message_id: 2 hex digits of partition, 8 of node epoch, 12 of
+/// counter (`Inner::next_message_id`).
+pub const MESSAGE_ID_LEN: usize = 22;
+
+/// The partition a message_id names (its first two hex digits), or `None` for an id
+/// smppd did not give.
+pub fn of_message_id(id: &str) -> Option<usize> {
+    if id.len() != MESSAGE_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let p = usize::from_str_radix(&id[..2], 16).ok()?;
+    (p < COUNT).then_some(p)
+}
+
+/// The partition a key of this store names (`<key_prefix>{<tag>}:…`).
+pub fn of_key(key_prefix: &str, key: &str) -> Option<usize> {
+    let rest = key.strip_prefix(key_prefix)?.strip_prefix('{')?;
+    let (tag, _) = rest.split_once("}:")?;
+    TAGS.iter().position(|t| *t == tag)
+}
+
+/// A partition's share of a store-wide or per-account limit: a quarter above an even
+/// split, at least 1. A partition refuses past its share, so the whole never holds
+/// more than 1.25 × the limit (+ one per partition), and only traffic skewed onto few
+/// partitions meets the refusal early. No partition can see the others' counts in
+/// one atomic step on a cluster, which an exact limit would need.
+pub fn share(limit: u64) -> u64 {
+    limit.saturating_mul(5).div_ceil(4 * COUNT as u64).max(1)
+}
+
+/// A set of partitions that have work, shared between the tasks that find work and
+/// the one that does it.
+#[derive(Debug, Default)]
+pub struct PartSet(std::sync::atomic::AtomicU64);
+
+impl PartSet {
+    pub fn add(&self, p: usize) {
+        self.0.fetch_or(1 << p, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    pub fn add_all(&self) {
+        self.0.store(u64::MAX, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn add_mask(&self, mask: u64) {
+        self.0.fetch_or(mask, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Takes the set, leaving it empty: a bit per partition.
+    pub fn take(&self) -> u64 {
+        self.0.swap(0, std::sync::atomic::Ordering::AcqRel)
+    }
+}
+
+/// A task's wake-up naming the partitions that have work: the waker adds its
+/// partition and notifies; the task takes the set. Wake-ups while the task works
+/// leave one permit and their bits, so none is lost and passes never overlap.
+#[derive(Debug, Default)]
+pub struct Wake {
+    parts: PartSet,
+    notify: tokio::sync::Notify,
+}
+
+impl Wake {
+    pub fn wake(&self, p: usize) {
+        self.parts.add(p);
+        self.notify.notify_one();
+    }
+
+    pub fn wake_all(&self) {
+        self.parts.add_all();
+        self.notify.notify_one();
+    }
+
+    pub fn wake_mask(&self, mask: u64) {
+        if mask != 0 {
+            self.parts.add_mask(mask);
+            self.notify.notify_one();
+        }
+    }
+
+    pub async fn notified(&self) {
+        self.notify.notified().await
+    }
+
+    /// The partitions woken since the last take.
+    pub fn take(&self) -> u64 {
+        self.parts.take()
+    }
+}
+
+/// Which partitions a task works through, in turn, and when each of the others has
+/// its next entry due (a lease of another node ending, say), so that the task sleeps
+/// until the earliest instead of scanning.
+#[derive(Debug)]
+pub struct Turns {
+    todo: std::collections::VecDeque<usize>,
+    next_due: [Option<i64>; COUNT],
+}
+
+impl Turns {
+    /// Every partition in turn: what a stopped node left may be anywhere.
+    pub fn all() -> Turns {
+        Turns {
+            todo: (0..COUNT).collect(),
+            next_due: [None; COUNT],
+        }
+    }
+
+    /// None in turn.
+    pub fn none() -> Turns {
+        Turns {
+            todo: Default::default(),
+            next_due: [None; COUNT],
+        }
+    }
+
+    /// Puts in turn the partitions of `mask` and those whose next entry is due by
+    /// `now_ms`.
+    pub fn add(&mut self, mask: u64, now_ms: i64) {
+        for p in 0..COUNT {
+            let due = self.next_due[p].is_some_and(|d| d <= now_ms);
+            if due || mask & (1 << p) != 0 {
+                self.next_due[p] = None;
+                if !self.todo.contains(&p) {
+                    self.todo.push_back(p);
+                }
+            }
+        }
+    }
+
+    /// The partition whose turn it is.
+    pub fn current(&self) -> Option<usize> {
+        self.todo.front().copied()
+    }
+
+    /// Partition `p` has nothing due now; its next entry falls due at `next_ms`.
+    pub fn done(&mut self, p: usize, next_ms: Option<i64>) {
+        self.todo.retain(|q| *q != p);
+        self.next_due[p] = next_ms;
+    }
+
+    /// Partition `p` has an entry due at `at_ms` (unless it is in turn already).
+    pub fn due_at(&mut self, p: usize, at_ms: i64) {
+        if !self.todo.contains(&p) {
+            self.next_due[p] = Some(self.next_due[p].map_or(at_ms, |d| d.min(at_ms)));
+        }
+    }
+
+    /// The earliest next due entry of the partitions not in turn.
+    pub fn next_due(&self) -> Option<i64> {
+        self.next_due.iter().flatten().min().copied()
+    }
+}
+
+/// The partitions of a bit mask, in order.
+pub fn members(mask: u64) -> impl Iterator<Item = usize> {
+    (0..COUNT).filter(move |p| mask & (1 << p) != 0)
+}
+
 /// The cluster slot of a key whose hash tag is `tag`: CRC16/XMODEM mod 16,384, as
 /// the Redis Cluster specification defines it.
 pub fn slot(tag: &str) -> u16 {
@@ -47,6 +219,73 @@ mod tests {
         assert_eq!(slot("123456789"), 0x31C3);
         assert_eq!(slot("foo"), 12_182);
         assert_eq!(slot("bar"), 5_061);
+    }
+
+    #[test]
+    fn a_message_id_names_its_partition() {
+        assert_eq!(of_message_id("3F00000001000000000000"), Some(63));
+        assert_eq!(of_message_id("0000000001000000000007"), Some(0));
+        assert_eq!(
+            of_message_id("4000000001000000000000"),
+            None,
+            "64 is no partition"
+        );
+        assert_eq!(
+            of_message_id("3F0000000100000000000"),
+            None,
+            "21 characters"
+        );
+        assert_eq!(of_message_id("3G00000001000000000000"), None);
+        assert_eq!(of_message_id(""), None);
+    }
+
+    #[test]
+    fn a_key_names_its_partition() {
+        for p in [0, 17, 63] {
+            let key = format!("{}g:x", prefix("smppd:", p));
+            assert_eq!(of_key("smppd:", &key), Some(p), "{key}");
+        }
+        assert_eq!(of_key("smppd:", "smppd:layout"), None);
+        assert_eq!(of_key("smppd:", "other:{la2}:g:x"), None);
+    }
+
+    #[test]
+    fn shares_hold_a_quarter_more_than_an_even_split() {
+        assert_eq!(share(1), 1);
+        assert_eq!(share(2560), 50);
+        assert_eq!(share(100_000), 1954);
+        assert!(share(u64::MAX) > 0);
+    }
+
+    #[test]
+    fn part_sets_take_what_was_added() {
+        let s = PartSet::default();
+        s.add(3);
+        s.add(63);
+        assert_eq!(members(s.take()).collect::<Vec<_>>(), vec![3, 63]);
+        assert_eq!(s.take(), 0);
+        s.add_all();
+        assert_eq!(members(s.take()).count(), COUNT);
+    }
+
+    #[test]
+    fn turns_come_back_when_woken_or_due() {
+        let mut t = Turns::none();
+        assert_eq!(t.current(), None);
+        t.add(1 << 5 | 1 << 9, 0);
+        assert_eq!(t.current(), Some(5));
+        t.done(5, Some(100));
+        assert_eq!(t.current(), Some(9));
+        t.done(9, None);
+        assert_eq!((t.current(), t.next_due()), (None, Some(100)));
+        t.add(0, 99);
+        assert_eq!(t.current(), None, "not due yet");
+        t.due_at(7, 50);
+        assert_eq!(t.next_due(), Some(50));
+        t.add(0, 100);
+        assert_eq!((t.current(), t.next_due()), (Some(5), None));
+        t.done(5, None);
+        assert_eq!(t.current(), Some(7));
     }
 
     #[test]

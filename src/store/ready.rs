@@ -19,6 +19,7 @@
 //! Nothing is lost if this never runs (node killed, Redis briefly down): the receipt
 //! becomes due at `held_until` by itself, as a taken receipt does when its node dies.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, Notify};
@@ -26,6 +27,7 @@ use tokio::sync::{mpsc, Notify};
 use super::announce::DispatchEvent;
 use super::handoff::Pushed;
 use super::lease::{Held, Local};
+use super::partition;
 use super::scripts::receipts::HeldEntry;
 use super::Inner;
 use crate::service::ReceiptSink;
@@ -114,25 +116,29 @@ pub(super) async fn hand_over(
     true
 }
 
-/// RECEIPT_READY: makes held receipts due now and announces their accounts. On
-/// failure they become due at `held_until` by themselves.
+/// RECEIPT_READY, one call per partition: makes held receipts due now and announces
+/// their accounts. On failure they become due at `held_until` by themselves.
 pub(super) async fn make_due(inner: &Inner, held: &[Held]) {
-    if held.is_empty() {
-        return;
-    }
-    let entries: Vec<HeldEntry<'_>> = held
-        .iter()
-        .map(|h| HeldEntry {
+    let mut parts: BTreeMap<usize, Vec<HeldEntry<'_>>> = BTreeMap::new();
+    for h in held {
+        // A receipt id is its message's message_id, which names the partition.
+        let Some(p) = partition::of_message_id(&h.id) else {
+            tracing::error!(id = h.id, "a receipt id without a partition");
+            continue;
+        };
+        parts.entry(p).or_default().push(HeldEntry {
             account: &h.account,
             id: &h.id,
             held_until: h.held_until,
-        })
-        .collect();
-    if let Err(e) = inner
-        .scripts
-        .receipt_ready(&mut inner.conn(), &entries)
-        .await
-    {
-        tracing::warn!(error = %e, n = held.len(), "could not release held receipts; they go out when their hold ends");
+        });
+    }
+    for (p, entries) in parts {
+        if let Err(e) = inner
+            .scripts
+            .receipt_ready(&mut inner.conn(), p, &entries)
+            .await
+        {
+            tracing::warn!(error = %e, n = entries.len(), "could not release held receipts; they go out when their hold ends");
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! Sending queued receipts through the session side's [`ReceiptSink`].
 //!
-//! Receipts wait in Redis per account (`P:r:<acct>` ZSET id → due time, `P:rd:<acct>`
-//! hash id → payload) until an ESME answered deliver_sm_resp OK. One worker per
-//! account takes due receipts (leasing them, so a second node does not send the same
-//! one meanwhile) and:
+//! Receipts wait in Redis per account and partition (`P{t}:r:<acct>` ZSET id → due
+//! time, `P{t}:rd:<acct>` hash id → payload; a receipt is in its message's partition)
+//! until an ESME answered deliver_sm_resp OK. One worker per account takes due
+//! receipts (leasing them, so a second node does not send the same one meanwhile)
+//! from the partitions it was woken for ([`Turns`]: an announcement names its
+//! partition; a bind, a rescan or a hold's end names all) and:
 //! * OK → deletes it;
 //! * NoReceiver → makes it due again and waits for `receiver_bound` of that account
 //!   (or for new receipts) — no polling;
@@ -24,10 +26,10 @@
 //! ([`super::handoff`]; woken by [`DispatchEvent::Local`]): such a wake sends them
 //! without a RECEIPT_TAKE, and the send, done and retry are those of a taken receipt.
 //!
-//! At start and after every resubscription the dispatcher rescans `P:racc`, so
-//! nothing waits for an event that was missed.
+//! At start and after every resubscription the dispatcher rescans every partition's
+//! `P{t}:racc`, so nothing waits for an event that was missed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,7 @@ use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::announce::DispatchEvent;
 use super::outcome::QueuedReceipt;
+use super::partition::{self, Turns};
 use super::{Inner, StoreError};
 use crate::service::{DeliverError, ReceiptSink};
 
@@ -55,7 +58,8 @@ pub struct Dispatcher {
 
 #[derive(Clone, Default)]
 struct Wakes {
-    redis: Arc<Notify>,
+    /// Due receipts in Redis, in these partitions.
+    redis: Arc<partition::Wake>,
     local: Arc<Notify>,
 }
 
@@ -79,13 +83,13 @@ impl Dispatcher {
         loop {
             tokio::select! {
                 ev = self.events.recv() => match ev {
-                    Some(DispatchEvent::Account(a)) => self.wake(a),
+                    Some(DispatchEvent::Account(a, p)) => self.wakes(a).redis.wake(p),
                     Some(DispatchEvent::Rescan) => self.rescan().await,
                     Some(DispatchEvent::Local(a)) => self.wakes(a).local.notify_one(),
                     None => return,
                 },
                 b = bound.recv() => match b {
-                    Ok(a) => self.wake(a),
+                    Ok(a) => self.wakes(a).redis.wake_all(),
                     Err(broadcast::error::RecvError::Lagged(_)) => self.rescan().await,
                     Err(broadcast::error::RecvError::Closed) => {
                         // The session side went away; keep serving other events.
@@ -98,26 +102,24 @@ impl Dispatcher {
     }
 
     async fn rescan(&mut self) {
-        let key = format!("{}racc", self.inner.prefix());
-        match redis::cmd("SMEMBERS")
-            .arg(&key)
-            .query_async::<Vec<String>>(&mut self.inner.conn())
-            .await
-        {
-            Ok(accounts) => {
-                for a in accounts {
-                    self.wake(a);
+        for p in 0..partition::COUNT {
+            let key = format!("{}racc", partition::prefix(self.inner.prefix(), p));
+            match redis::cmd("SMEMBERS")
+                .arg(&key)
+                .query_async::<Vec<String>>(&mut self.inner.conn())
+                .await
+            {
+                Ok(accounts) => {
+                    for a in accounts {
+                        self.wakes(a).redis.wake(p);
+                    }
                 }
+                Err(e) => tracing::warn!(error = %e, p, "receipt rescan failed"),
             }
-            Err(e) => tracing::warn!(error = %e, "receipt rescan failed"),
         }
         for w in self.workers.values() {
-            w.redis.notify_one();
+            w.redis.wake_all();
         }
-    }
-
-    fn wake(&mut self, account: String) {
-        self.wakes(account).redis.notify_one();
     }
 
     /// The account's worker's wakes, starting the worker if it has none yet.
@@ -131,6 +133,8 @@ impl Dispatcher {
                 wakes: wakes.clone(),
                 next_sweep_ms: AtomicI64::new(0),
                 wake_by: AtomicI64::new(0),
+                look_all_by: AtomicI64::new(0),
+                turns: std::sync::Mutex::new(Turns::none()),
             };
             self.inner.tasks.spawn(worker.run());
             self.workers.insert(account.clone(), wakes);
@@ -150,6 +154,11 @@ struct Worker {
     /// Redis time (ms) by which a full round must run (0: none): a retry this
     /// worker queued falls due then, and nothing else would wake it for that.
     wake_by: AtomicI64,
+    /// Redis time (ms) after which a full round looks at every partition (0: none):
+    /// receipts held by a node that died are due by then, announced by nobody.
+    look_all_by: AtomicI64,
+    /// The partitions to take from, and when the others have receipts due.
+    turns: std::sync::Mutex<Turns>,
 }
 
 /// Batches of receipts of one account in flight at once on a node (each up to
@@ -248,6 +257,12 @@ impl Worker {
                 let hold = self.inner.clock.now_ms()
                     + super::lease::hold_ms(self.inner.settings.receipt_lease);
                 by = if by == 0 { hold } else { by.min(hold) };
+                let _ = self.look_all_by.compare_exchange(
+                    0,
+                    hold,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
             }
             if by != 0 {
                 let t = self.inner.clock.instant_at(by);
@@ -304,6 +319,7 @@ impl Worker {
             }
             // Sweep time: take them this once (expired ones are dropped below).
             self.next_sweep_ms.store(0, Ordering::Relaxed);
+            self.wakes.redis.wake_all();
         } else {
             self.next_sweep_ms.store(0, Ordering::Relaxed);
         }
@@ -420,36 +436,64 @@ impl Worker {
         }
     }
 
-    /// Leases up to a window of due receipts.
+    fn turns(&self) -> std::sync::MutexGuard<'_, Turns> {
+        self.turns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Leases up to a window of due receipts from the partitions in turn (empty
+    /// when none has any due: `next` is then the earliest next due time).
     async fn take(&self) -> Result<Taken, StoreError> {
         let s = &self.inner.settings;
-        let taken = self
-            .inner
-            .scripts
-            .receipt_take(
-                &mut self.inner.conn(),
-                &self.account,
-                s.receipt_window,
-                s.receipt_lease.as_millis() as u64,
-            )
-            .await?;
-        let (now, next) = (taken.now_ms, taken.next_due_ms.unwrap_or(-1));
-        let mut receipts = Vec::new();
-        for (id, payload) in taken.receipts {
-            match serde_json::from_str::<QueuedReceipt>(&payload) {
-                Ok(r) => receipts.push((id, r)),
-                Err(e) => {
-                    tracing::error!(error = %e, id, "unreadable receipt dropped");
-                    self.done(std::slice::from_ref(&id)).await?;
+        let now = self.inner.clock.now_ms();
+        let mut mask = self.wakes.redis.take();
+        let all_by = self.look_all_by.load(Ordering::Relaxed);
+        if all_by != 0 && all_by <= now {
+            self.look_all_by.store(0, Ordering::Relaxed);
+            mask = u64::MAX;
+        }
+        self.turns().add(mask, now);
+        loop {
+            let Some(p) = self.turns().current() else {
+                return Ok(Taken {
+                    now,
+                    next: self.turns().next_due().unwrap_or(-1),
+                    receipts: Vec::new(),
+                    local: false,
+                });
+            };
+            let taken = self
+                .inner
+                .scripts
+                .receipt_take(
+                    &mut self.inner.conn(),
+                    p,
+                    &self.account,
+                    s.receipt_window,
+                    s.receipt_lease.as_millis() as u64,
+                )
+                .await?;
+            if taken.receipts.len() < s.receipt_window {
+                self.turns().done(p, taken.next_due_ms);
+            }
+            let mut receipts = Vec::new();
+            for (id, payload) in taken.receipts {
+                match serde_json::from_str::<QueuedReceipt>(&payload) {
+                    Ok(r) => receipts.push((id, r)),
+                    Err(e) => {
+                        tracing::error!(error = %e, id, "unreadable receipt dropped");
+                        self.done(std::slice::from_ref(&id)).await?;
+                    }
                 }
             }
+            if !receipts.is_empty() {
+                return Ok(Taken {
+                    now: taken.now_ms,
+                    next: -1,
+                    receipts,
+                    local: false,
+                });
+            }
         }
-        Ok(Taken {
-            now,
-            next,
-            receipts,
-            local: false,
-        })
     }
 
     /// Tries each taken receipt once; the done ones (delivered or dropped) leave Redis
@@ -522,30 +566,45 @@ impl Worker {
             });
     }
 
-    /// Removes receipts that are done (delivered or dropped), in one script call.
+    /// Removes receipts that are done (delivered or dropped), one script call per
+    /// partition (a receipt id is its message's message_id, which names it).
     async fn done(&self, ids: &[String]) -> Result<(), StoreError> {
-        if ids.is_empty() {
-            return Ok(());
+        let mut parts: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        for id in ids {
+            match partition::of_message_id(id) {
+                Some(p) => parts.entry(p).or_default().push(id.clone()),
+                None => tracing::error!(id, "a receipt id without a partition"),
+            }
         }
-        self.inner
-            .scripts
-            .receipt_done(&mut self.inner.conn(), &self.account, ids)
-            .await
+        for (p, ids) in parts {
+            self.inner
+                .scripts
+                .receipt_done(&mut self.inner.conn(), p, &self.account, &ids)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn retry(&self, id: &str, r: &QueuedReceipt, delay_ms: u64) -> Result<(), StoreError> {
+        let Some(p) = partition::of_message_id(id) else {
+            tracing::error!(id, "a receipt id without a partition");
+            return Ok(());
+        };
         let payload =
             serde_json::to_string(r).map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?;
         self.inner
             .scripts
             .receipt_retry(
                 &mut self.inner.conn(),
+                p,
                 &self.account,
                 id,
                 delay_ms,
                 &payload,
             )
             .await?;
+        let at = self.inner.clock.now_ms() + delay_ms as i64;
+        self.turns().due_at(p, at);
         Ok(())
     }
 }

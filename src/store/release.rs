@@ -24,7 +24,7 @@
 //! it and handed to its receipt worker in memory ([`super::handoff`]), as a
 //! single-part message's are: no RECEIPT_TAKE reads them back.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +34,7 @@ use tokio::sync::mpsc;
 use super::announce::DispatchEvent;
 use super::lease::Local;
 use super::outcome::{receipts, QueuedReceipt};
+use super::partition;
 use super::scripts::receipts::ReleaseRecord;
 use super::scripts::{RawGroup, ReceiptEntry};
 use super::{Inner, StoreError};
@@ -46,9 +47,9 @@ const BATCH: usize = 256;
 /// segments: a few MB at most). Past it the claim leaves them to `P:fresh`.
 pub const CLAIMED_QUEUE: usize = 16;
 
-/// Groups the claim-due pass just finished, with their data, all of them in
-/// `P:fresh`.
-pub struct Claimed(pub Vec<RawGroup>);
+/// Groups the claim-due pass just finished in a partition, with their data, all of
+/// them in its `P{t}:fresh`.
+pub struct Claimed(pub usize, pub Vec<RawGroup>);
 
 /// Multi-part messages a submit just completed, with their data (SUBMIT
 /// answers the completing segment with its group's data, so the releaser does not
@@ -125,11 +126,15 @@ impl Releaser {
     pub async fn run(mut self) {
         let shutdown = self.inner.shutdown.clone();
         let mut claimed = self.claimed.take();
-        // P:fresh is read at start (what a stopped node left) and when woken.
-        let mut read_fresh = true;
+        // The partitions whose P{t}:fresh is to be read: those woken for. What a
+        // stopped node left is read when the subscriber's recovery pass wakes all of
+        // them (at start and after every resubscription).
+        let mut read_fresh = 0u64;
         loop {
-            if read_fresh {
-                if let Err(e) = self.drain().await {
+            read_fresh |= self.inner.release_wake.take();
+            if read_fresh != 0 {
+                let all = read_fresh == u64::MAX;
+                if let Err(e) = self.drain(&mut read_fresh).await {
                     // Nothing is lost meanwhile: finalize releases what is left.
                     tracing::warn!(error = %e, "receipt release: redis unavailable");
                     tokio::select! {
@@ -138,7 +143,9 @@ impl Releaser {
                     }
                     continue;
                 }
-                read_fresh = false;
+                if all {
+                    self.inner.stats.fresh_scans.fetch_add(1, Ordering::Relaxed);
+                }
             }
             let next = async {
                 match claimed.as_mut() {
@@ -148,7 +155,7 @@ impl Releaser {
             };
             tokio::select! {
                 batch = next => match batch {
-                    Some(Claimed(groups)) => {
+                    Some(Claimed(p, groups)) => {
                         // More claimed batches waiting: a backlog, the outcome writer waits.
                         let _busy = claimed
                             .as_ref()
@@ -159,9 +166,9 @@ impl Releaser {
                                 self.inner.stats.released_claimed.fetch_add(n, Ordering::Relaxed);
                             }
                             Err(e) => {
-                                // Left in P:fresh, where the next read finds it.
+                                // Left in P{t}:fresh, where the next read finds it.
                                 tracing::warn!(error = %e, "receipt release of claimed messages failed");
-                                read_fresh = true;
+                                read_fresh |= 1 << p;
                             }
                         }
                     }
@@ -169,7 +176,7 @@ impl Releaser {
                 },
                 _ = self.inner.completed.wake.notified() => {
                     if self.inner.completed.overflowed.swap(false, Ordering::Relaxed) {
-                        read_fresh = true;
+                        read_fresh = u64::MAX;
                     }
                     let mut groups = self.inner.completed.take();
                     while !groups.is_empty() {
@@ -179,50 +186,69 @@ impl Releaser {
                                 self.inner.stats.released_completed.fetch_add(n, Ordering::Relaxed);
                             }
                             Err(e) => {
-                                // Left in P:fresh, where the next read finds it.
+                                // Left in P{t}:fresh, where the next read finds it.
                                 tracing::warn!(error = %e, "receipt release of completed messages failed");
-                                read_fresh = true;
+                                read_fresh = u64::MAX;
                             }
                         }
                     }
                 }
-                _ = self.inner.release_wake.notified() => read_fresh = true,
+                _ = self.inner.release_wake.notified() => {}
                 _ = shutdown.cancelled() => return,
             }
         }
     }
 
-    /// Releases fresh groups until none is left.
-    async fn drain(&self) -> Result<(), StoreError> {
+    /// Releases the fresh groups of the partitions in `mask` until none is left;
+    /// each partition leaves the mask once done.
+    async fn drain(&self, mask: &mut u64) -> Result<(), StoreError> {
         // Held from the first full batch on: more are waiting, the outcome writer waits.
         let mut _busy = None;
-        loop {
-            let groups = self
-                .inner
-                .scripts
-                .fresh(&mut self.inner.conn(), BATCH)
-                .await?;
-            let n = groups.len();
-            if n == 0 {
-                return Ok(());
+        for p in partition::members(*mask) {
+            loop {
+                let groups = self
+                    .inner
+                    .scripts
+                    .fresh(&mut self.inner.conn(), p, BATCH)
+                    .await?;
+                let n = groups.len();
+                if n > 0 {
+                    let released = self.release(groups).await?;
+                    self.inner
+                        .stats
+                        .released_fresh
+                        .fetch_add(released, Ordering::Relaxed);
+                }
+                if n < BATCH || self.inner.shutdown.is_cancelled() {
+                    break;
+                }
+                _busy.get_or_insert_with(|| self.inner.backlog.busy());
             }
-            let released = self.release(groups).await?;
-            self.inner
-                .stats
-                .released_fresh
-                .fetch_add(released, Ordering::Relaxed);
-            if n < BATCH || self.inner.shutdown.is_cancelled() {
-                return Ok(());
-            }
-            _busy.get_or_insert_with(|| self.inner.backlog.busy());
+            *mask &= !(1 << p);
         }
+        Ok(())
     }
 
-    /// One RELEASE for the whole batch (one script call, one announcement per
+    /// One RELEASE per partition of the batch (one script call, one announcement per
     /// account, instead of one of each per message).
-    /// Returns how many groups' receipts this call queued (RELEASE's count: a group
+    /// Returns how many groups' receipts were queued (RELEASE's count: a group
     /// another node or the finalize released first is not counted).
     async fn release(&self, groups: Vec<RawGroup>) -> Result<u64, StoreError> {
+        let mut parts: BTreeMap<usize, Vec<RawGroup>> = BTreeMap::new();
+        for g in groups {
+            match partition::of_message_id(&g.gid) {
+                Some(p) => parts.entry(p).or_default().push(g),
+                None => tracing::error!(gid = g.gid, "a finished message without a partition"),
+            }
+        }
+        let mut n = 0;
+        for (p, groups) in parts {
+            n += self.release_part(p, groups).await?;
+        }
+        Ok(n)
+    }
+
+    async fn release_part(&self, p: usize, groups: Vec<RawGroup>) -> Result<u64, StoreError> {
         let lease_ms = super::lease::hold_ms(self.inner.settings.receipt_lease);
         let mut records = Vec::with_capacity(groups.len());
         let mut ended = Vec::new();
@@ -269,7 +295,7 @@ impl Releaser {
         let released = self
             .inner
             .scripts
-            .release(&mut self.inner.conn(), lease_ms, &records)
+            .release(&mut self.inner.conn(), p, lease_ms, &records)
             .await?;
         let now = self.inner.clock.now_ms();
         for fin in ended {

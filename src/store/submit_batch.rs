@@ -7,10 +7,17 @@
 //! fill a batch: a submit that finds a slot free goes at once (alone when the node is
 //! idle), so the batches grow only with the load.
 //!
+//! A script runs on one partition, so a batch is split by partition: each part is
+//! one SUBMIT call, all sent at once (pipelined on the connection). The segments of a
+//! message share a partition, so their order within it is kept; single-part ids come
+//! in runs of 256 per partition (`Inner::next_message_id`), so a batch of them is one
+//! call or two.
+//!
 //! Durability is unchanged: every segment is answered from its own reply in the
 //! batch's result, after Redis executed the whole script (one atomic step, one AOF
 //! write), so an ack still means "in Redis memory and the AOF buffer".
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -34,6 +41,7 @@ const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
 
 struct Job {
+    part: usize,
     record: SubmitRecord,
     reply: oneshot::Sender<Result<SubmitReply, StoreError>>,
 }
@@ -51,12 +59,20 @@ impl Batcher {
         Batcher { tx }
     }
 
-    /// Stores one record; its own reply from the batch. Err: Redis failed (the whole
-    /// call) or the batching task is gone.
-    pub async fn submit(&self, record: SubmitRecord) -> Result<SubmitReply, StoreError> {
+    /// Stores one record in partition `part`; its own reply from the batch. Err:
+    /// Redis failed (the whole call) or the batching task is gone.
+    pub async fn submit(
+        &self,
+        part: usize,
+        record: SubmitRecord,
+    ) -> Result<SubmitReply, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job { record, reply })
+            .send(Job {
+                part,
+                record,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Stopped)?;
         rx.await.map_err(|_| StoreError::Stopped)?
@@ -91,11 +107,31 @@ async fn run(
     }
 }
 
-/// One SUBMIT call for `batch`; every job gets its reply (or the call's error).
-async fn call(mut conn: ConnectionManager, scripts: &Scripts, h: SubmitHeader, batch: Vec<Job>) {
+/// One SUBMIT call per partition of `batch`, all at once; every job gets its reply
+/// (or its call's error).
+async fn call(conn: ConnectionManager, scripts: &Scripts, h: SubmitHeader, batch: Vec<Job>) {
+    let mut parts: BTreeMap<usize, Vec<Job>> = BTreeMap::new();
+    for j in batch {
+        parts.entry(j.part).or_default().push(j);
+    }
+    futures::future::join_all(
+        parts
+            .into_iter()
+            .map(|(p, jobs)| call_part(conn.clone(), scripts, h, p, jobs)),
+    )
+    .await;
+}
+
+async fn call_part(
+    mut conn: ConnectionManager,
+    scripts: &Scripts,
+    h: SubmitHeader,
+    p: usize,
+    batch: Vec<Job>,
+) {
     let (records, replies): (Vec<_>, Vec<_>) =
         batch.into_iter().map(|j| (j.record, j.reply)).unzip();
-    match scripts.submit(&mut conn, h, &records).await {
+    match scripts.submit(&mut conn, p, h, &records).await {
         // A receiver gone (its session dropped the submit) changes nothing: the
         // segment is stored either way.
         Ok(answers) => {

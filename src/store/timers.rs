@@ -3,17 +3,17 @@
 //!
 //! Redis 7.0 finds expired keys by sampling; a lone due key among a million with a TTL
 //! can wait minutes for its event. On hash-field expiration (Valkey 9) the fields of
-//! `P:timers` expire in deadline order, but by time buckets of up to 8192 ms when
+//! a partition's `P{t}:timers` expire in deadline order, but by time buckets of up to 8192 ms when
 //! deadlines are sparse. So on both, a due timer here wakes the claim-due pass
-//! directly, and the server's own event (`expired` of `P:t:<gk>`, `hexpired` of
-//! `P:timers`) is the backstop. Every deadline this node should watch is one entry of
+//! directly, and the server's own event (`expired` of `P{t}:t:#<bucket>`, `hexpired` of
+//! `P{t}:timers`) is the backstop. Every deadline this node should watch is one entry of
 //! an ordered set; the task sleeps until the earliest and handles whatever is due in
 //! batches. One task and ~150 bytes per pending message, instead of a
 //! task and a connection handle per message; a group that finishes is removed at once.
 //!
-//! Entries come from the `P:armed` announcement of every script that sets a deadline
+//! Entries come from the `P{t}:armed` announcement of every script that sets a deadline
 //! (on any node: a node also watches the deadlines other nodes set while it runs) and,
-//! after every (re)subscription, from the whole deadline index `P:deadlines`: a
+//! after every (re)subscription, from every partition's deadline index: a
 //! message whose first segment was stored by a node that has since died (or by this
 //! process before a restart) would otherwise have no timer anywhere. Every node thus
 //! watches every pending deadline — the claim-due pass is idempotent and claims each
@@ -152,7 +152,10 @@ pub async fn run(inner: Arc<Inner>) {
             // batch of 256, where touching each Redis 7.0 timer key cost a `PTTL`, an
             // `expired` event and a claim script per group (claim p50 <= 25 ms vs <= 5
             // ms with the pass, BENCHMARKS.md).
-            inner.due_pass.notify_one();
+            for (_, gk, _) in &due {
+                // A deadline is a multi-part message's, in its group key's partition.
+                inner.due_pass.wake(super::partition::of_group(gk));
+            }
             // Watched once more, RECHECK_MS later, in case this node's clock runs
             // ahead of Redis' and the pass finds them not due yet. A claim does not
             // announce "- <gk>" (one PUBLISH per expired group cost more), so this
@@ -168,13 +171,21 @@ pub async fn run(inner: Arc<Inner>) {
     }
 }
 
-/// Arms a timer for every deadline of the index still in the future (by Redis time):
-/// run after each (re)subscription, once — not a periodic scan.
+/// Arms a timer for every deadline of every partition's index: run after each
+/// (re)subscription, once — not a periodic scan.
 pub async fn load(inner: &Inner) -> Result<usize, StoreError> {
-    // Everything armed so far is in the index too (a submit adds its deadline there
+    // Everything armed so far is in the indexes too (a submit adds its deadline there
     // before it answers): start over, so repeated resubscriptions add no duplicates.
     inner.timers.clear();
-    let key = format!("{}deadlines", inner.prefix());
+    let mut loaded = 0;
+    for p in 0..super::partition::COUNT {
+        loaded += load_partition(inner, p).await?;
+    }
+    Ok(loaded)
+}
+
+async fn load_partition(inner: &Inner, p: usize) -> Result<usize, StoreError> {
+    let key = format!("{}deadlines", super::partition::prefix(inner.prefix(), p));
     let mut offset: isize = 0;
     let mut loaded = 0;
     loop {

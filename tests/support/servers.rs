@@ -249,12 +249,37 @@ impl RedisServer {
         self.command(&["KEYS", "*"]).unwrap_or_default()
     }
 
-    /// Kills every pub/sub connection (`CLIENT KILL TYPE pubsub`); returns how many.
+    /// Kills every client subscribed to a channel or a shard channel; returns how
+    /// many. Not `CLIENT
+    /// KILL TYPE pubsub`: a RESP3 client (smppd's subscriber is one, for sharded
+    /// channels) is of type normal even while subscribed.
     pub fn kill_pubsub_clients(&self) -> u64 {
-        let reply = self
-            .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
-            .expect("CLIENT KILL: server unreachable");
-        reply.trim().trim_start_matches(':').parse().unwrap_or(0)
+        let list = self
+            .command(&["CLIENT", "LIST"])
+            .expect("CLIENT LIST: server unreachable");
+        let subscribed = |line: &str, field: &str| {
+            line.split(' ')
+                .find_map(|kv| kv.strip_prefix(field))
+                .is_some_and(|n| n != "0")
+        };
+        let mut killed = 0;
+        for line in list.lines() {
+            if !(subscribed(line, "sub=") || subscribed(line, "ssub=")) {
+                continue;
+            }
+            let Some(id) = line.split(' ').find_map(|kv| kv.strip_prefix("id=")) else {
+                continue;
+            };
+            let reply = self
+                .command(&["CLIENT", "KILL", "ID", id])
+                .unwrap_or_default();
+            killed += reply
+                .trim()
+                .trim_start_matches(':')
+                .parse::<u64>()
+                .unwrap_or(0);
+        }
+        killed
     }
 
     /// Stops the server gracefully (SIGTERM: the AOF is flushed).

@@ -1,4 +1,8 @@
--- Shared Lua helpers, prepended to each script.
+-- Shared Lua helpers, prepended to each script. A script runs on one partition:
+-- P (ARGV[1]) is its key prefix `<key_prefix>{<tag>}:` and every key below starts
+-- with it (one cluster slot); KEYS[1] is P .. 'deadlines', declared for routing.
+-- Announcements go on the partition's sharded channels (SPUBLISH): in a cluster
+-- they stay on the slot's shard instead of crossing the bus to every node.
 local P = ARGV[1]
 local NODE = ARGV[2]
 local function now_ms()
@@ -53,7 +57,7 @@ local function arm(gk, dl, hfe)
       redis.call('SET', P .. 't:' .. name, '1', 'PXAT', b, 'NX')
     end
   end
-  redis.call('PUBLISH', P .. 'armed', string.format('%d', dl) .. ' ' .. gk)
+  redis.call('SPUBLISH', P .. 'armed', string.format('%d', dl) .. ' ' .. gk)
 end
 -- Deletes the timers of the buckets of deadlines `dls` (numbers or false) that no
 -- pending group has any more (run after the groups left P:deadlines), so that nothing
@@ -113,7 +117,7 @@ local function finish_flush(fin, hfe, early)
   bulk('ZREM', P .. 'deadlines', gks)
   if early then
     drop_empty_buckets(dls, hfe)
-    for _, gk in ipairs(gks) do redis.call('PUBLISH', P .. 'armed', '- ' .. gk) end
+    for _, gk in ipairs(gks) do redis.call('SPUBLISH', P .. 'armed', '- ' .. gk) end
   end
   bulk('ZADD', P .. 'outbox', fin.ob)
   bulk('ZADD', P .. 'fresh', fin.ob)
@@ -141,7 +145,7 @@ local function flush_receipts(q, tell)
     bulk('HSET', P .. 'rd:' .. acct, a.h)
     bulk('ZADD', P .. 'r:' .. acct, a.z)
     redis.call('SADD', P .. 'racc', acct)
-    if tell then redis.call('PUBLISH', P .. 'receipts', acct) end
+    if tell then redis.call('SPUBLISH', P .. 'receipts', acct) end
   end
 end
 -- HGETALL of a finished group hash, plus `m:<seq>` = the segment record from

@@ -25,7 +25,7 @@ for acct, a in pairs(by_acct) do
   end
   if #due > 0 then
     bulk('ZADD', z, due)
-    redis.call('PUBLISH', P .. 'receipts', acct)
+    redis.call('SPUBLISH', P .. 'receipts', acct)
   end
 end
 return 1

@@ -8,5 +8,5 @@ if redis.call('HEXISTS', h, ARGV[4]) == 0 then return 0 end
 redis.call('HSET', h, ARGV[4], ARGV[6])
 local delay = tonumber(ARGV[5])
 redis.call('ZADD', P .. 'r:' .. acct, now_ms() + delay, ARGV[4])
-if delay == 0 then redis.call('PUBLISH', P .. 'receipts', acct) end
+if delay == 0 then redis.call('SPUBLISH', P .. 'receipts', acct) end
 return 1

@@ -24,9 +24,10 @@ impl Scripts {
     pub async fn claim_due(
         &self,
         conn: &mut ConnectionManager,
+        p: usize,
         limit: usize,
     ) -> Result<ClaimDue, StoreError> {
-        let mut inv = self.call(Name::ClaimDue);
+        let mut inv = self.call(Name::ClaimDue, p);
         inv.arg(limit).arg(self.hfe);
         let mut a = items(inv.invoke_async(conn).await?);
         let listed = int_at(&a, 0, "claim due")? as usize;

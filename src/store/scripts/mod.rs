@@ -2,9 +2,11 @@
 //! one script, atomic on the Redis server whichever node runs it.
 //!
 //! The Lua is in `src/store/lua/`: `lib.lua` (helpers every script shares, prepended
-//! to each) and one file per script. Each script reads `ARGV[1]` = key prefix and
-//! `ARGV[2]` = node label, and the clock with `TIME` — the one clock all nodes agree
-//! on. Nothing outside this module builds a script's arguments or reads its reply:
+//! to each) and one file per script. Every call runs on one partition: `KEYS[1]` is
+//! the partition's deadline index (a cluster routes the call by it) and `ARGV[1]` the
+//! partition's key prefix `P{tag}:`, from which the script builds every other key it
+//! touches (same tag, same slot); `ARGV[2]` is the node label. The clock is the
+//! server's `TIME` — the one clock all nodes agree on. Nothing outside this module builds a script's arguments or reads its reply:
 //! each function here takes its arguments as a struct or plain values and answers a
 //! typed reply.
 //!
@@ -31,6 +33,7 @@ use redis::{Script, ScriptInvocation, Value};
 
 use super::error::StoreError;
 use super::model::FinishedGroup;
+use super::partition;
 use super::value::hash_bytes;
 
 const LIB: &str = include_str!("../lua/lib.lua");
@@ -77,7 +80,9 @@ enum Name {
 /// The compiled scripts and what every call of them shares.
 pub struct Scripts {
     scripts: Vec<Script>,
-    prefix: String,
+    /// Per partition: its key prefix and the key a call declares.
+    prefixes: Vec<String>,
+    anchors: Vec<String>,
     node: String,
     /// Which form the expiry timers take on this server: "1" fields of `P:timers`
     /// (hash-field expiration), "0" keys `P:t:#<bucket>`.
@@ -91,7 +96,12 @@ impl Scripts {
                 .iter()
                 .map(|(_, body)| Script::new(&format!("{LIB}{body}")))
                 .collect(),
-            prefix: prefix.to_owned(),
+            prefixes: (0..partition::COUNT)
+                .map(|p| partition::prefix(prefix, p))
+                .collect(),
+            anchors: (0..partition::COUNT)
+                .map(|p| format!("{}deadlines", partition::prefix(prefix, p)))
+                .collect(),
             node: node.to_owned(),
             hfe: if hash_field_expiry { "1" } else { "0" },
         }
@@ -121,10 +131,13 @@ impl Scripts {
         Ok(())
     }
 
-    /// An invocation of `name` with the arguments every script takes first.
-    fn call(&self, name: Name) -> ScriptInvocation<'_> {
+    /// An invocation of `name` on partition `p`, with the key and the arguments
+    /// every script takes first.
+    fn call(&self, name: Name, p: usize) -> ScriptInvocation<'_> {
         let mut inv = self.scripts[name as usize].prepare_invoke();
-        inv.arg(&self.prefix).arg(&self.node);
+        inv.key(&self.anchors[p])
+            .arg(&self.prefixes[p])
+            .arg(&self.node);
         inv
     }
 }

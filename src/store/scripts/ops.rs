@@ -62,10 +62,11 @@ impl Scripts {
     pub async fn query(
         &self,
         conn: &mut ConnectionManager,
+        p: usize,
         message_id: &str,
         owner: &Owner<'_>,
     ) -> Result<QueryReply, StoreError> {
-        let mut inv = self.call(Name::Query);
+        let mut inv = self.call(Name::Query, p);
         inv.arg(message_id).arg(owner.account).arg(owner.source);
         let (t, a) = tag(inv.invoke_async(conn).await?);
         Ok(match t.as_deref() {
@@ -85,10 +86,11 @@ impl Scripts {
     pub async fn cancel(
         &self,
         conn: &mut ConnectionManager,
+        p: usize,
         message_id: &str,
         owner: &Owner<'_>,
     ) -> Result<CancelReply, StoreError> {
-        let mut inv = self.call(Name::Cancel);
+        let mut inv = self.call(Name::Cancel, p);
         inv.arg(message_id).arg(owner.account).arg(owner.source);
         let (t, _) = tag(inv.invoke_async(conn).await?);
         Ok(match t.as_deref() {
@@ -101,11 +103,12 @@ impl Scripts {
     pub async fn replace(
         &self,
         conn: &mut ConnectionManager,
+        p: usize,
         message_id: &str,
         owner: &Owner<'_>,
         new: &Replacement<'_>,
     ) -> Result<ReplaceReply, StoreError> {
-        let mut inv = self.call(Name::Replace);
+        let mut inv = self.call(Name::Replace, p);
         inv.arg(message_id)
             .arg(owner.account)
             .arg(owner.source)

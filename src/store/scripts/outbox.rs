@@ -36,11 +36,12 @@ impl Scripts {
     pub async fn lease(
         &self,
         conn: &mut ConnectionManager,
+        p: usize,
         limit: usize,
         lease_ms: u64,
         epoch: u64,
     ) -> Result<Leased, StoreError> {
-        let mut inv = self.call(Name::Lease);
+        let mut inv = self.call(Name::Lease, p);
         inv.arg(limit).arg(lease_ms).arg(epoch);
         let a = items(inv.invoke_async(conn).await?);
         let next = int_at(&a, 1, "lease")?;
@@ -59,9 +60,10 @@ impl Scripts {
     pub async fn read_groups(
         &self,
         conn: &mut ConnectionManager,
+        p: usize,
         gids: &[String],
     ) -> Result<Vec<Option<RawGroup>>, StoreError> {
-        let mut inv = self.call(Name::ReadGroups);
+        let mut inv = self.call(Name::ReadGroups, p);
         inv.arg(gids);
         let a = items(inv.invoke_async(conn).await?);
         Ok(gids
@@ -82,9 +84,10 @@ impl Scripts {
     pub async fn reclaim(
         &self,
         conn: &mut ConnectionManager,
+        p: usize,
         epoch: u64,
     ) -> Result<u64, StoreError> {
-        let mut inv = self.call(Name::Reclaim);
+        let mut inv = self.call(Name::Reclaim, p);
         inv.arg(epoch);
         Ok(inv.invoke_async(conn).await?)
     }
@@ -95,9 +98,10 @@ impl Scripts {
     pub async fn finalize(
         &self,
         conn: &mut ConnectionManager,
+        p: usize,
         records: &[FinalizeRecord],
     ) -> Result<(), StoreError> {
-        let mut inv = self.call(Name::Finalize);
+        let mut inv = self.call(Name::Finalize, p);
         for r in records {
             // gid, k (-1: no receipts), s, account, octets, 3k receipt values,
             // s message ids.

@@ -50,9 +50,10 @@ impl Scripts {
     pub async fn fresh(
         &self,
         conn: &mut ConnectionManager,
+        p: usize,
         limit: usize,
     ) -> Result<Vec<RawGroup>, StoreError> {
-        let mut inv = self.call(Name::Fresh);
+        let mut inv = self.call(Name::Fresh, p);
         inv.arg(limit);
         Ok(RawGroup::pairs(items(inv.invoke_async(conn).await?)))
     }
@@ -62,10 +63,11 @@ impl Scripts {
     pub async fn release(
         &self,
         conn: &mut ConnectionManager,
+        p: usize,
         lease_ms: i64,
         records: &[ReleaseRecord],
     ) -> Result<Released, StoreError> {
-        let mut inv = self.call(Name::Release);
+        let mut inv = self.call(Name::Release, p);
         inv.arg(lease_ms);
         for r in records {
             inv.arg(&r.gid).arg(u8::from(r.local)).arg(r.receipts.len());
@@ -84,11 +86,12 @@ impl Scripts {
     pub async fn receipt_take(
         &self,
         conn: &mut ConnectionManager,
+        p: usize,
         account: &str,
         limit: usize,
         lease_ms: u64,
     ) -> Result<TakenReceipts, StoreError> {
-        let mut inv = self.call(Name::ReceiptTake);
+        let mut inv = self.call(Name::ReceiptTake, p);
         inv.arg(account).arg(limit).arg(lease_ms);
         let a = items(inv.invoke_async(conn).await?);
         let next = int_at(&a, 1, "receipt take")?;
@@ -108,10 +111,11 @@ impl Scripts {
     pub async fn receipt_done(
         &self,
         conn: &mut ConnectionManager,
+        p: usize,
         account: &str,
         ids: &[String],
     ) -> Result<(), StoreError> {
-        let mut inv = self.call(Name::ReceiptDone);
+        let mut inv = self.call(Name::ReceiptDone, p);
         inv.arg(account).arg(ids);
         inv.invoke_async::<()>(conn).await?;
         Ok(())
@@ -122,12 +126,13 @@ impl Scripts {
     pub async fn receipt_retry(
         &self,
         conn: &mut ConnectionManager,
+        p: usize,
         account: &str,
         id: &str,
         delay_ms: u64,
         payload: &str,
     ) -> Result<bool, StoreError> {
-        let mut inv = self.call(Name::ReceiptRetry);
+        let mut inv = self.call(Name::ReceiptRetry, p);
         inv.arg(account).arg(id).arg(delay_ms).arg(payload);
         let n: i64 = inv.invoke_async(conn).await?;
         Ok(n == 1)
@@ -137,9 +142,10 @@ impl Scripts {
     pub async fn receipt_ready(
         &self,
         conn: &mut ConnectionManager,
+        p: usize,
         held: &[HeldEntry<'_>],
     ) -> Result<(), StoreError> {
-        let mut inv = self.call(Name::ReceiptReady);
+        let mut inv = self.call(Name::ReceiptReady, p);
         for h in held {
             inv.arg(h.account).arg(h.id).arg(h.held_until);
         }

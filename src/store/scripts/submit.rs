@@ -6,6 +6,7 @@ use redis::aio::ConnectionManager;
 use super::{Name, RawGroup, ReceiptEntry, Scripts};
 use crate::service::AccountLimits;
 use crate::store::error::StoreError;
+use crate::store::partition::share;
 use crate::store::value::{int, items, string};
 
 /// What every record of one call shares.
@@ -116,18 +117,21 @@ impl Limit {
 }
 
 impl Scripts {
-    /// Runs SUBMIT for `records`; one reply per record, in order.
+    /// Runs SUBMIT for `records`, all of partition `p`; one reply per record, in
+    /// order.
     pub async fn submit(
         &self,
         conn: &mut ConnectionManager,
+        p: usize,
         header: SubmitHeader,
         records: &[SubmitRecord],
     ) -> Result<Vec<SubmitReply>, StoreError> {
-        let mut inv = self.call(Name::Submit);
-        inv.arg(header.max_pending)
+        let mut inv = self.call(Name::Submit, p);
+        // Every limit is counted per partition, each admitting its share.
+        inv.arg(share(header.max_pending))
             .arg(self.hfe)
             .arg(header.hold_ms)
-            .arg(header.max_pending_bytes);
+            .arg(share(header.max_pending_bytes));
         // The batch's accounts once each, then every record names its account by index.
         let mut accounts: Vec<(&str, &AccountLimits)> = Vec::new();
         let index: Vec<usize> = records
@@ -145,9 +149,9 @@ impl Scripts {
         inv.arg(accounts.len());
         for (name, l) in &accounts {
             inv.arg(*name)
-                .arg(l.max_pending)
-                .arg(l.max_pending_bytes)
-                .arg(l.max_queued_receipts);
+                .arg(share(l.max_pending))
+                .arg(share(l.max_pending_bytes))
+                .arg(share(l.max_queued_receipts));
         }
         for (r, account_index) in records.iter().zip(index) {
             // Each record: its field count, then fields 1 gk, 2 seq, 3 total,
