@@ -20,8 +20,8 @@
 //! (direction, command, status) series is created once and cached.
 
 mod health;
-mod http;
-mod state;
+pub(crate) mod http;
+pub(crate) mod state;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

@@ -28,13 +28,15 @@ return out
     )
 });
 
-struct RedisCounts {
-    pending: i64,
-    outbox: i64,
-    receipts: Vec<(String, i64)>,
+/// Pending messages, the outbox and the receipt queue of every account with receipts
+/// queued (all nodes); also read by the admin API's `/api/stats`.
+pub(crate) struct RedisCounts {
+    pub(crate) pending: i64,
+    pub(crate) outbox: i64,
+    pub(crate) receipts: Vec<(String, i64)>,
 }
 
-async fn redis_counts(store: &Store) -> Result<RedisCounts, String> {
+pub(crate) async fn redis_counts(store: &Store) -> Result<RedisCounts, String> {
     let mut conn = store.redis();
     let mut call = COUNTS.prepare_invoke();
     call.arg(store.key_prefix());
