@@ -87,6 +87,7 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 /// Appends the scrape-time metrics of this App to `out`.
 pub(super) async fn render(out: &mut String, store: &Store, server: &ServerHandle) {
     binds(out, server);
+    limits(out, server);
     redis_gauges(out, store).await;
     store_counters(out, store);
 }
@@ -116,6 +117,34 @@ fn binds(out: &mut String, server: &ServerHandle) {
                 "smppd_binds{{account=\"{account}\",bind_type=\"{t}\"}} {n}"
             );
         }
+    }
+}
+
+/// The configured limits the gauges below are held against (alerts: "near the limit").
+fn limits(out: &mut String, server: &ServerHandle) {
+    let config = server.config();
+    header(
+        out,
+        "smppd_store_max_pending",
+        "gauge",
+        "[redis] max_pending: messages in Redis (pending + outcome backlog) past which submits get ESME_RMSGQFUL.",
+    );
+    let _ = writeln!(out, "smppd_store_max_pending {}", config.redis.max_pending);
+    header(
+        out,
+        "smppd_account_max_queued_receipts",
+        "gauge",
+        "The account's max_queued_receipts: receipts queued past which its submits get ESME_RMSGQFUL.",
+    );
+    let mut accounts: Vec<_> = config.accounts.iter().collect();
+    accounts.sort_by(|a, b| a.system_id.cmp(&b.system_id));
+    for a in accounts {
+        let _ = writeln!(
+            out,
+            "smppd_account_max_queued_receipts{{account=\"{}\"}} {}",
+            label(&a.system_id),
+            a.max_queued_receipts
+        );
     }
 }
 
