@@ -570,3 +570,107 @@ async fn the_cli_lists_binds_looks_up_messages_and_unbinds() {
     assert!(!out.status.success(), "nothing left to unbind");
     app.stop().await;
 }
+
+/// No token — right, wrong, clear or hashed — reaches the log of the real binary,
+/// even at RUST_LOG=trace (every crate, hyper's parsing included); an action is
+/// logged with the name of the token that did it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_never_reach_the_log() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    const WRONG: &str = "wrong-token-canary-58213";
+    let redis = RedisServer::start(RedisKind::Redis7);
+    let mongo = MongoServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let text = config(&redis, &mongo, "alog", "node-log")
+        .replace("[server]\n", "[server]\nlog_format = \"json\"\n");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut child = smppd()
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    for pipe in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    drop(tx);
+    let mut log = Vec::new();
+    let (mut smpp, mut admin) = (None, None);
+    tokio::time::timeout(WAIT, async {
+        while smpp.is_none() || admin.is_none() {
+            let line = rx.recv().await.expect("smppd exited early");
+            log.push(line.clone());
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            let f = &v["fields"];
+            if f["message"] == "smppd accepting" {
+                smpp = f["listen"]
+                    .as_str()
+                    .map(|a| a.parse::<SocketAddr>().unwrap());
+            }
+            if f["message"] == "admin API listening" {
+                admin = f["addr"].as_str().map(|a| a.parse::<SocketAddr>().unwrap());
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("smppd did not start:\n{}", log.join("\n")));
+    let (smpp, admin) = (smpp.unwrap(), admin.unwrap());
+
+    let mut esme = Client::bound(smpp, CommandId::BIND_TRANSMITTER, "alog", "pw").await;
+    for token in [READ_TOKEN, ADMIN_TOKEN, WRONG] {
+        http(admin, "GET", "/api/binds", Some(token)).await;
+    }
+    http(admin, "POST", "/api/binds/1/unbind", Some(READ_TOKEN)).await;
+    let (status, _, body) = http(admin, "POST", "/api/binds/1/unbind", Some(ADMIN_TOKEN)).await;
+    assert_eq!(status, 202, "{body}");
+    answer_unbind(&mut esme).await;
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    while let Some(line) = rx.recv().await {
+        log.push(line);
+    }
+    assert!(
+        log.iter().any(|l| l.contains("\"level\":\"DEBUG\"")),
+        "the log was captured at debug level or below"
+    );
+    let action = log
+        .iter()
+        .find(|l| l.contains("admin API: unbinding"))
+        .unwrap_or_else(|| panic!("the unbind was not logged:\n{}", log.join("\n")));
+    assert!(action.contains("admin.tokens[1]"), "{action}");
+    for (what, secret) in [
+        ("read token", READ_TOKEN),
+        ("admin token", ADMIN_TOKEN),
+        ("wrong token", WRONG),
+        ("token fragment", "0123456789abcdef"),
+    ] {
+        let hits: Vec<&String> = log.iter().filter(|l| l.contains(secret)).collect();
+        assert!(hits.is_empty(), "{what} logged:\n{hits:#?}");
+    }
+}
