@@ -8,6 +8,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::session::BindSnapshot;
 
+/// `GET /api/whoami`: what the presented token may do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub node: String,
+    /// `read` or `admin`.
+    pub role: String,
+    /// Which configured token it is (`admin.tokens[1]`), never the token.
+    pub token: String,
+}
+
 /// `GET /api/binds`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BindsReply {

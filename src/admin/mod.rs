@@ -175,6 +175,7 @@ async fn serve(listener: TcpListener, ctx: Arc<Ctx>, stop: CancellationToken) {
 enum Route {
     Console,
     ConsoleJs,
+    WhoAmI,
     Binds,
     Unbind(String),
     Message(String),
@@ -190,6 +191,7 @@ impl Route {
         let route = match segments.as_slice() {
             [] | [""] | ["console"] => Route::Console,
             ["console.js"] => Route::ConsoleJs,
+            ["api", "whoami"] => Route::WhoAmI,
             ["api", "binds"] => Route::Binds,
             ["api", "binds", id, "unbind"] => Route::Unbind((*id).to_owned()),
             ["api", "messages", id] => Route::Message((*id).to_owned()),
@@ -254,6 +256,17 @@ async fn route(ctx: &Ctx, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match route {
         Route::Console => console(CONSOLE_HTML, "text/html; charset=utf-8"),
         Route::ConsoleJs => console(CONSOLE_JS, "text/javascript; charset=utf-8"),
+        Route::WhoAmI => match granted {
+            Some(g) => json(
+                StatusCode::OK,
+                &api::WhoAmI {
+                    node: ctx.node.clone(),
+                    role: g.role.as_str().to_owned(),
+                    token: g.name(),
+                },
+            ),
+            None => error(StatusCode::UNAUTHORIZED, "no token"),
+        },
         Route::Binds => json(StatusCode::OK, &binds(ctx).await),
         Route::Unbind(id) => unbind(ctx, &id, granted),
         Route::Message(id) => {
