@@ -561,6 +561,24 @@ async fn the_cli_lists_binds_looks_up_messages_and_unbinds() {
         "{out:?}"
     );
 
+    // By bind id: a second bind of the account goes, the first stays.
+    let mut second = Client::bound(app.smpp, CommandId::BIND_TRANSMITTER, acct, "pw").await;
+    let reply: smppd::admin::api::BindsReply =
+        serde_json::from_slice(&cli(a, READ_TOKEN, &["binds", "--json"]).await.stdout).unwrap();
+    let id = reply
+        .binds
+        .iter()
+        .find(|b| b.bind_type == "transmitter")
+        .unwrap()
+        .id;
+    let out = cli(a, ADMIN_TOKEN, &["unbind", &id.to_string()]).await;
+    assert!(out.status.success(), "{out:?}");
+    answer_unbind(&mut second).await;
+    let reply: smppd::admin::api::BindsReply =
+        serde_json::from_slice(&cli(a, READ_TOKEN, &["binds", "--json"]).await.stdout).unwrap();
+    assert_eq!(reply.binds.len(), 1, "{reply:?}");
+    assert_eq!(reply.binds[0].bind_type, "transceiver");
+
     // By system_id, with the admin token.
     let out = cli(a, ADMIN_TOKEN, &["unbind", acct]).await;
     assert!(out.status.success(), "{out:?}");

@@ -636,3 +636,78 @@ impl ReceiptSink for SessionRegistry {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EnvOverrides;
+
+    fn config() -> Config {
+        Config::from_toml(
+            "[[esme]]\nsystem_id = \"acme\"\npassword = \"pw\"\nwindow = 4\n",
+            &EnvOverrides::default(),
+            None,
+        )
+        .expect("valid config")
+    }
+
+    #[test]
+    fn binds_are_listed_counted_and_told_to_unbind() {
+        let config = config();
+        let registry = SessionRegistry::new(&config);
+        let mut changes = registry.changes();
+        let account = config.account("acme").expect("configured");
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let kick = CancellationToken::new();
+        let peer: SocketAddr = "192.0.2.1:4000".parse().expect("address");
+        let reg = registry
+            .register(
+                account,
+                BindType::Transceiver,
+                peer,
+                true,
+                0x34,
+                Arc::new(Outbound::new(2, tx)),
+                kick.clone(),
+            )
+            .expect("room for a bind");
+        assert!(changes.has_changed().unwrap_or(false), "a bind is a change");
+        changes.mark_unchanged();
+
+        reg.counters.request_started();
+        reg.counters.submit_answered(true);
+        reg.counters.throttled();
+        let binds = registry.binds();
+        assert_eq!(binds.len(), 1);
+        let b = &binds[0];
+        assert_eq!((b.system_id.as_str(), b.peer, b.tls), ("acme", peer, true));
+        assert_eq!((b.window, b.window_in_use, b.requests), (4, 1, 2));
+        assert_eq!(
+            b.counters,
+            AccountCountersSnapshot {
+                submits_ok: 1,
+                submits_failed: 1,
+                throttled: 1,
+                receipts_delivered: 0
+            }
+        );
+        reg.counters.request_done();
+        assert_eq!(registry.binds()[0].window_in_use, 0);
+
+        assert_eq!(registry.unbind(b.id + 1), None);
+        assert_eq!(registry.unbind(b.id).as_deref(), Some("acme"));
+        assert!(kick.is_cancelled());
+        assert!(registry.binds()[0].unbinding);
+
+        // Gone with its registration; the account's counters stay.
+        drop(reg);
+        assert!(
+            changes.has_changed().unwrap_or(false),
+            "an unbind is a change"
+        );
+        assert!(registry.binds().is_empty());
+        let counters = registry.account_counters();
+        assert_eq!(counters.len(), 1);
+        assert_eq!(counters[0].1.submits_ok, 1);
+    }
+}
