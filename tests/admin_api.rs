@@ -692,3 +692,48 @@ async fn tokens_never_reach_the_log() {
         assert!(hits.is_empty(), "{what} logged:\n{hits:#?}");
     }
 }
+
+/// Tokens come from the config in force: a reload that replaces them applies to the
+/// next request, and an argon2 success cached for the old hash does not outlive it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_replaces_the_tokens() {
+    let redis = RedisServer::start(RedisKind::Redis7);
+    let mongo = MongoServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let text = config(&redis, &mongo, "areload", "node-r");
+    std::fs::write(&path, &text).unwrap();
+    let config = Config::load(&path).unwrap().config;
+    let app = App::start(ConfigSource::File(path.clone()), Arc::new(config))
+        .await
+        .unwrap();
+    let admin = app.admin_addr().unwrap();
+    let handle = app.handle();
+    let task = tokio::spawn(app.run());
+
+    get_json(admin, "/api/whoami", ADMIN_TOKEN).await;
+    const NEW: &str = "new-read-token-0123456789";
+    let tokens_start = text.find("tokens = [").unwrap();
+    let tokens_end = tokens_start + text[tokens_start..].find('\n').unwrap();
+    let replaced = format!(
+        "{}tokens = [ {{ token = \"{NEW}\", role = \"read\" }} ]{}",
+        &text[..tokens_start],
+        &text[tokens_end..]
+    );
+    std::fs::write(&path, replaced).unwrap();
+    handle.reload().unwrap();
+
+    for old in [READ_TOKEN, ADMIN_TOKEN] {
+        assert_eq!(http(admin, "GET", "/api/binds", Some(old)).await.0, 401);
+    }
+    let me = get_json(admin, "/api/whoami", NEW).await;
+    assert_eq!(me["role"], "read");
+    assert_eq!(me["token"], "admin.tokens[0]");
+
+    handle.shutdown();
+    tokio::time::timeout(WAIT, task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
