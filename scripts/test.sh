@@ -12,6 +12,9 @@ source scripts/env.sh
 echo "test: redis-server=$SMPPD_REDIS_SERVER"
 echo "test: valkey-server=$SMPPD_VALKEY_SERVER"
 echo "test: secantusd=$SMPPD_SECANTUSD"
+echo "test: promtool=$SMPPD_PROMTOOL"
+echo "test: systemd-analyze=$SMPPD_SYSTEMD_ANALYZE"
+echo "test: chromium=$SMPPD_CHROMIUM chromedriver=$SMPPD_CHROMEDRIVER"
 cargo fmt --all -- --check
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${SMPPD_TEST_THREADS:-4}"

@@ -53,6 +53,7 @@ pub struct App {
     store_stop: CancellationToken,
     store_task: JoinHandle<()>,
     metrics: Option<crate::metrics::Endpoint>,
+    admin: Option<crate::admin::Endpoint>,
 }
 
 impl App {
@@ -71,6 +72,7 @@ impl App {
         let store_task = store.spawn(registry.clone(), store_stop.clone());
         let service: Arc<dyn MessageService> = Arc::new(store.clone());
         let metrics_listen = config.metrics.listen;
+        let admin_listen = config.admin.listen;
         let server = match Server::bind(source, config, service, registry).await {
             Ok(s) => s,
             Err(e) => {
@@ -94,12 +96,31 @@ impl App {
                 }
             }
         };
+        let admin = match admin_listen {
+            None => None,
+            Some(listen) => {
+                let started =
+                    crate::admin::Endpoint::start(listen, store.clone(), server.handle()).await;
+                match started.with_context(|| format!("admin.listen {listen}")) {
+                    Ok(a) => Some(a),
+                    Err(e) => {
+                        if let Some(m) = metrics {
+                            m.stop().await;
+                        }
+                        store_stop.cancel();
+                        let _ = store_task.await;
+                        return Err(e);
+                    }
+                }
+            }
+        };
         Ok(App {
             server,
             store,
             store_stop,
             store_task,
             metrics,
+            admin,
         })
     }
 
@@ -116,6 +137,11 @@ impl App {
         self.metrics.as_ref().map(|m| m.local_addr())
     }
 
+    /// Where the admin API and console are served (`[admin] listen`), if configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|a| a.local_addr())
+    }
+
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
     }
@@ -130,6 +156,9 @@ impl App {
     pub async fn run(self) -> anyhow::Result<()> {
         let grace = self.server.handle().config().server.shutdown_grace;
         let result = self.server.run().await;
+        if let Some(a) = self.admin {
+            a.stop().await;
+        }
         if let Some(m) = self.metrics {
             m.stop().await;
         }

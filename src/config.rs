@@ -34,6 +34,7 @@ pub struct Config {
     pub mongodb: MongoConfig,
     pub receipts: ReceiptsConfig,
     pub metrics: MetricsConfig,
+    pub admin: AdminConfig,
     /// The `[[esme]]` accounts, in file order.
     pub accounts: Vec<Account>,
     /// What a bind with an unknown system_id is verified against, so that its refusal
@@ -152,6 +153,44 @@ pub struct ReceiptsConfig {
 #[derive(Debug, Clone, Default)]
 pub struct MetricsConfig {
     pub listen: Option<SocketAddr>,
+}
+
+/// `[admin]`: the operator API and console (`crate::admin`).
+#[derive(Debug, Clone, Default)]
+pub struct AdminConfig {
+    /// `None`: no admin listener.
+    pub listen: Option<SocketAddr>,
+    /// Bearer tokens, in file order (`admin.tokens[i]` names one in logs).
+    pub tokens: Vec<AdminToken>,
+}
+
+/// One bearer token of the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminToken {
+    /// The token in clear, or its argon2 PHC string (`token_hash`). Never printed.
+    pub secret: Credential,
+    pub role: AdminRole,
+}
+
+/// What a token may do: `read` sees everything, `admin` also acts (unbind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AdminRole {
+    Read,
+    Admin,
+}
+
+impl AdminRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminRole::Read => "read",
+            AdminRole::Admin => "admin",
+        }
+    }
+
+    /// Whether a token of this role may do what needs `needed`.
+    pub fn allows(self, needed: AdminRole) -> bool {
+        self >= needed
+    }
 }
 
 /// One `[[esme]]` account.
@@ -375,8 +414,12 @@ impl Config {
             Some(t) => format!("tls {}", t.listen),
             None => "no tls".to_string(),
         };
+        let admin = match self.admin.listen {
+            Some(a) => format!("admin {a} ({} token(s))", self.admin.tokens.len()),
+            None => "no admin".to_string(),
+        };
         format!(
-            "listen {}, {tls}, {} account(s) ({enabled} enabled), redis {}, mongodb {}/{}",
+            "listen {}, {tls}, {admin}, {} account(s) ({enabled} enabled), redis {}, mongodb {}/{}",
             self.server.listen,
             self.accounts.len(),
             redact_url(&self.redis.url),

@@ -6,6 +6,7 @@
 //! - `tls`: rustls server config from PEM files.
 //! - `logging`: tracing subscriber (human / JSON).
 //! - `metrics`: Prometheus `/metrics` and `/healthz` endpoint.
+//! - `admin`: the operator API and web console (bearer tokens), and its CLI client.
 //! - `auth`: bind checks (uniform refusals), password verification, the per-address
 //!   bind failure tracker.
 //! - `session`: the SMPP state machine per connection, and the session registry.
@@ -14,6 +15,7 @@
 //! - `service`: the port between sessions and the message store.
 //! - `store`: segments in Redis, event-driven expiry, outcomes in MongoDB, receipts.
 
+pub mod admin;
 pub mod admission;
 pub mod app;
 pub mod auth;

@@ -1,5 +1,6 @@
 //! The `smppd` binary: command line dispatch only; everything else is in the library.
 
+mod admin_cli;
 mod cli;
 mod pdu_cli;
 
@@ -38,6 +39,22 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Binds { admin, json } => exit("binds", admin_cli::binds(&admin, json)),
+        Command::Message { message_id, admin } => {
+            exit("message", admin_cli::message(&admin, &message_id))
+        }
+        Command::Unbind { target, admin } => exit("unbind", admin_cli::unbind(&admin, &target)),
+        Command::HashPassword => exit("hash-password", admin_cli::hash_password()),
+    }
+}
+
+fn exit(command: &str, result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("smppd {command}: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -20,6 +20,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub metrics: RawMetrics,
     #[serde(default)]
+    pub admin: RawAdmin,
+    #[serde(default)]
     pub esme: Vec<RawEsme>,
 }
 
@@ -86,6 +88,22 @@ pub struct RawReceipts {
 #[serde(deny_unknown_fields)]
 pub struct RawMetrics {
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: Option<String>,
+    #[serde(default)]
+    pub tokens: Vec<RawAdminToken>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdminToken {
+    pub token: Option<String>,
+    pub token_hash: Option<String>,
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

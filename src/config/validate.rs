@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::raw::{RawConfig, RawEsme};
+use super::raw::{RawAdmin, RawConfig, RawEsme};
 use super::{
-    password, Account, BindFailurePolicy, BindTypes, Config, ConfigProblems, Credential,
-    EnvOverrides, Loaded, LogFormat, MetricsConfig, MongoConfig, Problem, ReceiptsConfig,
-    RedisConfig, ServerConfig, Throughput, TlsListen,
+    password, Account, AdminConfig, AdminRole, AdminToken, BindFailurePolicy, BindTypes, Config,
+    ConfigProblems, Credential, EnvOverrides, Loaded, LogFormat, MetricsConfig, MongoConfig,
+    Problem, ReceiptsConfig, RedisConfig, ServerConfig, Throughput, TlsListen,
 };
 use crate::service::ExpiryMode;
 
@@ -297,6 +297,8 @@ pub(super) fn validate(
         .as_deref()
         .and_then(|l| c.socket("metrics.listen", l));
 
+    let admin = validate_admin(&mut c, &raw.admin);
+
     let mut seen = HashSet::new();
     let accounts: Vec<Account> = raw
         .esme
@@ -360,6 +362,7 @@ pub(super) fn validate(
         metrics: MetricsConfig {
             listen: metrics_listen,
         },
+        admin,
         accounts,
         unknown_account_credential,
     };
@@ -428,6 +431,87 @@ fn validate_tls(
             None
         }
     }
+}
+
+/// Shortest clear admin token: 16 characters (at least 96 bits from a random
+/// generator as the docs suggest: `openssl rand -base64 24`).
+const MIN_ADMIN_TOKEN_LEN: usize = 16;
+/// Longest token accepted (an Authorization header, not a document).
+const MAX_ADMIN_TOKEN_LEN: usize = 512;
+
+fn validate_admin(c: &mut Collector, a: &RawAdmin) -> AdminConfig {
+    let listen = a
+        .listen
+        .as_deref()
+        .and_then(|l| c.socket("admin.listen", l));
+    if a.listen.is_some() && a.tokens.is_empty() {
+        c.push(
+            "admin.tokens",
+            "at least one token is required when admin.listen is set \
+             (e.g. tokens = [{ token_hash = \"$argon2id$...\", role = \"admin\" }])",
+        );
+    }
+    let mut tokens = Vec::new();
+    let mut clear = HashSet::new();
+    for (i, t) in a.tokens.iter().enumerate() {
+        let p = |k: &str| format!("admin.tokens[{i}].{k}");
+        let secret = match (&t.token, &t.token_hash) {
+            (Some(_), Some(_)) => {
+                c.push(p("token"), "set either token or token_hash, not both");
+                None
+            }
+            (None, None) => {
+                c.push(p("token"), "one of token or token_hash is required");
+                None
+            }
+            (Some(tok), None) => {
+                let n = tok.chars().count();
+                if !(MIN_ADMIN_TOKEN_LEN..=MAX_ADMIN_TOKEN_LEN).contains(&n)
+                    || !tok.chars().all(|ch| ch.is_ascii_graphic())
+                {
+                    c.push(
+                        p("token"),
+                        format!(
+                            "must be {MIN_ADMIN_TOKEN_LEN} to {MAX_ADMIN_TOKEN_LEN} printable \
+                             ASCII characters without spaces (e.g. `openssl rand -base64 24`)"
+                        ),
+                    );
+                    None
+                } else if !clear.insert(tok.clone()) {
+                    c.push(p("token"), "the same token is listed twice");
+                    None
+                } else {
+                    Some(Credential::Plain(tok.clone()))
+                }
+            }
+            (None, Some(h)) => match password::check_hash(h) {
+                Ok(_) => Some(Credential::Argon2(h.clone())),
+                Err(problem) => {
+                    c.push(p("token_hash"), problem);
+                    None
+                }
+            },
+        };
+        let role = match t.role.as_deref() {
+            Some("read") => Some(AdminRole::Read),
+            Some("admin") => Some(AdminRole::Admin),
+            Some(other) => {
+                c.push(
+                    p("role"),
+                    format!("must be \"read\" or \"admin\", got \"{other}\""),
+                );
+                None
+            }
+            None => {
+                c.push(p("role"), "required: \"read\" or \"admin\"");
+                None
+            }
+        };
+        if let (Some(secret), Some(role)) = (secret, role) {
+            tokens.push(AdminToken { secret, role });
+        }
+    }
+    AdminConfig { listen, tokens }
 }
 
 fn validate_esme(

@@ -41,7 +41,7 @@ const MAX_PER_ADDRESS: usize = 4;
 /// also how long a keep-alive connection may sit idle between requests.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 /// 503 answers being written at once; past this a refused connection is just closed.
-const MAX_REFUSING: usize = 64;
+pub(crate) const MAX_REFUSING: usize = 64;
 /// How long writing a 503 and reading the request away may take.
 const REFUSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The whole answer to a connection past the limits.
@@ -104,7 +104,7 @@ impl Endpoint {
 }
 
 async fn serve(listener: TcpListener, ctx: Arc<Ctx>, stop: CancellationToken) {
-    let slots = Arc::new(Slots::default());
+    let slots = Slots::new(MAX_CONNECTIONS, MAX_PER_ADDRESS);
     let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     let mut upkeep = tokio::time::interval(UPKEEP_INTERVAL);
     loop {
@@ -159,21 +159,32 @@ async fn serve(listener: TcpListener, ctx: Arc<Ctx>, stop: CancellationToken) {
     }
 }
 
-/// Connections open in total and per address, against [`MAX_CONNECTIONS`] and
-/// [`MAX_PER_ADDRESS`].
-#[derive(Default)]
-struct Slots(Mutex<SourceCounts>);
+/// Connections open in total and per address, against their limits ([`MAX_CONNECTIONS`]
+/// and [`MAX_PER_ADDRESS`] here; the admin listener has its own).
+pub(crate) struct Slots {
+    counts: Mutex<SourceCounts>,
+    max: usize,
+    per_address: usize,
+}
 
 /// One connection's place; dropping it frees the place.
-struct Slot {
+pub(crate) struct Slot {
     slots: Arc<Slots>,
     source: IpAddr,
 }
 
 impl Slots {
-    fn try_take(self: &Arc<Self>, source: IpAddr) -> Option<Slot> {
-        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if counts.open() >= MAX_CONNECTIONS || !counts.try_add(source, MAX_PER_ADDRESS) {
+    pub(crate) fn new(max: usize, per_address: usize) -> Arc<Slots> {
+        Arc::new(Slots {
+            counts: Mutex::default(),
+            max,
+            per_address,
+        })
+    }
+
+    pub(crate) fn try_take(self: &Arc<Self>, source: IpAddr) -> Option<Slot> {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.open() >= self.max || !counts.try_add(source, self.per_address) {
             return None;
         }
         Some(Slot {
@@ -185,14 +196,14 @@ impl Slots {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut counts = self.slots.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counts = self.slots.counts.lock().unwrap_or_else(|e| e.into_inner());
         counts.remove(self.source);
     }
 }
 
 /// Answers 503 and closes. The request is read away first: closing a socket with
 /// unread data resets it, and a reset can discard the 503 before the client reads it.
-async fn refuse(mut stream: TcpStream) {
+pub(crate) async fn refuse(mut stream: TcpStream) {
     let _ = tokio::time::timeout(REFUSE_TIMEOUT, async {
         stream.write_all(TOO_MANY).await?;
         stream.shutdown().await?;

@@ -20,8 +20,8 @@
 //! (direction, command, status) series is created once and cached.
 
 mod health;
-mod http;
-mod state;
+pub(crate) mod http;
+pub(crate) mod state;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -46,6 +46,44 @@ pub mod names {
     pub const REFUSED: &str = "smppd_submits_refused_total";
     pub const CONNECTIONS_REFUSED: &str = "smppd_connections_refused_total";
     pub const UNBOUND_EVICTED: &str = "smppd_unbound_connections_closed_total";
+
+    /// Every metric family smppd exports: the recorded ones above and those read at
+    /// scrape time (`state`); histograms by their base name (`_bucket`, `_sum` and
+    /// `_count` follow from it). Dashboards and alerts in `deploy/` are checked
+    /// against it, and a scrape of a live server against them (`tests/deploy_files.rs`).
+    pub const ALL: &[&str] = &[
+        PDUS,
+        SUBMIT_LATENCY,
+        EXPIRY_LATENESS,
+        RECEIPT_WAIT,
+        OUTCOME_WRITE,
+        THROTTLED,
+        REFUSED,
+        CONNECTIONS_REFUSED,
+        UNBOUND_EVICTED,
+        "smppd_binds",
+        "smppd_store_max_pending",
+        "smppd_account_max_queued_receipts",
+        "smppd_redis_scrape_ok",
+        "smppd_pending_messages",
+        "smppd_outcome_backlog",
+        "smppd_receipt_queue",
+        "smppd_expired_total",
+        "smppd_outcomes_written_total",
+        "smppd_outcome_write_failures_total",
+        "smppd_receipts_delivered_total",
+        "smppd_receipts_sent_local_total",
+        "smppd_receipts_dropped_total",
+        "smppd_expiry_subscriptions_total",
+        "smppd_expiry_recovery_passes_total",
+        "smppd_outcome_yields_total",
+        "smppd_receipt_releases_claim_total",
+        "smppd_receipt_releases_completed_total",
+        "smppd_receipt_releases_fresh_total",
+        "smppd_outcome_leases_known_total",
+        "smppd_outcome_leases_read_total",
+        "smppd_expiry_subscribed",
+    ];
 }
 
 /// Latency of answering a submit: 50 µs … 5 s.

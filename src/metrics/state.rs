@@ -28,14 +28,16 @@ return out
     )
 });
 
-struct RedisCounts {
-    pending: i64,
-    outbox: i64,
-    receipts: Vec<(String, i64)>,
+/// Pending messages, the outbox and the receipt queue of every account with receipts
+/// queued (all nodes); also read by the admin API's `/api/stats`.
+pub(crate) struct RedisCounts {
+    pub(crate) pending: i64,
+    pub(crate) outbox: i64,
+    pub(crate) receipts: Vec<(String, i64)>,
 }
 
 /// The counts of every partition, summed (the partitions' calls go at once).
-async fn redis_counts(store: &Store) -> Result<RedisCounts, String> {
+pub(crate) async fn redis_counts(store: &Store) -> Result<RedisCounts, String> {
     let calls = (0..partition::COUNT).map(|p| partition_counts(store, p));
     let parts = tokio::time::timeout(REDIS_TIMEOUT, futures::future::try_join_all(calls))
         .await
@@ -109,6 +111,7 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 /// Appends the scrape-time metrics of this App to `out`.
 pub(super) async fn render(out: &mut String, store: &Store, server: &ServerHandle) {
     binds(out, server);
+    limits(out, server);
     redis_gauges(out, store).await;
     store_counters(out, store);
 }
@@ -138,6 +141,34 @@ fn binds(out: &mut String, server: &ServerHandle) {
                 "smppd_binds{{account=\"{account}\",bind_type=\"{t}\"}} {n}"
             );
         }
+    }
+}
+
+/// The configured limits the gauges below are held against (alerts: "near the limit").
+fn limits(out: &mut String, server: &ServerHandle) {
+    let config = server.config();
+    header(
+        out,
+        "smppd_store_max_pending",
+        "gauge",
+        "[redis] max_pending: messages in Redis (pending + outcome backlog) past which submits get ESME_RMSGQFUL.",
+    );
+    let _ = writeln!(out, "smppd_store_max_pending {}", config.redis.max_pending);
+    header(
+        out,
+        "smppd_account_max_queued_receipts",
+        "gauge",
+        "The account's max_queued_receipts: receipts queued past which its submits get ESME_RMSGQFUL.",
+    );
+    let mut accounts: Vec<_> = config.accounts.iter().collect();
+    accounts.sort_by(|a, b| a.system_id.cmp(&b.system_id));
+    for a in accounts {
+        let _ = writeln!(
+            out,
+            "smppd_account_max_queued_receipts{{account=\"{}\"}} {}",
+            label(&a.system_id),
+            a.max_queued_receipts
+        );
     }
 }
 

@@ -437,9 +437,13 @@ impl Session {
             id,
             CommandId::SUBMIT_SM | CommandId::DATA_SM | CommandId::SUBMIT_MULTI
         );
+        let counters = self.registration.as_ref().map(|r| r.counters.clone());
         if counts_for_rate && !rt.admit() {
             tracing::debug!(command = ?id, seq, "throttled");
             crate::metrics::throttled(&rt.account.system_id);
+            if let Some(c) = &counters {
+                c.throttled();
+            }
             self.send(error_resp(id, seq, CommandStatus::ESME_RTHROTTLED))
                 .await;
             return;
@@ -458,15 +462,24 @@ impl Session {
         };
         let writer = self.writer.clone();
         let started = std::time::Instant::now();
+        if let Some(c) = &counters {
+            c.request_started();
+        }
         self.tasks.spawn(
             async move {
                 let resp = inbound.handle(pdu).await;
+                if let (Some(c), true) = (&counters, counts_for_rate) {
+                    c.submit_answered(resp.command_status == CommandStatus::ESME_ROK);
+                }
                 let _ = writer.send(Box::new(resp)).await;
                 // The response is queued: what it held back (a receipt) may follow it
                 // on this session's write queue now, never ahead of it.
                 drop(inbound);
                 crate::metrics::request_done(id, started);
                 drop(permit);
+                if let Some(c) = &counters {
+                    c.request_done();
+                }
             }
             .instrument(tracing::Span::current()),
         );

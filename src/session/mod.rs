@@ -29,7 +29,9 @@ use std::sync::{Arc, RwLock};
 
 pub use conn::run_session;
 pub use outbound::{Outbound, OutboundError};
-pub use registry::{AccountRuntime, Registration, SessionRegistry};
+pub use registry::{
+    AccountCountersSnapshot, AccountRuntime, BindSnapshot, Registration, SessionRegistry,
+};
 pub use state::{BindType, State};
 
 use crate::auth::Authenticator;

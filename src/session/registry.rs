@@ -6,8 +6,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use futures::future::BoxFuture;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -65,8 +68,126 @@ struct SessionEntry {
     /// What the ESME gave in its bind: below 0x34 it must never be sent TLVs (§3.2).
     interface_version: u8,
     outbound: Arc<Outbound>,
-    /// Cancelled to make the session unbind (reload removed it, or shutdown).
+    /// Cancelled to make the session unbind (reload removed it, an operator, or
+    /// shutdown).
     kick: CancellationToken,
+    bound_since: DateTime<Utc>,
+    counters: Arc<BindCounters>,
+}
+
+/// What an account's binds did, summed over every bind it had on this node since
+/// start (kept when its last bind ends, so rates computed from it do not jump).
+#[derive(Debug, Default)]
+pub struct AccountCounters {
+    /// submit_sm / data_sm / submit_multi answered ESME_ROK.
+    pub submits_ok: AtomicU64,
+    /// Answered with any other status (throttled ones included).
+    pub submits_failed: AtomicU64,
+    /// Of the failed ones, those refused by the account's rate limit.
+    pub throttled: AtomicU64,
+    /// Receipts (deliver_sm) answered deliver_sm_resp OK.
+    pub receipts_delivered: AtomicU64,
+}
+
+/// A snapshot of [`AccountCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountCountersSnapshot {
+    pub submits_ok: u64,
+    pub submits_failed: u64,
+    pub throttled: u64,
+    pub receipts_delivered: u64,
+}
+
+impl AccountCounters {
+    fn snapshot(&self) -> AccountCountersSnapshot {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        AccountCountersSnapshot {
+            submits_ok: l(&self.submits_ok),
+            submits_failed: l(&self.submits_failed),
+            throttled: l(&self.throttled),
+            receipts_delivered: l(&self.receipts_delivered),
+        }
+    }
+}
+
+/// Counters of one bind, shared by its session task and the registry; each event is
+/// counted for the account too.
+#[derive(Debug, Default)]
+pub struct BindCounters {
+    /// Requests the ESME sent while bound (enquire_link and unbind aside).
+    requests: AtomicU64,
+    /// Of those, requests in progress now: the inbound window in use.
+    in_flight: AtomicU64,
+    /// This bind's own share of the account's counters.
+    bind: AccountCounters,
+    account: Arc<AccountCounters>,
+}
+
+impl BindCounters {
+    fn new(account: Arc<AccountCounters>) -> Self {
+        BindCounters {
+            account,
+            ..BindCounters::default()
+        }
+    }
+
+    /// A request taken into the window; [`BindCounters::request_done`] follows.
+    pub fn request_started(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn request_done(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A submit (submit_sm, data_sm, submit_multi) answered with `ok` or not.
+    pub fn submit_answered(&self, ok: bool) {
+        for c in [&self.bind, &*self.account] {
+            if ok {
+                c.submits_ok.fetch_add(1, Ordering::Relaxed);
+            } else {
+                c.submits_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A submit refused by the account's rate limit (never taken into the window).
+    pub fn throttled(&self) {
+        for c in [&self.bind, &*self.account] {
+            c.throttled.fetch_add(1, Ordering::Relaxed);
+            c.submits_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn receipt_delivered(&self) {
+        for c in [&self.bind, &*self.account] {
+            c.receipts_delivered.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One live bind of this node, as the admin API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindSnapshot {
+    /// Unique on this node for as long as it runs.
+    pub id: u64,
+    pub system_id: String,
+    pub bind_type: BindType,
+    pub peer: SocketAddr,
+    pub tls: bool,
+    pub interface_version: u8,
+    pub bound_since: DateTime<Utc>,
+    /// Told to unbind, not closed yet.
+    pub unbinding: bool,
+    /// The account's window and how much of it is in use.
+    pub window: usize,
+    pub window_in_use: u64,
+    /// Our deliver_sm waiting for their response.
+    pub outbound_in_flight: usize,
+    pub requests: u64,
+    pub counters: AccountCountersSnapshot,
 }
 
 #[derive(Debug)]
@@ -81,6 +202,8 @@ struct AccountSlot {
 struct Inner {
     accounts: HashMap<String, AccountSlot>,
     next_id: u64,
+    /// Per account since start; an entry stays when the account's last bind ends.
+    counters: HashMap<String, Arc<AccountCounters>>,
 }
 
 /// The session chosen for a receipt.
@@ -89,6 +212,7 @@ struct Picked {
     permit: Option<OwnedSemaphorePermit>,
     /// The bind is SMPP 3.4 or later (may be sent TLVs).
     tlvs: bool,
+    counters: Arc<BindCounters>,
 }
 
 impl Picked {
@@ -97,6 +221,7 @@ impl Picked {
             outbound: s.outbound.clone(),
             permit,
             tlvs: s.interface_version >= 0x34,
+            counters: s.counters.clone(),
         }
     }
 }
@@ -113,6 +238,8 @@ pub struct SessionRegistry {
     inner: Mutex<Inner>,
     receiver_bound: broadcast::Sender<String>,
     settings: RwLock<OutboundSettings>,
+    /// Bumped on every bind and unbind (the admin API republishes the bind list).
+    changed: watch::Sender<u64>,
 }
 
 /// A registered bind; dropping it removes the session from the registry.
@@ -123,6 +250,8 @@ pub struct Registration {
     id: u64,
     /// The account's current settings; changes on reload.
     pub runtime: watch::Receiver<Arc<AccountRuntime>>,
+    /// What this bind did (admin API).
+    pub counters: Arc<BindCounters>,
 }
 
 impl Drop for Registration {
@@ -134,6 +263,8 @@ impl Drop for Registration {
                 inner.accounts.remove(&self.system_id);
             }
         }
+        drop(inner);
+        self.registry.changed.send_modify(|n| *n += 1);
     }
 }
 
@@ -144,6 +275,7 @@ impl SessionRegistry {
             inner: Mutex::new(Inner::default()),
             receiver_bound,
             settings: RwLock::new(settings(config)),
+            changed: watch::Sender::new(0),
         })
     }
 
@@ -166,6 +298,12 @@ impl SessionRegistry {
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
+        let account_counters = inner
+            .counters
+            .entry(account.system_id.clone())
+            .or_default()
+            .clone();
+        let counters = Arc::new(BindCounters::new(account_counters));
         let slot = inner
             .accounts
             .entry(account.system_id.clone())
@@ -190,9 +328,12 @@ impl SessionRegistry {
             interface_version,
             outbound,
             kick,
+            bound_since: Utc::now(),
+            counters: counters.clone(),
         });
         let runtime = slot.runtime.subscribe();
         drop(inner);
+        self.changed.send_modify(|n| *n += 1);
         if bind_type.receives() {
             // No subscriber is fine: nobody waits for receipts right now.
             let _ = self.receiver_bound.send(account.system_id.clone());
@@ -202,7 +343,66 @@ impl SessionRegistry {
             system_id: account.system_id.clone(),
             id,
             runtime,
+            counters,
         })
+    }
+
+    /// Every live bind of this node, oldest first.
+    pub fn binds(&self) -> Vec<BindSnapshot> {
+        let inner = self.lock();
+        let mut out: Vec<BindSnapshot> = inner
+            .accounts
+            .iter()
+            .flat_map(|(system_id, slot)| {
+                let window = slot.runtime.borrow().account.window;
+                slot.sessions.iter().map(move |s| BindSnapshot {
+                    id: s.id,
+                    system_id: system_id.clone(),
+                    bind_type: s.bind_type,
+                    peer: s.peer,
+                    tls: s.tls,
+                    interface_version: s.interface_version,
+                    bound_since: s.bound_since,
+                    unbinding: s.kick.is_cancelled(),
+                    window,
+                    window_in_use: s.counters.in_flight.load(Ordering::Relaxed),
+                    outbound_in_flight: s.outbound.in_flight(),
+                    requests: s.counters.requests.load(Ordering::Relaxed),
+                    counters: s.counters.bind.snapshot(),
+                })
+            })
+            .collect();
+        out.sort_by_key(|b| b.id);
+        out
+    }
+
+    /// What each account's binds did on this node since start, by system_id.
+    pub fn account_counters(&self) -> Vec<(String, AccountCountersSnapshot)> {
+        let mut out: Vec<_> = self
+            .lock()
+            .counters
+            .iter()
+            .map(|(id, c)| (id.clone(), c.snapshot()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Tells bind `id` to unbind (it sends unbind, waits `shutdown_grace` for
+    /// unbind_resp and in-flight work, then closes). Its system_id, or `None` when no
+    /// live bind has that id.
+    pub fn unbind(&self, id: u64) -> Option<String> {
+        let inner = self.lock();
+        inner.accounts.iter().find_map(|(system_id, slot)| {
+            let s = slot.sessions.iter().find(|s| s.id == id)?;
+            s.kick.cancel();
+            Some(system_id.clone())
+        })
+    }
+
+    /// Changes whenever a bind is registered or removed.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     /// Number of live binds of an account.
@@ -323,6 +523,7 @@ impl SessionRegistry {
                 outbound,
                 permit,
                 tlvs,
+                counters,
             }) = self.pick(&receipt.system_id)
             else {
                 return Err(last);
@@ -344,7 +545,10 @@ impl SessionRegistry {
                 .request(body, settings.response_timeout, &permit)
                 .await
             {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    counters.receipt_delivered();
+                    return Ok(());
+                }
                 Err(OutboundError::Refused(status)) => return Err(DeliverError::Refused(status.0)),
                 Err(OutboundError::Nacked(status)) => return Err(DeliverError::Nacked(status.0)),
                 Err(OutboundError::Timeout) | Err(OutboundError::Closed) => {
@@ -430,5 +634,80 @@ impl ReceiptSink for SessionRegistry {
                 .iter()
                 .any(|s| s.bind_type.receives() && !s.kick.is_cancelled())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EnvOverrides;
+
+    fn config() -> Config {
+        Config::from_toml(
+            "[[esme]]\nsystem_id = \"acme\"\npassword = \"pw\"\nwindow = 4\n",
+            &EnvOverrides::default(),
+            None,
+        )
+        .expect("valid config")
+    }
+
+    #[test]
+    fn binds_are_listed_counted_and_told_to_unbind() {
+        let config = config();
+        let registry = SessionRegistry::new(&config);
+        let mut changes = registry.changes();
+        let account = config.account("acme").expect("configured");
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let kick = CancellationToken::new();
+        let peer: SocketAddr = "192.0.2.1:4000".parse().expect("address");
+        let reg = registry
+            .register(
+                account,
+                BindType::Transceiver,
+                peer,
+                true,
+                0x34,
+                Arc::new(Outbound::new(2, tx)),
+                kick.clone(),
+            )
+            .expect("room for a bind");
+        assert!(changes.has_changed().unwrap_or(false), "a bind is a change");
+        changes.mark_unchanged();
+
+        reg.counters.request_started();
+        reg.counters.submit_answered(true);
+        reg.counters.throttled();
+        let binds = registry.binds();
+        assert_eq!(binds.len(), 1);
+        let b = &binds[0];
+        assert_eq!((b.system_id.as_str(), b.peer, b.tls), ("acme", peer, true));
+        assert_eq!((b.window, b.window_in_use, b.requests), (4, 1, 2));
+        assert_eq!(
+            b.counters,
+            AccountCountersSnapshot {
+                submits_ok: 1,
+                submits_failed: 1,
+                throttled: 1,
+                receipts_delivered: 0
+            }
+        );
+        reg.counters.request_done();
+        assert_eq!(registry.binds()[0].window_in_use, 0);
+
+        assert_eq!(registry.unbind(b.id + 1), None);
+        assert_eq!(registry.unbind(b.id).as_deref(), Some("acme"));
+        assert!(kick.is_cancelled());
+        assert!(registry.binds()[0].unbinding);
+
+        // Gone with its registration; the account's counters stay.
+        drop(reg);
+        assert!(
+            changes.has_changed().unwrap_or(false),
+            "an unbind is a change"
+        );
+        assert!(registry.binds().is_empty());
+        let counters = registry.account_counters();
+        assert_eq!(counters.len(), 1);
+        assert_eq!(counters[0].1.submits_ok, 1);
     }
 }
