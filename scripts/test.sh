@@ -16,5 +16,6 @@ echo "test: promtool=$SMPPD_PROMTOOL"
 echo "test: systemd-analyze=$SMPPD_SYSTEMD_ANALYZE"
 echo "test: chromium=$SMPPD_CHROMIUM chromedriver=$SMPPD_CHROMEDRIVER"
 cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${SMPPD_TEST_THREADS:-4}"
