@@ -14,7 +14,8 @@
 -- `ready.rs`); for a multi-part one the expiry mode code (`x`).
 --
 -- Usage: the hash P:usage keeps `n:<acct>` messages and `b:<acct>` octets of each
--- account, and `b` octets of all, from the submit that stores them to the FINALIZE
+-- account, and `n` messages and `b` octets of all (what max_pending and
+-- max_pending_bytes count), from the submit that stores them to the FINALIZE
 -- that deletes them (REPLACE adjusts the octets). A field at 0 is deleted, so nothing
 -- is left when the store is empty.
 --
@@ -36,7 +37,7 @@ local max_bytes = tonumber(ARGV[6])
 local now = now_ms()
 local usage = P .. 'usage'
 -- Pending count and octets, read once per batch and kept up to date as records are
--- admitted (a new group enters the deadlines, a single-part message the outbox).
+-- admitted (a message counts from its first record until FINALIZE).
 local pending, bytes = nil, nil
 -- The batch's accounts, by index: {name, limits (max_n, max_b, max_r), n, b, r
 -- (receipts queued), dn, db (this batch's additions)}; usage read when first needed.
@@ -50,10 +51,12 @@ end
 local function account(k)
   local a = accts[k]
   if not a.n then
-    -- The store's octets come with the batch's first account: one call fewer.
-    local u = redis.call('HMGET', usage, 'n:' .. a.name, 'b:' .. a.name, 'b')
+    -- The partition's messages and octets come with the batch's first account: one
+    -- call, where counting the pending area (two ZCARDs) cost two more per call —
+    -- and a batch is one call per partition it touches.
+    local u = redis.call('HMGET', usage, 'n:' .. a.name, 'b:' .. a.name, 'b', 'n')
     a.n, a.b = tonumber(u[1]) or 0, tonumber(u[2]) or 0
-    if not bytes then bytes = tonumber(u[3]) or 0 end
+    if not bytes then bytes, pending = tonumber(u[3]) or 0, tonumber(u[4]) or 0 end
   end
   return a
 end
@@ -61,9 +64,6 @@ end
 -- segment of a pending one). Returns the refusal, or nil.
 local function admit(b, dl, new)
   local a, len = account(tonumber(ARGV[b + 7])), #ARGV[b + 6]
-  if not pending then
-    pending = redis.call('ZCARD', P .. 'deadlines') + redis.call('ZCARD', P .. 'outbox')
-  end
   if new then
     if pending >= max_pending then return {'full', 'store'} end
     if a.n >= a.max_n then return {'full', 'account'} end
@@ -191,6 +191,8 @@ end
 if #u > 0 then
   u[#u + 1] = 'b'
   u[#u + 1] = string.format('%d', bytes)
+  u[#u + 1] = 'n'
+  u[#u + 1] = string.format('%d', pending)
   bulk('HSET', usage, u)
 end
 return out
