@@ -133,8 +133,8 @@ async fn call(
     }
     futures::future::join_all(
         parts
-            .into_iter()
-            .map(|(_, jobs)| call_part(conn.clone(), scripts, h, jobs)),
+            .into_values()
+            .map(|jobs| call_part(conn.clone(), scripts, h, jobs)),
     )
     .await;
 }
