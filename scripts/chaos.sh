@@ -15,8 +15,8 @@
 #                    later: submits meanwhile get a temporary error, binds survive;
 #                    deadlines of 4-12 s, so some pass during the outage
 #   pubsub-kill      half the messages left partial with 2–8 s deadlines; the
-#                    subscriber's connection killed every second (CLIENT KILL TYPE
-#                    pubsub); one account delivers partials, one expires them whole
+#                    subscriber's connection killed every second (CLIENT KILL ID of
+#                    each subscriber); one account delivers partials, one expires them whole
 #   mongo-stop       the Mongo-protocol server SIGSTOPped for 30 s under load
 #   silent-receiver  receipts go to a receiver bind that leaves deliver_sm unanswered
 #                    for 30 s; smppd RSS sampled every second

@@ -941,7 +941,7 @@ both!(
             let env = Env::start(kind);
             let sink = TestSink::new(true);
             let mut settings = env.settings("spread");
-            settings.submit_per_partition = per_partition;
+            settings.per_partition_calls = per_partition;
             let run = Running::start(settings, sink.clone()).await;
             let base = env.redis.dbsize();
             let part = |r: u16, seq: u8| {

@@ -266,76 +266,107 @@ impl Finisher {
         Ok(true)
     }
 
-    /// After MongoDB acknowledged the batch: deletes its messages' keys in Redis (one
-    /// script), queueing the receipts that were not released yet.
+    /// After MongoDB acknowledged the batch: deletes its messages' keys in Redis (a
+    /// script per slice of groups, whatever their partitions on a standalone server),
+    /// queueing the receipts that were not released yet.
     async fn finalize(&self, groups: &[FinishedGroup]) -> Result<(), StoreError> {
-        let mut parts: BTreeMap<usize, Vec<&FinishedGroup>> = BTreeMap::new();
+        let mut parted = Vec::with_capacity(groups.len());
         for g in groups {
             match partition::of_message_id(&g.gid) {
-                Some(p) => parts.entry(p).or_default().push(g),
+                Some(p) => parted.push((p, g)),
                 None => tracing::error!(gid = g.gid, "a finished message without a partition"),
             }
         }
-        // The partitions at once (pipelined on the connection): one after the other,
-        // a batch spread over many partitions waited a round trip per partition.
-        futures::future::try_join_all(parts.into_iter().map(|(p, g)| self.finalize_part(p, g)))
-            .await?;
-        Ok(())
-    }
-
-    async fn finalize_part(&self, p: usize, groups: Vec<&FinishedGroup>) -> Result<(), StoreError> {
         // Receipts are normally released long before (super::release): send them
-        // again only for the gids still in P{t}:fresh. A gid cannot re-enter it, so
-        // one seen absent here is released for good.
-        let gids: Vec<&str> = groups.iter().map(|g| g.gid.as_str()).collect();
-        let fresh: Vec<Option<f64>> = redis::cmd("ZMSCORE")
-            .arg(format!(
-                "{}fresh",
-                partition::prefix(self.inner.prefix(), p)
-            ))
-            .arg(&gids)
-            .query_async(&mut self.inner.conn())
+        // again only for the gids still in their P{t}:fresh. A gid cannot re-enter it,
+        // so one seen absent here is released for good. One ZMSCORE per partition, in
+        // one round trip.
+        let mut by_part: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, (p, _)) in parted.iter().enumerate() {
+            by_part.entry(*p).or_default().push(i);
+        }
+        let mut pipe = redis::pipe();
+        for (p, idx) in &by_part {
+            pipe.cmd("ZMSCORE")
+                .arg(format!(
+                    "{}fresh",
+                    partition::prefix(self.inner.prefix(), *p)
+                ))
+                .arg(
+                    idx.iter()
+                        .map(|i| parted[*i].1.gid.as_str())
+                        .collect::<Vec<_>>(),
+                );
+        }
+        let scores: Vec<Vec<Option<f64>>> = pipe.query_async(&mut self.inner.conn()).await?;
+        let mut fresh = vec![false; parted.len()];
+        for ((_, idx), sc) in by_part.iter().zip(scores) {
+            for (i, s) in idx.iter().zip(sc) {
+                fresh[*i] = s.is_some();
+            }
+        }
+        let mut records = Vec::with_capacity(parted.len());
+        for ((p, g), fresh) in parted.into_iter().zip(fresh) {
+            records.push(self.record(p, g, fresh)?);
+        }
+        if self.inner.settings.per_partition_calls {
+            // One partition per call (a cluster), the partitions at once.
+            let mut parts: BTreeMap<usize, Vec<FinalizeRecord>> = BTreeMap::new();
+            for r in records {
+                parts.entry(r.part).or_default().push(r);
+            }
+            futures::future::try_join_all(
+                parts
+                    .values()
+                    .flat_map(|rs| rs.chunks(SCRIPT_SLICE))
+                    .map(|slice| async move {
+                        self.inner
+                            .scripts
+                            .finalize(&mut self.inner.conn(), slice)
+                            .await
+                    }),
+            )
             .await?;
-        for (slice, fresh) in groups.chunks(SCRIPT_SLICE).zip(fresh.chunks(SCRIPT_SLICE)) {
-            self.finalize_slice(p, slice, fresh).await?;
+        } else {
+            for slice in records.chunks(SCRIPT_SLICE) {
+                self.inner
+                    .scripts
+                    .finalize(&mut self.inner.conn(), slice)
+                    .await?;
+            }
         }
         Ok(())
     }
 
-    async fn finalize_slice(
+    /// FINALIZE's record of group `g` of partition `p`, with its receipts if they may
+    /// still be unreleased (`fresh`).
+    fn record(
         &self,
         p: usize,
-        groups: &[&FinishedGroup],
-        fresh: &[Option<f64>],
-    ) -> Result<(), StoreError> {
-        let mut records = Vec::with_capacity(groups.len());
-        for (i, g) in groups.iter().enumerate() {
-            let receipts = if fresh.get(i).copied().flatten().is_none() {
-                None
-            } else {
-                let mut entries = Vec::new();
-                for (id, r) in receipts(g)? {
-                    entries.push(ReceiptEntry {
-                        account: g.meta.account.clone(),
-                        id,
-                        payload: serde_json::to_string(&r)
-                            .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?,
-                    });
-                }
-                Some(entries)
-            };
-            records.push(FinalizeRecord {
-                gid: g.gid.clone(),
-                account: g.meta.account.clone(),
-                octets: g.segments.iter().map(|s| s.data.record_len()).sum(),
-                receipts,
-                segment_ids: g.segments.iter().map(|s| s.message_id.clone()).collect(),
-            });
-        }
-        self.inner
-            .scripts
-            .finalize(&mut self.inner.conn(), p, &records)
-            .await?;
-        Ok(())
+        g: &FinishedGroup,
+        fresh: bool,
+    ) -> Result<FinalizeRecord, StoreError> {
+        let receipts = if !fresh {
+            None
+        } else {
+            let mut entries = Vec::new();
+            for (id, r) in receipts(g)? {
+                entries.push(ReceiptEntry {
+                    account: g.meta.account.clone(),
+                    id,
+                    payload: serde_json::to_string(&r)
+                        .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?,
+                });
+            }
+            Some(entries)
+        };
+        Ok(FinalizeRecord {
+            part: p,
+            gid: g.gid.clone(),
+            account: g.meta.account.clone(),
+            octets: g.segments.iter().map(|s| s.data.record_len()).sum(),
+            receipts,
+            segment_ids: g.segments.iter().map(|s| s.message_id.clone()).collect(),
+        })
     }
 }

@@ -239,7 +239,7 @@ impl Store {
                 max_pending_bytes: settings.max_pending_bytes,
                 hold_ms: lease::hold_ms(settings.receipt_lease),
             },
-            if settings.submit_per_partition {
+            if settings.per_partition_calls {
                 submit_batch::Calls::PerPartition
             } else {
                 submit_batch::Calls::One

@@ -576,13 +576,24 @@ impl Worker {
                 None => tracing::error!(id, "a receipt id without a partition"),
             }
         }
-        futures::future::try_join_all(parts.iter().map(|(p, ids)| async move {
+        if parts.is_empty() {
+            return Ok(());
+        }
+        let parts: Vec<(usize, Vec<String>)> = parts.into_iter().collect();
+        if self.inner.settings.per_partition_calls {
+            futures::future::try_join_all(parts.chunks(1).map(|one| async move {
+                self.inner
+                    .scripts
+                    .receipt_done(&mut self.inner.conn(), &self.account, one)
+                    .await
+            }))
+            .await?;
+        } else {
             self.inner
                 .scripts
-                .receipt_done(&mut self.inner.conn(), *p, &self.account, ids)
-                .await
-        }))
-        .await?;
+                .receipt_done(&mut self.inner.conn(), &self.account, &parts)
+                .await?;
+        }
         Ok(())
     }
 

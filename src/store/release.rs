@@ -241,19 +241,26 @@ impl Releaser {
                 None => tracing::error!(gid = g.gid, "a finished message without a partition"),
             }
         }
-        // The partitions at once (pipelined on the connection): one after the other,
-        // completions spread over many partitions fell behind (3-part load: receipts
-        // queued p50 30 s).
+        if !self.inner.settings.per_partition_calls {
+            // One call whatever the partitions (a standalone server): completions
+            // spread over many partitions, and a call each cost Redis a script's
+            // fixed work each.
+            return self
+                .release_part(parts.into_values().flatten().collect())
+                .await;
+        }
+        // One partition per call (a cluster), the partitions at once (pipelined):
+        // one after the other, completions spread over many partitions fell behind
+        // (3-part load: receipts queued p50 30 s).
         let n = futures::future::try_join_all(
-            parts
-                .into_iter()
-                .map(|(p, groups)| self.release_part(p, groups)),
+            parts.into_values().map(|groups| self.release_part(groups)),
         )
         .await?;
         Ok(n.into_iter().sum())
     }
 
-    async fn release_part(&self, p: usize, groups: Vec<RawGroup>) -> Result<u64, StoreError> {
+    /// One RELEASE for `groups` (of one partition or several).
+    async fn release_part(&self, groups: Vec<RawGroup>) -> Result<u64, StoreError> {
         let lease_ms = super::lease::hold_ms(self.inner.settings.receipt_lease);
         let mut records = Vec::with_capacity(groups.len());
         let mut ended = Vec::new();
@@ -286,6 +293,8 @@ impl Releaser {
                 });
             }
             records.push(ReleaseRecord {
+                // Checked by `release`.
+                part: partition::of_message_id(&gid).unwrap_or_default(),
                 gid: gid.clone(),
                 local: here,
                 receipts: entries,
@@ -300,7 +309,7 @@ impl Releaser {
         let released = self
             .inner
             .scripts
-            .release(&mut self.inner.conn(), p, lease_ms, &records)
+            .release(&mut self.inner.conn(), lease_ms, &records)
             .await?;
         let now = self.inner.clock.now_ms();
         for fin in ended {

@@ -8,9 +8,10 @@ pub struct StoreSettings {
     /// `redis://host:port/db` of a standalone Redis ≥ 7.0 or Valkey (the layout is
     /// partitioned for a cluster, whose runtime is not built yet).
     pub redis_url: String,
-    /// One SUBMIT call per partition of a batch, as a cluster needs, instead of one
-    /// per batch (tests of the cluster's call path on a standalone server).
-    pub submit_per_partition: bool,
+    /// Script calls of one partition each (SUBMIT, FINALIZE, RELEASE, RECEIPT_DONE),
+    /// as a cluster needs, instead of one per batch whatever its partitions (tests of
+    /// the cluster's call path on a standalone server).
+    pub per_partition_calls: bool,
     /// `mongodb://…` of the outcome database.
     pub mongodb_uri: String,
     /// MongoDB database holding the `outcomes` collection.
@@ -79,7 +80,7 @@ impl StoreSettings {
             max_pending: 1_000_000,
             max_pending_bytes: 1 << 30,
             redis_timeout: Duration::from_secs(2),
-            submit_per_partition: false,
+            per_partition_calls: false,
         }
     }
 }

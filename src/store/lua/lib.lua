@@ -5,6 +5,16 @@
 -- they stay on the slot's shard instead of crossing the bus to every node.
 local P = ARGV[1]
 local NODE = ARGV[2]
+-- Scripts that take several partitions in one call (FINALIZE, RELEASE,
+-- RECEIPT_DONE; a standalone server): ARGV[3] = m, ARGV[4..3+m] the partitions' key
+-- prefixes (all declared in KEYS), records name theirs by index and P is switched to
+-- it (`P = prefixes[k]`) before their keys are built. Returns the prefixes and where
+-- the script's own arguments start.
+local function parts_header()
+  local prefixes, m = {}, tonumber(ARGV[3])
+  for k = 1, m do prefixes[k] = ARGV[3 + k] end
+  return prefixes, 4 + m
+end
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -1,11 +1,19 @@
--- Receipts done (delivered or dropped): ARGV 3 account, 4.. receipt ids.
-local acct = ARGV[3]
-local z, h = P .. 'r:' .. acct, P .. 'rd:' .. acct
--- unpack() in slices: Lua's C stack takes a few thousand arguments at most.
-for i = 4, #ARGV, 512 do
-  local j = math.min(i + 511, #ARGV)
-  redis.call('ZREM', z, unpack(ARGV, i, j))
-  redis.call('HDEL', h, unpack(ARGV, i, j))
+-- Receipts done (delivered or dropped), of several partitions (`parts_header`):
+-- ARGV[a] account, then per partition `part, count, ids…`.
+local prefixes, a = parts_header()
+local acct = ARGV[a]
+local i = a + 1
+while i <= #ARGV do
+  P = prefixes[tonumber(ARGV[i])]
+  local c = tonumber(ARGV[i + 1])
+  local z, h = P .. 'r:' .. acct, P .. 'rd:' .. acct
+  -- unpack() in slices: Lua's C stack takes a few thousand arguments at most.
+  for j = i + 2, i + 1 + c, 512 do
+    local e = math.min(j + 511, i + 1 + c)
+    redis.call('ZREM', z, unpack(ARGV, j, e))
+    redis.call('HDEL', h, unpack(ARGV, j, e))
+  end
+  if redis.call('ZCARD', z) == 0 then redis.call('SREM', P .. 'racc', acct) end
+  i = i + 2 + c
 end
-if redis.call('ZCARD', z) == 0 then redis.call('SREM', P .. 'racc', acct) end
 return 1

@@ -154,10 +154,38 @@ impl Scripts {
         inv
     }
 
+    /// An invocation of a script that takes several partitions (`parts_header` in
+    /// `lib.lua`): their keys declared, their count and prefixes as its first
+    /// arguments. Records then name their partition by its 1-based index in `parts`.
+    fn call_many(&self, name: Name, parts: &[usize]) -> ScriptInvocation<'_> {
+        let mut inv = self.call_parts(name, parts);
+        inv.arg(parts.len());
+        for p in parts {
+            inv.arg(self.prefix(*p));
+        }
+        inv
+    }
+
     /// Partition `p`'s key prefix.
     fn prefix(&self, p: usize) -> &str {
         &self.prefixes[p]
     }
+}
+
+/// The distinct partitions of `items` in first-seen order, and each item's 1-based
+/// index among them (how a multi-partition call names a record's partition).
+fn index_parts(items: impl Iterator<Item = usize>) -> (Vec<usize>, Vec<usize>) {
+    let mut parts: Vec<usize> = Vec::new();
+    let index = items
+        .map(|p| match parts.iter().position(|q| *q == p) {
+            Some(i) => i + 1,
+            None => {
+                parts.push(p);
+                parts.len()
+            }
+        })
+        .collect();
+    (parts, index)
 }
 
 /// A receipt to queue: the account whose queue it joins, its id (the segment's

@@ -17,6 +17,8 @@ pub struct Leased {
 
 /// One finished group for FINALIZE.
 pub struct FinalizeRecord {
+    /// Its partition (the one its gid names).
+    pub part: usize,
     pub gid: String,
     /// Its account, and the octets of user data its segments hold: what SUBMIT
     /// counted in the account's usage.
@@ -94,18 +96,19 @@ impl Scripts {
 
     /// After MongoDB acknowledged their outcomes: deletes every key of each group
     /// still there (only the first caller deletes anything) and queues its receipts
-    /// only if it removes the gid from `P:fresh`; the outbox entries go too.
+    /// only if it removes the gid from `P:fresh`; the outbox entries go too. The
+    /// groups may be of several partitions (one call on a standalone server).
     pub async fn finalize(
         &self,
         conn: &mut ConnectionManager,
-        p: usize,
         records: &[FinalizeRecord],
     ) -> Result<(), StoreError> {
-        let mut inv = self.call(Name::Finalize, p);
-        for r in records {
-            // gid, k (-1: no receipts), s, account, octets, 3k receipt values,
+        let (parts, index) = super::index_parts(records.iter().map(|r| r.part));
+        let mut inv = self.call_many(Name::Finalize, &parts);
+        for (r, k) in records.iter().zip(index) {
+            // part, gid, k (-1: no receipts), s, account, octets, 3k receipt values,
             // s message ids.
-            inv.arg(&r.gid);
+            inv.arg(k).arg(&r.gid);
             match &r.receipts {
                 None => inv.arg(-1),
                 Some(list) => inv.arg(list.len()),

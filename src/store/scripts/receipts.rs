@@ -10,6 +10,8 @@ use crate::store::value::{int_at, items, str_at, string};
 
 /// One finished group's receipts for RELEASE.
 pub struct ReleaseRecord {
+    /// Its partition (the one its gid names).
+    pub part: usize,
     pub gid: String,
     /// This node has the account's receiver and sends them from memory: queued
     /// leased to it (due at now + lease, not announced) instead of due now.
@@ -58,19 +60,23 @@ impl Scripts {
         Ok(RawGroup::pairs(items(inv.invoke_async(conn).await?)))
     }
 
-    /// Queues the receipts of the groups it removes from `P:fresh` (only the caller
-    /// that removes a gid queues them); `lease_ms`: how long local ones are leased.
+    /// Queues the receipts of the groups it removes from their `P:fresh` (only the
+    /// caller that removes a gid queues them); `lease_ms`: how long local ones are
+    /// leased. The groups may be of several partitions.
     pub async fn release(
         &self,
         conn: &mut ConnectionManager,
-        p: usize,
         lease_ms: i64,
         records: &[ReleaseRecord],
     ) -> Result<Released, StoreError> {
-        let mut inv = self.call(Name::Release, p);
+        let (parts, index) = super::index_parts(records.iter().map(|r| r.part));
+        let mut inv = self.call_many(Name::Release, &parts);
         inv.arg(lease_ms);
-        for r in records {
-            inv.arg(&r.gid).arg(u8::from(r.local)).arg(r.receipts.len());
+        for (r, k) in records.iter().zip(index) {
+            inv.arg(k)
+                .arg(&r.gid)
+                .arg(u8::from(r.local))
+                .arg(r.receipts.len());
             for e in &r.receipts {
                 e.push(&mut inv);
             }
@@ -108,15 +114,19 @@ impl Scripts {
     }
 
     /// Removes receipts that are done (delivered or dropped).
+    /// `ids` by partition (each receipt id is its message's message_id).
     pub async fn receipt_done(
         &self,
         conn: &mut ConnectionManager,
-        p: usize,
         account: &str,
-        ids: &[String],
+        ids: &[(usize, Vec<String>)],
     ) -> Result<(), StoreError> {
-        let mut inv = self.call(Name::ReceiptDone, p);
-        inv.arg(account).arg(ids);
+        let parts: Vec<usize> = ids.iter().map(|(p, _)| *p).collect();
+        let mut inv = self.call_many(Name::ReceiptDone, &parts);
+        inv.arg(account);
+        for (k, (_, list)) in ids.iter().enumerate() {
+            inv.arg(k + 1).arg(list.len()).arg(list);
+        }
         inv.invoke_async::<()>(conn).await?;
         Ok(())
     }

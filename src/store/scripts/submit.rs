@@ -128,17 +128,7 @@ impl Scripts {
         header: SubmitHeader,
         records: &[SubmitRecord],
     ) -> Result<Vec<SubmitReply>, StoreError> {
-        let mut parts: Vec<usize> = Vec::new();
-        let part_index: Vec<usize> = records
-            .iter()
-            .map(|r| match parts.iter().position(|p| *p == r.part) {
-                Some(i) => i + 1,
-                None => {
-                    parts.push(r.part);
-                    parts.len()
-                }
-            })
-            .collect();
+        let (parts, part_index) = super::index_parts(records.iter().map(|r| r.part));
         let mut inv = self.call_parts(Name::Submit, &parts);
         // Every limit is counted per partition, each admitting its share.
         inv.arg(share(header.max_pending))
