@@ -276,7 +276,8 @@ pub struct ReceiptDelivery {
     /// The original originator — becomes deliver_sm's destination_addr.
     pub dest: Address,
     /// The receipt text (`id:… sub:… dlvrd:… submit date:… done date:… stat:… err:… text:…`)
-    /// as sent: GSM 03.38 septets for data_coding 0 (`DeliveryReceipt::to_short_message`).
+    /// as sent with data_coding 0, in the account's `default_alphabet`: GSM 03.38
+    /// septets by default (`DeliveryReceipt::to_short_message_in`).
     #[serde(with = "octets_json")]
     pub short_message: Vec<u8>,
     /// receipted_message_id TLV.

@@ -262,3 +262,22 @@ fn a_receipt_is_written_in_the_receivers_default_alphabet() {
         b"a_b \xE9 ?"
     );
 }
+
+proptest::proptest! {
+    /// Any octets, any pair of tables (unknown ids included): the lossy decode never
+    /// panics, and whatever decodes strictly encodes back to septets that decode to
+    /// the same text (the codes may differ where a table holds a character twice).
+    #[test]
+    fn any_septets_in_any_tables_decode_and_round_trip(
+        octets in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+        locking in 0u8..16,
+        single in 0u8..16,
+    ) {
+        let shift = Shift { locking: NationalLanguage(locking), single: NationalLanguage(single) };
+        let _ = decode_unpacked_lossy_in(&octets, shift);
+        if let Ok(text) = decode_unpacked_in(&octets, shift) {
+            let again = encode_unpacked_in(&text, shift).unwrap();
+            proptest::prop_assert_eq!(decode_unpacked_in(&again, shift).unwrap(), text);
+        }
+    }
+}
