@@ -88,6 +88,16 @@ pub enum ReceiptPdu {
     DataSm,
 }
 
+impl ReceiptPdu {
+    /// The name `config.toml` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptPdu::DeliverSm => "deliver_sm",
+            ReceiptPdu::DataSm => "data_sm",
+        }
+    }
+}
+
 /// What data_coding 0 means for each account, read by the store when it turns a
 /// finished message into its outcome document and receipts, set from the config in
 /// force (at start and on every reload) by [`publish_default_alphabets`].
