@@ -2,7 +2,7 @@
 //! + store, Valkey 9 — nothing here depends on the Redis version):
 //! * `default_alphabet = "ascii"`: data_coding 0 is ASCII for the account, so `_`
 //!   stays `_` in the outcome document and comes back as `_` in the receipt's `text:`
-//!   (GSM 03.38 would read the octet 0x5F as `§`);
+//!   (GSM 03.38 would read the octet 0x5F as `§`); `"latin1"` the same with é;
 //! * national language shift tables named by the UDH (IEI 0x25 / 0x24) decode the
 //!   outcome's text;
 //! * `receipt_pdu = "data_sm"`: the receipt reaches the receiver as data_sm, the text in
@@ -33,10 +33,11 @@ fn account(system_id: &str, extra: &str) -> String {
 async fn env(name: &str) -> Env {
     let mut env = Env::start(RedisKind::Valkey9, name).await;
     env.accounts = format!(
-        "{}{}{}",
+        "{}{}{}{}",
         account("txt_ascii", "default_alphabet = \"ascii\""),
         account("txt_gsm", ""),
         account("txt_datasm", "receipt_pdu = \"data_sm\""),
+        account("txt_latin1", "default_alphabet = \"latin1\""),
     );
     env
 }
@@ -79,6 +80,16 @@ async fn an_ascii_account_keeps_its_underscore_in_outcome_and_receipt() {
     assert!(r[0].raw.ends_with(b" text:snake_case"), "{:?}", r[0].raw);
     env.wait_docs(2, WAIT).await;
     assert_eq!(text_of(&env.doc_of(&id).await), "snake§case");
+
+    // Latin-1: octets past 0x7F are text too, and come back as they were.
+    let latin1 = Esme::bind(app.addr, BindAs::Trx, "txt_latin1").await;
+    let id = latin1
+        .submit_ok(segment("4915112345", "100", None, 0, b"caf\xE9_", 1, ""))
+        .await;
+    let r = latin1.wait_delivered(1, WAIT).await;
+    assert!(r[0].raw.ends_with(b" text:caf\xE9_"), "{:?}", r[0].raw);
+    env.wait_docs(3, WAIT).await;
+    assert_eq!(text_of(&env.doc_of(&id).await), "café_");
     app.stop().await;
 }
 
