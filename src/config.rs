@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::service::{AccountLimits, AccountPolicy, ExpiryMode};
+use crate::service::{AccountLimits, AccountPolicy, ExpiryMode, ReceiptPdu};
+use smpp_protocol::text::DefaultAlphabet;
 
 /// The environment variable that replaces `redis.url`.
 pub const ENV_REDIS_URL: &str = "SMPPD_REDIS_URL";
@@ -211,6 +212,11 @@ pub struct Account {
     pub tls_required: bool,
     pub enabled: bool,
     pub expiry_mode: ExpiryMode,
+    /// What data_coding 0 means in this account's messages and receipts: GSM 03.38
+    /// (default), ASCII or Latin-1 (`default_alphabet`).
+    pub default_alphabet: DefaultAlphabet,
+    /// The PDU its receivers get receipts in: deliver_sm (default) or data_sm.
+    pub receipt_pdu: ReceiptPdu,
     /// This account's share of the store: messages and octets of user data in Redis
     /// (pending + not yet in MongoDB), past which its new messages get ESME_RMSGQFUL
     /// while other accounts go on.

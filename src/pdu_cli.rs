@@ -4,13 +4,18 @@
 //! Input is hex (whitespace, `0x` prefixes, `:` separators and `#` comments allowed, so
 //! `fixtures/pdu/*.hex` and Wireshark's "copy as hex stream" both work); it may hold
 //! several PDUs back to back.
+//!
+//! `--alphabet` says what data_coding 0 means (as an account's `default_alphabet`
+//! does); GSM 03.38 text is read with the national language tables its UDH names.
 
 use std::io::Read;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use serde_json::{json, Value};
-use smpp_protocol::text::{decode_user_data, decode_user_data_lossy, DecodedText};
+use smpp_protocol::text::{
+    decode_user_data_in, decode_user_data_lossy_in, DecodedText, DefaultAlphabet, TextContext,
+};
 use smpp_protocol::{Body, Header, Pdu};
 
 /// Arguments of `smppd pdu`.
@@ -26,13 +31,21 @@ pub enum PduCommand {
     Decode {
         /// Hex bytes (whitespace allowed) or `-` to read stdin.
         input: String,
+        /// What data_coding 0 means: gsm7 (GSM 03.38), ascii or latin1.
+        #[arg(long, default_value = "gsm7", value_parser = parse_alphabet)]
+        alphabet: DefaultAlphabet,
     },
+}
+
+fn parse_alphabet(name: &str) -> Result<DefaultAlphabet, String> {
+    DefaultAlphabet::parse(name)
+        .ok_or_else(|| format!("\"{name}\": expected gsm7, ascii or latin1"))
 }
 
 /// Runs `smppd pdu ...`. Fails (non-zero exit) when any PDU did not decode; the JSON
 /// of that PDU still names the failing field and its command_status.
 pub fn run(args: PduArgs) -> anyhow::Result<()> {
-    let PduCommand::Decode { input } = args.command;
+    let PduCommand::Decode { input, alphabet } = args.command;
     let text = if input == "-" {
         let mut s = String::new();
         std::io::stdin()
@@ -44,7 +57,7 @@ pub fn run(args: PduArgs) -> anyhow::Result<()> {
     };
     let bytes = parse_hex(&text)?;
     let mut failures = 0;
-    for item in decode_stream(&bytes)? {
+    for item in decode_stream_in(&bytes, alphabet)? {
         if item.get("error").is_some() {
             failures += 1;
         }
@@ -72,8 +85,14 @@ pub fn parse_hex(text: &str) -> anyhow::Result<Vec<u8>> {
     hex::decode(&digits).map_err(|e| anyhow::anyhow!("input is not hex: {e}"))
 }
 
-/// Every PDU in `bytes`, as JSON values.
+/// Every PDU in `bytes`, as JSON values, data_coding 0 read as GSM 03.38.
+#[cfg(test)]
 pub fn decode_stream(bytes: &[u8]) -> anyhow::Result<Vec<Value>> {
+    decode_stream_in(bytes, DefaultAlphabet::Gsm7)
+}
+
+/// Every PDU in `bytes`, as JSON values, data_coding 0 read as `alphabet`.
+pub fn decode_stream_in(bytes: &[u8], alphabet: DefaultAlphabet) -> anyhow::Result<Vec<Value>> {
     let mut out = Vec::new();
     let mut offset = 0;
     while offset < bytes.len() {
@@ -95,18 +114,18 @@ pub fn decode_stream(bytes: &[u8]) -> anyhow::Result<Vec<Value>> {
             );
         }
         let frame = Bytes::copy_from_slice(&rest[..len]);
-        out.push(describe(&header, &frame));
+        out.push(describe(&header, &frame, alphabet));
         offset += len;
     }
     Ok(out)
 }
 
-fn describe(header: &Header, frame: &Bytes) -> Value {
+fn describe(header: &Header, frame: &Bytes, alphabet: DefaultAlphabet) -> Value {
     let header_json = serde_json::to_value(header).unwrap_or(Value::Null);
     match Pdu::decode(frame) {
         Ok(pdu) => {
             let mut v = json!({ "header": header_json, "pdu": serde_json::to_value(&pdu).unwrap_or(Value::Null) });
-            if let Some(extra) = message_info(&pdu.body) {
+            if let Some(extra) = message_info(&pdu.body, alphabet) {
                 v["message"] = extra;
             }
             v
@@ -124,29 +143,48 @@ fn describe(header: &Header, frame: &Bytes) -> Value {
 }
 
 /// Concatenation info and decoded text of a submit/deliver/data PDU.
-fn message_info(body: &Body) -> Option<Value> {
-    let (concat, data_coding) = match body {
-        Body::SubmitSm(s) | Body::DeliverSm(s) => (s.concat(), s.data_coding),
-        Body::DataSm(d) => (d.concat(), d.data_coding),
-        Body::SubmitMulti(m) => (m.concat(), m.data_coding),
+fn message_info(body: &Body, alphabet: DefaultAlphabet) -> Option<Value> {
+    let (concat, data_coding, ctx) = match body {
+        Body::SubmitSm(s) | Body::DeliverSm(s) => (
+            s.concat(),
+            s.data_coding,
+            TextContext::of(alphabet, s.esm_class, s.user_data()),
+        ),
+        Body::DataSm(d) => (
+            d.concat(),
+            d.data_coding,
+            TextContext::of(alphabet, d.esm_class, d.user_data()),
+        ),
+        Body::SubmitMulti(m) => (
+            m.concat(),
+            m.data_coding,
+            TextContext::of(alphabet, m.esm_class, m.user_data()),
+        ),
         _ => return None,
     };
     Some(match concat {
         Ok((info, user_data)) => {
-            let text = match decode_user_data(data_coding, user_data) {
+            let text = match decode_user_data_in(data_coding, user_data, ctx) {
                 Ok(DecodedText::Text(t)) => json!(t),
                 Ok(DecodedText::Binary) => Value::Null,
                 // A segment may end inside a UCS2 surrogate pair: show what can be shown.
-                Err(e) => match decode_user_data_lossy(data_coding, user_data) {
+                Err(e) => match decode_user_data_lossy_in(data_coding, user_data, ctx) {
                     DecodedText::Text(t) => json!({ "lossy": t, "problem": e.to_string() }),
                     DecodedText::Binary => Value::Null,
                 },
             };
-            json!({
+            let mut v = json!({
                 "concat": serde_json::to_value(info).unwrap_or(Value::Null),
                 "user_data_hex": hex::encode(user_data),
                 "text": text,
-            })
+            });
+            if ctx.shift != Default::default() {
+                v["national_language"] = json!({
+                    "locking": ctx.shift.locking.0,
+                    "single": ctx.shift.single.0,
+                });
+            }
+            v
         }
         Err(e) => json!({
             "concat_error": {
@@ -173,6 +211,42 @@ mod tests {
         assert_eq!(m["concat"]["reference"], 0xCC);
         assert_eq!(m["concat"]["total"], 2);
         assert_eq!(m["concat"]["seq"], 1);
+    }
+
+    /// submit_sm, data_coding 0, esm_class `esm`, short_message `sm` (hex).
+    fn submit_hex(esm: u8, sm: &str) -> String {
+        let sm = parse_hex(sm).unwrap();
+        let len = 16 + 1 + 2 + 4 + 2 + 4 + 3 + 3 + 3 + 1 + sm.len();
+        format!(
+            "{len:08x} 00000004 00000000 00000007 00 0101 313233 00 0101 343536 00 {esm:02x} 00 00 00 00 00 00 00 00 {:02x} {}",
+            sm.len(),
+            hex::encode(&sm)
+        )
+    }
+
+    #[test]
+    fn the_alphabet_option_says_what_data_coding_zero_means() {
+        // "a_b" and "é" as an ASCII / Latin-1 ESME sends them.
+        let hex = submit_hex(0, "615f62 e9");
+        let text = |a| {
+            decode_stream_in(&parse_hex(&hex).unwrap(), a).unwrap()[0]["message"]["text"].clone()
+        };
+        assert_eq!(text(DefaultAlphabet::Latin1), "a_bé");
+        assert_eq!(text(DefaultAlphabet::Ascii)["lossy"], "a_b\u{FFFD}");
+        assert_eq!(text(DefaultAlphabet::Gsm7)["lossy"], "a§b\u{FFFD}");
+        assert_eq!(parse_alphabet("ascii"), Ok(DefaultAlphabet::Ascii));
+        assert!(parse_alphabet("utf8").is_err());
+    }
+
+    #[test]
+    fn a_national_language_udh_selects_the_tables() {
+        // UDH: locking shift Turkish (IEI 0x25); then 0x07 0x0B = "ıĞ" in Turkish.
+        let hex = submit_hex(0x40, "03 25 01 01 07 0b");
+        let items = decode_stream(&parse_hex(&hex).unwrap()).unwrap();
+        let m = &items[0]["message"];
+        assert_eq!(m["text"], "ıĞ");
+        assert_eq!(m["national_language"]["locking"], 1);
+        assert_eq!(m["national_language"]["single"], 0);
     }
 
     #[test]

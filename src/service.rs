@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+pub use smpp_protocol::text::DefaultAlphabet;
 
 /// An SMPP address: `(ton, npi, address)`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -75,6 +76,61 @@ impl Default for AccountLimits {
             max_queued_receipts: u64::MAX >> 12,
         }
     }
+}
+
+/// The PDU an account's receivers get delivery receipts in (`receipt_pdu`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReceiptPdu {
+    /// deliver_sm, esm_class 0x04 (reference §9.1).
+    #[default]
+    DeliverSm,
+    /// data_sm with the same esm_class, TLVs and the text in message_payload.
+    DataSm,
+}
+
+impl ReceiptPdu {
+    /// The name `config.toml` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptPdu::DeliverSm => "deliver_sm",
+            ReceiptPdu::DataSm => "data_sm",
+        }
+    }
+}
+
+/// What data_coding 0 means for each account, read by the store when it turns a
+/// finished message into its outcome document and receipts, set from the config in
+/// force (at start and on every reload) by [`publish_default_alphabets`].
+///
+/// A process-wide table rather than a field of [`AccountPolicy`] carried with each
+/// message: the store keeps no such field with a message yet, so the setting in force
+/// when the message finishes applies. An account no config named reads as GSM 03.38;
+/// one a reload removed keeps its last setting (its messages may still finish).
+static DEFAULT_ALPHABETS: std::sync::LazyLock<
+    std::sync::RwLock<std::collections::HashMap<String, DefaultAlphabet>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// Makes these accounts' `default_alphabet` the one the store reads.
+pub fn publish_default_alphabets<'a>(
+    accounts: impl IntoIterator<Item = (&'a str, DefaultAlphabet)>,
+) {
+    let mut map = DEFAULT_ALPHABETS.write().unwrap_or_else(|e| e.into_inner());
+    for (system_id, alphabet) in accounts {
+        if alphabet == DefaultAlphabet::Gsm7 {
+            map.remove(system_id);
+        } else {
+            map.insert(system_id.to_owned(), alphabet);
+        }
+    }
+}
+
+/// What data_coding 0 means for `system_id` (see [`publish_default_alphabets`]).
+pub fn default_alphabet(system_id: &str) -> DefaultAlphabet {
+    let map = DEFAULT_ALPHABETS.read().unwrap_or_else(|e| e.into_inner());
+    if map.is_empty() {
+        return DefaultAlphabet::Gsm7;
+    }
+    map.get(system_id).copied().unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -230,7 +286,8 @@ pub struct ReceiptDelivery {
     /// The original originator — becomes deliver_sm's destination_addr.
     pub dest: Address,
     /// The receipt text (`id:… sub:… dlvrd:… submit date:… done date:… stat:… err:… text:…`)
-    /// as sent: GSM 03.38 septets for data_coding 0 (`DeliveryReceipt::to_short_message`).
+    /// as sent with data_coding 0, in the account's `default_alphabet`: GSM 03.38
+    /// septets by default (`DeliveryReceipt::to_short_message_in`).
     #[serde(with = "octets_json")]
     pub short_message: Vec<u8>,
     /// receipted_message_id TLV.

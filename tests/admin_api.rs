@@ -266,6 +266,8 @@ async fn tokens_and_roles_are_enforced() {
     assert_eq!(accounts[0]["system_id"], "aauth");
     assert_eq!(accounts[0]["credential"], "plain");
     assert_eq!(accounts[0]["window"], 7);
+    assert_eq!(accounts[0]["default_alphabet"], "gsm7");
+    assert_eq!(accounts[0]["receipt_pdu"], "deliver_sm");
     assert!(!accounts.to_string().contains("\"pw\""), "{accounts}");
     assert_eq!(
         get_json(a, "/api/routes", READ_TOKEN).await,

@@ -23,6 +23,32 @@ fn sample_config_is_valid() {
     assert_eq!(a.throughput.unwrap().burst, 200);
     assert!(a.address_allowed("127.0.0.1".parse().unwrap()));
     assert!(!a.address_allowed("10.1.1.1".parse().unwrap()));
+    // Today's behaviour unless an account says otherwise.
+    assert_eq!(
+        a.default_alphabet,
+        smpp_protocol::text::DefaultAlphabet::Gsm7
+    );
+    assert_eq!(a.receipt_pdu, smppd::service::ReceiptPdu::DeliverSm);
+}
+
+#[test]
+fn interop_keys_are_read_per_account() {
+    let text = "[[esme]]\nsystem_id = \"a\"\npassword = \"x\"\ndefault_alphabet = \"latin1\"\n\
+                receipt_pdu = \"data_sm\"\n[[esme]]\nsystem_id = \"b\"\npassword = \"x\"\n\
+                default_alphabet = \"ascii\"\nreceipt_pdu = \"deliver_sm\"\n";
+    let c = Config::from_toml(text, &EnvOverrides::default(), None).unwrap();
+    let a = c.account("a").unwrap();
+    let b = c.account("b").unwrap();
+    use smpp_protocol::text::DefaultAlphabet;
+    use smppd::service::ReceiptPdu;
+    assert_eq!(
+        (a.default_alphabet, a.receipt_pdu),
+        (DefaultAlphabet::Latin1, ReceiptPdu::DataSm)
+    );
+    assert_eq!(
+        (b.default_alphabet, b.receipt_pdu),
+        (DefaultAlphabet::Ascii, ReceiptPdu::DeliverSm)
+    );
 }
 
 #[test]
@@ -99,6 +125,8 @@ window = 0
 default_validity = "10d"
 max_validity = "1d"
 expiry_mode = "never"
+default_alphabet = "utf8"
+receipt_pdu = "submit_sm"
 "#;
 
 #[test]
@@ -119,6 +147,8 @@ fn validation_reports_every_problem_with_its_key() {
         "esme[2].window: must be between",
         "esme[2].default_validity: must not be longer than max_validity",
         "esme[2].expiry_mode:",
+        "esme[2].default_alphabet: must be \"gsm7\", \"ascii\" or \"latin1\", got \"utf8\"",
+        "esme[2].receipt_pdu: must be \"deliver_sm\" or \"data_sm\", got \"submit_sm\"",
     ];
     for e in expect {
         assert!(
@@ -172,7 +202,8 @@ fn check_config_binary_lists_every_problem_and_fails() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("13 problem(s)"), "{err}");
+    assert!(err.contains("15 problem(s)"), "{err}");
+    assert!(err.contains("esme[2].default_alphabet: must be"), "{err}");
     assert!(
         err.contains("esme[2].allowed_addresses[0]: invalid CIDR \"10.0.0/8\""),
         "{err}"

@@ -94,6 +94,62 @@ async fn receipt_to_an_smpp_33_receiver_carries_no_tlv() {
     answer_ok(&mut rx, &p, sent).await;
 }
 
+/// `receipt_pdu = "data_sm"`: the same receipt as a data_sm (reference §3.9, §9.1),
+/// its text in message_payload, resolved by the receiver's data_sm_resp.
+#[tokio::test]
+async fn an_account_that_asked_for_data_sm_gets_its_receipt_as_data_sm() {
+    let s = start(&format!(
+        "{}{}{}",
+        server_section(""),
+        esme("acme", "receipt_pdu = \"data_sm\""),
+        esme("acme33", "receipt_pdu = \"data_sm\"")
+    ))
+    .await;
+    let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let registry = s.registry.clone();
+    let sent = tokio::spawn(async move { registry.deliver(receipt("msg-8")).await });
+    let p = rx.recv().await;
+    let Body::DataSm(d) = &p.body else {
+        panic!("{p:?}")
+    };
+    assert_eq!(
+        (d.esm_class, d.data_coding, d.registered_delivery),
+        (0x04, 0, 0)
+    );
+    assert_eq!(
+        (d.source_addr.to_string(), d.destination_addr.to_string()),
+        ("4912345".to_string(), "SENDER".to_string())
+    );
+    assert!(d.tlvs.contains(&Tlv::MessageState(2)));
+    assert!(d
+        .tlvs
+        .contains(&Tlv::ReceiptedMessageId(smpp_client::cs("msg-8"))));
+    assert!(d.user_data().starts_with(b"id:msg-8 "), "{:?}", d.tlvs);
+    assert!(!sent.is_finished());
+    rx.send(Pdu::new(p.sequence_number, Body::DataSmResp(None)))
+        .await;
+    let r = tokio::time::timeout(Duration::from_secs(5), sent).await;
+    assert_eq!(r.unwrap().unwrap(), Ok(()));
+
+    // An SMPP 3.3 receiver of the same account has no data_sm: it gets deliver_sm.
+    let mut old = Client::connect(s.addr).await;
+    let mut b = smpp_client::bind_body("acme33", "pw");
+    b.interface_version = 0x33;
+    assert_eq!(
+        old.request(Body::BindReceiver(b)).await.command_status,
+        CommandStatus::ESME_ROK
+    );
+    let registry = s.registry.clone();
+    let r33 = ReceiptDelivery {
+        system_id: "acme33".into(),
+        ..receipt("msg-9")
+    };
+    let sent = tokio::spawn(async move { registry.deliver(r33).await });
+    let p = old.recv().await;
+    assert!(matches!(p.body, Body::DeliverSm(_)), "{p:?}");
+    answer_ok(&mut old, &p, sent).await;
+}
+
 #[tokio::test]
 async fn non_zero_deliver_sm_resp_is_a_refusal() {
     let s = start(&cfg("")).await;

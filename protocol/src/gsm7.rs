@@ -3,8 +3,123 @@
 //!
 //! In SMPP, data_coding 0 text is carried *unpacked*: one septet per octet (§8.6).
 //! Packing is only needed when building air-interface TPDUs.
+//!
+//! The national language tables of 23.038 Annex A ([`crate::gsm7_national`]) are used
+//! through a [`Shift`]: the `_in` functions take one, the others read and write the
+//! default alphabet and extension table.
 
 use crate::text::TextError;
+
+pub use crate::gsm7_national::NationalLanguage;
+
+/// The tables a GSM 7-bit text is read and written with: `locking` in place of the
+/// default alphabet (UDH IEI 0x25), `single` in place of the extension table after ESC
+/// (UDH IEI 0x24). The default value is the default alphabet and extension table.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Shift {
+    pub locking: NationalLanguage,
+    pub single: NationalLanguage,
+}
+
+impl Shift {
+    /// The default alphabet with the default extension table.
+    pub const DEFAULT: Shift = Shift {
+        locking: NationalLanguage::DEFAULT,
+        single: NationalLanguage::DEFAULT,
+    };
+
+    /// The locking and single shift tables of one language.
+    pub const fn both(language: NationalLanguage) -> Shift {
+        Shift {
+            locking: language,
+            single: language,
+        }
+    }
+
+    fn tables(self) -> Tables {
+        Tables {
+            locking: self.locking.locking_table(),
+            single: self.single.single_shift_table(),
+        }
+    }
+}
+
+/// The resolved tables of a [`Shift`]; `None`: the default one ([`BASIC`] / [`EXTENSION`]).
+#[derive(Clone, Copy)]
+struct Tables {
+    locking: Option<&'static [char; 128]>,
+    single: Option<&'static [char; 128]>,
+}
+
+impl Tables {
+    fn is_default(self) -> bool {
+        self.locking.is_none() && self.single.is_none()
+    }
+
+    /// The character of a septet outside an escape; `None` where the table has none.
+    fn base(self, septet: u8) -> Option<char> {
+        match self.locking {
+            None => Some(BASIC[usize::from(septet)]),
+            Some(t) => Some(t[usize::from(septet)]).filter(|&c| c != '\0'),
+        }
+    }
+
+    /// The character of `ESC code`; `None` where the table has none.
+    fn shifted(self, code: u8) -> Option<char> {
+        match self.single {
+            None => extension_char(code),
+            Some(t) => t
+                .get(usize::from(code))
+                .copied()
+                .filter(|&c| c != '\0' && code != ESC),
+        }
+    }
+
+    /// The septet(s) of one character: the locking table first, then the single shift
+    /// table (as 23.038 §6.2.1.2.4 and every implementation read them: a character in
+    /// both costs one septet).
+    fn encode(self, c: char) -> Option<(u8, Option<u8>)> {
+        if self.is_default() {
+            return encode_char(c);
+        }
+        let in_locking = match self.locking {
+            None => BASIC
+                .iter()
+                .position(|&b| b == c)
+                .filter(|&i| i != usize::from(ESC)),
+            Some(t) => position(t, c),
+        };
+        if let Some(code) = in_locking.and_then(|i| u8::try_from(i).ok()) {
+            return Some((code, None));
+        }
+        let in_single = match self.single {
+            None => EXTENSION
+                .iter()
+                .find(|&&(_, e)| e == c)
+                .map(|&(code, _)| code),
+            Some(t) => position(t, c).and_then(|i| u8::try_from(i).ok()),
+        };
+        match in_single {
+            Some(code) => Some((ESC, Some(code))),
+            // The default alphabet's ç alias (see `encode_char`), unless a single
+            // shift table (Turkish, Spanish, Portuguese) holds ç itself.
+            None if self.locking.is_none() && c == 'ç' => Some((0x09, None)),
+            None => None,
+        }
+    }
+}
+
+/// The first code of `c` in a national table (never the escape, never an undefined code).
+fn position(table: &[char; 128], c: char) -> Option<usize> {
+    if c == '\0' {
+        return None;
+    }
+    table
+        .iter()
+        .position(|&t| t == c)
+        .filter(|&i| i != usize::from(ESC))
+}
 
 /// The escape septet: the next septet is read from the extension table.
 pub const ESC: u8 = 0x1B;
@@ -102,16 +217,27 @@ fn extension_char(code: u8) -> Option<char> {
 /// table (23.038 would show the base character, tshark shows U+FFFD; being strict we
 /// refuse; [`decode_unpacked_lossy`] gives U+FFFD).
 pub fn decode_unpacked(septets: &[u8]) -> Result<String, TextError> {
-    decode_impl(septets, false)
+    decode_impl(septets, Shift::DEFAULT.tables(), false)
 }
 
 /// Like [`decode_unpacked`] but never fails: each invalid septet or ESC pair becomes U+FFFD.
 pub fn decode_unpacked_lossy(septets: &[u8]) -> String {
     // The lossy path never returns an error.
-    decode_impl(septets, true).unwrap_or_default()
+    decode_impl(septets, Shift::DEFAULT.tables(), true).unwrap_or_default()
 }
 
-fn decode_impl(septets: &[u8], lossy: bool) -> Result<String, TextError> {
+/// [`decode_unpacked`] with the tables of `shift`. A national locking table leaves
+/// some codes undefined: [`TextError::UndefinedSeptet`].
+pub fn decode_unpacked_in(septets: &[u8], shift: Shift) -> Result<String, TextError> {
+    decode_impl(septets, shift.tables(), false)
+}
+
+/// [`decode_unpacked_lossy`] with the tables of `shift`.
+pub fn decode_unpacked_lossy_in(septets: &[u8], shift: Shift) -> String {
+    decode_impl(septets, shift.tables(), true).unwrap_or_default()
+}
+
+fn decode_impl(septets: &[u8], tables: Tables, lossy: bool) -> Result<String, TextError> {
     let mut out = String::with_capacity(septets.len());
     let mut i = 0;
     while i < septets.len() {
@@ -132,7 +258,7 @@ fn decode_impl(septets: &[u8], lossy: bool) -> Result<String, TextError> {
                 }
                 return Err(TextError::LoneEscape { index: i });
             };
-            match extension_char(code) {
+            match tables.shifted(code) {
                 Some(c) => out.push(c),
                 None if lossy => out.push(char::REPLACEMENT_CHARACTER),
                 None => return Err(TextError::UndefinedExtension { code, index: i }),
@@ -140,7 +266,11 @@ fn decode_impl(septets: &[u8], lossy: bool) -> Result<String, TextError> {
             i += 2;
             continue;
         }
-        out.push(BASIC[usize::from(s)]);
+        match tables.base(s) {
+            Some(c) => out.push(c),
+            None if lossy => out.push(char::REPLACEMENT_CHARACTER),
+            None => return Err(TextError::UndefinedSeptet { code: s, index: i }),
+        }
         i += 1;
     }
     Ok(out)
@@ -149,9 +279,16 @@ fn decode_impl(septets: &[u8], lossy: bool) -> Result<String, TextError> {
 /// Encode text to unpacked septets (one per octet). Extension characters become
 /// `ESC code`. The error names the first character with no GSM 03.38 encoding.
 pub fn encode_unpacked(text: &str) -> Result<Vec<u8>, TextError> {
+    encode_unpacked_in(text, Shift::DEFAULT)
+}
+
+/// [`encode_unpacked`] with the tables of `shift`: a character of the locking table
+/// takes one septet, one of the single shift table `ESC code`.
+pub fn encode_unpacked_in(text: &str, shift: Shift) -> Result<Vec<u8>, TextError> {
+    let tables = shift.tables();
     let mut out = Vec::with_capacity(text.len());
     for (index, c) in text.chars().enumerate() {
-        let (first, second) = encode_char(c).ok_or(TextError::Unencodable {
+        let (first, second) = tables.encode(c).ok_or(TextError::Unencodable {
             ch: c,
             index,
             charset: "GSM 03.38",
@@ -169,9 +306,16 @@ pub const REPLACEMENT: u8 = 0x3F;
 /// encoding (neither in the default alphabet nor in the extension table) becomes `?`
 /// (one septet, 0x3F). Extension characters still become `ESC code`.
 pub fn encode_unpacked_lossy(text: &str) -> Vec<u8> {
+    encode_unpacked_lossy_in(text, Shift::DEFAULT)
+}
+
+/// [`encode_unpacked_lossy`] with the tables of `shift` (`?` is 0x3F in every
+/// locking table).
+pub fn encode_unpacked_lossy_in(text: &str, shift: Shift) -> Vec<u8> {
+    let tables = shift.tables();
     let mut out = Vec::with_capacity(text.len());
     for c in text.chars() {
-        match encode_char(c) {
+        match tables.encode(c) {
             Some((first, second)) => {
                 out.push(first);
                 out.extend(second);
@@ -185,8 +329,16 @@ pub fn encode_unpacked_lossy(text: &str) -> Vec<u8> {
 /// Number of septets `text` takes (extension characters count 2); `None` if some
 /// character cannot be encoded.
 pub fn septet_count(text: &str) -> Option<usize> {
+    septet_count_in(text, Shift::DEFAULT)
+}
+
+/// [`septet_count`] with the tables of `shift`.
+pub fn septet_count_in(text: &str, shift: Shift) -> Option<usize> {
+    let tables = shift.tables();
     text.chars().try_fold(0usize, |n, c| {
-        encode_char(c).map(|(_, second)| n + 1 + usize::from(second.is_some()))
+        tables
+            .encode(c)
+            .map(|(_, second)| n + 1 + usize::from(second.is_some()))
     })
 }
 

@@ -6,7 +6,8 @@
 //! - [`cstring`]: zero-copy C-Octet Strings; [`tlv`]: typed optional parameters.
 //! - [`pdu`]: [`Pdu`] / [`Body`], one file per PDU family (decode + encode).
 //! - [`udh`]: concatenation info (UDH IEI 0x00/0x08, SAR TLVs); [`gsm7`], [`text`]:
-//!   GSM 03.38 and data_coding → Unicode; [`time`]: SMPP time formats;
+//!   GSM 03.38 and data_coding → Unicode, [`gsm7_national`]: the national language
+//!   tables of 23.038 Annex A; [`time`]: SMPP time formats;
 //!   [`receipt`]: delivery-receipt text.
 //! - [`error`]: [`PduError`] carries the `command_status` to answer with and the
 //!   name of the failing field.
@@ -20,6 +21,7 @@ pub mod command_status;
 pub mod cstring;
 pub mod error;
 pub mod gsm7;
+pub mod gsm7_national;
 pub mod header;
 mod parse;
 pub mod pdu;

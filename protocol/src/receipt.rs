@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 use crate::gsm7;
-use crate::text::DC_DEFAULT_GSM;
+use crate::text::{encode_text_lossy_in, DefaultAlphabet, TextContext, DC_DEFAULT_GSM};
 use crate::time::{format_receipt_date, parse_receipt_date, TimeError};
 
 /// The data_coding of a receipt deliver_sm built from
@@ -177,6 +177,18 @@ impl DeliveryReceipt {
     /// codes, so only `text:` (and an unusual id) can change.
     pub fn to_short_message(&self) -> Vec<u8> {
         gsm7::encode_unpacked_lossy(&self.to_text())
+    }
+
+    /// [`DeliveryReceipt::to_short_message`] for a receiver whose data_coding 0 means
+    /// `alphabet`: GSM 03.38 as above, or ASCII / Latin-1 octets with `?` for each
+    /// character the alphabet cannot hold.
+    pub fn to_short_message_in(&self, alphabet: DefaultAlphabet) -> Vec<u8> {
+        let ctx = TextContext {
+            default_alphabet: alphabet,
+            ..TextContext::default()
+        };
+        // data_coding 0 is encodable in every alphabet: this never fails.
+        encode_text_lossy_in(DATA_CODING, &self.to_text(), ctx).unwrap_or_default()
     }
 
     /// Parse receipt text by label (labels contain spaces, so splitting on spaces would

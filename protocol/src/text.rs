@@ -1,7 +1,10 @@
 //! User data → Unicode by `data_coding` (reference §6.3), and back.
 //!
 //! Our choices for the codings the spec leaves open:
-//! * 0x00 "SMSC default alphabet" is GSM 03.38, unpacked (one septet per octet, §8.6).
+//! * 0x00 "SMSC default alphabet" is GSM 03.38, unpacked (one septet per octet, §8.6),
+//!   unless the account says otherwise ([`DefaultAlphabet`], the `_in` functions).
+//! * GSM 03.38 text is read with the national language tables its UDH names
+//!   ([`crate::udh::shift_of`], [`TextContext::shift`]); without one, the default tables.
 //! * 0xF0–0xFF: bit 2 clear → GSM 03.38 unpacked; bit 2 set → 8-bit data (binary).
 //! * 0x02, 0x04 (octet unspecified) and everything we do not transcode (0x05 JIS,
 //!   0x06 Cyrillic, 0x07 Hebrew, 0x09 pictogram, …, the 0xC0–0xEF message-waiting
@@ -37,6 +40,10 @@ pub enum TextError {
         "GSM 03.38: escape sequence 1B {code:02X} at offset {index} is not in the extension table"
     )]
     UndefinedExtension { code: u8, index: usize },
+    #[error(
+        "GSM 03.38: septet 0x{code:02X} at offset {index} is not in the national locking shift table"
+    )]
+    UndefinedSeptet { code: u8, index: usize },
     #[error("IA5: octet 0x{value:02X} at offset {index} is not 7-bit ASCII")]
     NotAscii { value: u8, index: usize },
     #[error("UCS2: odd user data length {len}")]
@@ -45,6 +52,61 @@ pub enum TextError {
     Ucs2LoneSurrogate { unit: u16, index: usize },
     #[error("data_coding 0x{data_coding:02X} is not a text encoding we can encode")]
     UnsupportedCoding { data_coding: u8 },
+}
+
+/// What data_coding 0x00, "SMSC default alphabet", means: a per-account choice, since
+/// ESMEs differ (many send plain ASCII and expect it back).
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum DefaultAlphabet {
+    /// GSM 03.38 unpacked, one septet per octet (§8.6).
+    #[default]
+    Gsm7,
+    /// IA5 / ASCII, as data_coding 0x01.
+    Ascii,
+    /// ISO-8859-1, as data_coding 0x03.
+    Latin1,
+}
+
+impl DefaultAlphabet {
+    /// The names `config.toml` and the command line use: `gsm7`, `ascii`, `latin1`.
+    pub fn parse(name: &str) -> Option<DefaultAlphabet> {
+        Some(match name {
+            "gsm7" => DefaultAlphabet::Gsm7,
+            "ascii" => DefaultAlphabet::Ascii,
+            "latin1" => DefaultAlphabet::Latin1,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DefaultAlphabet::Gsm7 => "gsm7",
+            DefaultAlphabet::Ascii => "ascii",
+            DefaultAlphabet::Latin1 => "latin1",
+        }
+    }
+}
+
+/// How user data becomes text beyond its data_coding: what 0x00 means, and the GSM
+/// 7-bit tables in force. The default is GSM 03.38 with the default tables.
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct TextContext {
+    pub default_alphabet: DefaultAlphabet,
+    /// Used for GSM 03.38 text only (0x00 when `default_alphabet` is `Gsm7`, 0xF0–0xFF).
+    pub shift: gsm7::Shift,
+}
+
+impl TextContext {
+    /// The context of a short_message / message_payload as received: the tables its
+    /// UDH (if any) names, and what 0x00 means for the account.
+    pub fn of(default_alphabet: DefaultAlphabet, esm_class: u8, raw_user_data: &[u8]) -> Self {
+        TextContext {
+            default_alphabet,
+            shift: crate::udh::shift_of(esm_class, raw_user_data),
+        }
+    }
 }
 
 /// The decoded user data.
@@ -74,9 +136,13 @@ enum Charset {
     Binary,
 }
 
-fn charset(data_coding: u8) -> Charset {
+fn charset(data_coding: u8, default_alphabet: DefaultAlphabet) -> Charset {
     match data_coding {
-        DC_DEFAULT_GSM => Charset::Gsm,
+        DC_DEFAULT_GSM => match default_alphabet {
+            DefaultAlphabet::Gsm7 => Charset::Gsm,
+            DefaultAlphabet::Ascii => Charset::Ia5,
+            DefaultAlphabet::Latin1 => Charset::Latin1,
+        },
         DC_IA5 => Charset::Ia5,
         DC_LATIN1 => Charset::Latin1,
         DC_UCS2 => Charset::Ucs2,
@@ -91,8 +157,17 @@ fn charset(data_coding: u8) -> Charset {
 /// two segments fails here per segment (lone surrogate) but decodes once the segments'
 /// user data are joined; use [`decode_user_data_lossy`] for a single segment.
 pub fn decode_user_data(data_coding: u8, user_data: &[u8]) -> Result<DecodedText, TextError> {
-    let text = match charset(data_coding) {
-        Charset::Gsm => gsm7::decode_unpacked(user_data)?,
+    decode_user_data_in(data_coding, user_data, TextContext::default())
+}
+
+/// [`decode_user_data`] in a [`TextContext`].
+pub fn decode_user_data_in(
+    data_coding: u8,
+    user_data: &[u8],
+    ctx: TextContext,
+) -> Result<DecodedText, TextError> {
+    let text = match charset(data_coding, ctx.default_alphabet) {
+        Charset::Gsm => gsm7::decode_unpacked_in(user_data, ctx.shift)?,
         Charset::Ia5 => {
             if let Some(index) = user_data.iter().position(|b| !b.is_ascii()) {
                 return Err(TextError::NotAscii {
@@ -113,8 +188,17 @@ pub fn decode_user_data(data_coding: u8, user_data: &[u8]) -> Result<DecodedText
 /// or lone escape, non-ASCII IA5 octet, lone surrogate, odd trailing UCS2 octet) becomes
 /// U+FFFD.
 pub fn decode_user_data_lossy(data_coding: u8, user_data: &[u8]) -> DecodedText {
-    let text = match charset(data_coding) {
-        Charset::Gsm => gsm7::decode_unpacked_lossy(user_data),
+    decode_user_data_lossy_in(data_coding, user_data, TextContext::default())
+}
+
+/// [`decode_user_data_lossy`] in a [`TextContext`].
+pub fn decode_user_data_lossy_in(
+    data_coding: u8,
+    user_data: &[u8],
+    ctx: TextContext,
+) -> DecodedText {
+    let text = match charset(data_coding, ctx.default_alphabet) {
+        Charset::Gsm => gsm7::decode_unpacked_lossy_in(user_data, ctx.shift),
         Charset::Ia5 => user_data
             .iter()
             .map(|&b| {
@@ -173,8 +257,13 @@ fn decode_ucs2(data: &[u8]) -> Result<String, TextError> {
 /// 7-bit message-class codings 0xF0–0xF3 / 0xF8–0xFB. Any other coding →
 /// [`TextError::UnsupportedCoding`]. The error names the first unencodable character.
 pub fn encode_text(data_coding: u8, text: &str) -> Result<Vec<u8>, TextError> {
-    match charset(data_coding) {
-        Charset::Gsm => gsm7::encode_unpacked(text),
+    encode_text_in(data_coding, text, TextContext::default())
+}
+
+/// [`encode_text`] in a [`TextContext`].
+pub fn encode_text_in(data_coding: u8, text: &str, ctx: TextContext) -> Result<Vec<u8>, TextError> {
+    match charset(data_coding, ctx.default_alphabet) {
+        Charset::Gsm => gsm7::encode_unpacked_in(text, ctx.shift),
         Charset::Ia5 => encode_single_byte(text, 0x7F, "IA5"),
         Charset::Latin1 => encode_single_byte(text, 0xFF, "Latin-1"),
         Charset::Ucs2 => Ok(text.encode_utf16().flat_map(u16::to_be_bytes).collect()),
@@ -186,8 +275,17 @@ pub fn encode_text(data_coding: u8, text: &str) -> Result<Vec<u8>, TextError> {
 /// becomes `?` (GSM 03.38 septet 0x3F, ASCII / Latin-1 0x3F; UCS2 holds every
 /// character). Only a coding we do not encode ([`TextError::UnsupportedCoding`]) fails.
 pub fn encode_text_lossy(data_coding: u8, text: &str) -> Result<Vec<u8>, TextError> {
-    match charset(data_coding) {
-        Charset::Gsm => Ok(gsm7::encode_unpacked_lossy(text)),
+    encode_text_lossy_in(data_coding, text, TextContext::default())
+}
+
+/// [`encode_text_lossy`] in a [`TextContext`].
+pub fn encode_text_lossy_in(
+    data_coding: u8,
+    text: &str,
+    ctx: TextContext,
+) -> Result<Vec<u8>, TextError> {
+    match charset(data_coding, ctx.default_alphabet) {
+        Charset::Gsm => Ok(gsm7::encode_unpacked_lossy_in(text, ctx.shift)),
         Charset::Ia5 => Ok(encode_single_byte_lossy(text, 0x7F)),
         Charset::Latin1 => Ok(encode_single_byte_lossy(text, 0xFF)),
         Charset::Ucs2 => Ok(text.encode_utf16().flat_map(u16::to_be_bytes).collect()),

@@ -15,6 +15,8 @@
 
 use thiserror::Error;
 
+use crate::gsm7::{NationalLanguage, Shift};
+
 /// `esm_class` bit 6: the user data starts with a UDH.
 pub const ESM_CLASS_UDHI: u8 = 0x40;
 /// IEI of the concatenated-SM element with an 8-bit reference (IEDL 3).
@@ -25,6 +27,11 @@ pub const IEI_CONCAT_16BIT: u8 = 0x08;
 pub const IEI_PORT_8BIT: u8 = 0x04;
 /// IEI of 16-bit application port addressing (IEDL 4).
 pub const IEI_PORT_16BIT: u8 = 0x05;
+
+/// IEI of the national language single shift (IEDL 1: the [`NationalLanguage`]).
+pub const IEI_NATIONAL_SINGLE_SHIFT: u8 = 0x24;
+/// IEI of the national language locking shift (IEDL 1: the [`NationalLanguage`]).
+pub const IEI_NATIONAL_LOCKING_SHIFT: u8 = 0x25;
 
 /// `ESME_RINVMSGLEN`, returned for faults inside the user data / UDH.
 pub const ESME_RINVMSGLEN: u32 = 0x0000_0001;
@@ -131,6 +138,36 @@ impl<'a> Udh<'a> {
         }
         Ok(found)
     }
+}
+
+impl Udh<'_> {
+    /// The GSM 7-bit tables this header selects: IEI 0x25 names the locking shift
+    /// table, IEI 0x24 the single shift table (3GPP TS 23.040 §9.2.3.24.15/16). An
+    /// element with IEDL ≠ 1 is ignored, as 23.040 asks of a malformed element; the last
+    /// of two of the same kind wins; an unknown language reads as the default tables.
+    pub fn shift(&self) -> Shift {
+        let mut shift = Shift::DEFAULT;
+        for ie in &self.elements {
+            match (ie.iei, ie.data) {
+                (IEI_NATIONAL_LOCKING_SHIFT, &[id]) => shift.locking = NationalLanguage(id),
+                (IEI_NATIONAL_SINGLE_SHIFT, &[id]) => shift.single = NationalLanguage(id),
+                _ => {}
+            }
+        }
+        shift
+    }
+}
+
+/// The GSM 7-bit tables of a short_message / message_payload as received: those its
+/// UDH selects ([`Udh::shift`]) when `esm_class` has UDHI, else (and for a UDH that
+/// does not parse) the default ones.
+pub fn shift_of(esm_class: u8, raw_user_data: &[u8]) -> Shift {
+    if esm_class & ESM_CLASS_UDHI == 0 {
+        return Shift::DEFAULT;
+    }
+    parse_udh(raw_user_data)
+        .map(|(udh, _)| udh.shift())
+        .unwrap_or_default()
 }
 
 /// Why concatenation info could not be read. [`ConcatError::command_status`] gives the

@@ -185,6 +185,12 @@ pub struct Account {
     pub max_validity_seconds: u64,
     /// `deliver_partial` or `expire_whole`.
     pub expiry_mode: String,
+    /// What data_coding 0 means: `gsm7`, `ascii` or `latin1`.
+    #[serde(default)]
+    pub default_alphabet: String,
+    /// `deliver_sm` or `data_sm`.
+    #[serde(default)]
+    pub receipt_pdu: String,
     pub max_pending: u64,
     pub max_pending_bytes: u64,
     pub max_segment_octets: usize,

@@ -382,6 +382,8 @@ fn accounts(ctx: &Ctx) -> Vec<api::Account> {
                     crate::service::ExpiryMode::ExpireWhole => "expire_whole",
                 }
                 .to_owned(),
+                default_alphabet: a.default_alphabet.as_str().to_owned(),
+                receipt_pdu: a.receipt_pdu.as_str().to_owned(),
                 max_pending: a.max_pending,
                 max_pending_bytes: a.max_pending_bytes,
                 max_segment_octets: a.max_segment_octets,

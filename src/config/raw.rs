@@ -123,6 +123,8 @@ pub struct RawEsme {
     pub tls_required: Option<bool>,
     pub enabled: Option<bool>,
     pub expiry_mode: Option<String>,
+    pub default_alphabet: Option<String>,
+    pub receipt_pdu: Option<String>,
     pub max_pending: Option<i64>,
     pub max_pending_bytes: Option<i64>,
     pub max_segment_octets: Option<i64>,

@@ -13,7 +13,8 @@ use super::{
     ConfigProblems, Credential, EnvOverrides, Loaded, LogFormat, MetricsConfig, MongoConfig,
     Problem, ReceiptsConfig, RedisConfig, ServerConfig, Throughput, TlsListen,
 };
-use crate::service::ExpiryMode;
+use crate::service::{ExpiryMode, ReceiptPdu};
+use smpp_protocol::text::DefaultAlphabet;
 
 /// C-Octet String maximum of the bind PDU's system_id, counting characters (NUL excluded).
 const MAX_SYSTEM_ID_LEN: usize = 15;
@@ -655,6 +656,27 @@ fn validate_esme(
             ExpiryMode::DeliverPartial
         }
     };
+    let default_alphabet = match e.default_alphabet.as_deref() {
+        None => DefaultAlphabet::Gsm7,
+        Some(name) => DefaultAlphabet::parse(name).unwrap_or_else(|| {
+            c.push(
+                p("default_alphabet"),
+                format!("must be \"gsm7\", \"ascii\" or \"latin1\", got \"{name}\""),
+            );
+            DefaultAlphabet::Gsm7
+        }),
+    };
+    let receipt_pdu = match e.receipt_pdu.as_deref() {
+        None | Some("deliver_sm") => ReceiptPdu::DeliverSm,
+        Some("data_sm") => ReceiptPdu::DataSm,
+        Some(other) => {
+            c.push(
+                p("receipt_pdu"),
+                format!("must be \"deliver_sm\" or \"data_sm\", got \"{other}\""),
+            );
+            ReceiptPdu::DeliverSm
+        }
+    };
 
     let max_pending = c.int(&p("max_pending"), e.max_pending, 100_000, 1, 1_000_000_000) as u64;
     let max_pending_bytes = c.int(
@@ -696,6 +718,8 @@ fn validate_esme(
         tls_required: e.tls_required.unwrap_or(false),
         enabled: e.enabled.unwrap_or(true),
         expiry_mode,
+        default_alphabet,
+        receipt_pdu,
         max_pending,
         max_pending_bytes,
         max_segment_octets,

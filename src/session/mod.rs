@@ -52,6 +52,7 @@ impl SessionCtx {
         service: Arc<dyn MessageService>,
         registry: Arc<SessionRegistry>,
     ) -> Self {
+        publish_text_policy(&config);
         SessionCtx {
             config: RwLock::new(config),
             service,
@@ -70,7 +71,18 @@ impl SessionCtx {
 
     /// Makes `config` current and applies it to live sessions.
     pub fn replace_config(&self, config: Arc<Config>) -> usize {
+        publish_text_policy(&config);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = config.clone();
         self.registry.apply_config(&config)
     }
+}
+
+/// Tells the store what data_coding 0 means for each account of `config`.
+fn publish_text_policy(config: &Config) {
+    crate::service::publish_default_alphabets(
+        config
+            .accounts
+            .iter()
+            .map(|a| (a.system_id.as_str(), a.default_alphabet)),
+    );
 }

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use futures::future::BoxFuture;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use smpp_protocol::{Body, COctetString, DeliverSm, Tlv};
+use smpp_protocol::{Body, COctetString, DataSm, DeliverSm, Tlv};
 use std::num::NonZeroU32;
 use tokio::sync::{broadcast, watch, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::outbound::{Outbound, OutboundError};
 use super::state::BindType;
 use crate::config::{Account, Config, Throughput};
-use crate::service::{DeliverError, ReceiptDelivery, ReceiptSink};
+use crate::service::{DeliverError, ReceiptDelivery, ReceiptPdu, ReceiptSink};
 
 /// An account as live sessions use it: its settings and its shared rate limiter.
 #[derive(Debug)]
@@ -213,15 +213,31 @@ struct Picked {
     /// The bind is SMPP 3.4 or later (may be sent TLVs).
     tlvs: bool,
     counters: Arc<BindCounters>,
+    /// The PDU the account wants its receipts in.
+    receipt_pdu: ReceiptPdu,
 }
 
 impl Picked {
-    fn new(s: &SessionEntry, permit: Option<OwnedSemaphorePermit>) -> Picked {
+    fn new(
+        s: &SessionEntry,
+        permit: Option<OwnedSemaphorePermit>,
+        receipt_pdu: ReceiptPdu,
+    ) -> Picked {
         Picked {
             outbound: s.outbound.clone(),
             permit,
             tlvs: s.interface_version >= 0x34,
             counters: s.counters.clone(),
+            receipt_pdu,
+        }
+    }
+
+    /// The receipt as this bind takes it: data_sm if the account asked for it and the
+    /// bind speaks 3.4 (3.3 has no data_sm), else deliver_sm.
+    fn body(&self, receipt: &ReceiptDelivery) -> Body {
+        match self.receipt_pdu {
+            ReceiptPdu::DataSm if self.tlvs => Body::DataSm(receipt_data_sm(receipt)),
+            _ => Body::DeliverSm(receipt_deliver_sm(receipt, self.tlvs)),
         }
     }
 }
@@ -493,6 +509,7 @@ impl SessionRegistry {
     fn pick(&self, system_id: &str) -> Option<Picked> {
         let mut inner = self.lock();
         let slot = inner.accounts.get_mut(system_id)?;
+        let receipt_pdu = slot.runtime.borrow().account.receipt_pdu;
         let candidates: Vec<&SessionEntry> = slot
             .sessions
             .iter()
@@ -506,11 +523,11 @@ impl SessionRegistry {
         for i in 0..candidates.len() {
             let s = candidates[(start + i) % candidates.len()];
             if let Some(permit) = s.outbound.try_slot() {
-                chosen = Some(Picked::new(s, Some(permit)));
+                chosen = Some(Picked::new(s, Some(permit), receipt_pdu));
                 break;
             }
         }
-        let chosen = chosen.unwrap_or_else(|| Picked::new(candidates[start], None));
+        let chosen = chosen.unwrap_or_else(|| Picked::new(candidates[start], None, receipt_pdu));
         slot.next = slot.next.wrapping_add(1);
         Some(chosen)
     }
@@ -519,16 +536,16 @@ impl SessionRegistry {
         let settings = *self.settings.read().unwrap_or_else(|e| e.into_inner());
         let mut last = DeliverError::NoReceiver;
         for _attempt in 0..=settings.retries {
-            let Some(Picked {
-                outbound,
-                permit,
-                tlvs,
-                counters,
-            }) = self.pick(&receipt.system_id)
-            else {
+            let Some(picked) = self.pick(&receipt.system_id) else {
                 return Err(last);
             };
-            let body = Body::DeliverSm(receipt_pdu(&receipt, tlvs));
+            let body = picked.body(&receipt);
+            let Picked {
+                outbound,
+                permit,
+                counters,
+                ..
+            } = picked;
             let permit = match permit {
                 Some(p) => p,
                 None => {
@@ -586,7 +603,7 @@ pub(crate) fn cstr(s: &str) -> COctetString {
 /// message_state TLVs, the text in short_message (message_payload if longer than 254).
 /// To an SMPP 3.3 bind (`tlvs` false) only the text, cut to 254 octets: 3.3 has no
 /// TLVs, and the receipt text carries the id and state itself.
-fn receipt_pdu(r: &ReceiptDelivery, tlvs: bool) -> DeliverSm {
+fn receipt_deliver_sm(r: &ReceiptDelivery, tlvs: bool) -> DeliverSm {
     let mut text = bytes::Bytes::from(r.short_message.clone());
     let mut out = Vec::new();
     if tlvs {
@@ -616,6 +633,28 @@ fn receipt_pdu(r: &ReceiptDelivery, tlvs: bool) -> DeliverSm {
         short_message,
         tlvs,
         ..DeliverSm::default()
+    }
+}
+
+/// The receipt as a data_sm (reference §3.9, §9.1: "it may also use data_sm"): the
+/// same esm_class 0x04, addresses and receipted_message_id / message_state TLVs as the
+/// deliver_sm, and the text in message_payload (data_sm has no short_message).
+fn receipt_data_sm(r: &ReceiptDelivery) -> DataSm {
+    DataSm {
+        source_addr_ton: r.source.ton,
+        source_addr_npi: r.source.npi,
+        source_addr: cstr(&r.source.addr),
+        dest_addr_ton: r.dest.ton,
+        dest_addr_npi: r.dest.npi,
+        destination_addr: cstr(&r.dest.addr),
+        esm_class: 0x04,
+        data_coding: smpp_protocol::receipt::DATA_CODING,
+        tlvs: vec![
+            Tlv::ReceiptedMessageId(cstr(&r.receipted_message_id)),
+            Tlv::MessageState(r.message_state),
+            Tlv::MessagePayload(bytes::Bytes::from(r.short_message.clone())),
+        ],
+        ..DataSm::default()
     }
 }
 

@@ -6,11 +6,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
 use serde::{Deserialize, Serialize};
 use smpp_protocol::receipt::{DeliveryReceipt, ReceiptStat};
-use smpp_protocol::text::{decode_user_data, DecodedText};
+use smpp_protocol::text::{decode_user_data_in, DecodedText, DefaultAlphabet, TextContext};
 
 use super::error::StoreError;
 use super::model::{FinishKind, FinishedGroup, FinishedSegment};
-use crate::service::{Address, ConcatScheme, ExpiryMode, ReceiptDelivery};
+use crate::service::{default_alphabet, Address, ConcatScheme, ExpiryMode, ReceiptDelivery};
 
 /// Final state written to the outcome document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,14 +82,25 @@ fn bytes(b: Vec<u8>) -> Bson {
     })
 }
 
+/// How a segment's user data reads: what data_coding 0 means for the account, and
+/// the GSM 7-bit tables its UDH names (national language shifts, IEI 0x24/0x25).
+fn text_context(seg: &FinishedSegment, alphabet: DefaultAlphabet) -> TextContext {
+    TextContext::of(alphabet, seg.data.esm, &seg.data.raw)
+}
+
 /// A segment's own text (UDH already stripped by the session), `None` if binary or
 /// not decodable on its own (e.g. half of a UCS-2 surrogate pair).
-fn segment_text(seg: &FinishedSegment) -> Result<Option<String>, StoreError> {
+fn segment_text(
+    seg: &FinishedSegment,
+    alphabet: DefaultAlphabet,
+) -> Result<Option<String>, StoreError> {
     let ud = seg.data.user_data()?;
-    Ok(match decode_user_data(seg.data.dc, &ud) {
-        Ok(DecodedText::Text(t)) => Some(t),
-        _ => None,
-    })
+    Ok(
+        match decode_user_data_in(seg.data.dc, &ud, text_context(seg, alphabet)) {
+            Ok(DecodedText::Text(t)) => Some(t),
+            _ => None,
+        },
+    )
 }
 
 /// The outcome document. `_id` is the group id (the first segment's message_id), so
@@ -97,6 +108,7 @@ fn segment_text(seg: &FinishedSegment) -> Result<Option<String>, StoreError> {
 /// document.
 pub fn outcome_document(group: &FinishedGroup) -> Result<Document, StoreError> {
     let state = state_of(group);
+    let alphabet = default_alphabet(&group.meta.account);
     let mut segments = Vec::with_capacity(group.segments.len());
     for seg in &group.segments {
         let mut d = doc! {
@@ -111,7 +123,7 @@ pub fn outcome_document(group: &FinishedGroup) -> Result<Document, StoreError> {
             // The id the ESME was given for it (submit_multi), which its receipts name.
             d.insert("receipt_id", rid);
         }
-        match segment_text(seg)? {
+        match segment_text(seg, alphabet)? {
             Some(t) => d.insert("text", t),
             None => d.insert("bytes", bytes(seg.data.user_data()?)),
         };
@@ -148,7 +160,14 @@ pub fn outcome_document(group: &FinishedGroup) -> Result<Document, StoreError> {
             joined.extend_from_slice(&seg.data.user_data()?);
         }
         let dc = group.segments.first().map(|s| s.data.dc).unwrap_or(0);
-        match decode_user_data(dc, &joined) {
+        // The shift tables the first segment's UDH names (a sender repeats them in
+        // every segment).
+        let ctx = group
+            .segments
+            .first()
+            .map(|s| text_context(s, alphabet))
+            .unwrap_or_default();
+        match decode_user_data_in(dc, &joined, ctx) {
             Ok(DecodedText::Text(t)) => out.insert("text", t),
             _ => out.insert("bytes", bytes(joined)),
         };
@@ -187,6 +206,7 @@ pub fn wants_receipt(registered_delivery: u8, stat: ReceiptStat) -> bool {
 /// unique, stays the receipt's id in Redis.
 pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, StoreError> {
     let stat = state_of(group).receipt_stat();
+    let alphabet = default_alphabet(&group.meta.account);
     let mut out = Vec::new();
     for seg in &group.segments {
         if !wants_receipt(seg.data.rd, stat) {
@@ -201,13 +221,13 @@ pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, S
             done_date: datetime(group.finished_ms),
             stat,
             err: 0,
-            text: segment_text(seg)?.unwrap_or_default(),
+            text: segment_text(seg, alphabet)?.unwrap_or_default(),
         };
         let receipt = ReceiptDelivery {
             system_id: group.meta.account.clone(),
             source: group.meta.dest.clone(),
             dest: group.meta.source.clone(),
-            short_message: dr.to_short_message(),
+            short_message: dr.to_short_message_in(alphabet),
             receipted_message_id: known_as,
             message_state: stat.message_state(),
         };

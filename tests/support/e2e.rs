@@ -408,14 +408,18 @@ impl Drop for Proc {
 // ---------------------------------------------------------------------------------
 // The SMPP client
 
-/// A deliver_sm the client received.
+/// A deliver_sm (or data_sm) the client received.
 #[derive(Debug, Clone)]
 pub struct Delivered {
+    /// `DELIVER_SM`, or `DATA_SM` for an account with `receipt_pdu = "data_sm"`.
+    pub command: CommandId,
     pub esm_class: u8,
     pub source: String,
     pub dest: String,
     pub receipted_message_id: Option<String>,
     pub message_state: Option<u8>,
+    /// short_message, or message_payload when present, as received.
+    pub raw: Bytes,
     pub text: String,
     /// The Appendix B receipt text parsed, when it is one.
     pub receipt: Option<DeliveryReceipt>,
@@ -530,6 +534,16 @@ impl Esme {
                         }
                         sh.version.send_modify(|v| *v += 1);
                     }
+                    Body::DataSm(d) => {
+                        sh.delivered.lock().unwrap().push(delivered_data_sm(&d));
+                        if sh.answer.load(Ordering::SeqCst) {
+                            let _ = replies.send(Pdu::new(
+                                pdu.sequence_number,
+                                Body::DataSmResp(Some(MessageIdResp::default())),
+                            ));
+                        }
+                        sh.version.send_modify(|v| *v += 1);
+                    }
                     other => panic!("unexpected request from smppd: {other:?}"),
                 }
             }
@@ -630,30 +644,64 @@ impl Esme {
 }
 
 fn delivered(d: &SubmitSm) -> Delivered {
+    let raw = match smpp_protocol::tlv::message_payload(&d.tlvs) {
+        Some(p) => p.clone(),
+        None => d.short_message.clone(),
+    };
+    delivered_parts(
+        CommandId::DELIVER_SM,
+        d.esm_class,
+        d.data_coding,
+        &d.source_addr,
+        &d.destination_addr,
+        &d.tlvs,
+        raw,
+    )
+}
+
+fn delivered_data_sm(d: &smpp_protocol::DataSm) -> Delivered {
+    delivered_parts(
+        CommandId::DATA_SM,
+        d.esm_class,
+        d.data_coding,
+        &d.source_addr,
+        &d.destination_addr,
+        &d.tlvs,
+        Bytes::copy_from_slice(d.user_data()),
+    )
+}
+
+fn delivered_parts(
+    command: CommandId,
+    esm_class: u8,
+    data_coding: u8,
+    source: &COctetString,
+    dest: &COctetString,
+    tlvs: &[Tlv],
+    raw: Bytes,
+) -> Delivered {
     let mut receipted = None;
     let mut state = None;
-    for t in &d.tlvs {
+    for t in tlvs {
         match t {
             Tlv::ReceiptedMessageId(id) => receipted = Some(id.to_string_lossy().into_owned()),
             Tlv::MessageState(s) => state = Some(*s),
             _ => {}
         }
     }
-    let raw = match smpp_protocol::tlv::message_payload(&d.tlvs) {
-        Some(p) => p.clone(),
-        None => d.short_message.clone(),
-    };
     // Read by data_coding, as an ESME does (a receipt's is 0: GSM 03.38 septets).
-    let text = match smpp_protocol::text::decode_user_data_lossy(d.data_coding, &raw) {
+    let text = match smpp_protocol::text::decode_user_data_lossy(data_coding, &raw) {
         smpp_protocol::text::DecodedText::Text(t) => t,
         smpp_protocol::text::DecodedText::Binary => String::from_utf8_lossy(&raw).into_owned(),
     };
     Delivered {
-        esm_class: d.esm_class,
-        source: d.source_addr.to_string_lossy().into_owned(),
-        dest: d.destination_addr.to_string_lossy().into_owned(),
+        command,
+        esm_class,
+        source: source.to_string_lossy().into_owned(),
+        dest: dest.to_string_lossy().into_owned(),
         receipted_message_id: receipted,
         message_state: state,
+        raw,
         receipt: DeliveryReceipt::parse(&text).ok(),
         text,
         at: Instant::now(),
