@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // The interop scenario (docs/interop.md) driven by the node `smpp` package (npm).
 // Prints RESULT / OUTCOME lines like smpplib_client.py. The package has no
-// segmentation: the script cuts the text (153 GSM septets / 67 UCS2 characters per
-// part) and hands each part to the package as {udh, message} (its GSM 03.38 and UCS2
-// encoders build the user data) or with its sar_* TLVs.
+// segmentation: the script encodes the text with the package's own GSM 03.38 / UCS2
+// encoders (smpp.encodings), cuts the octets (153 / 134 per part) and hands each part
+// to the package as {udh, message} or with its sar_* TLVs; short texts go through the
+// package's data_coding-driven encoding.
 'use strict';
 const smpp = require('smpp');
 
@@ -16,8 +17,13 @@ const SRC = '12345';
 const DST = '447700900001';
 
 const GSM_SINGLE = 'Hello from node-smpp @£$¥ interop';
-const GSM_LONG = 'node-smpp GSM-7 long text @£$¥èé Ä Ö '.repeat(12).slice(0, 400);
-const UCS2_LONG = 'Привет, мир! 你好 node-smpp UCS2 '.repeat(6).slice(0, 170);
+// Long texts cut by octets after encoding (153 GSM septets / 134 UCS2 octets per part):
+// a GSM escape (€ = 1B 65) straddles parts 1 and 2, a UTF-16 surrogate pair (😀)
+// parts 1 and 2, so smppd must join the user data before decoding it.
+const GSM_BASE = 'node-smpp GSM-7 long text @£$¥èé Ä Ö '.repeat(12);
+const GSM_LONG = GSM_BASE.slice(0, 152) + '€ {braces} [x] ~^|\\ ' + GSM_BASE.slice(152, 380);
+const UCS_BASE = 'Привет, мир! 你好 node-smpp UCS2 '.repeat(6);
+const UCS2_LONG = UCS_BASE.slice(0, 66) + '😀' + UCS_BASE.slice(66, 168);
 
 function result(feature, status, detail) {
   process.stdout.write(`RESULT\t${feature}\t${status}\t${detail || ''}\n`);
@@ -112,15 +118,17 @@ class Session {
   }
 }
 
-// Cuts text into parts of `size` characters (no GSM escapes in the texts used here).
-function chunks(text, size) {
+// Encodes text with the package's GSM 03.38 or UCS2 encoder and cuts the octets.
+function chunks(text, ucs2) {
+  const data = (ucs2 ? smpp.encodings.UCS2 : smpp.encodings.ASCII).encode(text);
+  const size = ucs2 ? 134 : 153;
   const out = [];
-  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  for (let i = 0; i < data.length; i += size) out.push(data.subarray(i, i + size));
   return out;
 }
 
 async function sendParts(sess, text, ucs2, sar) {
-  const parts = chunks(text, ucs2 ? 67 : 153);
+  const parts = chunks(text, ucs2);
   const ref = 1 + Math.floor(Math.random() * 0xfffe);
   const ids = [];
   const bad = [];

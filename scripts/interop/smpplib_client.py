@@ -34,8 +34,13 @@ DST = "447700900001"
 WAIT = float(os.environ.get("SMPP_WAIT", "20"))
 
 GSM_SINGLE = "Hello from smpplib @£$¥ interop"
-GSM_LONG = ("smpplib GSM-7 long text @£$¥èé Ä Ö " * 12)[:400]
-UCS2_LONG = ("Привет, мир! 你好 smpplib UCS2 " * 6)[:170]
+# Long texts cut by octets after encoding (153 GSM septets / 134 UCS2 octets per part):
+# a GSM escape (€ = 1B 65) straddles parts 1 and 2, a UTF-16 surrogate pair (😀)
+# parts 1 and 2, so smppd must join the user data before decoding it.
+_GSM = "smpplib GSM-7 long text @£$¥èé Ä Ö " * 12
+GSM_LONG = _GSM[:152] + "€ {braces} [x] ~^|\\ " + _GSM[152:380]
+_UCS = "Привет, мир! 你好 smpplib UCS2 " * 6
+UCS2_LONG = _UCS[:66] + "😀" + _UCS[66:168]
 
 
 def result(feature, status, detail=""):
