@@ -7,7 +7,9 @@
 # documents and prints a Markdown matrix (also written to target/interop/matrix.md).
 # Exits non-zero if any expected feature of any client fails.
 #
-#   SMPPD_BIN=path    use this smppd binary instead of building target/release/smppd
+#   INTEROP_PROFILE   release (default: builds smppd and the smpp34 client in release)
+#                     | debug (the binaries of scripts/test.sh's `cargo build`)
+#   SMPPD_BIN=path    use this smppd binary instead of the profile's
 #   INTEROP_CLIENTS   space-separated subset of: smpplib node-smpp smpp34 (default all)
 #   INTEROP_KV        valkey (default) | redis
 set -euo pipefail
@@ -29,16 +31,22 @@ bash scripts/interop/install.sh
 py="$root/.local/interop-venv/bin/python"
 
 clients="${INTEROP_CLIENTS:-smpplib node-smpp smpp34}"
-if [ -z "${SMPPD_BIN:-}" ]; then
-  cargo build --release --locked -q --bin smppd
-  SMPPD_BIN="${CARGO_TARGET_DIR:-$root/target}/release/smppd"
-fi
-case " $clients " in
-  *" smpp34 "*)
-    cargo build --release --locked -q --example interop_smpp34
-    smpp34_bin="${CARGO_TARGET_DIR:-$root/target}/release/examples/interop_smpp34"
-    ;;
+# One cargo invocation for smppd and the smpp34 client, so both share one feature set
+# (the example's dev-dependencies) and nothing is compiled twice. The debug profile
+# runs exactly scripts/test.sh's build command: a no-op right after it.
+profile="${INTEROP_PROFILE:-release}"
+bin_dir="${CARGO_TARGET_DIR:-$root/target}/$profile"
+case "$profile" in
+  release) build=(cargo build --release --locked -q --bin smppd --example interop_smpp34) ;;
+  debug) build=(cargo build --workspace --all-targets --locked -q) ;;
+  *) echo "interop: INTEROP_PROFILE must be release or debug" >&2; exit 2 ;;
 esac
+if [ -z "${SMPPD_BIN:-}" ] || [[ " $clients " == *" smpp34 "* ]]; then
+  echo "interop: ${build[*]}" >&2
+  "${build[@]}"
+fi
+SMPPD_BIN="${SMPPD_BIN:-$bin_dir/smppd}"
+smpp34_bin="$bin_dir/examples/interop_smpp34"
 
 out="$root/target/interop"
 mkdir -p "$out"
@@ -96,8 +104,10 @@ system_id = "smppd"
 node_id = "interop"
 listen = "127.0.0.1:$smpp_port"
 bind_timeout = "10s"
-enquire_link_interval = "30s"
-response_timeout = "5s"
+# smppd's enquire_link after 1 s of silence, answered within 2 s or the bind closes:
+# each client idles 3.5 s on its transceiver to show it answers.
+enquire_link_interval = "1s"
+response_timeout = "2s"
 outbound_window = 10
 log_format = "human"
 
@@ -135,7 +145,7 @@ EOF
 chmod 600 "$cfg"
 "$SMPPD_BIN" check-config --config "$cfg" >"$work/check-config.log" 2>&1 \
   || { cat "$work/check-config.log" >&2; exit 1; }
-RUST_LOG="${RUST_LOG:-info}" "$SMPPD_BIN" serve --config "$cfg" >"$work/smppd.log" 2>&1 &
+NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" "$SMPPD_BIN" serve --config "$cfg" >"$work/smppd.log" 2>&1 &
 pids+=($!)
 smppd_pid=${pids[-1]}
 wait_port "$smpp_port" "$smppd_pid" "smppd" "$work/smppd.log"

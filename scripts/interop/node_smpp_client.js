@@ -13,6 +13,7 @@ const PORT = Number(process.env.SMPP_PORT || 2775);
 const SYSTEM_ID = process.env.SMPP_SYSTEM_ID || 'test';
 const PASSWORD = process.env.SMPP_PASSWORD || 'secret';
 const WAIT = Number(process.env.SMPP_WAIT || 20) * 1000;
+const IDLE = Number(process.env.SMPP_IDLE || 3.5) * 1000;
 const SRC = '12345';
 const DST = '447700900001';
 
@@ -39,6 +40,7 @@ class Session {
   constructor(name) {
     this.name = name;
     this.receipts = new Map(); // receipted message_id -> [{stat, state, esm}]
+    this.serverEnquires = 0; // enquire_link sent by smppd and answered
   }
 
   async connect() {
@@ -55,7 +57,14 @@ class Session {
       this.receipts.set(rid, list);
       this.s.send(pdu.response());
     });
-    this.s.on('enquire_link', (pdu) => this.s.send(pdu.response()));
+    this.s.on('enquire_link', (pdu) => {
+      this.serverEnquires++;
+      this.s.send(pdu.response());
+    });
+    this.closed = false;
+    this.s.on('close', () => {
+      this.closed = true;
+    });
     await new Promise((resolve, reject) => {
       this.s.once('connect', resolve);
       this.s.once('error', reject);
@@ -298,10 +307,18 @@ async function main() {
   if (missing.length || bad.length) result('dlr_trx', 'FAIL', `${missing.length} of ${want.length} receipts missing; not DELIVRD: ${bad}`);
   else result('dlr_trx', 'ok', `${want.length}/${want.length} segment receipts, stat:DELIVRD`);
 
+  // Idle past smppd's enquire_link_interval (1 s in interop.sh's config): smppd's
+  // enquire_link must be answered within its response_timeout (2 s) or it closes.
+  await sleep(IDLE);
+  const up = !trx.closed;
   enquireOk.push((await trx.enquire()) === 0);
   unbindOk.push((await trx.unbind()) === 0);
   const n = (a) => a.filter(Boolean).length;
-  result('enquire_link', n(enquireOk) === 3 ? 'ok' : 'FAIL', `${n(enquireOk)}/3 binds answered enquire_link_resp ROK`);
+  result(
+    'enquire_link',
+    n(enquireOk) === 3 && trx.serverEnquires > 0 && up ? 'ok' : 'FAIL',
+    `ESME to smppd: ${n(enquireOk)}/3 enquire_link_resp ROK; smppd to ESME after ${IDLE / 1000} s idle: ${trx.serverEnquires} answered, bind ${up ? 'still up' : 'closed'}`,
+  );
   result('unbind', n(unbindOk) === 3 ? 'ok' : 'FAIL', `${n(unbindOk)}/3 unbind_resp ROK`);
 }
 

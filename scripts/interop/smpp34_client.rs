@@ -3,10 +3,12 @@
 //! example `interop_smpp34`; prints RESULT / OUTCOME lines like smpplib_client.py.
 //!
 //! The crate has no text encoding or segmentation: the GSM 03.38 septets (one per
-//! octet), UCS2 (UTF-16BE) and the UDH are built here; the crate encodes and decodes
-//! every PDU. enquire_link: the engine's own timer (every 1 s here) on every bind, plus
-//! one enquire_link written with the crate's codec on a raw socket, its
-//! enquire_link_resp decoded by the crate.
+//! octet, escapes included), UCS2 (UTF-16BE), the cut into parts and the UDH are built
+//! here; the crate encodes and decodes
+//! every PDU. enquire_link: the engine's own timer (every 1 s here) and smppd's (after
+//! 1 s of silence) on every bind, which the engine answers, plus one enquire_link
+//! written with the crate's codec on a raw socket, its enquire_link_resp decoded by
+//! the crate.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
@@ -28,13 +30,36 @@ const SRC: &str = "12345";
 const DST: &str = "447700900001";
 const GSM_SINGLE: &str = "Hello from smpp34 @£$¥ interop";
 
-/// GSM 03.38 default alphabet, index = septet (no escapes are used in the texts here).
+/// GSM 03.38 default alphabet, index = septet, and its extension table (after 0x1B).
 const GSM: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\u{1b}ÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+const GSM_EXT: [(char, u8); 10] = [
+    ('\u{c}', 0x0A),
+    ('^', 0x14),
+    ('{', 0x28),
+    ('}', 0x29),
+    ('\\', 0x2F),
+    ('[', 0x3C),
+    ('~', 0x3D),
+    (']', 0x3E),
+    ('|', 0x40),
+    ('€', 0x65),
+];
 
+/// GSM 03.38 septets, one per octet (unpacked, as SMPP carries data_coding 0).
 fn gsm(text: &str) -> Vec<u8> {
-    text.chars()
-        .map(|c| GSM.chars().position(|g| g == c).expect("GSM character") as u8)
-        .collect()
+    let mut out = Vec::new();
+    for c in text.chars() {
+        if let Some(i) = GSM.chars().position(|g| g == c) {
+            out.push(i as u8);
+        } else {
+            let (_, e) = GSM_EXT
+                .iter()
+                .find(|(x, _)| *x == c)
+                .expect("a GSM 03.38 character");
+            out.extend([0x1B, *e]);
+        }
+    }
+    out
 }
 
 fn ucs2(text: &str) -> Vec<u8> {
@@ -291,18 +316,11 @@ fn hex(st: u32) -> String {
     format!("0x{st:08X}")
 }
 
+/// The encoded text cut into octets: 153 GSM septets or 134 UCS2 octets per part.
 fn parts(text: &str, ucs: bool) -> Vec<Vec<u8>> {
-    let chars: Vec<char> = text.chars().collect();
-    chars
-        .chunks(if ucs { 67 } else { 153 })
-        .map(|c| {
-            let s: String = c.iter().collect();
-            if ucs {
-                ucs2(&s)
-            } else {
-                gsm(&s)
-            }
-        })
+    let data = if ucs { ucs2(text) } else { gsm(text) };
+    data.chunks(if ucs { 134 } else { 153 })
+        .map(<[u8]>::to_vec)
         .collect()
 }
 
@@ -414,16 +432,21 @@ async fn main() {
                 .unwrap_or(20),
         ),
     };
-    let gsm_long: String = "smpp34 GSM-7 long text @£$¥èé Ä Ö "
-        .repeat(12)
-        .chars()
-        .take(400)
-        .collect();
-    let ucs2_long: String = "Привет, мир! 你好 smpp34 UCS2 "
-        .repeat(6)
-        .chars()
-        .take(170)
-        .collect();
+    // Long texts cut by octets after encoding: a GSM escape (€ = 1B 65) straddles parts
+    // 1 and 2, a UTF-16 surrogate pair (😀) parts 1 and 2, so smppd must join the user
+    // data before decoding it.
+    let gsm_base: Vec<char> = "smpp34 GSM-7 long text @£$¥èé Ä Ö ".repeat(12).chars().collect();
+    let gsm_long = format!(
+        "{}€ {{braces}} [x] ~^|\\ {}",
+        gsm_base[..152].iter().collect::<String>(),
+        gsm_base[152..380].iter().collect::<String>()
+    );
+    let ucs_base: Vec<char> = "Привет, мир! 你好 smpp34 UCS2 ".repeat(6).chars().collect();
+    let ucs2_long = format!(
+        "{}😀{}",
+        ucs_base[..66].iter().collect::<String>(),
+        ucs_base[66..168].iter().collect::<String>()
+    );
     let (mut unbinds, mut alive) = (Vec::new(), Vec::new());
 
     // Phase A: a transmitter and a receiver of one account.
@@ -569,6 +592,10 @@ async fn main() {
         },
     );
 
+    // Idle past smppd's enquire_link_interval (1 s in interop.sh's config): smppd's
+    // enquire_link must be answered (by the engine) within its response_timeout (2 s)
+    // or it closes the bind.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
     let (st, a) = trx.unbind().await;
     unbinds.push(st == 0);
     alive.push(a);
@@ -577,7 +604,10 @@ async fn main() {
     result(
         "enquire_link",
         raw_ok && n_alive == 3,
-        &format!("engine timer (1 s): {n_alive}/3 binds still up at unbind; {raw_detail}"),
+        &format!(
+            "engine's own timer (1 s) and smppd's enquire_link (3.5 s idle): {n_alive}/3 binds \
+             still up at unbind; {raw_detail}"
+        ),
     );
     let n = unbinds.iter().filter(|u| **u).count();
     result("unbind", n == 3, &format!("{n}/3 unbind_resp ROK"));

@@ -32,6 +32,7 @@ PASSWORD = os.environ.get("SMPP_PASSWORD", "secret")
 SRC = "12345"
 DST = "447700900001"
 WAIT = float(os.environ.get("SMPP_WAIT", "20"))
+IDLE = float(os.environ.get("SMPP_IDLE", "3.5"))
 
 GSM_SINGLE = "Hello from smpplib @£$¥ interop"
 # Long texts cut by octets after encoding (153 GSM septets / 134 UCS2 octets per part):
@@ -127,6 +128,7 @@ class Session:
         self.name = name
         self.c = smpplib.client.Client(HOST, PORT, timeout=WAIT, allow_unknown_opt_params=True)
         self.receipts = {}  # receipted message_id -> [(stat, message_state)]
+        self.server_enquires = 0  # enquire_link sent by smppd and answered
 
     def bind(self, kind):
         self.c.connect()
@@ -150,6 +152,7 @@ class Session:
             self.c.send_pdu(resp)
             return True
         if pdu.command == "enquire_link":
+            self.server_enquires += 1
             resp = smpplib.smpp.make_pdu("enquire_link_resp", client=self.c)
             resp.sequence = pdu.sequence
             self.c.send_pdu(resp)
@@ -198,10 +201,12 @@ class Session:
         return r.status, r.message_state, r.final_date
 
     def wait_receipts(self, ids, seconds):
+        """Reads (answering deliver_sm and enquire_link) until every id has a receipt;
+        with no ids, for `seconds`."""
         deadline = time.monotonic() + seconds
         self.c._socket.settimeout(0.5)
         try:
-            while time.monotonic() < deadline and not all(i in self.receipts for i in ids):
+            while time.monotonic() < deadline and not (ids and all(i in self.receipts for i in ids)):
                 try:
                     pdu = self.c.read_pdu()
                 except socket.timeout:
@@ -383,10 +388,15 @@ def main():
     else:
         result("dlr_trx", "ok", f"{len(want_receipts)}/{len(want_receipts)} segment receipts, stat:DELIVRD")
 
+    # Idle past smppd's enquire_link_interval (1 s in interop.sh's config): smppd's
+    # enquire_link must be answered within its response_timeout (2 s) or it closes.
+    trx.wait_receipts([], IDLE)
     enquire_ok.append(trx.enquire() == 0)
     unbind_ok.append(trx.unbind() == 0)
-    result("enquire_link", "ok" if all(enquire_ok) and len(enquire_ok) == 3 else "FAIL",
-           f"{sum(enquire_ok)}/3 binds answered enquire_link_resp ROK")
+    ok = all(enquire_ok) and len(enquire_ok) == 3 and trx.server_enquires > 0
+    result("enquire_link", "ok" if ok else "FAIL",
+           f"ESME to smppd: {sum(enquire_ok)}/3 enquire_link_resp ROK; smppd to ESME after "
+           f"{IDLE:g} s idle: {trx.server_enquires} answered, bind still up")
     result("unbind", "ok" if all(unbind_ok) and len(unbind_ok) == 3 else "FAIL",
            f"{sum(unbind_ok)}/3 unbind_resp ROK")
 
