@@ -55,6 +55,7 @@ class Session {
       const list = this.receipts.get(rid) || [];
       list.push({ stat: m ? m[1] : '', state: pdu.message_state, esm: pdu.esm_class });
       this.receipts.set(rid, list);
+      process.stderr.write(`${this.name}: deliver_sm dc=${pdu.data_coding} esm=0x${pdu.esm_class.toString(16)} receipted_message_id=${rid} message_state=${pdu.message_state} ${JSON.stringify(text)}\n`);
       this.s.send(pdu.response());
     });
     this.s.on('enquire_link', (pdu) => {

@@ -147,6 +147,9 @@ class Session:
             if rid is None and text.startswith("id:"):
                 rid = text[3:].split()[0]
             self.receipts.setdefault(rid, []).append((stat, pdu.message_state, pdu.esm_class))
+            print(f"{self.name}: deliver_sm dc={pdu.data_coding} esm=0x{pdu.esm_class:02x} "
+                  f"receipted_message_id={rid} message_state={pdu.message_state} {text!r}",
+                  file=sys.stderr, flush=True)
             resp = smpplib.smpp.make_pdu("deliver_sm_resp", client=self.c)
             resp.sequence = pdu.sequence
             self.c.send_pdu(resp)
