@@ -12,6 +12,7 @@ smpplib has no cancel_sm / replace_sm classes: they are added below on its own
 state table is widened so replace_sm may go out on a transceiver bind (smppd accepts
 it there, as SMPP 5.0 does).
 """
+import logging
 import os
 import random
 import socket
@@ -33,6 +34,8 @@ SRC = "12345"
 DST = "447700900001"
 WAIT = float(os.environ.get("SMPP_WAIT", "20"))
 IDLE = float(os.environ.get("SMPP_IDLE", "3.5"))
+if os.environ.get("SMPP_DEBUG"):  # every PDU in hex on stderr (target/interop/smpplib.log)
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
 
 GSM_SINGLE = "Hello from smpplib @£$¥ interop"
 # Long texts cut by octets after encoding (153 GSM septets / 134 UCS2 octets per part):
