@@ -8,6 +8,7 @@ Exits 1 if any expected feature of any client failed.
 import argparse
 import sys
 import time
+from datetime import datetime, timezone
 
 from pymongo import MongoClient
 
@@ -45,7 +46,8 @@ def parse(path):
             results[parts[1]] = (parts[2], parts[3] if len(parts) > 3 else "")
         elif parts[0] == "OUTCOME" and len(parts) >= 4:
             text = None if parts[3] == "-" else bytes.fromhex(parts[3]).decode()
-            outcomes.append((parts[1], parts[2], text))
+            deadline = float(parts[4]) if len(parts) > 4 and parts[4] else None
+            outcomes.append((parts[1], parts[2], text, deadline))
         elif parts[0] == "NOTE" and len(parts) >= 2:
             extra.append(parts[1])
     return results, outcomes, extra
@@ -55,7 +57,7 @@ def check_outcomes(coll, outcomes, wait_s=20.0):
     """(ok, detail): every expected message has one document with the state and text."""
     deadline = time.monotonic() + wait_s
     bad = []
-    for mid, state, text in outcomes:
+    for mid, state, text, deadline in outcomes:
         doc = None
         while True:
             docs = list(coll.find({"segments.message_id": mid}))
@@ -70,11 +72,18 @@ def check_outcomes(coll, outcomes, wait_s=20.0):
             bad.append(f"{mid}: state {doc.get('state')} (expected {state})")
         elif text is not None and doc.get("text") != text:
             bad.append(f"{mid}: text {doc.get('text')!r} (expected {text!r})")
+        elif deadline is not None:
+            got = doc.get("deadline")
+            got_s = got.replace(tzinfo=timezone.utc).timestamp() if got else None
+            if got_s is None or abs(got_s - deadline) > 60:
+                bad.append(f"{mid}: deadline {got} (expected ~{datetime.fromtimestamp(deadline, timezone.utc)})")
     if not outcomes:
         return False, "no outcome expected: the client submitted nothing"
     if bad:
         return False, f"{len(bad)} of {len(outcomes)} wrong: " + "; ".join(bad)
-    return True, f"{len(outcomes)}/{len(outcomes)} documents: state and assembled text as sent"
+    n_dl = sum(1 for o in outcomes if o[3] is not None)
+    return True, (f"{len(outcomes)}/{len(outcomes)} documents: state and assembled text as sent"
+                  + (f", {n_dl} deadline(s) as replaced" if n_dl else ""))
 
 
 def cell(status, detail):

@@ -29,9 +29,9 @@ const UCS2_LONG = UCS_BASE.slice(0, 66) + '😀' + UCS_BASE.slice(66, 168);
 function result(feature, status, detail) {
   process.stdout.write(`RESULT\t${feature}\t${status}\t${detail || ''}\n`);
 }
-function outcome(mid, state, text) {
+function outcome(mid, state, text, deadline) {
   const hex = text == null ? '-' : Buffer.from(text, 'utf8').toString('hex');
-  process.stdout.write(`OUTCOME\t${mid}\t${state}\t${hex}\n`);
+  process.stdout.write(`OUTCOME\t${mid}\t${state}\t${hex}\t${deadline || ''}\n`);
 }
 const hex8 = (n) => '0x' + (n >>> 0).toString(16).toUpperCase().padStart(8, '0');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -286,21 +286,24 @@ async function main() {
     const [st, r1] = await trx.submit({ udh: udh1, message: oldT });
     rok = rok && st === 0;
     if (st === 0) {
-      const replace = { message_id: r1, source_addr_ton: 0, source_addr_npi: 0, source_addr: SRC, registered_delivery: 1, short_message: { udh: udh1, message: newT } };
+      // validity_period as a Date 30 min ahead: the package writes the absolute form
+      // (YYMMDDhhmmsst00+, UTC); the outcome's deadline must move to it.
+      const until = new Date(Date.now() + 30 * 60 * 1000);
+      const replace = { message_id: r1, source_addr_ton: 0, source_addr_npi: 0, source_addr: SRC, validity_period: until, registered_delivery: 1, short_message: { udh: udh1, message: newT } };
       let r = await trx.call('replace_sm', replace);
-      rd.push(`pending: ${hex8(r.command_status)}`);
+      rd.push(`pending (new text, validity ${until.toISOString()} absolute): ${hex8(r.command_status)}`);
       rok = rok && r.command_status === 0 && r.command === 'replace_sm_resp';
       const [st2, r2] = await trx.submit({ udh: udh2, message: tail });
       rok = rok && st2 === 0;
       if (st2 === 0) {
         want = want.concat([r1, r2]);
-        outcome(r1, 'DELIVERED', newT + tail);
+        outcome(r1, 'DELIVERED', newT + tail, Math.floor(until.getTime() / 1000));
       }
       r = await trx.call('replace_sm', replace);
       rd.push(`delivered: ${hex8(r.command_status)}`);
       rok = rok && r.command_status === 0x13;
     } else rd.push(`submit: ${hex8(st)}`);
-    result('replace_sm', rok ? 'ok' : 'FAIL', rd.join('; ') + '; text checked in MongoDB');
+    result('replace_sm', rok ? 'ok' : 'FAIL', rd.join('; ') + '; text and deadline checked in MongoDB');
   }
 
   const missing = await trx.waitReceipts(want, WAIT);

@@ -73,11 +73,18 @@ fn result(feature: &str, ok: bool, detail: &str) {
     );
 }
 
-fn outcome(mid: &str, state: &str, text: Option<&str>) {
+fn outcome(mid: &str, state: &str, text: Option<&str>, deadline: Option<u64>) {
     let t = text.map_or("-".to_string(), |t| {
         t.bytes().map(|b| format!("{b:02x}")).collect()
     });
-    println!("OUTCOME\t{mid}\t{state}\t{t}");
+    let d = deadline.map_or(String::new(), |d| d.to_string());
+    println!("OUTCOME\t{mid}\t{state}\t{t}\t{d}");
+}
+
+fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[derive(Clone, Debug)]
@@ -251,7 +258,7 @@ impl Session {
         }
     }
 
-    async fn replace(&self, mid: &str, sm: Vec<u8>) -> u32 {
+    async fn replace(&self, mid: &str, sm: Vec<u8>, validity: &str) -> u32 {
         match self
             .smsc
             .send_replace_sm(
@@ -260,7 +267,7 @@ impl Session {
                 0,
                 SRC.to_string(),
                 String::new(),
-                String::new(),
+                validity.to_string(),
                 1,
                 0,
                 sm,
@@ -457,7 +464,7 @@ async fn main() {
     if let (Ok(tx), Ok(rx)) = (&tx, &rx) {
         let (st, mid) = tx.submit(gsm(GSM_SINGLE), 0, 0, vec![]).await;
         if st == 0 {
-            outcome(&mid, "DELIVERED", Some(GSM_SINGLE));
+            outcome(&mid, "DELIVERED", Some(GSM_SINGLE), None);
             let missing = rx.wait_receipts(std::slice::from_ref(&mid), env.wait).await;
             match rx.receipt(&mid) {
                 Some(r) if missing.is_empty() => result(
@@ -494,7 +501,7 @@ async fn main() {
     let (st, single) = trx.submit(gsm(GSM_SINGLE), 0, 0, vec![]).await;
     result("submit_single", st == 0 && !single.is_empty(), &format!("message_id {single} status {}", hex(st)));
     if st == 0 {
-        outcome(&single, "DELIVERED", Some(GSM_SINGLE));
+        outcome(&single, "DELIVERED", Some(GSM_SINGLE), None);
         want.push(single.clone());
     }
     for (i, (feature, text, ucs, sar)) in [
@@ -510,7 +517,7 @@ async fn main() {
         let (ok, ids, detail) = send_parts(&trx, text, ucs, sar, reference).await;
         result(feature, ok, &detail);
         if let Some(first) = ids.first() {
-            outcome(first, "DELIVERED", Some(text));
+            outcome(first, "DELIVERED", Some(text), None);
         }
         want.extend(ids);
     }
@@ -541,7 +548,7 @@ async fn main() {
         let r = trx.receipt(&pend);
         cd.push(format!("receipt {r:?}"));
         cok &= missing.is_empty() && r.is_some_and(|r| r.stat == "DELETED");
-        outcome(&pend, "CANCELLED", None);
+        outcome(&pend, "CANCELLED", None, None);
     } else {
         cok = false;
         cd.push(format!("submit of the pending segment: {}", hex(st)));
@@ -559,23 +566,33 @@ async fn main() {
     let (st, r1) = trx.submit([udh(1), gsm(old)].concat(), 0, 0x40, vec![]).await;
     rok &= st == 0;
     if st == 0 {
-        let r = trx.replace(&r1, [udh(1), gsm(new)].concat()).await;
-        rd.push(format!("pending: {}", hex(r)));
+        // validity_period relative 30 min (the account default is 5 min): the outcome's
+        // deadline must move to replace time + 30 min.
+        let replaced_at = now_s();
+        let r = trx
+            .replace(&r1, [udh(1), gsm(new)].concat(), "000000003000000R")
+            .await;
+        rd.push(format!("pending (new text, validity +30 min relative): {}", hex(r)));
         rok &= r == 0;
         let (st2, r2) = trx.submit([udh(2), gsm(tail)].concat(), 0, 0x40, vec![]).await;
         rok &= st2 == 0;
         if st2 == 0 {
-            outcome(&r1, "DELIVERED", Some(&format!("{new}{tail}")));
+            outcome(
+                &r1,
+                "DELIVERED",
+                Some(&format!("{new}{tail}")),
+                Some(replaced_at + 1800),
+            );
             want.push(r1.clone());
             want.push(r2);
         }
-        let r = trx.replace(&r1, [udh(1), gsm(new)].concat()).await;
+        let r = trx.replace(&r1, [udh(1), gsm(new)].concat(), "").await;
         rd.push(format!("delivered: {}", hex(r)));
         rok &= r == 0x13;
     } else {
         rd.push(format!("submit: {}", hex(st)));
     }
-    result("replace_sm", rok, &format!("{}; text checked in MongoDB", rd.join("; ")));
+    result("replace_sm", rok, &format!("{}; text and deadline checked in MongoDB", rd.join("; ")));
 
     let missing = trx.wait_receipts(&want, env.wait).await;
     let bad: Vec<&String> = want

@@ -51,8 +51,9 @@ def result(feature, status, detail=""):
     print(f"RESULT\t{feature}\t{status}\t{detail}", flush=True)
 
 
-def outcome(mid, state, text):
-    print(f"OUTCOME\t{mid}\t{state}\t{text.encode().hex() if text is not None else '-'}", flush=True)
+def outcome(mid, state, text, deadline=None):
+    print(f"OUTCOME\t{mid}\t{state}\t{text.encode().hex() if text is not None else '-'}\t"
+          f"{deadline or ''}", flush=True)
 
 
 # --- cancel_sm / replace_sm on smpplib's Command base --------------------------------
@@ -366,17 +367,21 @@ def main():
     st, r1 = trx.submit(udh1 + smpplib.gsm.gsm_encode(old), esm_class=0x40)
     rok &= st == 0
     if st == 0:
+        # validity_period relative 30 min (the account default is 5 min): the outcome's
+        # deadline must move to replace time + 30 min.
+        replaced_at = time.time()
         r = trx.request(trx.pdu("replace_sm", message_id=r1, source_addr_ton=0, source_addr_npi=0,
-                                source_addr=SRC, schedule_delivery_time="", validity_period="",
+                                source_addr=SRC, schedule_delivery_time="",
+                                validity_period="000000003000000R",
                                 registered_delivery=1, sm_default_msg_id=0,
                                 short_message=udh1 + smpplib.gsm.gsm_encode(new)))
-        rdetail.append(f"pending: {status_name(r.status)}")
+        rdetail.append(f"pending (new text, validity +30 min relative): {status_name(r.status)}")
         rok &= r.status == 0 and r.command == "replace_sm_resp"
         st, r2 = trx.submit(udh2 + smpplib.gsm.gsm_encode(tail), esm_class=0x40)
         rok &= st == 0
         if st == 0:
             want_receipts += [r1, r2]
-            outcome(r1, "DELIVERED", new + tail)
+            outcome(r1, "DELIVERED", new + tail, replaced_at + 1800)
         r = trx.request(trx.pdu("replace_sm", message_id=r1, source_addr_ton=0, source_addr_npi=0,
                                 source_addr=SRC, schedule_delivery_time="", validity_period="",
                                 registered_delivery=1, sm_default_msg_id=0,
@@ -385,7 +390,7 @@ def main():
         rok &= r.status == 0x13
     else:
         rdetail.append(f"submit: {status_name(st)}")
-    result("replace_sm", "ok" if rok else "FAIL", "; ".join(rdetail) + "; text checked in MongoDB")
+    result("replace_sm", "ok" if rok else "FAIL", "; ".join(rdetail) + "; text and deadline checked in MongoDB")
 
     missing = trx.wait_receipts(want_receipts, WAIT)
     bad = [m for m in want_receipts if m in trx.receipts and trx.receipts[m][0][0] != "DELIVRD"]
