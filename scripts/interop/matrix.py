@@ -55,13 +55,13 @@ def parse(path):
 
 def check_outcomes(coll, outcomes, wait_s=20.0):
     """(ok, detail): every expected message has one document with the state and text."""
-    deadline = time.monotonic() + wait_s
+    wait_until = time.monotonic() + wait_s
     bad = []
     for mid, state, text, deadline in outcomes:
         doc = None
         while True:
             docs = list(coll.find({"segments.message_id": mid}))
-            if docs or time.monotonic() > deadline:
+            if docs or time.monotonic() > wait_until:
                 break
             time.sleep(0.2)
         if len(docs) != 1:
@@ -100,6 +100,7 @@ def main():
     ap.add_argument("--mongo", required=True)
     ap.add_argument("--db", required=True)
     ap.add_argument("--run-info", default="")
+    ap.add_argument("--summary", help="write 'N passed, N failed, N skipped' (features) here")
     ap.add_argument("clients", nargs="+", help="NAME=OUTFILE[:EXITCODE]")
     args = ap.parse_args()
 
@@ -148,6 +149,11 @@ def main():
         out.append(f"* {n}")
     out.append("</details>")
     print("\n".join(out))
+    if args.summary:
+        cells = [s for n in names for s, _ in table[n].values()]
+        with open(args.summary, "w", encoding="utf-8") as f:
+            f.write(f"{cells.count('ok')} passed, {cells.count('FAIL')} failed, "
+                    f"{cells.count('n/a')} skipped\n")
     return 1 if failed else 0
 
 
