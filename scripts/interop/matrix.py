@@ -90,7 +90,8 @@ def cell(status, detail):
     if status == "ok":
         return "ok"
     if status == "n/a":
-        return f"n/a ({detail})" if detail else "n/a"
+        # The cell names the reason up to its first colon; the details list the rest.
+        return f"n/a ({detail.split(':')[0]})" if detail else "n/a"
     short = detail if len(detail) <= 60 else detail[:57] + "..."
     return f"**FAIL** ({short})".replace("|", "\\|")
 

@@ -73,6 +73,10 @@ fn result(feature: &str, ok: bool, detail: &str) {
     );
 }
 
+fn result_status(feature: &str, status: &str, detail: &str) {
+    println!("RESULT\t{feature}\t{status}\t{detail}");
+}
+
 fn outcome(mid: &str, state: &str, text: Option<&str>, deadline: Option<u64>) {
     let t = text.map_or("-".to_string(), |t| {
         t.bytes().map(|b| format!("{b:02x}")).collect()
@@ -122,18 +126,26 @@ impl SmppClientListener for Listener {
         let rid = req
             .tlvs
             .receipted_message_id()
-            .or_else(|| text.strip_prefix("id:").map(|r| r.split(' ').next().unwrap().to_string()))
+            .or_else(|| {
+                text.strip_prefix("id:")
+                    .map(|r| r.split(' ').next().unwrap().to_string())
+            })
             .unwrap_or_default();
         let stat = text
             .split("stat:")
             .nth(1)
             .map(|s| s.split(' ').next().unwrap().to_string())
             .unwrap_or_default();
-        self.receipts.lock().unwrap().entry(rid).or_default().push(Receipt {
-            stat,
-            state: req.tlvs.message_state(),
-            esm: req.esm_class,
-        });
+        self.receipts
+            .lock()
+            .unwrap()
+            .entry(rid)
+            .or_default()
+            .push(Receipt {
+                stat,
+                state: req.tlvs.message_state(),
+                esm: req.esm_class,
+            });
         req.accept()
     }
 }
@@ -198,13 +210,7 @@ impl Session {
         }
     }
 
-    async fn submit(
-        &self,
-        sm: Vec<u8>,
-        dc: u8,
-        esm: u8,
-        tlvs: Vec<Tlv>,
-    ) -> (u32, String) {
+    async fn submit(&self, sm: Vec<u8>, dc: u8, esm: u8, tlvs: Vec<Tlv>) -> (u32, String) {
         let r = self
             .smsc
             .submit_sm()
@@ -284,7 +290,10 @@ impl Session {
         loop {
             let missing: Vec<String> = {
                 let r = self.receipts.lock().unwrap();
-                ids.iter().filter(|i| !r.contains_key(*i)).cloned().collect()
+                ids.iter()
+                    .filter(|i| !r.contains_key(*i))
+                    .cloned()
+                    .collect()
             };
             if missing.is_empty() || tokio::time::Instant::now() > end {
                 return missing;
@@ -299,6 +308,11 @@ impl Session {
             .unwrap()
             .get(id)
             .and_then(|v| v.first().cloned())
+    }
+
+    /// Ends the session without an unbind.
+    async fn stop(mut self) {
+        self.client.stop().await;
     }
 
     /// unbind_resp status; the engine's session then ends.
@@ -373,7 +387,9 @@ async fn send_parts(
 /// the crate's CommandHeader; (ok, detail).
 async fn raw_enquire(env: &Env) -> (bool, String) {
     let run = async {
-        let mut sock = TcpStream::connect((env.host.as_str(), env.port)).await.ok()?;
+        let mut sock = TcpStream::connect((env.host.as_str(), env.port))
+            .await
+            .ok()?;
         // bind_transceiver written from the spec (its constructor is crate-private).
         let mut bind = vec![0, 0, 0, 0, 0, 0, 0, 0x09, 0, 0, 0, 0, 0, 0, 0, 1];
         bind.extend_from_slice(env.system_id.as_bytes());
@@ -442,7 +458,10 @@ async fn main() {
     // Long texts cut by octets after encoding: a GSM escape (€ = 1B 65) straddles parts
     // 1 and 2, a UTF-16 surrogate pair (😀) parts 1 and 2, so smppd must join the user
     // data before decoding it.
-    let gsm_base: Vec<char> = "smpp34 GSM-7 long text @£$¥èé Ä Ö ".repeat(12).chars().collect();
+    let gsm_base: Vec<char> = "smpp34 GSM-7 long text @£$¥èé Ä Ö "
+        .repeat(12)
+        .chars()
+        .collect();
     let gsm_long = format!(
         "{}€ {{braces}} [x] ~^|\\ {}",
         gsm_base[..152].iter().collect::<String>(),
@@ -470,9 +489,16 @@ async fn main() {
                 Some(r) if missing.is_empty() => result(
                     "dlr_rx",
                     r.stat == "DELIVRD" && r.state == Some(2) && r.esm & 0x04 != 0,
-                    &format!("stat:{} message_state={:?} esm_class=0x{:02x}", r.stat, r.state, r.esm),
+                    &format!(
+                        "stat:{} message_state={:?} esm_class=0x{:02x}",
+                        r.stat, r.state, r.esm
+                    ),
                 ),
-                _ => result("dlr_rx", false, &format!("no receipt on the RX bind for {mid}")),
+                _ => result(
+                    "dlr_rx",
+                    false,
+                    &format!("no receipt on the RX bind for {mid}"),
+                ),
             }
         } else {
             result("dlr_rx", false, &format!("submit_sm on TX: {}", hex(st)));
@@ -499,7 +525,11 @@ async fn main() {
     };
     let mut want = Vec::new();
     let (st, single) = trx.submit(gsm(GSM_SINGLE), 0, 0, vec![]).await;
-    result("submit_single", st == 0 && !single.is_empty(), &format!("message_id {single} status {}", hex(st)));
+    result(
+        "submit_single",
+        st == 0 && !single.is_empty(),
+        &format!("message_id {single} status {}", hex(st)),
+    );
     if st == 0 {
         outcome(&single, "DELIVERED", Some(GSM_SINGLE), None);
         want.push(single.clone());
@@ -522,48 +552,78 @@ async fn main() {
         want.extend(ids);
     }
 
-    // query_sm / cancel_sm on a pending message: the first of two UDH segments.
+    // query_sm / cancel_sm on a pending message: the first of two UDH segments, on a
+    // second transceiver: smpp34 1.5.1 writes cancel_sm with a command_length that
+    // leaves out the message_id (docs/interop.md), after which that connection's
+    // framing is lost.
     let (mut qd, mut qok) = (Vec::new(), true);
     let (st, state, fdate) = trx.query(&single).await;
-    qd.push(format!("delivered: status {st} state {state} final_date {fdate:?}"));
+    qd.push(format!(
+        "delivered: status {st} state {state} final_date {fdate:?}"
+    ));
     qok &= st == 0 && state == 2 && !fdate.is_empty();
-    let (mut cd, mut cok) = (Vec::new(), true);
-    let mut sm = vec![5, 0, 3, 0x51, 2, 1];
-    sm.extend(gsm("to be cancelled"));
-    let (st, pend) = trx.submit(sm, 0, 0x40, vec![]).await;
-    if st == 0 {
-        let (qs, state, _) = trx.query(&pend).await;
-        qd.push(format!("pending: status {qs} state {state}"));
-        qok &= qs == 0 && state == 1;
-        let c = trx.cancel(&pend).await;
-        cd.push(format!("pending: {}", hex(c)));
-        cok &= c == 0;
-        let (qs, state, _) = trx.query(&pend).await;
-        qd.push(format!("cancelled: status {qs} state {state}"));
-        qok &= qs == 0 && state == 4;
-        let c = trx.cancel(&pend).await;
-        cd.push(format!("again: {}", hex(c)));
-        cok &= c == 0x11;
-        let missing = trx.wait_receipts(std::slice::from_ref(&pend), env.wait).await;
-        let r = trx.receipt(&pend);
-        cd.push(format!("receipt {r:?}"));
-        cok &= missing.is_empty() && r.is_some_and(|r| r.stat == "DELETED");
-        outcome(&pend, "CANCELLED", None, None);
-    } else {
-        cok = false;
-        cd.push(format!("submit of the pending segment: {}", hex(st)));
+    let (mut cd, mut cancel) = (Vec::new(), "FAIL");
+    match Session::bind(&env, BIND_TYPE::TRX).await {
+        Err(e) => cd.push(format!("second bind_transceiver: {e}")),
+        Ok(ctrx) => {
+            let mut sm = vec![5, 0, 3, 0x51, 2, 1];
+            sm.extend(gsm("to be cancelled"));
+            let (st, pend) = ctrx.submit(sm, 0, 0x40, vec![]).await;
+            if st == 0 {
+                let (qs, state, _) = ctrx.query(&pend).await;
+                qd.push(format!("pending: status {qs} state {state}"));
+                qok &= qs == 0 && state == 1;
+                let c = ctrx.cancel(&pend).await;
+                cd.push(format!("pending: {}", hex(c)));
+                if c == 0 {
+                    let (qs, state, _) = ctrx.query(&pend).await;
+                    qd.push(format!("cancelled: status {qs} state {state}"));
+                    qok &= qs == 0 && state == 4;
+                    let c = ctrx.cancel(&pend).await;
+                    cd.push(format!("again: {}", hex(c)));
+                    let missing = ctrx
+                        .wait_receipts(std::slice::from_ref(&pend), env.wait)
+                        .await;
+                    let r = ctrx.receipt(&pend);
+                    cd.push(format!("receipt {r:?}"));
+                    if c == 0x11 && missing.is_empty() && r.is_some_and(|r| r.stat == "DELETED") {
+                        cancel = "ok";
+                    }
+                    outcome(&pend, "CANCELLED", None, None);
+                } else if c == 0x02 {
+                    // smppd read the 40 octets announced, found no source_addr_ton and
+                    // answered cancel_sm_resp ESME_RINVCMDLEN: right for what it got.
+                    cancel = "n/a";
+                    cd.insert(
+                        0,
+                        "smpp34 1.5.1 bug: its cancel_sm command_length leaves out the \
+                         message_id, smppd answers ESME_RINVCMDLEN"
+                            .into(),
+                    );
+                }
+            } else {
+                cd.push(format!("submit of the pending segment: {}", hex(st)));
+            }
+            ctrx.stop().await;
+        }
     }
     let (us, _, _) = trx.query("ffffffffffffffffffff").await;
     qd.push(format!("unknown id: {}", hex(us)));
     qok &= us == 0x0C;
     result("query_sm", qok, &qd.join("; "));
-    result("cancel_sm", cok, &cd.join("; "));
+    result_status("cancel_sm", cancel, &cd.join("; "));
 
     // replace_sm: segment 1 of 2 pending, replaced, then segment 2 completes the message.
-    let (old, new, tail) = ("original first part ", "REPLACED first part ", "and the second part");
+    let (old, new, tail) = (
+        "original first part ",
+        "REPLACED first part ",
+        "and the second part",
+    );
     let udh = |seq: u8| vec![5u8, 0, 3, 0x52, 2, seq];
     let (mut rd, mut rok) = (Vec::new(), true);
-    let (st, r1) = trx.submit([udh(1), gsm(old)].concat(), 0, 0x40, vec![]).await;
+    let (st, r1) = trx
+        .submit([udh(1), gsm(old)].concat(), 0, 0x40, vec![])
+        .await;
     rok &= st == 0;
     if st == 0 {
         // validity_period relative 30 min (the account default is 5 min): the outcome's
@@ -572,9 +632,14 @@ async fn main() {
         let r = trx
             .replace(&r1, [udh(1), gsm(new)].concat(), "000000003000000R")
             .await;
-        rd.push(format!("pending (new text, validity +30 min relative): {}", hex(r)));
+        rd.push(format!(
+            "pending (new text, validity +30 min relative): {}",
+            hex(r)
+        ));
         rok &= r == 0;
-        let (st2, r2) = trx.submit([udh(2), gsm(tail)].concat(), 0, 0x40, vec![]).await;
+        let (st2, r2) = trx
+            .submit([udh(2), gsm(tail)].concat(), 0, 0x40, vec![])
+            .await;
         rok &= st2 == 0;
         if st2 == 0 {
             outcome(
@@ -592,7 +657,11 @@ async fn main() {
     } else {
         rd.push(format!("submit: {}", hex(st)));
     }
-    result("replace_sm", rok, &format!("{}; text and deadline checked in MongoDB", rd.join("; ")));
+    result(
+        "replace_sm",
+        rok,
+        &format!("{}; text and deadline checked in MongoDB", rd.join("; ")),
+    );
 
     let missing = trx.wait_receipts(&want, env.wait).await;
     let bad: Vec<&String> = want
@@ -605,7 +674,11 @@ async fn main() {
         &if missing.is_empty() && bad.is_empty() {
             format!("{0}/{0} segment receipts, stat:DELIVRD", want.len())
         } else {
-            format!("{} of {} receipts missing; not DELIVRD: {bad:?}", missing.len(), want.len())
+            format!(
+                "{} of {} receipts missing; not DELIVRD: {bad:?}",
+                missing.len(),
+                want.len()
+            )
         },
     );
 
