@@ -53,7 +53,8 @@ class Session {
       if (!rid && text.startsWith('id:')) rid = text.slice(3).split(' ')[0];
       const m = /stat:(\S+)/.exec(text);
       const list = this.receipts.get(rid) || [];
-      list.push({ stat: m ? m[1] : '', state: pdu.message_state, esm: pdu.esm_class });
+      const t = text.indexOf('text:');
+      list.push({ stat: m ? m[1] : '', state: pdu.message_state, esm: pdu.esm_class, text: t >= 0 ? text.slice(t + 5) : null });
       this.receipts.set(rid, list);
       process.stderr.write(`${this.name}: deliver_sm dc=${pdu.data_coding} esm=0x${pdu.esm_class.toString(16)} receipted_message_id=${rid} message_state=${pdu.message_state} ${JSON.stringify(text)}\n`);
       this.s.send(pdu.response());
@@ -310,6 +311,14 @@ async function main() {
   const bad = want.filter((m) => trx.receipts.has(m) && trx.receipts.get(m)[0].stat !== 'DELIVRD');
   if (missing.length || bad.length) result('dlr_trx', 'FAIL', `${missing.length} of ${want.length} receipts missing; not DELIVRD: ${bad}`);
   else result('dlr_trx', 'ok', `${want.length}/${want.length} segment receipts, stat:DELIVRD`);
+  // Appendix B: text: holds the first 20 characters of the message; every text sent
+  // here is non-empty, so no receipt's text: may be.
+  const empty = want.filter((m) => trx.receipts.has(m) && trx.receipts.get(m)[0].text === '');
+  result(
+    'dlr_text',
+    empty.length ? 'FAIL' : 'ok',
+    empty.length ? `${empty.length} of ${want.length} receipts with an empty text: (${empty.join(', ')})` : `${want.length}/${want.length} receipts with a text:`,
+  );
 
   // Idle past smppd's enquire_link_interval (1 s in interop.sh's config): smppd's
   // enquire_link must be answered within its response_timeout (2 s) or it closes.

@@ -96,6 +96,8 @@ struct Receipt {
     stat: String,
     state: Option<u8>,
     esm: u8,
+    /// The text: field (after "text:"), if any.
+    text: Option<String>,
 }
 
 struct Listener {
@@ -143,6 +145,7 @@ impl SmppClientListener for Listener {
             .or_default()
             .push(Receipt {
                 stat,
+                text: text.split_once("text:").map(|(_, t)| t.to_string()),
                 state: req.tlvs.message_state(),
                 esm: req.esm_class,
             });
@@ -678,6 +681,30 @@ async fn main() {
                 "{} of {} receipts missing; not DELIVRD: {bad:?}",
                 missing.len(),
                 want.len()
+            )
+        },
+    );
+    // Appendix B: text: holds the first 20 characters of the message; every text sent
+    // here is non-empty, so no receipt's text: may be.
+    let empty: Vec<&String> = want
+        .iter()
+        .filter(|m| {
+            trx.receipt(m)
+                .is_some_and(|r| r.text.as_deref() == Some(""))
+        })
+        .collect();
+    result(
+        "dlr_text",
+        empty.is_empty(),
+        &if empty.is_empty() {
+            format!("{0}/{0} receipts with a text:", want.len())
+        } else {
+            let ids: Vec<&str> = empty.iter().map(|s| s.as_str()).collect();
+            format!(
+                "{} of {} receipts with an empty text: ({})",
+                empty.len(),
+                want.len(),
+                ids.join(", ")
             )
         },
     );

@@ -133,6 +133,7 @@ class Session:
         self.c = smpplib.client.Client(HOST, PORT, timeout=WAIT, allow_unknown_opt_params=True)
         self.receipts = {}  # receipted message_id -> [(stat, message_state)]
         self.server_enquires = 0  # enquire_link sent by smppd and answered
+        self.receipt_text = {}  # receipted message_id -> the receipt's text: field
 
     def bind(self, kind):
         self.c.connect()
@@ -151,6 +152,7 @@ class Session:
             if rid is None and text.startswith("id:"):
                 rid = text[3:].split()[0]
             self.receipts.setdefault(rid, []).append((stat, pdu.message_state, pdu.esm_class))
+            self.receipt_text[rid] = text.split("text:", 1)[1] if "text:" in text else None
             print(f"{self.name}: deliver_sm dc={pdu.data_coding} esm=0x{pdu.esm_class:02x} "
                   f"receipted_message_id={rid} message_state={pdu.message_state} {text!r}",
                   file=sys.stderr, flush=True)
@@ -398,6 +400,12 @@ def main():
         result("dlr_trx", "FAIL", f"{len(missing)} of {len(want_receipts)} receipts missing; not DELIVRD: {bad}")
     else:
         result("dlr_trx", "ok", f"{len(want_receipts)}/{len(want_receipts)} segment receipts, stat:DELIVRD")
+    # Appendix B: text: holds the first 20 characters of the message; every text sent
+    # here is non-empty, so no receipt's text: may be.
+    empty = [m for m in want_receipts if trx.receipt_text.get(m) == ""]
+    result("dlr_text", "FAIL" if empty else "ok",
+           f"{len(empty)} of {len(want_receipts)} receipts with an empty text: ({', '.join(empty)})"
+           if empty else f"{len(want_receipts)}/{len(want_receipts)} receipts with a text:")
 
     # Idle past smppd's enquire_link_interval (1 s in interop.sh's config): smppd's
     # enquire_link must be answered within its response_timeout (2 s) or it closes.
