@@ -929,3 +929,54 @@ both!(
         run.stop().await;
     }
 );
+
+// A batch of segments of many partitions is stored whole either way a node sends it:
+// one SUBMIT call for the batch (a standalone server) or one per partition (as on a
+// cluster). Fails if a record's keys, counts or indexes land in another record's
+// partition (a message would not complete, or Redis would keep something).
+both!(
+    a_batch_over_many_partitions_is_stored_in_one_call_or_one_per_partition,
+    |kind| async move {
+        for per_partition in [false, true] {
+            let env = Env::start(kind);
+            let sink = TestSink::new(true);
+            let mut settings = env.settings("spread");
+            settings.submit_per_partition = per_partition;
+            let run = Running::start(settings, sink.clone()).await;
+            let base = env.redis.dbsize();
+            let part = |r: u16, seq: u8| {
+                segment(
+                    "ada",
+                    Some((ConcatScheme::Udh16, r, 2, seq)),
+                    0,
+                    b"x",
+                    1,
+                    "",
+                )
+            };
+            let partitions: std::collections::BTreeSet<usize> =
+                (0..60).map(|r| partition_of(&part(r, 1))).collect();
+            assert!(partitions.len() > 20, "{partitions:?}");
+            let firsts = (0..60).map(|r| run.store.submit(part(r, 1)));
+            for r in futures::future::join_all(firsts).await {
+                r.unwrap();
+            }
+            let seconds = (0..60).map(|r| run.store.submit(part(r, 2)));
+            for r in futures::future::join_all(seconds).await {
+                r.unwrap();
+            }
+            let docs = wait_outcomes(&run.store, 60, T).await;
+            assert!(
+                docs.iter().all(|d| d.get_str("state") == Ok("DELIVERED")),
+                "per partition {per_partition}"
+            );
+            wait_for("120 receipts", T, || {
+                let s = sink.clone();
+                async move { s.count() >= 120 }
+            })
+            .await;
+            wait_dbsize(&env.redis, base, T).await;
+            run.stop().await;
+        }
+    }
+);

@@ -98,6 +98,7 @@ async fn write_pending(
         .await
         .unwrap();
     let _: () = r.hincr(&usage, "b", octets).await.unwrap();
+    let _: () = r.hincr(&usage, "n", 1).await.unwrap();
     gk
 }
 

@@ -92,6 +92,7 @@ impl Inner {
         // fields plus a record key per segment.
         let account = meta.account.clone();
         let mut record = SubmitRecord {
+            part,
             gk,
             seq,
             total: meta.total,
@@ -140,7 +141,7 @@ impl Inner {
             // first; dropped again below unless the script stored it.
             self.known.put(group);
         }
-        let reply = self.submits.submit(part, record).await;
+        let reply = self.submits.submit(record).await;
         if single && !matches!(reply, Ok(SubmitReply::Single { .. })) {
             // Not stored: nothing for the lease to take.
             self.known.take(&message_id);

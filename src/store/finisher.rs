@@ -276,22 +276,28 @@ impl Finisher {
                 None => tracing::error!(gid = g.gid, "a finished message without a partition"),
             }
         }
-        for (p, groups) in parts {
-            // Receipts are normally released long before (super::release): send
-            // them again only for the gids still in P{t}:fresh. A gid cannot re-enter
-            // it, so one seen absent here is released for good.
-            let gids: Vec<&str> = groups.iter().map(|g| g.gid.as_str()).collect();
-            let fresh: Vec<Option<f64>> = redis::cmd("ZMSCORE")
-                .arg(format!(
-                    "{}fresh",
-                    partition::prefix(self.inner.prefix(), p)
-                ))
-                .arg(&gids)
-                .query_async(&mut self.inner.conn())
-                .await?;
-            for (slice, fresh) in groups.chunks(SCRIPT_SLICE).zip(fresh.chunks(SCRIPT_SLICE)) {
-                self.finalize_slice(p, slice, fresh).await?;
-            }
+        // The partitions at once (pipelined on the connection): one after the other,
+        // a batch spread over many partitions waited a round trip per partition.
+        futures::future::try_join_all(parts.into_iter().map(|(p, g)| self.finalize_part(p, g)))
+            .await?;
+        Ok(())
+    }
+
+    async fn finalize_part(&self, p: usize, groups: Vec<&FinishedGroup>) -> Result<(), StoreError> {
+        // Receipts are normally released long before (super::release): send them
+        // again only for the gids still in P{t}:fresh. A gid cannot re-enter it, so
+        // one seen absent here is released for good.
+        let gids: Vec<&str> = groups.iter().map(|g| g.gid.as_str()).collect();
+        let fresh: Vec<Option<f64>> = redis::cmd("ZMSCORE")
+            .arg(format!(
+                "{}fresh",
+                partition::prefix(self.inner.prefix(), p)
+            ))
+            .arg(&gids)
+            .query_async(&mut self.inner.conn())
+            .await?;
+        for (slice, fresh) in groups.chunks(SCRIPT_SLICE).zip(fresh.chunks(SCRIPT_SLICE)) {
+            self.finalize_slice(p, slice, fresh).await?;
         }
         Ok(())
     }

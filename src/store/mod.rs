@@ -239,6 +239,11 @@ impl Store {
                 max_pending_bytes: settings.max_pending_bytes,
                 hold_ms: lease::hold_ms(settings.receipt_lease),
             },
+            if settings.submit_per_partition {
+                submit_batch::Calls::PerPartition
+            } else {
+                submit_batch::Calls::One
+            },
         );
         let (claimed, claimed_rx) = tokio::sync::mpsc::channel(release::CLAIMED_QUEUE);
         Ok(Store {

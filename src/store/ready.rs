@@ -132,13 +132,14 @@ pub(super) async fn make_due(inner: &Inner, held: &[Held]) {
             held_until: h.held_until,
         });
     }
-    for (p, entries) in parts {
+    futures::future::join_all(parts.iter().map(|(p, entries)| async move {
         if let Err(e) = inner
             .scripts
-            .receipt_ready(&mut inner.conn(), p, &entries)
+            .receipt_ready(&mut inner.conn(), *p, entries)
             .await
         {
             tracing::warn!(error = %e, n = entries.len(), "could not release held receipts; they go out when their hold ends");
         }
-    }
+    }))
+    .await;
 }

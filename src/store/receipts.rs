@@ -576,12 +576,13 @@ impl Worker {
                 None => tracing::error!(id, "a receipt id without a partition"),
             }
         }
-        for (p, ids) in parts {
+        futures::future::try_join_all(parts.iter().map(|(p, ids)| async move {
             self.inner
                 .scripts
-                .receipt_done(&mut self.inner.conn(), p, &self.account, &ids)
-                .await?;
-        }
+                .receipt_done(&mut self.inner.conn(), *p, &self.account, ids)
+                .await
+        }))
+        .await?;
         Ok(())
     }
 

@@ -241,11 +241,16 @@ impl Releaser {
                 None => tracing::error!(gid = g.gid, "a finished message without a partition"),
             }
         }
-        let mut n = 0;
-        for (p, groups) in parts {
-            n += self.release_part(p, groups).await?;
-        }
-        Ok(n)
+        // The partitions at once (pipelined on the connection): one after the other,
+        // completions spread over many partitions fell behind (3-part load: receipts
+        // queued p50 30 s).
+        let n = futures::future::try_join_all(
+            parts
+                .into_iter()
+                .map(|(p, groups)| self.release_part(p, groups)),
+        )
+        .await?;
+        Ok(n.into_iter().sum())
     }
 
     async fn release_part(&self, p: usize, groups: Vec<RawGroup>) -> Result<u64, StoreError> {

@@ -5,9 +5,12 @@ use std::time::Duration;
 /// Settings of the Redis + MongoDB message store.
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
-    /// `redis://host:port/db` of a standalone Redis ≥ 7.0 or Valkey (not a cluster: the
-    /// Lua scripts build key names from data they read).
+    /// `redis://host:port/db` of a standalone Redis ≥ 7.0 or Valkey (the layout is
+    /// partitioned for a cluster, whose runtime is not built yet).
     pub redis_url: String,
+    /// One SUBMIT call per partition of a batch, as a cluster needs, instead of one
+    /// per batch (tests of the cluster's call path on a standalone server).
+    pub submit_per_partition: bool,
     /// `mongodb://…` of the outcome database.
     pub mongodb_uri: String,
     /// MongoDB database holding the `outcomes` collection.
@@ -76,6 +79,7 @@ impl StoreSettings {
             max_pending: 1_000_000,
             max_pending_bytes: 1 << 30,
             redis_timeout: Duration::from_secs(2),
+            submit_per_partition: false,
         }
     }
 }

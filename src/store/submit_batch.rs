@@ -7,11 +7,11 @@
 //! fill a batch: a submit that finds a slot free goes at once (alone when the node is
 //! idle), so the batches grow only with the load.
 //!
-//! A script runs on one partition, so a batch is split by partition: each part is
-//! one SUBMIT call, all sent at once (pipelined on the connection). The segments of a
-//! message share a partition, so their order within it is kept; single-part ids come
-//! in runs of 256 per partition (`Inner::next_message_id`), so a batch of them is one
-//! call or two.
+//! On a standalone server a batch is one SUBMIT call whatever its partitions; where a
+//! call may touch one partition only (a cluster), it is split by partition, each part
+//! one call, all sent at once (pipelined). The segments of a message share a
+//! partition, so their order is kept either way; single-part ids come in runs of 256
+//! per partition (`Inner::next_message_id`), so a batch of them is one call or two.
 //!
 //! Durability is unchanged: every segment is answered from its own reply in the
 //! batch's result, after Redis executed the whole script (one atomic step, one AOF
@@ -40,8 +40,18 @@ const MAX_BATCH: usize = 256;
 /// beyond this, a submit waits to be queued (back-pressure, not loss).
 const QUEUE: usize = 4096;
 
+/// How a batch is sent: as one SUBMIT call whatever its partitions (a standalone
+/// server, where a script may touch any key: a batch of multi-part segments spreads
+/// over many partitions, and a call per partition cost Redis a script's fixed work
+/// each — 3-part load 0.74× of one call per batch), or one call per partition (a
+/// cluster, where a call's keys must share a slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calls {
+    One,
+    PerPartition,
+}
+
 struct Job {
-    part: usize,
     record: SubmitRecord,
     reply: oneshot::Sender<Result<SubmitReply, StoreError>>,
 }
@@ -53,26 +63,23 @@ pub(crate) struct Batcher {
 
 impl Batcher {
     /// Starts the batching task on the current runtime.
-    pub fn start(conn: ConnectionManager, scripts: Arc<Scripts>, header: SubmitHeader) -> Batcher {
+    pub fn start(
+        conn: ConnectionManager,
+        scripts: Arc<Scripts>,
+        header: SubmitHeader,
+        calls: Calls,
+    ) -> Batcher {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(rx, conn, scripts, header));
+        tokio::spawn(run(rx, conn, scripts, header, calls));
         Batcher { tx }
     }
 
-    /// Stores one record in partition `part`; its own reply from the batch. Err:
-    /// Redis failed (the whole call) or the batching task is gone.
-    pub async fn submit(
-        &self,
-        part: usize,
-        record: SubmitRecord,
-    ) -> Result<SubmitReply, StoreError> {
+    /// Stores one record; its own reply from the batch. Err: Redis failed (the whole
+    /// call) or the batching task is gone.
+    pub async fn submit(&self, record: SubmitRecord) -> Result<SubmitReply, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job {
-                part,
-                record,
-                reply,
-            })
+            .send(Job { record, reply })
             .await
             .map_err(|_| StoreError::Stopped)?;
         rx.await.map_err(|_| StoreError::Stopped)?
@@ -84,6 +91,7 @@ async fn run(
     conn: ConnectionManager,
     scripts: Arc<Scripts>,
     header: SubmitHeader,
+    calls: Calls,
 ) {
     let mut in_flight = FuturesUnordered::new();
     let mut open = true;
@@ -99,7 +107,7 @@ async fn run(
                             Err(_) => break,
                         }
                     }
-                    in_flight.push(call(conn.clone(), &scripts, header, batch));
+                    in_flight.push(call(conn.clone(), &scripts, header, calls, batch));
                 }
                 None => open = false,
             },
@@ -107,17 +115,26 @@ async fn run(
     }
 }
 
-/// One SUBMIT call per partition of `batch`, all at once; every job gets its reply
-/// (or its call's error).
-async fn call(conn: ConnectionManager, scripts: &Scripts, h: SubmitHeader, batch: Vec<Job>) {
+/// The SUBMIT calls of `batch`: one (`Calls::One`), or one per partition, all at once
+/// (`Calls::PerPartition`); every job gets its reply (or its call's error).
+async fn call(
+    conn: ConnectionManager,
+    scripts: &Scripts,
+    h: SubmitHeader,
+    calls: Calls,
+    batch: Vec<Job>,
+) {
+    if calls == Calls::One {
+        return call_part(conn, scripts, h, batch).await;
+    }
     let mut parts: BTreeMap<usize, Vec<Job>> = BTreeMap::new();
     for j in batch {
-        parts.entry(j.part).or_default().push(j);
+        parts.entry(j.record.part).or_default().push(j);
     }
     futures::future::join_all(
         parts
-            .into_iter()
-            .map(|(p, jobs)| call_part(conn.clone(), scripts, h, p, jobs)),
+            .into_values()
+            .map(|jobs| call_part(conn.clone(), scripts, h, jobs)),
     )
     .await;
 }
@@ -126,12 +143,11 @@ async fn call_part(
     mut conn: ConnectionManager,
     scripts: &Scripts,
     h: SubmitHeader,
-    p: usize,
     batch: Vec<Job>,
 ) {
     let (records, replies): (Vec<_>, Vec<_>) =
         batch.into_iter().map(|j| (j.record, j.reply)).unzip();
-    match scripts.submit(&mut conn, p, h, &records).await {
+    match scripts.submit(&mut conn, h, &records).await {
         // A receiver gone (its session dropped the submit) changes nothing: the
         // segment is stored either way.
         Ok(answers) => {

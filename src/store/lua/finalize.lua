@@ -50,4 +50,5 @@ for acct, f in pairs(freed) do
   take('b:' .. acct, f.b)
 end
 take('b', freed_bytes)
+take('n', n)
 return n

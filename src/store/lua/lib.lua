@@ -33,7 +33,8 @@ end
 local BUCKET = 1000
 local function bucket_of(dl) return math.ceil(dl / BUCKET) * BUCKET end
 local function bucket_name(b) return '#' .. string.format('%d', b) end
--- Buckets this script call armed already: a batch arms each once.
+-- Buckets this script call armed already (by partition prefix and bucket): a batch
+-- arms each once.
 local armed_buckets = {}
 -- Arms the expiry timer of a group's deadline, separate from the group's data (which
 -- stays readable when the expiry event fires). Where the server has hash-field
@@ -45,8 +46,8 @@ local armed_buckets = {}
 -- when it (re)subscribes).
 local function arm(gk, dl, hfe)
   local b = bucket_of(dl)
-  if not armed_buckets[b] then
-    armed_buckets[b] = true
+  if not armed_buckets[P .. b] then
+    armed_buckets[P .. b] = true
     local name = bucket_name(b)
     if hfe == '1' then
       local t = P .. 'timers'

@@ -1,11 +1,16 @@
 -- Accepts a batch of segments (group commit: the node sends the submits that arrived
 -- while its previous batches were in flight as one call, see `submit_batch.rs`), each
--- exactly as if it were alone, in order.
+-- exactly as if it were alone, in order. The records may belong to several
+-- partitions (all declared in KEYS): each record's keys, indexes, counts and limits
+-- are its own partition's (P is switched per record). On a standalone server a batch
+-- is one call whatever its partitions; in a cluster each call holds one partition.
 --
 -- ARGV: 3 max_pending, 4 hfe (1/0), 5 how long a receipt is held (ms), 6
--- max_pending_bytes, 7 the number k of accounts in the batch, then k quadruples
--- (account, its max pending messages, its max pending octets, its max queued
--- receipts), then records, each `n` followed by its n fields: 1 gk, 2 seq, 3 total, 4
+-- max_pending_bytes (both a partition's share), 7 the number k of accounts in the
+-- batch, then k quadruples (account, its max pending messages, its max pending
+-- octets, its max queued receipts: a partition's shares), then the number m of
+-- partitions and their m key prefixes, then records, each `n`, the index of its
+-- partition among the m, and its n fields: 1 gk, 2 seq, 3 total, 4
 -- message_id, 5 deadline_ms, 6 service_type, 7 the tail of the segment record
 -- (`StoredSegment::record_tail`; its length is what the record counts against the
 -- octet limits), 8 the account's index among the quadruples (1-based), then 9 for a
@@ -14,7 +19,8 @@
 -- `ready.rs`); for a multi-part one the expiry mode code (`x`).
 --
 -- Usage: the hash P:usage keeps `n:<acct>` messages and `b:<acct>` octets of each
--- account, and `b` octets of all, from the submit that stores them to the FINALIZE
+-- account, and `n` messages and `b` octets of all (what max_pending and
+-- max_pending_bytes count), from the submit that stores them to the FINALIZE
 -- that deletes them (REPLACE adjusts the octets). A field at 0 is deleted, so nothing
 -- is left when the store is empty.
 --
@@ -34,26 +40,43 @@
 local max_pending, hfe, hold = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local max_bytes = tonumber(ARGV[6])
 local now = now_ms()
-local usage = P .. 'usage'
--- Pending count and octets, read once per batch and kept up to date as records are
--- admitted (a new group enters the deadlines, a single-part message the outbox).
-local pending, bytes = nil, nil
--- The batch's accounts, by index: {name, limits (max_n, max_b, max_r), n, b, r
--- (receipts queued), dn, db (this batch's additions)}; usage read when first needed.
-local accts, first_record = {}, 8
+-- The batch's accounts, by index: name and limits (max_n, max_b, max_r), per
+-- partition.
+local limits, f = {}, 8
 for k = 1, tonumber(ARGV[7]) do
-  local f = 8 + (k - 1) * 4
-  accts[k] = {name = ARGV[f], max_n = tonumber(ARGV[f + 1]), max_b = tonumber(ARGV[f + 2]),
-    max_r = tonumber(ARGV[f + 3]), dn = 0, db = 0}
-  first_record = f + 4
+  limits[k] = {name = ARGV[f], max_n = tonumber(ARGV[f + 1]), max_b = tonumber(ARGV[f + 2]),
+    max_r = tonumber(ARGV[f + 3])}
+  f = f + 4
+end
+-- The batch's partitions: their key prefixes, by index.
+local prefixes = {}
+for k = 1, tonumber(ARGV[f]) do prefixes[k] = ARGV[f + k] end
+local first_record = f + #prefixes + 1
+-- What the batch does in each partition, written at its end: the index entries, the
+-- receipts, and the partition's counts (pending messages and octets, read once and
+-- kept up to date as records are admitted; a message counts from its first record
+-- until FINALIZE) and per account {n, b, r (receipts queued), dn, db (this batch's
+-- additions)}.
+local parts, cur = {}, nil
+local function enter(k)
+  cur = parts[k]
+  if not cur then
+    cur = {P = prefixes[k], accts = {}, fin = new_fin(), dls = {}, ob = {}, q = {}}
+    parts[k] = cur
+  end
+  P = cur.P
 end
 local function account(k)
-  local a = accts[k]
-  if not a.n then
-    -- The store's octets come with the batch's first account: one call fewer.
-    local u = redis.call('HMGET', usage, 'n:' .. a.name, 'b:' .. a.name, 'b')
-    a.n, a.b = tonumber(u[1]) or 0, tonumber(u[2]) or 0
-    if not bytes then bytes = tonumber(u[3]) or 0 end
+  local a = cur.accts[k]
+  if not a then
+    -- The partition's messages and octets come with the batch's first account: one
+    -- call, where counting the pending area (two ZCARDs) cost two more per call.
+    local l = limits[k]
+    local u = redis.call('HMGET', P .. 'usage', 'n:' .. l.name, 'b:' .. l.name, 'b', 'n')
+    a = {name = l.name, max_n = l.max_n, max_b = l.max_b, max_r = l.max_r,
+      n = tonumber(u[1]) or 0, b = tonumber(u[2]) or 0, dn = 0, db = 0}
+    cur.accts[k] = a
+    if not cur.bytes then cur.bytes, cur.pending = tonumber(u[3]) or 0, tonumber(u[4]) or 0 end
   end
   return a
 end
@@ -61,31 +84,27 @@ end
 -- segment of a pending one). Returns the refusal, or nil.
 local function admit(b, dl, new)
   local a, len = account(tonumber(ARGV[b + 7])), #ARGV[b + 6]
-  if not pending then
-    pending = redis.call('ZCARD', P .. 'deadlines') + redis.call('ZCARD', P .. 'outbox')
-  end
   if new then
-    if pending >= max_pending then return {'full', 'store'} end
+    if cur.pending >= max_pending then return {'full', 'store'} end
     if a.n >= a.max_n then return {'full', 'account'} end
     if not a.r then a.r = redis.call('ZCARD', P .. 'r:' .. a.name) end
     if a.r >= a.max_r then return {'full', 'receipts'} end
   end
-  if bytes + len > max_bytes then return {'full', 'store_bytes'} end
+  if cur.bytes + len > max_bytes then return {'full', 'store_bytes'} end
   if a.b + len > a.max_b then return {'full', 'account_bytes'} end
   if dl <= now and new then return {'expired'} end
   return nil
 end
 -- Counts an admitted record once its writes are done.
 local function count(b, new)
-  local a, len = accts[tonumber(ARGV[b + 7])], #ARGV[b + 6]
+  local a, len = cur.accts[tonumber(ARGV[b + 7])], #ARGV[b + 6]
   if new then
-    pending = pending + 1
+    cur.pending = cur.pending + 1
     a.n, a.dn = a.n + 1, a.dn + 1
   end
-  bytes = bytes + len
+  cur.bytes = cur.bytes + len
   a.b, a.db = a.b + len, a.db + len
 end
-local fin, dls, ob, q = new_fin(), {}, {}, {}
 local function one(b, last)
   local gk, seq, total, mid, dl = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3], tonumber(ARGV[b + 4])
   if total == 1 then
@@ -107,14 +126,14 @@ local function one(b, last)
     redis.call('HSET', P .. 'd:' .. mid, 'gid', mid, 'gk', gk, 'st', ARGV[b + 5],
       'dl', ARGV[b + 4], 'sub', at, 'm:1', '= 0 \n' .. at .. ' ' .. ARGV[b + 6],
       'state', 'complete', 'node', NODE)
-    ob[#ob + 1] = now
-    ob[#ob + 1] = mid
+    cur.ob[#cur.ob + 1] = now
+    cur.ob[#cur.ob + 1] = mid
     count(b, true)
     if last >= b + 11 then
       -- Held, not announced: due once the node queued the submit_sm_resp
       -- (RECEIPT_READY), or at held_until if it never says so.
       local held = now + hold
-      queue_receipts(b + 9, last, held, q)
+      queue_receipts(b + 9, last, held, cur.q)
       return {'complete', mid, held}
     end
     return {'complete', mid}
@@ -135,8 +154,8 @@ local function one(b, last)
     -- it: every segment record names it.
     redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 8], 'dl', dl,
       'sub', now, 'n', 1, 'i:' .. seq, mid)
-    dls[#dls + 1] = dl
-    dls[#dls + 1] = gk
+    cur.dls[#cur.dls + 1] = dl
+    cur.dls[#cur.dls + 1] = gk
     arm(gk, dl, hfe)
   else
     -- n read with the HMGET above: one HSET instead of HSET + HINCRBY (a redis.call
@@ -151,7 +170,7 @@ local function one(b, last)
   redis.call('SET', P .. 'm:' .. mid, own .. ' ' .. #gk .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[b + 6])
   count(b, new)
   if n >= total then
-    finish_group(gk, gid, 'complete', now, fin)
+    finish_group(gk, gid, 'complete', now, cur.fin)
     -- Its data goes back with the answer, for the node's releaser (see
     -- release::Completed): the same read FRESH would make, without FRESH's call.
     return {'complete', gid, group_fields(P .. 'd:' .. gid)}
@@ -160,37 +179,44 @@ local function one(b, last)
 end
 local out, i = {}, first_record
 while i <= #ARGV do
+  -- Each record: its field count n, its partition's index, then its n fields.
   local n = tonumber(ARGV[i])
-  local ok, r = pcall(one, i + 1, i + n)
+  enter(tonumber(ARGV[i + 1]))
+  local ok, r = pcall(one, i + 2, i + n + 1)
   if ok then
     out[#out + 1] = r
   else
     -- A failed redis.call raises its error reply as a table {err = ...}.
     out[#out + 1] = {'err', type(r) == 'table' and tostring(r.err) or tostring(r)}
   end
-  i = i + n + 1
+  i = i + n + 2
 end
--- The deadlines first: a group opened and completed in this batch is removed from
--- them by finish_flush.
-bulk('ZADD', P .. 'deadlines', dls)
-finish_flush(fin, hfe, true)
-bulk('ZADD', P .. 'outbox', ob)
-flush_receipts(q, false)
--- The new totals in one HSET: this script read them and nothing else ran since.
-local u = {}
-for _, a in ipairs(accts) do
-  if a.dn ~= 0 then
-    u[#u + 1] = 'n:' .. a.name
-    u[#u + 1] = string.format('%d', a.n)
+for _, s in pairs(parts) do
+  P = s.P
+  -- The deadlines first: a group opened and completed in this batch is removed from
+  -- them by finish_flush.
+  bulk('ZADD', P .. 'deadlines', s.dls)
+  finish_flush(s.fin, hfe, true)
+  bulk('ZADD', P .. 'outbox', s.ob)
+  flush_receipts(s.q, false)
+  -- The new totals in one HSET: this script read them and nothing else ran since.
+  local u = {}
+  for _, a in pairs(s.accts) do
+    if a.dn ~= 0 then
+      u[#u + 1] = 'n:' .. a.name
+      u[#u + 1] = string.format('%d', a.n)
+    end
+    if a.db ~= 0 then
+      u[#u + 1] = 'b:' .. a.name
+      u[#u + 1] = string.format('%d', a.b)
+    end
   end
-  if a.db ~= 0 then
-    u[#u + 1] = 'b:' .. a.name
-    u[#u + 1] = string.format('%d', a.b)
+  if #u > 0 then
+    u[#u + 1] = 'b'
+    u[#u + 1] = string.format('%d', s.bytes)
+    u[#u + 1] = 'n'
+    u[#u + 1] = string.format('%d', s.pending)
+    bulk('HSET', P .. 'usage', u)
   end
-end
-if #u > 0 then
-  u[#u + 1] = 'b'
-  u[#u + 1] = string.format('%d', bytes)
-  bulk('HSET', usage, u)
 end
 return out

@@ -140,6 +140,24 @@ impl Scripts {
             .arg(&self.node);
         inv
     }
+
+    /// An invocation of `name` on several partitions (SUBMIT of a batch on a
+    /// standalone server): each one's key declared, the first one's prefix as
+    /// `ARGV[1]`.
+    fn call_parts(&self, name: Name, parts: &[usize]) -> ScriptInvocation<'_> {
+        let mut inv = self.scripts[name as usize].prepare_invoke();
+        for p in parts {
+            inv.key(&self.anchors[*p]);
+        }
+        inv.arg(&self.prefixes[parts.first().copied().unwrap_or_default()])
+            .arg(&self.node);
+        inv
+    }
+
+    /// Partition `p`'s key prefix.
+    fn prefix(&self, p: usize) -> &str {
+        &self.prefixes[p]
+    }
 }
 
 /// A receipt to queue: the account whose queue it joins, its id (the segment's

@@ -24,6 +24,8 @@ pub struct SubmitHeader {
 
 /// One segment to store.
 pub struct SubmitRecord {
+    /// Its partition (`partition::of_group` of a multi-part message's group key).
+    pub part: usize,
     /// The group key (`model::group_key`): names the pending group.
     pub gk: String,
     pub seq: u8,
@@ -117,16 +119,27 @@ impl Limit {
 }
 
 impl Scripts {
-    /// Runs SUBMIT for `records`, all of partition `p`; one reply per record, in
-    /// order.
+    /// Runs SUBMIT for `records`, which may belong to several partitions (one call
+    /// on a standalone server; in a cluster a call may hold one partition only); one
+    /// reply per record, in order.
     pub async fn submit(
         &self,
         conn: &mut ConnectionManager,
-        p: usize,
         header: SubmitHeader,
         records: &[SubmitRecord],
     ) -> Result<Vec<SubmitReply>, StoreError> {
-        let mut inv = self.call(Name::Submit, p);
+        let mut parts: Vec<usize> = Vec::new();
+        let part_index: Vec<usize> = records
+            .iter()
+            .map(|r| match parts.iter().position(|p| *p == r.part) {
+                Some(i) => i + 1,
+                None => {
+                    parts.push(r.part);
+                    parts.len()
+                }
+            })
+            .collect();
+        let mut inv = self.call_parts(Name::Submit, &parts);
         // Every limit is counted per partition, each admitting its share.
         inv.arg(share(header.max_pending))
             .arg(self.hfe)
@@ -153,8 +166,13 @@ impl Scripts {
                 .arg(share(l.max_pending_bytes))
                 .arg(share(l.max_queued_receipts));
         }
-        for (r, account_index) in records.iter().zip(index) {
-            // Each record: its field count, then fields 1 gk, 2 seq, 3 total,
+        inv.arg(parts.len());
+        for p in &parts {
+            inv.arg(self.prefix(*p));
+        }
+        for ((r, account_index), part_index) in records.iter().zip(index).zip(part_index) {
+            // Each record: its field count, its partition's index, then fields 1 gk,
+            // 2 seq, 3 total,
             // 4 message_id, 5 deadline, 6 service_type, 7 record tail, 8 the account's
             // index, then 9 the single-part time and 10-12 its receipt triple, or 9
             // the expiry code.
@@ -166,6 +184,7 @@ impl Scripts {
                 SubmitKind::Part { .. } => 9,
             };
             inv.arg(n)
+                .arg(part_index)
                 .arg(&r.gk)
                 .arg(r.seq)
                 .arg(r.total)
