@@ -19,3 +19,5 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${SMPPD_TEST_THREADS:-4}"
+# Three independent ESME implementations against the debug build (docs/interop-matrix.md).
+INTEROP_PROFILE=debug bash scripts/interop.sh

@@ -980,3 +980,34 @@ both!(
         }
     }
 );
+
+// A segment cut inside a GSM escape (an ESME that splits after encoding) cannot be
+// decoded alone; its receipt still says what it held. Fails with a strict decode of
+// the segment (an empty `text:`; found by scripts/interop.sh with every client).
+both!(
+    a_segment_cut_inside_an_escape_still_has_receipt_text,
+    |kind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("cut"), sink.clone()).await;
+        let part = |seq: u8, data: &[u8]| {
+            segment("cal", Some((ConcatScheme::Udh8, 7, 2, seq)), 0, data, 1, "")
+        };
+        // "ab€cd" with the escape 0x1B ending the first segment.
+        run.store.submit(part(1, b"ab\x1b")).await.unwrap();
+        run.store.submit(part(2, b"\x65cd")).await.unwrap();
+        wait_for("two receipts", T, || {
+            let s = sink.clone();
+            async move { s.count() >= 2 }
+        })
+        .await;
+        for r in sink.receipts() {
+            let text = String::from_utf8(r.short_message.clone()).unwrap();
+            let field = text.rsplit("text:").next().unwrap();
+            assert!(!field.is_empty(), "{text}");
+        }
+        let docs = wait_outcomes(&run.store, 1, T).await;
+        assert_eq!(docs[0].get_str("text").unwrap(), "ab€cd");
+        run.stop().await;
+    }
+);
