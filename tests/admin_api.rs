@@ -373,7 +373,7 @@ async fn a_submitted_message_is_looked_up_by_its_id() {
     let path = format!("/api/messages/{id}");
     let m = wait_for("the outcome in MongoDB", || async {
         let m = get_json(a, &path, READ_TOKEN).await;
-        (m["final"] == true).then_some(m)
+        m["outcome"].is_object().then_some(m)
     })
     .await;
     assert_eq!(m["message_id"], id.as_str());
@@ -386,6 +386,18 @@ async fn a_submitted_message_is_looked_up_by_its_id() {
     assert_eq!(o["segments"][0]["message_id"], id.as_str());
     assert_eq!(o["node"], "node-a");
     assert!(!m.to_string().contains("hello"), "no message text: {m}");
+
+    // A message still waiting for its second segment: ENROUTE, from Redis.
+    let mut first = smpp_client::submit_sm("491702", &[5, 0, 3, 9, 2, 1, b'x']);
+    first.esm_class = 0x40;
+    let r = esme.request(Body::SubmitSm(first)).await;
+    let Body::SubmitSmResp(Some(resp)) = r.body else {
+        panic!("{r:?}");
+    };
+    let pending = resp.message_id.to_string_lossy().into_owned();
+    let m = get_json(a, &format!("/api/messages/{pending}"), READ_TOKEN).await;
+    assert_eq!(m["state"], "ENROUTE", "{m}");
+    assert_eq!(m["final"], false);
 
     // An id nobody was given, and something that is not an id.
     let m = get_json(a, "/api/messages/FFFFFFFF000000000000", READ_TOKEN).await;

@@ -1,18 +1,17 @@
 //! Where a message is, by any of its segments' message_ids, without knowing its
 //! account (query_sm needs the account and the source address).
 //!
-//! Only the outcome document is read: a finished message is in MongoDB once the
-//! outcome writer acknowledged it. Before that — pending, or finished but still in
-//! the outbox — and for ids smppd never gave, the answer is `pending_or_unknown`.
-//! [`lookup`] is the one place to add a read of the pending state from Redis when
-//! the store offers one.
+//! The outcome document when MongoDB has it; before that, the message's state in
+//! Redis (`Store::redis_state`): `ENROUTE` while segments are to come, or its final
+//! state while the outcome is on its way (`final` true, no `outcome`). An id neither
+//! holds is `pending_or_unknown` (a moment between the two, or never given).
 
 use std::time::Duration;
 
 use mongodb::bson::{doc, Bson, Document};
 
 use super::api::{Address, Message, Outcome, Segment};
-use crate::store::Store;
+use crate::store::{RedisState, Store};
 
 /// How long a lookup waits for MongoDB.
 const MONGO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,15 +40,34 @@ pub async fn lookup(store: &Store, message_id: &str) -> Result<Message, String> 
         .await
         .map_err(|_| format!("MongoDB did not answer within {MONGO_TIMEOUT:?}"))?
         .map_err(|e| format!("MongoDB: {e}"))?;
-    Ok(match found {
-        Some(d) => finished(message_id, &d),
-        None => Message {
-            message_id: message_id.to_owned(),
-            state: PENDING_OR_UNKNOWN.to_owned(),
-            is_final: false,
-            outcome: None,
-        },
+    if let Some(d) = found {
+        return Ok(finished(message_id, &d));
+    }
+    let (state, is_final) = match store
+        .redis_state(message_id)
+        .await
+        .map_err(|e| format!("Redis: {e}"))?
+    {
+        Some(RedisState::Pending) => ("ENROUTE".to_owned(), false),
+        Some(RedisState::Finished(s)) => (redis_final(&s).to_owned(), true),
+        None => (PENDING_OR_UNKNOWN.to_owned(), false),
+    };
+    Ok(Message {
+        message_id: message_id.to_owned(),
+        state,
+        is_final,
+        outcome: None,
     })
+}
+
+/// A finished message's Redis state as the outcome document will name it (an
+/// expired one is `EXPIRED` or `PARTIAL` by its account's mode; Redis says expired).
+fn redis_final(state: &str) -> &'static str {
+    match state {
+        "complete" => "DELIVERED",
+        "cancelled" => "CANCELLED",
+        _ => "EXPIRED",
+    }
 }
 
 /// An outcome document (`store/outcome.rs`, `outcome_document`) as the API shows it.

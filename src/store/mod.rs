@@ -188,6 +188,15 @@ pub(crate) struct Inner {
     stats: Stats,
 }
 
+/// Where a message is in Redis ([`Store::redis_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisState {
+    /// Pending: segments still to come.
+    Pending,
+    /// Finished, its outcome not in MongoDB yet: `complete`, `expired` or `cancelled`.
+    Finished(String),
+}
+
 /// The Redis + MongoDB message store. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -379,6 +388,14 @@ impl Store {
     /// A Redis connection, for read-only gauges and health checks (`metrics`).
     pub fn redis(&self) -> ConnectionManager {
         self.inner.conn()
+    }
+
+    /// Where message `message_id` is in Redis, for operators (read-only, any
+    /// account): `Pending`, or finished and waiting for MongoDB in this state
+    /// (`complete`, `expired`, `cancelled`); `None` when Redis does not hold it (its
+    /// outcome is in MongoDB, or smppd never gave the id).
+    pub async fn redis_state(&self, message_id: &str) -> Result<Option<RedisState>, StoreError> {
+        self.inner.redis_state(message_id).await
     }
 
     /// The prefix of every key this store writes.

@@ -51,6 +51,42 @@ fn state_from_redis(s: &str, mode_partial: bool) -> OutcomeState {
 }
 
 impl Inner {
+    /// See [`super::Store::redis_state`]. Two reads, not one script: a view for
+    /// operators, which may be a step behind a message that changes meanwhile.
+    pub(crate) async fn redis_state(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<super::RedisState>, StoreError> {
+        let Some(p) = partition::of_message_id(message_id) else {
+            return Ok(None);
+        };
+        let pre = partition::prefix(self.prefix(), p);
+        let mut conn = self.conn();
+        let record: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(format!("{pre}m:{message_id}"))
+            .query_async(&mut conn)
+            .await?;
+        let mut gid = message_id.to_owned();
+        if let Some(v) = record {
+            let key = super::model::SegmentKey::parse(&v)?;
+            gid = key.gid_of(message_id).to_owned();
+            let pending: Option<String> = redis::cmd("HGET")
+                .arg(format!("{pre}g:{}", key.gk))
+                .arg("gid")
+                .query_async(&mut conn)
+                .await?;
+            if pending.as_deref() == Some(gid.as_str()) {
+                return Ok(Some(super::RedisState::Pending));
+            }
+        }
+        let state: Option<String> = redis::cmd("HGET")
+            .arg(format!("{pre}d:{gid}"))
+            .arg("state")
+            .query_async(&mut conn)
+            .await?;
+        Ok(state.map(super::RedisState::Finished))
+    }
+
     pub(crate) async fn query(
         &self,
         system_id: &str,
