@@ -1011,3 +1011,51 @@ both!(
         run.stop().await;
     }
 );
+
+// A segment resent after its message completed starts a new message — also when the
+// completing segment and the resend are in one SUBMIT batch: the new message keeps its
+// deadline and expires into an outcome. Fails when the batch's end removes the group
+// key's deadline entry for the finished message after the new one wrote it (the new
+// message then never expires and its acked segment reaches no outcome: chaos.sh,
+// smppd-kill, 2026-12-06). The batch is a burst; the pair sits in its middle.
+both!(
+    a_segment_resent_after_its_message_completed_in_the_same_batch_is_not_lost,
+    |kind| async move {
+        let env = Env::start(kind);
+        let sink = TestSink::new(true);
+        let run = Running::start(env.settings("reopen"), sink.clone()).await;
+        let base = env.redis.dbsize();
+        let part = |seq: u8| {
+            segment(
+                "rea",
+                Some((ConcatScheme::Udh16, 4242, 2, seq)),
+                0,
+                b"p",
+                0,
+                "000000000002000R",
+            )
+        };
+        let first = run.store.submit(part(1)).await.unwrap().message_id;
+        let filler = |i: u16| segment("fil", Some((ConcatScheme::Udh16, i, 1, 1)), 0, b"f", 0, "");
+        let mut burst: Vec<_> = (0..100).map(filler).collect();
+        burst.push(part(2));
+        burst.push(part(1));
+        burst.extend((100..200).map(filler));
+        let results =
+            futures::future::join_all(burst.into_iter().map(|r| run.store.submit(r))).await;
+        let resent = results[101].as_ref().unwrap().message_id.clone();
+        assert_ne!(
+            resent, first,
+            "the message completed: the resend is a new message"
+        );
+        // The completed message, 200 fillers, and the resend's own message once its
+        // 2 s validity ends.
+        let docs = wait_outcomes(&run.store, 202, T).await;
+        let doc = |id: &str| docs.iter().find(|d| d.get_str("_id") == Ok(id)).cloned();
+        assert_eq!(doc(&first).unwrap().get_str("state").unwrap(), "DELIVERED");
+        let again = doc(&resent).expect("the resent segment's message has an outcome");
+        assert_eq!(again.get_str("state").unwrap(), "PARTIAL");
+        wait_dbsize(&env.redis, base, T).await;
+        run.stop().await;
+    }
+);

@@ -92,13 +92,18 @@ end
 -- A pending group leaves the pending area for the outbox: renamed to d:<gid> (its
 -- data intact); its deadline index entry, timer and queue entries are collected in
 -- `fin` and written by finish_flush, once per script for all the groups it finished.
-local function new_fin() return {gks = {}, ob = {}} end
+-- `reopened`: group keys finished and then opened again by a later record of the same
+-- SUBMIT (a resent segment of a message that just completed starts a new one): their
+-- deadline entry and timer are the new group's, so finish_flush leaves them.
+local function new_fin() return {gks = {}, ob = {}, finished = {}, reopened = {}} end
 local function finish_group(gk, gid, state, now, fin)
   local g = P .. 'g:' .. gk
   -- No gk field: d:<gid> does not say it in its name, but every segment record does
   -- (model::FinishedGroup::from_fields and lookup take it from there).
   redis.call('HSET', g, 'state', state, 'fin', now, 'node', NODE)
   redis.call('RENAME', g, P .. 'd:' .. gid)
+  fin.finished[gk] = true
+  fin.reopened[gk] = nil
   fin.gks[#fin.gks + 1] = gk
   fin.ob[#fin.ob + 1] = now
   fin.ob[#fin.ob + 1] = gid
@@ -114,7 +119,12 @@ end
 -- 300k partials, claim-due 4.5 -> 3.4 ms per call without it, SLOWLOG 2026-12-03);
 -- the local entries fire once more, find nothing and are dropped.
 local function finish_flush(fin, hfe, early)
-  local gks = fin.gks
+  local gks = {}
+  for _, gk in ipairs(fin.gks) do
+    if not fin.reopened[gk] then gks[#gks + 1] = gk end
+  end
+  bulk('ZADD', P .. 'outbox', fin.ob)
+  bulk('ZADD', P .. 'fresh', fin.ob)
   if #gks == 0 then return end
   local dls = nil
   if early then
@@ -130,8 +140,6 @@ local function finish_flush(fin, hfe, early)
     drop_empty_buckets(dls, hfe)
     for _, gk in ipairs(gks) do redis.call('SPUBLISH', P .. 'armed', '- ' .. gk) end
   end
-  bulk('ZADD', P .. 'outbox', fin.ob)
-  bulk('ZADD', P .. 'fresh', fin.ob)
 end
 -- Collects the receipts ARGV[first..last] (triples account, receipt id, payload), due
 -- at `due`, per account in q; flush_receipts writes each account's at once.

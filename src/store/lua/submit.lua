@@ -147,6 +147,7 @@ local function one(b, last)
   if refused then return refused end
   if new then
     gid, n = mid, 1
+    if cur.fin.finished[gk] then cur.fin.reopened[gk] = true end
     -- The group and its first segment in one call.
     -- Nothing the key name says (gk, and from it account, source and total: see
     -- gk_owner) is stored again: it would cost ~110 B per pending group, and a group
