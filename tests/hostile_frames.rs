@@ -235,10 +235,12 @@ async fn bound_session_stuck_mid_frame_is_closed_by_enquire_link() {
     .await;
     use futures::StreamExt;
     let (mut r, mut w) = raw_connect(s.addr).await;
+    // Before the bind is sent: the server's enquire_link timer starts after it has the
+    // bind, so the close comes at least interval + response_timeout after this.
+    let started = Instant::now();
     w.write_all(&bind_bytes(1)).await.unwrap();
     let b = r.next().await.unwrap().unwrap().unwrap();
     assert_eq!(b.command_status, CommandStatus::ESME_ROK);
-    let started = Instant::now();
     let submit = encode(&Pdu::new(3, Body::SubmitSm(submit_sm("4915112345", b"hi"))));
     let writer = dribble(w, submit, Duration::from_millis(100));
     let end = read_until_closed(&mut r, Duration::from_secs(5)).await;
