@@ -43,10 +43,6 @@ use crate::service::ReceiptSink;
 /// Groups per FRESH read.
 const BATCH: usize = 256;
 
-/// How long the releaser waits for more completions after the first (a receipt's
-/// latency budget is tens of ms; 2 ms of it buys calls ~10× larger under load).
-const RELEASE_LINGER: Duration = Duration::from_millis(2);
-
 /// Claimed batches the queue holds (each up to the claim's 256 groups with their
 /// segments: a few MB at most). Past it the claim leaves them to `P:fresh`.
 pub const CLAIMED_QUEUE: usize = 16;
@@ -183,14 +179,6 @@ impl Releaser {
                         read_fresh = u64::MAX;
                     }
                     let mut groups = self.inner.completed.take();
-                    if groups.len() < BATCH {
-                        // Let a few more complete, so they share one RELEASE: a call
-                        // cheap enough to follow every completion made one call per
-                        // group (and the receipt worker's rounds one receipt each),
-                        // 35k calls where 1.3k did (docs/perf, 2026-12-06).
-                        tokio::time::sleep(RELEASE_LINGER).await;
-                        groups.extend(self.inner.completed.take());
-                    }
                     while !groups.is_empty() {
                         let rest = groups.split_off(groups.len().min(BATCH));
                         match self.release(std::mem::replace(&mut groups, rest)).await {
