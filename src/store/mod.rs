@@ -18,7 +18,8 @@
 //!   response is queued, then sent from memory when their receiver is bound here.
 //! * [`announce`] — what wakes the receipt dispatcher.
 //! * [`ops`] — query_sm, cancel_sm, replace_sm.
-//! * [`partition`] — the partitions' hash tags (slots spread evenly over a cluster).
+//! * [`partition`] — the 64 partitions: hash tags (slots spread evenly over a cluster),
+//!   which message goes where, the per-partition wakes and turns of the workers.
 //! * [`layout`] — the layout version: a store of another one is refused at start.
 //! * [`clock`], [`model`], [`mongo`], [`value`], [`error`] — the pieces they share.
 //!
