@@ -9,6 +9,7 @@
 
 mod password;
 mod raw;
+mod routes;
 mod validate;
 
 use std::fmt;
@@ -38,6 +39,10 @@ pub struct Config {
     pub admin: AdminConfig,
     /// The `[[esme]]` accounts, in file order.
     pub accounts: Vec<Account>,
+    /// The `[[route]]` table and what happens to a message no route takes.
+    pub routes: Arc<crate::routing::Routes>,
+    /// `[delivery]`: what a receiving ESME's answers mean.
+    pub delivery: crate::routing::DeliveryRules,
     /// What a bind with an unknown system_id is verified against, so that its refusal
     /// costs what a known account's does (argon2 at the accounts' highest cost).
     pub unknown_account_credential: Credential,

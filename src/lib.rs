@@ -22,6 +22,7 @@ pub mod auth;
 pub mod config;
 pub mod logging;
 pub mod metrics;
+pub mod routing;
 pub mod server;
 pub mod service;
 pub mod session;

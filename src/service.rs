@@ -167,6 +167,9 @@ pub struct SubmitRequest {
     /// submit gets: destinations 2..n of a submit_multi carry the id of the
     /// submit_multi_resp, and their receipts name it. `None` = its own message_id.
     pub receipt_id: Option<String>,
+    /// The account its route forwards it to (`routing::RouteTarget::Esme`); `None`:
+    /// the store keeps it (outcome and receipt at once).
+    pub forward_to: Option<String>,
 }
 
 /// What a submit was answered with.
@@ -294,6 +297,27 @@ pub struct ReceiptDelivery {
     pub receipted_message_id: String,
     /// message_state TLV.
     pub message_state: u8,
+    /// Set when this is not a receipt but a message forwarded to the account: then
+    /// `source`/`dest` are the message's own, `short_message` its octets as received
+    /// (UDH included), and `receipted_message_id` / `message_state` are unused.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "fw")]
+    pub forward: Option<Forward>,
+}
+
+/// The fields of a forwarded message's deliver_sm beyond its addresses and octets.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Forward {
+    #[serde(rename = "st")]
+    pub service_type: String,
+    /// GSM features (UDHI, reply path) as submitted; the receiving side's message
+    /// type bits are 0 (a plain mobile-originated message).
+    #[serde(rename = "esm")]
+    pub esm_class: u8,
+    #[serde(rename = "dc")]
+    pub data_coding: u8,
+    /// sar_msg_ref_num, sar_total_segments, sar_segment_seqnum of a SAR segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sar: Option<(u16, u8, u8)>,
 }
 
 /// `short_message` as a queued receipt keeps it in JSON: a string when the octets are
@@ -396,6 +420,7 @@ mod tests {
             short_message: text.to_vec(),
             receipted_message_id: "42".into(),
             message_state: 2,
+            forward: None,
         }
     }
 

@@ -23,6 +23,7 @@ fn receipt(id: &str) -> ReceiptDelivery {
         short_message: format!("id:{id} sub:001 dlvrd:001 submit date:2401011200 done date:2401011201 stat:DELIVRD err:000 text:").into_bytes(),
         receipted_message_id: id.into(),
         message_state: 2,
+        forward: None,
     }
 }
 

@@ -100,6 +100,7 @@ async fn smpp34_client_binds_submits_takes_a_receipt_and_unbinds() {
                 short_message: b"id:msg-1 sub:001 dlvrd:001 submit date:2401011200 done date:2401011201 stat:DELIVRD err:000 text:".to_vec(),
                 receipted_message_id: "msg-1".into(),
                 message_state: 2,
+                forward: None,
             })
             .await
     });

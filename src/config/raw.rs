@@ -23,6 +23,28 @@ pub struct RawConfig {
     pub admin: RawAdmin,
     #[serde(default)]
     pub esme: Vec<RawEsme>,
+    #[serde(default)]
+    pub route: Vec<RawRoute>,
+    #[serde(default)]
+    pub delivery: RawDelivery,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub destination: Option<String>,
+    pub source: Option<String>,
+    pub from: Option<Vec<String>>,
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
+    pub default: Option<String>,
+    pub permanent: Option<Vec<String>>,
+    pub retry_min: Option<String>,
+    pub retry_max: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

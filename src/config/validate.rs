@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -24,21 +25,21 @@ const MAX_PDU_LEN: i64 = 16 * 1024 * 1024;
 const MAX_WINDOW: i64 = 10_000;
 
 #[derive(Default)]
-struct Collector {
+pub(super) struct Collector {
     problems: Vec<Problem>,
     /// Accepted, but worth telling the operator.
     warnings: Vec<String>,
 }
 
 impl Collector {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(super) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.problems.push(Problem {
             path: path.into(),
             message: message.into(),
         });
     }
 
-    fn duration(&mut self, path: &str, value: Option<&str>, default: Duration) -> Duration {
+    pub(super) fn duration(&mut self, path: &str, value: Option<&str>, default: Duration) -> Duration {
         self.duration_min(path, value, default, false)
     }
 
@@ -307,6 +308,9 @@ pub(super) fn validate(
         .enumerate()
         .filter_map(|(i, e)| validate_esme(&mut c, i, e, &mut seen))
         .collect();
+    let names: HashSet<String> = accounts.iter().map(|a| a.system_id.clone()).collect();
+    let routes = super::routes::validate_routes(&mut c, &raw.route, &raw.delivery, &names);
+    let delivery = super::routes::validate_delivery(&mut c, &raw.delivery);
 
     if !c.problems.is_empty() {
         return Err(ConfigProblems(c.problems));
@@ -365,6 +369,8 @@ pub(super) fn validate(
         },
         admin,
         accounts,
+        routes: Arc::new(routes),
+        delivery,
         unknown_account_credential,
     };
     Ok(Loaded {

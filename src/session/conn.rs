@@ -454,10 +454,12 @@ impl Session {
                 .await;
             return;
         };
+        let config = self.ctx.config();
         let inbound = Inbound {
             service: self.ctx.service.clone(),
             runtime: rt,
-            log_message_text: self.ctx.config().server.log_message_text,
+            routes: config.routes.clone(),
+            log_message_text: config.server.log_message_text,
             after_response: Default::default(),
         };
         let writer = self.writer.clone();

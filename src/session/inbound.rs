@@ -12,12 +12,15 @@ use smpp_protocol::{
 
 use super::registry::{cstr, AccountRuntime};
 use super::submit::Parts;
+use crate::routing::{NoRoute, RouteTarget};
 use crate::service::{Address, AfterResponse, MessageService, ServiceError, SubmitRequest};
 
 /// What a request task needs.
 pub(crate) struct Inbound {
     pub service: Arc<dyn MessageService>,
     pub runtime: Arc<AccountRuntime>,
+    /// The route table in force when the request arrived.
+    pub routes: Arc<crate::routing::Routes>,
     pub log_message_text: bool,
     /// What the accepted submits hold back until their response is queued (their
     /// receipts): released when the Inbound is dropped, which the request task does
@@ -156,6 +159,14 @@ impl Inbound {
     ) -> Result<String, CommandStatus> {
         let mut req = parts.request(self.runtime.account.policy(), dest)?;
         req.receipt_id = receipt_id;
+        req.forward_to = match self.routes.resolve(self.system_id(), &req.source, &req.dest) {
+            Ok(RouteTarget::Store) => None,
+            Ok(RouteTarget::Esme(to)) => Some(to),
+            Err(NoRoute) => {
+                tracing::info!(dest = %req.dest.addr, "no route for the destination");
+                return Err(CommandStatus::ESME_RINVDSTADR);
+            }
+        };
         self.log_submit(&req);
         match self.service.submit(req).await {
             Ok(a) => {

@@ -133,6 +133,7 @@ impl<'a> Parts<'a> {
             raw_user_data: raw,
             validity_period: self.validity_period.clone(),
             receipt_id: None,
+            forward_to: None,
         })
     }
 }

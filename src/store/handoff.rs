@@ -111,6 +111,7 @@ mod tests {
                     short_message: b"id:1".to_vec(),
                     receipted_message_id: id.into(),
                     message_state: 2,
+                    forward: None,
                 },
                 created_ms: 0,
                 attempts: 0,

@@ -246,6 +246,7 @@ pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, S
             short_message: dr.to_short_message_in(alphabet),
             receipted_message_id: known_as,
             message_state: stat.message_state(),
+            forward: None,
         };
         out.push((
             seg.message_id.clone(),

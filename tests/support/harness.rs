@@ -301,6 +301,7 @@ pub fn segment(
         raw_user_data: Bytes::from(raw),
         validity_period: Bytes::copy_from_slice(validity.as_bytes()),
         receipt_id: None,
+        forward_to: None,
     }
 }
 

@@ -1,0 +1,138 @@
+//! `[[route]]` and `[delivery]`: every problem with its key path, like the rest of
+//! the config.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use regex::Regex;
+use smpp_protocol::CommandStatus;
+
+use super::raw::{RawDelivery, RawRoute};
+use super::validate::Collector;
+use crate::routing::{DeliveryRules, Route, RouteTarget, Routes, Unrouted};
+
+/// The routes in file order; `accounts`: the configured system_ids, which a target
+/// and a `from` must name.
+pub(super) fn validate_routes(
+    c: &mut Collector,
+    raw: &[RawRoute],
+    delivery: &RawDelivery,
+    accounts: &HashSet<String>,
+) -> Routes {
+    let mut routes = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let p = |k: &str| format!("route[{i}].{k}");
+        let mut regex = |key: &str, v: &Option<String>| {
+            v.as_deref().and_then(|v| match Regex::new(v) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    c.push(p(key), format!("invalid regular expression \"{v}\": {e}"));
+                    None
+                }
+            })
+        };
+        let destination = regex("destination", &r.destination);
+        let source = regex("source", &r.source);
+        let from = r.from.clone().unwrap_or_default();
+        for (j, a) in from.iter().enumerate() {
+            if !accounts.contains(a) {
+                c.push(format!("route[{i}].from[{j}]"), format!("no [[esme]] with system_id \"{a}\""));
+            }
+        }
+        let target = match r.target.as_deref() {
+            None => {
+                c.push(p("target"), "missing; use \"esme:<system_id>\" or \"store\"");
+                continue;
+            }
+            Some("store") => RouteTarget::Store,
+            Some(t) => match t.strip_prefix("esme:") {
+                Some(a) if accounts.contains(a) => RouteTarget::Esme(a.to_owned()),
+                Some(a) => {
+                    c.push(p("target"), format!("no [[esme]] with system_id \"{a}\""));
+                    continue;
+                }
+                None if t.starts_with("simulate:") => {
+                    c.push(p("target"), "simulate targets are not supported yet");
+                    continue;
+                }
+                None => {
+                    c.push(
+                        p("target"),
+                        format!("unknown target \"{t}\"; use \"esme:<system_id>\" or \"store\""),
+                    );
+                    continue;
+                }
+            },
+        };
+        routes.push(Route {
+            destination,
+            source,
+            from,
+            target,
+        });
+    }
+    let unrouted = match delivery.default.as_deref() {
+        None | Some("store") => Unrouted::Store,
+        Some("refuse") => Unrouted::Refuse,
+        Some(other) => {
+            c.push(
+                "delivery.default",
+                format!("unknown value \"{other}\"; use \"store\" or \"refuse\""),
+            );
+            Unrouted::Store
+        }
+    };
+    Routes { routes, unrouted }
+}
+
+/// A status by its name (`ESME_RX_P_APPN`) or number (`0x65`, `101`).
+fn status(s: &str) -> Option<u32> {
+    if let Some(c) = CommandStatus::ALL.iter().find(|c| c.name() == Some(s)) {
+        return Some(c.0);
+    }
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+pub(super) fn validate_delivery(c: &mut Collector, raw: &RawDelivery) -> DeliveryRules {
+    let d = DeliveryRules::default();
+    let mut permanent = d.permanent.clone();
+    if let Some(list) = &raw.permanent {
+        permanent.clear();
+        for (i, s) in list.iter().enumerate() {
+            match status(s) {
+                Some(0) => c.push(format!("delivery.permanent[{i}]"), "ESME_ROK is not a refusal"),
+                Some(v) => permanent.push(v),
+                None => c.push(
+                    format!("delivery.permanent[{i}]"),
+                    format!("unknown command_status \"{s}\"; use a name (ESME_RX_P_APPN) or a number"),
+                ),
+            }
+        }
+    }
+    let retry_min = c.duration("delivery.retry_min", raw.retry_min.as_deref(), d.retry_min);
+    let retry_max = c.duration("delivery.retry_max", raw.retry_max.as_deref(), d.retry_max);
+    if retry_max < retry_min {
+        c.push("delivery.retry_max", "must not be less than delivery.retry_min");
+    }
+    DeliveryRules {
+        permanent,
+        retry_min,
+        retry_max: retry_max.max(retry_min).max(Duration::from_millis(1)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::status;
+
+    #[test]
+    fn statuses_read_by_name_or_number() {
+        assert_eq!(status("ESME_RX_P_APPN"), Some(0x65));
+        assert_eq!(status("0x65"), Some(0x65));
+        assert_eq!(status("101"), Some(101));
+        assert_eq!(status("ESME_NOPE"), None);
+    }
+}
