@@ -27,6 +27,7 @@ pub fn store_settings(config: &Config) -> StoreSettings {
     s.max_pending_bytes = config.redis.max_pending_bytes;
     s.retention_days = config.mongodb.retention_days;
     s.receipt_lifetime = config.receipts.lifetime;
+    s.delivery = config.delivery.clone();
     // A node must hold a receipt it is sending for longer than sending it may take,
     // or a second node — or this one's next take — could send it too. Each try waits
     // up to response_timeout for a window slot, as long to hand the PDU to the

@@ -48,7 +48,10 @@ impl Route {
                 .destination
                 .as_ref()
                 .is_none_or(|r| r.is_match(&dest.addr))
-            && self.source.as_ref().is_none_or(|r| r.is_match(&source.addr))
+            && self
+                .source
+                .as_ref()
+                .is_none_or(|r| r.is_match(&source.addr))
     }
 }
 
@@ -82,7 +85,11 @@ impl Routes {
         source: &Address,
         dest: &Address,
     ) -> Result<RouteTarget, NoRoute> {
-        match self.routes.iter().find(|r| r.matches(account, source, dest)) {
+        match self
+            .routes
+            .iter()
+            .find(|r| r.matches(account, source, dest))
+        {
             Some(r) => Ok(r.target.clone()),
             None => match self.unrouted {
                 Unrouted::Store => Ok(RouteTarget::Store),
@@ -111,6 +118,9 @@ pub struct DeliveryRules {
     /// Backoff between offers: min · 2^(n−1), capped at max.
     pub retry_min: Duration,
     pub retry_max: Duration,
+    /// How long after its deadline the received segments of a forwarded message that
+    /// expired incomplete (`deliver_partial`) may still be delivered.
+    pub partial_grace: Duration,
 }
 
 /// The permanent refusals by default: the receiver says it will never take this
@@ -130,6 +140,7 @@ impl Default for DeliveryRules {
             permanent: DEFAULT_PERMANENT.to_vec(),
             retry_min: Duration::from_secs(1),
             retry_max: Duration::from_secs(60),
+            partial_grace: Duration::from_secs(600),
         }
     }
 }

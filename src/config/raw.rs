@@ -45,6 +45,7 @@ pub struct RawDelivery {
     pub permanent: Option<Vec<String>>,
     pub retry_min: Option<String>,
     pub retry_max: Option<String>,
+    pub partial_grace: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

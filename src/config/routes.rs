@@ -36,12 +36,18 @@ pub(super) fn validate_routes(
         let from = r.from.clone().unwrap_or_default();
         for (j, a) in from.iter().enumerate() {
             if !accounts.contains(a) {
-                c.push(format!("route[{i}].from[{j}]"), format!("no [[esme]] with system_id \"{a}\""));
+                c.push(
+                    format!("route[{i}].from[{j}]"),
+                    format!("no [[esme]] with system_id \"{a}\""),
+                );
             }
         }
         let target = match r.target.as_deref() {
             None => {
-                c.push(p("target"), "missing; use \"esme:<system_id>\" or \"store\"");
+                c.push(
+                    p("target"),
+                    "missing; use \"esme:<system_id>\" or \"store\"",
+                );
                 continue;
             }
             Some("store") => RouteTarget::Store,
@@ -103,11 +109,16 @@ pub(super) fn validate_delivery(c: &mut Collector, raw: &RawDelivery) -> Deliver
         permanent.clear();
         for (i, s) in list.iter().enumerate() {
             match status(s) {
-                Some(0) => c.push(format!("delivery.permanent[{i}]"), "ESME_ROK is not a refusal"),
+                Some(0) => c.push(
+                    format!("delivery.permanent[{i}]"),
+                    "ESME_ROK is not a refusal",
+                ),
                 Some(v) => permanent.push(v),
                 None => c.push(
                     format!("delivery.permanent[{i}]"),
-                    format!("unknown command_status \"{s}\"; use a name (ESME_RX_P_APPN) or a number"),
+                    format!(
+                        "unknown command_status \"{s}\"; use a name (ESME_RX_P_APPN) or a number"
+                    ),
                 ),
             }
         }
@@ -115,9 +126,19 @@ pub(super) fn validate_delivery(c: &mut Collector, raw: &RawDelivery) -> Deliver
     let retry_min = c.duration("delivery.retry_min", raw.retry_min.as_deref(), d.retry_min);
     let retry_max = c.duration("delivery.retry_max", raw.retry_max.as_deref(), d.retry_max);
     if retry_max < retry_min {
-        c.push("delivery.retry_max", "must not be less than delivery.retry_min");
+        c.push(
+            "delivery.retry_max",
+            "must not be less than delivery.retry_min",
+        );
     }
+    let partial_grace = c.duration_min(
+        "delivery.partial_grace",
+        raw.partial_grace.as_deref(),
+        d.partial_grace,
+        true,
+    );
     DeliveryRules {
+        partial_grace,
         permanent,
         retry_min,
         retry_max: retry_max.max(retry_min).max(Duration::from_millis(1)),

@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -39,11 +39,16 @@ impl Collector {
         });
     }
 
-    pub(super) fn duration(&mut self, path: &str, value: Option<&str>, default: Duration) -> Duration {
+    pub(super) fn duration(
+        &mut self,
+        path: &str,
+        value: Option<&str>,
+        default: Duration,
+    ) -> Duration {
         self.duration_min(path, value, default, false)
     }
 
-    fn duration_min(
+    pub(super) fn duration_min(
         &mut self,
         path: &str,
         value: Option<&str>,

@@ -44,6 +44,7 @@ pub mod names {
     pub const OUTCOME_WRITE: &str = "smppd_outcome_write_seconds";
     pub const THROTTLED: &str = "smppd_throttled_total";
     pub const REFUSED: &str = "smppd_submits_refused_total";
+    pub const FORWARDED: &str = "smppd_forwarded_total";
     pub const CONNECTIONS_REFUSED: &str = "smppd_connections_refused_total";
     pub const UNBOUND_EVICTED: &str = "smppd_unbound_connections_closed_total";
 
@@ -59,6 +60,7 @@ pub mod names {
         OUTCOME_WRITE,
         THROTTLED,
         REFUSED,
+        FORWARDED,
         CONNECTIONS_REFUSED,
         UNBOUND_EVICTED,
         "smppd_binds",
@@ -342,6 +344,15 @@ pub fn refused(account: &str, limit: &'static str) {
     }
     ::metrics::counter!(names::REFUSED, "account" => account.to_owned(), "limit" => limit)
         .increment(1);
+}
+
+/// `n` forwarded messages' deliveries to `account` ended (delivered or refused for
+/// good). Allocates its label per call (once per batch of sends).
+pub fn forwarded(account: &str, n: u64) {
+    if !enabled() {
+        return;
+    }
+    ::metrics::counter!(names::FORWARDED, "account" => account.to_owned()).increment(n);
 }
 
 // ---------------------------------------------------------------------------------

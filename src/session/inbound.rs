@@ -159,7 +159,10 @@ impl Inbound {
     ) -> Result<String, CommandStatus> {
         let mut req = parts.request(self.runtime.account.policy(), dest)?;
         req.receipt_id = receipt_id;
-        req.forward_to = match self.routes.resolve(self.system_id(), &req.source, &req.dest) {
+        req.forward_to = match self
+            .routes
+            .resolve(self.system_id(), &req.source, &req.dest)
+        {
             Ok(RouteTarget::Store) => None,
             Ok(RouteTarget::Esme(to)) => Some(to),
             Err(NoRoute) => {

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::outbound::{Outbound, OutboundError};
 use super::state::BindType;
 use crate::config::{Account, Config, Throughput};
-use crate::service::{DeliverError, ReceiptDelivery, ReceiptPdu, ReceiptSink};
+use crate::service::{DeliverError, Forward, ReceiptDelivery, ReceiptPdu, ReceiptSink};
 
 /// An account as live sessions use it: its settings and its shared rate limiter.
 #[derive(Debug)]
@@ -235,6 +235,9 @@ impl Picked {
     /// The receipt as this bind takes it: data_sm if the account asked for it and the
     /// bind speaks 3.4 (3.3 has no data_sm), else deliver_sm.
     fn body(&self, receipt: &ReceiptDelivery) -> Body {
+        if let Some(f) = &receipt.forward {
+            return Body::DeliverSm(forwarded_deliver_sm(receipt, f, self.tlvs));
+        }
         match self.receipt_pdu {
             ReceiptPdu::DataSm if self.tlvs => Body::DataSm(receipt_data_sm(receipt)),
             _ => Body::DeliverSm(receipt_deliver_sm(receipt, self.tlvs)),
@@ -632,6 +635,43 @@ fn receipt_deliver_sm(r: &ReceiptDelivery, tlvs: bool) -> DeliverSm {
         data_coding: smpp_protocol::receipt::DATA_CODING,
         short_message,
         tlvs,
+        ..DeliverSm::default()
+    }
+}
+
+/// A forwarded message's segment as the receiver's deliver_sm: addresses,
+/// service_type, data_coding, the GSM bits of esm_class (UDHI) and the octets as
+/// submitted; SAR TLVs for a SAR segment. Octets beyond 254 go in message_payload
+/// (3.4 binds; a 3.3 bind gets them cut to 254, as it could not take more).
+fn forwarded_deliver_sm(r: &ReceiptDelivery, f: &Forward, tlvs: bool) -> DeliverSm {
+    let mut text = bytes::Bytes::from(r.short_message.clone());
+    let mut out = Vec::new();
+    if let (Some((reference, total, seq)), true) = (f.sar, tlvs) {
+        out.push(Tlv::SarMsgRefNum(reference));
+        out.push(Tlv::SarTotalSegments(total));
+        out.push(Tlv::SarSegmentSeqnum(seq));
+    }
+    let short_message = if text.len() <= 254 {
+        text
+    } else if tlvs {
+        out.push(Tlv::MessagePayload(text));
+        bytes::Bytes::new()
+    } else {
+        text.truncate(254);
+        text
+    };
+    DeliverSm {
+        service_type: cstr(&f.service_type),
+        source_addr_ton: r.source.ton,
+        source_addr_npi: r.source.npi,
+        source_addr: cstr(&r.source.addr),
+        dest_addr_ton: r.dest.ton,
+        dest_addr_npi: r.dest.npi,
+        destination_addr: cstr(&r.dest.addr),
+        esm_class: f.esm_class,
+        data_coding: f.data_coding,
+        short_message,
+        tlvs: out,
         ..DeliverSm::default()
     }
 }

@@ -86,6 +86,7 @@ impl Inner {
         let seq = req.concat.filter(|c| c.total > 1).map_or(1, |c| c.seq);
         let segment = StoredSegment::from_request(&req);
         let single = meta.total == 1;
+        let forwarded = req.forward_to.is_some();
         // Either way the facts are the group key plus the service_type, and the
         // segment one binary record (see SUBMIT): a single-part message is written as
         // a finished group hash holding its record, a multi-part one as small group
@@ -102,6 +103,7 @@ impl Inner {
             record_tail: segment.record_tail(),
             account: account.clone(),
             limits: req.policy.limits,
+            forward_to: req.forward_to.clone(),
             kind: SubmitKind::Part {
                 expiry_code: expiry_mode_code(meta.expiry_mode),
             },
@@ -117,20 +119,30 @@ impl Inner {
                 deadline_ms: deadline.timestamp_millis(),
                 submitted_ms: at_ms,
                 finished_ms: at_ms,
-                kind: FinishKind::Complete,
+                // Forwarded: its delivery is queued in its place, and it waits
+                // for that (not in the outbox).
+                kind: if req.forward_to.is_some() {
+                    FinishKind::Routed
+                } else {
+                    FinishKind::Complete
+                },
                 node: self.node().to_owned(),
                 segments: vec![FinishedSegment {
                     seq: 1,
                     message_id: message_id.clone(),
                     received_ms: at_ms,
                     data: segment,
+                    delivery: None,
                 }],
+                forward_to: req.forward_to.clone(),
+                partial: false,
             };
             let mut receipt = None;
-            // One segment, one receipt at most: kept to be sent from memory.
+            // One segment, one receipt (or delivery) at most: kept to be sent from
+            // memory, by the worker of the account whose queue it joins.
             if let Some((id, r)) = receipts(&group).map_err(internal)?.into_iter().next() {
                 receipt = Some(ReceiptEntry {
-                    account: account.clone(),
+                    account: r.receipt.system_id.clone(),
                     id,
                     payload: serde_json::to_string(&r).map_err(internal)?,
                 });
@@ -138,11 +150,14 @@ impl Inner {
             }
             record.kind = SubmitKind::Single { at_ms, receipt };
             // Known before it is stored, so that no lease can find it in the outbox
-            // first; dropped again below unless the script stored it.
-            self.known.put(group);
+            // first; dropped again below unless the script stored it. A forwarded
+            // one is not in the outbox until its delivery ended.
+            if !forwarded {
+                self.known.put(group);
+            }
         }
         let reply = self.submits.submit(record).await;
-        if single && !matches!(reply, Ok(SubmitReply::Single { .. })) {
+        if single && !forwarded && !matches!(reply, Ok(SubmitReply::Single { .. })) {
             // Not stored: nothing for the lease to take.
             self.known.take(&message_id);
         }
@@ -153,11 +168,14 @@ impl Inner {
                 // Its receipt is queued already (held until the response is queued:
                 // see ready.rs); only the outcome writer has work, and it has the
                 // message in memory (`known`) rather than reading it back.
-                self.finisher_wake.wake(part);
+                if !forwarded {
+                    self.finisher_wake.wake(part);
+                }
                 let mut accepted = SubmitAccepted::new(message_id.clone());
                 if let Some(held_until) = held_until {
                     let held = Held {
-                        account,
+                        // Whose queue it is in: the receiver's, for a delivery.
+                        account: req.forward_to.clone().unwrap_or(account),
                         id: message_id,
                         held_until,
                         receipt: owed,

@@ -326,7 +326,12 @@ async fn claim_due(inner: &Inner, p: usize) -> Result<usize, StoreError> {
         // claims/s, lateness p99 20 s).
         let batch = inner
             .scripts
-            .claim_due(&mut inner.conn(), p, CLAIM_DUE_BATCH)
+            .claim_due(
+                &mut inner.conn(),
+                p,
+                CLAIM_DUE_BATCH,
+                inner.settings.delivery.partial_grace.as_millis() as u64,
+            )
             .await?;
         let listed = batch.listed;
         for late in batch.lateness_ms {

@@ -41,7 +41,7 @@ pub enum Pushed {
     /// Queued behind others (the worker is woken already).
     Queued,
     /// The account's queue is full; the caller makes it due in Redis.
-    Full(Local),
+    Full(Box<Local>),
 }
 
 impl Handoff {
@@ -49,7 +49,7 @@ impl Handoff {
         let mut q = self.queues.lock().unwrap_or_else(|e| e.into_inner());
         let v = q.entry(account.to_owned()).or_default();
         if v.len() >= PER_ACCOUNT {
-            return Pushed::Full(item);
+            return Pushed::Full(Box::new(item));
         }
         v.push(item);
         if v.len() == 1 {
@@ -115,6 +115,7 @@ mod tests {
                 },
                 created_ms: 0,
                 attempts: 0,
+                delivery: None,
             },
             held_until,
         }

@@ -115,6 +115,8 @@ mod tests {
             kind: FinishKind::Complete,
             node: "n".into(),
             segments: Vec::new(),
+            forward_to: None,
+            partial: false,
         }
     }
 

@@ -196,6 +196,60 @@ pub enum FinishKind {
     Expired,
     /// cancel_sm.
     Cancelled,
+    /// Its route forwards it to an account, and deliveries are still under way
+    /// (state `routed`: not in the outbox; the releaser queues its deliveries).
+    Routed,
+    /// Every delivery of a forwarded message ended (state `done`): each segment's
+    /// [`DeliveryResult`], or none when its delivery deadline came first.
+    Forwarded,
+}
+
+/// How one forwarded segment's delivery ended, kept in its message's hash as
+/// `r:<seq>` = `<D|U> <command_status> <attempts> <at_ms> <node>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryResult {
+    /// The receiver answered ESME_ROK (else a permanent refusal, `status`).
+    pub delivered: bool,
+    pub status: u32,
+    /// deliver_sm sent for it, this one included.
+    pub attempts: u32,
+    pub at_ms: i64,
+    /// The node that sent the last one.
+    pub node: String,
+}
+
+impl DeliveryResult {
+    pub fn encode(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            if self.delivered { 'D' } else { 'U' },
+            self.status,
+            self.attempts,
+            self.at_ms,
+            self.node
+        )
+    }
+
+    pub fn decode(v: &[u8]) -> Result<DeliveryResult, StoreError> {
+        let corrupt =
+            || StoreError::Corrupt(format!("delivery result {:?}", String::from_utf8_lossy(v)));
+        let s = std::str::from_utf8(v).map_err(|_| corrupt())?;
+        let f: Vec<&str> = s.splitn(5, ' ').collect();
+        let [code, status, attempts, at, node] = f[..] else {
+            return Err(corrupt());
+        };
+        Ok(DeliveryResult {
+            delivered: match code {
+                "D" => true,
+                "U" => false,
+                _ => return Err(corrupt()),
+            },
+            status: status.parse().map_err(|_| corrupt())?,
+            attempts: attempts.parse().map_err(|_| corrupt())?,
+            at_ms: at.parse().map_err(|_| corrupt())?,
+            node: node.to_owned(),
+        })
+    }
 }
 
 /// One segment of a finished group.
@@ -205,6 +259,9 @@ pub struct FinishedSegment {
     pub message_id: String,
     pub received_ms: i64,
     pub data: StoredSegment,
+    /// A forwarded message's: how this segment's delivery ended (`None`: not yet, or
+    /// its delivery deadline came first).
+    pub delivery: Option<DeliveryResult>,
 }
 
 /// A finished group as read from `d:<gid>`.
@@ -219,6 +276,11 @@ pub struct FinishedGroup {
     pub node: String,
     /// Sorted by seq.
     pub segments: Vec<FinishedSegment>,
+    /// The account its route forwards it to (`to`); `None`: the store keeps it.
+    pub forward_to: Option<String>,
+    /// A forwarded message whose deadline passed before it was complete (`pe`): its
+    /// received segments are delivered standalone.
+    pub partial: bool,
 }
 
 impl FinishedGroup {
@@ -260,6 +322,8 @@ impl FinishedGroup {
             "complete" => FinishKind::Complete,
             "expired" => FinishKind::Expired,
             "cancelled" => FinishKind::Cancelled,
+            "routed" => FinishKind::Routed,
+            "done" => FinishKind::Forwarded,
             other => return Err(StoreError::Corrupt(format!("unknown state {other:?}"))),
         };
         let mut segments = Vec::new();
@@ -279,11 +343,16 @@ impl FinishedGroup {
             } else {
                 get(&format!("i:{seq}"))?
             };
+            let delivery = match fields.get(&format!("r:{seq}")) {
+                Some(v) => Some(DeliveryResult::decode(v)?),
+                None => None,
+            };
             segments.push(FinishedSegment {
                 seq,
                 message_id: id.to_owned(),
                 received_ms,
                 data,
+                delivery,
             });
         }
         segments.sort_by_key(|s| s.seq);
@@ -301,6 +370,11 @@ impl FinishedGroup {
             kind,
             node: get("node")?.to_owned(),
             segments,
+            forward_to: match fields.get("to") {
+                Some(_) => Some(get("to")?.to_owned()),
+                None => None,
+            },
+            partial: fields.get("pe").is_some_and(|v| v == b"1"),
         })
     }
 

@@ -120,7 +120,35 @@ impl Inner {
             QueryReply::Final {
                 state,
                 finished_ms,
+                delivery,
+                ..
+            } if state == "done" => {
+                // A forwarded message whose deliveries ended: this segment's result
+                // (none: its delivery deadline came first).
+                let (state, error_code, at) = match delivery.as_bytes() {
+                    b"" => (OutcomeState::Expired, 0, finished_ms),
+                    v => {
+                        let r =
+                            super::model::DeliveryResult::decode(v).map_err(ServiceError::from)?;
+                        if r.delivered {
+                            (OutcomeState::Delivered, 0, r.at_ms)
+                        } else {
+                            (OutcomeState::Undeliverable, r.status, r.at_ms)
+                        }
+                    }
+                };
+                return Ok(QueryAnswer {
+                    message_id: message_id.to_owned(),
+                    message_state: state.receipt_stat().message_state(),
+                    final_date: Some(datetime(at)),
+                    error_code: u8::try_from(error_code).unwrap_or(u8::MAX),
+                });
+            }
+            QueryReply::Final {
+                state,
+                finished_ms,
                 expiry_code,
+                ..
             } => {
                 // Finished, its outcome not yet in MongoDB. A single-part message
                 // has no expiry mode and is never partial.
@@ -322,10 +350,32 @@ fn answer_from_document(message_id: &str, d: &Document) -> Result<QueryAnswer, S
         .ok_or_else(|| {
             ServiceError::from(StoreError::Corrupt("outcome document without state".into()))
         })?;
-    let final_date = d
+    let mut final_date = d
         .get_datetime("completed_at")
         .ok()
         .map(|t| datetime(t.timestamp_millis()));
+    // A forwarded message: this segment's own delivery state and error.
+    let seg = d.get_array("segments").ok().and_then(|segs| {
+        segs.iter()
+            .filter_map(|s| s.as_document())
+            .find(|s| s.get_str("message_id").ok() == Some(message_id))
+    });
+    if let Some(dl) = seg.and_then(|s| s.get_document("delivery").ok()) {
+        let state = dl
+            .get_str("state")
+            .ok()
+            .and_then(OutcomeState::parse)
+            .unwrap_or(state);
+        if let Ok(at) = dl.get_datetime("at") {
+            final_date = Some(datetime(at.timestamp_millis()));
+        }
+        return Ok(QueryAnswer {
+            message_id: message_id.to_owned(),
+            message_state: state.receipt_stat().message_state(),
+            final_date,
+            error_code: u8::try_from(dl.get_i64("error").unwrap_or(0)).unwrap_or(u8::MAX),
+        });
+    }
     Ok(QueryAnswer {
         message_id: message_id.to_owned(),
         message_state: state.receipt_stat().message_state(),

@@ -12,7 +12,9 @@ use smpp_protocol::text::{
 
 use super::error::StoreError;
 use super::model::{FinishKind, FinishedGroup, FinishedSegment};
-use crate::service::{default_alphabet, Address, ConcatScheme, ExpiryMode, ReceiptDelivery};
+use crate::service::{
+    default_alphabet, Address, ConcatScheme, ExpiryMode, Forward, ReceiptDelivery,
+};
 
 /// Final state written to the outcome document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +23,11 @@ pub enum OutcomeState {
     Partial,
     Expired,
     Cancelled,
+    /// A forwarded message the receiver refused for good.
+    Undeliverable,
+    /// A forwarded message whose deliveries are under way (never an outcome
+    /// document's: only what query_sm says meanwhile).
+    Enroute,
 }
 
 impl OutcomeState {
@@ -30,6 +37,8 @@ impl OutcomeState {
             OutcomeState::Partial => "PARTIAL",
             OutcomeState::Expired => "EXPIRED",
             OutcomeState::Cancelled => "CANCELLED",
+            OutcomeState::Undeliverable => "UNDELIVERABLE",
+            OutcomeState::Enroute => "ENROUTE",
         }
     }
 
@@ -39,6 +48,8 @@ impl OutcomeState {
             "PARTIAL" => OutcomeState::Partial,
             "EXPIRED" => OutcomeState::Expired,
             "CANCELLED" => OutcomeState::Cancelled,
+            "UNDELIVERABLE" => OutcomeState::Undeliverable,
+            "ENROUTE" => OutcomeState::Enroute,
             _ => return None,
         })
     }
@@ -50,7 +61,19 @@ impl OutcomeState {
             OutcomeState::Delivered | OutcomeState::Partial => ReceiptStat::Delivrd,
             OutcomeState::Expired => ReceiptStat::Expired,
             OutcomeState::Cancelled => ReceiptStat::Deleted,
+            OutcomeState::Undeliverable => ReceiptStat::Undeliv,
+            OutcomeState::Enroute => ReceiptStat::Enroute,
         }
+    }
+}
+
+/// A forwarded segment's state: delivered, refused for good, or expired (its
+/// delivery deadline came first).
+pub fn segment_state(seg: &FinishedSegment) -> OutcomeState {
+    match &seg.delivery {
+        Some(r) if r.delivered => OutcomeState::Delivered,
+        Some(_) => OutcomeState::Undeliverable,
+        None => OutcomeState::Expired,
     }
 }
 
@@ -62,6 +85,21 @@ pub fn state_of(group: &FinishedGroup) -> OutcomeState {
             ExpiryMode::DeliverPartial => OutcomeState::Partial,
             ExpiryMode::ExpireWhole => OutcomeState::Expired,
         },
+        FinishKind::Routed => OutcomeState::Enroute,
+        // The worst of its segments': one refused makes it UNDELIVERABLE, one that
+        // expired EXPIRED; all delivered is DELIVERED (PARTIAL when it was incomplete).
+        FinishKind::Forwarded => {
+            let states: Vec<OutcomeState> = group.segments.iter().map(segment_state).collect();
+            if states.contains(&OutcomeState::Undeliverable) {
+                OutcomeState::Undeliverable
+            } else if states.contains(&OutcomeState::Expired) || states.is_empty() {
+                OutcomeState::Expired
+            } else if group.partial {
+                OutcomeState::Partial
+            } else {
+                OutcomeState::Delivered
+            }
+        }
     }
 }
 
@@ -139,6 +177,16 @@ pub fn outcome_document(group: &FinishedGroup) -> Result<Document, StoreError> {
             // The id the ESME was given for it (submit_multi), which its receipts name.
             d.insert("receipt_id", rid);
         }
+        if group.forward_to.is_some() {
+            let mut dl = doc! { "state": segment_state(seg).as_str() };
+            if let Some(r) = &seg.delivery {
+                dl.insert("error", i64::from(r.status));
+                dl.insert("attempts", i64::from(r.attempts));
+                dl.insert("at", bson_time(r.at_ms));
+                dl.insert("node", &r.node);
+            }
+            d.insert("delivery", dl);
+        }
         match segment_text(seg, alphabet)? {
             Some(t) => d.insert("text", t),
             None => d.insert("bytes", bytes(seg.data.user_data()?)),
@@ -168,6 +216,9 @@ pub fn outcome_document(group: &FinishedGroup) -> Result<Document, StoreError> {
         "completed_at": bson_time(group.finished_ms),
         "node": &group.node,
     };
+    if let Some(to) = &group.forward_to {
+        out.insert("route", doc! { "target": format!("esme:{to}") });
+    }
     if state == OutcomeState::Delivered {
         // Joined before decoding: a UCS-2 character or surrogate pair split across
         // segments is whole again.
@@ -202,6 +253,16 @@ pub struct QueuedReceipt {
     /// Sends tried so far.
     #[serde(rename = "a")]
     pub attempts: u32,
+    /// Set for a forwarded message's delivery (not a receipt): which segment it is.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "d")]
+    pub delivery: Option<DeliveryRef>,
+}
+
+/// Which message and segment a queued delivery carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRef {
+    pub gid: String,
+    pub seq: u8,
 }
 
 /// Whether `registered_delivery` asks for a receipt with this final stat. Bits 1–0:
@@ -220,11 +281,24 @@ pub fn wants_receipt(registered_delivery: u8, stat: ReceiptStat) -> bool {
 /// The receipt names the id the ESME was given for the segment (its own message_id,
 /// or the submit_multi_resp's for a later destination); the segment's own message_id,
 /// unique, stays the receipt's id in Redis.
+///
+/// A forwarded message still under way owes its deliveries instead (see
+/// [`deliveries`]); one whose deliveries ended owes each segment the receipt of its
+/// own state, with the receiver's refusal as `err:`.
 pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, StoreError> {
-    let stat = state_of(group).receipt_stat();
+    if group.kind == FinishKind::Routed {
+        return deliveries(group);
+    }
+    let group_stat = state_of(group).receipt_stat();
+    let forwarded = group.kind == FinishKind::Forwarded;
     let alphabet = default_alphabet(&group.meta.account);
     let mut out = Vec::new();
     for seg in &group.segments {
+        let (stat, err, done_ms) = match (&seg.delivery, forwarded) {
+            (Some(r), true) => (segment_state(seg).receipt_stat(), r.status, r.at_ms),
+            (None, true) => (ReceiptStat::Expired, 0, group.finished_ms),
+            _ => (group_stat, 0, group.finished_ms),
+        };
         if !wants_receipt(seg.data.rd, stat) {
             continue;
         }
@@ -234,9 +308,9 @@ pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, S
             sub: 1,
             dlvrd: u32::from(stat == ReceiptStat::Delivrd),
             submit_date: datetime(seg.received_ms),
-            done_date: datetime(group.finished_ms),
+            done_date: datetime(done_ms),
             stat,
-            err: 0,
+            err,
             text: receipt_text(seg, alphabet)?,
         };
         let receipt = ReceiptDelivery {
@@ -254,6 +328,58 @@ pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, S
                 receipt,
                 created_ms: group.finished_ms,
                 attempts: 0,
+                delivery: None,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// The deliveries a forwarded message owes its receiving account: one deliver_sm
+/// per received segment, in order, each queued under the segment's message_id.
+/// Addresses, data_coding, protocol fields and octets go through as received (UDH
+/// or SAR intact); a partial message's segments go standalone, their concatenation
+/// information removed.
+pub fn deliveries(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, StoreError> {
+    let Some(to) = &group.forward_to else {
+        return Ok(Vec::new());
+    };
+    let m = &group.meta;
+    let mut out = Vec::with_capacity(group.segments.len());
+    for seg in &group.segments {
+        let (octets, esm, sar) = if group.partial {
+            (seg.data.user_data()?, seg.data.esm & 0x80, None)
+        } else {
+            let sar = match (m.scheme, m.reference) {
+                (Some(ConcatScheme::Sar), Some(r)) => Some((r, m.total, seg.seq)),
+                _ => None,
+            };
+            (seg.data.raw.clone(), seg.data.esm & 0xC0, sar)
+        };
+        let receipt = ReceiptDelivery {
+            system_id: to.clone(),
+            source: m.source.clone(),
+            dest: m.dest.clone(),
+            short_message: octets,
+            receipted_message_id: String::new(),
+            message_state: 0,
+            forward: Some(Forward {
+                service_type: m.service_type.clone(),
+                esm_class: esm,
+                data_coding: seg.data.dc,
+                sar,
+            }),
+        };
+        out.push((
+            seg.message_id.clone(),
+            QueuedReceipt {
+                receipt,
+                created_ms: group.finished_ms,
+                attempts: 0,
+                delivery: Some(DeliveryRef {
+                    gid: group.gid.clone(),
+                    seq: seg.seq,
+                }),
             },
         ));
     }

@@ -28,7 +28,12 @@ pub fn prefix(key_prefix: &str, p: usize) -> String {
 
 /// The partition of a multi-part message, from its group key: every segment finds
 /// the same one, whichever node receives it.
+/// A deadline entry `@<gid>` (a forwarded message's delivery deadline) is its
+/// message's, in the partition its gid names.
 pub fn of_group(gk: &str) -> usize {
+    if let Some(p) = gk.strip_prefix('@').and_then(of_message_id) {
+        return p;
+    }
     usize::from(slot(gk)) % COUNT
 }
 

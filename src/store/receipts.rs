@@ -38,8 +38,10 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::announce::DispatchEvent;
+use super::model::DeliveryResult;
 use super::outcome::QueuedReceipt;
 use super::partition::{self, Turns};
+use super::scripts::delivery::DeliveryEnd;
 use super::{Inner, StoreError};
 use crate::service::{DeliverError, ReceiptSink};
 
@@ -208,6 +210,18 @@ impl Sent {
             self.add(Some(r));
         }
     }
+}
+
+/// What one send left to do.
+enum Sent1 {
+    /// A receipt delivered or dropped: off the queue.
+    Done(String),
+    /// A forwarded message's delivery ended (delivered or refused for good).
+    Ended(DeliveryEnd),
+    /// No receiver bound; a receipt expires at this time.
+    Waiting(Option<i64>),
+    /// Offered again later.
+    Retry,
 }
 
 /// What a round of sends left the worker waiting for.
@@ -503,58 +517,118 @@ impl Worker {
         let lifetime = s.receipt_lifetime.as_millis() as i64;
         let now = taken.now;
         let local = taken.local;
-        // Each send reports whether its receipt is done and, when no receiver was
-        // bound, when it expires.
+        // Each send reports whether its receipt is done, a forwarded message's
+        // delivery ended, or it waits for a receiver (and when it expires).
         let sends = taken.receipts.into_iter().map(|(id, r)| async move {
-            if r.created_ms + lifetime <= now {
+            // A forwarded message's delivery ends by its message's deadline, not here.
+            if r.delivery.is_none() && r.created_ms + lifetime <= now {
                 tracing::warn!(id, account = %self.account, "receipt dropped after its lifetime");
                 self.inner.stats.receipts_dropped.fetch_add(1, Ordering::Relaxed);
-                return Ok::<_, StoreError>((Some(id), None));
+                return Ok::<_, StoreError>(Sent1::Done(id));
             }
-            if r.attempts == 0 {
+            if r.attempts == 0 && r.delivery.is_none() {
                 crate::metrics::receipt_wait_ms(crate::metrics::ReceiptStage::Taken, now - r.created_ms);
             }
-            match self.sink.deliver(r.receipt.clone()).await {
+            let result = self.sink.deliver(r.receipt.clone()).await;
+            if let Some(d) = &r.delivery {
+                let end = |delivered: bool, status: u32| {
+                    Sent1::Ended(DeliveryEnd {
+                        id: id.clone(),
+                        gid: d.gid.clone(),
+                        seq: d.seq,
+                        result: DeliveryResult {
+                            delivered,
+                            status,
+                            attempts: r.attempts + 1,
+                            at_ms: self.inner.clock.now_ms(),
+                            node: self.inner.node().to_owned(),
+                        }
+                        .encode(),
+                    })
+                };
+                match result {
+                    Ok(()) => return Ok(end(true, 0)),
+                    Err(DeliverError::Refused(st)) if s.delivery.is_permanent(st) => {
+                        return Ok(end(false, st))
+                    }
+                    _ => {}
+                }
+            }
+            match result {
                 Ok(()) => {
                     self.inner.stats.receipts_delivered.fetch_add(1, Ordering::Relaxed);
                     if local {
                         self.inner.stats.receipts_sent_local.fetch_add(1, Ordering::Relaxed);
                     }
-                    Ok((Some(id), None))
+                    Ok(Sent1::Done(id))
                 }
                 Err(DeliverError::NoReceiver) => {
                     self.retry(&id, &r, 0).await?;
-                    Ok((None, Some(r.created_ms + lifetime)))
+                    Ok(Sent1::Waiting(
+                        r.delivery.is_none().then_some(r.created_ms + lifetime),
+                    ))
                 }
                 Err(e) => {
                     let mut again = r.clone();
                     again.attempts += 1;
-                    let delay = backoff(s.receipt_retry_min, s.receipt_retry_max, again.attempts);
-                    tracing::debug!(error = %e, id, delay_ms = delay, "receipt not accepted; will retry");
+                    let delay = match again.delivery {
+                        Some(_) => backoff(s.delivery.retry_min, s.delivery.retry_max, again.attempts),
+                        None => backoff(s.receipt_retry_min, s.receipt_retry_max, again.attempts),
+                    };
+                    tracing::debug!(error = %e, id, delay_ms = delay, "deliver_sm not accepted; will retry");
                     self.retry(&id, &again, delay).await?;
                     self.wake_by(now + delay as i64);
-                    Ok((None, None))
+                    Ok(Sent1::Retry)
                 }
             }
         });
         let results = futures::future::join_all(sends).await;
         let mut done = Vec::new();
+        let mut ended = Vec::new();
         let mut sent = Sent::default();
         for r in results {
             match r {
-                Ok((id, expiry)) => {
-                    done.extend(id);
+                Ok(Sent1::Done(id)) => done.push(id),
+                Ok(Sent1::Ended(e)) => ended.push(e),
+                Ok(Sent1::Waiting(expiry)) => {
+                    sent.waiting_for_receiver = true;
                     if let Some(expiry) = expiry {
-                        sent.waiting_for_receiver = true;
                         sent.drop_at = Some(sent.drop_at.map_or(expiry, |d: i64| d.min(expiry)));
                     }
                 }
+                Ok(Sent1::Retry) => {}
                 Err(e) => sent.failed = Some(e),
             }
         }
         // Even when a retry failed: what was delivered must not be sent again.
         self.done(&done).await?;
+        self.ended(ended).await?;
         Ok(sent)
+    }
+
+    /// Ends forwarded messages' deliveries (DELIVERY_DONE, one call per partition);
+    /// the messages that have nothing left to deliver go to this node's outcome
+    /// writer and releaser (their receipts to the sender).
+    async fn ended(&self, ends: Vec<DeliveryEnd>) -> Result<(), StoreError> {
+        let mut parts: BTreeMap<usize, Vec<DeliveryEnd>> = BTreeMap::new();
+        for e in ends {
+            match partition::of_message_id(&e.id) {
+                Some(p) => parts.entry(p).or_default().push(e),
+                None => tracing::error!(id = e.id, "a delivery id without a partition"),
+            }
+        }
+        for (p, ends) in parts {
+            let done = self
+                .inner
+                .scripts
+                .delivery_done(&mut self.inner.conn(), p, &self.account, &ends)
+                .await?;
+            crate::metrics::forwarded(&self.account, ends.len() as u64);
+            if !done.is_empty() {
+                self.inner.finished(p);
+            }
+        }
+        Ok(())
     }
 
     /// Asks for a full round by Redis time `ms`.

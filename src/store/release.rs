@@ -268,12 +268,22 @@ impl Releaser {
         let mut local: HashMap<String, (String, Vec<(String, QueuedReceipt)>)> = HashMap::new();
         for raw in groups {
             let gid = raw.gid.clone();
+            let routed;
             let (owed, account) = match raw.parse().and_then(|g| Ok((receipts(&g)?, g))) {
                 Ok((r, g)) => {
+                    routed = g.kind == super::model::FinishKind::Routed;
                     ended.push(g.finished_ms);
-                    let account = g.meta.account.clone();
-                    // The outcome writer's lease takes it from here, not from Redis.
-                    self.inner.known.put(g);
+                    // Whose queue they join: the sender's for receipts, the
+                    // receiver's for a forwarded message's deliveries.
+                    let account = r.first().map_or_else(
+                        || g.meta.account.clone(),
+                        |(_, q)| q.receipt.system_id.clone(),
+                    );
+                    // The outcome writer's lease takes it from here, not from Redis
+                    // (a forwarded message under way is not in the outbox yet).
+                    if g.kind != super::model::FinishKind::Routed {
+                        self.inner.known.put(g);
+                    }
                     (r, account)
                 }
                 Err(e) => {
@@ -297,6 +307,7 @@ impl Releaser {
                 part: partition::of_message_id(&gid).unwrap_or_default(),
                 gid: gid.clone(),
                 local: here,
+                routed,
                 receipts: entries,
             });
             if here {

@@ -55,6 +55,9 @@ pub struct StoreSettings {
     pub max_pending_bytes: u64,
     /// Answer timeout of a Redis command.
     pub redis_timeout: Duration,
+    /// How a forwarded message's receiver's answers are read, its retry pauses, the
+    /// grace of a partial message's segments.
+    pub delivery: crate::routing::DeliveryRules,
 }
 
 impl StoreSettings {
@@ -81,6 +84,7 @@ impl StoreSettings {
             max_pending_bytes: 1 << 30,
             redis_timeout: Duration::from_secs(2),
             per_partition_calls: false,
+            delivery: Default::default(),
         }
     }
 }

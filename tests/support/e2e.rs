@@ -414,8 +414,11 @@ pub struct Delivered {
     /// `DELIVER_SM`, or `DATA_SM` for an account with `receipt_pdu = "data_sm"`.
     pub command: CommandId,
     pub esm_class: u8,
+    pub data_coding: u8,
     pub source: String,
     pub dest: String,
+    /// Every TLV as received.
+    pub tlvs: Vec<Tlv>,
     pub receipted_message_id: Option<String>,
     pub message_state: Option<u8>,
     /// short_message, or message_payload when present, as received.
@@ -434,6 +437,8 @@ struct Shared {
     closed: AtomicBool,
     /// Answer deliver_sm with deliver_sm_resp OK (default) — off: stay silent.
     answer: AtomicBool,
+    /// The command_status of the next deliver_sm_resps, in order; then ESME_ROK.
+    statuses: Mutex<std::collections::VecDeque<CommandStatus>>,
     enquire_links_answered: AtomicU32,
 }
 
@@ -490,6 +495,7 @@ impl Esme {
             version: watch::Sender::new(0),
             closed: AtomicBool::new(false),
             answer: AtomicBool::new(true),
+            statuses: Mutex::new(Default::default()),
             enquire_links_answered: AtomicU32::new(0),
         });
         tokio::spawn(async move {
@@ -527,10 +533,17 @@ impl Esme {
                     Body::DeliverSm(d) => {
                         sh.delivered.lock().unwrap().push(delivered(&d));
                         if sh.answer.load(Ordering::SeqCst) {
-                            let _ = replies.send(Pdu::new(
-                                pdu.sequence_number,
-                                Body::DeliverSmResp(Some(MessageIdResp::default())),
-                            ));
+                            let status = sh
+                                .statuses
+                                .lock()
+                                .unwrap()
+                                .pop_front()
+                                .unwrap_or(CommandStatus::ESME_ROK);
+                            let _ = replies.send(Pdu {
+                                command_status: status,
+                                sequence_number: pdu.sequence_number,
+                                body: Body::DeliverSmResp(Some(MessageIdResp::default())),
+                            });
                         }
                         sh.version.send_modify(|v| *v += 1);
                     }
@@ -597,6 +610,26 @@ impl Esme {
         message_id_of(&r)
     }
 
+    /// query_sm of `message_id` from `source` (ton 1, npi 1): (message_state,
+    /// error_code); panics unless answered ESME_ROK.
+    pub async fn query(&self, message_id: &str, source: &str) -> (u8, u8) {
+        let q = self
+            .request(Body::QuerySm(smpp_protocol::QuerySm {
+                message_id: cs(message_id),
+                source_addr_ton: 1,
+                source_addr_npi: 1,
+                source_addr: cs(source),
+                tlvs: Vec::new(),
+            }))
+            .await;
+        match q.body {
+            Body::QuerySmResp(Some(a)) if q.command_status == CommandStatus::ESME_ROK => {
+                (a.message_state, a.error_code)
+            }
+            _ => panic!("query_sm {message_id}: {q:?}"),
+        }
+    }
+
     pub async fn enquire_link(&self) -> Pdu {
         self.request(Body::EnquireLink).await
     }
@@ -604,6 +637,11 @@ impl Esme {
     pub async fn unbind(&self) {
         let r = self.request(Body::Unbind).await;
         assert_eq!(r.command_status, CommandStatus::ESME_ROK);
+    }
+
+    /// Answers the next deliver_sm with these statuses, in order (then ESME_ROK).
+    pub fn answer_with(&self, statuses: &[CommandStatus]) {
+        self.shared.statuses.lock().unwrap().extend(statuses);
     }
 
     /// Stop (or resume) answering deliver_sm.
@@ -697,8 +735,10 @@ fn delivered_parts(
     Delivered {
         command,
         esm_class,
+        data_coding,
         source: source.to_string_lossy().into_owned(),
         dest: dest.to_string_lossy().into_owned(),
+        tlvs: tlvs.to_vec(),
         receipted_message_id: receipted,
         message_state: state,
         raw,

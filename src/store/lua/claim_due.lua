@@ -1,30 +1,72 @@
 -- The claim-due pass in one script per batch: claims up to ARGV[3] groups whose
--- deadline passed by Redis time (ARGV 4 hfe). Returns `{n_listed, {lateness_ms of
--- each claimed…}, gid, {hash fields… + segment records (`group_fields`)}, …}` (a
--- listed group already gone is only removed from the index). The claimed groups'
--- data goes back with the claim so that the node releases their receipts without a
--- FRESH read of the same hashes (which was the bound of expiry lateness at 1M
--- pending: BENCHMARKS.md); they are in `P:fresh` all the same, for any node to
--- release if this one does not. Per group HMGET, HSET, RENAME and the read (an
--- HGETALL of the pending hash first, `gid` and `dl` taken from it, measured slower:
--- expiry p99 0.36 -> 0.78 s, 300k partials, 2026-12-03); the index, timer and outbox
--- updates are one call each for the batch (`finish_flush`).
+-- deadline passed by Redis time (ARGV 4 hfe; ARGV 5 how long after its deadline the
+-- received segments of a forwarded partial message may still be delivered, ms).
+-- Returns `{n_listed, {lateness_ms of each claimed…}, gid, {hash fields… + segment
+-- records (`group_fields`)}, …}` (a listed group already gone is only removed from
+-- the index). The claimed groups' data goes back with the claim so that the node
+-- releases their receipts without a FRESH read of the same hashes (which was the
+-- bound of expiry lateness at 1M pending: BENCHMARKS.md); they are in `P:fresh` all
+-- the same, for any node to release if this one does not. Per group HMGET, HSET,
+-- RENAME and the read (an HGETALL of the pending hash first, `gid` and `dl` taken
+-- from it, measured slower: expiry p99 0.36 -> 0.78 s, 300k partials, 2026-12-03);
+-- the index, timer and outbox updates are one call each for the batch
+-- (`finish_flush`).
+--
+-- An entry '@<gid>' is a forwarded message's delivery deadline: what is still
+-- undelivered then leaves the receiving account's queue, the message is `done` (its
+-- segments without a delivery result expired) and goes to the outbox.
 local now = now_ms()
+local grace = tonumber(ARGV[5])
 local due = redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 local late = {}
 local out = {#due, late}
 local fin, gone = new_fin(), {}
+local ended = {}
 for _, gk in ipairs(due) do
-  local h = redis.call('HMGET', P .. 'g:' .. gk, 'dl', 'gid')
-  if not h[1] then
+  if string.byte(gk, 1) == 64 then -- '@'
     gone[#gone + 1] = gk
+    local gid = string.sub(gk, 2)
+    local d = P .. 'd:' .. gid
+    local h = redis.call('HMGET', d, 'state', 'to', 'fin')
+    if h[1] == 'routed' then
+      local ids = {}
+      local all = redis.call('HGETALL', d)
+      for i = 1, #all, 2 do
+        if string.sub(all[i], 1, 2) == 'i:' then ids[#ids + 1] = all[i + 1] end
+      end
+      if #ids == 0 then ids[1] = gid end
+      local z, rd = P .. 'r:' .. h[2], P .. 'rd:' .. h[2]
+      bulk('ZREM', z, ids)
+      bulk('HDEL', rd, ids)
+      if redis.call('ZCARD', z) == 0 then redis.call('SREM', P .. 'racc', h[2]) end
+      redis.call('HSET', d, 'state', 'done', 'fin', now)
+      ended[#ended + 1] = now
+      ended[#ended + 1] = gid
+      late[#late + 1] = 0
+      out[#out + 1] = gid
+      out[#out + 1] = group_fields(d)
+    end
   else
-    finish_group(gk, h[2], 'expired', now, fin)
-    late[#late + 1] = now - tonumber(h[1])
-    out[#out + 1] = h[2]
-    out[#out + 1] = group_fields(P .. 'd:' .. h[2])
+    local h = redis.call('HMGET', P .. 'g:' .. gk, 'dl', 'gid', 'to', 'x', 'n')
+    if not h[1] then
+      gone[#gone + 1] = gk
+    else
+      -- Forwarded and `deliver_partial`: the received segments go to the receiver
+      -- standalone, until the grace after the deadline. `expire_whole`: nothing is
+      -- delivered, as for a message the store keeps.
+      local route = nil
+      if h[3] and h[4] ~= 'w' then
+        route = {to = h[3], n = tonumber(h[5]), ['until'] = tonumber(h[1]) + grace, partial = true}
+      end
+      finish_group(gk, h[2], 'expired', now, fin, route)
+      late[#late + 1] = now - tonumber(h[1])
+      out[#out + 1] = h[2]
+      out[#out + 1] = group_fields(P .. 'd:' .. h[2])
+    end
   end
 end
 bulk('ZREM', P .. 'deadlines', gone)
+bulk('ZADD', P .. 'outbox', ended)
+bulk('ZADD', P .. 'fresh', ended)
 finish_flush(fin, ARGV[4], false)
 return out

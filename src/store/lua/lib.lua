@@ -95,18 +95,36 @@ end
 -- `reopened`: group keys finished and then opened again by a later record of the same
 -- SUBMIT (a resent segment of a message that just completed starts a new one): their
 -- deadline entry and timer are the new group's, so finish_flush leaves them.
-local function new_fin() return {gks = {}, ob = {}, finished = {}, reopened = {}} end
-local function finish_group(gk, gid, state, now, fin)
+local function new_fin() return {gks = {}, ob = {}, fr = {}, dl = {}, finished = {}, reopened = {}} end
+-- `route`: nil (the store keeps the message: to the outbox) or, for a message its
+-- route forwards to an account, `{to, n, until, partial}`: it is 'routed' — waiting
+-- for its n segments' deliveries (`o` counts those not ended), in P:fresh only (the
+-- releaser queues its deliveries to account `to`), and its delivery deadline `until`
+-- is a deadline index entry '@<gid>' (the claim-due pass ends what is left then).
+-- `partial`: the deadline passed first; its received segments go out standalone.
+local function finish_group(gk, gid, state, now, fin, route)
   local g = P .. 'g:' .. gk
   -- No gk field: d:<gid> does not say it in its name, but every segment record does
   -- (model::FinishedGroup::from_fields and lookup take it from there).
-  redis.call('HSET', g, 'state', state, 'fin', now, 'node', NODE)
+  if route then
+    redis.call('HSET', g, 'state', 'routed', 'fin', now, 'node', NODE, 'o', route.n,
+      'pe', route.partial and '1' or '0')
+  else
+    redis.call('HSET', g, 'state', state, 'fin', now, 'node', NODE)
+  end
   redis.call('RENAME', g, P .. 'd:' .. gid)
   fin.finished[gk] = true
   fin.reopened[gk] = nil
   fin.gks[#fin.gks + 1] = gk
-  fin.ob[#fin.ob + 1] = now
-  fin.ob[#fin.ob + 1] = gid
+  if route then
+    fin.fr[#fin.fr + 1] = now
+    fin.fr[#fin.fr + 1] = gid
+    fin.dl[#fin.dl + 1] = route['until']
+    fin.dl[#fin.dl + 1] = '@' .. gid
+  else
+    fin.ob[#fin.ob + 1] = now
+    fin.ob[#fin.ob + 1] = gid
+  end
 end
 -- hfe: '1' (timers are fields of P:timers), '0' (keys P:t:...) or nil (not known
 -- to the script: both). `early`: the groups finished before their deadlines
@@ -125,6 +143,11 @@ local function finish_flush(fin, hfe, early)
   end
   bulk('ZADD', P .. 'outbox', fin.ob)
   bulk('ZADD', P .. 'fresh', fin.ob)
+  bulk('ZADD', P .. 'fresh', fin.fr)
+  if #fin.dl > 0 then
+    bulk('ZADD', P .. 'deadlines', fin.dl)
+    for i = 1, #fin.dl, 2 do arm(fin.dl[i + 1], fin.dl[i], hfe) end
+  end
   if #gks == 0 then return end
   local dls = nil
   if early then

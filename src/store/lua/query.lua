@@ -1,9 +1,21 @@
 -- query_sm: ARGV 3 message_id, 4 account, 5 source. Returns `{}` (unknown here),
--- `{'pending'}` or `{'final', state, fin_ms, expiry mode code or ''}` (no code: a
--- single-part message, which cannot be partial).
+-- `{'pending'}` (segments to come, or a forwarded message under way) or `{'final',
+-- state, fin_ms, expiry mode code or '', delivery result or ''}` (no code: a
+-- single-part message, which cannot be partial; the delivery result of this segment
+-- of a forwarded message, `model::DeliveryResult`).
 local gid, gk, pending, h = lookup(ARGV[3], ARGV[4], ARGV[5])
 if not gid then return {} end
 if pending then return {'pending'} end
 local f = redis.call('HMGET', h, 'state', 'fin', 'x', 'sub')
+if f[1] == 'routed' then return {'pending'} end
+local r = ''
+if f[1] == 'done' then
+  local seq = '1'
+  local all = redis.call('HGETALL', h)
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'i:' and all[i + 1] == ARGV[3] then seq = string.sub(all[i], 3) end
+  end
+  r = redis.call('HGET', h, 'r:' .. seq) or ''
+end
 -- A single-part message has no fin: it finished when it was submitted.
-return {'final', f[1], f[2] or f[4], f[3] or ''}
+return {'final', f[1], f[2] or f[4], f[3] or '', r}

@@ -5,7 +5,9 @@
 -- id, payload)`, one per group — a whole FRESH batch per script. `local` 1: this node
 -- has the account's receiver and sends the receipts from memory, so they are queued
 -- leased to it (due at now + lease, not announced); 0: due now and announced, for
--- whichever node has a receiver. Only the caller that removes a gid from its
+-- whichever node has a receiver; 2 / 3: the same for a forwarded message's
+-- deliveries, queued only while the message is still `routed` (else it stays in
+-- P:fresh, for its receipts). Only the caller that removes a gid from its
 -- `P:fresh` queues its receipts, so a release racing another node's release or the
 -- finalize queues them once. Returns `{now, gid…}`: the groups whose receipts this
 -- call queued.
@@ -23,7 +25,7 @@ while i <= #ARGV do
       s = {recs = {}, gids = {}}
       st[k] = s
     end
-    s.recs[#s.recs + 1] = {i + 4, last, loc == '1'}
+    s.recs[#s.recs + 1] = {i + 4, last, loc == '1' or loc == '3', loc == '2' or loc == '3'}
     s.gids[#s.gids + 1] = gid
   end
   i = last + 1
@@ -38,8 +40,11 @@ for k, s in pairs(st) do
     local j = math.min(i + 511, #s.gids)
     local sc = redis.call('ZMSCORE', fresh, unpack(s.gids, i, j))
     for x = 1, j - i + 1 do
+      local r = s.recs[i + x - 1]
+      if sc[x] and r[4] and redis.call('HGET', P .. 'd:' .. s.gids[i + x - 1], 'state') ~= 'routed' then
+        sc[x] = false
+      end
       if sc[x] then
-        local r = s.recs[i + x - 1]
         taken[#taken + 1] = s.gids[i + x - 1]
         if r[3] then
           queue_receipts(r[1], r[2], now + lease, ql)

@@ -26,9 +26,10 @@ impl Scripts {
         conn: &mut ConnectionManager,
         p: usize,
         limit: usize,
+        partial_grace_ms: u64,
     ) -> Result<ClaimDue, StoreError> {
         let mut inv = self.call(Name::ClaimDue, p);
-        inv.arg(limit).arg(self.hfe);
+        inv.arg(limit).arg(self.hfe).arg(partial_grace_ms);
         let mut a = items(inv.invoke_async(conn).await?);
         let listed = int_at(&a, 0, "claim due")? as usize;
         let rest = a.split_off(2.min(a.len()));

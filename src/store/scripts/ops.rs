@@ -25,6 +25,8 @@ pub enum QueryReply {
         finished_ms: i64,
         /// The expiry mode code of a multi-part message; "" for a single-part one.
         expiry_code: String,
+        /// A forwarded segment's delivery result (`model::DeliveryResult`), or "".
+        delivery: String,
     },
 }
 
@@ -79,6 +81,7 @@ impl Scripts {
                     .and_then(int)
                     .ok_or_else(|| StoreError::Corrupt("query: no finish time".into()))?,
                 expiry_code: a.get(3).and_then(string).unwrap_or_default(),
+                delivery: a.get(4).and_then(string).unwrap_or_default(),
             },
         })
     }

@@ -16,6 +16,10 @@ pub struct ReleaseRecord {
     /// This node has the account's receiver and sends them from memory: queued
     /// leased to it (due at now + lease, not announced) instead of due now.
     pub local: bool,
+    /// The entries are a forwarded message's deliveries, built while it was
+    /// `routed`: queued only if it still is (its delivery deadline may have ended it
+    /// meanwhile; then its receipts are released on a later read).
+    pub routed: bool,
     pub receipts: Vec<ReceiptEntry>,
 }
 
@@ -75,7 +79,10 @@ impl Scripts {
         for (r, k) in records.iter().zip(index) {
             inv.arg(k)
                 .arg(&r.gid)
-                .arg(u8::from(r.local))
+                .arg(match (r.routed, r.local) {
+                    (false, l) => u8::from(l),
+                    (true, l) => 2 + u8::from(l),
+                })
                 .arg(r.receipts.len());
             for e in &r.receipts {
                 e.push(&mut inv);

@@ -40,6 +40,8 @@ pub struct SubmitRecord {
     /// octets is the length of `record_tail`.
     pub account: String,
     pub limits: AccountLimits,
+    /// The account the message's route forwards it to; `None`: the store keeps it.
+    pub forward_to: Option<String>,
     pub kind: SubmitKind,
 }
 
@@ -164,14 +166,14 @@ impl Scripts {
             // Each record: its field count, its partition's index, then fields 1 gk,
             // 2 seq, 3 total,
             // 4 message_id, 5 deadline, 6 service_type, 7 record tail, 8 the account's
-            // index, then 9 the single-part time and 10-12 its receipt triple, or 9
-            // the expiry code.
+            // index, 9 the account it is forwarded to or "", then 10 the single-part
+            // time and 11-13 its receipt (or delivery) triple, or 10 the expiry code.
             let n = match &r.kind {
-                SubmitKind::Single { receipt: None, .. } => 9,
+                SubmitKind::Single { receipt: None, .. } => 10,
                 SubmitKind::Single {
                     receipt: Some(_), ..
-                } => 12,
-                SubmitKind::Part { .. } => 9,
+                } => 13,
+                SubmitKind::Part { .. } => 10,
             };
             inv.arg(n)
                 .arg(part_index)
@@ -182,7 +184,8 @@ impl Scripts {
                 .arg(r.deadline_ms)
                 .arg(&r.service_type)
                 .arg(r.record_tail.as_slice())
-                .arg(account_index);
+                .arg(account_index)
+                .arg(r.forward_to.as_deref().unwrap_or(""));
             match &r.kind {
                 SubmitKind::Single { at_ms, receipt } => {
                     inv.arg(at_ms);

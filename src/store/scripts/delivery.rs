@@ -1,0 +1,38 @@
+//! DELIVERY_DONE: deliveries of forwarded messages that ended.
+
+use redis::aio::ConnectionManager;
+
+use super::{Name, Scripts};
+use crate::store::error::StoreError;
+use crate::store::value::{items, string};
+
+/// One delivery that ended: its queue id, its message and segment, and the result
+/// (`model::DeliveryResult::encode`).
+pub struct DeliveryEnd {
+    pub id: String,
+    pub gid: String,
+    pub seq: u8,
+    pub result: String,
+}
+
+impl Scripts {
+    /// Ends these deliveries of `account`'s queue in partition `p`; returns the
+    /// messages they left with nothing to deliver (now in the outbox).
+    pub async fn delivery_done(
+        &self,
+        conn: &mut ConnectionManager,
+        p: usize,
+        account: &str,
+        ends: &[DeliveryEnd],
+    ) -> Result<Vec<String>, StoreError> {
+        let mut inv = self.call(Name::DeliveryDone, p);
+        inv.arg(account);
+        for e in ends {
+            inv.arg(&e.id).arg(&e.gid).arg(e.seq).arg(&e.result);
+        }
+        Ok(items(inv.invoke_async(conn).await?)
+            .iter()
+            .filter_map(string)
+            .collect())
+    }
+}

@@ -1,0 +1,291 @@
+//! The delivery step over real SMPP: alice submits through node A, her route
+//! forwards the messages to bob, whose receiver is bound to node B (two smppd nodes on
+//! one Redis 7.0 / Valkey 9 and the Mongo-protocol server). Decided by events: the
+//! deliver_sm bob receives, the receipts alice receives, query_sm answers.
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/e2e.rs"]
+mod e2e;
+mod support;
+
+use e2e::*;
+use smpp_protocol::receipt::ReceiptStat;
+use smpp_protocol::{CommandStatus, Tlv};
+use support::servers::RedisKind;
+
+/// Destinations starting 4477009 go to bob; the rest stay in the store.
+const ROUTES: &str =
+    "[[route]]\ndestination = \"^4477009\"\nfrom = [\"alice\"]\ntarget = \"esme:bob\"\n\n\
+    [delivery]\nretry_min = \"100ms\"\nretry_max = \"200ms\"\npartial_grace = \"1h\"\n";
+
+const BOB: &str = "447700900123";
+
+async fn env(kind: RedisKind, name: &str) -> Env {
+    let mut env = Env::start(kind, name).await;
+    env.accounts.push_str(ROUTES);
+    env
+}
+
+/// ENROUTE, DELIVERED, EXPIRED, UNDELIVERABLE (message_state, reference §5.2.28).
+const ENROUTE: u8 = 1;
+const DELIVERED: u8 = 2;
+const EXPIRED: u8 = 3;
+const UNDELIVERABLE: u8 = 5;
+
+both!(
+    a_routed_message_reaches_the_receiver_unchanged_and_delivrd_follows_its_ok,
+    |kind: RedisKind| async move {
+        let env = env(kind, "dlv-single").await;
+        let a = env.start_app("node-a").await;
+        let b = env.start_app("node-b").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        // Submitted before bob binds: held for him, ENROUTE, no receipt yet.
+        let id = alice
+            .submit_ok(segment("ALICE", BOB, None, 8, &ucs2("héllo"), 1, ""))
+            .await;
+        assert_eq!(alice.query(&id, "ALICE").await, (ENROUTE, 0));
+        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
+        let got = bob.wait_delivered(1, T).await;
+        let d = &got[0];
+        assert_eq!((d.source.as_str(), d.dest.as_str()), ("ALICE", BOB));
+        assert_eq!((d.esm_class, d.data_coding), (0, 8));
+        assert_eq!(d.raw.as_ref(), ucs2("héllo").as_slice());
+        assert!(
+            d.receipted_message_id.is_none(),
+            "a message, not a receipt: {d:?}"
+        );
+        let receipts = alice.wait_delivered(1, T).await;
+        assert_receipts(&receipts, std::slice::from_ref(&id), ReceiptStat::Delivrd);
+        // DELIVRD only once bob answered: his deliver_sm came first.
+        assert!(receipts[0].at >= d.at);
+        let doc = env.wait_docs(1, T).await.remove(0);
+        assert_eq!(doc.get_str("state").unwrap(), "DELIVERED");
+        assert_eq!(
+            doc.get_document("route")
+                .unwrap()
+                .get_str("target")
+                .unwrap(),
+            "esme:bob"
+        );
+        let seg = doc.get_array("segments").unwrap()[0]
+            .as_document()
+            .unwrap()
+            .clone();
+        let dl = seg.get_document("delivery").unwrap();
+        assert_eq!(dl.get_str("state").unwrap(), "DELIVERED");
+        assert_eq!(dl.get_i64("attempts").unwrap(), 1);
+        assert_eq!(dl.get_str("node").unwrap(), "node-b");
+        assert_eq!(alice.query(&id, "ALICE").await, (DELIVERED, 0));
+        // An unrouted destination stays in the store: delivered at once, bob sees nothing.
+        let other = alice
+            .submit_ok(segment("ALICE", "3360000", None, 0, &gsm("x"), 1, ""))
+            .await;
+        let receipts = alice.wait_delivered(2, T).await;
+        assert_eq!(
+            receipts[1].receipted_message_id.as_deref(),
+            Some(other.as_str())
+        );
+        assert_eq!(bob.delivered().len(), 1);
+    }
+);
+
+both!(
+    segments_go_through_as_received_in_order_udh_and_sar,
+    |kind: RedisKind| async move {
+        let env = env(kind, "dlv-multi").await;
+        let a = env.start_app("node-a").await;
+        let b = env.start_app("node-b").await;
+        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let parts = ["one ", "two ", "three"];
+        let mut sent = Vec::new();
+        for (scheme, r) in [
+            (Scheme::Udh8, 7u16),
+            (Scheme::Udh16, 700),
+            (Scheme::Sar, 70),
+        ] {
+            for (i, p) in parts.iter().enumerate() {
+                let sm = segment(
+                    "ALICE",
+                    BOB,
+                    Some((scheme, r, 3, i as u8 + 1)),
+                    0,
+                    &gsm(p),
+                    1,
+                    "",
+                );
+                sent.push(sm.clone());
+                alice.submit_ok(sm).await;
+            }
+        }
+        let got = bob.wait_delivered(9, T).await;
+        // Each message's segments in order, each as it was submitted.
+        for (k, scheme) in [Scheme::Udh8, Scheme::Udh16, Scheme::Sar]
+            .into_iter()
+            .enumerate()
+        {
+            let mine: Vec<_> = got
+                .iter()
+                .filter(|d| match scheme {
+                    Scheme::Sar => d.esm_class & 0x40 == 0,
+                    Scheme::Udh8 => d.esm_class & 0x40 != 0 && d.raw[1] == 0,
+                    Scheme::Udh16 => d.esm_class & 0x40 != 0 && d.raw[1] == 8,
+                })
+                .collect();
+            assert_eq!(mine.len(), 3, "{scheme:?}: {got:?}");
+            for (i, d) in mine.iter().enumerate() {
+                let want = &sent[k * 3 + i];
+                assert_eq!(d.raw, want.short_message, "{scheme:?} segment {}", i + 1);
+                assert_eq!(d.esm_class, want.esm_class);
+                if scheme == Scheme::Sar {
+                    assert!(d.tlvs.contains(&Tlv::SarMsgRefNum(70)), "{d:?}");
+                    assert!(d.tlvs.contains(&Tlv::SarTotalSegments(3)));
+                    assert!(d.tlvs.contains(&Tlv::SarSegmentSeqnum(i as u8 + 1)));
+                }
+            }
+        }
+        alice.wait_delivered(9, T).await;
+        let docs = env.wait_docs(3, T).await;
+        assert!(
+            docs.iter()
+                .all(|d| d.get_str("state").unwrap() == "DELIVERED"),
+            "{docs:?}"
+        );
+    }
+);
+
+both!(
+    a_permanent_refusal_is_undeliv_and_temporary_ones_are_retried,
+    |kind: RedisKind| async move {
+        let env = env(kind, "dlv-refusals").await;
+        let a = env.start_app("node-a").await;
+        let b = env.start_app("node-b").await;
+        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        bob.answer_with(&[CommandStatus::ESME_RX_P_APPN]);
+        let refused = alice
+            .submit_ok(segment("ALICE", BOB, None, 0, &gsm("no"), 1, ""))
+            .await;
+        let r = alice.wait_delivered(1, T).await;
+        let receipt = r[0].receipt.clone().unwrap();
+        assert_eq!(receipt.stat, ReceiptStat::Undeliv);
+        assert_eq!(receipt.err, 0x65);
+        assert_eq!(alice.query(&refused, "ALICE").await, (UNDELIVERABLE, 0x65));
+        assert_eq!(
+            bob.delivered().len(),
+            1,
+            "a permanent refusal is not retried"
+        );
+
+        bob.answer_with(&[
+            CommandStatus::ESME_RX_T_APPN,
+            CommandStatus::ESME_RTHROTTLED,
+        ]);
+        let retried = alice
+            .submit_ok(segment("ALICE", BOB, None, 0, &gsm("again"), 1, ""))
+            .await;
+        let r = alice.wait_delivered(2, T).await;
+        assert_eq!(r[1].receipted_message_id.as_deref(), Some(retried.as_str()));
+        assert_eq!(r[1].receipt.as_ref().unwrap().stat, ReceiptStat::Delivrd);
+        assert_eq!(bob.delivered().len(), 4, "refused twice, then accepted");
+        env.wait_docs(2, T).await;
+        let doc = env.doc_of(&retried).await;
+        let seg = doc.get_array("segments").unwrap()[0]
+            .as_document()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            seg.get_document("delivery")
+                .unwrap()
+                .get_i64("attempts")
+                .unwrap(),
+            3
+        );
+        let doc = env.doc_of(&refused).await;
+        assert_eq!(doc.get_str("state").unwrap(), "UNDELIVERABLE");
+    }
+);
+
+both!(
+    a_message_nobody_takes_before_its_validity_ends_expires_and_is_never_delivered,
+    |kind: RedisKind| async move {
+        let env = env(kind, "dlv-expiry").await;
+        let a = env.start_app("node-a").await;
+        let b = env.start_app("node-b").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let late = alice
+            .submit_ok(segment("ALICE", BOB, None, 0, &gsm("late"), 1, TWO_SECONDS))
+            .await;
+        let r = alice.wait_delivered(1, T).await;
+        assert_receipts(&r, std::slice::from_ref(&late), ReceiptStat::Expired);
+        assert_eq!(alice.query(&late, "ALICE").await.0, EXPIRED);
+        env.wait_docs(1, T).await;
+        // Bound after the validity: only a later message reaches bob.
+        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
+        alice
+            .submit_ok(segment("ALICE", BOB, None, 0, &gsm("on time"), 0, ""))
+            .await;
+        let got = bob.wait_delivered(1, T).await;
+        assert_eq!(got[0].text, "on time");
+        let doc = env.doc_of(&late).await;
+        assert_eq!(doc.get_str("state").unwrap(), "EXPIRED");
+        // What alice's second message left: bob's OK ended it (outcome written).
+        env.wait_docs(2, T).await;
+        assert_eq!(bob.delivered().len(), 1, "{:?}", bob.delivered());
+    }
+);
+
+both!(
+    an_incomplete_message_delivers_its_received_segments_standalone_at_its_deadline,
+    |kind: RedisKind| async move {
+        let env = env(kind, "dlv-partial").await;
+        let a = env.start_app("node-a").await;
+        let b = env.start_app("node-b").await;
+        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let mut ids = Vec::new();
+        for seq in [1u8, 3] {
+            let sm = segment(
+                "ALICE",
+                BOB,
+                Some((Scheme::Udh8, 9, 3, seq)),
+                0,
+                &gsm(&format!("part{seq}")),
+                1,
+                TWO_SECONDS,
+            );
+            ids.push(alice.submit_ok(sm).await);
+        }
+        let got = bob.wait_delivered(2, T).await;
+        assert_eq!(got[0].text, "part1");
+        assert_eq!(got[1].text, "part3");
+        assert!(
+            got.iter().all(|d| d.esm_class & 0x40 == 0),
+            "no UDH: {got:?}"
+        );
+        let r = alice.wait_delivered(2, T).await;
+        assert_receipts(&r, &ids, ReceiptStat::Delivrd);
+        let doc = env.wait_docs(1, T).await.remove(0);
+        assert_eq!(doc.get_str("state").unwrap(), "PARTIAL");
+        assert_eq!(missing(&doc), vec![2]);
+    }
+);
+
+both!(
+    an_unrouted_destination_is_refused_when_the_default_says_so,
+    |kind: RedisKind| async move {
+        let mut env = Env::start(kind, "dlv-refuse").await;
+        env.accounts.push_str(
+            "[[route]]\ndestination = \"^4477009\"\ntarget = \"esme:bob\"\n\n[delivery]\ndefault = \"refuse\"\n",
+        );
+        let a = env.start_app("node-a").await;
+        let alice = Esme::bind(a.addr, BindAs::Tx, "alice").await;
+        let r = alice
+            .submit(segment("ALICE", "3360000", None, 0, &gsm("x"), 0, ""))
+            .await;
+        assert_eq!(r.command_status, CommandStatus::ESME_RINVDSTADR);
+        alice
+            .submit_ok(segment("ALICE", BOB, None, 0, &gsm("x"), 0, ""))
+            .await;
+    }
+);
