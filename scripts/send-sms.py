@@ -9,6 +9,8 @@ message_ids and every delivery receipt that comes back.
 
 Use --drop-last to leave a message partial on purpose (its deadline then fires the
 expiry path: the received segments are delivered one by one and receipted).
+Use --receive N to send nothing and print the first N deliver_sm that arrive (the
+receiving application of a [[route]]: `--system-id app2 --password secret2 --receive 1`).
 """
 import argparse
 import sys
@@ -31,12 +33,15 @@ def main() -> int:
     ap.add_argument("--validity", default="", help="validity_period, e.g. 000000000030000R (30 s)")
     ap.add_argument("--drop-last", action="store_true", help="do not send the last segment")
     ap.add_argument("--wait", type=float, default=10.0, help="seconds to wait for receipts")
+    ap.add_argument("--receive", type=int, default=0, help="send nothing; wait for this many deliver_sm")
     args = ap.parse_args()
 
     parts, encoding, esm_class = smpplib.gsm.make_parts(args.text)
     if args.drop_last and len(parts) > 1:
         parts = parts[:-1]
-    expected = len(parts)
+    if args.receive:
+        parts = []
+    expected = args.receive or len(parts)
     receipts = []
 
     client = smpplib.client.Client(args.host, args.port, allow_unknown_opt_params=True)
@@ -46,7 +51,8 @@ def main() -> int:
 
     def on_deliver(pdu):
         receipts.append(pdu)
-        print(f"deliver_sm receipt: {pdu.short_message.decode(errors='replace')}")
+        kind = "receipt" if pdu.esm_class & 0x04 else "message"
+        print(f"deliver_sm {kind}: {pdu.short_message.decode(errors='replace')}")
 
     client.set_message_received_handler(on_deliver)
     client.connect()
@@ -72,7 +78,7 @@ def main() -> int:
             pass
     client.unbind()
     client.disconnect()
-    print(f"{len(receipts)}/{expected} receipt(s)")
+    print(f"{len(receipts)}/{expected} deliver_sm")
     return 0 if len(receipts) == expected else 1
 
 
