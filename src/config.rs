@@ -430,9 +430,10 @@ impl Config {
             None => "no admin".to_string(),
         };
         format!(
-            "listen {}, {tls}, {admin}, {} account(s) ({enabled} enabled), redis {}, mongodb {}/{}",
+            "listen {}, {tls}, {admin}, {} account(s) ({enabled} enabled), {} route(s), redis {}, mongodb {}/{}",
             self.server.listen,
             self.accounts.len(),
+            self.routes.routes.len(),
             redact_url(&self.redis.url),
             redact_url(&self.mongodb.uri),
             self.mongodb.database

@@ -163,6 +163,8 @@ pub struct SubmitRequest {
     pub raw_user_data: Bytes,
     /// validity_period as received, without its NUL; empty = account default.
     pub validity_period: Bytes,
+    /// schedule_delivery_time as received, without its NUL; empty = at once.
+    pub schedule_delivery_time: Bytes,
     /// The message_id the ESME knows this message by, when it is not the one this
     /// submit gets: destinations 2..n of a submit_multi carry the id of the
     /// submit_multi_resp, and their receipts name it. `None` = its own message_id.

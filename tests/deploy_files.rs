@@ -241,6 +241,7 @@ async fn a_live_scrape_exports_exactly_the_known_families() {
         names::OUTCOME_WRITE,
         names::THROTTLED,
         names::REFUSED,
+        names::FORWARDED,
         names::CONNECTIONS_REFUSED,
         names::UNBOUND_EVICTED,
     ];

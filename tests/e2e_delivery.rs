@@ -8,6 +8,8 @@
 mod e2e;
 mod support;
 
+use std::time::Duration;
+
 use e2e::*;
 use smpp_protocol::receipt::ReceiptStat;
 use smpp_protocol::{CommandStatus, Tlv};
@@ -287,5 +289,86 @@ both!(
         alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("x"), 0, ""))
             .await;
+    }
+);
+
+both!(
+    a_scheduled_message_is_neither_delivered_nor_finished_before_its_time,
+    |kind: RedisKind| async move {
+        let env = env(kind, "dlv-schedule").await;
+        let a = env.start_app("node-a").await;
+        let b = env.start_app("node-b").await;
+        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let t0 = std::time::Instant::now();
+        let mut to_bob = segment("ALICE", BOB, None, 0, &gsm("later"), 1, "");
+        to_bob.schedule_delivery_time = cs(TWO_SECONDS);
+        let mut kept = segment("ALICE", "3360000", None, 0, &gsm("kept"), 1, "");
+        kept.schedule_delivery_time = cs(TWO_SECONDS);
+        // A multi-part one: its time is its first segment's.
+        let mut parts = Vec::new();
+        for seq in 1..=2u8 {
+            let mut sm = segment(
+                "ALICE",
+                BOB,
+                Some((Scheme::Udh8, 5, 2, seq)),
+                0,
+                &gsm("p"),
+                1,
+                "",
+            );
+            sm.schedule_delivery_time = cs(if seq == 1 { TWO_SECONDS } else { "" });
+            parts.push(sm);
+        }
+        let ids = [
+            alice.submit_ok(to_bob).await,
+            alice.submit_ok(kept).await,
+            alice.submit_ok(parts[0].clone()).await,
+            alice.submit_ok(parts[1].clone()).await,
+        ];
+        for id in &ids {
+            assert_eq!(alice.query(id, "ALICE").await, (ENROUTE, 0), "{id}");
+        }
+        let got = bob.wait_delivered(3, T).await;
+        let r = alice.wait_delivered(4, T).await;
+        // Lower bounds only: nothing may happen before the schedule, whenever after.
+        for d in got.iter().chain(r.iter()) {
+            assert!(
+                d.at.duration_since(t0) >= Duration::from_millis(1900),
+                "{d:?}"
+            );
+        }
+        assert_receipts(&r, &ids, ReceiptStat::Delivrd);
+        env.wait_docs(3, T).await;
+    }
+);
+
+both!(
+    store_and_forward_fields_out_of_range_get_their_status,
+    |kind: RedisKind| async move {
+        let env = env(kind, "dlv-fields").await;
+        let a = env.start_app("node-a").await;
+        let alice = Esme::bind(a.addr, BindAs::Tx, "alice").await;
+        let mut late = segment("ALICE", BOB, None, 0, &gsm("x"), 0, TWO_SECONDS);
+        late.schedule_delivery_time = cs("000000000010000R");
+        assert_eq!(
+            alice.submit(late).await.command_status,
+            CommandStatus::ESME_RINVSCHED
+        );
+        let mut prio = segment("ALICE", BOB, None, 0, &gsm("x"), 0, "");
+        prio.priority_flag = 4;
+        assert_eq!(
+            alice.submit(prio).await.command_status,
+            CommandStatus::ESME_RINVPRTFLG
+        );
+        let mut rep = segment("ALICE", BOB, None, 0, &gsm("x"), 0, "");
+        rep.replace_if_present_flag = 2;
+        assert_eq!(
+            alice.submit(rep).await.command_status,
+            CommandStatus::ESME_RINVREPFLAG
+        );
+        let mut ok = segment("ALICE", BOB, None, 0, &gsm("x"), 0, "");
+        ok.priority_flag = 3;
+        alice.submit_ok(ok).await;
     }
 );

@@ -231,7 +231,8 @@ fn check_config_binary_accepts_the_sample_and_warns_on_permissions() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("config OK"), "{stdout}");
-    assert!(stdout.contains("1 account(s)"), "{stdout}");
+    assert!(stdout.contains("2 account(s)"), "{stdout}");
+    assert!(stdout.contains("1 route(s)"), "{stdout}");
     assert!(stdout.contains("readable by group or others"), "{stdout}");
 
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();

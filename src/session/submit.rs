@@ -15,6 +15,9 @@ pub(crate) struct Parts<'a> {
     pub registered_delivery: u8,
     pub data_coding: u8,
     pub validity_period: Bytes,
+    /// schedule_delivery_time as received, without its NUL; empty = at once.
+    pub schedule: Bytes,
+    pub replace_if_present: u8,
     pub short_message: &'a Bytes,
     pub tlvs: &'a [Tlv],
 }
@@ -62,6 +65,8 @@ impl<'a> Parts<'a> {
             registered_delivery: s.registered_delivery,
             data_coding: s.data_coding,
             validity_period: s.validity_period.to_bytes(),
+            schedule: s.schedule_delivery_time.to_bytes(),
+            replace_if_present: s.replace_if_present_flag,
             short_message: &s.short_message,
             tlvs: &s.tlvs,
         };
@@ -83,6 +88,8 @@ impl<'a> Parts<'a> {
             registered_delivery: d.registered_delivery,
             data_coding: d.data_coding,
             validity_period: qos_validity(&d.tlvs),
+            schedule: Bytes::new(),
+            replace_if_present: 0,
             short_message: empty,
             tlvs: &d.tlvs,
         };
@@ -102,6 +109,8 @@ impl<'a> Parts<'a> {
             registered_delivery: m.registered_delivery,
             data_coding: m.data_coding,
             validity_period: m.validity_period.to_bytes(),
+            schedule: m.schedule_delivery_time.to_bytes(),
+            replace_if_present: m.replace_if_present_flag,
             short_message: &m.short_message,
             tlvs: &m.tlvs,
         }
@@ -113,6 +122,13 @@ impl<'a> Parts<'a> {
         policy: AccountPolicy,
         dest: Address,
     ) -> Result<SubmitRequest, CommandStatus> {
+        // Reference §5.2.14 / §5.2.18: values past the defined ones.
+        if self.priority_flag > 3 {
+            return Err(CommandStatus::ESME_RINVPRTFLG);
+        }
+        if self.replace_if_present > 1 {
+            return Err(CommandStatus::ESME_RINVREPFLAG);
+        }
         let raw = match smpp_protocol::tlv::message_payload(self.tlvs) {
             Some(p) => p.clone(),
             None => self.short_message.clone(),
@@ -132,6 +148,7 @@ impl<'a> Parts<'a> {
             user_data,
             raw_user_data: raw,
             validity_period: self.validity_period.clone(),
+            schedule_delivery_time: self.schedule.clone(),
             receipt_id: None,
             forward_to: None,
         })

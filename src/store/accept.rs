@@ -63,6 +63,37 @@ pub fn deadline(
     Ok(wanted.min(now + max))
 }
 
+/// ESME_RINVSCHED
+pub const ESME_RINVSCHED: u32 = 0x61;
+
+/// When a message with this `schedule_delivery_time` may first be delivered (ms,
+/// Redis time): `None` for none or one already past; after its `deadline` (or at it)
+/// → ESME_RINVSCHED. Its format was checked by the codec.
+pub fn schedule(
+    schedule_delivery_time: &[u8],
+    now: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+) -> Result<Option<i64>, ServiceError> {
+    let invalid = |reason: &str| ServiceError::Rejected {
+        status: ESME_RINVSCHED,
+        reason: reason.into(),
+    };
+    let Some(t) = parse_time(schedule_delivery_time)
+        .map_err(|e| invalid(&format!("schedule_delivery_time: {e}")))?
+    else {
+        return Ok(None);
+    };
+    let at = t
+        .resolve(now)
+        .ok_or_else(|| invalid("schedule_delivery_time out of range"))?;
+    if at >= deadline {
+        return Err(invalid(
+            "schedule_delivery_time is not before the message's validity ends",
+        ));
+    }
+    Ok((at > now).then(|| at.timestamp_millis()))
+}
+
 impl Inner {
     pub(crate) async fn submit(&self, req: SubmitRequest) -> Result<SubmitAccepted, ServiceError> {
         let max_octets = req.policy.limits.max_segment_octets;
@@ -76,7 +107,9 @@ impl Inner {
                 ),
             });
         }
-        let deadline = deadline(&req.validity_period, &req.policy, self.clock.now())?;
+        let now = self.clock.now();
+        let deadline = deadline(&req.validity_period, &req.policy, now)?;
+        let schedule_ms = schedule(&req.schedule_delivery_time, now, deadline)?;
         let meta = GroupMeta::of(&req);
         // A single-part message is its own group, named after its message_id; its
         // group key is only stored (its facts), never looked up.
@@ -86,7 +119,9 @@ impl Inner {
         let seq = req.concat.filter(|c| c.total > 1).map_or(1, |c| c.seq);
         let segment = StoredSegment::from_request(&req);
         let single = meta.total == 1;
-        let forwarded = req.forward_to.is_some();
+        // Forwarded or scheduled: not in the outbox yet (a forwarded one waits for its
+        // delivery, a scheduled one for its time; neither is finished on arrival).
+        let forwarded = req.forward_to.is_some() || schedule_ms.is_some();
         // Either way the facts are the group key plus the service_type, and the
         // segment one binary record (see SUBMIT): a single-part message is written as
         // a finished group hash holding its record, a multi-part one as small group
@@ -104,6 +139,7 @@ impl Inner {
             account: account.clone(),
             limits: req.policy.limits,
             forward_to: req.forward_to.clone(),
+            schedule_ms,
             kind: SubmitKind::Part {
                 expiry_code: expiry_mode_code(meta.expiry_mode),
             },
@@ -139,8 +175,14 @@ impl Inner {
             };
             let mut receipt = None;
             // One segment, one receipt (or delivery) at most: kept to be sent from
-            // memory, by the worker of the account whose queue it joins.
-            if let Some((id, r)) = receipts(&group).map_err(internal)?.into_iter().next() {
+            // memory, by the worker of the account whose queue it joins. A scheduled
+            // one owes nothing yet: the releaser builds it at its time.
+            let owes = if schedule_ms.is_some() {
+                Vec::new()
+            } else {
+                receipts(&group).map_err(internal)?
+            };
+            if let Some((id, r)) = owes.into_iter().next() {
                 receipt = Some(ReceiptEntry {
                     account: r.receipt.system_id.clone(),
                     id,

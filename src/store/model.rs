@@ -199,6 +199,9 @@ pub enum FinishKind {
     /// Its route forwards it to an account, and deliveries are still under way
     /// (state `routed`: not in the outbox; the releaser queues its deliveries).
     Routed,
+    /// Complete, waiting for its schedule_delivery_time (state `sched`): nothing is
+    /// owed yet.
+    Scheduled,
     /// Every delivery of a forwarded message ended (state `done`): each segment's
     /// [`DeliveryResult`], or none when its delivery deadline came first.
     Forwarded,
@@ -324,6 +327,7 @@ impl FinishedGroup {
             "cancelled" => FinishKind::Cancelled,
             "routed" => FinishKind::Routed,
             "done" => FinishKind::Forwarded,
+            "sched" => FinishKind::Scheduled,
             other => return Err(StoreError::Corrupt(format!("unknown state {other:?}"))),
         };
         let mut segments = Vec::new();

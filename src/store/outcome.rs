@@ -85,7 +85,7 @@ pub fn state_of(group: &FinishedGroup) -> OutcomeState {
             ExpiryMode::DeliverPartial => OutcomeState::Partial,
             ExpiryMode::ExpireWhole => OutcomeState::Expired,
         },
-        FinishKind::Routed => OutcomeState::Enroute,
+        FinishKind::Routed | FinishKind::Scheduled => OutcomeState::Enroute,
         // The worst of its segments': one refused makes it UNDELIVERABLE, one that
         // expired EXPIRED; all delivered is DELIVERED (PARTIAL when it was incomplete).
         FinishKind::Forwarded => {
@@ -286,8 +286,10 @@ pub fn wants_receipt(registered_delivery: u8, stat: ReceiptStat) -> bool {
 /// [`deliveries`]); one whose deliveries ended owes each segment the receipt of its
 /// own state, with the receiver's refusal as `err:`.
 pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, StoreError> {
-    if group.kind == FinishKind::Routed {
-        return deliveries(group);
+    match group.kind {
+        FinishKind::Routed => return deliveries(group),
+        FinishKind::Scheduled => return Ok(Vec::new()),
+        _ => {}
     }
     let group_stat = state_of(group).receipt_stat();
     let forwarded = group.kind == FinishKind::Forwarded;
@@ -384,4 +386,154 @@ pub fn deliveries(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>,
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::store::model::{DeliveryResult, GroupMeta, StoredSegment};
+
+    fn addr(a: &str) -> Address {
+        Address {
+            ton: 1,
+            npi: 1,
+            addr: a.into(),
+        }
+    }
+
+    /// A forwarded 2-part SAR message of account `a` to `b`, its segments as given.
+    fn forwarded(
+        kind: FinishKind,
+        partial: bool,
+        results: [Option<DeliveryResult>; 2],
+    ) -> FinishedGroup {
+        let seg = |seq: u8, delivery: Option<DeliveryResult>| FinishedSegment {
+            seq,
+            message_id: format!("{seq:02}0000000000000000000{seq}"),
+            received_ms: 10,
+            data: StoredSegment {
+                dc: 0,
+                esm: 0x03,
+                rd: 1,
+                raw: format!("part{seq}").into_bytes(),
+                uo: 0,
+                rid: None,
+            },
+            delivery,
+        };
+        let [r1, r2] = results;
+        FinishedGroup {
+            gid: "010000000000000000000a".into(),
+            meta: GroupMeta {
+                account: "a".into(),
+                service_type: "WAP".into(),
+                source: addr("SRC"),
+                dest: addr("447700900123"),
+                scheme: Some(ConcatScheme::Sar),
+                reference: Some(7),
+                total: 2,
+                expiry_mode: ExpiryMode::DeliverPartial,
+            },
+            deadline_ms: 1000,
+            submitted_ms: 10,
+            finished_ms: 20,
+            kind,
+            node: "n".into(),
+            segments: vec![seg(1, r1), seg(2, r2)],
+            forward_to: Some("b".into()),
+            partial,
+        }
+    }
+
+    fn result(delivered: bool, status: u32) -> Option<DeliveryResult> {
+        Some(DeliveryResult {
+            delivered,
+            status,
+            attempts: 2,
+            at_ms: 30,
+            node: "node b".into(),
+        })
+    }
+
+    #[test]
+    fn a_routed_message_owes_one_delivery_per_segment_to_its_target_sar_intact() {
+        let d = receipts(&forwarded(FinishKind::Routed, false, [None, None])).unwrap();
+        assert_eq!(d.len(), 2);
+        for (i, (id, q)) in d.iter().enumerate() {
+            let seq = i as u8 + 1;
+            assert_eq!(id, &format!("{seq:02}0000000000000000000{seq}"));
+            assert_eq!(q.receipt.system_id, "b");
+            assert_eq!(
+                (q.receipt.source.addr.as_str(), q.receipt.dest.addr.as_str()),
+                ("SRC", "447700900123")
+            );
+            let f = q.receipt.forward.as_ref().unwrap();
+            // The messaging mode bits of the submit are not the receiver's business.
+            assert_eq!((f.esm_class, f.sar), (0, Some((7, 2, seq))));
+            assert_eq!(f.service_type, "WAP");
+            assert_eq!(q.delivery.as_ref().unwrap().seq, seq);
+        }
+    }
+
+    #[test]
+    fn a_partial_message_goes_out_standalone() {
+        let mut g = forwarded(FinishKind::Routed, true, [None, None]);
+        g.meta.scheme = Some(ConcatScheme::Udh8);
+        for s in &mut g.segments {
+            s.data.raw = [&[5, 0, 3, 7, 2, s.seq][..], b"txt"].concat();
+            s.data.uo = 6;
+            s.data.esm = 0x40;
+        }
+        for (_, q) in receipts(&g).unwrap() {
+            let f = q.receipt.forward.as_ref().unwrap();
+            assert_eq!((f.esm_class, f.sar), (0, None));
+            assert_eq!(q.receipt.short_message, b"txt");
+        }
+    }
+
+    #[test]
+    fn each_segment_of_a_forwarded_message_gets_the_receipt_of_its_own_delivery() {
+        let g = forwarded(
+            FinishKind::Forwarded,
+            false,
+            [result(true, 0), result(false, 0x65)],
+        );
+        assert_eq!(state_of(&g), OutcomeState::Undeliverable);
+        let r = receipts(&g).unwrap();
+        let texts: Vec<String> = r
+            .iter()
+            .map(|(_, q)| String::from_utf8(q.receipt.short_message.clone()).unwrap())
+            .collect();
+        assert!(texts[0].contains("stat:DELIVRD err:000"), "{}", texts[0]);
+        assert!(texts[1].contains("stat:UNDELIV err:101"), "{}", texts[1]);
+        assert!(r
+            .iter()
+            .all(|(_, q)| q.receipt.system_id == "a" && q.delivery.is_none()));
+        let doc = outcome_document(&g).unwrap();
+        assert_eq!(doc.get_str("state").unwrap(), "UNDELIVERABLE");
+        assert_eq!(
+            doc.get_document("route")
+                .unwrap()
+                .get_str("target")
+                .unwrap(),
+            "esme:b"
+        );
+        // Its deadline came before the second segment's delivery ended: EXPIRED.
+        let g = forwarded(FinishKind::Forwarded, false, [result(true, 0), None]);
+        assert_eq!(state_of(&g), OutcomeState::Expired);
+        let g = forwarded(
+            FinishKind::Forwarded,
+            true,
+            [result(true, 0), result(true, 0)],
+        );
+        assert_eq!(state_of(&g), OutcomeState::Partial);
+    }
+
+    #[test]
+    fn a_delivery_result_reads_back() {
+        let r = result(false, 0x65).unwrap();
+        assert_eq!(DeliveryResult::decode(r.encode().as_bytes()).unwrap(), r);
+        assert!(DeliveryResult::decode(b"X 1 2 3 n").is_err());
+    }
 }

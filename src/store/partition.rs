@@ -28,10 +28,10 @@ pub fn prefix(key_prefix: &str, p: usize) -> String {
 
 /// The partition of a multi-part message, from its group key: every segment finds
 /// the same one, whichever node receives it.
-/// A deadline entry `@<gid>` (a forwarded message's delivery deadline) is its
-/// message's, in the partition its gid names.
+/// A deadline entry `@<gid>` (a forwarded message's delivery deadline) or `^<gid>`
+/// (a scheduled message's time) is its message's, in the partition its gid names.
 pub fn of_group(gk: &str) -> usize {
-    if let Some(p) = gk.strip_prefix('@').and_then(of_message_id) {
+    if let Some(p) = gk.strip_prefix(['@', '^']).and_then(of_message_id) {
         return p;
     }
     usize::from(slot(gk)) % COUNT

@@ -281,7 +281,10 @@ impl Releaser {
                     );
                     // The outcome writer's lease takes it from here, not from Redis
                     // (a forwarded message under way is not in the outbox yet).
-                    if g.kind != super::model::FinishKind::Routed {
+                    if !matches!(
+                        g.kind,
+                        super::model::FinishKind::Routed | super::model::FinishKind::Scheduled
+                    ) {
                         self.inner.known.put(g);
                     }
                     (r, account)

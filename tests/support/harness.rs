@@ -301,6 +301,7 @@ pub fn segment(
         raw_user_data: Bytes::from(raw),
         validity_period: Bytes::copy_from_slice(validity.as_bytes()),
         receipt_id: None,
+        schedule_delivery_time: Bytes::new(),
         forward_to: None,
     }
 }

@@ -12,6 +12,9 @@
 -- the index, timer and outbox updates are one call each for the batch
 -- (`finish_flush`).
 --
+-- An entry '^<gid>' is a scheduled message's schedule_delivery_time: it is complete
+-- now (outbox and P:fresh), or routed if it is forwarded (P:fresh, its delivery
+-- deadline '@<gid>' at its validity).
 -- An entry '@<gid>' is a forwarded message's delivery deadline: what is still
 -- undelivered then leaves the receiving account's queue, the message is `done` (its
 -- segments without a delivery result expired) and goes to the outbox.
@@ -23,7 +26,29 @@ local out = {#due, late}
 local fin, gone = new_fin(), {}
 local ended = {}
 for _, gk in ipairs(due) do
-  if string.byte(gk, 1) == 64 then -- '@'
+  local c1 = string.byte(gk, 1)
+  if c1 == 94 then -- '^'
+    gone[#gone + 1] = gk
+    local gid = string.sub(gk, 2)
+    local d = P .. 'd:' .. gid
+    local h = redis.call('HMGET', d, 'state', 'to', 'dl', 'n', 'sd')
+    if h[1] == 'sched' then
+      if h[2] then
+        redis.call('HSET', d, 'state', 'routed', 'o', tonumber(h[4]) or 1, 'pe', '0', 'fin', now)
+        fin.dl[#fin.dl + 1] = tonumber(h[3])
+        fin.dl[#fin.dl + 1] = '@' .. gid
+        fin.fr[#fin.fr + 1] = now
+        fin.fr[#fin.fr + 1] = gid
+      else
+        redis.call('HSET', d, 'state', 'complete', 'fin', now)
+        ended[#ended + 1] = now
+        ended[#ended + 1] = gid
+      end
+      late[#late + 1] = now - (tonumber(h[5]) or now)
+      out[#out + 1] = gid
+      out[#out + 1] = group_fields(d)
+    end
+  elseif c1 == 64 then -- '@'
     gone[#gone + 1] = gk
     local gid = string.sub(gk, 2)
     local d = P .. 'd:' .. gid

@@ -102,10 +102,23 @@ local function new_fin() return {gks = {}, ob = {}, fr = {}, dl = {}, finished =
 -- releaser queues its deliveries to account `to`), and its delivery deadline `until`
 -- is a deadline index entry '@<gid>' (the claim-due pass ends what is left then).
 -- `partial`: the deadline passed first; its received segments go out standalone.
-local function finish_group(gk, gid, state, now, fin, route)
+-- `sched`: a complete message whose schedule_delivery_time is later (ms): it is
+-- `sched` — in neither the outbox nor P:fresh — until its deadline-index entry
+-- '^<gid>' falls due (`claim_due.lua` then completes or routes it).
+local function finish_group(gk, gid, state, now, fin, route, sched)
   local g = P .. 'g:' .. gk
   -- No gk field: d:<gid> does not say it in its name, but every segment record does
   -- (model::FinishedGroup::from_fields and lookup take it from there).
+  if sched then
+    redis.call('HSET', g, 'state', 'sched', 'fin', now, 'node', NODE)
+    redis.call('RENAME', g, P .. 'd:' .. gid)
+    fin.finished[gk] = true
+    fin.reopened[gk] = nil
+    fin.gks[#fin.gks + 1] = gk
+    fin.dl[#fin.dl + 1] = sched
+    fin.dl[#fin.dl + 1] = '^' .. gid
+    return
+  end
   if route then
     redis.call('HSET', g, 'state', 'routed', 'fin', now, 'node', NODE, 'o', route.n,
       'pe', route.partial and '1' or '0')

@@ -7,7 +7,7 @@ local gid, gk, pending, h = lookup(ARGV[3], ARGV[4], ARGV[5])
 if not gid then return {} end
 if pending then return {'pending'} end
 local f = redis.call('HMGET', h, 'state', 'fin', 'x', 'sub')
-if f[1] == 'routed' then return {'pending'} end
+if f[1] == 'routed' or f[1] == 'sched' then return {'pending'} end
 local r = ''
 if f[1] == 'done' then
   local seq = '1'

@@ -14,11 +14,12 @@
 -- message_id, 5 deadline_ms, 6 service_type, 7 the tail of the segment record
 -- (`StoredSegment::record_tail`; its length is what the record counts against the
 -- octet limits), 8 the account's index among the quadruples (1-based), 9 the account
--- its route forwards it to ('' = none: the store keeps it), then 10 for a
--- single-part message its time (ms, the node's reading of Redis time, which its
--- receipt already carries) and 11.. the receipt triple if one is owed (see
--- `ready.rs`) — for a forwarded message its delivery to that account, queued the
--- same way; for a multi-part one 10 the expiry mode code (`x`).
+-- its route forwards it to ('' = none: the store keeps it), 10 its
+-- schedule_delivery_time (ms; 0 = none), then 11 for a single-part message its time
+-- (ms, the node's reading of Redis time, which its receipt already carries) and 12..
+-- the receipt triple if one is owed (see `ready.rs`) — for a forwarded message its
+-- delivery to that account, queued the same way; none for a scheduled one; for a
+-- multi-part one 11 the expiry mode code (`x`).
 --
 -- Usage: the hash P:usage keeps `n:<acct>` messages and `b:<acct>` octets of each
 -- account, and `n` messages and `b` octets of all (what max_pending and
@@ -117,7 +118,7 @@ local function one(b, last)
     -- P:fresh and RELEASE. Most traffic is single-part.
     local refused = admit(b, dl, true)
     if refused then return refused end
-    local at, to = ARGV[b + 9], ARGV[b + 8]
+    local at, to, sched = ARGV[b + 10], ARGV[b + 8], tonumber(ARGV[b + 9])
     -- Eight fields, as a multi-part message keeps them: its facts are its group key
     -- gk plus st (no meta JSON), its segment a binary record `= 0 ` LF `<at> <tail>`
     -- (the form of a P:m: value with an empty group key; no JSON, no hex). What a
@@ -129,7 +130,14 @@ local function one(b, last)
     redis.call('HSET', d, 'gid', mid, 'gk', gk, 'st', ARGV[b + 5],
       'dl', ARGV[b + 4], 'sub', at, 'm:1', '= 0 \n' .. at .. ' ' .. ARGV[b + 6],
       'state', 'complete', 'node', NODE)
-    if to ~= '' then
+    if sched > now then
+      -- Scheduled: nothing happens to it before its time (see finish_group's `sched`).
+      redis.call('HSET', d, 'state', 'sched', 'sd', sched)
+      if to ~= '' then redis.call('HSET', d, 'to', to) end
+      cur.dls[#cur.dls + 1] = sched
+      cur.dls[#cur.dls + 1] = '^' .. mid
+      arm('^' .. mid, sched, hfe)
+    elseif to ~= '' then
       -- Forwarded: waiting for its delivery (see finish_group's `route`), not in the
       -- outbox; its delivery ends by its validity deadline.
       redis.call('HSET', d, 'state', 'routed', 'to', to, 'o', 1, 'pe', '0')
@@ -141,17 +149,17 @@ local function one(b, last)
       cur.ob[#cur.ob + 1] = mid
     end
     count(b, true)
-    if last >= b + 12 then
+    if last >= b + 13 then
       -- Held, not announced: due once the node queued the submit_sm_resp
       -- (RECEIPT_READY), or at held_until if it never says so.
       local held = now + hold
-      queue_receipts(b + 10, last, held, cur.q)
+      queue_receipts(b + 11, last, held, cur.q)
       return {'complete', mid, held}
     end
     return {'complete', mid}
   end
   local g = P .. 'g:' .. gk
-  local known = redis.call('HMGET', g, 'gid', 'i:' .. seq, 'n', 'dl', 'to')
+  local known = redis.call('HMGET', g, 'gid', 'i:' .. seq, 'n', 'dl', 'to', 'sd')
   local gid, n = known[1], nil
   local new = not gid
   if not new and known[2] then return {'dup', known[2]} end
@@ -165,9 +173,10 @@ local function one(b, last)
     -- gk_owner) is stored again: it would cost ~110 B per pending group, and a group
     -- key over 64 octets would turn the hash into a hashtable. Nor does d:<gid> get
     -- it: every segment record names it.
-    redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 9], 'dl', dl,
+    redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 10], 'dl', dl,
       'sub', now, 'n', 1, 'i:' .. seq, mid)
     if ARGV[b + 8] ~= '' then redis.call('HSET', g, 'to', ARGV[b + 8]) end
+    if ARGV[b + 9] ~= '0' then redis.call('HSET', g, 'sd', ARGV[b + 9]) end
     cur.dls[#cur.dls + 1] = dl
     cur.dls[#cur.dls + 1] = gk
     arm(gk, dl, hfe)
@@ -185,7 +194,12 @@ local function one(b, last)
   count(b, new)
   if n >= total then
     -- The route is the first segment's (`to` of the group); its validity, the group's.
-    local route, to = nil, known[5]
+    local route, to, sched = nil, known[5], tonumber(known[6])
+    if sched and sched > now then
+      -- Its schedule_delivery_time (the first segment's) is still ahead.
+      finish_group(gk, gid, 'complete', now, cur.fin, nil, sched)
+      return {'complete', gid, 'sched'}
+    end
     if to then route = {to = to, n = n, ['until'] = tonumber(known[4]) or dl, partial = false} end
     finish_group(gk, gid, 'complete', now, cur.fin, route)
     -- Its data goes back with the answer, for the node's releaser (see

@@ -42,6 +42,8 @@ pub struct SubmitRecord {
     pub limits: AccountLimits,
     /// The account the message's route forwards it to; `None`: the store keeps it.
     pub forward_to: Option<String>,
+    /// Its schedule_delivery_time (ms, Redis time) when that is still ahead.
+    pub schedule_ms: Option<i64>,
     pub kind: SubmitKind,
 }
 
@@ -166,14 +168,15 @@ impl Scripts {
             // Each record: its field count, its partition's index, then fields 1 gk,
             // 2 seq, 3 total,
             // 4 message_id, 5 deadline, 6 service_type, 7 record tail, 8 the account's
-            // index, 9 the account it is forwarded to or "", then 10 the single-part
-            // time and 11-13 its receipt (or delivery) triple, or 10 the expiry code.
+            // index, 9 the account it is forwarded to or "", 10 the schedule (0:
+            // none), then 11 the single-part time and 12-14 its receipt (or
+            // delivery) triple, or 11 the expiry code.
             let n = match &r.kind {
-                SubmitKind::Single { receipt: None, .. } => 10,
+                SubmitKind::Single { receipt: None, .. } => 11,
                 SubmitKind::Single {
                     receipt: Some(_), ..
-                } => 13,
-                SubmitKind::Part { .. } => 10,
+                } => 14,
+                SubmitKind::Part { .. } => 11,
             };
             inv.arg(n)
                 .arg(part_index)
@@ -185,7 +188,8 @@ impl Scripts {
                 .arg(&r.service_type)
                 .arg(r.record_tail.as_slice())
                 .arg(account_index)
-                .arg(r.forward_to.as_deref().unwrap_or(""));
+                .arg(r.forward_to.as_deref().unwrap_or(""))
+                .arg(r.schedule_ms.unwrap_or(0));
             match &r.kind {
                 SubmitKind::Single { at_ms, receipt } => {
                     inv.arg(at_ms);
