@@ -7,8 +7,11 @@ bench_config() {
   local cfg="$1" node="$2" port="$3" kv_port="$4" metrics_port="$5" m_uri="$6" m_db="${7:-smppd}"
   # The limits as large as the store's (one account carries the whole load); left out
   # with BENCH_LIMITS=0, for a binary from before they existed (scripts/ab.sh).
-  local limits="" store_limits="" server_limits=""
+  local limits="" store_limits="" server_limits="" routes=""
   if [ "${BENCH_LIMITS:-1}" = 1 ]; then
+    # The A->B scenarios: destinations 9... are forwarded to the account bench2.
+    routes=$'[[esme]]\nsystem_id = "bench2"\npassword = "bench2"\nallowed_addresses = ["127.0.0.0/8"]\nmax_binds = 30000\nwindow = 1024\nmax_queued_receipts = 100000000\n\n[[route]]\ndestination = "^9"\ntarget = "esme:bench2"\n'
+
     # All load comes from 127.0.0.1.
     server_limits="max_connections_per_ip = 30000"
     limits=$'max_pending = 100000000\nmax_pending_bytes = 4503599627370496\nmax_queued_receipts = 100000000'
@@ -51,6 +54,8 @@ window = 1024
 default_validity = "48h"
 max_validity = "7days"
 $limits
+
+$routes
 EOF
   chmod 600 "$cfg"
 }

@@ -235,6 +235,20 @@ bench_run single-redis redis --trx "$SESSIONS" --window "$WINDOW" --duration "$D
 wait_outbox_empty "$redis_port" "before the 3-part run"
 bench_run udh3-redis redis --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
   --warmup "$WARMUP" --mix udh8x3 --registered-delivery 1 --receipt-wait 180s
+# A->B: the same loads, forwarded by a route to the account bench2, whose receivers
+# (bound first, on the same node) answer OK; receipts say DELIVRD only after that.
+wait_outbox_empty "$redis_port" "before the A->B runs"
+bench_run ab-single-redis redis --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
+  --warmup "$WARMUP" --mix single --registered-delivery 1 --receipt-wait 180s \
+  --forward-rx "$SESSIONS" --forward-to bench2:bench2 --first-dest 9000000000000
+wait_outbox_empty "$redis_port" "before the A->B 3-part run"
+bench_run ab-udh3-redis redis --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
+  --warmup "$WARMUP" --mix udh8x3 --registered-delivery 1 --receipt-wait 180s \
+  --forward-rx "$SESSIONS" --forward-to bench2:bench2 --first-dest 9100000000000
+wait_outbox_empty "$redis_port" "before the A->B 5k run"
+bench_run ab-5k-redis redis --trx "$SESSIONS" --window "$WINDOW" --rate "$MIXED_RATE" \
+  --duration "$MIXED_DURATION" --mix single --registered-delivery 1 --receipt-wait 120s \
+  --forward-rx "$SESSIONS" --forward-to bench2:bench2 --first-dest 9200000000000
 # The mixed run measures the node at the offered rate, not at that rate plus writing the
 # max runs' backlog (~300k outcomes, which this box's Mongo-protocol server takes ~2
 # minutes for, on the same two cores): it starts once that is in MongoDB.
@@ -400,6 +414,27 @@ if r:
         f"{r['submit_per_s']:,.0f}/s achieved; resp p50 {r['submit_latency']['p50_ms']:.2f} / p99 {p99:.2f} / p99.9 {r['submit_latency']['p999_ms']:.2f} ms; receipt p50 {rl.get('p50_ms', 0):.1f} / p99 {rp99:.1f} / max {rl.get('max_ms', 0):.1f} ms",
         "p99 resp <= 5 ms; p99 receipt <= 50 ms",
         f"resp {met(p99 <= 5)}, receipt {met(rp99 <= 50)}", cpu(r))
+for name, what in (("ab-single-redis", "single-part"), ("ab-udh3-redis", "3-part UDH")):
+    r = load(name)
+    if not r:
+        continue
+    rc = r.get("receipts") or {}
+    fl = rc.get("forward_latency", {})
+    rate = r["messages_per_s"]
+    goal_ok = rate >= 25000 if what == "single-part" else True
+    row(f"A->B {what}, receipts on, max (redis)",
+        f"{rate:,.0f} msg/s delivered to B ({rc.get('forwarded', 0):,} deliver_sm); receipts {rc.get('received', 0)}/{rc.get('expected', 0)}; submit -> B p99 {fl.get('p99_ms', 0):.1f} ms",
+        ">= 25k msg/s" if what == "single-part" else "-",
+        f"{met(goal_ok)} ({rate / 25000:.2f} x)" if what == "single-part" else "-", cpu(r))
+r = load("ab-5k-redis")
+if r:
+    rc = r.get("receipts") or {}
+    fl, rl = rc.get("forward_latency", {}), rc.get("latency", {})
+    fp99 = fl.get("p99_ms", float("inf")) if fl.get("count") else float("inf")
+    rp99 = rl.get("p99_ms", float("inf")) if rl.get("count") else float("inf")
+    row("A->B 5k msg/s offered, single-part (redis)",
+        f"{r['submit_per_s']:,.0f}/s; submit -> B p50 {fl.get('p50_ms', 0):.1f} / p99 {fp99:.1f} ms; receipt p50 {rl.get('p50_ms', 0):.1f} / p99 {rp99:.1f} ms",
+        "p99 to B <= 10 ms; p99 receipt <= 20 ms", f"B {met(fp99 <= 10)}, receipt {met(rp99 <= 20)}", cpu(r))
 for kv in ("redis", "valkey"):
     r = load(f"partial-{kv}")
     if not r:

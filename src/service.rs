@@ -304,6 +304,10 @@ pub struct ReceiptDelivery {
     /// (UDH included), and `receipted_message_id` / `message_state` are unused.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "fw")]
     pub forward: Option<Forward>,
+    /// An intermediate notification (esm_class 0x20, registered_delivery bit 4), not
+    /// a final receipt (0x04).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not", rename = "im")]
+    pub intermediate: bool,
 }
 
 /// The fields of a forwarded message's deliver_sm beyond its addresses and octets.
@@ -423,6 +427,7 @@ mod tests {
             receipted_message_id: "42".into(),
             message_state: 2,
             forward: None,
+            intermediate: false,
         }
     }
 

@@ -372,3 +372,33 @@ both!(
         alice.submit_ok(ok).await;
     }
 );
+
+both!(
+    a_temporary_refusal_sends_one_intermediate_notification_when_asked,
+    |kind: RedisKind| async move {
+        let env = env(kind, "dlv-notify").await;
+        let a = env.start_app("node-a").await;
+        let b = env.start_app("node-b").await;
+        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        bob.answer_with(&[CommandStatus::ESME_RX_T_APPN, CommandStatus::ESME_RMSGQFUL]);
+        // registered_delivery 0x11: the final receipt and intermediate notifications.
+        let id = alice
+            .submit_ok(segment("ALICE", BOB, None, 0, &gsm("hold on"), 0x11, ""))
+            .await;
+        let got = alice.wait_delivered(2, T).await;
+        let (first, last) = (&got[0], &got[1]);
+        assert_eq!(
+            first.esm_class, 0x20,
+            "an intermediate notification first: {got:?}"
+        );
+        assert_eq!(first.receipted_message_id.as_deref(), Some(id.as_str()));
+        assert_eq!(first.receipt.as_ref().unwrap().stat, ReceiptStat::Enroute);
+        assert_eq!(last.esm_class, 0x04);
+        assert_eq!(last.receipt.as_ref().unwrap().stat, ReceiptStat::Delivrd);
+        assert_eq!(bob.delivered().len(), 3);
+        // Two temporary refusals, one notification.
+        env.wait_docs(1, T).await;
+        assert_eq!(alice.delivered().len(), 2, "{:?}", alice.delivered());
+    }
+);

@@ -24,6 +24,7 @@ fn receipt(id: &str) -> ReceiptDelivery {
         receipted_message_id: id.into(),
         message_state: 2,
         forward: None,
+        intermediate: false,
     }
 }
 

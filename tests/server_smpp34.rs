@@ -101,6 +101,7 @@ async fn smpp34_client_binds_submits_takes_a_receipt_and_unbinds() {
                 receipted_message_id: "msg-1".into(),
                 message_state: 2,
                 forward: None,
+                intermediate: false,
             })
             .await
     });

@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Bind sessions and submit messages; measure responses and receipts.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Bind N sessions, keep them idle for a while, report the server's RSS per session.
     Idle(IdleArgs),
     /// The Mongo-protocol server's own bulk-insert rate (insert_many of outcome-like documents).
@@ -180,6 +180,14 @@ pub struct RunArgs {
     /// after the start (an ESME that stopped answering), then answer again.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub silent_rx: Option<Duration>,
+    /// Receiver sessions of the account smppd's routes forward the messages to (A→B):
+    /// bound first, they answer every forwarded deliver_sm ESME_ROK and measure
+    /// submit → deliver_sm (their message is found by its destination number).
+    #[arg(long, default_value_t = 0)]
+    pub forward_rx: usize,
+    /// The receiving account of `--forward-rx`, as `system_id:password`.
+    #[arg(long, default_value = "bench2:bench2")]
+    pub forward_to: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -439,6 +447,9 @@ impl RunArgs {
         if self.window == 0 {
             return Err("--window must be at least 1".into());
         }
+        if self.forward_rx > 0 && !self.expects_receipts() {
+            return Err("--forward-rx measures with receipts: keep --registered-delivery 1".into());
+        }
         if self.duration.is_none() && self.count.is_none() {
             return Err("give --duration or --count".into());
         }
@@ -459,5 +470,12 @@ impl RunArgs {
     /// Whether receipts are tracked at all.
     pub fn expects_receipts(&self) -> bool {
         !self.no_receipts && self.registered_delivery & 0x03 == 1
+    }
+
+    /// The `--forward-to` account's system_id and password.
+    pub fn forward_account(&self) -> (&str, &str) {
+        self.forward_to
+            .split_once(':')
+            .unwrap_or((self.forward_to.as_str(), ""))
     }
 }

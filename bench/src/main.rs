@@ -34,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => {
             let json = args.target.json.clone();
-            let r = run::run(args).await?;
+            let r = run::run(*args).await?;
             print!("{}", r.to_table());
             write_json(json.as_deref(), &r)?;
         }

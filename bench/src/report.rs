@@ -150,6 +150,13 @@ impl RunReport {
                 ),
             ));
             rows.push(("receipt latency".into(), lat(&r.latency)));
+            if r.forwarded > 0 {
+                rows.push((
+                    "forwarded".into(),
+                    format!("{} deliver_sm to the target account", r.forwarded),
+                ));
+                rows.push(("submit → target deliver_sm".into(), lat(&r.forward_latency)));
+            }
             rows.push(("expiry lateness".into(), lat(&r.expiry_lateness)));
         }
         if let Some(m) = &self.redis {

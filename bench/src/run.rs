@@ -17,7 +17,18 @@ use crate::stats::{errors_by_name, SessionStats, Summary, Tracker};
 pub async fn run(args: RunArgs) -> anyhow::Result<RunReport> {
     args.validate().map_err(anyhow::Error::msg)?;
     let t = &args.target;
-    // Receivers first, so no receipt waits for a receiver bind.
+    // The forwarding target's receivers first, then the receipts' receivers, so no
+    // message or receipt waits for a bind.
+    let (fwd_id, fwd_pw) = args.forward_account();
+    let mut forward = Vec::with_capacity(args.forward_rx);
+    for i in 0..args.forward_rx {
+        let addr = t.addr[i % t.addr.len()];
+        forward.push(
+            bind(addr, fwd_id, fwd_pw, BindKind::Receiver)
+                .await
+                .with_context(|| format!("forward receiver bind to {addr} as {fwd_id}"))?,
+        );
+    }
     let mut kinds = vec![BindKind::Receiver; args.rx];
     kinds.extend(std::iter::repeat_n(BindKind::Transceiver, args.trx));
     kinds.extend(std::iter::repeat_n(BindKind::Transmitter, args.tx));
@@ -43,12 +54,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<RunReport> {
     };
     let watch = Watch::start(&t.watch);
     let ctx = Arc::new(RunCtx::new(args.clone(), tracker.clone(), recorder.clone()));
+    let n = kinds.len();
     let mut sessions: Vec<Session> = framed
         .into_iter()
         .zip(&kinds)
         .enumerate()
         .map(|(i, (f, k))| Session::start(f, *k, i, ctx.clone()))
         .collect();
+    sessions.extend(
+        forward
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| Session::start(f, BindKind::Receiver, n + i, ctx.clone())),
+    );
 
     let mut total = SessionStats::default();
     for s in &mut sessions {

@@ -518,7 +518,16 @@ async fn read_loop(
                     st.deliver_ignored += 1;
                     continue;
                 }
-                if sm.esm_class & 0x3C == 0x04 {
+                if sm.esm_class & 0x3C == 0 {
+                    // A forwarded message (A→B): its destination names its number.
+                    let number = std::str::from_utf8(sm.destination_addr.as_bytes())
+                        .ok()
+                        .and_then(|d| d.parse::<u64>().ok())
+                        .and_then(|d| d.checked_sub(ctx.args.first_dest));
+                    if let (Some(n), Some(t)) = (number, &ctx.tracker) {
+                        t.forwarded(n, now);
+                    }
+                } else if sm.esm_class & 0x3C == 0x04 {
                     if let Some((id, state)) = receipt_id(&sm) {
                         if let Some(r) = &ctx.recorder {
                             r.receipt(&id, state);

@@ -136,6 +136,8 @@ struct Tracked {
     /// Segments sent (parts − 1 for a partial message).
     sent: u8,
     acked: u8,
+    /// When it was about to be sent (its first segment).
+    started: Instant,
     last_ack: Option<Instant>,
     /// Only for partial messages: receipts measure lateness against it.
     deadline: Option<Instant>,
@@ -167,6 +169,9 @@ struct TrackerInner {
     received: u64,
     duplicates: u64,
     by_state: BTreeMap<u8, u64>,
+    /// Forwarded deliver_sm received (A→B), and submit → their arrival.
+    forwarded: u64,
+    forward_latency: Histogram<u64>,
 }
 
 /// Receipt figures at the end.
@@ -187,6 +192,10 @@ pub struct ReceiptReport {
     pub latency: Summary,
     /// Receipt arrival − validity deadline (partial messages).
     pub expiry_lateness: Summary,
+    /// Forwarded deliver_sm (segments) the `--forward-rx` receivers got.
+    pub forwarded: u64,
+    /// Their arrival − the moment their message's first segment was sent.
+    pub forward_latency: Summary,
 }
 
 impl Default for Tracker {
@@ -203,6 +212,8 @@ impl Default for Tracker {
                 received: 0,
                 duplicates: 0,
                 by_state: BTreeMap::new(),
+                forwarded: 0,
+                forward_latency: new_hist(),
             }),
             outstanding: AtomicI64::new(0),
         }
@@ -224,6 +235,7 @@ impl Tracker {
             Tracked {
                 sent,
                 acked: 0,
+                started: Instant::now(),
                 last_ack: None,
                 deadline: partial_deadline,
                 receipts_left: sent,
@@ -305,6 +317,19 @@ impl Tracker {
         }
     }
 
+    /// A forwarded segment of message `number` reached a `--forward-rx` receiver.
+    pub fn forwarded(&self, number: u64, at: Instant) {
+        let mut g = self.lock();
+        let inner = &mut *g;
+        inner.forwarded += 1;
+        if let Some(m) = inner.messages.get(&number) {
+            record(
+                &mut inner.forward_latency,
+                at.saturating_duration_since(m.started),
+            );
+        }
+    }
+
     pub fn report(&self, expected: u64) -> ReceiptReport {
         let g = self.lock();
         ReceiptReport {
@@ -317,6 +342,8 @@ impl Tracker {
             by_message_state: g.by_state.clone(),
             latency: Summary::of(&g.receipt_latency),
             expiry_lateness: Summary::of(&g.expiry_lateness),
+            forwarded: g.forwarded,
+            forward_latency: Summary::of(&g.forward_latency),
         }
     }
 }

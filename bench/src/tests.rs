@@ -18,7 +18,7 @@ fn run_args(argv: &[&str]) -> crate::cli::RunArgs {
     let mut v = vec!["smppd-bench", "run"];
     v.extend_from_slice(argv);
     match Cli::try_parse_from(v).unwrap().command {
-        Command::Run(a) => a,
+        Command::Run(a) => *a,
         other => panic!("not run: {other:?}"),
     }
 }

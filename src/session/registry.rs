@@ -630,7 +630,7 @@ fn receipt_deliver_sm(r: &ReceiptDelivery, tlvs: bool) -> DeliverSm {
         dest_addr_ton: r.dest.ton,
         dest_addr_npi: r.dest.npi,
         destination_addr: cstr(&r.dest.addr),
-        esm_class: 0x04,
+        esm_class: if r.intermediate { 0x20 } else { 0x04 },
         // The text was encoded for it (DeliveryReceipt::to_short_message).
         data_coding: smpp_protocol::receipt::DATA_CODING,
         short_message,
@@ -687,7 +687,7 @@ fn receipt_data_sm(r: &ReceiptDelivery) -> DataSm {
         dest_addr_ton: r.dest.ton,
         dest_addr_npi: r.dest.npi,
         destination_addr: cstr(&r.dest.addr),
-        esm_class: 0x04,
+        esm_class: if r.intermediate { 0x20 } else { 0x04 },
         data_coding: smpp_protocol::receipt::DATA_CODING,
         tlvs: vec![
             Tlv::ReceiptedMessageId(cstr(&r.receipted_message_id)),

@@ -112,6 +112,7 @@ mod tests {
                     receipted_message_id: id.into(),
                     message_state: 2,
                     forward: None,
+                    intermediate: false,
                 },
                 created_ms: 0,
                 attempts: 0,

@@ -263,6 +263,11 @@ pub struct QueuedReceipt {
 pub struct DeliveryRef {
     pub gid: String,
     pub seq: u8,
+    /// The sender's intermediate notification (registered_delivery bit 4), sent the
+    /// first time this delivery is held (no receiver bound, a temporary refusal);
+    /// `None` once sent, or when not asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "n")]
+    pub notify: Option<ReceiptDelivery>,
 }
 
 /// Whether `registered_delivery` asks for a receipt with this final stat. Bits 1–0:
@@ -323,6 +328,7 @@ pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, S
             receipted_message_id: known_as,
             message_state: stat.message_state(),
             forward: None,
+            intermediate: false,
         };
         out.push((
             seg.message_id.clone(),
@@ -335,6 +341,36 @@ pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, S
         ));
     }
     Ok(out)
+}
+
+/// The intermediate notification of a forwarded segment that is held: ENROUTE, to
+/// its sender, as its receipt would be addressed.
+fn notification(
+    group: &FinishedGroup,
+    seg: &FinishedSegment,
+) -> Result<ReceiptDelivery, StoreError> {
+    let alphabet = default_alphabet(&group.meta.account);
+    let known_as = seg.data.receipt_id(&seg.message_id).to_owned();
+    let dr = DeliveryReceipt {
+        id: known_as.clone(),
+        sub: 1,
+        dlvrd: 0,
+        submit_date: datetime(seg.received_ms),
+        done_date: datetime(group.finished_ms),
+        stat: ReceiptStat::Enroute,
+        err: 0,
+        text: receipt_text(seg, alphabet)?,
+    };
+    Ok(ReceiptDelivery {
+        system_id: group.meta.account.clone(),
+        source: group.meta.dest.clone(),
+        dest: group.meta.source.clone(),
+        short_message: dr.to_short_message_in(alphabet),
+        receipted_message_id: known_as,
+        message_state: ReceiptStat::Enroute.message_state(),
+        forward: None,
+        intermediate: true,
+    })
 }
 
 /// The deliveries a forwarded message owes its receiving account: one deliver_sm
@@ -365,6 +401,7 @@ pub fn deliveries(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>,
             short_message: octets,
             receipted_message_id: String::new(),
             message_state: 0,
+            intermediate: false,
             forward: Some(Forward {
                 service_type: m.service_type.clone(),
                 esm_class: esm,
@@ -381,6 +418,9 @@ pub fn deliveries(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>,
                 delivery: Some(DeliveryRef {
                     gid: group.gid.clone(),
                     seq: seg.seq,
+                    notify: (seg.data.rd & 0x10 != 0)
+                        .then(|| notification(group, seg))
+                        .transpose()?,
                 }),
             },
         ));

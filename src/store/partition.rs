@@ -37,6 +37,12 @@ pub fn of_group(gk: &str) -> usize {
     usize::from(slot(gk)) % COUNT
 }
 
+/// The partition of a receipt-queue id: a message_id, or one with a suffix (an
+/// intermediate notification's `<message_id>.n`).
+pub fn of_queue_id(id: &str) -> Option<usize> {
+    of_message_id(id.get(..MESSAGE_ID_LEN)?)
+}
+
 /// Characters of a message_id: 2 hex digits of partition, 8 of node epoch, 12 of
 /// counter (`Inner::next_message_id`).
 pub const MESSAGE_ID_LEN: usize = 22;

@@ -563,13 +563,14 @@ impl Worker {
                     Ok(Sent1::Done(id))
                 }
                 Err(DeliverError::NoReceiver) => {
+                    let r = self.notify_held(&id, r).await?;
                     self.retry(&id, &r, 0).await?;
                     Ok(Sent1::Waiting(
                         r.delivery.is_none().then_some(r.created_ms + lifetime),
                     ))
                 }
                 Err(e) => {
-                    let mut again = r.clone();
+                    let mut again = self.notify_held(&id, r.clone()).await?;
                     again.attempts += 1;
                     let delay = match again.delivery {
                         Some(_) => backoff(s.delivery.retry_min, s.delivery.retry_max, again.attempts),
@@ -604,6 +605,42 @@ impl Worker {
         self.done(&done).await?;
         self.ended(ended).await?;
         Ok(sent)
+    }
+
+    /// A forwarded message's delivery is held (no receiver, a temporary refusal): its
+    /// sender's intermediate notification, if asked for and not sent yet, is queued
+    /// (`<id>.n`, once); returns the delivery without it, to put back.
+    async fn notify_held(
+        &self,
+        id: &str,
+        mut r: QueuedReceipt,
+    ) -> Result<QueuedReceipt, StoreError> {
+        let Some(n) = r.delivery.as_mut().and_then(|d| d.notify.take()) else {
+            return Ok(r);
+        };
+        let Some(p) = partition::of_queue_id(id) else {
+            return Ok(r);
+        };
+        let account = n.system_id.clone();
+        let queued = QueuedReceipt {
+            receipt: n,
+            created_ms: self.inner.clock.now_ms(),
+            attempts: 0,
+            delivery: None,
+        };
+        let payload = serde_json::to_string(&queued)
+            .map_err(|e| StoreError::Corrupt(format!("notification: {e}")))?;
+        self.inner
+            .scripts
+            .receipt_add(
+                &mut self.inner.conn(),
+                p,
+                &account,
+                &format!("{id}.n"),
+                &payload,
+            )
+            .await?;
+        Ok(r)
     }
 
     /// Ends forwarded messages' deliveries (DELIVERY_DONE, one call per partition);
@@ -645,7 +682,7 @@ impl Worker {
     async fn done(&self, ids: &[String]) -> Result<(), StoreError> {
         let mut parts: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         for id in ids {
-            match partition::of_message_id(id) {
+            match partition::of_queue_id(id) {
                 Some(p) => parts.entry(p).or_default().push(id.clone()),
                 None => tracing::error!(id, "a receipt id without a partition"),
             }
@@ -672,7 +709,7 @@ impl Worker {
     }
 
     async fn retry(&self, id: &str, r: &QueuedReceipt, delay_ms: u64) -> Result<(), StoreError> {
-        let Some(p) = partition::of_message_id(id) else {
+        let Some(p) = partition::of_queue_id(id) else {
             tracing::error!(id, "a receipt id without a partition");
             return Ok(());
         };

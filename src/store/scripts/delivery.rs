@@ -16,6 +16,21 @@ pub struct DeliveryEnd {
 }
 
 impl Scripts {
+    /// Queues one receipt of `account` due now (an intermediate notification), once.
+    pub async fn receipt_add(
+        &self,
+        conn: &mut ConnectionManager,
+        p: usize,
+        account: &str,
+        id: &str,
+        payload: &str,
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.call(Name::ReceiptAdd, p);
+        inv.arg(account).arg(id).arg(payload);
+        let n: i64 = inv.invoke_async(conn).await?;
+        Ok(n == 1)
+    }
+
     /// Ends these deliveries of `account`'s queue in partition `p`; returns the
     /// messages they left with nothing to deliver (now in the outbox).
     pub async fn delivery_done(

@@ -15,7 +15,7 @@
 //! * [`outbox`] — LEASE, READ_GROUPS, RECLAIM, FINALIZE (the outcome writer's).
 //! * [`receipts`] — FRESH, RELEASE, RECEIPT_TAKE / _DONE / _RETRY / _READY.
 //! * [`ops`] — QUERY, CANCEL, REPLACE.
-//! * [`delivery`] — DELIVERY_DONE (forwarded messages).
+//! * [`delivery`] — DELIVERY_DONE, RECEIPT_ADD (forwarded messages).
 //!
 //! Scripts are sent by SHA (EVALSHA), loaded with SCRIPT LOAD when the store connects
 //! (see [`Scripts::load`] for why, and `docs/design/scripts.md` for why not a Redis
@@ -41,7 +41,7 @@ use super::value::hash_bytes;
 const LIB: &str = include_str!("../lua/lib.lua");
 
 /// Every script with its name (for SLOWLOG and INFO by script, and loading).
-const SOURCES: [(&str, &str); 16] = [
+const SOURCES: [(&str, &str); 17] = [
     ("submit", include_str!("../lua/submit.lua")),
     ("claim_due", include_str!("../lua/claim_due.lua")),
     ("lease", include_str!("../lua/lease.lua")),
@@ -58,6 +58,7 @@ const SOURCES: [(&str, &str); 16] = [
     ("cancel", include_str!("../lua/cancel.lua")),
     ("replace", include_str!("../lua/replace.lua")),
     ("delivery_done", include_str!("../lua/delivery_done.lua")),
+    ("receipt_add", include_str!("../lua/receipt_add.lua")),
 ];
 
 /// Which script: an index into [`SOURCES`].
@@ -79,6 +80,7 @@ enum Name {
     Cancel,
     Replace,
     DeliveryDone,
+    ReceiptAdd,
 }
 
 /// The compiled scripts and what every call of them shares.
