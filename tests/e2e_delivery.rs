@@ -402,3 +402,32 @@ both!(
         assert_eq!(alice.delivered().len(), 2, "{:?}", alice.delivered());
     }
 );
+
+both!(
+    a_node_killed_mid_delivery_leaves_the_message_to_another_node_at_least_once,
+    |kind: RedisKind| async move {
+        let mut env = env(kind, "dlv-crash").await;
+        // A short lease: a taken delivery is another node's again ~10 s after its
+        // node died (response_timeout × 3 × tries, at least 5 s, + 5 s).
+        env.server_extra = "response_timeout = \"1s\"\noutbound_retries = 0\n".into();
+        let a = env.start_app("node-a").await;
+        let mut b = env.spawn_smppd("node-b").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
+        bob.answer_deliveries(false);
+        let id = alice
+            .submit_ok(segment("ALICE", BOB, None, 0, &gsm("once or twice"), 1, ""))
+            .await;
+        // Node B sent it to bob, who never answers; then node B dies.
+        bob.wait_delivered(1, T).await;
+        b.kill();
+        assert_eq!(alice.query(&id, "ALICE").await, (ENROUTE, 0));
+        let bob_again = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        let got = bob_again.wait_delivered(1, Duration::from_secs(60)).await;
+        assert_eq!(got[0].text, "once or twice");
+        let r = alice.wait_delivered(1, T).await;
+        assert_receipts(&r, std::slice::from_ref(&id), ReceiptStat::Delivrd);
+        // Sent twice in all: at least once, never lost.
+        assert_eq!(bob.delivered().len() + bob_again.delivered().len(), 2);
+    }
+);

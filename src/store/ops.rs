@@ -84,7 +84,12 @@ impl Inner {
             .arg("state")
             .query_async(&mut conn)
             .await?;
-        Ok(state.map(super::RedisState::Finished))
+        // Waiting for its time, its deliveries, or its outcome with their results:
+        // not final yet as far as an operator can tell.
+        Ok(state.map(|s| match s.as_str() {
+            "sched" | "routed" | "done" => super::RedisState::Pending,
+            _ => super::RedisState::Finished(s),
+        }))
     }
 
     pub(crate) async fn query(

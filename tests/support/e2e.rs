@@ -66,6 +66,9 @@ pub struct Env {
     pub database: String,
     /// `[[esme]]` sections of every config this env writes.
     pub accounts: String,
+    /// `[server]` keys of every config this env writes, beyond the fixed ones
+    /// (`response_timeout` defaults to 5 s unless given here).
+    pub server_extra: String,
     dir: TempDir,
     mongo_client: mongodb::Client,
 }
@@ -97,6 +100,7 @@ impl Env {
             prefix: format!("e2e:{tag}:"),
             database: format!("e2e_{tag}"),
             accounts: default_accounts(),
+            server_extra: String::new(),
             dir: TempDir::new("e2e"),
             mongo_client,
         }
@@ -114,8 +118,8 @@ impl Env {
     ) -> String {
         format!(
             "[server]\nsystem_id = \"smppd-e2e\"\nnode_id = \"{node}\"\nlisten = \"{listen}\"\n\
-             bind_timeout = \"5s\"\nenquire_link_interval = \"30s\"\nresponse_timeout = \"5s\"\n\
-             outbound_window = 10\nshutdown_grace = \"2s\"\nlog_message_text = true\n\n\
+             bind_timeout = \"5s\"\nenquire_link_interval = \"30s\"\n{timeout}\
+             outbound_window = 10\nshutdown_grace = \"2s\"\nlog_message_text = true\n{extra}\n\
              [server.bind_failures]\nmax_failures = 100\ndelay = \"0\"\n\n\
              [redis]\nurl = \"{redis_url}\"\nkey_prefix = \"{prefix}\"\n\
              configure_keyspace_events = true\n\n\
@@ -124,6 +128,12 @@ impl Env {
             prefix = self.prefix,
             db = self.database,
             accounts = self.accounts,
+            extra = self.server_extra,
+            timeout = if self.server_extra.contains("response_timeout") {
+                ""
+            } else {
+                "response_timeout = \"5s\"\n"
+            },
         )
     }
 
