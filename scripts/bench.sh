@@ -16,6 +16,8 @@
 #   BENCH_OUTCOMES=20000      backlog of finished messages for the outcome-writer run
 #   BENCH_IDLE_BINDS=2000     idle binds for the RSS-per-session run (full: 10000)
 #   BENCH_SKIP_VALKEY=1       only Redis 7.0
+#   BENCH_ONLY=ab,single      only these runs (ref, single, udh3, ab, mixed, partial,
+#                             writer, idle, nomongo, valkey); default all
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -207,7 +209,11 @@ echo "bench: results in $out"
   echo "valkey: $("$SMPPD_VALKEY_SERVER" --version)"
 } >"$out/machine.txt"
 
+# want NAME: whether BENCH_ONLY (comma-separated) includes this run (empty: all).
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ ",$BENCH_ONLY," == *",$1,"* ]]; }
+
 # --- reference: smpp34 perf_smsc, ack only ------------------------------------------
+if want ref; then
 perf_port="$(free_port)"
 SMSC_BIND="127.0.0.1:$perf_port" "$perf_bin" >"$work/perf-smsc.log" 2>&1 &
 perf_pid=$!
@@ -220,23 +226,29 @@ echo "== ref-smpp34-single"
   --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" --warmup "$WARMUP" \
   --mix single --registered-delivery 0 --no-receipts | tee "$out/ref-smpp34-single.txt"
 stop_pid "$perf_pid"
+fi
 
 # --- Redis 7.0 ------------------------------------------------------------------------
 start_kv redis "$SMPPD_REDIS_SERVER"
 redis_port="$kv_port"; redis_pid="$kv_pid"
 start_smppd "$redis_port" redis
 
+if want single; then
 bench_run single-redis redis --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
   --warmup "$WARMUP" --mix single --registered-delivery 1 --receipt-wait 180s
+fi
 # Each max run measures its own load: the single-part run leaves ~400k outcomes in the
 # outbox, and writing them (lease, read-back, finalize, the Mongo-protocol server's
 # inserts) during the 3-part run measured 3-part plus that backlog (23.4k segments/s
 # in bench.sh against 25.6-25.8k on fresh servers, 2026-12-06).
+if want udh3; then
 wait_outbox_empty "$redis_port" "before the 3-part run"
 bench_run udh3-redis redis --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
   --warmup "$WARMUP" --mix udh8x3 --registered-delivery 1 --receipt-wait 180s
+fi
 # A->B: the same loads, forwarded by a route to the account bench2, whose receivers
 # (bound first, on the same node) answer OK; receipts say DELIVRD only after that.
+if want ab; then
 wait_outbox_empty "$redis_port" "before the A->B runs"
 bench_run ab-single-redis redis --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
   --warmup "$WARMUP" --mix single --registered-delivery 1 --receipt-wait 180s \
@@ -249,21 +261,26 @@ wait_outbox_empty "$redis_port" "before the A->B 5k run"
 bench_run ab-5k-redis redis --trx "$SESSIONS" --window "$WINDOW" --rate "$MIXED_RATE" \
   --duration "$MIXED_DURATION" --mix single --registered-delivery 1 --receipt-wait 120s \
   --forward-rx "$SESSIONS" --forward-to bench2:bench2 --first-dest 9200000000000
+fi
 # The mixed run measures the node at the offered rate, not at that rate plus writing the
 # max runs' backlog (~300k outcomes, which this box's Mongo-protocol server takes ~2
 # minutes for, on the same two cores): it starts once that is in MongoDB.
+if want mixed; then
 wait_outbox_empty "$redis_port" "before the mixed run"
 bench_run mixed-5k-redis redis --trx "$SESSIONS" --window "$WINDOW" --rate "$MIXED_RATE" \
   --duration "$MIXED_DURATION" --mix "$MIXED_MIX" --registered-delivery 1 --receipt-wait 120s
+fi
 # Memory per pending segment is used_memory after the submits minus before: the
 # earlier runs' outbox must be written first, or its frees during the run would be
 # subtracted (a run that did not wait measured 711 B on Redis, 224 B on Valkey; 1,117
 # and 916 B from a quiet start).
+if want partial; then
 wait_outbox_empty "$redis_port" "before the partial run"
 bench_run partial-redis redis --trx "$SESSIONS" --window "$WINDOW" --count "$PARTIALS" \
   --mix udh8x2 --partial 1 --validity "$PARTIAL_VALIDITY" --registered-delivery 1 \
   --redis-info "127.0.0.1:$redis_port" --receipt-wait 60s
 scrape_metrics partial-redis
+fi
 
 # Outcome writer, like for like: node A takes OUTCOMES single-part messages while its
 # MongoDB URI points at a closed port, so every outcome waits in the Redis outbox; A
@@ -272,6 +289,7 @@ scrape_metrics partial-redis
 # The reference inserts the same number of outcome-shaped documents, in batches of the
 # writer's size (256), one batch in flight as the writer has, into an empty collection
 # with the same indexes, on the same server, right after.
+if want writer; then
 echo
 echo "== outcome-writer-redis (backlog of $OUTCOMES in the Redis outbox, then drained into an empty database)"
 # The runs above finish messages faster than this box's Mongo-protocol server stores
@@ -300,12 +318,15 @@ echo "== mongo-insert (the Mongo-protocol server's own insert_many rate, same in
 "$bench_bin" mongo-insert --uri "$mongo_uri" --database writer --collection insert_ref \
   --docs "$OUTCOMES" --batch 256 --concurrency 1 \
   --label mongo-insert --json "$out/mongo-insert.json" | tee "$out/mongo-insert.txt"
+fi
 
+if want idle; then
 echo
 echo "== idle-binds ($IDLE_BINDS)"
 "$bench_bin" idle --addr "127.0.0.1:$smppd_port" --system-id bench --password bench \
   --sessions "$IDLE_BINDS" --server-pid "$smppd_pid" --hold 3s \
   --label idle-binds --json "$out/idle-binds.json" | tee "$out/idle-binds.txt"
+fi
 stop_pid "$smppd_pid"
 
 # Context, not a goal: the single-part run again with the Mongo-protocol server left
@@ -315,14 +336,16 @@ stop_pid "$smppd_pid"
 # finalize do not run either, so this is the submit and receipt path alone: an upper
 # bound for a node whose MongoDB runs on its own machine, not that node's rate. Last
 # on this Redis: its outbox is left full.
+if want nomongo; then
 start_smppd "$redis_port" nomongo "mongodb://127.0.0.1:$(free_port)/?serverSelectionTimeoutMS=300" nomongo
 bench_run single-redis-nomongo redis --trx "$SESSIONS" --window "$WINDOW" --duration "$DURATION" \
   --warmup "$WARMUP" --mix single --registered-delivery 1 --receipt-wait 180s
 stop_pid "$smppd_pid"
+fi
 stop_pid "$redis_pid"
 
 # --- Valkey 9 ---------------------------------------------------------------------------
-if [ "${BENCH_SKIP_VALKEY:-0}" != "1" ]; then
+if [ "${BENCH_SKIP_VALKEY:-0}" != "1" ] && want valkey; then
   start_kv valkey "$SMPPD_VALKEY_SERVER"
   valkey_port="$kv_port"; valkey_pid="$kv_pid"
   start_smppd "$valkey_port" valkey
