@@ -431,3 +431,112 @@ both!(
         assert_eq!(bob.delivered().len() + bob_again.delivered().len(), 2);
     }
 );
+
+both!(
+    a_forwarded_message_cancelled_before_its_receiver_took_it_is_deleted,
+    |kind: RedisKind| async move {
+        let env = env(kind, "dlv-cancel").await;
+        let a = env.start_app("node-a").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let id = alice
+            .submit_ok(segment("ALICE", BOB, None, 0, &gsm("never mind"), 1, ""))
+            .await;
+        assert_eq!(alice.query(&id, "ALICE").await, (ENROUTE, 0));
+        let r = alice
+            .request(smpp_protocol::Body::CancelSm(smpp_protocol::CancelSm {
+                message_id: cs(&id),
+                source_addr_ton: 1,
+                source_addr_npi: 1,
+                source_addr: cs("ALICE"),
+                ..smpp_protocol::CancelSm::default()
+            }))
+            .await;
+        assert_eq!(r.command_status, CommandStatus::ESME_ROK);
+        let got = alice.wait_delivered(1, T).await;
+        assert_receipts(&got, std::slice::from_ref(&id), ReceiptStat::Deleted);
+        let doc = env.wait_docs(1, T).await.remove(0);
+        assert_eq!(doc.get_str("state").unwrap(), "CANCELLED");
+        // bob, bound now, gets only what is sent after.
+        let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        alice
+            .submit_ok(segment("ALICE", BOB, None, 0, &gsm("this one"), 0, ""))
+            .await;
+        let d = bob.wait_delivered(1, T).await;
+        assert_eq!(d[0].text, "this one");
+        env.wait_docs(2, T).await;
+        assert_eq!(bob.delivered().len(), 1);
+    }
+);
+
+/// bob as an smpp34 receiver (an independent SMPP implementation): it answers every
+/// deliver_sm with `accept()` (ESME_ROK).
+struct Smpp34Receiver {
+    bound: tokio::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+    delivered: tokio::sync::mpsc::UnboundedSender<smpp34::deliver_sm>,
+}
+
+#[async_trait::async_trait]
+impl smpp34::client::SmppClientListener for Smpp34Receiver {
+    async fn on_smsc_bound(&self, _smsc: smpp34::client::SMSC, _s: &String) {
+        if let Some(tx) = self.bound.lock().await.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    async fn on_deliver_sm(
+        &self,
+        req: smpp34::deliver_sm,
+        _c: &smpp34::SmppConnectionInformation,
+        _s: &String,
+    ) -> smpp34::deliver_sm_resp {
+        let _ = self.delivered.send(req.clone());
+        req.accept()
+    }
+}
+
+both!(
+    an_smpp34_receiver_gets_the_forwarded_message_and_its_ok_makes_it_delivrd,
+    |kind: RedisKind| async move {
+        let env = env(kind, "dlv-smpp34").await;
+        let a = env.start_app("node-a").await;
+        let b = env.start_app("node-b").await;
+        let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+        let (dlv_tx, mut dlv_rx) = tokio::sync::mpsc::unbounded_channel();
+        let listener = std::sync::Arc::new(Smpp34Receiver {
+            bound: tokio::sync::Mutex::new(Some(bound_tx)),
+            delivered: dlv_tx,
+        });
+        let mut client = smpp34::client::SmppClient::new(
+            "127.0.0.1".to_string(),
+            b.addr.port(),
+            false,
+            smpp34::client::BIND_TYPE::RX,
+            "bob".to_string(),
+            PW.to_string(),
+            String::new(),
+            0,
+            0,
+            String::new(),
+            listener,
+            10,
+        );
+        client.start().await;
+        tokio::time::timeout(T, bound_rx).await.unwrap().unwrap();
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let id = alice
+            .submit_ok(segment("ALICE", BOB, None, 0, &gsm("to smpp34"), 1, ""))
+            .await;
+        let d = tokio::time::timeout(T, dlv_rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (d.source_addr.as_str(), d.destination_addr.as_str()),
+            ("ALICE", BOB)
+        );
+        assert_eq!(d.short_message, gsm("to smpp34"));
+        assert_eq!(d.esm_class, 0);
+        let r = alice.wait_delivered(1, T).await;
+        assert_receipts(&r, std::slice::from_ref(&id), ReceiptStat::Delivrd);
+    }
+);

@@ -662,7 +662,12 @@ impl Worker {
                 .await?;
             crate::metrics::forwarded(&self.account, ends.len() as u64);
             if !done.is_empty() {
-                self.inner.finished(p);
+                // Their receipts to the senders go by the releaser's in-memory path,
+                // as a completed message's (P{t}:fresh holds them if it cannot).
+                for g in done {
+                    self.inner.completed.push(g);
+                }
+                self.inner.finisher_wake.wake(p);
             }
         }
         Ok(())

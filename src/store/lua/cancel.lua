@@ -1,9 +1,32 @@
 -- cancel_sm: ARGV 3 message_id, 4 account, 5 source. Returns `{'ok', gid}`,
--- `{'final'}` or `{}`.
-local gid, gk, pending = lookup(ARGV[3], ARGV[4], ARGV[5])
+-- `{'final'}` or `{}`. A message still pending, scheduled (`sched`) or under way to
+-- its receiver (`routed`: its queued deliveries leave the receiver's queue; one the
+-- receiver is being sent right now may still arrive) is cancelled: DELETED receipts.
+local gid, gk, pending, h = lookup(ARGV[3], ARGV[4], ARGV[5])
 if not gid then return {} end
-if not pending then return {'final'} end
-local fin = new_fin()
-finish_group(gk, gid, 'cancelled', now_ms(), fin)
-finish_flush(fin, nil, true)
+local now = now_ms()
+if pending then
+  local fin = new_fin()
+  finish_group(gk, gid, 'cancelled', now, fin)
+  finish_flush(fin, nil, true)
+  return {'ok', gid}
+end
+local st = redis.call('HMGET', h, 'state', 'to')
+if st[1] ~= 'routed' and st[1] ~= 'sched' then return {'final'} end
+if st[1] == 'routed' then
+  local ids = {}
+  local all = redis.call('HGETALL', h)
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'i:' then ids[#ids + 1] = all[i + 1] end
+  end
+  if #ids == 0 then ids[1] = gid end
+  local z, rd = P .. 'r:' .. st[2], P .. 'rd:' .. st[2]
+  bulk('ZREM', z, ids)
+  bulk('HDEL', rd, ids)
+  if redis.call('ZCARD', z) == 0 then redis.call('SREM', P .. 'racc', st[2]) end
+end
+redis.call('ZREM', P .. 'deadlines', '@' .. gid, '^' .. gid)
+redis.call('HSET', h, 'state', 'cancelled', 'fin', now)
+redis.call('ZADD', P .. 'outbox', now, gid)
+redis.call('ZADD', P .. 'fresh', now, gid)
 return {'ok', gid}

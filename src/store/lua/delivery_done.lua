@@ -5,8 +5,9 @@
 -- was the message's last delivery (`o` reaches 0) the message is `done`: its deadline
 -- entry '@<gid>' goes, and it enters the outbox and P:fresh (its outcome and its
 -- receipts to the sender follow the usual path). An id no longer queued (the deadline
--- ended it, or another node's send ended it first) changes nothing. Returns the gids
--- that are done.
+-- ended it, or another node's send ended it first) changes nothing. Returns `gid,
+-- {fields…}` of each message that is done (`group_fields`): the node releases its
+-- receipts from that, as from a completing submit's, without a FRESH read.
 local acct = ARGV[3]
 local z, rd = P .. 'r:' .. acct, P .. 'rd:' .. acct
 local now = now_ms()
@@ -25,6 +26,7 @@ for i = 4, #ARGV, 4 do
         ended[#ended + 1] = now
         ended[#ended + 1] = gid
         out[#out + 1] = gid
+        out[#out + 1] = group_fields(d)
       end
     end
   end

@@ -2,9 +2,9 @@
 
 use redis::aio::ConnectionManager;
 
-use super::{Name, Scripts};
+use super::{Name, RawGroup, Scripts};
 use crate::store::error::StoreError;
-use crate::store::value::{items, string};
+use crate::store::value::items;
 
 /// One delivery that ended: its queue id, its message and segment, and the result
 /// (`model::DeliveryResult::encode`).
@@ -32,22 +32,19 @@ impl Scripts {
     }
 
     /// Ends these deliveries of `account`'s queue in partition `p`; returns the
-    /// messages they left with nothing to deliver (now in the outbox).
+    /// messages they left with nothing to deliver (now in the outbox), with their data.
     pub async fn delivery_done(
         &self,
         conn: &mut ConnectionManager,
         p: usize,
         account: &str,
         ends: &[DeliveryEnd],
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<RawGroup>, StoreError> {
         let mut inv = self.call(Name::DeliveryDone, p);
         inv.arg(account);
         for e in ends {
             inv.arg(&e.id).arg(&e.gid).arg(e.seq).arg(&e.result);
         }
-        Ok(items(inv.invoke_async(conn).await?)
-            .iter()
-            .filter_map(string)
-            .collect())
+        Ok(RawGroup::pairs(items(inv.invoke_async(conn).await?)))
     }
 }
