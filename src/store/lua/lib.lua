@@ -68,7 +68,13 @@ local function arm(gk, dl, hfe)
       redis.call('SET', P .. 't:' .. name, '1', 'PXAT', b, 'NX')
     end
   end
-  redis.call('SPUBLISH', P .. 'armed', string.format('%d', dl) .. ' ' .. gk)
+  -- A forwarded message's delivery deadline ('@<gid>') is not announced: most end
+  -- within milliseconds, and an announcement each way per message was a fifth of
+  -- the forwarding path's Redis time (SLOWLOG, 2026-12-06). Its bucket timer fires
+  -- the claim; a node's timer set learns of it only from its recovery pass.
+  if string.byte(gk, 1) ~= 64 then
+    redis.call('SPUBLISH', P .. 'armed', string.format('%d', dl) .. ' ' .. gk)
+  end
 end
 -- Deletes the timers of the buckets of deadlines `dls` (numbers or false) that no
 -- pending group has any more (run after the groups left P:deadlines), so that nothing

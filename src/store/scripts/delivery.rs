@@ -41,7 +41,7 @@ impl Scripts {
         ends: &[DeliveryEnd],
     ) -> Result<Vec<RawGroup>, StoreError> {
         let mut inv = self.call(Name::DeliveryDone, p);
-        inv.arg(account);
+        inv.arg(account).arg(self.hfe);
         for e in ends {
             inv.arg(&e.id).arg(&e.gid).arg(e.seq).arg(&e.result);
         }
