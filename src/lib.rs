@@ -26,5 +26,6 @@ pub mod routing;
 pub mod server;
 pub mod service;
 pub mod session;
+pub mod simulate;
 pub mod store;
 pub mod tls;

@@ -6,17 +6,28 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use regex::Regex;
 
 use crate::service::Address;
+use crate::simulate::Profile;
 
 /// What a matching route does with a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum RouteTarget {
     /// Keep it: outcome document and receipt at once (the default).
     Store,
     /// Forward it as deliver_sm to a receiver or transceiver bind of this account.
     Esme(String),
+    /// End it as this `[[simulate]]` profile says (testers).
+    Simulate(Arc<Profile>),
+}
+
+impl PartialEq for RouteTarget {
+    fn eq(&self, other: &RouteTarget) -> bool {
+        self.label() == other.label()
+    }
 }
 
 impl RouteTarget {
@@ -25,6 +36,7 @@ impl RouteTarget {
         match self {
             RouteTarget::Store => "store".into(),
             RouteTarget::Esme(a) => format!("esme:{a}"),
+            RouteTarget::Simulate(p) => format!("simulate:{}", p.name),
         }
     }
 }

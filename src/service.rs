@@ -172,6 +172,9 @@ pub struct SubmitRequest {
     /// The account its route forwards it to (`routing::RouteTarget::Esme`); `None`:
     /// the store keeps it (outcome and receipt at once).
     pub forward_to: Option<String>,
+    /// The `[[simulate]]` profile its route names: it ends as the profile picks,
+    /// delivered nowhere.
+    pub simulate: Option<std::sync::Arc<crate::simulate::Profile>>,
 }
 
 /// What a submit was answered with.

@@ -540,3 +540,77 @@ both!(
         assert_receipts(&r, std::slice::from_ref(&id), ReceiptStat::Delivrd);
     }
 );
+
+both!(
+    a_simulate_route_ends_messages_as_its_profile_picks_after_its_delay,
+    |kind: RedisKind| async move {
+        let mut env = Env::start(kind, "dlv-simulate").await;
+        env.accounts.push_str(
+            "[[simulate]]\nname = \"reject\"\nseed = 7\ndelay = \"1s\"\n\
+             outcomes = [ { stat = \"REJECTD\", weight = 1, err = 11 } ]\n\n\
+             [[simulate]]\nname = \"busy\"\noutcomes = [ { stat = \"DELIVRD\" } ]\n\
+             submit_errors = [ { status = \"ESME_RTHROTTLED\", percent = 100 } ]\n\n\
+             [[route]]\ndestination = \"^4477003\"\ntarget = \"simulate:reject\"\n\n\
+             [[route]]\ndestination = \"^4477004\"\ntarget = \"simulate:busy\"\n",
+        );
+        let a = env.start_app("node-a").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let t0 = std::time::Instant::now();
+        let single = alice
+            .submit_ok(segment(
+                "ALICE",
+                "447700300001",
+                None,
+                0,
+                &gsm("sim"),
+                1,
+                "",
+            ))
+            .await;
+        assert_eq!(alice.query(&single, "ALICE").await, (ENROUTE, 0));
+        let mut ids = vec![single.clone()];
+        for seq in 1..=2u8 {
+            let sm = segment(
+                "ALICE",
+                "447700300002",
+                Some((Scheme::Udh8, 3, 2, seq)),
+                0,
+                &gsm("p"),
+                1,
+                "",
+            );
+            ids.push(alice.submit_ok(sm).await);
+        }
+        let r = alice.wait_delivered(3, T).await;
+        for d in &r {
+            assert!(
+                d.at.duration_since(t0) >= Duration::from_millis(900),
+                "{d:?}"
+            );
+            let receipt = d.receipt.as_ref().unwrap();
+            assert_eq!(
+                (receipt.stat, receipt.err),
+                (ReceiptStat::Rejectd, 11),
+                "{d:?}"
+            );
+        }
+        assert_receipts(&r, &ids, ReceiptStat::Rejectd);
+        // REJECTED (8), error 11, in Redis and in the outcome document alike.
+        assert_eq!(alice.query(&single, "ALICE").await, (8, 11));
+        env.wait_docs(2, T).await;
+        let doc = env.doc_of(&single).await;
+        assert_eq!(doc.get_str("state").unwrap(), "REJECTED");
+        assert_eq!(
+            doc.get_document("route")
+                .unwrap()
+                .get_str("target")
+                .unwrap(),
+            "simulate"
+        );
+        assert_eq!(alice.query(&single, "ALICE").await, (8, 11));
+        let busy = alice
+            .submit(segment("ALICE", "447700400001", None, 0, &gsm("x"), 0, ""))
+            .await;
+        assert_eq!(busy.command_status, CommandStatus::ESME_RTHROTTLED);
+    }
+);

@@ -27,6 +27,35 @@ pub struct RawConfig {
     pub route: Vec<RawRoute>,
     #[serde(default)]
     pub delivery: RawDelivery,
+    #[serde(default)]
+    pub simulate: Vec<RawSimulate>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSimulate {
+    pub name: Option<String>,
+    pub seed: Option<i64>,
+    #[serde(default)]
+    pub outcomes: Vec<RawSimOutcome>,
+    pub delay: Option<String>,
+    #[serde(default)]
+    pub submit_errors: Vec<RawSimError>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSimOutcome {
+    pub stat: Option<String>,
+    pub weight: Option<i64>,
+    pub err: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSimError {
+    pub status: Option<String>,
+    pub percent: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,9 +7,12 @@ use std::time::Duration;
 use regex::Regex;
 use smpp_protocol::CommandStatus;
 
-use super::raw::{RawDelivery, RawRoute};
+use smpp_protocol::receipt::ReceiptStat;
+
+use super::raw::{RawDelivery, RawRoute, RawSimulate};
 use super::validate::Collector;
 use crate::routing::{DeliveryRules, Route, RouteTarget, Routes, Unrouted};
+use crate::simulate::{Outcome, Profile, SubmitError};
 
 /// The routes in file order; `accounts`: the configured system_ids, which a target
 /// and a `from` must name.
@@ -18,6 +21,7 @@ pub(super) fn validate_routes(
     raw: &[RawRoute],
     delivery: &RawDelivery,
     accounts: &HashSet<String>,
+    profiles: &std::collections::HashMap<String, std::sync::Arc<Profile>>,
 ) -> Routes {
     let mut routes = Vec::new();
     for (i, r) in raw.iter().enumerate() {
@@ -57,17 +61,24 @@ pub(super) fn validate_routes(
                     c.push(p("target"), format!("no [[esme]] with system_id \"{a}\""));
                     continue;
                 }
-                None if t.starts_with("simulate:") => {
-                    c.push(p("target"), "simulate targets are not supported yet");
-                    continue;
-                }
-                None => {
-                    c.push(
-                        p("target"),
-                        format!("unknown target \"{t}\"; use \"esme:<system_id>\" or \"store\""),
-                    );
-                    continue;
-                }
+                None => match t.strip_prefix("simulate:") {
+                    Some(name) => match profiles.get(name) {
+                        Some(profile) => RouteTarget::Simulate(profile.clone()),
+                        None => {
+                            c.push(p("target"), format!("no [[simulate]] named \"{name}\""));
+                            continue;
+                        }
+                    },
+                    None => {
+                        c.push(
+                            p("target"),
+                            format!(
+                                "unknown target \"{t}\"; use \"esme:<system_id>\", \"simulate:<profile>\" or \"store\""
+                            ),
+                        );
+                        continue;
+                    }
+                },
             },
         };
         routes.push(Route {
@@ -143,6 +154,114 @@ pub(super) fn validate_delivery(c: &mut Collector, raw: &RawDelivery) -> Deliver
         retry_min,
         retry_max: retry_max.max(retry_min).max(Duration::from_millis(1)),
     }
+}
+
+/// `[[simulate]]` profiles by name.
+pub(super) fn validate_simulate(
+    c: &mut Collector,
+    raw: &[RawSimulate],
+) -> std::collections::HashMap<String, std::sync::Arc<Profile>> {
+    let mut out = std::collections::HashMap::new();
+    for (i, s) in raw.iter().enumerate() {
+        let p = |k: &str| format!("simulate[{i}].{k}");
+        let Some(name) = s.name.clone().filter(|n| !n.is_empty()) else {
+            c.push(p("name"), "missing");
+            continue;
+        };
+        if out.contains_key(&name) {
+            c.push(p("name"), format!("a second profile named \"{name}\""));
+            continue;
+        }
+        let mut outcomes = Vec::new();
+        for (j, o) in s.outcomes.iter().enumerate() {
+            let stat = match o.stat.as_deref().and_then(|t| {
+                ReceiptStat::ALL
+                    .into_iter()
+                    .find(|s| s.as_str() == t && *s != ReceiptStat::Enroute)
+            }) {
+                Some(stat) => stat,
+                None => {
+                    c.push(
+                        format!("simulate[{i}].outcomes[{j}].stat"),
+                        "one of DELIVRD, EXPIRED, DELETED, UNDELIV, ACCEPTD, UNKNOWN, REJECTD",
+                    );
+                    continue;
+                }
+            };
+            let weight = o.weight.unwrap_or(1);
+            if !(0..=1_000_000).contains(&weight) {
+                c.push(
+                    format!("simulate[{i}].outcomes[{j}].weight"),
+                    "0 to 1000000",
+                );
+                continue;
+            }
+            let err = o.err.unwrap_or(0);
+            if !(0..=999).contains(&err) {
+                c.push(
+                    format!("simulate[{i}].outcomes[{j}].err"),
+                    "0 to 999 (the receipt's err: has 3 digits)",
+                );
+                continue;
+            }
+            outcomes.push(Outcome {
+                stat,
+                err: err as u32,
+                weight: weight as u32,
+            });
+        }
+        if outcomes.iter().all(|o| o.weight == 0) {
+            c.push(
+                p("outcomes"),
+                "needs at least one outcome with a weight above 0",
+            );
+        }
+        let delay = match s.delay.as_deref() {
+            None => (Duration::ZERO, Duration::ZERO),
+            Some(d) => match d.split_once("..") {
+                Some((a, b)) => {
+                    let a = c.duration_min(&p("delay"), Some(a.trim()), Duration::ZERO, true);
+                    let b = c.duration_min(&p("delay"), Some(b.trim()), Duration::ZERO, true);
+                    if b < a {
+                        c.push(p("delay"), "the range's end is before its start");
+                    }
+                    (a, b.max(a))
+                }
+                None => {
+                    let d = c.duration_min(&p("delay"), Some(d), Duration::ZERO, true);
+                    (d, d)
+                }
+            },
+        };
+        let mut submit_errors = Vec::new();
+        for (j, e) in s.submit_errors.iter().enumerate() {
+            let status = e.status.as_deref().and_then(status);
+            let percent = e.percent.unwrap_or(0.0);
+            match status {
+                Some(st) if st != 0 && (0.0..=100.0).contains(&percent) => {
+                    submit_errors.push(SubmitError {
+                        status: st,
+                        percent,
+                    })
+                }
+                _ => c.push(
+                    format!("simulate[{i}].submit_errors[{j}]"),
+                    "needs a non-zero status (a name or a number) and a percent from 0 to 100",
+                ),
+            }
+        }
+        out.insert(
+            name.clone(),
+            std::sync::Arc::new(Profile::new(
+                name,
+                s.seed.unwrap_or(0) as u64,
+                outcomes,
+                delay,
+                submit_errors,
+            )),
+        );
+    }
+    out
 }
 
 #[cfg(test)]

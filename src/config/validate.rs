@@ -314,7 +314,9 @@ pub(super) fn validate(
         .filter_map(|(i, e)| validate_esme(&mut c, i, e, &mut seen))
         .collect();
     let names: HashSet<String> = accounts.iter().map(|a| a.system_id.clone()).collect();
-    let routes = super::routes::validate_routes(&mut c, &raw.route, &raw.delivery, &names);
+    let profiles = super::routes::validate_simulate(&mut c, &raw.simulate);
+    let routes =
+        super::routes::validate_routes(&mut c, &raw.route, &raw.delivery, &names, &profiles);
     let delivery = super::routes::validate_delivery(&mut c, &raw.delivery);
 
     if !c.problems.is_empty() {

@@ -165,6 +165,10 @@ impl Inbound {
         {
             Ok(RouteTarget::Store) => None,
             Ok(RouteTarget::Esme(to)) => Some(to),
+            Ok(RouteTarget::Simulate(profile)) => {
+                req.simulate = Some(profile);
+                None
+            }
             Err(NoRoute) => {
                 tracing::info!(dest = %req.dest.addr, "no route for the destination");
                 return Err(CommandStatus::ESME_RINVDSTADR);

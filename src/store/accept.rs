@@ -107,6 +107,12 @@ impl Inner {
                 ),
             });
         }
+        if let Some(status) = req.simulate.as_ref().and_then(|p| p.submit_error()) {
+            return Err(ServiceError::Rejected {
+                status,
+                reason: "a submit error of the route's [[simulate]] profile".into(),
+            });
+        }
         let now = self.clock.now();
         let deadline = deadline(&req.validity_period, &req.policy, now)?;
         let schedule_ms = schedule(&req.schedule_delivery_time, now, deadline)?;
@@ -119,9 +125,22 @@ impl Inner {
         let seq = req.concat.filter(|c| c.total > 1).map_or(1, |c| c.seq);
         let segment = StoredSegment::from_request(&req);
         let single = meta.total == 1;
-        // Forwarded or scheduled: not in the outbox yet (a forwarded one waits for its
-        // delivery, a scheduled one for its time; neither is finished on arrival).
-        let forwarded = req.forward_to.is_some() || schedule_ms.is_some();
+        // Simulated (`[[simulate]]`): its end is picked now, from the profile's seed
+        // and the message (its message_id, or for a multi-part one its group key,
+        // which all its segments share), and comes that long after it is complete.
+        let sim = req.simulate.as_ref().map(|p| {
+            let picked = p.pick(if single { &message_id } else { &gk });
+            format!(
+                "{} {} {}",
+                super::model::stat_letter(picked.stat),
+                picked.err,
+                picked.delay_ms
+            )
+        });
+        // Forwarded, scheduled or simulated: not in the outbox yet (a forwarded one
+        // waits for its delivery, the others for their time; none is finished on
+        // arrival).
+        let forwarded = req.forward_to.is_some() || schedule_ms.is_some() || sim.is_some();
         // Either way the facts are the group key plus the service_type, and the
         // segment one binary record (see SUBMIT): a single-part message is written as
         // a finished group hash holding its record, a multi-part one as small group
@@ -140,6 +159,7 @@ impl Inner {
             limits: req.policy.limits,
             forward_to: req.forward_to.clone(),
             schedule_ms,
+            sim,
             kind: SubmitKind::Part {
                 expiry_code: expiry_mode_code(meta.expiry_mode),
             },
@@ -172,12 +192,13 @@ impl Inner {
                 }],
                 forward_to: req.forward_to.clone(),
                 partial: false,
+                simulated: false,
             };
             let mut receipt = None;
             // One segment, one receipt (or delivery) at most: kept to be sent from
             // memory, by the worker of the account whose queue it joins. A scheduled
             // one owes nothing yet: the releaser builds it at its time.
-            let owes = if schedule_ms.is_some() {
+            let owes = if schedule_ms.is_some() || req.simulate.is_some() {
                 Vec::new()
             } else {
                 receipts(&group).map_err(internal)?

@@ -117,6 +117,7 @@ mod tests {
             segments: Vec::new(),
             forward_to: None,
             partial: false,
+            simulated: false,
         }
     }
 

@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use smpp_protocol::receipt::ReceiptStat;
+
 use super::error::StoreError;
 use crate::service::{Address, ConcatScheme, ExpiryMode, SubmitRequest};
 
@@ -207,12 +209,14 @@ pub enum FinishKind {
     Forwarded,
 }
 
-/// How one forwarded segment's delivery ended, kept in its message's hash as
-/// `r:<seq>` = `<D|U> <command_status> <attempts> <at_ms> <node>`.
+/// How one forwarded (or simulated) segment ended, kept in its message's hash as
+/// `r:<seq>` = `<stat letter> <status> <attempts> <at_ms> <node>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryResult {
-    /// The receiver answered ESME_ROK (else a permanent refusal, `status`).
-    pub delivered: bool,
+    /// DELIVRD (the receiver answered ESME_ROK), UNDELIV (a permanent refusal,
+    /// `status`), or a simulated profile's pick.
+    pub stat: ReceiptStat,
+    /// The receiver's command_status, or the simulated `err`.
     pub status: u32,
     /// deliver_sm sent for it, this one included.
     pub attempts: u32,
@@ -221,11 +225,35 @@ pub struct DeliveryResult {
     pub node: String,
 }
 
+/// The one-letter code of a stat in `r:<seq>` (the Lua of simulated outcomes writes
+/// the same letters).
+const STAT_LETTERS: [(ReceiptStat, char); 8] = [
+    (ReceiptStat::Delivrd, 'D'),
+    (ReceiptStat::Undeliv, 'U'),
+    (ReceiptStat::Expired, 'E'),
+    (ReceiptStat::Deleted, 'X'),
+    (ReceiptStat::Acceptd, 'A'),
+    (ReceiptStat::Unknown, 'K'),
+    (ReceiptStat::Rejectd, 'R'),
+    (ReceiptStat::Enroute, 'N'),
+];
+
+pub fn stat_letter(stat: ReceiptStat) -> char {
+    STAT_LETTERS
+        .iter()
+        .find(|(s, _)| *s == stat)
+        .map_or('K', |(_, c)| *c)
+}
+
 impl DeliveryResult {
+    pub fn delivered(&self) -> bool {
+        self.stat == ReceiptStat::Delivrd
+    }
+
     pub fn encode(&self) -> String {
         format!(
             "{} {} {} {} {}",
-            if self.delivered { 'D' } else { 'U' },
+            stat_letter(self.stat),
             self.status,
             self.attempts,
             self.at_ms,
@@ -242,11 +270,11 @@ impl DeliveryResult {
             return Err(corrupt());
         };
         Ok(DeliveryResult {
-            delivered: match code {
-                "D" => true,
-                "U" => false,
-                _ => return Err(corrupt()),
-            },
+            stat: STAT_LETTERS
+                .iter()
+                .find(|(_, c)| code.len() == 1 && code.starts_with(*c))
+                .map(|(s, _)| *s)
+                .ok_or_else(corrupt)?,
             status: status.parse().map_err(|_| corrupt())?,
             attempts: attempts.parse().map_err(|_| corrupt())?,
             at_ms: at.parse().map_err(|_| corrupt())?,
@@ -284,6 +312,8 @@ pub struct FinishedGroup {
     /// A forwarded message whose deadline passed before it was complete (`pe`): its
     /// received segments are delivered standalone.
     pub partial: bool,
+    /// Its route named a `[[simulate]]` profile (`sim`): its segments end as picked.
+    pub simulated: bool,
 }
 
 impl FinishedGroup {
@@ -379,6 +409,7 @@ impl FinishedGroup {
                 None => None,
             },
             partial: fields.get("pe").is_some_and(|v| v == b"1"),
+            simulated: fields.contains_key("sim"),
         })
     }
 

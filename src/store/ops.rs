@@ -135,11 +135,8 @@ impl Inner {
                     v => {
                         let r =
                             super::model::DeliveryResult::decode(v).map_err(ServiceError::from)?;
-                        if r.delivered {
-                            (OutcomeState::Delivered, 0, r.at_ms)
-                        } else {
-                            (OutcomeState::Undeliverable, r.status, r.at_ms)
-                        }
+                        let err = if r.delivered() { 0 } else { r.status };
+                        (OutcomeState::of_stat(r.stat), err, r.at_ms)
                     }
                 };
                 return Ok(QueryAnswer {

@@ -28,6 +28,10 @@ pub enum OutcomeState {
     /// A forwarded message whose deliveries are under way (never an outcome
     /// document's: only what query_sm says meanwhile).
     Enroute,
+    /// Simulated outcomes (`[[simulate]]`): REJECTD, ACCEPTD, UNKNOWN.
+    Rejected,
+    Accepted,
+    Unknown,
 }
 
 impl OutcomeState {
@@ -39,6 +43,23 @@ impl OutcomeState {
             OutcomeState::Cancelled => "CANCELLED",
             OutcomeState::Undeliverable => "UNDELIVERABLE",
             OutcomeState::Enroute => "ENROUTE",
+            OutcomeState::Rejected => "REJECTED",
+            OutcomeState::Accepted => "ACCEPTED",
+            OutcomeState::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// The state a segment's final stat stands for.
+    pub fn of_stat(stat: ReceiptStat) -> OutcomeState {
+        match stat {
+            ReceiptStat::Delivrd => OutcomeState::Delivered,
+            ReceiptStat::Undeliv => OutcomeState::Undeliverable,
+            ReceiptStat::Expired => OutcomeState::Expired,
+            ReceiptStat::Deleted => OutcomeState::Cancelled,
+            ReceiptStat::Rejectd => OutcomeState::Rejected,
+            ReceiptStat::Acceptd => OutcomeState::Accepted,
+            ReceiptStat::Unknown => OutcomeState::Unknown,
+            ReceiptStat::Enroute => OutcomeState::Enroute,
         }
     }
 
@@ -50,6 +71,9 @@ impl OutcomeState {
             "CANCELLED" => OutcomeState::Cancelled,
             "UNDELIVERABLE" => OutcomeState::Undeliverable,
             "ENROUTE" => OutcomeState::Enroute,
+            "REJECTED" => OutcomeState::Rejected,
+            "ACCEPTED" => OutcomeState::Accepted,
+            "UNKNOWN" => OutcomeState::Unknown,
             _ => return None,
         })
     }
@@ -63,6 +87,9 @@ impl OutcomeState {
             OutcomeState::Cancelled => ReceiptStat::Deleted,
             OutcomeState::Undeliverable => ReceiptStat::Undeliv,
             OutcomeState::Enroute => ReceiptStat::Enroute,
+            OutcomeState::Rejected => ReceiptStat::Rejectd,
+            OutcomeState::Accepted => ReceiptStat::Acceptd,
+            OutcomeState::Unknown => ReceiptStat::Unknown,
         }
     }
 }
@@ -71,8 +98,7 @@ impl OutcomeState {
 /// delivery deadline came first).
 pub fn segment_state(seg: &FinishedSegment) -> OutcomeState {
     match &seg.delivery {
-        Some(r) if r.delivered => OutcomeState::Delivered,
-        Some(_) => OutcomeState::Undeliverable,
+        Some(r) => OutcomeState::of_stat(r.stat),
         None => OutcomeState::Expired,
     }
 }
@@ -90,6 +116,12 @@ pub fn state_of(group: &FinishedGroup) -> OutcomeState {
         // expired EXPIRED; all delivered is DELIVERED (PARTIAL when it was incomplete).
         FinishKind::Forwarded => {
             let states: Vec<OutcomeState> = group.segments.iter().map(segment_state).collect();
+            if let [first, rest @ ..] = states.as_slice() {
+                if *first != OutcomeState::Delivered && rest.iter().all(|s| s == first) {
+                    // One state for all (a simulated message always): that one.
+                    return *first;
+                }
+            }
             if states.contains(&OutcomeState::Undeliverable) {
                 OutcomeState::Undeliverable
             } else if states.contains(&OutcomeState::Expired) || states.is_empty() {
@@ -177,7 +209,7 @@ pub fn outcome_document(group: &FinishedGroup) -> Result<Document, StoreError> {
             // The id the ESME was given for it (submit_multi), which its receipts name.
             d.insert("receipt_id", rid);
         }
-        if group.forward_to.is_some() {
+        if group.forward_to.is_some() || group.simulated {
             let mut dl = doc! { "state": segment_state(seg).as_str() };
             if let Some(r) = &seg.delivery {
                 dl.insert("error", i64::from(r.status));
@@ -218,6 +250,8 @@ pub fn outcome_document(group: &FinishedGroup) -> Result<Document, StoreError> {
     };
     if let Some(to) = &group.forward_to {
         out.insert("route", doc! { "target": format!("esme:{to}") });
+    } else if group.simulated {
+        out.insert("route", doc! { "target": "simulate" });
     }
     if state == OutcomeState::Delivered {
         // Joined before decoding: a UCS-2 character or surrogate pair split across
@@ -483,12 +517,17 @@ mod tests {
             segments: vec![seg(1, r1), seg(2, r2)],
             forward_to: Some("b".into()),
             partial,
+            simulated: false,
         }
     }
 
     fn result(delivered: bool, status: u32) -> Option<DeliveryResult> {
         Some(DeliveryResult {
-            delivered,
+            stat: if delivered {
+                ReceiptStat::Delivrd
+            } else {
+                ReceiptStat::Undeliv
+            },
             status,
             attempts: 2,
             at_ms: 30,
@@ -574,6 +613,6 @@ mod tests {
     fn a_delivery_result_reads_back() {
         let r = result(false, 0x65).unwrap();
         assert_eq!(DeliveryResult::decode(r.encode().as_bytes()).unwrap(), r);
-        assert!(DeliveryResult::decode(b"X 1 2 3 n").is_err());
+        assert!(DeliveryResult::decode(b"Z 1 2 3 n").is_err());
     }
 }

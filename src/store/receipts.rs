@@ -537,7 +537,11 @@ impl Worker {
                         gid: d.gid.clone(),
                         seq: d.seq,
                         result: DeliveryResult {
-                            delivered,
+                            stat: if delivered {
+                                smpp_protocol::receipt::ReceiptStat::Delivrd
+                            } else {
+                                smpp_protocol::receipt::ReceiptStat::Undeliv
+                            },
                             status,
                             attempts: r.attempts + 1,
                             at_ms: self.inner.clock.now_ms(),

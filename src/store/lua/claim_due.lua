@@ -31,9 +31,23 @@ for _, gk in ipairs(due) do
     gone[#gone + 1] = gk
     local gid = string.sub(gk, 2)
     local d = P .. 'd:' .. gid
-    local h = redis.call('HMGET', d, 'state', 'to', 'dl', 'n', 'sd')
+    local h = redis.call('HMGET', d, 'state', 'to', 'dl', 'n', 'sd', 'sim')
     if h[1] == 'sched' then
-      if h[2] then
+      if h[6] then
+        -- Simulated: each segment ends as its profile picked (`model::DeliveryResult`).
+        local r, seqs = h[6] .. ' 0 ' .. string.format('%d', now) .. ' ' .. NODE, {}
+        local all = redis.call('HGETALL', d)
+        for i = 1, #all, 2 do
+          if string.sub(all[i], 1, 2) == 'i:' then
+            seqs[#seqs + 1] = 'r:' .. string.sub(all[i], 3)
+            seqs[#seqs + 1] = r
+          end
+        end
+        if #seqs == 0 then seqs = {'r:1', r} end
+        redis.call('HSET', d, 'state', 'done', 'fin', now, unpack(seqs))
+        ended[#ended + 1] = now
+        ended[#ended + 1] = gid
+      elseif h[2] then
         redis.call('HSET', d, 'state', 'routed', 'o', tonumber(h[4]) or 1, 'pe', '0', 'fin', now)
         fin.dl[#fin.dl + 1] = tonumber(h[3])
         fin.dl[#fin.dl + 1] = '@' .. gid

@@ -15,11 +15,13 @@
 -- (`StoredSegment::record_tail`; its length is what the record counts against the
 -- octet limits), 8 the account's index among the quadruples (1-based), 9 the account
 -- its route forwards it to ('' = none: the store keeps it), 10 its
--- schedule_delivery_time (ms; 0 = none), then 11 for a single-part message its time
--- (ms, the node's reading of Redis time, which its receipt already carries) and 12..
--- the receipt triple if one is owed (see `ready.rs`) — for a forwarded message its
--- delivery to that account, queued the same way; none for a scheduled one; for a
--- multi-part one 11 the expiry mode code (`x`).
+-- schedule_delivery_time (ms; 0 = none), 11 its simulated outcome ('' = none; `<stat
+-- letter> <err> <delay ms>`: it ends so, that long after it is complete, through the
+-- schedule's '^<gid>' entry), then 12 for a single-part message its time (ms, the
+-- node's reading of Redis time, which its receipt already carries) and 13.. the
+-- receipt triple if one is owed (see `ready.rs`) — for a forwarded message its
+-- delivery to that account, queued the same way; none for a scheduled or simulated
+-- one; for a multi-part one 12 the expiry mode code (`x`).
 --
 -- Usage: the hash P:usage keeps `n:<acct>` messages and `b:<acct>` octets of each
 -- account, and `n` messages and `b` octets of all (what max_pending and
@@ -118,7 +120,7 @@ local function one(b, last)
     -- P:fresh and RELEASE. Most traffic is single-part.
     local refused = admit(b, dl, true)
     if refused then return refused end
-    local at, to, sched = ARGV[b + 10], ARGV[b + 8], tonumber(ARGV[b + 9])
+    local at, to, sched, sim = ARGV[b + 11], ARGV[b + 8], tonumber(ARGV[b + 9]), ARGV[b + 10]
     -- Eight fields, as a multi-part message keeps them: its facts are its group key
     -- gk plus st (no meta JSON), its segment a binary record `= 0 ` LF `<at> <tail>`
     -- (the form of a P:m: value with an empty group key; no JSON, no hex). What a
@@ -130,8 +132,13 @@ local function one(b, last)
     redis.call('HSET', d, 'gid', mid, 'gk', gk, 'st', ARGV[b + 5],
       'dl', ARGV[b + 4], 'sub', at, 'm:1', '= 0 \n' .. at .. ' ' .. ARGV[b + 6],
       'state', 'complete', 'node', NODE)
-    if sched > now then
+    if sim ~= '' then
+      sched = math.max(sched, now + tonumber(string.match(sim, '(%d+)$')))
+      redis.call('HSET', d, 'sim', string.match(sim, '^(%S+ %S+)'))
+    end
+    if sched > now or sim ~= '' then
       -- Scheduled: nothing happens to it before its time (see finish_group's `sched`).
+      sched = math.max(sched, now)
       redis.call('HSET', d, 'state', 'sched', 'sd', sched)
       if to ~= '' then redis.call('HSET', d, 'to', to) end
       cur.dls[#cur.dls + 1] = sched
@@ -149,17 +156,17 @@ local function one(b, last)
       cur.ob[#cur.ob + 1] = mid
     end
     count(b, true)
-    if last >= b + 13 then
+    if last >= b + 14 then
       -- Held, not announced: due once the node queued the submit_sm_resp
       -- (RECEIPT_READY), or at held_until if it never says so.
       local held = now + hold
-      queue_receipts(b + 11, last, held, cur.q)
+      queue_receipts(b + 12, last, held, cur.q)
       return {'complete', mid, held}
     end
     return {'complete', mid}
   end
   local g = P .. 'g:' .. gk
-  local known = redis.call('HMGET', g, 'gid', 'i:' .. seq, 'n', 'dl', 'to', 'sd')
+  local known = redis.call('HMGET', g, 'gid', 'i:' .. seq, 'n', 'dl', 'to', 'sd', 'sim', 'sdl')
   local gid, n = known[1], nil
   local new = not gid
   if not new and known[2] then return {'dup', known[2]} end
@@ -173,10 +180,14 @@ local function one(b, last)
     -- gk_owner) is stored again: it would cost ~110 B per pending group, and a group
     -- key over 64 octets would turn the hash into a hashtable. Nor does d:<gid> get
     -- it: every segment record names it.
-    redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 10], 'dl', dl,
+    redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 11], 'dl', dl,
       'sub', now, 'n', 1, 'i:' .. seq, mid)
     if ARGV[b + 8] ~= '' then redis.call('HSET', g, 'to', ARGV[b + 8]) end
     if ARGV[b + 9] ~= '0' then redis.call('HSET', g, 'sd', ARGV[b + 9]) end
+    local sim = ARGV[b + 10]
+    if sim ~= '' then
+      redis.call('HSET', g, 'sim', string.match(sim, '^(%S+ %S+)'), 'sdl', string.match(sim, '(%d+)$'))
+    end
     cur.dls[#cur.dls + 1] = dl
     cur.dls[#cur.dls + 1] = gk
     arm(gk, dl, hfe)
@@ -194,10 +205,12 @@ local function one(b, last)
   count(b, new)
   if n >= total then
     -- The route is the first segment's (`to` of the group); its validity, the group's.
-    local route, to, sched = nil, known[5], tonumber(known[6])
-    if sched and sched > now then
+    local route, to, sched = nil, known[5], tonumber(known[6]) or 0
+    -- A simulated outcome ends it its delay after it is complete.
+    if known[7] then sched = math.max(sched, now + (tonumber(known[8]) or 0)) end
+    if sched > now or known[7] then
       -- Its schedule_delivery_time (the first segment's) is still ahead.
-      finish_group(gk, gid, 'complete', now, cur.fin, nil, sched)
+      finish_group(gk, gid, 'complete', now, cur.fin, nil, math.max(sched, now))
       return {'complete', gid, 'sched'}
     end
     if to then route = {to = to, n = n, ['until'] = tonumber(known[4]) or dl, partial = false} end

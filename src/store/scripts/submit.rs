@@ -44,6 +44,8 @@ pub struct SubmitRecord {
     pub forward_to: Option<String>,
     /// Its schedule_delivery_time (ms, Redis time) when that is still ahead.
     pub schedule_ms: Option<i64>,
+    /// A simulated outcome (`[[simulate]]`): `<stat letter> <err> <delay ms>`.
+    pub sim: Option<String>,
     pub kind: SubmitKind,
 }
 
@@ -169,14 +171,14 @@ impl Scripts {
             // 2 seq, 3 total,
             // 4 message_id, 5 deadline, 6 service_type, 7 record tail, 8 the account's
             // index, 9 the account it is forwarded to or "", 10 the schedule (0:
-            // none), then 11 the single-part time and 12-14 its receipt (or
-            // delivery) triple, or 11 the expiry code.
+            // none), 11 the simulated outcome or "", then 12 the single-part time and
+            // 13-15 its receipt (or delivery) triple, or 12 the expiry code.
             let n = match &r.kind {
-                SubmitKind::Single { receipt: None, .. } => 11,
+                SubmitKind::Single { receipt: None, .. } => 12,
                 SubmitKind::Single {
                     receipt: Some(_), ..
-                } => 14,
-                SubmitKind::Part { .. } => 11,
+                } => 15,
+                SubmitKind::Part { .. } => 12,
             };
             inv.arg(n)
                 .arg(part_index)
@@ -189,7 +191,8 @@ impl Scripts {
                 .arg(r.record_tail.as_slice())
                 .arg(account_index)
                 .arg(r.forward_to.as_deref().unwrap_or(""))
-                .arg(r.schedule_ms.unwrap_or(0));
+                .arg(r.schedule_ms.unwrap_or(0))
+                .arg(r.sim.as_deref().unwrap_or(""));
             match &r.kind {
                 SubmitKind::Single { at_ms, receipt } => {
                     inv.arg(at_ms);
