@@ -266,7 +266,59 @@ pub(super) fn validate_simulate(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::status;
+    use crate::config::{Config, EnvOverrides};
+
+    const ACCOUNT: &str = "[[esme]]\nsystem_id = \"a\"\npassword = \"pw\"\n\n";
+
+    fn problems(toml: &str) -> Vec<String> {
+        match Config::from_toml(&format!("{ACCOUNT}{toml}"), &EnvOverrides::default(), None) {
+            Ok(_) => Vec::new(),
+            Err(p) => {
+                p.0.into_iter()
+                    .map(|p| format!("{}: {}", p.path, p.message))
+                    .collect()
+            }
+        }
+    }
+
+    #[test]
+    fn routes_and_profiles_are_checked_with_their_key_paths() {
+        let bad = problems(
+            "[[simulate]]\nname = \"p\"\ndelay = \"5s..1s\"\n\
+             outcomes = [ { stat = \"LOST\" }, { stat = \"UNDELIV\", err = 1000 } ]\n\
+             submit_errors = [ { status = \"ESME_NOPE\", percent = 5 } ]\n\n\
+             [[route]]\ndestination = \"(\"\ntarget = \"simulate:q\"\n\n\
+             [[route]]\ntarget = \"esme:nobody\"\nfrom = [\"ghost\"]\n\n\
+             [delivery]\ndefault = \"drop\"\npermanent = [\"ESME_ROK\"]\n",
+        );
+        for path in [
+            "simulate[0].delay",
+            "simulate[0].outcomes[0].stat",
+            "simulate[0].outcomes[1].err",
+            "simulate[0].outcomes:",
+            "simulate[0].submit_errors[0]",
+            "route[0].destination",
+            "route[0].target",
+            "route[1].target",
+            "route[1].from[0]",
+            "delivery.default",
+            "delivery.permanent[0]",
+        ] {
+            assert!(
+                bad.iter().any(|p| p.starts_with(path)),
+                "{path} not in {bad:#?}"
+            );
+        }
+        let good = problems(
+            "[[simulate]]\nname = \"p\"\ndelay = \"1s..5s\"\n\
+             outcomes = [ { stat = \"REJECTD\", err = 11, weight = 3 } ]\n\n\
+             [[route]]\ndestination = \"^44\"\ntarget = \"simulate:p\"\n\n\
+             [[route]]\ntarget = \"esme:a\"\n",
+        );
+        assert_eq!(good, Vec::<String>::new());
+    }
 
     #[test]
     fn statuses_read_by_name_or_number() {
