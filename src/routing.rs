@@ -18,8 +18,10 @@ use crate::simulate::Profile;
 pub enum RouteTarget {
     /// Keep it: outcome document and receipt at once (the default).
     Store,
-    /// Forward it as deliver_sm to a receiver or transceiver bind of this account.
-    Esme(String),
+    /// Forward it as deliver_sm to a receiver or transceiver bind of this account;
+    /// `reassembled`: a multi-part message as one deliver_sm, its whole text in
+    /// message_payload (`segments = "reassembled"`), else segment by segment.
+    Esme { account: String, reassembled: bool },
     /// End it as this `[[simulate]]` profile says (testers).
     Simulate(Arc<Profile>),
 }
@@ -35,7 +37,7 @@ impl RouteTarget {
     pub fn label(&self) -> String {
         match self {
             RouteTarget::Store => "store".into(),
-            RouteTarget::Esme(a) => format!("esme:{a}"),
+            RouteTarget::Esme { account, .. } => format!("esme:{account}"),
             RouteTarget::Simulate(p) => format!("simulate:{}", p.name),
         }
     }
@@ -114,7 +116,7 @@ impl Routes {
     pub fn forwards(&self) -> bool {
         self.routes
             .iter()
-            .any(|r| matches!(r.target, RouteTarget::Esme(_)))
+            .any(|r| matches!(r.target, RouteTarget::Esme { .. }))
     }
 }
 
@@ -176,12 +178,19 @@ mod tests {
         }
     }
 
+    fn esme(to: &str) -> RouteTarget {
+        RouteTarget::Esme {
+            account: to.into(),
+            reassembled: false,
+        }
+    }
+
     fn route(dest: Option<&str>, from: &[&str], to: &str) -> Route {
         Route {
             destination: dest.map(|d| Regex::new(d).unwrap()),
             source: None,
             from: from.iter().map(|s| s.to_string()).collect(),
-            target: RouteTarget::Esme(to.into()),
+            target: esme(to),
         }
     }
 
@@ -195,8 +204,8 @@ mod tests {
             unrouted: Unrouted::Store,
         };
         let r = |acct, d| routes.resolve(acct, &addr("1"), &addr(d));
-        assert_eq!(r("a", "447700900001"), Ok(RouteTarget::Esme("b".into())));
-        assert_eq!(r("x", "447700900001"), Ok(RouteTarget::Esme("c".into())));
+        assert_eq!(r("a", "447700900001"), Ok(esme("b")));
+        assert_eq!(r("x", "447700900001"), Ok(esme("c")));
         assert_eq!(r("a", "33600"), Ok(RouteTarget::Store));
         routes.unrouted = Unrouted::Refuse;
         assert_eq!(

@@ -172,6 +172,9 @@ pub struct SubmitRequest {
     /// The account its route forwards it to (`routing::RouteTarget::Esme`); `None`:
     /// the store keeps it (outcome and receipt at once).
     pub forward_to: Option<String>,
+    /// A multi-part message goes to `forward_to` as one deliver_sm, its whole text in
+    /// message_payload.
+    pub forward_reassembled: bool,
     /// The `[[simulate]]` profile its route names: it ends as the profile picks,
     /// delivered nowhere.
     pub simulate: Option<std::sync::Arc<crate::simulate::Profile>>,
@@ -327,6 +330,10 @@ pub struct Forward {
     /// sar_msg_ref_num, sar_total_segments, sar_segment_seqnum of a SAR segment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sar: Option<(u16, u8, u8)>,
+    /// The octets go in message_payload whatever their length (a reassembled message,
+    /// to a 3.4 bind).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not", rename = "pl")]
+    pub payload: bool,
 }
 
 /// `short_message` as a queued receipt keeps it in JSON: a string when the octets are

@@ -614,3 +614,46 @@ both!(
         assert_eq!(busy.command_status, CommandStatus::ESME_RTHROTTLED);
     }
 );
+
+both!(
+    a_reassembling_route_sends_one_deliver_sm_with_the_whole_text_in_message_payload,
+    |kind: RedisKind| async move {
+        let mut env = Env::start(kind, "dlv-reassembled").await;
+        env.accounts.push_str(
+            "[[route]]\ndestination = \"^4477008\"\ntarget = \"esme:bob\"\nsegments = \"reassembled\"\n",
+        );
+        let a = env.start_app("node-a").await;
+        let b = env.start_app("node-b").await;
+        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let mut ids = Vec::new();
+        // Sent out of order: reassembled by seq.
+        for (seq, part) in [(2u8, "two "), (1, "one "), (3, "three")] {
+            let sm = segment(
+                "ALICE",
+                "447700800001",
+                Some((Scheme::Udh16, 77, 3, seq)),
+                0,
+                &gsm(part),
+                1,
+                "",
+            );
+            ids.push(alice.submit_ok(sm).await);
+        }
+        let got = bob.wait_delivered(1, T).await;
+        let d = &got[0];
+        assert_eq!(d.esm_class, 0, "no UDHI: {d:?}");
+        assert_eq!(d.text, "one two three");
+        assert!(
+            d.tlvs.iter().any(|t| matches!(t, Tlv::MessagePayload(_))),
+            "the text in message_payload: {d:?}"
+        );
+        // One receipt per segment the sender submitted, each DELIVRD.
+        let r = alice.wait_delivered(3, T).await;
+        assert_receipts(&r, &ids, ReceiptStat::Delivrd);
+        let doc = env.wait_docs(1, T).await.remove(0);
+        assert_eq!(doc.get_str("state").unwrap(), "DELIVERED");
+        env.wait_docs(1, T).await;
+        assert_eq!(bob.delivered().len(), 1);
+    }
+);

@@ -65,6 +65,7 @@ pub struct RawRoute {
     pub source: Option<String>,
     pub from: Option<Vec<String>>,
     pub target: Option<String>,
+    pub segments: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -56,7 +56,20 @@ pub(super) fn validate_routes(
             }
             Some("store") => RouteTarget::Store,
             Some(t) => match t.strip_prefix("esme:") {
-                Some(a) if accounts.contains(a) => RouteTarget::Esme(a.to_owned()),
+                Some(a) if accounts.contains(a) => RouteTarget::Esme {
+                    account: a.to_owned(),
+                    reassembled: match r.segments.as_deref() {
+                        None | Some("as_received") => false,
+                        Some("reassembled") => true,
+                        Some(other) => {
+                            c.push(
+                                p("segments"),
+                                format!("unknown value \"{other}\"; use \"as_received\" or \"reassembled\""),
+                            );
+                            false
+                        }
+                    },
+                },
                 Some(a) => {
                     c.push(p("target"), format!("no [[esme]] with system_id \"{a}\""));
                     continue;

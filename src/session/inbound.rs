@@ -164,7 +164,13 @@ impl Inbound {
             .resolve(self.system_id(), &req.source, &req.dest)
         {
             Ok(RouteTarget::Store) => None,
-            Ok(RouteTarget::Esme(to)) => Some(to),
+            Ok(RouteTarget::Esme {
+                account,
+                reassembled,
+            }) => {
+                req.forward_reassembled = reassembled;
+                Some(account)
+            }
             Ok(RouteTarget::Simulate(profile)) => {
                 req.simulate = Some(profile);
                 None

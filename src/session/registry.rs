@@ -651,7 +651,7 @@ fn forwarded_deliver_sm(r: &ReceiptDelivery, f: &Forward, tlvs: bool) -> Deliver
         out.push(Tlv::SarTotalSegments(total));
         out.push(Tlv::SarSegmentSeqnum(seq));
     }
-    let short_message = if text.len() <= 254 {
+    let short_message = if text.len() <= 254 && !(f.payload && tlvs) {
         text
     } else if tlvs {
         out.push(Tlv::MessagePayload(text));

@@ -151,6 +151,7 @@ impl<'a> Parts<'a> {
             schedule_delivery_time: self.schedule.clone(),
             receipt_id: None,
             forward_to: None,
+            forward_reassembled: false,
             simulate: None,
         })
     }

@@ -158,6 +158,7 @@ impl Inner {
             account: account.clone(),
             limits: req.policy.limits,
             forward_to: req.forward_to.clone(),
+            forward_reassembled: req.forward_reassembled,
             schedule_ms,
             sim,
             kind: SubmitKind::Part {
@@ -193,6 +194,7 @@ impl Inner {
                 forward_to: req.forward_to.clone(),
                 partial: false,
                 simulated: false,
+                reassembled: false,
             };
             let mut receipt = None;
             // One segment, one receipt (or delivery) at most: kept to be sent from

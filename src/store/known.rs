@@ -118,6 +118,7 @@ mod tests {
             forward_to: None,
             partial: false,
             simulated: false,
+            reassembled: false,
         }
     }
 

@@ -314,6 +314,8 @@ pub struct FinishedGroup {
     pub partial: bool,
     /// Its route named a `[[simulate]]` profile (`sim`): its segments end as picked.
     pub simulated: bool,
+    /// Forwarded as one deliver_sm, its segments' text joined (`ra`).
+    pub reassembled: bool,
 }
 
 impl FinishedGroup {
@@ -410,6 +412,7 @@ impl FinishedGroup {
             },
             partial: fields.get("pe").is_some_and(|v| v == b"1"),
             simulated: fields.contains_key("sim"),
+            reassembled: fields.contains_key("ra"),
         })
     }
 

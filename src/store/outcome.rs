@@ -377,6 +377,51 @@ pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, S
     Ok(out)
 }
 
+/// A complete multi-part message as one deliver_sm (`segments = "reassembled"`): the
+/// segments' user data joined in order (UDH and SAR gone), the first segment's
+/// data_coding and GSM bits without UDHI, queued under the gid with seq 0 (its result
+/// is every segment's).
+fn reassembled(
+    group: &FinishedGroup,
+    to: &str,
+) -> Result<Vec<(String, QueuedReceipt)>, StoreError> {
+    let m = &group.meta;
+    let mut octets = Vec::new();
+    for seg in &group.segments {
+        octets.extend_from_slice(&seg.data.user_data()?);
+    }
+    let first = &group.segments[0];
+    let receipt = ReceiptDelivery {
+        system_id: to.to_owned(),
+        source: m.source.clone(),
+        dest: m.dest.clone(),
+        short_message: octets,
+        receipted_message_id: String::new(),
+        message_state: 0,
+        intermediate: false,
+        forward: Some(Forward {
+            service_type: m.service_type.clone(),
+            esm_class: first.data.esm & 0x80,
+            data_coding: first.data.dc,
+            sar: None,
+            payload: true,
+        }),
+    };
+    Ok(vec![(
+        group.gid.clone(),
+        QueuedReceipt {
+            receipt,
+            created_ms: group.finished_ms,
+            attempts: 0,
+            delivery: Some(DeliveryRef {
+                gid: group.gid.clone(),
+                seq: 0,
+                notify: None,
+            }),
+        },
+    )])
+}
+
 /// The intermediate notification of a forwarded segment that is held: ENROUTE, to
 /// its sender, as its receipt would be addressed.
 fn notification(
@@ -417,6 +462,9 @@ pub fn deliveries(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>,
         return Ok(Vec::new());
     };
     let m = &group.meta;
+    if group.reassembled && !group.partial && group.segments.len() > 1 {
+        return reassembled(group, to);
+    }
     let mut out = Vec::with_capacity(group.segments.len());
     for seg in &group.segments {
         let (octets, esm, sar) = if group.partial {
@@ -441,6 +489,7 @@ pub fn deliveries(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>,
                 esm_class: esm,
                 data_coding: seg.data.dc,
                 sar,
+                payload: false,
             }),
         };
         out.push((
@@ -518,6 +567,7 @@ mod tests {
             forward_to: Some("b".into()),
             partial,
             simulated: false,
+            reassembled: false,
         }
     }
 

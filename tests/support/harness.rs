@@ -303,6 +303,7 @@ pub fn segment(
         receipt_id: None,
         schedule_delivery_time: Bytes::new(),
         forward_to: None,
+        forward_reassembled: false,
         simulate: None,
     }
 }

@@ -31,7 +31,7 @@ for _, gk in ipairs(due) do
     gone[#gone + 1] = gk
     local gid = string.sub(gk, 2)
     local d = P .. 'd:' .. gid
-    local h = redis.call('HMGET', d, 'state', 'to', 'dl', 'n', 'sd', 'sim')
+    local h = redis.call('HMGET', d, 'state', 'to', 'dl', 'n', 'sd', 'sim', 'ra')
     if h[1] == 'sched' then
       if h[6] then
         -- Simulated: each segment ends as its profile picked (`model::DeliveryResult`).
@@ -48,7 +48,8 @@ for _, gk in ipairs(due) do
         ended[#ended + 1] = now
         ended[#ended + 1] = gid
       elseif h[2] then
-        redis.call('HSET', d, 'state', 'routed', 'o', tonumber(h[4]) or 1, 'pe', '0', 'fin', now)
+        local o = h[7] and 1 or (tonumber(h[4]) or 1)
+        redis.call('HSET', d, 'state', 'routed', 'o', o, 'pe', '0', 'fin', now)
         fin.dl[#fin.dl + 1] = tonumber(h[3])
         fin.dl[#fin.dl + 1] = '@' .. gid
         fin.fr[#fin.fr + 1] = now

@@ -21,15 +21,28 @@ for i = 5, #ARGV, 4 do
     local h = redis.call('HMGET', d, 'state', 'o')
     if h[1] == 'routed' then
       local o = (tonumber(h[2]) or 1) - 1
+      -- seq 0: a reassembled message's one delivery, the result of all its segments.
+      local rs = {'r:' .. seq, result}
+      if seq == '0' then
+        rs = {}
+        local all = redis.call('HGETALL', d)
+        for k = 1, #all, 2 do
+          if string.sub(all[k], 1, 2) == 'i:' then
+            rs[#rs + 1] = 'r:' .. string.sub(all[k], 3)
+            rs[#rs + 1] = result
+          end
+        end
+        if #rs == 0 then rs = {'r:1', result} end
+      end
       if o <= 0 then
-        redis.call('HSET', d, 'r:' .. seq, result, 'o', 0, 'state', 'done', 'fin', now)
+        redis.call('HSET', d, 'o', 0, 'state', 'done', 'fin', now, unpack(rs))
         ended[#ended + 1] = now
         ended[#ended + 1] = gid
         entries[#entries + 1] = '@' .. gid
         out[#out + 1] = gid
         out[#out + 1] = group_fields(d)
       else
-        redis.call('HSET', d, 'r:' .. seq, result, 'o', o)
+        redis.call('HSET', d, 'o', o, unpack(rs))
       end
     end
   end

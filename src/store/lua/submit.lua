@@ -14,7 +14,8 @@
 -- message_id, 5 deadline_ms, 6 service_type, 7 the tail of the segment record
 -- (`StoredSegment::record_tail`; its length is what the record counts against the
 -- octet limits), 8 the account's index among the quadruples (1-based), 9 the account
--- its route forwards it to ('' = none: the store keeps it), 10 its
+-- its route forwards it to ('' = none: the store keeps it; prefixed '1' when the
+-- route reassembles a multi-part message into one deliver_sm, else '0'), 10 its
 -- schedule_delivery_time (ms; 0 = none), 11 its simulated outcome ('' = none; `<stat
 -- letter> <err> <delay ms>`: it ends so, that long after it is complete, through the
 -- schedule's '^<gid>' entry), then 12 for a single-part message its time (ms, the
@@ -120,7 +121,7 @@ local function one(b, last)
     -- P:fresh and RELEASE. Most traffic is single-part.
     local refused = admit(b, dl, true)
     if refused then return refused end
-    local at, to, sched, sim = ARGV[b + 11], ARGV[b + 8], tonumber(ARGV[b + 9]), ARGV[b + 10]
+    local at, to, sched, sim = ARGV[b + 11], string.sub(ARGV[b + 8], 2), tonumber(ARGV[b + 9]), ARGV[b + 10]
     -- Eight fields, as a multi-part message keeps them: its facts are its group key
     -- gk plus st (no meta JSON), its segment a binary record `= 0 ` LF `<at> <tail>`
     -- (the form of a P:m: value with an empty group key; no JSON, no hex). What a
@@ -166,7 +167,7 @@ local function one(b, last)
     return {'complete', mid}
   end
   local g = P .. 'g:' .. gk
-  local known = redis.call('HMGET', g, 'gid', 'i:' .. seq, 'n', 'dl', 'to', 'sd', 'sim', 'sdl')
+  local known = redis.call('HMGET', g, 'gid', 'i:' .. seq, 'n', 'dl', 'to', 'sd', 'sim', 'sdl', 'ra')
   local gid, n = known[1], nil
   local new = not gid
   if not new and known[2] then return {'dup', known[2]} end
@@ -182,7 +183,11 @@ local function one(b, last)
     -- it: every segment record names it.
     redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 11], 'dl', dl,
       'sub', now, 'n', 1, 'i:' .. seq, mid)
-    if ARGV[b + 8] ~= '' then redis.call('HSET', g, 'to', ARGV[b + 8]) end
+    local to = ARGV[b + 8]
+    if to ~= '' then
+      redis.call('HSET', g, 'to', string.sub(to, 2))
+      if string.byte(to, 1) == 49 then redis.call('HSET', g, 'ra', '1') end -- '1'
+    end
     if ARGV[b + 9] ~= '0' then redis.call('HSET', g, 'sd', ARGV[b + 9]) end
     local sim = ARGV[b + 10]
     if sim ~= '' then
@@ -213,7 +218,8 @@ local function one(b, last)
       finish_group(gk, gid, 'complete', now, cur.fin, nil, math.max(sched, now))
       return {'complete', gid, 'sched'}
     end
-    if to then route = {to = to, n = n, ['until'] = tonumber(known[4]) or dl, partial = false} end
+    -- Reassembled: one delivery for the whole message.
+    if to then route = {to = to, n = known[9] and 1 or n, ['until'] = tonumber(known[4]) or dl, partial = false} end
     finish_group(gk, gid, 'complete', now, cur.fin, route)
     -- Its data goes back with the answer, for the node's releaser (see
     -- release::Completed): the same read FRESH would make, without FRESH's call.

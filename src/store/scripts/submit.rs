@@ -42,6 +42,8 @@ pub struct SubmitRecord {
     pub limits: AccountLimits,
     /// The account the message's route forwards it to; `None`: the store keeps it.
     pub forward_to: Option<String>,
+    /// Forwarded as one deliver_sm (a multi-part message reassembled).
+    pub forward_reassembled: bool,
     /// Its schedule_delivery_time (ms, Redis time) when that is still ahead.
     pub schedule_ms: Option<i64>,
     /// A simulated outcome (`[[simulate]]`): `<stat letter> <err> <delay ms>`.
@@ -190,7 +192,11 @@ impl Scripts {
                 .arg(&r.service_type)
                 .arg(r.record_tail.as_slice())
                 .arg(account_index)
-                .arg(r.forward_to.as_deref().unwrap_or(""))
+                .arg(match &r.forward_to {
+                    Some(to) if r.forward_reassembled => format!("1{to}"),
+                    Some(to) => format!("0{to}"),
+                    None => String::new(),
+                })
                 .arg(r.schedule_ms.unwrap_or(0))
                 .arg(r.sim.as_deref().unwrap_or(""));
             match &r.kind {
