@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::service::{AccountLimits, AccountPolicy, ExpiryMode, ReceiptPdu};
+use crate::service::{AccountLimits, AccountPolicy, ExpiryMode, MessageIdFormat, ReceiptPdu};
 use smpp_protocol::text::DefaultAlphabet;
 
 /// The environment variable that replaces `redis.url`.
@@ -233,6 +233,7 @@ pub struct Account {
     /// Receipts queued for this account (waiting for its receiver) past which its
     /// new messages get ESME_RMSGQFUL: the bound on receipts nobody takes.
     pub max_queued_receipts: u64,
+    pub message_id_format: MessageIdFormat,
 }
 
 impl Account {
@@ -249,6 +250,7 @@ impl Account {
                 max_segment_octets: self.max_segment_octets,
                 max_queued_receipts: self.max_queued_receipts,
             },
+            message_id_format: self.message_id_format,
         }
     }
 

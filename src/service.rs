@@ -55,6 +55,21 @@ pub struct AccountPolicy {
     /// On expiry: deliver received segments one by one (default) or expire the whole message.
     pub expiry_mode: ExpiryMode,
     pub limits: AccountLimits,
+    /// The form of the message_ids this account is given (`message_id_format`).
+    pub message_id_format: MessageIdFormat,
+}
+
+/// How an account's message_ids are written. Either form names the message's
+/// partition (`store::partition::of_message_id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MessageIdFormat {
+    /// 22 hex digits: partition, node epoch, counter.
+    #[default]
+    Hex,
+    /// Decimal digits of an unsigned 64-bit integer (Kannel's `msg-id-type` and
+    /// billing systems that parse ids as integers): partition in the top 6 bits, then
+    /// 20 bits of node epoch and 38 of counter.
+    Decimal,
 }
 
 /// What one account may hold of the store (`[[esme]]`, see `config::Account`).

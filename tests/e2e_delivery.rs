@@ -657,3 +657,52 @@ both!(
         assert_eq!(bob.delivered().len(), 1);
     }
 );
+
+both!(
+    decimal_message_ids_fit_a_u64_and_name_their_message_everywhere,
+    |kind: RedisKind| async move {
+        let mut env = env(kind, "dlv-decimal").await;
+        env.accounts = env.accounts.replace(
+            "system_id = \"alice\"",
+            "system_id = \"alice\"\nmessage_id_format = \"decimal\"",
+        );
+        let a = env.start_app("node-a").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        // Kept by the store, forwarded, and a multi-part one.
+        let kept = alice
+            .submit_ok(segment("ALICE", "3360000", None, 0, &gsm("kept"), 1, ""))
+            .await;
+        let fwd = alice
+            .submit_ok(segment("ALICE", BOB, None, 0, &gsm("fwd"), 1, ""))
+            .await;
+        let mut ids = vec![kept.clone(), fwd.clone()];
+        for seq in 1..=2u8 {
+            let sm = segment(
+                "ALICE",
+                "3360001",
+                Some((Scheme::Sar, 4, 2, seq)),
+                0,
+                &gsm("p"),
+                1,
+                "",
+            );
+            ids.push(alice.submit_ok(sm).await);
+        }
+        for id in &ids {
+            assert!(id.parse::<u64>().is_ok(), "not a u64: {id}");
+        }
+        let r = alice.wait_delivered(4, T).await;
+        assert_receipts(&r, &ids, ReceiptStat::Delivrd);
+        for d in &r {
+            assert_eq!(
+                d.receipt.as_ref().unwrap().id,
+                d.receipted_message_id.clone().unwrap()
+            );
+        }
+        bob.wait_delivered(1, T).await;
+        assert_eq!(alice.query(&fwd, "ALICE").await.0, DELIVERED);
+        env.wait_docs(3, T).await;
+        assert_eq!(alice.query(&kept, "ALICE").await.0, DELIVERED);
+    }
+);

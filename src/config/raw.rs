@@ -182,4 +182,5 @@ pub struct RawEsme {
     pub max_pending_bytes: Option<i64>,
     pub max_segment_octets: Option<i64>,
     pub max_queued_receipts: Option<i64>,
+    pub message_id_format: Option<String>,
 }

@@ -14,7 +14,7 @@ use super::{
     ConfigProblems, Credential, EnvOverrides, Loaded, LogFormat, MetricsConfig, MongoConfig,
     Problem, ReceiptsConfig, RedisConfig, ServerConfig, Throughput, TlsListen,
 };
-use crate::service::{ExpiryMode, ReceiptPdu};
+use crate::service::{ExpiryMode, MessageIdFormat, ReceiptPdu};
 use smpp_protocol::text::DefaultAlphabet;
 
 /// C-Octet String maximum of the bind PDU's system_id, counting characters (NUL excluded).
@@ -679,6 +679,17 @@ fn validate_esme(
             DefaultAlphabet::Gsm7
         }),
     };
+    let message_id_format = match e.message_id_format.as_deref() {
+        None | Some("hex") => MessageIdFormat::Hex,
+        Some("decimal") => MessageIdFormat::Decimal,
+        Some(other) => {
+            c.push(
+                p("message_id_format"),
+                format!("must be \"hex\" or \"decimal\", got \"{other}\""),
+            );
+            MessageIdFormat::Hex
+        }
+    };
     let receipt_pdu = match e.receipt_pdu.as_deref() {
         None | Some("deliver_sm") => ReceiptPdu::DeliverSm,
         Some("data_sm") => ReceiptPdu::DataSm,
@@ -733,6 +744,7 @@ fn validate_esme(
         expiry_mode,
         default_alphabet,
         receipt_pdu,
+        message_id_format,
         max_pending,
         max_pending_bytes,
         max_segment_octets,

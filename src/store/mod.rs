@@ -431,10 +431,20 @@ impl Inner {
     /// from its group key); `None` for a single-part message, which may go anywhere:
     /// each run of 256 ids of this node shares a partition, so that a submit batch
     /// is one script call or two, and the runs rotate over all partitions.
-    fn next_message_id(&self, part: Option<usize>) -> (usize, String) {
+    fn next_message_id(
+        &self,
+        part: Option<usize>,
+        format: crate::service::MessageIdFormat,
+    ) -> (usize, String) {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let p = part.unwrap_or(((n >> 8) as usize + self.epoch as usize) % partition::COUNT);
-        (p, format!("{p:02X}{:08X}{:012X}", self.epoch, n))
+        let id = match format {
+            crate::service::MessageIdFormat::Hex => format!("{p:02X}{:08X}{:012X}", self.epoch, n),
+            crate::service::MessageIdFormat::Decimal => {
+                partition::decimal_id(p, self.epoch, n).to_string()
+            }
+        };
+        (p, id)
     }
 }
 

@@ -237,6 +237,7 @@ impl Inner {
                 max_validity: std::time::Duration::from_secs(10 * 365 * 86_400),
                 expiry_mode: ExpiryMode::DeliverPartial,
                 limits: Default::default(),
+                message_id_format: Default::default(),
             };
             Some(deadline(&validity_period, &policy, self.clock.now())?.timestamp_millis())
         };

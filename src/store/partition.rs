@@ -40,7 +40,15 @@ pub fn of_group(gk: &str) -> usize {
 /// The partition of a receipt-queue id: a message_id, or one with a suffix (an
 /// intermediate notification's `<message_id>.n`).
 pub fn of_queue_id(id: &str) -> Option<usize> {
-    of_message_id(id.get(..MESSAGE_ID_LEN)?)
+    of_message_id(id.split('.').next()?)
+}
+
+/// A decimal message_id (`message_id_format = "decimal"`): the partition in the top
+/// 6 bits of a u64, then 20 bits of the node epoch and 38 of its counter. Unique while
+/// epochs and counters do not wrap: 1M node starts, 2.7 × 10^11 messages per start
+/// (63 days at 50k/s), far beyond the receipt lifetime that ids must outlive.
+pub fn decimal_id(p: usize, epoch: u64, counter: u64) -> u64 {
+    ((p as u64) << 58) | ((epoch & 0xF_FFFF) << 38) | (counter & ((1 << 38) - 1))
 }
 
 /// Characters of a message_id: 2 hex digits of partition, 8 of node epoch, 12 of
@@ -50,6 +58,11 @@ pub const MESSAGE_ID_LEN: usize = 22;
 /// The partition a message_id names (its first two hex digits), or `None` for an id
 /// smppd did not give.
 pub fn of_message_id(id: &str) -> Option<usize> {
+    // A decimal id has at most 20 digits (a u64), a hex one exactly 22.
+    if (1..=20).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit()) {
+        let p = (id.parse::<u64>().ok()? >> 58) as usize;
+        return (p < COUNT).then_some(p);
+    }
     if id.len() != MESSAGE_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
@@ -222,6 +235,19 @@ pub fn slot(tag: &str) -> u16 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_decimal_id_names_its_partition_and_a_hex_one_of_22_digits_stays_hex() {
+        for p in [0, 1, 37, COUNT - 1] {
+            let id = super::decimal_id(p, 0xABCDE, (1 << 38) - 1).to_string();
+            assert!(id.len() <= 20 && id.parse::<u64>().is_ok(), "{id}");
+            assert_eq!(super::of_message_id(&id), Some(p));
+            assert_eq!(super::of_queue_id(&format!("{id}.n")), Some(p));
+        }
+        // 22 digits: the hex form (partition 01), not a decimal one.
+        assert_eq!(super::of_message_id("0100000000000000000001"), Some(1));
+        assert_eq!(super::of_message_id("123456789012345678901"), None);
+    }
+
     use super::*;
 
     #[test]

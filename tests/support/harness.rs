@@ -217,6 +217,7 @@ pub fn policy(account: &str) -> AccountPolicy {
         max_validity: Duration::from_secs(86_400),
         expiry_mode: ExpiryMode::DeliverPartial,
         limits: Default::default(),
+        message_id_format: Default::default(),
     }
 }
 
