@@ -505,7 +505,10 @@ both!(
         // outcome writer's finalize releases the rest when it gets there first, which
         // a loaded machine decides, not the code: the counts only bound each other.
         assert!(st.released_claimed > 0, "{st:?}");
-        assert!(st.released_claimed + st.released_fresh <= N as u64, "{st:?}");
+        assert!(
+            st.released_claimed + st.released_fresh <= N as u64,
+            "{st:?}"
+        );
         assert!(st.receipts_sent_local <= N as u64, "{st:?}");
         let got: HashSet<String> = sink
             .receipts()

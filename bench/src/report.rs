@@ -153,7 +153,10 @@ impl RunReport {
             if r.forwarded > 0 {
                 rows.push((
                     "forwarded".into(),
-                    format!("{} deliver_sm to the target account", r.forwarded),
+                    format!(
+                        "{} deliver_sm to the target account ({} sent again)",
+                        r.forwarded, r.forwarded_twice
+                    ),
                 ));
                 rows.push(("submit → target deliver_sm".into(), lat(&r.forward_latency)));
             }

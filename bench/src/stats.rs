@@ -172,6 +172,9 @@ struct TrackerInner {
     /// Forwarded deliver_sm received (A→B), and submit → their arrival.
     forwarded: u64,
     forward_latency: Histogram<u64>,
+    /// Forwarded deliver_sm per message, to count those received more than once.
+    forwarded_per_message: HashMap<u64, u8>,
+    forwarded_twice: u64,
 }
 
 /// Receipt figures at the end.
@@ -196,6 +199,8 @@ pub struct ReceiptReport {
     pub forwarded: u64,
     /// Their arrival − the moment their message's first segment was sent.
     pub forward_latency: Summary,
+    /// Forwarded deliver_sm beyond their message's segments (sent again).
+    pub forwarded_twice: u64,
 }
 
 impl Default for Tracker {
@@ -214,6 +219,8 @@ impl Default for Tracker {
                 by_state: BTreeMap::new(),
                 forwarded: 0,
                 forward_latency: new_hist(),
+                forwarded_per_message: HashMap::new(),
+                forwarded_twice: 0,
             }),
             outstanding: AtomicI64::new(0),
         }
@@ -327,6 +334,13 @@ impl Tracker {
                 &mut inner.forward_latency,
                 at.saturating_duration_since(m.started),
             );
+            // More deliver_sm than the message sent segments: sent again (at least
+            // once, after a node died mid-send).
+            let seen = inner.forwarded_per_message.entry(number).or_default();
+            *seen = seen.saturating_add(1);
+            if *seen > m.sent {
+                inner.forwarded_twice += 1;
+            }
         }
     }
 
@@ -344,6 +358,7 @@ impl Tracker {
             expiry_lateness: Summary::of(&g.expiry_lateness),
             forwarded: g.forwarded,
             forward_latency: Summary::of(&g.forward_latency),
+            forwarded_twice: g.forwarded_twice,
         }
     }
 }
