@@ -329,6 +329,9 @@ pub struct ReceiptDelivery {
     /// a final receipt (0x04).
     #[serde(default, skip_serializing_if = "std::ops::Not::not", rename = "im")]
     pub intermediate: bool,
+    /// network_error_code TLV (network type, error code) of a simulated failure.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "ne")]
+    pub network_error: Option<(u8, u16)>,
 }
 
 /// The fields of a forwarded message's deliver_sm beyond its addresses and octets.
@@ -453,6 +456,7 @@ mod tests {
             message_state: 2,
             forward: None,
             intermediate: false,
+            network_error: None,
         }
     }
 

@@ -593,6 +593,13 @@ both!(
                 (ReceiptStat::Rejectd, 11),
                 "{d:?}"
             );
+            assert!(
+                d.tlvs.contains(&Tlv::NetworkErrorCode {
+                    network_type: 3,
+                    error_code: 11
+                }),
+                "{d:?}"
+            );
         }
         assert_receipts(&r, &ids, ReceiptStat::Rejectd);
         // REJECTED (8), error 11, in Redis and in the outcome document alike.

@@ -25,6 +25,7 @@ fn receipt(id: &str) -> ReceiptDelivery {
         message_state: 2,
         forward: None,
         intermediate: false,
+        network_error: None,
     }
 }
 

@@ -102,6 +102,7 @@ async fn smpp34_client_binds_submits_takes_a_receipt_and_unbinds() {
                 message_state: 2,
                 forward: None,
                 intermediate: false,
+                network_error: None,
             })
             .await
     });

@@ -612,6 +612,12 @@ fn receipt_deliver_sm(r: &ReceiptDelivery, tlvs: bool) -> DeliverSm {
     if tlvs {
         out.push(Tlv::ReceiptedMessageId(cstr(&r.receipted_message_id)));
         out.push(Tlv::MessageState(r.message_state));
+        if let Some((network_type, error_code)) = r.network_error {
+            out.push(Tlv::NetworkErrorCode {
+                network_type,
+                error_code,
+            });
+        }
     }
     let short_message = if text.len() <= 254 {
         text
@@ -689,11 +695,20 @@ fn receipt_data_sm(r: &ReceiptDelivery) -> DataSm {
         destination_addr: cstr(&r.dest.addr),
         esm_class: if r.intermediate { 0x20 } else { 0x04 },
         data_coding: smpp_protocol::receipt::DATA_CODING,
-        tlvs: vec![
+        tlvs: [
             Tlv::ReceiptedMessageId(cstr(&r.receipted_message_id)),
             Tlv::MessageState(r.message_state),
             Tlv::MessagePayload(bytes::Bytes::from(r.short_message.clone())),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            r.network_error
+                .map(|(network_type, error_code)| Tlv::NetworkErrorCode {
+                    network_type,
+                    error_code,
+                }),
+        )
+        .collect(),
         ..DataSm::default()
     }
 }

@@ -113,6 +113,7 @@ mod tests {
                     message_state: 2,
                     forward: None,
                     intermediate: false,
+                    network_error: None,
                 },
                 created_ms: 0,
                 attempts: 0,

@@ -363,6 +363,10 @@ pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, S
             message_state: stat.message_state(),
             forward: None,
             intermediate: false,
+            // A simulated failure's err as a GSM network error (type 3), as SMSCs
+            // report an operator's cause.
+            network_error: (group.simulated && stat != ReceiptStat::Delivrd && err != 0)
+                .then(|| (3, u16::try_from(err).unwrap_or(u16::MAX))),
         };
         out.push((
             seg.message_id.clone(),
@@ -399,6 +403,7 @@ fn reassembled(
         receipted_message_id: String::new(),
         message_state: 0,
         intermediate: false,
+        network_error: None,
         forward: Some(Forward {
             service_type: m.service_type.clone(),
             esm_class: first.data.esm & 0x80,
@@ -449,6 +454,7 @@ fn notification(
         message_state: ReceiptStat::Enroute.message_state(),
         forward: None,
         intermediate: true,
+        network_error: None,
     })
 }
 
@@ -484,6 +490,7 @@ pub fn deliveries(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>,
             receipted_message_id: String::new(),
             message_state: 0,
             intermediate: false,
+            network_error: None,
             forward: Some(Forward {
                 service_type: m.service_type.clone(),
                 esm_class: esm,
