@@ -302,6 +302,9 @@ pub struct DeliveryRef {
     /// `None` once sent, or when not asked for.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "n")]
     pub notify: Option<ReceiptDelivery>,
+    /// The sender's receipts once this delivery ends: one per segment it carries.
+    #[serde(default, rename = "r")]
+    pub receipts: Vec<ReceiptStub>,
 }
 
 /// Whether `registered_delivery` asks for a receipt with this final stat. Bits 1–0:
@@ -332,53 +335,120 @@ pub fn receipts(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>, S
     }
     let group_stat = state_of(group).receipt_stat();
     let forwarded = group.kind == FinishKind::Forwarded;
-    let alphabet = default_alphabet(&group.meta.account);
     let mut out = Vec::new();
     for seg in &group.segments {
+        if group.forward_to.is_some() && seg.delivery.is_some() {
+            // The node that ended this segment's delivery queued its receipt then
+            // (DELIVERY_DONE, from the delivery's `ReceiptStub`).
+            continue;
+        }
         let (stat, err, done_ms) = match (&seg.delivery, forwarded) {
             (Some(r), true) => (segment_state(seg).receipt_stat(), r.status, r.at_ms),
             (None, true) => (ReceiptStat::Expired, 0, group.finished_ms),
             _ => (group_stat, 0, group.finished_ms),
         };
-        if !wants_receipt(seg.data.rd, stat) {
-            continue;
-        }
-        let known_as = seg.data.receipt_id(&seg.message_id).to_owned();
-        let dr = DeliveryReceipt {
-            id: known_as.clone(),
-            sub: 1,
-            dlvrd: u32::from(stat == ReceiptStat::Delivrd),
-            submit_date: datetime(seg.received_ms),
-            done_date: datetime(done_ms),
+        // A simulated failure's err as a GSM network error (type 3), as SMSCs report
+        // an operator's cause.
+        let network_error = (group.simulated && stat != ReceiptStat::Delivrd && err != 0)
+            .then(|| (3, u16::try_from(err).unwrap_or(u16::MAX)));
+        out.extend(ReceiptStub::of(group, seg)?.receipt(
             stat,
             err,
-            text: receipt_text(seg, alphabet)?,
-        };
-        let receipt = ReceiptDelivery {
-            system_id: group.meta.account.clone(),
-            source: group.meta.dest.clone(),
-            dest: group.meta.source.clone(),
-            short_message: dr.to_short_message_in(alphabet),
-            receipted_message_id: known_as,
-            message_state: stat.message_state(),
-            forward: None,
-            intermediate: false,
-            // A simulated failure's err as a GSM network error (type 3), as SMSCs
-            // report an operator's cause.
-            network_error: (group.simulated && stat != ReceiptStat::Delivrd && err != 0)
-                .then(|| (3, u16::try_from(err).unwrap_or(u16::MAX))),
-        };
-        out.push((
-            seg.message_id.clone(),
-            QueuedReceipt {
-                receipt,
-                created_ms: group.finished_ms,
-                attempts: 0,
-                delivery: None,
-            },
+            done_ms,
+            group.finished_ms,
+            network_error,
         ));
     }
     Ok(out)
+}
+
+/// What a segment's receipt needs besides how it ended. A forwarded segment's delivery
+/// carries it, so the node that ends the delivery queues the sender's receipt in the
+/// same script call (DELIVERY_DONE), without reading the message back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptStub {
+    /// The segment's own message_id: the receipt's id in its queue.
+    #[serde(rename = "id")]
+    pub message_id: String,
+    /// The id the ESME was given for it (`id:`, receipted_message_id).
+    #[serde(rename = "k")]
+    pub known_as: String,
+    /// The sender's account, and the addresses the receipt goes between.
+    #[serde(rename = "a")]
+    pub account: String,
+    #[serde(rename = "s")]
+    pub source: Address,
+    #[serde(rename = "d")]
+    pub dest: Address,
+    #[serde(rename = "t")]
+    pub submit_ms: i64,
+    #[serde(rename = "rd")]
+    pub registered_delivery: u8,
+    /// The `text:` of the receipt (decoded once).
+    #[serde(rename = "x")]
+    pub text: String,
+}
+
+impl ReceiptStub {
+    pub fn of(group: &FinishedGroup, seg: &FinishedSegment) -> Result<ReceiptStub, StoreError> {
+        let alphabet = default_alphabet(&group.meta.account);
+        Ok(ReceiptStub {
+            message_id: seg.message_id.clone(),
+            known_as: seg.data.receipt_id(&seg.message_id).to_owned(),
+            account: group.meta.account.clone(),
+            source: group.meta.dest.clone(),
+            dest: group.meta.source.clone(),
+            submit_ms: seg.received_ms,
+            registered_delivery: seg.data.rd,
+            text: receipt_text(seg, alphabet)?,
+        })
+    }
+
+    /// The receipt of a segment that ended `stat` (`err`) at `done_ms`, if its
+    /// registered_delivery asks for one: its queue id and payload.
+    pub fn receipt(
+        &self,
+        stat: ReceiptStat,
+        err: u32,
+        done_ms: i64,
+        created_ms: i64,
+        network_error: Option<(u8, u16)>,
+    ) -> Option<(String, QueuedReceipt)> {
+        if !wants_receipt(self.registered_delivery, stat) {
+            return None;
+        }
+        let alphabet = default_alphabet(&self.account);
+        let dr = DeliveryReceipt {
+            id: self.known_as.clone(),
+            sub: 1,
+            dlvrd: u32::from(stat == ReceiptStat::Delivrd),
+            submit_date: datetime(self.submit_ms),
+            done_date: datetime(done_ms),
+            stat,
+            err,
+            text: self.text.clone(),
+        };
+        let receipt = ReceiptDelivery {
+            system_id: self.account.clone(),
+            source: self.source.clone(),
+            dest: self.dest.clone(),
+            short_message: dr.to_short_message_in(alphabet),
+            receipted_message_id: self.known_as.clone(),
+            message_state: stat.message_state(),
+            forward: None,
+            intermediate: false,
+            network_error,
+        };
+        Some((
+            self.message_id.clone(),
+            QueuedReceipt {
+                receipt,
+                created_ms,
+                attempts: 0,
+                delivery: None,
+            },
+        ))
+    }
 }
 
 /// A complete multi-part message as one deliver_sm (`segments = "reassembled"`): the
@@ -422,6 +492,11 @@ fn reassembled(
                 gid: group.gid.clone(),
                 seq: 0,
                 notify: None,
+                receipts: group
+                    .segments
+                    .iter()
+                    .map(|s| ReceiptStub::of(group, s))
+                    .collect::<Result<_, _>>()?,
             }),
         },
     )])
@@ -511,6 +586,7 @@ pub fn deliveries(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>,
                     notify: (seg.data.rd & 0x10 != 0)
                         .then(|| notification(group, seg))
                         .transpose()?,
+                    receipts: vec![ReceiptStub::of(group, seg)?],
                 }),
             },
         ));
@@ -636,16 +712,35 @@ mod tests {
             [result(true, 0), result(false, 0x65)],
         );
         assert_eq!(state_of(&g), OutcomeState::Undeliverable);
-        let r = receipts(&g).unwrap();
-        let texts: Vec<String> = r
+        // The node that ended each delivery queued its receipt, from its stub.
+        assert!(receipts(&g).unwrap().is_empty());
+        let stub = |i: usize| ReceiptStub::of(&g, &g.segments[i]).unwrap();
+        let (_, ok) = stub(0)
+            .receipt(ReceiptStat::Delivrd, 0, 30, 30, None)
+            .unwrap();
+        let (id, refused) = stub(1)
+            .receipt(ReceiptStat::Undeliv, 0x65, 30, 30, None)
+            .unwrap();
+        assert_eq!(id, g.segments[1].message_id);
+        let text = |q: &QueuedReceipt| String::from_utf8(q.receipt.short_message.clone()).unwrap();
+        assert!(text(&ok).contains("stat:DELIVRD err:000"), "{}", text(&ok));
+        assert!(
+            text(&refused).contains("stat:UNDELIV err:101"),
+            "{}",
+            text(&refused)
+        );
+        assert!([&ok, &refused]
             .iter()
-            .map(|(_, q)| String::from_utf8(q.receipt.short_message.clone()).unwrap())
-            .collect();
-        assert!(texts[0].contains("stat:DELIVRD err:000"), "{}", texts[0]);
-        assert!(texts[1].contains("stat:UNDELIV err:101"), "{}", texts[1]);
-        assert!(r
-            .iter()
-            .all(|(_, q)| q.receipt.system_id == "a" && q.delivery.is_none()));
+            .all(|q| q.receipt.system_id == "a" && q.delivery.is_none()));
+        // A segment its deadline ended gets an EXPIRED receipt from the group.
+        let r = receipts(&forwarded(
+            FinishKind::Forwarded,
+            false,
+            [result(true, 0), None],
+        ))
+        .unwrap();
+        assert_eq!(r.len(), 1);
+        assert!(text(&r[0].1).contains("stat:EXPIRED"), "{}", text(&r[0].1));
         let doc = outcome_document(&g).unwrap();
         assert_eq!(doc.get_str("state").unwrap(), "UNDELIVERABLE");
         assert_eq!(

@@ -42,6 +42,7 @@ use super::model::DeliveryResult;
 use super::outcome::QueuedReceipt;
 use super::partition::{self, Turns};
 use super::scripts::delivery::DeliveryEnd;
+use super::scripts::ReceiptEntry;
 use super::{Inner, StoreError};
 use crate::service::{DeliverError, ReceiptSink};
 
@@ -531,29 +532,46 @@ impl Worker {
             }
             let result = self.sink.deliver(r.receipt.clone()).await;
             if let Some(d) = &r.delivery {
-                let end = |delivered: bool, status: u32| {
-                    Sent1::Ended(DeliveryEnd {
+                let end = |delivered: bool, status: u32| -> Result<Sent1, StoreError> {
+                    use smpp_protocol::receipt::ReceiptStat;
+                    let stat = if delivered {
+                        ReceiptStat::Delivrd
+                    } else {
+                        ReceiptStat::Undeliv
+                    };
+                    let at_ms = self.inner.clock.now_ms();
+                    // The sender's receipts, queued by the same DELIVERY_DONE.
+                    let mut receipts = Vec::new();
+                    for stub in &d.receipts {
+                        if let Some((rid, q)) = stub.receipt(stat, status, at_ms, at_ms, None) {
+                            receipts.push(ReceiptEntry {
+                                account: q.receipt.system_id.clone(),
+                                id: rid,
+                                payload: serde_json::to_string(&q).map_err(|e| {
+                                    StoreError::Corrupt(format!("receipt: {e}"))
+                                })?,
+                            });
+                        }
+                    }
+                    Ok(Sent1::Ended(DeliveryEnd {
                         id: id.clone(),
                         gid: d.gid.clone(),
                         seq: d.seq,
                         result: DeliveryResult {
-                            stat: if delivered {
-                                smpp_protocol::receipt::ReceiptStat::Delivrd
-                            } else {
-                                smpp_protocol::receipt::ReceiptStat::Undeliv
-                            },
+                            stat,
                             status,
                             attempts: r.attempts + 1,
-                            at_ms: self.inner.clock.now_ms(),
+                            at_ms,
                             node: self.inner.node().to_owned(),
                         }
                         .encode(),
-                    })
+                        receipts,
+                    }))
                 };
                 match result {
-                    Ok(()) => return Ok(end(true, 0)),
+                    Ok(()) => return end(true, 0),
                     Err(DeliverError::Refused(st)) if s.delivery.is_permanent(st) => {
-                        return Ok(end(false, st))
+                        return end(false, st)
                     }
                     _ => {}
                 }
@@ -666,11 +684,7 @@ impl Worker {
                 .await?;
             crate::metrics::forwarded(&self.account, ends.len() as u64);
             if !done.is_empty() {
-                // Their receipts to the senders go by the releaser's in-memory path,
-                // as a completed message's (P{t}:fresh holds them if it cannot).
-                for g in done {
-                    self.inner.completed.push(g);
-                }
+                // Their receipts are queued; their outcomes are the writer's.
                 self.inner.finisher_wake.wake(p);
             }
         }

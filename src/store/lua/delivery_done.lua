@@ -1,22 +1,27 @@
 -- Deliveries of forwarded messages that ended (the receiver answered ESME_ROK or a
 -- permanent refusal): ARGV[3] the receiving account, ARGV[4] hfe (see `arm`), then
--- records `id, gid, seq, result` (result: `model::DeliveryResult`). For each still
--- queued: it leaves the account's queue, its segment's result is kept in d:<gid>
--- (`r:<seq>`), and when it was the message's last delivery (`o` reaches 0) the
--- message is `done`: its deadline entry '@<gid>' goes (with its bucket's timer when no
--- other deadline is in it), and it enters the outbox and P:fresh (its outcome and its
--- receipts to the sender follow the usual path). An id no longer queued (the deadline
--- ended it, or another node's send ended it first) changes nothing. Returns `gid,
--- {fields…}` of each message that is done (`group_fields`): the node releases its
--- receipts from that, as from a completing submit's, without a FRESH read.
+-- records `id, gid, seq, result, k, k receipt triples` (result:
+-- `model::DeliveryResult`; the triples: the sender's receipts of the segments it
+-- carries). For each still queued: it leaves the account's queue, its segments'
+-- result is kept in d:<gid> (`r:<seq>`), its receipts are queued (due now, announced),
+-- and when it was the message's last delivery (`o` reaches 0) the message is `done`:
+-- its deadline entry '@<gid>' goes (with its bucket's timer when no other deadline is
+-- in it), and it enters the outbox (not P:fresh: its receipts are queued already). An
+-- id no longer queued (the deadline ended it, or another node's send ended it first)
+-- changes nothing. Returns the gids that are done.
 local acct, hfe = ARGV[3], ARGV[4]
 local z, rd = P .. 'r:' .. acct, P .. 'rd:' .. acct
 local now = now_ms()
-local out, ended, entries = {}, {}, {}
-for i = 5, #ARGV, 4 do
+local out, ended, entries, q = {}, {}, {}, {}
+local i = 5
+while i <= #ARGV do
   local id, gid, seq, result = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local k = tonumber(ARGV[i + 4])
+  local first, last = i + 5, i + 4 + 3 * k
+  i = last + 1
   if redis.call('HDEL', rd, id) == 1 then
     redis.call('ZREM', z, id)
+    queue_receipts(first, last, now, q)
     local d = P .. 'd:' .. gid
     local h = redis.call('HMGET', d, 'state', 'o')
     if h[1] == 'routed' then
@@ -40,7 +45,6 @@ for i = 5, #ARGV, 4 do
         ended[#ended + 1] = gid
         entries[#entries + 1] = '@' .. gid
         out[#out + 1] = gid
-        out[#out + 1] = group_fields(d)
       else
         redis.call('HSET', d, 'o', o, unpack(rs))
       end
@@ -53,6 +57,6 @@ if #entries > 0 then
   drop_empty_buckets(dls, hfe)
 end
 bulk('ZADD', P .. 'outbox', ended)
-bulk('ZADD', P .. 'fresh', ended)
+flush_receipts(q, true)
 if redis.call('ZCARD', z) == 0 then redis.call('SREM', P .. 'racc', acct) end
 return out
