@@ -713,3 +713,75 @@ both!(
         assert_eq!(alice.query(&kept, "ALICE").await.0, DELIVERED);
     }
 );
+
+both!(
+    cancel_sm_without_a_message_id_cancels_what_a_source_has_pending,
+    |kind: RedisKind| async move {
+        let env = env(kind, "dlv-cancel-all").await;
+        let a = env.start_app("node-a").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let cancel = |dest: &str| {
+            smpp_protocol::Body::CancelSm(smpp_protocol::CancelSm {
+                source_addr_ton: 1,
+                source_addr_npi: 1,
+                source_addr: cs("ALICE"),
+                dest_addr_ton: 1,
+                dest_addr_npi: 1,
+                destination_addr: cs(dest),
+                ..smpp_protocol::CancelSm::default()
+            })
+        };
+        // Waiting for bob (not bound): two to BOB, one to another of his numbers; a
+        // partial message in the store; and one from another source.
+        let to_bob: Vec<String> = futures::future::join_all((0..2).map(|i| {
+            alice.submit_ok(segment(
+                "ALICE",
+                BOB,
+                None,
+                0,
+                &gsm(&format!("m{i}")),
+                1,
+                "",
+            ))
+        }))
+        .await;
+        let other_dest = alice
+            .submit_ok(segment("ALICE", "447700900999", None, 0, &gsm("x"), 1, ""))
+            .await;
+        let partial = alice
+            .submit_ok(segment(
+                "ALICE",
+                BOB,
+                Some((Scheme::Udh8, 1, 2, 1)),
+                0,
+                &gsm("half"),
+                1,
+                "",
+            ))
+            .await;
+        let other_source = alice
+            .submit_ok(segment("OTHER", BOB, None, 0, &gsm("y"), 1, ""))
+            .await;
+        // By source and destination: the three to BOB.
+        let r = alice.request(cancel(BOB)).await;
+        assert_eq!(r.command_status, CommandStatus::ESME_ROK);
+        let mut ids = to_bob.clone();
+        ids.push(partial.clone());
+        let got = alice.wait_delivered(3, T).await;
+        assert_receipts(&got, &ids, ReceiptStat::Deleted);
+        assert_eq!(alice.query(&other_dest, "ALICE").await.0, ENROUTE);
+        assert_eq!(alice.query(&other_source, "OTHER").await.0, ENROUTE);
+        // Nothing of that pair is left: refused.
+        let r = alice.request(cancel(BOB)).await;
+        assert_eq!(r.command_status, CommandStatus::ESME_RCANCELFAIL);
+        // By source alone: the rest of ALICE's.
+        let r = alice.request(cancel("")).await;
+        assert_eq!(r.command_status, CommandStatus::ESME_ROK);
+        let got = alice.wait_delivered(4, T).await;
+        assert_eq!(
+            got[3].receipted_message_id.as_deref(),
+            Some(other_dest.as_str())
+        );
+        assert_eq!(alice.query(&other_source, "OTHER").await.0, ENROUTE);
+    }
+);

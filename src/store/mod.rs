@@ -29,6 +29,7 @@
 mod accept;
 mod announce;
 mod backlog;
+mod cancel_all;
 mod clock;
 pub mod error;
 mod expiry;

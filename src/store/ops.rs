@@ -13,7 +13,9 @@ use super::accept::deadline;
 use super::model::address_key;
 use super::outcome::{datetime, OutcomeState};
 use super::partition;
-use super::scripts::ops::{CancelReply, Owner, QueryReply, ReplaceReply, Replacement};
+use super::scripts::ops::{
+    CancelFilter, CancelReply, Owner, QueryReply, ReplaceReply, Replacement,
+};
 use super::{Inner, StoreError};
 use crate::service::{AccountPolicy, Address, ExpiryMode, QueryAnswer, ServiceError};
 
@@ -182,16 +184,25 @@ impl Inner {
         system_id: &str,
         message_id: &str,
         source: &Address,
-        _dest: Option<&Address>,
-        _service_type: &str,
+        dest: Option<&Address>,
+        service_type: &str,
     ) -> Result<(), ServiceError> {
         if message_id.is_empty() {
-            // Cancelling every pending message of source → dest needs an index by
-            // address pair; not built yet.
-            return Err(rejected(
-                ESME_RCANCELFAIL,
-                "cancel_sm without message_id is not supported",
-            ));
+            if source.addr.is_empty() {
+                return Err(rejected(
+                    ESME_RCANCELFAIL,
+                    "cancel_sm without message_id needs source_addr",
+                ));
+            }
+            let n = self
+                .cancel_matching(system_id, source, dest, service_type)
+                .await
+                .map_err(ServiceError::from)?;
+            return if n == 0 {
+                Err(rejected(ESME_RCANCELFAIL, "no pending message matched"))
+            } else {
+                Ok(())
+            };
         }
         let src = source_filter(source);
         let owner = Owner {
@@ -203,7 +214,7 @@ impl Inner {
         };
         let reply = self
             .scripts
-            .cancel(&mut self.conn(), p, message_id, &owner)
+            .cancel(&mut self.conn(), p, message_id, &owner, &CancelFilter::ANY)
             .await
             .map_err(ServiceError::from)?;
         match reply {

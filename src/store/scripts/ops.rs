@@ -30,6 +30,20 @@ pub enum QueryReply {
     },
 }
 
+/// What else a cancelled message must match: the start of its group key (account,
+/// source, destination) and its service_type ("" = any of each).
+pub struct CancelFilter<'a> {
+    pub group_key_prefix: &'a str,
+    pub service_type: &'a str,
+}
+
+impl CancelFilter<'_> {
+    pub const ANY: CancelFilter<'static> = CancelFilter {
+        group_key_prefix: "",
+        service_type: "",
+    };
+}
+
 pub enum CancelReply {
     Unknown,
     /// Finished already.
@@ -92,9 +106,14 @@ impl Scripts {
         p: usize,
         message_id: &str,
         owner: &Owner<'_>,
+        filter: &CancelFilter<'_>,
     ) -> Result<CancelReply, StoreError> {
         let mut inv = self.call(Name::Cancel, p);
-        inv.arg(message_id).arg(owner.account).arg(owner.source);
+        inv.arg(message_id)
+            .arg(owner.account)
+            .arg(owner.source)
+            .arg(filter.group_key_prefix)
+            .arg(filter.service_type);
         let (t, _) = tag(inv.invoke_async(conn).await?);
         Ok(match t.as_deref() {
             Some("ok") => CancelReply::Cancelled,
