@@ -180,6 +180,9 @@ pub struct SubmitRequest {
     pub validity_period: Bytes,
     /// schedule_delivery_time as received, without its NUL; empty = at once.
     pub schedule_delivery_time: Bytes,
+    /// replace_if_present_flag = 1: a message of the same source, destination and
+    /// service_type that nothing has ended yet is replaced by this one.
+    pub replace_if_present: bool,
     /// The message_id the ESME knows this message by, when it is not the one this
     /// submit gets: destinations 2..n of a submit_multi carry the id of the
     /// submit_multi_resp, and their receipts name it. `None` = its own message_id.

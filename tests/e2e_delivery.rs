@@ -785,3 +785,34 @@ both!(
         assert_eq!(alice.query(&other_source, "OTHER").await.0, ENROUTE);
     }
 );
+
+both!(
+    replace_if_present_replaces_the_pairs_message_not_yet_delivered,
+    |kind: RedisKind| async move {
+        let env = env(kind, "dlv-replace").await;
+        let a = env.start_app("node-a").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let first = alice
+            .submit_ok(segment("ALICE", BOB, None, 0, &gsm("old"), 1, ""))
+            .await;
+        let mut wap = segment("ALICE", BOB, None, 0, &gsm("other service"), 1, "");
+        wap.service_type = cs("WAP");
+        let other_service = alice.submit_ok(wap).await;
+        let mut newer = segment("ALICE", BOB, None, 0, &gsm("new"), 1, "");
+        newer.replace_if_present_flag = 1;
+        let second = alice.submit_ok(newer).await;
+        // The first ends DELETED; the one of another service_type stays.
+        let got = alice.wait_delivered(1, T).await;
+        assert_receipts(&got, std::slice::from_ref(&first), ReceiptStat::Deleted);
+        assert_eq!(alice.query(&other_service, "ALICE").await.0, ENROUTE);
+        let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        let d = bob.wait_delivered(2, T).await;
+        let mut texts: Vec<&str> = d.iter().map(|d| d.text.as_str()).collect();
+        texts.sort_unstable();
+        assert_eq!(texts, ["new", "other service"]);
+        let r = alice.wait_delivered(3, T).await;
+        assert!(r
+            .iter()
+            .any(|d| d.receipted_message_id.as_deref() == Some(second.as_str())));
+    }
+);

@@ -149,6 +149,7 @@ impl<'a> Parts<'a> {
             raw_user_data: raw,
             validity_period: self.validity_period.clone(),
             schedule_delivery_time: self.schedule.clone(),
+            replace_if_present: self.replace_if_present == 1,
             receipt_id: None,
             forward_to: None,
             forward_reassembled: false,

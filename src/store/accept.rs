@@ -115,6 +115,24 @@ impl Inner {
         }
         let now = self.clock.now();
         let deadline = deadline(&req.validity_period, &req.policy, now)?;
+        if req.replace_if_present && req.concat.is_none_or(|c| c.total <= 1) {
+            // The message it replaces ends DELETED (its receipts say so); then this one
+            // is stored as any other. Not atomic with the store: a submit of the same
+            // pair meanwhile is not replaced. A multi-part message replaces nothing (its
+            // own earlier segments would match).
+            let n = self
+                .cancel_matching(
+                    &req.policy.system_id,
+                    &req.source,
+                    Some(&req.dest),
+                    Some(&req.service_type),
+                )
+                .await
+                .map_err(ServiceError::from)?;
+            if n > 0 {
+                tracing::debug!(replaced = n, "replace_if_present");
+            }
+        }
         let schedule_ms = schedule(&req.schedule_delivery_time, now, deadline)?;
         let meta = GroupMeta::of(&req);
         // A single-part message is its own group, named after its message_id; its

@@ -50,7 +50,7 @@ impl Inner {
         account: &str,
         source: &Address,
         dest: Option<&Address>,
-        service_type: &str,
+        service_type: Option<&str>,
     ) -> Result<usize, StoreError> {
         let src = address_key(source);
         let owner = Owner {

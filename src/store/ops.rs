@@ -195,7 +195,12 @@ impl Inner {
                 ));
             }
             let n = self
-                .cancel_matching(system_id, source, dest, service_type)
+                .cancel_matching(
+                    system_id,
+                    source,
+                    dest,
+                    (!service_type.is_empty()).then_some(service_type),
+                )
                 .await
                 .map_err(ServiceError::from)?;
             return if n == 0 {

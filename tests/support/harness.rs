@@ -303,6 +303,7 @@ pub fn segment(
         validity_period: Bytes::copy_from_slice(validity.as_bytes()),
         receipt_id: None,
         schedule_delivery_time: Bytes::new(),
+        replace_if_present: false,
         forward_to: None,
         forward_reassembled: false,
         simulate: None,

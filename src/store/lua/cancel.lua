@@ -1,6 +1,7 @@
 -- cancel_sm: ARGV 3 message_id, 4 account, 5 source, 6 the start its group key must
 -- have ('' = any: a cancel of several messages names the destination this way), 7
--- its service_type ('' = any). Returns `{'ok', gid}`, `{'final'}` or `{}`. A message still pending, scheduled (`sched`) or under way to
+-- '=' and the service_type it must have ('' = any). Returns `{'ok', gid}`,
+-- `{'final'}` or `{}`. A message still pending, scheduled (`sched`) or under way to
 -- its receiver (`routed`: its queued deliveries leave the receiver's queue; one the
 -- receiver is being sent right now may still arrive) is cancelled: DELETED receipts.
 local gid, gk, pending, h = lookup(ARGV[3], ARGV[4], ARGV[5])
@@ -9,7 +10,7 @@ if ARGV[6] ~= '' or ARGV[7] ~= '' then
   local f = redis.call('HMGET', h, 'gk', 'st')
   local real = f[1] or gk
   if string.sub(real, 1, #ARGV[6]) ~= ARGV[6] then return {} end
-  if ARGV[7] ~= '' and (f[2] or '') ~= ARGV[7] then return {} end
+  if ARGV[7] ~= '' and (f[2] or '') ~= string.sub(ARGV[7], 2) then return {} end
 end
 local now = now_ms()
 if pending then

@@ -31,16 +31,16 @@ pub enum QueryReply {
 }
 
 /// What else a cancelled message must match: the start of its group key (account,
-/// source, destination) and its service_type ("" = any of each).
+/// source, destination; "" = any) and its service_type (`None` = any).
 pub struct CancelFilter<'a> {
     pub group_key_prefix: &'a str,
-    pub service_type: &'a str,
+    pub service_type: Option<&'a str>,
 }
 
 impl CancelFilter<'_> {
     pub const ANY: CancelFilter<'static> = CancelFilter {
         group_key_prefix: "",
-        service_type: "",
+        service_type: None,
     };
 }
 
@@ -113,7 +113,11 @@ impl Scripts {
             .arg(owner.account)
             .arg(owner.source)
             .arg(filter.group_key_prefix)
-            .arg(filter.service_type);
+            .arg(
+                filter
+                    .service_type
+                    .map_or(String::new(), |s| format!("={s}")),
+            );
         let (t, _) = tag(inv.invoke_async(conn).await?);
         Ok(match t.as_deref() {
             Some("ok") => CancelReply::Cancelled,
