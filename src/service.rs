@@ -355,6 +355,11 @@ pub struct Forward {
     /// to a 3.4 bind).
     #[serde(default, skip_serializing_if = "std::ops::Not::not", rename = "pl")]
     pub payload: bool,
+    #[serde(default, rename = "pid")]
+    pub protocol_id: u8,
+    /// priority_flag as submitted; a worker sends the higher ones of a batch first.
+    #[serde(default, rename = "pr")]
+    pub priority_flag: u8,
 }
 
 /// `short_message` as a queued receipt keeps it in JSON: a string when the octets are

@@ -816,3 +816,23 @@ both!(
             .any(|d| d.receipted_message_id.as_deref() == Some(second.as_str())));
     }
 );
+
+both!(
+    higher_priority_goes_first_when_a_receiver_takes_its_queue,
+    |kind: RedisKind| async move {
+        let env = env(kind, "dlv-priority").await;
+        let a = env.start_app("node-a").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        for (text, priority) in [("low", 0u8), ("top", 3), ("mid", 1)] {
+            let mut sm = segment("ALICE", BOB, None, 0, &gsm(text), 0, "");
+            sm.priority_flag = priority;
+            sm.protocol_id = 0x41;
+            alice.submit_ok(sm).await;
+        }
+        // bob binds once all three wait: his node takes them as one batch.
+        let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        let got = bob.wait_delivered(3, T).await;
+        let order: Vec<&str> = got.iter().map(|d| d.text.as_str()).collect();
+        assert_eq!(order, ["top", "mid", "low"]);
+    }
+);

@@ -675,6 +675,8 @@ fn forwarded_deliver_sm(r: &ReceiptDelivery, f: &Forward, tlvs: bool) -> Deliver
         dest_addr_npi: r.dest.npi,
         destination_addr: cstr(&r.dest.addr),
         esm_class: f.esm_class,
+        protocol_id: f.protocol_id,
+        priority_flag: f.priority_flag,
         data_coding: f.data_coding,
         short_message,
         tlvs: out,

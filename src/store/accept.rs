@@ -181,6 +181,8 @@ impl Inner {
             forward_reassembled: req.forward_reassembled,
             schedule_ms,
             sim,
+            protocol_id: req.protocol_id,
+            priority: req.priority_flag,
             kind: SubmitKind::Part {
                 expiry_code: expiry_mode_code(meta.expiry_mode),
             },
@@ -215,6 +217,8 @@ impl Inner {
                 partial: false,
                 simulated: false,
                 reassembled: false,
+                protocol_id: req.protocol_id,
+                priority: req.priority_flag,
             };
             let mut receipt = None;
             // One segment, one receipt (or delivery) at most: kept to be sent from

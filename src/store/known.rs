@@ -119,6 +119,8 @@ mod tests {
             partial: false,
             simulated: false,
             reassembled: false,
+            protocol_id: 0,
+            priority: 0,
         }
     }
 

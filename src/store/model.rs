@@ -316,6 +316,9 @@ pub struct FinishedGroup {
     pub simulated: bool,
     /// Forwarded as one deliver_sm, its segments' text joined (`ra`).
     pub reassembled: bool,
+    /// protocol_id and priority_flag of its first segment (`pp`; 0 0 when absent).
+    pub protocol_id: u8,
+    pub priority: u8,
 }
 
 impl FinishedGroup {
@@ -392,6 +395,12 @@ impl FinishedGroup {
             });
         }
         segments.sort_by_key(|s| s.seq);
+        let pp = fields
+            .get("pp")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.split_once(' '))
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+            .unwrap_or((0, 0));
         Ok(FinishedGroup {
             gid: get("gid")?.to_owned(),
             meta,
@@ -413,6 +422,8 @@ impl FinishedGroup {
             partial: fields.get("pe").is_some_and(|v| v == b"1"),
             simulated: fields.contains_key("sim"),
             reassembled: fields.contains_key("ra"),
+            protocol_id: pp.0,
+            priority: pp.1,
         })
     }
 

@@ -480,6 +480,8 @@ fn reassembled(
             data_coding: first.data.dc,
             sar: None,
             payload: true,
+            protocol_id: group.protocol_id,
+            priority_flag: group.priority,
         }),
     };
     Ok(vec![(
@@ -572,6 +574,8 @@ pub fn deliveries(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>,
                 data_coding: seg.data.dc,
                 sar,
                 payload: false,
+                protocol_id: group.protocol_id,
+                priority_flag: group.priority,
             }),
         };
         out.push((
@@ -651,6 +655,8 @@ mod tests {
             partial,
             simulated: false,
             reassembled: false,
+            protocol_id: 0,
+            priority: 0,
         }
     }
 

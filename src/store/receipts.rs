@@ -501,6 +501,11 @@ impl Worker {
                 }
             }
             if !receipts.is_empty() {
+                // Forwarded messages of higher priority_flag first within the batch
+                // (receipts and the rest keep their queue order).
+                receipts.sort_by_key(|(_, r)| {
+                    std::cmp::Reverse(r.receipt.forward.as_ref().map_or(0, |f| f.priority_flag))
+                });
                 return Ok(Taken {
                     now: taken.now_ms,
                     next: -1,

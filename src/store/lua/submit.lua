@@ -18,11 +18,12 @@
 -- route reassembles a multi-part message into one deliver_sm, else '0'), 10 its
 -- schedule_delivery_time (ms; 0 = none), 11 its simulated outcome ('' = none; `<stat
 -- letter> <err> <delay ms>`: it ends so, that long after it is complete, through the
--- schedule's '^<gid>' entry), then 12 for a single-part message its time (ms, the
--- node's reading of Redis time, which its receipt already carries) and 13.. the
--- receipt triple if one is owed (see `ready.rs`) — for a forwarded message its
--- delivery to that account, queued the same way; none for a scheduled or simulated
--- one; for a multi-part one 12 the expiry mode code (`x`).
+-- schedule's '^<gid>' entry), 12 `<protocol_id> <priority_flag>` ('' for 0 0: kept
+-- as field `pp` for a forwarded deliver_sm), then 13 for a single-part message its
+-- time (ms, the node's reading of Redis time, which its receipt already carries) and
+-- 14.. the receipt triple if one is owed (see `ready.rs`) — for a forwarded message
+-- its delivery to that account, queued the same way; none for a scheduled or
+-- simulated one; for a multi-part one 13 the expiry mode code (`x`).
 --
 -- Usage: the hash P:usage keeps `n:<acct>` messages and `b:<acct>` octets of each
 -- account, and `n` messages and `b` octets of all (what max_pending and
@@ -121,7 +122,7 @@ local function one(b, last)
     -- P:fresh and RELEASE. Most traffic is single-part.
     local refused = admit(b, dl, true)
     if refused then return refused end
-    local at, to, sched, sim = ARGV[b + 11], string.sub(ARGV[b + 8], 2), tonumber(ARGV[b + 9]), ARGV[b + 10]
+    local at, to, sched, sim = ARGV[b + 12], string.sub(ARGV[b + 8], 2), tonumber(ARGV[b + 9]), ARGV[b + 10]
     -- Eight fields, as a multi-part message keeps them: its facts are its group key
     -- gk plus st (no meta JSON), its segment a binary record `= 0 ` LF `<at> <tail>`
     -- (the form of a P:m: value with an empty group key; no JSON, no hex). What a
@@ -157,11 +158,12 @@ local function one(b, last)
       cur.ob[#cur.ob + 1] = mid
     end
     count(b, true)
-    if last >= b + 14 then
+    if ARGV[b + 11] ~= '' then redis.call('HSET', d, 'pp', ARGV[b + 11]) end
+    if last >= b + 15 then
       -- Held, not announced: due once the node queued the submit_sm_resp
       -- (RECEIPT_READY), or at held_until if it never says so.
       local held = now + hold
-      queue_receipts(b + 12, last, held, cur.q)
+      queue_receipts(b + 13, last, held, cur.q)
       return {'complete', mid, held}
     end
     return {'complete', mid}
@@ -181,8 +183,9 @@ local function one(b, last)
     -- gk_owner) is stored again: it would cost ~110 B per pending group, and a group
     -- key over 64 octets would turn the hash into a hashtable. Nor does d:<gid> get
     -- it: every segment record names it.
-    redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 11], 'dl', dl,
+    redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 12], 'dl', dl,
       'sub', now, 'n', 1, 'i:' .. seq, mid)
+    if ARGV[b + 11] ~= '' then redis.call('HSET', g, 'pp', ARGV[b + 11]) end
     local to = ARGV[b + 8]
     if to ~= '' then
       redis.call('HSET', g, 'to', string.sub(to, 2))

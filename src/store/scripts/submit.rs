@@ -48,6 +48,9 @@ pub struct SubmitRecord {
     pub schedule_ms: Option<i64>,
     /// A simulated outcome (`[[simulate]]`): `<stat letter> <err> <delay ms>`.
     pub sim: Option<String>,
+    /// protocol_id and priority_flag, for a forwarded deliver_sm.
+    pub protocol_id: u8,
+    pub priority: u8,
     pub kind: SubmitKind,
 }
 
@@ -173,14 +176,15 @@ impl Scripts {
             // 2 seq, 3 total,
             // 4 message_id, 5 deadline, 6 service_type, 7 record tail, 8 the account's
             // index, 9 the account it is forwarded to or "", 10 the schedule (0:
-            // none), 11 the simulated outcome or "", then 12 the single-part time and
-            // 13-15 its receipt (or delivery) triple, or 12 the expiry code.
+            // none), 11 the simulated outcome or "", 12 "<protocol_id> <priority>" or
+            // "", then 13 the single-part time and 14-16 its receipt (or delivery)
+            // triple, or 13 the expiry code.
             let n = match &r.kind {
-                SubmitKind::Single { receipt: None, .. } => 12,
+                SubmitKind::Single { receipt: None, .. } => 13,
                 SubmitKind::Single {
                     receipt: Some(_), ..
-                } => 15,
-                SubmitKind::Part { .. } => 12,
+                } => 16,
+                SubmitKind::Part { .. } => 13,
             };
             inv.arg(n)
                 .arg(part_index)
@@ -198,7 +202,12 @@ impl Scripts {
                     None => String::new(),
                 })
                 .arg(r.schedule_ms.unwrap_or(0))
-                .arg(r.sim.as_deref().unwrap_or(""));
+                .arg(r.sim.as_deref().unwrap_or(""))
+                .arg(if r.protocol_id == 0 && r.priority == 0 {
+                    String::new()
+                } else {
+                    format!("{} {}", r.protocol_id, r.priority)
+                });
             match &r.kind {
                 SubmitKind::Single { at_ms, receipt } => {
                     inv.arg(at_ms);
