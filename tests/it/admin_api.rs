@@ -2,11 +2,6 @@
 //! server, real SMPP binds and HTTP over sockets): tokens and roles, binds listed and
 //! unbound, messages looked up, two nodes sharing one Redis, and the `smppd binds`,
 //! `unbind` and `hash-password` commands of the built binary.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
-mod support;
 
 use std::future::Future;
 use std::io::Write;
@@ -15,13 +10,14 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use smpp_client::Client;
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use smppd::app::App;
 use smppd::config::{Config, ConfigSource, EnvOverrides};
 use smppd::server::ServerHandle;
-use support::servers::{MongoServer, RedisKind, RedisServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::servers::{MongoServer, RedisKind, RedisServer};
+use crate::support::smpp_client::{self, Client};
 
 /// How long any condition may take to come true.
 const WAIT: Duration = Duration::from_secs(20);

@@ -2,23 +2,19 @@
 //! (real Redis, real Mongo-protocol server, a real SMPP bind): the bound ESME shows in
 //! the binds table, a message is looked up, and the Unbind button unbinds the ESME.
 //! Screenshots go to `target/artefacts/`.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
-mod support;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use smpp_client::Client;
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use smppd::app::App;
 use smppd::config::{Config, ConfigSource, EnvOverrides};
-use support::servers::{MongoServer, RedisKind, RedisServer};
-use support::webdriver::Browser;
+
+use crate::support::servers::{MongoServer, RedisKind, RedisServer};
+use crate::support::smpp_client::Client;
+use crate::support::webdriver::Browser;
 
 const ADMIN_TOKEN: &str = "console-admin-token-0123456789";
 const READ_TOKEN: &str = "console-read-token-0123456789";

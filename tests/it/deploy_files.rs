@@ -2,9 +2,6 @@
 //! rules name only metrics smppd exports (checked against `metrics::names::ALL`, which
 //! a live scrape is checked against in turn), the rules pass `promtool test rules`,
 //! and the systemd unit passes `systemd-analyze verify`.
-#![allow(clippy::unwrap_used)]
-
-mod support;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -16,8 +13,9 @@ use std::time::Duration;
 use smppd::app::App;
 use smppd::config::{Config, ConfigSource, EnvOverrides};
 use smppd::metrics::names;
-use support::servers::{binary_from_env, MongoServer, RedisKind, RedisServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::servers::{binary_from_env, MongoServer, RedisKind, RedisServer};
 
 fn deploy(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -161,7 +159,7 @@ fn the_systemd_unit_verifies() {
         unit.contains("ExecReload=/bin/kill -HUP $MAINPID"),
         "{unit}"
     );
-    let dir = support::servers::TempDir::new("unit");
+    let dir = crate::support::servers::TempDir::new("unit");
     let copy = dir.path().join("smppd.service");
     std::fs::write(
         &copy,

@@ -2,18 +2,14 @@
 //! forwards the messages to bob, whose receiver is bound to node B (two smppd nodes on
 //! one Redis 7.0 / Valkey 9 and the Mongo-protocol server). Decided by events: the
 //! deliver_sm bob receives, the receipts alice receives, query_sm answers.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/e2e.rs"]
-mod e2e;
-mod support;
 
 use std::time::Duration;
 
-use e2e::*;
 use smpp_protocol::receipt::ReceiptStat;
 use smpp_protocol::{CommandStatus, Tlv};
-use support::servers::RedisKind;
+
+use crate::support::e2e::*;
+use crate::support::servers::RedisKind;
 
 /// Destinations starting 4477009 go to bob; the rest stay in the store.
 const ROUTES: &str =

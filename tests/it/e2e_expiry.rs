@@ -5,18 +5,14 @@
 //! * smppd SIGKILLed with pending messages and restarted after their deadline;
 //! * smppd SIGKILLed holding outbox leases: its restart takes them back at once;
 //! * the subscriber's connection killed and kept out while the expiries fire.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/e2e.rs"]
-mod e2e;
-mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use e2e::*;
 use smpp_protocol::receipt::ReceiptStat;
-use support::servers::RedisKind;
+
+use crate::support::e2e::*;
+use crate::support::servers::RedisKind;
 
 /// Submits segments 1 and 2 (GSM) of a 3-part UDH8 message with a 2 s validity.
 async fn two_of_three(esme: &Esme, reference: u16, dest: &str) -> Vec<String> {

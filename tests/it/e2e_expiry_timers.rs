@@ -11,14 +11,9 @@
 //! deadlines of a node that dies later. Without the load / the announcement these
 //! tests wait minutes on Redis 7.0, and seconds on Valkey 9 (whose `P:timers` fields
 //! expire in time buckets of up to 8192 ms when deadlines are sparse).
-#![allow(clippy::unwrap_used)]
 
-#[path = "support/e2e.rs"]
-mod e2e;
-mod support;
-
-use e2e::*;
-use support::servers::RedisKind;
+use crate::support::e2e::*;
+use crate::support::servers::RedisKind;
 
 /// 3 s validity.
 const THREE_SECONDS: &str = "000000000003000R";

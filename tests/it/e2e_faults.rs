@@ -6,19 +6,15 @@
 //! * MongoDB stopped while messages complete and expire: acknowledged as usual, kept
 //!   in Redis, their receipts sent meanwhile (the outcome is durable in Redis), every
 //!   outcome written exactly once after MongoDB returns.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/e2e.rs"]
-mod e2e;
-mod support;
 
 use std::time::{Duration, Instant};
 
-use e2e::*;
 use mongodb::bson::doc;
 use smpp_protocol::receipt::ReceiptStat;
 use smpp_protocol::CommandStatus;
-use support::servers::RedisKind;
+
+use crate::support::e2e::*;
+use crate::support::servers::RedisKind;
 
 both!(
     redis_outage_answers_syserr_keeps_the_bind_and_recovers,

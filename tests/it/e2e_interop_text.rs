@@ -10,16 +10,12 @@
 //!
 //! Account names are unique to this file: what data_coding 0 means is published per
 //! system_id for the whole process.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/e2e.rs"]
-mod e2e;
-mod support;
 
 use bytes::Bytes;
-use e2e::*;
 use smpp_protocol::CommandId;
-use support::servers::RedisKind;
+
+use crate::support::e2e::*;
+use crate::support::servers::RedisKind;
 
 const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 

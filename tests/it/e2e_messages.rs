@@ -6,20 +6,16 @@
 //! * duplicates, invalid validity periods, query_sm, cancel_sm, replace_sm.
 //!
 //! Every scenario ends with Redis holding as many keys as before it started.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/e2e.rs"]
-mod e2e;
-mod support;
 
 use std::collections::HashMap;
 
-use e2e::*;
 use smpp_protocol::receipt::ReceiptStat;
 use smpp_protocol::{
     Body, CancelSm, CommandStatus, DataSm, DestAddress, QuerySm, ReplaceSm, SubmitMulti, Tlv,
 };
-use support::servers::RedisKind;
+
+use crate::support::e2e::*;
+use crate::support::servers::RedisKind;
 
 const LONG: &str = ""; // account default validity (1 h)
 

@@ -6,26 +6,22 @@
 //! * a generic_nack answering a receipt's deliver_sm — even with command_status 0 —
 //!   means it failed (reference §10.4): the receipt comes again later.
 //!
-//! The receiver here is a bare SMPP connection (not [`e2e::Esme`], which answers every
+//! The receiver here is a bare SMPP connection (not [`Esme`], which answers every
 //! deliver_sm), so a test sees the PDU exactly and answers it as it likes.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/e2e.rs"]
-mod e2e;
-mod support;
 
 use std::net::SocketAddr;
 use std::process::Command;
 
-use e2e::*;
 use futures::{SinkExt, StreamExt};
 use smpp_protocol::codec::SmppCodec;
 use smpp_protocol::receipt::{DeliveryReceipt, ReceiptStat};
 use smpp_protocol::text::{decode_user_data, DecodedText};
 use smpp_protocol::{Bind, Body, CommandStatus, DeliverSm, Pdu, Tlv};
-use support::servers::RedisKind;
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
+
+use crate::support::e2e::*;
+use crate::support::servers::RedisKind;
 
 /// A receiver bind that answers nothing on its own but enquire_link.
 struct Receiver {

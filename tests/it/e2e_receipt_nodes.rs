@@ -3,16 +3,11 @@
 //! receiver bound to node B only. Node A's receipt worker must leave the account's
 //! receipts alone — were it to take them it would lease them away from B, which would
 //! then wait out the whole receipt lease (found by the skewed-clock test).
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/e2e.rs"]
-mod e2e;
-mod support;
 
 use std::time::Duration;
 
-use e2e::*;
-use support::servers::RedisKind;
+use crate::support::e2e::*;
+use crate::support::servers::RedisKind;
 
 /// Far below the receipt lease of the test config (response_timeout × tries ≥ 15 s):
 /// a receipt taken by the node without the receiver could not arrive this soon.

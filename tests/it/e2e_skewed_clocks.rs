@@ -17,22 +17,18 @@
 //! skewed nodes. Every message must expire once, at its deadline by Redis time: one
 //! PARTIAL outcome each, deadline = submit + validity, processed within 2 s after it,
 //! and one receipt per segment, not before the deadline.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/e2e.rs"]
-mod e2e;
-mod support;
 
 use std::time::{Duration, Instant};
 
-use e2e::*;
 use smpp_protocol::receipt::ReceiptStat;
-use support::servers::RedisKind;
+
+use crate::support::e2e::*;
+use crate::support::servers::RedisKind;
 
 /// libfaketime's multi-threaded preload library (`$SMPPD_LIBFAKETIME`, set by
 /// scripts/env.sh; Debian package `faketime`).
 fn libfaketime() -> String {
-    let path = support::servers::binary_from_env("SMPPD_LIBFAKETIME");
+    let path = crate::support::servers::binary_from_env("SMPPD_LIBFAKETIME");
     path.to_string_lossy().into_owned()
 }
 
@@ -134,7 +130,7 @@ both!(
 
         let base = env.redis.dbsize();
         // A receiver on every node, so every node's receipt path runs under its skewed
-        // clock. (A receiver on one node only: tests/e2e_receipt_nodes.rs.)
+        // clock. (A receiver on one node only: `e2e_receipt_nodes`.)
         let rxs = [
             Esme::bind(honest.addr, BindAs::Rx, "alice").await,
             Esme::bind(fast.addr, BindAs::Rx, "alice").await,

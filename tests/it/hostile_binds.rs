@@ -2,24 +2,17 @@
 //! types (policy, not counted), and password guessing from one address (slowed by
 //! `delay`, then blocked for `block_for`): counted per address across accounts,
 //! before verification, so neither a valid account nor parallel binds get around it.
-#![allow(clippy::unwrap_used)]
-
-#[path = "hostile_common/mod.rs"]
-mod common;
-#[path = "server_harness/mod.rs"]
-mod harness;
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHasher, SaltString};
-use common::still_serves;
-use harness::{esme, server_section, start};
-use smpp_client::{bind_body, Client};
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use tokio::time::Instant;
+
+use crate::support::hostile::still_serves;
+use crate::support::server_harness::{esme, server_section, start};
+use crate::support::smpp_client::{self, bind_body, Client};
 
 const MAX_FAILURES: u32 = 3;
 const DELAY: Duration = Duration::from_millis(100);

@@ -1,26 +1,19 @@
 //! Connection floods: many sockets that never bind, connections past
 //! `max_connections` (shared by the plain and TLS listeners), past
 //! `max_connections_per_ip`, and past the share of connections not bound yet.
-#![allow(clippy::unwrap_used)]
-
-#[path = "hostile_common/mod.rs"]
-mod common;
-#[path = "server_harness/mod.rs"]
-mod harness;
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::still_serves;
-use harness::{esme, server_section, start, start_with, Options};
-use smpp_client::{bind_body, encode, Client};
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
+
+use crate::support::hostile::still_serves;
+use crate::support::server_harness::{esme, server_section, start, start_with, Options};
+use crate::support::smpp_client::{self, bind_body, encode, Client};
 
 /// Idle connections opened at once (the 10k run is the soak script's job).
 const IDLE: usize = 1000;

@@ -1,19 +1,12 @@
 //! Every malformed PDU class of the codec fixtures (`fixtures/pdu/malformed_*.hex`),
 //! sent over a live socket: each gets the answer of reference §10.8 and the session
 //! keeps working (a good submit_sm right after it is accepted).
-#![allow(clippy::unwrap_used)]
 
-#[path = "hostile_common/mod.rs"]
-mod common;
-#[path = "server_harness/mod.rs"]
-mod harness;
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
-
-use common::{malformed_fixtures, still_serves, Fixture};
-use harness::{esme, server_section, start};
-use smpp_client::Client;
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
+
+use crate::support::hostile::{self, malformed_fixtures, still_serves, Fixture};
+use crate::support::server_harness::{esme, server_section, start};
+use crate::support::smpp_client::{self, Client};
 
 fn cfg() -> String {
     format!(
@@ -168,7 +161,7 @@ async fn command_length_mismatch_desyncs_the_stream_and_is_closed() {
         ))
         .await;
         let got = c.expect_closed().await;
-        common::assert_cmdlen_nack(&got, &f.name);
+        hostile::assert_cmdlen_nack(&got, &f.name);
         s.wait_binds("hostile", 0).await;
     }
     assert_eq!(s.service.submit_count(), 0);

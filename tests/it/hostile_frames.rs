@@ -1,27 +1,20 @@
 //! Broken framing on live sockets: impossible command_length values, frames dribbled
 //! one byte at a time, and garbage instead of a bind.
-#![allow(clippy::unwrap_used)]
-
-#[path = "hostile_common/mod.rs"]
-mod common;
-#[path = "server_harness/mod.rs"]
-mod harness;
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
 
 use std::time::Duration;
 
-use common::{
-    assert_cmdlen_nack, install_panic_recorder, raw_connect, read_until_closed, server_panics,
-    still_serves, Rng,
-};
-use harness::{esme, server_section, start};
-use smpp_client::{bind_body, encode, submit_sm, Client};
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use crate::support::hostile::{
+    assert_cmdlen_nack, install_panic_recorder, raw_connect, read_until_closed, server_panics,
+    still_serves, Rng,
+};
+use crate::support::server_harness::{esme, server_section, start};
+use crate::support::smpp_client::{bind_body, encode, submit_sm, Client};
 
 const MAX_PDU_LEN: u32 = 4096;
 /// "At once": far less than any timeout the server has, long enough for a busy CI box.

@@ -1,23 +1,16 @@
 //! The wrong protocol on each port: a TLS ClientHello on the plain SMPP port and
 //! plain SMPP on the TLS port. Each is closed cleanly and both ports keep serving.
 //! Accounts with tls_required are refused on the plain port.
-#![allow(clippy::unwrap_used)]
-
-#[path = "hostile_common/mod.rs"]
-mod common;
-#[path = "server_harness/mod.rs"]
-mod harness;
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{assert_cmdlen_nack, raw_connect, read_until_closed, still_serves};
-use harness::{esme, server_section, start_with, Options, TestServer};
-use smpp_client::{bind_body, encode, Client};
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::hostile::{assert_cmdlen_nack, raw_connect, read_until_closed, still_serves};
+use crate::support::server_harness::{esme, server_section, start_with, Options, TestServer};
+use crate::support::smpp_client::{self, bind_body, encode, Client};
 
 fn cfg() -> String {
     format!(

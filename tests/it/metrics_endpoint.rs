@@ -1,11 +1,6 @@
 //! The metrics endpoint of a full App (real Redis, real Mongo-protocol server, real
 //! SMPP and HTTP over sockets): counters and gauges move with real traffic, and
 //! `/healthz` names the dependency that fails and recovers with it.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
-mod support;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -14,13 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use smpp_client::{cs, submit_sm, Client};
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use smppd::app::App;
 use smppd::config::{Config, ConfigSource, EnvOverrides};
 use smppd::server::ServerHandle;
-use support::servers::{MongoServer, RedisKind, RedisServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::servers::{MongoServer, RedisKind, RedisServer};
+use crate::support::smpp_client::{cs, submit_sm, Client};
 
 /// How long any condition may take to come true.
 const WAIT: Duration = Duration::from_secs(20);

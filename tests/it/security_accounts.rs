@@ -1,24 +1,17 @@
 //! Account security: passwords stored as argon2 PHC hashes, per-account source
 //! address lists, and refusals that reveal neither which accounts exist nor whether
 //! a password was right.
-#![allow(clippy::unwrap_used)]
-
-#[path = "hostile_common/mod.rs"]
-mod common;
-#[path = "server_harness/mod.rs"]
-mod harness;
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHasher, SaltString};
-use common::still_serves;
-use harness::{esme, server_section, start, start_with, Options};
-use smpp_client::Client;
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use tokio::time::Instant;
+
+use crate::support::hostile::still_serves;
+use crate::support::server_harness::{self, esme, server_section, start, start_with, Options};
+use crate::support::smpp_client::Client;
 
 /// An argon2 PHC string for `pw` with the given variant and small (fast) parameters.
 fn phc(pw: &str, algorithm: argon2::Algorithm, salt: &[u8]) -> String {
@@ -166,7 +159,7 @@ fn refusal_accounts(hash: &str) -> String {
 }
 
 /// A server with a TLS listener too.
-async fn start_tls(config: &str) -> harness::TestServer {
+async fn start_tls(config: &str) -> server_harness::TestServer {
     start_with(
         config,
         Options {

@@ -1,23 +1,16 @@
 //! Secrets stay out of the logs of the real binary (even at RUST_LOG=debug, every
 //! crate), and `check-config` warns about a config file others can read.
-#![allow(clippy::unwrap_used)]
-
-#[path = "server_harness/mod.rs"]
-mod harness;
-#[allow(dead_code)]
-#[path = "support/servers.rs"]
-mod servers;
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use harness::server_section;
-use smpp_client::Client;
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
+
+use crate::support::server_harness::server_section;
+use crate::support::servers;
+use crate::support::smpp_client::Client;
 
 /// The right password (8 octets, the SMPP maximum), a wrong one, and the text.
 const PASSWORD: &str = "Pw9xQz7K";

@@ -1,21 +1,15 @@
 //! TLS with modern defaults only: TLS 1.2 and 1.3 handshakes succeed (AEAD suites
 //! with forward secrecy), TLS 1.0 / 1.1 and legacy cipher suites get an alert.
-#![allow(clippy::unwrap_used)]
-
-#[path = "hostile_common/mod.rs"]
-mod common;
-#[path = "server_harness/mod.rs"]
-mod harness;
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness::{esme, server_section, start_with, Options, TestServer};
-use smpp_client::Client;
 use smpp_protocol::{CommandId, CommandStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::hostile;
+use crate::support::server_harness::{esme, server_section, start_with, Options, TestServer};
+use crate::support::smpp_client::Client;
 
 async fn tls_server() -> TestServer {
     start_with(
@@ -183,5 +177,5 @@ async fn old_protocol_versions_and_legacy_suites_are_refused() {
     let mut c = Client::connect_tls(s.tls_addr.unwrap(), s.ca_der.as_ref().unwrap()).await;
     let r = c.bind(CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
-    common::still_serves(s.addr, "acme").await;
+    hostile::still_serves(s.addr, "acme").await;
 }

@@ -1,15 +1,10 @@
 //! Binds over real sockets: all three types, and every refusal (ESME_RBINDFAIL, see
-//! tests/security_accounts.rs for what they must not reveal).
-#![allow(clippy::unwrap_used)]
+//! `security_accounts` for what they must not reveal).
 
-#[path = "server_harness/mod.rs"]
-mod harness;
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
-
-use harness::{esme, server_section, start};
-use smpp_client::Client;
 use smpp_protocol::{Body, CommandId, CommandStatus, Tlv};
+
+use crate::support::server_harness::{esme, server_section, start};
+use crate::support::smpp_client::{self, Client};
 
 fn cfg(esmes: &str) -> String {
     format!("{}{esmes}", server_section(""))

@@ -1,12 +1,11 @@
 //! Config loading, validation and the `check-config` command of the built binary.
-#![allow(clippy::unwrap_used)]
 
 use std::process::Command;
 use std::time::Duration;
 
 use smppd::config::{Config, Credential, EnvOverrides};
 
-const SAMPLE: &str = include_str!("../config.toml");
+const SAMPLE: &str = include_str!("../../config.toml");
 
 fn smppd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_smppd"))

@@ -1,23 +1,20 @@
 //! Requests to the message service: windowing, throttling with burst, how service
 //! errors map to command_status, submit_multi, query/cancel/replace.
-#![allow(clippy::unwrap_used)]
-
-#[path = "server_harness/mod.rs"]
-mod harness;
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use harness::{count_by_status, esme, server_section, start, start_with, Options, Recorder};
-use smpp_client::{cs, submit_sm, Client};
 use smpp_protocol::{
     Body, CancelSm, CommandId, CommandStatus, DestAddress, Pdu, QuerySm, ReplaceSm, SubmitMulti,
 };
 use tokio::sync::Semaphore;
+
+use crate::support::server_harness::{
+    count_by_status, esme, server_section, start, start_with, Options, Recorder,
+};
+use crate::support::smpp_client::{cs, submit_sm, Client};
 
 #[tokio::test]
 async fn submit_reaches_the_service_with_account_policy_and_fields() {

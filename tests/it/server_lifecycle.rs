@@ -1,21 +1,14 @@
 //! Hot reload and graceful shutdown, in-process and through signals to the binary.
-#![allow(clippy::unwrap_used)]
-
-#[path = "server_harness/mod.rs"]
-mod harness;
-#[allow(dead_code)]
-#[path = "support/servers.rs"]
-mod servers;
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use harness::{esme, server_section, start};
-use smpp_client::Client;
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
+
+use crate::support::server_harness::{esme, server_section, start};
+use crate::support::servers;
+use crate::support::smpp_client::{self, Client};
 
 #[tokio::test]
 async fn reload_adds_and_removes_accounts_live() {

@@ -1,19 +1,14 @@
 //! Outbound receipts through the session registry (ReceiptSink): deliver_sm with
 //! esm_class 0x04 and the receipt TLVs, answered by the client; refusal, generic_nack,
 //! timeout, no receiver, and the receiver_bound notification.
-#![allow(clippy::unwrap_used)]
-
-#[path = "server_harness/mod.rs"]
-mod harness;
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
 
 use std::time::Duration;
 
-use harness::{esme, server_section, start};
-use smpp_client::Client;
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu, Tlv};
 use smppd::service::{Address, DeliverError, ReceiptDelivery, ReceiptSink};
+
+use crate::support::server_harness::{esme, server_section, start};
+use crate::support::smpp_client::{self, Client};
 
 fn receipt(id: &str) -> ReceiptDelivery {
     ReceiptDelivery {

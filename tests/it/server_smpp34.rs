@@ -2,16 +2,11 @@
 //! encoder and decoder cannot agree on a shared mistake: its full client engine
 //! (bind, submit_sm, receipt deliver_sm, unbind) and its codec over a raw socket
 //! (bind bytes written by hand from the spec, submit_sm, enquire_link, unbind).
-#![allow(clippy::unwrap_used)]
-
-#[path = "server_harness/mod.rs"]
-mod harness;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use harness::{esme, server_section, start};
 use smpp34::client::{SmppClient, SmppClientListener, BIND_TYPE, SMSC};
 use smpp34::{
     bind_transceiver_resp, deliver_sm, deliver_sm_resp, enquire_link, submit_sm, submit_sm_resp,
@@ -21,6 +16,8 @@ use smppd::service::{Address, ReceiptDelivery, ReceiptSink};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex};
+
+use crate::support::server_harness::{esme, server_section, start};
 
 const WAIT: Duration = Duration::from_secs(5);
 

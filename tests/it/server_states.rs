@@ -1,20 +1,15 @@
 //! The state machine of reference §2/§10 over real sockets: wrong-state requests,
 //! unknown commands, malformed bodies (bind stays up), broken frames, enquire_link
 //! both ways, inactivity close, unbind.
-#![allow(clippy::unwrap_used)]
-
-#[path = "server_harness/mod.rs"]
-mod harness;
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
 
 use bytes::Bytes;
-use harness::{esme, server_section, start};
-use smpp_client::{cs, encode, submit_sm, Client};
 use smpp_protocol::{
     AlertNotification, Body, CancelSm, CommandId, CommandStatus, DataSm, DestAddress, Outbind, Pdu,
     QuerySm, ReplaceSm, SubmitMulti,
 };
+
+use crate::support::server_harness::{esme, server_section, start};
+use crate::support::smpp_client::{cs, encode, submit_sm, Client};
 
 fn cfg() -> String {
     format!("{}{}", server_section(""), esme("acme", ""))

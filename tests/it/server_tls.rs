@@ -1,15 +1,10 @@
 //! TLS listener beside the plain one; certificates generated at test time.
-#![allow(clippy::unwrap_used)]
 
-#[path = "server_harness/mod.rs"]
-mod harness;
-#[path = "support/smpp_client.rs"]
-mod smpp_client;
-
-use harness::{esme, server_section, start_with, Options};
-use smpp_client::Client;
 use smpp_protocol::{CommandId, CommandStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::server_harness::{self, esme, server_section, start_with, Options};
+use crate::support::smpp_client::{self, Client};
 
 fn cfg() -> String {
     format!(
@@ -91,7 +86,7 @@ async fn failed_handshake_closes_only_that_connection() {
     assert!(closed.is_ok(), "server must close the failed handshake");
 
     // A client that does not trust the certificate fails too.
-    let (_, _, other_ca) = harness::make_cert();
+    let (_, _, other_ca) = server_harness::make_cert();
     assert!(smpp_client::tls_connect(tls_addr, &other_ca).await.is_err());
 
     // The bound session and new TLS connections are unaffected.
@@ -131,7 +126,7 @@ async fn tls_required_account_is_refused_on_the_plain_port_and_accepted_on_tls()
 #[test]
 fn unreadable_tls_key_is_a_config_problem() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, _, _) = harness::make_cert();
+    let (cert, _, _) = server_harness::make_cert();
     std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
     std::fs::write(dir.path().join("key.pem"), "not a key").unwrap();
     let text = cfg().replacen(

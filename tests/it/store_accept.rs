@@ -1,20 +1,16 @@
 //! Accepting segments and completing messages, against real Redis 7.0 and Valkey 9
 //! plus a real MongoDB-protocol server.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/harness.rs"]
-mod harness;
-use smppd::{service, store};
-mod support;
 
 use std::time::Duration;
 
-use harness::*;
 use service::{ConcatScheme, MessageService, ServiceError};
+use smppd::{service, store};
+
+use crate::support::harness::*;
 
 const T: Duration = Duration::from_secs(20);
 
-both!(
+both_store!(
     complete_udh8_udh16_and_sar_messages_in_and_out_of_order_are_delivered_whole,
     |kind| async move {
         let env = Env::start(kind);
@@ -126,7 +122,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     a_single_part_receipt_waits_until_its_response_is_queued,
     |kind| async move {
         // The session drops `after_response` once the submit_sm_resp is queued; until
@@ -199,7 +195,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     a_multi_part_message_is_released_once_its_last_response_is_queued,
     |kind| async move {
         // The completing submit answers with the group's data, and the releaser gets
@@ -280,7 +276,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     single_part_receipts_are_sent_from_memory_when_their_receiver_is_bound_here,
     |kind| async move {
         // The node that stored a single-part message holds its receipt (the hold is
@@ -327,7 +323,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     a_refused_receipt_sent_from_memory_is_retried_on_time,
     |kind| async move {
         // Sent from memory, refused once: RECEIPT_RETRY makes it due after the retry
@@ -364,7 +360,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     receipts_a_stopping_node_holds_in_memory_are_made_due_for_the_others,
     |kind| async move {
         // A receipt handed to a node's worker is leased to that node in Redis (65 s
@@ -418,7 +414,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     a_held_receipt_whose_receiver_is_not_here_is_made_due_for_any_node,
     |kind| async move {
         // No receiver of the account on this node: the receipt goes back to Redis,
@@ -452,7 +448,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     single_part_message_is_delivered_at_once,
     |kind| async move {
         let env = Env::start(kind);
@@ -475,7 +471,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     duplicate_segment_is_stored_once_and_answered_with_the_first_message_id,
     |kind| async move {
         let env = Env::start(kind);
@@ -511,7 +507,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     expired_or_malformed_validity_is_refused_with_rinvexpiry,
     |kind| async move {
         let env = Env::start(kind);
@@ -561,7 +557,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     redis_down_gives_a_temporary_error_and_service_resumes_after_restart,
     |kind| async move {
         let mut env = Env::start(kind);
@@ -596,7 +592,7 @@ both!(
 // 102 pending messages store-wide are 2 per partition. Fails when the limit is not
 // enforced (the third is stored) or enforced across partitions (the other
 // partition's message is refused).
-both!(
+both_store!(
     queue_full_refuses_new_messages_with_qfull,
     |kind| async move {
         let env = Env::start(kind);
@@ -643,12 +639,12 @@ both!(
 );
 
 /// Calls of EVALSHA so far (`INFO commandstats`).
-fn evalsha_calls(redis: &support::servers::RedisServer) -> u64 {
+fn evalsha_calls(redis: &crate::support::servers::RedisServer) -> u64 {
     evalsha_stat(redis, "calls")
 }
 
 /// A field of `cmdstat_evalsha` (0 before the first call).
-fn evalsha_stat(redis: &support::servers::RedisServer, field: &str) -> u64 {
+fn evalsha_stat(redis: &crate::support::servers::RedisServer, field: &str) -> u64 {
     let info = redis.command(&["INFO", "commandstats"]).unwrap();
     info.lines()
         .find_map(|l| l.strip_prefix("cmdstat_evalsha:"))
@@ -659,14 +655,14 @@ fn evalsha_stat(redis: &support::servers::RedisServer, field: &str) -> u64 {
         .map_or(0, |n| n.parse().unwrap())
 }
 
-fn cached_scripts(redis: &support::servers::RedisServer) -> u64 {
+fn cached_scripts(redis: &crate::support::servers::RedisServer) -> u64 {
     let info = redis.command(&["INFO", "memory"]).unwrap();
     info.lines()
         .find_map(|l| l.strip_prefix("number_of_cached_scripts:"))
         .map_or(0, |n| n.trim().parse().unwrap())
 }
 
-both!(
+both_store!(
     concurrent_submits_share_script_calls_and_each_gets_its_own_answer,
     |kind| async move {
         let env = Env::start(kind);
@@ -766,7 +762,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     the_pending_limit_holds_within_one_batch,
     |kind| async move {
         let env = Env::start(kind);
@@ -815,7 +811,7 @@ fn refused_by(r: Result<service::SubmitAccepted, ServiceError>, limit: &str) {
 // refused with ESME_RINVMSGLEN. Fails without per-account limits (the flood is
 // accepted) and when finalize does not give the usage back (the last submits stay
 // refused, and DBSIZE does not come back).
-both!(
+both_store!(
     an_account_at_its_limits_is_refused_while_others_go_on,
     |kind| async move {
         let env = Env::start(kind);
@@ -934,7 +930,7 @@ both!(
 // one SUBMIT call for the batch (a standalone server) or one per partition (as on a
 // cluster). Fails if a record's keys, counts or indexes land in another record's
 // partition (a message would not complete, or Redis would keep something).
-both!(
+both_store!(
     a_batch_over_many_partitions_is_stored_in_one_call_or_one_per_partition,
     |kind| async move {
         for per_partition in [false, true] {
@@ -984,7 +980,7 @@ both!(
 // A segment cut inside a GSM escape (an ESME that splits after encoding) cannot be
 // decoded alone; its receipt still says what it held. Fails with a strict decode of
 // the segment (an empty `text:`; found by scripts/interop.sh with every client).
-both!(
+both_store!(
     a_segment_cut_inside_an_escape_still_has_receipt_text,
     |kind| async move {
         let env = Env::start(kind);
@@ -1018,7 +1014,7 @@ both!(
 // key's deadline entry for the finished message after the new one wrote it (the new
 // message then never expires and its acked segment reaches no outcome: chaos.sh,
 // smppd-kill, 2026-12-06). The batch is a burst; the pair sits in its middle.
-both!(
+both_store!(
     a_segment_resent_after_its_message_completed_in_the_same_batch_is_not_lost,
     |kind| async move {
         let env = Env::start(kind);

@@ -1,20 +1,16 @@
 //! Expiry without polling, on Redis 7.0 (key expiry + one-shot timer) and Valkey 9
 //! (hash-field expiration): partial delivery, whole expiry, several nodes, lost
 //! subscriptions and stopped nodes.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/harness.rs"]
-mod harness;
-use smppd::{service, store};
-mod support;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use harness::*;
 use service::{ConcatScheme, ExpiryMode, MessageService};
+use smppd::{service, store};
 use store::{ExpiryBackend, Store};
-use support::servers::RedisKind;
+
+use crate::support::harness::*;
+use crate::support::servers::RedisKind;
 
 const T: Duration = Duration::from_secs(30);
 const TWO_SECONDS: &str = "000000000002000R";
@@ -43,7 +39,7 @@ async fn two_of_three(store: &Store, reference: u16, account: &str) -> Vec<Strin
     ids
 }
 
-both!(
+both_store!(
     expired_partial_message_is_delivered_segment_by_segment,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
@@ -99,7 +95,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     account_expiring_whole_messages_gets_expired_outcome_and_receipts,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
@@ -145,7 +141,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     two_nodes_sharing_redis_process_every_expired_message_exactly_once,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
@@ -221,7 +217,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     messages_expiring_while_nobody_listens_are_processed_by_the_recovery_pass,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
@@ -275,7 +271,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     keyspace_events_are_set_when_allowed_and_start_is_refused_otherwise,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
@@ -378,7 +374,7 @@ async fn a_deadline_among_many_pending_messages_fires_on_time_on_valkey() {
     run.stop().await;
 }
 
-both!(
+both_store!(
     a_message_that_completes_leaves_the_timer_set_at_once,
     |kind: RedisKind| async move {
         // The local timer set must hold the pending messages only: a message that
@@ -427,7 +423,7 @@ async fn wait_stats(store: &Store, ok: impl Fn(&smppd::store::StatsSnapshot) -> 
     }
 }
 
-both!(
+both_store!(
     expired_messages_receipts_are_released_with_the_data_the_claim_read,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
@@ -460,7 +456,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     a_burst_of_expiries_larger_than_the_release_queue_gets_every_receipt_once,
     |kind: RedisKind| async move {
         use futures::StreamExt;

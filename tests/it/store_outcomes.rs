@@ -1,26 +1,22 @@
 //! Outcomes survive a MongoDB outage; receipts wait for a receiver, are retried and
 //! expire; query_sm / cancel_sm / replace_sm. On Redis 7.0 and Valkey 9.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/harness.rs"]
-mod harness;
-use smppd::{service, store};
-mod support;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use bytes::Bytes;
-use harness::*;
 use service::{ConcatScheme, MessageService, ServiceError};
-use support::servers::RedisKind;
+use smppd::service;
+
+use crate::support::harness::*;
+use crate::support::servers::RedisKind;
 
 const T: Duration = Duration::from_secs(30);
 
 // The outcome writer does not read back what this node holds: a single-part message
 // it accepted, a multi-part one whose receipts it released. What another process of
 // the node left in the outbox it reads from Redis; both kinds end in one document each.
-both!(
+both_store!(
     the_outcome_writer_reads_back_only_what_this_node_does_not_hold,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
@@ -29,7 +25,7 @@ both!(
         let mut a_settings = env.settings("known");
         a_settings.mongodb_uri = format!(
             "mongodb://127.0.0.1:{}/?serverSelectionTimeoutMS=300",
-            support::servers::free_port()
+            crate::support::servers::free_port()
         );
         let a = Running::start(a_settings, sink.clone()).await;
         let base_ids: Vec<String> = {
@@ -99,7 +95,7 @@ both!(
 // Receipts do not wait for MongoDB: the outcome is durable in Redis when the message
 // finishes, so its receipts go out while MongoDB is down, and the documents follow
 // once it is back — each once.
-both!(
+both_store!(
     mongodb_stopped_receipts_still_flow_and_every_outcome_is_written_once,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind);
@@ -171,7 +167,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     receipts_wait_for_a_receiver_and_go_out_when_it_binds,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
@@ -208,7 +204,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     receipts_survive_a_restart_and_are_dropped_after_their_lifetime,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
@@ -254,7 +250,7 @@ both!(
     }
 );
 
-both!(
+both_store!(
     query_cancel_and_replace_follow_the_message_state,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
@@ -356,7 +352,7 @@ both!(
 // ~8,000 values at most): a lease of 4,500 outbox entries (9,000 ZADD values), their
 // finalize and a receipt take of 4,500 must each go through whole, with every
 // message written and its receipt sent once, and nothing left in Redis.
-both!(
+both_store!(
     batches_larger_than_one_call_slice_finish_every_message_once,
     |kind: RedisKind| async move {
         const N: usize = 4500;

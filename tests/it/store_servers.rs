@@ -1,9 +1,6 @@
 //! The test harness itself: real servers start, answer, restart with their data.
-#![allow(clippy::unwrap_used)]
 
-mod support;
-
-use support::servers::{MongoServer, RedisKind, RedisServer};
+use crate::support::servers::{MongoServer, RedisKind, RedisServer};
 
 #[test]
 fn redis_and_valkey_start_answer_and_keep_aof_data_across_restart() {

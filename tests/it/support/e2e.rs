@@ -15,8 +15,8 @@
 //! Every wait is on a condition with a timeout; a timeout fails the test with what
 //! was seen.
 //!
-//! Included with `#[path = "support/e2e.rs"] mod e2e;` next to `mod support;`.
-#![allow(dead_code, clippy::unwrap_used)]
+//! Used by the `e2e_*` test modules (`use crate::support::e2e::*;`), whose scenarios
+//! run on both servers through [`both!`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -959,7 +959,6 @@ pub fn assert_receipts(
 
 /// Runs a scenario on Redis 7.0 and on Valkey 9: `both!(name, |kind| async { … })`
 /// makes `name::redis7` and `name::valkey9`.
-#[macro_export]
 macro_rules! both {
     ($name:ident, $body:expr) => {
         mod $name {
@@ -980,3 +979,4 @@ macro_rules! both {
         }
     };
 }
+pub(crate) use both;

@@ -1,8 +1,8 @@
 //! Driving the store directly: real Redis/Valkey and Mongo-protocol servers, a test
 //! receipt sink standing in for the session side, request builders and waits.
 //!
-//! Included by the `store_*` test files, next to `use smppd::{service, store};`.
-#![allow(dead_code, clippy::unwrap_used)]
+//! Used by the `store_*` test modules (`use crate::support::harness::*;`), whose
+//! scenarios run on both servers through [`both_store!`].
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -16,12 +16,12 @@ use mongodb::bson::{doc, Document};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::service::{
+use crate::support::servers::{MongoServer, RedisKind, RedisServer};
+use smppd::service::{
     AccountPolicy, Address, Concat, ConcatScheme, DeliverError, ExpiryMode, ReceiptDelivery,
     ReceiptSink, SubmitRequest,
 };
-use crate::store::{Store, StoreSettings};
-use crate::support::servers::{MongoServer, RedisKind, RedisServer};
+use smppd::store::{Store, StoreSettings};
 
 /// A fake of the session registry: records receipts; "bound" decides whether a
 /// receiver is there; it can refuse the first N deliveries. By default it cannot tell
@@ -222,8 +222,8 @@ pub fn policy(account: &str) -> AccountPolicy {
 
 /// The store partition a multi-part message's segment goes to (its group key's).
 pub fn partition_of(req: &SubmitRequest) -> usize {
-    crate::store::partition::of_group(&crate::store::model::group_key(
-        &crate::store::model::GroupMeta::of(req),
+    smppd::store::partition::of_group(&smppd::store::model::group_key(
+        &smppd::store::model::GroupMeta::of(req),
     ))
 }
 
@@ -239,20 +239,20 @@ pub fn refs_in_one_partition(n: usize, make: impl Fn(u16) -> SubmitRequest) -> V
 
 /// The key of a pending group, as the store names it (`P{tag}:g:<gk>`).
 pub fn pending_group_key(prefix: &str, req: &SubmitRequest) -> String {
-    let gk = crate::store::model::group_key(&crate::store::model::GroupMeta::of(req));
-    let p = crate::store::partition::of_group(&gk);
-    format!("{}g:{gk}", crate::store::partition::prefix(prefix, p))
+    let gk = smppd::store::model::group_key(&smppd::store::model::GroupMeta::of(req));
+    let p = smppd::store::partition::of_group(&gk);
+    format!("{}g:{gk}", smppd::store::partition::prefix(prefix, p))
 }
 
 /// The key `<kind>:<id>` of a message id's partition (`P{tag}:m:<id>`, `…:d:<gid>`).
 pub fn id_key(prefix: &str, kind: &str, id: &str) -> String {
-    let p = crate::store::partition::of_message_id(id).expect("a message_id of this store");
-    format!("{}{kind}:{id}", crate::store::partition::prefix(prefix, p))
+    let p = smppd::store::partition::of_message_id(id).expect("a message_id of this store");
+    format!("{}{kind}:{id}", smppd::store::partition::prefix(prefix, p))
 }
 
 /// The key prefix of the partition a multi-part message's segment goes to.
 pub fn partition_prefix_of(prefix: &str, req: &SubmitRequest) -> String {
-    crate::store::partition::prefix(prefix, partition_of(req))
+    smppd::store::partition::prefix(prefix, partition_of(req))
 }
 
 /// One segment `seq` of `total` (or a single-part message when `concat` is None).
@@ -374,10 +374,9 @@ pub fn segment_texts(d: &Document) -> Vec<String> {
         .collect()
 }
 
-/// Runs a scenario on Redis 7.0 and on Valkey 9: `both!(name, |kind| async { … })`
+/// Runs a scenario on Redis 7.0 and on Valkey 9: `both_store!(name, |kind| async { … })`
 /// makes `name::redis7` and `name::valkey9`.
-#[macro_export]
-macro_rules! both {
+macro_rules! both_store {
     ($name:ident, $body:expr) => {
         mod $name {
             #[allow(unused_imports)]
@@ -393,3 +392,4 @@ macro_rules! both {
         }
     };
 }
+pub(crate) use both_store;

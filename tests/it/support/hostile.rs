@@ -1,6 +1,5 @@
 //! Helpers shared by the hostile-input and security tests: codec fixtures, raw
 //! sockets that can send arbitrary bytes, and the "server still serves" check.
-#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +11,7 @@ use smpp_protocol::{CommandId, CommandStatus, Pdu};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio_util::codec::FramedRead;
 
-use crate::smpp_client::{Client, WAIT};
+use crate::support::smpp_client::{Client, WAIT};
 
 /// One `fixtures/pdu/malformed_*.hex` file.
 pub struct Fixture {

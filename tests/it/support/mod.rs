@@ -1,9 +1,21 @@
-//! Shared helpers for integration tests: real servers started on free ports, and a
-//! WebDriver client for the console test.
+//! Shared helpers of the integration tests (one module tree, used by every test
+//! module as `crate::support::…`):
 //!
-//! Each test file that needs them says `mod support;`. Not every file uses every
-//! helper, hence the `dead_code` allowance.
-#![allow(dead_code, clippy::unwrap_used)]
+//! * [`servers`] — real Redis / Valkey / Mongo-protocol servers on free ports;
+//! * [`smpp_client`] — a small SMPP client over plain or TLS sockets;
+//! * [`server_harness`] — smppd's SMPP server in-process with a recording service;
+//! * [`hostile`] — fixtures, raw sockets and checks of the hostile/security tests;
+//! * [`harness`] — the store driven directly, and [`both_store!`](harness::both_store);
+//! * [`e2e`] — the whole smppd over real sockets, and [`both!`](e2e::both);
+//! * [`webdriver`] — headless Chromium for the console test.
+//!
+//! Not every helper is used by some test, hence the `dead_code` allowance on this
+//! module in `main.rs`.
 
+pub mod e2e;
+pub mod harness;
+pub mod hostile;
+pub mod server_harness;
 pub mod servers;
+pub mod smpp_client;
 pub mod webdriver;

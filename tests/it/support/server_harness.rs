@@ -1,6 +1,5 @@
 //! Starts smppd in-process on 127.0.0.1:0 with a recording test double as its
 //! MessageService, and generates TLS certificates at test time.
-#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -1,6 +1,5 @@
 //! A tiny SMPP test client over real sockets (plain or TLS), built on the
 //! smpp-protocol codec. Every wait has a timeout; a timeout fails the test.
-#![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,7 +1,6 @@
 //! A small W3C WebDriver client for headless Chromium through chromedriver (both
 //! found through `SMPPD_CHROMEDRIVER` / `SMPPD_CHROMIUM`, set by scripts/env.sh): only
 //! the commands the console test needs, as JSON over HTTP/1.1.
-#![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
