@@ -170,7 +170,9 @@ impl Rng {
     }
 }
 
-static PANICS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+/// Panics recorded by [`install_panic_recorder`], with the thread each was raised on.
+static PANICS: std::sync::Mutex<Vec<(std::thread::ThreadId, String)>> =
+    std::sync::Mutex::new(Vec::new());
 
 /// Records every panic raised outside the test files themselves (the server's code,
 /// the codec, dependencies), so a test can assert that hostile input panicked
@@ -185,14 +187,24 @@ pub fn install_panic_recorder() {
                 PANICS
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push(info.to_string());
+                    .push((std::thread::current().id(), info.to_string()));
             }
             previous(info);
         }));
     });
 }
 
-/// Panics recorded outside the test files so far.
+/// Panics recorded outside the test files so far on this thread. The hook is
+/// process-wide and every integration test shares the process, so a test sees only
+/// its own thread's: a `#[tokio::test]` (current-thread runtime) runs the server it
+/// starts, and every session task of it, on that thread.
 pub fn server_panics() -> Vec<String> {
-    PANICS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    let me = std::thread::current().id();
+    PANICS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|(thread, _)| *thread == me)
+        .map(|(_, p)| p.clone())
+        .collect()
 }
