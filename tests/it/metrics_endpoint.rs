@@ -15,6 +15,7 @@ use smppd::config::{Config, ConfigSource, EnvOverrides};
 use smppd::server::ServerHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::support::own_process;
 use crate::support::servers::{MongoServer, RedisKind, RedisServer};
 use crate::support::smpp_client::{cs, submit_sm, Client};
 
@@ -206,6 +207,14 @@ const PDUS: &str = "smppd_pdus_total";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_follow_binds_submits_expiry_outcomes_and_throttling() {
+    // It counts PDUs, expiries and receipt waits by differences of process-wide
+    // counters: no other test's server may add to them meanwhile.
+    if own_process::alone(
+        module_path!(),
+        "metrics_follow_binds_submits_expiry_outcomes_and_throttling",
+    ) {
+        return;
+    }
     let redis = RedisServer::start(RedisKind::Redis7);
     let mongo = MongoServer::start();
     let acct = "mtraffic";

@@ -7,7 +7,8 @@
 //! * [`hostile`] — fixtures, raw sockets and checks of the hostile/security tests;
 //! * [`harness`] — the store driven directly, and [`both_store!`](harness::both_store);
 //! * [`e2e`] — the whole smppd over real sockets, and [`both!`](e2e::both);
-//! * [`webdriver`] — headless Chromium for the console test.
+//! * [`webdriver`] — headless Chromium for the console test;
+//! * [`own_process`] — one test alone in a process of its own.
 //!
 //! Not every helper is used by some test, hence the `dead_code` allowance on this
 //! module in `main.rs`.
@@ -15,6 +16,7 @@
 pub mod e2e;
 pub mod harness;
 pub mod hostile;
+pub mod own_process;
 pub mod server_harness;
 pub mod servers;
 pub mod smpp_client;
