@@ -12,6 +12,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
 use crate::support::hostile::still_serves;
+use crate::support::own_process;
 use crate::support::server_harness::{esme, server_section, start, start_with, Options};
 use crate::support::smpp_client::{self, bind_body, encode, Client};
 
@@ -313,6 +314,17 @@ async fn sessions_still_connect_and_bind_when_unbound_connections_fill_their_sha
 /// a line per connection.
 #[tokio::test]
 async fn refused_connections_are_logged_as_one_summary_line() {
+    // Its subscriber is this thread's only. tracing caches process-wide whether a log
+    // line is wanted, decided on the thread that first logs it; with one scoped
+    // subscriber alive that is the logging thread's own (none on other tests'
+    // threads): another test's server logging the summary line first would silence it
+    // here. So no other test may run in this process.
+    if own_process::alone(
+        module_path!(),
+        "refused_connections_are_logged_as_one_summary_line",
+    ) {
+        return;
+    }
     let log = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_ansi(false)

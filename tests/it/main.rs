@@ -1,7 +1,9 @@
 //! The integration tests of smppd, in one binary (`cargo test --test it`): one module
 //! per area, the shared helpers under `support/`. Tests run in parallel threads of
 //! this one process, so none may rely on process-wide state being its own: see
-//! `support::hostile::server_panics` and `metrics_endpoint` for the two that did.
+//! `support::hostile::server_panics`, and the two tests that run alone in a child
+//! process (`support::own_process`): one in `metrics_endpoint`, one in
+//! `hostile_connections`.
 #![allow(clippy::unwrap_used)]
 
 // A few helpers are used by no test (or kept for RAII only, like a TempDir).

@@ -1,8 +1,9 @@
 //! Running one test alone, in a process of its own started from this test binary.
 //!
-//! Every integration test shares one process. A test that reads process-wide state
-//! which other tests add to — the counters of the global metrics recorder — asks
-//! for a process of its own with [`alone`].
+//! Every integration test shares one process. A test that depends on process-wide
+//! state which other tests change — the counters of the global metrics recorder,
+//! tracing's cache of which log lines are wanted — asks for a process of its own
+//! with [`alone`].
 
 use std::process::Command;
 
