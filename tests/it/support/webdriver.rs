@@ -131,14 +131,24 @@ impl Browser {
         v[ELEMENT].as_str().unwrap().to_owned()
     }
 
+    /// Clicks the element `css` selects. The console re-renders its lists on a timer
+    /// (`?refresh=250`), so the element found may be replaced before the click
+    /// reaches it; a stale element was not clicked, and is found again.
     pub async fn click(&self, css: &str) {
-        let el = self.find(css).await;
-        self.cmd(
-            Method::POST,
-            &format!("/element/{el}/click"),
-            Some(json!({})),
-        )
-        .await;
+        for _ in 0..10 {
+            let el = self.find(css).await;
+            let path = format!("/session/{}/element/{el}/click", self.session);
+            let v = self
+                .raw(Method::POST, &path, Some(json!({})))
+                .await
+                .unwrap();
+            match v["value"]["error"].as_str() {
+                None => return,
+                Some("stale element reference") => continue,
+                Some(_) => panic!("WebDriver {path}: {}", v["value"]),
+            }
+        }
+        panic!("{css}: stale at each of 10 clicks");
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
