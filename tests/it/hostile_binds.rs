@@ -1,0 +1,280 @@
+//! Binds the server must refuse: past an account's max_binds or outside its bind
+//! types (policy, not counted), and password guessing from one address (slowed by
+//! `delay`, then blocked for `block_for`): counted per address across accounts,
+//! before verification, so neither a valid account nor parallel binds get around it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHasher, SaltString};
+use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
+use tokio::time::Instant;
+
+use crate::support::hostile::still_serves;
+use crate::support::server_harness::{esme, server_section, start};
+use crate::support::smpp_client::{self, bind_body, Client};
+
+const MAX_FAILURES: u32 = 3;
+const DELAY: Duration = Duration::from_millis(100);
+const BLOCK_FOR: Duration = Duration::from_millis(1500);
+
+/// The accounts, with `max_failures` failures per address allowed.
+fn cfg_with(max_failures: u32) -> String {
+    let policy = format!(
+        "max_failures = {max_failures}\nwindow = \"60s\"\nblock_for = \"{}ms\"\ndelay = \"{}ms\"\n",
+        BLOCK_FOR.as_millis(),
+        DELAY.as_millis()
+    );
+    let server = server_section("").replace("max_failures = 100\ndelay = \"0\"\n", &policy);
+    assert!(server.contains("block_for"), "harness section changed");
+    // argon2 with small parameters: a verification takes long enough (tens of ms
+    // unoptimised) for binds to race it.
+    let salt = SaltString::encode_b64(b"hostile-binds-01").unwrap();
+    let params = argon2::Params::new(8 * 1024, 1, 1, None).unwrap();
+    let hash = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(b"pw", &salt)
+        .unwrap()
+        .to_string();
+    format!(
+        "{server}{}{}{}{}[[esme]]\nsystem_id = \"hashed\"\npassword_hash = \"{hash}\"\n",
+        esme("acme", ""),
+        esme("two", "max_binds = 2"),
+        esme("txonly", "allowed_bind_types = [\"transmitter\"]"),
+        esme("bystander", "")
+    )
+}
+
+fn cfg() -> String {
+    cfg_with(MAX_FAILURES)
+}
+
+/// A client whose socket comes from `local` (any 127/8 address reaches the listener).
+async fn connect_from(local: &str, addr: SocketAddr) -> Client {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{local}:0").parse().unwrap()).unwrap();
+    let s = tokio::time::timeout(smpp_client::WAIT, sock.connect(addr))
+        .await
+        .unwrap()
+        .unwrap();
+    Client::from_io(Box::new(s))
+}
+
+/// One bind attempt of type `id` on a fresh connection: its status, and how long the
+/// answer took. A refused bind is followed by a close.
+async fn attempt_as(
+    id: CommandId,
+    local: &str,
+    addr: SocketAddr,
+    system_id: &str,
+    pw: &str,
+) -> (CommandStatus, Duration) {
+    let mut c = connect_from(local, addr).await;
+    let t = Instant::now();
+    let r = c.bind(id, system_id, pw).await;
+    let took = t.elapsed();
+    if r.command_status != CommandStatus::ESME_ROK {
+        assert!(c.expect_closed().await.is_empty());
+    }
+    (r.command_status, took)
+}
+
+/// [`attempt_as`] a transceiver.
+async fn attempt(
+    local: &str,
+    addr: SocketAddr,
+    system_id: &str,
+    pw: &str,
+) -> (CommandStatus, Duration) {
+    attempt_as(CommandId::BIND_TRANSCEIVER, local, addr, system_id, pw).await
+}
+
+/// Binds past max_binds, and bind types the account does not allow, are refused with
+/// ESME_RBINDFAIL (and closed) after the same delay as any refusal, while the
+/// existing binds keep working; these policy refusals are not counted as guessing,
+/// so the address is not blocked by them; a freed bind slot can be taken again.
+#[tokio::test]
+async fn policy_refusals_bind_count_and_bind_type_do_not_count_as_failures() {
+    let s = start(&cfg()).await;
+    let mut first = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "two", "pw").await;
+    let mut second = Client::bound(s.addr, CommandId::BIND_RECEIVER, "two", "pw").await;
+    s.wait_binds("two", 2).await;
+    for _ in 0..MAX_FAILURES + 2 {
+        let (status, took) = attempt("127.0.0.1", s.addr, "two", "pw").await;
+        assert_eq!(status, CommandStatus::ESME_RBINDFAIL);
+        assert!(took >= DELAY, "answered after {took:?}");
+        let (status, took) = attempt_as(
+            CommandId::BIND_RECEIVER,
+            "127.0.0.1",
+            s.addr,
+            "txonly",
+            "pw",
+        )
+        .await;
+        assert_eq!(status, CommandStatus::ESME_RBINDFAIL);
+        assert!(took >= DELAY, "answered after {took:?}");
+    }
+    assert_eq!(s.registry.bind_count("two"), 2);
+    assert_eq!(
+        first.submit("4915112345", b"one").await.command_status,
+        CommandStatus::ESME_ROK
+    );
+    assert_eq!(
+        second.request(Body::EnquireLink).await.command_status,
+        CommandStatus::ESME_ROK
+    );
+    // Not blocked: another account binds from the same address.
+    still_serves(s.addr, "acme").await;
+    Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "txonly", "pw").await;
+    // Freeing one slot lets the next bind in.
+    let r = first.request(Body::Unbind).await;
+    assert_eq!(r.command_status, CommandStatus::ESME_ROK);
+    first.expect_closed().await;
+    s.wait_binds("two", 1).await;
+    Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "two", "pw").await;
+}
+
+/// Wrong passwords and unknown system_ids from one address are each answered
+/// ESME_RBINDFAIL only after `delay`; after max_failures the address is refused the
+/// same way for block_for even with the right password, other addresses are not;
+/// afterwards the right password binds again.
+#[tokio::test]
+async fn bind_brute_force_blocks_the_address_for_block_for() {
+    let s = start(&cfg()).await;
+    let mut bystander = connect_from("127.0.0.2", s.addr).await;
+    let r = bystander
+        .bind(CommandId::BIND_TRANSCEIVER, "bystander", "pw")
+        .await;
+    assert_eq!(r.command_status, CommandStatus::ESME_ROK);
+
+    let guesses = [("acme", "guess1"), ("acme", "guess2"), ("nobody", "pw")];
+    assert_eq!(guesses.len() as u32, MAX_FAILURES);
+    let mut last_failure_sent = Instant::now();
+    for (i, (id, pw)) in guesses.iter().enumerate() {
+        last_failure_sent = Instant::now();
+        let (status, took) = attempt("127.0.0.1", s.addr, id, pw).await;
+        assert_eq!(status, CommandStatus::ESME_RBINDFAIL, "guess {i}");
+        assert!(
+            took >= DELAY,
+            "guess {i} answered after {took:?}, before delay"
+        );
+    }
+    // Blocked: the right password is refused too, the same way. (Refusals while
+    // blocked count: fewer than max_failures of them leave the block as it is.)
+    let (status, took) = attempt("127.0.0.1", s.addr, "acme", "pw").await;
+    assert_eq!(status, CommandStatus::ESME_RBINDFAIL);
+    assert!(took >= DELAY);
+    // Another address is not blocked, and bound sessions carry on.
+    let (status, _) = attempt("127.0.0.3", s.addr, "acme", "pw").await;
+    assert_eq!(status, CommandStatus::ESME_ROK);
+    assert_eq!(
+        bystander
+            .submit("4915112345", b"unaffected")
+            .await
+            .command_status,
+        CommandStatus::ESME_ROK
+    );
+
+    // Still refused shortly before block_for has passed since the last failure...
+    tokio::time::sleep_until(last_failure_sent + BLOCK_FOR - Duration::from_millis(400)).await;
+    let (status, _) = attempt("127.0.0.1", s.addr, "acme", "pw").await;
+    assert_eq!(status, CommandStatus::ESME_RBINDFAIL, "block ended early");
+    // ...and allowed after it.
+    tokio::time::sleep_until(last_failure_sent + BLOCK_FOR + Duration::from_millis(300)).await;
+    let (status, _) = attempt("127.0.0.1", s.addr, "acme", "pw").await;
+    assert_eq!(
+        status,
+        CommandStatus::ESME_ROK,
+        "still blocked after block_for"
+    );
+    still_serves(s.addr, "bystander").await;
+}
+
+/// A successful bind clears its account's failure count from that address, also
+/// after a block has run out: two failures, a success, one failure must not block.
+#[tokio::test]
+async fn success_after_an_expired_block_clears_the_failure_count() {
+    let s = start(&cfg()).await;
+    for pw in ["g1", "g2", "g3"] {
+        let (status, _) = attempt("127.0.0.1", s.addr, "acme", pw).await;
+        assert_eq!(status, CommandStatus::ESME_RBINDFAIL);
+    }
+    tokio::time::sleep(BLOCK_FOR + Duration::from_millis(300)).await;
+    let (status, _) = attempt("127.0.0.1", s.addr, "acme", "pw").await;
+    assert_eq!(status, CommandStatus::ESME_ROK, "never unblocked");
+    for pw in ["g4", "g5"] {
+        let (status, _) = attempt("127.0.0.1", s.addr, "acme", pw).await;
+        assert_eq!(status, CommandStatus::ESME_RBINDFAIL);
+    }
+    let (status, _) = attempt("127.0.0.1", s.addr, "acme", "pw").await;
+    assert_eq!(status, CommandStatus::ESME_ROK);
+    // One more failure after that success is the first of a new count.
+    let (status, _) = attempt("127.0.0.1", s.addr, "acme", "g6").await;
+    assert_eq!(status, CommandStatus::ESME_RBINDFAIL);
+    let (status, _) = attempt("127.0.0.1", s.addr, "acme", "pw").await;
+    assert_eq!(
+        status,
+        CommandStatus::ESME_ROK,
+        "blocked although a success reset the count"
+    );
+    still_serves(s.addr, "bystander").await;
+}
+
+/// A valid account does not reset the guessing at another: 4 wrong passwords for one
+/// account and a good bind of another, repeated, is blocked at the 5th failure
+/// (max_failures 5), and then the good account is refused from there too.
+#[tokio::test]
+async fn a_good_bind_of_another_account_does_not_reset_the_count() {
+    let s = start(&cfg_with(5)).await;
+    for i in 0..4 {
+        let (status, _) = attempt("127.0.0.1", s.addr, "acme", &format!("g{i}")).await;
+        assert_eq!(status, CommandStatus::ESME_RBINDFAIL);
+    }
+    let (status, _) = attempt("127.0.0.1", s.addr, "bystander", "pw").await;
+    assert_eq!(status, CommandStatus::ESME_ROK);
+    // The next round's first wrong password is the 5th failure: blocked.
+    let (status, _) = attempt("127.0.0.1", s.addr, "acme", "g4").await;
+    assert_eq!(status, CommandStatus::ESME_RBINDFAIL);
+    for (id, what) in [
+        ("bystander", "the good account"),
+        ("acme", "the right password"),
+    ] {
+        let (status, _) = attempt("127.0.0.1", s.addr, id, "pw").await;
+        assert_eq!(
+            status,
+            CommandStatus::ESME_RBINDFAIL,
+            "{what} is blocked too"
+        );
+    }
+    let (status, _) = attempt("127.0.0.2", s.addr, "bystander", "pw").await;
+    assert_eq!(status, CommandStatus::ESME_ROK, "other addresses are not");
+}
+
+/// Binds sent in parallel are counted as they start, before their (argon2)
+/// passwords are verified: of 2 × max_failures wrong binds and then the right one,
+/// all in flight at once, none gets in, and the address is blocked afterwards.
+#[tokio::test]
+async fn parallel_binds_are_counted_before_their_passwords_are_verified() {
+    let s = start(&cfg()).await;
+    let mut clients = Vec::new();
+    for _ in 0..2 * MAX_FAILURES + 1 {
+        clients.push(connect_from("127.0.0.1", s.addr).await);
+    }
+    let bind = |pw: &str| Pdu::new(1, Body::BindTransceiver(bind_body("hashed", pw)));
+    let (right, wrong) = clients.split_last_mut().unwrap();
+    for (i, c) in wrong.iter_mut().enumerate() {
+        c.send(bind(&format!("wrong{i}"))).await;
+    }
+    // Behind the wrong ones, while the first of them is still being verified.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    right.send(bind("pw")).await;
+    for (i, c) in clients.iter_mut().enumerate() {
+        let r = c.recv().await;
+        assert_eq!(r.command_status, CommandStatus::ESME_RBINDFAIL, "bind {i}");
+        assert!(c.expect_closed().await.is_empty());
+    }
+    assert_eq!(s.registry.bind_count("hashed"), 0);
+    let (status, _) = attempt("127.0.0.1", s.addr, "bystander", "pw").await;
+    assert_eq!(status, CommandStatus::ESME_RBINDFAIL, "address blocked");
+    let (status, _) = attempt("127.0.0.2", s.addr, "hashed", "pw").await;
+    assert_eq!(status, CommandStatus::ESME_ROK);
+}

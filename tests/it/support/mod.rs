@@ -1,0 +1,23 @@
+//! Shared helpers of the integration tests (one module tree, used by every test
+//! module as `crate::support::…`):
+//!
+//! * [`servers`] — real Redis / Valkey / Mongo-protocol servers on free ports;
+//! * [`smpp_client`] — a small SMPP client over plain or TLS sockets;
+//! * [`server_harness`] — smppd's SMPP server in-process with a recording service;
+//! * [`hostile`] — fixtures, raw sockets and checks of the hostile/security tests;
+//! * [`harness`] — the store driven directly, and [`both_store!`](harness::both_store);
+//! * [`e2e`] — the whole smppd over real sockets, and [`both!`](e2e::both);
+//! * [`webdriver`] — headless Chromium for the console test;
+//! * [`own_process`] — one test alone in a process of its own.
+//!
+//! Not every helper is used by some test, hence the `dead_code` allowance on this
+//! module in `main.rs`.
+
+pub mod e2e;
+pub mod harness;
+pub mod hostile;
+pub mod own_process;
+pub mod server_harness;
+pub mod servers;
+pub mod smpp_client;
+pub mod webdriver;

@@ -1,0 +1,290 @@
+//! Starts smppd in-process on 127.0.0.1:0 with a recording test double as its
+//! MessageService, and generates TLS certificates at test time.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use smppd::config::ConfigSource;
+use smppd::server::{Server, ServerHandle};
+use smppd::service::{
+    Address, MessageService, QueryAnswer, ServiceError, SubmitAccepted, SubmitRequest,
+};
+use smppd::session::SessionRegistry;
+use tokio::sync::{Notify, Semaphore};
+
+/// A MessageService that records every request. Destinations steer the outcome:
+/// "queuefull" → QueueFull, "internal" → Internal, "reject" → Rejected(0x0B).
+/// With a gate, each submit waits for one gate permit (window tests).
+#[derive(Default)]
+pub struct Recorder {
+    pub submits: Mutex<Vec<SubmitRequest>>,
+    pub calls: Mutex<Vec<String>>,
+    next_id: AtomicU64,
+    pub in_flight: AtomicUsize,
+    pub max_in_flight: AtomicUsize,
+    pub gate: Option<Arc<Semaphore>>,
+    pub changed: Notify,
+}
+
+impl Recorder {
+    pub fn gated(gate: Arc<Semaphore>) -> Self {
+        Recorder {
+            gate: Some(gate),
+            ..Recorder::default()
+        }
+    }
+
+    pub fn submit_count(&self) -> usize {
+        self.submits.lock().unwrap().len()
+    }
+
+    /// Waits until `f` holds (re-checked whenever a request arrives or finishes).
+    pub async fn wait_until(&self, what: &str, f: impl Fn(&Recorder) -> bool) {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let notified = self.changed.notified();
+                if f(self) {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+    }
+}
+
+impl MessageService for Recorder {
+    fn submit(&self, req: SubmitRequest) -> BoxFuture<'_, Result<SubmitAccepted, ServiceError>> {
+        Box::pin(async move {
+            let dest = req.dest.addr.clone();
+            self.submits.lock().unwrap().push(req);
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            self.changed.notify_waiters();
+            if let Some(g) = &self.gate {
+                g.acquire().await.unwrap().forget();
+            }
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.changed.notify_waiters();
+            match dest.as_str() {
+                "queuefull" => Err(ServiceError::QueueFull("full".into())),
+                "internal" => Err(ServiceError::Internal("redis down".into())),
+                "reject" => Err(ServiceError::Rejected {
+                    status: 0x0B,
+                    reason: "bad dest".into(),
+                }),
+                _ => {
+                    let n = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
+                    Ok(SubmitAccepted::new(format!("msg-{n}")))
+                }
+            }
+        })
+    }
+
+    fn query(
+        &self,
+        system_id: &str,
+        message_id: &str,
+        _source: &Address,
+    ) -> BoxFuture<'_, Result<QueryAnswer, ServiceError>> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("query {system_id} {message_id}"));
+        let message_id = message_id.to_string();
+        Box::pin(async move {
+            if message_id == "unknown" {
+                return Err(ServiceError::Rejected {
+                    status: 0x0C,
+                    reason: "unknown".into(),
+                });
+            }
+            Ok(QueryAnswer {
+                message_id,
+                message_state: 2,
+                final_date: Some(chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap()),
+                error_code: 0,
+            })
+        })
+    }
+
+    fn cancel(
+        &self,
+        system_id: &str,
+        message_id: &str,
+        _source: &Address,
+        dest: Option<&Address>,
+        _service_type: &str,
+    ) -> BoxFuture<'_, Result<(), ServiceError>> {
+        self.calls.lock().unwrap().push(format!(
+            "cancel {system_id} {message_id} {}",
+            dest.map(|d| d.addr.as_str()).unwrap_or("-")
+        ));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn replace(
+        &self,
+        system_id: &str,
+        message_id: &str,
+        _source: &Address,
+        _registered_delivery: u8,
+        _validity_period: Bytes,
+        short_message: Bytes,
+    ) -> BoxFuture<'_, Result<(), ServiceError>> {
+        self.calls.lock().unwrap().push(format!(
+            "replace {system_id} {message_id} {}",
+            String::from_utf8_lossy(&short_message)
+        ));
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A self-signed certificate for "localhost": (cert PEM, key PEM, cert DER).
+pub fn make_cert() -> (String, String, Vec<u8>) {
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    (
+        ck.cert.pem(),
+        ck.signing_key.serialize_pem(),
+        ck.cert.der().to_vec(),
+    )
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub tls_addr: Option<SocketAddr>,
+    pub handle: ServerHandle,
+    pub registry: Arc<SessionRegistry>,
+    pub service: Arc<Recorder>,
+    pub config_path: PathBuf,
+    pub ca_der: Option<Vec<u8>>,
+    pub join: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub dir: tempfile::TempDir,
+}
+
+/// `[server]` lines every test server uses, plus `extra` lines.
+pub fn server_section(extra: &str) -> String {
+    format!(
+        "[server]\nsystem_id = \"smppd-test\"\nlisten = \"127.0.0.1:0\"\n\
+         bind_timeout = \"5s\"\nenquire_link_interval = \"30s\"\nresponse_timeout = \"2s\"\n\
+         shutdown_grace = \"3s\"\n{extra}\n\
+         [server.bind_failures]\nmax_failures = 100\ndelay = \"0\"\n"
+    )
+}
+
+/// A TRX/TX/RX-capable account with password "pw".
+pub fn esme(system_id: &str, extra: &str) -> String {
+    format!("[[esme]]\nsystem_id = \"{system_id}\"\npassword = \"pw\"\n{extra}\n")
+}
+
+pub struct Options {
+    pub tls: bool,
+    pub service: Option<Arc<Recorder>>,
+}
+
+pub async fn start(config: &str) -> TestServer {
+    start_with(
+        config,
+        Options {
+            tls: false,
+            service: None,
+        },
+    )
+    .await
+}
+
+/// Writes `config` (TLS keys added when asked) to a temp file and starts the server.
+pub async fn start_with(config: &str, opts: Options) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = config.to_string();
+    let mut ca_der = None;
+    if opts.tls {
+        let (cert, key, der) = make_cert();
+        std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key).unwrap();
+        ca_der = Some(der);
+        text = text.replacen(
+            "[server]\n",
+            "[server]\ntls_listen = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
+            1,
+        );
+    }
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(&config_path, &text).unwrap();
+    let source = ConfigSource::File(config_path.clone());
+    let loaded = source
+        .load()
+        .unwrap_or_else(|p| panic!("test config invalid: {p}"));
+    let config = Arc::new(loaded.config);
+    let registry = SessionRegistry::new(&config);
+    let service = opts.service.unwrap_or_default();
+    let server = Server::bind(source, config, service.clone(), registry.clone())
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    let tls_addr = server.tls_local_addr();
+    let handle = server.handle();
+    let join = tokio::spawn(server.run());
+    TestServer {
+        addr,
+        tls_addr,
+        handle,
+        registry,
+        service,
+        config_path,
+        ca_der,
+        join,
+        dir,
+    }
+}
+
+impl TestServer {
+    /// Rewrites the config file (keeping the TLS lines if any) and reloads.
+    pub fn rewrite_config(&self, config: &str) {
+        let old = std::fs::read_to_string(&self.config_path).unwrap();
+        let mut text = config.to_string();
+        if old.contains("tls_listen") {
+            text = text.replacen(
+                "[server]\n",
+                "[server]\ntls_listen = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
+                1,
+            );
+        }
+        std::fs::write(&self.config_path, text).unwrap();
+    }
+
+    /// Waits until the account has `n` live binds.
+    pub async fn wait_binds(&self, system_id: &str, n: usize) {
+        wait_for(&format!("{n} binds of {system_id}"), || {
+            self.registry.bind_count(system_id) == n
+        })
+        .await;
+    }
+}
+
+/// Polls a condition of shared state every few ms until it holds (fails after 5 s).
+/// Used only where the state has no notification of its own (the registry).
+pub async fn wait_for(what: &str, f: impl Fn() -> bool) {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !f() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+pub fn count_by_status(pdus: &[smpp_protocol::Pdu]) -> HashMap<u32, usize> {
+    let mut m = HashMap::new();
+    for p in pdus {
+        *m.entry(p.command_status.0).or_default() += 1;
+    }
+    m
+}
