@@ -20,7 +20,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
   $SUDO service redis-server stop >/dev/null 2>&1 || true
 fi
 
-# libfaketime (tests/e2e_skewed_clocks.rs runs smppd nodes with skewed wall clocks).
+# libfaketime (tests/it/e2e_skewed_clocks.rs runs smppd nodes with skewed wall clocks).
 if ! ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1; then
   echo "deps: installing faketime (apt)"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -28,7 +28,7 @@ if ! ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq faketime >/dev/null
 fi
 
-# promtool (tests/deploy_files.rs runs `promtool test rules` on deploy/prometheus/)
+# promtool (tests/it/deploy_files.rs runs `promtool test rules` on deploy/prometheus/)
 # comes with Debian's prometheus package; its service is not wanted.
 if ! command -v promtool >/dev/null 2>&1; then
   echo "deps: installing prometheus for promtool (apt)"
@@ -38,7 +38,7 @@ if ! command -v promtool >/dev/null 2>&1; then
   $SUDO service prometheus stop >/dev/null 2>&1 || true
 fi
 
-# systemd-analyze (tests/deploy_files.rs verifies deploy/systemd/smppd.service).
+# systemd-analyze (tests/it/deploy_files.rs verifies deploy/systemd/smppd.service).
 if ! command -v systemd-analyze >/dev/null 2>&1; then
   echo "deps: installing systemd for systemd-analyze (apt)"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -46,7 +46,7 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends systemd >/dev/null
 fi
 
-# Headless Chromium and chromedriver (tests/admin_console.rs drives the web console).
+# Headless Chromium and chromedriver (tests/it/admin_console.rs drives the web console).
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   echo "deps: installing chromium and chromium-driver (apt)"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

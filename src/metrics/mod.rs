@@ -51,7 +51,7 @@ pub mod names {
     /// Every metric family smppd exports: the recorded ones above and those read at
     /// scrape time (`state`); histograms by their base name (`_bucket`, `_sum` and
     /// `_count` follow from it). Dashboards and alerts in `deploy/` are checked
-    /// against it, and a scrape of a live server against them (`tests/deploy_files.rs`).
+    /// against it, and a scrape of a live server against them (`tests/it/deploy_files.rs`).
     pub const ALL: &[&str] = &[
         PDUS,
         SUBMIT_LATENCY,
