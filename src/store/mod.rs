@@ -307,7 +307,15 @@ impl Store {
                 t.spawn(
                     release::Releaser::new(inner.clone(), sink.clone(), dispatch_tx.clone()).run(),
                 ),
-                t.spawn(receipts::Dispatcher::new(inner.clone(), sink.clone(), dispatch_rx).run()),
+                t.spawn(
+                    receipts::Dispatcher::new(
+                        inner.clone(),
+                        sink.clone(),
+                        dispatch_rx,
+                        dispatch_tx.clone(),
+                    )
+                    .run(),
+                ),
                 t.spawn(timers::run(inner.clone())),
                 t.spawn(ready::run(inner.clone(), sink, ready_dispatch)),
             ];

@@ -38,6 +38,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use super::announce::DispatchEvent;
+use super::lease::Local;
 use super::model::DeliveryResult;
 use super::outcome::QueuedReceipt;
 use super::partition::{self, Turns};
@@ -54,6 +55,9 @@ pub struct Dispatcher {
     inner: Arc<Inner>,
     sink: Arc<dyn ReceiptSink>,
     events: mpsc::Receiver<DispatchEvent>,
+    /// Its own queue's sending end, for workers that hand receipts to a worker of this
+    /// node (a forwarded message's receipts to its sender's).
+    dispatch: mpsc::Sender<DispatchEvent>,
     /// Per account: its worker's wake for Redis (new due receipts, a receiver bound,
     /// a rescan) and for receipts handed over in memory.
     workers: HashMap<String, Wakes>,
@@ -71,11 +75,13 @@ impl Dispatcher {
         inner: Arc<Inner>,
         sink: Arc<dyn ReceiptSink>,
         events: mpsc::Receiver<DispatchEvent>,
+        dispatch: mpsc::Sender<DispatchEvent>,
     ) -> Dispatcher {
         Dispatcher {
             inner,
             sink,
             events,
+            dispatch,
             workers: HashMap::new(),
         }
     }
@@ -132,6 +138,7 @@ impl Dispatcher {
             let worker = Worker {
                 inner: self.inner.clone(),
                 sink: self.sink.clone(),
+                dispatch: self.dispatch.clone(),
                 account: account.clone(),
                 wakes: wakes.clone(),
                 next_sweep_ms: AtomicI64::new(0),
@@ -149,6 +156,7 @@ impl Dispatcher {
 struct Worker {
     inner: Arc<Inner>,
     sink: Arc<dyn ReceiptSink>,
+    dispatch: mpsc::Sender<DispatchEvent>,
     account: String,
     wakes: Wakes,
     /// Redis time (ms) of the next lifetime sweep while no receiver is bound here;
@@ -213,12 +221,16 @@ impl Sent {
     }
 }
 
+/// A forwarded message's delivery that ended, with the sender's receipts it owes.
+type Ending = (DeliveryEnd, Vec<(String, QueuedReceipt)>);
+
 /// What one send left to do.
 enum Sent1 {
     /// A receipt delivered or dropped: off the queue.
     Done(String),
-    /// A forwarded message's delivery ended (delivered or refused for good).
-    Ended(DeliveryEnd),
+    /// A forwarded message's delivery ended (delivered or refused for good), with the
+    /// sender's receipts it owes.
+    Ended(Box<Ending>),
     /// No receiver bound; a receipt expires at this time.
     Waiting(Option<i64>),
     /// Offered again later.
@@ -545,20 +557,26 @@ impl Worker {
                         ReceiptStat::Undeliv
                     };
                     let at_ms = self.inner.clock.now_ms();
-                    // The sender's receipts, queued by the same DELIVERY_DONE.
+                    // The sender's receipts, queued by the same DELIVERY_DONE (leased
+                    // to this node and sent from memory when its receiver is here).
                     let mut receipts = Vec::new();
+                    let mut queued = Vec::new();
                     for stub in &d.receipts {
                         if let Some((rid, q)) = stub.receipt(stat, status, at_ms, at_ms, None) {
                             receipts.push(ReceiptEntry {
                                 account: q.receipt.system_id.clone(),
-                                id: rid,
+                                id: rid.clone(),
                                 payload: serde_json::to_string(&q).map_err(|e| {
                                     StoreError::Corrupt(format!("receipt: {e}"))
                                 })?,
                             });
+                            queued.push((rid, q));
                         }
                     }
-                    Ok(Sent1::Ended(DeliveryEnd {
+                    let local = queued
+                        .first()
+                        .is_some_and(|(_, q)| self.sink.has_receiver(&q.receipt.system_id));
+                    Ok(Sent1::Ended(Box::new((DeliveryEnd {
                         id: id.clone(),
                         gid: d.gid.clone(),
                         seq: d.seq,
@@ -571,7 +589,8 @@ impl Worker {
                         }
                         .encode(),
                         receipts,
-                    }))
+                        local,
+                    }, queued))))
                 };
                 match result {
                     Ok(()) => return end(true, 0),
@@ -617,7 +636,7 @@ impl Worker {
         for r in results {
             match r {
                 Ok(Sent1::Done(id)) => done.push(id),
-                Ok(Sent1::Ended(e)) => ended.push(e),
+                Ok(Sent1::Ended(e)) => ended.push(*e),
                 Ok(Sent1::Waiting(expiry)) => {
                     sent.waiting_for_receiver = true;
                     if let Some(expiry) = expiry {
@@ -673,24 +692,47 @@ impl Worker {
     /// Ends forwarded messages' deliveries (DELIVERY_DONE, one call per partition);
     /// the messages that have nothing left to deliver go to this node's outcome
     /// writer and releaser (their receipts to the sender).
-    async fn ended(&self, ends: Vec<DeliveryEnd>) -> Result<(), StoreError> {
-        let mut parts: BTreeMap<usize, Vec<DeliveryEnd>> = BTreeMap::new();
+    async fn ended(&self, ends: Vec<Ending>) -> Result<(), StoreError> {
+        let lease_ms = super::lease::hold_ms(self.inner.settings.receipt_lease);
+        let mut parts: BTreeMap<usize, Vec<Ending>> = BTreeMap::new();
         for e in ends {
-            match partition::of_message_id(&e.id) {
+            match partition::of_message_id(&e.0.id) {
                 Some(p) => parts.entry(p).or_default().push(e),
-                None => tracing::error!(id = e.id, "a delivery id without a partition"),
+                None => tracing::error!(id = e.0.id, "a delivery id without a partition"),
             }
         }
         for (p, ends) in parts {
-            let done = self
+            let (records, mut receipts): (Vec<DeliveryEnd>, Vec<_>) = ends.into_iter().unzip();
+            let r = self
                 .inner
                 .scripts
-                .delivery_done(&mut self.inner.conn(), p, &self.account, &ends)
+                .delivery_done(&mut self.inner.conn(), p, &self.account, lease_ms, &records)
                 .await?;
-            crate::metrics::forwarded(&self.account, ends.len() as u64);
-            if !done.is_empty() {
+            crate::metrics::forwarded(&self.account, records.len() as u64);
+            if !r.done.is_empty() {
                 // Their receipts are queued; their outcomes are the writer's.
                 self.inner.finisher_wake.wake(p);
+            }
+            // The receipts this call queued leased to this node go to their worker here.
+            let held_until = self.inner.clock.now_ms() + lease_ms;
+            let mut local = Vec::new();
+            for (rec, owed) in records.iter().zip(receipts.iter_mut()) {
+                if rec.local && r.ended.contains(&rec.id) {
+                    for (id, receipt) in owed.drain(..) {
+                        let account = receipt.receipt.system_id.clone();
+                        local.push((
+                            account,
+                            Local {
+                                id,
+                                receipt,
+                                held_until,
+                            },
+                        ));
+                    }
+                }
+            }
+            if !local.is_empty() {
+                super::ready::hand_over(&self.inner, &self.dispatch, local, Vec::new()).await;
             }
         }
         Ok(())

@@ -15,6 +15,17 @@ pub struct DeliveryEnd {
     pub result: String,
     /// The sender's receipts it owes now (queued only if this call ends it).
     pub receipts: Vec<ReceiptEntry>,
+    /// The sender's receiver is bound on this node: the receipts are queued leased to
+    /// it, for its worker to send from memory.
+    pub local: bool,
+}
+
+/// What one DELIVERY_DONE did.
+pub struct DeliveryDone {
+    /// Messages with nothing left to deliver (now in the outbox).
+    pub done: Vec<String>,
+    /// The deliveries it ended (those still queued when it ran).
+    pub ended: Vec<String>,
 }
 
 impl Scripts {
@@ -41,23 +52,33 @@ impl Scripts {
         conn: &mut ConnectionManager,
         p: usize,
         account: &str,
+        lease_ms: i64,
         ends: &[DeliveryEnd],
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<DeliveryDone, StoreError> {
         let mut inv = self.call(Name::DeliveryDone, p);
-        inv.arg(account).arg(self.hfe);
+        inv.arg(account).arg(self.hfe).arg(lease_ms);
         for e in ends {
+            let k = e.receipts.len() as i64;
             inv.arg(&e.id)
                 .arg(&e.gid)
                 .arg(e.seq)
                 .arg(&e.result)
-                .arg(e.receipts.len());
+                .arg(if e.local { -k } else { k });
             for r in &e.receipts {
                 r.push(&mut inv);
             }
         }
-        Ok(items(inv.invoke_async(conn).await?)
-            .iter()
-            .filter_map(string)
-            .collect())
+        let mut a = items(inv.invoke_async(conn).await?).into_iter();
+        let mut list = || {
+            a.next()
+                .map(items)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(string)
+                .collect::<Vec<String>>()
+        };
+        let done = list();
+        let ended = list();
+        Ok(DeliveryDone { done, ended })
     }
 }
