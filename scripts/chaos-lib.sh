@@ -197,6 +197,19 @@ max_queued_receipts = 10000000
 expiry_mode = "expire_whole"
 
 [[esme]]
+system_id = "chaos2"
+password = "chaos"
+allowed_addresses = ["127.0.0.0/8"]
+max_binds = 100
+window = 512
+max_queued_receipts = 10000000
+
+# forward-kill: destinations 93... go to chaos2's receivers.
+[[route]]
+destination = "^93"
+target = "esme:chaos2"
+
+[[esme]]
 system_id = "idle"
 password = "chaos"
 allowed_addresses = ["127.0.0.0/8"]

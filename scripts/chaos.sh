@@ -20,6 +20,9 @@
 #   mongo-stop       the Mongo-protocol server SIGSTOPped for 30 s under load
 #   silent-receiver  receipts go to a receiver bind that leaves deliver_sm unanswered
 #                    for 30 s; smppd RSS sampled every second
+#   forward-kill     the load is routed to a second account's receivers (A->B); smppd
+#                    SIGKILLed twice mid-delivery: every message delivered at least once,
+#                    the deliver_sm sent again counted
 #
 # Knobs (env): CHAOS_KV=redis (or valkey, or "redis valkey"), CHAOS_RATE=1500 offered
 # submit_sm/s, CHAOS_DURATION=24 seconds of load per fault, CHAOS_MIX, CHAOS_FAULTS.
@@ -32,7 +35,7 @@ RATE="${CHAOS_RATE:-1500}"
 D="${CHAOS_DURATION:-24}"
 MIX="${CHAOS_MIX:-single=60,udh8x3=15,udh16x2=15,sarx3=10}"
 KVS="${CHAOS_KV:-redis}"
-FAULTS="${CHAOS_FAULTS:-smppd-kill two-nodes redis-restart pubsub-kill mongo-stop silent-receiver}"
+FAULTS="${CHAOS_FAULTS:-smppd-kill two-nodes redis-restart pubsub-kill mongo-stop silent-receiver forward-kill}"
 
 lib_init chaos
 mongo_start
@@ -86,6 +89,26 @@ fault_smppd_kill() {
   smppd_kill "$n" KILL
   smppd_start "$n"
   meta "$l" fault "smppd SIGKILL x2, restarted (same node_id)"
+  wait_load "$l"
+  check "$l" "$p" "$db" chaos
+  smppd_kill "$n" TERM
+}
+
+fault_forward_kill() {
+  local l="forward-kill-$KV_KIND" p="cf-$KV_KIND:" db="chaos_fwd_$KV_KIND" n="fwd-$KV_KIND"
+  smppd_config "$n" "$p" "$db"
+  smppd_start "$n"
+  load "$l" chaos "127.0.0.1:${NODE_PORT[$n]}" "--trx 4" 0.05 20s..40s 9310000000000 \
+    --forward-rx 2 --forward-to chaos2:chaos
+  sleep $((D / 3))
+  smppd_kill "$n" KILL
+  sleep 1
+  smppd_start "$n"
+  sleep $((D / 3))
+  smppd_kill "$n" KILL
+  smppd_start "$n"
+  meta "$l" fault "A->B, smppd SIGKILL x2 mid-delivery, restarted"
+  meta "$l" forwarded 1
   wait_load "$l"
   check "$l" "$p" "$db" chaos
   smppd_kill "$n" TERM
@@ -252,6 +275,8 @@ for label in labels:
         + (f", deliver_sm left unanswered {r['deliver_ignored']}" if r.get("deliver_ignored") else "")
         + (f", errors {', '.join(f'{k} {n}' for k, n in errors.items())}" if errors else "")
         + (f"; expiry lateness p99 {el['p99_ms']:.0f} ms" if el.get("count") else "")
+        + (f"; forwarded {rc.get('forwarded', 0):,} deliver_sm, {rc.get('forwarded_twice', 0)} sent again"
+           if m.get("forwarded") else "")
     )
     notes.append(
         f"stored-not-acked {v.get('stored_not_acked', 0)}, resent-stored-twice {v.get('resent_stored_twice', 0)}, "

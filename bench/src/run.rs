@@ -59,14 +59,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<RunReport> {
         .into_iter()
         .zip(&kinds)
         .enumerate()
-        .map(|(i, (f, k))| Session::start(f, *k, i, ctx.clone()))
+        .map(|(i, (f, k))| Session::start(f, *k, i, ctx.clone(), None))
         .collect();
-    sessions.extend(
-        forward
-            .into_iter()
-            .enumerate()
-            .map(|(i, f)| Session::start(f, BindKind::Receiver, n + i, ctx.clone())),
-    );
+    sessions.extend(forward.into_iter().enumerate().map(|(i, f)| {
+        let account = Some((fwd_id.to_owned(), fwd_pw.to_owned()));
+        Session::start(f, BindKind::Receiver, n + i, ctx.clone(), account)
+    }));
 
     let mut total = SessionStats::default();
     for s in &mut sessions {

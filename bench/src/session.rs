@@ -199,6 +199,8 @@ impl Conn {
 struct Slot {
     index: usize,
     kind: BindKind,
+    /// Binds again as this account (`--forward-to`'s receivers), else as the run's.
+    account: Option<(String, String)>,
     ctx: Arc<RunCtx>,
     conn: watch::Sender<Option<Arc<Conn>>>,
     retry: Mutex<VecDeque<Seg>>,
@@ -301,10 +303,12 @@ impl Session {
         kind: BindKind,
         index: usize,
         ctx: Arc<RunCtx>,
+        account: Option<(String, String)>,
     ) -> Session {
         let slot = Arc::new(Slot {
             index,
             kind,
+            account,
             ctx,
             conn: watch::Sender::new(None),
             retry: Mutex::new(VecDeque::new()),
@@ -363,11 +367,12 @@ async fn rebind(slot: &Slot, attempt: &mut usize) -> Option<Framed<TcpStream, Sm
     while !ctx.closing.is_cancelled() {
         *attempt += 1;
         let addr = t.addr[(slot.index + *attempt) % t.addr.len()];
-        let bound = tokio::time::timeout(
-            Duration::from_secs(5),
-            bind(addr, &t.system_id, &t.password, slot.kind),
-        )
-        .await;
+        let (id, pw) = match &slot.account {
+            Some((id, pw)) => (id.as_str(), pw.as_str()),
+            None => (t.system_id.as_str(), t.password.as_str()),
+        };
+        let bound =
+            tokio::time::timeout(Duration::from_secs(5), bind(addr, id, pw, slot.kind)).await;
         if let Ok(Ok(f)) = bound {
             slot.stats().reconnects += 1;
             return Some(f);
