@@ -98,7 +98,10 @@ fault_forward_kill() {
   local l="forward-kill-$KV_KIND" p="cf-$KV_KIND:" db="chaos_fwd_$KV_KIND" n="fwd-$KV_KIND"
   smppd_config "$n" "$p" "$db"
   smppd_start "$n"
-  load "$l" chaos "127.0.0.1:${NODE_PORT[$n]}" "--trx 4" 0.05 20s..40s 9310000000000 \
+  # Validity longer than a dead node's delivery lease (~40 s here): a delivery the
+  # killed node had in flight is sent again before the message expires. With a
+  # shorter one it truthfully ends EXPIRED (its receiver's OK never reached Redis).
+  load "$l" chaos "127.0.0.1:${NODE_PORT[$n]}" "--trx 4" 0 120s 9310000000000 \
     --forward-rx 2 --forward-to chaos2:chaos
   sleep $((D / 3))
   smppd_kill "$n" KILL
