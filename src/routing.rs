@@ -9,6 +9,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use regex::Regex;
+use smpp_protocol::CommandStatus;
 
 use crate::service::Address;
 use crate::simulate::Profile;
@@ -111,13 +112,6 @@ impl Routes {
             },
         }
     }
-
-    /// Whether any route forwards to an account (else the delivery step is idle).
-    pub fn forwards(&self) -> bool {
-        self.routes
-            .iter()
-            .any(|r| matches!(r.target, RouteTarget::Esme { .. }))
-    }
 }
 
 /// The `[delivery]` rules: how a receiving ESME's deliver_sm_resp is read, and how
@@ -140,12 +134,12 @@ pub struct DeliveryRules {
 /// The permanent refusals by default: the receiver says it will never take this
 /// message (reference §4, "P" for permanent; invalid addresses, length, coding).
 pub const DEFAULT_PERMANENT: &[u32] = &[
-    0x0000_0065, // ESME_RX_P_APPN
-    0x0000_0066, // ESME_RX_R_APPN
-    0x0000_000B, // ESME_RINVDSTADR
-    0x0000_000A, // ESME_RINVSRCADR
-    0x0000_0001, // ESME_RINVMSGLEN
-    0x0000_0043, // ESME_RINVESMCLASS
+    CommandStatus::ESME_RX_P_APPN.0,
+    CommandStatus::ESME_RX_R_APPN.0,
+    CommandStatus::ESME_RINVDSTADR.0,
+    CommandStatus::ESME_RINVSRCADR.0,
+    CommandStatus::ESME_RINVMSGLEN.0,
+    CommandStatus::ESME_RINVESMCLASS.0,
 ];
 
 impl Default for DeliveryRules {

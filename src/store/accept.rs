@@ -63,9 +63,6 @@ pub fn deadline(
     Ok(wanted.min(now + max))
 }
 
-/// ESME_RINVSCHED
-pub const ESME_RINVSCHED: u32 = 0x61;
-
 /// When a message with this `schedule_delivery_time` may first be delivered (ms,
 /// Redis time): `None` for none or one already past; after its `deadline` (or at it)
 /// → ESME_RINVSCHED. Its format was checked by the codec.
@@ -75,7 +72,7 @@ pub fn schedule(
     deadline: DateTime<Utc>,
 ) -> Result<Option<i64>, ServiceError> {
     let invalid = |reason: &str| ServiceError::Rejected {
-        status: ESME_RINVSCHED,
+        status: smpp_protocol::CommandStatus::ESME_RINVSCHED.0,
         reason: reason.into(),
     };
     let Some(t) = parse_time(schedule_delivery_time)

@@ -9,8 +9,6 @@
 //! filters and the state itself, one message at a time: a rare operation that reads
 //! the store once, not a loop that polls it.
 
-use redis::AsyncCommands;
-
 use super::model::address_key;
 use super::partition;
 use super::scripts::ops::{CancelFilter, CancelReply, Owner};
@@ -68,14 +66,13 @@ impl Inner {
             let mut ids = Vec::new();
             // Pending groups: by their key.
             let pattern = format!("{}g:{}*", glob_escape(&pre), glob_escape(&prefix));
-            for key in self.scan(&pattern).await? {
-                let gid: Option<String> = self.conn().hget(&key, "gid").await?;
-                ids.extend(gid);
-            }
+            let keys = self.scan(&pattern).await?;
+            ids.extend(self.fields(&keys, "gid").await?.into_iter().flatten());
             // Messages complete but not ended (scheduled, on their way): by state.
             let pattern = format!("{}d:*", glob_escape(&pre));
-            for key in self.scan(&pattern).await? {
-                let state: Option<String> = self.conn().hget(&key, "state").await?;
+            let keys = self.scan(&pattern).await?;
+            let states = self.fields(&keys, "state").await?;
+            for (key, state) in keys.iter().zip(states) {
                 if matches!(state.as_deref(), Some("sched" | "routed")) {
                     if let Some(id) = key.strip_prefix(&format!("{pre}d:")) {
                         ids.push(id.to_owned());
@@ -98,6 +95,24 @@ impl Inner {
             }
         }
         Ok(cancelled)
+    }
+
+    /// Field `field` of each hash of `keys`, pipelined SCAN_COUNT at a time.
+    async fn fields(
+        &self,
+        keys: &[String],
+        field: &str,
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(SCAN_COUNT) {
+            let mut pipe = redis::pipe();
+            for k in chunk {
+                pipe.hget(k, field);
+            }
+            let got: Vec<Option<String>> = pipe.query_async(&mut self.conn()).await?;
+            out.extend(got);
+        }
+        Ok(out)
     }
 
     /// Every key matching `pattern` (SCAN, one round trip per SCAN_COUNT keys looked at).

@@ -278,8 +278,8 @@ impl Finisher {
             }
         }
         // Receipts are normally released long before (super::release): send them
-        // again only for the gids still in their P{t}:fresh. A gid cannot re-enter it,
-        // so one seen absent here is released for good. One ZMSCORE per partition, in
+        // again only for the gids still in their P{t}:fresh. A gid in the outbox is
+        // final and cannot re-enter it, so one seen absent here is released for good. One ZMSCORE per partition, in
         // one round trip.
         let mut by_part: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for (i, (p, _)) in parted.iter().enumerate() {

@@ -414,9 +414,19 @@ impl ReceiptStub {
         created_ms: i64,
         network_error: Option<(u8, u16)>,
     ) -> Option<(String, QueuedReceipt)> {
-        if !wants_receipt(self.registered_delivery, stat) {
-            return None;
-        }
+        wants_receipt(self.registered_delivery, stat)
+            .then(|| self.build(stat, err, done_ms, created_ms, network_error))
+    }
+
+    /// That receipt whether or not it is asked for.
+    fn build(
+        &self,
+        stat: ReceiptStat,
+        err: u32,
+        done_ms: i64,
+        created_ms: i64,
+        network_error: Option<(u8, u16)>,
+    ) -> (String, QueuedReceipt) {
         let alphabet = default_alphabet(&self.account);
         let dr = DeliveryReceipt {
             id: self.known_as.clone(),
@@ -439,7 +449,7 @@ impl ReceiptStub {
             intermediate: false,
             network_error,
         };
-        Some((
+        (
             self.message_id.clone(),
             QueuedReceipt {
                 receipt,
@@ -447,7 +457,7 @@ impl ReceiptStub {
                 attempts: 0,
                 delivery: None,
             },
-        ))
+        )
     }
 }
 
@@ -505,33 +515,22 @@ fn reassembled(
 }
 
 /// The intermediate notification of a forwarded segment that is held: ENROUTE, to
-/// its sender, as its receipt would be addressed.
+/// its sender, as its receipt would be addressed (asked for by registered_delivery
+/// bit 4, whatever bits 1–0 ask).
 fn notification(
     group: &FinishedGroup,
     seg: &FinishedSegment,
 ) -> Result<ReceiptDelivery, StoreError> {
-    let alphabet = default_alphabet(&group.meta.account);
-    let known_as = seg.data.receipt_id(&seg.message_id).to_owned();
-    let dr = DeliveryReceipt {
-        id: known_as.clone(),
-        sub: 1,
-        dlvrd: 0,
-        submit_date: datetime(seg.received_ms),
-        done_date: datetime(group.finished_ms),
-        stat: ReceiptStat::Enroute,
-        err: 0,
-        text: receipt_text(seg, alphabet)?,
-    };
+    let (_, q) = ReceiptStub::of(group, seg)?.build(
+        ReceiptStat::Enroute,
+        0,
+        group.finished_ms,
+        group.finished_ms,
+        None,
+    );
     Ok(ReceiptDelivery {
-        system_id: group.meta.account.clone(),
-        source: group.meta.dest.clone(),
-        dest: group.meta.source.clone(),
-        short_message: dr.to_short_message_in(alphabet),
-        receipted_message_id: known_as,
-        message_state: ReceiptStat::Enroute.message_state(),
-        forward: None,
         intermediate: true,
-        network_error: None,
+        ..q.receipt
     })
 }
 

@@ -832,3 +832,28 @@ both!(
         assert_eq!(order, ["top", "mid", "low"]);
     }
 );
+
+both!(
+    a_reload_applies_new_routes_to_the_next_submit,
+    |kind: RedisKind| async move {
+        let mut env = Env::start(kind, "dlv-reload").await;
+        let a = env.start_app("node-a").await;
+        let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        // No route: the store keeps it, DELIVRD at once, bob gets nothing.
+        let kept = alice
+            .submit_ok(segment("ALICE", BOB, None, 0, &gsm("kept"), 1, ""))
+            .await;
+        let r = alice.wait_delivered(1, T).await;
+        assert_eq!(r[0].receipted_message_id.as_deref(), Some(kept.as_str()));
+        env.accounts.push_str(ROUTES);
+        env.rewrite_app_config("node-a");
+        a.handle.reload().unwrap();
+        alice
+            .submit_ok(segment("ALICE", BOB, None, 0, &gsm("routed"), 0, ""))
+            .await;
+        let got = bob.wait_delivered(1, T).await;
+        assert_eq!(got[0].text, "routed");
+        assert_eq!(got.len(), 1);
+    }
+);

@@ -21,18 +21,7 @@ if pending then
 end
 local st = redis.call('HMGET', h, 'state', 'to')
 if st[1] ~= 'routed' and st[1] ~= 'sched' then return {'final'} end
-if st[1] == 'routed' then
-  local ids = {}
-  local all = redis.call('HGETALL', h)
-  for i = 1, #all, 2 do
-    if string.sub(all[i], 1, 2) == 'i:' then ids[#ids + 1] = all[i + 1] end
-  end
-  if #ids == 0 then ids[1] = gid end
-  local z, rd = P .. 'r:' .. st[2], P .. 'rd:' .. st[2]
-  bulk('ZREM', z, ids)
-  bulk('HDEL', rd, ids)
-  if redis.call('ZCARD', z) == 0 then redis.call('SREM', P .. 'racc', st[2]) end
-end
+if st[1] == 'routed' then drop_deliveries(st[2], h, gid) end
 redis.call('ZREM', P .. 'deadlines', '@' .. gid, '^' .. gid)
 redis.call('HSET', h, 'state', 'cancelled', 'fin', now)
 redis.call('ZADD', P .. 'outbox', now, gid)

@@ -35,16 +35,8 @@ for _, gk in ipairs(due) do
     if h[1] == 'sched' then
       if h[6] then
         -- Simulated: each segment ends as its profile picked (`model::DeliveryResult`).
-        local r, seqs = h[6] .. ' 0 ' .. string.format('%d', now) .. ' ' .. NODE, {}
-        local all = redis.call('HGETALL', d)
-        for i = 1, #all, 2 do
-          if string.sub(all[i], 1, 2) == 'i:' then
-            seqs[#seqs + 1] = 'r:' .. string.sub(all[i], 3)
-            seqs[#seqs + 1] = r
-          end
-        end
-        if #seqs == 0 then seqs = {'r:1', r} end
-        redis.call('HSET', d, 'state', 'done', 'fin', now, unpack(seqs))
+        local r = h[6] .. ' 0 ' .. string.format('%d', now) .. ' ' .. NODE
+        redis.call('HSET', d, 'state', 'done', 'fin', now, unpack(results_for_all(d, gid, r)))
         ended[#ended + 1] = now
         ended[#ended + 1] = gid
       elseif h[2] then
@@ -69,16 +61,7 @@ for _, gk in ipairs(due) do
     local d = P .. 'd:' .. gid
     local h = redis.call('HMGET', d, 'state', 'to', 'fin')
     if h[1] == 'routed' then
-      local ids = {}
-      local all = redis.call('HGETALL', d)
-      for i = 1, #all, 2 do
-        if string.sub(all[i], 1, 2) == 'i:' then ids[#ids + 1] = all[i + 1] end
-      end
-      if #ids == 0 then ids[1] = gid end
-      local z, rd = P .. 'r:' .. h[2], P .. 'rd:' .. h[2]
-      bulk('ZREM', z, ids)
-      bulk('HDEL', rd, ids)
-      if redis.call('ZCARD', z) == 0 then redis.call('SREM', P .. 'racc', h[2]) end
+      drop_deliveries(h[2], d, gid)
       redis.call('HSET', d, 'state', 'done', 'fin', now)
       ended[#ended + 1] = now
       ended[#ended + 1] = gid

@@ -35,17 +35,7 @@ while i <= #ARGV do
       local o = (tonumber(h[2]) or 1) - 1
       -- seq 0: a reassembled message's one delivery, the result of all its segments.
       local rs = {'r:' .. seq, result}
-      if seq == '0' then
-        rs = {}
-        local all = redis.call('HGETALL', d)
-        for k = 1, #all, 2 do
-          if string.sub(all[k], 1, 2) == 'i:' then
-            rs[#rs + 1] = 'r:' .. string.sub(all[k], 3)
-            rs[#rs + 1] = result
-          end
-        end
-        if #rs == 0 then rs = {'r:1', result} end
-      end
+      if seq == '0' then rs = results_for_all(d, gid, result) end
       if o <= 0 then
         redis.call('HSET', d, 'o', 0, 'state', 'done', 'fin', now, unpack(rs))
         ended[#ended + 1] = now

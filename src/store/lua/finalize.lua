@@ -1,8 +1,8 @@
 -- After MongoDB acknowledged the outcomes of a batch (its groups may be of several
 -- partitions, see `parts_header`): records `part, gid, k, s, account, octets, 3k
 -- receipt values, s message ids`, one per group: k = -1 (no receipt values) when the
--- writer saw the gid absent from its `P:fresh` (its receipts were released, and a gid
--- never re-enters it), else its receipt triples as for [`RELEASE`]; octets: the user
+-- writer saw the gid absent from its `P:fresh` (its receipts were released, and a gid in
+-- the outbox never re-enters it), else its receipt triples as for [`RELEASE`]; octets: the user
 -- data its segments hold (what SUBMIT counted in P:usage); the message ids name the
 -- segment records `P:m:<id>`. For each group still there: delete every key of the
 -- message in one DEL (only the first caller deletes anything), take it off its

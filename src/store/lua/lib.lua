@@ -209,6 +209,36 @@ local function flush_receipts(q, tell)
     if tell then redis.call('SPUBLISH', P .. 'receipts', acct) end
   end
 end
+-- The segments of finished message hash d (gid its id): `{seq, message_id}` pairs
+-- from its `i:<seq>` fields, or `{'1', gid}` for a single-part message.
+local function segments_of(d, gid)
+  local out = {}
+  local all = redis.call('HGETALL', d)
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'i:' then out[#out + 1] = {string.sub(all[i], 3), all[i + 1]} end
+  end
+  if #out == 0 then out[1] = {'1', gid} end
+  return out
+end
+-- HSET arguments giving every segment of d the same result `r:<seq>` = r.
+local function results_for_all(d, gid, r)
+  local rs = {}
+  for _, s in ipairs(segments_of(d, gid)) do
+    rs[#rs + 1] = 'r:' .. s[1]
+    rs[#rs + 1] = r
+  end
+  return rs
+end
+-- Takes a forwarded message's queued deliveries (its segments' ids) out of account
+-- acct's queue, e.g. when its deadline or a cancel ends it.
+local function drop_deliveries(acct, d, gid)
+  local ids = {}
+  for _, s in ipairs(segments_of(d, gid)) do ids[#ids + 1] = s[2] end
+  local z = P .. 'r:' .. acct
+  bulk('ZREM', z, ids)
+  bulk('HDEL', P .. 'rd:' .. acct, ids)
+  if redis.call('ZCARD', z) == 0 then redis.call('SREM', P .. 'racc', acct) end
+end
 -- HGETALL of a finished group hash, plus `m:<seq>` = the segment record from
 -- P:m:<id> for each `i:<seq>` field (a multi-part message; a single-part one holds
 -- its record in its own `m:1` field and has no `i:` field).

@@ -11,9 +11,8 @@ if f[1] == 'routed' or f[1] == 'sched' then return {'pending'} end
 local r = ''
 if f[1] == 'done' then
   local seq = '1'
-  local all = redis.call('HGETALL', h)
-  for i = 1, #all, 2 do
-    if string.sub(all[i], 1, 2) == 'i:' and all[i + 1] == ARGV[3] then seq = string.sub(all[i], 3) end
+  for _, s in ipairs(segments_of(h, gid)) do
+    if s[2] == ARGV[3] then seq = s[1] end
   end
   r = redis.call('HGET', h, 'r:' .. seq) or ''
 end

@@ -148,6 +148,13 @@ impl Env {
         path
     }
 
+    /// Writes `node`'s config file of [`Env::start_app`] again from the env as it is
+    /// now (for a SIGHUP-style `reload`).
+    pub fn rewrite_app_config(&self, node: &str) {
+        let text = self.config_text(node, "127.0.0.1:0", &self.redis.url(), &self.mongo.uri());
+        self.write_config(&format!("{node}.toml"), &text);
+    }
+
     /// smppd in this process (`App::start` + `App::run`) on 127.0.0.1:0.
     pub async fn start_app(&self, node: &str) -> InProc {
         let text = self.config_text(node, "127.0.0.1:0", &self.redis.url(), &self.mongo.uri());
