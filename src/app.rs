@@ -23,6 +23,10 @@ pub fn store_settings(config: &Config) -> StoreSettings {
     s.key_prefix = config.redis.key_prefix.clone();
     s.node_id = config.server.node_id.clone();
     s.configure_keyspace_events = config.redis.configure_keyspace_events;
+    s.cluster = config.redis.cluster;
+    s.redis_seeds = config.redis.seeds.clone();
+    s.ack_replicas = config.redis.ack_replicas;
+    s.ack_timeout = config.redis.ack_timeout;
     s.max_pending = config.redis.max_pending;
     s.max_pending_bytes = config.redis.max_pending_bytes;
     s.retention_days = config.mongodb.retention_days;

@@ -128,7 +128,15 @@ pub struct BindFailurePolicy {
 
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
+    /// One server's URL, or one seed node's of a cluster.
     pub url: String,
+    /// A Redis/Valkey Cluster (`url` and `seeds` are seed nodes).
+    pub cluster: bool,
+    pub seeds: Vec<String>,
+    /// Replicas a submit must reach before it is acknowledged (`WAIT`), and for how
+    /// long it may wait for them.
+    pub ack_replicas: u32,
+    pub ack_timeout: std::time::Duration,
     /// Prepended to every key smppd writes; nodes of one installation share it.
     pub key_prefix: String,
     /// Whether smppd may run `CONFIG SET notify-keyspace-events` itself.

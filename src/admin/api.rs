@@ -32,7 +32,7 @@ pub struct BindsReply {
     pub cluster_error: Option<String>,
 }
 
-/// A node's published bind list (also the value of `<key_prefix>binds:<node_id>`).
+/// A node's published bind list (also the value of `<key_prefix>{binds}:node:<node_id>`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeBinds {
     pub node: String,

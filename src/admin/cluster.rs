@@ -13,8 +13,8 @@
 
 use std::time::Duration;
 
+use crate::store::connection::Conn;
 use chrono::Utc;
-use redis::aio::ConnectionManager;
 use tokio_util::sync::CancellationToken;
 
 use super::api::{Bind, NodeBinds};
@@ -28,12 +28,14 @@ pub const BIND_LIST_TTL: Duration = Duration::from_secs(30);
 /// How long one publication or read may take.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
+// One hash tag for both keys: the list and a node's entry are written in one
+// pipeline, which a cluster sends to one slot.
 fn node_key(prefix: &str, node: &str) -> String {
-    format!("{prefix}binds:{node}")
+    format!("{prefix}{{binds}}:node:{node}")
 }
 
 fn nodes_key(prefix: &str) -> String {
-    format!("{prefix}binds:nodes")
+    format!("{prefix}{{binds}}:nodes")
 }
 
 /// This node's binds as the API shows them.
@@ -74,7 +76,7 @@ pub async fn publish(
     let _ = tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(&mut conn)).await;
 }
 
-async fn write(conn: &mut ConnectionManager, prefix: &str, list: &NodeBinds) -> Result<(), String> {
+async fn write(conn: &mut Conn, prefix: &str, list: &NodeBinds) -> Result<(), String> {
     let json = serde_json::to_string(list).map_err(|e| e.to_string())?;
     let ttl = BIND_LIST_TTL.as_millis() as u64;
     let mut pipe = redis::pipe();

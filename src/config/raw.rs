@@ -117,6 +117,10 @@ pub struct RawBindFailures {
 #[serde(deny_unknown_fields)]
 pub struct RawRedis {
     pub url: Option<String>,
+    pub cluster: Option<bool>,
+    pub seeds: Option<Vec<String>>,
+    pub ack_replicas: Option<i64>,
+    pub ack_timeout: Option<String>,
     pub key_prefix: Option<String>,
     pub configure_keyspace_events: Option<bool>,
     pub max_pending: Option<i64>,

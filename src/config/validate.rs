@@ -264,6 +264,37 @@ pub(super) fn validate(
             ),
         );
     }
+    let seeds = raw.redis.seeds.clone().unwrap_or_default();
+    let cluster = raw.redis.cluster.unwrap_or(false);
+    for (i, seed) in seeds.iter().enumerate() {
+        if !seed.starts_with("redis://") && !seed.starts_with("rediss://") {
+            c.push(
+                format!("redis.seeds[{i}]"),
+                format!(
+                    "must start with redis:// or rediss://, got \"{}\"",
+                    super::redact_url(seed)
+                ),
+            );
+        }
+    }
+    if !seeds.is_empty() && !cluster {
+        c.push(
+            "redis.seeds",
+            "seed nodes are for a cluster: set cluster = true, or remove seeds".to_string(),
+        );
+    }
+    if cluster && (redis_url.starts_with("unix://") || redis_url.starts_with("redis+unix://")) {
+        c.push(
+            "redis.url",
+            "a cluster is reached over TCP: give a node's redis:// or rediss:// URL".to_string(),
+        );
+    }
+    let ack_replicas = c.int("redis.ack_replicas", raw.redis.ack_replicas, 0, 0, 16);
+    let ack_timeout = c.duration(
+        "redis.ack_timeout",
+        raw.redis.ack_timeout.as_deref(),
+        Duration::from_secs(1),
+    );
     let mongo_uri = env
         .mongodb_uri
         .clone()
@@ -362,6 +393,10 @@ pub(super) fn validate(
                 .clone()
                 .unwrap_or_else(|| "smppd:".to_string()),
             configure_keyspace_events: raw.redis.configure_keyspace_events.unwrap_or(true),
+            cluster,
+            seeds,
+            ack_replicas: ack_replicas as u32,
+            ack_timeout,
             max_pending: max_pending as u64,
             max_pending_bytes: max_pending_bytes as u64,
         },

@@ -66,11 +66,11 @@ impl Inner {
             let mut ids = Vec::new();
             // Pending groups: by their key.
             let pattern = format!("{}g:{}*", glob_escape(&pre), glob_escape(&prefix));
-            let keys = self.scan(&pattern).await?;
+            let keys = self.scan(p, &pattern).await?;
             ids.extend(self.fields(&keys, "gid").await?.into_iter().flatten());
             // Messages complete but not ended (scheduled, on their way): by state.
             let pattern = format!("{}d:*", glob_escape(&pre));
-            let keys = self.scan(&pattern).await?;
+            let keys = self.scan(p, &pattern).await?;
             let states = self.fields(&keys, "state").await?;
             for (key, state) in keys.iter().zip(states) {
                 if matches!(state.as_deref(), Some("sched" | "routed")) {
@@ -115,20 +115,23 @@ impl Inner {
         Ok(out)
     }
 
-    /// Every key matching `pattern` (SCAN, one round trip per SCAN_COUNT keys looked at).
-    async fn scan(&self, pattern: &str) -> Result<Vec<String>, StoreError> {
+    /// Every key of partition `p` matching `pattern` (SCAN on the partition's primary,
+    /// one round trip per SCAN_COUNT keys looked at).
+    async fn scan(&self, p: usize, pattern: &str) -> Result<Vec<String>, StoreError> {
         let mut conn = self.conn();
         let mut cursor: u64 = 0;
         let mut keys = Vec::new();
         loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            let cmd = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
                 .arg(pattern)
                 .arg("COUNT")
                 .arg(SCAN_COUNT)
-                .query_async(&mut conn)
-                .await?;
+                .clone();
+            let (next, batch): (u64, Vec<String>) =
+                redis::from_redis_value(conn.on_partition(cmd, p).await?)
+                    .map_err(redis::RedisError::from)?;
             keys.extend(batch);
             if next == 0 {
                 return Ok(keys);

@@ -23,6 +23,18 @@ pub enum StoreError {
     /// The batch call this submit was part of failed (one error for every record).
     #[error(transparent)]
     Batch(std::sync::Arc<StoreError>),
+    /// `WAIT` saw fewer replicas than `ack_replicas` within `ack_timeout`: the write
+    /// is on the primary but would not survive its loss, so it is not acknowledged.
+    #[error("only {got} of {wanted} replicas confirmed the write within {timeout_ms} ms")]
+    NotReplicated {
+        wanted: u32,
+        got: i64,
+        timeout_ms: u64,
+    },
+    /// `[redis] cluster` does not match the server (a cluster node without
+    /// `cluster = true`, or the reverse).
+    #[error("{0}")]
+    Mode(String),
     /// The store holds another layout version than this build's (`layout.rs`).
     #[error(
         "the store's data layout is {found}, this smppd needs {expected} (key {key}): \

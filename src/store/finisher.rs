@@ -279,26 +279,22 @@ impl Finisher {
         }
         // Receipts are normally released long before (super::release): send them
         // again only for the gids still in their P{t}:fresh. A gid in the outbox is
-        // final and cannot re-enter it, so one seen absent here is released for good. One ZMSCORE per partition, in
-        // one round trip.
+        // final and cannot re-enter it, so one seen absent here is released for good.
         let mut by_part: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for (i, (p, _)) in parted.iter().enumerate() {
             by_part.entry(*p).or_default().push(i);
         }
-        let mut pipe = redis::pipe();
-        for (p, idx) in &by_part {
-            pipe.cmd("ZMSCORE")
-                .arg(format!(
-                    "{}fresh",
-                    partition::prefix(self.inner.prefix(), *p)
-                ))
-                .arg(
-                    idx.iter()
-                        .map(|i| parted[*i].1.gid.as_str())
-                        .collect::<Vec<_>>(),
-                );
-        }
-        let scores: Vec<Vec<Option<f64>>> = pipe.query_async(&mut self.inner.conn()).await?;
+        // One ZMSCORE per partition, all at once (the connection pipelines them; a
+        // cluster sends each to its partition's primary).
+        let scores: Vec<Vec<Option<f64>>> =
+            futures::future::try_join_all(by_part.iter().map(|(p, idx)| {
+                let mut conn = self.inner.conn();
+                let key = format!("{}fresh", partition::prefix(self.inner.prefix(), *p));
+                let gids: Vec<&str> = idx.iter().map(|i| parted[*i].1.gid.as_str()).collect();
+                let cmd = redis::cmd("ZMSCORE").arg(key).arg(gids).clone();
+                async move { cmd.query_async::<Vec<Option<f64>>>(&mut conn).await }
+            }))
+            .await?;
         let mut fresh = vec![false; parted.len()];
         for ((_, idx), sc) in by_part.iter().zip(scores) {
             for (i, s) in idx.iter().zip(sc) {

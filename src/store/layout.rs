@@ -30,11 +30,15 @@ pub async fn check<C: ConnectionLike + Send>(conn: &mut C, prefix: &str) -> Resu
     let found = match found {
         Some(v) => v,
         None => {
-            let signs: Vec<String> = UNVERSIONED_SIGNS
-                .iter()
-                .map(|k| format!("{prefix}{k}"))
-                .collect();
-            let held: u32 = redis::cmd("EXISTS").arg(&signs).query_async(conn).await?;
+            // One EXISTS per key: on a cluster they live on different slots.
+            let mut held = 0u32;
+            for k in UNVERSIONED_SIGNS {
+                let n: u32 = redis::cmd("EXISTS")
+                    .arg(format!("{prefix}{k}"))
+                    .query_async(conn)
+                    .await?;
+                held += n;
+            }
             if held > 0 {
                 return Err(StoreError::Layout {
                     key,

@@ -31,6 +31,7 @@ mod announce;
 mod backlog;
 mod cancel_all;
 mod clock;
+pub mod connection;
 pub mod error;
 mod expiry;
 mod finisher;
@@ -51,12 +52,13 @@ mod scripts;
 pub mod settings;
 mod submit_batch;
 mod timers;
+mod topology;
 mod value;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use connection::Conn;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -143,9 +145,10 @@ pub struct StatsSnapshot {
 
 pub(crate) struct Inner {
     settings: StoreSettings,
-    client: redis::Client,
-    conn: ConnectionManager,
+    conn: Conn,
     db: i64,
+    /// Replicas a submit batch, claim or release must reach (`WAIT`).
+    ack: connection::Ack,
     scripts: Arc<scripts::Scripts>,
     /// Group commit of submits (one SUBMIT call per batch).
     submits: submit_batch::Batcher,
@@ -210,16 +213,35 @@ impl Store {
     /// configuration, and takes a node epoch. MongoDB is not contacted yet (outcomes
     /// wait in Redis while it is down). Starts the submit batcher's task, so that
     /// `submit` works before [`Store::spawn`]; it ends when the store is dropped.
-    pub async fn connect(settings: StoreSettings) -> Result<Store, StoreError> {
-        let client = redis::Client::open(settings.redis_url.as_str())?;
-        let db = client.get_connection_info().redis_settings().db();
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(settings.redis_timeout))
-            .set_connection_timeout(Some(settings.redis_timeout))
-            .set_number_of_retries(2);
-        let mut conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+    pub async fn connect(mut settings: StoreSettings) -> Result<Store, StoreError> {
+        connection::check_mode(&settings).await?;
+        // A cluster refuses a script over keys of several slots: one call per
+        // partition.
+        settings.per_partition_calls |= settings.cluster;
+        let db = redis::Client::open(settings.redis_url.as_str())?
+            .get_connection_info()
+            .redis_settings()
+            .db();
+        let mut conn = Conn::connect(&settings).await?;
         let backend = detect_backend(&mut conn).await?;
-        check_keyspace_events(&mut conn, backend, settings.configure_keyspace_events).await?;
+        if settings.cluster {
+            let topology = topology::Topology::read(&mut conn).await?;
+            for node in topology.nodes.iter().filter(|n| n.healthy) {
+                let info = topology::node_info(&settings.redis_url, node)?;
+                let mut c = redis::Client::open(info)?
+                    .get_multiplexed_async_connection()
+                    .await?;
+                check_keyspace_events(&mut c, backend, settings.configure_keyspace_events).await?;
+            }
+            tracing::info!(
+                primaries = topology.primaries(),
+                nodes = topology.nodes.len(),
+                "redis: a cluster"
+            );
+        } else {
+            check_keyspace_events(&mut conn, backend, settings.configure_keyspace_events).await?;
+            tracing::info!("redis: one server");
+        }
         layout::check(&mut conn, &settings.key_prefix).await?;
         let epoch: u64 = redis::cmd("INCR")
             .arg(format!("{}node_seq", settings.key_prefix))
@@ -242,8 +264,10 @@ impl Store {
         ));
         scripts.load(&mut conn).await?;
         tracing::debug!(target: "smppd::scripts", "script hashes: {}", scripts.hashes());
+        let ack = connection::Ack::of(&settings);
         let submits = submit_batch::Batcher::start(
             conn.clone(),
+            ack,
             scripts.clone(),
             scripts::submit::SubmitHeader {
                 max_pending: settings.max_pending,
@@ -260,9 +284,9 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 settings,
-                client,
                 conn,
                 db,
+                ack,
                 scripts,
                 submits,
                 outcomes,
@@ -396,7 +420,7 @@ impl Store {
     }
 
     /// A Redis connection, for read-only gauges and health checks (`metrics`).
-    pub fn redis(&self) -> ConnectionManager {
+    pub fn redis(&self) -> Conn {
         self.inner.conn()
     }
 
@@ -415,7 +439,7 @@ impl Store {
 }
 
 impl Inner {
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> Conn {
         self.conn.clone()
     }
 
@@ -458,11 +482,9 @@ impl Inner {
 }
 
 /// Hash-field expiration exists iff the server knows HPEXPIRE.
-async fn detect_backend(conn: &mut ConnectionManager) -> Result<ExpiryBackend, StoreError> {
-    let info: redis::Value = redis::cmd("COMMAND")
-        .arg("INFO")
-        .arg("HPEXPIRE")
-        .query_async(conn)
+async fn detect_backend(conn: &mut Conn) -> Result<ExpiryBackend, StoreError> {
+    let info = conn
+        .on_any(redis::cmd("COMMAND").arg("INFO").arg("HPEXPIRE").clone())
         .await?;
     let known = value::items(info)
         .iter()
@@ -488,17 +510,18 @@ fn has_flag(flags: &str, f: char) -> bool {
     flags.contains(f) || (f != 'E' && f != 'K' && flags.contains('A'))
 }
 
-async fn check_keyspace_events(
-    conn: &mut ConnectionManager,
+async fn check_keyspace_events<C: redis::aio::ConnectionLike + Send>(
+    conn: &mut C,
     backend: ExpiryBackend,
     may_configure: bool,
 ) -> Result<(), StoreError> {
-    let reply: Vec<String> = redis::cmd("CONFIG")
+    // A map on RESP3 (the cluster subscriber's node connections), pairs on RESP2.
+    let reply: std::collections::HashMap<String, String> = redis::cmd("CONFIG")
         .arg("GET")
         .arg("notify-keyspace-events")
         .query_async(conn)
         .await?;
-    let current = reply.get(1).cloned().unwrap_or_default();
+    let current = reply.into_values().next().unwrap_or_default();
     let missing: String = needed_flags(backend)
         .chars()
         .filter(|f| !has_flag(&current, *f))

@@ -26,6 +26,11 @@ pub fn prefix(key_prefix: &str, p: usize) -> String {
     format!("{key_prefix}{{{}}}:", TAGS[p])
 }
 
+/// The cluster slot of partition `p` (its tag's: `p · 256`, see [`TAGS`]).
+pub fn home_slot(p: usize) -> u16 {
+    (p * (16_384 / COUNT)) as u16
+}
+
 /// The partition of a multi-part message, from its group key: every segment finds
 /// the same one, whichever node receives it.
 /// A deadline entry `@<gid>` (a forwarded message's delivery deadline) or `^<gid>`
@@ -329,6 +334,7 @@ mod tests {
     fn partition_i_has_slot_i_times_256() {
         for (i, tag) in TAGS.iter().enumerate() {
             assert_eq!(usize::from(slot(tag)), i * 256, "partition {i}, tag {tag}");
+            assert_eq!(home_slot(i), slot(tag));
             assert!(
                 !tag.contains(['{', '}']),
                 "a tag is the text between braces"

@@ -5,9 +5,21 @@ use std::time::Duration;
 /// Settings of the Redis + MongoDB message store.
 #[derive(Debug, Clone)]
 pub struct StoreSettings {
-    /// `redis://host:port/db` of a standalone Redis ≥ 7.0 or Valkey (the layout is
-    /// partitioned for a cluster, whose runtime is not built yet).
+    /// `redis://host:port/db` of a standalone Redis ≥ 7.0 or Valkey, or one seed node
+    /// of a cluster.
     pub redis_url: String,
+    /// A Redis/Valkey Cluster, not one server: calls go to each partition's primary,
+    /// the expiry subscriber listens on every node. Implies `per_partition_calls`.
+    pub cluster: bool,
+    /// More seed nodes of the cluster (besides `redis_url`).
+    pub redis_seeds: Vec<String>,
+    /// Replicas that must have a submit batch, a claim or a release (`WAIT`) before it
+    /// counts as done: an acknowledged segment then survives the loss of its primary.
+    /// 0: no wait (replication is asynchronous; see docs/deployment.md).
+    pub ack_replicas: u32,
+    /// How long that `WAIT` may take; fewer replicas in time is an error (the submit
+    /// answers ESME_RSYSERR).
+    pub ack_timeout: Duration,
     /// Script calls of one partition each (SUBMIT, FINALIZE, RELEASE, RECEIPT_DONE),
     /// as a cluster needs, instead of one per batch whatever its partitions (tests of
     /// the cluster's call path on a standalone server).
@@ -65,6 +77,10 @@ impl StoreSettings {
     pub fn new(redis_url: impl Into<String>, mongodb_uri: impl Into<String>) -> StoreSettings {
         StoreSettings {
             redis_url: redis_url.into(),
+            cluster: false,
+            redis_seeds: Vec::new(),
+            ack_replicas: 0,
+            ack_timeout: Duration::from_secs(1),
             mongodb_uri: mongodb_uri.into(),
             database: "smppd".into(),
             collection: "outcomes".into(),

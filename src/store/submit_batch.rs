@@ -20,8 +20,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::store::connection::{Ack, Conn};
 use futures::stream::{FuturesUnordered, StreamExt};
-use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
 use super::scripts::submit::{SubmitHeader, SubmitRecord, SubmitReply};
@@ -64,13 +64,14 @@ pub(crate) struct Batcher {
 impl Batcher {
     /// Starts the batching task on the current runtime.
     pub fn start(
-        conn: ConnectionManager,
+        conn: Conn,
+        ack: Ack,
         scripts: Arc<Scripts>,
         header: SubmitHeader,
         calls: Calls,
     ) -> Batcher {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(rx, conn, scripts, header, calls));
+        tokio::spawn(run(rx, conn, ack, scripts, header, calls));
         Batcher { tx }
     }
 
@@ -88,7 +89,8 @@ impl Batcher {
 
 async fn run(
     mut rx: mpsc::Receiver<Job>,
-    conn: ConnectionManager,
+    conn: Conn,
+    ack: Ack,
     scripts: Arc<Scripts>,
     header: SubmitHeader,
     calls: Calls,
@@ -107,7 +109,7 @@ async fn run(
                             Err(_) => break,
                         }
                     }
-                    in_flight.push(call(conn.clone(), &scripts, header, calls, batch));
+                    in_flight.push(call(conn.clone(), ack, &scripts, header, calls, batch));
                 }
                 None => open = false,
             },
@@ -118,14 +120,15 @@ async fn run(
 /// The SUBMIT calls of `batch`: one (`Calls::One`), or one per partition, all at once
 /// (`Calls::PerPartition`); every job gets its reply (or its call's error).
 async fn call(
-    conn: ConnectionManager,
+    conn: Conn,
+    ack: Ack,
     scripts: &Scripts,
     h: SubmitHeader,
     calls: Calls,
     batch: Vec<Job>,
 ) {
     if calls == Calls::One {
-        return call_part(conn, scripts, h, batch).await;
+        return call_part(conn, ack, scripts, h, batch).await;
     }
     let mut parts: BTreeMap<usize, Vec<Job>> = BTreeMap::new();
     for j in batch {
@@ -134,20 +137,21 @@ async fn call(
     futures::future::join_all(
         parts
             .into_values()
-            .map(|jobs| call_part(conn.clone(), scripts, h, jobs)),
+            .map(|jobs| call_part(conn.clone(), ack, scripts, h, jobs)),
     )
     .await;
 }
 
-async fn call_part(
-    mut conn: ConnectionManager,
-    scripts: &Scripts,
-    h: SubmitHeader,
-    batch: Vec<Job>,
-) {
+async fn call_part(mut conn: Conn, ack: Ack, scripts: &Scripts, h: SubmitHeader, batch: Vec<Job>) {
     let (records, replies): (Vec<_>, Vec<_>) =
         batch.into_iter().map(|j| (j.record, j.reply)).unzip();
-    match scripts.submit(&mut conn, h, &records).await {
+    let part = records.first().map(|r| r.part).unwrap_or_default();
+    let stored = match scripts.submit(&mut conn, h, &records).await {
+        // Acknowledged only once the replicas asked for have it too.
+        Ok(answers) => ack.wait(&mut conn, part).await.map(|()| answers),
+        Err(e) => Err(e),
+    };
+    match stored {
         // A receiver gone (its session dropped the submit) changes nothing: the
         // segment is stored either way.
         Ok(answers) => {

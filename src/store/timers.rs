@@ -184,7 +184,7 @@ pub async fn load(inner: &Inner) -> Result<usize, StoreError> {
     Ok(loaded)
 }
 
-async fn load_partition(inner: &Inner, p: usize) -> Result<usize, StoreError> {
+pub(super) async fn load_partition(inner: &Inner, p: usize) -> Result<usize, StoreError> {
     let key = format!("{}deadlines", super::partition::prefix(inner.prefix(), p));
     let mut offset: isize = 0;
     let mut loaded = 0;

@@ -1,6 +1,6 @@
 //! DELIVERY_DONE: deliveries of forwarded messages that ended.
 
-use redis::aio::ConnectionManager;
+use crate::store::connection::Conn;
 
 use super::{Name, ReceiptEntry, Scripts};
 use crate::store::error::StoreError;
@@ -32,7 +32,7 @@ impl Scripts {
     /// Queues one receipt of `account` due now (an intermediate notification), once.
     pub async fn receipt_add(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         p: usize,
         account: &str,
         id: &str,
@@ -49,7 +49,7 @@ impl Scripts {
     /// outbox).
     pub async fn delivery_done(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         p: usize,
         account: &str,
         lease_ms: i64,

@@ -1,6 +1,6 @@
 //! CLAIM_DUE: the claim-due pass, one call per batch.
 
-use redis::aio::ConnectionManager;
+use crate::store::connection::Conn;
 
 use super::{Name, RawGroup, Scripts};
 use crate::store::error::StoreError;
@@ -23,7 +23,7 @@ impl Scripts {
     /// removed, the gid put in the outbox and `P:fresh`.
     pub async fn claim_due(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         p: usize,
         limit: usize,
         partial_grace_ms: u64,

@@ -30,7 +30,7 @@ pub mod submit;
 
 use std::collections::HashMap;
 
-use redis::aio::ConnectionManager;
+use crate::store::connection::Conn;
 use redis::{Script, ScriptInvocation, Value};
 
 use super::error::StoreError;
@@ -130,7 +130,7 @@ impl Scripts {
     /// run out of order (a resent segment behind its original, say, could find the
     /// message already completed). After a Redis restart (an empty script cache)
     /// that can still happen once; see ARCHITECTURE.md "Accepting a segment".
-    pub async fn load(&self, conn: &mut ConnectionManager) -> Result<(), StoreError> {
+    pub async fn load(&self, conn: &mut Conn) -> Result<(), StoreError> {
         for s in &self.scripts {
             s.load_async(conn).await?;
         }

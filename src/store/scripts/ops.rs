@@ -2,7 +2,7 @@
 //! REPLACE. Each finds the message by message_id only for its owner (account, and
 //! source unless the request's is empty).
 
-use redis::aio::ConnectionManager;
+use crate::store::connection::Conn;
 
 use super::{Name, Scripts};
 use crate::store::error::StoreError;
@@ -77,7 +77,7 @@ fn tag(v: redis::Value) -> (Option<String>, Vec<redis::Value>) {
 impl Scripts {
     pub async fn query(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         p: usize,
         message_id: &str,
         owner: &Owner<'_>,
@@ -102,7 +102,7 @@ impl Scripts {
 
     pub async fn cancel(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         p: usize,
         message_id: &str,
         owner: &Owner<'_>,
@@ -128,7 +128,7 @@ impl Scripts {
 
     pub async fn replace(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         p: usize,
         message_id: &str,
         owner: &Owner<'_>,

@@ -1,6 +1,6 @@
 //! The outcome writer's scripts: LEASE, READ_GROUPS, RECLAIM, FINALIZE.
 
-use redis::aio::ConnectionManager;
+use crate::store::connection::Conn;
 
 use super::{Name, RawGroup, ReceiptEntry, Scripts};
 use crate::store::error::StoreError;
@@ -37,7 +37,7 @@ impl Scripts {
     /// recording the holder (this node, `epoch`) for [`Scripts::reclaim`].
     pub async fn lease(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         p: usize,
         limit: usize,
         lease_ms: u64,
@@ -61,7 +61,7 @@ impl Scripts {
     /// meanwhile by a node that took over its lease).
     pub async fn read_groups(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         p: usize,
         gids: &[String],
     ) -> Result<Vec<Option<RawGroup>>, StoreError> {
@@ -83,12 +83,7 @@ impl Scripts {
 
     /// At start: the leases an earlier process of this node (same node label, an
     /// epoch below `epoch`) holds are made due now. Returns how many.
-    pub async fn reclaim(
-        &self,
-        conn: &mut ConnectionManager,
-        p: usize,
-        epoch: u64,
-    ) -> Result<u64, StoreError> {
+    pub async fn reclaim(&self, conn: &mut Conn, p: usize, epoch: u64) -> Result<u64, StoreError> {
         let mut inv = self.call(Name::Reclaim, p);
         inv.arg(epoch);
         Ok(inv.invoke_async(conn).await?)
@@ -100,7 +95,7 @@ impl Scripts {
     /// groups may be of several partitions (one call on a standalone server).
     pub async fn finalize(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         records: &[FinalizeRecord],
     ) -> Result<(), StoreError> {
         let (parts, index) = super::index_parts(records.iter().map(|r| r.part));

@@ -2,7 +2,7 @@
 //! queued), RECEIPT_TAKE / _DONE / _RETRY (an account's queue), RECEIPT_READY (held
 //! receipts made due).
 
-use redis::aio::ConnectionManager;
+use crate::store::connection::Conn;
 
 use super::{Name, RawGroup, ReceiptEntry, Scripts};
 use crate::store::error::StoreError;
@@ -55,7 +55,7 @@ impl Scripts {
     /// (`P:fresh`); gone ones are dropped from it.
     pub async fn fresh(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         p: usize,
         limit: usize,
     ) -> Result<Vec<RawGroup>, StoreError> {
@@ -69,7 +69,7 @@ impl Scripts {
     /// leased. The groups may be of several partitions.
     pub async fn release(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         lease_ms: i64,
         records: &[ReleaseRecord],
     ) -> Result<Released, StoreError> {
@@ -98,7 +98,7 @@ impl Scripts {
     /// Leases up to `limit` due receipts of `account` for `lease_ms`.
     pub async fn receipt_take(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         p: usize,
         account: &str,
         limit: usize,
@@ -124,7 +124,7 @@ impl Scripts {
     /// `ids` by partition (each receipt id is its message's message_id).
     pub async fn receipt_done(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         account: &str,
         ids: &[(usize, Vec<String>)],
     ) -> Result<(), StoreError> {
@@ -142,7 +142,7 @@ impl Scripts {
     /// due at once it is announced. False when it is gone.
     pub async fn receipt_retry(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         p: usize,
         account: &str,
         id: &str,
@@ -158,7 +158,7 @@ impl Scripts {
     /// Makes held receipts due now and announces their accounts.
     pub async fn receipt_ready(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         p: usize,
         held: &[HeldEntry<'_>],
     ) -> Result<(), StoreError> {

@@ -1,7 +1,7 @@
 //! SUBMIT: a batch of segments, each stored exactly as if it were alone, in order
 //! (group commit, see `submit_batch.rs`).
 
-use redis::aio::ConnectionManager;
+use crate::store::connection::Conn;
 
 use super::{Name, RawGroup, ReceiptEntry, Scripts};
 use crate::service::AccountLimits;
@@ -135,7 +135,7 @@ impl Scripts {
     /// reply per record, in order.
     pub async fn submit(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         header: SubmitHeader,
         records: &[SubmitRecord],
     ) -> Result<Vec<SubmitReply>, StoreError> {

@@ -41,6 +41,8 @@ use std::time::Duration;
 use redis::{PushInfo, PushKind};
 use tokio::sync::mpsc;
 
+mod cluster;
+
 use super::announce::DispatchEvent;
 use super::partition;
 use super::{ExpiryBackend, Inner, StoreError};
@@ -59,7 +61,7 @@ impl Subscriber {
     }
 
     /// The keyspace-event channels (classic pub/sub: the server publishes them).
-    fn event_channels(&self) -> Vec<String> {
+    pub(super) fn event_channels(&self) -> Vec<String> {
         let db = self.inner.db;
         let mut c = vec![format!("__keyevent@{db}__:expired")];
         if self.inner.backend == ExpiryBackend::HashFieldExpiry {
@@ -89,6 +91,9 @@ impl Subscriber {
     }
 
     async fn serve(&self) {
+        if self.inner.settings.cluster {
+            return cluster::serve(self).await;
+        }
         let mut pause = Duration::from_millis(50);
         loop {
             if self.inner.shutdown.is_cancelled() {
@@ -114,7 +119,9 @@ impl Subscriber {
     }
 
     async fn session(&self) -> Result<(), StoreError> {
-        let info = self.inner.client.get_connection_info().clone();
+        let info = redis::Client::open(self.inner.settings.redis_url.as_str())?
+            .get_connection_info()
+            .clone();
         let resp3 = info
             .redis_settings()
             .clone()
@@ -213,7 +220,7 @@ impl Subscriber {
 
     /// One pushed message: an announcement on a partition's channel, or a keyspace
     /// event of a partition's timer.
-    async fn event(&self, push: PushInfo) {
+    pub(super) async fn event(&self, push: PushInfo) {
         let Some(msg) = redis::Msg::from_push_info(push) else {
             return; // a (s)subscribe confirmation
         };
@@ -324,15 +331,19 @@ async fn claim_due(inner: &Inner, p: usize) -> Result<usize, StoreError> {
         // One script per batch: claiming group by group (a round trip each) fell
         // behind when the subscriber was killed every second (chaos run: ~400
         // claims/s, lateness p99 20 s).
+        let mut conn = inner.conn();
         let batch = inner
             .scripts
             .claim_due(
-                &mut inner.conn(),
+                &mut conn,
                 p,
                 CLAIM_DUE_BATCH,
                 inner.settings.delivery.partial_grace.as_millis() as u64,
             )
             .await?;
+        if batch.listed > 0 {
+            inner.ack.wait(&mut conn, p).await?;
+        }
         let listed = batch.listed;
         for late in batch.lateness_ms {
             crate::metrics::expiry_lateness_ms(late);

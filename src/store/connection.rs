@@ -1,0 +1,192 @@
+//! The store's Redis connection: one server, or a Redis/Valkey Cluster.
+//!
+//! Both are multiplexed (one socket per server, requests pipelined by the crate) and
+//! cheap to clone. On a cluster, a command or script call goes to the primary that
+//! owns its first key's slot (the crate follows MOVED/ASK and reloads its slot map);
+//! everything the store sends names one partition's keys, or global keys alone, so
+//! no call crosses slots. The few commands that name no key but must reach a
+//! partition's owner (SCAN) go through [`Conn::on_partition`].
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Value};
+
+use super::error::StoreError;
+use super::partition;
+use super::settings::StoreSettings;
+
+/// Replicas a write must reach before it counts (`[redis] ack_replicas`).
+#[derive(Debug, Clone, Copy)]
+pub struct Ack {
+    pub replicas: u32,
+    pub timeout: std::time::Duration,
+}
+
+impl Ack {
+    pub fn of(settings: &StoreSettings) -> Ack {
+        Ack {
+            replicas: settings.ack_replicas,
+            timeout: settings.ack_timeout,
+        }
+    }
+
+    /// After a write to partition `p` on `conn`: `WAIT` on the same connection to the
+    /// partition's primary (WAIT counts replicas that have this client's writes so
+    /// far, so it covers the one just made). Nothing to do with 0 replicas.
+    pub async fn wait(&self, conn: &mut Conn, p: usize) -> Result<(), StoreError> {
+        if self.replicas == 0 {
+            return Ok(());
+        }
+        let timeout_ms = self.timeout.as_millis() as u64;
+        let got: i64 = redis::from_redis_value(
+            conn.on_partition(
+                redis::cmd("WAIT")
+                    .arg(self.replicas)
+                    .arg(timeout_ms)
+                    .clone(),
+                p,
+            )
+            .await?,
+        )
+        .map_err(redis::RedisError::from)?;
+        if got < i64::from(self.replicas) {
+            return Err(StoreError::NotReplicated {
+                wanted: self.replicas,
+                got,
+                timeout_ms,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a server of the other mode with a message that says what to set: a cluster
+/// node answers single-server commands only for its own slots, and a single server
+/// cannot take cluster routing.
+pub async fn check_mode(settings: &StoreSettings) -> Result<(), StoreError> {
+    let client = redis::Client::open(settings.redis_url.as_str())?;
+    let mut conn = tokio::time::timeout(
+        settings.redis_timeout,
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .map_err(|_| {
+        StoreError::Redis(redis::RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connecting to redis timed out",
+        )))
+    })??;
+    let info: String = redis::cmd("INFO")
+        .arg("cluster")
+        .query_async(&mut conn)
+        .await?;
+    let enabled = info.lines().any(|l| l.trim() == "cluster_enabled:1");
+    // The address alone: the URL may hold a password.
+    let url = client.get_connection_info().addr().to_string();
+    match (enabled, settings.cluster) {
+        (true, false) => Err(StoreError::Mode(format!(
+            "{url} is a Redis/Valkey Cluster node (cluster_enabled:1): set [redis] cluster = true"
+        ))),
+        (false, true) => Err(StoreError::Mode(format!(
+            "{url} is not a cluster node (cluster_enabled:0): set [redis] cluster = false, \
+             or point url at a node of the cluster"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Clone)]
+pub enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    /// Connects as `settings` say: `redis_url` alone, or with `cluster` the URL and
+    /// `redis_seeds` as the cluster's seed nodes (credentials and TLS from each URL).
+    pub async fn connect(settings: &StoreSettings) -> RedisResult<Conn> {
+        if settings.cluster {
+            let mut seeds = vec![settings.redis_url.as_str().into_connection_info()?];
+            for s in &settings.redis_seeds {
+                seeds.push(s.as_str().into_connection_info()?);
+            }
+            let client = redis::cluster::ClusterClientBuilder::new(seeds)
+                .connection_timeout(settings.redis_timeout)
+                .response_timeout(settings.redis_timeout)
+                // A partition without a primary (failover in progress) answers an
+                // error within the timeout, not after minutes of retries: its submits
+                // get ESME_RSYSERR, the other partitions go on.
+                .retries(2)
+                .build()?;
+            Ok(Conn::Cluster(client.get_async_connection().await?))
+        } else {
+            let client = redis::Client::open(settings.redis_url.as_str())?;
+            let config = ConnectionManagerConfig::new()
+                .set_response_timeout(Some(settings.redis_timeout))
+                .set_connection_timeout(Some(settings.redis_timeout))
+                .set_number_of_retries(2);
+            Ok(Conn::Single(
+                ConnectionManager::new_with_config(client, config).await?,
+            ))
+        }
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Conn::Cluster(_))
+    }
+
+    /// `cmd` on the primary that owns partition `p` (on one server: that server).
+    pub async fn on_partition(&mut self, cmd: Cmd, p: usize) -> RedisResult<Value> {
+        match self {
+            Conn::Single(c) => cmd.query_async(c).await,
+            Conn::Cluster(c) => {
+                let route = Route::new(partition::home_slot(p), SlotAddr::Master);
+                c.route_command(
+                    cmd,
+                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route)),
+                )
+                .await
+            }
+        }
+    }
+
+    /// `cmd` on any one server (read-only facts every node shares: `COMMAND INFO`).
+    pub async fn on_any(&mut self, cmd: Cmd) -> RedisResult<Value> {
+        match self {
+            Conn::Single(c) => cmd.query_async(c).await,
+            Conn::Cluster(c) => {
+                c.route_command(cmd, RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random))
+                    .await
+            }
+        }
+    }
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}

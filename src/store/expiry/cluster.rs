@@ -1,0 +1,337 @@
+//! The expiry subscriber on a Redis/Valkey Cluster.
+//!
+//! Keyspace events are node-local: a primary publishes only its own keys'
+//! `expired`/`hexpired`, and a replica none until it is promoted — then at once, on
+//! connections it already had. So the subscriber holds one connection per node,
+//! primaries and replicas, each subscribed to the keyspace-event channels; the shard
+//! channels of a partition (`armed`, `receipts`) are subscribed on the node serving it
+//! (its primary, or while that is down its replica).
+//!
+//! The nodes come from `CLUSTER NODES`, read at start and again whenever a node's
+//! connection ends or a node drops our shard subscriptions (a slot moved away:
+//! `sunsubscribe`). Connections that still work are kept across such a change, so
+//! only the partitions whose serving node changed, or whose node connection is new,
+//! get a recovery pass (events sent while nobody listened are lost). A partition with
+//! no reachable node is tried again after a pause (growing to 2 s) until one serves
+//! it. There is no periodic scan.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{PushInfo, PushKind};
+use tokio::sync::mpsc;
+
+use super::super::topology::{self, Topology};
+use super::super::{partition, timers, StoreError};
+use super::{claim_due, Subscriber};
+use crate::store::announce::DispatchEvent;
+
+/// A node's subscription connection and the partitions whose shard channels it holds.
+struct NodeSub {
+    conn: MultiplexedConnection,
+    parts: u64,
+}
+
+/// Why the event loop handed back to the supervisor.
+enum Change {
+    /// A node's connection ended.
+    Lost(String),
+    /// A node dropped shard subscriptions (its slots moved).
+    Moved,
+}
+
+pub(super) async fn serve(sub: &Subscriber) {
+    let inner = &sub.inner;
+    let (tx, mut pushes) = mpsc::unbounded_channel::<(String, PushInfo)>();
+    let mut nodes: HashMap<String, NodeSub> = HashMap::new();
+    // The node serving each partition's shard channels, as last subscribed.
+    let mut serving: Vec<Option<String>> = vec![None; partition::COUNT];
+    let mut pause = Duration::from_millis(50);
+    let mut first = true;
+    loop {
+        if inner.shutdown.is_cancelled() {
+            return;
+        }
+        let retry = match reconcile(sub, &mut nodes, &mut serving, &tx, &mut pushes).await {
+            Ok((recover, uncovered)) => {
+                if first {
+                    inner.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
+                    first = false;
+                }
+                let covered = uncovered == 0;
+                inner
+                    .stats
+                    .expiry_subscribed
+                    .store(covered, Ordering::Relaxed);
+                if let Err(e) = recover_parts(sub, recover).await {
+                    tracing::warn!(error = %e, "cluster recovery pass failed");
+                    // Tried again for these partitions at the next round.
+                    forget(&mut serving, recover);
+                    false
+                } else {
+                    !covered
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cluster expiry subscriber: topology not read");
+                true
+            }
+        };
+        let wait = if retry {
+            let p = pause;
+            pause = (pause * 2).min(Duration::from_secs(2));
+            Some(p)
+        } else {
+            pause = Duration::from_millis(50);
+            None
+        };
+        match events(sub, &mut pushes, wait).await {
+            None => return,
+            Some(Some(Change::Lost(node))) => {
+                tracing::warn!(node, "expiry subscriber lost a node's connection");
+                if let Some(gone) = nodes.remove(&node) {
+                    forget(&mut serving, gone.parts);
+                }
+            }
+            Some(Some(Change::Moved)) | Some(None) => {}
+        }
+    }
+}
+
+/// Marks the partitions of `mask` as served by no node (re-subscribed and recovered
+/// at the next reconcile).
+fn forget(serving: &mut [Option<String>], mask: u64) {
+    for p in partition::members(mask) {
+        serving[p] = None;
+    }
+}
+
+/// Handles pushes until a topology change (`Some(Some(..))`), until `wait` passes
+/// (`Some(None)`), or shutdown (`None`).
+async fn events(
+    sub: &Subscriber,
+    pushes: &mut mpsc::UnboundedReceiver<(String, PushInfo)>,
+    wait: Option<Duration>,
+) -> Option<Option<Change>> {
+    let timer = async {
+        match wait {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(timer);
+    loop {
+        let (node, push) = tokio::select! {
+            m = pushes.recv() => m?,
+            _ = &mut timer => return Some(None),
+            _ = sub.inner.shutdown.cancelled() => return None,
+        };
+        match push.kind {
+            PushKind::Disconnection => return Some(Some(Change::Lost(node))),
+            PushKind::SUnsubscribe => return Some(Some(Change::Moved)),
+            PushKind::Subscribe | PushKind::SSubscribe => {}
+            _ => sub.event(push).await,
+        }
+    }
+}
+
+/// Brings the subscriptions in line with the cluster: a connection per reachable node,
+/// each partition's shard channels on its serving node. Returns the partitions to
+/// recover and those no node serves.
+async fn reconcile(
+    sub: &Subscriber,
+    nodes: &mut HashMap<String, NodeSub>,
+    serving: &mut [Option<String>],
+    tx: &mpsc::UnboundedSender<(String, PushInfo)>,
+    pushes: &mut mpsc::UnboundedReceiver<(String, PushInfo)>,
+) -> Result<(u64, u64), StoreError> {
+    let inner = &sub.inner;
+    let topo = Topology::read(&mut inner.conn()).await?;
+    // Nodes gone from the cluster or failed: drop their connections.
+    nodes.retain(|addr, ns| {
+        let keep = topo.nodes.iter().any(|n| n.healthy && n.addr() == *addr);
+        if !keep {
+            forget(serving, ns.parts);
+        }
+        keep
+    });
+    let mut recover = 0u64;
+    for node in topo.nodes.iter().filter(|n| n.healthy) {
+        let addr = node.addr();
+        if nodes.contains_key(&addr) {
+            continue;
+        }
+        match connect(sub, &topo, node, tx).await {
+            Ok(conn) => {
+                // Events of this node's partitions may have been missed.
+                recover |= owned_mask(&topo, &addr);
+                nodes.insert(addr, NodeSub { conn, parts: 0 });
+            }
+            Err(e) => {
+                tracing::warn!(node = addr, error = %e, "expiry subscriber: node not reachable")
+            }
+        }
+    }
+    let mut uncovered = 0u64;
+    let mut asked: HashMap<String, Vec<usize>> = HashMap::new();
+    for (p, served) in serving.iter_mut().enumerate() {
+        let Some(addr) = topo
+            .serving(p)
+            .map(topology::Node::addr)
+            .filter(|a| nodes.contains_key(a))
+        else {
+            uncovered |= 1 << p;
+            continue;
+        };
+        if served.as_deref() != Some(addr.as_str()) {
+            recover |= 1 << p;
+            if let Some(old) = served.as_ref().and_then(|o| nodes.get_mut(o)) {
+                old.parts &= !(1 << p);
+            }
+            asked.entry(addr.clone()).or_default().push(p);
+            *served = Some(addr);
+        }
+    }
+    for (addr, parts) in asked {
+        let Some(ns) = nodes.get_mut(&addr) else {
+            continue;
+        };
+        if let Err(e) = ssubscribe(sub, ns, &parts, pushes).await {
+            for p in parts {
+                serving[p] = None;
+            }
+            return Err(e);
+        }
+    }
+    Ok((recover, uncovered))
+}
+
+/// The partitions `addr` owns as primary.
+fn owned_mask(topo: &Topology, addr: &str) -> u64 {
+    (0..partition::COUNT)
+        .filter(|p| topo.owner(*p).is_some_and(|n| n.addr() == addr))
+        .fold(0, |m, p| m | (1 << p))
+}
+
+/// A RESP3 connection to `node` whose pushes go to `tx` tagged with its address,
+/// subscribed to the keyspace-event channels, with the node's
+/// `notify-keyspace-events` checked (a restarted node forgets a CONFIG SET).
+async fn connect(
+    sub: &Subscriber,
+    topo: &Topology,
+    node: &topology::Node,
+    tx: &mpsc::UnboundedSender<(String, PushInfo)>,
+) -> Result<MultiplexedConnection, StoreError> {
+    let _ = topo;
+    let inner = &sub.inner;
+    let info = topology::node_info(&inner.settings.redis_url, node)?;
+    let resp3 = info
+        .redis_settings()
+        .clone()
+        .set_protocol(redis::ProtocolVersion::RESP3);
+    let client = redis::Client::open(info.set_redis_settings(resp3))?;
+    let (node_tx, mut node_rx) = mpsc::unbounded_channel::<PushInfo>();
+    let config = redis::AsyncConnectionConfig::new()
+        .set_push_sender(node_tx)
+        .set_connection_timeout(Some(inner.settings.redis_timeout))
+        .set_response_timeout(Some(inner.settings.redis_timeout));
+    let mut conn = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
+    // Forwarded with the node's name, so a Disconnection says whose.
+    let addr = node.addr();
+    let out = tx.clone();
+    inner.tasks.spawn(async move {
+        while let Some(p) = node_rx.recv().await {
+            if out.send((addr.clone(), p)).is_err() {
+                return;
+            }
+        }
+    });
+    conn.subscribe(sub.event_channels()).await?;
+    if let Err(e) = super::super::check_keyspace_events(
+        &mut conn,
+        inner.backend,
+        inner.settings.configure_keyspace_events,
+    )
+    .await
+    {
+        match e {
+            StoreError::KeyspaceEvents(_) => {
+                tracing::error!(node = node.addr(), error = %e, "expiry events are off on a cluster node")
+            }
+            other => return Err(other),
+        }
+    }
+    Ok(conn)
+}
+
+/// SSUBSCRIBE of `parts`' shard channels on `ns`, confirmations read from the pushes
+/// (see the standalone subscriber for why not as replies); other pushes meanwhile are
+/// handled as they come.
+async fn ssubscribe(
+    sub: &Subscriber,
+    ns: &mut NodeSub,
+    parts: &[usize],
+    pushes: &mut mpsc::UnboundedReceiver<(String, PushInfo)>,
+) -> Result<(), StoreError> {
+    let inner = &sub.inner;
+    let mut channels = 0;
+    for p in parts {
+        let pre = partition::prefix(inner.prefix(), *p);
+        for ch in [format!("{pre}armed"), format!("{pre}receipts")] {
+            let mut c = redis::cmd("SSUBSCRIBE");
+            c.arg(ch).set_no_response(true);
+            c.query_async::<()>(&mut ns.conn).await?;
+            channels += 1;
+        }
+        ns.parts |= 1 << p;
+    }
+    let mut confirmed = 0;
+    let mut early = Vec::new();
+    while confirmed < channels {
+        let push = tokio::time::timeout(inner.settings.redis_timeout, pushes.recv())
+            .await
+            .map_err(|_| StoreError::Corrupt("SSUBSCRIBE not confirmed in time".into()))?;
+        match push {
+            Some((_, p)) if p.kind == PushKind::SSubscribe => confirmed += 1,
+            Some((node, p)) if p.kind == PushKind::Disconnection => {
+                return Err(StoreError::Corrupt(format!(
+                    "subscription connection to {node} closed"
+                )))
+            }
+            Some((_, p)) => early.push(p),
+            None => return Err(StoreError::Corrupt("subscription stream ended".into())),
+        }
+    }
+    for p in early {
+        sub.event(p).await;
+    }
+    Ok(())
+}
+
+/// The recovery pass for the partitions of `mask`: their due deadlines claimed, their
+/// timers loaded, and the outcome writer and receipt dispatcher woken for them.
+async fn recover_parts(sub: &Subscriber, mask: u64) -> Result<(), StoreError> {
+    if mask == 0 {
+        return Ok(());
+    }
+    let inner = &sub.inner;
+    inner.stats.recovery_passes.fetch_add(1, Ordering::Relaxed);
+    // A changed owner may have another clock.
+    inner.clock.sync(&mut inner.conn()).await?;
+    let mut claimed = 0;
+    for p in partition::members(mask) {
+        claimed += claim_due(inner, p).await?;
+        timers::load_partition(inner, p).await?;
+    }
+    if claimed > 0 {
+        tracing::info!(claimed, "recovery pass claimed expired messages");
+    }
+    inner.release_wake.wake_mask(mask);
+    inner.finisher_wake.wake_mask(mask);
+    let _ = sub.dispatch.send(DispatchEvent::Rescan).await;
+    Ok(())
+}
