@@ -7,6 +7,8 @@
 //! no call crosses slots. The few commands that name no key but must reach a
 //! partition's owner (SCAN) go through [`Conn::on_partition`].
 
+use std::sync::{Arc, RwLock};
+
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
@@ -61,6 +63,18 @@ impl Ack {
     }
 }
 
+impl Ack {
+    /// [`Ack::wait`] after a claim or a release: bounds what a failover can take back
+    /// (the claim or release is then made again, at least once), but a shortfall stops
+    /// nothing — the message is acknowledged already, and holding its outcome or
+    /// receipts back would not make it safer.
+    pub async fn settle(&self, conn: &mut Conn, p: usize) {
+        if let Err(e) = self.wait(conn, p).await {
+            tracing::warn!(partition = p, error = %e, "claim/release not confirmed by the replicas");
+        }
+    }
+}
+
 /// Refuses a server of the other mode with a message that says what to set: a cluster
 /// node answers single-server commands only for its own slots, and a single server
 /// cannot take cluster routing.
@@ -96,6 +110,28 @@ pub async fn check_mode(settings: &StoreSettings) -> Result<(), StoreError> {
     }
 }
 
+/// The store's connection, replaceable: on a cluster the supervisor of the expiry
+/// subscriber (`expiry::cluster`) puts a new one in when a partition changes owner —
+/// the crate's client learns a new primary only from a MOVED, which a dead primary
+/// never sends, and was seen to stall every call after a primary was killed.
+#[derive(Clone)]
+pub struct Shared(Arc<RwLock<Conn>>);
+
+impl Shared {
+    pub fn new(conn: Conn) -> Shared {
+        Shared(Arc::new(RwLock::new(conn)))
+    }
+
+    /// The current connection (a cheap clone; never held across an await).
+    pub fn get(&self) -> Conn {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn replace(&self, conn: Conn) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = conn;
+    }
+}
+
 #[derive(Clone)]
 pub enum Conn {
     Single(ConnectionManager),
@@ -106,8 +142,18 @@ impl Conn {
     /// Connects as `settings` say: `redis_url` alone, or with `cluster` the URL and
     /// `redis_seeds` as the cluster's seed nodes (credentials and TLS from each URL).
     pub async fn connect(settings: &StoreSettings) -> RedisResult<Conn> {
+        Conn::connect_via(settings, &[]).await
+    }
+
+    /// The same, with `nodes` (reachable cluster nodes, as connection facts) tried
+    /// before the configured seeds.
+    pub async fn connect_via(
+        settings: &StoreSettings,
+        nodes: &[redis::ConnectionInfo],
+    ) -> RedisResult<Conn> {
         if settings.cluster {
-            let mut seeds = vec![settings.redis_url.as_str().into_connection_info()?];
+            let mut seeds = nodes.to_vec();
+            seeds.push(settings.redis_url.as_str().into_connection_info()?);
             for s in &settings.redis_seeds {
                 seeds.push(s.as_str().into_connection_info()?);
             }

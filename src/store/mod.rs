@@ -145,10 +145,14 @@ pub struct StatsSnapshot {
 
 pub(crate) struct Inner {
     settings: StoreSettings,
-    conn: Conn,
+    conn: connection::Shared,
     db: i64,
     /// Replicas a submit batch, claim or release must reach (`WAIT`).
     ack: connection::Ack,
+    /// With `ack_replicas`, the connection those writes and their WAITs go over: the
+    /// server blocks a client in WAIT, and on the shared connection every other
+    /// command would queue behind it (up to `ack_timeout` when a replica is missing).
+    acked: Option<connection::Shared>,
     scripts: Arc<scripts::Scripts>,
     /// Group commit of submits (one SUBMIT call per batch).
     submits: submit_batch::Batcher,
@@ -265,8 +269,14 @@ impl Store {
         scripts.load(&mut conn).await?;
         tracing::debug!(target: "smppd::scripts", "script hashes: {}", scripts.hashes());
         let ack = connection::Ack::of(&settings);
+        let conn = connection::Shared::new(conn);
+        let acked = if ack.replicas > 0 {
+            Some(connection::Shared::new(Conn::connect(&settings).await?))
+        } else {
+            None
+        };
         let submits = submit_batch::Batcher::start(
-            conn.clone(),
+            acked.clone().unwrap_or_else(|| conn.clone()),
             ack,
             scripts.clone(),
             scripts::submit::SubmitHeader {
@@ -287,6 +297,7 @@ impl Store {
                 conn,
                 db,
                 ack,
+                acked,
                 scripts,
                 submits,
                 outcomes,
@@ -440,7 +451,23 @@ impl Store {
 
 impl Inner {
     fn conn(&self) -> Conn {
-        self.conn.clone()
+        self.conn.get()
+    }
+
+    /// The connection for writes followed by `ack.wait` (claims, releases).
+    fn acked_conn(&self) -> Conn {
+        self.acked.as_ref().unwrap_or(&self.conn).get()
+    }
+
+    /// New cluster connections in place of the current ones (a partition changed
+    /// owner), `nodes` tried first as seeds.
+    async fn reconnect(&self, nodes: &[redis::ConnectionInfo]) -> Result<(), StoreError> {
+        self.conn
+            .replace(Conn::connect_via(&self.settings, nodes).await?);
+        if let Some(acked) = &self.acked {
+            acked.replace(Conn::connect_via(&self.settings, nodes).await?);
+        }
+        Ok(())
     }
 
     fn prefix(&self) -> &str {

@@ -320,13 +320,13 @@ impl Releaser {
         if ended.is_empty() {
             return Ok(0);
         }
-        let mut conn = self.inner.conn();
+        let mut conn = self.inner.acked_conn();
         let released = self
             .inner
             .scripts
             .release(&mut conn, lease_ms, &records)
             .await?;
-        self.inner.ack.wait(&mut conn, records[0].part).await?;
+        self.inner.ack.settle(&mut conn, records[0].part).await;
         let now = self.inner.clock.now_ms();
         for fin in ended {
             crate::metrics::receipt_wait_ms(crate::metrics::ReceiptStage::Queued, now - fin);

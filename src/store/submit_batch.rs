@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::store::connection::{Ack, Conn};
+use crate::store::connection::{Ack, Conn, Shared};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
@@ -64,7 +64,7 @@ pub(crate) struct Batcher {
 impl Batcher {
     /// Starts the batching task on the current runtime.
     pub fn start(
-        conn: Conn,
+        conn: Shared,
         ack: Ack,
         scripts: Arc<Scripts>,
         header: SubmitHeader,
@@ -89,7 +89,7 @@ impl Batcher {
 
 async fn run(
     mut rx: mpsc::Receiver<Job>,
-    conn: Conn,
+    conn: Shared,
     ack: Ack,
     scripts: Arc<Scripts>,
     header: SubmitHeader,
@@ -109,7 +109,7 @@ async fn run(
                             Err(_) => break,
                         }
                     }
-                    in_flight.push(call(conn.clone(), ack, &scripts, header, calls, batch));
+                    in_flight.push(call(conn.get(), ack, &scripts, header, calls, batch));
                 }
                 None => open = false,
             },

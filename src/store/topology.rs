@@ -5,6 +5,7 @@
 //! primary publishes only its own keys' `expired`/`hexpired`, a replica none until it
 //! is promoted, so smppd listens on every node (`expiry::cluster`).
 
+use redis::aio::MultiplexedConnection;
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisResult};
 
 use super::connection::Conn;
@@ -43,7 +44,7 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// Asks one node of the cluster.
+    /// Asks one node of the cluster through the store's connection.
     pub async fn read(conn: &mut Conn) -> Result<Topology, StoreError> {
         let text: String = redis::from_redis_value(
             conn.on_any(redis::cmd("CLUSTER").arg("NODES").clone())
@@ -51,6 +52,33 @@ impl Topology {
         )
         .map_err(redis::RedisError::from)?;
         Ok(Topology::parse(&text))
+    }
+
+    /// Asks the first of `conns` that answers within `timeout` (connections of
+    /// its own: the cluster client may be the thing that is stuck).
+    pub async fn read_any(
+        conns: Vec<MultiplexedConnection>,
+        timeout: std::time::Duration,
+    ) -> Result<Topology, StoreError> {
+        let mut last = None;
+        for mut c in conns {
+            let cmd = redis::cmd("CLUSTER").arg("NODES").clone();
+            let ask = cmd.query_async::<String>(&mut c);
+            match tokio::time::timeout(timeout, ask).await {
+                Ok(Ok(text)) => return Ok(Topology::parse(&text)),
+                Ok(Err(e)) => last = Some(StoreError::Redis(e)),
+                Err(_) => last = Some(StoreError::Corrupt("CLUSTER NODES: no answer".into())),
+            }
+        }
+        Err(last.unwrap_or_else(|| StoreError::Corrupt("no cluster node to ask".into())))
+    }
+
+    /// Each partition's primary if it is reachable: what the store's connection must
+    /// route by.
+    pub fn healthy_owners(&self) -> Vec<Option<String>> {
+        (0..partition::COUNT)
+            .map(|p| self.owner(p).filter(|n| n.healthy).map(Node::addr))
+            .collect()
     }
 
     /// Parses `CLUSTER NODES`: `<id> <ip:port@cport[,host]> <flags> <primary> <ping>

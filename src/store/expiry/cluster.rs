@@ -48,30 +48,34 @@ pub(super) async fn serve(sub: &Subscriber) {
     let mut nodes: HashMap<String, NodeSub> = HashMap::new();
     // The node serving each partition's shard channels, as last subscribed.
     let mut serving: Vec<Option<String>> = vec![None; partition::COUNT];
+    // Each partition's reachable primary, as the store's connection was made for.
+    let mut owners: Option<Vec<Option<String>>> = None;
     let mut pause = Duration::from_millis(50);
     let mut first = true;
     loop {
         if inner.shutdown.is_cancelled() {
             return;
         }
-        let retry = match reconcile(sub, &mut nodes, &mut serving, &tx, &mut pushes).await {
-            Ok((recover, uncovered)) => {
+        let round = reconcile(sub, &mut nodes, &mut serving, &mut owners, &tx, &mut pushes);
+        let retry = match round.await {
+            Ok((recover, settled)) => {
                 if first {
                     inner.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
                     first = false;
                 }
-                let covered = uncovered == 0;
                 inner
                     .stats
                     .expiry_subscribed
-                    .store(covered, Ordering::Relaxed);
+                    .store(settled, Ordering::Relaxed);
                 if let Err(e) = recover_parts(sub, recover).await {
                     tracing::warn!(error = %e, "cluster recovery pass failed");
                     // Tried again for these partitions at the next round.
                     forget(&mut serving, recover);
-                    false
+                    true
                 } else {
-                    !covered
+                    // A primary down and not yet replaced: look again until one is
+                    // (promotion sends us nothing).
+                    !settled
                 }
             }
             Err(e) => {
@@ -138,17 +142,37 @@ async fn events(
 }
 
 /// Brings the subscriptions in line with the cluster: a connection per reachable node,
-/// each partition's shard channels on its serving node. Returns the partitions to
-/// recover and those no node serves.
+/// each partition's shard channels on its serving node; new store connections when a
+/// partition's primary changed. Returns the partitions to recover, and whether every
+/// partition has a reachable primary and a subscription.
 async fn reconcile(
     sub: &Subscriber,
     nodes: &mut HashMap<String, NodeSub>,
     serving: &mut [Option<String>],
+    owners: &mut Option<Vec<Option<String>>>,
     tx: &mpsc::UnboundedSender<(String, PushInfo)>,
     pushes: &mut mpsc::UnboundedReceiver<(String, PushInfo)>,
-) -> Result<(u64, u64), StoreError> {
+) -> Result<(u64, bool), StoreError> {
     let inner = &sub.inner;
-    let topo = Topology::read(&mut inner.conn()).await?;
+    let timeout = inner.settings.redis_timeout;
+    let conns = nodes.values().map(|n| n.conn.clone()).collect();
+    let topo = match Topology::read_any(conns, timeout).await {
+        Ok(t) => t,
+        Err(_) => Topology::read(&mut inner.conn()).await?,
+    };
+    let now = topo.healthy_owners();
+    if owners.as_ref().is_some_and(|before| *before != now) {
+        tracing::info!("cluster: partitions changed primary; new store connections");
+        let live: Vec<redis::ConnectionInfo> = topo
+            .nodes
+            .iter()
+            .filter(|n| n.healthy && n.primary)
+            .filter_map(|n| topology::node_info(&inner.settings.redis_url, n).ok())
+            .collect();
+        inner.reconnect(&live).await?;
+    }
+    let owned = now.iter().all(Option::is_some);
+    *owners = Some(now);
     // Nodes gone from the cluster or failed: drop their connections.
     nodes.retain(|addr, ns| {
         let keep = topo.nodes.iter().any(|n| n.healthy && n.addr() == *addr);
@@ -205,7 +229,7 @@ async fn reconcile(
             return Err(e);
         }
     }
-    Ok((recover, uncovered))
+    Ok((recover, owned && uncovered == 0))
 }
 
 /// The partitions `addr` owns as primary.

@@ -331,7 +331,7 @@ async fn claim_due(inner: &Inner, p: usize) -> Result<usize, StoreError> {
         // One script per batch: claiming group by group (a round trip each) fell
         // behind when the subscriber was killed every second (chaos run: ~400
         // claims/s, lateness p99 20 s).
-        let mut conn = inner.conn();
+        let mut conn = inner.acked_conn();
         let batch = inner
             .scripts
             .claim_due(
@@ -342,7 +342,7 @@ async fn claim_due(inner: &Inner, p: usize) -> Result<usize, StoreError> {
             )
             .await?;
         if batch.listed > 0 {
-            inner.ack.wait(&mut conn, p).await?;
+            inner.ack.settle(&mut conn, p).await;
         }
         let listed = batch.listed;
         for late in batch.lateness_ms {
