@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what smppd's tests and local runs need, idempotently:
-#   - Debian's redis-server (7.0: plain `expired` events, no hash-field expiry)
+#   - Debian's redis-server (7.0: plain `expired` events, no hash-field expiry) and
+#     redis-cli (redis-tools: creates the test clusters, of Valkey too)
 #   - Debian's faketime (libfaketime, to run a node with a skewed wall clock)
 #   - promtool (Debian's prometheus) and systemd-analyze, to check deploy/
 #   - chromium and chromium-driver, for the web console test
@@ -11,12 +12,12 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.local/venv"
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "deps: installing redis-server (apt)"
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+  echo "deps: installing redis-server and redis-tools (apt)"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq >/dev/null
   # The package's own service is not wanted: tests and run-local start their own.
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
   $SUDO service redis-server stop >/dev/null 2>&1 || true
 fi
 

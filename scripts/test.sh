@@ -11,6 +11,7 @@ bash scripts/deps.sh
 source scripts/env.sh
 echo "test: redis-server=$SMPPD_REDIS_SERVER"
 echo "test: valkey-server=$SMPPD_VALKEY_SERVER"
+echo "test: redis-cli=$SMPPD_REDIS_CLI"
 echo "test: secantusd=$SMPPD_SECANTUSD"
 echo "test: promtool=$SMPPD_PROMTOOL"
 echo "test: systemd-analyze=$SMPPD_SYSTEMD_ANALYZE"

@@ -40,6 +40,7 @@ mod server_smpp34;
 mod server_states;
 mod server_tls;
 mod store_accept;
+mod store_cluster_slots;
 mod store_expiry;
 mod store_layout;
 mod store_outcomes;

@@ -2,6 +2,7 @@
 //! module as `crate::support::…`):
 //!
 //! * [`servers`] — real Redis / Valkey / Mongo-protocol servers on free ports;
+//! * [`cluster`] — Redis / Valkey clusters of such servers: failover, slot moves;
 //! * [`smpp_client`] — a small SMPP client over plain or TLS sockets;
 //! * [`server_harness`] — smppd's SMPP server in-process with a recording service;
 //! * [`hostile`] — fixtures, raw sockets and checks of the hostile/security tests;
@@ -13,6 +14,7 @@
 //! Not every helper is used by some test, hence the `dead_code` allowance on this
 //! module in `main.rs`.
 
+pub mod cluster;
 pub mod e2e;
 pub mod harness;
 pub mod hostile;

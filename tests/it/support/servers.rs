@@ -139,24 +139,30 @@ impl RedisServer {
 
     /// The same with more server arguments (e.g. `--cluster-enabled yes`).
     pub fn start_with(kind: RedisKind, extra: &[&str]) -> RedisServer {
-        let binary = binary_from_env(kind.env_var());
-        let dir = TempDir::new("redis");
-        let mut server = RedisServer {
-            kind,
-            port: 0,
-            binary,
-            dir,
-            child: None,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
         // A free port can be taken between the probe and the bind: try a few.
         for _ in 0..5 {
-            server.port = free_port();
-            if server.spawn() {
+            if let Some(server) = Self::try_start_on(kind, free_port(), extra) {
                 return server;
             }
         }
-        panic!("could not start {} on a free port", server.binary.display());
+        panic!(
+            "could not start {} on a free port",
+            binary_from_env(kind.env_var()).display()
+        );
+    }
+
+    /// Starts the server on `port` and waits until it answers PING; `None` if it
+    /// exited instead (the port, or a cluster node's bus port, was taken).
+    pub fn try_start_on(kind: RedisKind, port: u16, extra: &[&str]) -> Option<RedisServer> {
+        let mut server = RedisServer {
+            kind,
+            port,
+            binary: binary_from_env(kind.env_var()),
+            dir: TempDir::new("redis"),
+            child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        server.spawn().then_some(server)
     }
 
     fn spawn(&mut self) -> bool {
@@ -207,29 +213,49 @@ impl RedisServer {
     }
 
     /// Sends one command in RESP and returns the raw reply, or `None` if the server is
-    /// not reachable. Enough for the few admin commands the tests need.
+    /// not reachable. Enough for the few admin commands the tests need (RESP2: each
+    /// call is a new connection).
     pub fn command(&self, args: &[&str]) -> Option<String> {
+        let raw = self.request(args)?;
+        Some(String::from_utf8_lossy(&raw).into_owned())
+    }
+
+    /// The same, parsed; `None` if the server is not reachable or the reply is cut.
+    pub fn command_resp(&self, args: &[&str]) -> Option<Resp> {
+        let raw = self.request(args)?;
+        parse_resp(&raw).map(|(value, _)| value)
+    }
+
+    /// Sends `cmds` on one connection, in one write, and returns their replies: for
+    /// what holds per connection, such as `WAIT` after a write (on a connection of its
+    /// own, `WAIT` has no write to wait for and returns at once).
+    pub fn pipeline(&self, cmds: &[&[&str]]) -> Option<Vec<Resp>> {
+        let req: String = cmds.iter().map(|args| encode_command(args)).collect();
+        let raw = self.exchange(req.as_bytes(), |buf| parse_many(buf, cmds.len()).is_some())?;
+        parse_many(&raw, cmds.len())
+    }
+
+    fn request(&self, args: &[&str]) -> Option<Vec<u8>> {
+        self.exchange(encode_command(args).as_bytes(), resp_complete)
+    }
+
+    fn exchange(&self, req: &[u8], complete: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
         let mut stream = TcpStream::connect_timeout(&self.addr(), Duration::from_secs(1)).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        let mut req = format!("*{}\r\n", args.len());
-        for a in args {
-            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-        }
-        stream.write_all(req.as_bytes()).ok()?;
+        stream.write_all(req).ok()?;
         let mut buf = vec![0u8; 64 * 1024];
         let mut out = Vec::new();
-        // Replies of the admin commands used here are single lines or small bulks.
         loop {
             let n = stream.read(&mut buf).ok()?;
             if n == 0 {
                 break;
             }
             out.extend_from_slice(&buf[..n]);
-            if resp_complete(&out) {
+            if complete(&out) {
                 break;
             }
         }
-        Some(String::from_utf8_lossy(&out).into_owned())
+        Some(out)
     }
 
     /// The number of keys in db 0 (`DBSIZE`).
@@ -289,6 +315,18 @@ impl RedisServer {
         }
     }
 
+    /// Kills it with SIGKILL (no AOF flush, no goodbye to a cluster), without restart.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            stop_child(&mut child);
+        }
+    }
+
+    /// Whether its process was started and not stopped or killed since.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Starts it again on the same port and directory (AOF reloaded).
     pub fn restart(&mut self) {
         self.stop();
@@ -301,20 +339,104 @@ impl RedisServer {
     }
 }
 
+/// A reply in RESP2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resp {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    /// `None`: the null bulk string.
+    Bulk(Option<Vec<u8>>),
+    /// `None`: the null array.
+    Array(Option<Vec<Resp>>),
+}
+
+impl Resp {
+    /// A simple or bulk string as text.
+    pub fn as_str(&self) -> Option<String> {
+        match self {
+            Resp::Simple(s) => Some(s.clone()),
+            Resp::Bulk(Some(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Resp::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The elements of an array (none for anything else).
+    pub fn items(&self) -> &[Resp] {
+        match self {
+            Resp::Array(Some(items)) => items,
+            _ => &[],
+        }
+    }
+}
+
+/// The first whole RESP2 value in `buf` and the bytes it took, or `None` if `buf`
+/// holds less (or is no RESP2).
+pub fn parse_resp(buf: &[u8]) -> Option<(Resp, usize)> {
+    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(&buf[1..line_end]).ok()?;
+    let after = line_end + 2;
+    match buf.first()? {
+        b'+' => Some((Resp::Simple(line.to_string()), after)),
+        b'-' => Some((Resp::Error(line.to_string()), after)),
+        b':' => Some((Resp::Int(line.parse().ok()?), after)),
+        b'$' => {
+            let len: i64 = line.parse().ok()?;
+            if len < 0 {
+                return Some((Resp::Bulk(None), after));
+            }
+            let end = after + len as usize;
+            (buf.len() >= end + 2).then(|| (Resp::Bulk(Some(buf[after..end].to_vec())), end + 2))
+        }
+        b'*' => {
+            let len: i64 = line.parse().ok()?;
+            if len < 0 {
+                return Some((Resp::Array(None), after));
+            }
+            let mut items = Vec::with_capacity(len as usize);
+            let mut at = after;
+            for _ in 0..len {
+                let (item, used) = parse_resp(&buf[at..])?;
+                items.push(item);
+                at += used;
+            }
+            Some((Resp::Array(Some(items)), at))
+        }
+        _ => None,
+    }
+}
+
+/// The first `n` whole values in `buf`.
+fn parse_many(buf: &[u8], n: usize) -> Option<Vec<Resp>> {
+    let mut values = Vec::with_capacity(n);
+    let mut at = 0;
+    for _ in 0..n {
+        let (value, used) = parse_resp(&buf[at..])?;
+        values.push(value);
+        at += used;
+    }
+    Some(values)
+}
+
+fn encode_command(args: &[&str]) -> String {
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    req
+}
+
 fn resp_complete(buf: &[u8]) -> bool {
     match buf.first() {
-        Some(b'+' | b'-' | b':') => buf.ends_with(b"\r\n"),
-        Some(b'$') => {
-            let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else {
-                return false;
-            };
-            let len: i64 = std::str::from_utf8(&buf[1..line_end])
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            len < 0 || buf.len() >= line_end + 2 + len as usize + 2
-        }
-        // Arrays (KEYS): good enough for diagnostics.
+        Some(b'+' | b'-' | b':' | b'$' | b'*') => parse_resp(buf).is_some(),
+        // Not RESP2: good enough for diagnostics.
         Some(_) => buf.ends_with(b"\r\n"),
         None => false,
     }
