@@ -56,6 +56,8 @@ pub struct RedisCluster {
     ids: Vec<String>,
     /// The slot ranges node i served when [`kill`](Self::kill) killed it.
     killed_slots: BTreeMap<usize, Vec<(u16, u16)>>,
+    /// Primaries and replicas per primary it was started with.
+    shape: (usize, usize),
 }
 
 impl RedisCluster {
@@ -87,6 +89,7 @@ impl RedisCluster {
             nodes,
             ids,
             killed_slots: BTreeMap::new(),
+            shape: (primaries, replicas),
         };
         let mut args = vec!["--cluster".to_string(), "create".to_string()];
         args.extend(
@@ -114,6 +117,15 @@ impl RedisCluster {
             started.elapsed()
         );
         cluster
+    }
+
+    /// Waits until the cluster is whole again as [`start`](Self::start) waited for it
+    /// (after its nodes were restarted).
+    pub fn wait_ready(&self) {
+        let (primaries, replicas) = self.shape;
+        poll("cluster ready again", READY_TIMEOUT, || {
+            self.ready(primaries, replicas)
+        });
     }
 
     /// `redis://127.0.0.1:PORT/` of one running node, a seed for a cluster client.

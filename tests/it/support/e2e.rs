@@ -16,7 +16,7 @@
 //! was seen.
 //!
 //! Used by the `e2e_*` test modules (`use crate::support::e2e::*;`), whose scenarios
-//! run on both servers through [`both!`].
+//! run on Redis 7.0 and Valkey 9, each standalone and as a 3-primary cluster, through [`both!`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -42,7 +42,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::Framed;
 
-use crate::support::servers::{free_port, MongoServer, RedisKind, RedisServer, TempDir};
+use crate::support::backend::Backend;
+use crate::support::servers::{free_port, MongoServer, RedisKind, TempDir};
 
 /// Upper bound of any single wait in these tests (they normally take far less).
 pub const T: Duration = Duration::from_secs(30);
@@ -60,7 +61,7 @@ pub const PW: &str = "pw";
 /// The servers of one test and the names that keep it apart from any other test.
 pub struct Env {
     pub kind: RedisKind,
-    pub redis: RedisServer,
+    pub redis: Backend,
     pub mongo: MongoServer,
     pub prefix: String,
     pub database: String,
@@ -89,7 +90,7 @@ impl Env {
     /// Starts Redis/Valkey of `kind` and the Mongo-protocol server; `name` makes the
     /// key prefix and database unique.
     pub async fn start(kind: RedisKind, name: &str) -> Env {
-        let redis = RedisServer::start(kind);
+        let redis = Backend::start(kind);
         let mongo = MongoServer::start();
         let tag = format!("{name}_{}", std::process::id());
         let mongo_client = mongodb::Client::with_uri_str(mongo.uri()).await.unwrap();
@@ -122,10 +123,11 @@ impl Env {
              outbound_window = 10\nshutdown_grace = \"2s\"\nlog_message_text = true\n{extra}\n\
              [server.bind_failures]\nmax_failures = 100\ndelay = \"0\"\n\n\
              [redis]\nurl = \"{redis_url}\"\nkey_prefix = \"{prefix}\"\n\
-             configure_keyspace_events = true\n\n\
+             configure_keyspace_events = true\ncluster = {cluster}\n\n\
              [mongodb]\nuri = \"{mongo_uri}\"\ndatabase = \"{db}\"\n\n\
              [receipts]\nlifetime = \"1h\"\n\n{accounts}",
             prefix = self.prefix,
+            cluster = self.redis.is_cluster(),
             db = self.database,
             accounts = self.accounts,
             extra = self.server_extra,
@@ -964,8 +966,9 @@ pub fn assert_receipts(
     );
 }
 
-/// Runs a scenario on Redis 7.0 and on Valkey 9: `both!(name, |kind| async { … })`
-/// makes `name::redis7` and `name::valkey9`.
+/// Runs a scenario on Redis 7.0 and on Valkey 9, each standalone and as a 3-primary
+/// cluster: `both!(name, |kind| async { … })` makes `name::redis7`, `name::valkey9`,
+/// `name::redis7_cluster` and `name::valkey9_cluster` ([`Backend::start`] reads which).
 macro_rules! both {
     ($name:ident, $body:expr) => {
         mod $name {
@@ -982,6 +985,22 @@ macro_rules! both {
                 let t0 = std::time::Instant::now();
                 ($body)($crate::support::servers::RedisKind::Valkey9).await;
                 eprintln!("{}::Valkey9: {:?}", module_path!(), t0.elapsed());
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn redis7_cluster() {
+                let t0 = std::time::Instant::now();
+                $crate::support::backend::ON_CLUSTER
+                    .scope(true, ($body)($crate::support::servers::RedisKind::Redis7))
+                    .await;
+                eprintln!("{}::Redis7 cluster: {:?}", module_path!(), t0.elapsed());
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn valkey9_cluster() {
+                let t0 = std::time::Instant::now();
+                $crate::support::backend::ON_CLUSTER
+                    .scope(true, ($body)($crate::support::servers::RedisKind::Valkey9))
+                    .await;
+                eprintln!("{}::Valkey9 cluster: {:?}", module_path!(), t0.elapsed());
             }
         }
     };

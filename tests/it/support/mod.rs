@@ -3,6 +3,7 @@
 //!
 //! * [`servers`] — real Redis / Valkey / Mongo-protocol servers on free ports;
 //! * [`cluster`] — Redis / Valkey clusters of such servers: failover, slot moves;
+//! * [`backend`] — the Redis of an end-to-end test: one server or a cluster;
 //! * [`smpp_client`] — a small SMPP client over plain or TLS sockets;
 //! * [`server_harness`] — smppd's SMPP server in-process with a recording service;
 //! * [`hostile`] — fixtures, raw sockets and checks of the hostile/security tests;
@@ -14,6 +15,7 @@
 //! Not every helper is used by some test, hence the `dead_code` allowance on this
 //! module in `main.rs`.
 
+pub mod backend;
 pub mod cluster;
 pub mod e2e;
 pub mod harness;

@@ -1,0 +1,132 @@
+//! The Redis an end-to-end test runs on: one server, or a 3-primary cluster of the
+//! same kind (`both!` runs each scenario on all four). The looks into Redis the
+//! tests take (key counts, `TIME`, killing subscribers, an outage) work on either.
+
+use super::cluster::RedisCluster;
+use super::servers::{RedisKind, RedisServer};
+
+pub enum Backend {
+    Server(RedisServer),
+    Cluster(RedisCluster),
+}
+
+tokio::task_local! {
+    /// Set by `both!`'s cluster variants: [`Backend::start`] then starts a cluster.
+    pub static ON_CLUSTER: bool;
+}
+
+impl Backend {
+    /// One server of `kind`, or a cluster of 3 primaries when the test runs under
+    /// [`ON_CLUSTER`].
+    pub fn start(kind: RedisKind) -> Backend {
+        if ON_CLUSTER.try_with(|c| *c).unwrap_or(false) {
+            Backend::Cluster(RedisCluster::start(kind, 3, 0))
+        } else {
+            Backend::Server(RedisServer::start(kind))
+        }
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, Backend::Cluster(_))
+    }
+
+    /// A URL smppd connects to (a seed node of a cluster).
+    pub fn url(&self) -> String {
+        match self {
+            Backend::Server(s) => s.url(),
+            Backend::Cluster(c) => c.url(),
+        }
+    }
+
+    /// Keys held, summed over a cluster's primaries.
+    pub fn dbsize(&self) -> u64 {
+        match self {
+            Backend::Server(s) => s.dbsize(),
+            Backend::Cluster(c) => c.primaries().iter().map(|i| c.nodes[*i].dbsize()).sum(),
+        }
+    }
+
+    /// Every key (for failure messages).
+    pub fn keys(&self) -> String {
+        match self {
+            Backend::Server(s) => s.keys(),
+            Backend::Cluster(c) => c.primaries().iter().map(|i| c.nodes[*i].keys()).collect(),
+        }
+    }
+
+    /// One command. On a cluster, one naming a key (its first argument, as `GET`,
+    /// `ZRANGE`, `EXISTS` do) goes to the key's primary; one without (`TIME`, `CONFIG`,
+    /// `INFO`, `DBSIZE`) to the first primary.
+    pub fn command(&self, args: &[&str]) -> Option<String> {
+        match self {
+            Backend::Server(s) => s.command(args),
+            Backend::Cluster(c) => {
+                let keyless = ["TIME", "CONFIG", "INFO", "DBSIZE", "PING", "CLIENT"]
+                    .iter()
+                    .any(|k| args[0].eq_ignore_ascii_case(k));
+                match args.get(1) {
+                    Some(key) if !keyless => c.command_for_key(key, args),
+                    _ => c.command_on(*c.primaries().first()?, args),
+                }
+            }
+        }
+    }
+
+    /// Runs `script` (0 keys) once on the server, or once on each primary of a
+    /// cluster with `ARGV[1]` a key prefix that primary owns (`{tag}:`), so that the
+    /// keys it writes are local to the node running it.
+    pub fn eval_everywhere(&self, script: &str, args: &[&str]) {
+        let run = |node: &RedisServer, prefix: &str| {
+            let mut a = vec!["EVAL", script, "0", prefix];
+            a.extend_from_slice(args);
+            let reply = node.command(&a).expect("EVAL: server unreachable");
+            assert!(!reply.starts_with('-'), "EVAL failed: {reply}");
+        };
+        match self {
+            Backend::Server(s) => run(s, ""),
+            Backend::Cluster(c) => {
+                for i in c.primaries() {
+                    let p = (0..smppd::store::partition::COUNT)
+                        .find(|p| c.owner_of_slot(smppd::store::partition::home_slot(*p)) == i)
+                        .expect("a primary owns a partition");
+                    run(
+                        &c.nodes[i],
+                        &format!("{{{}}}:", smppd::store::partition::TAGS[p]),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Kills every subscribed client, on every node of a cluster; returns how many.
+    pub fn kill_pubsub_clients(&self) -> u64 {
+        match self {
+            Backend::Server(s) => s.kill_pubsub_clients(),
+            Backend::Cluster(c) => c
+                .nodes
+                .iter()
+                .filter(|n| n.is_running())
+                .map(RedisServer::kill_pubsub_clients)
+                .sum(),
+        }
+    }
+
+    /// An outage: the server, or every node of the cluster, stopped gracefully.
+    pub fn stop(&mut self) {
+        match self {
+            Backend::Server(s) => s.stop(),
+            Backend::Cluster(c) => c.nodes.iter_mut().for_each(RedisServer::stop),
+        }
+    }
+
+    /// Back after [`stop`](Self::stop) (a cluster's nodes keep their `nodes.conf`).
+    pub fn restart(&mut self) {
+        match self {
+            Backend::Server(s) => s.restart(),
+            Backend::Cluster(c) => {
+                c.nodes.iter_mut().for_each(RedisServer::restart);
+                c.wait_ready();
+            }
+        }
+    }
+}
