@@ -135,10 +135,12 @@ impl Inner {
         // A single-part message is its own group, named after its message_id; its
         // group key is only stored (its facts), never looked up.
         let gk = group_key(&meta);
-        let (part, message_id) = self.next_message_id(
-            (meta.total > 1).then(|| partition::of_group(&gk)),
-            req.policy.message_id_format,
-        );
+        let (part, message_id) = self
+            .next_message_id(
+                (meta.total > 1).then(|| partition::of_group(&gk)),
+                req.policy.message_id_format,
+            )
+            .await?;
         let seq = req.concat.filter(|c| c.total > 1).map_or(1, |c| c.seq);
         let segment = StoredSegment::from_request(&req);
         let single = meta.total == 1;
