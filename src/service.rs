@@ -59,7 +59,7 @@ pub struct AccountPolicy {
     pub message_id_format: MessageIdFormat,
 }
 
-/// How an account's message_ids are written. Either form names the message's
+/// How an account's message_ids are written. Every form names the message's
 /// partition (`store::partition::of_message_id`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MessageIdFormat {
@@ -70,6 +70,9 @@ pub enum MessageIdFormat {
     /// billing systems that parse ids as integers): partition in the top 6 bits, then
     /// 20 bits of node epoch and 38 of counter.
     Decimal,
+    /// 8 characters, a letter then 7 base-36 digits (SMPP 3.3 clients: a 9-octet
+    /// message_id): partition and a store-wide sequence number (`store::short_id`).
+    Short,
 }
 
 /// What one account may hold of the store (`[[esme]]`, see `config::Account`).

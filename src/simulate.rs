@@ -36,6 +36,9 @@ pub struct Profile {
     /// Uniform in `delay.0 ..= delay.1`.
     pub delay: (Duration, Duration),
     pub submit_errors: Vec<SubmitError>,
+    /// Send an ENROUTE intermediate notification (esm_class 0x20) when a segment is
+    /// accepted, to ESMEs that ask for one (registered_delivery bit 4).
+    pub intermediate: bool,
     /// Submits this profile saw on this node: the draw of submit errors.
     submits: AtomicU64,
 }
@@ -73,6 +76,7 @@ impl Profile {
         outcomes: Vec<Outcome>,
         delay: (Duration, Duration),
         submit_errors: Vec<SubmitError>,
+        intermediate: bool,
     ) -> Profile {
         Profile {
             name,
@@ -80,6 +84,7 @@ impl Profile {
             outcomes,
             delay,
             submit_errors,
+            intermediate,
             submits: AtomicU64::new(0),
         }
     }
@@ -138,6 +143,7 @@ mod tests {
             outcomes,
             (Duration::from_millis(100), Duration::from_millis(300)),
             errors,
+            false,
         )
     }
 

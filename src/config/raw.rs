@@ -41,6 +41,8 @@ pub struct RawSimulate {
     pub delay: Option<String>,
     #[serde(default)]
     pub submit_errors: Vec<RawSimError>,
+    /// Any TOML value, so that a wrong one is reported with its key.
+    pub intermediate: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

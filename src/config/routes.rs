@@ -263,6 +263,17 @@ pub(super) fn validate_simulate(
                 ),
             }
         }
+        let intermediate = match &s.intermediate {
+            None => false,
+            Some(toml::Value::Boolean(b)) => *b,
+            Some(other) => {
+                c.push(
+                    p("intermediate"),
+                    format!("must be true or false, got {other}"),
+                );
+                false
+            }
+        };
         out.insert(
             name.clone(),
             std::sync::Arc::new(Profile::new(
@@ -271,6 +282,7 @@ pub(super) fn validate_simulate(
                 outcomes,
                 delay,
                 submit_errors,
+                intermediate,
             )),
         );
     }
@@ -301,7 +313,8 @@ mod tests {
         let bad = problems(
             "[[simulate]]\nname = \"p\"\ndelay = \"5s..1s\"\n\
              outcomes = [ { stat = \"LOST\" }, { stat = \"UNDELIV\", err = 1000 } ]\n\
-             submit_errors = [ { status = \"ESME_NOPE\", percent = 5 } ]\n\n\
+             submit_errors = [ { status = \"ESME_NOPE\", percent = 5 } ]\n\
+             intermediate = \"yes\"\n\n\
              [[route]]\ndestination = \"(\"\ntarget = \"simulate:q\"\n\n\
              [[route]]\ntarget = \"esme:nobody\"\nfrom = [\"ghost\"]\n\n\
              [delivery]\ndefault = \"drop\"\npermanent = [\"ESME_ROK\"]\n",
@@ -312,6 +325,7 @@ mod tests {
             "simulate[0].outcomes[1].err",
             "simulate[0].outcomes:",
             "simulate[0].submit_errors[0]",
+            "simulate[0].intermediate: must be true or false, got \"yes\"",
             "route[0].destination",
             "route[0].target",
             "route[1].target",
@@ -325,7 +339,7 @@ mod tests {
             );
         }
         let good = problems(
-            "[[simulate]]\nname = \"p\"\ndelay = \"1s..5s\"\n\
+            "[[simulate]]\nname = \"p\"\ndelay = \"1s..5s\"\nintermediate = true\n\
              outcomes = [ { stat = \"REJECTD\", err = 11, weight = 3 } ]\n\n\
              [[route]]\ndestination = \"^44\"\ntarget = \"simulate:p\"\n\n\
              [[route]]\ntarget = \"esme:a\"\n",

@@ -717,10 +717,11 @@ fn validate_esme(
     let message_id_format = match e.message_id_format.as_deref() {
         None | Some("hex") => MessageIdFormat::Hex,
         Some("decimal") => MessageIdFormat::Decimal,
+        Some("short") => MessageIdFormat::Short,
         Some(other) => {
             c.push(
                 p("message_id_format"),
-                format!("must be \"hex\" or \"decimal\", got \"{other}\""),
+                format!("must be \"hex\", \"decimal\" or \"short\", got \"{other}\""),
             );
             MessageIdFormat::Hex
         }

@@ -17,7 +17,7 @@ use super::model::{
     expiry_mode_code, group_key, FinishKind, FinishedGroup, FinishedSegment, GroupMeta,
     StoredSegment,
 };
-use super::outcome::receipts;
+use super::outcome::{receipts, QueuedReceipt, ReceiptStub};
 use super::partition;
 use super::scripts::submit::{Limit, SubmitKind, SubmitRecord, SubmitReply};
 use super::scripts::ReceiptEntry;
@@ -135,10 +135,12 @@ impl Inner {
         // A single-part message is its own group, named after its message_id; its
         // group key is only stored (its facts), never looked up.
         let gk = group_key(&meta);
-        let (part, message_id) = self.next_message_id(
-            (meta.total > 1).then(|| partition::of_group(&gk)),
-            req.policy.message_id_format,
-        );
+        let (part, message_id) = self
+            .next_message_id(
+                (meta.total > 1).then(|| partition::of_group(&gk)),
+                req.policy.message_id_format,
+            )
+            .await?;
         let seq = req.concat.filter(|c| c.total > 1).map_or(1, |c| c.seq);
         let segment = StoredSegment::from_request(&req);
         let single = meta.total == 1;
@@ -182,13 +184,27 @@ impl Inner {
             priority: req.priority_flag,
             kind: SubmitKind::Part {
                 expiry_code: expiry_mode_code(meta.expiry_mode),
+                notify: None,
             },
         };
-        let mut owed = None;
+        let at_ms = self.clock.now_ms();
+        let seg = FinishedSegment {
+            seq,
+            message_id: message_id.clone(),
+            received_ms: at_ms,
+            data: segment,
+            delivery: None,
+        };
+        // What SUBMIT queues held with the segment, sent once its submit_sm_resp is
+        // queued (see ready.rs): a simulated segment's intermediate notification, or a
+        // single-part message's receipt (or delivery).
+        let mut owed = match &req.simulate {
+            Some(p) if p.intermediate => notification(&meta, &seg, at_ms)?,
+            _ => None,
+        };
         if single {
             // Complete on arrival: its receipt is built now and queued by the same
             // script (see SUBMIT), with the time the stored record carries.
-            let at_ms = self.clock.now_ms();
             let group = FinishedGroup {
                 gid: message_id.clone(),
                 meta,
@@ -203,13 +219,7 @@ impl Inner {
                     FinishKind::Complete
                 },
                 node: self.node().to_owned(),
-                segments: vec![FinishedSegment {
-                    seq: 1,
-                    message_id: message_id.clone(),
-                    received_ms: at_ms,
-                    data: segment,
-                    delivery: None,
-                }],
+                segments: vec![seg],
                 forward_to: req.forward_to.clone(),
                 partial: false,
                 simulated: false,
@@ -217,30 +227,28 @@ impl Inner {
                 protocol_id: req.protocol_id,
                 priority: req.priority_flag,
             };
-            let mut receipt = None;
             // One segment, one receipt (or delivery) at most: kept to be sent from
             // memory, by the worker of the account whose queue it joins. A scheduled
-            // one owes nothing yet: the releaser builds it at its time.
-            let owes = if schedule_ms.is_some() || req.simulate.is_some() {
-                Vec::new()
-            } else {
-                receipts(&group).map_err(internal)?
-            };
-            if let Some((id, r)) = owes.into_iter().next() {
-                receipt = Some(ReceiptEntry {
-                    account: r.receipt.system_id.clone(),
-                    id,
-                    payload: serde_json::to_string(&r).map_err(internal)?,
-                });
-                owed = Some(r);
+            // or simulated one owes nothing yet: the releaser builds it at its time.
+            if schedule_ms.is_none() && req.simulate.is_none() {
+                owed = receipts(&group)
+                    .map_err(internal)?
+                    .into_iter()
+                    .next()
+                    .map(|(id, r)| Owed::new(id, r));
             }
-            record.kind = SubmitKind::Single { at_ms, receipt };
+            record.kind = SubmitKind::Single {
+                at_ms,
+                receipt: owed.as_ref().map(Owed::entry).transpose()?,
+            };
             // Known before it is stored, so that no lease can find it in the outbox
             // first; dropped again below unless the script stored it. A forwarded
             // one is not in the outbox until its delivery ended.
             if !forwarded {
                 self.known.put(group);
             }
+        } else if let SubmitKind::Part { notify, .. } = &mut record.kind {
+            *notify = owed.as_ref().map(Owed::entry).transpose()?;
         }
         let reply = self.submits.submit(record).await;
         if single && !forwarded && !matches!(reply, Ok(SubmitReply::Single { .. })) {
@@ -249,7 +257,11 @@ impl Inner {
         }
         match reply? {
             // A new deadline reaches every node's timer heap through `P:armed`.
-            SubmitReply::Stored => Ok(SubmitAccepted::new(message_id)),
+            SubmitReply::Stored { held_until } => {
+                let mut accepted = SubmitAccepted::new(message_id);
+                accepted.after_response = self.release_held(owed, held_until);
+                Ok(accepted)
+            }
             SubmitReply::Single { held_until } => {
                 // Its receipt is queued already (held until the response is queued:
                 // see ready.rs); only the outcome writer has work, and it has the
@@ -257,18 +269,8 @@ impl Inner {
                 if !forwarded {
                     self.finisher_wake.wake(part);
                 }
-                let mut accepted = SubmitAccepted::new(message_id.clone());
-                if let Some(held_until) = held_until {
-                    let held = Held {
-                        // Whose queue it is in: the receiver's, for a delivery.
-                        account: req.forward_to.clone().unwrap_or(account),
-                        id: message_id,
-                        held_until,
-                        receipt: owed,
-                    };
-                    let queue = self.ready.clone();
-                    accepted.after_response = Some(AfterResponse::new(move || queue.push(held)));
-                }
+                let mut accepted = SubmitAccepted::new(message_id);
+                accepted.after_response = self.release_held(owed, held_until);
                 Ok(accepted)
             }
             SubmitReply::Completed(group) => {
@@ -299,6 +301,73 @@ impl Inner {
             SubmitReply::Failed(e) => Err(StoreError::Script(e).into()),
         }
     }
+}
+
+impl Inner {
+    /// Once the response is queued, the receipt SUBMIT queued held (`held_until`)
+    /// goes to the ready queue: sent from memory or made due (see ready.rs).
+    fn release_held(&self, owed: Option<Owed>, held_until: Option<i64>) -> Option<AfterResponse> {
+        let (owed, held_until) = (owed?, held_until?);
+        let held = Held {
+            account: owed.account,
+            id: owed.id,
+            held_until,
+            receipt: Some(owed.receipt),
+        };
+        let queue = self.ready.clone();
+        Some(AfterResponse::new(move || queue.push(held)))
+    }
+}
+
+/// A receipt SUBMIT queues held with a segment: the account whose queue it joins
+/// (the receiver's, for a delivery), its id there, and the receipt.
+struct Owed {
+    account: String,
+    id: String,
+    receipt: QueuedReceipt,
+}
+
+impl Owed {
+    fn new(id: String, receipt: QueuedReceipt) -> Owed {
+        Owed {
+            account: receipt.receipt.system_id.clone(),
+            id,
+            receipt,
+        }
+    }
+
+    fn entry(&self) -> Result<ReceiptEntry, ServiceError> {
+        Ok(ReceiptEntry {
+            account: self.account.clone(),
+            id: self.id.clone(),
+            payload: serde_json::to_string(&self.receipt).map_err(internal)?,
+        })
+    }
+}
+
+/// The intermediate notification a simulated segment owes when it is accepted, if
+/// it asks for one (registered_delivery bit 4): ENROUTE, queued as
+/// `<message_id>.n` like a held delivery's (`receipts::notify_held`). Held until the
+/// submit_sm_resp is queued, it goes out before the simulated end (its receipt
+/// comes the profile's delay after the message is complete).
+fn notification(
+    meta: &GroupMeta,
+    seg: &FinishedSegment,
+    at_ms: i64,
+) -> Result<Option<Owed>, ServiceError> {
+    if seg.data.rd & 0x10 == 0 {
+        return Ok(None);
+    }
+    let receipt = ReceiptStub::of_segment(meta, seg)?.notification(at_ms);
+    Ok(Some(Owed::new(
+        format!("{}.n", seg.message_id),
+        QueuedReceipt {
+            receipt,
+            created_ms: at_ms,
+            attempts: 0,
+            delivery: None,
+        },
+    )))
 }
 
 fn internal(e: impl std::fmt::Display) -> ServiceError {

@@ -50,6 +50,7 @@ mod receipts;
 mod release;
 mod scripts;
 pub mod settings;
+mod short_id;
 mod submit_batch;
 mod timers;
 mod topology;
@@ -163,6 +164,8 @@ pub(crate) struct Inner {
     /// nodes and restarts.
     epoch: u64,
     counter: AtomicU64,
+    /// This node's block of `P:short_seq`, for short message_ids (`short_id`).
+    short_ids: short_id::Blocks,
     /// Cancelled when the store shuts down; one-shot timers watch it.
     shutdown: CancellationToken,
     /// Every background task of the store (the submit batcher aside: it ends with the
@@ -305,6 +308,7 @@ impl Store {
                 backend,
                 epoch,
                 counter: AtomicU64::new(0),
+                short_ids: short_id::Blocks::default(),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 finisher_wake: partition::Wake::default(),
@@ -490,12 +494,14 @@ impl Inner {
     /// straight to it). `part`: the message's partition (a multi-part message's,
     /// from its group key); `None` for a single-part message, which may go anywhere:
     /// each run of 256 ids of this node shares a partition, so that a submit batch
-    /// is one script call or two, and the runs rotate over all partitions.
-    fn next_message_id(
+    /// is one script call or two, and the runs rotate over all partitions. The
+    /// account's format may write it otherwise (`MessageIdFormat`); a short id's
+    /// number comes from the store-wide `P:short_seq` (a Redis call per block).
+    async fn next_message_id(
         &self,
         part: Option<usize>,
         format: crate::service::MessageIdFormat,
-    ) -> (usize, String) {
+    ) -> Result<(usize, String), StoreError> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let p = part.unwrap_or(((n >> 8) as usize + self.epoch as usize) % partition::COUNT);
         let id = match format {
@@ -503,8 +509,12 @@ impl Inner {
             crate::service::MessageIdFormat::Decimal => {
                 partition::decimal_id(p, self.epoch, n).to_string()
             }
+            crate::service::MessageIdFormat::Short => {
+                let key = format!("{}short_seq", self.prefix());
+                short_id::encode(p, self.short_ids.next(&mut self.conn(), &key).await?)
+            }
         };
-        (p, id)
+        Ok((p, id))
     }
 }
 

@@ -11,7 +11,7 @@ use smpp_protocol::text::{
 };
 
 use super::error::StoreError;
-use super::model::{FinishKind, FinishedGroup, FinishedSegment};
+use super::model::{FinishKind, FinishedGroup, FinishedSegment, GroupMeta};
 use crate::service::{
     default_alphabet, Address, ConcatScheme, ExpiryMode, Forward, ReceiptDelivery,
 };
@@ -391,13 +391,19 @@ pub struct ReceiptStub {
 
 impl ReceiptStub {
     pub fn of(group: &FinishedGroup, seg: &FinishedSegment) -> Result<ReceiptStub, StoreError> {
-        let alphabet = default_alphabet(&group.meta.account);
+        ReceiptStub::of_segment(&group.meta, seg)
+    }
+
+    /// The stub of a segment of the message `meta` describes, finished or not (a
+    /// segment just accepted owes its intermediate notification already).
+    pub fn of_segment(meta: &GroupMeta, seg: &FinishedSegment) -> Result<ReceiptStub, StoreError> {
+        let alphabet = default_alphabet(&meta.account);
         Ok(ReceiptStub {
             message_id: seg.message_id.clone(),
             known_as: seg.data.receipt_id(&seg.message_id).to_owned(),
-            account: group.meta.account.clone(),
-            source: group.meta.dest.clone(),
-            dest: group.meta.source.clone(),
+            account: meta.account.clone(),
+            source: meta.dest.clone(),
+            dest: meta.source.clone(),
             submit_ms: seg.received_ms,
             registered_delivery: seg.data.rd,
             text: receipt_text(seg, alphabet)?,
@@ -416,6 +422,17 @@ impl ReceiptStub {
     ) -> Option<(String, QueuedReceipt)> {
         wants_receipt(self.registered_delivery, stat)
             .then(|| self.build(stat, err, done_ms, created_ms, network_error))
+    }
+
+    /// The segment's intermediate notification: ENROUTE at `at_ms`, esm_class 0x20,
+    /// addressed as its receipt would be (asked for by registered_delivery bit 4,
+    /// whatever bits 1–0 ask). Queued as `<message_id>.n`, beside the receipt.
+    pub fn notification(&self, at_ms: i64) -> ReceiptDelivery {
+        let (_, q) = self.build(ReceiptStat::Enroute, 0, at_ms, at_ms, None);
+        ReceiptDelivery {
+            intermediate: true,
+            ..q.receipt
+        }
     }
 
     /// That receipt whether or not it is asked for.
@@ -514,24 +531,13 @@ fn reassembled(
     )])
 }
 
-/// The intermediate notification of a forwarded segment that is held: ENROUTE, to
-/// its sender, as its receipt would be addressed (asked for by registered_delivery
-/// bit 4, whatever bits 1–0 ask).
+/// The intermediate notification of a forwarded segment that is held
+/// ([`ReceiptStub::notification`]).
 fn notification(
     group: &FinishedGroup,
     seg: &FinishedSegment,
 ) -> Result<ReceiptDelivery, StoreError> {
-    let (_, q) = ReceiptStub::of(group, seg)?.build(
-        ReceiptStat::Enroute,
-        0,
-        group.finished_ms,
-        group.finished_ms,
-        None,
-    );
-    Ok(ReceiptDelivery {
-        intermediate: true,
-        ..q.receipt
-    })
+    Ok(ReceiptStub::of(group, seg)?.notification(group.finished_ms))
 }
 
 /// The deliveries a forwarded message owes its receiving account: one deliver_sm
@@ -601,7 +607,7 @@ pub fn deliveries(group: &FinishedGroup) -> Result<Vec<(String, QueuedReceipt)>,
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::store::model::{DeliveryResult, GroupMeta, StoredSegment};
+    use crate::store::model::{DeliveryResult, StoredSegment};
 
     fn addr(a: &str) -> Address {
         Address {

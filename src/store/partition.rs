@@ -60,13 +60,17 @@ pub fn decimal_id(p: usize, epoch: u64, counter: u64) -> u64 {
 /// counter (`Inner::next_message_id`).
 pub const MESSAGE_ID_LEN: usize = 22;
 
-/// The partition a message_id names (its first two hex digits), or `None` for an id
-/// smppd did not give.
+/// The partition a message_id names (a hex id's first two digits, see
+/// `MessageIdFormat` for the others), or `None` for an id smppd did not give.
 pub fn of_message_id(id: &str) -> Option<usize> {
-    // A decimal id has at most 20 digits (a u64), a hex one exactly 22.
+    // A decimal id has at most 20 digits (a u64), a short one 8 characters, a letter
+    // first (`short_id`), a hex one exactly 22.
     if (1..=20).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit()) {
         let p = (id.parse::<u64>().ok()? >> 58) as usize;
         return (p < COUNT).then_some(p);
+    }
+    if id.len() == super::short_id::LEN {
+        return super::short_id::partition_of(id);
     }
     if id.len() != MESSAGE_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;

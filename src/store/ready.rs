@@ -121,8 +121,9 @@ pub(super) async fn hand_over(
 pub(super) async fn make_due(inner: &Inner, held: &[Held]) {
     let mut parts: BTreeMap<usize, Vec<HeldEntry<'_>>> = BTreeMap::new();
     for h in held {
-        // A receipt id is its message's message_id, which names the partition.
-        let Some(p) = partition::of_message_id(&h.id) else {
+        // A receipt id is its message's message_id (`.n` added for a notification),
+        // which names the partition.
+        let Some(p) = partition::of_queue_id(&h.id) else {
             tracing::error!(id = h.id, "a receipt id without a partition");
             continue;
         };

@@ -21,6 +21,8 @@ mod e2e_interop_text;
 mod e2e_messages;
 mod e2e_receipt_interop;
 mod e2e_receipt_nodes;
+mod e2e_short_ids;
+mod e2e_simulate;
 mod e2e_skewed_clocks;
 mod hostile_binds;
 mod hostile_connections;

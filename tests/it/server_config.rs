@@ -33,7 +33,8 @@ fn sample_config_is_valid() {
 #[test]
 fn interop_keys_are_read_per_account() {
     let text = "[[esme]]\nsystem_id = \"a\"\npassword = \"x\"\ndefault_alphabet = \"latin1\"\n\
-                receipt_pdu = \"data_sm\"\n[[esme]]\nsystem_id = \"b\"\npassword = \"x\"\n\
+                receipt_pdu = \"data_sm\"\nmessage_id_format = \"short\"\n\
+                [[esme]]\nsystem_id = \"b\"\npassword = \"x\"\n\
                 default_alphabet = \"ascii\"\nreceipt_pdu = \"deliver_sm\"\n";
     let c = Config::from_toml(text, &EnvOverrides::default(), None).unwrap();
     let a = c.account("a").unwrap();
@@ -47,6 +48,11 @@ fn interop_keys_are_read_per_account() {
     assert_eq!(
         (b.default_alphabet, b.receipt_pdu),
         (DefaultAlphabet::Ascii, ReceiptPdu::DeliverSm)
+    );
+    use smppd::service::MessageIdFormat;
+    assert_eq!(
+        (a.message_id_format, b.message_id_format),
+        (MessageIdFormat::Short, MessageIdFormat::Hex)
     );
 }
 
@@ -126,6 +132,7 @@ max_validity = "1d"
 expiry_mode = "never"
 default_alphabet = "utf8"
 receipt_pdu = "submit_sm"
+message_id_format = "base36"
 "#;
 
 #[test]
@@ -148,6 +155,7 @@ fn validation_reports_every_problem_with_its_key() {
         "esme[2].expiry_mode:",
         "esme[2].default_alphabet: must be \"gsm7\", \"ascii\" or \"latin1\", got \"utf8\"",
         "esme[2].receipt_pdu: must be \"deliver_sm\" or \"data_sm\", got \"submit_sm\"",
+        "esme[2].message_id_format: must be \"hex\", \"decimal\" or \"short\", got \"base36\"",
     ];
     for e in expect {
         assert!(
@@ -201,7 +209,7 @@ fn check_config_binary_lists_every_problem_and_fails() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("15 problem(s)"), "{err}");
+    assert!(err.contains("16 problem(s)"), "{err}");
     assert!(err.contains("esme[2].default_alphabet: must be"), "{err}");
     assert!(
         err.contains("esme[2].allowed_addresses[0]: invalid CIDR \"10.0.0/8\""),

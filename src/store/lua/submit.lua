@@ -22,8 +22,10 @@
 -- as field `pp` for a forwarded deliver_sm), then 13 for a single-part message its
 -- time (ms, the node's reading of Redis time, which its receipt already carries) and
 -- 14.. the receipt triple if one is owed (see `ready.rs`) — for a forwarded message
--- its delivery to that account, queued the same way; none for a scheduled or
--- simulated one; for a multi-part one 13 the expiry mode code (`x`).
+-- its delivery to that account, queued the same way; for a scheduled or simulated
+-- one none, but a simulated one's intermediate notification (`<id>.n`) if owed; for
+-- a multi-part one 13 the expiry mode code (`x`) and 14.. a simulated segment's
+-- notification triple if owed, queued held as a single-part receipt is.
 --
 -- Usage: the hash P:usage keeps `n:<acct>` messages and `b:<acct>` octets of each
 -- account, and `n` messages and `b` octets of all (what max_pending and
@@ -37,8 +39,10 @@
 -- need anyway: `<gid or => <len of gk> <gk>` LF `<received_ms> <dc> <esm> <rd> <uo> <rid>` LF
 -- raw (the length because a gk may hold any octet but NUL, LF included).
 --
--- Returns one reply per record: `{'stored'}`, `{'complete', gid}`, `{'complete', gid,
--- held_until}` (a single-part message whose receipt is held), `{'complete', gid,
+-- Returns one reply per record: `{'stored'}` (`{'stored', held_until}` with a held
+-- notification), `{'complete', gid}`, `{'complete', gid, held_until}` (a single-part
+-- message whose receipt is held, or a simulated multi-part one whose last segment's
+-- notification is), `{'complete', gid, 'sched'}`, `{'complete', gid,
 -- {fields…}}` (a multi-part message: its group as `group_fields` reads it), `{'dup',
 -- original_message_id}`, `{'full', limit}` (limit: `store`, `store_bytes`,
 -- `account`, `account_bytes`, `receipts`), `{'expired'}` or `{'err', message}` (a command of
@@ -211,6 +215,13 @@ local function one(b, last)
   local own = gid == mid and '=' or gid
   redis.call('SET', P .. 'm:' .. mid, own .. ' ' .. #gk .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[b + 6])
   count(b, new)
+  -- Only a simulated segment carries a notification, and a simulated message
+  -- completes through its schedule below, so no reply that drops `held` has one.
+  local held = nil
+  if last >= b + 15 then
+    held = now + hold
+    queue_receipts(b + 13, last, held, cur.q)
+  end
   if n >= total then
     -- The route is the first segment's (`to` of the group); its validity, the group's.
     local route, to, sched = nil, known[5], tonumber(known[6]) or 0
@@ -219,7 +230,7 @@ local function one(b, last)
     if sched > now or known[7] then
       -- Its schedule_delivery_time (the first segment's) is still ahead.
       finish_group(gk, gid, 'complete', now, cur.fin, nil, math.max(sched, now))
-      return {'complete', gid, 'sched'}
+      return {'complete', gid, held or 'sched'}
     end
     -- Reassembled: one delivery for the whole message.
     if to then route = {to = to, n = known[9] and 1 or n, ['until'] = tonumber(known[4]) or dl, partial = false} end
@@ -228,7 +239,7 @@ local function one(b, last)
     -- release::Completed): the same read FRESH would make, without FRESH's call.
     return {'complete', gid, group_fields(P .. 'd:' .. gid)}
   end
-  return {'stored'}
+  return {'stored', held}
 end
 local out, i = {}, first_record
 while i <= #ARGV do

@@ -64,17 +64,22 @@ pub enum SubmitKind {
         at_ms: i64,
         receipt: Option<ReceiptEntry>,
     },
-    /// A segment of a multi-part message, with its account's expiry mode code.
-    Part { expiry_code: &'static str },
+    /// A segment of a multi-part message, with its account's expiry mode code and,
+    /// for a simulated segment, its intermediate notification (queued held).
+    Part {
+        expiry_code: &'static str,
+        notify: Option<ReceiptEntry>,
+    },
 }
 
 /// What became of one record.
 #[derive(Debug)]
 pub enum SubmitReply {
-    /// A segment stored; its message is still pending.
-    Stored,
-    /// A single-part message stored (and finished); `held_until` when its receipt
-    /// is queued held.
+    /// A segment stored; its message is still pending. `held_until` when its
+    /// intermediate notification is queued held.
+    Stored { held_until: Option<i64> },
+    /// A single-part message stored (and finished), or a simulated multi-part one
+    /// completed; `held_until` when its receipt (or notification) is queued held.
     Single { held_until: Option<i64> },
     /// The last segment of a multi-part message: the message finished, its data
     /// comes back for the receipt releaser.
@@ -178,13 +183,16 @@ impl Scripts {
             // index, 9 the account it is forwarded to or "", 10 the schedule (0:
             // none), 11 the simulated outcome or "", 12 "<protocol_id> <priority>" or
             // "", then 13 the single-part time and 14-16 its receipt (or delivery)
-            // triple, or 13 the expiry code.
+            // triple, or 13 the expiry code and 14-16 a notification triple.
             let n = match &r.kind {
-                SubmitKind::Single { receipt: None, .. } => 13,
+                SubmitKind::Single { receipt: None, .. }
+                | SubmitKind::Part { notify: None, .. } => 13,
                 SubmitKind::Single {
                     receipt: Some(_), ..
+                }
+                | SubmitKind::Part {
+                    notify: Some(_), ..
                 } => 16,
-                SubmitKind::Part { .. } => 13,
             };
             inv.arg(n)
                 .arg(part_index)
@@ -215,8 +223,14 @@ impl Scripts {
                         e.push(&mut inv);
                     }
                 }
-                SubmitKind::Part { expiry_code } => {
+                SubmitKind::Part {
+                    expiry_code,
+                    notify,
+                } => {
                     inv.arg(*expiry_code);
+                    if let Some(e) = notify {
+                        e.push(&mut inv);
+                    }
                 }
             }
         }
@@ -236,7 +250,9 @@ fn reply(v: redis::Value) -> SubmitReply {
     let mut a = items(v);
     let tag = a.first().and_then(string).unwrap_or_default();
     match tag.as_str() {
-        "stored" => SubmitReply::Stored,
+        "stored" => SubmitReply::Stored {
+            held_until: a.get(1).and_then(int),
+        },
         "complete" if a.len() > 2 && matches!(a[2], redis::Value::Array(_)) => {
             let fields = a.swap_remove(2);
             let gid = a.swap_remove(1);
