@@ -25,6 +25,7 @@ pub fn store_settings(config: &Config) -> StoreSettings {
     s.configure_keyspace_events = config.redis.configure_keyspace_events;
     s.cluster = config.redis.cluster;
     s.redis_seeds = config.redis.seeds.clone();
+    s.redis_tls_ca = config.redis.tls_ca.clone();
     s.ack_replicas = config.redis.ack_replicas;
     s.ack_timeout = config.redis.ack_timeout;
     s.max_pending = config.redis.max_pending;

@@ -133,6 +133,9 @@ pub struct RedisConfig {
     /// A Redis/Valkey Cluster (`url` and `seeds` are seed nodes).
     pub cluster: bool,
     pub seeds: Vec<String>,
+    /// PEM CA certificates a `rediss://` server's certificate must chain to (instead
+    /// of the system's roots).
+    pub tls_ca: Option<std::path::PathBuf>,
     /// Replicas a submit must reach before it is acknowledged (`WAIT`), and for how
     /// long it may wait for them.
     pub ack_replicas: u32,

@@ -120,6 +120,7 @@ pub struct RawBindFailures {
 pub struct RawRedis {
     pub url: Option<String>,
     pub cluster: Option<bool>,
+    pub tls_ca: Option<String>,
     pub seeds: Option<Vec<String>>,
     pub ack_replicas: Option<i64>,
     pub ack_timeout: Option<String>,

@@ -289,6 +289,27 @@ pub(super) fn validate(
             "a cluster is reached over TCP: give a node's redis:// or rediss:// URL".to_string(),
         );
     }
+    // A private CA for rediss:// (the system's roots otherwise), relative to the file.
+    let tls_ca = raw.redis.tls_ca.as_deref().and_then(|p| {
+        let p = match base {
+            Some(b) if Path::new(p).is_relative() => b.join(p),
+            _ => PathBuf::from(p),
+        };
+        match std::fs::read(&p) {
+            Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(p),
+            Ok(_) => {
+                c.push(
+                    "redis.tls_ca",
+                    format!("{} holds no PEM certificate", p.display()),
+                );
+                None
+            }
+            Err(e) => {
+                c.push("redis.tls_ca", format!("cannot read {}: {e}", p.display()));
+                None
+            }
+        }
+    });
     let ack_replicas = c.int("redis.ack_replicas", raw.redis.ack_replicas, 0, 0, 16);
     let ack_timeout = c.duration(
         "redis.ack_timeout",
@@ -395,6 +416,7 @@ pub(super) fn validate(
             configure_keyspace_events: raw.redis.configure_keyspace_events.unwrap_or(true),
             cluster,
             seeds,
+            tls_ca,
             ack_replicas: ack_replicas as u32,
             ack_timeout,
             max_pending: max_pending as u64,

@@ -18,6 +18,37 @@ use super::error::StoreError;
 use super::partition;
 use super::settings::StoreSettings;
 
+/// A client for one server (`info`: a URL or connection facts), with the configured
+/// CA for `rediss://`.
+pub fn client(
+    settings: &StoreSettings,
+    info: impl IntoConnectionInfo,
+) -> RedisResult<redis::Client> {
+    // rustls needs a process-wide crypto provider; smppd's own TLS uses ring too.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match certificates(settings)? {
+        Some(certs) => redis::Client::build_with_tls(info, certs),
+        None => redis::Client::open(info),
+    }
+}
+
+fn certificates(settings: &StoreSettings) -> RedisResult<Option<redis::TlsCertificates>> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let Some(path) = &settings.redis_tls_ca else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(path).map_err(|e| {
+        redis::RedisError::from(std::io::Error::new(
+            e.kind(),
+            format!("redis tls_ca {}: {e}", path.display()),
+        ))
+    })?;
+    Ok(Some(redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    }))
+}
+
 /// Replicas a write must reach before it counts (`[redis] ack_replicas`).
 #[derive(Debug, Clone, Copy)]
 pub struct Ack {
@@ -79,7 +110,7 @@ impl Ack {
 /// node answers single-server commands only for its own slots, and a single server
 /// cannot take cluster routing.
 pub async fn check_mode(settings: &StoreSettings) -> Result<(), StoreError> {
-    let client = redis::Client::open(settings.redis_url.as_str())?;
+    let client = client(settings, settings.redis_url.as_str())?;
     let mut conn = tokio::time::timeout(
         settings.redis_timeout,
         client.get_multiplexed_async_connection(),
@@ -157,7 +188,11 @@ impl Conn {
             for s in &settings.redis_seeds {
                 seeds.push(s.as_str().into_connection_info()?);
             }
-            let client = redis::cluster::ClusterClientBuilder::new(seeds)
+            let mut builder = redis::cluster::ClusterClientBuilder::new(seeds);
+            if let Some(certs) = certificates(settings)? {
+                builder = builder.certs(certs);
+            }
+            let client = builder
                 .connection_timeout(settings.redis_timeout)
                 .response_timeout(settings.redis_timeout)
                 // A partition without a primary (failover in progress) answers an
@@ -167,7 +202,7 @@ impl Conn {
                 .build()?;
             Ok(Conn::Cluster(client.get_async_connection().await?))
         } else {
-            let client = redis::Client::open(settings.redis_url.as_str())?;
+            let client = client(settings, settings.redis_url.as_str())?;
             let config = ConnectionManagerConfig::new()
                 .set_response_timeout(Some(settings.redis_timeout))
                 .set_connection_timeout(Some(settings.redis_timeout))

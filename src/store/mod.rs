@@ -225,7 +225,7 @@ impl Store {
         // A cluster refuses a script over keys of several slots: one call per
         // partition.
         settings.per_partition_calls |= settings.cluster;
-        let db = redis::Client::open(settings.redis_url.as_str())?
+        let db = connection::client(&settings, settings.redis_url.as_str())?
             .get_connection_info()
             .redis_settings()
             .db();
@@ -235,7 +235,7 @@ impl Store {
             let topology = topology::Topology::read(&mut conn).await?;
             for node in topology.nodes.iter().filter(|n| n.healthy) {
                 let info = topology::node_info(&settings.redis_url, node)?;
-                let mut c = redis::Client::open(info)?
+                let mut c = connection::client(&settings, info)?
                     .get_multiplexed_async_connection()
                     .await?;
                 check_keyspace_events(&mut c, backend, settings.configure_keyspace_events).await?;

@@ -13,6 +13,8 @@ pub struct StoreSettings {
     pub cluster: bool,
     /// More seed nodes of the cluster (besides `redis_url`).
     pub redis_seeds: Vec<String>,
+    /// PEM CA certificates for `rediss://` (the system's roots when `None`).
+    pub redis_tls_ca: Option<std::path::PathBuf>,
     /// Replicas that must have a submit batch, a claim or a release (`WAIT`) before it
     /// counts as done: an acknowledged segment then survives the loss of its primary.
     /// 0: no wait (replication is asynchronous; see docs/deployment.md).
@@ -79,6 +81,7 @@ impl StoreSettings {
             redis_url: redis_url.into(),
             cluster: false,
             redis_seeds: Vec::new(),
+            redis_tls_ca: None,
             ack_replicas: 0,
             ack_timeout: Duration::from_secs(1),
             mongodb_uri: mongodb_uri.into(),

@@ -46,4 +46,5 @@ mod store_cluster_slots;
 mod store_expiry;
 mod store_layout;
 mod store_outcomes;
+mod store_redis_tls;
 mod store_servers;

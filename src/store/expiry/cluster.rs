@@ -255,7 +255,7 @@ async fn connect(
         .redis_settings()
         .clone()
         .set_protocol(redis::ProtocolVersion::RESP3);
-    let client = redis::Client::open(info.set_redis_settings(resp3))?;
+    let client = crate::store::connection::client(&inner.settings, info.set_redis_settings(resp3))?;
     let (node_tx, mut node_rx) = mpsc::unbounded_channel::<PushInfo>();
     let config = redis::AsyncConnectionConfig::new()
         .set_push_sender(node_tx)

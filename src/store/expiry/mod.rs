@@ -119,14 +119,15 @@ impl Subscriber {
     }
 
     async fn session(&self) -> Result<(), StoreError> {
-        let info = redis::Client::open(self.inner.settings.redis_url.as_str())?
+        let settings = &self.inner.settings;
+        let info = super::connection::client(settings, settings.redis_url.as_str())?
             .get_connection_info()
             .clone();
         let resp3 = info
             .redis_settings()
             .clone()
             .set_protocol(redis::ProtocolVersion::RESP3);
-        let client = redis::Client::open(info.set_redis_settings(resp3))?;
+        let client = super::connection::client(settings, info.set_redis_settings(resp3))?;
         // Unbounded is the crate's push sender; this task drains it at once.
         let (tx, mut pushes) = mpsc::unbounded_channel();
         let config = redis::AsyncConnectionConfig::new()
