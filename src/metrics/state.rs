@@ -307,6 +307,26 @@ fn store_counters(out: &mut String, store: &Store) {
         "smppd_expiry_subscribed {}",
         u8::from(store.expiry_subscribed())
     );
+    if s.cluster_primaries > 0 {
+        header(
+            out,
+            "smppd_redis_cluster_primaries",
+            "gauge",
+            "Primaries of the Redis/Valkey Cluster, as the expiry subscriber last saw them.",
+        );
+        let _ = writeln!(out, "smppd_redis_cluster_primaries {}", s.cluster_primaries);
+        header(
+            out,
+            "smppd_redis_clock_skew_seconds",
+            "gauge",
+            "Largest minus smallest clock of the cluster's primaries (Redis TIME).",
+        );
+        let _ = writeln!(
+            out,
+            "smppd_redis_clock_skew_seconds {}",
+            s.clock_skew_ms as f64 / 1000.0
+        );
+    }
 }
 
 #[cfg(test)]

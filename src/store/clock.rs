@@ -23,15 +23,22 @@ impl Clock {
         &self,
         conn: &mut C,
     ) -> redis::RedisResult<()> {
-        let t0 = Utc::now().timestamp_micros();
-        let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
-        let t1 = Utc::now().timestamp_micros();
-        let redis_us = secs * 1_000_000 + micros;
-        let offset_ms = (redis_us - (t0 + t1) / 2) / 1000;
+        let offset_ms = offset_ms(conn).await?;
         self.offset_ms.store(offset_ms, Ordering::Relaxed);
         Ok(())
     }
+}
 
+/// The server's clock minus ours, in ms, from one `TIME`.
+pub async fn offset_ms<C: redis::aio::ConnectionLike>(conn: &mut C) -> redis::RedisResult<i64> {
+    let t0 = Utc::now().timestamp_micros();
+    let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
+    let t1 = Utc::now().timestamp_micros();
+    let redis_us = secs * 1_000_000 + micros;
+    Ok((redis_us - (t0 + t1) / 2) / 1000)
+}
+
+impl Clock {
     /// Redis time now, estimated, in ms since the epoch.
     pub fn now_ms(&self) -> i64 {
         Utc::now().timestamp_millis() + self.offset_ms.load(Ordering::Relaxed)

@@ -120,6 +120,12 @@ pub struct Stats {
     pub leased_read: AtomicU64,
     /// True while the expiry subscriber holds its subscription (`/healthz`).
     pub expiry_subscribed: std::sync::atomic::AtomicBool,
+    /// On a cluster: its primaries, and the spread of their clocks (largest minus
+    /// smallest `TIME` offset, ms) when last looked at. A partition's deadlines are
+    /// judged by its primary's clock inside the scripts; this node's wake-ups follow
+    /// one offset, so a spread shows up as that much lateness.
+    pub cluster_primaries: AtomicU64,
+    pub clock_skew_ms: AtomicU64,
 }
 
 /// A snapshot of [`Stats`].
@@ -142,6 +148,9 @@ pub struct StatsSnapshot {
     pub leased_read: u64,
     /// Deadlines this node's timer set watches now (pending multi-part messages).
     pub timers_armed: usize,
+    /// Primaries of the cluster (0: one server) and their clock spread in ms.
+    pub cluster_primaries: u64,
+    pub clock_skew_ms: u64,
 }
 
 pub(crate) struct Inner {
@@ -426,6 +435,8 @@ impl Store {
             leased_known: l(&s.leased_known),
             leased_read: l(&s.leased_read),
             timers_armed: self.inner.timers.len(),
+            cluster_primaries: l(&s.cluster_primaries),
+            clock_skew_ms: l(&s.clock_skew_ms),
         }
     }
 

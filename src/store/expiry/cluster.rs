@@ -173,6 +173,7 @@ async fn reconcile(
     }
     let owned = now.iter().all(Option::is_some);
     *owners = Some(now);
+    clock_spread(sub, &topo, nodes).await;
     // Nodes gone from the cluster or failed: drop their connections.
     nodes.retain(|addr, ns| {
         let keep = topo.nodes.iter().any(|n| n.healthy && n.addr() == *addr);
@@ -230,6 +231,33 @@ async fn reconcile(
         }
     }
     Ok((recover, owned && uncovered == 0))
+}
+
+/// Records the primaries and the spread of their clocks (each measured over its own
+/// connection), for the metrics.
+async fn clock_spread(sub: &Subscriber, topo: &Topology, nodes: &mut HashMap<String, NodeSub>) {
+    let stats = &sub.inner.stats;
+    stats
+        .cluster_primaries
+        .store(topo.primaries() as u64, Ordering::Relaxed);
+    let mut offsets = Vec::new();
+    for n in topo.nodes.iter().filter(|n| n.primary && n.healthy) {
+        if let Some(ns) = nodes.get_mut(&n.addr()) {
+            if let Ok(o) = crate::store::clock::offset_ms(&mut ns.conn).await {
+                offsets.push(o);
+            }
+        }
+    }
+    if let (Some(lo), Some(hi)) = (offsets.iter().min(), offsets.iter().max()) {
+        let spread = (hi - lo) as u64;
+        if spread > 1_000 {
+            tracing::warn!(
+                spread_ms = spread,
+                "the cluster's primaries disagree on the time"
+            );
+        }
+        stats.clock_skew_ms.store(spread, Ordering::Relaxed);
+    }
 }
 
 /// The partitions `addr` owns as primary.
