@@ -7,6 +7,7 @@
 //! no call crosses slots. The few commands that name no key but must reach a
 //! partition's owner (SCAN) go through [`Conn::on_partition`].
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -145,23 +146,51 @@ pub async fn check_mode(settings: &StoreSettings) -> Result<(), StoreError> {
 /// subscriber (`expiry::cluster`) puts a new one in when a partition changes owner —
 /// the crate's client learns a new primary only from a MOVED, which a dead primary
 /// never sends, and was seen to stall every call after a primary was killed.
+///
+/// It may hold several connections, handed out in turn: writes followed by `WAIT`
+/// (`ack_replicas`) block their connection until the replicas answer, so a few
+/// connections let several such writes wait at once.
 #[derive(Clone)]
-pub struct Shared(Arc<RwLock<Conn>>);
+pub struct Shared {
+    conns: Arc<RwLock<Vec<Conn>>>,
+    next: Arc<AtomicUsize>,
+}
 
 impl Shared {
-    pub fn new(conn: Conn) -> Shared {
-        Shared(Arc::new(RwLock::new(conn)))
+    /// `conns` must not be empty.
+    pub fn new(conns: Vec<Conn>) -> Shared {
+        assert!(!conns.is_empty(), "a connection to share");
+        Shared {
+            conns: Arc::new(RwLock::new(conns)),
+            next: Arc::default(),
+        }
     }
 
-    /// The current connection (a cheap clone; never held across an await).
+    /// One of the current connections (a cheap clone; never held across an await).
     pub fn get(&self) -> Conn {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        let conns = self.conns.read().unwrap_or_else(|e| e.into_inner());
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % conns.len();
+        conns[i].clone()
     }
 
-    pub fn replace(&self, conn: Conn) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = conn;
+    /// How many connections it holds (never none).
+    pub fn len(&self) -> usize {
+        self.conns.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn replace(&self, conns: Vec<Conn>) {
+        if !conns.is_empty() {
+            *self.conns.write().unwrap_or_else(|e| e.into_inner()) = conns;
+        }
     }
 }
+
+/// Connections of the pool that writes waiting for replicas go over.
+pub const ACKED_POOL: usize = 4;
 
 #[derive(Clone)]
 pub enum Conn {

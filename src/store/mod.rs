@@ -281,9 +281,13 @@ impl Store {
         scripts.load(&mut conn).await?;
         tracing::debug!(target: "smppd::scripts", "script hashes: {}", scripts.hashes());
         let ack = connection::Ack::of(&settings);
-        let conn = connection::Shared::new(conn);
+        let conn = connection::Shared::new(vec![conn]);
         let acked = if ack.replicas > 0 {
-            Some(connection::Shared::new(Conn::connect(&settings).await?))
+            let mut pool = Vec::with_capacity(connection::ACKED_POOL);
+            for _ in 0..connection::ACKED_POOL {
+                pool.push(Conn::connect(&settings).await?);
+            }
+            Some(connection::Shared::new(pool))
         } else {
             None
         };
@@ -478,9 +482,13 @@ impl Inner {
     /// owner), `nodes` tried first as seeds.
     async fn reconnect(&self, nodes: &[redis::ConnectionInfo]) -> Result<(), StoreError> {
         self.conn
-            .replace(Conn::connect_via(&self.settings, nodes).await?);
+            .replace(vec![Conn::connect_via(&self.settings, nodes).await?]);
         if let Some(acked) = &self.acked {
-            acked.replace(Conn::connect_via(&self.settings, nodes).await?);
+            let mut pool = Vec::with_capacity(acked.len());
+            for _ in 0..acked.len() {
+                pool.push(Conn::connect_via(&self.settings, nodes).await?);
+            }
+            acked.replace(pool);
         }
         Ok(())
     }
