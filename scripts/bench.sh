@@ -109,14 +109,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 free_port() { "$venv_python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# outbox_size KV_PORT: ZCARD of smppd's outbox (key prefix bench:).
+# outbox_size KV_PORT: finished messages in smppd's outboxes (one per partition,
+# bench:{tag}:outbox), summed.
 outbox_size() {
-  "$venv_python" - "$1" <<'PY'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"*2\r\n$5\r\nZCARD\r\n$12\r\nbench:outbox\r\n")
-print(s.makefile("rb").readline().decode().strip().lstrip(":"))
-PY
+  local n=0 k
+  for k in $(redis-cli -p "$1" --scan --pattern 'bench:{*}:outbox'); do
+    n=$((n + $(redis-cli -p "$1" zcard "$k")))
+  done
+  echo "$n"
 }
 # wait_outbox_empty KV_PORT WHY: until smppd wrote every finished message of the
 # earlier runs to MongoDB (this box's Mongo-protocol server is slower than smppd).
