@@ -247,19 +247,19 @@ class Session:
         return [i for i in ids if i not in self.receipts]
 
     def wait_delivered(self, octets, seconds):
-        """Reads (answering) until a deliver_sm carrying each of `octets` came; the missing."""
+        """Reads (answering) until a deliver_sm carrying each of `octets` came; the missing.
+        hold_with's bind reads in turn, so its smppd enquire_links are answered."""
         deadline = time.monotonic() + seconds
         got = lambda: {d["sm"] for d in self.delivered}  # noqa: E731
-        self.c._socket.settimeout(0.5)
-        try:
-            while time.monotonic() < deadline and not set(octets) <= got():
-                try:
-                    pdu = self.c.read_pdu()
-                except socket.timeout:
-                    continue
-                self._handle_request(pdu)
-        finally:
-            self.c._socket.settimeout(WAIT)
+        while time.monotonic() < deadline and not set(octets) <= got():
+            self.c._socket.settimeout(0.5)
+            try:
+                self._handle_request(self.c.read_pdu())
+            except socket.timeout:
+                if self.hold_with:
+                    self.hold_with.wait_receipts([], 0.1)
+            finally:
+                self.c._socket.settimeout(WAIT)
         return [o for o in octets if o not in got()]
 
     def enquire(self):
@@ -506,7 +506,11 @@ def main():
            f"{len(empty)} of {len(want_receipts)} receipts with an empty text: ({', '.join(empty)})"
            if empty else f"{len(want_receipts)}/{len(want_receipts)} receipts with a text:")
 
-    routed(trx)
+    try:
+        routed(trx)
+    except Exception as e:  # noqa: BLE001
+        traceback.print_exc()
+        result("mo", "FAIL", repr(e))
 
     # Idle past smppd's enquire_link_interval (1 s in interop.sh's config): smppd's
     # enquire_link must be answered within its response_timeout (2 s) or it closes.
