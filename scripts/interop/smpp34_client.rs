@@ -527,7 +527,8 @@ async fn routed(env: &Env, trx: &Session, gsm_long: &str) {
     };
     let route = format!("esme:{}", env.mo_system_id);
     // (message_id, short_message, esm_class)
-    let (mut sent, mut bad): (Vec<(String, Vec<u8>, u8)>, Vec<String>) = (Vec::new(), Vec::new());
+    let mut sent: Vec<(String, Vec<u8>, u8)> = Vec::new();
+    let mut bad: Vec<String> = Vec::new();
     let (st, mid) = trx
         .submit_to(&env.mo_dst, gsm(MO_SINGLE), 0, 0, vec![])
         .await;
