@@ -122,6 +122,8 @@ struct Delivered {
 }
 
 struct Listener {
+    /// The bind's system_id, for the log (stderr: target/interop/smpp34.log).
+    name: String,
     bound: Mutex<Option<oneshot::Sender<SMSC>>>,
     receipts: Arc<std::sync::Mutex<HashMap<String, Vec<Receipt>>>>,
     delivered: Arc<std::sync::Mutex<Vec<Delivered>>>,
@@ -161,6 +163,14 @@ impl SmppClientListener for Listener {
                     .map(|r| r.split(' ').next().unwrap().to_string())
             })
             .unwrap_or_default();
+        eprintln!(
+            "{}: deliver_sm dc={} esm=0x{:02x} receipted_message_id={rid} message_state={:?} \
+             {text:?}",
+            self.name,
+            req.data_coding,
+            req.esm_class,
+            req.tlvs.message_state()
+        );
         let stat = text
             .split("stat:")
             .nth(1)
@@ -227,6 +237,7 @@ impl Session {
         let delivered = Arc::new(std::sync::Mutex::new(Vec::new()));
         let unbound = Arc::new(AtomicBool::new(false));
         let listener = Arc::new(Listener {
+            name: system_id.to_string(),
             bound: Mutex::new(Some(tx)),
             receipts: receipts.clone(),
             delivered: delivered.clone(),
