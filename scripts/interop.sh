@@ -127,18 +127,31 @@ database = "$db"
 [receipts]
 lifetime = "1h"
 EOF
-  # One account per client, so no client takes another's receipts.
+  # One account per client, so no client takes another's receipts; and per client a
+  # second account, "<client>mo", which a route hands what the first sends to 999…
+  # (routed/MO deliver_sm: the client binds a receiver of it).
   for c in $clients; do
-    cat <<EOF
+    for id in "${c//-/}" "${c//-/}mo"; do
+      cat <<EOF
 
 [[esme]]
-system_id = "${c//-/}"
+system_id = "$id"
 password = "interop"
 allowed_addresses = ["127.0.0.0/8"]
 max_binds = 10
 window = 10
 default_validity = "5m"
 max_validity = "1h"
+EOF
+    done
+  done
+  for c in $clients; do
+    cat <<EOF
+
+[[route]]
+destination = "^999"
+from = ["${c//-/}"]
+target = "esme:${c//-/}mo"
 EOF
   done
 } >"$cfg"
@@ -154,7 +167,8 @@ echo "interop: smppd on 127.0.0.1:$smpp_port (valkey/redis :$kv_port, mongo :$mo
 # --- clients ------------------------------------------------------------------------------
 specs=()
 for c in $clients; do
-  export SMPP_HOST=127.0.0.1 SMPP_PORT="$smpp_port" SMPP_SYSTEM_ID="${c//-/}" SMPP_PASSWORD=interop
+  export SMPP_HOST=127.0.0.1 SMPP_PORT="$smpp_port" SMPP_SYSTEM_ID="${c//-/}" SMPP_PASSWORD=interop \
+    SMPP_MO_SYSTEM_ID="${c//-/}mo" SMPP_MO_DST=999700900001
   case "$c" in
     smpplib) cmd=("$py" scripts/interop/smpplib_client.py) ;;
     node-smpp) cmd=(env NODE_PATH="$root/.local/node/node_modules" node scripts/interop/node_smpp_client.js) ;;

@@ -32,7 +32,8 @@ FEATURES = [
     ("mongo", "outcome documents in MongoDB (state, text)"),
     ("mo", "routed (MO) deliver_sm"),
 ]
-NA = {"mo": "n/a (no routes yet)"}
+# Features no client reports yet, with the cell to show ("n/a (reason)").
+NA = {}
 
 
 def known_failures(path):
@@ -62,17 +63,19 @@ def parse(path):
         elif parts[0] == "OUTCOME" and len(parts) >= 4:
             text = None if parts[3] == "-" else bytes.fromhex(parts[3]).decode()
             deadline = float(parts[4]) if len(parts) > 4 and parts[4] else None
-            outcomes.append((parts[1], parts[2], text, deadline))
+            route = parts[5] if len(parts) > 5 and parts[5] else None
+            outcomes.append((parts[1], parts[2], text, deadline, route))
         elif parts[0] == "NOTE" and len(parts) >= 2:
             extra.append(parts[1])
     return results, outcomes, extra
 
 
 def check_outcomes(coll, outcomes, wait_s=20.0):
-    """(ok, detail): every expected message has one document with the state and text."""
+    """(ok, detail): every expected message has one document with the state and text (and,
+    for a routed message, its route target, every segment's delivery in the same state)."""
     wait_until = time.monotonic() + wait_s
     bad = []
-    for mid, state, text, deadline in outcomes:
+    for mid, state, text, deadline, route in outcomes:
         doc = None
         while True:
             docs = list(coll.find({"segments.message_id": mid}))
@@ -87,6 +90,10 @@ def check_outcomes(coll, outcomes, wait_s=20.0):
             bad.append(f"{mid}: state {doc.get('state')} (expected {state})")
         elif text is not None and doc.get("text") != text:
             bad.append(f"{mid}: text {doc.get('text')!r} (expected {text!r})")
+        elif route is not None and (doc.get("route") or {}).get("target") != route:
+            bad.append(f"{mid}: route {doc.get('route')} (expected target {route})")
+        elif route is not None and any((s.get("delivery") or {}).get("state") != state for s in doc["segments"]):
+            bad.append(f"{mid}: segment deliveries {[s.get('delivery') for s in doc['segments']]}")
         elif deadline is not None:
             got = doc.get("deadline")
             got_s = got.replace(tzinfo=timezone.utc).timestamp() if got else None
@@ -97,8 +104,10 @@ def check_outcomes(coll, outcomes, wait_s=20.0):
     if bad:
         return False, f"{len(bad)} of {len(outcomes)} wrong: " + "; ".join(bad)
     n_dl = sum(1 for o in outcomes if o[3] is not None)
+    n_rt = sum(1 for o in outcomes if o[4] is not None)
     return True, (f"{len(outcomes)}/{len(outcomes)} documents: state and assembled text as sent"
-                  + (f", {n_dl} deadline(s) as replaced" if n_dl else ""))
+                  + (f", {n_dl} deadline(s) as replaced" if n_dl else "")
+                  + (f", {n_rt} routed with their target and per-segment deliveries" if n_rt else ""))
 
 
 def cell(status, detail):

@@ -4,7 +4,8 @@
 // segmentation: the script encodes the text with the package's own GSM 03.38 / UCS2
 // encoders (smpp.encodings), cuts the octets (153 / 134 per part) and hands each part
 // to the package as {udh, message} or with its sar_* TLVs; short texts go through the
-// package's data_coding-driven encoding.
+// package's data_coding-driven encoding. Routed (MO): a receiver of SMPP_MO_SYSTEM_ID
+// (same password), which a route of interop.sh's config hands what is sent to SMPP_MO_DST.
 'use strict';
 const smpp = require('smpp');
 
@@ -16,8 +17,14 @@ const WAIT = Number(process.env.SMPP_WAIT || 20) * 1000;
 const IDLE = Number(process.env.SMPP_IDLE || 3.5) * 1000;
 const SRC = '12345';
 const DST = '447700900001';
+const MO_SYSTEM_ID = process.env.SMPP_MO_SYSTEM_ID || `${SYSTEM_ID}mo`;
+const MO_DST = process.env.SMPP_MO_DST || '999700900001';
+// The receiver holds each forwarded deliver_sm this long before its deliver_sm_resp:
+// the sender's receipt must come after the answer.
+const HOLD = Number(process.env.SMPP_HOLD || 0.3) * 1000;
 
 const GSM_SINGLE = 'Hello from node-smpp @£$¥ interop';
+const MO_SINGLE = 'Routed from node-smpp @£$¥ {€} to another ESME';
 // Long texts cut by octets after encoding (153 GSM septets / 134 UCS2 octets per part):
 // a GSM escape (€ = 1B 65) straddles parts 1 and 2, a UTF-16 surrogate pair (😀)
 // parts 1 and 2, so smppd must join the user data before decoding it.
@@ -29,17 +36,21 @@ const UCS2_LONG = UCS_BASE.slice(0, 66) + '😀' + UCS_BASE.slice(66, 168);
 function result(feature, status, detail) {
   process.stdout.write(`RESULT\t${feature}\t${status}\t${detail || ''}\n`);
 }
-function outcome(mid, state, text, deadline) {
+function outcome(mid, state, text, deadline, route) {
   const hex = text == null ? '-' : Buffer.from(text, 'utf8').toString('hex');
-  process.stdout.write(`OUTCOME\t${mid}\t${state}\t${hex}\t${deadline || ''}\n`);
+  process.stdout.write(`OUTCOME\t${mid}\t${state}\t${hex}\t${deadline || ''}\t${route || ''}\n`);
 }
 const hex8 = (n) => '0x' + (n >>> 0).toString(16).toUpperCase().padStart(8, '0');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 class Session {
-  constructor(name) {
+  constructor(name, systemId) {
     this.name = name;
+    this.systemId = systemId || SYSTEM_ID;
     this.receipts = new Map(); // receipted message_id -> [{stat, state, esm}]
+    this.receiptAt = new Map(); // receipted message_id -> when its first receipt came (ms)
+    this.delivered = []; // every deliver_sm: {udh (header octets or null), message (decoded), esm, dc, src, dst, at (answered, ms)}
+    this.hold = 0; // ms a forwarded deliver_sm (no receipt type in esm_class) is held before its answer
     this.serverEnquires = 0; // enquire_link sent by smppd and answered
   }
 
@@ -56,8 +67,19 @@ class Session {
       const t = text.indexOf('text:');
       list.push({ stat: m ? m[1] : '', state: pdu.message_state, esm: pdu.esm_class, text: t >= 0 ? text.slice(t + 5) : null });
       this.receipts.set(rid, list);
-      process.stderr.write(`${this.name}: deliver_sm dc=${pdu.data_coding} esm=0x${pdu.esm_class.toString(16)} receipted_message_id=${rid} message_state=${pdu.message_state} ${JSON.stringify(text)}\n`);
-      this.s.send(pdu.response());
+      if (!this.receiptAt.has(rid)) this.receiptAt.set(rid, performance.now());
+      // The package splits a UDHI short_message into its information elements and the
+      // decoded text: the header octets are rebuilt from the elements.
+      const udh = sm && sm.udh ? Buffer.concat([Buffer.from([sm.udh.reduce((n, e) => n + e.length, 0)]), ...sm.udh]) : null;
+      const entry = { udh, message: text, esm: pdu.esm_class, dc: pdu.data_coding, src: pdu.source_addr, dst: pdu.destination_addr, at: null };
+      this.delivered.push(entry);
+      process.stderr.write(`${this.name}: deliver_sm dc=${pdu.data_coding} esm=0x${pdu.esm_class.toString(16)} receipted_message_id=${rid} message_state=${pdu.message_state} ${udh ? `udh=${udh.toString('hex')} ` : ''}${JSON.stringify(text)}\n`);
+      const answer = () => {
+        this.s.send(pdu.response());
+        entry.at = performance.now();
+      };
+      if (this.hold && !(pdu.esm_class & 0x3c)) setTimeout(answer, this.hold);
+      else answer();
     });
     this.s.on('enquire_link', (pdu) => {
       this.serverEnquires++;
@@ -85,7 +107,7 @@ class Session {
 
   async bind(kind) {
     await this.connect();
-    const pdu = await this.call(`bind_${kind}`, { system_id: SYSTEM_ID, password: PASSWORD });
+    const pdu = await this.call(`bind_${kind}`, { system_id: this.systemId, password: PASSWORD });
     if (pdu.command_status !== 0) throw new Error(`bind_${kind}_resp ${hex8(pdu.command_status)}`);
     return pdu;
   }
@@ -157,6 +179,71 @@ async function sendParts(sess, text, ucs2, sar) {
     else ids.push(mid);
   }
   return [bad.length === 0 && parts.length > 1, ids, `${parts.length} segments, dc=${ucs2 ? 8 : 0}` + (bad.length ? '; ' + bad.join(', ') : '')];
+}
+
+// Routed (MO): a receiver of the second account (MO_SYSTEM_ID) takes, as deliver_sm,
+// what trx sends to MO_DST (a [[route]] of interop.sh's config): a single-part and a
+// UDH message, registered_delivery 1. Each segment must come once with its UDH, text
+// (the package's decoding of the octets sent), esm_class, data_coding and addresses as
+// submitted; the receiver answers ESME_ROK after HOLD ms; the sender's DELIVRD receipt
+// must come after that answer.
+async function routed(trx) {
+  const mo = new Session('mo', MO_SYSTEM_ID);
+  try {
+    await mo.bind('receiver');
+  } catch (e) {
+    result('mo', 'FAIL', `bind_receiver as ${MO_SYSTEM_ID}: ${e}`);
+    return;
+  }
+  mo.hold = HOLD;
+  const route = `esme:${MO_SYSTEM_ID}`;
+  const sent = []; // {mid, udh, message, esm}
+  const bad = [];
+  let [st, mid] = await trx.submit({ message: MO_SINGLE }, { destination_addr: MO_DST });
+  if (st === 0) {
+    sent.push({ mid, udh: null, message: MO_SINGLE, esm: 0 });
+    outcome(mid, 'DELIVERED', MO_SINGLE, '', route);
+  } else bad.push(`single submit_sm: ${hex8(st)}`);
+  const parts = chunks(GSM_LONG, false);
+  const ref = Math.floor(Math.random() * 256);
+  for (let i = 0; i < parts.length; i++) {
+    const udh = Buffer.from([5, 0, 3, ref, parts.length, i + 1]);
+    [st, mid] = await trx.submit({ udh, message: parts[i] }, { destination_addr: MO_DST });
+    if (st !== 0) bad.push(`UDH segment ${i + 1} submit_sm: ${hex8(st)}`);
+    else {
+      sent.push({ mid, udh, message: smpp.encodings.ASCII.decode(parts[i]), esm: 0x40 });
+      if (i === 0) outcome(mid, 'DELIVERED', GSM_LONG, '', route);
+    }
+  }
+  const matches = (x) => mo.delivered.filter((d) => d.message === x.message && (x.udh ? !!d.udh && d.udh.equals(x.udh) : !d.udh));
+  const end = Date.now() + WAIT;
+  while (Date.now() < end && !sent.every((x) => matches(x).some((d) => d.at !== null))) await sleep(100);
+  await trx.waitReceipts(sent.map((x) => x.mid), WAIT);
+  sent.forEach((x, i) => {
+    const got = matches(x);
+    if (got.length !== 1) {
+      bad.push(`segment ${i + 1}: ${got.length} deliver_sm with its UDH and text`);
+      return;
+    }
+    const d = got[0];
+    if (d.esm !== x.esm || d.dc !== 0 || d.src !== SRC || d.dst !== MO_DST) {
+      bad.push(`segment ${i + 1}: esm_class 0x${d.esm.toString(16)} data_coding ${d.dc} ${d.src}->${d.dst}`);
+    }
+    const r = (trx.receipts.get(x.mid) || [])[0];
+    if (!r || r.stat !== 'DELIVRD' || !(r.esm & 0x04)) bad.push(`segment ${i + 1}: sender's receipt ${r ? `stat:${r.stat}` : 'missing'}`);
+    else if (d.at === null || trx.receiptAt.get(x.mid) < d.at) bad.push(`segment ${i + 1}: receipt before the answer`);
+  });
+  if (mo.delivered.length !== sent.length) bad.push(`${mo.delivered.length} deliver_sm for ${sent.length} segments`);
+  const ub = await mo.unbind();
+  if (ub !== 0) bad.push(`unbind of the receiver: ${hex8(ub)}`);
+  if (bad.length) result('mo', 'FAIL', bad.join('; '));
+  else {
+    result(
+      'mo',
+      'ok',
+      `${MO_SYSTEM_ID} (RX) took ${sent.length} deliver_sm (single + ${parts.length}-part UDH): UDH, text, esm_class, data_coding, addresses as sent; answered ESME_ROK after ${HOLD / 1000} s, then ${sent.length}/${sent.length} receipts stat:DELIVRD on the sender`,
+    );
+  }
 }
 
 async function main() {
@@ -319,6 +406,8 @@ async function main() {
     empty.length ? 'FAIL' : 'ok',
     empty.length ? `${empty.length} of ${want.length} receipts with an empty text: (${empty.join(', ')})` : `${want.length}/${want.length} receipts with a text:`,
   );
+
+  await routed(trx);
 
   // Idle past smppd's enquire_link_interval (1 s in interop.sh's config): smppd's
   // enquire_link must be answered within its response_timeout (2 s) or it closes.

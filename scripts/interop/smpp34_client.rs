@@ -8,13 +8,14 @@
 //! every PDU. enquire_link: the engine's own timer (every 1 s here) and smppd's (after
 //! 1 s of silence) on every bind, which the engine answers, plus one enquire_link
 //! written with the crate's codec on a raw socket, its enquire_link_resp decoded by
-//! the crate.
+//! the crate. Routed (MO): a receiver of SMPP_MO_SYSTEM_ID (same password), which a
+//! route of interop.sh's config hands what is sent to SMPP_MO_DST.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use smpp34::client::{SmppClient, SmppClientListener, BIND_TYPE, SMSC};
@@ -29,6 +30,7 @@ use tokio::sync::{oneshot, Mutex};
 const SRC: &str = "12345";
 const DST: &str = "447700900001";
 const GSM_SINGLE: &str = "Hello from smpp34 @£$¥ interop";
+const MO_SINGLE: &str = "Routed from smpp34 @£$¥ {€} to another ESME";
 
 /// GSM 03.38 default alphabet, index = septet, and its extension table (after 0x1B).
 const GSM: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\u{1b}ÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
@@ -78,11 +80,16 @@ fn result_status(feature: &str, status: &str, detail: &str) {
 }
 
 fn outcome(mid: &str, state: &str, text: Option<&str>, deadline: Option<u64>) {
+    outcome_routed(mid, state, text, deadline, "");
+}
+
+/// `route`: the route target the outcome document must name ("" for none).
+fn outcome_routed(mid: &str, state: &str, text: Option<&str>, deadline: Option<u64>, route: &str) {
     let t = text.map_or("-".to_string(), |t| {
         t.bytes().map(|b| format!("{b:02x}")).collect()
     });
     let d = deadline.map_or(String::new(), |d| d.to_string());
-    println!("OUTCOME\t{mid}\t{state}\t{t}\t{d}");
+    println!("OUTCOME\t{mid}\t{state}\t{t}\t{d}\t{route}");
 }
 
 fn now_s() -> u64 {
@@ -98,11 +105,31 @@ struct Receipt {
     esm: u8,
     /// The text: field (after "text:"), if any.
     text: Option<String>,
+    /// When it came.
+    at: Instant,
+}
+
+/// Every deliver_sm a bind took, as the crate decoded it.
+#[derive(Clone, Debug)]
+struct Delivered {
+    sm: Vec<u8>,
+    esm: u8,
+    dc: u8,
+    src: String,
+    dst: String,
+    /// When the listener gave the engine its deliver_sm_resp.
+    at: Instant,
 }
 
 struct Listener {
+    /// The bind's system_id, for the log (stderr: target/interop/smpp34.log).
+    name: String,
     bound: Mutex<Option<oneshot::Sender<SMSC>>>,
     receipts: Arc<std::sync::Mutex<HashMap<String, Vec<Receipt>>>>,
+    delivered: Arc<std::sync::Mutex<Vec<Delivered>>>,
+    /// How long a forwarded deliver_sm (no receipt type in esm_class) is held before
+    /// its answer.
+    hold: Duration,
     unbound: Arc<AtomicBool>,
 }
 
@@ -124,6 +151,9 @@ impl SmppClientListener for Listener {
         _c: &SmppConnectionInformation,
         _s: &String,
     ) -> deliver_sm_resp {
+        if req.esm_class & 0x3C == 0 && !self.hold.is_zero() {
+            tokio::time::sleep(self.hold).await;
+        }
         let text = String::from_utf8_lossy(&req.short_message).to_string();
         let rid = req
             .tlvs
@@ -133,6 +163,14 @@ impl SmppClientListener for Listener {
                     .map(|r| r.split(' ').next().unwrap().to_string())
             })
             .unwrap_or_default();
+        eprintln!(
+            "{}: deliver_sm dc={} esm=0x{:02x} receipted_message_id={rid} message_state={:?} \
+             {text:?}",
+            self.name,
+            req.data_coding,
+            req.esm_class,
+            req.tlvs.message_state()
+        );
         let stat = text
             .split("stat:")
             .nth(1)
@@ -148,7 +186,16 @@ impl SmppClientListener for Listener {
                 text: text.split_once("text:").map(|(_, t)| t.to_string()),
                 state: req.tlvs.message_state(),
                 esm: req.esm_class,
+                at: Instant::now(),
             });
+        self.delivered.lock().unwrap().push(Delivered {
+            sm: req.short_message.clone(),
+            esm: req.esm_class,
+            dc: req.data_coding,
+            src: req.source_addr.clone(),
+            dst: req.destination_addr.clone(),
+            at: Instant::now(),
+        });
         req.accept()
     }
 }
@@ -157,6 +204,7 @@ struct Session {
     client: SmppClient,
     smsc: SMSC,
     receipts: Arc<std::sync::Mutex<HashMap<String, Vec<Receipt>>>>,
+    delivered: Arc<std::sync::Mutex<Vec<Delivered>>>,
     unbound: Arc<AtomicBool>,
 }
 
@@ -166,16 +214,34 @@ struct Env {
     system_id: String,
     password: String,
     wait: Duration,
+    /// The account a route hands what is sent to `mo_dst`.
+    mo_system_id: String,
+    mo_dst: String,
+    /// How long the receiver holds a forwarded deliver_sm before its answer.
+    hold: Duration,
 }
 
 impl Session {
     async fn bind(env: &Env, kind: BIND_TYPE) -> Result<Session, String> {
+        Self::bind_as(env, kind, &env.system_id, Duration::ZERO).await
+    }
+
+    async fn bind_as(
+        env: &Env,
+        kind: BIND_TYPE,
+        system_id: &str,
+        hold: Duration,
+    ) -> Result<Session, String> {
         let (tx, rx) = oneshot::channel();
         let receipts = Arc::new(std::sync::Mutex::new(HashMap::new()));
+        let delivered = Arc::new(std::sync::Mutex::new(Vec::new()));
         let unbound = Arc::new(AtomicBool::new(false));
         let listener = Arc::new(Listener {
+            name: system_id.to_string(),
             bound: Mutex::new(Some(tx)),
             receipts: receipts.clone(),
+            delivered: delivered.clone(),
+            hold,
             unbound: unbound.clone(),
         });
         // session_init 5 s, enquire_link every 1 s, inactivity 5 min, response 5 s.
@@ -184,7 +250,7 @@ impl Session {
             env.port,
             false,
             kind,
-            env.system_id.clone(),
+            system_id.to_string(),
             env.password.clone(),
             String::new(),
             0,
@@ -204,6 +270,7 @@ impl Session {
                 client,
                 smsc,
                 receipts,
+                delivered,
                 unbound,
             }),
             _ => {
@@ -214,6 +281,17 @@ impl Session {
     }
 
     async fn submit(&self, sm: Vec<u8>, dc: u8, esm: u8, tlvs: Vec<Tlv>) -> (u32, String) {
+        self.submit_to(DST, sm, dc, esm, tlvs).await
+    }
+
+    async fn submit_to(
+        &self,
+        dst: &str,
+        sm: Vec<u8>,
+        dc: u8,
+        esm: u8,
+        tlvs: Vec<Tlv>,
+    ) -> (u32, String) {
         let r = self
             .smsc
             .submit_sm()
@@ -222,7 +300,7 @@ impl Session {
             .source_addr(SRC)
             .dest_addr_ton(1)
             .dest_addr_npi(1)
-            .destination_addr(DST)
+            .destination_addr(dst)
             .esm_class(esm)
             .registered_delivery(1)
             .data_coding(dc)
@@ -441,6 +519,125 @@ async fn read_pdu(sock: &mut TcpStream) -> Option<Vec<u8>> {
     Some(pdu)
 }
 
+/// Routed (MO): a receiver of the second account (`mo_system_id`) takes, as deliver_sm,
+/// what `trx` sends to `mo_dst` (a [[route]] of interop.sh's config): a single-part and
+/// a UDH message, registered_delivery 1. Each segment must come once with its octets
+/// (UDH included), esm_class, data_coding and addresses as submitted; the receiver
+/// answers ESME_ROK after `hold`; the sender's DELIVRD receipt must come after that.
+async fn routed(env: &Env, trx: &Session, gsm_long: &str) {
+    let mo = match Session::bind_as(env, BIND_TYPE::RX, &env.mo_system_id, env.hold).await {
+        Ok(s) => s,
+        Err(e) => {
+            result(
+                "mo",
+                false,
+                &format!("bind_receiver as {}: {e}", env.mo_system_id),
+            );
+            return;
+        }
+    };
+    let route = format!("esme:{}", env.mo_system_id);
+    // (message_id, short_message, esm_class)
+    let mut sent: Vec<(String, Vec<u8>, u8)> = Vec::new();
+    let mut bad: Vec<String> = Vec::new();
+    let (st, mid) = trx
+        .submit_to(&env.mo_dst, gsm(MO_SINGLE), 0, 0, vec![])
+        .await;
+    if st == 0 {
+        outcome_routed(&mid, "DELIVERED", Some(MO_SINGLE), None, &route);
+        sent.push((mid, gsm(MO_SINGLE), 0));
+    } else {
+        bad.push(format!("single submit_sm: {}", hex(st)));
+    }
+    let p = parts(gsm_long, false);
+    let n = p.len() as u8;
+    let reference = std::process::id() as u8;
+    for (i, part) in p.into_iter().enumerate() {
+        let sm = [vec![5, 0, 3, reference, n, i as u8 + 1], part].concat();
+        let (st, mid) = trx
+            .submit_to(&env.mo_dst, sm.clone(), 0, 0x40, vec![])
+            .await;
+        if st != 0 {
+            bad.push(format!("UDH segment {} submit_sm: {}", i + 1, hex(st)));
+            continue;
+        }
+        if i == 0 {
+            outcome_routed(&mid, "DELIVERED", Some(gsm_long), None, &route);
+        }
+        sent.push((mid, sm, 0x40));
+    }
+    let end = tokio::time::Instant::now() + env.wait;
+    loop {
+        let all = {
+            let d = mo.delivered.lock().unwrap();
+            sent.iter().all(|(_, sm, _)| d.iter().any(|x| &x.sm == sm))
+        };
+        if all || tokio::time::Instant::now() > end {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ids: Vec<String> = sent.iter().map(|s| s.0.clone()).collect();
+    trx.wait_receipts(&ids, env.wait).await;
+    let delivered = mo.delivered.lock().unwrap().clone();
+    for (k, (mid, sm, esm)) in sent.iter().enumerate() {
+        let got: Vec<&Delivered> = delivered.iter().filter(|d| &d.sm == sm).collect();
+        let [d] = got.as_slice() else {
+            bad.push(format!(
+                "segment {}: {} deliver_sm with its octets",
+                k + 1,
+                got.len()
+            ));
+            continue;
+        };
+        if (d.esm, d.dc, d.src.as_str(), d.dst.as_str()) != (*esm, 0, SRC, env.mo_dst.as_str()) {
+            bad.push(format!(
+                "segment {}: esm_class 0x{:02x} data_coding {} {}->{}",
+                k + 1,
+                d.esm,
+                d.dc,
+                d.src,
+                d.dst
+            ));
+        }
+        match trx.receipt(mid) {
+            Some(r) if r.stat == "DELIVRD" && r.esm & 0x04 != 0 => {
+                if r.at < d.at {
+                    bad.push(format!("segment {}: receipt before the answer", k + 1));
+                }
+            }
+            r => bad.push(format!("segment {}: sender's receipt {r:?}", k + 1)),
+        }
+    }
+    if delivered.len() != sent.len() {
+        bad.push(format!(
+            "{} deliver_sm for {} segments",
+            delivered.len(),
+            sent.len()
+        ));
+    }
+    let (st, _) = mo.unbind().await;
+    if st != 0 {
+        bad.push(format!("unbind of the receiver: {}", hex(st)));
+    }
+    result(
+        "mo",
+        bad.is_empty(),
+        &if bad.is_empty() {
+            format!(
+                "{id} (RX) took {k} deliver_sm (single + {n}-part UDH): octets, UDH, esm_class, \
+                 data_coding, addresses as sent; answered ESME_ROK after {hold:.1} s, then {k}/{k} \
+                 receipts stat:DELIVRD on the sender",
+                id = env.mo_system_id,
+                k = sent.len(),
+                hold = env.hold.as_secs_f64()
+            )
+        } else {
+            bad.join("; ")
+        },
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let env = Env {
@@ -456,6 +653,14 @@ async fn main() {
                 .ok()
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(20),
+        ),
+        mo_system_id: std::env::var("SMPP_MO_SYSTEM_ID").unwrap_or_else(|_| "testmo".into()),
+        mo_dst: std::env::var("SMPP_MO_DST").unwrap_or_else(|_| "999700900001".into()),
+        hold: Duration::from_secs_f64(
+            std::env::var("SMPP_HOLD")
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0.3),
         ),
     };
     // Long texts cut by octets after encoding: a GSM escape (€ = 1B 65) straddles parts
@@ -711,6 +916,8 @@ async fn main() {
             )
         },
     );
+
+    routed(&env, &trx, &gsm_long).await;
 
     // Idle past smppd's enquire_link_interval (1 s in interop.sh's config): smppd's
     // enquire_link must be answered (by the engine) within its response_timeout (2 s)

@@ -3,9 +3,11 @@
 library. Prints one line per feature and per expected MongoDB outcome:
 
     RESULT <feature> <ok|FAIL|n/a> <detail>
-    OUTCOME <message_id> <DELIVERED|CANCELLED> <expected text, UTF-8 hex, or ->
+    OUTCOME <message_id> <DELIVERED|CANCELLED> <expected text, UTF-8 hex, or -> [<deadline, Unix s>
+            [<route target, e.g. esme:smpplibmo>]]   (tab-separated; empty fields allowed)
 
-Environment: SMPP_HOST, SMPP_PORT, SMPP_SYSTEM_ID, SMPP_PASSWORD.
+Environment: SMPP_HOST, SMPP_PORT, SMPP_SYSTEM_ID, SMPP_PASSWORD; SMPP_MO_SYSTEM_ID (the
+account a route of interop.sh's config forwards SMPP_MO_DST's prefix to; same password).
 
 smpplib has no cancel_sm / replace_sm classes: they are added below on its own
 `smpplib.command.Command` base (its encoder and decoder do the bytes), and its client
@@ -32,12 +34,18 @@ SYSTEM_ID = os.environ.get("SMPP_SYSTEM_ID", "test")
 PASSWORD = os.environ.get("SMPP_PASSWORD", "secret")
 SRC = "12345"
 DST = "447700900001"
+MO_SYSTEM_ID = os.environ.get("SMPP_MO_SYSTEM_ID", SYSTEM_ID + "mo")
+MO_DST = os.environ.get("SMPP_MO_DST", "999700900001")
+# The receiver holds each forwarded deliver_sm this long before its deliver_sm_resp,
+# while the sender's bind reads: no receipt may come before the answer.
+HOLD = float(os.environ.get("SMPP_HOLD", "0.3"))
 WAIT = float(os.environ.get("SMPP_WAIT", "20"))
 IDLE = float(os.environ.get("SMPP_IDLE", "3.5"))
 if os.environ.get("SMPP_DEBUG"):  # every PDU in hex on stderr (target/interop/smpplib.log)
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
 
 GSM_SINGLE = "Hello from smpplib @£$¥ interop"
+MO_SINGLE = "Routed from smpplib @£$¥ {€} to another ESME"
 # Long texts cut by octets after encoding (153 GSM septets / 134 UCS2 octets per part):
 # a GSM escape (€ = 1B 65) straddles parts 1 and 2, a UTF-16 surrogate pair (😀)
 # parts 1 and 2, so smppd must join the user data before decoding it.
@@ -51,9 +59,9 @@ def result(feature, status, detail=""):
     print(f"RESULT\t{feature}\t{status}\t{detail}", flush=True)
 
 
-def outcome(mid, state, text, deadline=None):
+def outcome(mid, state, text, deadline=None, route=None):
     print(f"OUTCOME\t{mid}\t{state}\t{text.encode().hex() if text is not None else '-'}\t"
-          f"{deadline or ''}", flush=True)
+          f"{deadline or ''}\t{route or ''}", flush=True)
 
 
 # --- cancel_sm / replace_sm on smpplib's Command base --------------------------------
@@ -128,22 +136,33 @@ C.COMMAND_STATES["replace_sm_resp"] = C.COMMAND_STATES["replace_sm"]
 
 # --- a session that reads PDUs itself -------------------------------------------------
 class Session:
-    def __init__(self, name):
+    def __init__(self, name, system_id=SYSTEM_ID):
         self.name = name
+        self.system_id = system_id
         self.c = smpplib.client.Client(HOST, PORT, timeout=WAIT, allow_unknown_opt_params=True)
         self.receipts = {}  # receipted message_id -> [(stat, message_state)]
+        self.receipt_at = {}  # receipted message_id -> when its first receipt was read
         self.server_enquires = 0  # enquire_link sent by smppd and answered
         self.receipt_text = {}  # receipted message_id -> the receipt's text: field
+        self.delivered = []  # every deliver_sm: dict(sm, esm, dc, src, dst, at = when answered)
+        self.hold_with = None  # a Session that reads while a forwarded deliver_sm is held
 
     def bind(self, kind):
         self.c.connect()
         fn = {"tx": self.c.bind_transmitter, "rx": self.c.bind_receiver, "trx": self.c.bind_transceiver}[kind]
-        resp = fn(system_id=SYSTEM_ID, password=PASSWORD)
+        resp = fn(system_id=self.system_id, password=PASSWORD)
         return resp
 
     def _handle_request(self, pdu):
         if pdu.command == "deliver_sm":
-            text = (pdu.short_message or b"").decode("ascii", "replace")
+            sm = pdu.short_message or b""
+            if not pdu.esm_class & 0x3C and self.hold_with:
+                # A forwarded message (no receipt type in esm_class): the sender's bind
+                # reads for HOLD s before the answer; its receipt must not come yet.
+                self.hold_with.wait_receipts([], HOLD)
+            self.delivered.append(dict(sm=sm, esm=pdu.esm_class, dc=pdu.data_coding, src=_s(pdu.source_addr),
+                                       dst=_s(pdu.destination_addr)))
+            text = sm.decode("ascii", "replace")
             rid = pdu.receipted_message_id
             rid = rid.decode() if isinstance(rid, bytes) else rid
             stat = ""
@@ -152,6 +171,7 @@ class Session:
             if rid is None and text.startswith("id:"):
                 rid = text[3:].split()[0]
             self.receipts.setdefault(rid, []).append((stat, pdu.message_state, pdu.esm_class))
+            self.receipt_at.setdefault(rid, time.monotonic())
             self.receipt_text[rid] = text.split("text:", 1)[1] if "text:" in text else None
             print(f"{self.name}: deliver_sm dc={pdu.data_coding} esm=0x{pdu.esm_class:02x} "
                   f"receipted_message_id={rid} message_state={pdu.message_state} {text!r}",
@@ -159,6 +179,7 @@ class Session:
             resp = smpplib.smpp.make_pdu("deliver_sm_resp", client=self.c)
             resp.sequence = pdu.sequence
             self.c.send_pdu(resp)
+            self.delivered[-1]["at"] = time.monotonic()
             return True
         if pdu.command == "enquire_link":
             self.server_enquires += 1
@@ -182,7 +203,7 @@ class Session:
                 return resp
         raise TimeoutError(f"no response to {pdu.command} seq {pdu.sequence}")
 
-    def submit(self, short_message, data_coding=0, esm_class=0, registered_delivery=1, **tlvs):
+    def submit(self, short_message, data_coding=0, esm_class=0, registered_delivery=1, dst=DST, **tlvs):
         pdu = smpplib.smpp.make_pdu(
             "submit_sm",
             client=self.c,
@@ -191,7 +212,7 @@ class Session:
             source_addr=SRC,
             dest_addr_ton=1,
             dest_addr_npi=1,
-            destination_addr=DST,
+            destination_addr=dst,
             short_message=short_message,
             data_coding=data_coding,
             esm_class=esm_class,
@@ -225,6 +246,22 @@ class Session:
             self.c._socket.settimeout(WAIT)
         return [i for i in ids if i not in self.receipts]
 
+    def wait_delivered(self, octets, seconds):
+        """Reads (answering) until a deliver_sm carrying each of `octets` came; the missing.
+        hold_with's bind reads in turn, so its smppd enquire_links are answered."""
+        deadline = time.monotonic() + seconds
+        got = lambda: {d["sm"] for d in self.delivered}  # noqa: E731
+        while time.monotonic() < deadline and not set(octets) <= got():
+            self.c._socket.settimeout(0.5)
+            try:
+                self._handle_request(self.c.read_pdu())
+            except socket.timeout:
+                if self.hold_with:
+                    self.hold_with.wait_receipts([], 0.1)
+            finally:
+                self.c._socket.settimeout(WAIT)
+        return [o for o in octets if o not in got()]
+
     def enquire(self):
         return self.request(self.pdu("enquire_link")).status
 
@@ -232,6 +269,10 @@ class Session:
         r = self.request(self.pdu("unbind"))
         self.c.disconnect()
         return r.status
+
+
+def _s(v):
+    return v.decode() if isinstance(v, bytes) else v
 
 
 def status_name(s):
@@ -254,6 +295,64 @@ def send_parts(sess, text, encoding, sar):
         else:
             ids.append(mid)
     return (not bad and len(parts) > 1), ids, f"{len(parts)} segments, dc={dc}" + ("; " + ", ".join(bad) if bad else "")
+
+
+def routed(trx):
+    """Routed (MO): a receiver of the second account (MO_SYSTEM_ID) takes, as deliver_sm,
+    what trx sends to MO_DST (a [[route]] of interop.sh's config): a single-part and a
+    UDH message, registered_delivery 1. Each segment must come once with its octets (UDH
+    included), esm_class, data_coding and addresses as submitted; the receiver answers
+    ESME_ROK after HOLD s; the sender's DELIVRD receipt must come after that answer."""
+    mo = Session("mo", MO_SYSTEM_ID)
+    try:
+        mo.bind("rx")
+    except Exception as e:  # noqa: BLE001
+        result("mo", "FAIL", f"bind_receiver as {MO_SYSTEM_ID}: {e!r}")
+        return
+    mo.hold_with = trx
+    sent, bad = [], []  # sent: (message_id, short_message, esm_class, data_coding)
+    sm = smpplib.gsm.gsm_encode(MO_SINGLE)
+    st, mid = trx.submit(sm, dst=MO_DST)
+    if st == 0:
+        sent.append((mid, sm, 0, 0))
+        outcome(mid, "DELIVERED", MO_SINGLE, route=f"esme:{MO_SYSTEM_ID}")
+    else:
+        bad.append(f"single submit_sm: {status_name(st)}")
+    parts, dc, esm = smpplib.gsm.make_parts(GSM_LONG, encoding=C.SMPP_ENCODING_DEFAULT, use_udhi=True)
+    for i, part in enumerate(parts, start=1):
+        st, mid = trx.submit(part, data_coding=dc, esm_class=esm, dst=MO_DST)
+        if st != 0:
+            bad.append(f"UDH segment {i} submit_sm: {status_name(st)}")
+        else:
+            sent.append((mid, part, esm, dc))
+            if i == 1:
+                outcome(mid, "DELIVERED", GSM_LONG, route=f"esme:{MO_SYSTEM_ID}")
+    missing = mo.wait_delivered([s[1] for s in sent], WAIT)
+    trx.wait_receipts([s[0] for s in sent], WAIT)
+    for n, (mid, octets, esm_sent, dc_sent) in enumerate(sent, start=1):
+        got = [d for d in mo.delivered if d["sm"] == octets]
+        if len(got) != 1:
+            bad.append(f"segment {n}: {len(got)} deliver_sm with its octets")
+            continue
+        d = got[0]
+        if (d["esm"], d["dc"], d["src"], d["dst"]) != (esm_sent, dc_sent, SRC, MO_DST):
+            bad.append(f"segment {n}: esm_class 0x{d['esm']:02x} data_coding {d['dc']} {d['src']}->{d['dst']}")
+        r = trx.receipts.get(mid)
+        if not r or r[0][0] != "DELIVRD" or not r[0][2] & 0x04:
+            bad.append(f"segment {n}: sender's receipt {r[0] if r else 'missing'}")
+        elif trx.receipt_at[mid] < d["at"]:
+            bad.append(f"segment {n}: receipt read {d['at'] - trx.receipt_at[mid]:.2f} s before the answer")
+    if len(mo.delivered) != len(sent):
+        bad.append(f"{len(mo.delivered)} deliver_sm for {len(sent)} segments")
+    unbind = mo.unbind()
+    if unbind != 0:
+        bad.append(f"unbind of the receiver: {status_name(unbind)}")
+    if missing or bad:
+        result("mo", "FAIL", "; ".join(bad) or f"{len(missing)} segments never delivered")
+    else:
+        result("mo", "ok", f"{MO_SYSTEM_ID} (RX) took {len(sent)} deliver_sm (single + {len(parts)}-part UDH): "
+                           f"octets, UDH, esm_class, data_coding, addresses as sent; answered ESME_ROK after "
+                           f"{HOLD:g} s, then {len(sent)}/{len(sent)} receipts stat:DELIVRD on the sender")
 
 
 def main():
@@ -406,6 +505,12 @@ def main():
     result("dlr_text", "FAIL" if empty else "ok",
            f"{len(empty)} of {len(want_receipts)} receipts with an empty text: ({', '.join(empty)})"
            if empty else f"{len(want_receipts)}/{len(want_receipts)} receipts with a text:")
+
+    try:
+        routed(trx)
+    except Exception as e:  # noqa: BLE001
+        traceback.print_exc()
+        result("mo", "FAIL", repr(e))
 
     # Idle past smppd's enquire_link_interval (1 s in interop.sh's config): smppd's
     # enquire_link must be answered within its response_timeout (2 s) or it closes.
