@@ -168,6 +168,28 @@ mod tests {
             .filter(|i| p.pick(&format!("{i:022x}")).stat == ReceiptStat::Undeliv)
             .count();
         assert!((800..1200).contains(&undeliv), "{undeliv}");
+        // 90/8/2 over 10,000 messages: each weight within 2 points.
+        let p3 = profile(
+            vec![
+                o(ReceiptStat::Delivrd, 0, 90),
+                o(ReceiptStat::Undeliv, 34, 8),
+                o(ReceiptStat::Rejectd, 11, 2),
+            ],
+            Vec::new(),
+        );
+        for (stat, want) in [
+            (ReceiptStat::Delivrd, 9000),
+            (ReceiptStat::Undeliv, 800),
+            (ReceiptStat::Rejectd, 200),
+        ] {
+            let n = (0..10_000)
+                .filter(|i| p3.pick(&format!("{i:022X}")).stat == stat)
+                .count();
+            assert!(
+                n.abs_diff(want) <= 200,
+                "{stat:?}: {n} of 10,000, want {want} ± 200"
+            );
+        }
         for i in 0..1000 {
             let d = p.pick(&format!("{i}")).delay_ms;
             assert!((100..=300).contains(&d), "{d}");

@@ -603,6 +603,14 @@ both!(
         env.wait_docs(2, T).await;
         let doc = env.doc_of(&single).await;
         assert_eq!(doc.get_str("state").unwrap(), "REJECTED");
+        // The profile's delay holds within half a second, by Redis time (the claim at
+        // the `^` timer, not this test's view of it).
+        let held = doc.get_datetime("completed_at").unwrap().timestamp_millis()
+            - doc.get_datetime("submitted_at").unwrap().timestamp_millis();
+        assert!(
+            (500..=1500).contains(&held),
+            "delay 1 s, ended after {held} ms"
+        );
         assert_eq!(
             doc.get_document("route")
                 .unwrap()
