@@ -138,7 +138,37 @@ pub async fn check_mode(settings: &StoreSettings) -> Result<(), StoreError> {
             "{url} is not a cluster node (cluster_enabled:0): set [redis] cluster = false, \
              or point url at a node of the cluster"
         ))),
-        _ => Ok(()),
+        (true, true) => {
+            warn_full_coverage(&mut conn, &url).await;
+            Ok(())
+        }
+        (false, false) => Ok(()),
+    }
+}
+
+/// Warns when the cluster stops every write while one primary is down: with
+/// `cluster-require-full-coverage yes` (the servers' default) every node answers
+/// CLUSTERDOWN from the moment a failed primary is marked FAIL until its replica is
+/// promoted, so the partitions of healthy primaries are refused too (measured: about
+/// a second with `cluster-node-timeout` 1500; the cluster client's retries bridge
+/// some of it). Read from the seed node only; CONFIG may be off (managed services):
+/// then nothing is said.
+async fn warn_full_coverage(conn: &mut redis::aio::MultiplexedConnection, url: &str) {
+    let got: RedisResult<Vec<String>> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("cluster-require-full-coverage")
+        .query_async(conn)
+        .await;
+    if let Ok(pair) = got {
+        if pair.get(1).is_some_and(|v| v.eq_ignore_ascii_case("yes")) {
+            tracing::warn!(
+                node = url,
+                "cluster-require-full-coverage is yes: while a failed primary has no \
+                 replica promoted yet, every partition's submits are refused \
+                 (CLUSTERDOWN), not only its own; set cluster-require-full-coverage no \
+                 on every node"
+            );
+        }
     }
 }
 

@@ -30,6 +30,28 @@ impl Backend {
         matches!(self, Backend::Cluster(_))
     }
 
+    pub fn kind(&self) -> RedisKind {
+        match self {
+            Backend::Server(s) => s.kind,
+            Backend::Cluster(c) => c.kind,
+        }
+    }
+
+    /// The cluster (panics on one server): for tests that kill or reshard its nodes.
+    pub fn cluster(&self) -> &RedisCluster {
+        match self {
+            Backend::Cluster(c) => c,
+            Backend::Server(_) => panic!("this test needs a cluster backend"),
+        }
+    }
+
+    pub fn cluster_mut(&mut self) -> &mut RedisCluster {
+        match self {
+            Backend::Cluster(c) => c,
+            Backend::Server(_) => panic!("this test needs a cluster backend"),
+        }
+    }
+
     /// A URL smppd connects to (a seed node of a cluster).
     pub fn url(&self) -> String {
         match self {

@@ -68,13 +68,24 @@ impl RedisCluster {
     /// shows the same primaries, replicas and slot ranges, and every replica's link to
     /// its primary is up.
     pub fn start(kind: RedisKind, primaries: usize, replicas: usize) -> RedisCluster {
+        RedisCluster::start_with(kind, primaries, replicas, &[])
+    }
+
+    /// [`start`](Self::start) with more arguments for every node (kept across
+    /// restarts), e.g. `["--cluster-require-full-coverage", "no"]`.
+    pub fn start_with(
+        kind: RedisKind,
+        primaries: usize,
+        replicas: usize,
+        extra: &[&str],
+    ) -> RedisCluster {
         assert!(
             primaries >= 3,
             "redis-cli --cluster create needs at least 3 primaries, not {primaries}"
         );
         let started = Instant::now();
         let nodes: Vec<RedisServer> = (0..primaries * (1 + replicas))
-            .map(|_| start_node(kind))
+            .map(|_| start_node(kind, extra))
             .collect();
         let ids = nodes
             .iter()
@@ -608,9 +619,9 @@ impl Entry {
 }
 
 /// Starts one cluster node on a port whose bus port is free too.
-fn start_node(kind: RedisKind) -> RedisServer {
+fn start_node(kind: RedisKind, extra: &[&str]) -> RedisServer {
     let timeout = NODE_TIMEOUT_MS.to_string();
-    let args = [
+    let mut args = vec![
         "--cluster-enabled",
         "yes",
         "--cluster-config-file",
@@ -624,6 +635,7 @@ fn start_node(kind: RedisKind) -> RedisServer {
         "--repl-diskless-sync-delay",
         "0",
     ];
+    args.extend_from_slice(extra);
     for _ in 0..50 {
         let port = next_port();
         let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();

@@ -70,6 +70,12 @@ pub struct Env {
     /// `[server]` keys of every config this env writes, beyond the fixed ones
     /// (`response_timeout` defaults to 5 s unless given here).
     pub server_extra: String,
+    /// `[redis]` keys of every config this env writes, beyond the fixed ones (e.g.
+    /// `ack_replicas = 1`).
+    pub redis_extra: String,
+    /// `[redis] cluster` of every config this env writes: the backend's mode, unless
+    /// a test says otherwise (a mode mismatch).
+    pub cluster_mode: bool,
     dir: TempDir,
     mongo_client: mongodb::Client,
 }
@@ -90,18 +96,26 @@ impl Env {
     /// Starts Redis/Valkey of `kind` and the Mongo-protocol server; `name` makes the
     /// key prefix and database unique.
     pub async fn start(kind: RedisKind, name: &str) -> Env {
-        let redis = Backend::start(kind);
+        Env::start_on(Backend::start(kind), name).await
+    }
+
+    /// The same on a backend of the test's choosing (e.g. a cluster with replicas:
+    /// `Backend::Cluster(RedisCluster::start(kind, 3, 1))`).
+    pub async fn start_on(redis: Backend, name: &str) -> Env {
+        let kind = redis.kind();
         let mongo = MongoServer::start();
         let tag = format!("{name}_{}", std::process::id());
         let mongo_client = mongodb::Client::with_uri_str(mongo.uri()).await.unwrap();
         Env {
             kind,
-            redis,
             mongo,
             prefix: format!("e2e:{tag}:"),
             database: format!("e2e_{tag}"),
             accounts: default_accounts(),
             server_extra: String::new(),
+            redis_extra: String::new(),
+            cluster_mode: redis.is_cluster(),
+            redis,
             dir: TempDir::new("e2e"),
             mongo_client,
         }
@@ -123,11 +137,12 @@ impl Env {
              outbound_window = 10\nshutdown_grace = \"2s\"\nlog_message_text = true\n{extra}\n\
              [server.bind_failures]\nmax_failures = 100\ndelay = \"0\"\n\n\
              [redis]\nurl = \"{redis_url}\"\nkey_prefix = \"{prefix}\"\n\
-             configure_keyspace_events = true\ncluster = {cluster}\n\n\
+             configure_keyspace_events = true\ncluster = {cluster}\n{redis_extra}\n\
              [mongodb]\nuri = \"{mongo_uri}\"\ndatabase = \"{db}\"\n\n\
              [receipts]\nlifetime = \"1h\"\n\n{accounts}",
             prefix = self.prefix,
-            cluster = self.redis.is_cluster(),
+            cluster = self.cluster_mode,
+            redis_extra = self.redis_extra,
             db = self.database,
             accounts = self.accounts,
             extra = self.server_extra,
@@ -257,6 +272,52 @@ impl Env {
             }
         }
         panic!("could not start smppd {node} on a free port:\n{last_log}");
+    }
+
+    /// The real binary started as [`Env::spawn_smppd`] starts it, expected to refuse
+    /// to start: waits for it to exit (panics if it listens or runs past [`T`]) and
+    /// returns its exit status and everything it wrote (stdout and stderr).
+    pub async fn smppd_start_failure(&self, node: &str) -> (std::process::ExitStatus, String) {
+        let port = free_port();
+        let text = self.config_text(
+            node,
+            &format!("127.0.0.1:{port}"),
+            "redis://127.0.0.1:1/",
+            "mongodb://127.0.0.1:1/",
+        );
+        let path = self.write_config(&format!("{node}.toml"), &text);
+        let child = Command::new(env!("CARGO_BIN_EXE_smppd"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .env("SMPPD_REDIS_URL", self.redis.url())
+            .env("SMPPD_MONGODB_URI", self.mongo.uri())
+            .env("RUST_LOG", "info")
+            .env_remove("SMPPD_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let wait = tokio::task::spawn_blocking(move || child.wait_with_output());
+        let out = match tokio::time::timeout(T, wait).await {
+            Ok(out) => out.unwrap().unwrap(),
+            Err(_) => {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+                panic!(
+                    "smppd {node} still running after {T:?}: it was expected to refuse to start"
+                );
+            }
+        };
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status, text)
     }
 
     pub fn outcomes(&self) -> mongodb::Collection<Document> {
