@@ -161,7 +161,7 @@ want standalone && { setup standalone 1 no 0 0; stop_all; }
 if want cluster; then
   setup cluster 3 yes 0 0
   run cluster-partial --count "$PARTIALS" --mix udh8x2 --partial 1 --validity "$PARTIAL_VALIDITY" \
-    --first-dest 4930000000000 --receipt-wait 120s
+    --first-dest 4930000000000
   "$venv_python" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' \
     "http://127.0.0.1:$smppd_metrics/metrics" >"$out/cluster-partial.metrics"
   stop_all
