@@ -176,6 +176,9 @@ struct Worker {
 /// `receipt_window`).
 const ROUNDS_IN_FLIGHT: usize = 4;
 
+/// Attempts of one RECEIPT_DONE (see `Worker::done_call`).
+const DONE_TRIES: u32 = 6;
+
 /// A batch taken from Redis (or from this node's memory: `local`): its Redis time,
 /// the next due time (-1: none) and the receipts.
 struct Taken {
@@ -762,20 +765,39 @@ impl Worker {
         }
         let parts: Vec<(usize, Vec<String>)> = parts.into_iter().collect();
         if self.inner.settings.per_partition_calls {
-            futures::future::try_join_all(parts.chunks(1).map(|one| async move {
-                self.inner
-                    .scripts
-                    .receipt_done(&mut self.inner.conn(), &self.account, one)
-                    .await
-            }))
-            .await?;
+            futures::future::try_join_all(parts.chunks(1).map(|one| self.done_call(one))).await?;
         } else {
-            self.inner
-                .scripts
-                .receipt_done(&mut self.inner.conn(), &self.account, &parts)
-                .await?;
+            self.done_call(&parts).await?;
         }
         Ok(())
+    }
+
+    /// One RECEIPT_DONE, tried again a few times (0.1 s doubling, ~3 s in all) before
+    /// giving up: these receipts were delivered, and one left leased is sent again when
+    /// its lease ends (seen around a killed cluster primary, whose partitions answer
+    /// again after its replica's promotion).
+    async fn done_call(&self, parts: &[(usize, Vec<String>)]) -> Result<(), StoreError> {
+        let mut pause = Duration::from_millis(100);
+        let mut tries = 0;
+        loop {
+            let r = self
+                .inner
+                .scripts
+                .receipt_done(&mut self.inner.conn(), &self.account, parts)
+                .await;
+            tries += 1;
+            match r {
+                Err(e) if tries < DONE_TRIES && !self.inner.shutdown.is_cancelled() => {
+                    tracing::debug!(error = %e, "receipt done not recorded; trying again");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = self.inner.shutdown.cancelled() => return Err(e),
+                    }
+                    pause *= 2;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn retry(&self, id: &str, r: &QueuedReceipt, delay_ms: u64) -> Result<(), StoreError> {
