@@ -479,6 +479,22 @@ pub enum BindAs {
 impl Esme {
     /// Connects and binds; panics unless the bind is answered ESME_ROK.
     pub async fn bind(addr: SocketAddr, bind_as: BindAs, system_id: &str) -> Esme {
+        let (esme, status) = Esme::try_bind(addr, bind_as, system_id).await;
+        assert_eq!(
+            status,
+            CommandStatus::ESME_ROK,
+            "bind {bind_as:?} {system_id}"
+        );
+        esme
+    }
+
+    /// Connects and binds; returns the client and the bind's command_status (smppd
+    /// closes the connection after a refusal).
+    pub async fn try_bind(
+        addr: SocketAddr,
+        bind_as: BindAs,
+        system_id: &str,
+    ) -> (Esme, CommandStatus) {
         let esme = Esme::connect(addr, system_id).await;
         let b = Bind {
             system_id: cs(system_id),
@@ -493,12 +509,7 @@ impl Esme {
             BindAs::Trx => Body::BindTransceiver(b),
         };
         let r = esme.request(body).await;
-        assert_eq!(
-            r.command_status,
-            CommandStatus::ESME_ROK,
-            "bind {bind_as:?} {system_id}: {r:?}"
-        );
-        esme
+        (esme, r.command_status)
     }
 
     async fn connect(addr: SocketAddr, system_id: &str) -> Esme {
