@@ -473,6 +473,13 @@ impl Session {
             Take::Refill => rt.tokens.clone(),
             _ => None,
         };
+        if let (Take::AdmitAndTopUp, Some(tokens)) = (take, rt.tokens.clone()) {
+            // Not a task of this session: the pocket is the account's, and its top-up
+            // must end (and clear its flag) even if this session closes first.
+            let service = self.ctx.service.clone();
+            let system_id = rt.account.system_id.clone();
+            tokio::spawn(async move { tokens.top_up(&*service, &system_id).await });
+        }
         let config = self.ctx.config();
         let inbound = Inbound {
             service: self.ctx.service.clone(),

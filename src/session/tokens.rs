@@ -3,10 +3,12 @@
 //! submit, so that most submits cost no call at all
 //! ([docs/design/account-limits.md](../../docs/design/account-limits.md)).
 //!
-//! Shared by every session of the account on this node. A session asks [`AccountTokens::take`]
-//! without waiting; only [`Take::Refill`] needs a call, which the request's task makes
-//! ([`AccountTokens::refill`]): one at a time per account, the others wait for it and
-//! take from what it brought.
+//! Shared by every session of the account on this node. A session asks
+//! [`AccountTokens::take`] without waiting. At half a chunk left, one submit starts a
+//! top-up in the background ([`Take::AdmitAndTopUp`]), so that under load the pocket
+//! does not run dry while a call is out (measured: waiting for an empty pocket to
+//! refill cost 10 % of a node's submit rate). Only an empty pocket makes a submit wait
+//! ([`Take::Refill`], in the request's task). One call at a time per account.
 
 use std::sync::Mutex;
 
@@ -15,14 +17,20 @@ use tokio::time::Instant;
 use crate::config::Throughput;
 use crate::service::{MessageService, Rate, ServiceError, TokenGrant};
 
-/// The largest chunk: what one node may hold beyond its share is at most this.
+/// The largest chunk of an account below 6,400/s: what one node may hold beyond its
+/// share is at most this.
 pub const MAX_CHUNK: u32 = 64;
 
 /// Submits taken from the shared budget per call: an eighth of the burst (so that at
-/// least eight nodes each find a chunk in a full bucket), 1 to [`MAX_CHUNK`]. The
-/// tokens a node holds are how far the sum of nodes can run past the limit.
-pub fn chunk_for(burst: u32) -> u32 {
-    (burst / 8).clamp(1, MAX_CHUNK)
+/// least eight nodes each find a chunk in a full bucket), at least 1, at most
+/// [`MAX_CHUNK`] or 10 ms of the rate, whichever is more. The tokens a node holds are
+/// how far the sum of nodes can run past the limit. Why 10 ms of a high rate: a
+/// chunk must outlast a call, which waits behind SUBMIT batches in a busy Redis
+/// (2–4 ms measured); with 64 at 16k submit/s the pocket ran dry every 4 ms, the
+/// account's submits stalled, and the node lost 13 % of its rate
+/// ([account-limits.md](../../docs/design/account-limits.md)).
+pub fn chunk_for(rate: Rate) -> u32 {
+    (rate.burst / 8).clamp(1, MAX_CHUNK.max(rate.per_second / 100))
 }
 
 /// What a submit gets from [`AccountTokens::take`].
@@ -30,37 +38,64 @@ pub fn chunk_for(burst: u32) -> u32 {
 pub enum Take {
     /// A token was taken: accept it.
     Admit,
+    /// A token was taken, and the pocket is down to half a chunk: accept it, and top
+    /// the pocket up in the background ([`AccountTokens::top_up`]) so that it does not
+    /// run dry while the call is out.
+    AdmitAndTopUp,
     /// The shared budget said it is empty until later: ESME_RTHROTTLED.
     Throttle,
     /// Nothing here: ask the shared budget ([`AccountTokens::refill`]).
     Refill,
 }
 
-/// The node's tokens of an account (pure bookkeeping).
+/// The node's tokens of an account (pure bookkeeping). It never holds more than one
+/// chunk: a refill or top-up asks for what is missing to a full chunk.
 #[derive(Debug, Default)]
 struct Pocket {
     left: u32,
     /// The shared budget granted nothing: no need to ask again before this.
     empty_until: Option<Instant>,
+    /// A top-up was asked for and has not ended yet.
+    topping_up: bool,
 }
 
 impl Pocket {
-    fn take(&mut self, now: Instant) -> Take {
+    fn take(&mut self, now: Instant, chunk: u32) -> Take {
         if self.left > 0 {
             self.left -= 1;
+            if !self.topping_up && self.left <= chunk / 2 && !self.known_empty(now) {
+                self.topping_up = true;
+                return Take::AdmitAndTopUp;
+            }
             return Take::Admit;
         }
-        match self.empty_until {
-            Some(until) if now < until => Take::Throttle,
-            _ => Take::Refill,
+        if self.known_empty(now) {
+            Take::Throttle
+        } else {
+            Take::Refill
         }
     }
 
-    /// Puts a grant in and takes one of it for the submit that asked: true if it got one.
-    fn fill(&mut self, grant: TokenGrant, now: Instant) -> bool {
+    fn known_empty(&self, now: Instant) -> bool {
+        self.empty_until.is_some_and(|until| now < until)
+    }
+
+    /// What a call should ask for: the rest of a full chunk.
+    fn wanted(&self, chunk: u32) -> u32 {
+        chunk.saturating_sub(self.left)
+    }
+
+    fn add(&mut self, grant: TokenGrant, now: Instant) {
         self.left += grant.granted;
         self.empty_until = (grant.granted == 0).then(|| now + grant.retry_after);
-        self.take(now) == Take::Admit
+    }
+
+    /// One token for a submit that waited for a refill, without starting a top-up
+    /// (the refill just asked).
+    fn take_after_refill(&mut self) -> bool {
+        let got = self.left > 0;
+        self.left -= u32::from(got);
+        got
     }
 }
 
@@ -70,9 +105,9 @@ pub struct AccountTokens {
     rate: Rate,
     chunk: u32,
     pocket: Mutex<Pocket>,
-    /// One refill call at a time per account: the submits that meet an empty pocket
-    /// meanwhile wait for it rather than each making a call.
-    refill: tokio::sync::Mutex<()>,
+    /// One call at a time per account: the submits that meet an empty pocket meanwhile
+    /// wait for it rather than each making a call.
+    calls: tokio::sync::Mutex<()>,
 }
 
 impl AccountTokens {
@@ -83,9 +118,12 @@ impl AccountTokens {
                 per_second: t.per_second.max(1),
                 burst,
             },
-            chunk: chunk_for(burst),
+            chunk: chunk_for(Rate {
+                per_second: t.per_second,
+                burst,
+            }),
             pocket: Mutex::new(Pocket::default()),
-            refill: tokio::sync::Mutex::new(()),
+            calls: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -95,28 +133,54 @@ impl AccountTokens {
 
     /// Takes a token for one submit without waiting.
     pub fn take(&self) -> Take {
-        self.pocket().take(Instant::now())
+        self.pocket().take(Instant::now(), self.chunk)
     }
 
-    /// After [`Take::Refill`]: asks the shared budget for a chunk (unless another
-    /// submit just did) and takes one for this submit. Ok(false): ESME_RTHROTTLED;
-    /// Err: the budget could not be asked (Redis unreachable), which the session
-    /// answers like any store fault.
+    /// Asks the shared budget for the rest of a chunk and puts it in the pocket.
+    async fn ask(&self, service: &dyn MessageService, system_id: &str) -> Result<(), ServiceError> {
+        let n = self.pocket().wanted(self.chunk);
+        if n == 0 {
+            return Ok(());
+        }
+        let grant = service.take_tokens(system_id, self.rate, n).await?;
+        self.pocket().add(grant, Instant::now());
+        Ok(())
+    }
+
+    /// After [`Take::Refill`]: asks the shared budget for a chunk (unless a call that
+    /// just ended brought tokens, or said it is empty) and takes one for this submit.
+    /// Ok(false): ESME_RTHROTTLED; Err: the budget could not be asked (Redis
+    /// unreachable), which the session answers like any store fault.
     pub async fn refill(
         &self,
         service: &dyn MessageService,
         system_id: &str,
     ) -> Result<bool, ServiceError> {
-        let _one = self.refill.lock().await;
-        match self.take() {
-            Take::Admit => return Ok(true),
-            Take::Throttle => return Ok(false),
-            Take::Refill => {}
+        let _one = self.calls.lock().await;
+        {
+            let mut p = self.pocket();
+            if p.take_after_refill() {
+                return Ok(true);
+            }
+            if p.known_empty(Instant::now()) {
+                return Ok(false);
+            }
         }
-        let grant = service
-            .take_tokens(system_id, self.rate, self.chunk)
-            .await?;
-        Ok(self.pocket().fill(grant, Instant::now()))
+        self.ask(service, system_id).await?;
+        Ok(self.pocket().take_after_refill())
+    }
+
+    /// After [`Take::AdmitAndTopUp`]: fills the pocket up to a chunk. A failure is only
+    /// logged: the submits that then find the pocket empty ask again themselves.
+    pub async fn top_up(&self, service: &dyn MessageService, system_id: &str) {
+        let _one = self.calls.lock().await;
+        let known_empty = self.pocket().known_empty(Instant::now());
+        if !known_empty {
+            if let Err(e) = self.ask(service, system_id).await {
+                tracing::warn!(system_id, error = %e, "rate budget not topped up");
+            }
+        }
+        self.pocket().topping_up = false;
     }
 }
 
@@ -134,40 +198,61 @@ mod tests {
     }
 
     #[test]
-    fn a_chunk_is_an_eighth_of_the_burst_within_1_and_64() {
-        assert_eq!(chunk_for(0), 1);
-        assert_eq!(chunk_for(3), 1);
-        assert_eq!(chunk_for(16), 2);
-        assert_eq!(chunk_for(200), 25);
-        assert_eq!(chunk_for(512), 64);
-        assert_eq!(chunk_for(10_000_000), MAX_CHUNK);
+    fn a_chunk_is_an_eighth_of_the_burst_within_1_and_64_or_10_ms_of_the_rate() {
+        let chunk = |per_second, burst| chunk_for(Rate { per_second, burst });
+        assert_eq!(chunk(100, 0), 1);
+        assert_eq!(chunk(1, 3), 1);
+        assert_eq!(chunk(100, 16), 2);
+        assert_eq!(chunk(100, 200), 25);
+        assert_eq!(chunk(100, 512), 64);
+        assert_eq!(chunk(6_400, 10_000_000), MAX_CHUNK);
+        // A high rate: 10 ms of it, still at most an eighth of the burst.
+        assert_eq!(chunk(1_000_000, 1_000_000), 10_000);
+        assert_eq!(chunk(50_000, 4_000), 500);
     }
 
     #[test]
-    fn tokens_of_a_grant_are_handed_out_one_by_one_then_refilled() {
+    fn tokens_are_handed_out_one_by_one_and_topped_up_at_half_a_chunk() {
         let now = Instant::now();
         let mut p = Pocket::default();
-        assert_eq!(p.take(now), Take::Refill, "an empty pocket asks");
-        assert!(
-            p.fill(grant(3, Duration::ZERO), now),
-            "the asking submit gets one"
+        assert_eq!(p.take(now, 8), Take::Refill, "an empty pocket asks");
+        assert_eq!(p.wanted(8), 8);
+        p.add(grant(8, Duration::ZERO), now);
+        assert!(p.take_after_refill(), "the asking submit gets one");
+        let takes: Vec<Take> = (0..7).map(|_| p.take(now, 8)).collect();
+        assert_eq!(
+            takes,
+            [
+                Take::Admit,
+                Take::Admit,
+                Take::AdmitAndTopUp, // 4 left: half a chunk
+                Take::Admit,         // one top-up at a time
+                Take::Admit,
+                Take::Admit,
+                Take::Admit,
+            ]
         );
-        assert_eq!(p.take(now), Take::Admit);
-        assert_eq!(p.take(now), Take::Admit);
-        assert_eq!(p.take(now), Take::Refill);
+        assert_eq!(p.take(now, 8), Take::Refill, "the top-up has not come yet");
+        // The top-up asks for the rest of a chunk: never more than a chunk held.
+        assert_eq!(p.wanted(8), 8);
+        p.add(grant(3, Duration::ZERO), now);
+        p.topping_up = false;
+        assert_eq!(p.wanted(8), 5);
+        assert_eq!(p.take(now, 8), Take::AdmitAndTopUp);
     }
 
     #[test]
     fn nothing_granted_throttles_locally_until_the_next_token_frees() {
         let now = Instant::now();
         let mut p = Pocket::default();
-        assert!(!p.fill(grant(0, Duration::from_millis(40)), now));
-        assert_eq!(p.take(now), Take::Throttle);
-        assert_eq!(p.take(now + Duration::from_millis(39)), Take::Throttle);
-        assert_eq!(p.take(now + Duration::from_millis(40)), Take::Refill);
-        // A later grant ends the wait.
-        assert!(p.fill(grant(2, Duration::ZERO), now));
-        assert_eq!(p.take(now), Take::Admit);
-        assert_eq!(p.take(now), Take::Refill);
+        p.add(grant(0, Duration::from_millis(40)), now);
+        assert!(!p.take_after_refill());
+        assert_eq!(p.take(now, 1), Take::Throttle);
+        assert_eq!(p.take(now + Duration::from_millis(39), 1), Take::Throttle);
+        assert_eq!(p.take(now + Duration::from_millis(40), 1), Take::Refill);
+        // A later grant ends the wait; a chunk of 1 tops up as its token goes.
+        p.add(grant(1, Duration::ZERO), now);
+        assert_eq!(p.take(now, 1), Take::AdmitAndTopUp);
+        assert_eq!(p.take(now, 1), Take::Refill);
     }
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use smpp_protocol::CommandStatus;
+use smppd::service::Rate;
 use smppd::session::tokens::chunk_for;
 
 use crate::support::e2e::*;
@@ -69,7 +70,10 @@ both!(
         // What the account may send in that time, and what one node alone would let
         // through if each node counted its own (as before: twice that over two nodes).
         let allowed = f64::from(BURST) + f64::from(RATE) * elapsed;
-        let slack = 2 * chunk_for(BURST);
+        let slack = 2 * chunk_for(Rate {
+            per_second: RATE,
+            burst: BURST,
+        });
         let sum = ok_a + ok_b;
         let seen = format!("node a {ok_a} + node b {ok_b} = {sum} accepted in {elapsed:.2} s");
         eprintln!("{seen}; allowed {allowed:.0} + slack {slack}");
