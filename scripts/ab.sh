@@ -13,7 +13,9 @@
 # Env: AB_SLOWLOG=1 also logs every Redis command (slowlog-log-slower-than 0) and saves
 # per-script totals (<run>.slowlog), to see which script holds Redis how long.
 # AB_REDIS_INFO=1 passes the server's address as --redis-info (memory per pending
-# segment, in the run's .txt).
+# segment, in the run's .txt). AB_B_THROUGHPUT=N gives B's bench account
+# `throughput = burst = N`: with the same binary as A and B, the cost of the shared
+# rate limit (docs/design/account-limits.md).
 # Results: target/ab/<UTC stamp>/ (<A|B>-<i>.txt/.json, .cmdstats). The servers are
 # started by scripts/chaos-lib.sh, as for chaos.sh and soak.sh.
 set -euo pipefail
@@ -90,7 +92,9 @@ one_run() {
   NODE_PORT[ab]="$(free_port)"
   NODE_CFG[ab]="$work/smppd-ab.toml"
   metrics_port="$(free_port)"
-  bench_config "${NODE_CFG[ab]}" ab "${NODE_PORT[ab]}" "$KV_PORT" "$metrics_port" "$MONGO_URI"
+  local throughput=""
+  case "$label" in B-*) throughput="${AB_B_THROUGHPUT:-}" ;; esac
+  BENCH_THROUGHPUT="$throughput" bench_config "${NODE_CFG[ab]}" ab "${NODE_PORT[ab]}" "$KV_PORT" "$metrics_port" "$MONGO_URI"
   if ! "$smppd_bin" check-config --config "${NODE_CFG[ab]}" >/dev/null 2>&1; then
     # A binary from before the account limits: the same config without them.
     BENCH_LIMITS=0 bench_config "${NODE_CFG[ab]}" ab "${NODE_PORT[ab]}" "$KV_PORT" "$metrics_port" "$MONGO_URI"

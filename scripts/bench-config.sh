@@ -3,6 +3,8 @@
 # A/B run measures what bench.sh measures.
 #
 # bench_config FILE NODE_ID PORT KV_PORT METRICS_PORT MONGO_URI [DATABASE]
+# BENCH_THROUGHPUT=N gives the bench account `throughput = burst = N` (the shared rate
+# bucket in Redis; scripts/ab.sh AB_B_THROUGHPUT measures what it costs).
 bench_config() {
   local cfg="$1" node="$2" port="$3" kv_port="$4" metrics_port="$5" m_uri="$6" m_db="${7:-smppd}"
   # The limits as large as the store's (one account carries the whole load); left out
@@ -54,6 +56,8 @@ window = 1024
 default_validity = "48h"
 max_validity = "7days"
 $limits
+${BENCH_THROUGHPUT:+throughput = $BENCH_THROUGHPUT
+burst = $BENCH_THROUGHPUT}
 
 $routes
 EOF

@@ -27,8 +27,9 @@ lib_init() {
 
   echo "$LIB_NAME: building release smppd and smppd-bench"
   cargo build --release --locked -q -p smppd -p smppd-bench
-  bench_bin="$root/target/release/smppd-bench"
-  smppd_bin="$root/target/release/smppd"
+  # Where cargo put them: CARGO_TARGET_DIR when set (a worktree's own target dir).
+  bench_bin="${CARGO_TARGET_DIR:-$root/target}/release/smppd-bench"
+  smppd_bin="${CARGO_TARGET_DIR:-$root/target}/release/smppd"
 
   local stamp
   stamp="$(date -u +%Y%m%dT%H%M%SZ)"

@@ -271,6 +271,75 @@ pub struct QueryAnswer {
     pub error_code: u8,
 }
 
+/// An account's rate as every node shares it (`throughput`, `burst`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_second: u32,
+    /// Submits accepted at once before the rate applies.
+    pub burst: u32,
+}
+
+/// What one take from an account's shared rate gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenGrant {
+    /// Submits this node may accept now (0 up to the number asked for).
+    pub granted: u32,
+    /// With none granted: how long until the next one frees, so that the node need not
+    /// ask again before (its submits meanwhile are ESME_RTHROTTLED without a call).
+    pub retry_after: Duration,
+}
+
+/// Gives a bind's place back: resolves once every node sees it free.
+type GiveBack = Box<dyn FnOnce() -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// A bind's place among its account's `max_binds`, counted over every node
+/// ([`MessageService::acquire_bind`]). [`BindLease::release`] gives it back; a lease
+/// dropped without that is given back in the background (it expires anyway, later).
+pub struct BindLease {
+    /// How the service names the place (logs, tests).
+    pub id: String,
+    give_back: Option<GiveBack>,
+}
+
+impl BindLease {
+    pub fn new(
+        id: String,
+        give_back: impl FnOnce() -> BoxFuture<'static, ()> + Send + Sync + 'static,
+    ) -> Self {
+        BindLease {
+            id,
+            give_back: Some(Box::new(give_back)),
+        }
+    }
+
+    /// Gives the place back and waits until it is free for every node (a bind that
+    /// follows an unbind_resp must find it free).
+    pub async fn release(mut self) {
+        if let Some(f) = self.give_back.take() {
+            f().await;
+        }
+    }
+}
+
+impl Drop for BindLease {
+    fn drop(&mut self) {
+        if let Some(f) = self.give_back.take() {
+            // Called now, so the service forgets the place at once; the rest needs a
+            // runtime (none at process exit: the place then expires with its lease).
+            let fut = f();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(fut);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for BindLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BindLease").field("id", &self.id).finish()
+    }
+}
+
 /// The message store as sessions see it.
 pub trait MessageService: Send + Sync + 'static {
     /// Stores the segment durably, then returns its message_id. Must not return Ok
@@ -306,6 +375,24 @@ pub trait MessageService: Send + Sync + 'static {
         validity_period: Bytes,
         short_message: Bytes,
     ) -> BoxFuture<'_, Result<(), ServiceError>>;
+
+    /// Takes up to `n` submits of the account's `rate`, one budget shared by every
+    /// node (its throughput holds across nodes). A session takes them in chunks and
+    /// hands them out itself (`session::tokens`).
+    fn take_tokens(
+        &self,
+        system_id: &str,
+        rate: Rate,
+        n: u32,
+    ) -> BoxFuture<'_, Result<TokenGrant, ServiceError>>;
+
+    /// A place among the account's `max_binds` binds on every node; `None` when all of
+    /// them are taken. Held for as long as the bind lasts.
+    fn acquire_bind(
+        &self,
+        system_id: &str,
+        max_binds: usize,
+    ) -> BoxFuture<'_, Result<Option<BindLease>, ServiceError>>;
 }
 
 /// A delivery receipt to send as `deliver_sm` (esm_class 0x04).

@@ -20,10 +20,12 @@ use super::inbound::Inbound;
 use super::outbound::Outbound;
 use super::registry::{bind_type_allowed, cstr, AccountRuntime, Registration};
 use super::state::{self, BindType, State, Verdict};
+use super::tokens::{AccountTokens, Take};
 use super::writer::{self, Outgoing};
 use super::SessionCtx;
 use crate::admission::ConnectionSlot;
 use crate::auth;
+use crate::service::BindLease;
 
 /// sc_interface_version we announce in bind_*_resp.
 const SC_INTERFACE_VERSION: u8 = 0x34;
@@ -79,6 +81,7 @@ pub async fn run_session<S>(
             tls,
             state: State::Open,
             registration: None,
+            lease: None,
             runtime: None,
             window: Arc::new(Semaphore::new(0)),
             window_size: 0,
@@ -119,6 +122,8 @@ struct Session {
     writer: mpsc::Sender<Outgoing>,
     outbound: Arc<Outbound>,
     registration: Option<Registration>,
+    /// The bind's place among its account's max_binds over all nodes.
+    lease: Option<BindLease>,
     runtime: Option<Arc<AccountRuntime>>,
     /// Inbound window: one permit per request in progress.
     window: Arc<Semaphore>,
@@ -394,6 +399,9 @@ impl Session {
                 tracing::info!("ESME unbinds");
                 let cfg = self.ctx.config();
                 self.drain(Instant::now() + cfg.server.shutdown_grace).await;
+                // Out of the counts before the answer: a bind that follows it, on
+                // any node, finds the place free.
+                self.leave().await;
                 self.send(Pdu::new(seq, Body::UnbindResp)).await;
                 Flow::Close("unbound by ESME")
             }
@@ -438,7 +446,12 @@ impl Session {
             CommandId::SUBMIT_SM | CommandId::DATA_SM | CommandId::SUBMIT_MULTI
         );
         let counters = self.registration.as_ref().map(|r| r.counters.clone());
-        if counts_for_rate && !rt.admit() {
+        let take = if counts_for_rate {
+            rt.take()
+        } else {
+            Take::Admit
+        };
+        if take == Take::Throttle {
             tracing::debug!(command = ?id, seq, "throttled");
             crate::metrics::throttled(&rt.account.system_id);
             if let Some(c) = &counters {
@@ -454,6 +467,19 @@ impl Session {
                 .await;
             return;
         };
+        // No token here: the task asks the shared budget for a chunk first, so this
+        // loop never waits on the store.
+        let refill = match take {
+            Take::Refill => rt.tokens.clone(),
+            _ => None,
+        };
+        if let (Take::AdmitAndTopUp, Some(tokens)) = (take, rt.tokens.clone()) {
+            // Not a task of this session: the pocket is the account's, and its top-up
+            // must end (and clear its flag) even if this session closes first.
+            let service = self.ctx.service.clone();
+            let system_id = rt.account.system_id.clone();
+            tokio::spawn(async move { tokens.top_up(&*service, &system_id).await });
+        }
         let config = self.ctx.config();
         let inbound = Inbound {
             service: self.ctx.service.clone(),
@@ -469,9 +495,20 @@ impl Session {
         }
         self.tasks.spawn(
             async move {
-                let resp = inbound.handle(pdu).await;
+                let refused = match &refill {
+                    Some(tokens) => token_refused(&inbound, tokens).await,
+                    None => None,
+                };
+                let resp = match refused {
+                    Some(status) => error_resp(id, seq, status),
+                    None => inbound.handle(pdu).await,
+                };
                 if let (Some(c), true) = (&counters, counts_for_rate) {
-                    c.submit_answered(resp.command_status == CommandStatus::ESME_ROK);
+                    if refused == Some(CommandStatus::ESME_RTHROTTLED) {
+                        c.throttled_in_window();
+                    } else {
+                        c.submit_answered(resp.command_status == CommandStatus::ESME_ROK);
+                    }
                 }
                 let _ = writer.send(Box::new(resp)).await;
                 // The response is queued: what it held back (a receipt) may follow it
@@ -516,29 +553,50 @@ impl Session {
         let registered = match decision {
             auth::Decision::Refuse(why) => Err(why),
             auth::Decision::Accept(account, attempt) => {
-                let r = ctx.registry.register(
-                    account,
-                    bind_type,
-                    self.peer,
-                    self.tls,
-                    bind.interface_version,
-                    self.outbound.clone(),
-                    self.kick.clone(),
-                );
-                match r {
-                    Ok(r) => {
-                        attempt.succeeded();
-                        Ok(r)
+                // Counted over every node, once the password is known right (so that
+                // wrong passwords take no place, even for a moment). Refusals here
+                // are policy, not guessing: not counted as failures.
+                let place = ctx
+                    .service
+                    .acquire_bind(&account.system_id, account.max_binds)
+                    .await;
+                match place {
+                    Ok(Some(lease)) => {
+                        let r = ctx.registry.register(
+                            account,
+                            bind_type,
+                            self.peer,
+                            self.tls,
+                            bind.interface_version,
+                            self.outbound.clone(),
+                            self.kick.clone(),
+                        );
+                        match r {
+                            Ok(r) => {
+                                attempt.succeeded();
+                                Ok((r, lease))
+                            }
+                            // Another bind of this node took the last slot since the check.
+                            Err(_) => {
+                                attempt.not_counted();
+                                lease.release().await;
+                                Err("account at max_binds")
+                            }
+                        }
                     }
-                    // Another bind took the last slot since the check.
-                    Err(_) => {
+                    Ok(None) => {
                         attempt.not_counted();
-                        Err("account at max_binds")
+                        Err("account at max_binds over all nodes")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "bind count not checked: store unreachable");
+                        attempt.not_counted();
+                        Err("max_binds could not be checked")
                     }
                 }
             }
         };
-        let registration = match registered {
+        let (registration, lease) = match registered {
             Ok(r) => r,
             Err(why) => {
                 tracing::warn!(
@@ -558,6 +616,7 @@ impl Session {
         self.window.add_permits(self.window_size);
         self.runtime = Some(rt);
         self.registration = Some(registration);
+        self.lease = Some(lease);
         self.state = State::Bound(bind_type);
         tracing::Span::current().record("system_id", system_id.as_str());
         tracing::info!(bind_type = bind_type.as_str(), "bound");
@@ -594,9 +653,17 @@ impl Session {
         }
     }
 
-    async fn finish(&mut self) {
-        // Out of the registry first, so no new receipt is routed here.
+    /// Leaves the registry (no new receipt is routed here) and gives the bind's place
+    /// among the account's max_binds back.
+    async fn leave(&mut self) {
         self.registration = None;
+        if let Some(lease) = self.lease.take() {
+            lease.release().await;
+        }
+    }
+
+    async fn finish(&mut self) {
+        self.leave().await;
         self.outbound.close();
         // Ends any pending window shrink so it does not hold up the drain.
         self.window.close();
@@ -605,6 +672,26 @@ impl Session {
             .drain_deadline
             .unwrap_or_else(|| Instant::now() + cfg.server.shutdown_grace);
         self.drain(until).await;
+    }
+}
+
+/// After [`Take::Refill`]: the status to refuse the submit with, if its token is not
+/// granted — ESME_RTHROTTLED, or ESME_RSYSERR when the budget cannot be asked (the
+/// store is unreachable: the submit would fail the same way, and throttling would
+/// blame the ESME's rate for the store's fault).
+async fn token_refused(inbound: &Inbound, tokens: &AccountTokens) -> Option<CommandStatus> {
+    let system_id = &inbound.runtime.account.system_id;
+    match tokens.refill(&*inbound.service, system_id).await {
+        Ok(true) => None,
+        Ok(false) => {
+            tracing::debug!("throttled");
+            crate::metrics::throttled(system_id);
+            Some(CommandStatus::ESME_RTHROTTLED)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "rate budget not reachable");
+            Some(CommandStatus::ESME_RSYSERR)
+        }
     }
 }
 

@@ -9,6 +9,8 @@
 //! - `submit`: decoded submits → [`crate::service::SubmitRequest`].
 //! - `outbound`: our own requests (deliver_sm): sequence numbers, pending table, window.
 //! - `registry`: bound sessions by account; implements [`crate::service::ReceiptSink`].
+//! - `tokens`: an account's rate on this node, taken in chunks from the budget every
+//!   node shares.
 //!
 //! # Windowing
 //! Up to the account's `window` requests of a session are processed at once and
@@ -23,6 +25,7 @@ mod outbound;
 pub mod registry;
 pub mod state;
 mod submit;
+pub mod tokens;
 mod writer;
 
 use std::sync::{Arc, RwLock};

@@ -13,43 +13,35 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use futures::future::BoxFuture;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use smpp_protocol::{Body, COctetString, DataSm, DeliverSm, Tlv};
-use std::num::NonZeroU32;
 use tokio::sync::{broadcast, watch, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
 use super::outbound::{Outbound, OutboundError};
 use super::state::BindType;
-use crate::config::{Account, Config, Throughput};
+use super::tokens::{AccountTokens, Take};
+use crate::config::{Account, Config};
 use crate::service::{DeliverError, Forward, ReceiptDelivery, ReceiptPdu, ReceiptSink};
 
-/// An account as live sessions use it: its settings and its shared rate limiter.
+/// An account as live sessions use it: its settings and its share of the rate.
 #[derive(Debug)]
 pub struct AccountRuntime {
     pub account: Account,
-    /// Shared by all sessions of the account; `None`: unlimited.
-    pub limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// Shared by all sessions of the account on this node, drawing on the budget every
+    /// node shares; `None`: unlimited.
+    pub tokens: Option<Arc<AccountTokens>>,
 }
 
 impl AccountRuntime {
     fn new(account: Account) -> Self {
-        let limiter = account.throughput.map(limiter);
-        AccountRuntime { account, limiter }
+        let tokens = account.throughput.map(|t| Arc::new(AccountTokens::new(t)));
+        AccountRuntime { account, tokens }
     }
 
-    /// Takes one request from the rate budget; false: answer ESME_RTHROTTLED.
-    pub fn admit(&self) -> bool {
-        self.limiter.as_ref().is_none_or(|l| l.check().is_ok())
+    /// Takes one submit from the rate budget without waiting.
+    pub fn take(&self) -> Take {
+        self.tokens.as_ref().map_or(Take::Admit, |t| t.take())
     }
-}
-
-fn limiter(t: Throughput) -> Arc<DefaultDirectRateLimiter> {
-    let rate = NonZeroU32::new(t.per_second).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(t.burst).unwrap_or(rate);
-    Arc::new(RateLimiter::direct(
-        Quota::per_second(rate).allow_burst(burst),
-    ))
 }
 
 /// Why a bind could not be registered.
@@ -154,11 +146,17 @@ impl BindCounters {
 
     /// A submit refused by the account's rate limit (never taken into the window).
     pub fn throttled(&self) {
+        self.throttled_in_window();
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A submit refused by the rate limit once in the window (its token had to be
+    /// asked for: counted as a request when it started).
+    pub fn throttled_in_window(&self) {
         for c in [&self.bind, &*self.account] {
             c.throttled.fetch_add(1, Ordering::Relaxed);
             c.submits_failed.fetch_add(1, Ordering::Relaxed);
         }
-        self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
     fn receipt_delivered(&self) {
@@ -492,15 +490,16 @@ impl SessionRegistry {
             }
             let current = slot.runtime.borrow().clone();
             if current.account != *account {
-                let limiter = if current.account.throughput == account.throughput {
-                    // Unchanged rate: keep the bucket so a reload is not a free burst.
-                    current.limiter.clone()
+                let tokens = if current.account.throughput == account.throughput {
+                    // Unchanged rate: keep the tokens this node holds. (The shared
+                    // bucket in the store lives on either way: no free burst on reload.)
+                    current.tokens.clone()
                 } else {
-                    account.throughput.map(limiter)
+                    account.throughput.map(|t| Arc::new(AccountTokens::new(t)))
                 };
                 slot.runtime.send_replace(Arc::new(AccountRuntime {
                     account: account.clone(),
-                    limiter,
+                    tokens,
                 }));
             }
         }

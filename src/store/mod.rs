@@ -20,6 +20,8 @@
 //! * [`ops`] — query_sm, cancel_sm, replace_sm.
 //! * [`partition`] — the 64 partitions: hash tags (slots spread evenly over a cluster),
 //!   which message goes where, the per-partition wakes and turns of the workers.
+//! * [`limits`] — an account's throughput and max_binds over every node: a rate
+//!   bucket and bind leases in Redis.
 //! * [`layout`] — the layout version: a store of another one is refused at start.
 //! * [`clock`], [`model`], [`mongo`], [`value`], [`error`] — the pieces they share.
 //!
@@ -39,6 +41,7 @@ mod handoff;
 mod known;
 pub mod layout;
 mod lease;
+mod limits;
 pub mod model;
 mod mongo;
 pub use mongo::outcome_indexes;
@@ -206,6 +209,8 @@ pub(crate) struct Inner {
     known: known::Known,
     /// Receipts leased to this node, for its receipt workers to send from memory.
     handoff: handoff::Handoff,
+    /// The max_binds leases of this node's live binds, renewed by `limits::renew`.
+    leases: limits::Leases,
     stats: Stats,
 }
 
@@ -335,6 +340,7 @@ impl Store {
                 backlog: backlog::Backlog::default(),
                 known: known::Known::default(),
                 handoff: handoff::Handoff::default(),
+                leases: limits::Leases::default(),
                 stats: Stats::default(),
             }),
         })
@@ -370,6 +376,7 @@ impl Store {
                 ),
                 t.spawn(timers::run(inner.clone())),
                 t.spawn(ready::run(inner.clone(), sink, ready_dispatch)),
+                t.spawn(limits::renew(inner.clone())),
             ];
             shutdown.cancelled().await;
             inner.shutdown.cancel();
@@ -680,5 +687,30 @@ impl MessageService for Store {
                 )
                 .await
         })
+    }
+
+    fn take_tokens(
+        &self,
+        system_id: &str,
+        rate: crate::service::Rate,
+        n: u32,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<crate::service::TokenGrant, crate::service::ServiceError>,
+    > {
+        let system_id = system_id.to_owned();
+        Box::pin(async move { Ok(Store::take_tokens(self, &system_id, rate, n).await?) })
+    }
+
+    fn acquire_bind(
+        &self,
+        system_id: &str,
+        max_binds: usize,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<Option<crate::service::BindLease>, crate::service::ServiceError>,
+    > {
+        let system_id = system_id.to_owned();
+        Box::pin(async move { Ok(Store::acquire_bind(self, &system_id, max_binds).await?) })
     }
 }

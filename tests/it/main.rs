@@ -13,6 +13,7 @@ mod support;
 mod admin_api;
 mod admin_console;
 mod deploy_files;
+mod e2e_account_limits;
 mod e2e_cluster;
 mod e2e_delivery;
 mod e2e_expiry;

@@ -16,6 +16,9 @@
 //! * [`receipts`] — FRESH, RELEASE, RECEIPT_TAKE / _DONE / _RETRY / _READY.
 //! * [`ops`] — QUERY, CANCEL, REPLACE.
 //! * [`delivery`] — DELIVERY_DONE, RECEIPT_ADD (forwarded messages).
+//! * [`limits`] — RATE_TAKE, BIND_ADMIT, BIND_RENEW: an account's limits over all
+//!   nodes. These take no partition: `KEYS[1]` is the account's own key (hash tag
+//!   `{lim:<system_id>}`), and they go without `lib.lua`.
 //!
 //! Scripts are sent by SHA (EVALSHA), loaded with SCRIPT LOAD when the store connects
 //! (see [`Scripts::load`] for why, and `docs/design/scripts.md` for why not a Redis
@@ -23,6 +26,7 @@
 
 pub mod delivery;
 pub mod expiry;
+pub mod limits;
 pub mod ops;
 pub mod outbox;
 pub mod receipts;
@@ -61,7 +65,15 @@ const SOURCES: [(&str, &str); 17] = [
     ("receipt_add", include_str!("../lua/receipt_add.lua")),
 ];
 
-/// Which script: an index into [`SOURCES`].
+/// The scripts of an account's limits (after [`SOURCES`] in [`Name`]): no partition,
+/// so no `lib.lua`.
+const OWN_SOURCES: [(&str, &str); 3] = [
+    ("rate_take", include_str!("../lua/rate_take.lua")),
+    ("bind_admit", include_str!("../lua/bind_admit.lua")),
+    ("bind_renew", include_str!("../lua/bind_renew.lua")),
+];
+
+/// Which script: an index into [`SOURCES`], then [`OWN_SOURCES`].
 #[derive(Clone, Copy)]
 enum Name {
     Submit,
@@ -81,7 +93,14 @@ enum Name {
     Replace,
     DeliveryDone,
     ReceiptAdd,
+    RateTake,
+    BindAdmit,
+    BindRenew,
 }
+
+// Name indexes SOURCES, then OWN_SOURCES: the two lists and the enum agree.
+const _: () = assert!(Name::ReceiptAdd as usize == SOURCES.len() - 1);
+const _: () = assert!(Name::BindRenew as usize == SOURCES.len() + OWN_SOURCES.len() - 1);
 
 /// The compiled scripts and what every call of them shares.
 pub struct Scripts {
@@ -90,6 +109,8 @@ pub struct Scripts {
     prefixes: Vec<String>,
     anchors: Vec<String>,
     node: String,
+    /// `key_prefix`, for the keys outside the partitions (`limits`).
+    key_prefix: String,
     /// Which form the expiry timers take on this server: "1" fields of `P:timers`
     /// (hash-field expiration), "0" keys `P:t:#<bucket>`.
     hfe: &'static str,
@@ -101,6 +122,7 @@ impl Scripts {
             scripts: SOURCES
                 .iter()
                 .map(|(_, body)| Script::new(&format!("{LIB}{body}")))
+                .chain(OWN_SOURCES.iter().map(|(_, body)| Script::new(body)))
                 .collect(),
             prefixes: (0..partition::COUNT)
                 .map(|p| partition::prefix(prefix, p))
@@ -109,6 +131,7 @@ impl Scripts {
                 .map(|p| format!("{}deadlines", partition::prefix(prefix, p)))
                 .collect(),
             node: node.to_owned(),
+            key_prefix: prefix.to_owned(),
             hfe: if hash_field_expiry { "1" } else { "0" },
         }
     }
@@ -118,6 +141,7 @@ impl Scripts {
     pub fn hashes(&self) -> String {
         SOURCES
             .iter()
+            .chain(&OWN_SOURCES)
             .zip(&self.scripts)
             .map(|((n, _), s)| format!("{n}={}", s.get_hash()))
             .collect::<Vec<_>>()
@@ -144,6 +168,13 @@ impl Scripts {
         inv.key(&self.anchors[p])
             .arg(&self.prefixes[p])
             .arg(&self.node);
+        inv
+    }
+
+    /// An invocation of one of [`OWN_SOURCES`] on `key` alone (routed by it).
+    fn call_key(&self, name: Name, key: &str) -> ScriptInvocation<'_> {
+        let mut inv = self.scripts[name as usize].prepare_invoke();
+        inv.key(key);
         inv
     }
 

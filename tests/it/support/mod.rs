@@ -6,6 +6,7 @@
 //! * [`backend`] — the Redis of an end-to-end test: one server or a cluster;
 //! * [`smpp_client`] — a small SMPP client over plain or TLS sockets;
 //! * [`server_harness`] — smppd's SMPP server in-process with a recording service;
+//! * [`local_limits`] — that service's account limits, one node's, in memory;
 //! * [`hostile`] — fixtures, raw sockets and checks of the hostile/security tests;
 //! * [`harness`] — the store driven directly, and [`both_store!`](harness::both_store);
 //! * [`e2e`] — the whole smppd over real sockets, and [`both!`](e2e::both);
@@ -20,6 +21,7 @@ pub mod cluster;
 pub mod e2e;
 pub mod harness;
 pub mod hostile;
+pub mod local_limits;
 pub mod own_process;
 pub mod server_harness;
 pub mod servers;

@@ -13,10 +13,13 @@ use futures::future::BoxFuture;
 use smppd::config::ConfigSource;
 use smppd::server::{Server, ServerHandle};
 use smppd::service::{
-    Address, MessageService, QueryAnswer, ServiceError, SubmitAccepted, SubmitRequest,
+    Address, BindLease, MessageService, QueryAnswer, Rate, ServiceError, SubmitAccepted,
+    SubmitRequest, TokenGrant,
 };
 use smppd::session::SessionRegistry;
 use tokio::sync::{Notify, Semaphore};
+
+use super::local_limits::LocalLimits;
 
 /// A MessageService that records every request. Destinations steer the outcome:
 /// "queuefull" → QueueFull, "internal" → Internal, "reject" → Rejected(0x0B).
@@ -30,6 +33,8 @@ pub struct Recorder {
     pub max_in_flight: AtomicUsize,
     pub gate: Option<Arc<Semaphore>>,
     pub changed: Notify,
+    /// throughput and max_binds as one node alone counts them.
+    pub limits: LocalLimits,
 }
 
 impl Recorder {
@@ -144,6 +149,25 @@ impl MessageService for Recorder {
             String::from_utf8_lossy(&short_message)
         ));
         Box::pin(async { Ok(()) })
+    }
+
+    fn take_tokens(
+        &self,
+        system_id: &str,
+        rate: Rate,
+        n: u32,
+    ) -> BoxFuture<'_, Result<TokenGrant, ServiceError>> {
+        let grant = self.limits.take_tokens(system_id, rate, n);
+        Box::pin(async move { Ok(grant) })
+    }
+
+    fn acquire_bind(
+        &self,
+        system_id: &str,
+        max_binds: usize,
+    ) -> BoxFuture<'_, Result<Option<BindLease>, ServiceError>> {
+        let lease = self.limits.acquire_bind(system_id, max_binds);
+        Box::pin(async move { Ok(lease) })
     }
 }
 
