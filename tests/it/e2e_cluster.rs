@@ -238,7 +238,8 @@ fn now_ms() -> i64 {
 }
 
 /// Keys of the test's prefix left in the cluster, besides the store-wide ones that
-/// live on (`layout`, `node_seq`, `short_seq`, the bind lists under `{binds}`).
+/// live on (`layout`, `node_seq`, `short_seq`, the bind lists under `{binds}`, and
+/// the account limits under `{lim:…}`, held while ESMEs are bound).
 fn leftover(env: &Env) -> Vec<String> {
     env.redis
         .cluster()
@@ -246,7 +247,9 @@ fn leftover(env: &Env) -> Vec<String> {
         .into_iter()
         .filter(|k| {
             let rest = &k[env.prefix.len()..];
-            !(matches!(rest, "layout" | "node_seq" | "short_seq") || rest.starts_with("{binds}"))
+            !(matches!(rest, "layout" | "node_seq" | "short_seq")
+                || rest.starts_with("{binds}")
+                || rest.starts_with("{lim:"))
         })
         .collect()
 }
