@@ -68,6 +68,41 @@ fn environment_overrides_redis_and_mongodb() {
 }
 
 #[test]
+fn cluster_keys_reach_the_store_and_their_problems_are_named() {
+    let with = |extra: &str| SAMPLE.replace("[redis]\n", &format!("[redis]\n{extra}\n"));
+    assert_ne!(with("x = 1"), SAMPLE, "the sample has a [redis] section");
+    let c = Config::from_toml(
+        &with("cluster = true\nseeds = [\"redis://10.0.0.12:6379\"]\nack_replicas = 1\nack_timeout = \"250ms\""),
+        &EnvOverrides::default(),
+        None,
+    )
+    .unwrap();
+    let s = smppd::app::store_settings(&c);
+    assert!(s.cluster);
+    assert_eq!(s.redis_seeds, vec!["redis://10.0.0.12:6379".to_string()]);
+    assert_eq!(
+        (s.ack_replicas, s.ack_timeout),
+        (1, Duration::from_millis(250))
+    );
+
+    let problems = Config::from_toml(
+        &with("seeds = [\"http://x\"]\ntls_ca = \"/nonexistent/ca.pem\"\nack_replicas = 99"),
+        &EnvOverrides::default(),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    for key in [
+        "redis.seeds[0]",
+        "redis.seeds:",
+        "redis.tls_ca",
+        "redis.ack_replicas",
+    ] {
+        assert!(problems.contains(key), "{key} not named in: {problems}");
+    }
+}
+
+#[test]
 fn debug_output_never_shows_passwords() {
     let c = Config::from_toml(SAMPLE, &EnvOverrides::default(), None).unwrap();
     assert!(!format!("{c:?}").contains("secret"));
