@@ -211,34 +211,42 @@ impl Env {
         self.spawn_smppd_full(node, &self.mongo.uri(), env).await
     }
 
+    /// `smppd serve` with `node`'s config file (written here, listening on `port`) and
+    /// the servers' addresses from the environment, as a deployment passes them.
+    fn smppd_command(&self, node: &str, port: u16, mongo_uri: &str) -> Command {
+        let text = self.config_text(
+            node,
+            &format!("127.0.0.1:{port}"),
+            "redis://127.0.0.1:1/",
+            "mongodb://127.0.0.1:1/",
+        );
+        let path = self.write_config(&format!("{node}.toml"), &text);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smppd"));
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .env("SMPPD_REDIS_URL", self.redis.url())
+            .env("SMPPD_MONGODB_URI", mongo_uri)
+            .env_remove("SMPPD_CONFIG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
     async fn spawn_smppd_full(&self, node: &str, mongo_uri: &str, env: &[(&str, &str)]) -> Proc {
         let log = self.dir.path().join(format!("{node}.log"));
         let mut last_log = String::new();
         // A free port can be taken between the probe and smppd's bind: try a few.
         for _ in 0..5 {
             let port = free_port();
-            let text = self.config_text(
-                node,
-                &format!("127.0.0.1:{port}"),
-                "redis://127.0.0.1:1/",
-                "mongodb://127.0.0.1:1/",
-            );
-            let path = self.write_config(&format!("{node}.toml"), &text);
             let out = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&log)
                 .unwrap();
-            let child = Command::new(env!("CARGO_BIN_EXE_smppd"))
-                .arg("serve")
-                .arg("--config")
-                .arg(&path)
-                .env("SMPPD_REDIS_URL", self.redis.url())
-                .env("SMPPD_MONGODB_URI", mongo_uri)
+            let child = self
+                .smppd_command(node, port, mongo_uri)
                 .env("RUST_LOG", "info,smppd=debug")
                 .envs(env.iter().copied())
-                .env_remove("SMPPD_CONFIG")
-                .stdin(Stdio::null())
                 .stdout(out.try_clone().unwrap())
                 .stderr(out)
                 .spawn()
@@ -278,23 +286,9 @@ impl Env {
     /// to start: waits for it to exit (panics if it listens or runs past [`T`]) and
     /// returns its exit status and everything it wrote (stdout and stderr).
     pub async fn smppd_start_failure(&self, node: &str) -> (std::process::ExitStatus, String) {
-        let port = free_port();
-        let text = self.config_text(
-            node,
-            &format!("127.0.0.1:{port}"),
-            "redis://127.0.0.1:1/",
-            "mongodb://127.0.0.1:1/",
-        );
-        let path = self.write_config(&format!("{node}.toml"), &text);
-        let child = Command::new(env!("CARGO_BIN_EXE_smppd"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&path)
-            .env("SMPPD_REDIS_URL", self.redis.url())
-            .env("SMPPD_MONGODB_URI", self.mongo.uri())
+        let child = self
+            .smppd_command(node, free_port(), &self.mongo.uri())
             .env("RUST_LOG", "info")
-            .env_remove("SMPPD_CONFIG")
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
