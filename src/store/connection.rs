@@ -25,14 +25,14 @@ pub fn client(
     settings: &StoreSettings,
     info: impl IntoConnectionInfo,
 ) -> RedisResult<redis::Client> {
-    // rustls needs a process-wide crypto provider; smppd's own TLS uses ring too.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     match certificates(settings)? {
         Some(certs) => redis::Client::build_with_tls(info, certs),
         None => redis::Client::open(info),
     }
 }
 
+/// The configured CA, if any. Also installs rustls' process-wide crypto provider, which
+/// every `rediss://` connection needs (ring, as smppd's own TLS).
 fn certificates(settings: &StoreSettings) -> RedisResult<Option<redis::TlsCertificates>> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let Some(path) = &settings.redis_tls_ca else {
@@ -270,10 +270,6 @@ impl Conn {
                 ConnectionManager::new_with_config(client, config).await?,
             ))
         }
-    }
-
-    pub fn is_cluster(&self) -> bool {
-        matches!(self, Conn::Cluster(_))
     }
 
     /// `cmd` on the primary that owns partition `p` (on one server: that server).

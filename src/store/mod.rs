@@ -239,8 +239,7 @@ impl Store {
         // A cluster refuses a script over keys of several slots: one call per
         // partition.
         settings.per_partition_calls |= settings.cluster;
-        let db = connection::client(&settings, settings.redis_url.as_str())?
-            .get_connection_info()
+        let db = redis::IntoConnectionInfo::into_connection_info(settings.redis_url.as_str())?
             .redis_settings()
             .db();
         let mut conn = Conn::connect(&settings).await?;

@@ -188,7 +188,7 @@ async fn reconcile(
         if nodes.contains_key(&addr) {
             continue;
         }
-        match connect(sub, &topo, node, tx).await {
+        match connect(sub, node, tx).await {
             Ok(conn) => {
                 // Events of this node's partitions may have been missed.
                 recover |= owned_mask(&topo, &addr);
@@ -272,11 +272,9 @@ fn owned_mask(topo: &Topology, addr: &str) -> u64 {
 /// `notify-keyspace-events` checked (a restarted node forgets a CONFIG SET).
 async fn connect(
     sub: &Subscriber,
-    topo: &Topology,
     node: &topology::Node,
     tx: &mpsc::UnboundedSender<(String, PushInfo)>,
 ) -> Result<MultiplexedConnection, StoreError> {
-    let _ = topo;
     let inner = &sub.inner;
     let info = topology::node_info(&inner.settings.redis_url, node)?;
     let resp3 = info

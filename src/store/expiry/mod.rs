@@ -120,9 +120,7 @@ impl Subscriber {
 
     async fn session(&self) -> Result<(), StoreError> {
         let settings = &self.inner.settings;
-        let info = super::connection::client(settings, settings.redis_url.as_str())?
-            .get_connection_info()
-            .clone();
+        let info = redis::IntoConnectionInfo::into_connection_info(settings.redis_url.as_str())?;
         let resp3 = info
             .redis_settings()
             .clone()
