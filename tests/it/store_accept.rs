@@ -369,19 +369,22 @@ both_store!(
         let env = Env::start(kind);
         let stuck = TestSink::new(true);
         let a = Running::start(env.settings("stop"), stuck.clone()).await;
-        // The first receipt's send never ends, so the worker is busy with it and the
-        // next two wait in memory.
+        // No send ends, so once the worker has its most batches in flight (one receipt
+        // each here: each is taken as soon as it is handed over), the next two wait in
+        // memory.
         stuck.stall();
-        a.store
-            .submit(segment("alice", None, 0, b"first", 1, ""))
-            .await
-            .unwrap();
-        let s = stuck.clone();
-        wait_for("the first send", T, || {
-            let s = s.clone();
-            async move { s.attempts.load(std::sync::atomic::Ordering::SeqCst) >= 1 }
-        })
-        .await;
+        for (n, text) in (0u32..).zip([b"first".as_slice(), b"1b", b"1c", b"1d"]) {
+            a.store
+                .submit(segment("alice", None, 0, text, 1, ""))
+                .await
+                .unwrap();
+            let s = stuck.clone();
+            wait_for("the send in flight", T, || {
+                let s = s.clone();
+                async move { s.attempts.load(std::sync::atomic::Ordering::SeqCst) > n }
+            })
+            .await;
+        }
         let mut waiting = Vec::new();
         for text in [b"second".as_slice(), b"third"] {
             let accepted = a
