@@ -19,6 +19,11 @@ local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+-- Appends a field and its value to an HSET argument list.
+local function push(t, k, v)
+  t[#t + 1] = k
+  t[#t + 1] = v
+end
 -- Runs `cmd [key] t...` over the list t in slices: unpack() takes a few thousand
 -- values at most (Lua's C stack). One call per slice instead of one per element:
 -- each redis.call costs ~3 µs beyond its command (BENCHMARKS.md), so a batch script

@@ -135,25 +135,29 @@ local function one(b, last)
     -- Each field of this hash (a hashtable: m:1 is over 64 octets) is an entry and
     -- two allocations in Redis, at every single-part submit.
     local d = P .. 'd:' .. mid
-    redis.call('HSET', d, 'gid', mid, 'gk', gk, 'st', ARGV[b + 5],
-      'dl', ARGV[b + 4], 'sub', at, 'm:1', '= 0 \n' .. at .. ' ' .. ARGV[b + 6],
-      'state', 'complete', 'node', NODE)
+    local f = {'gid', mid, 'gk', gk, 'st', ARGV[b + 5], 'dl', ARGV[b + 4], 'sub', at,
+      'm:1', '= 0 \n' .. at .. ' ' .. ARGV[b + 6], 'node', NODE}
+    local state = 'complete'
     if sim ~= '' then
       sched = math.max(sched, now + tonumber(string.match(sim, '(%d+)$')))
-      redis.call('HSET', d, 'sim', string.match(sim, '^(%S+ %S+)'))
+      push(f, 'sim', string.match(sim, '^(%S+ %S+)'))
     end
     if sched > now or sim ~= '' then
       -- Scheduled: nothing happens to it before its time (see finish_group's `sched`).
       sched = math.max(sched, now)
-      redis.call('HSET', d, 'state', 'sched', 'sd', sched)
-      if to ~= '' then redis.call('HSET', d, 'to', to) end
+      state = 'sched'
+      push(f, 'sd', string.format('%d', sched))
+      if to ~= '' then push(f, 'to', to) end
       cur.dls[#cur.dls + 1] = sched
       cur.dls[#cur.dls + 1] = '^' .. mid
       arm('^' .. mid, sched, hfe)
     elseif to ~= '' then
       -- Forwarded: waiting for its delivery (see finish_group's `route`), not in the
       -- outbox; its delivery ends by its validity deadline.
-      redis.call('HSET', d, 'state', 'routed', 'to', to, 'o', 1, 'pe', '0')
+      state = 'routed'
+      push(f, 'to', to)
+      push(f, 'o', '1')
+      push(f, 'pe', '0')
       cur.dls[#cur.dls + 1] = dl
       cur.dls[#cur.dls + 1] = '@' .. mid
       arm('@' .. mid, dl, hfe)
@@ -161,8 +165,11 @@ local function one(b, last)
       cur.ob[#cur.ob + 1] = now
       cur.ob[#cur.ob + 1] = mid
     end
+    push(f, 'state', state)
+    if ARGV[b + 11] ~= '' then push(f, 'pp', ARGV[b + 11]) end
+    -- One HSET: each redis.call costs Redis its own command dispatch and AOF record.
+    redis.call('HSET', d, unpack(f))
     count(b, true)
-    if ARGV[b + 11] ~= '' then redis.call('HSET', d, 'pp', ARGV[b + 11]) end
     if last >= b + 15 then
       -- Held, not announced: due once the node queued the submit_sm_resp
       -- (RECEIPT_READY), or at held_until if it never says so.
