@@ -9,6 +9,7 @@ use smpp_protocol::CommandStatus;
 use smppd::service::Rate;
 use smppd::session::tokens::chunk_for;
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
 use crate::support::servers::RedisKind;
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use smpp_protocol::receipt::ReceiptStat;
 use smpp_protocol::{CommandStatus, Tlv};
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
 use crate::support::servers::RedisKind;
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use smpp_protocol::receipt::ReceiptStat;
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
 use crate::support::servers::RedisKind;
 

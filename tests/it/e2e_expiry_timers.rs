@@ -12,6 +12,7 @@
 //! tests wait minutes on Redis 7.0, and seconds on Valkey 9 (whose `P:timers` fields
 //! expire in time buckets of up to 8192 ms when deadlines are sparse).
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
 use crate::support::servers::RedisKind;
 

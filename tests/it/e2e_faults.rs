@@ -13,6 +13,7 @@ use mongodb::bson::doc;
 use smpp_protocol::receipt::ReceiptStat;
 use smpp_protocol::CommandStatus;
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
 use crate::support::servers::RedisKind;
 

@@ -14,6 +14,7 @@ use smpp_protocol::{
     Body, CancelSm, CommandStatus, DataSm, DestAddress, QuerySm, ReplaceSm, SubmitMulti, Tlv,
 };
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
 use crate::support::servers::RedisKind;
 

@@ -20,6 +20,7 @@ use smpp_protocol::{Bind, Body, CommandStatus, DeliverSm, Pdu, Tlv};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
 use crate::support::servers::RedisKind;
 

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
 use crate::support::servers::RedisKind;
 

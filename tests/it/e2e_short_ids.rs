@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use smpp_protocol::receipt::ReceiptStat;
 use smpp_protocol::CommandStatus;
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
 use crate::support::servers::RedisKind;
 

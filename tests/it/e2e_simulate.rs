@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use smpp_protocol::receipt::ReceiptStat;
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
 use crate::support::servers::RedisKind;
 

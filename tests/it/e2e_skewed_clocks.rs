@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use smpp_protocol::receipt::ReceiptStat;
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
 use crate::support::servers::RedisKind;
 

@@ -6,12 +6,13 @@ use std::time::Duration;
 use service::{ConcatScheme, MessageService, ServiceError};
 use smppd::{service, store};
 
+use crate::support::backend::both;
 use crate::support::harness::*;
 
 const T: Duration = Duration::from_secs(20);
 
-both_store!(
-    complete_udh8_udh16_and_sar_messages_in_and_out_of_order_are_delivered_whole,
+both!(
+    standalone complete_udh8_udh16_and_sar_messages_in_and_out_of_order_are_delivered_whole,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -122,8 +123,8 @@ both_store!(
     }
 );
 
-both_store!(
-    a_single_part_receipt_waits_until_its_response_is_queued,
+both!(
+    standalone a_single_part_receipt_waits_until_its_response_is_queued,
     |kind| async move {
         // The session drops `after_response` once the submit_sm_resp is queued; until
         // then the receipt must not go out, or the ESME gets a receipt for a
@@ -195,8 +196,8 @@ both_store!(
     }
 );
 
-both_store!(
-    a_multi_part_message_is_released_once_its_last_response_is_queued,
+both!(
+    standalone a_multi_part_message_is_released_once_its_last_response_is_queued,
     |kind| async move {
         // The completing submit answers with the group's data, and the releaser gets
         // it once that submit_sm_resp is queued: a receipt of the message must not
@@ -276,8 +277,8 @@ both_store!(
     }
 );
 
-both_store!(
-    single_part_receipts_are_sent_from_memory_when_their_receiver_is_bound_here,
+both!(
+    standalone single_part_receipts_are_sent_from_memory_when_their_receiver_is_bound_here,
     |kind| async move {
         // The node that stored a single-part message holds its receipt (the hold is
         // its lease) and has its receiver: it sends the receipt it built, with no
@@ -323,8 +324,8 @@ both_store!(
     }
 );
 
-both_store!(
-    a_refused_receipt_sent_from_memory_is_retried_on_time,
+both!(
+    standalone a_refused_receipt_sent_from_memory_is_retried_on_time,
     |kind| async move {
         // Sent from memory, refused once: RECEIPT_RETRY makes it due after the retry
         // pause (50 ms here). Nothing announces it, so the worker itself must come
@@ -360,8 +361,8 @@ both_store!(
     }
 );
 
-both_store!(
-    receipts_a_stopping_node_holds_in_memory_are_made_due_for_the_others,
+both!(
+    standalone receipts_a_stopping_node_holds_in_memory_are_made_due_for_the_others,
     |kind| async move {
         // A receipt handed to a node's worker is leased to that node in Redis (65 s
         // with these settings). If the node stops before sending it, it must not wait
@@ -414,8 +415,8 @@ both_store!(
     }
 );
 
-both_store!(
-    a_held_receipt_whose_receiver_is_not_here_is_made_due_for_any_node,
+both!(
+    standalone a_held_receipt_whose_receiver_is_not_here_is_made_due_for_any_node,
     |kind| async move {
         // No receiver of the account on this node: the receipt goes back to Redis,
         // due now and announced, and a node that has one sends it.
@@ -448,8 +449,8 @@ both_store!(
     }
 );
 
-both_store!(
-    single_part_message_is_delivered_at_once,
+both!(
+    standalone single_part_message_is_delivered_at_once,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -471,8 +472,8 @@ both_store!(
     }
 );
 
-both_store!(
-    duplicate_segment_is_stored_once_and_answered_with_the_first_message_id,
+both!(
+    standalone duplicate_segment_is_stored_once_and_answered_with_the_first_message_id,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -507,8 +508,8 @@ both_store!(
     }
 );
 
-both_store!(
-    expired_or_malformed_validity_is_refused_with_rinvexpiry,
+both!(
+    standalone expired_or_malformed_validity_is_refused_with_rinvexpiry,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -557,8 +558,8 @@ both_store!(
     }
 );
 
-both_store!(
-    redis_down_gives_a_temporary_error_and_service_resumes_after_restart,
+both!(
+    standalone redis_down_gives_a_temporary_error_and_service_resumes_after_restart,
     |kind| async move {
         let mut env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -592,8 +593,8 @@ both_store!(
 // 102 pending messages store-wide are 2 per partition. Fails when the limit is not
 // enforced (the third is stored) or enforced across partitions (the other
 // partition's message is refused).
-both_store!(
-    queue_full_refuses_new_messages_with_qfull,
+both!(
+    standalone queue_full_refuses_new_messages_with_qfull,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -662,8 +663,8 @@ fn cached_scripts(redis: &crate::support::servers::RedisServer) -> u64 {
         .map_or(0, |n| n.trim().parse().unwrap())
 }
 
-both_store!(
-    concurrent_submits_share_script_calls_and_each_gets_its_own_answer,
+both!(
+    standalone concurrent_submits_share_script_calls_and_each_gets_its_own_answer,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -762,8 +763,8 @@ both_store!(
     }
 );
 
-both_store!(
-    the_pending_limit_holds_within_one_batch,
+both!(
+    standalone the_pending_limit_holds_within_one_batch,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -811,8 +812,8 @@ fn refused_by(r: Result<service::SubmitAccepted, ServiceError>, limit: &str) {
 // refused with ESME_RINVMSGLEN. Fails without per-account limits (the flood is
 // accepted) and when finalize does not give the usage back (the last submits stay
 // refused, and DBSIZE does not come back).
-both_store!(
-    an_account_at_its_limits_is_refused_while_others_go_on,
+both!(
+    standalone an_account_at_its_limits_is_refused_while_others_go_on,
     |kind| async move {
         let env = Env::start(kind);
         // No receiver bound: receipts stay queued.
@@ -930,8 +931,8 @@ both_store!(
 // one SUBMIT call for the batch (a standalone server) or one per partition (as on a
 // cluster). Fails if a record's keys, counts or indexes land in another record's
 // partition (a message would not complete, or Redis would keep something).
-both_store!(
-    a_batch_over_many_partitions_is_stored_in_one_call_or_one_per_partition,
+both!(
+    standalone a_batch_over_many_partitions_is_stored_in_one_call_or_one_per_partition,
     |kind| async move {
         for per_partition in [false, true] {
             let env = Env::start(kind);
@@ -980,8 +981,8 @@ both_store!(
 // A segment cut inside a GSM escape (an ESME that splits after encoding) cannot be
 // decoded alone; its receipt still says what it held. Fails with a strict decode of
 // the segment (an empty `text:`; found by scripts/interop.sh with every client).
-both_store!(
-    a_segment_cut_inside_an_escape_still_has_receipt_text,
+both!(
+    standalone a_segment_cut_inside_an_escape_still_has_receipt_text,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -1014,8 +1015,8 @@ both_store!(
 // key's deadline entry for the finished message after the new one wrote it (the new
 // message then never expires and its acked segment reaches no outcome: chaos.sh,
 // smppd-kill, 2026-12-06). The batch is a burst; the pair sits in its middle.
-both_store!(
-    a_segment_resent_after_its_message_completed_in_the_same_batch_is_not_lost,
+both!(
+    standalone a_segment_resent_after_its_message_completed_in_the_same_batch_is_not_lost,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);

@@ -9,6 +9,7 @@ use service::{ConcatScheme, ExpiryMode, MessageService};
 use smppd::{service, store};
 use store::{ExpiryBackend, Store};
 
+use crate::support::backend::both;
 use crate::support::harness::*;
 use crate::support::servers::RedisKind;
 
@@ -39,8 +40,8 @@ async fn two_of_three(store: &Store, reference: u16, account: &str) -> Vec<Strin
     ids
 }
 
-both_store!(
-    expired_partial_message_is_delivered_segment_by_segment,
+both!(
+    standalone expired_partial_message_is_delivered_segment_by_segment,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -95,8 +96,8 @@ both_store!(
     }
 );
 
-both_store!(
-    account_expiring_whole_messages_gets_expired_outcome_and_receipts,
+both!(
+    standalone account_expiring_whole_messages_gets_expired_outcome_and_receipts,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -141,8 +142,8 @@ both_store!(
     }
 );
 
-both_store!(
-    two_nodes_sharing_redis_process_every_expired_message_exactly_once,
+both!(
+    standalone two_nodes_sharing_redis_process_every_expired_message_exactly_once,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let (sink_a, sink_b) = (TestSink::new(true), TestSink::new(true));
@@ -217,8 +218,8 @@ both_store!(
     }
 );
 
-both_store!(
-    messages_expiring_while_nobody_listens_are_processed_by_the_recovery_pass,
+both!(
+    standalone messages_expiring_while_nobody_listens_are_processed_by_the_recovery_pass,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -271,8 +272,8 @@ both_store!(
     }
 );
 
-both_store!(
-    keyspace_events_are_set_when_allowed_and_start_is_refused_otherwise,
+both!(
+    standalone keyspace_events_are_set_when_allowed_and_start_is_refused_otherwise,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         env.redis
@@ -374,8 +375,8 @@ async fn a_deadline_among_many_pending_messages_fires_on_time_on_valkey() {
     run.stop().await;
 }
 
-both_store!(
-    a_message_that_completes_leaves_the_timer_set_at_once,
+both!(
+    standalone a_message_that_completes_leaves_the_timer_set_at_once,
     |kind: RedisKind| async move {
         // The local timer set must hold the pending messages only: a message that
         // completes long before its deadline (here an hour away) leaves it when it
@@ -423,8 +424,8 @@ async fn wait_stats(store: &Store, ok: impl Fn(&smppd::store::StatsSnapshot) -> 
     }
 }
 
-both_store!(
-    expired_messages_receipts_are_released_with_the_data_the_claim_read,
+both!(
+    standalone expired_messages_receipts_are_released_with_the_data_the_claim_read,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -456,8 +457,8 @@ both_store!(
     }
 );
 
-both_store!(
-    a_burst_of_expiries_larger_than_the_release_queue_gets_every_receipt_once,
+both!(
+    standalone a_burst_of_expiries_larger_than_the_release_queue_gets_every_receipt_once,
     |kind: RedisKind| async move {
         use futures::StreamExt;
         // 16 batches of 256 fit the claimed-batch queue; more than that may go

@@ -10,6 +10,7 @@ use service::{ConcatScheme, MessageService};
 use smppd::{service, store};
 use store::model::{group_key, GroupMeta, SegmentKey, StoredSegment};
 
+use crate::support::backend::both;
 use crate::support::harness::*;
 use crate::support::servers::RedisKind;
 
@@ -98,8 +99,8 @@ async fn write_pending(
     gk
 }
 
-both_store!(
-    a_pending_segment_is_a_listpack_group_and_one_binary_record,
+both!(
+    standalone a_pending_segment_is_a_listpack_group_and_one_binary_record,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -181,8 +182,8 @@ both_store!(
 // Addresses are C-Octet strings: any octet but NUL, LF and spaces included. The
 // group key holds them, so a segment key's value carries its length: such a message
 // is still found by query/replace and completes.
-both_store!(
-    a_source_address_with_lf_and_spaces_still_completes,
+both!(
+    standalone a_source_address_with_lf_and_spaces_still_completes,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -246,8 +247,8 @@ both_store!(
 // A single-part message is complete on arrival: one hash of the fields nothing else
 // gives (its receipt time, id and finish time are its submit time and its own id),
 // read back whole for query_sm and its outcome document.
-both_store!(
-    a_single_part_message_is_one_hash_of_what_cannot_be_derived,
+both!(
+    standalone a_single_part_message_is_one_hash_of_what_cannot_be_derived,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -310,8 +311,8 @@ both_store!(
 // A group is named after the segment that arrived first, whichever its seq: that
 // record says `=` for its gid, a later one names the group; both lead query_sm,
 // replace_sm and cancel_sm to the message.
-both_store!(
-    a_later_segments_record_names_the_group_of_the_first_arrival,
+both!(
+    standalone a_later_segments_record_names_the_group_of_the_first_arrival,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -386,8 +387,8 @@ both_store!(
 // watches: a pending message written straight into Redis after this node loaded its
 // timers (never announced on P:armed), with the timer of the server's kind. Only the
 // `expired` (Redis 7.0) or `hexpired` (Valkey 9) event can get it claimed.
-both_store!(
-    a_deadline_no_node_watches_is_claimed_on_the_servers_expiry_event,
+both!(
+    standalone a_deadline_no_node_watches_is_claimed_on_the_servers_expiry_event,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -479,8 +480,8 @@ both_store!(
 // timer (Redis 7.0: a key `P{t}:t:#<bucket end>`, Valkey 9: a field `#<bucket end>`
 // of `P{t}:timers`), and when they complete early it goes with the last of them. Fails with a timer per message (50
 // timers) and when an emptied bucket's timer is left to its deadline (an hour).
-both_store!(
-    pending_messages_share_a_timer_per_deadline_bucket_and_it_goes_with_the_last,
+both!(
+    standalone pending_messages_share_a_timer_per_deadline_bucket_and_it_goes_with_the_last,
     |kind: RedisKind| async move {
         use futures::StreamExt;
         const N: u16 = 50;
@@ -554,8 +555,8 @@ both_store!(
 // One layout at a time: a store written by another layout version (or by a version
 // before layout versions, which left a deadline index without `P:layout`) is refused
 // at start with an error naming the key; an empty store is claimed for this one.
-both_store!(
-    a_store_of_another_layout_version_is_refused_at_start,
+both!(
+    standalone a_store_of_another_layout_version_is_refused_at_start,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let mut r = redis_conn(&env).await;
@@ -601,8 +602,8 @@ both_store!(
 // single-part ones, their timers, outboxes and queued receipts — carries a partition's
 // tag, besides the store's two global keys: the layout runs on a cluster unchanged.
 // Fails if any key is built without its partition's prefix.
-both_store!(
-    every_key_of_a_mixed_load_carries_a_partition_tag_but_the_global_ones,
+both!(
+    standalone every_key_of_a_mixed_load_carries_a_partition_tag_but_the_global_ones,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind);
         // No receiver: receipts stay queued; no MongoDB: outcomes stay in the outboxes.

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use service::{ConcatScheme, MessageService, ServiceError};
 use smppd::service;
 
+use crate::support::backend::both;
 use crate::support::harness::*;
 use crate::support::servers::RedisKind;
 
@@ -16,8 +17,8 @@ const T: Duration = Duration::from_secs(30);
 // The outcome writer does not read back what this node holds: a single-part message
 // it accepted, a multi-part one whose receipts it released. What another process of
 // the node left in the outbox it reads from Redis; both kinds end in one document each.
-both_store!(
-    the_outcome_writer_reads_back_only_what_this_node_does_not_hold,
+both!(
+    standalone the_outcome_writer_reads_back_only_what_this_node_does_not_hold,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -95,8 +96,8 @@ both_store!(
 // Receipts do not wait for MongoDB: the outcome is durable in Redis when the message
 // finishes, so its receipts go out while MongoDB is down, and the documents follow
 // once it is back — each once.
-both_store!(
-    mongodb_stopped_receipts_still_flow_and_every_outcome_is_written_once,
+both!(
+    standalone mongodb_stopped_receipts_still_flow_and_every_outcome_is_written_once,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -167,8 +168,8 @@ both_store!(
     }
 );
 
-both_store!(
-    receipts_wait_for_a_receiver_and_go_out_when_it_binds,
+both!(
+    standalone receipts_wait_for_a_receiver_and_go_out_when_it_binds,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(false);
@@ -204,8 +205,8 @@ both_store!(
     }
 );
 
-both_store!(
-    receipts_survive_a_restart_and_are_dropped_after_their_lifetime,
+both!(
+    standalone receipts_survive_a_restart_and_are_dropped_after_their_lifetime,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(false);
@@ -250,8 +251,8 @@ both_store!(
     }
 );
 
-both_store!(
-    query_cancel_and_replace_follow_the_message_state,
+both!(
+    standalone query_cancel_and_replace_follow_the_message_state,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -352,8 +353,8 @@ both_store!(
 // ~8,000 values at most): a lease of 4,500 outbox entries (9,000 ZADD values), their
 // finalize and a receipt take of 4,500 must each go through whole, with every
 // message written and its receipt sent once, and nothing left in Redis.
-both_store!(
-    batches_larger_than_one_call_slice_finish_every_message_once,
+both!(
+    standalone batches_larger_than_one_call_slice_finish_every_message_once,
     |kind: RedisKind| async move {
         const N: usize = 4500;
         let mut env = Env::start(kind);

@@ -16,7 +16,8 @@
 //! was seen.
 //!
 //! Used by the `e2e_*` test modules (`use crate::support::e2e::*;`), whose scenarios
-//! run on Redis 7.0 and Valkey 9, each standalone and as a 3-primary cluster, through [`both!`].
+//! run on Redis 7.0 and Valkey 9, each standalone and as a 3-primary cluster, through
+//! [`both!`](crate::support::backend::both).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -1055,44 +1056,3 @@ pub fn assert_receipts(
         "receipted_message_ids vs submit_sm_resp message_ids"
     );
 }
-
-/// Runs a scenario on Redis 7.0 and on Valkey 9, each standalone and as a 3-primary
-/// cluster: `both!(name, |kind| async { … })` makes `name::redis7`, `name::valkey9`,
-/// `name::redis7_cluster` and `name::valkey9_cluster` ([`Backend::start`] reads which).
-macro_rules! both {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn redis7() {
-                let t0 = std::time::Instant::now();
-                ($body)($crate::support::servers::RedisKind::Redis7).await;
-                eprintln!("{}::Redis7: {:?}", module_path!(), t0.elapsed());
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn valkey9() {
-                let t0 = std::time::Instant::now();
-                ($body)($crate::support::servers::RedisKind::Valkey9).await;
-                eprintln!("{}::Valkey9: {:?}", module_path!(), t0.elapsed());
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn redis7_cluster() {
-                let t0 = std::time::Instant::now();
-                $crate::support::backend::ON_CLUSTER
-                    .scope(true, ($body)($crate::support::servers::RedisKind::Redis7))
-                    .await;
-                eprintln!("{}::Redis7 cluster: {:?}", module_path!(), t0.elapsed());
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn valkey9_cluster() {
-                let t0 = std::time::Instant::now();
-                $crate::support::backend::ON_CLUSTER
-                    .scope(true, ($body)($crate::support::servers::RedisKind::Valkey9))
-                    .await;
-                eprintln!("{}::Valkey9 cluster: {:?}", module_path!(), t0.elapsed());
-            }
-        }
-    };
-}
-pub(crate) use both;

@@ -2,7 +2,8 @@
 //! receipt sink standing in for the session side, request builders and waits.
 //!
 //! Used by the `store_*` test modules (`use crate::support::harness::*;`), whose
-//! scenarios run on both servers through [`both_store!`].
+//! scenarios run on both servers through `both!(standalone …)`
+//! ([`both!`](crate::support::backend::both)).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -376,23 +377,3 @@ pub fn segment_texts(d: &Document) -> Vec<String> {
         })
         .collect()
 }
-
-/// Runs a scenario on Redis 7.0 and on Valkey 9: `both_store!(name, |kind| async { … })`
-/// makes `name::redis7` and `name::valkey9`.
-macro_rules! both_store {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn redis7() {
-                ($body)($crate::support::servers::RedisKind::Redis7).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn valkey9() {
-                ($body)($crate::support::servers::RedisKind::Valkey9).await
-            }
-        }
-    };
-}
-pub(crate) use both_store;

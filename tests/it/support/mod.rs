@@ -3,13 +3,13 @@
 //!
 //! * [`servers`] — real Redis / Valkey / Mongo-protocol servers on free ports;
 //! * [`cluster`] — Redis / Valkey clusters of such servers: failover, slot moves;
-//! * [`backend`] — the Redis of an end-to-end test: one server or a cluster;
+//! * [`backend`] — the Redis of a test: one server or a cluster, and [`both!`](backend::both);
 //! * [`smpp_client`] — a small SMPP client over plain or TLS sockets;
 //! * [`server_harness`] — smppd's SMPP server in-process with a recording service;
 //! * [`local_limits`] — that service's account limits, one node's, in memory;
 //! * [`hostile`] — fixtures, raw sockets and checks of the hostile/security tests;
-//! * [`harness`] — the store driven directly, and [`both_store!`](harness::both_store);
-//! * [`e2e`] — the whole smppd over real sockets, and [`both!`](e2e::both);
+//! * [`harness`] — the store driven directly;
+//! * [`e2e`] — the whole smppd over real sockets;
 //! * [`webdriver`] — headless Chromium for the console test;
 //! * [`own_process`] — one test alone in a process of its own.
 //!
