@@ -3,7 +3,6 @@
 //! unbound, messages looked up, two nodes sharing one Redis, and the `smppd binds`,
 //! `unbind` and `hash-password` commands of the built binary.
 
-use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -17,7 +16,8 @@ use smppd::server::ServerHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::servers::{MongoServer, RedisKind, RedisServer};
-use crate::support::smpp_client::{self, Client};
+use crate::support::smpp_client::Client;
+use crate::support::wait_for;
 
 /// How long any condition may take to come true.
 const WAIT: Duration = Duration::from_secs(20);
@@ -121,23 +121,6 @@ async fn get_json(addr: SocketAddr, path: &str, token: &str) -> serde_json::Valu
     let (status, _, body) = http(addr, "GET", path, Some(token)).await;
     assert_eq!(status, 200, "GET {path}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
-/// Re-evaluates `check` until it returns `Some`, failing after [`WAIT`].
-async fn wait_for<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut pause = Duration::from_millis(10);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(200));
-    }
 }
 
 fn binds_of<'a>(reply: &'a serde_json::Value, system_id: &str) -> Vec<&'a serde_json::Value> {
@@ -293,7 +276,7 @@ async fn a_bound_esme_is_listed_counted_and_unbound() {
     esme.send(Pdu::new(p.sequence_number, Body::DeliverSmResp(None)))
         .await;
 
-    let reply = wait_for("the receipt counted", || async {
+    let reply = wait_for("the receipt counted", WAIT, || async {
         let r = get_json(a, "/api/binds", READ_TOKEN).await;
         (binds_of(&r, acct)
             .first()
@@ -367,7 +350,7 @@ async fn a_submitted_message_is_looked_up_by_its_id() {
 
     // A single-part message finishes at once; its outcome reaches MongoDB soon after.
     let path = format!("/api/messages/{id}");
-    let m = wait_for("the outcome in MongoDB", || async {
+    let m = wait_for("the outcome in MongoDB", WAIT, || async {
         let m = get_json(a, &path, READ_TOKEN).await;
         m["outcome"].is_object().then_some(m)
     })
@@ -384,7 +367,7 @@ async fn a_submitted_message_is_looked_up_by_its_id() {
     assert!(!m.to_string().contains("hello"), "no message text: {m}");
 
     // A message still waiting for its second segment: ENROUTE, from Redis.
-    let mut first = smpp_client::submit_sm("491702", &[5, 0, 3, 9, 2, 1, b'x']);
+    let mut first = crate::support::messages::submit_sm("491702", &[5, 0, 3, 9, 2, 1, b'x']);
     first.esm_class = 0x40;
     let r = esme.request(Body::SubmitSm(first)).await;
     let Body::SubmitSmResp(Some(resp)) = r.body else {
@@ -419,7 +402,7 @@ async fn binds_of_every_node_on_the_redis_are_listed() {
 
     let mut esme = Client::bound(node_b.smpp, CommandId::BIND_RECEIVER, acct, "pw").await;
     // Node b republishes on the bind; node a lists it as node b's.
-    let reply = wait_for("node b's bind listed on node a", || async {
+    let reply = wait_for("node b's bind listed on node a", WAIT, || async {
         let r = get_json(node_a.admin, "/api/binds", READ_TOKEN).await;
         (binds_of(&r, acct).len() == 1).then_some(r)
     })
@@ -451,7 +434,7 @@ async fn binds_of_every_node_on_the_redis_are_listed() {
         202
     );
     answer_unbind(&mut esme).await;
-    wait_for("node b's bind gone from node a's list", || async {
+    wait_for("node b's bind gone from node a's list", WAIT, || async {
         let r = get_json(node_a.admin, "/api/binds", READ_TOKEN).await;
         binds_of(&r, acct).is_empty().then_some(())
     })

@@ -11,6 +11,7 @@ use smppd::session::tokens::chunk_for;
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 const RATE: u32 = 50;

@@ -40,6 +40,7 @@ use tokio::task::{block_in_place, JoinHandle};
 use crate::support::backend::Backend;
 use crate::support::cluster::RedisCluster;
 use crate::support::e2e::*;
+use crate::support::messages::*;
 use crate::support::servers::{RedisKind, RedisServer};
 
 /// Relative validity of 3 seconds.
@@ -150,7 +151,7 @@ impl Lane {
             (dest_in(self.dest_base, k, reference, total, p), Some(p))
         };
         for seq in 1..=sent_segs {
-            let concat = (total > 1).then_some((Scheme::Udh8, reference, total, seq));
+            let concat = (total > 1).then_some((ConcatScheme::Udh8, reference, total, seq));
             let text = gsm(&format!("{} {k} {seq} ", self.name));
             let sm = segment("SENDER", &dest, concat, 0, &text, 1, self.validity);
             let esme = &self.esmes[(k + usize::from(seq)) % self.esmes.len()];

@@ -10,6 +10,7 @@ use smpp_protocol::{CommandStatus, Tlv};
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 /// Destinations starting 4477009 go to bob; the rest stay in the store.
@@ -99,9 +100,9 @@ both!(
         let parts = ["one ", "two ", "three"];
         let mut sent = Vec::new();
         for (scheme, r) in [
-            (Scheme::Udh8, 7u16),
-            (Scheme::Udh16, 700),
-            (Scheme::Sar, 70),
+            (ConcatScheme::Udh8, 7u16),
+            (ConcatScheme::Udh16, 700),
+            (ConcatScheme::Sar, 70),
         ] {
             for (i, p) in parts.iter().enumerate() {
                 let sm = segment(
@@ -119,16 +120,16 @@ both!(
         }
         let got = bob.wait_delivered(9, T).await;
         // Each message's segments in order, each as it was submitted.
-        for (k, scheme) in [Scheme::Udh8, Scheme::Udh16, Scheme::Sar]
+        for (k, scheme) in [ConcatScheme::Udh8, ConcatScheme::Udh16, ConcatScheme::Sar]
             .into_iter()
             .enumerate()
         {
             let mine: Vec<_> = got
                 .iter()
                 .filter(|d| match scheme {
-                    Scheme::Sar => d.esm_class & 0x40 == 0,
-                    Scheme::Udh8 => d.esm_class & 0x40 != 0 && d.raw[1] == 0,
-                    Scheme::Udh16 => d.esm_class & 0x40 != 0 && d.raw[1] == 8,
+                    ConcatScheme::Sar => d.esm_class & 0x40 == 0,
+                    ConcatScheme::Udh8 => d.esm_class & 0x40 != 0 && d.raw[1] == 0,
+                    ConcatScheme::Udh16 => d.esm_class & 0x40 != 0 && d.raw[1] == 8,
                 })
                 .collect();
             assert_eq!(mine.len(), 3, "{scheme:?}: {got:?}");
@@ -136,7 +137,7 @@ both!(
                 let want = &sent[k * 3 + i];
                 assert_eq!(d.raw, want.short_message, "{scheme:?} segment {}", i + 1);
                 assert_eq!(d.esm_class, want.esm_class);
-                if scheme == Scheme::Sar {
+                if scheme == ConcatScheme::Sar {
                     assert!(d.tlvs.contains(&Tlv::SarMsgRefNum(70)), "{d:?}");
                     assert!(d.tlvs.contains(&Tlv::SarTotalSegments(3)));
                     assert!(d.tlvs.contains(&Tlv::SarSegmentSeqnum(i as u8 + 1)));
@@ -247,7 +248,7 @@ both!(
             let sm = segment(
                 "ALICE",
                 BOB,
-                Some((Scheme::Udh8, 9, 3, seq)),
+                Some((ConcatScheme::Udh8, 9, 3, seq)),
                 0,
                 &gsm(&format!("part{seq}")),
                 1,
@@ -308,7 +309,7 @@ both!(
             let mut sm = segment(
                 "ALICE",
                 BOB,
-                Some((Scheme::Udh8, 5, 2, seq)),
+                Some((ConcatScheme::Udh8, 5, 2, seq)),
                 0,
                 &gsm("p"),
                 1,
@@ -570,7 +571,7 @@ both!(
             let sm = segment(
                 "ALICE",
                 "447700300002",
-                Some((Scheme::Udh8, 3, 2, seq)),
+                Some((ConcatScheme::Udh8, 3, 2, seq)),
                 0,
                 &gsm("p"),
                 1,
@@ -644,7 +645,7 @@ both!(
             let sm = segment(
                 "ALICE",
                 "447700800001",
-                Some((Scheme::Udh16, 77, 3, seq)),
+                Some((ConcatScheme::Udh16, 77, 3, seq)),
                 0,
                 &gsm(part),
                 1,
@@ -693,7 +694,7 @@ both!(
             let sm = segment(
                 "ALICE",
                 "3360001",
-                Some((Scheme::Sar, 4, 2, seq)),
+                Some((ConcatScheme::Sar, 4, 2, seq)),
                 0,
                 &gsm("p"),
                 1,
@@ -757,7 +758,7 @@ both!(
             .submit_ok(segment(
                 "ALICE",
                 BOB,
-                Some((Scheme::Udh8, 1, 2, 1)),
+                Some((ConcatScheme::Udh8, 1, 2, 1)),
                 0,
                 &gsm("half"),
                 1,

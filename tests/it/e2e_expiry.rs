@@ -13,13 +13,14 @@ use smpp_protocol::receipt::ReceiptStat;
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 /// Submits segments 1 and 2 (GSM) of a 3-part UDH8 message with a 2 s validity.
 async fn two_of_three(esme: &Esme, reference: u16, dest: &str) -> Vec<String> {
     let mut ids = Vec::new();
     for (seq, text) in [(1u8, "first "), (2, "second ")] {
-        let c = Some((Scheme::Udh8, reference, 3, seq));
+        let c = Some((ConcatScheme::Udh8, reference, 3, seq));
         ids.push(
             esme.submit_ok(segment("SENDER", dest, c, 0, &gsm(text), 1, TWO_SECONDS))
                 .await,
@@ -56,7 +57,7 @@ both!(
         let before = env.redis_time_ms();
         let gsm_ids = two_of_three(&tx, 42, "200").await;
         // SAR, UCS-2, seqs 1 and 3: each decoded on its own.
-        let sar = |seq| Some((Scheme::Sar, 43u16, 3u8, seq));
+        let sar = |seq| Some((ConcatScheme::Sar, 43u16, 3u8, seq));
         let u1 = tx
             .submit_ok(segment(
                 "SENDER",
@@ -131,7 +132,7 @@ both!(
         let mut all_ids = Vec::new();
         for r in 0..N {
             let dest = format!("3000{r:02}");
-            let c = |seq| Some((Scheme::Udh8, r, 3u8, seq));
+            let c = |seq| Some((ConcatScheme::Udh8, r, 3u8, seq));
             let (first, second) = match r % 3 {
                 0 => (&tx_a, &tx_a),
                 1 => (&tx_b, &tx_b),
@@ -488,7 +489,7 @@ both!(
         let mut ids = Vec::new();
         for r in 0..6u16 {
             let dest = format!("8000{r:02}");
-            let c = |seq| Some((Scheme::Udh8, r, 3u8, seq));
+            let c = |seq| Some((ConcatScheme::Udh8, r, 3u8, seq));
             let second = if r % 2 == 0 { &tx_a } else { &tx_b };
             let one = tx_b
                 .submit_ok(segment(

@@ -15,6 +15,7 @@ use smpp_protocol::CommandStatus;
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 both!(
@@ -25,13 +26,13 @@ both!(
         let base = env.redis.dbsize();
         let trx = Esme::bind(app.addr, BindAs::Trx, "alice").await;
 
-        let c = |seq| Some((Scheme::Udh8, 60u16, 2u8, seq));
+        let c = |seq| Some((ConcatScheme::Udh8, 60u16, 2u8, seq));
         let id1 = trx
             .submit_ok(segment("SENDER", "600", c(1), 0, &gsm("before "), 1, ""))
             .await;
 
         // A message whose deadline passes while Redis is down.
-        let e = |seq| Some((Scheme::Udh8, 62u16, 3u8, seq));
+        let e = |seq| Some((ConcatScheme::Udh8, 62u16, 3u8, seq));
         let e1 = trx
             .submit_ok(segment(
                 "SENDER",
@@ -108,7 +109,7 @@ both!(
         );
 
         // Expiry works on the restarted server too (resubscribed, events enabled).
-        let x = |seq| Some((Scheme::Udh8, 61u16, 3u8, seq));
+        let x = |seq| Some((ConcatScheme::Udh8, 61u16, 3u8, seq));
         let x1 = trx
             .submit_ok(segment(
                 "SENDER",
@@ -157,7 +158,7 @@ both!(
         let mut ids: Vec<String> = Vec::new();
         // Complete multi-part messages, single-part ones, and one that expires.
         for r in 0..3u16 {
-            let c = |seq| Some((Scheme::Udh16, 700 + r, 2u8, seq));
+            let c = |seq| Some((ConcatScheme::Udh16, 700 + r, 2u8, seq));
             for (seq, t) in [(1, "part one "), (2, "part two")] {
                 ids.push(
                     tx.submit_ok(segment(
@@ -187,7 +188,7 @@ both!(
                 .await,
             );
         }
-        let p = |seq| Some((Scheme::Sar, 730u16, 3u8, seq));
+        let p = |seq| Some((ConcatScheme::Sar, 730u16, 3u8, seq));
         let p1 = tx
             .submit_ok(segment(
                 "SENDER",

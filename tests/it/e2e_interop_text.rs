@@ -15,6 +15,7 @@ use bytes::Bytes;
 use smpp_protocol::CommandId;
 
 use crate::support::e2e::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 const WAIT: std::time::Duration = std::time::Duration::from_secs(20);

@@ -22,6 +22,7 @@ use tokio_util::codec::Framed;
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 /// A receiver bind that answers nothing on its own but enquire_link.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 /// Far below the receipt lease of the test config (response_timeout × tries ≥ 15 s):

@@ -9,6 +9,7 @@ use smpp_protocol::CommandStatus;
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 /// A destination routed to bob, who is never bound here: its messages wait.
@@ -54,7 +55,7 @@ both!(
             let sm = segment(
                 "ALICE",
                 "3360001",
-                Some((Scheme::Sar, 4, 2, seq)),
+                Some((ConcatScheme::Sar, 4, 2, seq)),
                 0,
                 &gsm("p"),
                 1,

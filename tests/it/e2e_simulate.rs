@@ -9,6 +9,7 @@ use smpp_protocol::receipt::ReceiptStat;
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 /// esm_class of an intermediate delivery notification (reference §5.2.12).
@@ -42,7 +43,7 @@ both!(
             let sm = segment(
                 "ALICE",
                 "447700300003",
-                Some((Scheme::Udh8, 9, 2, seq)),
+                Some((ConcatScheme::Udh8, 9, 2, seq)),
                 0,
                 &gsm("p"),
                 0x11,

@@ -24,6 +24,7 @@ use smpp_protocol::receipt::ReceiptStat;
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 /// libfaketime's multi-threaded preload library (`$SMPPD_LIBFAKETIME`, set by
@@ -61,7 +62,7 @@ impl Partial {
         segment(
             "SKEW",
             self.dest,
-            Some((Scheme::Udh8, self.reference, 3, seq)),
+            Some((ConcatScheme::Udh8, self.reference, 3, seq)),
             0,
             &gsm(&format!("part {seq} ")),
             1,

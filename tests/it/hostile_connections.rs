@@ -12,9 +12,10 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
 use crate::support::hostile::still_serves;
+use crate::support::messages::encode;
 use crate::support::own_process;
 use crate::support::server_harness::{esme, server_section, start, start_with, Options};
-use crate::support::smpp_client::{self, bind_body, encode, Client};
+use crate::support::smpp_client::{self, bind_body, Client};
 
 /// Idle connections opened at once (the 10k run is the soak script's job).
 const IDLE: usize = 1000;

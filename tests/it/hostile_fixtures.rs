@@ -6,7 +6,7 @@ use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 
 use crate::support::hostile::{self, malformed_fixtures, still_serves, Fixture};
 use crate::support::server_harness::{esme, server_section, start};
-use crate::support::smpp_client::{self, Client};
+use crate::support::smpp_client::Client;
 
 fn cfg() -> String {
     format!(
@@ -157,7 +157,7 @@ async fn command_length_mismatch_desyncs_the_stream_and_is_closed() {
         // An ESME that believes the previous PDU was complete sends the next one.
         c.send(Pdu::new(
             2,
-            Body::SubmitSm(smpp_client::submit_sm("4915112345", b"next")),
+            Body::SubmitSm(crate::support::messages::submit_sm("4915112345", b"next")),
         ))
         .await;
         let got = c.expect_closed().await;

@@ -13,8 +13,9 @@ use crate::support::hostile::{
     assert_cmdlen_nack, install_panic_recorder, raw_connect, read_until_closed, server_panics,
     still_serves, Rng,
 };
+use crate::support::messages::{encode, submit_sm};
 use crate::support::server_harness::{esme, server_section, start};
-use crate::support::smpp_client::{bind_body, encode, submit_sm, Client};
+use crate::support::smpp_client::{bind_body, Client};
 
 const MAX_PDU_LEN: u32 = 4096;
 /// "At once": far less than any timeout the server has, long enough for a busy CI box.

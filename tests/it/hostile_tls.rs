@@ -9,8 +9,9 @@ use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::hostile::{assert_cmdlen_nack, raw_connect, read_until_closed, still_serves};
+use crate::support::messages::encode;
 use crate::support::server_harness::{esme, server_section, start_with, Options, TestServer};
-use crate::support::smpp_client::{self, bind_body, encode, Client};
+use crate::support::smpp_client::{self, bind_body, Client};
 
 fn cfg() -> String {
     format!(

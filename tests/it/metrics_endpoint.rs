@@ -3,7 +3,6 @@
 //! `/healthz` names the dependency that fails and recovers with it.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +14,11 @@ use smppd::config::{Config, ConfigSource, EnvOverrides};
 use smppd::server::ServerHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::support::messages::{cs, submit_sm};
 use crate::support::own_process;
 use crate::support::servers::{MongoServer, RedisKind, RedisServer};
-use crate::support::smpp_client::{cs, submit_sm, Client};
+use crate::support::smpp_client::Client;
+use crate::support::wait_for;
 
 /// How long any condition may take to come true.
 const WAIT: Duration = Duration::from_secs(20);
@@ -163,25 +164,8 @@ async fn scrape(addr: SocketAddr) -> Scrape {
     Scrape::parse(body)
 }
 
-/// Re-evaluates `check` until it returns `Some`, failing after [`WAIT`].
-async fn wait_for<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut pause = Duration::from_millis(10);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(200));
-    }
-}
-
 async fn wait_metric(addr: SocketAddr, what: &str, ok: impl Fn(&Scrape) -> bool) -> Scrape {
-    wait_for(what, || async {
+    wait_for(what, WAIT, || async {
         let s = scrape(addr).await;
         ok(&s).then_some(s)
     })
@@ -375,7 +359,7 @@ async fn wait_health(
     what: &str,
     ok: impl Fn(u16, &serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    wait_for(what, || async {
+    wait_for(what, WAIT, || async {
         let (status, json) = health(addr).await;
         ok(status, &json).then_some(json)
     })
@@ -536,7 +520,7 @@ async fn with_every_slot_taken_a_client_gets_503_at_once() {
     drop(idle);
     // Once the slots are free again, scrapes are served.
     let m = app.metrics;
-    wait_for("a free slot", || async {
+    wait_for("a free slot", WAIT, || async {
         let (status, _) = get_from("127.0.0.99", m, "/healthz", Duration::from_secs(5)).await;
         (status != 503).then_some(())
     })

@@ -11,10 +11,11 @@ use smpp_protocol::{
 };
 use tokio::sync::Semaphore;
 
+use crate::support::messages::{cs, submit_sm};
 use crate::support::server_harness::{
     count_by_status, esme, server_section, start, start_with, Options, Recorder,
 };
-use crate::support::smpp_client::{cs, submit_sm, Client};
+use crate::support::smpp_client::Client;
 
 #[tokio::test]
 async fn submit_reaches_the_service_with_account_policy_and_fields() {

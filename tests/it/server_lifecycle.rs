@@ -8,7 +8,7 @@ use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 
 use crate::support::server_harness::{esme, server_section, start};
 use crate::support::servers;
-use crate::support::smpp_client::{self, Client};
+use crate::support::smpp_client::Client;
 
 #[tokio::test]
 async fn reload_adds_and_removes_accounts_live() {
@@ -61,7 +61,7 @@ async fn reload_disabling_an_account_unbinds_it_and_limit_changes_apply_live() {
     for seq in 1..=3u32 {
         b.send(Pdu::new(
             seq,
-            Body::SubmitSm(smpp_client::submit_sm("49", b"x")),
+            Body::SubmitSm(crate::support::messages::submit_sm("49", b"x")),
         ))
         .await;
     }

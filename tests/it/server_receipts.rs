@@ -65,7 +65,9 @@ async fn receipt_is_delivered_as_deliver_sm_and_resolves_on_deliver_sm_resp() {
     assert!(d.tlvs.contains(&Tlv::MessageState(2)));
     assert!(d
         .tlvs
-        .contains(&Tlv::ReceiptedMessageId(smpp_client::cs("msg-7"))));
+        .contains(&Tlv::ReceiptedMessageId(crate::support::messages::cs(
+            "msg-7"
+        ))));
     assert!(!sent.is_finished());
     answer_ok(&mut rx, &p, sent).await;
 }
@@ -121,7 +123,9 @@ async fn an_account_that_asked_for_data_sm_gets_its_receipt_as_data_sm() {
     assert!(d.tlvs.contains(&Tlv::MessageState(2)));
     assert!(d
         .tlvs
-        .contains(&Tlv::ReceiptedMessageId(smpp_client::cs("msg-8"))));
+        .contains(&Tlv::ReceiptedMessageId(crate::support::messages::cs(
+            "msg-8"
+        ))));
     assert!(d.user_data().starts_with(b"id:msg-8 "), "{:?}", d.tlvs);
     assert!(!sent.is_finished());
     rx.send(Pdu::new(p.sequence_number, Body::DataSmResp(None)))

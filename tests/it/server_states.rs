@@ -8,8 +8,9 @@ use smpp_protocol::{
     QuerySm, ReplaceSm, SubmitMulti,
 };
 
+use crate::support::messages::{cs, encode, submit_sm};
 use crate::support::server_harness::{esme, server_section, start};
-use crate::support::smpp_client::{cs, encode, submit_sm, Client};
+use crate::support::smpp_client::Client;
 
 fn cfg() -> String {
     format!("{}{}", server_section(""), esme("acme", ""))

@@ -68,7 +68,7 @@ async fn failed_handshake_closes_only_that_connection() {
 
     // Plain SMPP bytes on the TLS port: the handshake fails and that socket closes.
     let mut junk = tokio::net::TcpStream::connect(tls_addr).await.unwrap();
-    let bind = smpp_client::encode(&smpp_protocol::Pdu::new(
+    let bind = crate::support::messages::encode(&smpp_protocol::Pdu::new(
         1,
         smpp_protocol::Body::BindTransceiver(smpp_client::bind_body("acme", "pw")),
     ));

@@ -7,7 +7,10 @@ use service::{ConcatScheme, MessageService, ServiceError};
 use smppd::{service, store};
 
 use crate::support::backend::both;
+use crate::support::backend::wait_dbsize;
 use crate::support::harness::*;
+use crate::support::messages::{segment_texts, ucs2};
+use crate::support::wait_for;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -43,7 +46,7 @@ both!(
         ] {
             let mut first = None;
             for seq in order {
-                let req = segment(
+                let req = request(
                     "alice",
                     Some((scheme, reference, 3, seq)),
                     dc,
@@ -134,7 +137,7 @@ both!(
         let run = Running::start(env.settings("held"), sink.clone()).await;
         let held = run
             .store
-            .submit(segment("alice", None, 0, b"first", 1, ""))
+            .submit(request("alice", None, 0, b"first", 1, ""))
             .await
             .unwrap();
         assert!(
@@ -143,7 +146,7 @@ both!(
         );
         let second = run
             .store
-            .submit(segment("alice", None, 0, b"second", 1, ""))
+            .submit(request("alice", None, 0, b"second", 1, ""))
             .await
             .unwrap();
         let second_id = second.message_id.clone();
@@ -220,7 +223,7 @@ both!(
         })
         .await;
         let submit = |reference: u16, seq: u8| {
-            segment(
+            request(
                 "alice",
                 Some((ConcatScheme::Udh8, reference, 2, seq)),
                 0,
@@ -293,7 +296,7 @@ both!(
             let text = format!("m{i}");
             let accepted = run
                 .store
-                .submit(segment("alice", None, 0, text.as_bytes(), 1, ""))
+                .submit(request("alice", None, 0, text.as_bytes(), 1, ""))
                 .await
                 .unwrap();
             ids.push(accepted.message_id.clone());
@@ -336,7 +339,7 @@ both!(
         let base = env.redis.dbsize();
         // A first receipt goes out and is done: the worker is idle, nothing due.
         run.store
-            .submit(segment("alice", None, 0, b"first", 1, ""))
+            .submit(request("alice", None, 0, b"first", 1, ""))
             .await
             .unwrap();
         wait_outcomes(&run.store, 1, T).await;
@@ -345,7 +348,7 @@ both!(
         sink.refuse(1);
         let id = run
             .store
-            .submit(segment("alice", None, 0, b"refused once", 1, ""))
+            .submit(request("alice", None, 0, b"refused once", 1, ""))
             .await
             .unwrap()
             .message_id;
@@ -374,7 +377,7 @@ both!(
         // next two wait in memory.
         stuck.stall();
         a.store
-            .submit(segment("alice", None, 0, b"first", 1, ""))
+            .submit(request("alice", None, 0, b"first", 1, ""))
             .await
             .unwrap();
         let s = stuck.clone();
@@ -387,7 +390,7 @@ both!(
         for text in [b"second".as_slice(), b"third"] {
             let accepted = a
                 .store
-                .submit(segment("alice", None, 0, text, 1, ""))
+                .submit(request("alice", None, 0, text, 1, ""))
                 .await
                 .unwrap();
             waiting.push(accepted.message_id.clone());
@@ -429,7 +432,7 @@ both!(
         let b = Running::start(other, there.clone()).await;
         let accepted = a
             .store
-            .submit(segment("alice", None, 0, b"hi", 1, ""))
+            .submit(request("alice", None, 0, b"hi", 1, ""))
             .await
             .unwrap();
         let id = accepted.message_id.clone();
@@ -458,7 +461,7 @@ both!(
         let base = env.redis.dbsize();
         let id = run
             .store
-            .submit(segment("alice", None, 0, b"hi there", 0, ""))
+            .submit(request("alice", None, 0, b"hi there", 0, ""))
             .await
             .unwrap()
             .message_id;
@@ -480,7 +483,7 @@ both!(
         let run = Running::start(env.settings("dup"), sink.clone()).await;
         let base = env.redis.dbsize();
         let seg = |seq, text: &[u8]| {
-            segment(
+            request(
                 "alice",
                 Some((ConcatScheme::Udh8, 1, 2, seq)),
                 0,
@@ -524,7 +527,7 @@ both!(
         ] {
             let err = run
                 .store
-                .submit(segment(
+                .submit(request(
                     "alice",
                     Some((ConcatScheme::Udh8, 3, 2, 1)),
                     0,
@@ -542,7 +545,7 @@ both!(
         assert_eq!(env.redis.dbsize(), base, "nothing stored");
         // A far relative validity is accepted (and capped at the account's maximum).
         run.store
-            .submit(segment("alice", None, 0, b"x", 0, "990000000000000R"))
+            .submit(request("alice", None, 0, b"x", 0, "990000000000000R"))
             .await
             .unwrap();
         let docs = wait_outcomes(&run.store, 1, T).await;
@@ -567,7 +570,7 @@ both!(
         env.redis.stop();
         let err = run
             .store
-            .submit(segment("alice", None, 0, b"x", 0, ""))
+            .submit(request("alice", None, 0, b"x", 0, ""))
             .await
             .unwrap_err();
         assert!(matches!(err, ServiceError::Internal(_)), "{err:?}");
@@ -577,7 +580,7 @@ both!(
             let store = store.clone();
             async move {
                 store
-                    .submit(segment("alice", None, 0, b"back", 0, ""))
+                    .submit(request("alice", None, 0, b"back", 0, ""))
                     .await
                     .is_ok()
             }
@@ -603,7 +606,7 @@ both!(
         assert_eq!(store::partition::share(102), 2);
         let run = Running::start(settings, sink).await;
         let first = |r: u16| {
-            segment(
+            request(
                 "alice",
                 Some((ConcatScheme::Udh16, r, 2, 1)),
                 0,
@@ -620,7 +623,7 @@ both!(
         assert!(matches!(err, ServiceError::QueueFull(_)), "{err:?}");
         // Segments of pending messages are still taken.
         run.store
-            .submit(segment(
+            .submit(request(
                 "alice",
                 Some((ConcatScheme::Udh16, refs[0], 2, 2)),
                 0,
@@ -673,7 +676,7 @@ both!(
         // seen within one (traffic over many partitions is one call per partition of
         // each batch).
         let first = |r: u16| {
-            segment(
+            request(
                 "alice",
                 Some((ConcatScheme::Udh16, r, 2, 1)),
                 0,
@@ -693,7 +696,7 @@ both!(
         for r in refs[..200].iter().copied() {
             for seq in 1..=2u8 {
                 let text = format!("{r}-{seq} ");
-                reqs.push(segment(
+                reqs.push(request(
                     "alice",
                     Some((ConcatScheme::Udh16, r, 2, seq)),
                     0,
@@ -706,7 +709,7 @@ both!(
         // The first segment of message 0 once more, right behind the original.
         reqs.insert(
             1,
-            segment(
+            request(
                 "alice",
                 Some((ConcatScheme::Udh16, refs[0], 2, 1)),
                 0,
@@ -776,7 +779,7 @@ both!(
         // 120 new messages of one partition at once, each its first segment only:
         // they stay pending.
         let first = |r: u16| {
-            segment(
+            request(
                 "alice",
                 Some((ConcatScheme::Udh16, r, 2, 1)),
                 0,
@@ -828,7 +831,7 @@ both!(
         // Limits count per partition, each admitting its share (`partition::share`):
         // the flood's messages share one partition.
         let udh16 = |account: &str, reference: u16, seq: u8, text: &[u8]| {
-            segment(
+            request(
                 account,
                 Some((ConcatScheme::Udh16, reference, 2, seq)),
                 0,
@@ -865,21 +868,21 @@ both!(
         // message in, the next (a single-part message of the same run of ids, so the
         // same partition) refused.
         let small = with("bulky", &|l| l.max_pending_bytes = 5120);
-        let mut big = segment("bulky", None, 0, &[b'a'; 60], 0, "");
+        let mut big = request("bulky", None, 0, &[b'a'; 60], 0, "");
         big.policy = small.clone();
         run.store.submit(big.clone()).await.unwrap();
         refused_by(run.store.submit(big).await, "account_bytes");
 
         // Receipts nobody takes: one queued, the next message is refused.
         let one = with("deaf", &|l| l.max_queued_receipts = 1);
-        let mut asks = segment("deaf", None, 0, b"r", 1, "");
+        let mut asks = request("deaf", None, 0, b"r", 1, "");
         asks.policy = one.clone();
         run.store.submit(asks.clone()).await.unwrap();
         let store = run.store.clone();
         refused_by(store.submit(asks.clone()).await, "receipts");
 
         // One segment over the account's size: ESME_RINVMSGLEN.
-        let mut long = segment("calm", None, 0, &[b'b'; 255], 0, "");
+        let mut long = request("calm", None, 0, &[b'b'; 255], 0, "");
         long.policy.limits.max_segment_octets = 254;
         match run.store.submit(long.clone()).await {
             Err(ServiceError::Rejected { status, .. }) => assert_eq!(status, 0x01),
@@ -942,7 +945,7 @@ both!(
             let run = Running::start(settings, sink.clone()).await;
             let base = env.redis.dbsize();
             let part = |r: u16, seq: u8| {
-                segment(
+                request(
                     "ada",
                     Some((ConcatScheme::Udh16, r, 2, seq)),
                     0,
@@ -988,7 +991,7 @@ both!(
         let sink = TestSink::new(true);
         let run = Running::start(env.settings("cut"), sink.clone()).await;
         let part = |seq: u8, data: &[u8]| {
-            segment("cal", Some((ConcatScheme::Udh8, 7, 2, seq)), 0, data, 1, "")
+            request("cal", Some((ConcatScheme::Udh8, 7, 2, seq)), 0, data, 1, "")
         };
         // "ab€cd" with the escape 0x1B ending the first segment.
         run.store.submit(part(1, b"ab\x1b")).await.unwrap();
@@ -1023,7 +1026,7 @@ both!(
         let run = Running::start(env.settings("reopen"), sink.clone()).await;
         let base = env.redis.dbsize();
         let part = |seq: u8| {
-            segment(
+            request(
                 "rea",
                 Some((ConcatScheme::Udh16, 4242, 2, seq)),
                 0,
@@ -1033,7 +1036,7 @@ both!(
             )
         };
         let first = run.store.submit(part(1)).await.unwrap().message_id;
-        let filler = |i: u16| segment("fil", Some((ConcatScheme::Udh16, i, 1, 1)), 0, b"f", 0, "");
+        let filler = |i: u16| request("fil", Some((ConcatScheme::Udh16, i, 1, 1)), 0, b"f", 0, "");
         let mut burst: Vec<_> = (0..100).map(filler).collect();
         burst.push(part(2));
         burst.push(part(1));

@@ -10,8 +10,11 @@ use smppd::{service, store};
 use store::{ExpiryBackend, Store};
 
 use crate::support::backend::both;
+use crate::support::backend::wait_dbsize;
 use crate::support::harness::*;
+use crate::support::messages::segment_texts;
 use crate::support::servers::RedisKind;
+use crate::support::wait_for;
 
 const T: Duration = Duration::from_secs(30);
 const TWO_SECONDS: &str = "000000000002000R";
@@ -26,7 +29,7 @@ fn lateness_ms(d: &mongodb::bson::Document) -> i64 {
 async fn two_of_three(store: &Store, reference: u16, account: &str) -> Vec<String> {
     let mut ids = Vec::new();
     for (seq, text) in [(1u8, b"first ".as_slice()), (2, b"second ")] {
-        let mut req = segment(
+        let mut req = request(
             account,
             Some((ConcatScheme::Udh8, reference, 3, seq)),
             0,
@@ -105,7 +108,7 @@ both!(
         let base = env.redis.dbsize();
         let mut ids = Vec::new();
         for seq in [1u8, 3] {
-            let mut req = segment(
+            let mut req = request(
                 "bob",
                 Some((ConcatScheme::Sar, 5, 3, seq)),
                 0,
@@ -155,7 +158,7 @@ both!(
         let mut all = Vec::new();
         for r in 0..20u16 {
             // Segments of one message arrive on both nodes.
-            let mut req1 = segment(
+            let mut req1 = request(
                 "carol",
                 Some((ConcatScheme::Udh8, r, 3, 1)),
                 0,
@@ -163,7 +166,7 @@ both!(
                 1,
                 TWO_SECONDS,
             );
-            let mut req2 = segment(
+            let mut req2 = request(
                 "carol",
                 Some((ConcatScheme::Udh8, r, 3, 2)),
                 0,
@@ -324,7 +327,7 @@ async fn a_deadline_among_many_pending_messages_fires_on_time_on_valkey() {
     let stored = futures::stream::iter(0..PENDING)
         .map(|i| async move {
             // Segment 1 of 2: pending, with a deadline an hour away.
-            let mut req = segment(
+            let mut req = request(
                 "erin",
                 Some((ConcatScheme::Udh8, (i % 256) as u16, 2, 1)),
                 0,
@@ -385,7 +388,7 @@ both!(
         let env = Env::start(kind);
         let sink = TestSink::new(true);
         let run = Running::start(env.settings("disarm"), sink.clone()).await;
-        let first = segment(
+        let first = request(
             "alice",
             Some((ConcatScheme::Udh8, 9, 2, 1)),
             0,
@@ -396,7 +399,7 @@ both!(
         run.store.submit(first).await.unwrap();
         // The deadline reaches the timer set through the P:armed announcement.
         wait_stats(&run.store, |s| s.timers_armed == 1, "the deadline armed").await;
-        let last = segment(
+        let last = request(
             "alice",
             Some((ConcatScheme::Udh8, 9, 2, 2)),
             0,
@@ -474,7 +477,7 @@ both!(
             .map(|i| {
                 let store = store.clone();
                 async move {
-                    let mut req = segment(
+                    let mut req = request(
                         "dave",
                         Some((ConcatScheme::Udh16, i, 2, 1)),
                         0,

@@ -11,8 +11,11 @@ use smppd::{service, store};
 use store::model::{group_key, GroupMeta, SegmentKey, StoredSegment};
 
 use crate::support::backend::both;
+use crate::support::backend::wait_dbsize;
 use crate::support::harness::*;
+use crate::support::messages::{segment_texts, ucs2};
 use crate::support::servers::RedisKind;
+use crate::support::wait_for;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -109,7 +112,7 @@ both!(
         let mut r = redis_conn(&env).await;
         // UCS-2 with octets that are neither text nor JSON-safe (LF, NUL, 0xFF).
         let text = ucs2("é\n\u{ff00}part one ");
-        let first = segment("ivy", Some((ConcatScheme::Udh8, 9, 2, 1)), 8, &text, 1, "");
+        let first = request("ivy", Some((ConcatScheme::Udh8, 9, 2, 1)), 8, &text, 1, "");
         let raw = first.raw_user_data.to_vec();
         let gk = group_key(&GroupMeta::of(&first));
         let id1 = run.store.submit(first).await.unwrap().message_id;
@@ -153,7 +156,7 @@ both!(
             "the data is stored once, not also in hex"
         );
 
-        let second = segment(
+        let second = request(
             "ivy",
             Some((ConcatScheme::Udh8, 9, 2, 2)),
             8,
@@ -191,7 +194,7 @@ both!(
         let base = env.redis.dbsize();
         // '|' and ':' as well: the scripts read the owner back from the group key.
         let odd = addr("12\n3 4|5:x");
-        let mut first = segment(
+        let mut first = request(
             "kim",
             Some((ConcatScheme::Sar, 77, 2, 1)),
             0,
@@ -228,7 +231,7 @@ both!(
             )
             .await
             .unwrap();
-        let mut second = segment("kim", Some((ConcatScheme::Sar, 77, 2, 2)), 0, b"two", 1, "");
+        let mut second = request("kim", Some((ConcatScheme::Sar, 77, 2, 2)), 0, b"two", 1, "");
         second.source = odd.clone();
         run.store.submit(second).await.unwrap();
         let docs = wait_outcomes(&run.store, 1, T).await;
@@ -257,7 +260,7 @@ both!(
         // Outcomes wait in Redis while MongoDB is down, so the hash can be looked at.
         env.mongo.stop();
         let src = addr("12345");
-        let mut req = segment("ned", None, 0, b"just one", 1, "");
+        let mut req = request("ned", None, 0, b"just one", 1, "");
         req.service_type = "WAP".into();
         let id = run.store.submit(req).await.unwrap().message_id;
         let st = run.store.clone();
@@ -320,7 +323,7 @@ both!(
         let base = env.redis.dbsize();
         let mut r = redis_conn(&env).await;
         let part = |seq: u8, text: &'static [u8]| {
-            segment(
+            request(
                 "max",
                 Some((ConcatScheme::Udh8, 42, 3, seq)),
                 0,
@@ -419,7 +422,7 @@ both!(
         // What Redis holds before the message (the node's epoch counter, the sentinel).
         let base = env.redis.dbsize();
 
-        let first = segment(
+        let first = request(
             "lee",
             Some((ConcatScheme::Udh16, 301, 2, 1)),
             0,
@@ -496,7 +499,7 @@ both!(
         let at = chrono::DateTime::from_timestamp_millis(deadline).unwrap();
         let validity = format!("{}000+", at.format("%y%m%d%H%M%S"));
         let part = |i: u16, seq: u8| {
-            let mut req = segment(
+            let mut req = request(
                 "mia",
                 Some((ConcatScheme::Udh16, i, 2, seq)),
                 0,
@@ -612,7 +615,7 @@ both!(
         env.mongo.stop();
         for i in 0..20u16 {
             let part = |seq: u8| {
-                segment(
+                request(
                     "tia",
                     Some((ConcatScheme::Udh16, i, 2, seq)),
                     0,
@@ -622,7 +625,7 @@ both!(
                 )
             };
             run.store
-                .submit(segment("tia", None, 0, b"one", 1, ""))
+                .submit(request("tia", None, 0, b"one", 1, ""))
                 .await
                 .unwrap();
             run.store.submit(part(1)).await.unwrap();

@@ -9,8 +9,10 @@ use service::{ConcatScheme, MessageService, ServiceError};
 use smppd::service;
 
 use crate::support::backend::both;
+use crate::support::backend::wait_dbsize;
 use crate::support::harness::*;
 use crate::support::servers::RedisKind;
+use crate::support::wait_for;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -33,7 +35,7 @@ both!(
             let mut ids = Vec::new();
             for i in 0..3u16 {
                 let text = format!("left {i}");
-                let seg = segment("kit", None, 0, text.as_bytes(), 1, "");
+                let seg = request("kit", None, 0, text.as_bytes(), 1, "");
                 ids.push(a.store.submit(seg).await.unwrap().message_id);
             }
             ids
@@ -52,11 +54,11 @@ both!(
         let mut ids = base_ids.clone();
         for i in 0..4u16 {
             let text = format!("held {i}");
-            let seg = segment("kit", None, 0, text.as_bytes(), 1, "");
+            let seg = request("kit", None, 0, text.as_bytes(), 1, "");
             ids.push(b.store.submit(seg).await.unwrap().message_id);
         }
         for seq in 1..=2u8 {
-            let seg = segment(
+            let seg = request(
                 "kit",
                 Some((ConcatScheme::Udh8, 5, 2, seq)),
                 0,
@@ -107,7 +109,7 @@ both!(
         for i in 0..10u16 {
             ids.push(
                 run.store
-                    .submit(segment(
+                    .submit(request(
                         "erin",
                         None,
                         0,
@@ -125,7 +127,7 @@ both!(
         for i in 0..20u16 {
             ids.push(
                 run.store
-                    .submit(segment(
+                    .submit(request(
                         "erin",
                         None,
                         0,
@@ -177,7 +179,7 @@ both!(
         let base = env.redis.dbsize();
         for i in 0..3u8 {
             run.store
-                .submit(segment("frank", None, 0, &[b'a' + i], 1, ""))
+                .submit(request("frank", None, 0, &[b'a' + i], 1, ""))
                 .await
                 .unwrap();
         }
@@ -214,7 +216,7 @@ both!(
         let a = Running::start(settings.clone(), sink.clone()).await;
         let base = env.redis.dbsize();
         a.store
-            .submit(segment("gina", None, 0, b"kept", 1, ""))
+            .submit(request("gina", None, 0, b"kept", 1, ""))
             .await
             .unwrap();
         wait_outcomes(&a.store, 1, T).await;
@@ -236,7 +238,7 @@ both!(
         let sink3 = TestSink::new(false);
         let c = Running::start(short, sink3.clone()).await;
         c.store
-            .submit(segment("gina", None, 0, b"lost", 1, ""))
+            .submit(request("gina", None, 0, b"lost", 1, ""))
             .await
             .unwrap();
         let st = c.store.clone();
@@ -260,7 +262,7 @@ both!(
         let base = env.redis.dbsize();
         let src = addr("12345");
         let seg = |r: u16, seq: u8, text: &[u8], rd: u8| {
-            segment(
+            request(
                 "hank",
                 Some((ConcatScheme::Udh8, r, 2, seq)),
                 0,
@@ -371,7 +373,7 @@ both!(
         for i in 0..N {
             let id = run
                 .store
-                .submit(segment("gina", None, 0, format!("m{i}").as_bytes(), 1, ""))
+                .submit(request("gina", None, 0, format!("m{i}").as_bytes(), 1, ""))
                 .await
                 .unwrap()
                 .message_id;

@@ -3,8 +3,52 @@
 //! into Redis the tests take (key counts, `TIME`, killing subscribers, an outage) work
 //! on either.
 
+use std::time::Duration;
+
 use super::cluster::RedisCluster;
 use super::servers::{RedisKind, RedisServer};
+use super::wait_for;
+
+/// Keys a test counts: on one server, on a [`Backend`], or those of an end-to-end
+/// test's messages alone (`e2e::Env::wait_dbsize`).
+pub trait Keys {
+    /// How many keys there are.
+    fn count(&self) -> u64;
+    /// Every key (for failure messages).
+    fn list(&self) -> String;
+}
+
+impl Keys for RedisServer {
+    fn count(&self) -> u64 {
+        self.dbsize()
+    }
+    fn list(&self) -> String {
+        self.keys()
+    }
+}
+
+impl Keys for Backend {
+    fn count(&self) -> u64 {
+        self.dbsize()
+    }
+    fn list(&self) -> String {
+        self.keys()
+    }
+}
+
+/// Waits until `redis` holds exactly `n` keys (e.g. back to what it held before a
+/// scenario: smppd left nothing behind).
+pub async fn wait_dbsize(redis: &impl Keys, n: u64, timeout: Duration) {
+    wait_for(&format!("{n} keys in redis"), timeout, async || {
+        let count = redis.count();
+        if count == n {
+            Ok(())
+        } else {
+            Err(format!("it holds {count}: {}", redis.list()))
+        }
+    })
+    .await
+}
 
 pub enum Backend {
     Server(RedisServer),

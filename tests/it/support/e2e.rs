@@ -10,7 +10,6 @@
 //! * [`Esme`] — an SMPP client: binds TX/RX/TRX, sends requests and matches their
 //!   responses by sequence number, answers enquire_link, collects every deliver_sm
 //!   (and answers it unless told not to).
-//! * Segment builders for UDH 8-bit, UDH 16-bit and SAR concatenation.
 //!
 //! Every wait is on a condition with a timeout; a timeout fails the test with what
 //! was seen.
@@ -43,8 +42,10 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::Framed;
 
-use crate::support::backend::Backend;
+use crate::support::backend::{wait_dbsize, Backend, Keys};
+use crate::support::messages::{cs, message_id_of};
 use crate::support::servers::{free_port, MongoServer, RedisKind, TempDir};
+use crate::support::wait_for;
 
 /// Upper bound of any single wait in these tests (they normally take far less).
 pub const T: Duration = Duration::from_secs(30);
@@ -342,19 +343,16 @@ impl Env {
 
     /// Waits until at least `n` outcome documents exist, then returns all of them.
     pub async fn wait_docs(&self, n: u64, timeout: Duration) -> Vec<Document> {
-        let start = Instant::now();
-        loop {
+        wait_for(&format!("{n} outcome documents"), timeout, async || {
             let c = self.doc_count().await.unwrap_or(0);
             if c >= n {
-                return self.docs().await;
+                Ok(())
+            } else {
+                Err(format!("have {c}; redis keys: {}", self.redis.keys()))
             }
-            assert!(
-                start.elapsed() < timeout,
-                "timed out after {timeout:?} waiting for {n} outcome documents (have {c}); redis keys: {}",
-                self.redis.keys()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await;
+        self.docs().await
     }
 
     /// The outcome document holding the segment with this message_id.
@@ -389,22 +387,7 @@ impl Env {
     /// Waits until Redis holds exactly `n` keys besides [`Env::limit_keys`] (so `n`
     /// taken before the ESMEs bound still counts the messages' keys alone).
     pub async fn wait_dbsize(&self, n: u64, timeout: Duration) {
-        let start = Instant::now();
-        loop {
-            // Read around DBSIZE: a limit key that came or went meanwhile is not
-            // miscounted as a message's.
-            let before = self.limit_keys();
-            let size = self.redis.dbsize().saturating_sub(before);
-            if size == n && self.limit_keys() == before {
-                return;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "redis holds {size} keys, expected {n}: {}",
-                self.redis.keys()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_dbsize(&MessageKeys(self), n, timeout).await
     }
 
     /// Redis `TIME` in ms (the clock smppd's deadlines are in).
@@ -440,6 +423,27 @@ impl Env {
         self.redis
             .command(args)
             .unwrap_or_else(|| panic!("{args:?}: redis unreachable"))
+    }
+}
+
+/// The keys of an [`Env`]'s messages: Redis' keys but [`Env::limit_keys`].
+struct MessageKeys<'a>(&'a Env);
+
+impl Keys for MessageKeys<'_> {
+    fn count(&self) -> u64 {
+        // Read around DBSIZE: a limit key that came or went meanwhile is not
+        // miscounted as a message's.
+        loop {
+            let before = self.0.limit_keys();
+            let size = self.0.redis.dbsize().saturating_sub(before);
+            if self.0.limit_keys() == before {
+                return size;
+            }
+        }
+    }
+
+    fn list(&self) -> String {
+        self.0.redis.keys()
     }
 }
 
@@ -856,166 +860,6 @@ fn delivered_parts(
         text,
         at: Instant::now(),
     }
-}
-
-/// The message_id of a submit_sm_resp / data_sm_resp.
-pub fn message_id_of(r: &Pdu) -> String {
-    match &r.body {
-        Body::SubmitSmResp(Some(m)) | Body::DataSmResp(Some(m)) => {
-            m.message_id.to_string_lossy().into_owned()
-        }
-        other => panic!("no message_id in {other:?}"),
-    }
-}
-
-pub fn cs(s: &str) -> COctetString {
-    COctetString::try_from(s).unwrap()
-}
-
-// ---------------------------------------------------------------------------------
-// Messages
-
-/// How the segments of a message are tied together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Udh8,
-    Udh16,
-    Sar,
-}
-
-impl Scheme {
-    /// The `scheme` field of the outcome document.
-    pub fn doc_name(self) -> &'static str {
-        match self {
-            Scheme::Udh8 => "udh8",
-            Scheme::Udh16 => "udh16",
-            Scheme::Sar => "sar",
-        }
-    }
-}
-
-/// GSM 03.38 unpacked septets (data_coding 0).
-pub fn gsm(text: &str) -> Vec<u8> {
-    smpp_protocol::text::encode_text(0, text).unwrap()
-}
-
-/// UCS-2 / UTF-16BE (data_coding 8); non-BMP characters as surrogate pairs.
-pub fn ucs2(text: &str) -> Vec<u8> {
-    text.encode_utf16().flat_map(|u| u.to_be_bytes()).collect()
-}
-
-/// A submit_sm from `source` to `dest` carrying `user_data`; concatenated when
-/// `concat` = (scheme, reference, total, seq) is given.
-pub fn segment(
-    source: &str,
-    dest: &str,
-    concat: Option<(Scheme, u16, u8, u8)>,
-    data_coding: u8,
-    user_data: &[u8],
-    registered_delivery: u8,
-    validity: &str,
-) -> SubmitSm {
-    let mut esm_class = 0;
-    let mut tlvs = Vec::new();
-    let mut short_message = Vec::new();
-    match concat {
-        Some((Scheme::Udh8, r, total, seq)) => {
-            esm_class = 0x40;
-            short_message.extend_from_slice(&[5, 0, 3, r as u8, total, seq]);
-        }
-        Some((Scheme::Udh16, r, total, seq)) => {
-            esm_class = 0x40;
-            short_message.extend_from_slice(&[6, 8, 4, (r >> 8) as u8, r as u8, total, seq]);
-        }
-        Some((Scheme::Sar, r, total, seq)) => {
-            tlvs = vec![
-                Tlv::SarMsgRefNum(r),
-                Tlv::SarTotalSegments(total),
-                Tlv::SarSegmentSeqnum(seq),
-            ];
-        }
-        None => {}
-    }
-    short_message.extend_from_slice(user_data);
-    SubmitSm {
-        source_addr_ton: 1,
-        source_addr_npi: 1,
-        source_addr: cs(source),
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: cs(dest),
-        esm_class,
-        registered_delivery,
-        data_coding,
-        validity_period: cs(validity),
-        short_message: Bytes::from(short_message),
-        tlvs,
-        ..SubmitSm::default()
-    }
-}
-
-/// Splits `data` into `n` nearly equal chunks at `cuts` (byte offsets).
-pub fn split_at(data: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut from = 0;
-    for &c in cuts {
-        out.push(data[from..c].to_vec());
-        from = c;
-    }
-    out.push(data[from..].to_vec());
-    out
-}
-
-/// Texts of an outcome's segments in order (`<bytes>` where not decodable alone).
-pub fn segment_texts(d: &Document) -> Vec<String> {
-    d.get_array("segments")
-        .unwrap()
-        .iter()
-        .map(|s| {
-            s.as_document()
-                .unwrap()
-                .get_str("text")
-                .unwrap_or("<bytes>")
-                .to_owned()
-        })
-        .collect()
-}
-
-/// message_ids of an outcome's segments, in order.
-pub fn segment_ids(d: &Document) -> Vec<String> {
-    d.get_array("segments")
-        .unwrap()
-        .iter()
-        .map(|s| {
-            s.as_document()
-                .unwrap()
-                .get_str("message_id")
-                .unwrap()
-                .to_owned()
-        })
-        .collect()
-}
-
-pub fn segment_seqs(d: &Document) -> Vec<i32> {
-    d.get_array("segments")
-        .unwrap()
-        .iter()
-        .map(|s| s.as_document().unwrap().get_i32("seq").unwrap())
-        .collect()
-}
-
-pub fn missing(d: &Document) -> Vec<i32> {
-    d.get_array("missing")
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i32().unwrap())
-        .collect()
-}
-
-/// completed_at − deadline of an outcome, in ms.
-pub fn lateness_ms(d: &Document) -> i64 {
-    d.get_datetime("completed_at").unwrap().timestamp_millis()
-        - d.get_datetime("deadline").unwrap().timestamp_millis()
 }
 
 /// Asserts the receipts are exactly one per id in `ids` (no id twice, none missing),

@@ -22,8 +22,65 @@ pub mod e2e;
 pub mod harness;
 pub mod hostile;
 pub mod local_limits;
+pub mod messages;
 pub mod own_process;
 pub mod server_harness;
 pub mod servers;
 pub mod smpp_client;
 pub mod webdriver;
+
+/// What a [`wait_for`] check answers: `bool` (ready or not), `Option<T>` (ready
+/// with `T`), or `Result<T, String>` (ready with `T`, or why not yet: the last reason
+/// is shown on timeout).
+pub trait Ready {
+    type Output;
+    /// The value once ready; else why not, if the check says.
+    fn ready(self) -> Result<Self::Output, Option<String>>;
+}
+
+impl Ready for bool {
+    type Output = ();
+    fn ready(self) -> Result<(), Option<String>> {
+        self.then_some(()).ok_or(None)
+    }
+}
+
+impl<T> Ready for Option<T> {
+    type Output = T;
+    fn ready(self) -> Result<T, Option<String>> {
+        self.ok_or(None)
+    }
+}
+
+impl<T> Ready for Result<T, String> {
+    type Output = T;
+    fn ready(self) -> Result<T, Option<String>> {
+        self.map_err(Some)
+    }
+}
+
+/// Waits until `check` is ready and returns what it gave: re-checked after short
+/// pauses (5 ms, doubling up to 50 ms); panics naming `what` after `timeout`. For
+/// state that tells no one when it changes (a registry, Redis keys, a scrape); where
+/// an event can be awaited (a PDU, a notification), a test awaits that instead.
+pub async fn wait_for<R: Ready>(
+    what: &str,
+    timeout: std::time::Duration,
+    mut check: impl AsyncFnMut() -> R,
+) -> R::Output {
+    let start = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        let why = match check().await.ready() {
+            Ok(v) => return v,
+            Err(why) => why,
+        };
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}{}",
+            why.map(|w| format!(": {w}")).unwrap_or_default()
+        );
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    }
+}

@@ -20,6 +20,7 @@ use smppd::session::SessionRegistry;
 use tokio::sync::{Notify, Semaphore};
 
 use super::local_limits::LocalLimits;
+use super::wait_for;
 
 /// A MessageService that records every request. Destinations steer the outcome:
 /// "queuefull" → QueueFull, "internal" → Internal, "reject" → Rejected(0x0B).
@@ -286,23 +287,13 @@ impl TestServer {
 
     /// Waits until the account has `n` live binds.
     pub async fn wait_binds(&self, system_id: &str, n: usize) {
-        wait_for(&format!("{n} binds of {system_id}"), || {
-            self.registry.bind_count(system_id) == n
-        })
+        wait_for(
+            &format!("{n} binds of {system_id}"),
+            Duration::from_secs(5),
+            async || self.registry.bind_count(system_id) == n,
+        )
         .await;
     }
-}
-
-/// Polls a condition of shared state every few ms until it holds (fails after 5 s).
-/// Used only where the state has no notification of its own (the registry).
-pub async fn wait_for(what: &str, f: impl Fn() -> bool) {
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while !f() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
 }
 
 pub fn count_by_status(pdus: &[smpp_protocol::Pdu]) -> HashMap<u32, usize> {

@@ -5,13 +5,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use smpp_protocol::codec::{FrameError, InvalidPdu, SmppCodec};
-use smpp_protocol::{Bind, Body, COctetString, CommandId, CommandStatus, Pdu, SubmitSm};
+use smpp_protocol::{Bind, Body, CommandId, CommandStatus, Pdu};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
+
+use crate::support::messages::{cs, submit_sm};
 
 /// How long any single wait of a test may take.
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -25,10 +26,6 @@ pub struct Client {
 }
 
 pub type Item = Result<Result<Pdu, InvalidPdu>, FrameError>;
-
-pub fn cs(s: &str) -> COctetString {
-    COctetString::try_from(s).unwrap()
-}
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
@@ -151,25 +148,6 @@ pub fn bind_body(system_id: &str, password: &str) -> Bind {
         interface_version: 0x34,
         ..Bind::default()
     }
-}
-
-pub fn submit_sm(dest: &str, text: &[u8]) -> SubmitSm {
-    SubmitSm {
-        source_addr_ton: 5,
-        source_addr_npi: 0,
-        source_addr: cs("SENDER"),
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: cs(dest),
-        registered_delivery: 1,
-        short_message: Bytes::copy_from_slice(text),
-        ..SubmitSm::default()
-    }
-}
-
-/// Encodes a whole PDU to bytes (for hand-made malformed variants).
-pub fn encode(pdu: &Pdu) -> Vec<u8> {
-    pdu.to_bytes().to_vec()
 }
 
 pub async fn tls_connect(
