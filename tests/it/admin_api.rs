@@ -15,6 +15,7 @@ use smppd::config::{Config, ConfigSource, EnvOverrides};
 use smppd::server::ServerHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::support::config::TestConfig;
 use crate::support::servers::{MongoServer, RedisKind, RedisServer};
 use crate::support::smpp_client::Client;
 use crate::support::wait_for;
@@ -35,21 +36,24 @@ fn admin_token_hash() -> String {
         .to_string()
 }
 
-fn config(redis: &RedisServer, mongo: &MongoServer, name: &str, node: &str) -> String {
-    format!(
-        "[server]\nsystem_id = \"smppd-test\"\nnode_id = \"{node}\"\nlisten = \"127.0.0.1:0\"\n\
-         response_timeout = \"2s\"\nshutdown_grace = \"2s\"\n\
-         [server.bind_failures]\nmax_failures = 100\ndelay = \"0\"\n\
-         [redis]\nurl = \"{}\"\nkey_prefix = \"{name}:\"\n\
-         [mongodb]\nuri = \"{}\"\ndatabase = \"{name}\"\n\
-         [admin]\nlisten = \"127.0.0.1:0\"\n\
-         tokens = [ {{ token = \"{READ_TOKEN}\", role = \"read\" }}, \
-                    {{ token_hash = \"{}\", role = \"admin\" }} ]\n\
-         [[esme]]\nsystem_id = \"{name}\"\npassword = \"pw\"\nwindow = 7\n",
-        redis.url(),
-        mongo.uri(),
-        admin_token_hash()
-    )
+/// Node `node` on the test's servers, its keys and database called `name`, the
+/// admin API on with a read token and an admin token (its hash), one account `name`.
+fn config(redis: &RedisServer, mongo: &MongoServer, name: &str, node: &str) -> TestConfig {
+    let mut c = TestConfig::new();
+    c.set("server.node_id", node)
+        .set("server.shutdown_grace", "2s")
+        .set("redis.url", redis.url())
+        .set("redis.key_prefix", format!("{name}:"))
+        .set("mongodb.uri", mongo.uri())
+        .set("mongodb.database", name)
+        .set("admin.listen", "127.0.0.1:0")
+        .toml(&format!(
+            "[admin]\ntokens = [ {{ token = \"{READ_TOKEN}\", role = \"read\" }}, \
+             {{ token_hash = \"{}\", role = \"admin\" }} ]\n",
+            admin_token_hash()
+        ))
+        .esme(name, "window = 7");
+    c
 }
 
 /// A running App: its SMPP and admin addresses, and how to stop it.
@@ -71,7 +75,8 @@ impl Running {
     }
 }
 
-async fn start_app(text: String) -> Running {
+async fn start_app(config: TestConfig) -> Running {
+    let text = config.text();
     let config = Config::from_toml(&text, &EnvOverrides::default(), None).unwrap();
     let app = App::start(ConfigSource::Inline(text), Arc::new(config))
         .await
@@ -595,7 +600,8 @@ async fn tokens_never_reach_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     let text = config(&redis, &mongo, "alog", "node-log")
-        .replace("[server]\n", "[server]\nlog_format = \"json\"\n");
+        .set("server.log_format", "json")
+        .text();
     std::fs::write(&path, text).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     let mut child = smppd()
@@ -694,8 +700,8 @@ async fn a_reload_replaces_the_tokens() {
     let mongo = MongoServer::start();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
-    let text = config(&redis, &mongo, "areload", "node-r");
-    std::fs::write(&path, &text).unwrap();
+    let mut test_config = config(&redis, &mongo, "areload", "node-r");
+    std::fs::write(&path, test_config.text()).unwrap();
     let config = Config::load(&path).unwrap().config;
     let app = App::start(ConfigSource::File(path.clone()), Arc::new(config))
         .await
@@ -706,14 +712,10 @@ async fn a_reload_replaces_the_tokens() {
 
     get_json(admin, "/api/whoami", ADMIN_TOKEN).await;
     const NEW: &str = "new-read-token-0123456789";
-    let tokens_start = text.find("tokens = [").unwrap();
-    let tokens_end = tokens_start + text[tokens_start..].find('\n').unwrap();
-    let replaced = format!(
-        "{}tokens = [ {{ token = \"{NEW}\", role = \"read\" }} ]{}",
-        &text[..tokens_start],
-        &text[tokens_end..]
-    );
-    std::fs::write(&path, replaced).unwrap();
+    test_config.remove("admin.tokens").toml(&format!(
+        "[admin]\ntokens = [ {{ token = \"{NEW}\", role = \"read\" }} ]\n"
+    ));
+    std::fs::write(&path, test_config.text()).unwrap();
     handle.reload().unwrap();
 
     for old in [READ_TOKEN, ADMIN_TOKEN] {

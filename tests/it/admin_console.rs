@@ -12,6 +12,7 @@ use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use smppd::app::App;
 use smppd::config::{Config, ConfigSource, EnvOverrides};
 
+use crate::support::config::TestConfig;
 use crate::support::servers::{MongoServer, RedisKind, RedisServer};
 use crate::support::smpp_client::Client;
 use crate::support::webdriver::Browser;
@@ -38,17 +39,20 @@ async fn the_console_lists_a_bind_looks_up_a_message_and_unbinds() {
     let redis = RedisServer::start(RedisKind::Redis7);
     let mongo = MongoServer::start();
     let acct = "aweb";
-    let text = format!(
-        "[server]\nnode_id = \"node-web\"\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"2s\"\n\
-         [server.bind_failures]\nmax_failures = 100\ndelay = \"0\"\n\
-         [redis]\nurl = \"{}\"\nkey_prefix = \"{acct}:\"\n\
-         [mongodb]\nuri = \"{}\"\ndatabase = \"{acct}\"\n\
-         [admin]\nlisten = \"127.0.0.1:0\"\n\
-         tokens = [ {{ token = \"{ADMIN_TOKEN}\", role = \"admin\" }}, {{ token = \"{READ_TOKEN}\", role = \"read\" }} ]\n\
-         [[esme]]\nsystem_id = \"{acct}\"\npassword = \"pw\"\n",
-        redis.url(),
-        mongo.uri()
-    );
+    let text = TestConfig::new()
+        .set("server.node_id", "node-web")
+        .set("server.shutdown_grace", "2s")
+        .set("redis.url", redis.url())
+        .set("redis.key_prefix", format!("{acct}:"))
+        .set("mongodb.uri", mongo.uri())
+        .set("mongodb.database", acct)
+        .set("admin.listen", "127.0.0.1:0")
+        .toml(&format!(
+            "[admin]\ntokens = [ {{ token = \"{ADMIN_TOKEN}\", role = \"admin\" }}, \
+             {{ token = \"{READ_TOKEN}\", role = \"read\" }} ]\n"
+        ))
+        .esme(acct, "")
+        .text();
     let config = Config::from_toml(&text, &EnvOverrides::default(), None).unwrap();
     let app = App::start(ConfigSource::Inline(text), Arc::new(config))
         .await

@@ -56,10 +56,8 @@ both!(
     throughput_and_burst_hold_for_the_sum_over_two_nodes,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "lim-rate").await;
-        env.accounts = env.accounts.replace(
-            "system_id = \"alice\"",
-            &format!("system_id = \"alice\"\nthroughput = {RATE}\nburst = {BURST}"),
-        );
+        env.config
+            .esme("alice", &format!("throughput = {RATE}\nburst = {BURST}"));
         let a = env.spawn_smppd("node-a").await;
         let b = env.spawn_smppd("node-b").await;
         let on_a = Esme::bind(a.addr, BindAs::Tx, "alice").await;
@@ -105,12 +103,7 @@ both!(
     max_binds_holds_across_two_nodes_and_an_unbind_frees_a_place,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "lim-binds").await;
-        env.accounts = env.accounts.replacen(
-            &format!("system_id = \"alice\"\npassword = \"{PW}\"\nmax_binds = 10"),
-            &format!("system_id = \"alice\"\npassword = \"{PW}\"\nmax_binds = 2"),
-            1,
-        );
-        assert!(env.accounts.contains("max_binds = 2"));
+        env.config.esme("alice", "max_binds = 2");
         let a = env.spawn_smppd("node-a").await;
         let b = env.spawn_smppd("node-b").await;
         let key = format!("{}{{lim:alice}}:binds", env.prefix);

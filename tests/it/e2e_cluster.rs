@@ -360,11 +360,14 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
         &format!("failover{ack_replicas}"),
     )
     .await;
-    env.redis_extra = format!("ack_replicas = {ack_replicas}\n");
+    env.config
+        .set("redis.ack_replicas", i64::from(ack_replicas));
     // Receipts are sent at least once: one delivered just as the primary died may
     // have its done (the delete) lost with it, and goes out again when its lease
     // ends. A short lease (max(1 s x 3 x 1, 5 s) + 5 s) keeps that wait short.
-    env.server_extra = "response_timeout = \"1s\"\noutbound_retries = 0\n".into();
+    env.config
+        .set("server.response_timeout", "1s")
+        .set("server.outbound_retries", 0);
     let a = env.spawn_smppd("node-a").await;
     let b = env.spawn_smppd("node-b").await;
     // The start-up warning says when one primary's failure stops every partition.
@@ -1034,7 +1037,7 @@ async fn mode_mismatch_is_refused_at_start(kind: RedisKind) {
     // A cluster node, smppd told it is one server.
     let cluster = block_in_place(|| RedisCluster::start(kind, 3, 0));
     let mut env = Env::start_on(Backend::Cluster(cluster), "mode").await;
-    env.cluster_mode = false;
+    env.config.set("redis.cluster", false);
     let (status, out) = env.smppd_start_failure("single-on-cluster").await;
     assert!(!status.success(), "{status}: {out}");
     assert!(out.contains("store start-up failed"), "{out}");
@@ -1044,7 +1047,7 @@ async fn mode_mismatch_is_refused_at_start(kind: RedisKind) {
 
     // One server, smppd told it is a cluster.
     let mut env = Env::start_on(Backend::Server(RedisServer::start(kind)), "mode").await;
-    env.cluster_mode = true;
+    env.config.set("redis.cluster", true);
     let (status, out) = env.smppd_start_failure("cluster-on-single").await;
     assert!(!status.success(), "{status}: {out}");
     assert!(out.contains("store start-up failed"), "{out}");

@@ -9,6 +9,7 @@ use smpp_protocol::receipt::ReceiptStat;
 use smpp_protocol::{CommandStatus, Tlv};
 
 use crate::support::backend::both;
+use crate::support::config::PW;
 use crate::support::e2e::*;
 use crate::support::messages::*;
 use crate::support::servers::RedisKind;
@@ -22,7 +23,7 @@ const BOB: &str = "447700900123";
 
 async fn env(kind: RedisKind, name: &str) -> Env {
     let mut env = Env::start(kind, name).await;
-    env.accounts.push_str(ROUTES);
+    env.config.toml(ROUTES);
     env
 }
 
@@ -275,7 +276,7 @@ both!(
     an_unrouted_destination_is_refused_when_the_default_says_so,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "dlv-refuse").await;
-        env.accounts.push_str(
+        env.config.toml(
             "[[route]]\ndestination = \"^4477009\"\ntarget = \"esme:bob\"\n\n[delivery]\ndefault = \"refuse\"\n",
         );
         let a = env.start_app("node-a").await;
@@ -407,7 +408,9 @@ both!(
         let mut env = env(kind, "dlv-crash").await;
         // A short lease: a taken delivery is another node's again ~10 s after its
         // node died (response_timeout × 3 × tries, at least 5 s, + 5 s).
-        env.server_extra = "response_timeout = \"1s\"\noutbound_retries = 0\n".into();
+        env.config
+            .set("server.response_timeout", "1s")
+            .set("server.outbound_retries", 0);
         let a = env.start_app("node-a").await;
         let mut b = env.spawn_smppd("node-b").await;
         let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
@@ -543,7 +546,7 @@ both!(
     a_simulate_route_ends_messages_as_its_profile_picks_after_its_delay,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "dlv-simulate").await;
-        env.accounts.push_str(
+        env.config.toml(
             "[[simulate]]\nname = \"reject\"\nseed = 7\ndelay = \"1s\"\n\
              outcomes = [ { stat = \"REJECTD\", weight = 1, err = 11 } ]\n\n\
              [[simulate]]\nname = \"busy\"\noutcomes = [ { stat = \"DELIVRD\" } ]\n\
@@ -632,7 +635,7 @@ both!(
     a_reassembling_route_sends_one_deliver_sm_with_the_whole_text_in_message_payload,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "dlv-reassembled").await;
-        env.accounts.push_str(
+        env.config.toml(
             "[[route]]\ndestination = \"^4477008\"\ntarget = \"esme:bob\"\nsegments = \"reassembled\"\n",
         );
         let a = env.start_app("node-a").await;
@@ -675,10 +678,7 @@ both!(
     decimal_message_ids_fit_a_u64_and_name_their_message_everywhere,
     |kind: RedisKind| async move {
         let mut env = env(kind, "dlv-decimal").await;
-        env.accounts = env.accounts.replace(
-            "system_id = \"alice\"",
-            "system_id = \"alice\"\nmessage_id_format = \"decimal\"",
-        );
+        env.config.esme("alice", "message_id_format = \"decimal\"");
         let a = env.start_app("node-a").await;
         let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
         let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
@@ -856,7 +856,7 @@ both!(
             .await;
         let r = alice.wait_delivered(1, T).await;
         assert_eq!(r[0].receipted_message_id.as_deref(), Some(kept.as_str()));
-        env.accounts.push_str(ROUTES);
+        env.config.toml(ROUTES);
         env.rewrite_app_config("node-a");
         a.handle.reload().unwrap();
         alice

@@ -20,22 +20,22 @@ use crate::support::servers::RedisKind;
 
 const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
-fn account(system_id: &str, extra: &str) -> String {
-    format!(
-        "[[esme]]\nsystem_id = \"{system_id}\"\npassword = \"{PW}\"\nmax_binds = 10\n\
-         window = 10\ndefault_validity = \"1h\"\nmax_validity = \"1day\"\n{extra}\n\n"
-    )
-}
-
+/// The env's own accounts instead of alice and bob: each as they are, and with
+/// `extra`.
 async fn env(name: &str) -> Env {
     let mut env = Env::start(RedisKind::Valkey9, name).await;
-    env.accounts = format!(
-        "{}{}{}{}",
-        account("txt_ascii", "default_alphabet = \"ascii\""),
-        account("txt_gsm", ""),
-        account("txt_datasm", "receipt_pdu = \"data_sm\""),
-        account("txt_latin1", "default_alphabet = \"latin1\""),
-    );
+    env.config.remove("esme");
+    for (system_id, extra) in [
+        ("txt_ascii", "default_alphabet = \"ascii\""),
+        ("txt_gsm", ""),
+        ("txt_datasm", "receipt_pdu = \"data_sm\""),
+        ("txt_latin1", "default_alphabet = \"latin1\""),
+    ] {
+        let account = format!(
+            "max_binds = 10\nwindow = 10\ndefault_validity = \"1h\"\nmax_validity = \"1day\"\n{extra}"
+        );
+        env.config.esme(system_id, &account);
+    }
     env
 }
 

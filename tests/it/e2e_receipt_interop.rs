@@ -21,6 +21,7 @@ use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
 use crate::support::backend::both;
+use crate::support::config::PW;
 use crate::support::e2e::*;
 use crate::support::messages::*;
 use crate::support::servers::RedisKind;

@@ -32,12 +32,9 @@ both!(
     short_message_ids_have_8_characters_and_name_their_message_everywhere,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "ids-short").await;
-        env.accounts = env.accounts.replace(
-            "system_id = \"alice\"",
-            "system_id = \"alice\"\nmessage_id_format = \"short\"",
-        );
-        env.accounts
-            .push_str("[[route]]\ndestination = \"^4477009\"\ntarget = \"esme:bob\"\n");
+        env.config
+            .esme("alice", "message_id_format = \"short\"")
+            .toml("[[route]]\ndestination = \"^4477009\"\ntarget = \"esme:bob\"\n");
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
         let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;

@@ -19,7 +19,7 @@ both!(
     an_intermediate_profile_sends_enroute_before_the_final_receipt_when_asked,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "sim-intermediate").await;
-        env.accounts.push_str(
+        env.config.toml(
             "[[simulate]]\nname = \"notify\"\ndelay = \"1s\"\nintermediate = true\n\
              outcomes = [ { stat = \"DELIVRD\" } ]\n\n\
              [[simulate]]\nname = \"quiet\"\ndelay = \"1s\"\n\

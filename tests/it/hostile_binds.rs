@@ -10,8 +10,9 @@ use argon2::password_hash::{PasswordHasher, SaltString};
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use tokio::time::Instant;
 
+use crate::support::config::TestConfig;
 use crate::support::hostile::still_serves;
-use crate::support::server_harness::{esme, server_section, start};
+use crate::support::server_harness::start;
 use crate::support::smpp_client::{self, bind_body, Client};
 
 const MAX_FAILURES: u32 = 3;
@@ -19,14 +20,7 @@ const DELAY: Duration = Duration::from_millis(100);
 const BLOCK_FOR: Duration = Duration::from_millis(1500);
 
 /// The accounts, with `max_failures` failures per address allowed.
-fn cfg_with(max_failures: u32) -> String {
-    let policy = format!(
-        "max_failures = {max_failures}\nwindow = \"60s\"\nblock_for = \"{}ms\"\ndelay = \"{}ms\"\n",
-        BLOCK_FOR.as_millis(),
-        DELAY.as_millis()
-    );
-    let server = server_section("").replace("max_failures = 100\ndelay = \"0\"\n", &policy);
-    assert!(server.contains("block_for"), "harness section changed");
+fn cfg_with(max_failures: u32) -> TestConfig {
     // argon2 with small parameters: a verification takes long enough (tens of ms
     // unoptimised) for binds to race it.
     let salt = SaltString::encode_b64(b"hostile-binds-01").unwrap();
@@ -35,16 +29,26 @@ fn cfg_with(max_failures: u32) -> String {
         .hash_password(b"pw", &salt)
         .unwrap()
         .to_string();
-    format!(
-        "{server}{}{}{}{}[[esme]]\nsystem_id = \"hashed\"\npassword_hash = \"{hash}\"\n",
-        esme("acme", ""),
-        esme("two", "max_binds = 2"),
-        esme("txonly", "allowed_bind_types = [\"transmitter\"]"),
-        esme("bystander", "")
-    )
+    let mut c = TestConfig::new();
+    c.set("server.bind_failures.max_failures", i64::from(max_failures))
+        .set("server.bind_failures.window", "60s")
+        .set(
+            "server.bind_failures.block_for",
+            format!("{}ms", BLOCK_FOR.as_millis()),
+        )
+        .set(
+            "server.bind_failures.delay",
+            format!("{}ms", DELAY.as_millis()),
+        )
+        .esme("acme", "")
+        .esme("two", "max_binds = 2")
+        .esme("txonly", "allowed_bind_types = [\"transmitter\"]")
+        .esme("bystander", "")
+        .esme("hashed", &format!("password_hash = \"{hash}\""));
+    c
 }
 
-fn cfg() -> String {
+fn cfg() -> TestConfig {
     cfg_with(MAX_FAILURES)
 }
 

@@ -11,10 +11,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
+use crate::support::config::TestConfig;
 use crate::support::hostile::still_serves;
 use crate::support::messages::encode;
 use crate::support::own_process;
-use crate::support::server_harness::{esme, server_section, start, start_with, Options};
+use crate::support::server_harness::{start, start_with, Options};
 use crate::support::smpp_client::{self, bind_body, Client};
 
 /// Idle connections opened at once (the 10k run is the soak script's job).
@@ -41,13 +42,14 @@ async fn closed(mut s: TcpStream, limit: Duration) -> (usize, Instant) {
 #[tokio::test]
 async fn a_thousand_connections_that_never_bind_are_closed_at_bind_timeout() {
     let bind_timeout = Duration::from_secs(2);
-    let config = format!(
-        "{}{}",
-        server_section("max_connections = 5000\nmax_connections_per_ip = 5000")
-            .replace("bind_timeout = \"5s\"", "bind_timeout = \"2s\""),
-        esme("acme", "")
-    );
-    let s = start(&config).await;
+    let s = start(
+        TestConfig::new()
+            .set("server.max_connections", 5000)
+            .set("server.max_connections_per_ip", 5000)
+            .set("server.bind_timeout", "2s")
+            .esme("acme", ""),
+    )
+    .await;
     let started = Instant::now();
     let mut conns = Vec::with_capacity(IDLE);
     for _ in 0..IDLE {
@@ -96,13 +98,10 @@ async fn a_thousand_connections_that_never_bind_are_closed_at_bind_timeout() {
 #[tokio::test]
 async fn connections_past_max_connections_are_closed_at_once() {
     const MAX: usize = 5;
-    let config = format!(
-        "{}{}",
-        server_section(&format!("max_connections = {MAX}")),
-        esme("acme", "")
-    );
     let s = start_with(
-        &config,
+        TestConfig::new()
+            .set("server.max_connections", MAX as i64)
+            .esme("acme", ""),
         Options {
             tls: true,
             service: None,
@@ -204,12 +203,13 @@ async fn bound_from(source: &str, addr: SocketAddr) -> Client {
 /// closed at once; another address still connects and binds; a freed place is free.
 #[tokio::test]
 async fn an_address_past_max_connections_per_ip_is_refused_others_are_not() {
-    let config = format!(
-        "{}{}",
-        server_section("max_connections = 100\nmax_connections_per_ip = 3"),
-        esme("acme", "")
-    );
-    let s = start(&config).await;
+    let s = start(
+        TestConfig::new()
+            .set("server.max_connections", 100)
+            .set("server.max_connections_per_ip", 3)
+            .esme("acme", ""),
+    )
+    .await;
     let mut bound = bound_from("127.0.0.1", s.addr).await;
     let mut idle = vec![
         connect_from("127.0.0.1", s.addr).await,
@@ -273,16 +273,16 @@ async fn bind_once_a_place_frees(source: &str, addr: SocketAddr) {
 /// idle connections fill their share, and even when they fill the server.
 #[tokio::test]
 async fn sessions_still_connect_and_bind_when_unbound_connections_fill_their_share() {
-    let config = format!(
-        "{}{}",
-        server_section(
-            "max_connections = 8\nmax_unbound_connections = 4\nmax_connections_per_ip = 100"
-        )
-        // The idle connections stay until the test closes them.
-        .replace("bind_timeout = \"5s\"", "bind_timeout = \"60s\""),
-        esme("acme", "")
-    );
-    let s = start(&config).await;
+    let s = start(
+        TestConfig::new()
+            .set("server.max_connections", 8)
+            .set("server.max_unbound_connections", 4)
+            .set("server.max_connections_per_ip", 100)
+            // The idle connections stay until the test closes them.
+            .set("server.bind_timeout", "60s")
+            .esme("acme", ""),
+    )
+    .await;
     let mut idle = Vec::new();
     for _ in 0..8 {
         idle.push(connect_from("127.0.0.1", s.addr).await);
@@ -334,12 +334,12 @@ async fn refused_connections_are_logged_as_one_summary_line() {
         .finish();
     // The test runtime runs every task on this thread, so the server's logs land here.
     let _guard = tracing::subscriber::set_default(subscriber);
-    let config = format!(
-        "{}{}",
-        server_section("max_connections_per_ip = 1"),
-        esme("acme", "")
-    );
-    let s = start(&config).await;
+    let s = start(
+        TestConfig::new()
+            .set("server.max_connections_per_ip", 1)
+            .esme("acme", ""),
+    )
+    .await;
     let _held = connect_from("127.0.0.1", s.addr).await;
     const REFUSED: u64 = 30;
     for _ in 0..REFUSED {

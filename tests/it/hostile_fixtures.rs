@@ -4,17 +4,15 @@
 
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 
+use crate::support::config::TestConfig;
 use crate::support::hostile::{self, malformed_fixtures, still_serves, Fixture};
-use crate::support::server_harness::{esme, server_section, start};
+use crate::support::server_harness::start;
 use crate::support::smpp_client::Client;
 
-fn cfg() -> String {
-    format!(
-        "{}{}{}",
-        server_section(""),
-        esme("hostile", ""),
-        esme("bystander", "")
-    )
+fn cfg() -> TestConfig {
+    let mut c = TestConfig::new();
+    c.esme("hostile", "").esme("bystander", "");
+    c
 }
 
 /// A frame-level fixture: its command_length disagrees with the octets it holds.

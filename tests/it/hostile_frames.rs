@@ -9,25 +9,25 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::support::config::TestConfig;
 use crate::support::hostile::{
     assert_cmdlen_nack, install_panic_recorder, raw_connect, read_until_closed, server_panics,
     still_serves, Rng,
 };
 use crate::support::messages::{encode, submit_sm};
-use crate::support::server_harness::{esme, server_section, start};
+use crate::support::server_harness::start;
 use crate::support::smpp_client::{bind_body, Client};
 
 const MAX_PDU_LEN: u32 = 4096;
 /// "At once": far less than any timeout the server has, long enough for a busy CI box.
 const AT_ONCE: Duration = Duration::from_secs(1);
 
-fn cfg(extra: &str) -> String {
-    format!(
-        "{}{}{}",
-        server_section(&format!("max_pdu_len = {MAX_PDU_LEN}\n{extra}")),
-        esme("hostile", ""),
-        esme("bystander", "")
-    )
+fn cfg() -> TestConfig {
+    let mut c = TestConfig::new();
+    c.set("server.max_pdu_len", i64::from(MAX_PDU_LEN))
+        .esme("hostile", "")
+        .esme("bystander", "");
+    c
 }
 
 /// A 16-octet header claiming `len` octets for a submit_sm.
@@ -48,7 +48,7 @@ const BAD_LENGTHS: [u32; 6] = [0, 15, MAX_PDU_LEN + 1, 1 << 24, 1 << 31, u32::MA
 #[tokio::test]
 async fn impossible_command_lengths_are_nacked_and_closed_at_once() {
     install_panic_recorder();
-    let s = start(&cfg("")).await;
+    let s = start(&cfg()).await;
     let mut bystander = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "bystander", "pw").await;
     for len in BAD_LENGTHS {
         // Before any bind: the full header, then just the 4 length octets.
@@ -98,7 +98,7 @@ async fn impossible_command_lengths_are_nacked_and_closed_at_once() {
 #[tokio::test]
 async fn before_a_bind_frames_are_small_and_after_it_max_pdu_len_applies() {
     const UNBOUND_MAX: u32 = 512;
-    let s = start(&cfg("")).await;
+    let s = start(&cfg()).await;
     for len in [UNBOUND_MAX + 1, 1000, MAX_PDU_LEN] {
         let (mut r, mut w) = raw_connect(s.addr).await;
         w.write_all(&header(len)).await.unwrap();
@@ -159,7 +159,7 @@ fn bind_bytes(seq: u32) -> Vec<u8> {
 async fn dribbled_frames_and_bind_timeout() {
     use futures::StreamExt;
     let bind_timeout = Duration::from_secs(1);
-    let s = start(&cfg("").replace("bind_timeout = \"5s\"", "bind_timeout = \"1s\"")).await;
+    let s = start(cfg().set("server.bind_timeout", "1s")).await;
     let bind = bind_bytes(1);
     let every = Duration::from_millis(20);
     assert!(every * bind.len() as u32 <= bind_timeout * 2 / 3);
@@ -219,12 +219,9 @@ async fn dribbled_frames_and_bind_timeout() {
 #[tokio::test]
 async fn bound_session_stuck_mid_frame_is_closed_by_enquire_link() {
     let s = start(
-        &cfg("")
-            .replace(
-                "enquire_link_interval = \"30s\"",
-                "enquire_link_interval = \"300ms\"",
-            )
-            .replace("response_timeout = \"2s\"", "response_timeout = \"300ms\""),
+        cfg()
+            .set("server.enquire_link_interval", "300ms")
+            .set("server.response_timeout", "300ms"),
     )
     .await;
     use futures::StreamExt;
@@ -257,7 +254,7 @@ async fn bound_session_stuck_mid_frame_is_closed_by_enquire_link() {
 #[tokio::test]
 async fn garbage_before_bind_is_nacked_and_closed() {
     install_panic_recorder();
-    let s = start(&cfg("")).await;
+    let s = start(&cfg()).await;
     let mut bystander = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "bystander", "pw").await;
     let mut inputs: Vec<(String, Vec<u8>)> = vec![
         (

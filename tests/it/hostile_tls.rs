@@ -8,18 +8,16 @@ use std::time::Duration;
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::support::config::TestConfig;
 use crate::support::hostile::{assert_cmdlen_nack, raw_connect, read_until_closed, still_serves};
 use crate::support::messages::encode;
-use crate::support::server_harness::{esme, server_section, start_with, Options, TestServer};
+use crate::support::server_harness::{start_with, Options, TestServer};
 use crate::support::smpp_client::{self, bind_body, Client};
 
-fn cfg() -> String {
-    format!(
-        "{}{}{}",
-        server_section(""),
-        esme("acme", ""),
-        esme("secure", "tls_required = true")
-    )
+fn cfg() -> TestConfig {
+    let mut c = TestConfig::new();
+    c.esme("acme", "").esme("secure", "tls_required = true");
+    c
 }
 
 async fn tls_server() -> TestServer {

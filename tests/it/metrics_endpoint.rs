@@ -14,6 +14,7 @@ use smppd::config::{Config, ConfigSource, EnvOverrides};
 use smppd::server::ServerHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::support::config::TestConfig;
 use crate::support::messages::{cs, submit_sm};
 use crate::support::own_process;
 use crate::support::servers::{MongoServer, RedisKind, RedisServer};
@@ -23,19 +24,19 @@ use crate::support::wait_for;
 /// How long any condition may take to come true.
 const WAIT: Duration = Duration::from_secs(20);
 
-fn config(redis: &RedisServer, mongo: &MongoServer, name: &str) -> String {
-    format!(
-        "[server]\nsystem_id = \"smppd-test\"\nlisten = \"127.0.0.1:0\"\n\
-         response_timeout = \"2s\"\nshutdown_grace = \"2s\"\n\
-         [server.bind_failures]\nmax_failures = 100\ndelay = \"0\"\n\
-         [redis]\nurl = \"{}\"\nkey_prefix = \"{name}:\"\n\
-         [mongodb]\nuri = \"{}\"\ndatabase = \"{name}\"\n\
-         [metrics]\nlisten = \"127.0.0.1:0\"\n\
-         [[esme]]\nsystem_id = \"{name}\"\npassword = \"pw\"\n\
-         [[esme]]\nsystem_id = \"{name}-slow\"\npassword = \"pw\"\nthroughput = 1\nburst = 1\n",
-        redis.url(),
-        mongo.uri()
-    )
+/// smppd on the test's servers, its keys and database called `name`, the metrics
+/// endpoint on, accounts `name` and `name-slow` (1 submit/s, burst 1).
+fn config(redis: &RedisServer, mongo: &MongoServer, name: &str) -> TestConfig {
+    let mut c = TestConfig::new();
+    c.set("server.shutdown_grace", "2s")
+        .set("redis.url", redis.url())
+        .set("redis.key_prefix", format!("{name}:"))
+        .set("mongodb.uri", mongo.uri())
+        .set("mongodb.database", name)
+        .set("metrics.listen", "127.0.0.1:0")
+        .esme(name, "")
+        .esme(&format!("{name}-slow"), "throughput = 1\nburst = 1");
+    c
 }
 
 /// A running App: its SMPP and metrics addresses, and how to stop it.
@@ -57,9 +58,10 @@ impl Running {
     }
 }
 
-async fn start_app(text: String) -> Running {
+async fn start_app(config: TestConfig) -> Running {
     // No SMPPD_REDIS_URL / SMPPD_MONGODB_URI from the environment: the test's own
     // servers are in the text.
+    let text = config.text();
     let config = Config::from_toml(&text, &EnvOverrides::default(), None).unwrap();
     let app = App::start(ConfigSource::Inline(text), Arc::new(config))
         .await
@@ -533,12 +535,9 @@ async fn with_every_slot_taken_a_client_gets_503_at_once() {
 async fn refused_smpp_connections_are_counted() {
     let redis = RedisServer::start(RedisKind::Redis7);
     let mongo = MongoServer::start();
-    let text = config(&redis, &mongo, "mrefused").replacen(
-        "[server]\n",
-        "[server]\nmax_connections_per_ip = 1\n",
-        1,
-    );
-    let app = start_app(text).await;
+    let mut config = config(&redis, &mongo, "mrefused");
+    config.set("server.max_connections_per_ip", 1);
+    let app = start_app(config).await;
     let refused = |s: &Scrape| {
         s.value(
             "smppd_connections_refused_total",

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 
-use crate::support::server_harness::server_section;
+use crate::support::config::TestConfig;
 use crate::support::servers;
 use crate::support::smpp_client::Client;
 
@@ -21,10 +21,10 @@ const TEXT: &str = "canary-text-ZQXJ-58213 do not log me";
 async fn binary_never_logs_passwords_or_message_text_at_debug_level() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
-    let config = format!(
-        "{}[[esme]]\nsystem_id = \"acme\"\npassword = \"{PASSWORD}\"\n",
-        server_section("log_format = \"json\"")
-    );
+    let config = TestConfig::new()
+        .set("server.log_format", "json")
+        .esme("acme", &format!("password = \"{PASSWORD}\""))
+        .text();
     std::fs::write(&path, config).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     let redis = servers::RedisServer::start(servers::RedisKind::Redis7);
@@ -124,10 +124,9 @@ fn check_config_warns_about_a_world_readable_config() {
     let path = dir.path().join("config.toml");
     std::fs::write(
         &path,
-        format!(
-            "{}[[esme]]\nsystem_id = \"acme\"\npassword = \"{PASSWORD}\"\n",
-            server_section("")
-        ),
+        TestConfig::new()
+            .esme("acme", &format!("password = \"{PASSWORD}\""))
+            .text(),
     )
     .unwrap();
     let run = |mode: u32| {

@@ -7,13 +7,14 @@ use std::time::Duration;
 use smpp_protocol::{CommandId, CommandStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::support::config::TestConfig;
 use crate::support::hostile;
-use crate::support::server_harness::{esme, server_section, start_with, Options, TestServer};
+use crate::support::server_harness::{start_with, Options, TestServer};
 use crate::support::smpp_client::Client;
 
 async fn tls_server() -> TestServer {
     start_with(
-        &format!("{}{}", server_section(""), esme("acme", "")),
+        TestConfig::new().esme("acme", ""),
         Options {
             tls: true,
             service: None,

@@ -3,16 +3,20 @@
 
 use smpp_protocol::{Body, CommandId, CommandStatus, Tlv};
 
-use crate::support::server_harness::{esme, server_section, start};
+use crate::support::config::TestConfig;
+use crate::support::server_harness::start;
 use crate::support::smpp_client::{self, Client};
 
-fn cfg(esmes: &str) -> String {
-    format!("{}{esmes}", server_section(""))
+/// The test server with one account, `extra` its keys.
+fn cfg(system_id: &str, extra: &str) -> TestConfig {
+    let mut c = TestConfig::new();
+    c.esme(system_id, extra);
+    c
 }
 
 #[tokio::test]
 async fn binds_as_transmitter_receiver_and_transceiver() {
-    let s = start(&cfg(&esme("acme", ""))).await;
+    let s = start(&cfg("acme", "")).await;
     let mut clients = Vec::new();
     for id in [
         CommandId::BIND_TRANSMITTER,
@@ -39,7 +43,7 @@ async fn binds_as_transmitter_receiver_and_transceiver() {
 /// SMPP 3.3 (interface_version < 0x34) peers must never be sent TLVs (reference §3.2).
 #[tokio::test]
 async fn bind_resp_to_an_smpp_33_esme_carries_no_tlv() {
-    let s = start(&cfg(&esme("acme", ""))).await;
+    let s = start(&cfg("acme", "")).await;
     let mut c = Client::connect(s.addr).await;
     let mut b = smpp_client::bind_body("acme", "pw");
     b.interface_version = 0x33;
@@ -66,14 +70,14 @@ async fn refused(addr: std::net::SocketAddr, id: CommandId, sid: &str, pw: &str)
 
 #[tokio::test]
 async fn unknown_system_id_is_refused_with_rbindfail() {
-    let s = start(&cfg(&esme("acme", ""))).await;
+    let s = start(&cfg("acme", "")).await;
     let st = refused(s.addr, CommandId::BIND_TRANSCEIVER, "nobody", "pw").await;
     assert_eq!(st, CommandStatus::ESME_RBINDFAIL);
 }
 
 #[tokio::test]
 async fn wrong_password_is_refused_with_rbindfail() {
-    let s = start(&cfg(&esme("acme", ""))).await;
+    let s = start(&cfg("acme", "")).await;
     let st = refused(s.addr, CommandId::BIND_TRANSMITTER, "acme", "nope").await;
     assert_eq!(st, CommandStatus::ESME_RBINDFAIL);
 }
@@ -86,8 +90,7 @@ async fn argon2_hashed_password_binds_and_rejects_wrong_one() {
         .hash_password(b"s3cret", &salt)
         .unwrap()
         .to_string();
-    let acct = format!("[[esme]]\nsystem_id = \"hashed\"\npassword_hash = \"{hash}\"\n");
-    let s = start(&cfg(&acct)).await;
+    let s = start(&cfg("hashed", &format!("password_hash = \"{hash}\""))).await;
     Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "hashed", "s3cret").await;
     let st = refused(s.addr, CommandId::BIND_TRANSCEIVER, "hashed", "s3creX").await;
     assert_eq!(st, CommandStatus::ESME_RBINDFAIL);
@@ -95,24 +98,20 @@ async fn argon2_hashed_password_binds_and_rejects_wrong_one() {
 
 #[tokio::test]
 async fn address_outside_allowed_cidrs_is_refused_with_rbindfail() {
-    let s = start(&cfg(&esme("far", "allowed_addresses = [\"10.0.0.0/8\"]"))).await;
+    let s = start(&cfg("far", "allowed_addresses = [\"10.0.0.0/8\"]")).await;
     let st = refused(s.addr, CommandId::BIND_TRANSCEIVER, "far", "pw").await;
     assert_eq!(st, CommandStatus::ESME_RBINDFAIL);
 }
 
 #[tokio::test]
 async fn address_inside_allowed_cidrs_binds() {
-    let s = start(&cfg(&esme("near", "allowed_addresses = [\"127.0.0.0/8\"]"))).await;
+    let s = start(&cfg("near", "allowed_addresses = [\"127.0.0.0/8\"]")).await;
     Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "near", "pw").await;
 }
 
 #[tokio::test]
 async fn disallowed_bind_type_is_refused_with_rbindfail() {
-    let s = start(&cfg(&esme(
-        "txonly",
-        "allowed_bind_types = [\"transmitter\"]",
-    )))
-    .await;
+    let s = start(&cfg("txonly", "allowed_bind_types = [\"transmitter\"]")).await;
     let st = refused(s.addr, CommandId::BIND_RECEIVER, "txonly", "pw").await;
     assert_eq!(st, CommandStatus::ESME_RBINDFAIL);
     Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "txonly", "pw").await;
@@ -120,7 +119,7 @@ async fn disallowed_bind_type_is_refused_with_rbindfail() {
 
 #[tokio::test]
 async fn bind_past_max_binds_is_refused_until_one_unbinds() {
-    let s = start(&cfg(&esme("two", "max_binds = 2"))).await;
+    let s = start(&cfg("two", "max_binds = 2")).await;
     let _a = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "two", "pw").await;
     let mut b = Client::bound(s.addr, CommandId::BIND_RECEIVER, "two", "pw").await;
     let st = refused(s.addr, CommandId::BIND_TRANSCEIVER, "two", "pw").await;
@@ -134,19 +133,19 @@ async fn bind_past_max_binds_is_refused_until_one_unbinds() {
 
 #[tokio::test]
 async fn disabled_account_is_refused_with_rbindfail() {
-    let s = start(&cfg(&esme("off", "enabled = false"))).await;
+    let s = start(&cfg("off", "enabled = false")).await;
     let st = refused(s.addr, CommandId::BIND_TRANSCEIVER, "off", "pw").await;
     assert_eq!(st, CommandStatus::ESME_RBINDFAIL);
 }
 
 #[tokio::test]
 async fn repeated_failures_from_one_address_block_it_for_a_while() {
-    let config = format!(
-        "{}{}",
-        server_section("").replace("max_failures = 100", "max_failures = 3\nblock_for = \"1h\""),
-        esme("acme", "")
-    );
-    let s = start(&config).await;
+    let s = start(
+        cfg("acme", "")
+            .set("server.bind_failures.max_failures", 3)
+            .set("server.bind_failures.block_for", "1h"),
+    )
+    .await;
     for _ in 0..3 {
         let st = refused(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "bad").await;
         assert_eq!(st, CommandStatus::ESME_RBINDFAIL);
@@ -158,12 +157,7 @@ async fn repeated_failures_from_one_address_block_it_for_a_while() {
 
 #[tokio::test]
 async fn failed_binds_are_answered_only_after_the_delay() {
-    let config = format!(
-        "{}{}",
-        server_section("").replace("delay = \"0\"", "delay = \"300ms\""),
-        esme("acme", "")
-    );
-    let s = start(&config).await;
+    let s = start(cfg("acme", "").set("server.bind_failures.delay", "300ms")).await;
     let t = std::time::Instant::now();
     let st = refused(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "bad").await;
     assert_eq!(st, CommandStatus::ESME_RBINDFAIL);
@@ -172,12 +166,7 @@ async fn failed_binds_are_answered_only_after_the_delay() {
 
 #[tokio::test]
 async fn connection_without_bind_is_closed_after_bind_timeout() {
-    let config = format!(
-        "{}{}",
-        server_section("").replace("bind_timeout = \"5s\"", "bind_timeout = \"200ms\""),
-        esme("acme", "")
-    );
-    let s = start(&config).await;
+    let s = start(cfg("acme", "").set("server.bind_timeout", "200ms")).await;
     let mut c = Client::connect(s.addr).await;
     let t = std::time::Instant::now();
     assert!(c.expect_closed().await.is_empty());

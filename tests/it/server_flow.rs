@@ -11,19 +11,18 @@ use smpp_protocol::{
 };
 use tokio::sync::Semaphore;
 
+use crate::support::config::TestConfig;
 use crate::support::messages::{cs, submit_sm};
-use crate::support::server_harness::{
-    count_by_status, esme, server_section, start, start_with, Options, Recorder,
-};
+use crate::support::server_harness::{count_by_status, start, start_with, Options, Recorder};
 use crate::support::smpp_client::Client;
 
 #[tokio::test]
 async fn submit_reaches_the_service_with_account_policy_and_fields() {
-    let acct = esme(
+    let s = start(TestConfig::new().esme(
         "acme",
         "default_validity = \"2h\"\nmax_validity = \"1day\"\nexpiry_mode = \"expire_whole\"",
-    );
-    let s = start(&format!("{}{acct}", server_section(""))).await;
+    ))
+    .await;
     let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
     let r = c.submit("4912345", b"hello").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
@@ -51,7 +50,7 @@ async fn submit_reaches_the_service_with_account_policy_and_fields() {
 
 #[tokio::test]
 async fn service_errors_map_to_command_status_and_the_bind_stays_up() {
-    let s = start(&format!("{}{}", server_section(""), esme("acme", ""))).await;
+    let s = start(TestConfig::new().esme("acme", "")).await;
     let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
     for (dest, status) in [
         ("queuefull", CommandStatus::ESME_RMSGQFUL),
@@ -72,9 +71,8 @@ async fn service_errors_map_to_command_status_and_the_bind_stays_up() {
 async fn window_limits_concurrent_requests_and_responses_come_in_completion_order() {
     let gate = Arc::new(Semaphore::new(0));
     let service = Arc::new(Recorder::gated(gate.clone()));
-    let config = format!("{}{}", server_section(""), esme("acme", "window = 3"));
     let s = start_with(
-        &config,
+        TestConfig::new().esme("acme", "window = 3"),
         Options {
             tls: false,
             service: Some(service.clone()),
@@ -119,12 +117,7 @@ async fn window_limits_concurrent_requests_and_responses_come_in_completion_orde
 
 #[tokio::test]
 async fn rate_above_throughput_and_burst_is_throttled() {
-    let config = format!(
-        "{}{}",
-        server_section(""),
-        esme("acme", "throughput = 1\nburst = 3")
-    );
-    let s = start(&config).await;
+    let s = start(TestConfig::new().esme("acme", "throughput = 1\nburst = 3")).await;
     let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
     let t = Instant::now();
     for seq in 1..=6u32 {
@@ -157,7 +150,7 @@ async fn rate_above_throughput_and_burst_is_throttled() {
 
 #[tokio::test]
 async fn submit_multi_submits_each_sme_and_refuses_distribution_lists() {
-    let s = start(&format!("{}{}", server_section(""), esme("acme", ""))).await;
+    let s = start(TestConfig::new().esme("acme", "")).await;
     let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
     let sme = |a: &str| DestAddress::SmeAddress {
         dest_addr_ton: 1,
@@ -208,7 +201,7 @@ async fn submit_multi_submits_each_sme_and_refuses_distribution_lists() {
 
 #[tokio::test]
 async fn query_cancel_and_replace_go_to_the_service() {
-    let s = start(&format!("{}{}", server_section(""), esme("acme", ""))).await;
+    let s = start(TestConfig::new().esme("acme", "")).await;
     let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
     let r = c
         .request(Body::QuerySm(QuerySm {
@@ -269,7 +262,7 @@ async fn query_cancel_and_replace_go_to_the_service() {
 
 #[tokio::test]
 async fn data_sm_is_submitted_and_answered_with_data_sm_resp() {
-    let s = start(&format!("{}{}", server_section(""), esme("acme", ""))).await;
+    let s = start(TestConfig::new().esme("acme", "")).await;
     let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
     let d = smpp_protocol::DataSm {
         destination_addr: cs("4977"),

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 
-use crate::support::server_harness::{esme, server_section, start};
+use crate::support::config::TestConfig;
+use crate::support::server_harness::start;
 use crate::support::servers;
 use crate::support::smpp_client::Client;
 
 #[tokio::test]
 async fn reload_adds_and_removes_accounts_live() {
-    let base = server_section("");
-    let s = start(&format!("{base}{}", esme("old", ""))).await;
+    let s = start(TestConfig::new().esme("old", "")).await;
     let mut old = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "old", "pw").await;
     let mut c = Client::connect(s.addr).await;
     assert_eq!(
@@ -23,7 +23,7 @@ async fn reload_adds_and_removes_accounts_live() {
         CommandStatus::ESME_RBINDFAIL
     );
 
-    s.rewrite_config(&format!("{base}{}", esme("new", "")));
+    s.rewrite_config(TestConfig::new().esme("new", ""));
     assert_eq!(s.handle.reload().unwrap(), 1, "one session told to unbind");
 
     // The removed account's session is unbound by the server...
@@ -46,15 +46,14 @@ async fn reload_adds_and_removes_accounts_live() {
 
 #[tokio::test]
 async fn reload_disabling_an_account_unbinds_it_and_limit_changes_apply_live() {
-    let base = server_section("");
-    let s = start(&format!("{base}{}{}", esme("a", ""), esme("b", ""))).await;
+    let s = start(TestConfig::new().esme("a", "").esme("b", "")).await;
     let mut a = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "a", "pw").await;
     let mut b = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "b", "pw").await;
-    s.rewrite_config(&format!(
-        "{base}{}{}",
-        esme("a", "enabled = false"),
-        esme("b", "throughput = 1\nburst = 1")
-    ));
+    s.rewrite_config(
+        TestConfig::new()
+            .esme("a", "enabled = false")
+            .esme("b", "throughput = 1\nburst = 1"),
+    );
     s.handle.reload().unwrap();
     assert_eq!(a.recv().await.body, Body::Unbind);
     // b stays bound, now limited to a burst of 1.
@@ -92,12 +91,10 @@ async fn closed_at_once(addr: std::net::SocketAddr) -> bool {
 
 #[tokio::test]
 async fn reload_changes_max_connections_for_the_next_connections() {
-    let cfg = |max: usize| {
-        format!(
-            "{}{}",
-            server_section(&format!("max_connections = {max}")),
-            esme("acme", "")
-        )
+    let cfg = |max: i64| {
+        let mut c = TestConfig::new();
+        c.set("server.max_connections", max).esme("acme", "");
+        c
     };
     let s = start(&cfg(2)).await;
     let mut open = Vec::new();
@@ -125,10 +122,9 @@ async fn reload_changes_max_connections_for_the_next_connections() {
 
 #[tokio::test]
 async fn invalid_config_on_reload_keeps_the_old_one() {
-    let base = server_section("");
-    let s = start(&format!("{base}{}", esme("acme", ""))).await;
+    let s = start(TestConfig::new().esme("acme", "")).await;
     let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
-    s.rewrite_config(&format!("{base}{}", esme("acme", "window = -1")));
+    s.rewrite_config(TestConfig::new().esme("acme", "window = -1"));
     let problems = s.handle.reload().unwrap_err();
     assert!(
         problems.to_string().contains("esme[0].window"),
@@ -143,7 +139,7 @@ async fn invalid_config_on_reload_keeps_the_old_one() {
 
 #[tokio::test]
 async fn graceful_shutdown_unbinds_every_session_and_finishes() {
-    let s = start(&format!("{}{}", server_section(""), esme("acme", ""))).await;
+    let s = start(TestConfig::new().esme("acme", "")).await;
     let mut clients = Vec::new();
     for id in [
         CommandId::BIND_TRANSMITTER,
@@ -174,12 +170,12 @@ async fn graceful_shutdown_unbinds_every_session_and_finishes() {
 
 #[tokio::test]
 async fn shutdown_does_not_wait_past_the_grace_for_a_silent_esme() {
-    let config = format!(
-        "{}{}",
-        server_section("").replace("shutdown_grace = \"3s\"", "shutdown_grace = \"300ms\""),
-        esme("acme", "")
-    );
-    let s = start(&config).await;
+    let s = start(
+        TestConfig::new()
+            .set("server.shutdown_grace", "300ms")
+            .esme("acme", ""),
+    )
+    .await;
     let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
     s.handle.shutdown();
     assert_eq!(c.recv().await.body, Body::Unbind);
@@ -198,8 +194,9 @@ async fn shutdown_does_not_wait_past_the_grace_for_a_silent_esme() {
 async fn binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
-    let base = server_section("log_format = \"json\"");
-    std::fs::write(&path, format!("{base}{}", esme("first", ""))).unwrap();
+    let mut config = TestConfig::new();
+    config.set("server.log_format", "json").esme("first", "");
+    std::fs::write(&path, config.text()).unwrap();
     // `serve` connects the real store before it binds any port.
     let redis = servers::RedisServer::start(servers::RedisKind::Redis7);
     let mongo = servers::MongoServer::start();
@@ -237,11 +234,7 @@ async fn binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
     let addr: std::net::SocketAddr = v["fields"]["listen"].as_str().unwrap().parse().unwrap();
 
     let mut first = Client::bound(addr, CommandId::BIND_TRANSCEIVER, "first", "pw").await;
-    std::fs::write(
-        &path,
-        format!("{base}{}{}", esme("first", ""), esme("second", "")),
-    )
-    .unwrap();
+    std::fs::write(&path, config.esme("second", "").text()).unwrap();
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-HUP", &pid])

@@ -7,7 +7,8 @@ use std::time::Duration;
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu, Tlv};
 use smppd::service::{Address, DeliverError, ReceiptDelivery, ReceiptSink};
 
-use crate::support::server_harness::{esme, server_section, start};
+use crate::support::config::TestConfig;
+use crate::support::server_harness::start;
 use crate::support::smpp_client::{self, Client};
 
 fn receipt(id: &str) -> ReceiptDelivery {
@@ -36,13 +37,15 @@ async fn answer_ok(
     assert_eq!(r.unwrap().unwrap(), Ok(()));
 }
 
-fn cfg(extra: &str) -> String {
-    format!("{}{}", server_section(extra), esme("acme", ""))
+fn cfg() -> TestConfig {
+    let mut c = TestConfig::new();
+    c.esme("acme", "");
+    c
 }
 
 #[tokio::test]
 async fn receipt_is_delivered_as_deliver_sm_and_resolves_on_deliver_sm_resp() {
-    let s = start(&cfg("")).await;
+    let s = start(&cfg()).await;
     let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
     let registry = s.registry.clone();
     let sent = tokio::spawn(async move { registry.deliver(receipt("msg-7")).await });
@@ -76,7 +79,7 @@ async fn receipt_is_delivered_as_deliver_sm_and_resolves_on_deliver_sm_resp() {
 /// carries the text only, which names the id and state itself.
 #[tokio::test]
 async fn receipt_to_an_smpp_33_receiver_carries_no_tlv() {
-    let s = start(&cfg("")).await;
+    let s = start(&cfg()).await;
     let mut rx = Client::connect(s.addr).await;
     let mut b = smpp_client::bind_body("acme", "pw");
     b.interface_version = 0x33;
@@ -98,12 +101,11 @@ async fn receipt_to_an_smpp_33_receiver_carries_no_tlv() {
 /// its text in message_payload, resolved by the receiver's data_sm_resp.
 #[tokio::test]
 async fn an_account_that_asked_for_data_sm_gets_its_receipt_as_data_sm() {
-    let s = start(&format!(
-        "{}{}{}",
-        server_section(""),
-        esme("acme", "receipt_pdu = \"data_sm\""),
-        esme("acme33", "receipt_pdu = \"data_sm\"")
-    ))
+    let s = start(
+        TestConfig::new()
+            .esme("acme", "receipt_pdu = \"data_sm\"")
+            .esme("acme33", "receipt_pdu = \"data_sm\""),
+    )
     .await;
     let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
     let registry = s.registry.clone();
@@ -154,7 +156,7 @@ async fn an_account_that_asked_for_data_sm_gets_its_receipt_as_data_sm() {
 
 #[tokio::test]
 async fn non_zero_deliver_sm_resp_is_a_refusal() {
-    let s = start(&cfg("")).await;
+    let s = start(&cfg()).await;
     let mut trx = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
     let registry = s.registry.clone();
     let sent = tokio::spawn(async move { registry.deliver(receipt("m")).await });
@@ -175,7 +177,7 @@ async fn non_zero_deliver_sm_resp_is_a_refusal() {
 /// command_status 0: not a delivery, so the store keeps the receipt and retries it.
 #[tokio::test]
 async fn generic_nack_with_status_0_is_a_failure_not_a_delivery() {
-    let s = start(&cfg("")).await;
+    let s = start(&cfg()).await;
     let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
     let registry = s.registry.clone();
     let sent = tokio::spawn(async move { registry.deliver(receipt("m")).await });
@@ -198,8 +200,9 @@ async fn generic_nack_with_status_0_is_a_failure_not_a_delivery() {
 #[tokio::test]
 async fn unanswered_deliver_sm_times_out_after_retries() {
     let s = start(
-        &cfg("response_timeout = \"200ms\"\noutbound_retries = 1")
-            .replace("response_timeout = \"2s\"\n", ""),
+        cfg()
+            .set("server.response_timeout", "200ms")
+            .set("server.outbound_retries", 1),
     )
     .await;
     let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
@@ -224,7 +227,7 @@ async fn unanswered_deliver_sm_times_out_after_retries() {
 
 #[tokio::test]
 async fn no_receiver_bound_means_no_receiver() {
-    let s = start(&cfg("")).await;
+    let s = start(&cfg()).await;
     assert_eq!(
         s.registry.deliver(receipt("m")).await,
         Err(DeliverError::NoReceiver)
@@ -238,7 +241,7 @@ async fn no_receiver_bound_means_no_receiver() {
 
 #[tokio::test]
 async fn receiver_bound_fires_for_receiver_and_transceiver_binds_only() {
-    let s = start(&cfg("")).await;
+    let s = start(&cfg()).await;
     let mut bound = s.registry.receiver_bound();
     let _tx = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
     let _rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
@@ -266,7 +269,7 @@ async fn receiver_bound_fires_for_receiver_and_transceiver_binds_only() {
 
 #[tokio::test]
 async fn outbound_window_bounds_unanswered_deliver_sm_per_session() {
-    let s = start(&cfg("outbound_window = 2")).await;
+    let s = start(cfg().set("server.outbound_window", 2)).await;
     let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
     let mut sends = Vec::new();
     for i in 0..3 {

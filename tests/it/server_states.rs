@@ -8,12 +8,15 @@ use smpp_protocol::{
     QuerySm, ReplaceSm, SubmitMulti,
 };
 
+use crate::support::config::TestConfig;
 use crate::support::messages::{cs, encode, submit_sm};
-use crate::support::server_harness::{esme, server_section, start};
+use crate::support::server_harness::start;
 use crate::support::smpp_client::Client;
 
-fn cfg() -> String {
-    format!("{}{}", server_section(""), esme("acme", ""))
+fn cfg() -> TestConfig {
+    let mut c = TestConfig::new();
+    c.esme("acme", "");
+    c
 }
 
 fn submit_multi() -> SubmitMulti {
@@ -264,17 +267,11 @@ async fn enquire_link_from_the_esme_is_answered_while_bound() {
     );
 }
 
-fn fast_keepalive() -> String {
-    format!(
-        "{}{}",
-        server_section("")
-            .replace(
-                "enquire_link_interval = \"30s\"",
-                "enquire_link_interval = \"150ms\""
-            )
-            .replace("response_timeout = \"2s\"", "response_timeout = \"300ms\""),
-        esme("acme", "")
-    )
+fn fast_keepalive() -> TestConfig {
+    let mut c = cfg();
+    c.set("server.enquire_link_interval", "150ms")
+        .set("server.response_timeout", "300ms");
+    c
 }
 
 #[tokio::test]

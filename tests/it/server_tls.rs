@@ -3,16 +3,14 @@
 use smpp_protocol::{CommandId, CommandStatus};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::server_harness::{self, esme, server_section, start_with, Options};
+use crate::support::config::TestConfig;
+use crate::support::server_harness::{self, start_with, Options};
 use crate::support::smpp_client::{self, Client};
 
-fn cfg() -> String {
-    format!(
-        "{}{}{}",
-        server_section(""),
-        esme("acme", ""),
-        esme("secure", "tls_required = true")
-    )
+fn cfg() -> TestConfig {
+    let mut c = TestConfig::new();
+    c.esme("acme", "").esme("secure", "tls_required = true");
+    c
 }
 
 #[tokio::test]
@@ -129,11 +127,11 @@ fn unreadable_tls_key_is_a_config_problem() {
     let (cert, _, _) = server_harness::make_cert();
     std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
     std::fs::write(dir.path().join("key.pem"), "not a key").unwrap();
-    let text = cfg().replacen(
-        "[server]\n",
-        "[server]\ntls_listen = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
-        1,
-    );
+    let text = cfg()
+        .set("server.tls_listen", "127.0.0.1:0")
+        .set("server.tls_cert", "cert.pem")
+        .set("server.tls_key", "key.pem")
+        .text();
     let err =
         smppd::config::Config::from_toml(&text, &Default::default(), Some(dir.path())).unwrap_err();
     assert!(

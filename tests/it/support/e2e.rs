@@ -43,6 +43,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::Framed;
 
 use crate::support::backend::{wait_dbsize, Backend, Keys};
+use crate::support::config::{TestConfig, PW};
 use crate::support::messages::{cs, message_id_of};
 use crate::support::servers::{free_port, MongoServer, RedisKind, TempDir};
 use crate::support::wait_for;
@@ -54,8 +55,6 @@ pub const T: Duration = Duration::from_secs(30);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Relative validity of 2 seconds.
 pub const TWO_SECONDS: &str = "000000000002000R";
-/// Password of every test account.
-pub const PW: &str = "pw";
 
 // ---------------------------------------------------------------------------------
 // Servers, config, and looks into Redis / MongoDB
@@ -67,31 +66,17 @@ pub struct Env {
     pub mongo: MongoServer,
     pub prefix: String,
     pub database: String,
-    /// `[[esme]]` sections of every config this env writes.
-    pub accounts: String,
-    /// `[server]` keys of every config this env writes, beyond the fixed ones
-    /// (`response_timeout` defaults to 5 s unless given here).
-    pub server_extra: String,
-    /// `[redis]` keys of every config this env writes, beyond the fixed ones (e.g.
-    /// `ack_replicas = 1`).
-    pub redis_extra: String,
-    /// `[redis] cluster` of every config this env writes: the backend's mode, unless
-    /// a test says otherwise (a mode mismatch).
-    pub cluster_mode: bool,
+    /// The config every node of this env is started with (its node_id, listen
+    /// address, Redis URL and MongoDB URI set per node): [`TestConfig::new`] with
+    /// response_timeout 5 s, outbound_window 10, shutdown_grace 2 s, message texts
+    /// logged; `[redis]` with this env's key prefix, keyspace events configured by
+    /// smppd and `cluster` the backend's mode; `[mongodb]` with this env's
+    /// database; receipts kept 1 h; accounts `alice` and `bob` (password
+    /// [`PW`], every bind type, max_binds 10, window 10, 1 h default validity).
+    /// A test changes it before it starts nodes (or before a reload).
+    pub config: TestConfig,
     dir: TempDir,
     mongo_client: mongodb::Client,
-}
-
-/// Accounts `alice` and `bob` (password "pw", every bind type, 1 h default validity).
-pub fn default_accounts() -> String {
-    let mut s = String::new();
-    for a in ["alice", "bob"] {
-        s.push_str(&format!(
-            "[[esme]]\nsystem_id = \"{a}\"\npassword = \"{PW}\"\nmax_binds = 10\n\
-             window = 10\ndefault_validity = \"1h\"\nmax_validity = \"1day\"\n\n"
-        ));
-    }
-    s
 }
 
 impl Env {
@@ -108,24 +93,41 @@ impl Env {
         let mongo = MongoServer::start();
         let tag = format!("{name}_{}", std::process::id());
         let mongo_client = mongodb::Client::with_uri_str(mongo.uri()).await.unwrap();
+        let prefix = format!("e2e:{tag}:");
+        let database = format!("e2e_{tag}");
+        let mut config = TestConfig::new();
+        config
+            .set("server.system_id", "smppd-e2e")
+            .set("server.response_timeout", "5s")
+            .set("server.outbound_window", 10)
+            .set("server.shutdown_grace", "2s")
+            .set("server.log_message_text", true)
+            .set("redis.key_prefix", prefix.as_str())
+            .set("redis.configure_keyspace_events", true)
+            .set("redis.cluster", redis.is_cluster())
+            .set("mongodb.database", database.as_str())
+            .set("receipts.lifetime", "1h");
+        for account in ["alice", "bob"] {
+            config.esme(
+                account,
+                "max_binds = 10\nwindow = 10\ndefault_validity = \"1h\"\nmax_validity = \"1day\"",
+            );
+        }
         Env {
             kind,
             mongo,
-            prefix: format!("e2e:{tag}:"),
-            database: format!("e2e_{tag}"),
-            accounts: default_accounts(),
-            server_extra: String::new(),
-            redis_extra: String::new(),
-            cluster_mode: redis.is_cluster(),
+            prefix,
+            database,
+            config,
             redis,
             dir: TempDir::new("e2e"),
             mongo_client,
         }
     }
 
-    /// A complete config.toml for a node called `node` listening on `listen`; the
-    /// Redis URL and MongoDB URI are the given ones (a spawned binary gets the real
-    /// ones from the environment instead).
+    /// The config.toml of node `node` listening on `listen`: [`Env::config`] with
+    /// the given Redis URL and MongoDB URI (a spawned binary gets the real ones from
+    /// the environment instead).
     pub fn config_text(
         &self,
         node: &str,
@@ -133,27 +135,12 @@ impl Env {
         redis_url: &str,
         mongo_uri: &str,
     ) -> String {
-        format!(
-            "[server]\nsystem_id = \"smppd-e2e\"\nnode_id = \"{node}\"\nlisten = \"{listen}\"\n\
-             bind_timeout = \"5s\"\nenquire_link_interval = \"30s\"\n{timeout}\
-             outbound_window = 10\nshutdown_grace = \"2s\"\nlog_message_text = true\n{extra}\n\
-             [server.bind_failures]\nmax_failures = 100\ndelay = \"0\"\n\n\
-             [redis]\nurl = \"{redis_url}\"\nkey_prefix = \"{prefix}\"\n\
-             configure_keyspace_events = true\ncluster = {cluster}\n{redis_extra}\n\
-             [mongodb]\nuri = \"{mongo_uri}\"\ndatabase = \"{db}\"\n\n\
-             [receipts]\nlifetime = \"1h\"\n\n{accounts}",
-            prefix = self.prefix,
-            cluster = self.cluster_mode,
-            redis_extra = self.redis_extra,
-            db = self.database,
-            accounts = self.accounts,
-            extra = self.server_extra,
-            timeout = if self.server_extra.contains("response_timeout") {
-                ""
-            } else {
-                "response_timeout = \"5s\"\n"
-            },
-        )
+        let mut c = self.config.clone();
+        c.set("server.node_id", node)
+            .set("server.listen", listen)
+            .set("redis.url", redis_url)
+            .set("mongodb.uri", mongo_uri);
+        c.text()
     }
 
     fn write_config(&self, file: &str, text: &str) -> PathBuf {
@@ -367,10 +354,9 @@ impl Env {
     /// Keys of the accounts' limits (`P{lim:<acct>}:binds` / `:rate`): they live
     /// while an account is bound or just submitted, whatever its messages do.
     pub fn limit_keys(&self) -> u64 {
-        self.accounts
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("system_id = \""))
-            .filter_map(|rest| rest.strip_suffix('"'))
+        self.config
+            .esme_ids()
+            .iter()
             .map(|a| {
                 let key = |what| format!("{}{{lim:{a}}}:{what}", self.prefix);
                 let (binds, rate) = (key("binds"), key("rate"));

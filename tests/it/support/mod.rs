@@ -18,6 +18,7 @@
 
 pub mod backend;
 pub mod cluster;
+pub mod config;
 pub mod e2e;
 pub mod harness;
 pub mod hostile;
