@@ -16,8 +16,9 @@ use smppd::server::ServerHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
+use crate::support::messages::submit_sm;
 use crate::support::servers::{MongoServer, RedisKind, RedisServer};
-use crate::support::smpp_client::Client;
 use crate::support::wait_for;
 
 /// How long any condition may take to come true.
@@ -138,7 +139,7 @@ fn binds_of<'a>(reply: &'a serde_json::Value, system_id: &str) -> Vec<&'a serde_
 }
 
 /// The ESME answers the server's unbind, then sees the connection close.
-async fn answer_unbind(c: &mut Client) {
+async fn answer_unbind(c: &Esme) {
     let p = c.recv().await;
     assert_eq!(p.body, Body::Unbind, "{p:?}");
     c.send(Pdu::new(p.sequence_number, Body::UnbindResp)).await;
@@ -272,8 +273,8 @@ async fn a_bound_esme_is_listed_counted_and_unbound() {
     assert_eq!(reply["node"], "node-a");
     assert!(binds_of(&reply, acct).is_empty(), "{reply}");
 
-    let mut esme = Client::bound(app.smpp, CommandId::BIND_TRANSCEIVER, acct, "pw").await;
-    let r = esme.submit("491701", b"hello").await;
+    let esme = Esme::bound(app.smpp, BindAs::Trx, acct, "pw").await;
+    let r = esme.submit(submit_sm("491701", b"hello")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     // Its receipt comes back on the same transceiver bind.
     let p = esme.recv().await;
@@ -331,7 +332,7 @@ async fn a_bound_esme_is_listed_counted_and_unbound() {
     assert_eq!(status, 202, "{body}");
     let r: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(r["system_id"], acct);
-    answer_unbind(&mut esme).await;
+    answer_unbind(&esme).await;
     let reply = get_json(a, "/api/binds", READ_TOKEN).await;
     assert!(binds_of(&reply, acct).is_empty(), "{reply}");
     app.stop().await;
@@ -345,8 +346,8 @@ async fn a_submitted_message_is_looked_up_by_its_id() {
     let app = start_app(config(&redis, &mongo, acct, "node-a")).await;
     let a = app.admin;
 
-    let mut esme = Client::bound(app.smpp, CommandId::BIND_TRANSMITTER, acct, "pw").await;
-    let r = esme.submit("491701", b"hello").await;
+    let esme = Esme::bound(app.smpp, BindAs::Tx, acct, "pw").await;
+    let r = esme.submit(submit_sm("491701", b"hello")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     let Body::SubmitSmResp(Some(resp)) = r.body else {
         panic!("{r:?}");
@@ -405,7 +406,7 @@ async fn binds_of_every_node_on_the_redis_are_listed() {
     let node_a = start_app(config(&redis, &mongo, acct, "node-a")).await;
     let node_b = start_app(config(&redis, &mongo, acct, "node-b")).await;
 
-    let mut esme = Client::bound(node_b.smpp, CommandId::BIND_RECEIVER, acct, "pw").await;
+    let esme = Esme::bound(node_b.smpp, BindAs::Rx, acct, "pw").await;
     // Node b republishes on the bind; node a lists it as node b's.
     let reply = wait_for("node b's bind listed on node a", WAIT, || async {
         let r = get_json(node_a.admin, "/api/binds", READ_TOKEN).await;
@@ -438,7 +439,7 @@ async fn binds_of_every_node_on_the_redis_are_listed() {
             .0,
         202
     );
-    answer_unbind(&mut esme).await;
+    answer_unbind(&esme).await;
     wait_for("node b's bind gone from node a's list", WAIT, || async {
         let r = get_json(node_a.admin, "/api/binds", READ_TOKEN).await;
         binds_of(&r, acct).is_empty().then_some(())
@@ -523,7 +524,7 @@ async fn the_cli_lists_binds_looks_up_messages_and_unbinds() {
     let acct = "acli";
     let app = start_app(config(&redis, &mongo, acct, "node-cli")).await;
     let a = app.admin;
-    let mut esme = Client::bound(app.smpp, CommandId::BIND_TRANSCEIVER, acct, "pw").await;
+    let esme = Esme::bound(app.smpp, BindAs::Trx, acct, "pw").await;
 
     let out = cli(a, READ_TOKEN, &["binds"]).await;
     assert!(out.status.success(), "{out:?}");
@@ -560,7 +561,7 @@ async fn the_cli_lists_binds_looks_up_messages_and_unbinds() {
     );
 
     // By bind id: a second bind of the account goes, the first stays.
-    let mut second = Client::bound(app.smpp, CommandId::BIND_TRANSMITTER, acct, "pw").await;
+    let second = Esme::bound(app.smpp, BindAs::Tx, acct, "pw").await;
     let reply: smppd::admin::api::BindsReply =
         serde_json::from_slice(&cli(a, READ_TOKEN, &["binds", "--json"]).await.stdout).unwrap();
     let id = reply
@@ -571,7 +572,7 @@ async fn the_cli_lists_binds_looks_up_messages_and_unbinds() {
         .id;
     let out = cli(a, ADMIN_TOKEN, &["unbind", &id.to_string()]).await;
     assert!(out.status.success(), "{out:?}");
-    answer_unbind(&mut second).await;
+    answer_unbind(&second).await;
     let reply: smppd::admin::api::BindsReply =
         serde_json::from_slice(&cli(a, READ_TOKEN, &["binds", "--json"]).await.stdout).unwrap();
     assert_eq!(reply.binds.len(), 1, "{reply:?}");
@@ -581,7 +582,7 @@ async fn the_cli_lists_binds_looks_up_messages_and_unbinds() {
     let out = cli(a, ADMIN_TOKEN, &["unbind", acct]).await;
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains(acct));
-    answer_unbind(&mut esme).await;
+    answer_unbind(&esme).await;
     let out = cli(a, ADMIN_TOKEN, &["unbind", acct]).await;
     assert!(!out.status.success(), "nothing left to unbind");
     app.stop().await;
@@ -649,14 +650,14 @@ async fn tokens_never_reach_the_log() {
     .unwrap_or_else(|_| panic!("smppd did not start:\n{}", log.join("\n")));
     let (smpp, admin) = (smpp.unwrap(), admin.unwrap());
 
-    let mut esme = Client::bound(smpp, CommandId::BIND_TRANSMITTER, "alog", "pw").await;
+    let esme = Esme::bound(smpp, BindAs::Tx, "alog", "pw").await;
     for token in [READ_TOKEN, ADMIN_TOKEN, WRONG] {
         http(admin, "GET", "/api/binds", Some(token)).await;
     }
     http(admin, "POST", "/api/binds/1/unbind", Some(READ_TOKEN)).await;
     let (status, _, body) = http(admin, "POST", "/api/binds/1/unbind", Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 202, "{body}");
-    answer_unbind(&mut esme).await;
+    answer_unbind(&esme).await;
 
     let pid = child.id().to_string();
     assert!(Command::new("kill")

@@ -13,8 +13,9 @@ use smppd::app::App;
 use smppd::config::{Config, ConfigSource, EnvOverrides};
 
 use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
+use crate::support::messages::submit_sm;
 use crate::support::servers::{MongoServer, RedisKind, RedisServer};
-use crate::support::smpp_client::Client;
 use crate::support::webdriver::Browser;
 
 const ADMIN_TOKEN: &str = "console-admin-token-0123456789";
@@ -62,8 +63,8 @@ async fn the_console_lists_a_bind_looks_up_a_message_and_unbinds() {
     let task = tokio::spawn(app.run());
 
     // An ESME bound, with one message submitted and its receipt answered.
-    let mut esme = Client::bound(smpp, CommandId::BIND_TRANSCEIVER, acct, "pw").await;
-    let r = esme.submit("491701", b"hello").await;
+    let esme = Esme::bound(smpp, BindAs::Trx, acct, "pw").await;
+    let r = esme.submit(submit_sm("491701", b"hello")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     let Body::SubmitSmResp(Some(resp)) = r.body else {
         panic!("{r:?}");

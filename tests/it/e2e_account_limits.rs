@@ -11,6 +11,7 @@ use smppd::session::tokens::chunk_for;
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
 use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
@@ -60,8 +61,8 @@ both!(
             .esme("alice", &format!("throughput = {RATE}\nburst = {BURST}"));
         let a = env.spawn_smppd("node-a").await;
         let b = env.spawn_smppd("node-b").await;
-        let on_a = Esme::bind(a.addr, BindAs::Tx, "alice").await;
-        let on_b = Esme::bind(b.addr, BindAs::Tx, "alice").await;
+        let on_a = Esme::answering(a.addr, BindAs::Tx, "alice").await;
+        let on_b = Esme::answering(b.addr, BindAs::Tx, "alice").await;
 
         let t0 = Instant::now();
         let (ok_a, ok_b) = futures::join!(flood(&on_a, SUBMITS), flood(&on_b, SUBMITS));
@@ -109,12 +110,12 @@ both!(
         let key = format!("{}{{lim:alice}}:binds", env.prefix);
         let places = || int_reply(&env.redis_cmd(&["ZCARD", &key]));
 
-        let first = Esme::bind(a.addr, BindAs::Tx, "alice").await;
-        let _second = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let first = Esme::answering(a.addr, BindAs::Tx, "alice").await;
+        let _second = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         assert_eq!(places(), 2, "two leases, one per bind");
 
         // Node B has no bind of its own, yet the account is full.
-        let (third, status) = Esme::try_bind(b.addr, BindAs::Tx, "alice").await;
+        let (third, status) = Esme::try_answering(b.addr, BindAs::Tx, "alice").await;
         assert_eq!(
             status,
             CommandStatus::ESME_RBINDFAIL,
@@ -122,13 +123,13 @@ both!(
         );
         drop(third);
         // Another account is not affected.
-        let _bob = Esme::bind(b.addr, BindAs::Tx, "bob").await;
+        let _bob = Esme::answering(b.addr, BindAs::Tx, "bob").await;
         assert_eq!(places(), 2);
 
         // unbind_resp comes once the place is given back: the next bind finds it.
         first.unbind().await;
         assert_eq!(places(), 1);
-        let _fourth = Esme::bind(b.addr, BindAs::Rx, "alice").await;
+        let _fourth = Esme::answering(b.addr, BindAs::Rx, "alice").await;
         assert_eq!(places(), 2);
     }
 );

@@ -40,6 +40,7 @@ use tokio::task::{block_in_place, JoinHandle};
 use crate::support::backend::Backend;
 use crate::support::cluster::RedisCluster;
 use crate::support::e2e::*;
+use crate::support::esme::*;
 use crate::support::messages::*;
 use crate::support::servers::{RedisKind, RedisServer};
 
@@ -379,7 +380,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
             node.log()
         );
     }
-    let bind = |addr, as_| Esme::bind(addr, as_, "alice");
+    let bind = |addr, as_| Esme::answering(addr, as_, "alice");
     let (dead_a, dead_b) = (
         bind(a.addr, BindAs::Tx).await,
         bind(b.addr, BindAs::Tx).await,
@@ -544,7 +545,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
         );
     }
     for e in all_binds {
-        assert!(!e.is_closed(), "{} was unbound", e.system_id);
+        assert!(!e.is_closed(), "{} was unbound", e.system_id());
     }
     let max_rtt = pings.iter().flatten().map(|p| p.1).max().unwrap();
 
@@ -702,7 +703,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
         .filter(|id| !acked_ids.contains(id.as_str()))
         .count();
     for e in all_binds {
-        assert!(!e.is_closed(), "{} was unbound", e.system_id);
+        assert!(!e.is_closed(), "{} was unbound", e.system_id());
     }
 
     let by_state = docs.iter().fold(BTreeMap::new(), |mut m, d| {
@@ -755,7 +756,7 @@ async fn slot_migration_under_load(kind: RedisKind, legacy: bool, ballast: usize
     let env = Env::start_on(Backend::Cluster(cluster), "reshard").await;
     let a = env.spawn_smppd("node-a").await;
     let b = env.spawn_smppd("node-b").await;
-    let bind = |addr, as_| Esme::bind(addr, as_, "alice");
+    let bind = |addr, as_| Esme::answering(addr, as_, "alice");
     let moved_a = Arc::new(bind(a.addr, BindAs::Tx).await);
     let moved_b = Arc::new(bind(b.addr, BindAs::Tx).await);
     let other_a = Arc::new(bind(a.addr, BindAs::Tx).await);

@@ -11,6 +11,7 @@ use smpp_protocol::{CommandStatus, Tlv};
 use crate::support::backend::both;
 use crate::support::config::PW;
 use crate::support::e2e::*;
+use crate::support::esme::*;
 use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
@@ -39,13 +40,13 @@ both!(
         let env = env(kind, "dlv-single").await;
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         // Submitted before bob binds: held for him, ENROUTE, no receipt yet.
         let id = alice
             .submit_ok(segment("ALICE", BOB, None, 8, &ucs2("héllo"), 1, ""))
             .await;
         assert_eq!(alice.query(&id, "ALICE").await, (ENROUTE, 0));
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
         let got = bob.wait_delivered(1, T).await;
         let d = &got[0];
         assert_eq!((d.source.as_str(), d.dest.as_str()), ("ALICE", BOB));
@@ -96,8 +97,8 @@ both!(
         let env = env(kind, "dlv-multi").await;
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let parts = ["one ", "two ", "three"];
         let mut sent = Vec::new();
         for (scheme, r) in [
@@ -161,8 +162,8 @@ both!(
         let env = env(kind, "dlv-refusals").await;
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         bob.answer_with(&[CommandStatus::ESME_RX_P_APPN]);
         let refused = alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("no"), 1, ""))
@@ -213,7 +214,7 @@ both!(
         let env = env(kind, "dlv-expiry").await;
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let late = alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("late"), 1, TWO_SECONDS))
             .await;
@@ -222,7 +223,7 @@ both!(
         assert_eq!(alice.query(&late, "ALICE").await.0, EXPIRED);
         env.wait_docs(1, T).await;
         // Bound after the validity: only a later message reaches bob.
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
         alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("on time"), 0, ""))
             .await;
@@ -242,8 +243,8 @@ both!(
         let env = env(kind, "dlv-partial").await;
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let mut ids = Vec::new();
         for seq in [1u8, 3] {
             let sm = segment(
@@ -280,7 +281,7 @@ both!(
             "[[route]]\ndestination = \"^4477009\"\ntarget = \"esme:bob\"\n\n[delivery]\ndefault = \"refuse\"\n",
         );
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Tx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Tx, "alice").await;
         let r = alice
             .submit(segment("ALICE", "3360000", None, 0, &gsm("x"), 0, ""))
             .await;
@@ -297,8 +298,8 @@ both!(
         let env = env(kind, "dlv-schedule").await;
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let t0 = std::time::Instant::now();
         let mut to_bob = segment("ALICE", BOB, None, 0, &gsm("later"), 1, "");
         to_bob.schedule_delivery_time = cs(TWO_SECONDS);
@@ -347,7 +348,7 @@ both!(
     |kind: RedisKind| async move {
         let env = env(kind, "dlv-fields").await;
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Tx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Tx, "alice").await;
         let mut late = segment("ALICE", BOB, None, 0, &gsm("x"), 0, TWO_SECONDS);
         late.schedule_delivery_time = cs("000000000010000R");
         assert_eq!(
@@ -378,8 +379,8 @@ both!(
         let env = env(kind, "dlv-notify").await;
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         bob.answer_with(&[CommandStatus::ESME_RX_T_APPN, CommandStatus::ESME_RMSGQFUL]);
         // registered_delivery 0x11: the final receipt and intermediate notifications.
         let id = alice
@@ -413,8 +414,8 @@ both!(
             .set("server.outbound_retries", 0);
         let a = env.start_app("node-a").await;
         let mut b = env.spawn_smppd("node-b").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
         bob.answer_deliveries(false);
         let id = alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("once or twice"), 1, ""))
@@ -423,7 +424,7 @@ both!(
         bob.wait_delivered(1, T).await;
         b.kill();
         assert_eq!(alice.query(&id, "ALICE").await, (ENROUTE, 0));
-        let bob_again = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        let bob_again = Esme::answering(a.addr, BindAs::Rx, "bob").await;
         let got = bob_again.wait_delivered(1, Duration::from_secs(60)).await;
         assert_eq!(got[0].text, "once or twice");
         let r = alice.wait_delivered(1, T).await;
@@ -438,7 +439,7 @@ both!(
     |kind: RedisKind| async move {
         let env = env(kind, "dlv-cancel").await;
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let id = alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("never mind"), 1, ""))
             .await;
@@ -458,7 +459,7 @@ both!(
         let doc = env.wait_docs(1, T).await.remove(0);
         assert_eq!(doc.get_str("state").unwrap(), "CANCELLED");
         // bob, bound now, gets only what is sent after.
-        let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        let bob = Esme::answering(a.addr, BindAs::Rx, "bob").await;
         alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("this one"), 0, ""))
             .await;
@@ -523,7 +524,7 @@ both!(
         );
         client.start().await;
         tokio::time::timeout(T, bound_rx).await.unwrap().unwrap();
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let id = alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("to smpp34"), 1, ""))
             .await;
@@ -555,7 +556,7 @@ both!(
              [[route]]\ndestination = \"^4477004\"\ntarget = \"simulate:busy\"\n",
         );
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let t0 = std::time::Instant::now();
         let single = alice
             .submit_ok(segment(
@@ -640,8 +641,8 @@ both!(
         );
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let mut ids = Vec::new();
         // Sent out of order: reassembled by seq.
         for (seq, part) in [(2u8, "two "), (1, "one "), (3, "three")] {
@@ -680,8 +681,8 @@ both!(
         let mut env = env(kind, "dlv-decimal").await;
         env.config.esme("alice", "message_id_format = \"decimal\"");
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
-        let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(a.addr, BindAs::Rx, "bob").await;
         // Kept by the store, forwarded, and a multi-part one.
         let kept = alice
             .submit_ok(segment("ALICE", "3360000", None, 0, &gsm("kept"), 1, ""))
@@ -725,7 +726,7 @@ both!(
     |kind: RedisKind| async move {
         let env = env(kind, "dlv-cancel-all").await;
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let cancel = |dest: &str| {
             smpp_protocol::Body::CancelSm(smpp_protocol::CancelSm {
                 source_addr_ton: 1,
@@ -797,7 +798,7 @@ both!(
     |kind: RedisKind| async move {
         let env = env(kind, "dlv-replace").await;
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let first = alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("old"), 1, ""))
             .await;
@@ -811,7 +812,7 @@ both!(
         let got = alice.wait_delivered(1, T).await;
         assert_receipts(&got, std::slice::from_ref(&first), ReceiptStat::Deleted);
         assert_eq!(alice.query(&other_service, "ALICE").await.0, ENROUTE);
-        let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        let bob = Esme::answering(a.addr, BindAs::Rx, "bob").await;
         let d = bob.wait_delivered(2, T).await;
         let mut texts: Vec<&str> = d.iter().map(|d| d.text.as_str()).collect();
         texts.sort_unstable();
@@ -828,7 +829,7 @@ both!(
     |kind: RedisKind| async move {
         let env = env(kind, "dlv-priority").await;
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         for (text, priority) in [("low", 0u8), ("top", 3), ("mid", 1)] {
             let mut sm = segment("ALICE", BOB, None, 0, &gsm(text), 0, "");
             sm.priority_flag = priority;
@@ -836,7 +837,7 @@ both!(
             alice.submit_ok(sm).await;
         }
         // bob binds once all three wait: his node takes them as one batch.
-        let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        let bob = Esme::answering(a.addr, BindAs::Rx, "bob").await;
         let got = bob.wait_delivered(3, T).await;
         let order: Vec<&str> = got.iter().map(|d| d.text.as_str()).collect();
         assert_eq!(order, ["top", "mid", "low"]);
@@ -848,8 +849,8 @@ both!(
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "dlv-reload").await;
         let a = env.start_app("node-a").await;
-        let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(a.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         // No route: the store keeps it, DELIVRD at once, bob gets nothing.
         let kept = alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("kept"), 1, ""))

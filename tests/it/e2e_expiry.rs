@@ -13,6 +13,7 @@ use smpp_protocol::receipt::ReceiptStat;
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
 use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
@@ -51,8 +52,8 @@ both!(
         let env = Env::start(kind, "partial").await;
         let app = env.start_app("node-a").await;
         let base = env.redis.dbsize();
-        let rx = Esme::bind(app.addr, BindAs::Rx, "alice").await;
-        let tx = Esme::bind(app.addr, BindAs::Tx, "alice").await;
+        let rx = Esme::answering(app.addr, BindAs::Rx, "alice").await;
+        let tx = Esme::answering(app.addr, BindAs::Tx, "alice").await;
 
         let before = env.redis_time_ms();
         let gsm_ids = two_of_three(&tx, 42, "200").await;
@@ -122,10 +123,10 @@ both!(
         let a = env.spawn_smppd("node-a").await;
         let b = env.spawn_smppd("node-b").await;
         let base = env.redis.dbsize();
-        let tx_a = Esme::bind(a.addr, BindAs::Tx, "alice").await;
-        let tx_b = Esme::bind(b.addr, BindAs::Tx, "alice").await;
-        let rx_a = Esme::bind(a.addr, BindAs::Rx, "alice").await;
-        let rx_b = Esme::bind(b.addr, BindAs::Rx, "alice").await;
+        let tx_a = Esme::answering(a.addr, BindAs::Tx, "alice").await;
+        let tx_b = Esme::answering(b.addr, BindAs::Tx, "alice").await;
+        let rx_a = Esme::answering(a.addr, BindAs::Rx, "alice").await;
+        let rx_b = Esme::answering(b.addr, BindAs::Rx, "alice").await;
 
         // 12 messages: on A only, on B only, and split (segment 1 on A, 2 on B).
         const N: u16 = 12;
@@ -226,7 +227,7 @@ both!(
         let env = Env::start(kind, "sigkill").await;
         let mut a = env.spawn_smppd("node-a").await;
         let base = env.redis.dbsize();
-        let tx = Esme::bind(a.addr, BindAs::Tx, "alice").await;
+        let tx = Esme::answering(a.addr, BindAs::Tx, "alice").await;
         let mut partial_ids = Vec::new();
         for r in 0..6u16 {
             partial_ids.push(two_of_three(&tx, r, &format!("4000{r:02}")).await);
@@ -298,7 +299,7 @@ both!(
 
         // No receiver bound yet: the receipts wait in Redis, then go to the RX that
         // binds to the new process.
-        let rx = Esme::bind(a.addr, BindAs::Rx, "alice").await;
+        let rx = Esme::answering(a.addr, BindAs::Rx, "alice").await;
         let all: Vec<String> = partial_ids
             .iter()
             .flatten()
@@ -347,7 +348,7 @@ both!(
         let mut a = env
             .spawn_smppd_with_mongo("node-a", "mongodb://127.0.0.1:1/")
             .await;
-        let tx = Esme::bind(a.addr, BindAs::Tx, "alice").await;
+        let tx = Esme::answering(a.addr, BindAs::Tx, "alice").await;
         let mut ids = Vec::new();
         for i in 0..3 {
             let sm = segment("SENDER", &format!("4200{i:02}"), None, 0, &gsm("x"), 1, "");
@@ -397,8 +398,8 @@ both!(
         let env = Env::start(kind, "pubsubkill").await;
         let app = env.start_app("node-a").await;
         let base = env.redis.dbsize();
-        let rx = Esme::bind(app.addr, BindAs::Rx, "alice").await;
-        let tx = Esme::bind(app.addr, BindAs::Tx, "alice").await;
+        let rx = Esme::answering(app.addr, BindAs::Rx, "alice").await;
+        let tx = Esme::answering(app.addr, BindAs::Tx, "alice").await;
         let subscriptions = app.store.stats().subscriptions;
 
         let mut ids = Vec::new();
@@ -480,9 +481,9 @@ both!(
         let a = env.spawn_smppd("node-a").await;
         let mut b = env.spawn_smppd("node-b").await;
         let base = env.redis.dbsize();
-        let tx_a = Esme::bind(a.addr, BindAs::Tx, "alice").await;
-        let tx_b = Esme::bind(b.addr, BindAs::Tx, "alice").await;
-        let rx_a = Esme::bind(a.addr, BindAs::Rx, "alice").await;
+        let tx_a = Esme::answering(a.addr, BindAs::Tx, "alice").await;
+        let tx_b = Esme::answering(b.addr, BindAs::Tx, "alice").await;
+        let rx_a = Esme::answering(a.addr, BindAs::Rx, "alice").await;
 
         // Every message starts on B (on Redis 7.0, B armed the one-shot timers);
         // some continue on A.

@@ -14,6 +14,7 @@
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
 use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
@@ -36,7 +37,7 @@ fn add_noise(env: &Env) {
 
 /// Submits the first of two segments (3 s validity) through `addr`; its message_id.
 async fn half_message(addr: std::net::SocketAddr) -> String {
-    let tx = Esme::bind(addr, BindAs::Tx, "alice").await;
+    let tx = Esme::answering(addr, BindAs::Tx, "alice").await;
     let c = Some((ConcatScheme::Udh8, 7, 2, 1));
     tx.submit_ok(segment(
         "SENDER",

@@ -15,6 +15,7 @@ use smpp_protocol::CommandStatus;
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
 use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
@@ -24,7 +25,7 @@ both!(
         let mut env = Env::start(kind, "redisdown").await;
         let app = env.start_app("node-a").await;
         let base = env.redis.dbsize();
-        let trx = Esme::bind(app.addr, BindAs::Trx, "alice").await;
+        let trx = Esme::answering(app.addr, BindAs::Trx, "alice").await;
 
         let c = |seq| Some((ConcatScheme::Udh8, 60u16, 2u8, seq));
         let id1 = trx
@@ -143,8 +144,8 @@ both!(
         let mut env = Env::start(kind, "mongodown").await;
         let app = env.start_app("node-a").await;
         let base = env.redis.dbsize();
-        let rx = Esme::bind(app.addr, BindAs::Rx, "alice").await;
-        let tx = Esme::bind(app.addr, BindAs::Tx, "alice").await;
+        let rx = Esme::answering(app.addr, BindAs::Rx, "alice").await;
+        let tx = Esme::answering(app.addr, BindAs::Tx, "alice").await;
 
         // One message before the outage: MongoDB reachable, its receipt delivered.
         let warm = tx
@@ -278,8 +279,8 @@ both!(
         let env = Env::start(kind, "unanswered").await;
         let app = env.start_app("node-a").await;
         let base = env.redis.dbsize();
-        let rx = Esme::bind(app.addr, BindAs::Rx, "alice").await;
-        let tx = Esme::bind(app.addr, BindAs::Tx, "alice").await;
+        let rx = Esme::answering(app.addr, BindAs::Rx, "alice").await;
+        let tx = Esme::answering(app.addr, BindAs::Tx, "alice").await;
         rx.answer_deliveries(false);
         let id = tx
             .submit_ok(segment("SENDER", "900", None, 0, &gsm("answer me"), 1, ""))

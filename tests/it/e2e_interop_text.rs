@@ -15,6 +15,7 @@ use bytes::Bytes;
 use smpp_protocol::CommandId;
 
 use crate::support::e2e::*;
+use crate::support::esme::*;
 use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
@@ -48,8 +49,8 @@ fn text_of(doc: &mongodb::bson::Document) -> &str {
 async fn an_ascii_account_keeps_its_underscore_in_outcome_and_receipt() {
     let env = env("txt-ascii").await;
     let app = env.start_app("node-a").await;
-    let ascii = Esme::bind(app.addr, BindAs::Trx, "txt_ascii").await;
-    let gsm = Esme::bind(app.addr, BindAs::Trx, "txt_gsm").await;
+    let ascii = Esme::answering(app.addr, BindAs::Trx, "txt_ascii").await;
+    let gsm = Esme::answering(app.addr, BindAs::Trx, "txt_gsm").await;
 
     let id = ascii
         .submit_ok(segment("4915112345", "100", None, 0, b"snake_case", 1, ""))
@@ -79,7 +80,7 @@ async fn an_ascii_account_keeps_its_underscore_in_outcome_and_receipt() {
     assert_eq!(text_of(&env.doc_of(&id).await), "snake§case");
 
     // Latin-1: octets past 0x7F are text too, and come back as they were.
-    let latin1 = Esme::bind(app.addr, BindAs::Trx, "txt_latin1").await;
+    let latin1 = Esme::answering(app.addr, BindAs::Trx, "txt_latin1").await;
     let id = latin1
         .submit_ok(segment("4915112345", "100", None, 0, b"caf\xE9_", 1, ""))
         .await;
@@ -94,7 +95,7 @@ async fn an_ascii_account_keeps_its_underscore_in_outcome_and_receipt() {
 async fn national_language_shift_tables_decode_the_outcome_text() {
     let env = env("txt-shift").await;
     let app = env.start_app("node-a").await;
-    let tx = Esme::bind(app.addr, BindAs::Trx, "txt_gsm").await;
+    let tx = Esme::answering(app.addr, BindAs::Trx, "txt_gsm").await;
     // UDH: concat 8-bit (ref 7, 2 parts) + locking shift Turkish (IEI 0x25) + single
     // shift Turkish (IEI 0x24); part 1 "ıĞ" (0x07 0x0B), part 2 "ş" + ESC "ç".
     let part = |seq: u8, text: &[u8]| {
@@ -131,8 +132,8 @@ async fn a_receiver_that_asked_for_data_sm_gets_its_receipt_as_data_sm() {
     let env = env("txt-datasm").await;
     let app = env.start_app("node-a").await;
     let base = env.redis.dbsize();
-    let rx = Esme::bind(app.addr, BindAs::Rx, "txt_datasm").await;
-    let tx = Esme::bind(app.addr, BindAs::Tx, "txt_datasm").await;
+    let rx = Esme::answering(app.addr, BindAs::Rx, "txt_datasm").await;
+    let tx = Esme::answering(app.addr, BindAs::Tx, "txt_datasm").await;
     let id = tx
         .submit_ok(segment("4915112345", "100", None, 0, &gsm("hello"), 1, ""))
         .await;

@@ -16,6 +16,7 @@ use smpp_protocol::{
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
 use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
@@ -114,8 +115,8 @@ both!(
         let env = Env::start(kind, "complete").await;
         let app = env.start_app("node-a").await;
         let base = env.redis.dbsize();
-        let rx = Esme::bind(app.addr, BindAs::Rx, "alice").await;
-        let tx = Esme::bind(app.addr, BindAs::Tx, "alice").await;
+        let rx = Esme::answering(app.addr, BindAs::Rx, "alice").await;
+        let tx = Esme::answering(app.addr, BindAs::Tx, "alice").await;
 
         let msgs = messages();
         // Segments of all messages interleaved round-robin, each message in its own order.
@@ -297,8 +298,8 @@ both!(
         let app = env.start_app("node-a").await;
         let base = env.redis.dbsize();
         // Submits on a TRX; receipts may go to it or to the RX (any bind of alice).
-        let trx = Esme::bind(app.addr, BindAs::Trx, "alice").await;
-        let rx = Esme::bind(app.addr, BindAs::Rx, "alice").await;
+        let trx = Esme::answering(app.addr, BindAs::Trx, "alice").await;
+        let rx = Esme::answering(app.addr, BindAs::Rx, "alice").await;
         let src = "SENDER";
 
         // --- Duplicate segment: stored once; the second submit gets ESME_ROK with the
@@ -570,7 +571,7 @@ both!(
     |kind: RedisKind| async move {
         let env = Env::start(kind, "multiids").await;
         let app = env.start_app("node-a").await;
-        let trx = Esme::bind(app.addr, BindAs::Trx, "alice").await;
+        let trx = Esme::answering(app.addr, BindAs::Trx, "alice").await;
         let r = trx
             .request(Body::SubmitMulti(submit_multi(&["106", "107"], "to two")))
             .await;

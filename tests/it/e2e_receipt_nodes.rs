@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
 use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
@@ -21,8 +22,8 @@ both!(
         let env = Env::start(kind, "receipt-nodes").await;
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let rx = Esme::bind(b.addr, BindAs::Rx, "alice").await;
-        let tx = Esme::bind(a.addr, BindAs::Tx, "alice").await;
+        let rx = Esme::answering(b.addr, BindAs::Rx, "alice").await;
+        let tx = Esme::answering(a.addr, BindAs::Tx, "alice").await;
         // Each receipt is its own race between the two nodes' workers; ten in a row
         // leave the node without a receiver many chances to take one.
         for i in 0..10usize {

@@ -9,6 +9,7 @@ use smpp_protocol::CommandStatus;
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
 use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
@@ -37,8 +38,8 @@ both!(
             .toml("[[route]]\ndestination = \"^4477009\"\ntarget = \"esme:bob\"\n");
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
-        let alice_b = Esme::bind(b.addr, BindAs::Tx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
+        let alice_b = Esme::answering(b.addr, BindAs::Tx, "alice").await;
         // Kept by the store, waiting for bob (to cancel), and a multi-part one whose
         // segments arrive through the other node.
         let kept = alice

@@ -9,6 +9,7 @@ use smpp_protocol::receipt::ReceiptStat;
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
 use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
@@ -29,10 +30,10 @@ both!(
         );
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         // No receiver of alice's on node B: what it holds is made due in Redis for
         // node A, where what A holds is sent from its memory.
-        let alice_b = Esme::bind(b.addr, BindAs::Tx, "alice").await;
+        let alice_b = Esme::answering(b.addr, BindAs::Tx, "alice").await;
         let sm = |dest: &str, rd: u8| segment("ALICE", dest, None, 0, &gsm("sim"), rd, "");
         let asked = alice.submit_ok(sm("447700300001", 0x11)).await;
         let final_only = alice.submit_ok(sm("447700300002", 0x01)).await;

@@ -24,6 +24,7 @@ use smpp_protocol::receipt::ReceiptStat;
 
 use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
 use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
@@ -134,12 +135,12 @@ both!(
         // A receiver on every node, so every node's receipt path runs under its skewed
         // clock. (A receiver on one node only: `e2e_receipt_nodes`.)
         let rxs = [
-            Esme::bind(honest.addr, BindAs::Rx, "alice").await,
-            Esme::bind(fast.addr, BindAs::Rx, "alice").await,
-            Esme::bind(slow.addr, BindAs::Rx, "alice").await,
+            Esme::answering(honest.addr, BindAs::Rx, "alice").await,
+            Esme::answering(fast.addr, BindAs::Rx, "alice").await,
+            Esme::answering(slow.addr, BindAs::Rx, "alice").await,
         ];
-        let via_fast = Esme::bind(fast.addr, BindAs::Tx, "alice").await;
-        let via_slow = Esme::bind(slow.addr, BindAs::Tx, "alice").await;
+        let via_fast = Esme::answering(fast.addr, BindAs::Tx, "alice").await;
+        let via_slow = Esme::answering(slow.addr, BindAs::Tx, "alice").await;
 
         // Absolute validity the way a correct ESME computes it: from real (Redis) time.
         let absolute = |ms_ahead: i64| {

@@ -6,17 +6,17 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
+use smpp_protocol::{Body, CommandStatus, Pdu};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
 use crate::support::config::TestConfig;
+use crate::support::esme::{self, bind_body, BindAs, Esme};
 use crate::support::hostile::still_serves;
-use crate::support::messages::encode;
+use crate::support::messages::{encode, submit_sm};
 use crate::support::own_process;
 use crate::support::server_harness::{start, start_with, Options};
-use crate::support::smpp_client::{self, bind_body, Client};
 
 /// Idle connections opened at once (the 10k run is the soak script's job).
 const IDLE: usize = 1000;
@@ -113,10 +113,10 @@ async fn connections_past_max_connections_are_closed_at_once() {
     let mut bound = Vec::new();
     for i in 0..MAX {
         let c = if i % 2 == 0 {
-            Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await
+            Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await
         } else {
-            let mut c = Client::connect_tls(tls_addr, &ca).await;
-            let r = c.bind(CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+            let c = Esme::connect_tls(tls_addr, &ca).await;
+            let r = c.bind(BindAs::Trx, "acme", "pw").await;
             assert_eq!(r.command_status, CommandStatus::ESME_ROK);
             c
         };
@@ -137,19 +137,21 @@ async fn connections_past_max_connections_are_closed_at_once() {
     let tcp = TcpStream::connect(tls_addr).await.unwrap();
     let (_, _) = closed(tcp, at_once).await;
     assert!(
-        smpp_client::tls_connect(tls_addr, &ca).await.is_err(),
+        esme::tls_connect(tls_addr, &ca).await.is_err(),
         "TLS handshake past max_connections must fail"
     );
     // The sessions holding the slots never noticed.
     for c in &mut bound {
         assert_eq!(
-            c.submit("4915112345", b"inside").await.command_status,
+            c.submit(submit_sm("4915112345", b"inside"))
+                .await
+                .command_status,
             CommandStatus::ESME_ROK
         );
     }
 
     // One unbinds: its slot frees once the session task has finished.
-    let mut leaving = bound.pop().unwrap();
+    let leaving = bound.pop().unwrap();
     let r = leaving.request(Body::Unbind).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     leaving.expect_closed().await;
@@ -164,7 +166,7 @@ const AT_ONCE: Duration = Duration::from_secs(2);
 async fn connect_from(source: &str, addr: SocketAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
-    tokio::time::timeout(smpp_client::WAIT, socket.connect(addr))
+    tokio::time::timeout(esme::WAIT, socket.connect(addr))
         .await
         .unwrap()
         .unwrap()
@@ -192,9 +194,9 @@ async fn assert_closed(conns: &mut [TcpStream], n: usize) {
     }
 }
 
-async fn bound_from(source: &str, addr: SocketAddr) -> Client {
-    let mut c = Client::from_io(Box::new(connect_from(source, addr).await));
-    let r = c.bind(CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+async fn bound_from(source: &str, addr: SocketAddr) -> Esme {
+    let c = Esme::from_io(Box::new(connect_from(source, addr).await));
+    let r = c.bind(BindAs::Trx, "acme", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK, "{r:?}");
     c
 }
@@ -210,7 +212,7 @@ async fn an_address_past_max_connections_per_ip_is_refused_others_are_not() {
             .esme("acme", ""),
     )
     .await;
-    let mut bound = bound_from("127.0.0.1", s.addr).await;
+    let bound = bound_from("127.0.0.1", s.addr).await;
     let mut idle = vec![
         connect_from("127.0.0.1", s.addr).await,
         connect_from("127.0.0.1", s.addr).await,
@@ -226,13 +228,19 @@ async fn an_address_past_max_connections_per_ip_is_refused_others_are_not() {
     for c in &mut idle {
         assert!(!closed_within(c, Duration::from_millis(100)).await);
     }
-    let mut other = bound_from("127.0.0.2", s.addr).await;
+    let other = bound_from("127.0.0.2", s.addr).await;
     assert_eq!(
-        other.submit("4915112345", b"from .2").await.command_status,
+        other
+            .submit(submit_sm("4915112345", b"from .2"))
+            .await
+            .command_status,
         CommandStatus::ESME_ROK
     );
     assert_eq!(
-        bound.submit("4915112345", b"from .1").await.command_status,
+        bound
+            .submit(submit_sm("4915112345", b"from .1"))
+            .await
+            .command_status,
         CommandStatus::ESME_ROK
     );
     // One of 127.0.0.1's connections closes: its place is free again.
@@ -245,7 +253,7 @@ async fn an_address_past_max_connections_per_ip_is_refused_others_are_not() {
 async fn bind_once_a_place_frees(source: &str, addr: SocketAddr) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let mut c = Client::from_io(Box::new(connect_from(source, addr).await));
+        let c = Esme::from_io(Box::new(connect_from(source, addr).await));
         let seq = c.next_seq();
         c.send(Pdu::new(
             seq,
@@ -305,7 +313,9 @@ async fn sessions_still_connect_and_bind_when_unbound_connections_fill_their_sha
     // Bound sessions are never pushed out.
     for c in &mut sessions {
         assert_eq!(
-            c.submit("4915112345", b"still bound").await.command_status,
+            c.submit(submit_sm("4915112345", b"still bound"))
+                .await
+                .command_status,
             CommandStatus::ESME_ROK
         );
     }

@@ -10,13 +10,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::support::config::TestConfig;
+use crate::support::esme::{bind_body, BindAs, Esme};
 use crate::support::hostile::{
     assert_cmdlen_nack, install_panic_recorder, raw_connect, read_until_closed, server_panics,
     still_serves, Rng,
 };
 use crate::support::messages::{encode, submit_sm};
 use crate::support::server_harness::start;
-use crate::support::smpp_client::{bind_body, Client};
 
 const MAX_PDU_LEN: u32 = 4096;
 /// "At once": far less than any timeout the server has, long enough for a busy CI box.
@@ -49,7 +49,7 @@ const BAD_LENGTHS: [u32; 6] = [0, 15, MAX_PDU_LEN + 1, 1 << 24, 1 << 31, u32::MA
 async fn impossible_command_lengths_are_nacked_and_closed_at_once() {
     install_panic_recorder();
     let s = start(&cfg()).await;
-    let mut bystander = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "bystander", "pw").await;
+    let bystander = Esme::bound(s.addr, BindAs::Trx, "bystander", "pw").await;
     for len in BAD_LENGTHS {
         // Before any bind: the full header, then just the 4 length octets.
         for bytes in [header(len), len.to_be_bytes().to_vec()] {
@@ -59,7 +59,7 @@ async fn impossible_command_lengths_are_nacked_and_closed_at_once() {
             assert_cmdlen_nack(&end.pdus, &format!("len {len} unbound"));
         }
         // Over a live bind: the bind ends too.
-        let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "hostile", "pw").await;
+        let c = Esme::bound(s.addr, BindAs::Trx, "hostile", "pw").await;
         c.send_raw(&header(len)).await;
         let got = tokio::time::timeout(AT_ONCE, c.expect_closed())
             .await
@@ -67,11 +67,13 @@ async fn impossible_command_lengths_are_nacked_and_closed_at_once() {
         assert_cmdlen_nack(&got, &format!("len {len} bound"));
         s.wait_binds("hostile", 0).await;
         // The other session never noticed.
-        let ok = bystander.submit("4915112345", b"still here").await;
+        let ok = bystander
+            .submit(submit_sm("4915112345", b"still here"))
+            .await;
         assert_eq!(ok.command_status, CommandStatus::ESME_ROK);
     }
     // The largest frame the config allows is still a frame (answered normally).
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "hostile", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Trx, "hostile", "pw").await;
     let mut big = encode(&Pdu::new(9, Body::EnquireLink));
     big[0..4].copy_from_slice(&MAX_PDU_LEN.to_be_bytes());
     big.resize(MAX_PDU_LEN as usize, 0);
@@ -84,7 +86,7 @@ async fn impossible_command_lengths_are_nacked_and_closed_at_once() {
         "trailing body"
     );
     assert_eq!(
-        c.submit("4915112345", b"x").await.command_status,
+        c.submit(submit_sm("4915112345", b"x")).await.command_status,
         CommandStatus::ESME_ROK
     );
     assert!(server_panics().is_empty(), "{:?}", server_panics());
@@ -106,7 +108,7 @@ async fn before_a_bind_frames_are_small_and_after_it_max_pdu_len_applies() {
         assert_cmdlen_nack(&end.pdus, &format!("len {len} before a bind"));
     }
 
-    let mut c = Client::connect(s.addr).await;
+    let c = Esme::connect(s.addr).await;
     let payload = |n: usize| vec![smpp_protocol::Tlv::MessagePayload(vec![b'p'; n].into())];
     let mut early = submit_sm("4915112345", b"");
     early.tlvs = payload(0);
@@ -118,7 +120,7 @@ async fn before_a_bind_frames_are_small_and_after_it_max_pdu_len_applies() {
     let r = c.response_to(1).await;
     assert_eq!(r.command_status, CommandStatus::ESME_RINVBNDSTS, "{r:?}");
 
-    let b = c.bind(CommandId::BIND_TRANSCEIVER, "hostile", "pw").await;
+    let b = c.bind(BindAs::Trx, "hostile", "pw").await;
     assert_eq!(b.command_status, CommandStatus::ESME_ROK);
     let mut large = submit_sm("4915112345", b"");
     large.tlvs = payload(3000);
@@ -255,7 +257,7 @@ async fn bound_session_stuck_mid_frame_is_closed_by_enquire_link() {
 async fn garbage_before_bind_is_nacked_and_closed() {
     install_panic_recorder();
     let s = start(&cfg()).await;
-    let mut bystander = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "bystander", "pw").await;
+    let bystander = Esme::bound(s.addr, BindAs::Trx, "bystander", "pw").await;
     let mut inputs: Vec<(String, Vec<u8>)> = vec![
         (
             "http".into(),
@@ -290,7 +292,10 @@ async fn garbage_before_bind_is_nacked_and_closed() {
     }
     assert_eq!(s.service.submit_count(), 0);
     assert_eq!(
-        bystander.submit("4915112345", b"fine").await.command_status,
+        bystander
+            .submit(submit_sm("4915112345", b"fine"))
+            .await
+            .command_status,
         CommandStatus::ESME_ROK
     );
     assert!(server_panics().is_empty(), "{:?}", server_panics());

@@ -15,10 +15,10 @@ use smppd::server::ServerHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
 use crate::support::messages::{cs, submit_sm};
 use crate::support::own_process;
 use crate::support::servers::{MongoServer, RedisKind, RedisServer};
-use crate::support::smpp_client::Client;
 use crate::support::wait_for;
 
 /// How long any condition may take to come true.
@@ -220,8 +220,8 @@ async fn metrics_follow_binds_submits_expiry_outcomes_and_throttling() {
     assert_eq!(before.value("smppd_pending_messages", &[]), 0.0);
 
     // Binds per account and bind type.
-    let mut tx = Client::bound(smpp, CommandId::BIND_TRANSMITTER, acct, "pw").await;
-    let rx = Client::bound(smpp, CommandId::BIND_RECEIVER, slow, "pw").await;
+    let tx = Esme::bound(smpp, BindAs::Tx, acct, "pw").await;
+    let rx = Esme::bound(smpp, BindAs::Rx, slow, "pw").await;
     let s = scrape(m).await;
     let binds =
         |s: &Scrape, a: &str, t: &str| s.value("smppd_binds", &[("account", a), ("bind_type", t)]);
@@ -232,7 +232,7 @@ async fn metrics_follow_binds_submits_expiry_outcomes_and_throttling() {
     // A single-part submit: PDU counters in and out, the latency histogram, and (no
     // receiver bound for this account) its receipt waits in the queue; its outcome
     // is written to MongoDB.
-    let r = tx.submit("491701", b"hello").await;
+    let r = tx.submit(submit_sm("491701", b"hello")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     let s = wait_metric(m, "submit counted, outcome written, receipt queued", |s| {
         s.value("smppd_receipt_queue", &[("account", acct)]) == 1.0
@@ -304,7 +304,7 @@ async fn metrics_follow_binds_submits_expiry_outcomes_and_throttling() {
     })
     .await;
     assert_eq!(taken(&s) - taken(&before), 0.0, "{}", s.text);
-    let mut rx_own = Client::bound(smpp, CommandId::BIND_RECEIVER, acct, "pw").await;
+    let rx_own = Esme::bound(smpp, BindAs::Rx, acct, "pw").await;
     for _ in 0..2 {
         let p = rx_own.recv().await;
         assert_eq!(p.command_id(), CommandId::DELIVER_SM);
@@ -320,10 +320,10 @@ async fn metrics_follow_binds_submits_expiry_outcomes_and_throttling() {
     assert!(s.value("smppd_receipt_wait_seconds_sum", &[("stage", "taken")]) > 0.0);
 
     // Throttling: rate 1/s with a burst of 1, three submits at once.
-    let mut slow_tx = Client::bound(smpp, CommandId::BIND_TRANSMITTER, slow, "pw").await;
+    let slow_tx = Esme::bound(smpp, BindAs::Tx, slow, "pw").await;
     let mut throttled = 0.0;
     for i in 0..3 {
-        let r = slow_tx.submit(&format!("49170{i}"), b"x").await;
+        let r = slow_tx.submit(submit_sm(&format!("49170{i}"), b"x")).await;
         if r.command_status == CommandStatus::ESME_RTHROTTLED {
             throttled += 1.0;
         }

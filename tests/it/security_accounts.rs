@@ -6,13 +6,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHasher, SaltString};
-use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
+use smpp_protocol::{Body, CommandStatus, Pdu};
 use tokio::time::Instant;
 
 use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
 use crate::support::hostile::still_serves;
+use crate::support::messages::submit_sm;
 use crate::support::server_harness::{self, start, start_with, Options};
-use crate::support::smpp_client::Client;
 
 /// An argon2 PHC string for `pw` with the given variant and small (fast) parameters.
 fn phc(pw: &str, algorithm: argon2::Algorithm, salt: &[u8]) -> String {
@@ -33,10 +34,8 @@ fn hashed(hash: &str) -> String {
 }
 
 async fn bind_status(addr: SocketAddr, system_id: &str, pw: &str) -> CommandStatus {
-    let mut c = Client::connect(addr).await;
-    c.bind(CommandId::BIND_TRANSCEIVER, system_id, pw)
-        .await
-        .command_status
+    let c = Esme::connect(addr).await;
+    c.bind(BindAs::Trx, system_id, pw).await.command_status
 }
 
 /// Accounts configured with password_hash bind with the password (argon2id and
@@ -77,9 +76,11 @@ async fn password_hash_accounts_bind_with_the_password_only() {
             "{id} / {wrong:?}"
         );
     }
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "hashed1", "S3cr3t").await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "hashed1", "S3cr3t").await;
     assert_eq!(
-        c.submit("4915112345", b"hashed ok").await.command_status,
+        c.submit(submit_sm("4915112345", b"hashed ok"))
+            .await
+            .command_status,
         CommandStatus::ESME_ROK
     );
     still_serves(s.addr, "bystander").await;
@@ -115,24 +116,18 @@ async fn allowed_addresses_are_enforced_per_account() {
     let from = |local: &'static str| async move {
         let sock = tokio::net::TcpSocket::new_v4().unwrap();
         sock.bind(format!("{local}:0").parse().unwrap()).unwrap();
-        Client::from_io(Box::new(sock.connect(s.addr).await.unwrap()))
+        Esme::from_io(Box::new(sock.connect(s.addr).await.unwrap()))
     };
-    let mut outside = from("127.0.0.2").await;
-    let r = outside
-        .bind(CommandId::BIND_TRANSCEIVER, "local1", "pw")
-        .await;
+    let outside = from("127.0.0.2").await;
+    let r = outside.bind(BindAs::Trx, "local1", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_RBINDFAIL);
     assert!(outside.expect_closed().await.is_empty());
-    let mut inside = from("127.0.0.1").await;
-    let r = inside
-        .bind(CommandId::BIND_TRANSCEIVER, "local1", "pw")
-        .await;
+    let inside = from("127.0.0.1").await;
+    let r = inside.bind(BindAs::Trx, "local1", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     // An account without a list binds from anywhere.
-    let mut other = from("127.0.0.2").await;
-    let r = other
-        .bind(CommandId::BIND_TRANSCEIVER, "bystander", "pw")
-        .await;
+    let other = from("127.0.0.2").await;
+    let r = other.bind(BindAs::Trx, "bystander", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     still_serves(s.addr, "bystander").await;
 }
@@ -173,9 +168,9 @@ async fn start_tls(config: &TestConfig) -> server_harness::TestServer {
 /// A bind on a fresh plain connection: the whole answer, how long it took; the
 /// connection must close after a refusal.
 async fn bind_answer(addr: SocketAddr, system_id: &str, pw: &str) -> (Pdu, Duration) {
-    let mut c = Client::connect(addr).await;
+    let c = Esme::connect(addr).await;
     let t = Instant::now();
-    let r = c.bind(CommandId::BIND_TRANSCEIVER, system_id, pw).await;
+    let r = c.bind(BindAs::Trx, system_id, pw).await;
     let took = t.elapsed();
     if r.command_status != CommandStatus::ESME_ROK {
         assert!(c.expect_closed().await.is_empty(), "{system_id}");
@@ -234,8 +229,8 @@ async fn every_refusal_is_the_same_rbindfail_after_the_same_delay() {
         );
     }
     // The same accounts bind where they may.
-    let mut t = Client::connect_tls(s.tls_addr.unwrap(), s.ca_der.as_ref().unwrap()).await;
-    let r = t.bind(CommandId::BIND_TRANSCEIVER, "secure", "pw").await;
+    let t = Esme::connect_tls(s.tls_addr.unwrap(), s.ca_der.as_ref().unwrap()).await;
+    let r = t.bind(BindAs::Trx, "secure", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     let (r, took) = bind_answer(s.addr, "hashed", "S3cr3t").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);

@@ -6,11 +6,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
+use smpp_protocol::{Body, CommandStatus, Pdu};
 
 use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
+use crate::support::messages::submit_sm;
 use crate::support::servers;
-use crate::support::smpp_client::Client;
 
 /// The right password (8 octets, the SMPP maximum), a wrong one, and the text.
 const PASSWORD: &str = "Pw9xQz7K";
@@ -67,11 +68,11 @@ async fn binary_never_logs_passwords_or_message_text_at_debug_level() {
     .await
     .unwrap_or_else(|_| panic!("smppd did not start:\n{}", log.join("\n")));
 
-    let mut bad = Client::connect(addr).await;
-    let r = bad.bind(CommandId::BIND_TRANSCEIVER, "acme", WRONG).await;
+    let bad = Esme::connect(addr).await;
+    let r = bad.bind(BindAs::Trx, "acme", WRONG).await;
     assert_eq!(r.command_status, CommandStatus::ESME_RBINDFAIL);
-    let mut c = Client::bound(addr, CommandId::BIND_TRANSCEIVER, "acme", PASSWORD).await;
-    let r = c.submit("4915112345", TEXT.as_bytes()).await;
+    let c = Esme::bound(addr, BindAs::Trx, "acme", PASSWORD).await;
+    let r = c.submit(submit_sm("4915112345", TEXT.as_bytes())).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK, "{r:?}");
     // Its receipt (it quotes the text, so it is logged-or-not too) comes next: answer
     // it before unbinding, as an ESME does.

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use smpp_protocol::{
-    Body, CancelSm, CommandId, CommandStatus, DestAddress, Pdu, QuerySm, ReplaceSm, SubmitMulti,
+    Body, CancelSm, CommandStatus, DestAddress, Pdu, QuerySm, ReplaceSm, SubmitMulti,
 };
 use tokio::sync::Semaphore;
 
 use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
 use crate::support::messages::{cs, submit_sm};
 use crate::support::server_harness::{count_by_status, start, start_with, Options, Recorder};
-use crate::support::smpp_client::Client;
 
 #[tokio::test]
 async fn submit_reaches_the_service_with_account_policy_and_fields() {
@@ -23,8 +23,8 @@ async fn submit_reaches_the_service_with_account_policy_and_fields() {
         "default_validity = \"2h\"\nmax_validity = \"1day\"\nexpiry_mode = \"expire_whole\"",
     ))
     .await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
-    let r = c.submit("4912345", b"hello").await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
+    let r = c.submit(submit_sm("4912345", b"hello")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     match r.body {
         Body::SubmitSmResp(Some(b)) => assert_eq!(b.message_id, "msg-1"),
@@ -51,19 +51,19 @@ async fn submit_reaches_the_service_with_account_policy_and_fields() {
 #[tokio::test]
 async fn service_errors_map_to_command_status_and_the_bind_stays_up() {
     let s = start(TestConfig::new().esme("acme", "")).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
     for (dest, status) in [
         ("queuefull", CommandStatus::ESME_RMSGQFUL),
         ("internal", CommandStatus::ESME_RSYSERR),
         ("reject", CommandStatus::ESME_RINVDSTADR),
     ] {
-        let r = c.submit(dest, b"x").await;
+        let r = c.submit(submit_sm(dest, b"x")).await;
         assert_eq!(
             (r.body, r.command_status),
             (Body::SubmitSmResp(None), status)
         );
     }
-    let r = c.submit("4912345", b"fine").await;
+    let r = c.submit(submit_sm("4912345", b"fine")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
 }
 
@@ -79,7 +79,7 @@ async fn window_limits_concurrent_requests_and_responses_come_in_completion_orde
         },
     )
     .await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
     for seq in 1..=5u32 {
         c.send(Pdu::new(
             100 + seq,
@@ -118,7 +118,7 @@ async fn window_limits_concurrent_requests_and_responses_come_in_completion_orde
 #[tokio::test]
 async fn rate_above_throughput_and_burst_is_throttled() {
     let s = start(TestConfig::new().esme("acme", "throughput = 1\nburst = 3")).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
     let t = Instant::now();
     for seq in 1..=6u32 {
         c.send(Pdu::new(seq, Body::SubmitSm(submit_sm("4912345", b"t"))))
@@ -151,7 +151,7 @@ async fn rate_above_throughput_and_burst_is_throttled() {
 #[tokio::test]
 async fn submit_multi_submits_each_sme_and_refuses_distribution_lists() {
     let s = start(TestConfig::new().esme("acme", "")).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
     let sme = |a: &str| DestAddress::SmeAddress {
         dest_addr_ton: 1,
         dest_addr_npi: 1,
@@ -202,7 +202,7 @@ async fn submit_multi_submits_each_sme_and_refuses_distribution_lists() {
 #[tokio::test]
 async fn query_cancel_and_replace_go_to_the_service() {
     let s = start(TestConfig::new().esme("acme", "")).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
     let r = c
         .request(Body::QuerySm(QuerySm {
             message_id: cs("msg-9"),
@@ -263,7 +263,7 @@ async fn query_cancel_and_replace_go_to_the_service() {
 #[tokio::test]
 async fn data_sm_is_submitted_and_answered_with_data_sm_resp() {
     let s = start(TestConfig::new().esme("acme", "")).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
     let d = smpp_protocol::DataSm {
         destination_addr: cs("4977"),
         tlvs: vec![smpp_protocol::Tlv::MessagePayload(Bytes::from_static(

@@ -4,22 +4,21 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
+use smpp_protocol::{Body, CommandStatus, Pdu};
 
 use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
+use crate::support::messages::submit_sm;
 use crate::support::server_harness::start;
 use crate::support::servers;
-use crate::support::smpp_client::Client;
 
 #[tokio::test]
 async fn reload_adds_and_removes_accounts_live() {
     let s = start(TestConfig::new().esme("old", "")).await;
-    let mut old = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "old", "pw").await;
-    let mut c = Client::connect(s.addr).await;
+    let old = Esme::bound(s.addr, BindAs::Trx, "old", "pw").await;
+    let c = Esme::connect(s.addr).await;
     assert_eq!(
-        c.bind(CommandId::BIND_TRANSCEIVER, "new", "pw")
-            .await
-            .command_status,
+        c.bind(BindAs::Trx, "new", "pw").await.command_status,
         CommandStatus::ESME_RBINDFAIL
     );
 
@@ -34,21 +33,19 @@ async fn reload_adds_and_removes_accounts_live() {
     assert!(old.expect_closed().await.is_empty());
     s.wait_binds("old", 0).await;
     // ...it cannot bind again, and the new account can.
-    let mut c = Client::connect(s.addr).await;
+    let c = Esme::connect(s.addr).await;
     assert_eq!(
-        c.bind(CommandId::BIND_TRANSCEIVER, "old", "pw")
-            .await
-            .command_status,
+        c.bind(BindAs::Trx, "old", "pw").await.command_status,
         CommandStatus::ESME_RBINDFAIL
     );
-    Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "new", "pw").await;
+    Esme::bound(s.addr, BindAs::Trx, "new", "pw").await;
 }
 
 #[tokio::test]
 async fn reload_disabling_an_account_unbinds_it_and_limit_changes_apply_live() {
     let s = start(TestConfig::new().esme("a", "").esme("b", "")).await;
-    let mut a = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "a", "pw").await;
-    let mut b = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "b", "pw").await;
+    let a = Esme::bound(s.addr, BindAs::Tx, "a", "pw").await;
+    let b = Esme::bound(s.addr, BindAs::Tx, "b", "pw").await;
     s.rewrite_config(
         TestConfig::new()
             .esme("a", "enabled = false")
@@ -99,21 +96,23 @@ async fn reload_changes_max_connections_for_the_next_connections() {
     let s = start(&cfg(2)).await;
     let mut open = Vec::new();
     for _ in 0..2 {
-        open.push(Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await);
+        open.push(Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await);
     }
     assert!(closed_at_once(s.addr).await, "a third connection past 2");
 
     s.rewrite_config(&cfg(3));
     s.handle.reload().unwrap();
-    open.push(Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await);
+    open.push(Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await);
     assert!(closed_at_once(s.addr).await, "a fourth connection past 3");
 
     // Lowering the limit closes nobody; it holds new connections back.
     s.rewrite_config(&cfg(1));
     s.handle.reload().unwrap();
-    for c in &mut open {
+    for c in &open {
         assert_eq!(
-            c.submit("49", b"still bound").await.command_status,
+            c.submit(submit_sm("49", b"still bound"))
+                .await
+                .command_status,
             CommandStatus::ESME_ROK
         );
     }
@@ -123,7 +122,7 @@ async fn reload_changes_max_connections_for_the_next_connections() {
 #[tokio::test]
 async fn invalid_config_on_reload_keeps_the_old_one() {
     let s = start(TestConfig::new().esme("acme", "")).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
     s.rewrite_config(TestConfig::new().esme("acme", "window = -1"));
     let problems = s.handle.reload().unwrap_err();
     assert!(
@@ -131,24 +130,22 @@ async fn invalid_config_on_reload_keeps_the_old_one() {
         "{problems}"
     );
     assert_eq!(
-        c.submit("49", b"still fine").await.command_status,
+        c.submit(submit_sm("49", b"still fine"))
+            .await
+            .command_status,
         CommandStatus::ESME_ROK
     );
-    Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
 }
 
 #[tokio::test]
 async fn graceful_shutdown_unbinds_every_session_and_finishes() {
     let s = start(TestConfig::new().esme("acme", "")).await;
     let mut clients = Vec::new();
-    for id in [
-        CommandId::BIND_TRANSMITTER,
-        CommandId::BIND_RECEIVER,
-        CommandId::BIND_TRANSCEIVER,
-    ] {
-        clients.push(Client::bound(s.addr, id, "acme", "pw").await);
+    for id in [BindAs::Tx, BindAs::Rx, BindAs::Trx] {
+        clients.push(Esme::bound(s.addr, id, "acme", "pw").await);
     }
-    let mut open = Client::connect(s.addr).await;
+    let open = Esme::connect(s.addr).await;
     s.wait_binds("acme", 3).await;
     s.handle.shutdown();
     for c in &mut clients {
@@ -176,7 +173,7 @@ async fn shutdown_does_not_wait_past_the_grace_for_a_silent_esme() {
             .esme("acme", ""),
     )
     .await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
     s.handle.shutdown();
     assert_eq!(c.recv().await.body, Body::Unbind);
     // No unbind_resp: the server closes after the grace period anyway.
@@ -233,7 +230,7 @@ async fn binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     let addr: std::net::SocketAddr = v["fields"]["listen"].as_str().unwrap().parse().unwrap();
 
-    let mut first = Client::bound(addr, CommandId::BIND_TRANSCEIVER, "first", "pw").await;
+    let first = Esme::bound(addr, BindAs::Trx, "first", "pw").await;
     std::fs::write(&path, config.esme("second", "").text()).unwrap();
     let pid = child.id().to_string();
     assert!(Command::new("kill")
@@ -242,7 +239,7 @@ async fn binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
         .unwrap()
         .success());
     wait_line("config reloaded").await;
-    Client::bound(addr, CommandId::BIND_TRANSMITTER, "second", "pw").await;
+    Esme::bound(addr, BindAs::Tx, "second", "pw").await;
 
     assert!(Command::new("kill")
         .args(["-TERM", &pid])

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use smpp_protocol::{Body, CommandId, CommandStatus, Pdu, Tlv};
+use smpp_protocol::{Body, CommandStatus, Pdu, Tlv};
 use smppd::service::{Address, DeliverError, ReceiptDelivery, ReceiptSink};
 
 use crate::support::config::TestConfig;
+use crate::support::esme::{self, BindAs, Esme};
 use crate::support::server_harness::start;
-use crate::support::smpp_client::{self, Client};
 
 fn receipt(id: &str) -> ReceiptDelivery {
     ReceiptDelivery {
@@ -26,11 +26,7 @@ fn receipt(id: &str) -> ReceiptDelivery {
 }
 
 /// Answers deliver_sm `p` with ESME_ROK and checks that the delivery resolved Ok.
-async fn answer_ok(
-    c: &mut Client,
-    p: &Pdu,
-    sent: tokio::task::JoinHandle<Result<(), DeliverError>>,
-) {
+async fn answer_ok(c: &Esme, p: &Pdu, sent: tokio::task::JoinHandle<Result<(), DeliverError>>) {
     c.send(Pdu::new(p.sequence_number, Body::DeliverSmResp(None)))
         .await;
     let r = tokio::time::timeout(Duration::from_secs(5), sent).await;
@@ -46,7 +42,7 @@ fn cfg() -> TestConfig {
 #[tokio::test]
 async fn receipt_is_delivered_as_deliver_sm_and_resolves_on_deliver_sm_resp() {
     let s = start(&cfg()).await;
-    let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let rx = Esme::bound(s.addr, BindAs::Rx, "acme", "pw").await;
     let registry = s.registry.clone();
     let sent = tokio::spawn(async move { registry.deliver(receipt("msg-7")).await });
     let p = rx.recv().await;
@@ -72,7 +68,7 @@ async fn receipt_is_delivered_as_deliver_sm_and_resolves_on_deliver_sm_resp() {
             "msg-7"
         ))));
     assert!(!sent.is_finished());
-    answer_ok(&mut rx, &p, sent).await;
+    answer_ok(&rx, &p, sent).await;
 }
 
 /// An ESME bound as SMPP 3.3 must never be sent TLVs (reference §3.2): its receipt
@@ -80,8 +76,8 @@ async fn receipt_is_delivered_as_deliver_sm_and_resolves_on_deliver_sm_resp() {
 #[tokio::test]
 async fn receipt_to_an_smpp_33_receiver_carries_no_tlv() {
     let s = start(&cfg()).await;
-    let mut rx = Client::connect(s.addr).await;
-    let mut b = smpp_client::bind_body("acme", "pw");
+    let rx = Esme::connect(s.addr).await;
+    let mut b = esme::bind_body("acme", "pw");
     b.interface_version = 0x33;
     let r = rx.request(Body::BindReceiver(b)).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
@@ -94,7 +90,7 @@ async fn receipt_to_an_smpp_33_receiver_carries_no_tlv() {
     assert_eq!(d.esm_class, 0x04);
     assert!(d.tlvs.is_empty(), "{:?}", d.tlvs);
     assert!(d.short_message.starts_with(b"id:msg-33 "));
-    answer_ok(&mut rx, &p, sent).await;
+    answer_ok(&rx, &p, sent).await;
 }
 
 /// `receipt_pdu = "data_sm"`: the same receipt as a data_sm (reference §3.9, §9.1),
@@ -107,7 +103,7 @@ async fn an_account_that_asked_for_data_sm_gets_its_receipt_as_data_sm() {
             .esme("acme33", "receipt_pdu = \"data_sm\""),
     )
     .await;
-    let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let rx = Esme::bound(s.addr, BindAs::Rx, "acme", "pw").await;
     let registry = s.registry.clone();
     let sent = tokio::spawn(async move { registry.deliver(receipt("msg-8")).await });
     let p = rx.recv().await;
@@ -136,8 +132,8 @@ async fn an_account_that_asked_for_data_sm_gets_its_receipt_as_data_sm() {
     assert_eq!(r.unwrap().unwrap(), Ok(()));
 
     // An SMPP 3.3 receiver of the same account has no data_sm: it gets deliver_sm.
-    let mut old = Client::connect(s.addr).await;
-    let mut b = smpp_client::bind_body("acme33", "pw");
+    let old = Esme::connect(s.addr).await;
+    let mut b = esme::bind_body("acme33", "pw");
     b.interface_version = 0x33;
     assert_eq!(
         old.request(Body::BindReceiver(b)).await.command_status,
@@ -151,13 +147,13 @@ async fn an_account_that_asked_for_data_sm_gets_its_receipt_as_data_sm() {
     let sent = tokio::spawn(async move { registry.deliver(r33).await });
     let p = old.recv().await;
     assert!(matches!(p.body, Body::DeliverSm(_)), "{p:?}");
-    answer_ok(&mut old, &p, sent).await;
+    answer_ok(&old, &p, sent).await;
 }
 
 #[tokio::test]
 async fn non_zero_deliver_sm_resp_is_a_refusal() {
     let s = start(&cfg()).await;
-    let mut trx = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let trx = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
     let registry = s.registry.clone();
     let sent = tokio::spawn(async move { registry.deliver(receipt("m")).await });
     let p = trx.recv().await;
@@ -178,7 +174,7 @@ async fn non_zero_deliver_sm_resp_is_a_refusal() {
 #[tokio::test]
 async fn generic_nack_with_status_0_is_a_failure_not_a_delivery() {
     let s = start(&cfg()).await;
-    let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let rx = Esme::bound(s.addr, BindAs::Rx, "acme", "pw").await;
     let registry = s.registry.clone();
     let sent = tokio::spawn(async move { registry.deliver(receipt("m")).await });
     let p = rx.recv().await;
@@ -194,7 +190,7 @@ async fn generic_nack_with_status_0_is_a_failure_not_a_delivery() {
     let registry = s.registry.clone();
     let sent = tokio::spawn(async move { registry.deliver(receipt("m2")).await });
     let p = rx.recv().await;
-    answer_ok(&mut rx, &p, sent).await;
+    answer_ok(&rx, &p, sent).await;
 }
 
 #[tokio::test]
@@ -205,7 +201,7 @@ async fn unanswered_deliver_sm_times_out_after_retries() {
             .set("server.outbound_retries", 1),
     )
     .await;
-    let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let rx = Esme::bound(s.addr, BindAs::Rx, "acme", "pw").await;
     let registry = s.registry.clone();
     let sent = tokio::spawn(async move { registry.deliver(receipt("m")).await });
     let first = rx.recv().await;
@@ -232,7 +228,7 @@ async fn no_receiver_bound_means_no_receiver() {
         s.registry.deliver(receipt("m")).await,
         Err(DeliverError::NoReceiver)
     );
-    let _tx = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    let _tx = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
     assert_eq!(
         s.registry.deliver(receipt("m")).await,
         Err(DeliverError::NoReceiver)
@@ -243,9 +239,9 @@ async fn no_receiver_bound_means_no_receiver() {
 async fn receiver_bound_fires_for_receiver_and_transceiver_binds_only() {
     let s = start(&cfg()).await;
     let mut bound = s.registry.receiver_bound();
-    let _tx = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
-    let _rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
-    let _trx = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let _tx = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
+    let _rx = Esme::bound(s.addr, BindAs::Rx, "acme", "pw").await;
+    let _trx = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
     let wait = Duration::from_secs(5);
     assert_eq!(
         tokio::time::timeout(wait, bound.recv())
@@ -270,7 +266,7 @@ async fn receiver_bound_fires_for_receiver_and_transceiver_binds_only() {
 #[tokio::test]
 async fn outbound_window_bounds_unanswered_deliver_sm_per_session() {
     let s = start(cfg().set("server.outbound_window", 2)).await;
-    let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let rx = Esme::bound(s.addr, BindAs::Rx, "acme", "pw").await;
     let mut sends = Vec::new();
     for i in 0..3 {
         let registry = s.registry.clone();

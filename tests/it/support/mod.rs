@@ -4,7 +4,7 @@
 //! * [`servers`] — real Redis / Valkey / Mongo-protocol servers on free ports;
 //! * [`cluster`] — Redis / Valkey clusters of such servers: failover, slot moves;
 //! * [`backend`] — the Redis of a test: one server or a cluster, and [`both!`](backend::both);
-//! * [`smpp_client`] — a small SMPP client over plain or TLS sockets;
+//! * [`esme`] — the SMPP client, over plain or TLS sockets;
 //! * [`server_harness`] — smppd's SMPP server in-process with a recording service;
 //! * [`local_limits`] — that service's account limits, one node's, in memory;
 //! * [`hostile`] — fixtures, raw sockets and checks of the hostile/security tests;
@@ -20,6 +20,7 @@ pub mod backend;
 pub mod cluster;
 pub mod config;
 pub mod e2e;
+pub mod esme;
 pub mod harness;
 pub mod hostile;
 pub mod local_limits;
@@ -27,7 +28,6 @@ pub mod messages;
 pub mod own_process;
 pub mod server_harness;
 pub mod servers;
-pub mod smpp_client;
 pub mod webdriver;
 
 /// What a [`wait_for`] check answers: `bool` (ready or not), `Option<T>` (ready
