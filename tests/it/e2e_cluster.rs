@@ -43,6 +43,7 @@ use crate::support::e2e::*;
 use crate::support::esme::*;
 use crate::support::messages::*;
 use crate::support::servers::{RedisKind, RedisServer};
+use crate::support::wait_for;
 
 /// Relative validity of 3 seconds.
 const THREE_SECONDS: &str = "000000000003000R";
@@ -209,27 +210,6 @@ fn spawn_pinger(
 
 fn snapshot(log: &Log) -> Vec<Sent> {
     log.lock().unwrap().clone()
-}
-
-/// Polls `check` every 20 ms until it holds; panics after `timeout` with `what` and
-/// the last thing `check` said.
-async fn wait_until(
-    what: &str,
-    timeout: Duration,
-    mut check: impl AsyncFnMut() -> Result<(), String>,
-) {
-    let start = Instant::now();
-    loop {
-        let last = match check().await {
-            Ok(()) => return,
-            Err(e) => e,
-        };
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}; last seen: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn now_ms() -> i64 {
@@ -461,7 +441,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
         .collect();
 
     // Load running on both lanes, incomplete messages pending in the dead partitions.
-    wait_until("load on both lanes", T, async || {
+    wait_for("load on both lanes", T, async || {
         let l = snapshot(&log);
         let count = |lane, shape| {
             l.iter()
@@ -505,7 +485,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
     }
 
     // The dead partitions take submits again (single and multi-part).
-    wait_until("submits to the failed-over partitions", T, async || {
+    wait_for("submits to the failed-over partitions", T, async || {
         let l = snapshot(&log);
         let n = l
             .iter()
@@ -592,7 +572,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
     let acked: Vec<&Sent> = log.iter().filter(|s| s.ok()).collect();
     let acked_ids: HashSet<&str> = acked.iter().map(|s| s.id.as_deref().unwrap()).collect();
     let drain_started = Instant::now();
-    wait_until("every acknowledged segment in an outcome", T, async || {
+    wait_for("every acknowledged segment in an outcome", T, async || {
         let docs = env.docs().await;
         let by = segments_by_doc(&docs);
         let missing = acked_ids.iter().filter(|id| !by.contains_key(**id)).count();
@@ -668,7 +648,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
         .copied()
         .filter(|id| by.contains_key(*id))
         .collect();
-    wait_until("a receipt for every acknowledged segment", T, async || {
+    wait_for("a receipt for every acknowledged segment", T, async || {
         let got = receipt_counts(&rx);
         let n = want.iter().filter(|id| !got.contains_key(**id)).count();
         (n == 0)
@@ -676,7 +656,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
             .ok_or(format!("{n} of {} receipts missing", want.len()))
     })
     .await;
-    wait_until("nothing of the test left in Redis", T, async || {
+    wait_for("nothing of the test left in Redis", T, async || {
         let left = leftover(&env);
         left.is_empty()
             .then_some(())
@@ -821,7 +801,7 @@ async fn slot_migration_under_load(kind: RedisKind, legacy: bool, ballast: usize
         }
         .spawn(log.clone(), stop.clone()),
     ];
-    wait_until("load on both lanes", T, async || {
+    wait_for("load on both lanes", T, async || {
         let l = snapshot(&log);
         let n = |lane| l.iter().filter(|s| s.ok() && s.lane == lane).count();
         (n("moved") >= 10 && n("other") >= 10)
@@ -869,7 +849,7 @@ async fn slot_migration_under_load(kind: RedisKind, legacy: bool, ballast: usize
         .filter(|s| s.lane == "pending")
         .map(|s| s.id.clone().unwrap())
         .collect();
-    wait_until(
+    wait_for(
         "the pending messages' outcomes and submits after the move",
         T,
         async || {
@@ -919,7 +899,7 @@ async fn slot_migration_under_load(kind: RedisKind, legacy: bool, ballast: usize
     // partial outcome whose deadline came after the move.
     let acked: Vec<&Sent> = log.iter().filter(|s| s.ok()).collect();
     let acked_ids: HashSet<&str> = acked.iter().map(|s| s.id.as_deref().unwrap()).collect();
-    wait_until("every acknowledged segment in an outcome", T, async || {
+    wait_for("every acknowledged segment in an outcome", T, async || {
         let docs = env.docs().await;
         let by = segments_by_doc(&docs);
         let missing = acked_ids.iter().filter(|id| !by.contains_key(**id)).count();
@@ -929,7 +909,7 @@ async fn slot_migration_under_load(kind: RedisKind, legacy: bool, ballast: usize
     })
     .await;
     let rx = [&rx_a, &rx_b];
-    wait_until("a receipt for every acknowledged segment", T, async || {
+    wait_for("a receipt for every acknowledged segment", T, async || {
         let got = receipt_counts(&rx);
         let n = acked_ids
             .iter()
@@ -940,7 +920,7 @@ async fn slot_migration_under_load(kind: RedisKind, legacy: bool, ballast: usize
             .ok_or(format!("{n} receipts missing"))
     })
     .await;
-    wait_until("nothing of the test left in Redis", T, async || {
+    wait_for("nothing of the test left in Redis", T, async || {
         let left = leftover(&env);
         left.is_empty()
             .then_some(())

@@ -16,6 +16,7 @@ use crate::support::e2e::*;
 use crate::support::esme::*;
 use crate::support::messages::*;
 use crate::support::servers::RedisKind;
+use crate::support::wait_for;
 
 /// Submits segments 1 and 2 (GSM) of a 3-part UDH8 message with a 2 s validity.
 async fn two_of_three(esme: &Esme, reference: u16, dest: &str) -> Vec<String> {
@@ -173,15 +174,15 @@ both!(
         // Wait for every receipt, then for Redis to be empty again (every receipt
         // acknowledged, nothing left to claim or write): a second processing would
         // have had to happen by then.
-        let start = std::time::Instant::now();
-        while receipts().len() < total {
-            assert!(
-                start.elapsed() < T,
-                "{} of {total} receipts",
-                receipts().len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for(&format!("{total} receipts"), T, async || {
+            let n = receipts().len();
+            if n >= total {
+                Ok(())
+            } else {
+                Err(format!("{n} of {total}"))
+            }
+        })
+        .await;
         env.wait_dbsize(base, T).await;
         let docs_after = env.docs().await;
         assert_eq!(docs_after.len(), docs.len());
@@ -354,21 +355,17 @@ both!(
             let sm = segment("SENDER", &format!("4200{i:02}"), None, 0, &gsm("x"), 1, "");
             ids.push(tx.submit_ok(sm).await);
         }
-        let start = std::time::Instant::now();
-        let lease_end = loop {
+        let lease_end = wait_for("a leased outbox entry", T, async || {
             let now = env.redis_time_ms();
             let scores = outbox_scores(&env);
             // The writer retries its first batch forever: later ones stay unleased.
             let leased: Vec<i64> = scores.iter().copied().filter(|s| *s > now).collect();
-            if scores.len() == ids.len() && !leased.is_empty() {
-                break *leased.iter().min().unwrap();
+            match leased.iter().min() {
+                Some(first) if scores.len() == ids.len() => Ok(*first),
+                _ => Err(format!("outbox {scores:?} at {now}")),
             }
-            assert!(
-                start.elapsed() < T,
-                "never leased: outbox {scores:?} at {now}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        })
+        .await;
         a.kill();
 
         // Same node_id, new epoch: it takes those leases back at start instead of
@@ -428,13 +425,11 @@ both!(
         // `P{t}:timers`, which goes away with its last field.
         let timer_keys = format!("{}{{*}}:t:*", env.prefix);
         let timer_hashes = format!("{}{{*}}:timers", env.prefix);
-        let start = std::time::Instant::now();
-        while !env.redis_cmd(&["KEYS", &timer_keys]).starts_with("*0")
-            || !env.redis_cmd(&["KEYS", &timer_hashes]).starts_with("*0")
-        {
-            assert!(start.elapsed() < T, "timers never expired");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for("the timers to expire", T, async || {
+            env.redis_cmd(&["KEYS", &timer_keys]).starts_with("*0")
+                && env.redis_cmd(&["KEYS", &timer_hashes]).starts_with("*0")
+        })
+        .await;
         // The node's own timer heap runs the claim-due pass at the deadlines on both
         // backends (the heap knew them from `P:armed`), no event needed: the events
         // that went to nobody are only the backstop, and the recovery pass after the
@@ -460,11 +455,10 @@ both!(
             assert_partial(&d, group, &["first ", "second "], &[3]);
         }
         // (The documents were there before it could resubscribe.)
-        let start = std::time::Instant::now();
-        while app.store.stats().subscriptions <= subscriptions {
-            assert!(start.elapsed() < T, "it never resubscribed");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for("it to resubscribe", T, async || {
+            app.store.stats().subscriptions > subscriptions
+        })
+        .await;
         let all: Vec<String> = ids.concat();
         let got = rx.wait_delivered(all.len(), T).await;
         assert_receipts(&got, &all, ReceiptStat::Delivrd);

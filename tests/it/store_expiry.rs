@@ -416,15 +416,15 @@ both!(
 
 /// Polls the store's stats until `ok` holds (fails after [`T`]).
 async fn wait_stats(store: &Store, ok: impl Fn(&smppd::store::StatsSnapshot) -> bool, what: &str) {
-    let start = std::time::Instant::now();
-    loop {
+    wait_for(what, T, async || {
         let s = store.stats();
         if ok(&s) {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{s:?}"))
         }
-        assert!(start.elapsed() < T, "{what}: never ({s:?})");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    })
+    .await
 }
 
 both!(
