@@ -147,10 +147,14 @@ async fn bind_brute_force_blocks_the_address_for_block_for() {
 
     let guesses = [("acme", "guess1"), ("acme", "guess2"), ("nobody", "pw")];
     assert_eq!(guesses.len() as u32, MAX_FAILURES);
+    // The block runs block_for from when the server took the last failure: after
+    // it was sent, before it was answered.
     let mut last_failure_sent = Instant::now();
+    let mut last_failure_answered = Instant::now();
     for (i, (id, pw)) in guesses.iter().enumerate() {
         last_failure_sent = Instant::now();
         let (status, took) = attempt("127.0.0.1", s.addr, id, pw).await;
+        last_failure_answered = Instant::now();
         assert_eq!(status, CommandStatus::ESME_RBINDFAIL, "guess {i}");
         assert!(
             took >= DELAY,
@@ -173,12 +177,16 @@ async fn bind_brute_force_blocks_the_address_for_block_for() {
         CommandStatus::ESME_ROK
     );
 
-    // Still refused shortly before block_for has passed since the last failure...
+    // Still refused shortly before block_for has passed since the last failure was
+    // sent (so before the block can end)... A block's end is a time: a bind sent
+    // 400 ms before it is the only way to see it has not ended, and it fails only
+    // if that bind takes longer than that to reach the server.
     tokio::time::sleep_until(last_failure_sent + BLOCK_FOR - Duration::from_millis(400)).await;
     let (status, _) = attempt("127.0.0.1", s.addr, "acme", "pw").await;
     assert_eq!(status, CommandStatus::ESME_RBINDFAIL, "block ended early");
-    // ...and allowed after it.
-    tokio::time::sleep_until(last_failure_sent + BLOCK_FOR + Duration::from_millis(300)).await;
+    // ...and allowed once block_for has passed since it was answered (so the block
+    // has ended, however slow this machine is).
+    tokio::time::sleep_until(last_failure_answered + BLOCK_FOR).await;
     let (status, _) = attempt("127.0.0.1", s.addr, "acme", "pw").await;
     assert_eq!(
         status,
@@ -197,7 +205,9 @@ async fn success_after_an_expired_block_clears_the_failure_count() {
         let (status, _) = attempt("127.0.0.1", s.addr, "acme", pw).await;
         assert_eq!(status, CommandStatus::ESME_RBINDFAIL);
     }
-    tokio::time::sleep(BLOCK_FOR + Duration::from_millis(300)).await;
+    // The block began before the last failure was answered: it has ended
+    // block_for after that.
+    tokio::time::sleep(BLOCK_FOR).await;
     let (status, _) = attempt("127.0.0.1", s.addr, "acme", "pw").await;
     assert_eq!(status, CommandStatus::ESME_ROK, "never unblocked");
     for pw in ["g4", "g5"] {
@@ -263,7 +273,11 @@ async fn parallel_binds_are_counted_before_their_passwords_are_verified() {
     for (i, c) in wrong.iter().enumerate() {
         c.send(bind(&format!("wrong{i}"))).await;
     }
-    // Behind the wrong ones, while the first of them is still being verified.
+    // Behind the wrong ones, while the first of them is still being verified. The
+    // server tells nothing when it has read a bind before it answers it, and by its
+    // answer (`delay` later) the wrong ones are done and the right one would meet a
+    // block instead of the race under test: a short pause is the only way to put it
+    // behind them.
     tokio::time::sleep(Duration::from_millis(20)).await;
     right.send(bind("pw")).await;
     for (i, c) in clients.iter().enumerate() {

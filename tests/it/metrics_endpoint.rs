@@ -456,15 +456,38 @@ async fn get_from(source: &str, addr: SocketAddr, path: &str, limit: Duration) -
     (status, body.to_string())
 }
 
-/// Opens `n` connections from `source` that send nothing.
+/// Opens `n` connections from `source` that send nothing. The endpoint takes (or
+/// refuses) a slot as it accepts a connection, in the order of the listen queue: a
+/// connection made after these is accepted after them.
 async fn idle_from(source: &str, addr: SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
     let mut out = Vec::new();
     for _ in 0..n {
         out.push(connect_from(source, addr).await);
     }
-    // A 503 is written as soon as the connection is accepted.
-    tokio::time::sleep(Duration::from_millis(200)).await;
     out
+}
+
+/// Waits until `n` of `conns` were answered 503 (written as each was accepted), then
+/// returns how many were: the others hold a slot. A 503 for one of those would have
+/// been written when it was accepted, before these: it would be there by then.
+async fn answered_503s(conns: &[tokio::net::TcpStream], n: usize) -> usize {
+    let mut answered = vec![false; conns.len()];
+    let mut look = || {
+        for (s, a) in conns.iter().zip(answered.iter_mut()) {
+            *a = *a || answered_503(s);
+        }
+        answered.iter().filter(|a| **a).count()
+    };
+    wait_for(&format!("{n} answers 503"), WAIT, async || {
+        let k = look();
+        if k >= n {
+            Ok(())
+        } else {
+            Err(format!("{k} so far"))
+        }
+    })
+    .await;
+    look()
 }
 
 /// Whether `s` was answered 503 (else it holds a slot, waiting for its request).
@@ -493,8 +516,8 @@ async fn idle_sockets_of_one_address_leave_room_for_a_scrape_from_another() {
         get_from("127.0.0.2", app.metrics, "/metrics", Duration::from_secs(1)).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("smppd_binds"), "{body}");
-    let holding = idle.iter().filter(|s| !answered_503(s)).count();
-    assert_eq!(holding, PER_ADDRESS, "slots held by 127.0.0.1");
+    let refused = answered_503s(&idle, idle.len() - PER_ADDRESS).await;
+    assert_eq!(idle.len() - refused, PER_ADDRESS, "slots held by 127.0.0.1");
     drop(idle);
     app.stop().await;
 }
@@ -510,7 +533,7 @@ async fn with_every_slot_taken_a_client_gets_503_at_once() {
     for source in 1..=SLOTS / PER_ADDRESS {
         idle.extend(idle_from(&format!("127.0.0.{source}"), app.metrics, PER_ADDRESS).await);
     }
-    assert!(!idle.iter().any(answered_503), "16 slots, 16 held");
+    // Accepted after the idle ones, which took every slot as they were accepted.
     let (status, body) = get_from(
         "127.0.0.99",
         app.metrics,
@@ -519,6 +542,8 @@ async fn with_every_slot_taken_a_client_gets_503_at_once() {
     )
     .await;
     assert_eq!(status, 503, "{body}");
+    // A 503 to one of them would have been written before that one.
+    assert!(!idle.iter().any(answered_503), "16 slots, 16 held");
     drop(idle);
     // Once the slots are free again, scrapes are served.
     let m = app.metrics;

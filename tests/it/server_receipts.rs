@@ -276,7 +276,16 @@ async fn outbound_window_bounds_unanswered_deliver_sm_per_session() {
     }
     let a = rx.recv().await;
     let b = rx.recv().await;
-    // The third waits for a free slot.
+    let in_flight: usize = s
+        .registry
+        .binds()
+        .iter()
+        .map(|b| b.outbound_in_flight)
+        .sum();
+    assert_eq!(in_flight, 2, "the window's worth unanswered");
+    // The third waits for a free slot. Nothing tells that smppd holds a deliver_sm
+    // back but its absence: a short look, after the first two arrived, is the only
+    // way to see it.
     assert!(tokio::time::timeout(Duration::from_millis(200), rx.recv())
         .await
         .is_err());
