@@ -1,5 +1,6 @@
 //! Driving the store directly: real Redis/Valkey and Mongo-protocol servers, a test
-//! receipt sink standing in for the session side, request builders and waits.
+//! receipt sink standing in for the session side, the store's requests ([`request`],
+//! of `messages::segment`), partition keys and outcome reads.
 //!
 //! Used by the `store_*` test modules (`use crate::support::harness::*;`), whose
 //! scenarios run on both servers through `both!(standalone …)`

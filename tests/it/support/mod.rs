@@ -1,15 +1,29 @@
 //! Shared helpers of the integration tests (one module tree, used by every test
-//! module as `crate::support::…`):
+//! module as `crate::support::…`). One of each: one SMPP client, one config builder,
+//! one macro for "run on Redis 7.0 and Valkey 9", one wait.
 //!
+//! * [`esme`] — the SMPP client ([`esme::Esme`]): plain or TLS, read one PDU at a
+//!   time (server, state, hostile tests) or answering in the background, deliveries
+//!   collected (end-to-end tests);
+//! * [`config`] — the config builder ([`config::TestConfig`]) of every config.toml a
+//!   test writes;
+//! * [`backend`] — the Redis of a test: one server or a 3-primary cluster; the macro
+//!   [`both!`](backend::both) (`both!(name, …)`: Redis 7.0 and Valkey 9, standalone
+//!   and clustered; `both!(standalone name, …)`: the two standalone) and
+//!   [`backend::wait_dbsize`];
+//! * [`wait_for`] — waits for a condition of state that tells no one when it
+//!   changes (a PDU, a delivery or a notification is awaited instead);
+//! * [`messages`] — submit_sm and segment builders, GSM / UCS-2 text, readers of the
+//!   outcome documents;
 //! * [`servers`] — real Redis / Valkey / Mongo-protocol servers on free ports;
 //! * [`cluster`] — Redis / Valkey clusters of such servers: failover, slot moves;
-//! * [`backend`] — the Redis of a test: one server or a cluster, and [`both!`](backend::both);
-//! * [`esme`] — the SMPP client, over plain or TLS sockets;
 //! * [`server_harness`] — smppd's SMPP server in-process with a recording service;
 //! * [`local_limits`] — that service's account limits, one node's, in memory;
-//! * [`hostile`] — fixtures, raw sockets and checks of the hostile/security tests;
-//! * [`harness`] — the store driven directly;
-//! * [`e2e`] — the whole smppd over real sockets;
+//! * [`harness`] — the store driven directly, with a receipt sink standing in for the
+//!   sessions;
+//! * [`e2e`] — the whole smppd (in-process or the spawned binary) on real servers;
+//! * [`hostile`] — fixtures, raw sockets (bytes no client would send) and checks of
+//!   the hostile/security tests;
 //! * [`webdriver`] — headless Chromium for the console test;
 //! * [`own_process`] — one test alone in a process of its own.
 //!

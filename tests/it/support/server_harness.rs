@@ -1,5 +1,6 @@
-//! Starts smppd in-process on 127.0.0.1:0 with a recording test double as its
-//! MessageService, and generates TLS certificates at test time.
+//! Starts smppd's SMPP server in-process on 127.0.0.1:0 with a recording test double
+//! as its MessageService, from a `config::TestConfig` (a TLS listener added when
+//! asked, with certificates generated at test time).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
