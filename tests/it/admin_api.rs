@@ -3,7 +3,6 @@
 //! unbound, messages looked up, two nodes sharing one Redis, and the `smppd binds`,
 //! `unbind` and `hash-password` commands of the built binary.
 
-use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -16,8 +15,11 @@ use smppd::config::{Config, ConfigSource, EnvOverrides};
 use smppd::server::ServerHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
+use crate::support::messages::submit_sm;
 use crate::support::servers::{MongoServer, RedisKind, RedisServer};
-use crate::support::smpp_client::{self, Client};
+use crate::support::wait_for;
 
 /// How long any condition may take to come true.
 const WAIT: Duration = Duration::from_secs(20);
@@ -35,21 +37,24 @@ fn admin_token_hash() -> String {
         .to_string()
 }
 
-fn config(redis: &RedisServer, mongo: &MongoServer, name: &str, node: &str) -> String {
-    format!(
-        "[server]\nsystem_id = \"smppd-test\"\nnode_id = \"{node}\"\nlisten = \"127.0.0.1:0\"\n\
-         response_timeout = \"2s\"\nshutdown_grace = \"2s\"\n\
-         [server.bind_failures]\nmax_failures = 100\ndelay = \"0\"\n\
-         [redis]\nurl = \"{}\"\nkey_prefix = \"{name}:\"\n\
-         [mongodb]\nuri = \"{}\"\ndatabase = \"{name}\"\n\
-         [admin]\nlisten = \"127.0.0.1:0\"\n\
-         tokens = [ {{ token = \"{READ_TOKEN}\", role = \"read\" }}, \
-                    {{ token_hash = \"{}\", role = \"admin\" }} ]\n\
-         [[esme]]\nsystem_id = \"{name}\"\npassword = \"pw\"\nwindow = 7\n",
-        redis.url(),
-        mongo.uri(),
-        admin_token_hash()
-    )
+/// Node `node` on the test's servers, its keys and database called `name`, the
+/// admin API on with a read token and an admin token (its hash), one account `name`.
+fn config(redis: &RedisServer, mongo: &MongoServer, name: &str, node: &str) -> TestConfig {
+    let mut c = TestConfig::new();
+    c.set("server.node_id", node)
+        .set("server.shutdown_grace", "2s")
+        .set("redis.url", redis.url())
+        .set("redis.key_prefix", format!("{name}:"))
+        .set("mongodb.uri", mongo.uri())
+        .set("mongodb.database", name)
+        .set("admin.listen", "127.0.0.1:0")
+        .toml(&format!(
+            "[admin]\ntokens = [ {{ token = \"{READ_TOKEN}\", role = \"read\" }}, \
+             {{ token_hash = \"{}\", role = \"admin\" }} ]\n",
+            admin_token_hash()
+        ))
+        .esme(name, "window = 7");
+    c
 }
 
 /// A running App: its SMPP and admin addresses, and how to stop it.
@@ -71,7 +76,8 @@ impl Running {
     }
 }
 
-async fn start_app(text: String) -> Running {
+async fn start_app(config: TestConfig) -> Running {
+    let text = config.text();
     let config = Config::from_toml(&text, &EnvOverrides::default(), None).unwrap();
     let app = App::start(ConfigSource::Inline(text), Arc::new(config))
         .await
@@ -123,23 +129,6 @@ async fn get_json(addr: SocketAddr, path: &str, token: &str) -> serde_json::Valu
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
-/// Re-evaluates `check` until it returns `Some`, failing after [`WAIT`].
-async fn wait_for<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut pause = Duration::from_millis(10);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(200));
-    }
-}
-
 fn binds_of<'a>(reply: &'a serde_json::Value, system_id: &str) -> Vec<&'a serde_json::Value> {
     reply["binds"]
         .as_array()
@@ -150,7 +139,7 @@ fn binds_of<'a>(reply: &'a serde_json::Value, system_id: &str) -> Vec<&'a serde_
 }
 
 /// The ESME answers the server's unbind, then sees the connection close.
-async fn answer_unbind(c: &mut Client) {
+async fn answer_unbind(c: &Esme) {
     let p = c.recv().await;
     assert_eq!(p.body, Body::Unbind, "{p:?}");
     c.send(Pdu::new(p.sequence_number, Body::UnbindResp)).await;
@@ -284,8 +273,8 @@ async fn a_bound_esme_is_listed_counted_and_unbound() {
     assert_eq!(reply["node"], "node-a");
     assert!(binds_of(&reply, acct).is_empty(), "{reply}");
 
-    let mut esme = Client::bound(app.smpp, CommandId::BIND_TRANSCEIVER, acct, "pw").await;
-    let r = esme.submit("491701", b"hello").await;
+    let esme = Esme::bound(app.smpp, BindAs::Trx, acct, "pw").await;
+    let r = esme.submit(submit_sm("491701", b"hello")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     // Its receipt comes back on the same transceiver bind.
     let p = esme.recv().await;
@@ -293,7 +282,7 @@ async fn a_bound_esme_is_listed_counted_and_unbound() {
     esme.send(Pdu::new(p.sequence_number, Body::DeliverSmResp(None)))
         .await;
 
-    let reply = wait_for("the receipt counted", || async {
+    let reply = wait_for("the receipt counted", WAIT, || async {
         let r = get_json(a, "/api/binds", READ_TOKEN).await;
         (binds_of(&r, acct)
             .first()
@@ -343,7 +332,7 @@ async fn a_bound_esme_is_listed_counted_and_unbound() {
     assert_eq!(status, 202, "{body}");
     let r: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(r["system_id"], acct);
-    answer_unbind(&mut esme).await;
+    answer_unbind(&esme).await;
     let reply = get_json(a, "/api/binds", READ_TOKEN).await;
     assert!(binds_of(&reply, acct).is_empty(), "{reply}");
     app.stop().await;
@@ -357,8 +346,8 @@ async fn a_submitted_message_is_looked_up_by_its_id() {
     let app = start_app(config(&redis, &mongo, acct, "node-a")).await;
     let a = app.admin;
 
-    let mut esme = Client::bound(app.smpp, CommandId::BIND_TRANSMITTER, acct, "pw").await;
-    let r = esme.submit("491701", b"hello").await;
+    let esme = Esme::bound(app.smpp, BindAs::Tx, acct, "pw").await;
+    let r = esme.submit(submit_sm("491701", b"hello")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     let Body::SubmitSmResp(Some(resp)) = r.body else {
         panic!("{r:?}");
@@ -367,7 +356,7 @@ async fn a_submitted_message_is_looked_up_by_its_id() {
 
     // A single-part message finishes at once; its outcome reaches MongoDB soon after.
     let path = format!("/api/messages/{id}");
-    let m = wait_for("the outcome in MongoDB", || async {
+    let m = wait_for("the outcome in MongoDB", WAIT, || async {
         let m = get_json(a, &path, READ_TOKEN).await;
         m["outcome"].is_object().then_some(m)
     })
@@ -384,7 +373,7 @@ async fn a_submitted_message_is_looked_up_by_its_id() {
     assert!(!m.to_string().contains("hello"), "no message text: {m}");
 
     // A message still waiting for its second segment: ENROUTE, from Redis.
-    let mut first = smpp_client::submit_sm("491702", &[5, 0, 3, 9, 2, 1, b'x']);
+    let mut first = crate::support::messages::submit_sm("491702", &[5, 0, 3, 9, 2, 1, b'x']);
     first.esm_class = 0x40;
     let r = esme.request(Body::SubmitSm(first)).await;
     let Body::SubmitSmResp(Some(resp)) = r.body else {
@@ -417,9 +406,9 @@ async fn binds_of_every_node_on_the_redis_are_listed() {
     let node_a = start_app(config(&redis, &mongo, acct, "node-a")).await;
     let node_b = start_app(config(&redis, &mongo, acct, "node-b")).await;
 
-    let mut esme = Client::bound(node_b.smpp, CommandId::BIND_RECEIVER, acct, "pw").await;
+    let esme = Esme::bound(node_b.smpp, BindAs::Rx, acct, "pw").await;
     // Node b republishes on the bind; node a lists it as node b's.
-    let reply = wait_for("node b's bind listed on node a", || async {
+    let reply = wait_for("node b's bind listed on node a", WAIT, || async {
         let r = get_json(node_a.admin, "/api/binds", READ_TOKEN).await;
         (binds_of(&r, acct).len() == 1).then_some(r)
     })
@@ -450,8 +439,8 @@ async fn binds_of_every_node_on_the_redis_are_listed() {
             .0,
         202
     );
-    answer_unbind(&mut esme).await;
-    wait_for("node b's bind gone from node a's list", || async {
+    answer_unbind(&esme).await;
+    wait_for("node b's bind gone from node a's list", WAIT, || async {
         let r = get_json(node_a.admin, "/api/binds", READ_TOKEN).await;
         binds_of(&r, acct).is_empty().then_some(())
     })
@@ -535,7 +524,7 @@ async fn the_cli_lists_binds_looks_up_messages_and_unbinds() {
     let acct = "acli";
     let app = start_app(config(&redis, &mongo, acct, "node-cli")).await;
     let a = app.admin;
-    let mut esme = Client::bound(app.smpp, CommandId::BIND_TRANSCEIVER, acct, "pw").await;
+    let esme = Esme::bound(app.smpp, BindAs::Trx, acct, "pw").await;
 
     let out = cli(a, READ_TOKEN, &["binds"]).await;
     assert!(out.status.success(), "{out:?}");
@@ -572,7 +561,7 @@ async fn the_cli_lists_binds_looks_up_messages_and_unbinds() {
     );
 
     // By bind id: a second bind of the account goes, the first stays.
-    let mut second = Client::bound(app.smpp, CommandId::BIND_TRANSMITTER, acct, "pw").await;
+    let second = Esme::bound(app.smpp, BindAs::Tx, acct, "pw").await;
     let reply: smppd::admin::api::BindsReply =
         serde_json::from_slice(&cli(a, READ_TOKEN, &["binds", "--json"]).await.stdout).unwrap();
     let id = reply
@@ -583,7 +572,7 @@ async fn the_cli_lists_binds_looks_up_messages_and_unbinds() {
         .id;
     let out = cli(a, ADMIN_TOKEN, &["unbind", &id.to_string()]).await;
     assert!(out.status.success(), "{out:?}");
-    answer_unbind(&mut second).await;
+    answer_unbind(&second).await;
     let reply: smppd::admin::api::BindsReply =
         serde_json::from_slice(&cli(a, READ_TOKEN, &["binds", "--json"]).await.stdout).unwrap();
     assert_eq!(reply.binds.len(), 1, "{reply:?}");
@@ -593,7 +582,7 @@ async fn the_cli_lists_binds_looks_up_messages_and_unbinds() {
     let out = cli(a, ADMIN_TOKEN, &["unbind", acct]).await;
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stdout).contains(acct));
-    answer_unbind(&mut esme).await;
+    answer_unbind(&esme).await;
     let out = cli(a, ADMIN_TOKEN, &["unbind", acct]).await;
     assert!(!out.status.success(), "nothing left to unbind");
     app.stop().await;
@@ -612,7 +601,8 @@ async fn tokens_never_reach_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     let text = config(&redis, &mongo, "alog", "node-log")
-        .replace("[server]\n", "[server]\nlog_format = \"json\"\n");
+        .set("server.log_format", "json")
+        .text();
     std::fs::write(&path, text).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     let mut child = smppd()
@@ -660,14 +650,14 @@ async fn tokens_never_reach_the_log() {
     .unwrap_or_else(|_| panic!("smppd did not start:\n{}", log.join("\n")));
     let (smpp, admin) = (smpp.unwrap(), admin.unwrap());
 
-    let mut esme = Client::bound(smpp, CommandId::BIND_TRANSMITTER, "alog", "pw").await;
+    let esme = Esme::bound(smpp, BindAs::Tx, "alog", "pw").await;
     for token in [READ_TOKEN, ADMIN_TOKEN, WRONG] {
         http(admin, "GET", "/api/binds", Some(token)).await;
     }
     http(admin, "POST", "/api/binds/1/unbind", Some(READ_TOKEN)).await;
     let (status, _, body) = http(admin, "POST", "/api/binds/1/unbind", Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 202, "{body}");
-    answer_unbind(&mut esme).await;
+    answer_unbind(&esme).await;
 
     let pid = child.id().to_string();
     assert!(Command::new("kill")
@@ -711,8 +701,8 @@ async fn a_reload_replaces_the_tokens() {
     let mongo = MongoServer::start();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
-    let text = config(&redis, &mongo, "areload", "node-r");
-    std::fs::write(&path, &text).unwrap();
+    let mut test_config = config(&redis, &mongo, "areload", "node-r");
+    std::fs::write(&path, test_config.text()).unwrap();
     let config = Config::load(&path).unwrap().config;
     let app = App::start(ConfigSource::File(path.clone()), Arc::new(config))
         .await
@@ -723,14 +713,10 @@ async fn a_reload_replaces_the_tokens() {
 
     get_json(admin, "/api/whoami", ADMIN_TOKEN).await;
     const NEW: &str = "new-read-token-0123456789";
-    let tokens_start = text.find("tokens = [").unwrap();
-    let tokens_end = tokens_start + text[tokens_start..].find('\n').unwrap();
-    let replaced = format!(
-        "{}tokens = [ {{ token = \"{NEW}\", role = \"read\" }} ]{}",
-        &text[..tokens_start],
-        &text[tokens_end..]
-    );
-    std::fs::write(&path, replaced).unwrap();
+    test_config.remove("admin.tokens").toml(&format!(
+        "[admin]\ntokens = [ {{ token = \"{NEW}\", role = \"read\" }} ]\n"
+    ));
+    std::fs::write(&path, test_config.text()).unwrap();
     handle.reload().unwrap();
 
     for old in [READ_TOKEN, ADMIN_TOKEN] {

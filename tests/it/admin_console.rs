@@ -12,8 +12,10 @@ use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 use smppd::app::App;
 use smppd::config::{Config, ConfigSource, EnvOverrides};
 
+use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
+use crate::support::messages::submit_sm;
 use crate::support::servers::{MongoServer, RedisKind, RedisServer};
-use crate::support::smpp_client::Client;
 use crate::support::webdriver::Browser;
 
 const ADMIN_TOKEN: &str = "console-admin-token-0123456789";
@@ -38,17 +40,20 @@ async fn the_console_lists_a_bind_looks_up_a_message_and_unbinds() {
     let redis = RedisServer::start(RedisKind::Redis7);
     let mongo = MongoServer::start();
     let acct = "aweb";
-    let text = format!(
-        "[server]\nnode_id = \"node-web\"\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"2s\"\n\
-         [server.bind_failures]\nmax_failures = 100\ndelay = \"0\"\n\
-         [redis]\nurl = \"{}\"\nkey_prefix = \"{acct}:\"\n\
-         [mongodb]\nuri = \"{}\"\ndatabase = \"{acct}\"\n\
-         [admin]\nlisten = \"127.0.0.1:0\"\n\
-         tokens = [ {{ token = \"{ADMIN_TOKEN}\", role = \"admin\" }}, {{ token = \"{READ_TOKEN}\", role = \"read\" }} ]\n\
-         [[esme]]\nsystem_id = \"{acct}\"\npassword = \"pw\"\n",
-        redis.url(),
-        mongo.uri()
-    );
+    let text = TestConfig::new()
+        .set("server.node_id", "node-web")
+        .set("server.shutdown_grace", "2s")
+        .set("redis.url", redis.url())
+        .set("redis.key_prefix", format!("{acct}:"))
+        .set("mongodb.uri", mongo.uri())
+        .set("mongodb.database", acct)
+        .set("admin.listen", "127.0.0.1:0")
+        .toml(&format!(
+            "[admin]\ntokens = [ {{ token = \"{ADMIN_TOKEN}\", role = \"admin\" }}, \
+             {{ token = \"{READ_TOKEN}\", role = \"read\" }} ]\n"
+        ))
+        .esme(acct, "")
+        .text();
     let config = Config::from_toml(&text, &EnvOverrides::default(), None).unwrap();
     let app = App::start(ConfigSource::Inline(text), Arc::new(config))
         .await
@@ -58,8 +63,8 @@ async fn the_console_lists_a_bind_looks_up_a_message_and_unbinds() {
     let task = tokio::spawn(app.run());
 
     // An ESME bound, with one message submitted and its receipt answered.
-    let mut esme = Client::bound(smpp, CommandId::BIND_TRANSCEIVER, acct, "pw").await;
-    let r = esme.submit("491701", b"hello").await;
+    let esme = Esme::bound(smpp, BindAs::Trx, acct, "pw").await;
+    let r = esme.submit(submit_sm("491701", b"hello")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     let Body::SubmitSmResp(Some(resp)) = r.body else {
         panic!("{r:?}");

@@ -15,6 +15,7 @@ use smppd::config::{Config, ConfigSource, EnvOverrides};
 use smppd::metrics::names;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::support::config::TestConfig;
 use crate::support::servers::{binary_from_env, MongoServer, RedisKind, RedisServer};
 
 fn deploy(file: &str) -> PathBuf {
@@ -200,15 +201,15 @@ async fn get(addr: SocketAddr, path: &str) -> String {
 async fn a_live_scrape_exports_exactly_the_known_families() {
     let redis = RedisServer::start(RedisKind::Redis7);
     let mongo = MongoServer::start();
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n\
-         [redis]\nurl = \"{}\"\nkey_prefix = \"dfiles:\"\n\
-         [mongodb]\nuri = \"{}\"\ndatabase = \"dfiles\"\n\
-         [metrics]\nlisten = \"127.0.0.1:0\"\n\
-         [[esme]]\nsystem_id = \"dfiles\"\npassword = \"pw\"\n",
-        redis.url(),
-        mongo.uri()
-    );
+    let text = TestConfig::new()
+        .set("server.shutdown_grace", "1s")
+        .set("redis.url", redis.url())
+        .set("redis.key_prefix", "dfiles:")
+        .set("mongodb.uri", mongo.uri())
+        .set("mongodb.database", "dfiles")
+        .set("metrics.listen", "127.0.0.1:0")
+        .esme("dfiles", "")
+        .text();
     let config = Config::from_toml(&text, &EnvOverrides::default(), None).unwrap();
     let app = App::start(ConfigSource::Inline(text), Arc::new(config))
         .await

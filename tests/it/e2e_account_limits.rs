@@ -9,7 +9,10 @@ use smpp_protocol::CommandStatus;
 use smppd::service::Rate;
 use smppd::session::tokens::chunk_for;
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 const RATE: u32 = 50;
@@ -54,14 +57,12 @@ both!(
     throughput_and_burst_hold_for_the_sum_over_two_nodes,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "lim-rate").await;
-        env.accounts = env.accounts.replace(
-            "system_id = \"alice\"",
-            &format!("system_id = \"alice\"\nthroughput = {RATE}\nburst = {BURST}"),
-        );
+        env.config
+            .esme("alice", &format!("throughput = {RATE}\nburst = {BURST}"));
         let a = env.spawn_smppd("node-a").await;
         let b = env.spawn_smppd("node-b").await;
-        let on_a = Esme::bind(a.addr, BindAs::Tx, "alice").await;
-        let on_b = Esme::bind(b.addr, BindAs::Tx, "alice").await;
+        let on_a = Esme::answering(a.addr, BindAs::Tx, "alice").await;
+        let on_b = Esme::answering(b.addr, BindAs::Tx, "alice").await;
 
         let t0 = Instant::now();
         let (ok_a, ok_b) = futures::join!(flood(&on_a, SUBMITS), flood(&on_b, SUBMITS));
@@ -103,23 +104,18 @@ both!(
     max_binds_holds_across_two_nodes_and_an_unbind_frees_a_place,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "lim-binds").await;
-        env.accounts = env.accounts.replacen(
-            &format!("system_id = \"alice\"\npassword = \"{PW}\"\nmax_binds = 10"),
-            &format!("system_id = \"alice\"\npassword = \"{PW}\"\nmax_binds = 2"),
-            1,
-        );
-        assert!(env.accounts.contains("max_binds = 2"));
+        env.config.esme("alice", "max_binds = 2");
         let a = env.spawn_smppd("node-a").await;
         let b = env.spawn_smppd("node-b").await;
         let key = format!("{}{{lim:alice}}:binds", env.prefix);
         let places = || int_reply(&env.redis_cmd(&["ZCARD", &key]));
 
-        let first = Esme::bind(a.addr, BindAs::Tx, "alice").await;
-        let _second = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let first = Esme::answering(a.addr, BindAs::Tx, "alice").await;
+        let _second = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         assert_eq!(places(), 2, "two leases, one per bind");
 
         // Node B has no bind of its own, yet the account is full.
-        let (third, status) = Esme::try_bind(b.addr, BindAs::Tx, "alice").await;
+        let (third, status) = Esme::try_answering(b.addr, BindAs::Tx, "alice").await;
         assert_eq!(
             status,
             CommandStatus::ESME_RBINDFAIL,
@@ -127,13 +123,13 @@ both!(
         );
         drop(third);
         // Another account is not affected.
-        let _bob = Esme::bind(b.addr, BindAs::Tx, "bob").await;
+        let _bob = Esme::answering(b.addr, BindAs::Tx, "bob").await;
         assert_eq!(places(), 2);
 
         // unbind_resp comes once the place is given back: the next bind finds it.
         first.unbind().await;
         assert_eq!(places(), 1);
-        let _fourth = Esme::bind(b.addr, BindAs::Rx, "alice").await;
+        let _fourth = Esme::answering(b.addr, BindAs::Rx, "alice").await;
         assert_eq!(places(), 2);
     }
 );

@@ -40,7 +40,10 @@ use tokio::task::{block_in_place, JoinHandle};
 use crate::support::backend::Backend;
 use crate::support::cluster::RedisCluster;
 use crate::support::e2e::*;
+use crate::support::esme::*;
+use crate::support::messages::*;
 use crate::support::servers::{RedisKind, RedisServer};
+use crate::support::wait_for;
 
 /// Relative validity of 3 seconds.
 const THREE_SECONDS: &str = "000000000003000R";
@@ -150,7 +153,7 @@ impl Lane {
             (dest_in(self.dest_base, k, reference, total, p), Some(p))
         };
         for seq in 1..=sent_segs {
-            let concat = (total > 1).then_some((Scheme::Udh8, reference, total, seq));
+            let concat = (total > 1).then_some((ConcatScheme::Udh8, reference, total, seq));
             let text = gsm(&format!("{} {k} {seq} ", self.name));
             let sm = segment("SENDER", &dest, concat, 0, &text, 1, self.validity);
             let esme = &self.esmes[(k + usize::from(seq)) % self.esmes.len()];
@@ -207,27 +210,6 @@ fn spawn_pinger(
 
 fn snapshot(log: &Log) -> Vec<Sent> {
     log.lock().unwrap().clone()
-}
-
-/// Polls `check` every 20 ms until it holds; panics after `timeout` with `what` and
-/// the last thing `check` said.
-async fn wait_until(
-    what: &str,
-    timeout: Duration,
-    mut check: impl AsyncFnMut() -> Result<(), String>,
-) {
-    let start = Instant::now();
-    loop {
-        let last = match check().await {
-            Ok(()) => return,
-            Err(e) => e,
-        };
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}; last seen: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn now_ms() -> i64 {
@@ -359,11 +341,14 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
         &format!("failover{ack_replicas}"),
     )
     .await;
-    env.redis_extra = format!("ack_replicas = {ack_replicas}\n");
+    env.config
+        .set("redis.ack_replicas", i64::from(ack_replicas));
     // Receipts are sent at least once: one delivered just as the primary died may
     // have its done (the delete) lost with it, and goes out again when its lease
     // ends. A short lease (max(1 s x 3 x 1, 5 s) + 5 s) keeps that wait short.
-    env.server_extra = "response_timeout = \"1s\"\noutbound_retries = 0\n".into();
+    env.config
+        .set("server.response_timeout", "1s")
+        .set("server.outbound_retries", 0);
     let a = env.spawn_smppd("node-a").await;
     let b = env.spawn_smppd("node-b").await;
     // The start-up warning says when one primary's failure stops every partition.
@@ -375,7 +360,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
             node.log()
         );
     }
-    let bind = |addr, as_| Esme::bind(addr, as_, "alice");
+    let bind = |addr, as_| Esme::answering(addr, as_, "alice");
     let (dead_a, dead_b) = (
         bind(a.addr, BindAs::Tx).await,
         bind(b.addr, BindAs::Tx).await,
@@ -456,7 +441,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
         .collect();
 
     // Load running on both lanes, incomplete messages pending in the dead partitions.
-    wait_until("load on both lanes", T, async || {
+    wait_for("load on both lanes", T, async || {
         let l = snapshot(&log);
         let count = |lane, shape| {
             l.iter()
@@ -500,7 +485,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
     }
 
     // The dead partitions take submits again (single and multi-part).
-    wait_until("submits to the failed-over partitions", T, async || {
+    wait_for("submits to the failed-over partitions", T, async || {
         let l = snapshot(&log);
         let n = l
             .iter()
@@ -540,7 +525,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
         );
     }
     for e in all_binds {
-        assert!(!e.is_closed(), "{} was unbound", e.system_id);
+        assert!(!e.is_closed(), "{} was unbound", e.system_id());
     }
     let max_rtt = pings.iter().flatten().map(|p| p.1).max().unwrap();
 
@@ -587,7 +572,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
     let acked: Vec<&Sent> = log.iter().filter(|s| s.ok()).collect();
     let acked_ids: HashSet<&str> = acked.iter().map(|s| s.id.as_deref().unwrap()).collect();
     let drain_started = Instant::now();
-    wait_until("every acknowledged segment in an outcome", T, async || {
+    wait_for("every acknowledged segment in an outcome", T, async || {
         let docs = env.docs().await;
         let by = segments_by_doc(&docs);
         let missing = acked_ids.iter().filter(|id| !by.contains_key(**id)).count();
@@ -663,7 +648,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
         .copied()
         .filter(|id| by.contains_key(*id))
         .collect();
-    wait_until("a receipt for every acknowledged segment", T, async || {
+    wait_for("a receipt for every acknowledged segment", T, async || {
         let got = receipt_counts(&rx);
         let n = want.iter().filter(|id| !got.contains_key(**id)).count();
         (n == 0)
@@ -671,7 +656,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
             .ok_or(format!("{n} of {} receipts missing", want.len()))
     })
     .await;
-    wait_until("nothing of the test left in Redis", T, async || {
+    wait_for("nothing of the test left in Redis", T, async || {
         let left = leftover(&env);
         left.is_empty()
             .then_some(())
@@ -698,7 +683,7 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
         .filter(|id| !acked_ids.contains(id.as_str()))
         .count();
     for e in all_binds {
-        assert!(!e.is_closed(), "{} was unbound", e.system_id);
+        assert!(!e.is_closed(), "{} was unbound", e.system_id());
     }
 
     let by_state = docs.iter().fold(BTreeMap::new(), |mut m, d| {
@@ -751,7 +736,7 @@ async fn slot_migration_under_load(kind: RedisKind, legacy: bool, ballast: usize
     let env = Env::start_on(Backend::Cluster(cluster), "reshard").await;
     let a = env.spawn_smppd("node-a").await;
     let b = env.spawn_smppd("node-b").await;
-    let bind = |addr, as_| Esme::bind(addr, as_, "alice");
+    let bind = |addr, as_| Esme::answering(addr, as_, "alice");
     let moved_a = Arc::new(bind(a.addr, BindAs::Tx).await);
     let moved_b = Arc::new(bind(b.addr, BindAs::Tx).await);
     let other_a = Arc::new(bind(a.addr, BindAs::Tx).await);
@@ -816,7 +801,7 @@ async fn slot_migration_under_load(kind: RedisKind, legacy: bool, ballast: usize
         }
         .spawn(log.clone(), stop.clone()),
     ];
-    wait_until("load on both lanes", T, async || {
+    wait_for("load on both lanes", T, async || {
         let l = snapshot(&log);
         let n = |lane| l.iter().filter(|s| s.ok() && s.lane == lane).count();
         (n("moved") >= 10 && n("other") >= 10)
@@ -864,7 +849,7 @@ async fn slot_migration_under_load(kind: RedisKind, legacy: bool, ballast: usize
         .filter(|s| s.lane == "pending")
         .map(|s| s.id.clone().unwrap())
         .collect();
-    wait_until(
+    wait_for(
         "the pending messages' outcomes and submits after the move",
         T,
         async || {
@@ -914,7 +899,7 @@ async fn slot_migration_under_load(kind: RedisKind, legacy: bool, ballast: usize
     // partial outcome whose deadline came after the move.
     let acked: Vec<&Sent> = log.iter().filter(|s| s.ok()).collect();
     let acked_ids: HashSet<&str> = acked.iter().map(|s| s.id.as_deref().unwrap()).collect();
-    wait_until("every acknowledged segment in an outcome", T, async || {
+    wait_for("every acknowledged segment in an outcome", T, async || {
         let docs = env.docs().await;
         let by = segments_by_doc(&docs);
         let missing = acked_ids.iter().filter(|id| !by.contains_key(**id)).count();
@@ -924,7 +909,7 @@ async fn slot_migration_under_load(kind: RedisKind, legacy: bool, ballast: usize
     })
     .await;
     let rx = [&rx_a, &rx_b];
-    wait_until("a receipt for every acknowledged segment", T, async || {
+    wait_for("a receipt for every acknowledged segment", T, async || {
         let got = receipt_counts(&rx);
         let n = acked_ids
             .iter()
@@ -935,7 +920,7 @@ async fn slot_migration_under_load(kind: RedisKind, legacy: bool, ballast: usize
             .ok_or(format!("{n} receipts missing"))
     })
     .await;
-    wait_until("nothing of the test left in Redis", T, async || {
+    wait_for("nothing of the test left in Redis", T, async || {
         let left = leftover(&env);
         left.is_empty()
             .then_some(())
@@ -1033,7 +1018,7 @@ async fn mode_mismatch_is_refused_at_start(kind: RedisKind) {
     // A cluster node, smppd told it is one server.
     let cluster = block_in_place(|| RedisCluster::start(kind, 3, 0));
     let mut env = Env::start_on(Backend::Cluster(cluster), "mode").await;
-    env.cluster_mode = false;
+    env.config.set("redis.cluster", false);
     let (status, out) = env.smppd_start_failure("single-on-cluster").await;
     assert!(!status.success(), "{status}: {out}");
     assert!(out.contains("store start-up failed"), "{out}");
@@ -1043,7 +1028,7 @@ async fn mode_mismatch_is_refused_at_start(kind: RedisKind) {
 
     // One server, smppd told it is a cluster.
     let mut env = Env::start_on(Backend::Server(RedisServer::start(kind)), "mode").await;
-    env.cluster_mode = true;
+    env.config.set("redis.cluster", true);
     let (status, out) = env.smppd_start_failure("cluster-on-single").await;
     assert!(!status.success(), "{status}: {out}");
     assert!(out.contains("store start-up failed"), "{out}");

@@ -8,7 +8,11 @@ use std::time::Duration;
 use smpp_protocol::receipt::ReceiptStat;
 use smpp_protocol::{CommandStatus, Tlv};
 
+use crate::support::backend::both;
+use crate::support::config::PW;
 use crate::support::e2e::*;
+use crate::support::esme::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 /// Destinations starting 4477009 go to bob; the rest stay in the store.
@@ -20,7 +24,7 @@ const BOB: &str = "447700900123";
 
 async fn env(kind: RedisKind, name: &str) -> Env {
     let mut env = Env::start(kind, name).await;
-    env.accounts.push_str(ROUTES);
+    env.config.toml(ROUTES);
     env
 }
 
@@ -36,13 +40,13 @@ both!(
         let env = env(kind, "dlv-single").await;
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         // Submitted before bob binds: held for him, ENROUTE, no receipt yet.
         let id = alice
             .submit_ok(segment("ALICE", BOB, None, 8, &ucs2("héllo"), 1, ""))
             .await;
         assert_eq!(alice.query(&id, "ALICE").await, (ENROUTE, 0));
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
         let got = bob.wait_delivered(1, T).await;
         let d = &got[0];
         assert_eq!((d.source.as_str(), d.dest.as_str()), ("ALICE", BOB));
@@ -93,14 +97,14 @@ both!(
         let env = env(kind, "dlv-multi").await;
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let parts = ["one ", "two ", "three"];
         let mut sent = Vec::new();
         for (scheme, r) in [
-            (Scheme::Udh8, 7u16),
-            (Scheme::Udh16, 700),
-            (Scheme::Sar, 70),
+            (ConcatScheme::Udh8, 7u16),
+            (ConcatScheme::Udh16, 700),
+            (ConcatScheme::Sar, 70),
         ] {
             for (i, p) in parts.iter().enumerate() {
                 let sm = segment(
@@ -118,16 +122,16 @@ both!(
         }
         let got = bob.wait_delivered(9, T).await;
         // Each message's segments in order, each as it was submitted.
-        for (k, scheme) in [Scheme::Udh8, Scheme::Udh16, Scheme::Sar]
+        for (k, scheme) in [ConcatScheme::Udh8, ConcatScheme::Udh16, ConcatScheme::Sar]
             .into_iter()
             .enumerate()
         {
             let mine: Vec<_> = got
                 .iter()
                 .filter(|d| match scheme {
-                    Scheme::Sar => d.esm_class & 0x40 == 0,
-                    Scheme::Udh8 => d.esm_class & 0x40 != 0 && d.raw[1] == 0,
-                    Scheme::Udh16 => d.esm_class & 0x40 != 0 && d.raw[1] == 8,
+                    ConcatScheme::Sar => d.esm_class & 0x40 == 0,
+                    ConcatScheme::Udh8 => d.esm_class & 0x40 != 0 && d.raw[1] == 0,
+                    ConcatScheme::Udh16 => d.esm_class & 0x40 != 0 && d.raw[1] == 8,
                 })
                 .collect();
             assert_eq!(mine.len(), 3, "{scheme:?}: {got:?}");
@@ -135,7 +139,7 @@ both!(
                 let want = &sent[k * 3 + i];
                 assert_eq!(d.raw, want.short_message, "{scheme:?} segment {}", i + 1);
                 assert_eq!(d.esm_class, want.esm_class);
-                if scheme == Scheme::Sar {
+                if scheme == ConcatScheme::Sar {
                     assert!(d.tlvs.contains(&Tlv::SarMsgRefNum(70)), "{d:?}");
                     assert!(d.tlvs.contains(&Tlv::SarTotalSegments(3)));
                     assert!(d.tlvs.contains(&Tlv::SarSegmentSeqnum(i as u8 + 1)));
@@ -158,8 +162,8 @@ both!(
         let env = env(kind, "dlv-refusals").await;
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         bob.answer_with(&[CommandStatus::ESME_RX_P_APPN]);
         let refused = alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("no"), 1, ""))
@@ -210,7 +214,7 @@ both!(
         let env = env(kind, "dlv-expiry").await;
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let late = alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("late"), 1, TWO_SECONDS))
             .await;
@@ -219,7 +223,7 @@ both!(
         assert_eq!(alice.query(&late, "ALICE").await.0, EXPIRED);
         env.wait_docs(1, T).await;
         // Bound after the validity: only a later message reaches bob.
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
         alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("on time"), 0, ""))
             .await;
@@ -239,14 +243,14 @@ both!(
         let env = env(kind, "dlv-partial").await;
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let mut ids = Vec::new();
         for seq in [1u8, 3] {
             let sm = segment(
                 "ALICE",
                 BOB,
-                Some((Scheme::Udh8, 9, 3, seq)),
+                Some((ConcatScheme::Udh8, 9, 3, seq)),
                 0,
                 &gsm(&format!("part{seq}")),
                 1,
@@ -273,11 +277,11 @@ both!(
     an_unrouted_destination_is_refused_when_the_default_says_so,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "dlv-refuse").await;
-        env.accounts.push_str(
+        env.config.toml(
             "[[route]]\ndestination = \"^4477009\"\ntarget = \"esme:bob\"\n\n[delivery]\ndefault = \"refuse\"\n",
         );
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Tx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Tx, "alice").await;
         let r = alice
             .submit(segment("ALICE", "3360000", None, 0, &gsm("x"), 0, ""))
             .await;
@@ -294,8 +298,8 @@ both!(
         let env = env(kind, "dlv-schedule").await;
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let t0 = std::time::Instant::now();
         let mut to_bob = segment("ALICE", BOB, None, 0, &gsm("later"), 1, "");
         to_bob.schedule_delivery_time = cs(TWO_SECONDS);
@@ -307,7 +311,7 @@ both!(
             let mut sm = segment(
                 "ALICE",
                 BOB,
-                Some((Scheme::Udh8, 5, 2, seq)),
+                Some((ConcatScheme::Udh8, 5, 2, seq)),
                 0,
                 &gsm("p"),
                 1,
@@ -344,7 +348,7 @@ both!(
     |kind: RedisKind| async move {
         let env = env(kind, "dlv-fields").await;
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Tx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Tx, "alice").await;
         let mut late = segment("ALICE", BOB, None, 0, &gsm("x"), 0, TWO_SECONDS);
         late.schedule_delivery_time = cs("000000000010000R");
         assert_eq!(
@@ -375,8 +379,8 @@ both!(
         let env = env(kind, "dlv-notify").await;
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         bob.answer_with(&[CommandStatus::ESME_RX_T_APPN, CommandStatus::ESME_RMSGQFUL]);
         // registered_delivery 0x11: the final receipt and intermediate notifications.
         let id = alice
@@ -405,11 +409,13 @@ both!(
         let mut env = env(kind, "dlv-crash").await;
         // A short lease: a taken delivery is another node's again ~10 s after its
         // node died (response_timeout × 3 × tries, at least 5 s, + 5 s).
-        env.server_extra = "response_timeout = \"1s\"\noutbound_retries = 0\n".into();
+        env.config
+            .set("server.response_timeout", "1s")
+            .set("server.outbound_retries", 0);
         let a = env.start_app("node-a").await;
         let mut b = env.spawn_smppd("node-b").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
         bob.answer_deliveries(false);
         let id = alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("once or twice"), 1, ""))
@@ -418,7 +424,7 @@ both!(
         bob.wait_delivered(1, T).await;
         b.kill();
         assert_eq!(alice.query(&id, "ALICE").await, (ENROUTE, 0));
-        let bob_again = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        let bob_again = Esme::answering(a.addr, BindAs::Rx, "bob").await;
         let got = bob_again.wait_delivered(1, Duration::from_secs(60)).await;
         assert_eq!(got[0].text, "once or twice");
         let r = alice.wait_delivered(1, T).await;
@@ -433,7 +439,7 @@ both!(
     |kind: RedisKind| async move {
         let env = env(kind, "dlv-cancel").await;
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let id = alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("never mind"), 1, ""))
             .await;
@@ -453,7 +459,7 @@ both!(
         let doc = env.wait_docs(1, T).await.remove(0);
         assert_eq!(doc.get_str("state").unwrap(), "CANCELLED");
         // bob, bound now, gets only what is sent after.
-        let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        let bob = Esme::answering(a.addr, BindAs::Rx, "bob").await;
         alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("this one"), 0, ""))
             .await;
@@ -518,7 +524,7 @@ both!(
         );
         client.start().await;
         tokio::time::timeout(T, bound_rx).await.unwrap().unwrap();
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let id = alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("to smpp34"), 1, ""))
             .await;
@@ -541,7 +547,7 @@ both!(
     a_simulate_route_ends_messages_as_its_profile_picks_after_its_delay,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "dlv-simulate").await;
-        env.accounts.push_str(
+        env.config.toml(
             "[[simulate]]\nname = \"reject\"\nseed = 7\ndelay = \"1s\"\n\
              outcomes = [ { stat = \"REJECTD\", weight = 1, err = 11 } ]\n\n\
              [[simulate]]\nname = \"busy\"\noutcomes = [ { stat = \"DELIVRD\" } ]\n\
@@ -550,7 +556,7 @@ both!(
              [[route]]\ndestination = \"^4477004\"\ntarget = \"simulate:busy\"\n",
         );
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let t0 = std::time::Instant::now();
         let single = alice
             .submit_ok(segment(
@@ -569,7 +575,7 @@ both!(
             let sm = segment(
                 "ALICE",
                 "447700300002",
-                Some((Scheme::Udh8, 3, 2, seq)),
+                Some((ConcatScheme::Udh8, 3, 2, seq)),
                 0,
                 &gsm("p"),
                 1,
@@ -630,20 +636,20 @@ both!(
     a_reassembling_route_sends_one_deliver_sm_with_the_whole_text_in_message_payload,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "dlv-reassembled").await;
-        env.accounts.push_str(
+        env.config.toml(
             "[[route]]\ndestination = \"^4477008\"\ntarget = \"esme:bob\"\nsegments = \"reassembled\"\n",
         );
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let bob = Esme::bind(b.addr, BindAs::Rx, "bob").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(b.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let mut ids = Vec::new();
         // Sent out of order: reassembled by seq.
         for (seq, part) in [(2u8, "two "), (1, "one "), (3, "three")] {
             let sm = segment(
                 "ALICE",
                 "447700800001",
-                Some((Scheme::Udh16, 77, 3, seq)),
+                Some((ConcatScheme::Udh16, 77, 3, seq)),
                 0,
                 &gsm(part),
                 1,
@@ -673,13 +679,10 @@ both!(
     decimal_message_ids_fit_a_u64_and_name_their_message_everywhere,
     |kind: RedisKind| async move {
         let mut env = env(kind, "dlv-decimal").await;
-        env.accounts = env.accounts.replace(
-            "system_id = \"alice\"",
-            "system_id = \"alice\"\nmessage_id_format = \"decimal\"",
-        );
+        env.config.esme("alice", "message_id_format = \"decimal\"");
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
-        let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(a.addr, BindAs::Rx, "bob").await;
         // Kept by the store, forwarded, and a multi-part one.
         let kept = alice
             .submit_ok(segment("ALICE", "3360000", None, 0, &gsm("kept"), 1, ""))
@@ -692,7 +695,7 @@ both!(
             let sm = segment(
                 "ALICE",
                 "3360001",
-                Some((Scheme::Sar, 4, 2, seq)),
+                Some((ConcatScheme::Sar, 4, 2, seq)),
                 0,
                 &gsm("p"),
                 1,
@@ -723,7 +726,7 @@ both!(
     |kind: RedisKind| async move {
         let env = env(kind, "dlv-cancel-all").await;
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let cancel = |dest: &str| {
             smpp_protocol::Body::CancelSm(smpp_protocol::CancelSm {
                 source_addr_ton: 1,
@@ -756,7 +759,7 @@ both!(
             .submit_ok(segment(
                 "ALICE",
                 BOB,
-                Some((Scheme::Udh8, 1, 2, 1)),
+                Some((ConcatScheme::Udh8, 1, 2, 1)),
                 0,
                 &gsm("half"),
                 1,
@@ -795,7 +798,7 @@ both!(
     |kind: RedisKind| async move {
         let env = env(kind, "dlv-replace").await;
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let first = alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("old"), 1, ""))
             .await;
@@ -809,7 +812,7 @@ both!(
         let got = alice.wait_delivered(1, T).await;
         assert_receipts(&got, std::slice::from_ref(&first), ReceiptStat::Deleted);
         assert_eq!(alice.query(&other_service, "ALICE").await.0, ENROUTE);
-        let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        let bob = Esme::answering(a.addr, BindAs::Rx, "bob").await;
         let d = bob.wait_delivered(2, T).await;
         let mut texts: Vec<&str> = d.iter().map(|d| d.text.as_str()).collect();
         texts.sort_unstable();
@@ -826,7 +829,7 @@ both!(
     |kind: RedisKind| async move {
         let env = env(kind, "dlv-priority").await;
         let a = env.start_app("node-a").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         for (text, priority) in [("low", 0u8), ("top", 3), ("mid", 1)] {
             let mut sm = segment("ALICE", BOB, None, 0, &gsm(text), 0, "");
             sm.priority_flag = priority;
@@ -834,7 +837,7 @@ both!(
             alice.submit_ok(sm).await;
         }
         // bob binds once all three wait: his node takes them as one batch.
-        let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
+        let bob = Esme::answering(a.addr, BindAs::Rx, "bob").await;
         let got = bob.wait_delivered(3, T).await;
         let order: Vec<&str> = got.iter().map(|d| d.text.as_str()).collect();
         assert_eq!(order, ["top", "mid", "low"]);
@@ -846,15 +849,15 @@ both!(
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "dlv-reload").await;
         let a = env.start_app("node-a").await;
-        let bob = Esme::bind(a.addr, BindAs::Rx, "bob").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let bob = Esme::answering(a.addr, BindAs::Rx, "bob").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         // No route: the store keeps it, DELIVRD at once, bob gets nothing.
         let kept = alice
             .submit_ok(segment("ALICE", BOB, None, 0, &gsm("kept"), 1, ""))
             .await;
         let r = alice.wait_delivered(1, T).await;
         assert_eq!(r[0].receipted_message_id.as_deref(), Some(kept.as_str()));
-        env.accounts.push_str(ROUTES);
+        env.config.toml(ROUTES);
         env.rewrite_app_config("node-a");
         a.handle.reload().unwrap();
         alice

@@ -11,14 +11,18 @@ use std::time::Duration;
 
 use smpp_protocol::receipt::ReceiptStat;
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
+use crate::support::wait_for;
 
 /// Submits segments 1 and 2 (GSM) of a 3-part UDH8 message with a 2 s validity.
 async fn two_of_three(esme: &Esme, reference: u16, dest: &str) -> Vec<String> {
     let mut ids = Vec::new();
     for (seq, text) in [(1u8, "first "), (2, "second ")] {
-        let c = Some((Scheme::Udh8, reference, 3, seq));
+        let c = Some((ConcatScheme::Udh8, reference, 3, seq));
         ids.push(
             esme.submit_ok(segment("SENDER", dest, c, 0, &gsm(text), 1, TWO_SECONDS))
                 .await,
@@ -49,13 +53,13 @@ both!(
         let env = Env::start(kind, "partial").await;
         let app = env.start_app("node-a").await;
         let base = env.redis.dbsize();
-        let rx = Esme::bind(app.addr, BindAs::Rx, "alice").await;
-        let tx = Esme::bind(app.addr, BindAs::Tx, "alice").await;
+        let rx = Esme::answering(app.addr, BindAs::Rx, "alice").await;
+        let tx = Esme::answering(app.addr, BindAs::Tx, "alice").await;
 
         let before = env.redis_time_ms();
         let gsm_ids = two_of_three(&tx, 42, "200").await;
         // SAR, UCS-2, seqs 1 and 3: each decoded on its own.
-        let sar = |seq| Some((Scheme::Sar, 43u16, 3u8, seq));
+        let sar = |seq| Some((ConcatScheme::Sar, 43u16, 3u8, seq));
         let u1 = tx
             .submit_ok(segment(
                 "SENDER",
@@ -120,17 +124,17 @@ both!(
         let a = env.spawn_smppd("node-a").await;
         let b = env.spawn_smppd("node-b").await;
         let base = env.redis.dbsize();
-        let tx_a = Esme::bind(a.addr, BindAs::Tx, "alice").await;
-        let tx_b = Esme::bind(b.addr, BindAs::Tx, "alice").await;
-        let rx_a = Esme::bind(a.addr, BindAs::Rx, "alice").await;
-        let rx_b = Esme::bind(b.addr, BindAs::Rx, "alice").await;
+        let tx_a = Esme::answering(a.addr, BindAs::Tx, "alice").await;
+        let tx_b = Esme::answering(b.addr, BindAs::Tx, "alice").await;
+        let rx_a = Esme::answering(a.addr, BindAs::Rx, "alice").await;
+        let rx_b = Esme::answering(b.addr, BindAs::Rx, "alice").await;
 
         // 12 messages: on A only, on B only, and split (segment 1 on A, 2 on B).
         const N: u16 = 12;
         let mut all_ids = Vec::new();
         for r in 0..N {
             let dest = format!("3000{r:02}");
-            let c = |seq| Some((Scheme::Udh8, r, 3u8, seq));
+            let c = |seq| Some((ConcatScheme::Udh8, r, 3u8, seq));
             let (first, second) = match r % 3 {
                 0 => (&tx_a, &tx_a),
                 1 => (&tx_b, &tx_b),
@@ -170,15 +174,15 @@ both!(
         // Wait for every receipt, then for Redis to be empty again (every receipt
         // acknowledged, nothing left to claim or write): a second processing would
         // have had to happen by then.
-        let start = std::time::Instant::now();
-        while receipts().len() < total {
-            assert!(
-                start.elapsed() < T,
-                "{} of {total} receipts",
-                receipts().len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for(&format!("{total} receipts"), T, async || {
+            let n = receipts().len();
+            if n >= total {
+                Ok(())
+            } else {
+                Err(format!("{n} of {total}"))
+            }
+        })
+        .await;
         env.wait_dbsize(base, T).await;
         let docs_after = env.docs().await;
         assert_eq!(docs_after.len(), docs.len());
@@ -224,7 +228,7 @@ both!(
         let env = Env::start(kind, "sigkill").await;
         let mut a = env.spawn_smppd("node-a").await;
         let base = env.redis.dbsize();
-        let tx = Esme::bind(a.addr, BindAs::Tx, "alice").await;
+        let tx = Esme::answering(a.addr, BindAs::Tx, "alice").await;
         let mut partial_ids = Vec::new();
         for r in 0..6u16 {
             partial_ids.push(two_of_three(&tx, r, &format!("4000{r:02}")).await);
@@ -296,7 +300,7 @@ both!(
 
         // No receiver bound yet: the receipts wait in Redis, then go to the RX that
         // binds to the new process.
-        let rx = Esme::bind(a.addr, BindAs::Rx, "alice").await;
+        let rx = Esme::answering(a.addr, BindAs::Rx, "alice").await;
         let all: Vec<String> = partial_ids
             .iter()
             .flatten()
@@ -345,27 +349,23 @@ both!(
         let mut a = env
             .spawn_smppd_with_mongo("node-a", "mongodb://127.0.0.1:1/")
             .await;
-        let tx = Esme::bind(a.addr, BindAs::Tx, "alice").await;
+        let tx = Esme::answering(a.addr, BindAs::Tx, "alice").await;
         let mut ids = Vec::new();
         for i in 0..3 {
             let sm = segment("SENDER", &format!("4200{i:02}"), None, 0, &gsm("x"), 1, "");
             ids.push(tx.submit_ok(sm).await);
         }
-        let start = std::time::Instant::now();
-        let lease_end = loop {
+        let lease_end = wait_for("a leased outbox entry", T, async || {
             let now = env.redis_time_ms();
             let scores = outbox_scores(&env);
             // The writer retries its first batch forever: later ones stay unleased.
             let leased: Vec<i64> = scores.iter().copied().filter(|s| *s > now).collect();
-            if scores.len() == ids.len() && !leased.is_empty() {
-                break *leased.iter().min().unwrap();
+            match leased.iter().min() {
+                Some(first) if scores.len() == ids.len() => Ok(*first),
+                _ => Err(format!("outbox {scores:?} at {now}")),
             }
-            assert!(
-                start.elapsed() < T,
-                "never leased: outbox {scores:?} at {now}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        })
+        .await;
         a.kill();
 
         // Same node_id, new epoch: it takes those leases back at start instead of
@@ -395,8 +395,8 @@ both!(
         let env = Env::start(kind, "pubsubkill").await;
         let app = env.start_app("node-a").await;
         let base = env.redis.dbsize();
-        let rx = Esme::bind(app.addr, BindAs::Rx, "alice").await;
-        let tx = Esme::bind(app.addr, BindAs::Tx, "alice").await;
+        let rx = Esme::answering(app.addr, BindAs::Rx, "alice").await;
+        let tx = Esme::answering(app.addr, BindAs::Tx, "alice").await;
         let subscriptions = app.store.stats().subscriptions;
 
         let mut ids = Vec::new();
@@ -425,13 +425,11 @@ both!(
         // `P{t}:timers`, which goes away with its last field.
         let timer_keys = format!("{}{{*}}:t:*", env.prefix);
         let timer_hashes = format!("{}{{*}}:timers", env.prefix);
-        let start = std::time::Instant::now();
-        while !env.redis_cmd(&["KEYS", &timer_keys]).starts_with("*0")
-            || !env.redis_cmd(&["KEYS", &timer_hashes]).starts_with("*0")
-        {
-            assert!(start.elapsed() < T, "timers never expired");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for("the timers to expire", T, async || {
+            env.redis_cmd(&["KEYS", &timer_keys]).starts_with("*0")
+                && env.redis_cmd(&["KEYS", &timer_hashes]).starts_with("*0")
+        })
+        .await;
         // The node's own timer heap runs the claim-due pass at the deadlines on both
         // backends (the heap knew them from `P:armed`), no event needed: the events
         // that went to nobody are only the backstop, and the recovery pass after the
@@ -457,11 +455,10 @@ both!(
             assert_partial(&d, group, &["first ", "second "], &[3]);
         }
         // (The documents were there before it could resubscribe.)
-        let start = std::time::Instant::now();
-        while app.store.stats().subscriptions <= subscriptions {
-            assert!(start.elapsed() < T, "it never resubscribed");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for("it to resubscribe", T, async || {
+            app.store.stats().subscriptions > subscriptions
+        })
+        .await;
         let all: Vec<String> = ids.concat();
         let got = rx.wait_delivered(all.len(), T).await;
         assert_receipts(&got, &all, ReceiptStat::Delivrd);
@@ -478,16 +475,16 @@ both!(
         let a = env.spawn_smppd("node-a").await;
         let mut b = env.spawn_smppd("node-b").await;
         let base = env.redis.dbsize();
-        let tx_a = Esme::bind(a.addr, BindAs::Tx, "alice").await;
-        let tx_b = Esme::bind(b.addr, BindAs::Tx, "alice").await;
-        let rx_a = Esme::bind(a.addr, BindAs::Rx, "alice").await;
+        let tx_a = Esme::answering(a.addr, BindAs::Tx, "alice").await;
+        let tx_b = Esme::answering(b.addr, BindAs::Tx, "alice").await;
+        let rx_a = Esme::answering(a.addr, BindAs::Rx, "alice").await;
 
         // Every message starts on B (on Redis 7.0, B armed the one-shot timers);
         // some continue on A.
         let mut ids = Vec::new();
         for r in 0..6u16 {
             let dest = format!("8000{r:02}");
-            let c = |seq| Some((Scheme::Udh8, r, 3u8, seq));
+            let c = |seq| Some((ConcatScheme::Udh8, r, 3u8, seq));
             let second = if r % 2 == 0 { &tx_a } else { &tx_b };
             let one = tx_b
                 .submit_ok(segment(

@@ -12,7 +12,10 @@
 //! tests wait minutes on Redis 7.0, and seconds on Valkey 9 (whose `P:timers` fields
 //! expire in time buckets of up to 8192 ms when deadlines are sparse).
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 /// 3 s validity.
@@ -34,8 +37,8 @@ fn add_noise(env: &Env) {
 
 /// Submits the first of two segments (3 s validity) through `addr`; its message_id.
 async fn half_message(addr: std::net::SocketAddr) -> String {
-    let tx = Esme::bind(addr, BindAs::Tx, "alice").await;
-    let c = Some((Scheme::Udh8, 7, 2, 1));
+    let tx = Esme::answering(addr, BindAs::Tx, "alice").await;
+    let c = Some((ConcatScheme::Udh8, 7, 2, 1));
     tx.submit_ok(segment(
         "SENDER",
         "400",

@@ -13,8 +13,12 @@ use mongodb::bson::doc;
 use smpp_protocol::receipt::ReceiptStat;
 use smpp_protocol::CommandStatus;
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
+use crate::support::wait_for;
 
 both!(
     redis_outage_answers_syserr_keeps_the_bind_and_recovers,
@@ -22,15 +26,15 @@ both!(
         let mut env = Env::start(kind, "redisdown").await;
         let app = env.start_app("node-a").await;
         let base = env.redis.dbsize();
-        let trx = Esme::bind(app.addr, BindAs::Trx, "alice").await;
+        let trx = Esme::answering(app.addr, BindAs::Trx, "alice").await;
 
-        let c = |seq| Some((Scheme::Udh8, 60u16, 2u8, seq));
+        let c = |seq| Some((ConcatScheme::Udh8, 60u16, 2u8, seq));
         let id1 = trx
             .submit_ok(segment("SENDER", "600", c(1), 0, &gsm("before "), 1, ""))
             .await;
 
         // A message whose deadline passes while Redis is down.
-        let e = |seq| Some((Scheme::Udh8, 62u16, 3u8, seq));
+        let e = |seq| Some((ConcatScheme::Udh8, 62u16, 3u8, seq));
         let e1 = trx
             .submit_ok(segment(
                 "SENDER",
@@ -42,6 +46,8 @@ both!(
                 TWO_SECONDS,
             ))
             .await;
+        // Its deadline is 2 s after smppd took it, by Redis' clock (this machine's):
+        // at the latest 2 s after the answer.
         let e1_deadline = Instant::now() + Duration::from_secs(2);
 
         env.redis.stop();
@@ -63,10 +69,9 @@ both!(
         );
         assert!(!trx.is_closed());
 
-        // Redis stays down until that deadline passed (local clock: Redis is down).
-        while Instant::now() < e1_deadline + Duration::from_millis(200) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        // Redis stays down until that deadline passed (the local clock: Redis, down,
+        // cannot be asked; the deadline is an instant, not a guess).
+        tokio::time::sleep_until((e1_deadline + Duration::from_millis(200)).into()).await;
         env.redis.restart();
         // The store reconnects on its own; the first submits may still meet the old
         // connection's failure, but submits succeed again within a few seconds.
@@ -107,7 +112,7 @@ both!(
         );
 
         // Expiry works on the restarted server too (resubscribed, events enabled).
-        let x = |seq| Some((Scheme::Udh8, 61u16, 3u8, seq));
+        let x = |seq| Some((ConcatScheme::Udh8, 61u16, 3u8, seq));
         let x1 = trx
             .submit_ok(segment(
                 "SENDER",
@@ -141,8 +146,8 @@ both!(
         let mut env = Env::start(kind, "mongodown").await;
         let app = env.start_app("node-a").await;
         let base = env.redis.dbsize();
-        let rx = Esme::bind(app.addr, BindAs::Rx, "alice").await;
-        let tx = Esme::bind(app.addr, BindAs::Tx, "alice").await;
+        let rx = Esme::answering(app.addr, BindAs::Rx, "alice").await;
+        let tx = Esme::answering(app.addr, BindAs::Tx, "alice").await;
 
         // One message before the outage: MongoDB reachable, its receipt delivered.
         let warm = tx
@@ -156,7 +161,7 @@ both!(
         let mut ids: Vec<String> = Vec::new();
         // Complete multi-part messages, single-part ones, and one that expires.
         for r in 0..3u16 {
-            let c = |seq| Some((Scheme::Udh16, 700 + r, 2u8, seq));
+            let c = |seq| Some((ConcatScheme::Udh16, 700 + r, 2u8, seq));
             for (seq, t) in [(1, "part one "), (2, "part two")] {
                 ids.push(
                     tx.submit_ok(segment(
@@ -186,7 +191,7 @@ both!(
                 .await,
             );
         }
-        let p = |seq| Some((Scheme::Sar, 730u16, 3u8, seq));
+        let p = |seq| Some((ConcatScheme::Sar, 730u16, 3u8, seq));
         let p1 = tx
             .submit_ok(segment(
                 "SENDER",
@@ -204,17 +209,15 @@ both!(
 
         // The writer keeps failing; the expired one is claimed meanwhile.
         env.wait_redis_time_past(submitted + 2000).await;
-        let start = Instant::now();
-        while app.store.stats().outcome_write_failures < failures + 2
-            || app.store.stats().expired_claimed < 1
-        {
-            assert!(
-                start.elapsed() < T,
-                "outcome writer never failed: {:?}",
-                app.store.stats()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for("the outcome writer to fail", T, async || {
+            let s = app.store.stats();
+            if s.outcome_write_failures >= failures + 2 && s.expired_claimed >= 1 {
+                Ok(())
+            } else {
+                Err(format!("{s:?}"))
+            }
+        })
+        .await;
         assert!(env.redis.dbsize() > base, "finished messages wait in Redis");
         // query_sm answers from Redis while the outcome waits for MongoDB.
         let q = tx
@@ -276,8 +279,8 @@ both!(
         let env = Env::start(kind, "unanswered").await;
         let app = env.start_app("node-a").await;
         let base = env.redis.dbsize();
-        let rx = Esme::bind(app.addr, BindAs::Rx, "alice").await;
-        let tx = Esme::bind(app.addr, BindAs::Tx, "alice").await;
+        let rx = Esme::answering(app.addr, BindAs::Rx, "alice").await;
+        let tx = Esme::answering(app.addr, BindAs::Tx, "alice").await;
         rx.answer_deliveries(false);
         let id = tx
             .submit_ok(segment("SENDER", "900", None, 0, &gsm("answer me"), 1, ""))

@@ -15,26 +15,28 @@ use bytes::Bytes;
 use smpp_protocol::CommandId;
 
 use crate::support::e2e::*;
+use crate::support::esme::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 const WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
-fn account(system_id: &str, extra: &str) -> String {
-    format!(
-        "[[esme]]\nsystem_id = \"{system_id}\"\npassword = \"{PW}\"\nmax_binds = 10\n\
-         window = 10\ndefault_validity = \"1h\"\nmax_validity = \"1day\"\n{extra}\n\n"
-    )
-}
-
+/// The env's own accounts instead of alice and bob: each as they are, and with
+/// `extra`.
 async fn env(name: &str) -> Env {
     let mut env = Env::start(RedisKind::Valkey9, name).await;
-    env.accounts = format!(
-        "{}{}{}{}",
-        account("txt_ascii", "default_alphabet = \"ascii\""),
-        account("txt_gsm", ""),
-        account("txt_datasm", "receipt_pdu = \"data_sm\""),
-        account("txt_latin1", "default_alphabet = \"latin1\""),
-    );
+    env.config.remove("esme");
+    for (system_id, extra) in [
+        ("txt_ascii", "default_alphabet = \"ascii\""),
+        ("txt_gsm", ""),
+        ("txt_datasm", "receipt_pdu = \"data_sm\""),
+        ("txt_latin1", "default_alphabet = \"latin1\""),
+    ] {
+        let account = format!(
+            "max_binds = 10\nwindow = 10\ndefault_validity = \"1h\"\nmax_validity = \"1day\"\n{extra}"
+        );
+        env.config.esme(system_id, &account);
+    }
     env
 }
 
@@ -47,8 +49,8 @@ fn text_of(doc: &mongodb::bson::Document) -> &str {
 async fn an_ascii_account_keeps_its_underscore_in_outcome_and_receipt() {
     let env = env("txt-ascii").await;
     let app = env.start_app("node-a").await;
-    let ascii = Esme::bind(app.addr, BindAs::Trx, "txt_ascii").await;
-    let gsm = Esme::bind(app.addr, BindAs::Trx, "txt_gsm").await;
+    let ascii = Esme::answering(app.addr, BindAs::Trx, "txt_ascii").await;
+    let gsm = Esme::answering(app.addr, BindAs::Trx, "txt_gsm").await;
 
     let id = ascii
         .submit_ok(segment("4915112345", "100", None, 0, b"snake_case", 1, ""))
@@ -78,7 +80,7 @@ async fn an_ascii_account_keeps_its_underscore_in_outcome_and_receipt() {
     assert_eq!(text_of(&env.doc_of(&id).await), "snake§case");
 
     // Latin-1: octets past 0x7F are text too, and come back as they were.
-    let latin1 = Esme::bind(app.addr, BindAs::Trx, "txt_latin1").await;
+    let latin1 = Esme::answering(app.addr, BindAs::Trx, "txt_latin1").await;
     let id = latin1
         .submit_ok(segment("4915112345", "100", None, 0, b"caf\xE9_", 1, ""))
         .await;
@@ -93,7 +95,7 @@ async fn an_ascii_account_keeps_its_underscore_in_outcome_and_receipt() {
 async fn national_language_shift_tables_decode_the_outcome_text() {
     let env = env("txt-shift").await;
     let app = env.start_app("node-a").await;
-    let tx = Esme::bind(app.addr, BindAs::Trx, "txt_gsm").await;
+    let tx = Esme::answering(app.addr, BindAs::Trx, "txt_gsm").await;
     // UDH: concat 8-bit (ref 7, 2 parts) + locking shift Turkish (IEI 0x25) + single
     // shift Turkish (IEI 0x24); part 1 "ıĞ" (0x07 0x0B), part 2 "ş" + ESC "ç".
     let part = |seq: u8, text: &[u8]| {
@@ -130,8 +132,8 @@ async fn a_receiver_that_asked_for_data_sm_gets_its_receipt_as_data_sm() {
     let env = env("txt-datasm").await;
     let app = env.start_app("node-a").await;
     let base = env.redis.dbsize();
-    let rx = Esme::bind(app.addr, BindAs::Rx, "txt_datasm").await;
-    let tx = Esme::bind(app.addr, BindAs::Tx, "txt_datasm").await;
+    let rx = Esme::answering(app.addr, BindAs::Rx, "txt_datasm").await;
+    let tx = Esme::answering(app.addr, BindAs::Tx, "txt_datasm").await;
     let id = tx
         .submit_ok(segment("4915112345", "100", None, 0, &gsm("hello"), 1, ""))
         .await;

@@ -14,14 +14,17 @@ use smpp_protocol::{
     Body, CancelSm, CommandStatus, DataSm, DestAddress, QuerySm, ReplaceSm, SubmitMulti, Tlv,
 };
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 const LONG: &str = ""; // account default validity (1 h)
 
 /// A message of the complete-delivery scenario.
 struct Msg {
-    scheme: Option<Scheme>,
+    scheme: Option<ConcatScheme>,
     reference: u16,
     dc: u8,
     /// User data of each segment, seq 1..=n.
@@ -61,42 +64,42 @@ fn messages() -> Vec<Msg> {
     // a cut at 14 separates its halves.
     let emoji = "Grüße 😀 aus Köln";
     add(
-        Some(Scheme::Udh8),
+        Some(ConcatScheme::Udh8),
         7,
         0,
         gsm_parts(&["Hello @£$¥ world, ", "this is part two € ", "and the end."]),
         &[1, 2, 3],
     );
     add(
-        Some(Scheme::Udh16),
+        Some(ConcatScheme::Udh16),
         0x1234,
         8,
         ucs2_parts(emoji, &[14]),
         &[2, 1],
     );
     add(
-        Some(Scheme::Sar),
+        Some(ConcatScheme::Sar),
         0x0102,
         0,
         gsm_parts(&["SAR one, ", "SAR two, ", "SAR three {braces}"]),
         &[3, 1, 2],
     );
     add(
-        Some(Scheme::Udh8),
+        Some(ConcatScheme::Udh8),
         200,
         8,
         ucs2_parts("Привет, μήνυμα σε τρία μέρη", &[10, 30]),
         &[2, 3, 1],
     );
     add(
-        Some(Scheme::Udh16),
+        Some(ConcatScheme::Udh16),
         0xBEEF,
         0,
         gsm_parts(&["sixteen bit ", "reference"]),
         &[1, 2],
     );
     add(
-        Some(Scheme::Sar),
+        Some(ConcatScheme::Sar),
         9,
         8,
         ucs2_parts("SAR 🎉 party", &[10]),
@@ -112,8 +115,8 @@ both!(
         let env = Env::start(kind, "complete").await;
         let app = env.start_app("node-a").await;
         let base = env.redis.dbsize();
-        let rx = Esme::bind(app.addr, BindAs::Rx, "alice").await;
-        let tx = Esme::bind(app.addr, BindAs::Tx, "alice").await;
+        let rx = Esme::answering(app.addr, BindAs::Rx, "alice").await;
+        let tx = Esme::answering(app.addr, BindAs::Tx, "alice").await;
 
         let msgs = messages();
         // Segments of all messages interleaved round-robin, each message in its own order.
@@ -181,7 +184,7 @@ both!(
             assert_eq!(d.get_i32("total").unwrap(), m.parts.len() as i32, "{what}");
             match m.scheme {
                 Some(s) => {
-                    assert_eq!(d.get_str("scheme").unwrap(), s.doc_name(), "{what}");
+                    assert_eq!(d.get_str("scheme").unwrap(), scheme_name(s), "{what}");
                     assert_eq!(
                         d.get_i32("reference").unwrap(),
                         i32::from(m.reference),
@@ -295,13 +298,13 @@ both!(
         let app = env.start_app("node-a").await;
         let base = env.redis.dbsize();
         // Submits on a TRX; receipts may go to it or to the RX (any bind of alice).
-        let trx = Esme::bind(app.addr, BindAs::Trx, "alice").await;
-        let rx = Esme::bind(app.addr, BindAs::Rx, "alice").await;
+        let trx = Esme::answering(app.addr, BindAs::Trx, "alice").await;
+        let rx = Esme::answering(app.addr, BindAs::Rx, "alice").await;
         let src = "SENDER";
 
         // --- Duplicate segment: stored once; the second submit gets ESME_ROK with the
         //     first submit's message_id (ARCHITECTURE.md, "Accepting a segment").
-        let c = |seq| Some((Scheme::Udh8, 50u16, 2u8, seq));
+        let c = |seq| Some((ConcatScheme::Udh8, 50u16, 2u8, seq));
         let d1 = trx
             .submit_ok(segment(src, "100", c(1), 0, &gsm("dup one "), 1, LONG))
             .await;
@@ -348,7 +351,7 @@ both!(
         );
 
         // --- query_sm: pending (ENROUTE, no final date), then delivered.
-        let q = |seq| Some((Scheme::Sar, 77u16, 2u8, seq));
+        let q = |seq| Some((ConcatScheme::Sar, 77u16, 2u8, seq));
         let q1 = trx
             .submit_ok(segment(src, "102", q(1), 0, &gsm("query "), 1, LONG))
             .await;
@@ -376,7 +379,7 @@ both!(
 
         // --- cancel_sm of a pending message: CANCELLED outcome; DELETED receipts for
         //     the segments that asked for one (seg 1: always; seg 2: none).
-        let k = |seq| Some((Scheme::Udh16, 0x4242u16, 3u8, seq));
+        let k = |seq| Some((ConcatScheme::Udh16, 0x4242u16, 3u8, seq));
         let k1 = trx
             .submit_ok(segment(src, "103", k(1), 0, &gsm("cancel "), 1, LONG))
             .await;
@@ -417,7 +420,7 @@ both!(
         assert_eq!(state, 4, "cancelled message is DELETED");
 
         // --- replace_sm of a pending segment: the new text is what gets delivered.
-        let p = |seq| Some((Scheme::Udh8, 88u16, 2u8, seq));
+        let p = |seq| Some((ConcatScheme::Udh8, 88u16, 2u8, seq));
         let p1 = trx
             .submit_ok(segment(src, "104", p(1), 0, &gsm("old text "), 0, LONG))
             .await;
@@ -568,7 +571,7 @@ both!(
     |kind: RedisKind| async move {
         let env = Env::start(kind, "multiids").await;
         let app = env.start_app("node-a").await;
-        let trx = Esme::bind(app.addr, BindAs::Trx, "alice").await;
+        let trx = Esme::answering(app.addr, BindAs::Trx, "alice").await;
         let r = trx
             .request(Body::SubmitMulti(submit_multi(&["106", "107"], "to two")))
             .await;

@@ -6,95 +6,37 @@
 //! * a generic_nack answering a receipt's deliver_sm — even with command_status 0 —
 //!   means it failed (reference §10.4): the receipt comes again later.
 //!
-//! The receiver here is a bare SMPP connection (not [`Esme`], which answers every
-//! deliver_sm), so a test sees the PDU exactly and answers it as it likes.
+//! The receiver here reads one PDU at a time (an [`Esme`] that is not answering), so
+//! a test sees the PDU exactly and answers it as it likes.
 
-use std::net::SocketAddr;
 use std::process::Command;
 
-use futures::{SinkExt, StreamExt};
-use smpp_protocol::codec::SmppCodec;
 use smpp_protocol::receipt::{DeliveryReceipt, ReceiptStat};
 use smpp_protocol::text::{decode_user_data, DecodedText};
-use smpp_protocol::{Bind, Body, CommandStatus, DeliverSm, Pdu, Tlv};
-use tokio::net::TcpStream;
-use tokio_util::codec::Framed;
+use smpp_protocol::{Body, CommandStatus, DeliverSm, Pdu, Tlv};
 
+use crate::support::backend::both;
+use crate::support::config::PW;
 use crate::support::e2e::*;
+use crate::support::esme::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
-/// A receiver bind that answers nothing on its own but enquire_link.
-struct Receiver {
-    framed: Framed<TcpStream, SmppCodec>,
+/// The next deliver_sm to `rx` (not answered), within [`T`].
+async fn deliver_sm(rx: &Esme) -> (Pdu, DeliverSm) {
+    let p = rx.next_pdu(T).await;
+    match &p.body {
+        Body::DeliverSm(d) => {
+            let d = d.clone();
+            (p, d)
+        }
+        other => panic!("expected deliver_sm, got {other:?}"),
+    }
 }
 
-impl Receiver {
-    async fn bind(addr: SocketAddr, system_id: &str) -> Receiver {
-        let stream = tokio::time::timeout(T, TcpStream::connect(addr))
-            .await
-            .unwrap()
-            .unwrap();
-        let mut r = Receiver {
-            framed: Framed::new(stream, SmppCodec::new()),
-        };
-        let bind = Bind {
-            system_id: cs(system_id),
-            password: cs(PW),
-            system_type: cs(""),
-            interface_version: 0x34,
-            ..Bind::default()
-        };
-        r.send(Pdu::new(1, Body::BindReceiver(bind))).await;
-        let resp = r.next().await;
-        assert_eq!(
-            (resp.sequence_number, resp.command_status),
-            (1, CommandStatus::ESME_ROK),
-            "bind_receiver: {resp:?}"
-        );
-        r
-    }
-
-    async fn send(&mut self, pdu: Pdu) {
-        self.framed.send(pdu).await.unwrap();
-    }
-
-    /// The next PDU other than enquire_link (answered), within [`T`].
-    async fn next(&mut self) -> Pdu {
-        let wait = async {
-            loop {
-                let p = match self.framed.next().await {
-                    Some(Ok(Ok(p))) => p,
-                    other => panic!("expected a PDU from smppd, got {other:?}"),
-                };
-                if p.body == Body::EnquireLink {
-                    self.send(Pdu::new(p.sequence_number, Body::EnquireLinkResp))
-                        .await;
-                    continue;
-                }
-                return p;
-            }
-        };
-        tokio::time::timeout(T, wait)
-            .await
-            .unwrap_or_else(|_| panic!("no PDU from smppd within {T:?}"))
-    }
-
-    /// The next deliver_sm (not answered), within [`T`].
-    async fn deliver_sm(&mut self) -> (Pdu, DeliverSm) {
-        let p = self.next().await;
-        match &p.body {
-            Body::DeliverSm(d) => {
-                let d = d.clone();
-                (p, d)
-            }
-            other => panic!("expected deliver_sm, got {other:?}"),
-        }
-    }
-
-    async fn answer_ok(&mut self, p: &Pdu) {
-        self.send(Pdu::new(p.sequence_number, Body::DeliverSmResp(None)))
-            .await;
-    }
+async fn answer_ok(rx: &Esme, p: &Pdu) {
+    rx.send(Pdu::new(p.sequence_number, Body::DeliverSmResp(None)))
+        .await;
 }
 
 fn receipted_id(d: &DeliverSm) -> Option<String> {
@@ -126,8 +68,8 @@ both!(
     |kind: RedisKind| async move {
         let env = Env::start(kind, "receipt-gsm").await;
         let app = env.start_app("node-a").await;
-        let mut rx = Receiver::bind(app.addr, "alice").await;
-        let tx = Esme::bind(app.addr, BindAs::Tx, "alice").await;
+        let rx = Esme::bound(app.addr, BindAs::Rx, "alice", PW).await;
+        let tx = Esme::answering(app.addr, BindAs::Tx, "alice").await;
         // UCS-2, so the message itself holds what GSM 03.38 cannot.
         let id = tx
             .submit_ok(segment(
@@ -141,7 +83,7 @@ both!(
             ))
             .await;
 
-        let (p, d) = rx.deliver_sm().await;
+        let (p, d) = deliver_sm(&rx).await;
         assert_eq!((d.esm_class, d.data_coding), (0x04, 0), "{d:?}");
         assert_eq!(receipted_id(&d).as_deref(), Some(id.as_str()));
         let octets = d.short_message.to_vec();
@@ -168,7 +110,7 @@ both!(
         let v = smppd_pdu_decode(&p);
         assert_eq!(v["message"]["text"], serde_json::json!(text), "{v}");
 
-        rx.answer_ok(&p).await;
+        answer_ok(&rx, &p).await;
         drop(rx);
         app.stop().await;
     }
@@ -179,8 +121,8 @@ both!(
     |kind: RedisKind| async move {
         let env = Env::start(kind, "receipt-nack").await;
         let app = env.start_app("node-a").await;
-        let mut rx = Receiver::bind(app.addr, "alice").await;
-        let tx = Esme::bind(app.addr, BindAs::Tx, "alice").await;
+        let rx = Esme::bound(app.addr, BindAs::Rx, "alice", PW).await;
+        let tx = Esme::answering(app.addr, BindAs::Tx, "alice").await;
         let id = tx
             .submit_ok(segment(
                 "4915112345",
@@ -193,7 +135,7 @@ both!(
             ))
             .await;
 
-        let (first, d1) = rx.deliver_sm().await;
+        let (first, d1) = deliver_sm(&rx).await;
         assert_eq!(receipted_id(&d1).as_deref(), Some(id.as_str()), "{d1:?}");
         // generic_nack, command_status 0, matching the deliver_sm: it failed.
         rx.send(Pdu::generic_nack(
@@ -205,14 +147,14 @@ both!(
         // The receipt stayed queued and is sent again, as a new request: the store
         // makes it due again after its retry pause (1 s for a first failure); the
         // wait is for that deliver_sm, up to T.
-        let (second, d2) = rx.deliver_sm().await;
+        let (second, d2) = deliver_sm(&rx).await;
         assert_ne!(
             second.sequence_number, first.sequence_number,
             "a new request"
         );
         assert_eq!(receipted_id(&d2).as_deref(), Some(id.as_str()), "{d2:?}");
         assert_eq!(d2.short_message, d1.short_message);
-        rx.answer_ok(&second).await;
+        answer_ok(&rx, &second).await;
 
         drop(rx);
         app.stop().await;

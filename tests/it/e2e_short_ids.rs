@@ -7,7 +7,10 @@ use std::collections::HashSet;
 use smpp_protocol::receipt::ReceiptStat;
 use smpp_protocol::CommandStatus;
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 /// A destination routed to bob, who is never bound here: its messages wait.
@@ -30,16 +33,13 @@ both!(
     short_message_ids_have_8_characters_and_name_their_message_everywhere,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "ids-short").await;
-        env.accounts = env.accounts.replace(
-            "system_id = \"alice\"",
-            "system_id = \"alice\"\nmessage_id_format = \"short\"",
-        );
-        env.accounts
-            .push_str("[[route]]\ndestination = \"^4477009\"\ntarget = \"esme:bob\"\n");
+        env.config
+            .esme("alice", "message_id_format = \"short\"")
+            .toml("[[route]]\ndestination = \"^4477009\"\ntarget = \"esme:bob\"\n");
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
-        let alice_b = Esme::bind(b.addr, BindAs::Tx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
+        let alice_b = Esme::answering(b.addr, BindAs::Tx, "alice").await;
         // Kept by the store, waiting for bob (to cancel), and a multi-part one whose
         // segments arrive through the other node.
         let kept = alice
@@ -53,7 +53,7 @@ both!(
             let sm = segment(
                 "ALICE",
                 "3360001",
-                Some((Scheme::Sar, 4, 2, seq)),
+                Some((ConcatScheme::Sar, 4, 2, seq)),
                 0,
                 &gsm("p"),
                 1,

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 
 use smpp_protocol::receipt::ReceiptStat;
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 /// esm_class of an intermediate delivery notification (reference §5.2.12).
@@ -17,7 +20,7 @@ both!(
     an_intermediate_profile_sends_enroute_before_the_final_receipt_when_asked,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind, "sim-intermediate").await;
-        env.accounts.push_str(
+        env.config.toml(
             "[[simulate]]\nname = \"notify\"\ndelay = \"1s\"\nintermediate = true\n\
              outcomes = [ { stat = \"DELIVRD\" } ]\n\n\
              [[simulate]]\nname = \"quiet\"\ndelay = \"1s\"\n\
@@ -27,10 +30,10 @@ both!(
         );
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
-        let alice = Esme::bind(a.addr, BindAs::Trx, "alice").await;
+        let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         // No receiver of alice's on node B: what it holds is made due in Redis for
         // node A, where what A holds is sent from its memory.
-        let alice_b = Esme::bind(b.addr, BindAs::Tx, "alice").await;
+        let alice_b = Esme::answering(b.addr, BindAs::Tx, "alice").await;
         let sm = |dest: &str, rd: u8| segment("ALICE", dest, None, 0, &gsm("sim"), rd, "");
         let asked = alice.submit_ok(sm("447700300001", 0x11)).await;
         let final_only = alice.submit_ok(sm("447700300002", 0x01)).await;
@@ -41,7 +44,7 @@ both!(
             let sm = segment(
                 "ALICE",
                 "447700300003",
-                Some((Scheme::Udh8, 9, 2, seq)),
+                Some((ConcatScheme::Udh8, 9, 2, seq)),
                 0,
                 &gsm("p"),
                 0x11,

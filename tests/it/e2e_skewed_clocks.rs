@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 
 use smpp_protocol::receipt::ReceiptStat;
 
+use crate::support::backend::both;
 use crate::support::e2e::*;
+use crate::support::esme::*;
+use crate::support::messages::*;
 use crate::support::servers::RedisKind;
 
 /// libfaketime's multi-threaded preload library (`$SMPPD_LIBFAKETIME`, set by
@@ -60,7 +63,7 @@ impl Partial {
         segment(
             "SKEW",
             self.dest,
-            Some((Scheme::Udh8, self.reference, 3, seq)),
+            Some((ConcatScheme::Udh8, self.reference, 3, seq)),
             0,
             &gsm(&format!("part {seq} ")),
             1,
@@ -132,12 +135,12 @@ both!(
         // A receiver on every node, so every node's receipt path runs under its skewed
         // clock. (A receiver on one node only: `e2e_receipt_nodes`.)
         let rxs = [
-            Esme::bind(honest.addr, BindAs::Rx, "alice").await,
-            Esme::bind(fast.addr, BindAs::Rx, "alice").await,
-            Esme::bind(slow.addr, BindAs::Rx, "alice").await,
+            Esme::answering(honest.addr, BindAs::Rx, "alice").await,
+            Esme::answering(fast.addr, BindAs::Rx, "alice").await,
+            Esme::answering(slow.addr, BindAs::Rx, "alice").await,
         ];
-        let via_fast = Esme::bind(fast.addr, BindAs::Tx, "alice").await;
-        let via_slow = Esme::bind(slow.addr, BindAs::Tx, "alice").await;
+        let via_fast = Esme::answering(fast.addr, BindAs::Tx, "alice").await;
+        let via_slow = Esme::answering(slow.addr, BindAs::Tx, "alice").await;
 
         // Absolute validity the way a correct ESME computes it: from real (Redis) time.
         let absolute = |ms_ahead: i64| {

@@ -7,26 +7,21 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHasher, SaltString};
-use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
+use smpp_protocol::{Body, CommandStatus, Pdu};
 use tokio::time::Instant;
 
+use crate::support::config::TestConfig;
+use crate::support::esme::{self, bind_body, BindAs, Esme};
 use crate::support::hostile::still_serves;
-use crate::support::server_harness::{esme, server_section, start};
-use crate::support::smpp_client::{self, bind_body, Client};
+use crate::support::messages::submit_sm;
+use crate::support::server_harness::start;
 
 const MAX_FAILURES: u32 = 3;
 const DELAY: Duration = Duration::from_millis(100);
 const BLOCK_FOR: Duration = Duration::from_millis(1500);
 
 /// The accounts, with `max_failures` failures per address allowed.
-fn cfg_with(max_failures: u32) -> String {
-    let policy = format!(
-        "max_failures = {max_failures}\nwindow = \"60s\"\nblock_for = \"{}ms\"\ndelay = \"{}ms\"\n",
-        BLOCK_FOR.as_millis(),
-        DELAY.as_millis()
-    );
-    let server = server_section("").replace("max_failures = 100\ndelay = \"0\"\n", &policy);
-    assert!(server.contains("block_for"), "harness section changed");
+fn cfg_with(max_failures: u32) -> TestConfig {
     // argon2 with small parameters: a verification takes long enough (tens of ms
     // unoptimised) for binds to race it.
     let salt = SaltString::encode_b64(b"hostile-binds-01").unwrap();
@@ -35,40 +30,50 @@ fn cfg_with(max_failures: u32) -> String {
         .hash_password(b"pw", &salt)
         .unwrap()
         .to_string();
-    format!(
-        "{server}{}{}{}{}[[esme]]\nsystem_id = \"hashed\"\npassword_hash = \"{hash}\"\n",
-        esme("acme", ""),
-        esme("two", "max_binds = 2"),
-        esme("txonly", "allowed_bind_types = [\"transmitter\"]"),
-        esme("bystander", "")
-    )
+    let mut c = TestConfig::new();
+    c.set("server.bind_failures.max_failures", i64::from(max_failures))
+        .set("server.bind_failures.window", "60s")
+        .set(
+            "server.bind_failures.block_for",
+            format!("{}ms", BLOCK_FOR.as_millis()),
+        )
+        .set(
+            "server.bind_failures.delay",
+            format!("{}ms", DELAY.as_millis()),
+        )
+        .esme("acme", "")
+        .esme("two", "max_binds = 2")
+        .esme("txonly", "allowed_bind_types = [\"transmitter\"]")
+        .esme("bystander", "")
+        .esme("hashed", &format!("password_hash = \"{hash}\""));
+    c
 }
 
-fn cfg() -> String {
+fn cfg() -> TestConfig {
     cfg_with(MAX_FAILURES)
 }
 
 /// A client whose socket comes from `local` (any 127/8 address reaches the listener).
-async fn connect_from(local: &str, addr: SocketAddr) -> Client {
+async fn connect_from(local: &str, addr: SocketAddr) -> Esme {
     let sock = tokio::net::TcpSocket::new_v4().unwrap();
     sock.bind(format!("{local}:0").parse().unwrap()).unwrap();
-    let s = tokio::time::timeout(smpp_client::WAIT, sock.connect(addr))
+    let s = tokio::time::timeout(esme::WAIT, sock.connect(addr))
         .await
         .unwrap()
         .unwrap();
-    Client::from_io(Box::new(s))
+    Esme::from_io(Box::new(s))
 }
 
 /// One bind attempt of type `id` on a fresh connection: its status, and how long the
 /// answer took. A refused bind is followed by a close.
 async fn attempt_as(
-    id: CommandId,
+    id: BindAs,
     local: &str,
     addr: SocketAddr,
     system_id: &str,
     pw: &str,
 ) -> (CommandStatus, Duration) {
-    let mut c = connect_from(local, addr).await;
+    let c = connect_from(local, addr).await;
     let t = Instant::now();
     let r = c.bind(id, system_id, pw).await;
     let took = t.elapsed();
@@ -85,7 +90,7 @@ async fn attempt(
     system_id: &str,
     pw: &str,
 ) -> (CommandStatus, Duration) {
-    attempt_as(CommandId::BIND_TRANSCEIVER, local, addr, system_id, pw).await
+    attempt_as(BindAs::Trx, local, addr, system_id, pw).await
 }
 
 /// Binds past max_binds, and bind types the account does not allow, are refused with
@@ -95,27 +100,23 @@ async fn attempt(
 #[tokio::test]
 async fn policy_refusals_bind_count_and_bind_type_do_not_count_as_failures() {
     let s = start(&cfg()).await;
-    let mut first = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "two", "pw").await;
-    let mut second = Client::bound(s.addr, CommandId::BIND_RECEIVER, "two", "pw").await;
+    let first = Esme::bound(s.addr, BindAs::Tx, "two", "pw").await;
+    let second = Esme::bound(s.addr, BindAs::Rx, "two", "pw").await;
     s.wait_binds("two", 2).await;
     for _ in 0..MAX_FAILURES + 2 {
         let (status, took) = attempt("127.0.0.1", s.addr, "two", "pw").await;
         assert_eq!(status, CommandStatus::ESME_RBINDFAIL);
         assert!(took >= DELAY, "answered after {took:?}");
-        let (status, took) = attempt_as(
-            CommandId::BIND_RECEIVER,
-            "127.0.0.1",
-            s.addr,
-            "txonly",
-            "pw",
-        )
-        .await;
+        let (status, took) = attempt_as(BindAs::Rx, "127.0.0.1", s.addr, "txonly", "pw").await;
         assert_eq!(status, CommandStatus::ESME_RBINDFAIL);
         assert!(took >= DELAY, "answered after {took:?}");
     }
     assert_eq!(s.registry.bind_count("two"), 2);
     assert_eq!(
-        first.submit("4915112345", b"one").await.command_status,
+        first
+            .submit(submit_sm("4915112345", b"one"))
+            .await
+            .command_status,
         CommandStatus::ESME_ROK
     );
     assert_eq!(
@@ -124,13 +125,13 @@ async fn policy_refusals_bind_count_and_bind_type_do_not_count_as_failures() {
     );
     // Not blocked: another account binds from the same address.
     still_serves(s.addr, "acme").await;
-    Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "txonly", "pw").await;
+    Esme::bound(s.addr, BindAs::Tx, "txonly", "pw").await;
     // Freeing one slot lets the next bind in.
     let r = first.request(Body::Unbind).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     first.expect_closed().await;
     s.wait_binds("two", 1).await;
-    Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "two", "pw").await;
+    Esme::bound(s.addr, BindAs::Trx, "two", "pw").await;
 }
 
 /// Wrong passwords and unknown system_ids from one address are each answered
@@ -140,18 +141,20 @@ async fn policy_refusals_bind_count_and_bind_type_do_not_count_as_failures() {
 #[tokio::test]
 async fn bind_brute_force_blocks_the_address_for_block_for() {
     let s = start(&cfg()).await;
-    let mut bystander = connect_from("127.0.0.2", s.addr).await;
-    let r = bystander
-        .bind(CommandId::BIND_TRANSCEIVER, "bystander", "pw")
-        .await;
+    let bystander = connect_from("127.0.0.2", s.addr).await;
+    let r = bystander.bind(BindAs::Trx, "bystander", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
 
     let guesses = [("acme", "guess1"), ("acme", "guess2"), ("nobody", "pw")];
     assert_eq!(guesses.len() as u32, MAX_FAILURES);
+    // The block runs block_for from when the server took the last failure: after
+    // it was sent, before it was answered.
     let mut last_failure_sent = Instant::now();
+    let mut last_failure_answered = Instant::now();
     for (i, (id, pw)) in guesses.iter().enumerate() {
         last_failure_sent = Instant::now();
         let (status, took) = attempt("127.0.0.1", s.addr, id, pw).await;
+        last_failure_answered = Instant::now();
         assert_eq!(status, CommandStatus::ESME_RBINDFAIL, "guess {i}");
         assert!(
             took >= DELAY,
@@ -168,18 +171,22 @@ async fn bind_brute_force_blocks_the_address_for_block_for() {
     assert_eq!(status, CommandStatus::ESME_ROK);
     assert_eq!(
         bystander
-            .submit("4915112345", b"unaffected")
+            .submit(submit_sm("4915112345", b"unaffected"))
             .await
             .command_status,
         CommandStatus::ESME_ROK
     );
 
-    // Still refused shortly before block_for has passed since the last failure...
+    // Still refused shortly before block_for has passed since the last failure was
+    // sent (so before the block can end)... A block's end is a time: a bind sent
+    // 400 ms before it is the only way to see it has not ended, and it fails only
+    // if that bind takes longer than that to reach the server.
     tokio::time::sleep_until(last_failure_sent + BLOCK_FOR - Duration::from_millis(400)).await;
     let (status, _) = attempt("127.0.0.1", s.addr, "acme", "pw").await;
     assert_eq!(status, CommandStatus::ESME_RBINDFAIL, "block ended early");
-    // ...and allowed after it.
-    tokio::time::sleep_until(last_failure_sent + BLOCK_FOR + Duration::from_millis(300)).await;
+    // ...and allowed once block_for has passed since it was answered (so the block
+    // has ended, however slow this machine is).
+    tokio::time::sleep_until(last_failure_answered + BLOCK_FOR).await;
     let (status, _) = attempt("127.0.0.1", s.addr, "acme", "pw").await;
     assert_eq!(
         status,
@@ -198,7 +205,9 @@ async fn success_after_an_expired_block_clears_the_failure_count() {
         let (status, _) = attempt("127.0.0.1", s.addr, "acme", pw).await;
         assert_eq!(status, CommandStatus::ESME_RBINDFAIL);
     }
-    tokio::time::sleep(BLOCK_FOR + Duration::from_millis(300)).await;
+    // The block began before the last failure was answered: it has ended
+    // block_for after that.
+    tokio::time::sleep(BLOCK_FOR).await;
     let (status, _) = attempt("127.0.0.1", s.addr, "acme", "pw").await;
     assert_eq!(status, CommandStatus::ESME_ROK, "never unblocked");
     for pw in ["g4", "g5"] {
@@ -260,14 +269,18 @@ async fn parallel_binds_are_counted_before_their_passwords_are_verified() {
         clients.push(connect_from("127.0.0.1", s.addr).await);
     }
     let bind = |pw: &str| Pdu::new(1, Body::BindTransceiver(bind_body("hashed", pw)));
-    let (right, wrong) = clients.split_last_mut().unwrap();
-    for (i, c) in wrong.iter_mut().enumerate() {
+    let (right, wrong) = clients.split_last().unwrap();
+    for (i, c) in wrong.iter().enumerate() {
         c.send(bind(&format!("wrong{i}"))).await;
     }
-    // Behind the wrong ones, while the first of them is still being verified.
+    // Behind the wrong ones, while the first of them is still being verified. The
+    // server tells nothing when it has read a bind before it answers it, and by its
+    // answer (`delay` later) the wrong ones are done and the right one would meet a
+    // block instead of the race under test: a short pause is the only way to put it
+    // behind them.
     tokio::time::sleep(Duration::from_millis(20)).await;
     right.send(bind("pw")).await;
-    for (i, c) in clients.iter_mut().enumerate() {
+    for (i, c) in clients.iter().enumerate() {
         let r = c.recv().await;
         assert_eq!(r.command_status, CommandStatus::ESME_RBINDFAIL, "bind {i}");
         assert!(c.expect_closed().await.is_empty());

@@ -4,17 +4,16 @@
 
 use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
 
+use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
 use crate::support::hostile::{self, malformed_fixtures, still_serves, Fixture};
-use crate::support::server_harness::{esme, server_section, start};
-use crate::support::smpp_client::{self, Client};
+use crate::support::messages::submit_sm;
+use crate::support::server_harness::start;
 
-fn cfg() -> String {
-    format!(
-        "{}{}{}",
-        server_section(""),
-        esme("hostile", ""),
-        esme("bystander", "")
-    )
+fn cfg() -> TestConfig {
+    let mut c = TestConfig::new();
+    c.esme("hostile", "").esme("bystander", "");
+    c
 }
 
 /// A frame-level fixture: its command_length disagrees with the octets it holds.
@@ -43,7 +42,7 @@ fn expected_when_bound(f: &Fixture) -> (CommandId, CommandStatus) {
 #[tokio::test]
 async fn every_malformed_fixture_over_a_live_bind_gets_its_answer_and_the_bind_survives() {
     let s = start(&cfg()).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "hostile", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Trx, "hostile", "pw").await;
     let mut good = 0;
     let mut table = Vec::new();
     for (i, f) in malformed_fixtures()
@@ -64,7 +63,7 @@ async fn every_malformed_fixture_over_a_live_bind_gets_its_answer_and_the_bind_s
             r.command_status
         ));
         // The same bind goes on working.
-        let ok = c.submit("4915112345", f.name.as_bytes()).await;
+        let ok = c.submit(submit_sm("4915112345", f.name.as_bytes())).await;
         assert_eq!(
             ok.command_status,
             CommandStatus::ESME_ROK,
@@ -87,7 +86,7 @@ async fn every_malformed_fixture_over_a_live_bind_gets_its_answer_and_the_bind_s
 async fn malformed_fixtures_before_bind() {
     let s = start(&cfg()).await;
     let fixtures = malformed_fixtures();
-    let mut open = Client::connect(s.addr).await;
+    let open = Esme::connect(s.addr).await;
     for (i, f) in fixtures
         .iter()
         .filter(|f| !frame_level(f))
@@ -115,9 +114,7 @@ async fn malformed_fixtures_before_bind() {
         assert_eq!((r.command_id(), r.command_status), want, "{}", f.name);
     }
     // The connection survived all of it and can still bind.
-    let r = open
-        .bind(CommandId::BIND_TRANSCEIVER, "hostile", "pw")
-        .await;
+    let r = open.bind(BindAs::Trx, "hostile", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
 
     for f in fixtures.iter().filter(|f| {
@@ -126,7 +123,7 @@ async fn malformed_fixtures_before_bind() {
             CommandId::BIND_TRANSMITTER | CommandId::BIND_RECEIVER | CommandId::BIND_TRANSCEIVER
         )
     }) {
-        let mut c = Client::connect(s.addr).await;
+        let c = Esme::connect(s.addr).await;
         c.send_raw(&f.with_seq(7)).await;
         let r = c.response_to(7).await;
         assert_eq!(r.command_id(), f.command_id().response(), "{}", f.name);
@@ -152,12 +149,12 @@ async fn command_length_mismatch_desyncs_the_stream_and_is_closed() {
     assert!(!mismatched.is_empty());
     for f in &mismatched {
         assert!(f.command_length() as usize > f.bytes.len(), "{}", f.name);
-        let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "hostile", "pw").await;
+        let c = Esme::bound(s.addr, BindAs::Trx, "hostile", "pw").await;
         c.send_raw(&f.bytes).await;
         // An ESME that believes the previous PDU was complete sends the next one.
         c.send(Pdu::new(
             2,
-            Body::SubmitSm(smpp_client::submit_sm("4915112345", b"next")),
+            Body::SubmitSm(crate::support::messages::submit_sm("4915112345", b"next")),
         ))
         .await;
         let got = c.expect_closed().await;

@@ -9,24 +9,25 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::support::config::TestConfig;
+use crate::support::esme::{bind_body, BindAs, Esme};
 use crate::support::hostile::{
     assert_cmdlen_nack, install_panic_recorder, raw_connect, read_until_closed, server_panics,
     still_serves, Rng,
 };
-use crate::support::server_harness::{esme, server_section, start};
-use crate::support::smpp_client::{bind_body, encode, submit_sm, Client};
+use crate::support::messages::{encode, submit_sm};
+use crate::support::server_harness::start;
 
 const MAX_PDU_LEN: u32 = 4096;
 /// "At once": far less than any timeout the server has, long enough for a busy CI box.
 const AT_ONCE: Duration = Duration::from_secs(1);
 
-fn cfg(extra: &str) -> String {
-    format!(
-        "{}{}{}",
-        server_section(&format!("max_pdu_len = {MAX_PDU_LEN}\n{extra}")),
-        esme("hostile", ""),
-        esme("bystander", "")
-    )
+fn cfg() -> TestConfig {
+    let mut c = TestConfig::new();
+    c.set("server.max_pdu_len", i64::from(MAX_PDU_LEN))
+        .esme("hostile", "")
+        .esme("bystander", "");
+    c
 }
 
 /// A 16-octet header claiming `len` octets for a submit_sm.
@@ -47,8 +48,8 @@ const BAD_LENGTHS: [u32; 6] = [0, 15, MAX_PDU_LEN + 1, 1 << 24, 1 << 31, u32::MA
 #[tokio::test]
 async fn impossible_command_lengths_are_nacked_and_closed_at_once() {
     install_panic_recorder();
-    let s = start(&cfg("")).await;
-    let mut bystander = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "bystander", "pw").await;
+    let s = start(&cfg()).await;
+    let bystander = Esme::bound(s.addr, BindAs::Trx, "bystander", "pw").await;
     for len in BAD_LENGTHS {
         // Before any bind: the full header, then just the 4 length octets.
         for bytes in [header(len), len.to_be_bytes().to_vec()] {
@@ -58,7 +59,7 @@ async fn impossible_command_lengths_are_nacked_and_closed_at_once() {
             assert_cmdlen_nack(&end.pdus, &format!("len {len} unbound"));
         }
         // Over a live bind: the bind ends too.
-        let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "hostile", "pw").await;
+        let c = Esme::bound(s.addr, BindAs::Trx, "hostile", "pw").await;
         c.send_raw(&header(len)).await;
         let got = tokio::time::timeout(AT_ONCE, c.expect_closed())
             .await
@@ -66,11 +67,13 @@ async fn impossible_command_lengths_are_nacked_and_closed_at_once() {
         assert_cmdlen_nack(&got, &format!("len {len} bound"));
         s.wait_binds("hostile", 0).await;
         // The other session never noticed.
-        let ok = bystander.submit("4915112345", b"still here").await;
+        let ok = bystander
+            .submit(submit_sm("4915112345", b"still here"))
+            .await;
         assert_eq!(ok.command_status, CommandStatus::ESME_ROK);
     }
     // The largest frame the config allows is still a frame (answered normally).
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "hostile", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Trx, "hostile", "pw").await;
     let mut big = encode(&Pdu::new(9, Body::EnquireLink));
     big[0..4].copy_from_slice(&MAX_PDU_LEN.to_be_bytes());
     big.resize(MAX_PDU_LEN as usize, 0);
@@ -83,7 +86,7 @@ async fn impossible_command_lengths_are_nacked_and_closed_at_once() {
         "trailing body"
     );
     assert_eq!(
-        c.submit("4915112345", b"x").await.command_status,
+        c.submit(submit_sm("4915112345", b"x")).await.command_status,
         CommandStatus::ESME_ROK
     );
     assert!(server_panics().is_empty(), "{:?}", server_panics());
@@ -97,7 +100,7 @@ async fn impossible_command_lengths_are_nacked_and_closed_at_once() {
 #[tokio::test]
 async fn before_a_bind_frames_are_small_and_after_it_max_pdu_len_applies() {
     const UNBOUND_MAX: u32 = 512;
-    let s = start(&cfg("")).await;
+    let s = start(&cfg()).await;
     for len in [UNBOUND_MAX + 1, 1000, MAX_PDU_LEN] {
         let (mut r, mut w) = raw_connect(s.addr).await;
         w.write_all(&header(len)).await.unwrap();
@@ -105,7 +108,7 @@ async fn before_a_bind_frames_are_small_and_after_it_max_pdu_len_applies() {
         assert_cmdlen_nack(&end.pdus, &format!("len {len} before a bind"));
     }
 
-    let mut c = Client::connect(s.addr).await;
+    let c = Esme::connect(s.addr).await;
     let payload = |n: usize| vec![smpp_protocol::Tlv::MessagePayload(vec![b'p'; n].into())];
     let mut early = submit_sm("4915112345", b"");
     early.tlvs = payload(0);
@@ -117,7 +120,7 @@ async fn before_a_bind_frames_are_small_and_after_it_max_pdu_len_applies() {
     let r = c.response_to(1).await;
     assert_eq!(r.command_status, CommandStatus::ESME_RINVBNDSTS, "{r:?}");
 
-    let b = c.bind(CommandId::BIND_TRANSCEIVER, "hostile", "pw").await;
+    let b = c.bind(BindAs::Trx, "hostile", "pw").await;
     assert_eq!(b.command_status, CommandStatus::ESME_ROK);
     let mut large = submit_sm("4915112345", b"");
     large.tlvs = payload(3000);
@@ -158,7 +161,7 @@ fn bind_bytes(seq: u32) -> Vec<u8> {
 async fn dribbled_frames_and_bind_timeout() {
     use futures::StreamExt;
     let bind_timeout = Duration::from_secs(1);
-    let s = start(&cfg("").replace("bind_timeout = \"5s\"", "bind_timeout = \"1s\"")).await;
+    let s = start(cfg().set("server.bind_timeout", "1s")).await;
     let bind = bind_bytes(1);
     let every = Duration::from_millis(20);
     assert!(every * bind.len() as u32 <= bind_timeout * 2 / 3);
@@ -218,12 +221,9 @@ async fn dribbled_frames_and_bind_timeout() {
 #[tokio::test]
 async fn bound_session_stuck_mid_frame_is_closed_by_enquire_link() {
     let s = start(
-        &cfg("")
-            .replace(
-                "enquire_link_interval = \"30s\"",
-                "enquire_link_interval = \"300ms\"",
-            )
-            .replace("response_timeout = \"2s\"", "response_timeout = \"300ms\""),
+        cfg()
+            .set("server.enquire_link_interval", "300ms")
+            .set("server.response_timeout", "300ms"),
     )
     .await;
     use futures::StreamExt;
@@ -256,8 +256,8 @@ async fn bound_session_stuck_mid_frame_is_closed_by_enquire_link() {
 #[tokio::test]
 async fn garbage_before_bind_is_nacked_and_closed() {
     install_panic_recorder();
-    let s = start(&cfg("")).await;
-    let mut bystander = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "bystander", "pw").await;
+    let s = start(&cfg()).await;
+    let bystander = Esme::bound(s.addr, BindAs::Trx, "bystander", "pw").await;
     let mut inputs: Vec<(String, Vec<u8>)> = vec![
         (
             "http".into(),
@@ -292,7 +292,10 @@ async fn garbage_before_bind_is_nacked_and_closed() {
     }
     assert_eq!(s.service.submit_count(), 0);
     assert_eq!(
-        bystander.submit("4915112345", b"fine").await.command_status,
+        bystander
+            .submit(submit_sm("4915112345", b"fine"))
+            .await
+            .command_status,
         CommandStatus::ESME_ROK
     );
     assert!(server_panics().is_empty(), "{:?}", server_panics());

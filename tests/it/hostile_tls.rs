@@ -5,20 +5,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
+use smpp_protocol::{Body, CommandStatus, Pdu};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::support::config::TestConfig;
+use crate::support::esme::{self, bind_body, BindAs, Esme};
 use crate::support::hostile::{assert_cmdlen_nack, raw_connect, read_until_closed, still_serves};
-use crate::support::server_harness::{esme, server_section, start_with, Options, TestServer};
-use crate::support::smpp_client::{self, bind_body, encode, Client};
+use crate::support::messages::{encode, submit_sm};
+use crate::support::server_harness::{start_with, Options, TestServer};
 
-fn cfg() -> String {
-    format!(
-        "{}{}{}",
-        server_section(""),
-        esme("acme", ""),
-        esme("secure", "tls_required = true")
-    )
+fn cfg() -> TestConfig {
+    let mut c = TestConfig::new();
+    c.esme("acme", "").esme("secure", "tls_required = true");
+    c
 }
 
 async fn tls_server() -> TestServer {
@@ -58,11 +57,13 @@ fn client_hello(ca: &[u8]) -> Vec<u8> {
 /// Both ports still work: a plain and a TLS client bind and submit.
 async fn both_ports_serve(s: &TestServer) {
     still_serves(s.addr, "acme").await;
-    let mut t = Client::connect_tls(s.tls_addr.unwrap(), s.ca_der.as_ref().unwrap()).await;
-    let r = t.bind(CommandId::BIND_TRANSCEIVER, "secure", "pw").await;
+    let t = Esme::connect_tls(s.tls_addr.unwrap(), s.ca_der.as_ref().unwrap()).await;
+    let r = t.bind(BindAs::Trx, "secure", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     assert_eq!(
-        t.submit("4915112345", b"tls ok").await.command_status,
+        t.submit(submit_sm("4915112345", b"tls ok"))
+            .await
+            .command_status,
         CommandStatus::ESME_ROK
     );
 }
@@ -74,7 +75,7 @@ async fn both_ports_serve(s: &TestServer) {
 async fn tls_client_on_the_plain_port_is_nacked_and_closed() {
     let s = tls_server().await;
     let ca = s.ca_der.clone().unwrap();
-    let mut bound = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let bound = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
 
     let hello = client_hello(&ca);
     let (mut r, mut w) = raw_connect(s.addr).await;
@@ -82,17 +83,14 @@ async fn tls_client_on_the_plain_port_is_nacked_and_closed() {
     let end = read_until_closed(&mut r, Duration::from_secs(2)).await;
     assert_cmdlen_nack(&end.pdus, "ClientHello on the plain port");
 
-    let failed = tokio::time::timeout(
-        Duration::from_secs(5),
-        smpp_client::tls_connect(s.addr, &ca),
-    )
-    .await
-    .expect("the TLS client must not hang on the plain port");
+    let failed = tokio::time::timeout(Duration::from_secs(5), esme::tls_connect(s.addr, &ca))
+        .await
+        .expect("the TLS client must not hang on the plain port");
     assert!(failed.is_err(), "no TLS session on the plain port");
 
     assert_eq!(
         bound
-            .submit("4915112345", b"unaffected")
+            .submit(submit_sm("4915112345", b"unaffected"))
             .await
             .command_status,
         CommandStatus::ESME_ROK
@@ -107,8 +105,8 @@ async fn plain_smpp_on_the_tls_port_is_closed() {
     let s = tls_server().await;
     let tls_addr = s.tls_addr.unwrap();
     let ca = s.ca_der.clone().unwrap();
-    let mut bound = Client::connect_tls(tls_addr, &ca).await;
-    let r = bound.bind(CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let bound = Esme::connect_tls(tls_addr, &ca).await;
+    let r = bound.bind(BindAs::Trx, "acme", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
 
     for body in [
@@ -135,7 +133,7 @@ async fn plain_smpp_on_the_tls_port_is_closed() {
     }
     assert_eq!(
         bound
-            .submit("4915112345", b"still tls")
+            .submit(submit_sm("4915112345", b"still tls"))
             .await
             .command_status,
         CommandStatus::ESME_ROK
@@ -149,20 +147,16 @@ async fn plain_smpp_on_the_tls_port_is_closed() {
 async fn tls_required_account_only_binds_over_tls() {
     let s = tls_server().await;
     for _ in 0..2 {
-        for id in [
-            CommandId::BIND_TRANSMITTER,
-            CommandId::BIND_RECEIVER,
-            CommandId::BIND_TRANSCEIVER,
-        ] {
-            let mut p = Client::connect(s.addr).await;
+        for id in [BindAs::Tx, BindAs::Rx, BindAs::Trx] {
+            let p = Esme::connect(s.addr).await;
             let r = p.bind(id, "secure", "pw").await;
-            assert_eq!(r.command_status, CommandStatus::ESME_RBINDFAIL, "{id}");
+            assert_eq!(r.command_status, CommandStatus::ESME_RBINDFAIL, "{id:?}");
             assert!(p.expect_closed().await.is_empty());
         }
     }
     assert_eq!(s.registry.bind_count("secure"), 0);
-    let mut t = Client::connect_tls(s.tls_addr.unwrap(), s.ca_der.as_ref().unwrap()).await;
-    let r = t.bind(CommandId::BIND_RECEIVER, "secure", "pw").await;
+    let t = Esme::connect_tls(s.tls_addr.unwrap(), s.ca_der.as_ref().unwrap()).await;
+    let r = t.bind(BindAs::Rx, "secure", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     // An account without the flag may use either port.
     both_ports_serve(&s).await;

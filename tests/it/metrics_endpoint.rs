@@ -3,7 +3,6 @@
 //! `/healthz` names the dependency that fails and recovers with it.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,26 +14,29 @@ use smppd::config::{Config, ConfigSource, EnvOverrides};
 use smppd::server::ServerHandle;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
+use crate::support::messages::{cs, submit_sm};
 use crate::support::own_process;
 use crate::support::servers::{MongoServer, RedisKind, RedisServer};
-use crate::support::smpp_client::{cs, submit_sm, Client};
+use crate::support::wait_for;
 
 /// How long any condition may take to come true.
 const WAIT: Duration = Duration::from_secs(20);
 
-fn config(redis: &RedisServer, mongo: &MongoServer, name: &str) -> String {
-    format!(
-        "[server]\nsystem_id = \"smppd-test\"\nlisten = \"127.0.0.1:0\"\n\
-         response_timeout = \"2s\"\nshutdown_grace = \"2s\"\n\
-         [server.bind_failures]\nmax_failures = 100\ndelay = \"0\"\n\
-         [redis]\nurl = \"{}\"\nkey_prefix = \"{name}:\"\n\
-         [mongodb]\nuri = \"{}\"\ndatabase = \"{name}\"\n\
-         [metrics]\nlisten = \"127.0.0.1:0\"\n\
-         [[esme]]\nsystem_id = \"{name}\"\npassword = \"pw\"\n\
-         [[esme]]\nsystem_id = \"{name}-slow\"\npassword = \"pw\"\nthroughput = 1\nburst = 1\n",
-        redis.url(),
-        mongo.uri()
-    )
+/// smppd on the test's servers, its keys and database called `name`, the metrics
+/// endpoint on, accounts `name` and `name-slow` (1 submit/s, burst 1).
+fn config(redis: &RedisServer, mongo: &MongoServer, name: &str) -> TestConfig {
+    let mut c = TestConfig::new();
+    c.set("server.shutdown_grace", "2s")
+        .set("redis.url", redis.url())
+        .set("redis.key_prefix", format!("{name}:"))
+        .set("mongodb.uri", mongo.uri())
+        .set("mongodb.database", name)
+        .set("metrics.listen", "127.0.0.1:0")
+        .esme(name, "")
+        .esme(&format!("{name}-slow"), "throughput = 1\nburst = 1");
+    c
 }
 
 /// A running App: its SMPP and metrics addresses, and how to stop it.
@@ -56,9 +58,10 @@ impl Running {
     }
 }
 
-async fn start_app(text: String) -> Running {
+async fn start_app(config: TestConfig) -> Running {
     // No SMPPD_REDIS_URL / SMPPD_MONGODB_URI from the environment: the test's own
     // servers are in the text.
+    let text = config.text();
     let config = Config::from_toml(&text, &EnvOverrides::default(), None).unwrap();
     let app = App::start(ConfigSource::Inline(text), Arc::new(config))
         .await
@@ -163,25 +166,8 @@ async fn scrape(addr: SocketAddr) -> Scrape {
     Scrape::parse(body)
 }
 
-/// Re-evaluates `check` until it returns `Some`, failing after [`WAIT`].
-async fn wait_for<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut pause = Duration::from_millis(10);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(200));
-    }
-}
-
 async fn wait_metric(addr: SocketAddr, what: &str, ok: impl Fn(&Scrape) -> bool) -> Scrape {
-    wait_for(what, || async {
+    wait_for(what, WAIT, || async {
         let s = scrape(addr).await;
         ok(&s).then_some(s)
     })
@@ -234,8 +220,8 @@ async fn metrics_follow_binds_submits_expiry_outcomes_and_throttling() {
     assert_eq!(before.value("smppd_pending_messages", &[]), 0.0);
 
     // Binds per account and bind type.
-    let mut tx = Client::bound(smpp, CommandId::BIND_TRANSMITTER, acct, "pw").await;
-    let rx = Client::bound(smpp, CommandId::BIND_RECEIVER, slow, "pw").await;
+    let tx = Esme::bound(smpp, BindAs::Tx, acct, "pw").await;
+    let rx = Esme::bound(smpp, BindAs::Rx, slow, "pw").await;
     let s = scrape(m).await;
     let binds =
         |s: &Scrape, a: &str, t: &str| s.value("smppd_binds", &[("account", a), ("bind_type", t)]);
@@ -246,7 +232,7 @@ async fn metrics_follow_binds_submits_expiry_outcomes_and_throttling() {
     // A single-part submit: PDU counters in and out, the latency histogram, and (no
     // receiver bound for this account) its receipt waits in the queue; its outcome
     // is written to MongoDB.
-    let r = tx.submit("491701", b"hello").await;
+    let r = tx.submit(submit_sm("491701", b"hello")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     let s = wait_metric(m, "submit counted, outcome written, receipt queued", |s| {
         s.value("smppd_receipt_queue", &[("account", acct)]) == 1.0
@@ -318,7 +304,7 @@ async fn metrics_follow_binds_submits_expiry_outcomes_and_throttling() {
     })
     .await;
     assert_eq!(taken(&s) - taken(&before), 0.0, "{}", s.text);
-    let mut rx_own = Client::bound(smpp, CommandId::BIND_RECEIVER, acct, "pw").await;
+    let rx_own = Esme::bound(smpp, BindAs::Rx, acct, "pw").await;
     for _ in 0..2 {
         let p = rx_own.recv().await;
         assert_eq!(p.command_id(), CommandId::DELIVER_SM);
@@ -334,10 +320,10 @@ async fn metrics_follow_binds_submits_expiry_outcomes_and_throttling() {
     assert!(s.value("smppd_receipt_wait_seconds_sum", &[("stage", "taken")]) > 0.0);
 
     // Throttling: rate 1/s with a burst of 1, three submits at once.
-    let mut slow_tx = Client::bound(smpp, CommandId::BIND_TRANSMITTER, slow, "pw").await;
+    let slow_tx = Esme::bound(smpp, BindAs::Tx, slow, "pw").await;
     let mut throttled = 0.0;
     for i in 0..3 {
-        let r = slow_tx.submit(&format!("49170{i}"), b"x").await;
+        let r = slow_tx.submit(submit_sm(&format!("49170{i}"), b"x")).await;
         if r.command_status == CommandStatus::ESME_RTHROTTLED {
             throttled += 1.0;
         }
@@ -375,7 +361,7 @@ async fn wait_health(
     what: &str,
     ok: impl Fn(u16, &serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    wait_for(what, || async {
+    wait_for(what, WAIT, || async {
         let (status, json) = health(addr).await;
         ok(status, &json).then_some(json)
     })
@@ -470,15 +456,38 @@ async fn get_from(source: &str, addr: SocketAddr, path: &str, limit: Duration) -
     (status, body.to_string())
 }
 
-/// Opens `n` connections from `source` that send nothing.
+/// Opens `n` connections from `source` that send nothing. The endpoint takes (or
+/// refuses) a slot as it accepts a connection, in the order of the listen queue: a
+/// connection made after these is accepted after them.
 async fn idle_from(source: &str, addr: SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
     let mut out = Vec::new();
     for _ in 0..n {
         out.push(connect_from(source, addr).await);
     }
-    // A 503 is written as soon as the connection is accepted.
-    tokio::time::sleep(Duration::from_millis(200)).await;
     out
+}
+
+/// Waits until `n` of `conns` were answered 503 (written as each was accepted), then
+/// returns how many were: the others hold a slot. A 503 for one of those would have
+/// been written when it was accepted, before these: it would be there by then.
+async fn answered_503s(conns: &[tokio::net::TcpStream], n: usize) -> usize {
+    let mut answered = vec![false; conns.len()];
+    let mut look = || {
+        for (s, a) in conns.iter().zip(answered.iter_mut()) {
+            *a = *a || answered_503(s);
+        }
+        answered.iter().filter(|a| **a).count()
+    };
+    wait_for(&format!("{n} answers 503"), WAIT, async || {
+        let k = look();
+        if k >= n {
+            Ok(())
+        } else {
+            Err(format!("{k} so far"))
+        }
+    })
+    .await;
+    look()
 }
 
 /// Whether `s` was answered 503 (else it holds a slot, waiting for its request).
@@ -507,8 +516,8 @@ async fn idle_sockets_of_one_address_leave_room_for_a_scrape_from_another() {
         get_from("127.0.0.2", app.metrics, "/metrics", Duration::from_secs(1)).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("smppd_binds"), "{body}");
-    let holding = idle.iter().filter(|s| !answered_503(s)).count();
-    assert_eq!(holding, PER_ADDRESS, "slots held by 127.0.0.1");
+    let refused = answered_503s(&idle, idle.len() - PER_ADDRESS).await;
+    assert_eq!(idle.len() - refused, PER_ADDRESS, "slots held by 127.0.0.1");
     drop(idle);
     app.stop().await;
 }
@@ -524,7 +533,7 @@ async fn with_every_slot_taken_a_client_gets_503_at_once() {
     for source in 1..=SLOTS / PER_ADDRESS {
         idle.extend(idle_from(&format!("127.0.0.{source}"), app.metrics, PER_ADDRESS).await);
     }
-    assert!(!idle.iter().any(answered_503), "16 slots, 16 held");
+    // Accepted after the idle ones, which took every slot as they were accepted.
     let (status, body) = get_from(
         "127.0.0.99",
         app.metrics,
@@ -533,10 +542,12 @@ async fn with_every_slot_taken_a_client_gets_503_at_once() {
     )
     .await;
     assert_eq!(status, 503, "{body}");
+    // A 503 to one of them would have been written before that one.
+    assert!(!idle.iter().any(answered_503), "16 slots, 16 held");
     drop(idle);
     // Once the slots are free again, scrapes are served.
     let m = app.metrics;
-    wait_for("a free slot", || async {
+    wait_for("a free slot", WAIT, || async {
         let (status, _) = get_from("127.0.0.99", m, "/healthz", Duration::from_secs(5)).await;
         (status != 503).then_some(())
     })
@@ -549,12 +560,9 @@ async fn with_every_slot_taken_a_client_gets_503_at_once() {
 async fn refused_smpp_connections_are_counted() {
     let redis = RedisServer::start(RedisKind::Redis7);
     let mongo = MongoServer::start();
-    let text = config(&redis, &mongo, "mrefused").replacen(
-        "[server]\n",
-        "[server]\nmax_connections_per_ip = 1\n",
-        1,
-    );
-    let app = start_app(text).await;
+    let mut config = config(&redis, &mongo, "mrefused");
+    config.set("server.max_connections_per_ip", 1);
+    let app = start_app(config).await;
     let refused = |s: &Scrape| {
         s.value(
             "smppd_connections_refused_total",

@@ -6,12 +6,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHasher, SaltString};
-use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
+use smpp_protocol::{Body, CommandStatus, Pdu};
 use tokio::time::Instant;
 
+use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
 use crate::support::hostile::still_serves;
-use crate::support::server_harness::{self, esme, server_section, start, start_with, Options};
-use crate::support::smpp_client::Client;
+use crate::support::messages::submit_sm;
+use crate::support::server_harness::{self, start, start_with, Options};
 
 /// An argon2 PHC string for `pw` with the given variant and small (fast) parameters.
 fn phc(pw: &str, algorithm: argon2::Algorithm, salt: &[u8]) -> String {
@@ -26,15 +28,14 @@ fn phc_m(pw: &str, algorithm: argon2::Algorithm, salt: &[u8], m_kib: u32) -> Str
     a.hash_password(pw.as_bytes(), &salt).unwrap().to_string()
 }
 
-fn hashed(system_id: &str, hash: &str) -> String {
-    format!("[[esme]]\nsystem_id = \"{system_id}\"\npassword_hash = \"{hash}\"\n")
+/// The `password_hash` line of an account.
+fn hashed(hash: &str) -> String {
+    format!("password_hash = \"{hash}\"")
 }
 
 async fn bind_status(addr: SocketAddr, system_id: &str, pw: &str) -> CommandStatus {
-    let mut c = Client::connect(addr).await;
-    c.bind(CommandId::BIND_TRANSCEIVER, system_id, pw)
-        .await
-        .command_status
+    let c = Esme::connect(addr).await;
+    c.bind(BindAs::Trx, system_id, pw).await.command_status
 }
 
 /// Accounts configured with password_hash bind with the password (argon2id and
@@ -45,14 +46,13 @@ async fn password_hash_accounts_bind_with_the_password_only() {
     let id_hash = phc("S3cr3t", argon2::Algorithm::Argon2id, b"salt-for-hashed1");
     let i_hash = phc("0ther#", argon2::Algorithm::Argon2i, b"salt-for-hashed2");
     assert!(id_hash.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"));
-    let config = format!(
-        "{}{}{}{}",
-        server_section(""),
-        hashed("hashed1", &id_hash),
-        hashed("hashed2", &i_hash),
-        esme("bystander", "")
-    );
-    assert!(!config.contains("S3cr3t") && !config.contains("0ther#"));
+    let mut config = TestConfig::new();
+    config
+        .esme("hashed1", &hashed(&id_hash))
+        .esme("hashed2", &hashed(&i_hash))
+        .esme("bystander", "");
+    let text = config.text();
+    assert!(!text.contains("S3cr3t") && !text.contains("0ther#"));
     let s = start(&config).await;
 
     assert_eq!(
@@ -76,9 +76,11 @@ async fn password_hash_accounts_bind_with_the_password_only() {
             "{id} / {wrong:?}"
         );
     }
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "hashed1", "S3cr3t").await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "hashed1", "S3cr3t").await;
     assert_eq!(
-        c.submit("4915112345", b"hashed ok").await.command_status,
+        c.submit(submit_sm("4915112345", b"hashed ok"))
+            .await
+            .command_status,
         CommandStatus::ESME_ROK
     );
     still_serves(s.addr, "bystander").await;
@@ -92,7 +94,7 @@ fn non_argon2_hashes_are_config_problems() {
         ("$2b$12$abcdefghijklmnopqrstuv", "esme[0].password_hash"),
         ("plainpw", "esme[0].password_hash"),
     ] {
-        let text = format!("{}{}", server_section(""), hashed("x", hash));
+        let text = TestConfig::new().esme("x", &hashed(hash)).text();
         let err = smppd::config::Config::from_toml(&text, &Default::default(), None).unwrap_err();
         assert!(err.to_string().contains(want), "{hash}: {err}");
     }
@@ -102,64 +104,57 @@ fn non_argon2_hashes_are_config_problems() {
 /// with the right password; inside it binds. Checked per account.
 #[tokio::test]
 async fn allowed_addresses_are_enforced_per_account() {
-    let config = format!(
-        "{}{}{}",
-        server_section(""),
-        esme(
-            "local1",
-            "allowed_addresses = [\"127.0.0.1/32\", \"10.0.0.0/8\"]"
-        ),
-        esme("bystander", "")
-    );
-    let s = start(&config).await;
+    let s = start(
+        TestConfig::new()
+            .esme(
+                "local1",
+                "allowed_addresses = [\"127.0.0.1/32\", \"10.0.0.0/8\"]",
+            )
+            .esme("bystander", ""),
+    )
+    .await;
     let from = |local: &'static str| async move {
         let sock = tokio::net::TcpSocket::new_v4().unwrap();
         sock.bind(format!("{local}:0").parse().unwrap()).unwrap();
-        Client::from_io(Box::new(sock.connect(s.addr).await.unwrap()))
+        Esme::from_io(Box::new(sock.connect(s.addr).await.unwrap()))
     };
-    let mut outside = from("127.0.0.2").await;
-    let r = outside
-        .bind(CommandId::BIND_TRANSCEIVER, "local1", "pw")
-        .await;
+    let outside = from("127.0.0.2").await;
+    let r = outside.bind(BindAs::Trx, "local1", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_RBINDFAIL);
     assert!(outside.expect_closed().await.is_empty());
-    let mut inside = from("127.0.0.1").await;
-    let r = inside
-        .bind(CommandId::BIND_TRANSCEIVER, "local1", "pw")
-        .await;
+    let inside = from("127.0.0.1").await;
+    let r = inside.bind(BindAs::Trx, "local1", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     // An account without a list binds from anywhere.
-    let mut other = from("127.0.0.2").await;
-    let r = other
-        .bind(CommandId::BIND_TRANSCEIVER, "bystander", "pw")
-        .await;
+    let other = from("127.0.0.2").await;
+    let r = other.bind(BindAs::Trx, "bystander", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     still_serves(s.addr, "bystander").await;
 }
 
-/// `[server]` with the given bind_failures `delay` and `max_failures`.
-fn server_with(delay: &str, max_failures: u32) -> String {
-    server_section("").replace(
-        "max_failures = 100\ndelay = \"0\"\n",
-        &format!("max_failures = {max_failures}\ndelay = \"{delay}\"\n"),
-    )
+/// The test server's config with the given bind_failures `delay` and `max_failures`.
+fn server_with(delay: &str, max_failures: u32) -> TestConfig {
+    let mut c = TestConfig::new();
+    c.set("server.bind_failures.delay", delay)
+        .set("server.bind_failures.max_failures", i64::from(max_failures));
+    c
 }
 
-/// Accounts refused for a reason checked before the password, each given its right
-/// password, and one account with a plain and one with a hashed password.
-fn refusal_accounts(hash: &str) -> String {
-    format!(
-        "{}{}{}{}{}",
-        esme("acme", ""),
-        esme("secure", "tls_required = true"),
-        esme("off", "enabled = false"),
-        esme("far", "allowed_addresses = [\"10.0.0.0/8\"]"),
-        hashed("hashed", hash),
-    )
+/// [`server_with`] and accounts refused for a reason checked before the password,
+/// each given its right password, and one account with a plain and one with a
+/// hashed password.
+fn refusal_config(delay: &str, max_failures: u32, hash: &str) -> TestConfig {
+    let mut c = server_with(delay, max_failures);
+    c.esme("acme", "")
+        .esme("secure", "tls_required = true")
+        .esme("off", "enabled = false")
+        .esme("far", "allowed_addresses = [\"10.0.0.0/8\"]")
+        .esme("hashed", &hashed(hash));
+    c
 }
 
 /// A server with a TLS listener too.
-async fn start_tls(config: &str) -> server_harness::TestServer {
+async fn start_tls(config: &TestConfig) -> server_harness::TestServer {
     start_with(
         config,
         Options {
@@ -173,9 +168,9 @@ async fn start_tls(config: &str) -> server_harness::TestServer {
 /// A bind on a fresh plain connection: the whole answer, how long it took; the
 /// connection must close after a refusal.
 async fn bind_answer(addr: SocketAddr, system_id: &str, pw: &str) -> (Pdu, Duration) {
-    let mut c = Client::connect(addr).await;
+    let c = Esme::connect(addr).await;
     let t = Instant::now();
-    let r = c.bind(CommandId::BIND_TRANSCEIVER, system_id, pw).await;
+    let r = c.bind(BindAs::Trx, system_id, pw).await;
     let took = t.elapsed();
     if r.command_status != CommandStatus::ESME_ROK {
         assert!(c.expect_closed().await.is_empty(), "{system_id}");
@@ -196,7 +191,7 @@ async fn every_refusal_is_the_same_rbindfail_after_the_same_delay() {
         b"salt-for-refusal",
         1024,
     );
-    let config = format!("{}{}", server_with("400ms", 100), refusal_accounts(&hash));
+    let config = refusal_config("400ms", 100, &hash);
     let s = start_tls(&config).await;
     let cases = [
         ("nobody", "pw", "unknown system_id"),
@@ -234,8 +229,8 @@ async fn every_refusal_is_the_same_rbindfail_after_the_same_delay() {
         );
     }
     // The same accounts bind where they may.
-    let mut t = Client::connect_tls(s.tls_addr.unwrap(), s.ca_der.as_ref().unwrap()).await;
-    let r = t.bind(CommandId::BIND_TRANSCEIVER, "secure", "pw").await;
+    let t = Esme::connect_tls(s.tls_addr.unwrap(), s.ca_der.as_ref().unwrap()).await;
+    let r = t.bind(BindAs::Trx, "secure", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     let (r, took) = bind_answer(s.addr, "hashed", "S3cr3t").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
@@ -253,7 +248,7 @@ async fn refusals_before_the_password_count_as_failures() {
         b"salt-for-counted",
         1024,
     );
-    let config = format!("{}{}", server_with("0", 3), refusal_accounts(&hash));
+    let config = refusal_config("0", 3, &hash);
     for (id, what) in [
         ("secure", "TLS required, right password on the plain port"),
         ("off", "disabled"),
@@ -280,13 +275,12 @@ async fn refusals_before_the_password_count_as_failures() {
 #[tokio::test]
 async fn unknown_system_ids_cost_a_verification_like_known_ones() {
     let hash = phc("S3cr3t", argon2::Algorithm::Argon2id, b"salt-for-dummies");
-    let config = format!(
-        "{}{}{}",
-        server_with("0", 100),
-        hashed("hashed", &hash),
-        esme("bystander", "")
-    );
-    let s = start(&config).await;
+    let s = start(
+        server_with("0", 100)
+            .esme("hashed", &hashed(&hash))
+            .esme("bystander", ""),
+    )
+    .await;
     let mut wrong = Duration::MAX;
     let mut unknown = Duration::MAX;
     for _ in 0..3 {

@@ -6,11 +6,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
+use smpp_protocol::{Body, CommandStatus, Pdu};
 
-use crate::support::server_harness::server_section;
+use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
+use crate::support::messages::submit_sm;
 use crate::support::servers;
-use crate::support::smpp_client::Client;
 
 /// The right password (8 octets, the SMPP maximum), a wrong one, and the text.
 const PASSWORD: &str = "Pw9xQz7K";
@@ -21,10 +22,10 @@ const TEXT: &str = "canary-text-ZQXJ-58213 do not log me";
 async fn binary_never_logs_passwords_or_message_text_at_debug_level() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
-    let config = format!(
-        "{}[[esme]]\nsystem_id = \"acme\"\npassword = \"{PASSWORD}\"\n",
-        server_section("log_format = \"json\"")
-    );
+    let config = TestConfig::new()
+        .set("server.log_format", "json")
+        .esme("acme", &format!("password = \"{PASSWORD}\""))
+        .text();
     std::fs::write(&path, config).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     let redis = servers::RedisServer::start(servers::RedisKind::Redis7);
@@ -67,11 +68,11 @@ async fn binary_never_logs_passwords_or_message_text_at_debug_level() {
     .await
     .unwrap_or_else(|_| panic!("smppd did not start:\n{}", log.join("\n")));
 
-    let mut bad = Client::connect(addr).await;
-    let r = bad.bind(CommandId::BIND_TRANSCEIVER, "acme", WRONG).await;
+    let bad = Esme::connect(addr).await;
+    let r = bad.bind(BindAs::Trx, "acme", WRONG).await;
     assert_eq!(r.command_status, CommandStatus::ESME_RBINDFAIL);
-    let mut c = Client::bound(addr, CommandId::BIND_TRANSCEIVER, "acme", PASSWORD).await;
-    let r = c.submit("4915112345", TEXT.as_bytes()).await;
+    let c = Esme::bound(addr, BindAs::Trx, "acme", PASSWORD).await;
+    let r = c.submit(submit_sm("4915112345", TEXT.as_bytes())).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK, "{r:?}");
     // Its receipt (it quotes the text, so it is logged-or-not too) comes next: answer
     // it before unbinding, as an ESME does.
@@ -124,10 +125,9 @@ fn check_config_warns_about_a_world_readable_config() {
     let path = dir.path().join("config.toml");
     std::fs::write(
         &path,
-        format!(
-            "{}[[esme]]\nsystem_id = \"acme\"\npassword = \"{PASSWORD}\"\n",
-            server_section("")
-        ),
+        TestConfig::new()
+            .esme("acme", &format!("password = \"{PASSWORD}\""))
+            .text(),
     )
     .unwrap();
     let run = |mode: u32| {

@@ -4,16 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use smpp_protocol::{CommandId, CommandStatus};
+use smpp_protocol::CommandStatus;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
 use crate::support::hostile;
-use crate::support::server_harness::{esme, server_section, start_with, Options, TestServer};
-use crate::support::smpp_client::Client;
+use crate::support::server_harness::{start_with, Options, TestServer};
 
 async fn tls_server() -> TestServer {
     start_with(
-        &format!("{}{}", server_section(""), esme("acme", "")),
+        TestConfig::new().esme("acme", ""),
         Options {
             tls: true,
             service: None,
@@ -66,8 +67,8 @@ async fn tls_1_2_and_1_3_clients_both_bind() {
         if want == rustls::ProtocolVersion::TLSv1_2 {
             assert!(suite.contains("ECDHE"), "forward secrecy: {suite}");
         }
-        let mut c = Client::from_io(Box::new(tls));
-        let r = c.bind(CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+        let c = Esme::from_io(Box::new(tls));
+        let r = c.bind(BindAs::Trx, "acme", "pw").await;
         assert_eq!(r.command_status, CommandStatus::ESME_ROK, "{want:?}");
     }
 }
@@ -174,8 +175,8 @@ async fn old_protocol_versions_and_legacy_suites_are_refused() {
     assert_eq!(alert, [FATAL, HANDSHAKE_FAILURE]);
 
     // The refused handshakes cost nothing else.
-    let mut c = Client::connect_tls(s.tls_addr.unwrap(), s.ca_der.as_ref().unwrap()).await;
-    let r = c.bind(CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let c = Esme::connect_tls(s.tls_addr.unwrap(), s.ca_der.as_ref().unwrap()).await;
+    let r = c.bind(BindAs::Trx, "acme", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     hostile::still_serves(s.addr, "acme").await;
 }

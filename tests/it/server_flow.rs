@@ -11,20 +11,20 @@ use smpp_protocol::{
 };
 use tokio::sync::Semaphore;
 
-use crate::support::server_harness::{
-    count_by_status, esme, server_section, start, start_with, Options, Recorder,
-};
-use crate::support::smpp_client::{cs, submit_sm, Client};
+use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
+use crate::support::messages::{cs, submit_sm};
+use crate::support::server_harness::{count_by_status, start, start_with, Options, Recorder};
 
 #[tokio::test]
 async fn submit_reaches_the_service_with_account_policy_and_fields() {
-    let acct = esme(
+    let s = start(TestConfig::new().esme(
         "acme",
         "default_validity = \"2h\"\nmax_validity = \"1day\"\nexpiry_mode = \"expire_whole\"",
-    );
-    let s = start(&format!("{}{acct}", server_section(""))).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
-    let r = c.submit("4912345", b"hello").await;
+    ))
+    .await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
+    let r = c.submit(submit_sm("4912345", b"hello")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     match r.body {
         Body::SubmitSmResp(Some(b)) => assert_eq!(b.message_id, "msg-1"),
@@ -50,20 +50,20 @@ async fn submit_reaches_the_service_with_account_policy_and_fields() {
 
 #[tokio::test]
 async fn service_errors_map_to_command_status_and_the_bind_stays_up() {
-    let s = start(&format!("{}{}", server_section(""), esme("acme", ""))).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let s = start(TestConfig::new().esme("acme", "")).await;
+    let c = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
     for (dest, status) in [
         ("queuefull", CommandStatus::ESME_RMSGQFUL),
         ("internal", CommandStatus::ESME_RSYSERR),
         ("reject", CommandStatus::ESME_RINVDSTADR),
     ] {
-        let r = c.submit(dest, b"x").await;
+        let r = c.submit(submit_sm(dest, b"x")).await;
         assert_eq!(
             (r.body, r.command_status),
             (Body::SubmitSmResp(None), status)
         );
     }
-    let r = c.submit("4912345", b"fine").await;
+    let r = c.submit(submit_sm("4912345", b"fine")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
 }
 
@@ -71,16 +71,15 @@ async fn service_errors_map_to_command_status_and_the_bind_stays_up() {
 async fn window_limits_concurrent_requests_and_responses_come_in_completion_order() {
     let gate = Arc::new(Semaphore::new(0));
     let service = Arc::new(Recorder::gated(gate.clone()));
-    let config = format!("{}{}", server_section(""), esme("acme", "window = 3"));
     let s = start_with(
-        &config,
+        TestConfig::new().esme("acme", "window = 3"),
         Options {
             tls: false,
             service: Some(service.clone()),
         },
     )
     .await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
     for seq in 1..=5u32 {
         c.send(Pdu::new(
             100 + seq,
@@ -94,18 +93,18 @@ async fn window_limits_concurrent_requests_and_responses_come_in_completion_orde
         })
         .await;
     // The other two are not read while the window is full; an enquire_link behind
-    // them is not answered either.
+    // them is not answered either: the first answer after one submit is let through
+    // is that submit's, not the enquire_link's sent before it.
     c.send(Pdu::new(200, Body::EnquireLink)).await;
-    assert!(
-        tokio::time::timeout(Duration::from_millis(200), c.recv())
-            .await
-            .is_err(),
-        "nothing may be answered while the window is full"
-    );
     assert_eq!(service.submit_count(), 3);
     gate.add_permits(1);
     let first = c.recv().await;
-    assert_eq!(first.command_status, CommandStatus::ESME_ROK);
+    assert_eq!(
+        (first.command_id(), first.command_status),
+        (CommandId::SUBMIT_SM_RESP, CommandStatus::ESME_ROK),
+        "nothing may be answered while the window is full: {first:?}"
+    );
+    assert!((101..=103).contains(&first.sequence_number), "{first:?}");
     gate.add_permits(10);
     let mut seqs = vec![first.sequence_number];
     for _ in 0..5 {
@@ -118,13 +117,8 @@ async fn window_limits_concurrent_requests_and_responses_come_in_completion_orde
 
 #[tokio::test]
 async fn rate_above_throughput_and_burst_is_throttled() {
-    let config = format!(
-        "{}{}",
-        server_section(""),
-        esme("acme", "throughput = 1\nburst = 3")
-    );
-    let s = start(&config).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    let s = start(TestConfig::new().esme("acme", "throughput = 1\nburst = 3")).await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
     let t = Instant::now();
     for seq in 1..=6u32 {
         c.send(Pdu::new(seq, Body::SubmitSm(submit_sm("4912345", b"t"))))
@@ -134,7 +128,12 @@ async fn rate_above_throughput_and_burst_is_throttled() {
     for _ in 0..6 {
         got.push(c.recv().await);
     }
-    let fast = t.elapsed() < Duration::from_millis(900);
+    // The bucket holds 3 and gains one a second: within `took` (all of it, from
+    // before the first submit to after the last answer) at most 3 + whole seconds
+    // of it can be accepted, however slow this machine is — exactly the burst of 3
+    // within the first second.
+    let took = t.elapsed();
+    let most = 3 + took.as_secs() as usize;
     let by = count_by_status(&got);
     let ok = by.get(&0).copied().unwrap_or(0);
     let throttled = by
@@ -142,11 +141,10 @@ async fn rate_above_throughput_and_burst_is_throttled() {
         .copied()
         .unwrap_or(0);
     assert_eq!(ok + throttled, 6, "{got:?}");
-    if fast {
-        assert_eq!((ok, throttled), (3, 3), "burst of 3, then throttled");
-    } else {
-        assert!(ok <= 4 && throttled >= 2);
-    }
+    assert!(
+        (3..=most).contains(&ok),
+        "burst of 3, then one a second: {ok} accepted, {throttled} throttled in {took:?}"
+    );
     // Throttled answers carry no body.
     assert!(got
         .iter()
@@ -156,8 +154,8 @@ async fn rate_above_throughput_and_burst_is_throttled() {
 
 #[tokio::test]
 async fn submit_multi_submits_each_sme_and_refuses_distribution_lists() {
-    let s = start(&format!("{}{}", server_section(""), esme("acme", ""))).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    let s = start(TestConfig::new().esme("acme", "")).await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
     let sme = |a: &str| DestAddress::SmeAddress {
         dest_addr_ton: 1,
         dest_addr_npi: 1,
@@ -207,8 +205,8 @@ async fn submit_multi_submits_each_sme_and_refuses_distribution_lists() {
 
 #[tokio::test]
 async fn query_cancel_and_replace_go_to_the_service() {
-    let s = start(&format!("{}{}", server_section(""), esme("acme", ""))).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let s = start(TestConfig::new().esme("acme", "")).await;
+    let c = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
     let r = c
         .request(Body::QuerySm(QuerySm {
             message_id: cs("msg-9"),
@@ -268,8 +266,8 @@ async fn query_cancel_and_replace_go_to_the_service() {
 
 #[tokio::test]
 async fn data_sm_is_submitted_and_answered_with_data_sm_resp() {
-    let s = start(&format!("{}{}", server_section(""), esme("acme", ""))).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    let s = start(TestConfig::new().esme("acme", "")).await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
     let d = smpp_protocol::DataSm {
         destination_addr: cs("4977"),
         tlvs: vec![smpp_protocol::Tlv::MessagePayload(Bytes::from_static(

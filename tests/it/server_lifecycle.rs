@@ -4,26 +4,25 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use smpp_protocol::{Body, CommandId, CommandStatus, Pdu};
+use smpp_protocol::{Body, CommandStatus, Pdu};
 
-use crate::support::server_harness::{esme, server_section, start};
+use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
+use crate::support::messages::submit_sm;
+use crate::support::server_harness::start;
 use crate::support::servers;
-use crate::support::smpp_client::{self, Client};
 
 #[tokio::test]
 async fn reload_adds_and_removes_accounts_live() {
-    let base = server_section("");
-    let s = start(&format!("{base}{}", esme("old", ""))).await;
-    let mut old = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "old", "pw").await;
-    let mut c = Client::connect(s.addr).await;
+    let s = start(TestConfig::new().esme("old", "")).await;
+    let old = Esme::bound(s.addr, BindAs::Trx, "old", "pw").await;
+    let c = Esme::connect(s.addr).await;
     assert_eq!(
-        c.bind(CommandId::BIND_TRANSCEIVER, "new", "pw")
-            .await
-            .command_status,
+        c.bind(BindAs::Trx, "new", "pw").await.command_status,
         CommandStatus::ESME_RBINDFAIL
     );
 
-    s.rewrite_config(&format!("{base}{}", esme("new", "")));
+    s.rewrite_config(TestConfig::new().esme("new", ""));
     assert_eq!(s.handle.reload().unwrap(), 1, "one session told to unbind");
 
     // The removed account's session is unbound by the server...
@@ -34,34 +33,31 @@ async fn reload_adds_and_removes_accounts_live() {
     assert!(old.expect_closed().await.is_empty());
     s.wait_binds("old", 0).await;
     // ...it cannot bind again, and the new account can.
-    let mut c = Client::connect(s.addr).await;
+    let c = Esme::connect(s.addr).await;
     assert_eq!(
-        c.bind(CommandId::BIND_TRANSCEIVER, "old", "pw")
-            .await
-            .command_status,
+        c.bind(BindAs::Trx, "old", "pw").await.command_status,
         CommandStatus::ESME_RBINDFAIL
     );
-    Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "new", "pw").await;
+    Esme::bound(s.addr, BindAs::Trx, "new", "pw").await;
 }
 
 #[tokio::test]
 async fn reload_disabling_an_account_unbinds_it_and_limit_changes_apply_live() {
-    let base = server_section("");
-    let s = start(&format!("{base}{}{}", esme("a", ""), esme("b", ""))).await;
-    let mut a = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "a", "pw").await;
-    let mut b = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "b", "pw").await;
-    s.rewrite_config(&format!(
-        "{base}{}{}",
-        esme("a", "enabled = false"),
-        esme("b", "throughput = 1\nburst = 1")
-    ));
+    let s = start(TestConfig::new().esme("a", "").esme("b", "")).await;
+    let a = Esme::bound(s.addr, BindAs::Tx, "a", "pw").await;
+    let b = Esme::bound(s.addr, BindAs::Tx, "b", "pw").await;
+    s.rewrite_config(
+        TestConfig::new()
+            .esme("a", "enabled = false")
+            .esme("b", "throughput = 1\nburst = 1"),
+    );
     s.handle.reload().unwrap();
     assert_eq!(a.recv().await.body, Body::Unbind);
     // b stays bound, now limited to a burst of 1.
     for seq in 1..=3u32 {
         b.send(Pdu::new(
             seq,
-            Body::SubmitSm(smpp_client::submit_sm("49", b"x")),
+            Body::SubmitSm(crate::support::messages::submit_sm("49", b"x")),
         ))
         .await;
     }
@@ -92,31 +88,31 @@ async fn closed_at_once(addr: std::net::SocketAddr) -> bool {
 
 #[tokio::test]
 async fn reload_changes_max_connections_for_the_next_connections() {
-    let cfg = |max: usize| {
-        format!(
-            "{}{}",
-            server_section(&format!("max_connections = {max}")),
-            esme("acme", "")
-        )
+    let cfg = |max: i64| {
+        let mut c = TestConfig::new();
+        c.set("server.max_connections", max).esme("acme", "");
+        c
     };
     let s = start(&cfg(2)).await;
     let mut open = Vec::new();
     for _ in 0..2 {
-        open.push(Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await);
+        open.push(Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await);
     }
     assert!(closed_at_once(s.addr).await, "a third connection past 2");
 
     s.rewrite_config(&cfg(3));
     s.handle.reload().unwrap();
-    open.push(Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await);
+    open.push(Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await);
     assert!(closed_at_once(s.addr).await, "a fourth connection past 3");
 
     // Lowering the limit closes nobody; it holds new connections back.
     s.rewrite_config(&cfg(1));
     s.handle.reload().unwrap();
-    for c in &mut open {
+    for c in &open {
         assert_eq!(
-            c.submit("49", b"still bound").await.command_status,
+            c.submit(submit_sm("49", b"still bound"))
+                .await
+                .command_status,
             CommandStatus::ESME_ROK
         );
     }
@@ -125,34 +121,31 @@ async fn reload_changes_max_connections_for_the_next_connections() {
 
 #[tokio::test]
 async fn invalid_config_on_reload_keeps_the_old_one() {
-    let base = server_section("");
-    let s = start(&format!("{base}{}", esme("acme", ""))).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
-    s.rewrite_config(&format!("{base}{}", esme("acme", "window = -1")));
+    let s = start(TestConfig::new().esme("acme", "")).await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
+    s.rewrite_config(TestConfig::new().esme("acme", "window = -1"));
     let problems = s.handle.reload().unwrap_err();
     assert!(
         problems.to_string().contains("esme[0].window"),
         "{problems}"
     );
     assert_eq!(
-        c.submit("49", b"still fine").await.command_status,
+        c.submit(submit_sm("49", b"still fine"))
+            .await
+            .command_status,
         CommandStatus::ESME_ROK
     );
-    Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
 }
 
 #[tokio::test]
 async fn graceful_shutdown_unbinds_every_session_and_finishes() {
-    let s = start(&format!("{}{}", server_section(""), esme("acme", ""))).await;
+    let s = start(TestConfig::new().esme("acme", "")).await;
     let mut clients = Vec::new();
-    for id in [
-        CommandId::BIND_TRANSMITTER,
-        CommandId::BIND_RECEIVER,
-        CommandId::BIND_TRANSCEIVER,
-    ] {
-        clients.push(Client::bound(s.addr, id, "acme", "pw").await);
+    for id in [BindAs::Tx, BindAs::Rx, BindAs::Trx] {
+        clients.push(Esme::bound(s.addr, id, "acme", "pw").await);
     }
-    let mut open = Client::connect(s.addr).await;
+    let open = Esme::connect(s.addr).await;
     s.wait_binds("acme", 3).await;
     s.handle.shutdown();
     for c in &mut clients {
@@ -174,13 +167,13 @@ async fn graceful_shutdown_unbinds_every_session_and_finishes() {
 
 #[tokio::test]
 async fn shutdown_does_not_wait_past_the_grace_for_a_silent_esme() {
-    let config = format!(
-        "{}{}",
-        server_section("").replace("shutdown_grace = \"3s\"", "shutdown_grace = \"300ms\""),
-        esme("acme", "")
-    );
-    let s = start(&config).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let s = start(
+        TestConfig::new()
+            .set("server.shutdown_grace", "300ms")
+            .esme("acme", ""),
+    )
+    .await;
+    let c = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
     s.handle.shutdown();
     assert_eq!(c.recv().await.body, Body::Unbind);
     // No unbind_resp: the server closes after the grace period anyway.
@@ -198,8 +191,9 @@ async fn shutdown_does_not_wait_past_the_grace_for_a_silent_esme() {
 async fn binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
-    let base = server_section("log_format = \"json\"");
-    std::fs::write(&path, format!("{base}{}", esme("first", ""))).unwrap();
+    let mut config = TestConfig::new();
+    config.set("server.log_format", "json").esme("first", "");
+    std::fs::write(&path, config.text()).unwrap();
     // `serve` connects the real store before it binds any port.
     let redis = servers::RedisServer::start(servers::RedisKind::Redis7);
     let mongo = servers::MongoServer::start();
@@ -236,12 +230,8 @@ async fn binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     let addr: std::net::SocketAddr = v["fields"]["listen"].as_str().unwrap().parse().unwrap();
 
-    let mut first = Client::bound(addr, CommandId::BIND_TRANSCEIVER, "first", "pw").await;
-    std::fs::write(
-        &path,
-        format!("{base}{}{}", esme("first", ""), esme("second", "")),
-    )
-    .unwrap();
+    let first = Esme::bound(addr, BindAs::Trx, "first", "pw").await;
+    std::fs::write(&path, config.esme("second", "").text()).unwrap();
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-HUP", &pid])
@@ -249,7 +239,7 @@ async fn binary_reloads_on_sighup_and_exits_cleanly_on_sigterm() {
         .unwrap()
         .success());
     wait_line("config reloaded").await;
-    Client::bound(addr, CommandId::BIND_TRANSMITTER, "second", "pw").await;
+    Esme::bound(addr, BindAs::Tx, "second", "pw").await;
 
     assert!(Command::new("kill")
         .args(["-TERM", &pid])

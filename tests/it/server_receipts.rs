@@ -4,11 +4,12 @@
 
 use std::time::Duration;
 
-use smpp_protocol::{Body, CommandId, CommandStatus, Pdu, Tlv};
+use smpp_protocol::{Body, CommandStatus, Pdu, Tlv};
 use smppd::service::{Address, DeliverError, ReceiptDelivery, ReceiptSink};
 
-use crate::support::server_harness::{esme, server_section, start};
-use crate::support::smpp_client::{self, Client};
+use crate::support::config::TestConfig;
+use crate::support::esme::{self, BindAs, Esme};
+use crate::support::server_harness::start;
 
 fn receipt(id: &str) -> ReceiptDelivery {
     ReceiptDelivery {
@@ -25,25 +26,23 @@ fn receipt(id: &str) -> ReceiptDelivery {
 }
 
 /// Answers deliver_sm `p` with ESME_ROK and checks that the delivery resolved Ok.
-async fn answer_ok(
-    c: &mut Client,
-    p: &Pdu,
-    sent: tokio::task::JoinHandle<Result<(), DeliverError>>,
-) {
+async fn answer_ok(c: &Esme, p: &Pdu, sent: tokio::task::JoinHandle<Result<(), DeliverError>>) {
     c.send(Pdu::new(p.sequence_number, Body::DeliverSmResp(None)))
         .await;
     let r = tokio::time::timeout(Duration::from_secs(5), sent).await;
     assert_eq!(r.unwrap().unwrap(), Ok(()));
 }
 
-fn cfg(extra: &str) -> String {
-    format!("{}{}", server_section(extra), esme("acme", ""))
+fn cfg() -> TestConfig {
+    let mut c = TestConfig::new();
+    c.esme("acme", "");
+    c
 }
 
 #[tokio::test]
 async fn receipt_is_delivered_as_deliver_sm_and_resolves_on_deliver_sm_resp() {
-    let s = start(&cfg("")).await;
-    let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let s = start(&cfg()).await;
+    let rx = Esme::bound(s.addr, BindAs::Rx, "acme", "pw").await;
     let registry = s.registry.clone();
     let sent = tokio::spawn(async move { registry.deliver(receipt("msg-7")).await });
     let p = rx.recv().await;
@@ -65,18 +64,20 @@ async fn receipt_is_delivered_as_deliver_sm_and_resolves_on_deliver_sm_resp() {
     assert!(d.tlvs.contains(&Tlv::MessageState(2)));
     assert!(d
         .tlvs
-        .contains(&Tlv::ReceiptedMessageId(smpp_client::cs("msg-7"))));
+        .contains(&Tlv::ReceiptedMessageId(crate::support::messages::cs(
+            "msg-7"
+        ))));
     assert!(!sent.is_finished());
-    answer_ok(&mut rx, &p, sent).await;
+    answer_ok(&rx, &p, sent).await;
 }
 
 /// An ESME bound as SMPP 3.3 must never be sent TLVs (reference §3.2): its receipt
 /// carries the text only, which names the id and state itself.
 #[tokio::test]
 async fn receipt_to_an_smpp_33_receiver_carries_no_tlv() {
-    let s = start(&cfg("")).await;
-    let mut rx = Client::connect(s.addr).await;
-    let mut b = smpp_client::bind_body("acme", "pw");
+    let s = start(&cfg()).await;
+    let rx = Esme::connect(s.addr).await;
+    let mut b = esme::bind_body("acme", "pw");
     b.interface_version = 0x33;
     let r = rx.request(Body::BindReceiver(b)).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
@@ -89,21 +90,20 @@ async fn receipt_to_an_smpp_33_receiver_carries_no_tlv() {
     assert_eq!(d.esm_class, 0x04);
     assert!(d.tlvs.is_empty(), "{:?}", d.tlvs);
     assert!(d.short_message.starts_with(b"id:msg-33 "));
-    answer_ok(&mut rx, &p, sent).await;
+    answer_ok(&rx, &p, sent).await;
 }
 
 /// `receipt_pdu = "data_sm"`: the same receipt as a data_sm (reference §3.9, §9.1),
 /// its text in message_payload, resolved by the receiver's data_sm_resp.
 #[tokio::test]
 async fn an_account_that_asked_for_data_sm_gets_its_receipt_as_data_sm() {
-    let s = start(&format!(
-        "{}{}{}",
-        server_section(""),
-        esme("acme", "receipt_pdu = \"data_sm\""),
-        esme("acme33", "receipt_pdu = \"data_sm\"")
-    ))
+    let s = start(
+        TestConfig::new()
+            .esme("acme", "receipt_pdu = \"data_sm\"")
+            .esme("acme33", "receipt_pdu = \"data_sm\""),
+    )
     .await;
-    let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let rx = Esme::bound(s.addr, BindAs::Rx, "acme", "pw").await;
     let registry = s.registry.clone();
     let sent = tokio::spawn(async move { registry.deliver(receipt("msg-8")).await });
     let p = rx.recv().await;
@@ -121,7 +121,9 @@ async fn an_account_that_asked_for_data_sm_gets_its_receipt_as_data_sm() {
     assert!(d.tlvs.contains(&Tlv::MessageState(2)));
     assert!(d
         .tlvs
-        .contains(&Tlv::ReceiptedMessageId(smpp_client::cs("msg-8"))));
+        .contains(&Tlv::ReceiptedMessageId(crate::support::messages::cs(
+            "msg-8"
+        ))));
     assert!(d.user_data().starts_with(b"id:msg-8 "), "{:?}", d.tlvs);
     assert!(!sent.is_finished());
     rx.send(Pdu::new(p.sequence_number, Body::DataSmResp(None)))
@@ -130,8 +132,8 @@ async fn an_account_that_asked_for_data_sm_gets_its_receipt_as_data_sm() {
     assert_eq!(r.unwrap().unwrap(), Ok(()));
 
     // An SMPP 3.3 receiver of the same account has no data_sm: it gets deliver_sm.
-    let mut old = Client::connect(s.addr).await;
-    let mut b = smpp_client::bind_body("acme33", "pw");
+    let old = Esme::connect(s.addr).await;
+    let mut b = esme::bind_body("acme33", "pw");
     b.interface_version = 0x33;
     assert_eq!(
         old.request(Body::BindReceiver(b)).await.command_status,
@@ -145,13 +147,13 @@ async fn an_account_that_asked_for_data_sm_gets_its_receipt_as_data_sm() {
     let sent = tokio::spawn(async move { registry.deliver(r33).await });
     let p = old.recv().await;
     assert!(matches!(p.body, Body::DeliverSm(_)), "{p:?}");
-    answer_ok(&mut old, &p, sent).await;
+    answer_ok(&old, &p, sent).await;
 }
 
 #[tokio::test]
 async fn non_zero_deliver_sm_resp_is_a_refusal() {
-    let s = start(&cfg("")).await;
-    let mut trx = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let s = start(&cfg()).await;
+    let trx = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
     let registry = s.registry.clone();
     let sent = tokio::spawn(async move { registry.deliver(receipt("m")).await });
     let p = trx.recv().await;
@@ -171,8 +173,8 @@ async fn non_zero_deliver_sm_resp_is_a_refusal() {
 /// command_status 0: not a delivery, so the store keeps the receipt and retries it.
 #[tokio::test]
 async fn generic_nack_with_status_0_is_a_failure_not_a_delivery() {
-    let s = start(&cfg("")).await;
-    let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let s = start(&cfg()).await;
+    let rx = Esme::bound(s.addr, BindAs::Rx, "acme", "pw").await;
     let registry = s.registry.clone();
     let sent = tokio::spawn(async move { registry.deliver(receipt("m")).await });
     let p = rx.recv().await;
@@ -188,17 +190,18 @@ async fn generic_nack_with_status_0_is_a_failure_not_a_delivery() {
     let registry = s.registry.clone();
     let sent = tokio::spawn(async move { registry.deliver(receipt("m2")).await });
     let p = rx.recv().await;
-    answer_ok(&mut rx, &p, sent).await;
+    answer_ok(&rx, &p, sent).await;
 }
 
 #[tokio::test]
 async fn unanswered_deliver_sm_times_out_after_retries() {
     let s = start(
-        &cfg("response_timeout = \"200ms\"\noutbound_retries = 1")
-            .replace("response_timeout = \"2s\"\n", ""),
+        cfg()
+            .set("server.response_timeout", "200ms")
+            .set("server.outbound_retries", 1),
     )
     .await;
-    let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let rx = Esme::bound(s.addr, BindAs::Rx, "acme", "pw").await;
     let registry = s.registry.clone();
     let sent = tokio::spawn(async move { registry.deliver(receipt("m")).await });
     let first = rx.recv().await;
@@ -220,12 +223,12 @@ async fn unanswered_deliver_sm_times_out_after_retries() {
 
 #[tokio::test]
 async fn no_receiver_bound_means_no_receiver() {
-    let s = start(&cfg("")).await;
+    let s = start(&cfg()).await;
     assert_eq!(
         s.registry.deliver(receipt("m")).await,
         Err(DeliverError::NoReceiver)
     );
-    let _tx = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    let _tx = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
     assert_eq!(
         s.registry.deliver(receipt("m")).await,
         Err(DeliverError::NoReceiver)
@@ -234,11 +237,11 @@ async fn no_receiver_bound_means_no_receiver() {
 
 #[tokio::test]
 async fn receiver_bound_fires_for_receiver_and_transceiver_binds_only() {
-    let s = start(&cfg("")).await;
+    let s = start(&cfg()).await;
     let mut bound = s.registry.receiver_bound();
-    let _tx = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
-    let _rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
-    let _trx = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let _tx = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
+    let _rx = Esme::bound(s.addr, BindAs::Rx, "acme", "pw").await;
+    let _trx = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
     let wait = Duration::from_secs(5);
     assert_eq!(
         tokio::time::timeout(wait, bound.recv())
@@ -262,8 +265,8 @@ async fn receiver_bound_fires_for_receiver_and_transceiver_binds_only() {
 
 #[tokio::test]
 async fn outbound_window_bounds_unanswered_deliver_sm_per_session() {
-    let s = start(&cfg("outbound_window = 2")).await;
-    let mut rx = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let s = start(cfg().set("server.outbound_window", 2)).await;
+    let rx = Esme::bound(s.addr, BindAs::Rx, "acme", "pw").await;
     let mut sends = Vec::new();
     for i in 0..3 {
         let registry = s.registry.clone();
@@ -273,7 +276,16 @@ async fn outbound_window_bounds_unanswered_deliver_sm_per_session() {
     }
     let a = rx.recv().await;
     let b = rx.recv().await;
-    // The third waits for a free slot.
+    let in_flight: usize = s
+        .registry
+        .binds()
+        .iter()
+        .map(|b| b.outbound_in_flight)
+        .sum();
+    assert_eq!(in_flight, 2, "the window's worth unanswered");
+    // The third waits for a free slot. Nothing tells that smppd holds a deliver_sm
+    // back but its absence: a short look, after the first two arrived, is the only
+    // way to see it.
     assert!(tokio::time::timeout(Duration::from_millis(200), rx.recv())
         .await
         .is_err());

@@ -17,17 +17,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex};
 
-use crate::support::server_harness::{esme, server_section, start};
+use crate::support::config::TestConfig;
+use crate::support::server_harness::start;
 
 const WAIT: Duration = Duration::from_secs(5);
 
-struct Esme {
+/// What the independent smpp34 client tells us (an ESME of another make, not
+/// `support::esme`).
+struct Smpp34Listener {
     bound: Mutex<Option<tokio::sync::oneshot::Sender<SMSC>>>,
     delivered: mpsc::UnboundedSender<deliver_sm>,
 }
 
 #[async_trait]
-impl SmppClientListener for Esme {
+impl SmppClientListener for Smpp34Listener {
     async fn on_smsc_bound(&self, smsc: SMSC, _s: &String) {
         if let Some(tx) = self.bound.lock().await.take() {
             let _ = tx.send(smsc);
@@ -47,10 +50,10 @@ impl SmppClientListener for Esme {
 
 #[tokio::test]
 async fn smpp34_client_binds_submits_takes_a_receipt_and_unbinds() {
-    let s = start(&format!("{}{}", server_section(""), esme("esme1", ""))).await;
+    let s = start(TestConfig::new().esme("esme1", "")).await;
     let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
     let (dlv_tx, mut dlv_rx) = mpsc::unbounded_channel();
-    let listener = Arc::new(Esme {
+    let listener = Arc::new(Smpp34Listener {
         bound: Mutex::new(Some(bound_tx)),
         delivered: dlv_tx,
     });
@@ -142,7 +145,7 @@ async fn read_pdu(sock: &mut TcpStream) -> Vec<u8> {
 
 #[tokio::test]
 async fn smpp34_codec_over_a_raw_socket_binds_submits_enquires_and_unbinds() {
-    let s = start(&format!("{}{}", server_section(""), esme("esme1", ""))).await;
+    let s = start(TestConfig::new().esme("esme1", "")).await;
     let mut sock = TcpStream::connect(s.addr).await.unwrap();
 
     // bind_transceiver written from the spec (§3.1): system_id "esme1", password

@@ -8,11 +8,15 @@ use smpp_protocol::{
     QuerySm, ReplaceSm, SubmitMulti,
 };
 
-use crate::support::server_harness::{esme, server_section, start};
-use crate::support::smpp_client::{cs, encode, submit_sm, Client};
+use crate::support::config::TestConfig;
+use crate::support::esme::{BindAs, Esme};
+use crate::support::messages::{cs, encode, submit_sm};
+use crate::support::server_harness::start;
 
-fn cfg() -> String {
-    format!("{}{}", server_section(""), esme("acme", ""))
+fn cfg() -> TestConfig {
+    let mut c = TestConfig::new();
+    c.esme("acme", "");
+    c
 }
 
 fn submit_multi() -> SubmitMulti {
@@ -75,7 +79,7 @@ fn submit_family() -> Vec<(Body, CommandId)> {
 #[tokio::test]
 async fn requests_before_bind_get_rinvbndsts_and_enquire_link_is_answered() {
     let s = start(&cfg()).await;
-    let mut c = Client::connect(s.addr).await;
+    let c = Esme::connect(s.addr).await;
     for (body, resp_id) in submit_family() {
         let r = c.request(body).await;
         assert_eq!(r.command_id(), resp_id);
@@ -92,14 +96,14 @@ async fn requests_before_bind_get_rinvbndsts_and_enquire_link_is_answered() {
         (Body::EnquireLinkResp, CommandStatus::ESME_ROK)
     );
     // Still open: a bind works on the same connection.
-    let r = c.bind(CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    let r = c.bind(BindAs::Tx, "acme", "pw").await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
 }
 
 #[tokio::test]
 async fn receiver_may_not_submit_query_cancel_or_replace() {
     let s = start(&cfg()).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Rx, "acme", "pw").await;
     for (body, resp_id) in submit_family() {
         let r = c.request(body).await;
         assert_eq!(r.command_id(), resp_id);
@@ -113,7 +117,7 @@ async fn receiver_may_not_submit_query_cancel_or_replace() {
 #[tokio::test]
 async fn transmitter_may_not_send_smsc_side_requests() {
     let s = start(&cfg()).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
     let r = c.request(Body::DeliverSm(submit_sm("1", b"x"))).await;
     assert_eq!(
         (r.command_id(), r.command_status),
@@ -130,20 +134,20 @@ async fn transmitter_may_not_send_smsc_side_requests() {
         );
     }
     // The bind is still up.
-    let r = c.submit("4912345", b"after").await;
+    let r = c.submit(submit_sm("4912345", b"after")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
 }
 
 #[tokio::test]
 async fn second_bind_gets_ralybnd_and_the_first_stays_up() {
     let s = start(&cfg()).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
-    let r = c.bind(CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
+    let r = c.bind(BindAs::Trx, "acme", "pw").await;
     assert_eq!(
         (r.body, r.command_status),
         (Body::BindTransceiverResp(None), CommandStatus::ESME_RALYBND)
     );
-    let r = c.submit("4912345", b"still bound").await;
+    let r = c.submit(submit_sm("4912345", b"still bound")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
 }
 
@@ -157,7 +161,7 @@ fn header(len: u32, id: u32, seq: u32) -> Vec<u8> {
 #[tokio::test]
 async fn unknown_command_gets_generic_nack_rinvcmdid_and_unknown_response_is_dropped() {
     let s = start(&cfg()).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
     // broadcast_sm (5.0 only) with some body.
     let mut raw = header(20, 0x0000_0111, 77);
     raw.extend_from_slice(&[1, 2, 3, 4]);
@@ -172,14 +176,14 @@ async fn unknown_command_gets_generic_nack_rinvcmdid_and_unknown_response_is_dro
     c.send(Pdu::new(79, Body::EnquireLink)).await;
     let r = c.recv().await;
     assert_eq!((r.body, r.sequence_number), (Body::EnquireLinkResp, 79));
-    let r = c.submit("4912345", b"ok").await;
+    let r = c.submit(submit_sm("4912345", b"ok")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
 }
 
 #[tokio::test]
 async fn malformed_bodies_are_answered_with_the_codec_status_and_the_bind_stays_up() {
     let s = start(&cfg()).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
 
     // destination_addr longer than C(21).
     let long = Pdu::new(
@@ -216,7 +220,7 @@ async fn malformed_bodies_are_answered_with_the_codec_status_and_the_bind_stays_
         CommandStatus::ESME_RINVDSTADR
     );
     assert_eq!(s.service.submit_count(), 0);
-    let r = c.submit("4912345", b"good one").await;
+    let r = c.submit(submit_sm("4912345", b"good one")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
     assert_eq!(s.service.submit_count(), 1);
 }
@@ -224,7 +228,7 @@ async fn malformed_bodies_are_answered_with_the_codec_status_and_the_bind_stays_
 #[tokio::test]
 async fn malformed_request_in_the_wrong_state_gets_rinvbndsts() {
     let s = start(&cfg()).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Rx, "acme", "pw").await;
     let long = Pdu::new(
         5,
         Body::SubmitSm(submit_sm("1234567890123456789012345", b"x")),
@@ -241,7 +245,7 @@ async fn malformed_request_in_the_wrong_state_gets_rinvbndsts() {
 async fn broken_frame_gets_generic_nack_rinvcmdlen_seq_0_then_close() {
     let s = start(&cfg()).await;
     for len in [8u32, 0x1000_0000] {
-        let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+        let c = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
         c.send_raw(&header(len, 0x15, 9)).await;
         let got = c.expect_closed().await;
         assert_eq!(got.len(), 1, "{got:?}");
@@ -255,7 +259,7 @@ async fn broken_frame_gets_generic_nack_rinvcmdlen_seq_0_then_close() {
 #[tokio::test]
 async fn enquire_link_from_the_esme_is_answered_while_bound() {
     let s = start(&cfg()).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_RECEIVER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Rx, "acme", "pw").await;
     let r = c.request(Body::EnquireLink).await;
     assert_eq!(
         (r.body, r.command_status),
@@ -263,23 +267,17 @@ async fn enquire_link_from_the_esme_is_answered_while_bound() {
     );
 }
 
-fn fast_keepalive() -> String {
-    format!(
-        "{}{}",
-        server_section("")
-            .replace(
-                "enquire_link_interval = \"30s\"",
-                "enquire_link_interval = \"150ms\""
-            )
-            .replace("response_timeout = \"2s\"", "response_timeout = \"300ms\""),
-        esme("acme", "")
-    )
+fn fast_keepalive() -> TestConfig {
+    let mut c = cfg();
+    c.set("server.enquire_link_interval", "150ms")
+        .set("server.response_timeout", "300ms");
+    c
 }
 
 #[tokio::test]
 async fn smsc_sends_enquire_link_after_inactivity_and_keeps_an_answering_session() {
     let s = start(&fast_keepalive()).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
     let mut last_seq = 0;
     for _ in 0..3 {
         let p = c.recv().await;
@@ -292,14 +290,14 @@ async fn smsc_sends_enquire_link_after_inactivity_and_keeps_an_answering_session
         c.send(Pdu::new(p.sequence_number, Body::EnquireLinkResp))
             .await;
     }
-    let r = c.submit("4912345", b"alive").await;
+    let r = c.submit(submit_sm("4912345", b"alive")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK);
 }
 
 #[tokio::test]
 async fn session_is_closed_when_enquire_link_goes_unanswered() {
     let s = start(&fast_keepalive()).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSCEIVER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Trx, "acme", "pw").await;
     s.wait_binds("acme", 1).await;
     let got = c.expect_closed().await;
     assert_eq!(got.len(), 1, "{got:?}");
@@ -310,7 +308,7 @@ async fn session_is_closed_when_enquire_link_goes_unanswered() {
 #[tokio::test]
 async fn unbind_from_the_esme_is_answered_and_the_connection_closed() {
     let s = start(&cfg()).await;
-    let mut c = Client::bound(s.addr, CommandId::BIND_TRANSMITTER, "acme", "pw").await;
+    let c = Esme::bound(s.addr, BindAs::Tx, "acme", "pw").await;
     let r = c.request(Body::Unbind).await;
     assert_eq!(
         (r.body, r.command_status),

@@ -6,12 +6,16 @@ use std::time::Duration;
 use service::{ConcatScheme, MessageService, ServiceError};
 use smppd::{service, store};
 
+use crate::support::backend::both;
+use crate::support::backend::wait_dbsize;
 use crate::support::harness::*;
+use crate::support::messages::{segment_texts, ucs2};
+use crate::support::wait_for;
 
 const T: Duration = Duration::from_secs(20);
 
-both_store!(
-    complete_udh8_udh16_and_sar_messages_in_and_out_of_order_are_delivered_whole,
+both!(
+    standalone complete_udh8_udh16_and_sar_messages_in_and_out_of_order_are_delivered_whole,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -42,7 +46,7 @@ both_store!(
         ] {
             let mut first = None;
             for seq in order {
-                let req = segment(
+                let req = request(
                     "alice",
                     Some((scheme, reference, 3, seq)),
                     dc,
@@ -122,8 +126,8 @@ both_store!(
     }
 );
 
-both_store!(
-    a_single_part_receipt_waits_until_its_response_is_queued,
+both!(
+    standalone a_single_part_receipt_waits_until_its_response_is_queued,
     |kind| async move {
         // The session drops `after_response` once the submit_sm_resp is queued; until
         // then the receipt must not go out, or the ESME gets a receipt for a
@@ -133,7 +137,7 @@ both_store!(
         let run = Running::start(env.settings("held"), sink.clone()).await;
         let held = run
             .store
-            .submit(segment("alice", None, 0, b"first", 1, ""))
+            .submit(request("alice", None, 0, b"first", 1, ""))
             .await
             .unwrap();
         assert!(
@@ -142,7 +146,7 @@ both_store!(
         );
         let second = run
             .store
-            .submit(segment("alice", None, 0, b"second", 1, ""))
+            .submit(request("alice", None, 0, b"second", 1, ""))
             .await
             .unwrap();
         let second_id = second.message_id.clone();
@@ -195,8 +199,8 @@ both_store!(
     }
 );
 
-both_store!(
-    a_multi_part_message_is_released_once_its_last_response_is_queued,
+both!(
+    standalone a_multi_part_message_is_released_once_its_last_response_is_queued,
     |kind| async move {
         // The completing submit answers with the group's data, and the releaser gets
         // it once that submit_sm_resp is queued: a receipt of the message must not
@@ -219,7 +223,7 @@ both_store!(
         })
         .await;
         let submit = |reference: u16, seq: u8| {
-            segment(
+            request(
                 "alice",
                 Some((ConcatScheme::Udh8, reference, 2, seq)),
                 0,
@@ -276,8 +280,8 @@ both_store!(
     }
 );
 
-both_store!(
-    single_part_receipts_are_sent_from_memory_when_their_receiver_is_bound_here,
+both!(
+    standalone single_part_receipts_are_sent_from_memory_when_their_receiver_is_bound_here,
     |kind| async move {
         // The node that stored a single-part message holds its receipt (the hold is
         // its lease) and has its receiver: it sends the receipt it built, with no
@@ -292,7 +296,7 @@ both_store!(
             let text = format!("m{i}");
             let accepted = run
                 .store
-                .submit(segment("alice", None, 0, text.as_bytes(), 1, ""))
+                .submit(request("alice", None, 0, text.as_bytes(), 1, ""))
                 .await
                 .unwrap();
             ids.push(accepted.message_id.clone());
@@ -323,8 +327,8 @@ both_store!(
     }
 );
 
-both_store!(
-    a_refused_receipt_sent_from_memory_is_retried_on_time,
+both!(
+    standalone a_refused_receipt_sent_from_memory_is_retried_on_time,
     |kind| async move {
         // Sent from memory, refused once: RECEIPT_RETRY makes it due after the retry
         // pause (50 ms here). Nothing announces it, so the worker itself must come
@@ -335,7 +339,7 @@ both_store!(
         let base = env.redis.dbsize();
         // A first receipt goes out and is done: the worker is idle, nothing due.
         run.store
-            .submit(segment("alice", None, 0, b"first", 1, ""))
+            .submit(request("alice", None, 0, b"first", 1, ""))
             .await
             .unwrap();
         wait_outcomes(&run.store, 1, T).await;
@@ -344,7 +348,7 @@ both_store!(
         sink.refuse(1);
         let id = run
             .store
-            .submit(segment("alice", None, 0, b"refused once", 1, ""))
+            .submit(request("alice", None, 0, b"refused once", 1, ""))
             .await
             .unwrap()
             .message_id;
@@ -360,8 +364,8 @@ both_store!(
     }
 );
 
-both_store!(
-    receipts_a_stopping_node_holds_in_memory_are_made_due_for_the_others,
+both!(
+    standalone receipts_a_stopping_node_holds_in_memory_are_made_due_for_the_others,
     |kind| async move {
         // A receipt handed to a node's worker is leased to that node in Redis (65 s
         // with these settings). If the node stops before sending it, it must not wait
@@ -375,7 +379,7 @@ both_store!(
         stuck.stall();
         for (n, text) in (0u32..).zip([b"first".as_slice(), b"1b", b"1c", b"1d"]) {
             a.store
-                .submit(segment("alice", None, 0, text, 1, ""))
+                .submit(request("alice", None, 0, text, 1, ""))
                 .await
                 .unwrap();
             let s = stuck.clone();
@@ -389,7 +393,7 @@ both_store!(
         for text in [b"second".as_slice(), b"third"] {
             let accepted = a
                 .store
-                .submit(segment("alice", None, 0, text, 1, ""))
+                .submit(request("alice", None, 0, text, 1, ""))
                 .await
                 .unwrap();
             waiting.push(accepted.message_id.clone());
@@ -417,8 +421,8 @@ both_store!(
     }
 );
 
-both_store!(
-    a_held_receipt_whose_receiver_is_not_here_is_made_due_for_any_node,
+both!(
+    standalone a_held_receipt_whose_receiver_is_not_here_is_made_due_for_any_node,
     |kind| async move {
         // No receiver of the account on this node: the receipt goes back to Redis,
         // due now and announced, and a node that has one sends it.
@@ -431,7 +435,7 @@ both_store!(
         let b = Running::start(other, there.clone()).await;
         let accepted = a
             .store
-            .submit(segment("alice", None, 0, b"hi", 1, ""))
+            .submit(request("alice", None, 0, b"hi", 1, ""))
             .await
             .unwrap();
         let id = accepted.message_id.clone();
@@ -451,8 +455,8 @@ both_store!(
     }
 );
 
-both_store!(
-    single_part_message_is_delivered_at_once,
+both!(
+    standalone single_part_message_is_delivered_at_once,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -460,7 +464,7 @@ both_store!(
         let base = env.redis.dbsize();
         let id = run
             .store
-            .submit(segment("alice", None, 0, b"hi there", 0, ""))
+            .submit(request("alice", None, 0, b"hi there", 0, ""))
             .await
             .unwrap()
             .message_id;
@@ -474,15 +478,15 @@ both_store!(
     }
 );
 
-both_store!(
-    duplicate_segment_is_stored_once_and_answered_with_the_first_message_id,
+both!(
+    standalone duplicate_segment_is_stored_once_and_answered_with_the_first_message_id,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
         let run = Running::start(env.settings("dup"), sink.clone()).await;
         let base = env.redis.dbsize();
         let seg = |seq, text: &[u8]| {
-            segment(
+            request(
                 "alice",
                 Some((ConcatScheme::Udh8, 1, 2, seq)),
                 0,
@@ -510,8 +514,8 @@ both_store!(
     }
 );
 
-both_store!(
-    expired_or_malformed_validity_is_refused_with_rinvexpiry,
+both!(
+    standalone expired_or_malformed_validity_is_refused_with_rinvexpiry,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -526,7 +530,7 @@ both_store!(
         ] {
             let err = run
                 .store
-                .submit(segment(
+                .submit(request(
                     "alice",
                     Some((ConcatScheme::Udh8, 3, 2, 1)),
                     0,
@@ -544,7 +548,7 @@ both_store!(
         assert_eq!(env.redis.dbsize(), base, "nothing stored");
         // A far relative validity is accepted (and capped at the account's maximum).
         run.store
-            .submit(segment("alice", None, 0, b"x", 0, "990000000000000R"))
+            .submit(request("alice", None, 0, b"x", 0, "990000000000000R"))
             .await
             .unwrap();
         let docs = wait_outcomes(&run.store, 1, T).await;
@@ -560,8 +564,8 @@ both_store!(
     }
 );
 
-both_store!(
-    redis_down_gives_a_temporary_error_and_service_resumes_after_restart,
+both!(
+    standalone redis_down_gives_a_temporary_error_and_service_resumes_after_restart,
     |kind| async move {
         let mut env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -569,7 +573,7 @@ both_store!(
         env.redis.stop();
         let err = run
             .store
-            .submit(segment("alice", None, 0, b"x", 0, ""))
+            .submit(request("alice", None, 0, b"x", 0, ""))
             .await
             .unwrap_err();
         assert!(matches!(err, ServiceError::Internal(_)), "{err:?}");
@@ -579,7 +583,7 @@ both_store!(
             let store = store.clone();
             async move {
                 store
-                    .submit(segment("alice", None, 0, b"back", 0, ""))
+                    .submit(request("alice", None, 0, b"back", 0, ""))
                     .await
                     .is_ok()
             }
@@ -595,8 +599,8 @@ both_store!(
 // 102 pending messages store-wide are 2 per partition. Fails when the limit is not
 // enforced (the third is stored) or enforced across partitions (the other
 // partition's message is refused).
-both_store!(
-    queue_full_refuses_new_messages_with_qfull,
+both!(
+    standalone queue_full_refuses_new_messages_with_qfull,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -605,7 +609,7 @@ both_store!(
         assert_eq!(store::partition::share(102), 2);
         let run = Running::start(settings, sink).await;
         let first = |r: u16| {
-            segment(
+            request(
                 "alice",
                 Some((ConcatScheme::Udh16, r, 2, 1)),
                 0,
@@ -622,7 +626,7 @@ both_store!(
         assert!(matches!(err, ServiceError::QueueFull(_)), "{err:?}");
         // Segments of pending messages are still taken.
         run.store
-            .submit(segment(
+            .submit(request(
                 "alice",
                 Some((ConcatScheme::Udh16, refs[0], 2, 2)),
                 0,
@@ -665,8 +669,8 @@ fn cached_scripts(redis: &crate::support::servers::RedisServer) -> u64 {
         .map_or(0, |n| n.trim().parse().unwrap())
 }
 
-both_store!(
-    concurrent_submits_share_script_calls_and_each_gets_its_own_answer,
+both!(
+    standalone concurrent_submits_share_script_calls_and_each_gets_its_own_answer,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -675,7 +679,7 @@ both_store!(
         // seen within one (traffic over many partitions is one call per partition of
         // each batch).
         let first = |r: u16| {
-            segment(
+            request(
                 "alice",
                 Some((ConcatScheme::Udh16, r, 2, 1)),
                 0,
@@ -695,7 +699,7 @@ both_store!(
         for r in refs[..200].iter().copied() {
             for seq in 1..=2u8 {
                 let text = format!("{r}-{seq} ");
-                reqs.push(segment(
+                reqs.push(request(
                     "alice",
                     Some((ConcatScheme::Udh16, r, 2, seq)),
                     0,
@@ -708,7 +712,7 @@ both_store!(
         // The first segment of message 0 once more, right behind the original.
         reqs.insert(
             1,
-            segment(
+            request(
                 "alice",
                 Some((ConcatScheme::Udh16, refs[0], 2, 1)),
                 0,
@@ -765,8 +769,8 @@ both_store!(
     }
 );
 
-both_store!(
-    the_pending_limit_holds_within_one_batch,
+both!(
+    standalone the_pending_limit_holds_within_one_batch,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -778,7 +782,7 @@ both_store!(
         // 120 new messages of one partition at once, each its first segment only:
         // they stay pending.
         let first = |r: u16| {
-            segment(
+            request(
                 "alice",
                 Some((ConcatScheme::Udh16, r, 2, 1)),
                 0,
@@ -814,8 +818,8 @@ fn refused_by(r: Result<service::SubmitAccepted, ServiceError>, limit: &str) {
 // refused with ESME_RINVMSGLEN. Fails without per-account limits (the flood is
 // accepted) and when finalize does not give the usage back (the last submits stay
 // refused, and DBSIZE does not come back).
-both_store!(
-    an_account_at_its_limits_is_refused_while_others_go_on,
+both!(
+    standalone an_account_at_its_limits_is_refused_while_others_go_on,
     |kind| async move {
         let env = Env::start(kind);
         // No receiver bound: receipts stay queued.
@@ -830,7 +834,7 @@ both_store!(
         // Limits count per partition, each admitting its share (`partition::share`):
         // the flood's messages share one partition.
         let udh16 = |account: &str, reference: u16, seq: u8, text: &[u8]| {
-            segment(
+            request(
                 account,
                 Some((ConcatScheme::Udh16, reference, 2, seq)),
                 0,
@@ -867,21 +871,21 @@ both_store!(
         // message in, the next (a single-part message of the same run of ids, so the
         // same partition) refused.
         let small = with("bulky", &|l| l.max_pending_bytes = 5120);
-        let mut big = segment("bulky", None, 0, &[b'a'; 60], 0, "");
+        let mut big = request("bulky", None, 0, &[b'a'; 60], 0, "");
         big.policy = small.clone();
         run.store.submit(big.clone()).await.unwrap();
         refused_by(run.store.submit(big).await, "account_bytes");
 
         // Receipts nobody takes: one queued, the next message is refused.
         let one = with("deaf", &|l| l.max_queued_receipts = 1);
-        let mut asks = segment("deaf", None, 0, b"r", 1, "");
+        let mut asks = request("deaf", None, 0, b"r", 1, "");
         asks.policy = one.clone();
         run.store.submit(asks.clone()).await.unwrap();
         let store = run.store.clone();
         refused_by(store.submit(asks.clone()).await, "receipts");
 
         // One segment over the account's size: ESME_RINVMSGLEN.
-        let mut long = segment("calm", None, 0, &[b'b'; 255], 0, "");
+        let mut long = request("calm", None, 0, &[b'b'; 255], 0, "");
         long.policy.limits.max_segment_octets = 254;
         match run.store.submit(long.clone()).await {
             Err(ServiceError::Rejected { status, .. }) => assert_eq!(status, 0x01),
@@ -933,8 +937,8 @@ both_store!(
 // one SUBMIT call for the batch (a standalone server) or one per partition (as on a
 // cluster). Fails if a record's keys, counts or indexes land in another record's
 // partition (a message would not complete, or Redis would keep something).
-both_store!(
-    a_batch_over_many_partitions_is_stored_in_one_call_or_one_per_partition,
+both!(
+    standalone a_batch_over_many_partitions_is_stored_in_one_call_or_one_per_partition,
     |kind| async move {
         for per_partition in [false, true] {
             let env = Env::start(kind);
@@ -944,7 +948,7 @@ both_store!(
             let run = Running::start(settings, sink.clone()).await;
             let base = env.redis.dbsize();
             let part = |r: u16, seq: u8| {
-                segment(
+                request(
                     "ada",
                     Some((ConcatScheme::Udh16, r, 2, seq)),
                     0,
@@ -983,14 +987,14 @@ both_store!(
 // A segment cut inside a GSM escape (an ESME that splits after encoding) cannot be
 // decoded alone; its receipt still says what it held. Fails with a strict decode of
 // the segment (an empty `text:`; found by scripts/interop.sh with every client).
-both_store!(
-    a_segment_cut_inside_an_escape_still_has_receipt_text,
+both!(
+    standalone a_segment_cut_inside_an_escape_still_has_receipt_text,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
         let run = Running::start(env.settings("cut"), sink.clone()).await;
         let part = |seq: u8, data: &[u8]| {
-            segment("cal", Some((ConcatScheme::Udh8, 7, 2, seq)), 0, data, 1, "")
+            request("cal", Some((ConcatScheme::Udh8, 7, 2, seq)), 0, data, 1, "")
         };
         // "ab€cd" with the escape 0x1B ending the first segment.
         run.store.submit(part(1, b"ab\x1b")).await.unwrap();
@@ -1017,15 +1021,15 @@ both_store!(
 // key's deadline entry for the finished message after the new one wrote it (the new
 // message then never expires and its acked segment reaches no outcome: chaos.sh,
 // smppd-kill, 2026-12-06). The batch is a burst; the pair sits in its middle.
-both_store!(
-    a_segment_resent_after_its_message_completed_in_the_same_batch_is_not_lost,
+both!(
+    standalone a_segment_resent_after_its_message_completed_in_the_same_batch_is_not_lost,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
         let run = Running::start(env.settings("reopen"), sink.clone()).await;
         let base = env.redis.dbsize();
         let part = |seq: u8| {
-            segment(
+            request(
                 "rea",
                 Some((ConcatScheme::Udh16, 4242, 2, seq)),
                 0,
@@ -1035,7 +1039,7 @@ both_store!(
             )
         };
         let first = run.store.submit(part(1)).await.unwrap().message_id;
-        let filler = |i: u16| segment("fil", Some((ConcatScheme::Udh16, i, 1, 1)), 0, b"f", 0, "");
+        let filler = |i: u16| request("fil", Some((ConcatScheme::Udh16, i, 1, 1)), 0, b"f", 0, "");
         let mut burst: Vec<_> = (0..100).map(filler).collect();
         burst.push(part(2));
         burst.push(part(1));

@@ -9,8 +9,12 @@ use service::{ConcatScheme, ExpiryMode, MessageService};
 use smppd::{service, store};
 use store::{ExpiryBackend, Store};
 
+use crate::support::backend::both;
+use crate::support::backend::wait_dbsize;
 use crate::support::harness::*;
+use crate::support::messages::segment_texts;
 use crate::support::servers::RedisKind;
+use crate::support::wait_for;
 
 const T: Duration = Duration::from_secs(30);
 const TWO_SECONDS: &str = "000000000002000R";
@@ -25,7 +29,7 @@ fn lateness_ms(d: &mongodb::bson::Document) -> i64 {
 async fn two_of_three(store: &Store, reference: u16, account: &str) -> Vec<String> {
     let mut ids = Vec::new();
     for (seq, text) in [(1u8, b"first ".as_slice()), (2, b"second ")] {
-        let mut req = segment(
+        let mut req = request(
             account,
             Some((ConcatScheme::Udh8, reference, 3, seq)),
             0,
@@ -39,8 +43,8 @@ async fn two_of_three(store: &Store, reference: u16, account: &str) -> Vec<Strin
     ids
 }
 
-both_store!(
-    expired_partial_message_is_delivered_segment_by_segment,
+both!(
+    standalone expired_partial_message_is_delivered_segment_by_segment,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -95,8 +99,8 @@ both_store!(
     }
 );
 
-both_store!(
-    account_expiring_whole_messages_gets_expired_outcome_and_receipts,
+both!(
+    standalone account_expiring_whole_messages_gets_expired_outcome_and_receipts,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -104,7 +108,7 @@ both_store!(
         let base = env.redis.dbsize();
         let mut ids = Vec::new();
         for seq in [1u8, 3] {
-            let mut req = segment(
+            let mut req = request(
                 "bob",
                 Some((ConcatScheme::Sar, 5, 3, seq)),
                 0,
@@ -141,8 +145,8 @@ both_store!(
     }
 );
 
-both_store!(
-    two_nodes_sharing_redis_process_every_expired_message_exactly_once,
+both!(
+    standalone two_nodes_sharing_redis_process_every_expired_message_exactly_once,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let (sink_a, sink_b) = (TestSink::new(true), TestSink::new(true));
@@ -154,7 +158,7 @@ both_store!(
         let mut all = Vec::new();
         for r in 0..20u16 {
             // Segments of one message arrive on both nodes.
-            let mut req1 = segment(
+            let mut req1 = request(
                 "carol",
                 Some((ConcatScheme::Udh8, r, 3, 1)),
                 0,
@@ -162,7 +166,7 @@ both_store!(
                 1,
                 TWO_SECONDS,
             );
-            let mut req2 = segment(
+            let mut req2 = request(
                 "carol",
                 Some((ConcatScheme::Udh8, r, 3, 2)),
                 0,
@@ -217,8 +221,8 @@ both_store!(
     }
 );
 
-both_store!(
-    messages_expiring_while_nobody_listens_are_processed_by_the_recovery_pass,
+both!(
+    standalone messages_expiring_while_nobody_listens_are_processed_by_the_recovery_pass,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -271,8 +275,8 @@ both_store!(
     }
 );
 
-both_store!(
-    keyspace_events_are_set_when_allowed_and_start_is_refused_otherwise,
+both!(
+    standalone keyspace_events_are_set_when_allowed_and_start_is_refused_otherwise,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         env.redis
@@ -323,7 +327,7 @@ async fn a_deadline_among_many_pending_messages_fires_on_time_on_valkey() {
     let stored = futures::stream::iter(0..PENDING)
         .map(|i| async move {
             // Segment 1 of 2: pending, with a deadline an hour away.
-            let mut req = segment(
+            let mut req = request(
                 "erin",
                 Some((ConcatScheme::Udh8, (i % 256) as u16, 2, 1)),
                 0,
@@ -374,8 +378,8 @@ async fn a_deadline_among_many_pending_messages_fires_on_time_on_valkey() {
     run.stop().await;
 }
 
-both_store!(
-    a_message_that_completes_leaves_the_timer_set_at_once,
+both!(
+    standalone a_message_that_completes_leaves_the_timer_set_at_once,
     |kind: RedisKind| async move {
         // The local timer set must hold the pending messages only: a message that
         // completes long before its deadline (here an hour away) leaves it when it
@@ -384,7 +388,7 @@ both_store!(
         let env = Env::start(kind);
         let sink = TestSink::new(true);
         let run = Running::start(env.settings("disarm"), sink.clone()).await;
-        let first = segment(
+        let first = request(
             "alice",
             Some((ConcatScheme::Udh8, 9, 2, 1)),
             0,
@@ -395,7 +399,7 @@ both_store!(
         run.store.submit(first).await.unwrap();
         // The deadline reaches the timer set through the P:armed announcement.
         wait_stats(&run.store, |s| s.timers_armed == 1, "the deadline armed").await;
-        let last = segment(
+        let last = request(
             "alice",
             Some((ConcatScheme::Udh8, 9, 2, 2)),
             0,
@@ -412,19 +416,19 @@ both_store!(
 
 /// Polls the store's stats until `ok` holds (fails after [`T`]).
 async fn wait_stats(store: &Store, ok: impl Fn(&smppd::store::StatsSnapshot) -> bool, what: &str) {
-    let start = std::time::Instant::now();
-    loop {
+    wait_for(what, T, async || {
         let s = store.stats();
         if ok(&s) {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{s:?}"))
         }
-        assert!(start.elapsed() < T, "{what}: never ({s:?})");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    })
+    .await
 }
 
-both_store!(
-    expired_messages_receipts_are_released_with_the_data_the_claim_read,
+both!(
+    standalone expired_messages_receipts_are_released_with_the_data_the_claim_read,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -456,8 +460,8 @@ both_store!(
     }
 );
 
-both_store!(
-    a_burst_of_expiries_larger_than_the_release_queue_gets_every_receipt_once,
+both!(
+    standalone a_burst_of_expiries_larger_than_the_release_queue_gets_every_receipt_once,
     |kind: RedisKind| async move {
         use futures::StreamExt;
         // 16 batches of 256 fit the claimed-batch queue; more than that may go
@@ -473,7 +477,7 @@ both_store!(
             .map(|i| {
                 let store = store.clone();
                 async move {
-                    let mut req = segment(
+                    let mut req = request(
                         "dave",
                         Some((ConcatScheme::Udh16, i, 2, 1)),
                         0,

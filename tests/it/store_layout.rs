@@ -10,8 +10,12 @@ use service::{ConcatScheme, MessageService};
 use smppd::{service, store};
 use store::model::{group_key, GroupMeta, SegmentKey, StoredSegment};
 
+use crate::support::backend::both;
+use crate::support::backend::wait_dbsize;
 use crate::support::harness::*;
+use crate::support::messages::{segment_texts, ucs2};
 use crate::support::servers::RedisKind;
+use crate::support::wait_for;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -98,8 +102,8 @@ async fn write_pending(
     gk
 }
 
-both_store!(
-    a_pending_segment_is_a_listpack_group_and_one_binary_record,
+both!(
+    standalone a_pending_segment_is_a_listpack_group_and_one_binary_record,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -108,7 +112,7 @@ both_store!(
         let mut r = redis_conn(&env).await;
         // UCS-2 with octets that are neither text nor JSON-safe (LF, NUL, 0xFF).
         let text = ucs2("é\n\u{ff00}part one ");
-        let first = segment("ivy", Some((ConcatScheme::Udh8, 9, 2, 1)), 8, &text, 1, "");
+        let first = request("ivy", Some((ConcatScheme::Udh8, 9, 2, 1)), 8, &text, 1, "");
         let raw = first.raw_user_data.to_vec();
         let gk = group_key(&GroupMeta::of(&first));
         let id1 = run.store.submit(first).await.unwrap().message_id;
@@ -152,7 +156,7 @@ both_store!(
             "the data is stored once, not also in hex"
         );
 
-        let second = segment(
+        let second = request(
             "ivy",
             Some((ConcatScheme::Udh8, 9, 2, 2)),
             8,
@@ -181,8 +185,8 @@ both_store!(
 // Addresses are C-Octet strings: any octet but NUL, LF and spaces included. The
 // group key holds them, so a segment key's value carries its length: such a message
 // is still found by query/replace and completes.
-both_store!(
-    a_source_address_with_lf_and_spaces_still_completes,
+both!(
+    standalone a_source_address_with_lf_and_spaces_still_completes,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -190,7 +194,7 @@ both_store!(
         let base = env.redis.dbsize();
         // '|' and ':' as well: the scripts read the owner back from the group key.
         let odd = addr("12\n3 4|5:x");
-        let mut first = segment(
+        let mut first = request(
             "kim",
             Some((ConcatScheme::Sar, 77, 2, 1)),
             0,
@@ -227,7 +231,7 @@ both_store!(
             )
             .await
             .unwrap();
-        let mut second = segment("kim", Some((ConcatScheme::Sar, 77, 2, 2)), 0, b"two", 1, "");
+        let mut second = request("kim", Some((ConcatScheme::Sar, 77, 2, 2)), 0, b"two", 1, "");
         second.source = odd.clone();
         run.store.submit(second).await.unwrap();
         let docs = wait_outcomes(&run.store, 1, T).await;
@@ -246,8 +250,8 @@ both_store!(
 // A single-part message is complete on arrival: one hash of the fields nothing else
 // gives (its receipt time, id and finish time are its submit time and its own id),
 // read back whole for query_sm and its outcome document.
-both_store!(
-    a_single_part_message_is_one_hash_of_what_cannot_be_derived,
+both!(
+    standalone a_single_part_message_is_one_hash_of_what_cannot_be_derived,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -256,7 +260,7 @@ both_store!(
         // Outcomes wait in Redis while MongoDB is down, so the hash can be looked at.
         env.mongo.stop();
         let src = addr("12345");
-        let mut req = segment("ned", None, 0, b"just one", 1, "");
+        let mut req = request("ned", None, 0, b"just one", 1, "");
         req.service_type = "WAP".into();
         let id = run.store.submit(req).await.unwrap().message_id;
         let st = run.store.clone();
@@ -310,8 +314,8 @@ both_store!(
 // A group is named after the segment that arrived first, whichever its seq: that
 // record says `=` for its gid, a later one names the group; both lead query_sm,
 // replace_sm and cancel_sm to the message.
-both_store!(
-    a_later_segments_record_names_the_group_of_the_first_arrival,
+both!(
+    standalone a_later_segments_record_names_the_group_of_the_first_arrival,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -319,7 +323,7 @@ both_store!(
         let base = env.redis.dbsize();
         let mut r = redis_conn(&env).await;
         let part = |seq: u8, text: &'static [u8]| {
-            segment(
+            request(
                 "max",
                 Some((ConcatScheme::Udh8, 42, 3, seq)),
                 0,
@@ -386,8 +390,8 @@ both_store!(
 // watches: a pending message written straight into Redis after this node loaded its
 // timers (never announced on P:armed), with the timer of the server's kind. Only the
 // `expired` (Redis 7.0) or `hexpired` (Valkey 9) event can get it claimed.
-both_store!(
-    a_deadline_no_node_watches_is_claimed_on_the_servers_expiry_event,
+both!(
+    standalone a_deadline_no_node_watches_is_claimed_on_the_servers_expiry_event,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -418,7 +422,7 @@ both_store!(
         // What Redis holds before the message (the node's epoch counter, the sentinel).
         let base = env.redis.dbsize();
 
-        let first = segment(
+        let first = request(
             "lee",
             Some((ConcatScheme::Udh16, 301, 2, 1)),
             0,
@@ -479,8 +483,8 @@ both_store!(
 // timer (Redis 7.0: a key `P{t}:t:#<bucket end>`, Valkey 9: a field `#<bucket end>`
 // of `P{t}:timers`), and when they complete early it goes with the last of them. Fails with a timer per message (50
 // timers) and when an emptied bucket's timer is left to its deadline (an hour).
-both_store!(
-    pending_messages_share_a_timer_per_deadline_bucket_and_it_goes_with_the_last,
+both!(
+    standalone pending_messages_share_a_timer_per_deadline_bucket_and_it_goes_with_the_last,
     |kind: RedisKind| async move {
         use futures::StreamExt;
         const N: u16 = 50;
@@ -495,7 +499,7 @@ both_store!(
         let at = chrono::DateTime::from_timestamp_millis(deadline).unwrap();
         let validity = format!("{}000+", at.format("%y%m%d%H%M%S"));
         let part = |i: u16, seq: u8| {
-            let mut req = segment(
+            let mut req = request(
                 "mia",
                 Some((ConcatScheme::Udh16, i, 2, seq)),
                 0,
@@ -554,8 +558,8 @@ both_store!(
 // One layout at a time: a store written by another layout version (or by a version
 // before layout versions, which left a deadline index without `P:layout`) is refused
 // at start with an error naming the key; an empty store is claimed for this one.
-both_store!(
-    a_store_of_another_layout_version_is_refused_at_start,
+both!(
+    standalone a_store_of_another_layout_version_is_refused_at_start,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let mut r = redis_conn(&env).await;
@@ -601,8 +605,8 @@ both_store!(
 // single-part ones, their timers, outboxes and queued receipts — carries a partition's
 // tag, besides the store's two global keys: the layout runs on a cluster unchanged.
 // Fails if any key is built without its partition's prefix.
-both_store!(
-    every_key_of_a_mixed_load_carries_a_partition_tag_but_the_global_ones,
+both!(
+    standalone every_key_of_a_mixed_load_carries_a_partition_tag_but_the_global_ones,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind);
         // No receiver: receipts stay queued; no MongoDB: outcomes stay in the outboxes.
@@ -611,7 +615,7 @@ both_store!(
         env.mongo.stop();
         for i in 0..20u16 {
             let part = |seq: u8| {
-                segment(
+                request(
                     "tia",
                     Some((ConcatScheme::Udh16, i, 2, seq)),
                     0,
@@ -621,7 +625,7 @@ both_store!(
                 )
             };
             run.store
-                .submit(segment("tia", None, 0, b"one", 1, ""))
+                .submit(request("tia", None, 0, b"one", 1, ""))
                 .await
                 .unwrap();
             run.store.submit(part(1)).await.unwrap();

@@ -8,16 +8,19 @@ use bytes::Bytes;
 use service::{ConcatScheme, MessageService, ServiceError};
 use smppd::service;
 
+use crate::support::backend::both;
+use crate::support::backend::wait_dbsize;
 use crate::support::harness::*;
 use crate::support::servers::RedisKind;
+use crate::support::wait_for;
 
 const T: Duration = Duration::from_secs(30);
 
 // The outcome writer does not read back what this node holds: a single-part message
 // it accepted, a multi-part one whose receipts it released. What another process of
 // the node left in the outbox it reads from Redis; both kinds end in one document each.
-both_store!(
-    the_outcome_writer_reads_back_only_what_this_node_does_not_hold,
+both!(
+    standalone the_outcome_writer_reads_back_only_what_this_node_does_not_hold,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -32,7 +35,7 @@ both_store!(
             let mut ids = Vec::new();
             for i in 0..3u16 {
                 let text = format!("left {i}");
-                let seg = segment("kit", None, 0, text.as_bytes(), 1, "");
+                let seg = request("kit", None, 0, text.as_bytes(), 1, "");
                 ids.push(a.store.submit(seg).await.unwrap().message_id);
             }
             ids
@@ -51,11 +54,11 @@ both_store!(
         let mut ids = base_ids.clone();
         for i in 0..4u16 {
             let text = format!("held {i}");
-            let seg = segment("kit", None, 0, text.as_bytes(), 1, "");
+            let seg = request("kit", None, 0, text.as_bytes(), 1, "");
             ids.push(b.store.submit(seg).await.unwrap().message_id);
         }
         for seq in 1..=2u8 {
-            let seg = segment(
+            let seg = request(
                 "kit",
                 Some((ConcatScheme::Udh8, 5, 2, seq)),
                 0,
@@ -95,8 +98,8 @@ both_store!(
 // Receipts do not wait for MongoDB: the outcome is durable in Redis when the message
 // finishes, so its receipts go out while MongoDB is down, and the documents follow
 // once it is back — each once.
-both_store!(
-    mongodb_stopped_receipts_still_flow_and_every_outcome_is_written_once,
+both!(
+    standalone mongodb_stopped_receipts_still_flow_and_every_outcome_is_written_once,
     |kind: RedisKind| async move {
         let mut env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -106,7 +109,7 @@ both_store!(
         for i in 0..10u16 {
             ids.push(
                 run.store
-                    .submit(segment(
+                    .submit(request(
                         "erin",
                         None,
                         0,
@@ -124,7 +127,7 @@ both_store!(
         for i in 0..20u16 {
             ids.push(
                 run.store
-                    .submit(segment(
+                    .submit(request(
                         "erin",
                         None,
                         0,
@@ -167,8 +170,8 @@ both_store!(
     }
 );
 
-both_store!(
-    receipts_wait_for_a_receiver_and_go_out_when_it_binds,
+both!(
+    standalone receipts_wait_for_a_receiver_and_go_out_when_it_binds,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(false);
@@ -176,7 +179,7 @@ both_store!(
         let base = env.redis.dbsize();
         for i in 0..3u8 {
             run.store
-                .submit(segment("frank", None, 0, &[b'a' + i], 1, ""))
+                .submit(request("frank", None, 0, &[b'a' + i], 1, ""))
                 .await
                 .unwrap();
         }
@@ -204,8 +207,8 @@ both_store!(
     }
 );
 
-both_store!(
-    receipts_survive_a_restart_and_are_dropped_after_their_lifetime,
+both!(
+    standalone receipts_survive_a_restart_and_are_dropped_after_their_lifetime,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(false);
@@ -213,7 +216,7 @@ both_store!(
         let a = Running::start(settings.clone(), sink.clone()).await;
         let base = env.redis.dbsize();
         a.store
-            .submit(segment("gina", None, 0, b"kept", 1, ""))
+            .submit(request("gina", None, 0, b"kept", 1, ""))
             .await
             .unwrap();
         wait_outcomes(&a.store, 1, T).await;
@@ -235,7 +238,7 @@ both_store!(
         let sink3 = TestSink::new(false);
         let c = Running::start(short, sink3.clone()).await;
         c.store
-            .submit(segment("gina", None, 0, b"lost", 1, ""))
+            .submit(request("gina", None, 0, b"lost", 1, ""))
             .await
             .unwrap();
         let st = c.store.clone();
@@ -250,8 +253,8 @@ both_store!(
     }
 );
 
-both_store!(
-    query_cancel_and_replace_follow_the_message_state,
+both!(
+    standalone query_cancel_and_replace_follow_the_message_state,
     |kind: RedisKind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
@@ -259,7 +262,7 @@ both_store!(
         let base = env.redis.dbsize();
         let src = addr("12345");
         let seg = |r: u16, seq: u8, text: &[u8], rd: u8| {
-            segment(
+            request(
                 "hank",
                 Some((ConcatScheme::Udh8, r, 2, seq)),
                 0,
@@ -352,8 +355,8 @@ both_store!(
 // ~8,000 values at most): a lease of 4,500 outbox entries (9,000 ZADD values), their
 // finalize and a receipt take of 4,500 must each go through whole, with every
 // message written and its receipt sent once, and nothing left in Redis.
-both_store!(
-    batches_larger_than_one_call_slice_finish_every_message_once,
+both!(
+    standalone batches_larger_than_one_call_slice_finish_every_message_once,
     |kind: RedisKind| async move {
         const N: usize = 4500;
         let mut env = Env::start(kind);
@@ -370,7 +373,7 @@ both_store!(
         for i in 0..N {
             let id = run
                 .store
-                .submit(segment("gina", None, 0, format!("m{i}").as_bytes(), 1, ""))
+                .submit(request("gina", None, 0, format!("m{i}").as_bytes(), 1, ""))
                 .await
                 .unwrap()
                 .message_id;

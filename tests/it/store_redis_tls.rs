@@ -9,6 +9,7 @@ use smppd::service;
 
 use crate::support::harness::*;
 use crate::support::servers::{free_port, RedisKind, RedisServer, TempDir};
+use crate::support::wait_for;
 
 const T: Duration = Duration::from_secs(30);
 const TWO_SECONDS: &str = "000000000002000R";
@@ -58,7 +59,7 @@ async fn the_store_works_over_tls_as_an_acl_user_and_refuses_an_unknown_ca() {
     let run = Running::start(settings, sink.clone()).await;
     // One segment of two: it expires through the keyspace event on the TLS subscriber
     // connection (and the local timer), into a partial outcome and its receipt.
-    let req = segment(
+    let req = request(
         "alice",
         Some((ConcatScheme::Udh8, 7, 2, 1)),
         0,

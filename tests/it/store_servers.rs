@@ -1,32 +1,8 @@
-//! The test harness itself: real servers start, answer, restart with their data.
+//! The store's partitions on a real server: their hash tags have the cluster slots
+//! the store expects. (The servers the tests start are checked by the tests that use
+//! them: outages restart Redis from its AOF and MongoDB on its port.)
 
-use crate::support::servers::{MongoServer, RedisKind, RedisServer};
-
-#[test]
-fn redis_and_valkey_start_answer_and_keep_aof_data_across_restart() {
-    for kind in RedisKind::ALL {
-        let mut redis = RedisServer::start(kind);
-        assert_eq!(redis.dbsize(), 0, "{kind:?}");
-        assert!(redis
-            .command(&["SET", "k", "v"])
-            .unwrap()
-            .starts_with("+OK"));
-        assert_eq!(redis.dbsize(), 1);
-        redis.restart();
-        assert_eq!(redis.dbsize(), 1, "{kind:?}: AOF reloaded after restart");
-    }
-}
-
-#[test]
-fn mongo_server_starts_stops_and_restarts_on_the_same_port() {
-    let mut mongo = MongoServer::start();
-    let port = mongo.port;
-    mongo.stop();
-    assert!(!mongo.is_running());
-    mongo.restart();
-    assert_eq!(mongo.port, port);
-    assert!(mongo.is_running());
-}
+use crate::support::servers::{RedisKind, RedisServer};
 
 // The partitions' hash tags spread over the cluster slots as the store expects: the
 // server's own CLUSTER KEYSLOT puts partition i at slot i * 256 (a single node with

@@ -1,9 +1,54 @@
-//! The Redis an end-to-end test runs on: one server, or a 3-primary cluster of the
-//! same kind (`both!` runs each scenario on all four). The looks into Redis the
-//! tests take (key counts, `TIME`, killing subscribers, an outage) work on either.
+//! The Redis a test runs on: one server, or a 3-primary cluster of the same kind, and
+//! [`both!`], the one macro that runs a scenario on Redis 7.0 and Valkey 9. The looks
+//! into Redis the tests take (key counts, `TIME`, killing subscribers, an outage) work
+//! on either.
+
+use std::time::Duration;
 
 use super::cluster::RedisCluster;
 use super::servers::{RedisKind, RedisServer};
+use super::wait_for;
+
+/// Keys a test counts: on one server, on a [`Backend`], or those of an end-to-end
+/// test's messages alone (`e2e::Env::wait_dbsize`).
+pub trait Keys {
+    /// How many keys there are.
+    fn count(&self) -> u64;
+    /// Every key (for failure messages).
+    fn list(&self) -> String;
+}
+
+impl Keys for RedisServer {
+    fn count(&self) -> u64 {
+        self.dbsize()
+    }
+    fn list(&self) -> String {
+        self.keys()
+    }
+}
+
+impl Keys for Backend {
+    fn count(&self) -> u64 {
+        self.dbsize()
+    }
+    fn list(&self) -> String {
+        self.keys()
+    }
+}
+
+/// Waits until `redis` holds exactly `n` keys (e.g. back to what it held before a
+/// scenario: smppd left nothing behind).
+pub async fn wait_dbsize(redis: &impl Keys, n: u64, timeout: Duration) {
+    wait_for(&format!("{n} keys in redis"), timeout, async || {
+        let count = redis.count();
+        if count == n {
+            Ok(())
+        } else {
+            Err(format!("it holds {count}: {}", redis.list()))
+        }
+    })
+    .await
+}
 
 pub enum Backend {
     Server(RedisServer),
@@ -152,3 +197,49 @@ impl Backend {
         }
     }
 }
+
+/// Runs a scenario on Redis 7.0 and on Valkey 9. The body is a closure of the
+/// [`RedisKind`] returning a future; the test names are `name::<variant>`:
+///
+/// * `both!(name, |kind| async { … })` — `redis7`, `valkey9`, `redis7_cluster` and
+///   `valkey9_cluster`: each standalone and as a 3-primary cluster, for scenarios
+///   that start their Redis with [`Backend::start`] (which reads [`ON_CLUSTER`]);
+/// * `both!(standalone name, |kind| async { … })` — `redis7` and `valkey9` alone,
+///   for scenarios of one server (the store driven directly, `support::harness`).
+///
+/// Each variant runs on a multi-threaded runtime of 2 workers and prints how long it
+/// took (shown with `--nocapture` or on failure).
+macro_rules! both {
+    (standalone $name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::support::backend::both!(@variant redis7, Redis7, false, $body);
+            $crate::support::backend::both!(@variant valkey9, Valkey9, false, $body);
+        }
+    };
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            $crate::support::backend::both!(@variant redis7, Redis7, false, $body);
+            $crate::support::backend::both!(@variant valkey9, Valkey9, false, $body);
+            $crate::support::backend::both!(@variant redis7_cluster, Redis7, true, $body);
+            $crate::support::backend::both!(@variant valkey9_cluster, Valkey9, true, $body);
+        }
+    };
+    (@variant $test:ident, $kind:ident, $cluster:expr, $body:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            let t0 = std::time::Instant::now();
+            $crate::support::backend::ON_CLUSTER
+                .scope(
+                    $cluster,
+                    ($body)($crate::support::servers::RedisKind::$kind),
+                )
+                .await;
+            eprintln!("{}::{}: {:?}", module_path!(), stringify!($test), t0.elapsed());
+        }
+    };
+}
+pub(crate) use both;

@@ -7,43 +7,32 @@
 //! * [`InProc`] — smppd started in this process with `App::start` on 127.0.0.1:0.
 //! * [`Proc`] — the real `smppd` binary spawned with `SMPPD_REDIS_URL` /
 //!   `SMPPD_MONGODB_URI`, for crash (SIGKILL) and multi-node scenarios.
-//! * [`Esme`] — an SMPP client: binds TX/RX/TRX, sends requests and matches their
-//!   responses by sequence number, answers enquire_link, collects every deliver_sm
-//!   (and answers it unless told not to).
-//! * Segment builders for UDH 8-bit, UDH 16-bit and SAR concatenation.
 //!
 //! Every wait is on a condition with a timeout; a timeout fails the test with what
 //! was seen.
 //!
 //! Used by the `e2e_*` test modules (`use crate::support::e2e::*;`), whose scenarios
-//! run on Redis 7.0 and Valkey 9, each standalone and as a 3-primary cluster, through [`both!`].
+//! run on Redis 7.0 and Valkey 9, each standalone and as a 3-primary cluster, through
+//! [`both!`](crate::support::backend::both).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures::{SinkExt, StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use mongodb::bson::{doc, Document};
-use smpp_protocol::codec::SmppCodec;
-use smpp_protocol::receipt::DeliveryReceipt;
-use smpp_protocol::{
-    Bind, Body, COctetString, CommandId, CommandStatus, MessageIdResp, Pdu, SubmitSm, Tlv,
-};
 use smppd::app::App;
 use smppd::config::{Config, ConfigSource, EnvOverrides};
 use smppd::server::ServerHandle;
 use smppd::store::Store;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio_util::codec::Framed;
 
-use crate::support::backend::Backend;
+use crate::support::backend::{wait_dbsize, Backend, Keys};
+use crate::support::config::TestConfig;
 use crate::support::servers::{free_port, MongoServer, RedisKind, TempDir};
+use crate::support::wait_for;
 
 /// Upper bound of any single wait in these tests (they normally take far less).
 pub const T: Duration = Duration::from_secs(30);
@@ -52,8 +41,6 @@ pub const T: Duration = Duration::from_secs(30);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Relative validity of 2 seconds.
 pub const TWO_SECONDS: &str = "000000000002000R";
-/// Password of every test account.
-pub const PW: &str = "pw";
 
 // ---------------------------------------------------------------------------------
 // Servers, config, and looks into Redis / MongoDB
@@ -65,31 +52,17 @@ pub struct Env {
     pub mongo: MongoServer,
     pub prefix: String,
     pub database: String,
-    /// `[[esme]]` sections of every config this env writes.
-    pub accounts: String,
-    /// `[server]` keys of every config this env writes, beyond the fixed ones
-    /// (`response_timeout` defaults to 5 s unless given here).
-    pub server_extra: String,
-    /// `[redis]` keys of every config this env writes, beyond the fixed ones (e.g.
-    /// `ack_replicas = 1`).
-    pub redis_extra: String,
-    /// `[redis] cluster` of every config this env writes: the backend's mode, unless
-    /// a test says otherwise (a mode mismatch).
-    pub cluster_mode: bool,
+    /// The config every node of this env is started with (its node_id, listen
+    /// address, Redis URL and MongoDB URI set per node): [`TestConfig::new`] with
+    /// response_timeout 5 s, outbound_window 10, shutdown_grace 2 s, message texts
+    /// logged; `[redis]` with this env's key prefix, keyspace events configured by
+    /// smppd and `cluster` the backend's mode; `[mongodb]` with this env's
+    /// database; receipts kept 1 h; accounts `alice` and `bob` (password
+    /// [`PW`], every bind type, max_binds 10, window 10, 1 h default validity).
+    /// A test changes it before it starts nodes (or before a reload).
+    pub config: TestConfig,
     dir: TempDir,
     mongo_client: mongodb::Client,
-}
-
-/// Accounts `alice` and `bob` (password "pw", every bind type, 1 h default validity).
-pub fn default_accounts() -> String {
-    let mut s = String::new();
-    for a in ["alice", "bob"] {
-        s.push_str(&format!(
-            "[[esme]]\nsystem_id = \"{a}\"\npassword = \"{PW}\"\nmax_binds = 10\n\
-             window = 10\ndefault_validity = \"1h\"\nmax_validity = \"1day\"\n\n"
-        ));
-    }
-    s
 }
 
 impl Env {
@@ -106,24 +79,41 @@ impl Env {
         let mongo = MongoServer::start();
         let tag = format!("{name}_{}", std::process::id());
         let mongo_client = mongodb::Client::with_uri_str(mongo.uri()).await.unwrap();
+        let prefix = format!("e2e:{tag}:");
+        let database = format!("e2e_{tag}");
+        let mut config = TestConfig::new();
+        config
+            .set("server.system_id", "smppd-e2e")
+            .set("server.response_timeout", "5s")
+            .set("server.outbound_window", 10)
+            .set("server.shutdown_grace", "2s")
+            .set("server.log_message_text", true)
+            .set("redis.key_prefix", prefix.as_str())
+            .set("redis.configure_keyspace_events", true)
+            .set("redis.cluster", redis.is_cluster())
+            .set("mongodb.database", database.as_str())
+            .set("receipts.lifetime", "1h");
+        for account in ["alice", "bob"] {
+            config.esme(
+                account,
+                "max_binds = 10\nwindow = 10\ndefault_validity = \"1h\"\nmax_validity = \"1day\"",
+            );
+        }
         Env {
             kind,
             mongo,
-            prefix: format!("e2e:{tag}:"),
-            database: format!("e2e_{tag}"),
-            accounts: default_accounts(),
-            server_extra: String::new(),
-            redis_extra: String::new(),
-            cluster_mode: redis.is_cluster(),
+            prefix,
+            database,
+            config,
             redis,
             dir: TempDir::new("e2e"),
             mongo_client,
         }
     }
 
-    /// A complete config.toml for a node called `node` listening on `listen`; the
-    /// Redis URL and MongoDB URI are the given ones (a spawned binary gets the real
-    /// ones from the environment instead).
+    /// The config.toml of node `node` listening on `listen`: [`Env::config`] with
+    /// the given Redis URL and MongoDB URI (a spawned binary gets the real ones from
+    /// the environment instead).
     pub fn config_text(
         &self,
         node: &str,
@@ -131,27 +121,12 @@ impl Env {
         redis_url: &str,
         mongo_uri: &str,
     ) -> String {
-        format!(
-            "[server]\nsystem_id = \"smppd-e2e\"\nnode_id = \"{node}\"\nlisten = \"{listen}\"\n\
-             bind_timeout = \"5s\"\nenquire_link_interval = \"30s\"\n{timeout}\
-             outbound_window = 10\nshutdown_grace = \"2s\"\nlog_message_text = true\n{extra}\n\
-             [server.bind_failures]\nmax_failures = 100\ndelay = \"0\"\n\n\
-             [redis]\nurl = \"{redis_url}\"\nkey_prefix = \"{prefix}\"\n\
-             configure_keyspace_events = true\ncluster = {cluster}\n{redis_extra}\n\
-             [mongodb]\nuri = \"{mongo_uri}\"\ndatabase = \"{db}\"\n\n\
-             [receipts]\nlifetime = \"1h\"\n\n{accounts}",
-            prefix = self.prefix,
-            cluster = self.cluster_mode,
-            redis_extra = self.redis_extra,
-            db = self.database,
-            accounts = self.accounts,
-            extra = self.server_extra,
-            timeout = if self.server_extra.contains("response_timeout") {
-                ""
-            } else {
-                "response_timeout = \"5s\"\n"
-            },
-        )
+        let mut c = self.config.clone();
+        c.set("server.node_id", node)
+            .set("server.listen", listen)
+            .set("redis.url", redis_url)
+            .set("mongodb.uri", mongo_uri);
+        c.text()
     }
 
     fn write_config(&self, file: &str, text: &str) -> PathBuf {
@@ -341,19 +316,16 @@ impl Env {
 
     /// Waits until at least `n` outcome documents exist, then returns all of them.
     pub async fn wait_docs(&self, n: u64, timeout: Duration) -> Vec<Document> {
-        let start = Instant::now();
-        loop {
+        wait_for(&format!("{n} outcome documents"), timeout, async || {
             let c = self.doc_count().await.unwrap_or(0);
             if c >= n {
-                return self.docs().await;
+                Ok(())
+            } else {
+                Err(format!("have {c}; redis keys: {}", self.redis.keys()))
             }
-            assert!(
-                start.elapsed() < timeout,
-                "timed out after {timeout:?} waiting for {n} outcome documents (have {c}); redis keys: {}",
-                self.redis.keys()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await;
+        self.docs().await
     }
 
     /// The outcome document holding the segment with this message_id.
@@ -368,10 +340,9 @@ impl Env {
     /// Keys of the accounts' limits (`P{lim:<acct>}:binds` / `:rate`): they live
     /// while an account is bound or just submitted, whatever its messages do.
     pub fn limit_keys(&self) -> u64 {
-        self.accounts
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("system_id = \""))
-            .filter_map(|rest| rest.strip_suffix('"'))
+        self.config
+            .esme_ids()
+            .iter()
             .map(|a| {
                 let key = |what| format!("{}{{lim:{a}}}:{what}", self.prefix);
                 let (binds, rate) = (key("binds"), key("rate"));
@@ -388,22 +359,7 @@ impl Env {
     /// Waits until Redis holds exactly `n` keys besides [`Env::limit_keys`] (so `n`
     /// taken before the ESMEs bound still counts the messages' keys alone).
     pub async fn wait_dbsize(&self, n: u64, timeout: Duration) {
-        let start = Instant::now();
-        loop {
-            // Read around DBSIZE: a limit key that came or went meanwhile is not
-            // miscounted as a message's.
-            let before = self.limit_keys();
-            let size = self.redis.dbsize().saturating_sub(before);
-            if size == n && self.limit_keys() == before {
-                return;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "redis holds {size} keys, expected {n}: {}",
-                self.redis.keys()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_dbsize(&MessageKeys(self), n, timeout).await
     }
 
     /// Redis `TIME` in ms (the clock smppd's deadlines are in).
@@ -439,6 +395,27 @@ impl Env {
         self.redis
             .command(args)
             .unwrap_or_else(|| panic!("{args:?}: redis unreachable"))
+    }
+}
+
+/// The keys of an [`Env`]'s messages: Redis' keys but [`Env::limit_keys`].
+struct MessageKeys<'a>(&'a Env);
+
+impl Keys for MessageKeys<'_> {
+    fn count(&self) -> u64 {
+        // Read around DBSIZE: a limit key that came or went meanwhile is not
+        // miscounted as a message's.
+        loop {
+            let before = self.0.limit_keys();
+            let size = self.0.redis.dbsize().saturating_sub(before);
+            if self.0.limit_keys() == before {
+                return size;
+            }
+        }
+    }
+
+    fn list(&self) -> String {
+        self.0.redis.keys()
     }
 }
 
@@ -502,597 +479,3 @@ impl Drop for Proc {
         self.kill();
     }
 }
-
-// ---------------------------------------------------------------------------------
-// The SMPP client
-
-/// A deliver_sm (or data_sm) the client received.
-#[derive(Debug, Clone)]
-pub struct Delivered {
-    /// `DELIVER_SM`, or `DATA_SM` for an account with `receipt_pdu = "data_sm"`.
-    pub command: CommandId,
-    pub esm_class: u8,
-    pub data_coding: u8,
-    pub source: String,
-    pub dest: String,
-    /// Every TLV as received.
-    pub tlvs: Vec<Tlv>,
-    pub receipted_message_id: Option<String>,
-    pub message_state: Option<u8>,
-    /// short_message, or message_payload when present, as received.
-    pub raw: Bytes,
-    pub text: String,
-    /// The Appendix B receipt text parsed, when it is one.
-    pub receipt: Option<DeliveryReceipt>,
-    pub at: Instant,
-}
-
-struct Shared {
-    pending: Mutex<HashMap<u32, oneshot::Sender<Pdu>>>,
-    delivered: Mutex<Vec<Delivered>>,
-    /// Bumped on every deliver_sm and when the connection ends.
-    version: watch::Sender<u64>,
-    closed: AtomicBool,
-    /// Answer deliver_sm with deliver_sm_resp OK (default) — off: stay silent.
-    answer: AtomicBool,
-    /// The command_status of the next deliver_sm_resps, in order; then ESME_ROK.
-    statuses: Mutex<std::collections::VecDeque<CommandStatus>>,
-    enquire_links_answered: AtomicU32,
-}
-
-/// An SMPP client over a real TCP connection.
-pub struct Esme {
-    pub system_id: String,
-    out: mpsc::UnboundedSender<Pdu>,
-    shared: Arc<Shared>,
-    seq: AtomicU32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BindAs {
-    Tx,
-    Rx,
-    Trx,
-}
-
-impl Esme {
-    /// Connects and binds; panics unless the bind is answered ESME_ROK.
-    pub async fn bind(addr: SocketAddr, bind_as: BindAs, system_id: &str) -> Esme {
-        let (esme, status) = Esme::try_bind(addr, bind_as, system_id).await;
-        assert_eq!(
-            status,
-            CommandStatus::ESME_ROK,
-            "bind {bind_as:?} {system_id}"
-        );
-        esme
-    }
-
-    /// Connects and binds; returns the client and the bind's command_status (smppd
-    /// closes the connection after a refusal).
-    pub async fn try_bind(
-        addr: SocketAddr,
-        bind_as: BindAs,
-        system_id: &str,
-    ) -> (Esme, CommandStatus) {
-        let esme = Esme::connect(addr, system_id).await;
-        let b = Bind {
-            system_id: cs(system_id),
-            password: cs(PW),
-            system_type: cs(""),
-            interface_version: 0x34,
-            ..Bind::default()
-        };
-        let body = match bind_as {
-            BindAs::Tx => Body::BindTransmitter(b),
-            BindAs::Rx => Body::BindReceiver(b),
-            BindAs::Trx => Body::BindTransceiver(b),
-        };
-        let r = esme.request(body).await;
-        (esme, r.command_status)
-    }
-
-    async fn connect(addr: SocketAddr, system_id: &str) -> Esme {
-        let stream = tokio::time::timeout(T, TcpStream::connect(addr))
-            .await
-            .unwrap()
-            .unwrap();
-        let (mut sink, mut stream) = Framed::new(stream, SmppCodec::new()).split();
-        let (out, mut out_rx) = mpsc::unbounded_channel::<Pdu>();
-        let shared = Arc::new(Shared {
-            pending: Mutex::new(HashMap::new()),
-            delivered: Mutex::new(Vec::new()),
-            version: watch::Sender::new(0),
-            closed: AtomicBool::new(false),
-            answer: AtomicBool::new(true),
-            statuses: Mutex::new(Default::default()),
-            enquire_links_answered: AtomicU32::new(0),
-        });
-        tokio::spawn(async move {
-            while let Some(p) = out_rx.recv().await {
-                if sink.send(p).await.is_err() {
-                    return;
-                }
-            }
-        });
-        let sh = shared.clone();
-        let replies = out.clone();
-        tokio::spawn(async move {
-            while let Some(item) = stream.next().await {
-                let pdu = match item {
-                    Ok(Ok(p)) => p,
-                    Ok(Err(e)) => panic!("undecodable PDU from smppd: {e:?}"),
-                    Err(_) => break,
-                };
-                let id = pdu.command_id();
-                if id.is_response() || id == CommandId::GENERIC_NACK {
-                    let waiter = sh.pending.lock().unwrap().remove(&pdu.sequence_number);
-                    if let Some(w) = waiter {
-                        let _ = w.send(pdu);
-                    }
-                    continue;
-                }
-                match pdu.body {
-                    Body::EnquireLink => {
-                        sh.enquire_links_answered.fetch_add(1, Ordering::SeqCst);
-                        let _ = replies.send(Pdu::new(pdu.sequence_number, Body::EnquireLinkResp));
-                    }
-                    Body::Unbind => {
-                        let _ = replies.send(Pdu::new(pdu.sequence_number, Body::UnbindResp));
-                    }
-                    Body::DeliverSm(d) => {
-                        sh.delivered.lock().unwrap().push(delivered(&d));
-                        if sh.answer.load(Ordering::SeqCst) {
-                            let status = sh
-                                .statuses
-                                .lock()
-                                .unwrap()
-                                .pop_front()
-                                .unwrap_or(CommandStatus::ESME_ROK);
-                            let _ = replies.send(Pdu {
-                                command_status: status,
-                                sequence_number: pdu.sequence_number,
-                                body: Body::DeliverSmResp(Some(MessageIdResp::default())),
-                            });
-                        }
-                        sh.version.send_modify(|v| *v += 1);
-                    }
-                    Body::DataSm(d) => {
-                        sh.delivered.lock().unwrap().push(delivered_data_sm(&d));
-                        if sh.answer.load(Ordering::SeqCst) {
-                            let _ = replies.send(Pdu::new(
-                                pdu.sequence_number,
-                                Body::DataSmResp(Some(MessageIdResp::default())),
-                            ));
-                        }
-                        sh.version.send_modify(|v| *v += 1);
-                    }
-                    other => panic!("unexpected request from smppd: {other:?}"),
-                }
-            }
-            sh.closed.store(true, Ordering::SeqCst);
-            sh.pending.lock().unwrap().clear();
-            sh.version.send_modify(|v| *v += 1);
-        });
-        Esme {
-            system_id: system_id.to_owned(),
-            out,
-            shared,
-            seq: AtomicU32::new(0),
-        }
-    }
-
-    /// Sends a request and waits for its response (matched by sequence number).
-    pub async fn request(&self, body: Body) -> Pdu {
-        let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-        let (tx, rx) = oneshot::channel();
-        self.shared.pending.lock().unwrap().insert(seq, tx);
-        let what = format!("{:?}", body.command_id());
-        self.out
-            .send(Pdu::new(seq, body))
-            .expect("connection writer gone");
-        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
-            Ok(Ok(p)) => p,
-            Ok(Err(_)) => panic!(
-                "{}: connection closed before the response to {what}",
-                self.system_id
-            ),
-            Err(_) => panic!(
-                "{}: no response to {what} within {REQUEST_TIMEOUT:?}",
-                self.system_id
-            ),
-        }
-    }
-
-    /// submit_sm; returns the response as is.
-    pub async fn submit(&self, sm: SubmitSm) -> Pdu {
-        self.request(Body::SubmitSm(sm)).await
-    }
-
-    /// submit_sm that must be answered ESME_ROK; returns its message_id.
-    pub async fn submit_ok(&self, sm: SubmitSm) -> String {
-        let r = self.submit(sm).await;
-        assert_eq!(
-            r.command_status,
-            CommandStatus::ESME_ROK,
-            "submit_sm: {r:?}"
-        );
-        message_id_of(&r)
-    }
-
-    /// query_sm of `message_id` from `source` (ton 1, npi 1): (message_state,
-    /// error_code); panics unless answered ESME_ROK.
-    pub async fn query(&self, message_id: &str, source: &str) -> (u8, u8) {
-        let q = self
-            .request(Body::QuerySm(smpp_protocol::QuerySm {
-                message_id: cs(message_id),
-                source_addr_ton: 1,
-                source_addr_npi: 1,
-                source_addr: cs(source),
-                tlvs: Vec::new(),
-            }))
-            .await;
-        match q.body {
-            Body::QuerySmResp(Some(a)) if q.command_status == CommandStatus::ESME_ROK => {
-                (a.message_state, a.error_code)
-            }
-            _ => panic!("query_sm {message_id}: {q:?}"),
-        }
-    }
-
-    pub async fn enquire_link(&self) -> Pdu {
-        self.request(Body::EnquireLink).await
-    }
-
-    pub async fn unbind(&self) {
-        let r = self.request(Body::Unbind).await;
-        assert_eq!(r.command_status, CommandStatus::ESME_ROK);
-    }
-
-    /// Answers the next deliver_sm with these statuses, in order (then ESME_ROK).
-    pub fn answer_with(&self, statuses: &[CommandStatus]) {
-        self.shared.statuses.lock().unwrap().extend(statuses);
-    }
-
-    /// Stop (or resume) answering deliver_sm.
-    pub fn answer_deliveries(&self, yes: bool) {
-        self.shared.answer.store(yes, Ordering::SeqCst);
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::SeqCst)
-    }
-
-    /// Every deliver_sm received so far.
-    pub fn delivered(&self) -> Vec<Delivered> {
-        self.shared.delivered.lock().unwrap().clone()
-    }
-
-    /// Waits until at least `n` deliver_sm arrived; returns them all.
-    pub async fn wait_delivered(&self, n: usize, timeout: Duration) -> Vec<Delivered> {
-        let mut rx = self.shared.version.subscribe();
-        let start = Instant::now();
-        loop {
-            let got = self.delivered();
-            if got.len() >= n {
-                return got;
-            }
-            let left = timeout.saturating_sub(start.elapsed());
-            assert!(
-                !left.is_zero() && !self.is_closed(),
-                "{}: {} of {n} deliver_sm after {:?} (closed: {})",
-                self.system_id,
-                got.len(),
-                start.elapsed(),
-                self.is_closed()
-            );
-            let _ = tokio::time::timeout(left, rx.changed()).await;
-        }
-    }
-}
-
-fn delivered(d: &SubmitSm) -> Delivered {
-    let raw = match smpp_protocol::tlv::message_payload(&d.tlvs) {
-        Some(p) => p.clone(),
-        None => d.short_message.clone(),
-    };
-    delivered_parts(
-        CommandId::DELIVER_SM,
-        d.esm_class,
-        d.data_coding,
-        &d.source_addr,
-        &d.destination_addr,
-        &d.tlvs,
-        raw,
-    )
-}
-
-fn delivered_data_sm(d: &smpp_protocol::DataSm) -> Delivered {
-    delivered_parts(
-        CommandId::DATA_SM,
-        d.esm_class,
-        d.data_coding,
-        &d.source_addr,
-        &d.destination_addr,
-        &d.tlvs,
-        Bytes::copy_from_slice(d.user_data()),
-    )
-}
-
-fn delivered_parts(
-    command: CommandId,
-    esm_class: u8,
-    data_coding: u8,
-    source: &COctetString,
-    dest: &COctetString,
-    tlvs: &[Tlv],
-    raw: Bytes,
-) -> Delivered {
-    let mut receipted = None;
-    let mut state = None;
-    for t in tlvs {
-        match t {
-            Tlv::ReceiptedMessageId(id) => receipted = Some(id.to_string_lossy().into_owned()),
-            Tlv::MessageState(s) => state = Some(*s),
-            _ => {}
-        }
-    }
-    // Read by data_coding, as an ESME does (a receipt's is 0: GSM 03.38 septets).
-    let text = match smpp_protocol::text::decode_user_data_lossy(data_coding, &raw) {
-        smpp_protocol::text::DecodedText::Text(t) => t,
-        smpp_protocol::text::DecodedText::Binary => String::from_utf8_lossy(&raw).into_owned(),
-    };
-    Delivered {
-        command,
-        esm_class,
-        data_coding,
-        source: source.to_string_lossy().into_owned(),
-        dest: dest.to_string_lossy().into_owned(),
-        tlvs: tlvs.to_vec(),
-        receipted_message_id: receipted,
-        message_state: state,
-        raw,
-        receipt: DeliveryReceipt::parse(&text).ok(),
-        text,
-        at: Instant::now(),
-    }
-}
-
-/// The message_id of a submit_sm_resp / data_sm_resp.
-pub fn message_id_of(r: &Pdu) -> String {
-    match &r.body {
-        Body::SubmitSmResp(Some(m)) | Body::DataSmResp(Some(m)) => {
-            m.message_id.to_string_lossy().into_owned()
-        }
-        other => panic!("no message_id in {other:?}"),
-    }
-}
-
-pub fn cs(s: &str) -> COctetString {
-    COctetString::try_from(s).unwrap()
-}
-
-// ---------------------------------------------------------------------------------
-// Messages
-
-/// How the segments of a message are tied together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Udh8,
-    Udh16,
-    Sar,
-}
-
-impl Scheme {
-    /// The `scheme` field of the outcome document.
-    pub fn doc_name(self) -> &'static str {
-        match self {
-            Scheme::Udh8 => "udh8",
-            Scheme::Udh16 => "udh16",
-            Scheme::Sar => "sar",
-        }
-    }
-}
-
-/// GSM 03.38 unpacked septets (data_coding 0).
-pub fn gsm(text: &str) -> Vec<u8> {
-    smpp_protocol::text::encode_text(0, text).unwrap()
-}
-
-/// UCS-2 / UTF-16BE (data_coding 8); non-BMP characters as surrogate pairs.
-pub fn ucs2(text: &str) -> Vec<u8> {
-    text.encode_utf16().flat_map(|u| u.to_be_bytes()).collect()
-}
-
-/// A submit_sm from `source` to `dest` carrying `user_data`; concatenated when
-/// `concat` = (scheme, reference, total, seq) is given.
-pub fn segment(
-    source: &str,
-    dest: &str,
-    concat: Option<(Scheme, u16, u8, u8)>,
-    data_coding: u8,
-    user_data: &[u8],
-    registered_delivery: u8,
-    validity: &str,
-) -> SubmitSm {
-    let mut esm_class = 0;
-    let mut tlvs = Vec::new();
-    let mut short_message = Vec::new();
-    match concat {
-        Some((Scheme::Udh8, r, total, seq)) => {
-            esm_class = 0x40;
-            short_message.extend_from_slice(&[5, 0, 3, r as u8, total, seq]);
-        }
-        Some((Scheme::Udh16, r, total, seq)) => {
-            esm_class = 0x40;
-            short_message.extend_from_slice(&[6, 8, 4, (r >> 8) as u8, r as u8, total, seq]);
-        }
-        Some((Scheme::Sar, r, total, seq)) => {
-            tlvs = vec![
-                Tlv::SarMsgRefNum(r),
-                Tlv::SarTotalSegments(total),
-                Tlv::SarSegmentSeqnum(seq),
-            ];
-        }
-        None => {}
-    }
-    short_message.extend_from_slice(user_data);
-    SubmitSm {
-        source_addr_ton: 1,
-        source_addr_npi: 1,
-        source_addr: cs(source),
-        dest_addr_ton: 1,
-        dest_addr_npi: 1,
-        destination_addr: cs(dest),
-        esm_class,
-        registered_delivery,
-        data_coding,
-        validity_period: cs(validity),
-        short_message: Bytes::from(short_message),
-        tlvs,
-        ..SubmitSm::default()
-    }
-}
-
-/// Splits `data` into `n` nearly equal chunks at `cuts` (byte offsets).
-pub fn split_at(data: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut from = 0;
-    for &c in cuts {
-        out.push(data[from..c].to_vec());
-        from = c;
-    }
-    out.push(data[from..].to_vec());
-    out
-}
-
-/// Texts of an outcome's segments in order (`<bytes>` where not decodable alone).
-pub fn segment_texts(d: &Document) -> Vec<String> {
-    d.get_array("segments")
-        .unwrap()
-        .iter()
-        .map(|s| {
-            s.as_document()
-                .unwrap()
-                .get_str("text")
-                .unwrap_or("<bytes>")
-                .to_owned()
-        })
-        .collect()
-}
-
-/// message_ids of an outcome's segments, in order.
-pub fn segment_ids(d: &Document) -> Vec<String> {
-    d.get_array("segments")
-        .unwrap()
-        .iter()
-        .map(|s| {
-            s.as_document()
-                .unwrap()
-                .get_str("message_id")
-                .unwrap()
-                .to_owned()
-        })
-        .collect()
-}
-
-pub fn segment_seqs(d: &Document) -> Vec<i32> {
-    d.get_array("segments")
-        .unwrap()
-        .iter()
-        .map(|s| s.as_document().unwrap().get_i32("seq").unwrap())
-        .collect()
-}
-
-pub fn missing(d: &Document) -> Vec<i32> {
-    d.get_array("missing")
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i32().unwrap())
-        .collect()
-}
-
-/// completed_at − deadline of an outcome, in ms.
-pub fn lateness_ms(d: &Document) -> i64 {
-    d.get_datetime("completed_at").unwrap().timestamp_millis()
-        - d.get_datetime("deadline").unwrap().timestamp_millis()
-}
-
-/// Asserts the receipts are exactly one per id in `ids` (no id twice, none missing),
-/// each a well-formed receipt with `stat` and the matching message_state TLV.
-pub fn assert_receipts(
-    got: &[Delivered],
-    ids: &[String],
-    stat: smpp_protocol::receipt::ReceiptStat,
-) {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for d in got {
-        assert_eq!(d.esm_class, 0x04, "receipt esm_class: {d:?}");
-        let id = d
-            .receipted_message_id
-            .as_deref()
-            .unwrap_or_else(|| panic!("receipt without receipted_message_id: {d:?}"));
-        *seen.entry(id).or_default() += 1;
-        assert_eq!(
-            d.message_state,
-            Some(stat.message_state()),
-            "message_state TLV: {d:?}"
-        );
-        let r = d
-            .receipt
-            .as_ref()
-            .unwrap_or_else(|| panic!("unparsable receipt text {:?}", d.text));
-        assert_eq!(r.id, id, "receipt text id vs TLV: {d:?}");
-        assert_eq!(r.stat, stat, "receipt stat: {d:?}");
-    }
-    let dup: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(dup.is_empty(), "receipts delivered more than once: {dup:?}");
-    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
-    want.sort_unstable();
-    let mut have: Vec<&str> = seen.keys().copied().collect();
-    have.sort_unstable();
-    assert_eq!(
-        have, want,
-        "receipted_message_ids vs submit_sm_resp message_ids"
-    );
-}
-
-/// Runs a scenario on Redis 7.0 and on Valkey 9, each standalone and as a 3-primary
-/// cluster: `both!(name, |kind| async { … })` makes `name::redis7`, `name::valkey9`,
-/// `name::redis7_cluster` and `name::valkey9_cluster` ([`Backend::start`] reads which).
-macro_rules! both {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn redis7() {
-                let t0 = std::time::Instant::now();
-                ($body)($crate::support::servers::RedisKind::Redis7).await;
-                eprintln!("{}::Redis7: {:?}", module_path!(), t0.elapsed());
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn valkey9() {
-                let t0 = std::time::Instant::now();
-                ($body)($crate::support::servers::RedisKind::Valkey9).await;
-                eprintln!("{}::Valkey9: {:?}", module_path!(), t0.elapsed());
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn redis7_cluster() {
-                let t0 = std::time::Instant::now();
-                $crate::support::backend::ON_CLUSTER
-                    .scope(true, ($body)($crate::support::servers::RedisKind::Redis7))
-                    .await;
-                eprintln!("{}::Redis7 cluster: {:?}", module_path!(), t0.elapsed());
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn valkey9_cluster() {
-                let t0 = std::time::Instant::now();
-                $crate::support::backend::ON_CLUSTER
-                    .scope(true, ($body)($crate::support::servers::RedisKind::Valkey9))
-                    .await;
-                eprintln!("{}::Valkey9 cluster: {:?}", module_path!(), t0.elapsed());
-            }
-        }
-    };
-}
-pub(crate) use both;

@@ -1,13 +1,14 @@
 //! Driving the store directly: real Redis/Valkey and Mongo-protocol servers, a test
-//! receipt sink standing in for the session side, request builders and waits.
+//! receipt sink standing in for the session side, the store's requests ([`request`],
+//! of `messages::segment`), partition keys and outcome reads.
 //!
 //! Used by the `store_*` test modules (`use crate::support::harness::*;`), whose
-//! scenarios run on both servers through [`both_store!`].
+//! scenarios run on both servers through `both!(standalone …)`
+//! ([`both!`](crate::support::backend::both)).
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -16,7 +17,9 @@ use mongodb::bson::{doc, Document};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::support::messages::segment;
 use crate::support::servers::{MongoServer, RedisKind, RedisServer};
+use crate::support::wait_for;
 use smppd::service::{
     AccountPolicy, Address, Concat, ConcatScheme, DeliverError, ExpiryMode, ReceiptDelivery,
     ReceiptSink, SubmitRequest,
@@ -182,26 +185,6 @@ impl Running {
     }
 }
 
-/// Waits until `cond` holds, checking after every short pause, or panics after
-/// `timeout` naming `what`.
-pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if cond().await {
-            return;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 pub fn addr(a: &str) -> Address {
     Address {
         ton: 1,
@@ -256,8 +239,10 @@ pub fn partition_prefix_of(prefix: &str, req: &SubmitRequest) -> String {
     smppd::store::partition::prefix(prefix, partition_of(req))
 }
 
-/// One segment `seq` of `total` (or a single-part message when `concat` is None).
-pub fn segment(
+/// The request of segment `seq` of `total` (or of a single-part message when
+/// `concat` is None) of `account`, from 12345 to 447700900001: the store's side of
+/// [`segment`], as a session makes it of that submit_sm.
+pub fn request(
     account: &str,
     concat: Option<(ConcatScheme, u16, u8, u8)>,
     data_coding: u8,
@@ -265,41 +250,33 @@ pub fn segment(
     registered_delivery: u8,
     validity: &str,
 ) -> SubmitRequest {
-    let concat = concat.map(|(scheme, reference, total, seq)| Concat {
-        scheme,
-        reference,
-        total,
-        seq,
-    });
-    let udh: Vec<u8> = match concat {
-        Some(Concat {
-            scheme: ConcatScheme::Udh8,
-            reference,
-            total,
-            seq,
-        }) => vec![5, 0, 3, reference as u8, total, seq],
-        Some(Concat {
-            scheme: ConcatScheme::Udh16,
-            reference,
-            total,
-            seq,
-        }) => vec![6, 8, 4, (reference >> 8) as u8, reference as u8, total, seq],
-        _ => Vec::new(),
-    };
-    let raw = [udh.as_slice(), user_data].concat();
+    let sm = segment(
+        "12345",
+        "447700900001",
+        concat,
+        data_coding,
+        user_data,
+        registered_delivery,
+        validity,
+    );
     SubmitRequest {
         policy: policy(account),
         service_type: String::new(),
         source: addr("12345"),
         dest: addr("447700900001"),
-        esm_class: if udh.is_empty() { 0 } else { 0x40 },
+        esm_class: sm.esm_class,
         protocol_id: 0,
         priority_flag: 0,
         registered_delivery,
         data_coding,
-        concat,
+        concat: concat.map(|(scheme, reference, total, seq)| Concat {
+            scheme,
+            reference,
+            total,
+            seq,
+        }),
         user_data: Bytes::copy_from_slice(user_data),
-        raw_user_data: Bytes::from(raw),
+        raw_user_data: sm.short_message,
         validity_period: Bytes::copy_from_slice(validity.as_bytes()),
         receipt_id: None,
         schedule_delivery_time: Bytes::new(),
@@ -308,11 +285,6 @@ pub fn segment(
         forward_reassembled: false,
         simulate: None,
     }
-}
-
-/// UCS-2 big-endian bytes of `s`.
-pub fn ucs2(s: &str) -> Vec<u8> {
-    s.encode_utf16().flat_map(|u| u.to_be_bytes()).collect()
 }
 
 /// Every outcome document, sorted by `_id`.
@@ -344,55 +316,3 @@ pub async fn wait_outcomes(store: &Store, n: u64, timeout: Duration) -> Vec<Docu
     .await;
     outcomes(store).await
 }
-
-/// Waits until Redis holds `n` keys again.
-pub async fn wait_dbsize(redis: &RedisServer, n: u64, timeout: Duration) {
-    let start = Instant::now();
-    loop {
-        let size = redis.dbsize();
-        if size == n {
-            return;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "redis holds {size} keys, expected {n}: {}",
-            redis.keys()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// A text field of each segment of an outcome, in seq order.
-pub fn segment_texts(d: &Document) -> Vec<String> {
-    d.get_array("segments")
-        .unwrap()
-        .iter()
-        .map(|s| {
-            s.as_document()
-                .unwrap()
-                .get_str("text")
-                .unwrap_or("<bytes>")
-                .to_owned()
-        })
-        .collect()
-}
-
-/// Runs a scenario on Redis 7.0 and on Valkey 9: `both_store!(name, |kind| async { … })`
-/// makes `name::redis7` and `name::valkey9`.
-macro_rules! both_store {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn redis7() {
-                ($body)($crate::support::servers::RedisKind::Redis7).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn valkey9() {
-                ($body)($crate::support::servers::RedisKind::Valkey9).await
-            }
-        }
-    };
-}
-pub(crate) use both_store;

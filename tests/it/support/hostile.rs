@@ -11,7 +11,8 @@ use smpp_protocol::{CommandId, CommandStatus, Pdu};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio_util::codec::FramedRead;
 
-use crate::support::smpp_client::{Client, WAIT};
+use crate::support::esme::{BindAs, Esme, WAIT};
+use crate::support::messages::submit_sm;
 
 /// One `fixtures/pdu/malformed_*.hex` file.
 pub struct Fixture {
@@ -88,8 +89,8 @@ fn parse_fixture(name: &str, text: &str) -> Fixture {
 /// The well-behaved client every test ends with: it binds as a transceiver and a
 /// submit_sm is answered ESME_ROK.
 pub async fn still_serves(addr: SocketAddr, system_id: &str) {
-    let mut c = Client::bound(addr, CommandId::BIND_TRANSCEIVER, system_id, "pw").await;
-    let r = c.submit("4915112345", b"after the storm").await;
+    let c = Esme::bound(addr, BindAs::Trx, system_id, "pw").await;
+    let r = c.submit(submit_sm("4915112345", b"after the storm")).await;
     assert_eq!(r.command_status, CommandStatus::ESME_ROK, "{r:?}");
 }
 

@@ -1,5 +1,6 @@
-//! Starts smppd in-process on 127.0.0.1:0 with a recording test double as its
-//! MessageService, and generates TLS certificates at test time.
+//! Starts smppd's SMPP server in-process on 127.0.0.1:0 with a recording test double
+//! as its MessageService, from a `config::TestConfig` (a TLS listener added when
+//! asked, with certificates generated at test time).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,7 +20,9 @@ use smppd::service::{
 use smppd::session::SessionRegistry;
 use tokio::sync::{Notify, Semaphore};
 
+use super::config::TestConfig;
 use super::local_limits::LocalLimits;
+use super::wait_for;
 
 /// A MessageService that records every request. Destinations steer the outcome:
 /// "queuefull" → QueueFull, "internal" → Internal, "reject" → Rejected(0x0B).
@@ -193,27 +196,12 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
 }
 
-/// `[server]` lines every test server uses, plus `extra` lines.
-pub fn server_section(extra: &str) -> String {
-    format!(
-        "[server]\nsystem_id = \"smppd-test\"\nlisten = \"127.0.0.1:0\"\n\
-         bind_timeout = \"5s\"\nenquire_link_interval = \"30s\"\nresponse_timeout = \"2s\"\n\
-         shutdown_grace = \"3s\"\n{extra}\n\
-         [server.bind_failures]\nmax_failures = 100\ndelay = \"0\"\n"
-    )
-}
-
-/// A TRX/TX/RX-capable account with password "pw".
-pub fn esme(system_id: &str, extra: &str) -> String {
-    format!("[[esme]]\nsystem_id = \"{system_id}\"\npassword = \"pw\"\n{extra}\n")
-}
-
 pub struct Options {
     pub tls: bool,
     pub service: Option<Arc<Recorder>>,
 }
 
-pub async fn start(config: &str) -> TestServer {
+pub async fn start(config: &TestConfig) -> TestServer {
     start_with(
         config,
         Options {
@@ -224,28 +212,34 @@ pub async fn start(config: &str) -> TestServer {
     .await
 }
 
+/// The TLS listener's keys, with the certificate and key files `start_with` writes.
+fn with_tls(config: &TestConfig) -> TestConfig {
+    let mut c = config.clone();
+    c.set("server.tls_listen", "127.0.0.1:0")
+        .set("server.tls_cert", "cert.pem")
+        .set("server.tls_key", "key.pem");
+    c
+}
+
 /// Writes `config` (TLS keys added when asked) to a temp file and starts the server.
-pub async fn start_with(config: &str, opts: Options) -> TestServer {
+pub async fn start_with(config: &TestConfig, opts: Options) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
-    let mut text = config.to_string();
     let mut ca_der = None;
-    if opts.tls {
+    let text = if opts.tls {
         let (cert, key, der) = make_cert();
         std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
         std::fs::write(dir.path().join("key.pem"), key).unwrap();
         ca_der = Some(der);
-        text = text.replacen(
-            "[server]\n",
-            "[server]\ntls_listen = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
-            1,
-        );
-    }
+        with_tls(config).text()
+    } else {
+        config.text()
+    };
     let config_path = dir.path().join("config.toml");
     std::fs::write(&config_path, &text).unwrap();
     let source = ConfigSource::File(config_path.clone());
     let loaded = source
         .load()
-        .unwrap_or_else(|p| panic!("test config invalid: {p}"));
+        .unwrap_or_else(|p| panic!("test config invalid: {p}\n{text}"));
     let config = Arc::new(loaded.config);
     let registry = SessionRegistry::new(&config);
     let service = opts.service.unwrap_or_default();
@@ -270,39 +264,26 @@ pub async fn start_with(config: &str, opts: Options) -> TestServer {
 }
 
 impl TestServer {
-    /// Rewrites the config file (keeping the TLS lines if any) and reloads.
-    pub fn rewrite_config(&self, config: &str) {
-        let old = std::fs::read_to_string(&self.config_path).unwrap();
-        let mut text = config.to_string();
-        if old.contains("tls_listen") {
-            text = text.replacen(
-                "[server]\n",
-                "[server]\ntls_listen = \"127.0.0.1:0\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
-                1,
-            );
-        }
+    /// Rewrites the config file as `config` says (keeping the TLS listener if the
+    /// server has one), for a reload.
+    pub fn rewrite_config(&self, config: &TestConfig) {
+        let text = if self.tls_addr.is_some() {
+            with_tls(config).text()
+        } else {
+            config.text()
+        };
         std::fs::write(&self.config_path, text).unwrap();
     }
 
     /// Waits until the account has `n` live binds.
     pub async fn wait_binds(&self, system_id: &str, n: usize) {
-        wait_for(&format!("{n} binds of {system_id}"), || {
-            self.registry.bind_count(system_id) == n
-        })
+        wait_for(
+            &format!("{n} binds of {system_id}"),
+            Duration::from_secs(5),
+            async || self.registry.bind_count(system_id) == n,
+        )
         .await;
     }
-}
-
-/// Polls a condition of shared state every few ms until it holds (fails after 5 s).
-/// Used only where the state has no notification of its own (the registry).
-pub async fn wait_for(what: &str, f: impl Fn() -> bool) {
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while !f() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
 }
 
 pub fn count_by_status(pdus: &[smpp_protocol::Pdu]) -> HashMap<u32, usize> {
