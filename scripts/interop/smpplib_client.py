@@ -146,6 +146,7 @@ class Session:
         self.receipt_text = {}  # receipted message_id -> the receipt's text: field
         self.delivered = []  # every deliver_sm: dict(sm, esm, dc, src, dst, at = when answered)
         self.hold_with = None  # a Session that reads while a forwarded deliver_sm is held
+        self.held = False
 
     def bind(self, kind):
         self.c.connect()
@@ -156,9 +157,13 @@ class Session:
     def _handle_request(self, pdu):
         if pdu.command == "deliver_sm":
             sm = pdu.short_message or b""
-            if not pdu.esm_class & 0x3C and self.hold_with:
-                # A forwarded message (no receipt type in esm_class): the sender's bind
-                # reads for HOLD s before the answer; its receipt must not come yet.
+            if not pdu.esm_class & 0x3C and self.hold_with and not self.held:
+                # The first forwarded message (no receipt type in esm_class): the
+                # sender's bind reads for HOLD s before the answer; its receipt must not
+                # come yet. Only the first: this client reads one socket at a time, and
+                # a hold per deliver_sm kept the last of smppd's outstanding ones
+                # unanswered past response_timeout.
+                self.held = True
                 self.hold_with.wait_receipts([], HOLD)
             self.delivered.append(dict(sm=sm, esm=pdu.esm_class, dc=pdu.data_coding, src=_s(pdu.source_addr),
                                        dst=_s(pdu.destination_addr)))
@@ -302,7 +307,7 @@ def routed(trx):
     what trx sends to MO_DST (a [[route]] of interop.sh's config): a single-part and a
     UDH message, registered_delivery 1. Each segment must come once with its octets (UDH
     included), esm_class, data_coding and addresses as submitted; the receiver answers
-    ESME_ROK after HOLD s; the sender's DELIVRD receipt must come after that answer."""
+    the first ESME_ROK after HOLD s; each sender's DELIVRD receipt must come after its answer."""
     mo = Session("mo", MO_SYSTEM_ID)
     try:
         mo.bind("rx")
