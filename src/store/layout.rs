@@ -9,9 +9,9 @@ use redis::aio::ConnectionLike;
 use super::error::StoreError;
 
 /// This build's layout. Bump it whenever what is stored in Redis changes shape.
-/// 1: one Redis keyspace; 2: partitioned (`P{tag}:…` keys, sharded channels, the
-/// partition in every message_id).
-pub const VERSION: u32 = 2;
+/// 1: one Redis keyspace; 2: 64 partitions (`P{tag}:…` keys, sharded channels, the
+/// partition in every message_id); 3: 16 partitions.
+pub const VERSION: u32 = 3;
 
 /// Keys every version of smppd wrote while it held messages or receipts, before
 /// layout versions existed: any of them present without `P:layout` means the store

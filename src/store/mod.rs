@@ -18,7 +18,7 @@
 //!   response is queued, then sent from memory when their receiver is bound here.
 //! * [`announce`] — what wakes the receipt dispatcher.
 //! * [`ops`] — query_sm, cancel_sm, replace_sm.
-//! * [`partition`] — the 64 partitions: hash tags (slots spread evenly over a cluster),
+//! * [`partition`] — the 16 partitions: hash tags (slots spread evenly over a cluster),
 //!   which message goes where, the per-partition wakes and turns of the workers.
 //! * [`limits`] — an account's throughput and max_binds over every node: a rate
 //!   bucket and bind leases in Redis.

@@ -2,22 +2,19 @@
 //!
 //! Every key of a message lives in one partition, named with the partition's hash
 //! tag (`{tag}`), so that each state change is one script on one cluster slot. The
-//! tags are chosen, not derived: partition `i` of [`COUNT`] hashes to slot `i · 256`,
+//! tags are chosen, not derived: partition `i` of [`COUNT`] hashes to slot `i · 1024`,
 //! so the partitions spread evenly over the 16,384 slots and over any number of
-//! primaries that split the slots evenly (naive tags `p0..p63` land 20/20/24 on three
-//! primaries: ../shared/CLUSTER_NOTES.md). Why 64: docs/design/store-v2.md.
+//! primaries that split the slots evenly (naive tags land unevenly: ../shared/CLUSTER_NOTES.md).
+//! Why 16: docs/design/store-v2.md.
 
 /// Partitions of a store.
-pub const COUNT: usize = 64;
+pub const COUNT: usize = 16;
 
-/// The hash tag of each partition: `slot(TAGS[i]) == i * 256`
+/// The hash tag of each partition: `slot(TAGS[i]) == i * 1024`
 /// (found by search; checked by the tests below and against `CLUSTER KEYSLOT`).
 pub const TAGS: [&str; COUNT] = [
-    "la2", "nbd", "ms3", "ope", "dlj", "3el", "mws", "g95", "qf7", "bgq", "pt6", "cup", "qbw",
-    "bc1", "arf", "cq0", "lp0", "nsf", "mb1", "06", "ltp", "3tn", "eoi", "4v", "h85", "bvs", "pe4",
-    "cdr", "qsu", "br3", "acd", "6jb", "fjl", "1cj", "gxm", "0qk", "ng4", "dmz", "ou5", "mvc",
-    "bfa", "5og", "c0h", "aw6", "jk9", "hho", "ky8", "asv", "nrv", "dx8", "gio", "ej9", "nv6",
-    "d8p", "qn", "eny", "bwc", "abll", "ceb", "af4", "sq3", "hym", "rc2", "abt",
+    "la2", "dlj", "qf7", "qbw", "lp0", "ltp", "h85", "qsu", "fjl", "ng4", "bfa", "jk9", "nrv",
+    "nv6", "bwc", "sq3",
 ];
 
 /// The key prefix of partition `p`: `<key_prefix>{<tag>}:`. Every key of the
@@ -26,7 +23,7 @@ pub fn prefix(key_prefix: &str, p: usize) -> String {
     format!("{key_prefix}{{{}}}:", TAGS[p])
 }
 
-/// The cluster slot of partition `p` (its tag's: `p · 256`, see [`TAGS`]).
+/// The cluster slot of partition `p` (its tag's: `p · 1024`, see [`TAGS`]).
 pub fn home_slot(p: usize) -> u16 {
     (p * (16_384 / COUNT)) as u16
 }
@@ -246,7 +243,7 @@ pub fn slot(tag: &str) -> u16 {
 mod tests {
     #[test]
     fn a_decimal_id_names_its_partition_and_a_hex_one_of_22_digits_stays_hex() {
-        for p in [0, 1, 37, COUNT - 1] {
+        for p in [0, 1, 7, COUNT - 1] {
             let id = super::decimal_id(p, 0xABCDE, (1 << 38) - 1).to_string();
             assert!(id.len() <= 20 && id.parse::<u64>().is_ok(), "{id}");
             assert_eq!(super::of_message_id(&id), Some(p));
@@ -269,25 +266,25 @@ mod tests {
 
     #[test]
     fn a_message_id_names_its_partition() {
-        assert_eq!(of_message_id("3F00000001000000000000"), Some(63));
+        assert_eq!(of_message_id("0F00000001000000000000"), Some(15));
         assert_eq!(of_message_id("0000000001000000000007"), Some(0));
         assert_eq!(
-            of_message_id("4000000001000000000000"),
+            of_message_id("1000000001000000000000"),
             None,
-            "64 is no partition"
+            "16 is no partition"
         );
         assert_eq!(
-            of_message_id("3F0000000100000000000"),
+            of_message_id("0F0000000100000000000"),
             None,
             "21 characters"
         );
-        assert_eq!(of_message_id("3G00000001000000000000"), None);
+        assert_eq!(of_message_id("0G00000001000000000000"), None);
         assert_eq!(of_message_id(""), None);
     }
 
     #[test]
     fn a_key_names_its_partition() {
-        for p in [0, 17, 63] {
+        for p in [0, 7, 15] {
             let key = format!("{}g:x", prefix("smppd:", p));
             assert_eq!(of_key("smppd:", &key), Some(p), "{key}");
         }
@@ -298,8 +295,8 @@ mod tests {
     #[test]
     fn shares_hold_a_quarter_more_than_an_even_split() {
         assert_eq!(share(1), 1);
-        assert_eq!(share(2560), 50);
-        assert_eq!(share(100_000), 1954);
+        assert_eq!(share(2560), 200);
+        assert_eq!(share(100_000), 7813);
         assert!(share(u64::MAX) > 0);
     }
 
@@ -307,8 +304,8 @@ mod tests {
     fn part_sets_take_what_was_added() {
         let s = PartSet::default();
         s.add(3);
-        s.add(63);
-        assert_eq!(members(s.take()).collect::<Vec<_>>(), vec![3, 63]);
+        s.add(15);
+        assert_eq!(members(s.take()).collect::<Vec<_>>(), vec![3, 15]);
         assert_eq!(s.take(), 0);
         s.add_all();
         assert_eq!(members(s.take()).count(), COUNT);
@@ -335,9 +332,9 @@ mod tests {
     }
 
     #[test]
-    fn partition_i_has_slot_i_times_256() {
+    fn partition_i_has_slot_i_times_1024() {
         for (i, tag) in TAGS.iter().enumerate() {
-            assert_eq!(usize::from(slot(tag)), i * 256, "partition {i}, tag {tag}");
+            assert_eq!(usize::from(slot(tag)), i * 1024, "partition {i}, tag {tag}");
             assert_eq!(home_slot(i), slot(tag));
             assert!(
                 !tag.contains(['{', '}']),

@@ -186,12 +186,12 @@ e5 :0@0 slave,noaddr a1 0 1 1 disconnected
         assert_eq!(t.primaries(), 3);
         let id = |n: Option<&Node>| n.map(|n| n.id.clone());
         assert_eq!(id(t.owner(0)), Some("a1".into()));
-        assert_eq!(id(t.owner(21)), Some("a1".into()), "slot 5376");
-        assert_eq!(id(t.owner(22)), Some("b2".into()), "slot 5632");
-        assert_eq!(id(t.owner(63)), Some("c3".into()));
-        assert!(t.owner(63).is_some_and(|n| !n.healthy));
+        assert_eq!(id(t.owner(5)), Some("a1".into()), "slot 5120");
+        assert_eq!(id(t.owner(6)), Some("b2".into()), "slot 6144");
+        assert_eq!(id(t.owner(15)), Some("c3".into()));
+        assert!(t.owner(15).is_some_and(|n| !n.healthy));
         // c3 is down: its replica d4 stands in.
-        assert_eq!(t.serving(63).map(Node::addr), Some("127.0.0.1:7004".into()));
+        assert_eq!(t.serving(15).map(Node::addr), Some("127.0.0.1:7004".into()));
         assert_eq!(id(t.serving(0)), Some("a1".into()));
         assert!(!t.nodes[4].healthy, "no address");
     }

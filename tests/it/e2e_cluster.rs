@@ -744,7 +744,7 @@ async fn slot_migration_under_load(kind: RedisKind, legacy: bool, ballast: usize
     let rx_a = bind(a.addr, BindAs::Rx).await;
     let rx_b = bind(b.addr, BindAs::Rx).await;
 
-    // The partition to move: partition 10 (slot 2560), from its primary to the next.
+    // The partition to move: partition 10 (slot 10240), from its primary to the next.
     let moved = 10;
     let slot = partition::home_slot(moved);
     let (from, to) = block_in_place(|| {

@@ -596,7 +596,7 @@ both!(
 );
 
 // Limits are counted per partition, each admitting its share (`partition::share`):
-// 102 pending messages store-wide are 2 per partition. Fails when the limit is not
+// 25 pending messages store-wide are 2 per partition. Fails when the limit is not
 // enforced (the third is stored) or enforced across partitions (the other
 // partition's message is refused).
 both!(
@@ -605,8 +605,8 @@ both!(
         let env = Env::start(kind);
         let sink = TestSink::new(true);
         let mut settings = env.settings("full");
-        settings.max_pending = 102;
-        assert_eq!(store::partition::share(102), 2);
+        settings.max_pending = 25;
+        assert_eq!(store::partition::share(25), 2);
         let run = Running::start(settings, sink).await;
         let first = |r: u16| {
             request(
@@ -776,8 +776,8 @@ both!(
         let sink = TestSink::new(true);
         let mut settings = env.settings("batchfull");
         // 50 per partition.
-        settings.max_pending = 2560;
-        assert_eq!(store::partition::share(2560), 50);
+        settings.max_pending = 640;
+        assert_eq!(store::partition::share(640), 50);
         let run = Running::start(settings, sink).await;
         // 120 new messages of one partition at once, each its first segment only:
         // they stay pending.
@@ -853,10 +853,10 @@ both!(
             udh16(account, r, seq, text)
         };
 
-        // Messages: two pending (102 are 2 per partition), the third is refused; a
+        // Messages: two pending (25 are 2 per partition), the third is refused; a
         // later segment of a pending message still goes in, and so does another
         // account's message.
-        let two = with("flood", &|l| l.max_pending = 102);
+        let two = with("flood", &|l| l.max_pending = 25);
         for r in 0..2 {
             let mut s = part("flood", r, 1, b"x");
             s.policy = two.clone();
@@ -867,10 +867,10 @@ both!(
         refused_by(run.store.submit(third).await, "account ");
         run.store.submit(part("calm", 7, 1, b"x")).await.unwrap();
 
-        // Octets: 100 for the account (5120 are 100 per partition), a 60-octet
+        // Octets: 100 for the account (1280 are 100 per partition), a 60-octet
         // message in, the next (a single-part message of the same run of ids, so the
         // same partition) refused.
-        let small = with("bulky", &|l| l.max_pending_bytes = 5120);
+        let small = with("bulky", &|l| l.max_pending_bytes = 1280);
         let mut big = request("bulky", None, 0, &[b'a'; 60], 0, "");
         big.policy = small.clone();
         run.store.submit(big.clone()).await.unwrap();
@@ -959,7 +959,7 @@ both!(
             };
             let partitions: std::collections::BTreeSet<usize> =
                 (0..60).map(|r| partition_of(&part(r, 1))).collect();
-            assert!(partitions.len() > 20, "{partitions:?}");
+            assert!(partitions.len() > 8, "{partitions:?}");
             let firsts = (0..60).map(|r| run.store.submit(part(r, 1)));
             for r in futures::future::join_all(firsts).await {
                 r.unwrap();

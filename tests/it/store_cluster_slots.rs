@@ -1,5 +1,5 @@
 //! smppd's partitions on real clusters of three primaries, Redis 7.0 and Valkey 9:
-//! where the 64 partition tags land, that a write a replica acknowledged is served
+//! where the 16 partition tags land, that a write a replica acknowledged is served
 //! after its primary's failover, and that a slot moved to another primary keeps its
 //! keys and their TTLs (the store's timers are key TTLs on Redis 7.0, hash-field TTLs
 //! on Valkey 9). Cluster facts measured on this machine: ../shared/CLUSTER_NOTES.md.
@@ -20,17 +20,17 @@ fn bulk(s: &str) -> Option<Resp> {
     Some(Resp::Bulk(Some(s.as_bytes().to_vec())))
 }
 
-// Partition i has slot i * 256 on the cluster too, and redis-cli's even split of the
-// slots over three primaries (0-5460, 5461-10922, 10923-16383) gives them 22, 21 and
-// 21 partitions, each a contiguous run. Fails if a tag hashes elsewhere on a real
-// cluster or the split is uneven (naive tags p0..p63 give 20/20/24).
-fn partitions_split_22_21_21(kind: RedisKind) {
+// Partition i has slot i * 1024 on the cluster too, and redis-cli's even split of the
+// slots over three primaries (0-5460, 5461-10922, 10923-16383) gives them 6, 5 and 5
+// partitions, each a contiguous run. Fails if a tag hashes elsewhere on a real cluster
+// or the split is uneven.
+fn partitions_split_6_5_5(kind: RedisKind) {
     let cluster = RedisCluster::start(kind, 3, 0);
     let mut per_primary: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for p in 0..COUNT {
         let key = format!("{}deadlines", partition::prefix("split:", p));
         let slot = cluster.key_slot(&key);
-        assert_eq!(usize::from(slot), p * 256, "{kind:?} {key}");
+        assert_eq!(usize::from(slot), p * 1024, "{kind:?} {key}");
         per_primary
             .entry(cluster.owner_of_slot(slot))
             .or_default()
@@ -53,11 +53,7 @@ fn partitions_split_22_21_21(kind: RedisKind) {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    assert_eq!(
-        runs,
-        [(0, 22), (22, 21), (43, 21)],
-        "{kind:?} {per_primary:?}"
-    );
+    assert_eq!(runs, [(0, 6), (6, 5), (11, 5)], "{kind:?} {per_primary:?}");
     for ps in per_primary.values() {
         assert!(ps.windows(2).all(|w| w[1] == w[0] + 1), "{kind:?} {ps:?}");
     }
@@ -65,13 +61,13 @@ fn partitions_split_22_21_21(kind: RedisKind) {
 }
 
 #[test]
-fn cluster_partitions_split_22_21_21_over_three_redis7_primaries() {
-    partitions_split_22_21_21(RedisKind::Redis7);
+fn cluster_partitions_split_6_5_5_over_three_redis7_primaries() {
+    partitions_split_6_5_5(RedisKind::Redis7);
 }
 
 #[test]
-fn cluster_partitions_split_22_21_21_over_three_valkey9_primaries() {
-    partitions_split_22_21_21(RedisKind::Valkey9);
+fn cluster_partitions_split_6_5_5_over_three_valkey9_primaries() {
+    partitions_split_6_5_5(RedisKind::Valkey9);
 }
 
 // A key of partition 0 written to its primary and acknowledged by the replica

@@ -5,7 +5,7 @@
 use crate::support::servers::{RedisKind, RedisServer};
 
 // The partitions' hash tags spread over the cluster slots as the store expects: the
-// server's own CLUSTER KEYSLOT puts partition i at slot i * 256 (a single node with
+// server's own CLUSTER KEYSLOT puts partition i at slot i * 1024 (a single node with
 // cluster support on answers it without any slot assigned).
 #[test]
 fn partition_tags_have_the_slots_the_server_computes() {
@@ -15,7 +15,7 @@ fn partition_tags_have_the_slots_the_server_computes() {
         for (i, tag) in TAGS.iter().enumerate() {
             let key = format!("smppd:{{{tag}}}:deadlines");
             let reply = redis.command(&["CLUSTER", "KEYSLOT", &key]).unwrap();
-            assert_eq!(reply.trim(), format!(":{}", i * 256), "{kind:?} {key}");
+            assert_eq!(reply.trim(), format!(":{}", i * 1024), "{kind:?} {key}");
         }
         assert_eq!(TAGS.len(), COUNT);
     }
