@@ -63,6 +63,24 @@ check() {
     --account "$account" --redis "127.0.0.1:$KV_PORT" --prefix "$prefix" --drain-timeout 180s \
     --label "$label" --json "$out/$label.verify.json" "$@" >"$out/$label.verify.txt" 2>&1 || true
   sed 's/^/    /' "$out/$label.verify.txt"
+  if grep -q '"drained": *false' "$out/$label.verify.json" 2>/dev/null; then
+    left_in_redis "$prefix" | tee "$out/$label.left.txt" | sed 's/^/    left: /'
+  fi
+}
+
+# left_in_redis PREFIX: what a store that did not drain still holds: the accounts its
+# partitions' racc sets name, with their receipt queues (id, score, payload present?).
+left_in_redis() {
+  local cli=("$SMPPD_REDIS_CLI" -p "$KV_PORT") key acct id
+  for key in $("${cli[@]}" --scan --pattern "$1*:racc"); do
+    for acct in $("${cli[@]}" SMEMBERS "$key"); do
+      echo "$key $acct: r $("${cli[@]}" ZRANGE "${key%racc}r:$acct" 0 9 WITHSCORES | tr '\n' ' ')"
+      for id in $("${cli[@]}" ZRANGE "${key%racc}r:$acct" 0 9); do
+        echo "  $id payload: $("${cli[@]}" HEXISTS "${key%racc}rd:$acct" "$id")"
+      done
+    done
+  done
+  echo "deadlines: $("${cli[@]}" --scan --pattern "$1*:deadlines" | head -3 | tr '\n' ' ')"
 }
 
 # meta LABEL KEY VALUE: facts about the fault for the table and its checks.
