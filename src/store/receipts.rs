@@ -176,6 +176,10 @@ struct Worker {
 /// `receipt_window`).
 const ROUNDS_IN_FLIGHT: usize = 4;
 
+/// How long a round goes on sending receipts handed over while its batches are in
+/// flight, before it ends and lets the worker look at Redis.
+const LOCAL_ROUND: Duration = Duration::from_millis(50);
+
 /// Attempts of one RECEIPT_DONE (see `Worker::done_call`).
 const DONE_TRIES: u32 = 6;
 
@@ -419,11 +423,15 @@ impl Worker {
         // Until the batches in flight are done, receipts handed over meanwhile are
         // sent as they come (within ROUNDS_IN_FLIGHT): waiting for the slowest
         // deliver_sm_resp and the DELIVERY_DONE of the batches before held each new one
-        // that long (A→B at 5k/s, BENCHMARKS.md).
+        // that long (docs/design/receipts.md). For LOCAL_ROUND at most: under steady
+        // traffic the round would otherwise never end, and only the run loop takes
+        // what is due in Redis (another node's receipts, a dead node's leases).
+        let open_until = tokio::time::Instant::now() + LOCAL_ROUND;
         while !in_flight.is_empty() {
             let open = in_flight.len() < ROUNDS_IN_FLIGHT
                 && sent.failed.is_none()
-                && !sent.waiting_for_receiver;
+                && !sent.waiting_for_receiver
+                && tokio::time::Instant::now() < open_until;
             tokio::select! {
                 r = in_flight.next() => sent.add(r),
                 _ = self.wakes.local.notified(), if open => {

@@ -455,6 +455,75 @@ both!(
     }
 );
 
+// Receipts sent from memory do not starve those due in Redis: while this node's
+// receiver takes its time over a steady stream of this node's own receipts (sent as
+// they are handed over, batches in flight all along), a receipt another node made due
+// in Redis for the same account goes out before the stream ends. Fails if the worker
+// looks at Redis only when its receiver has nothing of this node's left to send.
+both!(
+    standalone receipts_due_in_redis_go_out_while_receipts_from_memory_stream,
+    |kind| async move {
+        const CAP: usize = 20_000;
+        let env = Env::start(kind);
+        let here = TestSink::telling(true);
+        here.slow(20);
+        let away = TestSink::telling(false);
+        let a = Running::start(env.settings("stream"), here.clone()).await;
+        let mut other = env.settings("stream");
+        other.node_id = "node-b".into();
+        let b = Running::start(other, away.clone()).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // Four submitters without pause, so that batches are in flight all along.
+        let streams: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, stop, sent) = (a.store.clone(), stop.clone(), sent.clone());
+                tokio::spawn(async move {
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst)
+                        && sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < CAP
+                    {
+                        let accepted = store
+                            .submit(request("alice", None, 0, b"here", 1, ""))
+                            .await
+                            .unwrap();
+                        drop(accepted);
+                    }
+                })
+            })
+            .collect();
+        let h = here.clone();
+        wait_for("the stream's receipts flowing", T, || {
+            let h = h.clone();
+            async move { h.count() >= 20 }
+        })
+        .await;
+        let theirs = b
+            .store
+            .submit(request("alice", None, 0, b"there", 1, ""))
+            .await
+            .unwrap();
+        let id = theirs.message_id.clone();
+        drop(theirs);
+        let h = here.clone();
+        wait_for("the other node's receipt", T, || {
+            let (h, id) = (h.clone(), id.clone());
+            async move { h.receipts().iter().any(|r| r.receipted_message_id == id) }
+        })
+        .await;
+        let streamed = sent.load(std::sync::atomic::Ordering::SeqCst);
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for s in streams {
+            s.await.unwrap();
+        }
+        assert!(
+            streamed < CAP,
+            "the receipt due in Redis waited for the end of the stream ({streamed} sent)"
+        );
+        a.stop().await;
+        b.stop().await;
+    }
+);
+
 both!(
     standalone single_part_message_is_delivered_at_once,
     |kind| async move {

@@ -38,6 +38,8 @@ pub struct TestSink {
     refuse_next: AtomicU32,
     /// Deliveries never answer while set (a receiver that stopped responding).
     stall: AtomicBool,
+    /// Each delivery answers after this many ms (a receiver that takes its time).
+    slow_ms: AtomicU32,
     pub attempts: AtomicU32,
     tx: broadcast::Sender<String>,
 }
@@ -59,6 +61,7 @@ impl TestSink {
             tells,
             refuse_next: AtomicU32::new(0),
             stall: AtomicBool::new(false),
+            slow_ms: AtomicU32::new(0),
             attempts: AtomicU32::new(0),
             tx,
         })
@@ -73,6 +76,11 @@ impl TestSink {
     /// From now on, deliveries hang (they are in flight for ever).
     pub fn stall(&self) {
         self.stall.store(true, Ordering::SeqCst);
+    }
+
+    /// From now on, each delivery answers after `ms`.
+    pub fn slow(&self, ms: u32) {
+        self.slow_ms.store(ms, Ordering::SeqCst);
     }
 
     pub fn refuse(&self, n: u32) {
@@ -94,6 +102,10 @@ impl ReceiptSink for TestSink {
             self.attempts.fetch_add(1, Ordering::SeqCst);
             if self.stall.load(Ordering::SeqCst) {
                 std::future::pending::<()>().await;
+            }
+            let slow = self.slow_ms.load(Ordering::SeqCst);
+            if slow > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(u64::from(slow))).await;
             }
             if !self.bound.load(Ordering::SeqCst) {
                 return Err(DeliverError::NoReceiver);
