@@ -51,6 +51,9 @@ pub(super) async fn serve(sub: &Subscriber) {
     // Each partition's reachable primary, as the store's connection was made for.
     let mut owners: Option<Vec<Option<String>>> = None;
     let mut pause = Duration::from_millis(50);
+    // A subscription to count: the first, and each after a node connection was lost
+    // (counted once every node is subscribed again).
+    let mut to_count = true;
     let mut first = true;
     loop {
         if inner.shutdown.is_cancelled() {
@@ -59,10 +62,11 @@ pub(super) async fn serve(sub: &Subscriber) {
         let round = reconcile(sub, &mut nodes, &mut serving, &mut owners, &tx, &mut pushes);
         let retry = match round.await {
             Ok((recover, settled)) => {
-                if first {
+                if to_count && (first || settled) {
                     inner.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
-                    first = false;
+                    to_count = false;
                 }
+                first = false;
                 inner
                     .stats
                     .expiry_subscribed
@@ -98,6 +102,7 @@ pub(super) async fn serve(sub: &Subscriber) {
                 if let Some(gone) = nodes.remove(&node) {
                     forget(&mut serving, gone.parts);
                 }
+                to_count = true;
             }
             Some(Some(Change::Moved)) | Some(None) => {}
         }
