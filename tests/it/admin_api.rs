@@ -43,10 +43,7 @@ fn config(redis: &RedisServer, mongo: &MongoServer, name: &str, node: &str) -> T
     let mut c = TestConfig::new();
     c.set("server.node_id", node)
         .set("server.shutdown_grace", "2s")
-        .set("redis.url", redis.url())
-        .set("redis.key_prefix", format!("{name}:"))
-        .set("mongodb.uri", mongo.uri())
-        .set("mongodb.database", name)
+        .stores(&redis.url(), &mongo.uri(), name)
         .set("admin.listen", "127.0.0.1:0")
         .toml(&format!(
             "[admin]\ntokens = [ {{ token = \"{READ_TOKEN}\", role = \"read\" }}, \

@@ -43,10 +43,7 @@ async fn the_console_lists_a_bind_looks_up_a_message_and_unbinds() {
     let text = TestConfig::new()
         .set("server.node_id", "node-web")
         .set("server.shutdown_grace", "2s")
-        .set("redis.url", redis.url())
-        .set("redis.key_prefix", format!("{acct}:"))
-        .set("mongodb.uri", mongo.uri())
-        .set("mongodb.database", acct)
+        .stores(&redis.url(), &mongo.uri(), acct)
         .set("admin.listen", "127.0.0.1:0")
         .toml(&format!(
             "[admin]\ntokens = [ {{ token = \"{ADMIN_TOKEN}\", role = \"admin\" }}, \

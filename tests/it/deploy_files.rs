@@ -203,10 +203,7 @@ async fn a_live_scrape_exports_exactly_the_known_families() {
     let mongo = MongoServer::start();
     let text = TestConfig::new()
         .set("server.shutdown_grace", "1s")
-        .set("redis.url", redis.url())
-        .set("redis.key_prefix", "dfiles:")
-        .set("mongodb.uri", mongo.uri())
-        .set("mongodb.database", "dfiles")
+        .stores(&redis.url(), &mongo.uri(), "dfiles")
         .set("metrics.listen", "127.0.0.1:0")
         .esme("dfiles", "")
         .text();

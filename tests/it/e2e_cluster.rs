@@ -298,6 +298,30 @@ fn segments_by_doc(docs: &[mongodb::bson::Document]) -> HashMap<String, Vec<Stri
 }
 
 /// Receipted message_ids over `esmes`, with how often each came.
+/// Waits until nothing of the test is left in Redis (what is left, on timeout).
+async fn wait_drained(env: &Env) {
+    wait_for("nothing of the test left in Redis", T, async || {
+        let left = leftover(env);
+        left.is_empty()
+            .then_some(())
+            .ok_or_else(|| dump(env, &left))
+    })
+    .await;
+}
+
+/// Waits until `esmes` have a receipt for each of `want`.
+async fn wait_receipts<'a>(esmes: &[&Esme], want: impl Iterator<Item = &'a str> + Clone) {
+    wait_for("a receipt for every acknowledged segment", T, async || {
+        let got = receipt_counts(esmes);
+        let all = want.clone().count();
+        let n = want.clone().filter(|id| !got.contains_key(*id)).count();
+        (n == 0)
+            .then_some(())
+            .ok_or(format!("{n} of {all} receipts missing"))
+    })
+    .await;
+}
+
 fn receipt_counts(esmes: &[&Esme]) -> HashMap<String, usize> {
     let mut n = HashMap::new();
     for e in esmes {
@@ -648,21 +672,8 @@ async fn failover_under_load(kind: RedisKind, ack_replicas: u32, full_coverage: 
         .copied()
         .filter(|id| by.contains_key(*id))
         .collect();
-    wait_for("a receipt for every acknowledged segment", T, async || {
-        let got = receipt_counts(&rx);
-        let n = want.iter().filter(|id| !got.contains_key(**id)).count();
-        (n == 0)
-            .then_some(())
-            .ok_or(format!("{n} of {} receipts missing", want.len()))
-    })
-    .await;
-    wait_for("nothing of the test left in Redis", T, async || {
-        let left = leftover(&env);
-        left.is_empty()
-            .then_some(())
-            .ok_or_else(|| dump(&env, &left))
-    })
-    .await;
+    wait_receipts(&rx, want.iter().copied()).await;
+    wait_drained(&env).await;
     let drained = drain_started.elapsed();
     let got = receipt_counts(&rx);
     let dup_receipts: usize = got.values().map(|n| n - 1).sum();
@@ -909,24 +920,8 @@ async fn slot_migration_under_load(kind: RedisKind, legacy: bool, ballast: usize
     })
     .await;
     let rx = [&rx_a, &rx_b];
-    wait_for("a receipt for every acknowledged segment", T, async || {
-        let got = receipt_counts(&rx);
-        let n = acked_ids
-            .iter()
-            .filter(|id| !got.contains_key(**id))
-            .count();
-        (n == 0)
-            .then_some(())
-            .ok_or(format!("{n} receipts missing"))
-    })
-    .await;
-    wait_for("nothing of the test left in Redis", T, async || {
-        let left = leftover(&env);
-        left.is_empty()
-            .then_some(())
-            .ok_or_else(|| dump(&env, &left))
-    })
-    .await;
+    wait_receipts(&rx, acked_ids.iter().copied()).await;
+    wait_drained(&env).await;
     let docs = env.docs().await;
     let by = segments_by_doc(&docs);
     for (id, holders) in &by {

@@ -2,7 +2,6 @@
 //! plain SMPP on the TLS port. Each is closed cleanly and both ports keep serving.
 //! Accounts with tls_required are refused on the plain port.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use smpp_protocol::{Body, CommandStatus, Pdu};
@@ -33,19 +32,8 @@ async fn tls_server() -> TestServer {
 
 /// The first flight of a TLS client (its ClientHello records), as sent on the wire.
 fn client_hello(ca: &[u8]) -> Vec<u8> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(rustls::pki_types::CertificateDer::from(ca.to_vec()))
-        .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut conn = rustls::ClientConnection::new(esme::tls_client_config(ca), name).unwrap();
     let mut out = Vec::new();
     while conn.wants_write() {
         conn.write_tls(&mut out).unwrap();

@@ -29,10 +29,7 @@ const WAIT: Duration = Duration::from_secs(20);
 fn config(redis: &RedisServer, mongo: &MongoServer, name: &str) -> TestConfig {
     let mut c = TestConfig::new();
     c.set("server.shutdown_grace", "2s")
-        .set("redis.url", redis.url())
-        .set("redis.key_prefix", format!("{name}:"))
-        .set("mongodb.uri", mongo.uri())
-        .set("mongodb.database", name)
+        .stores(&redis.url(), &mongo.uri(), name)
         .set("metrics.listen", "127.0.0.1:0")
         .esme(name, "")
         .esme(&format!("{name}-slow"), "throughput = 1\nburst = 1");

@@ -81,6 +81,14 @@ impl TestConfig {
         None
     }
 
+    /// The Redis and MongoDB to use, keys under `<name>:` and database `name`.
+    pub fn stores(&mut self, redis_url: &str, mongo_uri: &str, name: &str) -> &mut Self {
+        self.set("redis.url", redis_url)
+            .set("redis.key_prefix", format!("{name}:"))
+            .set("mongodb.uri", mongo_uri)
+            .set("mongodb.database", name)
+    }
+
     /// Account `system_id` (`[[esme]]`), `extra` being TOML lines of its keys: added
     /// with password [`PW`] unless `extra` gives a `password` or `password_hash`, or,
     /// when it is there already, changed by `extra`.

@@ -665,12 +665,8 @@ pub fn assert_receipts(got: &[Delivered], ids: &[String], stat: ReceiptStat) {
     );
 }
 
-/// A TLS connection trusting exactly `ca` (DER) for "localhost"; Err when the
-/// handshake fails (within [`WAIT`]).
-pub async fn tls_connect(
-    addr: SocketAddr,
-    ca: &[u8],
-) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+/// A TLS client configuration trusting exactly `ca` (DER).
+pub fn tls_client_config(ca: &[u8]) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(rustls::pki_types::CertificateDer::from(ca.to_vec()))
@@ -682,7 +678,16 @@ pub async fn tls_connect(
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    Arc::new(config)
+}
+
+/// A TLS connection trusting exactly `ca` (DER) for "localhost"; Err when the
+/// handshake fails (within [`WAIT`]).
+pub async fn tls_connect(
+    addr: SocketAddr,
+    ca: &[u8],
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let connector = tokio_rustls::TlsConnector::from(tls_client_config(ca));
     let tcp = TcpStream::connect(addr).await?;
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     tokio::time::timeout(WAIT, connector.connect(name, tcp))
