@@ -60,7 +60,7 @@ pub struct AccountPolicy {
 }
 
 /// How an account's message_ids are written. Every form names the message's
-/// partition (`store::partition::of_message_id`).
+/// partition (`store::redis::partition::of_message_id`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MessageIdFormat {
     /// 22 hex digits: partition, node epoch, counter.
@@ -71,7 +71,7 @@ pub enum MessageIdFormat {
     /// 20 bits of node epoch and 38 of counter.
     Decimal,
     /// 8 characters, a letter then 7 base-36 digits (SMPP 3.3 clients: a 9-octet
-    /// message_id): partition and a store-wide sequence number (`store::short_id`).
+    /// message_id): partition and a store-wide sequence number (`store::redis::partition::short_id`).
     Short,
 }
 

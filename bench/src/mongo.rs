@@ -134,8 +134,11 @@ pub async fn drain(args: MongoDrainArgs) -> anyhow::Result<MongoReport> {
         let left = match args.redis {
             Some(addr) => {
                 let mut n = 0;
-                for p in 0..smppd::store::partition::COUNT {
-                    let key = format!("{}outbox", smppd::store::partition::prefix(&args.prefix, p));
+                for p in 0..smppd::store::redis::partition::COUNT {
+                    let key = format!(
+                        "{}outbox",
+                        smppd::store::redis::partition::prefix(&args.prefix, p)
+                    );
                     n += crate::redis_info::integer(addr, &["ZCARD", &key])
                         .await
                         .context("outbox size")? as u64;

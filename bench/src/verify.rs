@@ -351,8 +351,8 @@ async fn wait_drained(
         ] {
             // Summed over the store's partitions.
             let mut n = 0;
-            for p in 0..smppd::store::partition::COUNT {
-                let k = format!("{}{key}", smppd::store::partition::prefix(prefix, p));
+            for p in 0..smppd::store::redis::partition::COUNT {
+                let k = format!("{}{key}", smppd::store::redis::partition::prefix(prefix, p));
                 n += crate::redis_info::integer(addr, &[cmd, &k]).await?;
             }
             if n > 0 {

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use crate::store::connection::Conn;
+use crate::store::redis::connection::Conn;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 

@@ -70,7 +70,7 @@ fn redis_final(state: &str) -> &'static str {
     }
 }
 
-/// An outcome document (`store/outcome.rs`, `outcome_document`) as the API shows it.
+/// An outcome document (`store/model/outcome.rs`, `outcome_document`) as the API shows it.
 fn finished(message_id: &str, d: &Document) -> Message {
     let str_of = |d: &Document, k: &str| d.get_str(k).unwrap_or_default().to_owned();
     let int_of = |v: Option<&Bson>| match v {

@@ -7,13 +7,14 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use crate::server::ServerHandle;
-use crate::store::{partition, Store};
+use crate::store::redis::partition;
+use crate::store::Store;
 
 /// How long a scrape waits for Redis before leaving the Redis gauges out.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Counts of a partition's pending area, outbox and every account's receipt queue in
-/// one round trip. Read-only; key names as in `store/lua/`.
+/// one round trip. Read-only; key names as in `store/redis/lua/`.
 static COUNTS: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r#"

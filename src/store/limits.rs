@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use crate::service::{BindLease, Rate, TokenGrant};
 
-use super::error::StoreError;
-use super::{Inner, Store};
+use crate::store::error::StoreError;
+use crate::store::{Inner, Store};
 
 /// How long a bind's place lasts without renewal: how long a crashed node's binds may
 /// still count against their accounts' max_binds. Short, but three renewals long, so a

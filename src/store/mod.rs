@@ -2,67 +2,39 @@
 //! delivery receipts.
 //!
 //! # Layout
-//! * [`settings`] — what the store is told ([`StoreSettings`]).
-//! * [`scripts`] — one typed function per Lua script (`lua/`); every state change of a
-//!   message is one of them.
-//! * [`accept`] — submit: deadline, message_id, storing a segment ([`MessageService`]).
-//! * [`expiry`] — the keyspace-event subscriber, claims, recovery pass.
-//! * [`timers`] — local deadline timers: wake the claim-due pass on time.
-//! * [`release`] — receipts of finished messages queued at once (before MongoDB).
-//! * [`finisher`] — finished messages from the Redis outbox to MongoDB, then their keys
-//!   deleted.
-//! * [`outcome`] — a finished message as a document and as receipts (pure).
-//! * [`receipts`] — sends queued receipts through the [`ReceiptSink`].
-//! * [`lease`] — the receipt lease rule: who may send a queued receipt, and until when.
-//! * [`ready`], [`handoff`] — receipts of single-part messages: held until their
-//!   response is queued, then sent from memory when their receiver is bound here.
-//! * [`announce`] — what wakes the receipt dispatcher.
-//! * [`ops`] — query_sm, cancel_sm, replace_sm.
-//! * [`partition`] — the 16 partitions: hash tags (slots spread evenly over a cluster),
-//!   which message goes where, the per-partition wakes and turns of the workers.
-//! * [`limits`] — an account's throughput and max_binds over every node: a rate
-//!   bucket and bind leases in Redis.
-//! * [`layout`] — the layout version: a store of another one is refused at start.
-//! * [`clock`], [`model`], [`mongo`], [`value`], [`error`] — the pieces they share.
+//! * [`submit`] — where a segment is accepted: deadline, message_id, the group commit
+//!   of SUBMIT calls ([`MessageService`]).
+//! * [`expiry`] — where a deadline fires: the keyspace-event subscriber, local timers,
+//!   claim-due and recovery passes.
+//! * [`outcomes`] — where a finished message becomes its MongoDB document.
+//! * [`receipts`] — where a receipt is queued, held, leased and sent through the
+//!   [`ReceiptSink`].
+//! * [`ops`] — query_sm, cancel_sm (one message or all of a source), replace_sm.
+//! * [`limits`] — an account's throughput and max_binds over every node.
+//! * [`redis`] — connection (one server or a cluster), partitions, the Lua scripts as
+//!   typed functions, the server's clock, the layout version.
+//! * [`model`], [`settings`], [`error`] — stored formats, what the store is told, its
+//!   errors.
 //!
 //! Start: [`Store::connect`], then [`Store::spawn`] with the session side's
 //! [`ReceiptSink`] and a shutdown token. Sessions use it as a [`MessageService`].
 
-mod accept;
-mod announce;
-mod backlog;
-mod cancel_all;
-mod clock;
-pub mod connection;
 pub mod error;
 mod expiry;
-mod finisher;
-mod handoff;
-mod known;
-pub mod layout;
-mod lease;
 mod limits;
 pub mod model;
-mod mongo;
-pub use mongo::outcome_indexes;
 mod ops;
-mod outcome;
-pub mod partition;
-mod ready;
+mod outcomes;
+pub use outcomes::mongo::outcome_indexes;
 mod receipts;
-mod release;
-mod scripts;
+pub mod redis;
 pub mod settings;
-mod short_id;
-mod submit_batch;
-mod timers;
-mod topology;
-mod value;
+mod submit;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use connection::Conn;
+use self::redis::connection::Conn;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -158,57 +130,57 @@ pub struct StatsSnapshot {
 
 pub(crate) struct Inner {
     settings: StoreSettings,
-    conn: connection::Shared,
+    conn: self::redis::connection::Shared,
     db: i64,
     /// Replicas a submit batch, claim or release must reach (`WAIT`).
-    ack: connection::Ack,
+    ack: self::redis::connection::Ack,
     /// With `ack_replicas`, the connection those writes and their WAITs go over: the
     /// server blocks a client in WAIT, and on the shared connection every other
     /// command would queue behind it (up to `ack_timeout` when a replica is missing).
-    acked: Option<connection::Shared>,
-    scripts: Arc<scripts::Scripts>,
+    acked: Option<self::redis::connection::Shared>,
+    scripts: Arc<self::redis::scripts::Scripts>,
     /// Group commit of submits (one SUBMIT call per batch).
-    submits: submit_batch::Batcher,
-    outcomes: mongo::Outcomes,
-    clock: clock::Clock,
+    submits: submit::batch::Batcher,
+    outcomes: outcomes::mongo::Outcomes,
+    clock: self::redis::clock::Clock,
     backend: ExpiryBackend,
     /// Node epoch (from `INCR P:node_seq`) and counter: message ids unique across
     /// nodes and restarts.
     epoch: u64,
     counter: AtomicU64,
     /// This node's block of `P:short_seq`, for short message_ids (`short_id`).
-    short_ids: short_id::Blocks,
+    short_ids: self::redis::partition::short_id::Blocks,
     /// Cancelled when the store shuts down; one-shot timers watch it.
     shutdown: CancellationToken,
     /// Every background task of the store (the submit batcher aside: it ends with the
     /// `Batcher` that owns it), so that shutdown waits for all of them.
     tasks: TaskTracker,
     /// Wakes the outcome writer for the outboxes of these partitions.
-    finisher_wake: partition::Wake,
+    finisher_wake: self::redis::partition::Wake,
     /// Wakes the receipt releaser to read the `P:fresh` of these partitions.
-    release_wake: partition::Wake,
+    release_wake: self::redis::partition::Wake,
     /// Batches of groups the claim-due pass claimed, with their data, for the
     /// releaser (`release`); a batch that does not fit is left to `P:fresh`.
-    claimed: tokio::sync::mpsc::Sender<release::Claimed>,
+    claimed: tokio::sync::mpsc::Sender<receipts::release::Claimed>,
     /// The receiving end, taken by the releaser when the tasks start.
-    claimed_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<release::Claimed>>>,
+    claimed_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<receipts::release::Claimed>>>,
     /// Multi-part messages just completed, with their data, for the releaser.
-    completed: Arc<release::Completed>,
+    completed: Arc<receipts::release::Completed>,
     /// Held receipts whose submit_sm_resp is queued (`ready`).
-    ready: Arc<ready::ReadyQueue>,
+    ready: Arc<receipts::ready::ReadyQueue>,
     /// Deadlines this node watches locally, so they fire on time whatever the
     /// server's expiry sampling does (see `timers`).
-    timers: timers::Timers,
+    timers: expiry::timers::Timers,
     /// Wakes the claim-due pass for these partitions (a local timer at a deadline,
     /// or an expiry event of a partition's timers).
-    due_pass: partition::Wake,
+    due_pass: self::redis::partition::Wake,
     /// Whether the claim-due pass or the receipt releaser has a backlog in hand: the
     /// outcome writer waits for them (receipts first, see `backlog`).
-    backlog: backlog::Backlog,
+    backlog: outcomes::backlog::Backlog,
     /// Finished groups this node parsed or built, for the outcome writer's lease.
-    known: known::Known,
+    known: outcomes::known::Known,
     /// Receipts leased to this node, for its receipt workers to send from memory.
-    handoff: handoff::Handoff,
+    handoff: receipts::handoff::Handoff,
     /// The max_binds leases of this node's live binds, renewed by `limits::renew`.
     leases: limits::Leases,
     stats: Stats,
@@ -235,20 +207,20 @@ impl Store {
     /// wait in Redis while it is down). Starts the submit batcher's task, so that
     /// `submit` works before [`Store::spawn`]; it ends when the store is dropped.
     pub async fn connect(mut settings: StoreSettings) -> Result<Store, StoreError> {
-        connection::check_mode(&settings).await?;
+        self::redis::connection::check_mode(&settings).await?;
         // A cluster refuses a script over keys of several slots: one call per
         // partition.
         settings.per_partition_calls |= settings.cluster;
-        let db = redis::IntoConnectionInfo::into_connection_info(settings.redis_url.as_str())?
+        let db = ::redis::IntoConnectionInfo::into_connection_info(settings.redis_url.as_str())?
             .redis_settings()
             .db();
         let mut conn = Conn::connect(&settings).await?;
         let backend = detect_backend(&mut conn).await?;
         if settings.cluster {
-            let topology = topology::Topology::read(&mut conn).await?;
+            let topology = self::redis::topology::Topology::read(&mut conn).await?;
             for node in topology.nodes.iter().filter(|n| n.healthy) {
-                let info = topology::node_info(&settings.redis_url, node)?;
-                let mut c = connection::client(&settings, info)?
+                let info = self::redis::topology::node_info(&settings.redis_url, node)?;
+                let mut c = self::redis::connection::client(&settings, info)?
                     .get_multiplexed_async_connection()
                     .await?;
                 check_keyspace_events(&mut c, backend, settings.configure_keyspace_events).await?;
@@ -262,14 +234,14 @@ impl Store {
             check_keyspace_events(&mut conn, backend, settings.configure_keyspace_events).await?;
             tracing::info!("redis: one server");
         }
-        layout::check(&mut conn, &settings.key_prefix).await?;
-        let epoch: u64 = redis::cmd("INCR")
+        self::redis::layout::check(&mut conn, &settings.key_prefix).await?;
+        let epoch: u64 = ::redis::cmd("INCR")
             .arg(format!("{}node_seq", settings.key_prefix))
             .query_async(&mut conn)
             .await?;
-        let clock = clock::Clock::default();
+        let clock = self::redis::clock::Clock::default();
         clock.sync(&mut conn).await?;
-        let outcomes = mongo::Outcomes::new(
+        let outcomes = outcomes::mongo::Outcomes::new(
             &settings.mongodb_uri,
             &settings.database,
             &settings.collection,
@@ -277,40 +249,40 @@ impl Store {
         )
         .await?;
         tracing::info!(?backend, epoch, node = %settings.node_id, "store connected");
-        let scripts = Arc::new(scripts::Scripts::new(
+        let scripts = Arc::new(self::redis::scripts::Scripts::new(
             &settings.key_prefix,
             &settings.node_id,
             backend == ExpiryBackend::HashFieldExpiry,
         ));
         scripts.load(&mut conn).await?;
         tracing::debug!(target: "smppd::scripts", "script hashes: {}", scripts.hashes());
-        let ack = connection::Ack::of(&settings);
-        let conn = connection::Shared::new(vec![conn]);
+        let ack = self::redis::connection::Ack::of(&settings);
+        let conn = self::redis::connection::Shared::new(vec![conn]);
         let acked = if ack.replicas > 0 {
-            let mut pool = Vec::with_capacity(connection::ACKED_POOL);
-            for _ in 0..connection::ACKED_POOL {
+            let mut pool = Vec::with_capacity(self::redis::connection::ACKED_POOL);
+            for _ in 0..self::redis::connection::ACKED_POOL {
                 pool.push(Conn::connect(&settings).await?);
             }
-            Some(connection::Shared::new(pool))
+            Some(self::redis::connection::Shared::new(pool))
         } else {
             None
         };
-        let submits = submit_batch::Batcher::start(
+        let submits = submit::batch::Batcher::start(
             acked.clone().unwrap_or_else(|| conn.clone()),
             ack,
             scripts.clone(),
-            scripts::submit::SubmitHeader {
+            self::redis::scripts::submit::SubmitHeader {
                 max_pending: settings.max_pending,
                 max_pending_bytes: settings.max_pending_bytes,
-                hold_ms: lease::hold_ms(settings.receipt_lease),
+                hold_ms: receipts::lease::hold_ms(settings.receipt_lease),
             },
             if settings.per_partition_calls {
-                submit_batch::Calls::PerPartition
+                submit::batch::Calls::PerPartition
             } else {
-                submit_batch::Calls::One
+                submit::batch::Calls::One
             },
         );
-        let (claimed, claimed_rx) = tokio::sync::mpsc::channel(release::CLAIMED_QUEUE);
+        let (claimed, claimed_rx) = tokio::sync::mpsc::channel(receipts::release::CLAIMED_QUEUE);
         Ok(Store {
             inner: Arc::new(Inner {
                 settings,
@@ -325,20 +297,20 @@ impl Store {
                 backend,
                 epoch,
                 counter: AtomicU64::new(0),
-                short_ids: short_id::Blocks::default(),
+                short_ids: self::redis::partition::short_id::Blocks::default(),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
-                finisher_wake: partition::Wake::default(),
-                release_wake: partition::Wake::default(),
+                finisher_wake: self::redis::partition::Wake::default(),
+                release_wake: self::redis::partition::Wake::default(),
                 claimed,
                 claimed_rx: std::sync::Mutex::new(Some(claimed_rx)),
                 completed: Arc::default(),
                 ready: Arc::default(),
-                timers: timers::Timers::default(),
-                due_pass: partition::Wake::default(),
-                backlog: backlog::Backlog::default(),
-                known: known::Known::default(),
-                handoff: handoff::Handoff::default(),
+                timers: expiry::timers::Timers::default(),
+                due_pass: self::redis::partition::Wake::default(),
+                backlog: outcomes::backlog::Backlog::default(),
+                known: outcomes::known::Known::default(),
+                handoff: receipts::handoff::Handoff::default(),
                 leases: limits::Leases::default(),
                 stats: Stats::default(),
             }),
@@ -360,12 +332,17 @@ impl Store {
             let t = &inner.tasks;
             let tasks = vec![
                 t.spawn(expiry::Subscriber::new(inner.clone(), dispatch_tx.clone()).run()),
-                t.spawn(finisher::Finisher::new(inner.clone()).run()),
+                t.spawn(outcomes::writer::Finisher::new(inner.clone()).run()),
                 t.spawn(
-                    release::Releaser::new(inner.clone(), sink.clone(), dispatch_tx.clone()).run(),
+                    receipts::release::Releaser::new(
+                        inner.clone(),
+                        sink.clone(),
+                        dispatch_tx.clone(),
+                    )
+                    .run(),
                 ),
                 t.spawn(
-                    receipts::Dispatcher::new(
+                    receipts::worker::Dispatcher::new(
                         inner.clone(),
                         sink.clone(),
                         dispatch_rx,
@@ -373,8 +350,8 @@ impl Store {
                     )
                     .run(),
                 ),
-                t.spawn(timers::run(inner.clone())),
-                t.spawn(ready::run(inner.clone(), sink, ready_dispatch)),
+                t.spawn(expiry::timers::run(inner.clone())),
+                t.spawn(receipts::ready::run(inner.clone(), sink, ready_dispatch)),
                 t.spawn(limits::renew(inner.clone())),
             ];
             shutdown.cancelled().await;
@@ -399,14 +376,14 @@ impl Store {
             }
             // Receipts leased to this node and not sent: due now for whichever node
             // (or this one's next start) has a receiver, not when their hold ends.
-            let mut left: Vec<lease::Held> = inner
+            let mut left: Vec<receipts::lease::Held> = inner
                 .handoff
                 .take_all()
                 .into_iter()
-                .map(lease::Local::into_held)
+                .map(receipts::lease::Local::into_held)
                 .collect();
             left.extend(inner.ready.take());
-            ready::make_due(&inner, &left).await;
+            receipts::ready::make_due(&inner, &left).await;
         })
     }
 
@@ -486,7 +463,7 @@ impl Inner {
 
     /// New cluster connections in place of the current ones (a partition changed
     /// owner), `nodes` tried first as seeds.
-    async fn reconnect(&self, nodes: &[redis::ConnectionInfo]) -> Result<(), StoreError> {
+    async fn reconnect(&self, nodes: &[::redis::ConnectionInfo]) -> Result<(), StoreError> {
         self.conn
             .replace(vec![Conn::connect_via(&self.settings, nodes).await?]);
         if let Some(acked) = &self.acked {
@@ -528,15 +505,19 @@ impl Inner {
         format: crate::service::MessageIdFormat,
     ) -> Result<(usize, String), StoreError> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let p = part.unwrap_or(((n >> 8) as usize + self.epoch as usize) % partition::COUNT);
+        let p = part
+            .unwrap_or(((n >> 8) as usize + self.epoch as usize) % self::redis::partition::COUNT);
         let id = match format {
             crate::service::MessageIdFormat::Hex => format!("{p:02X}{:08X}{:012X}", self.epoch, n),
             crate::service::MessageIdFormat::Decimal => {
-                partition::decimal_id(p, self.epoch, n).to_string()
+                self::redis::partition::decimal_id(p, self.epoch, n).to_string()
             }
             crate::service::MessageIdFormat::Short => {
                 let key = format!("{}short_seq", self.prefix());
-                short_id::encode(p, self.short_ids.next(&mut self.conn(), &key).await?)
+                self::redis::partition::short_id::encode(
+                    p,
+                    self.short_ids.next(&mut self.conn(), &key).await?,
+                )
             }
         };
         Ok((p, id))
@@ -546,11 +527,11 @@ impl Inner {
 /// Hash-field expiration exists iff the server knows HPEXPIRE.
 async fn detect_backend(conn: &mut Conn) -> Result<ExpiryBackend, StoreError> {
     let info = conn
-        .on_any(redis::cmd("COMMAND").arg("INFO").arg("HPEXPIRE").clone())
+        .on_any(::redis::cmd("COMMAND").arg("INFO").arg("HPEXPIRE").clone())
         .await?;
-    let known = value::items(info)
+    let known = self::redis::value::items(info)
         .iter()
-        .any(|v| !matches!(v, redis::Value::Nil));
+        .any(|v| !matches!(v, ::redis::Value::Nil));
     Ok(if known {
         ExpiryBackend::HashFieldExpiry
     } else {
@@ -572,13 +553,13 @@ fn has_flag(flags: &str, f: char) -> bool {
     flags.contains(f) || (f != 'E' && f != 'K' && flags.contains('A'))
 }
 
-async fn check_keyspace_events<C: redis::aio::ConnectionLike + Send>(
+async fn check_keyspace_events<C: ::redis::aio::ConnectionLike + Send>(
     conn: &mut C,
     backend: ExpiryBackend,
     may_configure: bool,
 ) -> Result<(), StoreError> {
     // A map on RESP3 (the cluster subscriber's node connections), pairs on RESP2.
-    let reply: std::collections::HashMap<String, String> = redis::cmd("CONFIG")
+    let reply: std::collections::HashMap<String, String> = ::redis::cmd("CONFIG")
         .arg("GET")
         .arg("notify-keyspace-events")
         .query_async(conn)
@@ -600,7 +581,7 @@ async fn check_keyspace_events<C: redis::aio::ConnectionLike + Send>(
         )));
     }
     let wanted = format!("{current}{missing}");
-    redis::cmd("CONFIG")
+    ::redis::cmd("CONFIG")
         .arg("SET")
         .arg("notify-keyspace-events")
         .arg(&wanted)

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use smpp_protocol::CommandStatus;
 use smppd::service::{Address, ConcatScheme, ExpiryMode};
 use smppd::store::model::{group_key, GroupMeta};
-use smppd::store::partition::{self, COUNT};
+use smppd::store::redis::partition::{self, COUNT};
 use tokio::task::{block_in_place, JoinHandle};
 
 use crate::support::backend::Backend;

@@ -269,9 +269,12 @@ both!(
         // the lease and the finalize) are taken back by the restarted node at once, not
         // after the 30 s `outbox_lease`: no allowance in the wait below.
         let now = env.redis_time_ms().to_string();
-        let leased: u64 = (0..smppd::store::partition::COUNT)
+        let leased: u64 = (0..smppd::store::redis::partition::COUNT)
             .map(|p| {
-                let outbox = format!("{}outbox", smppd::store::partition::prefix(&env.prefix, p));
+                let outbox = format!(
+                    "{}outbox",
+                    smppd::store::redis::partition::prefix(&env.prefix, p)
+                );
                 env.redis_cmd(&["ZCOUNT", &outbox, &format!("({now}"), "+inf"])
                     .trim()
                     .trim_start_matches(':')
@@ -322,13 +325,16 @@ both!(
 /// Scores of every partition's outbox ZSET ("leased until" ms, or when the entry
 /// became due).
 fn outbox_scores(env: &Env) -> Vec<i64> {
-    (0..smppd::store::partition::COUNT)
+    (0..smppd::store::redis::partition::COUNT)
         .flat_map(|p| partition_outbox_scores(env, p))
         .collect()
 }
 
 fn partition_outbox_scores(env: &Env, p: usize) -> Vec<i64> {
-    let outbox = format!("{}outbox", smppd::store::partition::prefix(&env.prefix, p));
+    let outbox = format!(
+        "{}outbox",
+        smppd::store::redis::partition::prefix(&env.prefix, p)
+    );
     let reply = env.redis_cmd(&["ZRANGE", &outbox, "0", "-1", "WITHSCORES"]);
     let items: Vec<&str> = reply
         .split("\r\n")

@@ -12,6 +12,7 @@ mod support;
 
 mod admin_api;
 mod admin_console;
+mod architecture;
 mod deploy_files;
 mod e2e_account_limits;
 mod e2e_cluster;

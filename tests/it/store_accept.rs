@@ -171,9 +171,9 @@ both!(
         );
         let queue = format!(
             "{}r:alice",
-            store::partition::prefix(
+            store::redis::partition::prefix(
                 "held:",
-                store::partition::of_message_id(&held.message_id).unwrap()
+                store::redis::partition::of_message_id(&held.message_id).unwrap()
             )
         );
         let score = env
@@ -675,7 +675,7 @@ both!(
         let sink = TestSink::new(true);
         let mut settings = env.settings("full");
         settings.max_pending = 25;
-        assert_eq!(store::partition::share(25), 2);
+        assert_eq!(store::redis::partition::share(25), 2);
         let run = Running::start(settings, sink).await;
         let first = |r: u16| {
             request(
@@ -846,7 +846,7 @@ both!(
         let mut settings = env.settings("batchfull");
         // 50 per partition.
         settings.max_pending = 640;
-        assert_eq!(store::partition::share(640), 50);
+        assert_eq!(store::redis::partition::share(640), 50);
         let run = Running::start(settings, sink).await;
         // 120 new messages of one partition at once, each its first segment only:
         // they stay pending.

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use smppd::store::partition::{self, COUNT};
+use smppd::store::redis::partition::{self, COUNT};
 
 use crate::support::cluster::RedisCluster;
 use crate::support::servers::{RedisKind, Resp};

@@ -312,7 +312,7 @@ const ONE_HOUR: &str = "000000010000000R";
 /// 50k / (20 × hz) ≈ 250 s for its `hexpired` event. With every timer a field of the
 /// one hash `P:timers` the server's event comes at the latest when the field's time
 /// bucket ends (up to 8192 ms for a deadline with few neighbours: measured 3.9–6.3 s
-/// here); the node's local timer heap (`src/store/timers.rs`) claims it at the
+/// here); the node's local timer heap (`src/store/expiry/timers.rs`) claims it at the
 /// deadline. Fails with per-message timer hashes (no claim in 40 s) and without the
 /// local timer on this backend (seconds late).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

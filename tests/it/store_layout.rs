@@ -119,7 +119,7 @@ both!(
 
         let g = format!(
             "{}g:{gk}",
-            store::partition::prefix("layout:", store::partition::of_group(&gk))
+            store::redis::partition::prefix("layout:", store::redis::partition::of_group(&gk))
         );
         let encoding: String = redis::cmd("OBJECT")
             .arg("ENCODING")
@@ -401,15 +401,15 @@ both!(
         let now_ms = redis_time_ms(&mut r).await;
         // In the last partition: the node loads them in order, so once it watches the
         // sentinel its load is over.
-        let last = store::partition::COUNT - 1;
-        let sentinel = format!("{}deadlines", store::partition::prefix("unwatched:", last));
+        let last = store::redis::partition::COUNT - 1;
+        let sentinel = format!("{}deadlines", store::redis::partition::prefix("unwatched:", last));
         let _: () = r
             .zadd(&sentinel, "sentinel", now_ms + 3_600_000)
             .await
             .unwrap();
         // A store of this layout (its deadline index is not empty).
         let _: () = r
-            .set(store::layout::key("unwatched:"), store::layout::VERSION)
+            .set(store::redis::layout::key("unwatched:"), store::redis::layout::VERSION)
             .await
             .unwrap();
         let run = Running::start(env.settings("unwatched"), sink.clone()).await;
@@ -565,14 +565,14 @@ both!(
         let mut r = redis_conn(&env).await;
 
         let fresh = store::Store::connect(env.settings("fresh")).await.unwrap();
-        let v: u32 = r.get(store::layout::key("fresh:")).await.unwrap();
-        assert_eq!(v, store::layout::VERSION, "an empty store is claimed");
+        let v: u32 = r.get(store::redis::layout::key("fresh:")).await.unwrap();
+        assert_eq!(v, store::redis::layout::VERSION, "an empty store is claimed");
         drop(fresh);
         // And a second node on it starts.
         store::Store::connect(env.settings("fresh")).await.unwrap();
 
         let _: () = r
-            .set(store::layout::key("other:"), store::layout::VERSION + 1)
+            .set(store::redis::layout::key("other:"), store::redis::layout::VERSION + 1)
             .await
             .unwrap();
         let err = store::Store::connect(env.settings("other"))
@@ -596,7 +596,7 @@ both!(
             msg.contains("unversioned:layout") && msg.contains("none"),
             "{msg}"
         );
-        let v: Option<u32> = r.get(store::layout::key("unversioned:")).await.unwrap();
+        let v: Option<u32> = r.get(store::redis::layout::key("unversioned:")).await.unwrap();
         assert_eq!(v, None, "a refused store is left as it was");
     }
 );
@@ -640,7 +640,7 @@ both!(
             if k == "tags:layout" || k == "tags:node_seq" {
                 continue;
             }
-            let p = store::partition::of_key("tags:", k);
+            let p = store::redis::partition::of_key("tags:", k);
             assert!(p.is_some(), "{k} has no partition tag");
             partitions.extend(p);
         }

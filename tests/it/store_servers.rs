@@ -9,7 +9,7 @@ use crate::support::servers::{RedisKind, RedisServer};
 // cluster support on answers it without any slot assigned).
 #[test]
 fn partition_tags_have_the_slots_the_server_computes() {
-    use smppd::store::partition::{COUNT, TAGS};
+    use smppd::store::redis::partition::{COUNT, TAGS};
     for kind in RedisKind::ALL {
         let redis = RedisServer::start_with(kind, &["--cluster-enabled", "yes"]);
         for (i, tag) in TAGS.iter().enumerate() {

@@ -23,10 +23,12 @@ use redis::aio::MultiplexedConnection;
 use redis::{PushInfo, PushKind};
 use tokio::sync::mpsc;
 
-use super::super::topology::{self, Topology};
-use super::super::{partition, timers, StoreError};
-use super::{claim_due, Subscriber};
-use crate::store::announce::DispatchEvent;
+use crate::store::expiry::timers;
+use crate::store::expiry::{claim_due, Subscriber};
+use crate::store::receipts::announce::DispatchEvent;
+use crate::store::redis::partition;
+use crate::store::redis::topology::{self, Topology};
+use crate::store::StoreError;
 
 /// A node's subscription connection and the partitions whose shard channels it holds.
 struct NodeSub {
@@ -248,7 +250,7 @@ async fn clock_spread(sub: &Subscriber, topo: &Topology, nodes: &mut HashMap<Str
     let mut offsets = Vec::new();
     for n in topo.nodes.iter().filter(|n| n.primary && n.healthy) {
         if let Some(ns) = nodes.get_mut(&n.addr()) {
-            if let Ok(o) = crate::store::clock::offset_ms(&mut ns.conn).await {
+            if let Ok(o) = crate::store::redis::clock::offset_ms(&mut ns.conn).await {
                 offsets.push(o);
             }
         }
@@ -286,7 +288,8 @@ async fn connect(
         .redis_settings()
         .clone()
         .set_protocol(redis::ProtocolVersion::RESP3);
-    let client = crate::store::connection::client(&inner.settings, info.set_redis_settings(resp3))?;
+    let client =
+        crate::store::redis::connection::client(&inner.settings, info.set_redis_settings(resp3))?;
     let (node_tx, mut node_rx) = mpsc::unbounded_channel::<PushInfo>();
     let config = redis::AsyncConnectionConfig::new()
         .set_push_sender(node_tx)
@@ -306,7 +309,7 @@ async fn connect(
         }
     });
     conn.subscribe(sub.event_channels()).await?;
-    if let Err(e) = super::super::check_keyspace_events(
+    if let Err(e) = crate::store::check_keyspace_events(
         &mut conn,
         inner.backend,
         inner.settings.configure_keyspace_events,

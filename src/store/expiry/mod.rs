@@ -16,7 +16,7 @@
 //! * on Redis 7.0, a key `P{t}:t:#<bucket>` per deadline bucket with `expired`
 //!   events, which wake the same pass for the key's partition.
 //!
-//! On both, the timer heap of [`super::timers`] wakes the same claim-due pass at each
+//! On both, the timer heap of [`crate::store::expiry::timers`] wakes the same claim-due pass at each
 //! deadline, so the server's sampling (minutes late with many keys) and bucket
 //! windows (seconds) only matter for a deadline no node watched.
 //!
@@ -42,10 +42,11 @@ use redis::{PushInfo, PushKind};
 use tokio::sync::mpsc;
 
 mod cluster;
+pub(crate) mod timers;
 
-use super::announce::DispatchEvent;
-use super::partition;
-use super::{ExpiryBackend, Inner, StoreError};
+use crate::store::receipts::announce::DispatchEvent;
+use crate::store::redis::partition;
+use crate::store::{ExpiryBackend, Inner, StoreError};
 
 /// Groups per claim-due round trip.
 const CLAIM_DUE_BATCH: usize = 256;
@@ -125,7 +126,8 @@ impl Subscriber {
             .redis_settings()
             .clone()
             .set_protocol(redis::ProtocolVersion::RESP3);
-        let client = super::connection::client(settings, info.set_redis_settings(resp3))?;
+        let client =
+            crate::store::redis::connection::client(settings, info.set_redis_settings(resp3))?;
         // Unbounded is the crate's push sender; this task drains it at once.
         let (tx, mut pushes) = mpsc::unbounded_channel();
         let config = redis::AsyncConnectionConfig::new()
@@ -176,7 +178,7 @@ impl Subscriber {
         // ever fire again and pending messages would wait until the next
         // resubscription. Checked after SUBSCRIBE, so the recovery pass below covers
         // whatever expired before the events were on.
-        if let Err(e) = super::check_keyspace_events(
+        if let Err(e) = crate::store::check_keyspace_events(
             &mut self.inner.conn(),
             self.inner.backend,
             self.inner.settings.configure_keyspace_events,
@@ -195,7 +197,7 @@ impl Subscriber {
         self.recovery_pass().await?;
         // Deadlines armed by a process that is gone (this one before a restart, or
         // another node) have no local timer anywhere: watch every pending one.
-        let n = super::timers::load(&self.inner).await?;
+        let n = crate::store::expiry::timers::load(&self.inner).await?;
         tracing::debug!(n, "expiry timers armed from the deadline index");
         // What arrived while subscribing: announcements of deadlines the load above
         // found anyway, and of receipts the rescan found; handled all the same.
@@ -354,7 +356,10 @@ async fn claim_due(inner: &Inner, p: usize) -> Result<usize, StoreError> {
             // or, if it has no room, from P:fresh where they are too.
             let groups = batch.groups;
             if groups.is_empty()
-                || super::release::hand_over(inner, super::release::Claimed(p, groups))
+                || crate::store::receipts::release::hand_over(
+                    inner,
+                    crate::store::receipts::release::Claimed(p, groups),
+                )
             {
                 inner.finisher_wake.wake(p);
             } else {

@@ -153,12 +153,14 @@ impl Backend {
             Backend::Server(s) => run(s, ""),
             Backend::Cluster(c) => {
                 for i in c.primaries() {
-                    let p = (0..smppd::store::partition::COUNT)
-                        .find(|p| c.owner_of_slot(smppd::store::partition::home_slot(*p)) == i)
+                    let p = (0..smppd::store::redis::partition::COUNT)
+                        .find(|p| {
+                            c.owner_of_slot(smppd::store::redis::partition::home_slot(*p)) == i
+                        })
                         .expect("a primary owns a partition");
                     run(
                         &c.nodes[i],
-                        &format!("{{{}}}:", smppd::store::partition::TAGS[p]),
+                        &format!("{{{}}}:", smppd::store::redis::partition::TAGS[p]),
                     );
                 }
             }

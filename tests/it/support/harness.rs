@@ -218,7 +218,7 @@ pub fn policy(account: &str) -> AccountPolicy {
 
 /// The store partition a multi-part message's segment goes to (its group key's).
 pub fn partition_of(req: &SubmitRequest) -> usize {
-    smppd::store::partition::of_group(&smppd::store::model::group_key(
+    smppd::store::redis::partition::of_group(&smppd::store::model::group_key(
         &smppd::store::model::GroupMeta::of(req),
     ))
 }
@@ -236,19 +236,25 @@ pub fn refs_in_one_partition(n: usize, make: impl Fn(u16) -> SubmitRequest) -> V
 /// The key of a pending group, as the store names it (`P{tag}:g:<gk>`).
 pub fn pending_group_key(prefix: &str, req: &SubmitRequest) -> String {
     let gk = smppd::store::model::group_key(&smppd::store::model::GroupMeta::of(req));
-    let p = smppd::store::partition::of_group(&gk);
-    format!("{}g:{gk}", smppd::store::partition::prefix(prefix, p))
+    let p = smppd::store::redis::partition::of_group(&gk);
+    format!(
+        "{}g:{gk}",
+        smppd::store::redis::partition::prefix(prefix, p)
+    )
 }
 
 /// The key `<kind>:<id>` of a message id's partition (`P{tag}:m:<id>`, `…:d:<gid>`).
 pub fn id_key(prefix: &str, kind: &str, id: &str) -> String {
-    let p = smppd::store::partition::of_message_id(id).expect("a message_id of this store");
-    format!("{}{kind}:{id}", smppd::store::partition::prefix(prefix, p))
+    let p = smppd::store::redis::partition::of_message_id(id).expect("a message_id of this store");
+    format!(
+        "{}{kind}:{id}",
+        smppd::store::redis::partition::prefix(prefix, p)
+    )
 }
 
 /// The key prefix of the partition a multi-part message's segment goes to.
 pub fn partition_prefix_of(prefix: &str, req: &SubmitRequest) -> String {
-    smppd::store::partition::prefix(prefix, partition_of(req))
+    smppd::store::redis::partition::prefix(prefix, partition_of(req))
 }
 
 /// The request of segment `seq` of `total` (or of a single-part message when

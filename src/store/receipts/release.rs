@@ -1,0 +1,367 @@
+//! Receipts released the moment a message finishes, not when its outcome reaches
+//! MongoDB.
+//!
+//! A finished message is durable in Redis (`P:d:<gid>`, in the outbox) from the
+//! instant it finished; its MongoDB document may take seconds when the server is slow
+//! and arbitrarily long when it is down. Receipts waiting for that write made receipt
+//! latency the MongoDB write latency (seconds under load, BENCHMARKS.md). So `finish`
+//! also lists the gid in `P:fresh` (multi-part messages only: a single-part message's
+//! receipt is queued by its submit script, see `receipts/ready.rs`); this task reads those groups, builds their receipts
+//! and runs the RELEASE script, which queues them only if it removed the gid from
+//! `P:fresh`. The outcome writer's finalize queues them itself when the gid is still
+//! there (this node died before releasing), so every receipt is queued exactly once
+//! whichever runs first, on whichever node.
+//!
+//! Woken by the same events as the outcome writer (a message completed, a recovery
+//! pass) and once at start; it drains `P:fresh` and sleeps. No polling. Groups the
+//! claim-due pass expired come to it with their data, through a bounded queue
+//! ([`Claimed`]): reading them again from `P:fresh` was the bound of expiry lateness
+//! at 1M pending (the claim kept up, p99 <= 250 ms; the receipts were released 5-10 s
+//! after it, BENCHMARKS.md). A batch the queue has no room for, or whose release
+//! fails, stays in `P:fresh` and is released from there.
+//!
+//! Receipts of an account whose receiver is bound on this node are queued leased to
+//! it and handed to its receipt worker in memory ([`crate::store::receipts::handoff`]), as a
+//! single-part message's are: no RECEIPT_TAKE reads them back.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::service::ReceiptSink;
+use crate::store::model::outcome::{receipts, QueuedReceipt};
+use crate::store::receipts::announce::DispatchEvent;
+use crate::store::receipts::lease::Local;
+use crate::store::redis::partition;
+use crate::store::redis::scripts::receipts::ReleaseRecord;
+use crate::store::redis::scripts::{RawGroup, ReceiptEntry};
+use crate::store::{Inner, StoreError};
+
+/// Groups per FRESH read.
+const BATCH: usize = 256;
+
+/// Claimed batches the queue holds (each up to the claim's 256 groups with their
+/// segments: a few MB at most). Past it the claim leaves them to `P:fresh`.
+pub const CLAIMED_QUEUE: usize = 16;
+
+/// Groups the claim-due pass just finished in a partition, with their data, all of
+/// them in its `P{t}:fresh`.
+pub struct Claimed(pub usize, pub Vec<RawGroup>);
+
+/// Multi-part messages a submit just completed, with their data (SUBMIT
+/// answers the completing segment with its group's data, so the releaser does not
+/// read it back through `P:fresh` and FRESH). Put here once the last segment's
+/// submit_sm_resp is queued (`AfterResponse`), so that no receipt can overtake it.
+/// Gathered here, not queued one message per channel slot, so that the releaser takes
+/// what accumulated in one RELEASE call per [`BATCH`] groups. At most
+/// [`COMPLETED_MAX`] groups: beyond, a completion is left to `P:fresh` (where it is
+/// anyway) and the releaser is told to read it.
+#[derive(Default)]
+pub struct Completed {
+    groups: std::sync::Mutex<Vec<RawGroup>>,
+    overflowed: std::sync::atomic::AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+/// Completed groups [`Completed`] holds at most (their segments' data: a few MB).
+pub const COMPLETED_MAX: usize = 4096;
+
+impl Completed {
+    /// Queues a completed group for the releaser; when full, tells it to read
+    /// `P:fresh` instead.
+    pub fn push(&self, group: RawGroup) {
+        let mut p = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+        if p.len() >= COMPLETED_MAX {
+            self.overflowed.store(true, Ordering::Relaxed);
+        } else {
+            p.push(group);
+        }
+        drop(p);
+        self.wake.notify_one();
+    }
+
+    fn take(&self) -> Vec<RawGroup> {
+        std::mem::take(&mut *self.groups.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Hands a claimed batch to the releaser. False when the queue is full or the
+/// releaser is gone: the caller wakes it to read `P:fresh` instead.
+pub(crate) fn hand_over(inner: &Inner, batch: Claimed) -> bool {
+    inner.claimed.try_send(batch).is_ok()
+}
+
+pub struct Releaser {
+    inner: Arc<Inner>,
+    claimed: Option<tokio::sync::mpsc::Receiver<Claimed>>,
+    /// Whether an account's receiver is bound here (then its receipts are sent from
+    /// memory), and the dispatcher that wakes its worker.
+    sink: Arc<dyn ReceiptSink>,
+    dispatch: mpsc::Sender<DispatchEvent>,
+}
+
+impl Releaser {
+    pub fn new(
+        inner: Arc<Inner>,
+        sink: Arc<dyn ReceiptSink>,
+        dispatch: mpsc::Sender<DispatchEvent>,
+    ) -> Releaser {
+        // Taken once: the store starts its tasks once. A second releaser (none today)
+        // would read P:fresh only, which is complete on its own.
+        let claimed = match inner.claimed_rx.lock() {
+            Ok(mut rx) => rx.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        Releaser {
+            inner,
+            claimed,
+            sink,
+            dispatch,
+        }
+    }
+
+    pub async fn run(mut self) {
+        let shutdown = self.inner.shutdown.clone();
+        let mut claimed = self.claimed.take();
+        // The partitions whose P{t}:fresh is to be read: those woken for. What a
+        // stopped node left is read when the subscriber's recovery pass wakes all of
+        // them (at start and after every resubscription).
+        let mut read_fresh = 0u64;
+        loop {
+            read_fresh |= self.inner.release_wake.take();
+            if read_fresh != 0 {
+                let all = read_fresh == u64::MAX;
+                if let Err(e) = self.drain(&mut read_fresh).await {
+                    // Nothing is lost meanwhile: finalize releases what is left.
+                    tracing::warn!(error = %e, "receipt release: redis unavailable");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.cancelled() => return,
+                    }
+                    continue;
+                }
+                if all {
+                    self.inner.stats.fresh_scans.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let next = async {
+                match claimed.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                batch = next => match batch {
+                    Some(Claimed(p, groups)) => {
+                        // More claimed batches waiting: a backlog, the outcome writer waits.
+                        let _busy = claimed
+                            .as_ref()
+                            .filter(|rx| !rx.is_empty())
+                            .map(|_| self.inner.backlog.busy());
+                        match self.release(groups).await {
+                            Ok(n) => {
+                                self.inner.stats.released_claimed.fetch_add(n, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                // Left in P{t}:fresh, where the next read finds it.
+                                tracing::warn!(error = %e, "receipt release of claimed messages failed");
+                                read_fresh |= 1 << p;
+                            }
+                        }
+                    }
+                    None => claimed = None,
+                },
+                _ = self.inner.completed.wake.notified() => {
+                    if self.inner.completed.overflowed.swap(false, Ordering::Relaxed) {
+                        read_fresh = u64::MAX;
+                    }
+                    let mut groups = self.inner.completed.take();
+                    while !groups.is_empty() {
+                        let rest = groups.split_off(groups.len().min(BATCH));
+                        match self.release(std::mem::replace(&mut groups, rest)).await {
+                            Ok(n) => {
+                                self.inner.stats.released_completed.fetch_add(n, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                // Left in P{t}:fresh, where the next read finds it.
+                                tracing::warn!(error = %e, "receipt release of completed messages failed");
+                                read_fresh = u64::MAX;
+                            }
+                        }
+                    }
+                }
+                _ = self.inner.release_wake.notified() => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// Releases the fresh groups of the partitions in `mask` until none is left;
+    /// each partition leaves the mask once done.
+    async fn drain(&self, mask: &mut u64) -> Result<(), StoreError> {
+        // Held from the first full batch on: more are waiting, the outcome writer waits.
+        let mut _busy = None;
+        for p in partition::members(*mask) {
+            loop {
+                let groups = self
+                    .inner
+                    .scripts
+                    .fresh(&mut self.inner.conn(), p, BATCH)
+                    .await?;
+                let n = groups.len();
+                if n > 0 {
+                    let released = self.release(groups).await?;
+                    self.inner
+                        .stats
+                        .released_fresh
+                        .fetch_add(released, Ordering::Relaxed);
+                }
+                if n < BATCH || self.inner.shutdown.is_cancelled() {
+                    break;
+                }
+                _busy.get_or_insert_with(|| self.inner.backlog.busy());
+            }
+            *mask &= !(1 << p);
+        }
+        Ok(())
+    }
+
+    /// One RELEASE per partition of the batch (one script call, one announcement per
+    /// account, instead of one of each per message).
+    /// Returns how many groups' receipts were queued (RELEASE's count: a group
+    /// another node or the finalize released first is not counted).
+    async fn release(&self, groups: Vec<RawGroup>) -> Result<u64, StoreError> {
+        let mut parts: BTreeMap<usize, Vec<RawGroup>> = BTreeMap::new();
+        for g in groups {
+            match partition::of_message_id(&g.gid) {
+                Some(p) => parts.entry(p).or_default().push(g),
+                None => tracing::error!(gid = g.gid, "a finished message without a partition"),
+            }
+        }
+        if !self.inner.settings.per_partition_calls {
+            // One call whatever the partitions (a standalone server): completions
+            // spread over many partitions, and a call each cost Redis a script's
+            // fixed work each.
+            return self
+                .release_part(parts.into_values().flatten().collect())
+                .await;
+        }
+        // One partition per call (a cluster), the partitions at once (pipelined):
+        // one after the other, completions spread over many partitions fell behind
+        // (3-part load: receipts queued p50 30 s).
+        let n = futures::future::try_join_all(
+            parts.into_values().map(|groups| self.release_part(groups)),
+        )
+        .await?;
+        Ok(n.into_iter().sum())
+    }
+
+    /// One RELEASE for `groups` (of one partition or several).
+    async fn release_part(&self, groups: Vec<RawGroup>) -> Result<u64, StoreError> {
+        let lease_ms = crate::store::receipts::lease::hold_ms(self.inner.settings.receipt_lease);
+        let mut records = Vec::with_capacity(groups.len());
+        let mut ended = Vec::new();
+        // The receipts to send from memory, by gid, if RELEASE queues them.
+        let mut local: HashMap<String, (String, Vec<(String, QueuedReceipt)>)> = HashMap::new();
+        for raw in groups {
+            let gid = raw.gid.clone();
+            let routed;
+            let (owed, account) = match raw.parse().and_then(|g| Ok((receipts(&g)?, g))) {
+                Ok((r, g)) => {
+                    routed = g.kind == crate::store::model::FinishKind::Routed;
+                    ended.push(g.finished_ms);
+                    // Whose queue they join: the sender's for receipts, the
+                    // receiver's for a forwarded message's deliveries.
+                    let account = r.first().map_or_else(
+                        || g.meta.account.clone(),
+                        |(_, q)| q.receipt.system_id.clone(),
+                    );
+                    // The outcome writer's lease takes it from here, not from Redis
+                    // (a forwarded message under way is not in the outbox yet).
+                    if !matches!(
+                        g.kind,
+                        crate::store::model::FinishKind::Routed
+                            | crate::store::model::FinishKind::Scheduled
+                    ) {
+                        self.inner.known.put(g);
+                    }
+                    (r, account)
+                }
+                Err(e) => {
+                    // Left in P:fresh: finalize (which reads the same data) decides.
+                    tracing::error!(error = %e, gid, "cannot build the receipts of a finished message");
+                    continue;
+                }
+            };
+            let here = !owed.is_empty() && self.sink.has_receiver(&account);
+            let mut entries = Vec::with_capacity(owed.len());
+            for (id, r) in &owed {
+                entries.push(ReceiptEntry {
+                    account: r.receipt.system_id.clone(),
+                    id: id.clone(),
+                    payload: serde_json::to_string(r)
+                        .map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?,
+                });
+            }
+            records.push(ReleaseRecord {
+                // Checked by `release`.
+                part: partition::of_message_id(&gid).unwrap_or_default(),
+                gid: gid.clone(),
+                local: here,
+                routed,
+                receipts: entries,
+            });
+            if here {
+                local.insert(gid, (account, owed));
+            }
+        }
+        if ended.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.inner.acked_conn();
+        let released = self
+            .inner
+            .scripts
+            .release(&mut conn, lease_ms, &records)
+            .await?;
+        self.inner.ack.settle(&mut conn, records[0].part).await;
+        let now = self.inner.clock.now_ms();
+        for fin in ended {
+            crate::metrics::receipt_wait_ms(crate::metrics::ReceiptStage::Queued, now - fin);
+        }
+        if !local.is_empty() {
+            self.hand_over_local(&released.gids, local, released.now_ms + lease_ms)
+                .await;
+        }
+        Ok(released.gids.len() as u64)
+    }
+
+    /// Gives the receipts RELEASE queued leased to this node (the groups it took,
+    /// `taken`) to their accounts' workers.
+    async fn hand_over_local(
+        &self,
+        taken: &[String],
+        mut local: HashMap<String, (String, Vec<(String, QueuedReceipt)>)>,
+        held_until: i64,
+    ) {
+        let mut items = Vec::new();
+        for gid in taken {
+            let Some((account, owed)) = local.remove(gid) else {
+                continue;
+            };
+            for (id, receipt) in owed {
+                let l = Local {
+                    id,
+                    receipt,
+                    held_until,
+                };
+                items.push((account.clone(), l));
+            }
+        }
+        crate::store::receipts::ready::hand_over(&self.inner, &self.dispatch, items, Vec::new())
+            .await;
+    }
+}

@@ -1,0 +1,293 @@
+-- Accepts a batch of segments (group commit: the node sends the submits that arrived
+-- while its previous batches were in flight as one call, see `submit/batch.rs`), each
+-- exactly as if it were alone, in order. The records may belong to several
+-- partitions (all declared in KEYS): each record's keys, indexes, counts and limits
+-- are its own partition's (P is switched per record). On a standalone server a batch
+-- is one call whatever its partitions; in a cluster each call holds one partition.
+--
+-- ARGV: 3 max_pending, 4 hfe (1/0), 5 how long a receipt is held (ms), 6
+-- max_pending_bytes (both a partition's share), 7 the number k of accounts in the
+-- batch, then k quadruples (account, its max pending messages, its max pending
+-- octets, its max queued receipts: a partition's shares), then the number m of
+-- partitions and their m key prefixes, then records, each `n`, the index of its
+-- partition among the m, and its n fields: 1 gk, 2 seq, 3 total, 4
+-- message_id, 5 deadline_ms, 6 service_type, 7 the tail of the segment record
+-- (`StoredSegment::record_tail`; its length is what the record counts against the
+-- octet limits), 8 the account's index among the quadruples (1-based), 9 the account
+-- its route forwards it to ('' = none: the store keeps it; prefixed '1' when the
+-- route reassembles a multi-part message into one deliver_sm, else '0'), 10 its
+-- schedule_delivery_time (ms; 0 = none), 11 its simulated outcome ('' = none; `<stat
+-- letter> <err> <delay ms>`: it ends so, that long after it is complete, through the
+-- schedule's '^<gid>' entry), 12 `<protocol_id> <priority_flag>` ('' for 0 0: kept
+-- as field `pp` for a forwarded deliver_sm), then 13 for a single-part message its
+-- time (ms, the node's reading of Redis time, which its receipt already carries) and
+-- 14.. the receipt triple if one is owed (see `receipts/ready.rs`) — for a forwarded message
+-- its delivery to that account, queued the same way; for a scheduled or simulated
+-- one none, but a simulated one's intermediate notification (`<id>.n`) if owed; for
+-- a multi-part one 13 the expiry mode code (`x`) and 14.. a simulated segment's
+-- notification triple if owed, queued held as a single-part receipt is.
+--
+-- Usage: the hash P:usage keeps `n:<acct>` messages and `b:<acct>` octets of each
+-- account, and `n` messages and `b` octets of all (what max_pending and
+-- max_pending_bytes count), from the submit that stores them to the FINALIZE
+-- that deletes them (REPLACE adjusts the octets). A field at 0 is deleted, so nothing
+-- is left when the store is empty.
+--
+-- A multi-part group hash holds only small fields (its facts are the group key
+-- plus `st` and `x`; per segment only `i:<seq>`), so Redis keeps it as a listpack;
+-- each segment's data is the value of its `P:m:<id>` key, which query/cancel/replace
+-- need anyway: `<gid or => <len of gk> <gk>` LF `<received_ms> <dc> <esm> <rd> <uo> <rid>` LF
+-- raw (the length because a gk may hold any octet but NUL, LF included).
+--
+-- Returns one reply per record: `{'stored'}` (`{'stored', held_until}` with a held
+-- notification), `{'complete', gid}`, `{'complete', gid, held_until}` (a single-part
+-- message whose receipt is held, or a simulated multi-part one whose last segment's
+-- notification is), `{'complete', gid, 'sched'}`, `{'complete', gid,
+-- {fields…}}` (a multi-part message: its group as `group_fields` reads it), `{'dup',
+-- original_message_id}`, `{'full', limit}` (limit: `store`, `store_bytes`,
+-- `account`, `account_bytes`, `receipts`), `{'expired'}` or `{'err', message}` (a command of
+-- that record failed — out of memory, say; the other records are unaffected). The
+-- indexes (deadlines, outbox, receipts) are written once for the batch, at its end.
+local max_pending, hfe, hold = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local max_bytes = tonumber(ARGV[6])
+local now = now_ms()
+-- The batch's accounts, by index: name and limits (max_n, max_b, max_r), per
+-- partition.
+local limits, f = {}, 8
+for k = 1, tonumber(ARGV[7]) do
+  limits[k] = {name = ARGV[f], max_n = tonumber(ARGV[f + 1]), max_b = tonumber(ARGV[f + 2]),
+    max_r = tonumber(ARGV[f + 3])}
+  f = f + 4
+end
+-- The batch's partitions: their key prefixes, by index.
+local prefixes = {}
+for k = 1, tonumber(ARGV[f]) do prefixes[k] = ARGV[f + k] end
+local first_record = f + #prefixes + 1
+-- What the batch does in each partition, written at its end: the index entries, the
+-- receipts, and the partition's counts (pending messages and octets, read once and
+-- kept up to date as records are admitted; a message counts from its first record
+-- until FINALIZE) and per account {n, b, r (receipts queued), dn, db (this batch's
+-- additions)}.
+local parts, cur = {}, nil
+local function enter(k)
+  cur = parts[k]
+  if not cur then
+    cur = {P = prefixes[k], accts = {}, fin = new_fin(), dls = {}, ob = {}, q = {}}
+    parts[k] = cur
+  end
+  P = cur.P
+end
+local function account(k)
+  local a = cur.accts[k]
+  if not a then
+    -- The partition's messages and octets come with the batch's first account: one
+    -- call, where counting the pending area (two ZCARDs) cost two more per call.
+    local l = limits[k]
+    local u = redis.call('HMGET', P .. 'usage', 'n:' .. l.name, 'b:' .. l.name, 'b', 'n')
+    a = {name = l.name, max_n = l.max_n, max_b = l.max_b, max_r = l.max_r,
+      n = tonumber(u[1]) or 0, b = tonumber(u[2]) or 0, dn = 0, db = 0}
+    cur.accts[k] = a
+    if not cur.bytes then cur.bytes, cur.pending = tonumber(u[3]) or 0, tonumber(u[4]) or 0 end
+  end
+  return a
+end
+-- Whether a record of `len` octets fits; `new`: it is a new message (not a later
+-- segment of a pending one). Returns the refusal, or nil.
+local function admit(b, dl, new)
+  local a, len = account(tonumber(ARGV[b + 7])), #ARGV[b + 6]
+  if new then
+    if cur.pending >= max_pending then return {'full', 'store'} end
+    if a.n >= a.max_n then return {'full', 'account'} end
+    if not a.r then a.r = redis.call('ZCARD', P .. 'r:' .. a.name) end
+    if a.r >= a.max_r then return {'full', 'receipts'} end
+  end
+  if cur.bytes + len > max_bytes then return {'full', 'store_bytes'} end
+  if a.b + len > a.max_b then return {'full', 'account_bytes'} end
+  if dl <= now and new then return {'expired'} end
+  return nil
+end
+-- Counts an admitted record once its writes are done.
+local function count(b, new)
+  local a, len = cur.accts[tonumber(ARGV[b + 7])], #ARGV[b + 6]
+  if new then
+    cur.pending = cur.pending + 1
+    a.n, a.dn = a.n + 1, a.dn + 1
+  end
+  cur.bytes = cur.bytes + len
+  a.b, a.db = a.b + len, a.db + len
+end
+local function one(b, last)
+  local gk, seq, total, mid, dl = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3], tonumber(ARGV[b + 4])
+  if total == 1 then
+    -- A single-part message is complete on arrival: written once, straight as the
+    -- finished group d:<message_id> (what finish_group() would leave), no pending hash,
+    -- no timer, no P:m: key (lookup finds d:<message_id> itself). Its receipt, built by
+    -- the node with the same time, is queued here too, so it never passes through
+    -- P:fresh and RELEASE. Most traffic is single-part.
+    local refused = admit(b, dl, true)
+    if refused then return refused end
+    local at, to, sched, sim = ARGV[b + 12], string.sub(ARGV[b + 8], 2), tonumber(ARGV[b + 9]), ARGV[b + 10]
+    -- Eight fields, as a multi-part message keeps them: its facts are its group key
+    -- gk plus st (no meta JSON), its segment a binary record `= 0 ` LF `<at> <tail>`
+    -- (the form of a P:m: value with an empty group key; no JSON, no hex). What a
+    -- reader can derive is not written: r:1 and fin are sub, i:1 is gid, acct and src
+    -- are in gk (model::FinishedGroup::from_fields, QUERY and lookup fill them in).
+    -- Each field of this hash (a hashtable: m:1 is over 64 octets) is an entry and
+    -- two allocations in Redis, at every single-part submit.
+    local d = P .. 'd:' .. mid
+    local f = {'gid', mid, 'gk', gk, 'st', ARGV[b + 5], 'dl', ARGV[b + 4], 'sub', at,
+      'm:1', '= 0 \n' .. at .. ' ' .. ARGV[b + 6], 'node', NODE}
+    local state = 'complete'
+    if sim ~= '' then
+      sched = math.max(sched, now + tonumber(string.match(sim, '(%d+)$')))
+      push(f, 'sim', string.match(sim, '^(%S+ %S+)'))
+    end
+    if sched > now or sim ~= '' then
+      -- Scheduled: nothing happens to it before its time (see finish_group's `sched`).
+      sched = math.max(sched, now)
+      state = 'sched'
+      push(f, 'sd', string.format('%d', sched))
+      if to ~= '' then push(f, 'to', to) end
+      cur.dls[#cur.dls + 1] = sched
+      cur.dls[#cur.dls + 1] = '^' .. mid
+      arm('^' .. mid, sched, hfe)
+    elseif to ~= '' then
+      -- Forwarded: waiting for its delivery (see finish_group's `route`), not in the
+      -- outbox; its delivery ends by its validity deadline.
+      state = 'routed'
+      push(f, 'to', to)
+      push(f, 'o', '1')
+      push(f, 'pe', '0')
+      cur.dls[#cur.dls + 1] = dl
+      cur.dls[#cur.dls + 1] = '@' .. mid
+      arm('@' .. mid, dl, hfe)
+    else
+      cur.ob[#cur.ob + 1] = now
+      cur.ob[#cur.ob + 1] = mid
+    end
+    push(f, 'state', state)
+    if ARGV[b + 11] ~= '' then push(f, 'pp', ARGV[b + 11]) end
+    -- One HSET: each redis.call costs Redis its own command dispatch and AOF record.
+    redis.call('HSET', d, unpack(f))
+    count(b, true)
+    if last >= b + 15 then
+      -- Held, not announced: due once the node queued the submit_sm_resp
+      -- (RECEIPT_READY), or at held_until if it never says so.
+      local held = now + hold
+      queue_receipts(b + 13, last, held, cur.q)
+      return {'complete', mid, held}
+    end
+    return {'complete', mid}
+  end
+  local g = P .. 'g:' .. gk
+  local known = redis.call('HMGET', g, 'gid', 'i:' .. seq, 'n', 'dl', 'to', 'sd', 'sim', 'sdl', 'ra')
+  local gid, n = known[1], nil
+  local new = not gid
+  if not new and known[2] then return {'dup', known[2]} end
+  local refused = admit(b, dl, new)
+  if refused then return refused end
+  if new then
+    gid, n = mid, 1
+    if cur.fin.finished[gk] then cur.fin.reopened[gk] = true end
+    -- The group and its first segment in one call.
+    -- Nothing the key name says (gk, and from it account, source and total: see
+    -- gk_owner) is stored again: it would cost ~110 B per pending group, and a group
+    -- key over 64 octets would turn the hash into a hashtable. Nor does d:<gid> get
+    -- it: every segment record names it.
+    redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 12], 'dl', dl,
+      'sub', now, 'n', 1, 'i:' .. seq, mid)
+    if ARGV[b + 11] ~= '' then redis.call('HSET', g, 'pp', ARGV[b + 11]) end
+    local to = ARGV[b + 8]
+    if to ~= '' then
+      redis.call('HSET', g, 'to', string.sub(to, 2))
+      if string.byte(to, 1) == 49 then redis.call('HSET', g, 'ra', '1') end -- '1'
+    end
+    if ARGV[b + 9] ~= '0' then redis.call('HSET', g, 'sd', ARGV[b + 9]) end
+    local sim = ARGV[b + 10]
+    if sim ~= '' then
+      redis.call('HSET', g, 'sim', string.match(sim, '^(%S+ %S+)'), 'sdl', string.match(sim, '(%d+)$'))
+    end
+    cur.dls[#cur.dls + 1] = dl
+    cur.dls[#cur.dls + 1] = gk
+    arm(gk, dl, hfe)
+  else
+    -- n read with the HMGET above: one HSET instead of HSET + HINCRBY (a redis.call
+    -- costs ~3 µs beyond its command).
+    n = (tonumber(known[3]) or 0) + 1
+    redis.call('HSET', g, 'i:' .. seq, mid, 'n', n)
+  end
+  -- '=' for the gid when it is this segment's own message id (a group is named
+  -- after its first segment): 19 octets less, which for a full 153-octet segment
+  -- takes the value under Redis' 256-octet allocation class (-64 B per group).
+  local own = gid == mid and '=' or gid
+  redis.call('SET', P .. 'm:' .. mid, own .. ' ' .. #gk .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[b + 6])
+  count(b, new)
+  -- Only a simulated segment carries a notification, and a simulated message
+  -- completes through its schedule below, so no reply that drops `held` has one.
+  local held = nil
+  if last >= b + 15 then
+    held = now + hold
+    queue_receipts(b + 13, last, held, cur.q)
+  end
+  if n >= total then
+    -- The route is the first segment's (`to` of the group); its validity, the group's.
+    local route, to, sched = nil, known[5], tonumber(known[6]) or 0
+    -- A simulated outcome ends it its delay after it is complete.
+    if known[7] then sched = math.max(sched, now + (tonumber(known[8]) or 0)) end
+    if sched > now or known[7] then
+      -- Its schedule_delivery_time (the first segment's) is still ahead.
+      finish_group(gk, gid, 'complete', now, cur.fin, nil, math.max(sched, now))
+      return {'complete', gid, held or 'sched'}
+    end
+    -- Reassembled: one delivery for the whole message.
+    if to then route = {to = to, n = known[9] and 1 or n, ['until'] = tonumber(known[4]) or dl, partial = false} end
+    finish_group(gk, gid, 'complete', now, cur.fin, route)
+    -- Its data goes back with the answer, for the node's releaser (see
+    -- release::Completed): the same read FRESH would make, without FRESH's call.
+    return {'complete', gid, group_fields(P .. 'd:' .. gid)}
+  end
+  return {'stored', held}
+end
+local out, i = {}, first_record
+while i <= #ARGV do
+  -- Each record: its field count n, its partition's index, then its n fields.
+  local n = tonumber(ARGV[i])
+  enter(tonumber(ARGV[i + 1]))
+  local ok, r = pcall(one, i + 2, i + n + 1)
+  if ok then
+    out[#out + 1] = r
+  else
+    -- A failed redis.call raises its error reply as a table {err = ...}.
+    out[#out + 1] = {'err', type(r) == 'table' and tostring(r.err) or tostring(r)}
+  end
+  i = i + n + 2
+end
+for _, s in pairs(parts) do
+  P = s.P
+  -- The deadlines first: a group opened and completed in this batch is removed from
+  -- them by finish_flush.
+  bulk('ZADD', P .. 'deadlines', s.dls)
+  finish_flush(s.fin, hfe, true)
+  bulk('ZADD', P .. 'outbox', s.ob)
+  flush_receipts(s.q, false)
+  -- The new totals in one HSET: this script read them and nothing else ran since.
+  local u = {}
+  for _, a in pairs(s.accts) do
+    if a.dn ~= 0 then
+      u[#u + 1] = 'n:' .. a.name
+      u[#u + 1] = string.format('%d', a.n)
+    end
+    if a.db ~= 0 then
+      u[#u + 1] = 'b:' .. a.name
+      u[#u + 1] = string.format('%d', a.b)
+    end
+  end
+  if #u > 0 then
+    u[#u + 1] = 'b'
+    u[#u + 1] = string.format('%d', s.bytes)
+    u[#u + 1] = 'n'
+    u[#u + 1] = string.format('%d', s.pending)
+    bulk('HSET', P .. 'usage', u)
+  end
+end
+return out
