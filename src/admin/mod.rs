@@ -45,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{AdminRole, Config, Credential};
 use crate::metrics::http::{refuse, Slots, MAX_REFUSING};
 use crate::server::ServerHandle;
+use crate::store::Counter;
 use crate::store::Store;
 
 pub use auth::bearer;
@@ -396,7 +397,7 @@ fn accounts(ctx: &Ctx) -> Vec<api::Account> {
 async fn stats(ctx: &Ctx) -> api::Stats {
     let registry = ctx.server.registry();
     let redis = crate::metrics::state::redis_counts(&ctx.store).await;
-    let s = ctx.store.stats();
+    let s = ctx.store.counts();
     // Every configured account, plus any that had binds here since start.
     let mut ids: Vec<String> = ctx
         .server
@@ -444,12 +445,12 @@ async fn stats(ctx: &Ctx) -> api::Stats {
         redis_error: redis.as_ref().err().cloned(),
         expiry_subscribed: ctx.store.expiry_subscribed(),
         store: api::StoreCounters {
-            expired_claimed: s.expired_claimed,
-            outcomes_written: s.outcomes_written,
-            outcome_write_failures: s.outcome_write_failures,
-            receipts_delivered: s.receipts_delivered,
-            receipts_dropped: s.receipts_dropped,
-            timers_armed: s.timers_armed,
+            expired_claimed: s[Counter::ExpiredClaimed],
+            outcomes_written: s[Counter::OutcomesWritten],
+            outcome_write_failures: s[Counter::OutcomeWriteFailures],
+            receipts_delivered: s[Counter::ReceiptsDelivered],
+            receipts_dropped: s[Counter::ReceiptsDropped],
+            timers_armed: ctx.store.timers_armed(),
         },
         accounts,
     }

@@ -48,11 +48,10 @@ pub mod names {
     pub const CONNECTIONS_REFUSED: &str = "smppd_connections_refused_total";
     pub const UNBOUND_EVICTED: &str = "smppd_unbound_connections_closed_total";
 
-    /// Every metric family smppd exports: the recorded ones above and those read at
-    /// scrape time (`state`); histograms by their base name (`_bucket`, `_sum` and
-    /// `_count` follow from it). Dashboards and alerts in `deploy/` are checked
-    /// against it, and a scrape of a live server against them (`tests/it/deploy_files.rs`).
-    pub const ALL: &[&str] = &[
+    /// The metric families smppd exports besides the store's counters: the recorded
+    /// ones above and those read at scrape time (`state`); histograms by their base
+    /// name (`_bucket`, `_sum` and `_count` follow from it).
+    pub const OWN: &[&str] = &[
         PDUS,
         SUBMIT_LATENCY,
         EXPIRY_LATENESS,
@@ -70,22 +69,18 @@ pub mod names {
         "smppd_pending_messages",
         "smppd_outcome_backlog",
         "smppd_receipt_queue",
-        "smppd_expired_total",
-        "smppd_outcomes_written_total",
-        "smppd_outcome_write_failures_total",
-        "smppd_receipts_delivered_total",
-        "smppd_receipts_sent_local_total",
-        "smppd_receipts_dropped_total",
-        "smppd_expiry_subscriptions_total",
-        "smppd_expiry_recovery_passes_total",
-        "smppd_outcome_yields_total",
-        "smppd_receipt_releases_claim_total",
-        "smppd_receipt_releases_completed_total",
-        "smppd_receipt_releases_fresh_total",
-        "smppd_outcome_leases_known_total",
-        "smppd_outcome_leases_read_total",
-        "smppd_expiry_subscribed",
     ];
+
+    /// Every metric family a server on one Redis exports: [`OWN`] and the store's
+    /// counters (`store::Counter`, the cluster-only ones aside). Dashboards and alerts
+    /// in `deploy/` are checked against it, and a scrape of a live server against them
+    /// (`tests/it/deploy_files.rs`).
+    pub fn all() -> Vec<&'static str> {
+        let store = crate::store::Counter::ALL
+            .iter()
+            .filter(|c| !c.cluster_only());
+        OWN.iter().copied().chain(store.map(|c| c.name())).collect()
+    }
 }
 
 /// Latency of answering a submit: 50 µs … 5 s.

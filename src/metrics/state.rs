@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::server::ServerHandle;
 use crate::store::redis::partition;
-use crate::store::Store;
+use crate::store::{Counter, Store};
 
 /// How long a scrape waits for Redis before leaving the Redis gauges out.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
@@ -220,113 +220,14 @@ async fn redis_gauges(out: &mut String, store: &Store) {
 }
 
 fn store_counters(out: &mut String, store: &Store) {
-    let s = store.stats();
-    let counters = [
-        (
-            "smppd_expired_total",
-            "Messages this node claimed on expiry.",
-            s.expired_claimed,
-        ),
-        (
-            "smppd_outcomes_written_total",
-            "Outcome documents this node wrote to MongoDB.",
-            s.outcomes_written,
-        ),
-        (
-            "smppd_outcome_write_failures_total",
-            "Failed MongoDB outcome write attempts (each is retried).",
-            s.outcome_write_failures,
-        ),
-        (
-            "smppd_receipts_delivered_total",
-            "Receipts answered deliver_sm_resp OK.",
-            s.receipts_delivered,
-        ),
-        (
-            "smppd_receipts_sent_local_total",
-            "Of the receipts delivered, those sent from this node's memory rather than taken back from Redis.",
-            s.receipts_sent_local,
-        ),
-        (
-            "smppd_receipts_dropped_total",
-            "Receipts dropped after their lifetime.",
-            s.receipts_dropped,
-        ),
-        (
-            "smppd_expiry_subscriptions_total",
-            "Expiry subscriptions made (1 + resubscriptions).",
-            s.subscriptions,
-        ),
-        (
-            "smppd_expiry_recovery_passes_total",
-            "Recovery passes over the deadline index.",
-            s.recovery_passes,
-        ),
-        (
-            "smppd_outcome_yields_total",
-            "Outcome batches that waited for the claim/receipt backlog first.",
-            s.outcome_yields,
-        ),
-        (
-            "smppd_receipt_releases_claim_total",
-            "Finished messages whose receipts were released with the data their expiry claim read.",
-            s.released_claimed,
-        ),
-        (
-            "smppd_receipt_releases_completed_total",
-            "Completed multi-part messages whose receipts were released with the data their last submit read.",
-            s.released_completed,
-        ),
-        (
-            "smppd_receipt_releases_fresh_total",
-            "Finished messages whose receipts were released after reading P:fresh.",
-            s.released_fresh,
-        ),
-        (
-            "smppd_outcome_leases_known_total",
-            "Leased finished messages the outcome writer took from this node's memory.",
-            s.leased_known,
-        ),
-        (
-            "smppd_outcome_leases_read_total",
-            "Leased finished messages the outcome writer read back from Redis.",
-            s.leased_read,
-        ),
-    ];
-    for (name, help, v) in counters {
-        header(out, name, "counter", help);
-        let _ = writeln!(out, "{name} {v}");
-    }
-    header(
-        out,
-        "smppd_expiry_subscribed",
-        "gauge",
-        "1 while the expiry subscriber is subscribed to its channels.",
-    );
-    let _ = writeln!(
-        out,
-        "smppd_expiry_subscribed {}",
-        u8::from(store.expiry_subscribed())
-    );
-    if s.cluster_primaries > 0 {
-        header(
-            out,
-            "smppd_redis_cluster_primaries",
-            "gauge",
-            "Primaries of the Redis/Valkey Cluster, as the expiry subscriber last saw them.",
-        );
-        let _ = writeln!(out, "smppd_redis_cluster_primaries {}", s.cluster_primaries);
-        header(
-            out,
-            "smppd_redis_clock_skew_seconds",
-            "gauge",
-            "Largest minus smallest clock of the cluster's primaries (Redis TIME).",
-        );
-        let _ = writeln!(
-            out,
-            "smppd_redis_clock_skew_seconds {}",
-            s.clock_skew_ms as f64 / 1000.0
-        );
+    let counts = store.counts();
+    let on_cluster = counts[Counter::ClusterPrimaries] > 0;
+    for c in Counter::ALL
+        .iter()
+        .filter(|c| on_cluster || !c.cluster_only())
+    {
+        header(out, c.name(), c.kind(), c.help());
+        let _ = writeln!(out, "{} {}", c.name(), c.metric_value(counts[*c]));
     }
 }
 

@@ -19,6 +19,7 @@
 //! Start: [`Store::connect`], then [`Store::spawn`] with the session side's
 //! [`ReceiptSink`] and a shutdown token. Sessions use it as a [`MessageService`].
 
+mod counters;
 pub mod error;
 mod expiry;
 mod limits;
@@ -41,6 +42,8 @@ use tokio_util::task::TaskTracker;
 /// How long shutdown waits for the tasks the background tasks spawned.
 const TASKS_STOP: std::time::Duration = std::time::Duration::from_secs(2);
 
+use counters::Counters;
+pub use counters::{Counter, Counts};
 pub use error::StoreError;
 pub use settings::StoreSettings;
 
@@ -54,78 +57,6 @@ pub enum ExpiryBackend {
     /// Redis 7.0: a key with PEXPIREAT, `expired` events (the backstop of the local
     /// timers, which claim on time on either backend).
     KeyExpiry,
-}
-
-/// Counters for logs and tests.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Groups this node claimed on expiry.
-    pub expired_claimed: AtomicU64,
-    /// Outcome documents this node wrote (acknowledged by MongoDB).
-    pub outcomes_written: AtomicU64,
-    /// MongoDB write attempts that failed (and were retried).
-    pub outcome_write_failures: AtomicU64,
-    /// Receipts delivered (deliver_sm_resp OK).
-    pub receipts_delivered: AtomicU64,
-    /// Of those, sent from this node's memory (`handoff`), not taken from Redis.
-    pub receipts_sent_local: AtomicU64,
-    /// Receipts dropped after their lifetime.
-    pub receipts_dropped: AtomicU64,
-    /// Recovery passes run.
-    pub recovery_passes: AtomicU64,
-    /// Subscriptions made (1 + resubscriptions).
-    pub subscriptions: AtomicU64,
-    /// Outcome batches that waited for the receipt path's backlog (`backlog`).
-    pub outcome_yields: AtomicU64,
-    /// Finished groups whose receipts this node released with the data its claim
-    /// read (`release::Claimed`).
-    pub released_claimed: AtomicU64,
-    /// Multi-part messages whose receipts this node released with the data their
-    /// completing submit read (`release::Completed`).
-    pub released_completed: AtomicU64,
-    /// Finished groups whose receipts this node released after reading `P:fresh`
-    /// (completions, recovery, a claimed batch the queue had no room for).
-    pub released_fresh: AtomicU64,
-    /// Reads of every partition's `P{t}:fresh` the releaser finished (after each
-    /// recovery pass).
-    pub fresh_scans: AtomicU64,
-    /// Leased groups the outcome writer took from this node's memory (`known`) /
-    /// read back from Redis.
-    pub leased_known: AtomicU64,
-    pub leased_read: AtomicU64,
-    /// True while the expiry subscriber holds its subscription (`/healthz`).
-    pub expiry_subscribed: std::sync::atomic::AtomicBool,
-    /// On a cluster: its primaries, and the spread of their clocks (largest minus
-    /// smallest `TIME` offset, ms) when last looked at. A partition's deadlines are
-    /// judged by its primary's clock inside the scripts; this node's wake-ups follow
-    /// one offset, so a spread shows up as that much lateness.
-    pub cluster_primaries: AtomicU64,
-    pub clock_skew_ms: AtomicU64,
-}
-
-/// A snapshot of [`Stats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StatsSnapshot {
-    pub expired_claimed: u64,
-    pub outcomes_written: u64,
-    pub outcome_write_failures: u64,
-    pub receipts_delivered: u64,
-    pub receipts_sent_local: u64,
-    pub receipts_dropped: u64,
-    pub recovery_passes: u64,
-    pub subscriptions: u64,
-    pub outcome_yields: u64,
-    pub released_claimed: u64,
-    pub released_completed: u64,
-    pub released_fresh: u64,
-    pub fresh_scans: u64,
-    pub leased_known: u64,
-    pub leased_read: u64,
-    /// Deadlines this node's timer set watches now (pending multi-part messages).
-    pub timers_armed: usize,
-    /// Primaries of the cluster (0: one server) and their clock spread in ms.
-    pub cluster_primaries: u64,
-    pub clock_skew_ms: u64,
 }
 
 pub(crate) struct Inner {
@@ -183,7 +114,7 @@ pub(crate) struct Inner {
     handoff: receipts::handoff::Handoff,
     /// The max_binds leases of this node's live binds, renewed by `limits::renew`.
     leases: limits::Leases,
-    stats: Stats,
+    counters: Counters,
 }
 
 /// Where a message is in Redis ([`Store::redis_state`]).
@@ -312,7 +243,7 @@ impl Store {
                 known: outcomes::known::Known::default(),
                 handoff: receipts::handoff::Handoff::default(),
                 leases: limits::Leases::default(),
-                stats: Stats::default(),
+                counters: Counters::default(),
             }),
         })
     }
@@ -402,34 +333,19 @@ impl Store {
         self.inner.outcomes.collection()
     }
 
-    pub fn stats(&self) -> StatsSnapshot {
-        let s = &self.inner.stats;
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        StatsSnapshot {
-            expired_claimed: l(&s.expired_claimed),
-            outcomes_written: l(&s.outcomes_written),
-            outcome_write_failures: l(&s.outcome_write_failures),
-            receipts_delivered: l(&s.receipts_delivered),
-            receipts_sent_local: l(&s.receipts_sent_local),
-            receipts_dropped: l(&s.receipts_dropped),
-            recovery_passes: l(&s.recovery_passes),
-            subscriptions: l(&s.subscriptions),
-            outcome_yields: l(&s.outcome_yields),
-            released_claimed: l(&s.released_claimed),
-            released_completed: l(&s.released_completed),
-            released_fresh: l(&s.released_fresh),
-            fresh_scans: l(&s.fresh_scans),
-            leased_known: l(&s.leased_known),
-            leased_read: l(&s.leased_read),
-            timers_armed: self.inner.timers.len(),
-            cluster_primaries: l(&s.cluster_primaries),
-            clock_skew_ms: l(&s.clock_skew_ms),
-        }
+    /// The store's counters and gauges now ([`Counter`]).
+    pub fn counts(&self) -> Counts {
+        self.inner.counters.snapshot()
+    }
+
+    /// Deadlines this node's timer set watches now (pending multi-part messages).
+    pub fn timers_armed(&self) -> usize {
+        self.inner.timers.len()
     }
 
     /// Whether the expiry subscriber is subscribed right now (`/healthz`).
     pub fn expiry_subscribed(&self) -> bool {
-        self.inner.stats.expiry_subscribed.load(Ordering::Relaxed)
+        self.inner.counters.get(Counter::ExpirySubscribed) == 1
     }
 
     /// A Redis connection, for read-only gauges and health checks (`metrics`).

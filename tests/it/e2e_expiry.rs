@@ -6,6 +6,7 @@
 //! * smppd SIGKILLed holding outbox leases: its restart takes them back at once;
 //! * the subscriber's connection killed and kept out while the expiries fire.
 
+use smppd::store::Counter;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -403,7 +404,7 @@ both!(
         let base = env.redis.dbsize();
         let rx = Esme::answering(app.addr, BindAs::Rx, "alice").await;
         let tx = Esme::answering(app.addr, BindAs::Tx, "alice").await;
-        let subscriptions = app.store.stats().subscriptions;
+        let subscriptions = app.store.counts()[Counter::Subscriptions];
 
         let mut ids = Vec::new();
         for r in 0..4u16 {
@@ -462,7 +463,7 @@ both!(
         }
         // (The documents were there before it could resubscribe.)
         wait_for("it to resubscribe", T, async || {
-            app.store.stats().subscriptions > subscriptions
+            app.store.counts()[Counter::Subscriptions] > subscriptions
         })
         .await;
         let all: Vec<String> = ids.concat();

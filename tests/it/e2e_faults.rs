@@ -7,6 +7,7 @@
 //!   in Redis, their receipts sent meanwhile (the outcome is durable in Redis), every
 //!   outcome written exactly once after MongoDB returns.
 
+use smppd::store::Counter;
 use std::time::{Duration, Instant};
 
 use mongodb::bson::doc;
@@ -157,7 +158,7 @@ both!(
         rx.wait_delivered(1, T).await;
 
         env.mongo.stop();
-        let failures = app.store.stats().outcome_write_failures;
+        let failures = app.store.counts()[Counter::OutcomeWriteFailures];
         let mut ids: Vec<String> = Vec::new();
         // Complete multi-part messages, single-part ones, and one that expires.
         for r in 0..3u16 {
@@ -210,8 +211,8 @@ both!(
         // The writer keeps failing; the expired one is claimed meanwhile.
         env.wait_redis_time_past(submitted + 2000).await;
         wait_for("the outcome writer to fail", T, async || {
-            let s = app.store.stats();
-            if s.outcome_write_failures >= failures + 2 && s.expired_claimed >= 1 {
+            let s = app.store.counts();
+            if s[Counter::OutcomeWriteFailures] >= failures + 2 && s[Counter::ExpiredClaimed] >= 1 {
                 Ok(())
             } else {
                 Err(format!("{s:?}"))
@@ -241,7 +242,7 @@ both!(
         let got = rx.wait_delivered(all.len(), T).await;
         assert_receipts(&got, &all, ReceiptStat::Delivrd);
         assert_eq!(
-            app.store.stats().outcomes_written,
+            app.store.counts()[Counter::OutcomesWritten],
             1,
             "only the document written before the outage"
         );
@@ -268,7 +269,7 @@ both!(
         env.wait_dbsize(base, T).await;
         assert_eq!(env.docs().await.len(), 1 + messages);
         assert_eq!(rx.delivered().len(), all.len());
-        eprintln!("{kind:?}: mongodb outage: {:?}", app.store.stats());
+        eprintln!("{kind:?}: mongodb outage: {:?}", app.store.counts());
         app.stop().await;
     }
 );

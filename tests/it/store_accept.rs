@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use service::{ConcatScheme, MessageService, ServiceError};
+use smppd::store::Counter;
 use smppd::{service, store};
 
 use crate::support::backend::both;
@@ -25,7 +26,7 @@ both!(
         let store = run.store.clone();
         wait_for("the recovery pass", T, || {
             let store = store.clone();
-            async move { store.stats().recovery_passes >= 1 }
+            async move { store.counts()[Counter::RecoveryPasses] >= 1 }
         })
         .await;
 
@@ -119,9 +120,9 @@ both!(
         wait_dbsize(&env.redis, base, T).await;
         // The completing node has the receiver: every receipt went from its memory,
         // and each message's data came back with its last submit (no P:fresh read).
-        let st = run.store.stats();
-        assert_eq!(st.receipts_sent_local, 9, "{st:?}");
-        assert_eq!((st.released_completed, st.released_fresh), (3, 0), "{st:?}");
+        let st = run.store.counts();
+        assert_eq!(st[Counter::ReceiptsSentLocal], 9, "{st:?}");
+        assert_eq!((st[Counter::ReleasedCompleted], st[Counter::ReleasedFresh]), (3, 0), "{st:?}");
         run.stop().await;
     }
 );
@@ -219,7 +220,7 @@ both!(
         let store = run.store.clone();
         wait_for("the recovery pass", T, || {
             let store = store.clone();
-            async move { store.stats().recovery_passes >= 1 }
+            async move { store.counts()[Counter::RecoveryPasses] >= 1 }
         })
         .await;
         let submit = |reference: u16, seq: u8| {
@@ -320,9 +321,9 @@ both!(
         got.sort();
         ids.sort();
         assert_eq!(got, ids, "each receipt exactly once");
-        let stats = run.store.stats();
-        assert_eq!(stats.receipts_delivered, 20);
-        assert_eq!(stats.receipts_sent_local, 20, "sent from memory");
+        let stats = run.store.counts();
+        assert_eq!(stats[Counter::ReceiptsDelivered], 20);
+        assert_eq!(stats[Counter::ReceiptsSentLocal], 20, "sent from memory");
         run.stop().await;
     }
 );
@@ -448,8 +449,8 @@ both!(
         .await;
         assert_eq!(there.receipts()[0].receipted_message_id, id);
         assert_eq!(here.count(), 0);
-        assert_eq!(a.store.stats().receipts_sent_local, 0);
-        assert_eq!(b.store.stats().receipts_sent_local, 0, "taken from Redis");
+        assert_eq!(a.store.counts()[Counter::ReceiptsSentLocal], 0);
+        assert_eq!(b.store.counts()[Counter::ReceiptsSentLocal], 0, "taken from Redis");
         a.stop().await;
         b.stop().await;
     }

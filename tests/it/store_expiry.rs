@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use service::{ConcatScheme, ExpiryMode, MessageService};
+use smppd::store::Counter;
 use smppd::{service, store};
 use store::{ExpiryBackend, Store};
 
@@ -196,13 +197,13 @@ both!(
         assert!(docs
             .iter()
             .all(|d| d.get_str("state").unwrap() == "PARTIAL"));
-        let claimed = a.store.stats().expired_claimed + b.store.stats().expired_claimed;
+        let claimed = a.store.counts()[Counter::ExpiredClaimed] + b.store.counts()[Counter::ExpiredClaimed];
         assert_eq!(claimed, 20, "each message claimed by exactly one node");
         let nodes: HashSet<&str> = docs.iter().map(|d| d.get_str("node").unwrap()).collect();
         eprintln!(
             "{kind:?}: claims by node: a={} b={} ({nodes:?})",
-            a.store.stats().expired_claimed,
-            b.store.stats().expired_claimed
+            a.store.counts()[Counter::ExpiredClaimed],
+            b.store.counts()[Counter::ExpiredClaimed]
         );
         let receipts: Vec<String> = sink_a
             .receipts()
@@ -239,7 +240,7 @@ both!(
         let st = a.store.clone();
         wait_for("a resubscription", T, || {
             let st = st.clone();
-            async move { st.stats().subscriptions >= 2 && st.stats().recovery_passes >= 2 }
+            async move { st.counts()[Counter::Subscriptions] >= 2 && st.counts()[Counter::RecoveryPasses] >= 2 }
         })
         .await;
         wait_outcomes(&a.store, 5, T).await;
@@ -359,7 +360,7 @@ async fn a_deadline_among_many_pending_messages_fires_on_time_on_valkey() {
             "the message due 2 s after its submit was not claimed {:?} after it \
              (expired_claimed = {})",
             submitted.elapsed(),
-            run.store.stats().expired_claimed
+            run.store.counts()[Counter::ExpiredClaimed]
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -374,7 +375,7 @@ async fn a_deadline_among_many_pending_messages_fires_on_time_on_valkey() {
         (0..=1500).contains(&late),
         "lateness {late} ms (the local timer claims at the deadline)"
     );
-    assert_eq!(run.store.stats().expired_claimed, 1);
+    assert_eq!(run.store.counts()[Counter::ExpiredClaimed], 1);
     run.stop().await;
 }
 
@@ -398,7 +399,7 @@ both!(
         );
         run.store.submit(first).await.unwrap();
         // The deadline reaches the timer set through the P:armed announcement.
-        wait_stats(&run.store, |s| s.timers_armed == 1, "the deadline armed").await;
+        wait_stats(&run.store, |s| s.timers_armed() == 1, "the deadline armed").await;
         let last = request(
             "alice",
             Some((ConcatScheme::Udh8, 9, 2, 2)),
@@ -408,20 +409,23 @@ both!(
             ONE_HOUR,
         );
         run.store.submit(last).await.unwrap();
-        wait_stats(&run.store, |s| s.timers_armed == 0, "the timer disarmed").await;
+        wait_stats(&run.store, |s| s.timers_armed() == 0, "the timer disarmed").await;
         let docs = wait_outcomes(&run.store, 1, T).await;
         assert_eq!(docs[0].get_str("state").unwrap(), "DELIVERED");
     }
 );
 
-/// Polls the store's stats until `ok` holds (fails after [`T`]).
-async fn wait_stats(store: &Store, ok: impl Fn(&smppd::store::StatsSnapshot) -> bool, what: &str) {
+/// Polls the store's counters until `ok` holds (fails after [`T`]).
+async fn wait_stats(store: &Store, ok: impl Fn(&Store) -> bool, what: &str) {
     wait_for(what, T, async || {
-        let s = store.stats();
-        if ok(&s) {
+        if ok(store) {
             Ok(())
         } else {
-            Err(format!("{s:?}"))
+            Err(format!(
+                "{:?}, {} timers armed",
+                store.counts(),
+                store.timers_armed()
+            ))
         }
     })
     .await
@@ -434,7 +438,7 @@ both!(
         let sink = TestSink::new(true);
         let run = Running::start(env.settings("handoff"), sink.clone()).await;
         // The start's own release pass (P:fresh, empty) is behind us.
-        wait_stats(&run.store, |s| s.recovery_passes >= 1, "recovery pass").await;
+        wait_stats(&run.store, |s| s.counts()[Counter::RecoveryPasses] >= 1, "recovery pass").await;
         let ids = two_of_three(&run.store, 77, "carol").await;
         let s = sink.clone();
         wait_for("2 receipts", T, || {
@@ -442,13 +446,13 @@ both!(
             async move { s.count() >= 2 }
         })
         .await;
-        let st = run.store.stats();
+        let st = run.store.counts();
         // Released from the claim's reply, not from a second read of the group.
-        assert_eq!((st.released_claimed, st.released_fresh), (1, 0), "{st:?}");
+        assert_eq!((st[Counter::ReleasedClaimed], st[Counter::ReleasedFresh]), (1, 0), "{st:?}");
         // And sent from this node's memory, not taken back from Redis.
-        wait_stats(&run.store, |s| s.receipts_delivered >= 2, "2 delivered").await;
-        let st = run.store.stats();
-        assert_eq!(st.receipts_sent_local, 2, "{st:?}");
+        wait_stats(&run.store, |s| s.counts()[Counter::ReceiptsDelivered] >= 2, "2 delivered").await;
+        let st = run.store.counts();
+        assert_eq!(st[Counter::ReceiptsSentLocal], 2, "{st:?}");
         let mut got: Vec<String> = sink
             .receipts()
             .iter()
@@ -499,17 +503,17 @@ both!(
         })
         .await;
         wait_dbsize(&env.redis, base, T).await;
-        let st = run.store.stats();
-        assert_eq!(st.expired_claimed, N as u64);
+        let st = run.store.counts();
+        assert_eq!(st[Counter::ExpiredClaimed], N as u64);
         // The releaser takes most (from the claims' data or from P:fresh); the
         // outcome writer's finalize releases the rest when it gets there first, which
         // a loaded machine decides, not the code: the counts only bound each other.
-        assert!(st.released_claimed > 0, "{st:?}");
+        assert!(st[Counter::ReleasedClaimed] > 0, "{st:?}");
         assert!(
-            st.released_claimed + st.released_fresh <= N as u64,
+            st[Counter::ReleasedClaimed] + st[Counter::ReleasedFresh] <= N as u64,
             "{st:?}"
         );
-        assert!(st.receipts_sent_local <= N as u64, "{st:?}");
+        assert!(st[Counter::ReceiptsSentLocal] <= N as u64, "{st:?}");
         let got: HashSet<String> = sink
             .receipts()
             .iter()

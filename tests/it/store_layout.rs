@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use service::{ConcatScheme, MessageService};
+use smppd::store::Counter;
 use smppd::{service, store};
 use store::model::{group_key, GroupMeta, SegmentKey, StoredSegment};
 
@@ -266,7 +267,7 @@ both!(
         let st = run.store.clone();
         wait_for("a failed outcome write", T, || {
             let st = st.clone();
-            async move { st.stats().outcome_write_failures >= 1 }
+            async move { st.counts()[Counter::OutcomeWriteFailures] >= 1 }
         })
         .await;
         let mut fields: Vec<String> = r.hkeys(id_key("single:", "d", &id)).await.unwrap();
@@ -416,7 +417,7 @@ both!(
         let st = run.store.clone();
         wait_for("the timers loaded from the deadline index", T, || {
             let st = st.clone();
-            async move { st.stats().timers_armed == 1 }
+            async move { st.timers_armed() == 1 }
         })
         .await;
         // What Redis holds before the message (the node's epoch counter, the sentinel).
@@ -468,10 +469,10 @@ both!(
         assert_eq!(docs[0].get_str("_id").unwrap(), id);
         assert_eq!(docs[0].get_str("state").unwrap(), "PARTIAL");
         assert_eq!(
-            run.store.stats().timers_armed,
+            run.store.timers_armed(),
             1,
             "the message never entered this node's timer set: {:?}",
-            run.store.stats()
+            run.store.counts()
         );
         receipts_and_nothing_left(&env, &sink, 1, base).await;
         run.stop().await;

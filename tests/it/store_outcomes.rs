@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use service::{ConcatScheme, MessageService, ServiceError};
 use smppd::service;
+use smppd::store::Counter;
 
 use crate::support::backend::both;
 use crate::support::backend::wait_dbsize;
@@ -43,7 +44,7 @@ both!(
         let st = a.store.clone();
         wait_for("node A's failed outcome write", T, || {
             let st = st.clone();
-            async move { st.stats().outcome_write_failures >= 1 }
+            async move { st.counts()[Counter::OutcomeWriteFailures] >= 1 }
         })
         .await;
         a.stop().await;
@@ -83,13 +84,13 @@ both!(
                 "{id}: {text}"
             );
         }
-        let s = b.store.stats();
+        let s = b.store.counts();
         // A's three are read; B's four single-part messages come from memory, and
         // so does its 2-part one when the releaser parsed it before the lease came
         // (both run when it completes: either order is right).
-        assert_eq!(s.leased_known + s.leased_read, 8, "{s:?}");
-        assert!(s.leased_read >= 3, "node A's three, read from Redis: {s:?}");
-        assert!(s.leased_known >= 4, "B's own, from memory: {s:?}");
+        assert_eq!(s[Counter::LeasedKnown] + s[Counter::LeasedRead], 8, "{s:?}");
+        assert!(s[Counter::LeasedRead] >= 3, "node A's three, read from Redis: {s:?}");
+        assert!(s[Counter::LeasedKnown] >= 4, "B's own, from memory: {s:?}");
         assert_eq!(outcome_count(&b.store).await, 8, "one document each");
         b.stop().await;
     }
@@ -143,7 +144,7 @@ both!(
         let st = run.store.clone();
         wait_for("a failed outcome write", T, || {
             let st = st.clone();
-            async move { st.stats().outcome_write_failures >= 1 }
+            async move { st.counts()[Counter::OutcomeWriteFailures] >= 1 }
         })
         .await;
         assert!(env.redis.dbsize() > base, "finished messages wait in Redis");
@@ -154,7 +155,7 @@ both!(
         })
         .await;
         assert_eq!(
-            run.store.stats().outcomes_written,
+            run.store.counts()[Counter::OutcomesWritten],
             10,
             "the 20 outcomes are not written yet"
         );
@@ -202,7 +203,7 @@ both!(
         .await;
         wait_dbsize(&env.redis, base, T).await;
         assert_eq!(sink.count(), 3);
-        assert_eq!(run.store.stats().receipts_delivered, 3);
+        assert_eq!(run.store.counts()[Counter::ReceiptsDelivered], 3);
         run.stop().await;
     }
 );
@@ -244,7 +245,7 @@ both!(
         let st = c.store.clone();
         wait_for("the receipt dropped", T, || {
             let st = st.clone();
-            async move { st.stats().receipts_dropped >= 1 }
+            async move { st.counts()[Counter::ReceiptsDropped] >= 1 }
         })
         .await;
         wait_dbsize(&env.redis, base, T).await;

@@ -16,7 +16,6 @@
 //! it. There is no periodic scan.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
@@ -28,6 +27,7 @@ use crate::store::expiry::{claim_due, Subscriber};
 use crate::store::receipts::announce::DispatchEvent;
 use crate::store::redis::partition;
 use crate::store::redis::topology::{self, Topology};
+use crate::store::Counter;
 use crate::store::StoreError;
 
 /// A node's subscription connection and the partitions whose shard channels it holds.
@@ -65,14 +65,13 @@ pub(super) async fn serve(sub: &Subscriber) {
         let retry = match round.await {
             Ok((recover, settled)) => {
                 if to_count && (first || settled) {
-                    inner.stats.subscriptions.fetch_add(1, Ordering::Relaxed);
+                    inner.counters.add(Counter::Subscriptions, 1);
                     to_count = false;
                 }
                 first = false;
                 inner
-                    .stats
-                    .expiry_subscribed
-                    .store(settled, Ordering::Relaxed);
+                    .counters
+                    .set(Counter::ExpirySubscribed, u64::from(settled));
                 if let Err(e) = recover_parts(sub, recover).await {
                     tracing::warn!(error = %e, "cluster recovery pass failed");
                     // Tried again for these partitions at the next round.
@@ -243,10 +242,8 @@ async fn reconcile(
 /// Records the primaries and the spread of their clocks (each measured over its own
 /// connection), for the metrics.
 async fn clock_spread(sub: &Subscriber, topo: &Topology, nodes: &mut HashMap<String, NodeSub>) {
-    let stats = &sub.inner.stats;
-    stats
-        .cluster_primaries
-        .store(topo.primaries() as u64, Ordering::Relaxed);
+    let counters = &sub.inner.counters;
+    counters.set(Counter::ClusterPrimaries, topo.primaries() as u64);
     let mut offsets = Vec::new();
     for n in topo.nodes.iter().filter(|n| n.primary && n.healthy) {
         if let Some(ns) = nodes.get_mut(&n.addr()) {
@@ -263,7 +260,7 @@ async fn clock_spread(sub: &Subscriber, topo: &Topology, nodes: &mut HashMap<Str
                 "the cluster's primaries disagree on the time"
             );
         }
-        stats.clock_skew_ms.store(spread, Ordering::Relaxed);
+        counters.set(Counter::ClockSkewMs, spread);
     }
 }
 
@@ -377,7 +374,7 @@ async fn recover_parts(sub: &Subscriber, mask: u64) -> Result<(), StoreError> {
         return Ok(());
     }
     let inner = &sub.inner;
-    inner.stats.recovery_passes.fetch_add(1, Ordering::Relaxed);
+    inner.counters.add(Counter::RecoveryPasses, 1);
     // A changed owner may have another clock.
     inner.clock.sync(&mut inner.conn()).await?;
     let mut claimed = 0;

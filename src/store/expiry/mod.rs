@@ -34,7 +34,6 @@
 //! RESP3 push messages here (the crate's RESP2 pub/sub has no SSUBSCRIBE), so this
 //! connection speaks RESP3 whatever the store's URL says.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +45,7 @@ pub(crate) mod timers;
 
 use crate::store::receipts::announce::DispatchEvent;
 use crate::store::redis::partition;
+use crate::store::Counter;
 use crate::store::{ExpiryBackend, Inner, StoreError};
 
 /// Groups per claim-due round trip.
@@ -101,10 +101,7 @@ impl Subscriber {
                 return;
             }
             let ended = self.session().await;
-            self.inner
-                .stats
-                .expiry_subscribed
-                .store(false, Ordering::Relaxed);
+            self.inner.counters.set(Counter::ExpirySubscribed, 0);
             match ended {
                 Ok(()) => pause = Duration::from_millis(50),
                 Err(e) => {
@@ -163,14 +160,8 @@ impl Subscriber {
                 None => return Err(StoreError::Corrupt("subscription stream ended".into())),
             }
         }
-        self.inner
-            .stats
-            .subscriptions
-            .fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .stats
-            .expiry_subscribed
-            .store(true, Ordering::Relaxed);
+        self.inner.counters.add(Counter::Subscriptions, 1);
+        self.inner.counters.set(Counter::ExpirySubscribed, 1);
         // A reconnect may mean a restarted Redis or a changed clock offset.
         self.inner.clock.sync(&mut self.inner.conn()).await?;
         // A restarted Redis forgets a `notify-keyspace-events` set with CONFIG SET
@@ -259,10 +250,7 @@ impl Subscriber {
     /// Claims every group whose deadline passed by Redis time, then wakes the outcome
     /// writer and the receipt dispatcher for work left by nodes that stopped.
     async fn recovery_pass(&self) -> Result<(), StoreError> {
-        self.inner
-            .stats
-            .recovery_passes
-            .fetch_add(1, Ordering::Relaxed);
+        self.inner.counters.add(Counter::RecoveryPasses, 1);
         let mut claimed = 0;
         for p in 0..partition::COUNT {
             claimed += claim_due(&self.inner, p).await?;
@@ -348,7 +336,7 @@ async fn claim_due(inner: &Inner, p: usize) -> Result<usize, StoreError> {
         let listed = batch.listed;
         for late in batch.lateness_ms {
             crate::metrics::expiry_lateness_ms(late);
-            inner.stats.expired_claimed.fetch_add(1, Ordering::Relaxed);
+            inner.counters.add(Counter::ExpiredClaimed, 1);
             claimed += 1;
         }
         if listed > 0 {

@@ -15,7 +15,6 @@
 //! node restarted with the same node_id takes its predecessor's leases back at start
 //! (the lease records node_id + epoch), so its own crash costs no lease wait.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +25,7 @@ use crate::store::model::FinishedGroup;
 use crate::store::redis::partition::{self, Turns};
 use crate::store::redis::scripts::outbox::FinalizeRecord;
 use crate::store::redis::scripts::ReceiptEntry;
+use crate::store::Counter;
 use crate::store::{Inner, StoreError};
 
 pub struct Finisher {
@@ -131,10 +131,7 @@ impl Finisher {
             .wait_idle(crate::store::outcomes::backlog::MAX_YIELD)
             .await
         {
-            self.inner
-                .stats
-                .outcome_yields
-                .fetch_add(1, Ordering::Relaxed);
+            self.inner.counters.add(Counter::OutcomeYields, 1);
         }
     }
 
@@ -188,14 +185,10 @@ impl Finisher {
                 }
             }
             let known = (got - unknown.len()) as u64;
+            self.inner.counters.add(Counter::LeasedKnown, known);
             self.inner
-                .stats
-                .leased_known
-                .fetch_add(known, Ordering::Relaxed);
-            self.inner
-                .stats
-                .leased_read
-                .fetch_add(unknown.len() as u64, Ordering::Relaxed);
+                .counters
+                .add(Counter::LeasedRead, unknown.len() as u64);
             if !unknown.is_empty() {
                 self.read(p, &unknown, &mut groups).await?;
             }
@@ -244,10 +237,7 @@ impl Finisher {
             match self.inner.outcomes.write(docs.clone()).await {
                 Ok(()) => break,
                 Err(e) => {
-                    self.inner
-                        .stats
-                        .outcome_write_failures
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.inner.counters.add(Counter::OutcomeWriteFailures, 1);
                     tracing::warn!(error = %e, batch = docs.len(), "outcome write failed; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
@@ -260,9 +250,8 @@ impl Finisher {
         }
         crate::metrics::outcome_written(started.elapsed());
         self.inner
-            .stats
-            .outcomes_written
-            .fetch_add(groups.len() as u64, Ordering::Relaxed);
+            .counters
+            .add(Counter::OutcomesWritten, groups.len() as u64);
         Ok(true)
     }
 

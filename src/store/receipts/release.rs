@@ -38,6 +38,7 @@ use crate::store::receipts::lease::Local;
 use crate::store::redis::partition;
 use crate::store::redis::scripts::receipts::ReleaseRecord;
 use crate::store::redis::scripts::{RawGroup, ReceiptEntry};
+use crate::store::Counter;
 use crate::store::{Inner, StoreError};
 
 /// Groups per FRESH read.
@@ -144,7 +145,7 @@ impl Releaser {
                     continue;
                 }
                 if all {
-                    self.inner.stats.fresh_scans.fetch_add(1, Ordering::Relaxed);
+                    self.inner.counters.add(Counter::FreshScans, 1);
                 }
             }
             let next = async {
@@ -163,7 +164,7 @@ impl Releaser {
                             .map(|_| self.inner.backlog.busy());
                         match self.release(groups).await {
                             Ok(n) => {
-                                self.inner.stats.released_claimed.fetch_add(n, Ordering::Relaxed);
+                                self.inner.counters.add(Counter::ReleasedClaimed, n);
                             }
                             Err(e) => {
                                 // Left in P{t}:fresh, where the next read finds it.
@@ -183,7 +184,7 @@ impl Releaser {
                         let rest = groups.split_off(groups.len().min(BATCH));
                         match self.release(std::mem::replace(&mut groups, rest)).await {
                             Ok(n) => {
-                                self.inner.stats.released_completed.fetch_add(n, Ordering::Relaxed);
+                                self.inner.counters.add(Counter::ReleasedCompleted, n);
                             }
                             Err(e) => {
                                 // Left in P{t}:fresh, where the next read finds it.
@@ -214,10 +215,7 @@ impl Releaser {
                 let n = groups.len();
                 if n > 0 {
                     let released = self.release(groups).await?;
-                    self.inner
-                        .stats
-                        .released_fresh
-                        .fetch_add(released, Ordering::Relaxed);
+                    self.inner.counters.add(Counter::ReleasedFresh, released);
                 }
                 if n < BATCH || self.inner.shutdown.is_cancelled() {
                     break;

@@ -45,6 +45,7 @@ use crate::store::receipts::lease::Local;
 use crate::store::redis::partition::{self, Turns};
 use crate::store::redis::scripts::delivery::DeliveryEnd;
 use crate::store::redis::scripts::ReceiptEntry;
+use crate::store::Counter;
 use crate::store::{Inner, StoreError};
 
 /// How often a node without a receiver of the account takes its receipts anyway,
@@ -573,7 +574,7 @@ impl Worker {
             // A forwarded message's delivery ends by its message's deadline, not here.
             if r.delivery.is_none() && r.created_ms + lifetime <= now {
                 tracing::warn!(id, account = %self.account, "receipt dropped after its lifetime");
-                self.inner.stats.receipts_dropped.fetch_add(1, Ordering::Relaxed);
+                self.inner.counters.add(Counter::ReceiptsDropped, 1);
                 return Ok::<_, StoreError>(Sent1::Done(id));
             }
             if r.attempts == 0 && r.delivery.is_none() {
@@ -634,9 +635,9 @@ impl Worker {
             }
             match result {
                 Ok(()) => {
-                    self.inner.stats.receipts_delivered.fetch_add(1, Ordering::Relaxed);
+                    self.inner.counters.add(Counter::ReceiptsDelivered, 1);
                     if local {
-                        self.inner.stats.receipts_sent_local.fetch_add(1, Ordering::Relaxed);
+                        self.inner.counters.add(Counter::ReceiptsSentLocal, 1);
                     }
                     Ok(Sent1::Done(id))
                 }

@@ -24,6 +24,7 @@ use smppd::service::{
     AccountPolicy, Address, Concat, ConcatScheme, DeliverError, ExpiryMode, ReceiptDelivery,
     ReceiptSink, SubmitRequest,
 };
+use smppd::store::Counter;
 use smppd::store::{Store, StoreSettings};
 
 /// A fake of the session registry: records receipts; "bound" decides whether a
@@ -176,7 +177,7 @@ impl Running {
             Duration::from_secs(30),
             || {
                 let st = st.clone();
-                async move { st.stats().fresh_scans >= 1 }
+                async move { st.counts()[Counter::FreshScans] >= 1 }
             },
         )
         .await;
