@@ -281,7 +281,12 @@ impl Store {
                     )
                     .run(),
                 ),
-                t.spawn(expiry::timers::run(inner.clone())),
+                t.spawn({
+                    let i = inner.clone();
+                    async move {
+                        expiry::timers::run(&i.timers, &i.clock, &i.due_pass, &i.shutdown).await
+                    }
+                }),
                 t.spawn(receipts::ready::run(inner.clone(), sink, ready_dispatch)),
                 t.spawn(limits::renew(inner.clone())),
             ];

@@ -20,10 +20,13 @@
 //! group once, so a second node's wake-up costs one script call that finds nothing.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
+use crate::store::redis::clock::Clock;
+use crate::store::redis::partition::{self, Wake};
 use crate::store::redis::value::{items, string};
 use crate::store::{Inner, StoreError};
 
@@ -125,12 +128,11 @@ impl Timers {
 }
 
 /// The timer task: sleeps until the earliest deadline (or an earlier one arrives),
-/// wakes the claim-due pass for what is due, repeats. No periodic wake-up when
-/// nothing is armed.
-pub async fn run(inner: Arc<Inner>) {
-    let timers = &inner.timers;
+/// wakes the claim-due pass (`due_pass`) for the partitions of what is due, repeats,
+/// until `stop`. No periodic wake-up when nothing is armed.
+pub async fn run(timers: &Timers, clock: &Clock, due_pass: &Wake, stop: &CancellationToken) {
     loop {
-        let at = timers.earliest().map(|ms| inner.clock.instant_at(ms));
+        let at = timers.earliest().map(|ms| clock.instant_at(ms));
         let sleep = async {
             match at {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -140,10 +142,10 @@ pub async fn run(inner: Arc<Inner>) {
         tokio::select! {
             _ = sleep => {}
             _ = timers.changed.notified() => continue,
-            _ = inner.shutdown.cancelled() => return,
+            _ = stop.cancelled() => return,
         }
         loop {
-            let due = timers.take_due(inner.clock.now_ms());
+            let due = timers.take_due(clock.now_ms());
             if due.is_empty() {
                 break;
             }
@@ -154,16 +156,14 @@ pub async fn run(inner: Arc<Inner>) {
             // ms with the pass, BENCHMARKS.md).
             for (_, gk, _) in &due {
                 // A deadline is a multi-part message's, in its group key's partition.
-                inner
-                    .due_pass
-                    .wake(crate::store::redis::partition::of_group(gk));
+                due_pass.wake(partition::of_group(gk));
             }
             // Watched once more, RECHECK_MS later, in case this node's clock runs
             // ahead of Redis' and the pass finds them not due yet. A claim does not
             // announce "- <gk>" (one PUBLISH per expired group cost more), so this
             // entry fires once more and wakes a pass that finds the group gone (passes
             // coalesce: under load they ride along with the passes for new deadlines).
-            let again = inner.clock.now_ms() + RECHECK_MS;
+            let again = clock.now_ms() + RECHECK_MS;
             for (_, gk, rechecked) in due {
                 if !rechecked {
                     timers.put_back((again, gk, true));
@@ -180,17 +180,14 @@ pub async fn load(inner: &Inner) -> Result<usize, StoreError> {
     // before it answers): start over, so repeated resubscriptions add no duplicates.
     inner.timers.clear();
     let mut loaded = 0;
-    for p in 0..crate::store::redis::partition::COUNT {
+    for p in 0..partition::COUNT {
         loaded += load_partition(inner, p).await?;
     }
     Ok(loaded)
 }
 
 pub(crate) async fn load_partition(inner: &Inner, p: usize) -> Result<usize, StoreError> {
-    let key = format!(
-        "{}deadlines",
-        crate::store::redis::partition::prefix(inner.prefix(), p)
-    );
+    let key = format!("{}deadlines", partition::prefix(inner.prefix(), p));
     let mut offset: isize = 0;
     let mut loaded = 0;
     loop {
@@ -222,5 +219,127 @@ fn score(v: &redis::Value) -> Option<i64> {
     match v {
         redis::Value::Double(d) => Some(*d as i64),
         other => string(other)?.parse::<f64>().ok().map(|d| d as i64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    /// The task's handles, as the store wires them, on a clock at `T0`.
+    struct Rig {
+        timers: Timers,
+        clock: Clock,
+        wake: Wake,
+        stop: CancellationToken,
+    }
+
+    fn start() -> Arc<Rig> {
+        let rig = Arc::new(Rig {
+            timers: Timers::default(),
+            clock: Clock::at(T0),
+            wake: Wake::default(),
+            stop: CancellationToken::new(),
+        });
+        let r = rig.clone();
+        tokio::spawn(async move { run(&r.timers, &r.clock, &r.wake, &r.stop).await });
+        rig
+    }
+
+    /// The partitions woken next, and when (ms after `T0`); `None` if nothing within
+    /// `within` (paused time: the runtime jumps to each timer).
+    async fn next_wake(rig: &Rig, within: Duration) -> Option<(u64, i64)> {
+        tokio::time::timeout(within, rig.wake.notified())
+            .await
+            .ok()?;
+        Some((rig.wake.take(), rig.clock.now_ms() - T0))
+    }
+
+    fn bit(gk: &str) -> u64 {
+        1 << partition::of_group(gk)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_wakes_its_partition_at_its_time() {
+        let rig = start();
+        rig.timers.arm("a", T0 + 500);
+        assert_eq!(
+            next_wake(&rig, Duration::from_secs(5)).await,
+            Some((bit("a"), 500))
+        );
+        rig.stop.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_earlier_deadline_armed_while_the_task_sleeps_fires_first() {
+        let rig = start();
+        rig.timers.arm("late", T0 + 10_000);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        rig.timers.arm("early", T0 + 100);
+        assert_eq!(
+            next_wake(&rig, Duration::from_secs(60)).await,
+            Some((bit("early"), 100))
+        );
+        assert_eq!(
+            rig.timers.len(),
+            2,
+            "both watched: the early one for its recheck"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_disarmed_group_wakes_nothing() {
+        let rig = start();
+        rig.timers.arm("a", T0 + 100);
+        rig.timers.disarm("a");
+        assert_eq!(rig.timers.len(), 0);
+        assert_eq!(next_wake(&rig, Duration::from_secs(3600)).await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_due_group_is_looked_at_once_more_then_left_to_the_servers_event() {
+        let rig = start();
+        rig.timers.arm("a", T0 + 100);
+        let first = next_wake(&rig, Duration::from_secs(5)).await;
+        assert_eq!(first, Some((bit("a"), 100)));
+        let again = next_wake(&rig, Duration::from_secs(5)).await;
+        assert_eq!(again, Some((bit("a"), 100 + RECHECK_MS)));
+        assert_eq!(next_wake(&rig, Duration::from_secs(3600)).await, None);
+        assert_eq!(rig.timers.len(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replaced_deadline_fires_at_the_new_time_only() {
+        let rig = start();
+        rig.timers.arm("a", T0 + 100);
+        rig.timers.arm("a", T0 + 5_000);
+        assert_eq!(rig.timers.len(), 1);
+        assert_eq!(
+            next_wake(&rig, Duration::from_secs(60)).await,
+            Some((bit("a"), 5_000))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_task_ends_when_stopped() {
+        let rig = Arc::new(Rig {
+            timers: Timers::default(),
+            clock: Clock::at(T0),
+            wake: Wake::default(),
+            stop: CancellationToken::new(),
+        });
+        rig.timers.arm("a", T0 + 60_000);
+        let r = rig.clone();
+        let task = tokio::spawn(async move { run(&r.timers, &r.clock, &r.wake, &r.stop).await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        rig.stop.cancel();
+        let ended = tokio::time::timeout(Duration::from_secs(1), task).await;
+        assert!(matches!(ended, Ok(Ok(()))), "stopped within 1 s: {ended:?}");
+        assert_eq!(rig.wake.take(), 0, "nothing was due");
     }
 }

@@ -11,25 +11,54 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::time::Instant;
 
-#[derive(Debug, Default)]
+/// Redis time as `offset_ms` plus the ms elapsed since `origin` on this process'
+/// monotonic clock (tokio's, so that tests with paused time move it): a step of the
+/// local wall clock does not move deadlines, and `instant_at` needs no wall clock.
+#[derive(Debug)]
 pub struct Clock {
+    origin: Instant,
     offset_ms: AtomicI64,
 }
 
+impl Default for Clock {
+    /// The local wall clock until the first [`Clock::sync`].
+    fn default() -> Self {
+        Clock::at(Utc::now().timestamp_millis())
+    }
+}
+
 impl Clock {
-    /// Measures the offset with one `TIME`.
+    /// A clock reading `now_ms` now (tests; before a sync).
+    pub fn at(now_ms: i64) -> Clock {
+        Clock {
+            origin: Instant::now(),
+            offset_ms: AtomicI64::new(now_ms),
+        }
+    }
+
+    fn elapsed_ms(&self) -> i64 {
+        i64::try_from(self.origin.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Measures the offset with one `TIME` (half the round trip is the error).
     pub async fn sync<C: redis::aio::ConnectionLike>(
         &self,
         conn: &mut C,
     ) -> redis::RedisResult<()> {
-        let offset_ms = offset_ms(conn).await?;
-        self.offset_ms.store(offset_ms, Ordering::Relaxed);
+        let t0 = self.elapsed_ms();
+        let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
+        let t1 = self.elapsed_ms();
+        let redis_ms = secs * 1000 + micros / 1000;
+        self.offset_ms
+            .store(redis_ms - (t0 + t1) / 2, Ordering::Relaxed);
         Ok(())
     }
 }
 
-/// The server's clock minus ours, in ms, from one `TIME`.
+/// The server's clock minus this machine's wall clock, in ms, from one `TIME` (to
+/// compare the clocks of a cluster's primaries).
 pub async fn offset_ms<C: redis::aio::ConnectionLike>(conn: &mut C) -> redis::RedisResult<i64> {
     let t0 = Utc::now().timestamp_micros();
     let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
@@ -41,16 +70,17 @@ pub async fn offset_ms<C: redis::aio::ConnectionLike>(conn: &mut C) -> redis::Re
 impl Clock {
     /// Redis time now, estimated, in ms since the epoch.
     pub fn now_ms(&self) -> i64 {
-        Utc::now().timestamp_millis() + self.offset_ms.load(Ordering::Relaxed)
+        self.offset_ms.load(Ordering::Relaxed) + self.elapsed_ms()
     }
 
     pub fn now(&self) -> DateTime<Utc> {
         crate::store::model::outcome::datetime(self.now_ms())
     }
 
-    /// The local instant at which Redis time reaches `ms`.
-    pub fn instant_at(&self, ms: i64) -> tokio::time::Instant {
-        let wait = u64::try_from(ms - self.now_ms()).unwrap_or(0);
-        tokio::time::Instant::now() + Duration::from_millis(wait)
+    /// The local instant at which Redis time reaches `ms` (now, if it has).
+    pub fn instant_at(&self, ms: i64) -> Instant {
+        let since_origin = ms - self.offset_ms.load(Ordering::Relaxed);
+        let at = self.origin + Duration::from_millis(u64::try_from(since_origin).unwrap_or(0));
+        at.max(Instant::now())
     }
 }
