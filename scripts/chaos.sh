@@ -55,12 +55,20 @@ load() {
   LOAD_PID=$!
 }
 
-# check LABEL PREFIX DB ACCOUNT [verify args]: waits for the drain, compares.
+# check LABEL PREFIX DB ACCOUNT ADDRS [verify args]: waits for the drain, compares.
+# During the drain a receiver of ACCOUNT (and of each further `--drain-bind
+# ID:PASSWORD`: every account of the prefix that may have queued receipts or
+# deliveries) is bound on ADDRS, the live nodes: the load unbinds once it has every
+# receipt, and a receipt already delivered by a node SIGKILLed before it recorded the
+# delivery becomes due again only when that node's lease ends (up to ~37 s after the
+# kill); smppd keeps it until a receiver binds (or its 1 h lifetime ends), so without
+# one it held the drain.
 check() {
-  local label="$1" prefix="$2" db="$3" account="$4"
-  shift 4
+  local label="$1" prefix="$2" db="$3" account="$4" addrs="$5"
+  shift 5
   "$bench_bin" verify --record "$out/$label.rec" --uri "$MONGO_URI" --database "$db" \
     --account "$account" --redis "127.0.0.1:$KV_PORT" --prefix "$prefix" --drain-timeout 180s \
+    --smpp "$addrs" --drain-bind "$account:chaos" \
     --label "$label" --json "$out/$label.verify.json" "$@" >"$out/$label.verify.txt" 2>&1 || true
   sed 's/^/    /' "$out/$label.verify.txt"
   if grep -q '"drained": *false' "$out/$label.verify.json" 2>/dev/null; then
@@ -108,7 +116,7 @@ fault_smppd_kill() {
   smppd_start "$n"
   meta "$l" fault "smppd SIGKILL x2, restarted (same node_id)"
   wait_load "$l"
-  check "$l" "$p" "$db" chaos
+  check "$l" "$p" "$db" chaos "127.0.0.1:${NODE_PORT[$n]}"
   smppd_kill "$n" TERM
 }
 
@@ -131,7 +139,7 @@ fault_forward_kill() {
   meta "$l" fault "A->B, smppd SIGKILL x2 mid-delivery, restarted"
   meta "$l" forwarded 1
   wait_load "$l"
-  check "$l" "$p" "$db" chaos
+  check "$l" "$p" "$db" chaos "127.0.0.1:${NODE_PORT[$n]}" --drain-bind chaos2:chaos
   smppd_kill "$n" TERM
 }
 
@@ -147,7 +155,7 @@ fault_two_nodes() {
   smppd_kill "$a" KILL
   meta "$l" fault "2 nodes, one SIGKILLed, not restarted"
   wait_load "$l"
-  check "$l" "$p" "$db" chaos
+  check "$l" "$p" "$db" chaos "127.0.0.1:${NODE_PORT[$b]}"
   smppd_kill "$b" TERM
 }
 
@@ -165,7 +173,7 @@ fault_redis_restart() {
   meta "$l" expect_temporary_errors 1
   meta "$l" expect_no_rebind 1
   wait_load "$l"
-  check "$l" "$p" "$db" chaos
+  check "$l" "$p" "$db" chaos "127.0.0.1:${NODE_PORT[$n]}"
   smppd_kill "$n" TERM
 }
 
@@ -194,8 +202,9 @@ fault_pubsub_kill() {
   meta "$l" pubsub_kills "$kills"
   LOAD_PID=$pid1 wait_load "$l"
   LOAD_PID=$pid2 wait_load "$lw"
-  check "$l" "$p" "$db" chaos
-  check "$lw" "$p" "$db" whole --expire-whole
+  # One prefix for both accounts: each drain waits for the other's receipts too.
+  check "$l" "$p" "$db" chaos "$addr" --drain-bind whole:chaos
+  check "$lw" "$p" "$db" whole "$addr" --drain-bind chaos:chaos --expire-whole
   smppd_kill "$n" TERM
 }
 
@@ -210,7 +219,7 @@ fault_mongo_stop() {
   kill -CONT "$MONGO_PID"
   meta "$l" fault "Mongo-protocol server SIGSTOPped 30 s"
   wait_load "$l"
-  check "$l" "$p" "$db" chaos
+  check "$l" "$p" "$db" chaos "127.0.0.1:${NODE_PORT[$n]}"
   smppd_kill "$n" TERM
 }
 
@@ -226,7 +235,7 @@ fault_silent_receiver() {
   meta "$l" fault "receiver leaves deliver_sm unanswered for 30 s"
   meta "$l" expect_ignored 1
   wait_load "$l"
-  check "$l" "$p" "$db" chaos
+  check "$l" "$p" "$db" chaos "127.0.0.1:${NODE_PORT[$n]}"
   kill "$sampler" 2>/dev/null || true
   wait_gone "$sampler"
   meta "$l" rss "$(awk 'NR==1 {first=$2} $2>max {max=$2} {last=$2} END {printf "smppd RSS %d -> max %d -> %d KiB", first, max, last}' "$rss")"
@@ -302,6 +311,10 @@ for label in labels:
     notes.append(
         f"stored-not-acked {v.get('stored_not_acked', 0)}, resent-stored-twice {v.get('resent_stored_twice', 0)}, "
         f"wrong state {v.get('wrong_state', 0)}, receipts twice {v.get('receipts_twice', 0)}"
+        + (f", kept for an unbound ESME and delivered during the drain {v['drain_delivered']}"
+           if v.get("drain_delivered") else "")
+        + (f", drain receivers failed: {'; '.join(v['drain_bind_errors'])}"
+           if v.get("drain_bind_errors") else "")
         + ("" if v.get("drained", True) else f", NOT DRAINED: {v.get('drain_left')}")
     )
     if m.get("rss"):

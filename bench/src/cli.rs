@@ -57,6 +57,19 @@ pub struct VerifyArgs {
     pub prefix: String,
     #[arg(long, default_value = "180s", value_parser = humantime::parse_duration)]
     pub drain_timeout: Duration,
+    /// During the drain, a receiver bound as `SYSTEM_ID:PASSWORD` (repeatable) on each
+    /// `--smpp` address, answering every deliver_sm/data_sm ESME_ROK. The load's
+    /// ESMEs unbind once they have every receipt, but smppd keeps a receipt it cannot
+    /// know was delivered (its process was killed between the deliver_sm_resp and
+    /// recording it) queued until a receiver of the account binds or the receipt's
+    /// lifetime ends: an ESME that binds again gets it again. Without one, such a
+    /// receipt held the drain for its whole lifetime.
+    #[arg(long = "drain-bind", value_parser = parse_credentials)]
+    pub drain_binds: Vec<(String, String)>,
+    /// smppd's SMPP addresses for the `--drain-bind` receivers (repeat or
+    /// comma-separate: the live nodes).
+    #[arg(long = "smpp", value_delimiter = ',')]
+    pub smpp: Vec<SocketAddr>,
     /// The account expires incomplete messages whole (`expiry_mode = "expire_whole"`):
     /// partial messages end EXPIRED with EXPIRED receipts, not PARTIAL.
     #[arg(long)]
@@ -436,6 +449,14 @@ pub fn parse_watch(s: &str) -> Result<(String, u32), String> {
         .ok_or_else(|| format!("watch {s:?}: expected NAME=PID"))?;
     let pid = u32::from_str(pid.trim()).map_err(|_| format!("watch {s:?}: PID not a number"))?;
     Ok((name.trim().to_string(), pid))
+}
+
+/// `SYSTEM_ID:PASSWORD` (the password may hold ':').
+pub fn parse_credentials(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((id, pw)) if !id.is_empty() => Ok((id.to_string(), pw.to_string())),
+        _ => Err(format!("{s:?}: expected SYSTEM_ID:PASSWORD")),
+    }
 }
 
 impl RunArgs {

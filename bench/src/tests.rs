@@ -364,3 +364,86 @@ fn record_lines_round_trip_through_verify() {
     assert_eq!(r.receipts["0000000100000000000A"], vec![2]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn verify_takes_drain_receivers() {
+    let v = vec![
+        "smppd-bench",
+        "verify",
+        "--record",
+        "x.rec",
+        "--smpp",
+        "127.0.0.1:1,127.0.0.1:2",
+        "--drain-bind",
+        "chaos:chaos",
+        "--drain-bind",
+        "b:pass:word",
+    ];
+    let Command::Verify(a) = Cli::try_parse_from(v).unwrap().command else {
+        panic!("not verify");
+    };
+    assert_eq!(a.smpp.len(), 2);
+    assert_eq!(
+        a.drain_binds,
+        vec![
+            ("chaos".into(), "chaos".into()),
+            ("b".into(), "pass:word".into())
+        ]
+    );
+    assert!(crate::cli::parse_credentials("chaos").is_err());
+    assert!(crate::cli::parse_credentials(":pw").is_err());
+}
+
+// What smppd kept for an ESME that unbound goes to the drain receiver, which answers
+// it and unbinds when the drain is over.
+#[tokio::test]
+async fn a_drain_receiver_answers_deliver_sm_and_unbinds_when_stopped() {
+    use futures::{SinkExt, StreamExt};
+    use smpp_protocol::codec::SmppCodec;
+    use smpp_protocol::{BindResp, DeliverSm};
+    use tokio_util::codec::Framed;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let smsc = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut f = Framed::new(tcp, SmppCodec::new());
+        let bind = f.next().await.unwrap().unwrap().unwrap();
+        let Body::BindReceiver(b) = &bind.body else {
+            panic!("not a bind_receiver: {bind:?}");
+        };
+        assert_eq!(
+            (b.system_id.to_string(), b.password.to_string()),
+            ("acme".into(), "pw".into())
+        );
+        let resp = Body::BindReceiverResp(Some(BindResp::default()));
+        f.send(Pdu::new(bind.sequence_number, resp)).await.unwrap();
+        f.send(Pdu::new(7, Body::DeliverSm(DeliverSm::default())))
+            .await
+            .unwrap();
+        let r = f.next().await.unwrap().unwrap().unwrap();
+        assert!(
+            matches!(r.body, Body::DeliverSmResp(_)) && r.command_status.is_ok(),
+            "{r:?}"
+        );
+        assert_eq!(r.sequence_number, 7);
+        let unbind = f.next().await.unwrap().unwrap().unwrap();
+        assert!(matches!(unbind.body, Body::Unbind), "{unbind:?}");
+        f.send(Pdu::new(unbind.sequence_number, Body::UnbindResp))
+            .await
+            .unwrap();
+    });
+    let rx = crate::verify::DrainReceivers::start(&[addr], &[("acme".into(), "pw".into())]);
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while rx.delivered() < 1 {
+        assert!(
+            std::time::Instant::now() < until,
+            "no deliver_sm answered within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (delivered, errors) = rx.stop().await;
+    assert_eq!(delivered, 1);
+    assert!(errors.is_empty(), "{errors:?}");
+    smsc.await.unwrap();
+}

@@ -23,15 +23,27 @@
 //!   has a receipt, with the message_state of its outcome. Receipts received twice
 //!   (sent again after a lost deliver_sm_resp) are reported, not failed: SMPP
 //!   delivers at least once.
+//! * **drained**: smppd has nothing left in Redis (deadlines, outbox, accounts with
+//!   queued receipts) within `--drain-timeout`. The load's ESMEs have unbound by
+//!   then, so `--drain-bind` receivers stand in for them: a receipt whose delivery
+//!   smppd could not record (its process SIGKILLed after the deliver_sm_resp) stays
+//!   queued until a receiver binds, and goes to them (counted, allowed: a copy).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use futures::TryStreamExt;
+use futures::{SinkExt, StreamExt, TryStreamExt};
 use mongodb::bson::{doc, Document};
+use smpp_protocol::codec::SmppCodec;
+use smpp_protocol::{Body, MessageIdResp, Pdu};
+use tokio::net::TcpStream;
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::VerifyArgs;
 use crate::record::Why;
@@ -173,6 +185,11 @@ pub struct VerifyReport {
     /// Redis had nothing left to do when compared (or no --redis given: true).
     pub drained: bool,
     pub drain_left: String,
+    /// deliver_sm/data_sm the `--drain-bind` receivers got: what smppd still held for
+    /// an ESME that had unbound (allowed: delivery is at least once).
+    pub drain_delivered: u64,
+    /// `--drain-bind` receivers that could not bind or lost their bind.
+    pub drain_bind_errors: Vec<String>,
     /// A few examples of each problem, for the log.
     pub examples: Vec<String>,
     pub ok: bool,
@@ -369,15 +386,134 @@ async fn wait_drained(
     }
 }
 
+/// The `--drain-bind` receivers, bound while verify waits for the drain.
+pub(crate) struct DrainReceivers {
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<Result<(), String>>>,
+    delivered: Arc<AtomicU64>,
+}
+
+impl DrainReceivers {
+    /// Binds a receiver per account on each address; a bind that fails is reported
+    /// by [`DrainReceivers::stop`].
+    pub(crate) fn start(
+        addrs: &[std::net::SocketAddr],
+        binds: &[(String, String)],
+    ) -> DrainReceivers {
+        let stop = CancellationToken::new();
+        let delivered = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for addr in addrs {
+            for (id, pw) in binds {
+                let (addr, id, pw) = (*addr, id.clone(), pw.clone());
+                let (stop, delivered) = (stop.clone(), delivered.clone());
+                tasks.push(tokio::spawn(async move {
+                    let f =
+                        crate::session::bind(addr, &id, &pw, crate::session::BindKind::Receiver)
+                            .await
+                            .map_err(|e| format!("{id}@{addr}: {e:#}"))?;
+                    answer_until(f, stop, delivered)
+                        .await
+                        .map_err(|e| format!("{id}@{addr}: {e:#}"))
+                }));
+            }
+        }
+        DrainReceivers {
+            stop,
+            tasks,
+            delivered,
+        }
+    }
+
+    /// deliver_sm/data_sm received so far.
+    #[cfg(test)]
+    pub(crate) fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Unbinds them: what they received, and their errors.
+    pub(crate) async fn stop(self) -> (u64, Vec<String>) {
+        self.stop.cancel();
+        let mut errors = Vec::new();
+        for t in self.tasks {
+            match t.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => errors.push(e),
+                Err(e) => errors.push(format!("receiver task: {e}")),
+            }
+        }
+        (self.delivered.load(Ordering::Relaxed), errors)
+    }
+}
+
+/// Answers deliver_sm, data_sm and enquire_link ESME_ROK until `stop`, then unbinds
+/// (answering what still comes until the unbind_resp, 5 s at most).
+async fn answer_until(
+    mut f: Framed<TcpStream, SmppCodec>,
+    stop: CancellationToken,
+    delivered: Arc<AtomicU64>,
+) -> anyhow::Result<()> {
+    let mut unbind_by = None;
+    loop {
+        let next = match unbind_by {
+            None => tokio::select! {
+                p = f.next() => p,
+                _ = stop.cancelled() => {
+                    f.send(Pdu::new(2, Body::Unbind)).await?;
+                    unbind_by = Some(tokio::time::Instant::now() + Duration::from_secs(5));
+                    continue;
+                }
+            },
+            Some(by) => match tokio::time::timeout_at(by, f.next()).await {
+                Ok(p) => p,
+                Err(_) => bail!("no unbind_resp within 5 s"),
+            },
+        };
+        let pdu = match next {
+            Some(Ok(Ok(p))) => p,
+            Some(Ok(Err(e))) => bail!("undecodable PDU: {e}"),
+            Some(Err(e)) => bail!("read: {e}"),
+            None if unbind_by.is_some() => return Ok(()),
+            None => bail!("closed by the server"),
+        };
+        let seq = pdu.sequence_number;
+        let resp = match pdu.body {
+            Body::DeliverSm(_) => {
+                delivered.fetch_add(1, Ordering::Relaxed);
+                Body::DeliverSmResp(Some(MessageIdResp::default()))
+            }
+            Body::DataSm(_) => {
+                delivered.fetch_add(1, Ordering::Relaxed);
+                Body::DataSmResp(Some(MessageIdResp::default()))
+            }
+            Body::EnquireLink => Body::EnquireLinkResp,
+            Body::Unbind => {
+                f.send(Pdu::new(seq, Body::UnbindResp)).await?;
+                return if unbind_by.is_some() {
+                    Ok(())
+                } else {
+                    bail!("unbound by the server")
+                };
+            }
+            Body::UnbindResp => return Ok(()),
+            _ => continue,
+        };
+        f.send(Pdu::new(seq, resp)).await?;
+    }
+}
+
 pub async fn verify(args: VerifyArgs) -> anyhow::Result<VerifyReport> {
     let mut rec = Records::default();
     for p in &args.records {
         rec.read(p)?;
     }
+    let receivers = DrainReceivers::start(&args.smpp, &args.drain_binds);
     let left = match args.redis {
-        Some(a) => wait_drained(a, &args.prefix, args.drain_timeout).await?,
-        None => None,
+        Some(a) => wait_drained(a, &args.prefix, args.drain_timeout).await,
+        None => Ok(None),
     };
+    let (drain_delivered, drain_bind_errors) = receivers.stop().await;
+    let left = left?;
     // Reading millions of outcomes keeps a single-threaded Mongo-protocol server busy
     // for minutes: its heartbeats must not time out meanwhile, or the driver interrupts
     // the read ("server monitor timeout").
@@ -410,6 +546,8 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<VerifyReport> {
         .map(Outcome::from_doc)
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut r = compare(&args.label, &rec, &docs, args.expire_whole);
+    r.drain_delivered = drain_delivered;
+    r.drain_bind_errors = drain_bind_errors;
     if let Some(l) = left {
         r.drained = false;
         r.drain_left = l;
@@ -459,6 +597,18 @@ impl VerifyReport {
                 } else {
                     format!("NO: {}", self.drain_left)
                 },
+            ),
+            (
+                "drain receivers".into(),
+                format!(
+                    "{} deliver_sm kept for an unbound ESME{}",
+                    self.drain_delivered,
+                    if self.drain_bind_errors.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; errors: {}", self.drain_bind_errors.join("; "))
+                    }
+                ),
             ),
             (
                 "verdict".into(),

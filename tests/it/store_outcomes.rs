@@ -208,6 +208,93 @@ both!(
     }
 );
 
+// A receipt whose send the node never recorded as done (it stopped with the send in
+// flight; after a SIGKILL the ESME may well have it) stays leased to that node until
+// its hold ends, then waits — its account in P:racc — for a receiver, which the next
+// node does not have: no send, no drop before its lifetime. Once a receiver binds it
+// goes out and the account leaves P:racc with it. (scripts/chaos.sh counted such a
+// receipt as "not drained" when the load had unbound before the hold ended.)
+both!(
+    standalone a_receipt_left_in_flight_waits_in_racc_until_a_receiver_binds,
+    |kind: RedisKind| async move {
+        let env = Env::start(kind);
+        let mut settings = env.settings("inflight");
+        // A hold of 6 s (lease + HOLD_MARGIN_MS), not 65.
+        settings.receipt_lease = Duration::from_secs(1);
+        let stuck = TestSink::telling(true);
+        stuck.stall();
+        let a = Running::start(settings.clone(), stuck.clone()).await;
+        let id = a
+            .store
+            .submit(request("hana", None, 0, b"in flight", 1, ""))
+            .await
+            .unwrap()
+            .message_id;
+        let s = stuck.clone();
+        wait_for("the send in flight", T, || {
+            let s = s.clone();
+            async move { s.attempts.load(std::sync::atomic::Ordering::SeqCst) >= 1 }
+        })
+        .await;
+        a.stop().await;
+
+        let p = smppd::store::partition::of_message_id(&id).unwrap();
+        let pre = smppd::store::partition::prefix("inflight:", p);
+        let (racc, queue) = (format!("{pre}racc"), format!("{pre}r:hana"));
+        let score = |r: &crate::support::servers::RedisServer| {
+            r.command_resp(&["ZSCORE", &queue, &id])
+                .and_then(|v| v.as_str())
+                .and_then(|v| v.parse::<f64>().ok())
+        };
+        let held_until = score(&env.redis).expect("the receipt is queued, leased") as i64;
+        let now_ms = |r: &crate::support::servers::RedisServer| {
+            let t = r.command_resp(&["TIME"]).unwrap();
+            let t: Vec<i64> = t.items().iter().map(|v| v.as_str().unwrap().parse().unwrap()).collect();
+            t[0] * 1000 + t[1] / 1000
+        };
+        assert!(held_until > now_ms(&env.redis), "still leased to the stopped node");
+
+        // The next node has no receiver of hana.
+        let sink = TestSink::telling(false);
+        let b = Running::start(settings, sink.clone()).await;
+        let r = &env.redis;
+        // The hold has ended (a second more for a worker that would take it): nothing
+        // takes it without a receiver.
+        wait_for("the stopped node's hold to end", T, async || {
+            now_ms(r) > held_until + 1000
+        })
+        .await;
+        assert_eq!(sink.attempts.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(score(r), Some(held_until as f64), "not taken");
+        assert_eq!(
+            r.command_resp(&["SISMEMBER", &racc, "hana"]).and_then(|v| v.as_int()),
+            Some(1)
+        );
+
+        sink.bind("hana");
+        let s = sink.clone();
+        wait_for("the receipt after the bind", T, || {
+            let s = s.clone();
+            async move { s.count() >= 1 }
+        })
+        .await;
+        assert_eq!(sink.receipts()[0].receipted_message_id, id);
+        wait_for("the queue and its P:racc entry gone", T, async || {
+            let left = (
+                r.command_resp(&["SCARD", &racc]).and_then(|v| v.as_int()),
+                r.command_resp(&["EXISTS", &queue]).and_then(|v| v.as_int()),
+            );
+            if left == (Some(0), Some(0)) {
+                Ok(())
+            } else {
+                Err(format!("racc, queue: {left:?}"))
+            }
+        })
+        .await;
+        b.stop().await;
+    }
+);
+
 both!(
     standalone receipts_survive_a_restart_and_are_dropped_after_their_lifetime,
     |kind: RedisKind| async move {
