@@ -238,8 +238,8 @@ both!(
         .await;
         a.stop().await;
 
-        let p = smppd::store::partition::of_message_id(&id).unwrap();
-        let pre = smppd::store::partition::prefix("inflight:", p);
+        let p = smppd::store::redis::partition::of_message_id(&id).unwrap();
+        let pre = smppd::store::redis::partition::prefix("inflight:", p);
         let (racc, queue) = (format!("{pre}racc"), format!("{pre}r:hana"));
         let score = |r: &crate::support::servers::RedisServer| {
             r.command_resp(&["ZSCORE", &queue, &id])
