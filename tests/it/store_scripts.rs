@@ -453,7 +453,7 @@ both!(
 
         // Leased once, for 30 s, to this node and epoch 2.
         let l = fx.s.lease(&mut fx.conn, p, 10, 30_000, 2).await.unwrap();
-        assert_eq!(l.gids, [mid.clone()]);
+        assert_eq!(l.gids, [mid.as_str()]);
         let till = l.next_due_ms.unwrap();
         assert!(till >= now + 30_000, "{till} vs {now}");
         let d = fx.key(p, &format!("d:{mid}"));
@@ -481,7 +481,7 @@ both!(
         assert_eq!(fx.s.reclaim(&mut fx.conn, p, 2).await.unwrap(), 0);
         assert_eq!(fx.s.reclaim(&mut fx.conn, p, 3).await.unwrap(), 1);
         let l = fx.s.lease(&mut fx.conn, p, 10, 30_000, 3).await.unwrap();
-        assert_eq!(l.gids, [mid.clone()]);
+        assert_eq!(l.gids, [mid.as_str()]);
 
         // FINALIZE leaves nothing: no group, no outbox entry, no usage. A second call
         // (another node finalizing the same group) changes nothing: the usage does
@@ -534,7 +534,7 @@ both!(
             .release(&mut fx.conn, 60_000, &[rel(receipts("a"))])
             .await
             .unwrap();
-        assert_eq!(r.gids, [gid.clone()]);
+        assert_eq!(r.gids, [gid.as_str()]);
         let (q, qd) = (fx.key(p, "r:eve"), fx.key(p, "rd:eve"));
         for i in &ids {
             // Due now (not leased: no receiver here).
@@ -588,7 +588,7 @@ both!(
             )
             .await
             .unwrap();
-        assert_eq!(r.gids, [ids2[0].clone()]);
+        assert_eq!(r.gids, [ids2[0].as_str()]);
         assert_eq!(
             fx.zscore(&fx.key(p2, "r:eve"), &ids2[0]).await,
             Some(r.now_ms + 60_000)
