@@ -50,4 +50,5 @@ mod store_expiry;
 mod store_layout;
 mod store_outcomes;
 mod store_redis_tls;
+mod store_scripts;
 mod store_servers;

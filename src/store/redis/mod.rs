@@ -8,6 +8,9 @@ pub(crate) mod clock;
 pub mod connection;
 pub mod layout;
 pub mod partition;
-pub(crate) mod scripts;
+/// Public only for the contract tests (`tests/it/store_scripts.rs`), which call each
+/// script's typed function directly; not an API.
+#[doc(hidden)]
+pub mod scripts;
 pub(crate) mod topology;
 pub(crate) mod value;

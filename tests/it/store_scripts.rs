@@ -1,0 +1,984 @@
+//! The contract of each Lua script, through its typed function
+//! (`smppd::store::redis::scripts`) against real Redis 7.0 and Valkey 9: the reply
+//! variant a call answers and the keys it leaves. No store runs: each test drives the
+//! scripts alone on its own server, and where time must pass (a deadline, a hold) it
+//! writes the score that time passing would leave, then calls the script.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use smppd::service::{ConcatScheme, Rate, SubmitRequest};
+use smppd::store::model::{address_key, group_key, FinishKind, GroupMeta, StoredSegment};
+use smppd::store::redis::connection::Conn;
+use smppd::store::redis::partition;
+use smppd::store::redis::scripts::delivery::DeliveryEnd;
+use smppd::store::redis::scripts::ops::{
+    CancelFilter, CancelReply, Owner, QueryReply, ReplaceReply, Replacement,
+};
+use smppd::store::redis::scripts::outbox::FinalizeRecord;
+use smppd::store::redis::scripts::receipts::{HeldEntry, ReleaseRecord};
+use smppd::store::redis::scripts::submit::{
+    Limit, SubmitHeader, SubmitKind, SubmitRecord, SubmitReply,
+};
+use smppd::store::redis::scripts::{ReceiptEntry, Scripts};
+use smppd::store::StoreSettings;
+
+use crate::support::backend::both;
+use crate::support::harness::{addr, partition_of, refs_in_one_partition, request};
+use crate::support::servers::{RedisKind, RedisServer};
+
+const NODE: &str = "node-a";
+const HOUR_MS: i64 = 3_600_000;
+
+/// One server, the scripts loaded on it, and a connection to read what they leave.
+struct Fx {
+    _redis: RedisServer,
+    conn: Conn,
+    s: Scripts,
+    prefix: String,
+}
+
+impl Fx {
+    async fn start(kind: RedisKind, name: &str) -> Fx {
+        let redis = RedisServer::start(kind);
+        let prefix = format!("{name}:");
+        let settings = StoreSettings::new(redis.url(), "mongodb://unused");
+        let mut conn = Conn::connect(&settings).await.unwrap();
+        // As `Store::connect` detects it: Valkey 9 has hash-field expiration.
+        let s = Scripts::new(&prefix, NODE, kind == RedisKind::Valkey9);
+        s.load(&mut conn).await.unwrap();
+        Fx {
+            _redis: redis,
+            conn,
+            s,
+            prefix,
+        }
+    }
+
+    /// Partition `p`'s key `rest` (`P{tag}:rest`).
+    fn key(&self, p: usize, rest: &str) -> String {
+        format!("{}{rest}", partition::prefix(&self.prefix, p))
+    }
+
+    async fn now_ms(&mut self) -> i64 {
+        let (s, us): (i64, i64) = redis::cmd("TIME")
+            .query_async(&mut self.conn)
+            .await
+            .unwrap();
+        s * 1000 + us / 1000
+    }
+
+    async fn submit(&mut self, header: SubmitHeader, records: &[SubmitRecord]) -> Vec<SubmitReply> {
+        self.s
+            .submit(&mut self.conn, header, records)
+            .await
+            .unwrap()
+    }
+
+    async fn exists(&mut self, key: &str) -> bool {
+        self.conn.exists(key).await.unwrap()
+    }
+
+    async fn zscore(&mut self, key: &str, member: &str) -> Option<i64> {
+        let s: Option<f64> = self.conn.zscore(key, member).await.unwrap();
+        s.map(|s| s as i64)
+    }
+
+    async fn zcard(&mut self, key: &str) -> u64 {
+        self.conn.zcard(key).await.unwrap()
+    }
+
+    async fn hget(&mut self, key: &str, field: &str) -> Option<String> {
+        self.conn.hget(key, field).await.unwrap()
+    }
+
+    async fn is_member(&mut self, key: &str, member: &str) -> bool {
+        self.conn.sismember(key, member).await.unwrap()
+    }
+
+    /// Every key of this test's store.
+    async fn keys(&mut self) -> BTreeSet<String> {
+        let pattern = format!("{}*", self.prefix);
+        self.conn.keys(pattern).await.unwrap()
+    }
+}
+
+/// No store-wide limit in the way; receipts held for a minute.
+const OPEN: SubmitHeader = SubmitHeader {
+    max_pending: 1_000_000,
+    hold_ms: 60_000,
+    max_pending_bytes: 1 << 30,
+};
+
+/// Message id `n` of partition `p` (the hex form: 2 digits of partition).
+fn id(p: usize, n: u64) -> String {
+    format!("{p:02x}{n:020x}")
+}
+
+fn entry(account: &str, id: &str, payload: &str) -> ReceiptEntry {
+    ReceiptEntry {
+        account: account.into(),
+        id: id.into(),
+        payload: payload.into(),
+    }
+}
+
+/// A segment of `req` as the store submits it; `part` its partition, `id` its new id.
+fn record(
+    req: &SubmitRequest,
+    part: usize,
+    id: &str,
+    deadline_ms: i64,
+    kind: SubmitKind,
+) -> SubmitRecord {
+    SubmitRecord {
+        part,
+        gk: group_key(&GroupMeta::of(req)),
+        seq: req.concat.map_or(1, |c| c.seq),
+        total: req.concat.map_or(1, |c| c.total),
+        message_id: id.into(),
+        deadline_ms,
+        service_type: req.service_type.clone(),
+        record_tail: StoredSegment::from_request(req).record_tail(),
+        account: req.policy.system_id.clone(),
+        limits: req.policy.limits,
+        forward_to: None,
+        forward_reassembled: false,
+        schedule_ms: None,
+        sim: None,
+        protocol_id: 0,
+        priority: 0,
+        kind,
+    }
+}
+
+/// A segment of a multi-part message kept by the store (deliver_partial, no
+/// notification).
+fn part() -> SubmitKind {
+    SubmitKind::Part {
+        expiry_code: "p",
+        notify: None,
+    }
+}
+
+/// Segment `seq` of 2 of `account`'s message `reference`.
+fn seg(account: &str, reference: u16, seq: u8) -> SubmitRequest {
+    request(
+        account,
+        Some((ConcatScheme::Udh16, reference, 2, seq)),
+        0,
+        b"part",
+        1,
+        "",
+    )
+}
+
+fn tail_len(req: &SubmitRequest) -> usize {
+    StoredSegment::from_request(req).record_tail().len()
+}
+
+/// Submits both segments of `account`'s message `reference` (ids 1 and 2 of its
+/// partition, plus `n`); returns the partition and the two ids. The message is
+/// complete: finished, in the outbox and `P:fresh`.
+async fn complete_message(
+    fx: &mut Fx,
+    account: &str,
+    reference: u16,
+    n: u64,
+) -> (usize, [String; 2]) {
+    let (s1, s2) = (seg(account, reference, 1), seg(account, reference, 2));
+    let p = partition_of(&s1);
+    let ids = [id(p, n + 1), id(p, n + 2)];
+    let dl = fx.now_ms().await + HOUR_MS;
+    let r = fx
+        .submit(OPEN, &[record(&s1, p, &ids[0], dl, part())])
+        .await;
+    assert!(matches!(r[..], [SubmitReply::Stored { .. }]), "{r:?}");
+    let r = fx
+        .submit(OPEN, &[record(&s2, p, &ids[1], dl, part())])
+        .await;
+    assert!(matches!(r[..], [SubmitReply::Completed(_)]), "{r:?}");
+    (p, ids)
+}
+
+both!(
+    standalone submit_answers_stored_duplicate_completed_and_single,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "submit").await;
+        let now = fx.now_ms().await;
+        let dl = now + HOUR_MS;
+        let (s1, s2) = (seg("alice", 7, 1), seg("alice", 7, 2));
+        let p = partition_of(&s1);
+        let gk = group_key(&GroupMeta::of(&s1));
+        let (id1, id2) = (id(p, 1), id(p, 2));
+
+        let r = fx.submit(OPEN, &[record(&s1, p, &id1, dl, part())]).await;
+        assert!(
+            matches!(r[..], [SubmitReply::Stored { held_until: None }]),
+            "{r:?}"
+        );
+        assert!(fx.exists(&fx.key(p, &format!("g:{gk}"))).await);
+        assert_eq!(fx.zscore(&fx.key(p, "deadlines"), &gk).await, Some(dl));
+
+        // The same segment again (a resend): the first one's id, nothing stored.
+        let resent = id(p, 3);
+        let r = fx.submit(OPEN, &[record(&s1, p, &resent, dl, part())]).await;
+        match &r[..] {
+            [SubmitReply::Duplicate { message_id }] => assert_eq!(message_id, &id1),
+            other => panic!("{other:?}"),
+        }
+        assert!(!fx.exists(&fx.key(p, &format!("m:{resent}"))).await);
+
+        // The last segment: the message finishes, its data comes back.
+        let r = fx.submit(OPEN, &[record(&s2, p, &id2, dl, part())]).await;
+        let [SubmitReply::Completed(raw)] = &r[..] else {
+            panic!("{r:?}")
+        };
+        assert_eq!(raw.gid, id1);
+        let g = raw.clone().parse().unwrap();
+        assert_eq!(g.kind, FinishKind::Complete);
+        let ids: Vec<&str> = g.segments.iter().map(|s| s.message_id.as_str()).collect();
+        assert_eq!(ids, [id1.as_str(), id2.as_str()]);
+        assert!(!fx.exists(&fx.key(p, &format!("g:{gk}"))).await);
+        let d = fx.key(p, &format!("d:{id1}"));
+        assert_eq!(fx.hget(&d, "state").await.as_deref(), Some("complete"));
+        assert!(fx.zscore(&fx.key(p, "outbox"), &id1).await.is_some());
+        assert!(fx.zscore(&fx.key(p, "fresh"), &id1).await.is_some());
+        assert_eq!(fx.zscore(&fx.key(p, "deadlines"), &gk).await, None);
+
+        // A single-part message: finished on arrival, its receipt queued held, not
+        // in P:fresh (nothing left to release).
+        let single = request("alice", None, 0, b"hi", 1, "");
+        let q = (p + 1) % partition::COUNT;
+        let sid = id(q, 1);
+        let kind = SubmitKind::Single {
+            at_ms: now,
+            receipt: Some(entry("alice", &sid, "receipt")),
+        };
+        let r = fx.submit(OPEN, &[record(&single, q, &sid, dl, kind)]).await;
+        let [SubmitReply::Single {
+            held_until: Some(held),
+        }] = r[..]
+        else {
+            panic!("{r:?}")
+        };
+        assert!(held >= now + OPEN.hold_ms, "{held} vs {now}");
+        assert_eq!(fx.zscore(&fx.key(q, "r:alice"), &sid).await, Some(held));
+        let d = fx.key(q, &format!("d:{sid}"));
+        assert_eq!(fx.hget(&d, "state").await.as_deref(), Some("complete"));
+        assert!(fx.zscore(&fx.key(q, "outbox"), &sid).await.is_some());
+        assert_eq!(fx.zscore(&fx.key(q, "fresh"), &sid).await, None);
+        assert_eq!(
+            fx.hget(&fx.key(q, "usage"), "n:alice").await.as_deref(),
+            Some("1")
+        );
+    }
+);
+
+both!(
+    standalone submit_refuses_at_each_limit_and_after_the_deadline,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "limits").await;
+        let now = fx.now_ms().await;
+        let dl = now + HOUR_MS;
+        let msg = request("bea", None, 0, b"hi", 0, "");
+        let single = || SubmitKind::Single {
+            at_ms: now,
+            receipt: None,
+        };
+        let with = |p: usize, n: u64, f: &dyn Fn(&mut SubmitRecord)| {
+            let mut r = record(&msg, p, &id(p, n), dl, single());
+            f(&mut r);
+            r
+        };
+        let refused = |r: &[SubmitReply]| match r {
+            [SubmitReply::Full(l)] => Some(*l),
+            [SubmitReply::Expired] => None,
+            other => panic!("{other:?}"),
+        };
+
+        // The store's max_pending (a partition's share: 1), counted within one call:
+        // each record is admitted as if it were alone, in order.
+        let tight = SubmitHeader {
+            max_pending: 1,
+            ..OPEN
+        };
+        let r = fx
+            .submit(tight, &[with(1, 1, &|_| {}), with(1, 2, &|_| {})])
+            .await;
+        assert!(
+            matches!(r[..], [SubmitReply::Single { .. }, SubmitReply::Full(Limit::Store)]),
+            "{r:?}"
+        );
+        assert!(!fx.exists(&fx.key(1, &format!("d:{}", id(1, 2)))).await);
+        assert_eq!(
+            fx.hget(&fx.key(1, "usage"), "n").await.as_deref(),
+            Some("1")
+        );
+
+        // The store's octets, the account's messages and octets.
+        let tiny = SubmitHeader {
+            max_pending_bytes: 1,
+            ..OPEN
+        };
+        let r = fx.submit(tiny, &[with(2, 1, &|_| {})]).await;
+        assert_eq!(refused(&r), Some(Limit::StoreBytes));
+        let r = fx
+            .submit(
+                OPEN,
+                &[
+                    with(3, 1, &|r| r.limits.max_pending = 1),
+                    with(3, 2, &|r| r.limits.max_pending = 1),
+                ],
+            )
+            .await;
+        assert_eq!(refused(&r[1..]), Some(Limit::Account), "{r:?}");
+        let r = fx
+            .submit(OPEN, &[with(4, 1, &|r| r.limits.max_pending_bytes = 1)])
+            .await;
+        assert_eq!(refused(&r), Some(Limit::AccountBytes));
+
+        // The account's queued receipts: one queued (held) fills its share of 1.
+        let owed = |r: &mut SubmitRecord| {
+            r.limits.max_queued_receipts = 1;
+            r.kind = SubmitKind::Single {
+                at_ms: now,
+                receipt: Some(entry("bea", &r.message_id, "receipt")),
+            };
+        };
+        let r = fx.submit(OPEN, &[with(5, 1, &owed)]).await;
+        assert!(matches!(r[..], [SubmitReply::Single { .. }]), "{r:?}");
+        let r = fx.submit(OPEN, &[with(5, 2, &owed)]).await;
+        assert_eq!(refused(&r), Some(Limit::Receipts));
+        assert_eq!(fx.zcard(&fx.key(5, "r:bea")).await, 1);
+
+        // A deadline already passed by Redis time.
+        let mut late = with(6, 1, &|_| {});
+        late.deadline_ms = now - 1;
+        let r = fx.submit(OPEN, &[late]).await;
+        assert_eq!(refused(&r), None);
+
+        // Nothing of a refused record is left: partitions 2, 4 and 6 hold no key.
+        let keys = fx.keys().await;
+        for p in [2, 4, 6] {
+            let prefix = partition::prefix(&fx.prefix, p);
+            assert!(!keys.iter().any(|k| k.starts_with(&prefix)), "{keys:?}");
+        }
+    }
+);
+
+both!(
+    standalone claim_due_claims_a_due_group_once_and_leaves_an_undue_one,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "claim").await;
+        let now = fx.now_ms().await;
+        let refs = refs_in_one_partition(2, |r| seg("cat", r, 1));
+        let (due, undue) = (seg("cat", refs[0], 1), seg("cat", refs[1], 1));
+        let p = partition_of(&due);
+        let (gk_due, gk_undue) = (
+            group_key(&GroupMeta::of(&due)),
+            group_key(&GroupMeta::of(&undue)),
+        );
+        let (id_due, id_undue) = (id(p, 1), id(p, 2));
+        let r = fx
+            .submit(
+                OPEN,
+                &[
+                    record(&due, p, &id_due, now + HOUR_MS, part()),
+                    record(&undue, p, &id_undue, now + HOUR_MS, part()),
+                ],
+            )
+            .await;
+        assert!(
+            matches!(r[..], [SubmitReply::Stored { .. }, SubmitReply::Stored { .. }]),
+            "{r:?}"
+        );
+        // An hour passes for the first: its deadline is a second ago.
+        let past = now - 1000;
+        let _: () = fx
+            .conn
+            .zadd(fx.key(p, "deadlines"), &gk_due, past)
+            .await
+            .unwrap();
+        let _: () = fx
+            .conn
+            .hset(fx.key(p, &format!("g:{gk_due}")), "dl", past)
+            .await
+            .unwrap();
+
+        let c = fx.s.claim_due(&mut fx.conn, p, 100, 0).await.unwrap();
+        assert_eq!(c.listed, 1);
+        assert_eq!(c.groups.len(), 1);
+        assert_eq!(c.groups[0].gid, id_due);
+        assert!(c.lateness_ms[0] >= 1000, "{:?}", c.lateness_ms);
+        let g = c.groups[0].clone().parse().unwrap();
+        assert_eq!(g.kind, FinishKind::Expired);
+        assert_eq!(g.missing(), [2]);
+        assert!(!fx.exists(&fx.key(p, &format!("g:{gk_due}"))).await);
+        let d = fx.key(p, &format!("d:{id_due}"));
+        assert_eq!(fx.hget(&d, "state").await.as_deref(), Some("expired"));
+        assert!(fx.zscore(&fx.key(p, "outbox"), &id_due).await.is_some());
+        assert!(fx.zscore(&fx.key(p, "fresh"), &id_due).await.is_some());
+        assert_eq!(fx.zscore(&fx.key(p, "deadlines"), &gk_due).await, None);
+        // The undue one is untouched.
+        assert!(fx.exists(&fx.key(p, &format!("g:{gk_undue}"))).await);
+        assert_eq!(
+            fx.zscore(&fx.key(p, "deadlines"), &gk_undue).await,
+            Some(now + HOUR_MS)
+        );
+
+        // Claimed once: a second pass finds nothing due.
+        let c = fx.s.claim_due(&mut fx.conn, p, 100, 0).await.unwrap();
+        assert_eq!((c.listed, c.groups.len()), (0, 0));
+    }
+);
+
+both!(
+    standalone lease_read_groups_reclaim_and_finalize_a_single_part_message,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "outbox").await;
+        let now = fx.now_ms().await;
+        let msg = request("dan", None, 0, b"hello", 0, "");
+        let p = 9;
+        let mid = id(p, 1);
+        let kind = SubmitKind::Single {
+            at_ms: now,
+            receipt: None,
+        };
+        let r = fx
+            .submit(OPEN, &[record(&msg, p, &mid, now + HOUR_MS, kind)])
+            .await;
+        assert!(matches!(r[..], [SubmitReply::Single { .. }]), "{r:?}");
+
+        // Leased once, for 30 s, to this node and epoch 2.
+        let l = fx.s.lease(&mut fx.conn, p, 10, 30_000, 2).await.unwrap();
+        assert_eq!(l.gids, [mid.as_str()]);
+        let till = l.next_due_ms.unwrap();
+        assert!(till >= now + 30_000, "{till} vs {now}");
+        let d = fx.key(p, &format!("d:{mid}"));
+        assert_eq!(fx.hget(&d, "ln").await.as_deref(), Some(NODE));
+        assert_eq!(fx.hget(&d, "le").await.as_deref(), Some("2"));
+        let l = fx.s.lease(&mut fx.conn, p, 10, 30_000, 2).await.unwrap();
+        assert!(l.gids.is_empty());
+        assert_eq!(l.next_due_ms, Some(till));
+
+        // Read back: the group, and None for one that is not there.
+        let gone = id(p, 2);
+        let read = fx
+            .s
+            .read_groups(&mut fx.conn, p, &[mid.clone(), gone])
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 2);
+        assert!(read[1].is_none());
+        let g = read[0].clone().unwrap().parse().unwrap();
+        assert_eq!(g.kind, FinishKind::Complete);
+        assert_eq!(g.segments.len(), 1);
+        assert_eq!(g.segments[0].message_id, mid);
+
+        // Its own epoch reclaims nothing; a later process of this node takes it back.
+        assert_eq!(fx.s.reclaim(&mut fx.conn, p, 2).await.unwrap(), 0);
+        assert_eq!(fx.s.reclaim(&mut fx.conn, p, 3).await.unwrap(), 1);
+        let l = fx.s.lease(&mut fx.conn, p, 10, 30_000, 3).await.unwrap();
+        assert_eq!(l.gids, [mid.as_str()]);
+
+        // FINALIZE leaves nothing: no group, no outbox entry, no usage. A second call
+        // (another node finalizing the same group) changes nothing: the usage does
+        // not go below zero.
+        let fin = || FinalizeRecord {
+            part: p,
+            gid: mid.clone(),
+            account: "dan".into(),
+            octets: tail_len(&msg),
+            receipts: None,
+            segment_ids: Vec::new(),
+        };
+        fx.s.finalize(&mut fx.conn, &[fin()]).await.unwrap();
+        assert_eq!(fx.keys().await, BTreeSet::new());
+        fx.s.finalize(&mut fx.conn, &[fin()]).await.unwrap();
+        assert_eq!(fx.keys().await, BTreeSet::new());
+    }
+);
+
+both!(
+    standalone fresh_release_and_finalize_queue_a_groups_receipts_once,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "release").await;
+        let (p, ids) = complete_message(&mut fx, "eve", 1, 0).await;
+        let gid = ids[0].clone();
+        let fresh_key = fx.key(p, "fresh");
+        // A gid whose group is gone: FRESH drops it.
+        let ghost = id(p, 99);
+        let _: () = fx.conn.zadd(&fresh_key, &ghost, 0).await.unwrap();
+
+        let groups = fx.s.fresh(&mut fx.conn, p, 10).await.unwrap();
+        let gids: Vec<&str> = groups.iter().map(|g| g.gid.as_str()).collect();
+        assert_eq!(gids, [gid.as_str()]);
+        assert_eq!(fx.zscore(&fresh_key, &ghost).await, None);
+
+        let receipts = |tag: &str| -> Vec<ReceiptEntry> {
+            ids.iter()
+                .map(|i| entry("eve", i, &format!("{tag}{i}")))
+                .collect()
+        };
+        let rel = |receipts| ReleaseRecord {
+            part: p,
+            gid: gid.clone(),
+            local: false,
+            routed: false,
+            receipts,
+        };
+        let r = fx
+            .s
+            .release(&mut fx.conn, 60_000, &[rel(receipts("a"))])
+            .await
+            .unwrap();
+        assert_eq!(r.gids, [gid.as_str()]);
+        let (q, qd) = (fx.key(p, "r:eve"), fx.key(p, "rd:eve"));
+        for i in &ids {
+            // Due now (not leased: no receiver here).
+            assert_eq!(fx.zscore(&q, i).await, Some(r.now_ms));
+        }
+        assert!(fx.is_member(&fx.key(p, "racc"), "eve").await);
+        assert_eq!(fx.zscore(&fresh_key, &gid).await, None);
+
+        // Released once: a second release, and the finalize, queue nothing more.
+        let r = fx
+            .s
+            .release(&mut fx.conn, 60_000, &[rel(receipts("b"))])
+            .await
+            .unwrap();
+        assert!(r.gids.is_empty());
+        assert_eq!(fx.hget(&qd, &ids[0]).await, Some(format!("a{}", ids[0])));
+        let octets = tail_len(&seg("eve", 1, 1)) + tail_len(&seg("eve", 1, 2));
+        let fin = FinalizeRecord {
+            part: p,
+            gid: gid.clone(),
+            account: "eve".into(),
+            octets,
+            receipts: Some(receipts("c")),
+            segment_ids: ids.to_vec(),
+        };
+        fx.s.finalize(&mut fx.conn, &[fin]).await.unwrap();
+        assert_eq!(fx.zcard(&q).await, 2);
+        assert_eq!(fx.hget(&qd, &ids[0]).await, Some(format!("a{}", ids[0])));
+        // Nothing of the message is left (its timer went when it completed), only
+        // its receipts.
+        let left: BTreeSet<String> = ["r:eve", "rd:eve", "racc"]
+            .iter()
+            .map(|k| fx.key(p, k))
+            .collect();
+        assert_eq!(fx.keys().await, left);
+
+        // A receiver on this node: the receipts are leased to it, not due now.
+        let (p2, ids2) = complete_message(&mut fx, "eve", 2, 10).await;
+        let r = fx
+            .s
+            .release(
+                &mut fx.conn,
+                60_000,
+                &[ReleaseRecord {
+                    part: p2,
+                    gid: ids2[0].clone(),
+                    local: true,
+                    routed: false,
+                    receipts: vec![entry("eve", &ids2[0], "local")],
+                }],
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.gids, [ids2[0].as_str()]);
+        assert_eq!(
+            fx.zscore(&fx.key(p2, "r:eve"), &ids2[0]).await,
+            Some(r.now_ms + 60_000)
+        );
+    }
+);
+
+both!(
+    standalone finalize_of_a_multi_part_message_deletes_its_keys_and_queues_its_receipts,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "finalize").await;
+        let (p, ids) = complete_message(&mut fx, "fay", 3, 0).await;
+        assert!(fx.exists(&fx.key(p, &format!("m:{}", ids[1]))).await);
+        let octets = tail_len(&seg("fay", 3, 1)) + tail_len(&seg("fay", 3, 2));
+        let fin = || FinalizeRecord {
+            part: p,
+            gid: ids[0].clone(),
+            account: "fay".into(),
+            octets,
+            receipts: Some(ids.iter().map(|i| entry("fay", i, "r")).collect()),
+            segment_ids: ids.to_vec(),
+        };
+        // Still in P:fresh: the finalize queues its receipts (due now).
+        fx.s.finalize(&mut fx.conn, &[fin()]).await.unwrap();
+        let left: BTreeSet<String> = ["r:fay", "rd:fay", "racc"]
+            .iter()
+            .map(|k| fx.key(p, k))
+            .collect();
+        assert_eq!(fx.keys().await, left);
+        assert_eq!(fx.zcard(&fx.key(p, "r:fay")).await, 2);
+        // Only the first caller acts.
+        fx.s.finalize(&mut fx.conn, &[fin()]).await.unwrap();
+        assert_eq!(fx.keys().await, left);
+        assert_eq!(fx.zcard(&fx.key(p, "r:fay")).await, 2);
+    }
+);
+
+both!(
+    standalone receipt_add_take_retry_and_done_on_an_accounts_queue,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "queue").await;
+        let p = 3;
+        let rid = id(p, 1);
+        let now = fx.now_ms().await;
+        assert!(fx.s.receipt_add(&mut fx.conn, p, "gus", &rid, "n1").await.unwrap());
+        // Once: the same id again is left as it is.
+        assert!(!fx.s.receipt_add(&mut fx.conn, p, "gus", &rid, "n9").await.unwrap());
+        assert_eq!(fx.hget(&fx.key(p, "rd:gus"), &rid).await.as_deref(), Some("n1"));
+        assert!(fx.is_member(&fx.key(p, "racc"), "gus").await);
+
+        // Taken: leased for a minute, so not taken again meanwhile.
+        let t = fx.s.receipt_take(&mut fx.conn, p, "gus", 10, 60_000).await.unwrap();
+        assert_eq!(t.receipts, [(rid.clone(), "n1".to_owned())]);
+        assert!(t.next_due_ms.unwrap() >= now + 60_000);
+        let t = fx.s.receipt_take(&mut fx.conn, p, "gus", 10, 60_000).await.unwrap();
+        assert!(t.receipts.is_empty());
+
+        // Put back due at once, with its new payload.
+        assert!(fx.s.receipt_retry(&mut fx.conn, p, "gus", &rid, 0, "n2").await.unwrap());
+        let t = fx.s.receipt_take(&mut fx.conn, p, "gus", 10, 60_000).await.unwrap();
+        assert_eq!(t.receipts, [(rid.clone(), "n2".to_owned())]);
+        // A receipt that is gone is not brought back.
+        let other = id(p, 2);
+        assert!(!fx.s.receipt_retry(&mut fx.conn, p, "gus", &other, 0, "x").await.unwrap());
+        assert_eq!(fx.hget(&fx.key(p, "rd:gus"), &other).await, None);
+
+        // Done: the queue is empty, and the account leaves `racc`.
+        fx.s
+            .receipt_done(&mut fx.conn, "gus", &[(p, vec![rid.clone()])])
+            .await
+            .unwrap();
+        assert_eq!(fx.keys().await, BTreeSet::new());
+    }
+);
+
+both!(
+    standalone receipt_ready_makes_a_held_receipt_due_only_at_its_held_until,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "ready").await;
+        let now = fx.now_ms().await;
+        let msg = request("hal", None, 0, b"hi", 1, "");
+        let p = 4;
+        let sid = id(p, 1);
+        let kind = SubmitKind::Single {
+            at_ms: now,
+            receipt: Some(entry("hal", &sid, "receipt")),
+        };
+        let r = fx
+            .submit(OPEN, &[record(&msg, p, &sid, now + HOUR_MS, kind)])
+            .await;
+        let [SubmitReply::Single {
+            held_until: Some(held),
+        }] = r[..]
+        else {
+            panic!("{r:?}")
+        };
+        // Held: not taken before its hold ends.
+        let t = fx.s.receipt_take(&mut fx.conn, p, "hal", 10, 60_000).await.unwrap();
+        assert!(t.receipts.is_empty());
+        assert_eq!(t.next_due_ms, Some(held));
+        // Another held_until (taken meanwhile, say): left alone.
+        let other = [HeldEntry {
+            account: "hal",
+            id: &sid,
+            held_until: held + 1,
+        }];
+        fx.s.receipt_ready(&mut fx.conn, p, &other).await.unwrap();
+        assert_eq!(fx.zscore(&fx.key(p, "r:hal"), &sid).await, Some(held));
+        let mine = [HeldEntry {
+            account: "hal",
+            id: &sid,
+            held_until: held,
+        }];
+        fx.s.receipt_ready(&mut fx.conn, p, &mine).await.unwrap();
+        let t = fx.s.receipt_take(&mut fx.conn, p, "hal", 10, 60_000).await.unwrap();
+        assert_eq!(t.receipts, [(sid.clone(), "receipt".to_owned())]);
+    }
+);
+
+both!(
+    standalone query_cancel_and_replace_answer_only_the_owner,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "ops").await;
+        let now = fx.now_ms().await;
+        let s1 = seg("ida", 5, 1);
+        let p = partition_of(&s1);
+        let gk = group_key(&GroupMeta::of(&s1));
+        let id1 = id(p, 1);
+        let r = fx
+            .submit(OPEN, &[record(&s1, p, &id1, now + HOUR_MS, part())])
+            .await;
+        assert!(matches!(r[..], [SubmitReply::Stored { .. }]), "{r:?}");
+        let src = address_key(&addr("12345"));
+        let any = Owner {
+            account: "ida",
+            source: "",
+        };
+        let exact = Owner {
+            account: "ida",
+            source: &src,
+        };
+        let stranger = Owner {
+            account: "mallory",
+            source: "",
+        };
+        let elsewhere = Owner {
+            account: "ida",
+            source: "1.1.999",
+        };
+
+        // QUERY: pending for its owner, unknown to anyone else.
+        for (owner, pending) in [(&any, true), (&exact, true), (&stranger, false), (&elsewhere, false)] {
+            let q = fx.s.query(&mut fx.conn, p, &id1, owner).await.unwrap();
+            assert_eq!(matches!(q, QueryReply::Pending), pending);
+            assert_eq!(matches!(q, QueryReply::Unknown), !pending);
+        }
+        let q = fx.s.query(&mut fx.conn, p, &id(p, 2), &any).await.unwrap();
+        assert!(matches!(q, QueryReply::Unknown));
+
+        // REPLACE: the segment's data and the account's octets follow; a new
+        // deadline moves its index entry; one already past is refused.
+        let usage = fx.key(p, "usage");
+        let before: i64 = fx.hget(&usage, "b:ida").await.unwrap().parse().unwrap();
+        let new = |deadline_ms| Replacement {
+            user_data_offset: 0,
+            short_message: b"new text",
+            registered_delivery: 1,
+            deadline_ms,
+        };
+        let r = fx.s.replace(&mut fx.conn, p, &id1, &stranger, &new(None)).await.unwrap();
+        assert!(matches!(r, ReplaceReply::Unknown));
+        let r = fx.s.replace(&mut fx.conn, p, &id1, &exact, &new(None)).await.unwrap();
+        assert!(matches!(r, ReplaceReply::Replaced));
+        let m: Vec<u8> = fx.conn.get(fx.key(p, &format!("m:{id1}"))).await.unwrap();
+        assert!(m.ends_with(b"\nnew text"), "{:?}", String::from_utf8_lossy(&m));
+        let after: i64 = fx.hget(&usage, "b:ida").await.unwrap().parse().unwrap();
+        let grown = b"new text".len() as i64 - s1.raw_user_data.len() as i64;
+        assert_eq!(after - before, grown);
+        let r = fx.s.replace(&mut fx.conn, p, &id1, &any, &new(Some(now - 1))).await.unwrap();
+        assert!(matches!(r, ReplaceReply::Expired));
+        let later = now + 2 * HOUR_MS;
+        let r = fx.s.replace(&mut fx.conn, p, &id1, &any, &new(Some(later))).await.unwrap();
+        assert!(matches!(r, ReplaceReply::Replaced));
+        assert_eq!(fx.zscore(&fx.key(p, "deadlines"), &gk).await, Some(later));
+
+        // CANCEL: not for another owner, nor one its filter does not match.
+        let c = fx.s.cancel(&mut fx.conn, p, &id1, &stranger, &CancelFilter::ANY).await.unwrap();
+        assert!(matches!(c, CancelReply::Unknown));
+        let other_dest = CancelFilter {
+            group_key_prefix: "3:ida|9:1.1.12345|3:1.1.1|",
+            service_type: None,
+        };
+        let c = fx.s.cancel(&mut fx.conn, p, &id1, &any, &other_dest).await.unwrap();
+        assert!(matches!(c, CancelReply::Unknown));
+        let other_type = CancelFilter {
+            group_key_prefix: "",
+            service_type: Some("WAP"),
+        };
+        let c = fx.s.cancel(&mut fx.conn, p, &id1, &any, &other_type).await.unwrap();
+        assert!(matches!(c, CancelReply::Unknown));
+        assert!(fx.exists(&fx.key(p, &format!("g:{gk}"))).await);
+        let c = fx.s.cancel(&mut fx.conn, p, &id1, &exact, &CancelFilter::ANY).await.unwrap();
+        assert!(matches!(c, CancelReply::Cancelled));
+        assert!(!fx.exists(&fx.key(p, &format!("g:{gk}"))).await);
+        assert!(fx.zscore(&fx.key(p, "outbox"), &id1).await.is_some());
+        assert!(fx.zscore(&fx.key(p, "fresh"), &id1).await.is_some());
+        assert_eq!(fx.zscore(&fx.key(p, "deadlines"), &gk).await, None);
+
+        // Finished: QUERY tells its state, CANCEL and REPLACE find it final.
+        match fx.s.query(&mut fx.conn, p, &id1, &any).await.unwrap() {
+            QueryReply::Final {
+                state, expiry_code, ..
+            } => assert_eq!((state.as_str(), expiry_code.as_str()), ("cancelled", "p")),
+            _ => panic!("not final"),
+        }
+        let c = fx.s.cancel(&mut fx.conn, p, &id1, &any, &CancelFilter::ANY).await.unwrap();
+        assert!(matches!(c, CancelReply::Final));
+        let r = fx.s.replace(&mut fx.conn, p, &id1, &any, &new(None)).await.unwrap();
+        assert!(matches!(r, ReplaceReply::Final));
+
+        // A single-part message is final from its submit, at its submit time.
+        let single = request("ida", None, 0, b"hi", 0, "");
+        let q = (p + 1) % partition::COUNT;
+        let sid = id(q, 1);
+        let kind = SubmitKind::Single {
+            at_ms: now,
+            receipt: None,
+        };
+        fx.submit(OPEN, &[record(&single, q, &sid, now + HOUR_MS, kind)])
+            .await;
+        match fx.s.query(&mut fx.conn, q, &sid, &exact).await.unwrap() {
+            QueryReply::Final {
+                state,
+                finished_ms,
+                expiry_code,
+                ..
+            } => {
+                assert_eq!((state.as_str(), expiry_code.as_str()), ("complete", ""));
+                assert_eq!(finished_ms, now);
+            }
+            _ => panic!("not final"),
+        }
+    }
+);
+
+both!(
+    standalone delivery_done_ends_a_forwarded_message_once,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "forward").await;
+        let now = fx.now_ms().await;
+        let msg = request("joe", None, 0, b"hi", 1, "");
+        let p = 7;
+        let mid = id(p, 1);
+        let dl = now + HOUR_MS;
+        let mut rec = record(
+            &msg,
+            p,
+            &mid,
+            dl,
+            SubmitKind::Single {
+                at_ms: now,
+                receipt: Some(entry("kim", &mid, "deliver")),
+            },
+        );
+        rec.forward_to = Some("kim".into());
+        let r = fx.submit(OPEN, &[rec]).await;
+        assert!(
+            matches!(r[..], [SubmitReply::Single { held_until: Some(_) }]),
+            "{r:?}"
+        );
+        let d = fx.key(p, &format!("d:{mid}"));
+        assert_eq!(fx.hget(&d, "state").await.as_deref(), Some("routed"));
+        let until = format!("@{mid}");
+        assert_eq!(fx.zscore(&fx.key(p, "deadlines"), &until).await, Some(dl));
+        assert_eq!(fx.zscore(&fx.key(p, "outbox"), &mid).await, None);
+
+        let result = format!("D 0 1 {now} node-b");
+        let end = || DeliveryEnd {
+            id: mid.clone(),
+            gid: mid.clone(),
+            seq: 1,
+            result: result.clone(),
+            receipts: vec![entry("joe", &mid, "receipt")],
+            local: false,
+        };
+        let done = fx
+            .s
+            .delivery_done(&mut fx.conn, p, "kim", 60_000, &[end()])
+            .await
+            .unwrap();
+        assert_eq!((done.done, done.ended), (vec![mid.clone()], vec![mid.clone()]));
+        assert_eq!(fx.hget(&d, "state").await.as_deref(), Some("done"));
+        assert_eq!(fx.hget(&d, "r:1").await, Some(result.clone()));
+        assert!(fx.zscore(&fx.key(p, "outbox"), &mid).await.is_some());
+        assert_eq!(fx.zscore(&fx.key(p, "deadlines"), &until).await, None);
+        // The receiver's queue is empty and gone, the sender's receipt queued.
+        assert!(!fx.exists(&fx.key(p, "r:kim")).await);
+        assert!(!fx.is_member(&fx.key(p, "racc"), "kim").await);
+        assert!(fx.is_member(&fx.key(p, "racc"), "joe").await);
+        assert!(fx.zscore(&fx.key(p, "r:joe"), &mid).await.is_some());
+        // Its delivery deadline's timer went with it: no timer key, no timer field.
+        let keys = fx.keys().await;
+        assert!(!keys.iter().any(|k| k.contains(":t:#")), "{keys:?}");
+        if fx.exists(&fx.key(p, "timers")).await {
+            let n: u64 = fx.conn.hlen(fx.key(p, "timers")).await.unwrap();
+            assert_eq!(n, 0);
+        }
+
+        // Once: the same end again changes nothing.
+        let again = fx
+            .s
+            .delivery_done(&mut fx.conn, p, "kim", 60_000, &[end()])
+            .await
+            .unwrap();
+        assert!(again.done.is_empty() && again.ended.is_empty());
+        assert_eq!(fx.zcard(&fx.key(p, "r:joe")).await, 1);
+        let any = Owner {
+            account: "joe",
+            source: "",
+        };
+        match fx.s.query(&mut fx.conn, p, &mid, &any).await.unwrap() {
+            QueryReply::Final {
+                state, delivery, ..
+            } => assert_eq!((state.as_str(), delivery.as_str()), ("done", result.as_str())),
+            _ => panic!("not final"),
+        }
+    }
+);
+
+both!(
+    standalone rate_take_grants_the_burst_then_says_how_long_to_wait,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "rate").await;
+        let rate = Rate {
+            per_second: 1,
+            burst: 3,
+        };
+        let g = fx.s.rate_take(&mut fx.conn, "liz", rate, 5).await.unwrap();
+        assert_eq!((g.granted, g.retry_after), (3, Duration::ZERO));
+        let g = fx.s.rate_take(&mut fx.conn, "liz", rate, 1).await.unwrap();
+        assert_eq!(g.granted, 0);
+        assert!(
+            g.retry_after > Duration::ZERO && g.retry_after <= Duration::from_secs(1),
+            "{g:?}"
+        );
+        // The bucket's key goes once it is full again.
+        let key = format!("{}{{lim:liz}}:rate", fx.prefix);
+        let ttl: i64 = fx.conn.pttl(&key).await.unwrap();
+        assert!(ttl > 0 && ttl <= 3_100, "{ttl}");
+    }
+);
+
+both!(
+    standalone bind_admit_renew_and_release_count_leases_over_all_nodes,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "binds").await;
+        let lease = Duration::from_secs(30);
+        let key = format!("{}{{lim:max}}:binds", fx.prefix);
+        let admit = async |fx: &mut Fx, member: &str, max: usize| {
+            fx.s.bind_admit(&mut fx.conn, "max", member, max, lease)
+                .await
+                .unwrap()
+        };
+        assert!(admit(&mut fx, "a:1:1", 2).await);
+        assert!(admit(&mut fx, "b:1:1", 2).await);
+        assert!(!admit(&mut fx, "c:1:1", 2).await);
+        fx.s.bind_release(&mut fx.conn, "max", "b:1:1").await.unwrap();
+        assert!(admit(&mut fx, "c:1:1", 2).await);
+
+        // A lease that ran out (a node that crashed) gives its place back.
+        let now = fx.now_ms().await;
+        let _: () = fx.conn.zadd(&key, "dead:1:1", now - 1).await.unwrap();
+        assert!(admit(&mut fx, "d:1:1", 3).await);
+        assert_eq!(fx.zscore(&key, "dead:1:1").await, None);
+
+        // Renewal counts every node's leases, and keeps a live bind whose lease ran
+        // out even above max_binds.
+        let n = fx
+            .s
+            .bind_renew(&mut fx.conn, "max", &["a:1:1".to_owned()], lease)
+            .await
+            .unwrap();
+        assert_eq!(n, 3);
+        let n = fx
+            .s
+            .bind_renew(&mut fx.conn, "max", &["e:1:1".to_owned()], lease)
+            .await
+            .unwrap();
+        assert_eq!(n, 4);
+        let ttl: i64 = fx.conn.pttl(&key).await.unwrap();
+        assert!(ttl > 0 && ttl <= 30_000, "{ttl}");
+    }
+);
