@@ -352,6 +352,14 @@ both!(
         let r = fx.submit(OPEN, &[with(5, 2, &owed)]).await;
         assert_eq!(refused(&r), Some(Limit::Receipts));
         assert_eq!(fx.zcard(&fx.key(5, "r:bea")).await, 1);
+        // Within one call too: the first record's receipt fills the share.
+        let r = fx
+            .submit(OPEN, &[with(7, 1, &owed), with(7, 2, &owed), with(7, 3, &owed)])
+            .await;
+        assert!(matches!(r[0], SubmitReply::Single { .. }), "{r:?}");
+        assert_eq!(refused(&r[1..2]), Some(Limit::Receipts), "{r:?}");
+        assert_eq!(refused(&r[2..]), Some(Limit::Receipts), "{r:?}");
+        assert_eq!(fx.zcard(&fx.key(7, "r:bea")).await, 1);
 
         // A deadline already passed by Redis time.
         let mut late = with(6, 1, &|_| {});

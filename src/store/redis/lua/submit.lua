@@ -85,7 +85,7 @@ local function account(k)
     local l = limits[k]
     local u = redis.call('HMGET', P .. 'usage', 'n:' .. l.name, 'b:' .. l.name, 'b', 'n')
     a = {name = l.name, max_n = l.max_n, max_b = l.max_b, max_r = l.max_r,
-      n = tonumber(u[1]) or 0, b = tonumber(u[2]) or 0, dn = 0, db = 0}
+      n = tonumber(u[1]) or 0, b = tonumber(u[2]) or 0, dn = 0, db = 0, rq = 0}
     cur.accts[k] = a
     if not cur.bytes then cur.bytes, cur.pending = tonumber(u[3]) or 0, tonumber(u[4]) or 0 end
   end
@@ -98,8 +98,10 @@ local function admit(b, dl, new)
   if new then
     if cur.pending >= max_pending then return {'full', 'store'} end
     if a.n >= a.max_n then return {'full', 'account'} end
+    -- Queued in Redis before this call, plus what its earlier records queued (written
+    -- at its end, so not counted by the ZCARD).
     if not a.r then a.r = redis.call('ZCARD', P .. 'r:' .. a.name) end
-    if a.r >= a.max_r then return {'full', 'receipts'} end
+    if a.r + a.rq >= a.max_r then return {'full', 'receipts'} end
   end
   if cur.bytes + len > max_bytes then return {'full', 'store_bytes'} end
   if a.b + len > a.max_b then return {'full', 'account_bytes'} end
@@ -115,6 +117,12 @@ local function count(b, new)
   end
   cur.bytes = cur.bytes + len
   a.b, a.db = a.b + len, a.db + len
+end
+-- Counts the receipts a record queued (ARGV[b+13..last], triples) against its
+-- account's queue limit for the rest of the call.
+local function queued(b, last)
+  local a = cur.accts[tonumber(ARGV[b + 7])]
+  a.rq = a.rq + (last - b - 12) / 3
 end
 local function one(b, last)
   local gk, seq, total, mid, dl = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3], tonumber(ARGV[b + 4])
@@ -175,6 +183,7 @@ local function one(b, last)
       -- (RECEIPT_READY), or at held_until if it never says so.
       local held = now + hold
       queue_receipts(b + 13, last, held, cur.q)
+      queued(b, last)
       return {'complete', mid, held}
     end
     return {'complete', mid}
@@ -228,6 +237,7 @@ local function one(b, last)
   if last >= b + 15 then
     held = now + hold
     queue_receipts(b + 13, last, held, cur.q)
+    queued(b, last)
   end
   if n >= total then
     -- The route is the first segment's (`to` of the group); its validity, the group's.
