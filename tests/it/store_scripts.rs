@@ -990,3 +990,67 @@ both!(
         assert!(ttl > 0 && ttl <= 30_000, "{ttl}");
     }
 );
+
+both!(
+    standalone cancel_of_a_scheduled_or_forwarded_message_leaves_no_timer,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "cancelt").await;
+        let now = fx.now_ms().await;
+        let msg = request("lea", None, 0, b"hi", 1, "");
+        let owner = Owner {
+            account: "lea",
+            source: "",
+        };
+        let dl = now + HOUR_MS;
+        // Partition 2: a message scheduled half an hour ahead; partition 3: one
+        // forwarded to "max", waiting for its delivery.
+        let sched = id(2, 1);
+        let mut rec = record(
+            &msg,
+            2,
+            &sched,
+            dl,
+            SubmitKind::Single {
+                at_ms: now,
+                receipt: None,
+            },
+        );
+        rec.schedule_ms = Some(now + HOUR_MS / 2);
+        let fwd = id(3, 1);
+        let mut rec2 = record(
+            &msg,
+            3,
+            &fwd,
+            dl,
+            SubmitKind::Single {
+                at_ms: now,
+                receipt: Some(entry("max", &fwd, "deliver")),
+            },
+        );
+        rec2.forward_to = Some("max".into());
+        let r = fx.submit(OPEN, &[rec, rec2]).await;
+        assert_eq!(r.len(), 2, "{r:?}");
+        let timers = |keys: &BTreeSet<String>| keys.iter().filter(|k| k.contains(":t:#")).count();
+        let hfe_timers = async |fx: &mut Fx| {
+            let mut n = 0u64;
+            for p in [2, 3] {
+                n += fx.conn.hlen::<_, u64>(fx.key(p, "timers")).await.unwrap();
+            }
+            n
+        };
+        let before = timers(&fx.keys().await) as u64 + hfe_timers(&mut fx).await;
+        assert_eq!(before, 2, "one timer per deadline bucket: {:?}", fx.keys().await);
+
+        for (p, mid) in [(2, &sched), (3, &fwd)] {
+            let c = fx.s.cancel(&mut fx.conn, p, mid, &owner, &CancelFilter::ANY).await.unwrap();
+            assert!(matches!(c, CancelReply::Cancelled), "{mid}");
+            let d = fx.key(p, &format!("d:{mid}"));
+            assert_eq!(fx.hget(&d, "state").await.as_deref(), Some("cancelled"));
+            assert_eq!(fx.zcard(&fx.key(p, "deadlines")).await, 0);
+        }
+        // Nothing of either deadline is left to fire: no timer key, no timer field.
+        let keys = fx.keys().await;
+        assert_eq!(timers(&keys) as u64 + hfe_timers(&mut fx).await, 0, "{keys:?}");
+        assert!(!fx.is_member(&fx.key(3, "racc"), "max").await);
+    }
+);

@@ -22,7 +22,13 @@ end
 local st = redis.call('HMGET', h, 'state', 'to')
 if st[1] ~= 'routed' and st[1] ~= 'sched' then return {'final'} end
 if st[1] == 'routed' then drop_deliveries(st[2], h, gid) end
-redis.call('ZREM', P .. 'deadlines', '@' .. gid, '^' .. gid)
+-- Its deadline entry goes, and its bucket's timer if no other deadline is in it; a
+-- schedule was announced on P:armed (a delivery deadline is not), so its end is too.
+local entries = {'@' .. gid, '^' .. gid}
+local dls = redis.call('ZMSCORE', P .. 'deadlines', unpack(entries))
+redis.call('ZREM', P .. 'deadlines', unpack(entries))
+drop_empty_buckets(dls, nil)
+if dls[2] then redis.call('SPUBLISH', P .. 'armed', '- ^' .. gid) end
 redis.call('HSET', h, 'state', 'cancelled', 'fin', now)
 redis.call('ZADD', P .. 'outbox', now, gid)
 redis.call('ZADD', P .. 'fresh', now, gid)
