@@ -113,8 +113,7 @@ glibc_usable() {
 # (1: timers are fields of P:timers), 7 hashes per partition (4b, 4c), 8 index
 # bucket ms (2, 3, 4*). Returns, of
 # the first group: the length of its key, field (0: a key of its own), value and
-# second key (0: the segment record's), the encoding of its key and of the second
-# (4b, 4c: the groups in its hash after this batch).
+# second key (0: the segment record's), the encoding of its key and of the second.
 read -r -d '' FILL <<'LUA' || true
 local cand, first, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local base, spread, hfe, shards = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
@@ -248,7 +247,6 @@ for i = first, first + n - 1 do
   if not r then
     r = {#key, field and #field or 0, len, key2 and #key2 or 0, redis.call('OBJECT', 'ENCODING', key),
       key2 and redis.call('OBJECT', 'ENCODING', key2) or ''}
-    if field then r[6] = redis.call('HLEN', key) .. ' groups in the first hash' end
   end
 end
 for p, t in pairs(zs) do bulk('ZADD', pfx(p) .. 'deadlines', t) end
@@ -336,7 +334,10 @@ for kind in $kinds; do
     else
       if [ "$flen" != 0 ]; then klen="field $flen"; fi
       if [ "$k2len" != 0 ]; then klen="g $klen, m $k2len"; enc="g: $enc, m: $enc2"; fi
-      if [ "$flen" != 0 ]; then enc="$enc, $enc2"; fi
+      case "$cand" in
+        4b) enc="$enc, $(kv HLEN 'smppd:{la2}:h:0') groups in smppd:{la2}:h:0" ;;
+        4c) enc="$enc, $(kv HLEN 'smppd:{la2}:l:0') groups in smppd:{la2}:l:0" ;;
+      esac
       # A string value is an sds: header 3 (5 from 256 octets) + octets + NUL.
       if [ "$cand" = 4a ]; then
         alloc="listpack"
