@@ -8,6 +8,12 @@
 #   scripts/mem-layout.sh [redis|valkey]            # COUNT=20000 by default
 #   SMPPD_BIN=/tmp/smppd-a scripts/mem-layout.sh    # another smppd binary (A/B)
 #
+# Budgets (the layout's implementation details, checked here rather than pinned by
+# tests): bytes per pending segment (MEM_BUDGET_B, default 820 on Redis 7.0 / 750 on
+# Valkey 9: today's layout plus ~3 %), the group hash a listpack, and SUBMIT batching:
+# script calls (EVALSHA) per stored segment under 4 x 64 concurrent submits
+# (CALLS_BUDGET, default 0.25). Exit 1 when one is over.
+#
 # Results: target/mem-layout/<UTC stamp>/ (run.txt, layout.txt).
 set -eu
 kind="${1:-redis}"
@@ -25,11 +31,14 @@ NODE_CFG[m]="$work/smppd-m.toml"
 bench_config "${NODE_CFG[m]}" m "${NODE_PORT[m]}" "$KV_PORT" "$(free_port)" "$MONGO_URI"
 smppd_start m
 used() { kv_cli INFO memory | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r'; }
+evalsha() { kv_cli INFO commandstats | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\).*/\1/p' | tr -d '\r'; }
 before="$(used)"
+calls_before="$(evalsha)"
 "$bench_bin" run --addr "127.0.0.1:${NODE_PORT[m]}" --system-id bench --password bench \
   --trx 4 --window 64 --count "$count" --mix udh8x2 --partial 1 --validity 600s \
   --registered-delivery 1 --no-receipts >"$out/run.txt" 2>&1 || { tail "$out/run.txt"; lib_die "the run failed"; }
 after="$(used)"
+calls_after="$(evalsha)"
 {
   echo "smppd: $smppd_bin"
   echo "$kind: $("$KV_BIN" --version)"
@@ -48,3 +57,21 @@ after="$(used)"
   done
   echo "bench:{*}:deadlines: $n members, MEMORY USAGE $m B"
 } | tee "$out/layout.txt"
+
+# Budgets.
+per_segment=$(((after - before) / count))
+case "$kind" in redis) mem_budget="${MEM_BUDGET_B:-820}" ;; *) mem_budget="${MEM_BUDGET_B:-750}" ;; esac
+calls_budget="${CALLS_BUDGET:-0.25}"
+calls="$(awk -v a="${calls_after:-0}" -v b="${calls_before:-0}" -v n="$count" 'BEGIN { printf "%.3f", (a - b) / n }')"
+set +o pipefail
+g="$(kv_cli --scan --pattern 'bench:{*}:g:*' | head -1)"
+encoding="$(kv_cli OBJECT ENCODING "$g")"
+over=0
+budget() { # name value limit verdict
+  echo "budget: $1 $2 (limit $3): $4" | tee -a "$out/layout.txt"
+  [ "$4" = ok ] || over=1
+}
+budget "B per pending segment" "$per_segment" "$mem_budget" "$([ "$per_segment" -le "$mem_budget" ] && echo ok || echo OVER)"
+budget "group hash encoding" "$encoding" "listpack" "$([ "$encoding" = listpack ] && echo ok || echo OVER)"
+budget "script calls per segment" "$calls" "$calls_budget" "$(awk -v c="$calls" -v l="$calls_budget" 'BEGIN { print (c <= l) ? "ok" : "OVER" }')"
+exit "$over"

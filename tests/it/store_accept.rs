@@ -715,11 +715,6 @@ both!(
     }
 );
 
-/// Calls of EVALSHA so far (`INFO commandstats`).
-fn evalsha_calls(redis: &crate::support::servers::RedisServer) -> u64 {
-    evalsha_stat(redis, "calls")
-}
-
 /// A field of `cmdstat_evalsha` (0 before the first call).
 fn evalsha_stat(redis: &crate::support::servers::RedisServer, field: &str) -> u64 {
     let info = redis.command(&["INFO", "commandstats"]).unwrap();
@@ -740,14 +735,14 @@ fn cached_scripts(redis: &crate::support::servers::RedisServer) -> u64 {
 }
 
 both!(
-    standalone concurrent_submits_share_script_calls_and_each_gets_its_own_answer,
+    standalone concurrent_submits_each_get_their_own_answer,
     |kind| async move {
         let env = Env::start(kind);
         let sink = TestSink::new(true);
         let run = Running::start(env.settings("batch"), sink.clone()).await;
-        // All in one partition: a script call covers one partition, so batching is
-        // seen within one (traffic over many partitions is one call per partition of
-        // each batch).
+        // All in one partition, so that they share SUBMIT calls (a call's records are
+        // each answered as if alone: tests/it/store_scripts.rs; how few calls a load
+        // takes is a budget of scripts/mem-layout.sh).
         let first = |r: u16| {
             request(
                 "alice",
@@ -792,15 +787,12 @@ both!(
             ),
         );
         reqs.push(poisoned);
-        let n = reqs.len() as u64;
         // The node loaded its scripts when it connected: no call of this burst meets
         // NOSCRIPT, whose reload-and-retry would let a later batch run first (the
         // duplicate below would then find message 0 completed: a new message).
         assert!(cached_scripts(&env.redis) >= 15, "scripts loaded at start");
-        let before = evalsha_calls(&env.redis);
         let results =
             futures::future::join_all(reqs.into_iter().map(|r| run.store.submit(r))).await;
-        let calls = evalsha_calls(&env.redis) - before;
         assert_eq!(evalsha_stat(&env.redis, "failed_calls"), 0, "no NOSCRIPT");
 
         // The poisoned record failed alone; its neighbours in the batch were stored.
@@ -818,10 +810,6 @@ both!(
         assert_eq!(
             ids[0], ids[1],
             "the resent segment gets the first one's message_id"
-        );
-        assert!(
-            calls < n / 4,
-            "{n} concurrent submits took {calls} script calls: not batched"
         );
         // Every message completed exactly once, with both its segments.
         let docs = wait_outcomes(&run.store, 200, T).await;
