@@ -368,7 +368,7 @@ pub trait MessageService: Send + Sync + 'static {
     /// replace_sm of one pending segment.
     fn replace(
         &self,
-        system_id: &str,
+        account: &AccountPolicy,
         message_id: &str,
         source: &Address,
         registered_delivery: u8,

@@ -120,7 +120,7 @@ impl Inbound {
                 let res = self
                     .service
                     .replace(
-                        self.system_id(),
+                        &self.runtime.account.policy(),
                         &id,
                         &source,
                         r.registered_delivery,

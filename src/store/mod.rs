@@ -567,19 +567,19 @@ impl MessageService for Store {
 
     fn replace(
         &self,
-        system_id: &str,
+        account: &crate::service::AccountPolicy,
         message_id: &str,
         source: &crate::service::Address,
         registered_delivery: u8,
         validity_period: bytes::Bytes,
         short_message: bytes::Bytes,
     ) -> futures::future::BoxFuture<'_, Result<(), crate::service::ServiceError>> {
-        let (system_id, message_id, source) =
-            (system_id.to_owned(), message_id.to_owned(), source.clone());
+        let (account, message_id, source) =
+            (account.clone(), message_id.to_owned(), source.clone());
         Box::pin(async move {
             self.inner
                 .replace(
-                    &system_id,
+                    &account,
                     &message_id,
                     &source,
                     registered_delivery,

@@ -202,7 +202,7 @@ both!(
             .is_err());
         run.store
             .replace(
-                "kim",
+                &policy("kim"),
                 &id1,
                 &odd,
                 1,
@@ -334,7 +334,7 @@ both!(
         }
         run.store
             .replace(
-                "max",
+                &policy("max"),
                 &later,
                 &src,
                 3,

@@ -375,10 +375,20 @@ both!(
         ));
         assert!(run.store.query("hank", &m1, &addr("999")).await.is_err());
 
+        // A replacement longer than the account's max_segment_octets is refused, as a
+        // submit would be (ESME_RINVMSGLEN).
+        let mut small = policy("hank");
+        small.limits.max_segment_octets = 4;
+        assert!(matches!(
+            run.store
+                .replace(&small, &m1, &src, 1, Bytes::new(), Bytes::from_static(b"12345"))
+                .await,
+            Err(ServiceError::Rejected { status: 0x01, .. })
+        ));
         // Replace the pending segment (the new short_message carries its UDH).
         run.store
             .replace(
-                "hank",
+                &policy("hank"),
                 &m1,
                 &src,
                 1,
@@ -396,7 +406,7 @@ both!(
         assert!(q.final_date.is_some());
         assert!(matches!(
             run.store
-                .replace("hank", &m1, &src, 0, Bytes::new(), Bytes::from_static(b"x"))
+                .replace(&policy("hank"), &m1, &src, 0, Bytes::new(), Bytes::from_static(b"x"))
                 .await,
             Err(ServiceError::Rejected { status: 0x13, .. })
         ));

@@ -765,6 +765,8 @@ both!(
             short_message: b"new text",
             registered_delivery: 1,
             deadline_ms,
+            max_pending_bytes: u64::MAX >> 12,
+            account_max_pending_bytes: u64::MAX >> 12,
         };
         let r = fx.s.replace(&mut fx.conn, p, &id1, &stranger, &new(None)).await.unwrap();
         assert!(matches!(r, ReplaceReply::Unknown));
@@ -781,6 +783,32 @@ both!(
         let r = fx.s.replace(&mut fx.conn, p, &id1, &any, &new(Some(later))).await.unwrap();
         assert!(matches!(r, ReplaceReply::Replaced));
         assert_eq!(fx.zscore(&fx.key(p, "deadlines"), &gk).await, Some(later));
+        // Growing past what the store or the account may hold is refused, and nothing
+        // changes (a limit of 16 is a partition's share of 2 octets: less than held).
+        let longer = Replacement {
+            short_message: b"a much longer new text",
+            ..new(None)
+        };
+        for (store, account, limit) in [
+            (16, u64::MAX >> 12, Limit::StoreBytes),
+            (u64::MAX >> 12, 16, Limit::AccountBytes),
+        ] {
+            let tight = Replacement {
+                max_pending_bytes: store,
+                account_max_pending_bytes: account,
+                ..longer
+            };
+            let r = fx.s.replace(&mut fx.conn, p, &id1, &any, &tight).await.unwrap();
+            assert!(matches!(r, ReplaceReply::Full(l) if l == limit), "{limit:?}");
+            let m: Vec<u8> = fx.conn.get(fx.key(p, &format!("m:{id1}"))).await.unwrap();
+            assert!(m.ends_with(b"\nnew text"), "unchanged");
+            let now_b: i64 = fx.hget(&usage, "b:ida").await.unwrap().parse().unwrap();
+            assert_eq!(now_b, after);
+        }
+        let r = fx.s.replace(&mut fx.conn, p, &id1, &any, &longer).await.unwrap();
+        assert!(matches!(r, ReplaceReply::Replaced));
+        let r = fx.s.replace(&mut fx.conn, p, &id1, &any, &new(None)).await.unwrap();
+        assert!(matches!(r, ReplaceReply::Replaced), "shrinking back is never refused");
 
         // CANCEL: not for another owner, nor one its filter does not match.
         let c = fx.s.cancel(&mut fx.conn, p, &id1, &stranger, &CancelFilter::ANY).await.unwrap();

@@ -18,7 +18,8 @@ use crate::store::redis::partition;
 use crate::store::redis::scripts::ops::{
     CancelFilter, CancelReply, Owner, QueryReply, ReplaceReply, Replacement,
 };
-use crate::store::submit::accept::deadline;
+use crate::store::redis::scripts::submit::Limit;
+use crate::store::submit::accept::{deadline, ESME_RINVMSGLEN};
 use crate::store::{Inner, StoreError};
 
 pub const ESME_RINVMSGID: u32 = 0x0C;
@@ -236,7 +237,7 @@ impl Inner {
 
     pub(crate) async fn replace(
         &self,
-        system_id: &str,
+        account: &AccountPolicy,
         message_id: &str,
         source: &Address,
         registered_delivery: u8,
@@ -245,19 +246,23 @@ impl Inner {
     ) -> Result<(), ServiceError> {
         // replace_sm has no esm_class: a segment of a UDH-concatenated message carries
         // its UDH in the new short_message too, and it is stripped as on submit.
+        let system_id = account.system_id.as_str();
+        let max_octets = account.limits.max_segment_octets;
+        if short_message.len() > max_octets {
+            return Err(rejected(
+                ESME_RINVMSGLEN,
+                format!(
+                    "{} octets in short_message, the account allows {max_octets} (max_segment_octets)",
+                    short_message.len()
+                ),
+            ));
+        }
+        // A new validity is capped by the account's max_validity, as on submit (the
+        // field is set, so its default does not apply).
         let new_deadline = if validity_period.is_empty() {
             None
         } else {
-            // Replacing validity: no account defaults apply (the field is set).
-            let policy = AccountPolicy {
-                system_id: system_id.to_owned(),
-                default_validity: std::time::Duration::ZERO,
-                max_validity: std::time::Duration::from_secs(10 * 365 * 86_400),
-                expiry_mode: ExpiryMode::DeliverPartial,
-                limits: Default::default(),
-                message_id_format: Default::default(),
-            };
-            Some(deadline(&validity_period, &policy, self.clock.now())?.timestamp_millis())
+            Some(deadline(&validity_period, account, self.clock.now())?.timestamp_millis())
         };
         let Some(p) = partition::of_message_id(message_id) else {
             return Err(rejected(ESME_RREPLACEFAIL, "unknown message_id"));
@@ -275,6 +280,8 @@ impl Inner {
             short_message: &short_message,
             registered_delivery,
             deadline_ms: new_deadline,
+            max_pending_bytes: self.settings.max_pending_bytes,
+            account_max_pending_bytes: account.limits.max_pending_bytes,
         };
         let reply = self
             .scripts
@@ -290,6 +297,17 @@ impl Inner {
                 "validity_period is already past",
             )),
             ReplaceReply::Unknown => Err(rejected(ESME_RREPLACEFAIL, "unknown message_id")),
+            ReplaceReply::Full(limit) => {
+                crate::metrics::refused(system_id, limit.as_str());
+                Err(ServiceError::QueueFull(format!(
+                    "{} limit reached by the replacement ({})",
+                    limit.as_str(),
+                    match limit {
+                        Limit::StoreBytes => "[redis] max_pending_bytes",
+                        _ => "the account's max_pending_bytes",
+                    }
+                )))
+            }
         }
     }
 

@@ -14,8 +14,8 @@ use futures::future::BoxFuture;
 use smppd::config::ConfigSource;
 use smppd::server::{Server, ServerHandle};
 use smppd::service::{
-    Address, BindLease, MessageService, QueryAnswer, Rate, ServiceError, SubmitAccepted,
-    SubmitRequest, TokenGrant,
+    AccountPolicy, Address, BindLease, MessageService, QueryAnswer, Rate, ServiceError,
+    SubmitAccepted, SubmitRequest, TokenGrant,
 };
 use smppd::session::SessionRegistry;
 use tokio::sync::{Notify, Semaphore};
@@ -140,7 +140,7 @@ impl MessageService for Recorder {
 
     fn replace(
         &self,
-        system_id: &str,
+        account: &AccountPolicy,
         message_id: &str,
         _source: &Address,
         _registered_delivery: u8,
@@ -148,7 +148,8 @@ impl MessageService for Recorder {
         short_message: Bytes,
     ) -> BoxFuture<'_, Result<(), ServiceError>> {
         self.calls.lock().unwrap().push(format!(
-            "replace {system_id} {message_id} {}",
+            "replace {} {message_id} {}",
+            account.system_id,
             String::from_utf8_lossy(&short_message)
         ));
         Box::pin(async { Ok(()) })

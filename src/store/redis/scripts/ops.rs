@@ -5,6 +5,8 @@
 use crate::store::redis::connection::Conn;
 
 use crate::store::error::StoreError;
+use crate::store::redis::partition;
+use crate::store::redis::scripts::submit::Limit;
 use crate::store::redis::scripts::{Name, Scripts};
 use crate::store::redis::value::{int, items, string};
 
@@ -59,6 +61,10 @@ pub struct Replacement<'a> {
     pub registered_delivery: u8,
     /// A new deadline for the message, or keep its own.
     pub deadline_ms: Option<i64>,
+    /// The octets the store and the account may hold (`[redis] max_pending_bytes`, the
+    /// account's `max_pending_bytes`): a replacement that grows past either is refused.
+    pub max_pending_bytes: u64,
+    pub account_max_pending_bytes: u64,
 }
 
 pub enum ReplaceReply {
@@ -66,6 +72,8 @@ pub enum ReplaceReply {
     Final,
     /// The new deadline is already past (Redis time).
     Expired,
+    /// Growing by this much would pass a limit of held octets.
+    Full(Limit),
     Replaced,
 }
 
@@ -142,12 +150,18 @@ impl Scripts {
             .arg(new.short_message)
             .arg(new.registered_delivery)
             .arg(new.deadline_ms.map(|d| d.to_string()).unwrap_or_default())
-            .arg(self.hfe);
-        let (t, _) = tag(inv.invoke_async(conn).await?);
+            .arg(self.hfe)
+            .arg(partition::share(new.max_pending_bytes))
+            .arg(partition::share(new.account_max_pending_bytes));
+        let (t, rest) = tag(inv.invoke_async(conn).await?);
         Ok(match t.as_deref() {
             Some("ok") => ReplaceReply::Replaced,
             Some("final") => ReplaceReply::Final,
             Some("expired") => ReplaceReply::Expired,
+            Some("full") => match rest.get(1).and_then(string).as_deref() {
+                Some("account_bytes") => ReplaceReply::Full(Limit::AccountBytes),
+                _ => ReplaceReply::Full(Limit::StoreBytes),
+            },
             _ => ReplaceReply::Unknown,
         })
     }
