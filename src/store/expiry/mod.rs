@@ -348,6 +348,7 @@ async fn claim_due(inner: &Inner, p: usize) -> Result<usize, StoreError> {
                     inner,
                     crate::store::receipts::release::Claimed(p, groups),
                 )
+                .await
             {
                 inner.finisher_wake.wake(p);
             } else {
