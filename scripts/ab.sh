@@ -39,44 +39,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/chaos-lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/bench-config.sh"
 lib_init ab
 
-# slowlog_totals: the SLOWLOG of the current server summed per command (per script
-# for EVALSHA), slowest first.
-slowlog_totals() {
-  "$venv_python" - "$KV_PORT" "$work/smppd-ab.log" <<'PY'
-import re, socket, sys
-# smppd logs "script hashes: name=sha ..." at start (target smppd::scripts).
-names = {}
-try:
-    for line in open(sys.argv[2], errors="replace"):
-        if "script hashes:" in line:
-            names = {sha[:8]: n for n, sha in re.findall(r"(\w+)=([0-9a-f]{40})", line)}
-except OSError:
-    pass
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"*3\r\n$7\r\nSLOWLOG\r\n$3\r\nGET\r\n$7\r\n2000000\r\n")
-f = s.makefile("rb")
-def read():
-    l = f.readline(); t, r = l[:1], l[1:-2]
-    if t == b"*":
-        return [read() for _ in range(int(r))]
-    if t == b"$":
-        n = int(r)
-        return None if n < 0 else f.read(n + 2)[:-2]
-    return r
-tot = {}
-for e in read():
-    a = e[3]
-    k = a[0].decode().lower()
-    if a[0].lower() == b"evalsha":
-        sha = a[1].decode()[:8]
-        k += " " + names.get(sha, sha)
-    n, us = tot.get(k, (0, 0))
-    tot[k] = (n + 1, us + int(e[2]))
-for k, (n, us) in sorted(tot.items(), key=lambda x: -x[1][1]):
-    print(f"{k:24s} calls={n:8d} usec={us:10d} per={us / n:9.1f}")
-PY
-}
-
 # one_run LABEL BINARY BENCH_ARGS...: fresh servers, one smppd-bench run -> $out/LABEL.*
 one_run() {
   local label="$1" rc=0
