@@ -1020,6 +1020,47 @@ both!(
 );
 
 both!(
+    standalone claim_due_ends_a_forwarded_message_at_its_delivery_deadline,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "fwddl").await;
+        let now = fx.now_ms().await;
+        let msg = request("ann", None, 0, b"hi", 1, "");
+        let p = 5;
+        let mid = id(p, 1);
+        let mut rec = record(
+            &msg,
+            p,
+            &mid,
+            now + HOUR_MS,
+            SubmitKind::Single {
+                at_ms: now,
+                receipt: Some(entry("bob", &mid, "deliver")),
+            },
+        );
+        rec.forward_to = Some("bob".into());
+        let r = fx.submit(OPEN, &[rec]).await;
+        assert!(matches!(r[..], [SubmitReply::Single { .. }]), "{r:?}");
+        // Its delivery deadline passed 5 s ago, undelivered.
+        let until = format!("@{mid}");
+        let _: () = fx
+            .conn
+            .zadd(fx.key(p, "deadlines"), &until, now - 5000)
+            .await
+            .unwrap();
+        let c = fx.s.claim_due(&mut fx.conn, p, 100, 0).await.unwrap();
+        assert_eq!((c.listed, c.groups.len()), (1, 1));
+        assert!(c.lateness_ms[0] >= 5000, "late by its entry: {:?}", c.lateness_ms);
+        let d = fx.key(p, &format!("d:{mid}"));
+        assert_eq!(fx.hget(&d, "state").await.as_deref(), Some("done"));
+        // Its delivery left the receiver's queue; the message is in the outbox.
+        assert!(!fx.exists(&fx.key(p, "r:bob")).await);
+        assert!(!fx.is_member(&fx.key(p, "racc"), "bob").await);
+        assert!(fx.zscore(&fx.key(p, "outbox"), &mid).await.is_some());
+        assert_eq!(fx.zcard(&fx.key(p, "deadlines")).await, 0);
+    }
+);
+
+both!(
     standalone cancel_of_a_scheduled_or_forwarded_message_leaves_no_timer,
     |kind| async move {
         let mut fx = Fx::start(kind, "cancelt").await;

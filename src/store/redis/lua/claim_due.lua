@@ -20,12 +20,15 @@
 -- segments without a delivery result expired) and goes to the outbox.
 local now = now_ms()
 local grace = tonumber(ARGV[5])
-local due = redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+-- With their scores: a forwarded message's delivery deadline is only its entry's.
+local listed = redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', now, 'WITHSCORES', 'LIMIT', 0,
+  tonumber(ARGV[3]))
 local late = {}
-local out = {#due, late}
+local out = {#listed / 2, late}
 local fin, gone = new_fin(), {}
 local ended = {}
-for _, gk in ipairs(due) do
+for i = 1, #listed, 2 do
+  local gk, at = listed[i], tonumber(listed[i + 1])
   local c1 = string.byte(gk, 1)
   if c1 == 94 then -- '^'
     gone[#gone + 1] = gk
@@ -65,7 +68,7 @@ for _, gk in ipairs(due) do
       redis.call('HSET', d, 'state', 'done', 'fin', now)
       ended[#ended + 1] = now
       ended[#ended + 1] = gid
-      late[#late + 1] = 0
+      late[#late + 1] = now - at
       out[#out + 1] = gid
       out[#out + 1] = group_fields(d)
     end
