@@ -13,8 +13,8 @@
 //! * [`limits`] — an account's throughput and max_binds over every node.
 //! * [`redis`] — connection (one server or a cluster), partitions, the Lua scripts as
 //!   typed functions, the server's clock, the layout version.
-//! * [`model`], [`settings`], [`error`] — stored formats, what the store is told, its
-//!   errors.
+//! * [`model`], [`settings`], [`error`], [`counters`] — stored formats, what the store is
+//!   told, its errors, its counters and gauges (each defined once, with its metric).
 //!
 //! Start: [`Store::connect`], then [`Store::spawn`] with the session side's
 //! [`ReceiptSink`] and a shutdown token. Sessions use it as a [`MessageService`].
