@@ -11,7 +11,7 @@
 # Candidates (docs/design/memory-layout.md, "Candidates measured"):
 #   T   the expiry timers alone: one per 1-s bucket and partition (a key with PXAT on
 #       Redis 7.0, a field of P:timers on Valkey 9); the same for every layout
-#   0   today: hash P:g:<gk> (7 small fields), string P:m:<gid>, ZSET member gk
+#   0   layout 3 (the current one): hash P:g:<gk> (7 small fields), string P:m:<gid>, ZSET member gk
 #   1   one string per group under P:g:<gk> (facts + segment record + data), ZSET
 #       member gid
 #   1g  as 1, ZSET member gk (what a lookup by gid needs when the key is the gk)

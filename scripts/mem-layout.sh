@@ -10,7 +10,7 @@
 #
 # Budgets (the layout's implementation details, checked here rather than pinned by
 # tests): bytes per pending segment (MEM_BUDGET_B, default 820 on Redis 7.0 / 750 on
-# Valkey 9: today's layout plus ~3 %), the group hash a listpack, and SUBMIT batching:
+# Valkey 9: this layout as measured plus ~3 %), the group hash a listpack, and SUBMIT batching:
 # script calls (EVALSHA) per stored segment under 4 x 64 concurrent submits
 # (CALLS_BUDGET, default 0.25). Exit 1 when one is over.
 #

@@ -35,7 +35,8 @@ mod submit;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use self::redis::connection::Conn;
+use self::redis::connection::{self, Conn};
+use self::redis::{clock, layout, partition, scripts, topology, value};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -61,37 +62,38 @@ pub enum ExpiryBackend {
 
 pub(crate) struct Inner {
     settings: StoreSettings,
-    conn: self::redis::connection::Shared,
+    conn: connection::Shared,
     db: i64,
     /// Replicas a submit batch, claim or release must reach (`WAIT`).
-    ack: self::redis::connection::Ack,
+    ack: connection::Ack,
     /// With `ack_replicas`, the connection those writes and their WAITs go over: the
     /// server blocks a client in WAIT, and on the shared connection every other
     /// command would queue behind it (up to `ack_timeout` when a replica is missing).
-    acked: Option<self::redis::connection::Shared>,
-    scripts: Arc<self::redis::scripts::Scripts>,
+    acked: Option<connection::Shared>,
+    scripts: Arc<scripts::Scripts>,
     /// Group commit of submits (one SUBMIT call per batch).
     submits: submit::batch::Batcher,
     outcomes: outcomes::mongo::Outcomes,
-    clock: self::redis::clock::Clock,
+    clock: clock::Clock,
     backend: ExpiryBackend,
     /// Node epoch (from `INCR P:node_seq`) and counter: message ids unique across
     /// nodes and restarts.
     epoch: u64,
     counter: AtomicU64,
     /// This node's block of `P:short_seq`, for short message_ids (`short_id`).
-    short_ids: self::redis::partition::short_id::Blocks,
+    short_ids: partition::short_id::Blocks,
     /// Cancelled when the store shuts down; one-shot timers watch it.
     shutdown: CancellationToken,
     /// Every background task of the store (the submit batcher aside: it ends with the
     /// `Batcher` that owns it), so that shutdown waits for all of them.
     tasks: TaskTracker,
     /// Wakes the outcome writer for the outboxes of these partitions.
-    finisher_wake: self::redis::partition::Wake,
+    finisher_wake: partition::Wake,
     /// Wakes the receipt releaser to read the `P:fresh` of these partitions.
-    release_wake: self::redis::partition::Wake,
+    release_wake: partition::Wake,
     /// Batches of groups the claim-due pass claimed, with their data, for the
-    /// releaser (`release`); a batch that does not fit is left to `P:fresh`.
+    /// releaser (`release`); a batch that finds no room within `HAND_OVER_WAIT` is left
+    /// to `P:fresh`.
     claimed: tokio::sync::mpsc::Sender<receipts::release::Claimed>,
     /// The receiving end, taken by the releaser when the tasks start.
     claimed_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<receipts::release::Claimed>>>,
@@ -104,7 +106,7 @@ pub(crate) struct Inner {
     timers: expiry::timers::Timers,
     /// Wakes the claim-due pass for these partitions (a local timer at a deadline,
     /// or an expiry event of a partition's timers).
-    due_pass: self::redis::partition::Wake,
+    due_pass: partition::Wake,
     /// Whether the claim-due pass or the receipt releaser has a backlog in hand: the
     /// outcome writer waits for them (receipts first, see `backlog`).
     backlog: outcomes::backlog::Backlog,
@@ -138,7 +140,7 @@ impl Store {
     /// wait in Redis while it is down). Starts the submit batcher's task, so that
     /// `submit` works before [`Store::spawn`]; it ends when the store is dropped.
     pub async fn connect(mut settings: StoreSettings) -> Result<Store, StoreError> {
-        self::redis::connection::check_mode(&settings).await?;
+        connection::check_mode(&settings).await?;
         // A cluster refuses a script over keys of several slots: one call per
         // partition.
         settings.per_partition_calls |= settings.cluster;
@@ -148,10 +150,10 @@ impl Store {
         let mut conn = Conn::connect(&settings).await?;
         let backend = detect_backend(&mut conn).await?;
         if settings.cluster {
-            let topology = self::redis::topology::Topology::read(&mut conn).await?;
+            let topology = topology::Topology::read(&mut conn).await?;
             for node in topology.nodes.iter().filter(|n| n.healthy) {
-                let info = self::redis::topology::node_info(&settings.redis_url, node)?;
-                let mut c = self::redis::connection::client(&settings, info)?
+                let info = topology::node_info(&settings.redis_url, node)?;
+                let mut c = connection::client(&settings, info)?
                     .get_multiplexed_async_connection()
                     .await?;
                 check_keyspace_events(&mut c, backend, settings.configure_keyspace_events).await?;
@@ -165,12 +167,12 @@ impl Store {
             check_keyspace_events(&mut conn, backend, settings.configure_keyspace_events).await?;
             tracing::info!("redis: one server");
         }
-        self::redis::layout::check(&mut conn, &settings.key_prefix).await?;
+        layout::check(&mut conn, &settings.key_prefix).await?;
         let epoch: u64 = ::redis::cmd("INCR")
             .arg(format!("{}node_seq", settings.key_prefix))
             .query_async(&mut conn)
             .await?;
-        let clock = self::redis::clock::Clock::default();
+        let clock = clock::Clock::default();
         clock.sync(&mut conn).await?;
         let outcomes = outcomes::mongo::Outcomes::new(
             &settings.mongodb_uri,
@@ -180,21 +182,21 @@ impl Store {
         )
         .await?;
         tracing::info!(?backend, epoch, node = %settings.node_id, "store connected");
-        let scripts = Arc::new(self::redis::scripts::Scripts::new(
+        let scripts = Arc::new(scripts::Scripts::new(
             &settings.key_prefix,
             &settings.node_id,
             backend == ExpiryBackend::HashFieldExpiry,
         ));
         scripts.load(&mut conn).await?;
         tracing::debug!(target: "smppd::scripts", "script hashes: {}", scripts.hashes());
-        let ack = self::redis::connection::Ack::of(&settings);
-        let conn = self::redis::connection::Shared::new(vec![conn]);
+        let ack = connection::Ack::of(&settings);
+        let conn = connection::Shared::new(vec![conn]);
         let acked = if ack.replicas > 0 {
-            let mut pool = Vec::with_capacity(self::redis::connection::ACKED_POOL);
-            for _ in 0..self::redis::connection::ACKED_POOL {
+            let mut pool = Vec::with_capacity(connection::ACKED_POOL);
+            for _ in 0..connection::ACKED_POOL {
                 pool.push(Conn::connect(&settings).await?);
             }
-            Some(self::redis::connection::Shared::new(pool))
+            Some(connection::Shared::new(pool))
         } else {
             None
         };
@@ -202,7 +204,7 @@ impl Store {
             acked.clone().unwrap_or_else(|| conn.clone()),
             ack,
             scripts.clone(),
-            self::redis::scripts::submit::SubmitHeader {
+            scripts::submit::SubmitHeader {
                 max_pending: settings.max_pending,
                 max_pending_bytes: settings.max_pending_bytes,
                 hold_ms: receipts::lease::hold_ms(settings.receipt_lease),
@@ -228,17 +230,17 @@ impl Store {
                 backend,
                 epoch,
                 counter: AtomicU64::new(0),
-                short_ids: self::redis::partition::short_id::Blocks::default(),
+                short_ids: partition::short_id::Blocks::default(),
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
-                finisher_wake: self::redis::partition::Wake::default(),
-                release_wake: self::redis::partition::Wake::default(),
+                finisher_wake: partition::Wake::default(),
+                release_wake: partition::Wake::default(),
                 claimed,
                 claimed_rx: std::sync::Mutex::new(Some(claimed_rx)),
                 completed: Arc::default(),
                 ready: Arc::default(),
                 timers: expiry::timers::Timers::default(),
-                due_pass: self::redis::partition::Wake::default(),
+                due_pass: partition::Wake::default(),
                 backlog: outcomes::backlog::Backlog::default(),
                 known: outcomes::known::Known::default(),
                 handoff: receipts::handoff::Handoff::default(),
@@ -426,19 +428,15 @@ impl Inner {
         format: crate::service::MessageIdFormat,
     ) -> Result<(usize, String), StoreError> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let p = part
-            .unwrap_or(((n >> 8) as usize + self.epoch as usize) % self::redis::partition::COUNT);
+        let p = part.unwrap_or(((n >> 8) as usize + self.epoch as usize) % partition::COUNT);
         let id = match format {
             crate::service::MessageIdFormat::Hex => format!("{p:02X}{:08X}{:012X}", self.epoch, n),
             crate::service::MessageIdFormat::Decimal => {
-                self::redis::partition::decimal_id(p, self.epoch, n).to_string()
+                partition::decimal_id(p, self.epoch, n).to_string()
             }
             crate::service::MessageIdFormat::Short => {
                 let key = format!("{}short_seq", self.prefix());
-                self::redis::partition::short_id::encode(
-                    p,
-                    self.short_ids.next(&mut self.conn(), &key).await?,
-                )
+                partition::short_id::encode(p, self.short_ids.next(&mut self.conn(), &key).await?)
             }
         };
         Ok((p, id))
@@ -450,7 +448,7 @@ async fn detect_backend(conn: &mut Conn) -> Result<ExpiryBackend, StoreError> {
     let info = conn
         .on_any(::redis::cmd("COMMAND").arg("INFO").arg("HPEXPIRE").clone())
         .await?;
-    let known = self::redis::value::items(info)
+    let known = value::items(info)
         .iter()
         .any(|v| !matches!(v, ::redis::Value::Nil));
     Ok(if known {

@@ -26,7 +26,9 @@ fn code(p: &Path) -> String {
         .join("\n")
 }
 
-/// The top-level store modules each one names (`crate::store::<m>`), by module.
+/// The top-level store modules each one names, by module: `crate::store::<m>`, or the
+/// store reached through as many `super::` as the file is deep (`super::<m>` from
+/// `store/x.rs` or `store/x/mod.rs`, `super::super::<m>` from `store/x/y.rs`, …).
 fn store_graph() -> BTreeMap<String, BTreeSet<String>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
     let mut files = Vec::new();
@@ -46,8 +48,17 @@ fn store_graph() -> BTreeMap<String, BTreeSet<String>> {
         }
         let deps = graph.entry(module.clone()).or_default();
         let code = code(&f);
-        for (i, _) in code.match_indices("crate::store::") {
-            let name: String = code[i + "crate::store::".len()..]
+        let levels = rel.components().count() - usize::from(rel.ends_with("mod.rs"));
+        let up = "super::".repeat(levels);
+        let found = ["crate::store::", up.as_str()]
+            .into_iter()
+            .flat_map(|s| code.match_indices(s).map(move |(i, _)| (i, i + s.len())));
+        for (at, start) in found {
+            // Part of a longer `super::` chain: a module above the store.
+            if code[..at].ends_with("super::") {
+                continue;
+            }
+            let name: String = code[start..]
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect();

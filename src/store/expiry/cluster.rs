@@ -22,8 +22,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{PushInfo, PushKind};
 use tokio::sync::mpsc;
 
-use crate::store::expiry::timers;
-use crate::store::expiry::{claim_due, Subscriber};
+use super::{claim_due, timers, Subscriber};
 use crate::store::receipts::announce::DispatchEvent;
 use crate::store::redis::partition;
 use crate::store::redis::topology::{self, Topology};

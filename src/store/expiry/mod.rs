@@ -16,7 +16,7 @@
 //! * on Redis 7.0, a key `P{t}:t:#<bucket>` per deadline bucket with `expired`
 //!   events, which wake the same pass for the key's partition.
 //!
-//! On both, the timer heap of [`crate::store::expiry::timers`] wakes the same claim-due pass at each
+//! On both, the timer heap of [`timers`] wakes the same claim-due pass at each
 //! deadline, so the server's sampling (minutes late with many keys) and bucket
 //! windows (seconds) only matter for a deadline no node watched.
 //!
@@ -44,6 +44,7 @@ mod cluster;
 pub(crate) mod timers;
 
 use crate::store::receipts::announce::DispatchEvent;
+use crate::store::receipts::release;
 use crate::store::redis::partition;
 use crate::store::Counter;
 use crate::store::{ExpiryBackend, Inner, StoreError};
@@ -188,7 +189,7 @@ impl Subscriber {
         self.recovery_pass().await?;
         // Deadlines armed by a process that is gone (this one before a restart, or
         // another node) have no local timer anywhere: watch every pending one.
-        let n = crate::store::expiry::timers::load(&self.inner).await?;
+        let n = timers::load(&self.inner).await?;
         tracing::debug!(n, "expiry timers armed from the deadline index");
         // What arrived while subscribing: announcements of deadlines the load above
         // found anyway, and of receipts the rescan found; handled all the same.
@@ -340,16 +341,10 @@ async fn claim_due(inner: &Inner, p: usize) -> Result<usize, StoreError> {
             claimed += 1;
         }
         if listed > 0 {
-            // Their receipts: straight to the releaser with the data the claim read,
-            // or, if it has no room, from P:fresh where they are too.
+            // Their receipts: straight to the releaser with the data the claim read
+            // (waiting a little for room), else from P:fresh where they are too.
             let groups = batch.groups;
-            if groups.is_empty()
-                || crate::store::receipts::release::hand_over(
-                    inner,
-                    crate::store::receipts::release::Claimed(p, groups),
-                )
-                .await
-            {
+            if groups.is_empty() || release::hand_over(inner, release::Claimed(p, groups)).await {
                 inner.finisher_wake.wake(p);
             } else {
                 inner.finished(p);

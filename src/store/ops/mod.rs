@@ -18,8 +18,7 @@ use crate::store::redis::partition;
 use crate::store::redis::scripts::ops::{
     CancelFilter, CancelReply, Owner, QueryReply, ReplaceReply, Replacement,
 };
-use crate::store::redis::scripts::submit::Limit;
-use crate::store::submit::accept::{deadline, ESME_RINVMSGLEN};
+use crate::store::submit::accept::{check_segment_octets, deadline, limit_reached};
 use crate::store::{Inner, StoreError};
 
 pub const ESME_RINVMSGID: u32 = 0x0C;
@@ -247,16 +246,7 @@ impl Inner {
         // replace_sm has no esm_class: a segment of a UDH-concatenated message carries
         // its UDH in the new short_message too, and it is stripped as on submit.
         let system_id = account.system_id.as_str();
-        let max_octets = account.limits.max_segment_octets;
-        if short_message.len() > max_octets {
-            return Err(rejected(
-                ESME_RINVMSGLEN,
-                format!(
-                    "{} octets in short_message, the account allows {max_octets} (max_segment_octets)",
-                    short_message.len()
-                ),
-            ));
-        }
+        check_segment_octets(account, short_message.len())?;
         // A new validity is capped by the account's max_validity, as on submit (the
         // field is set, so its default does not apply).
         let new_deadline = if validity_period.is_empty() {
@@ -297,17 +287,7 @@ impl Inner {
                 "validity_period is already past",
             )),
             ReplaceReply::Unknown => Err(rejected(ESME_RREPLACEFAIL, "unknown message_id")),
-            ReplaceReply::Full(limit) => {
-                crate::metrics::refused(system_id, limit.as_str());
-                Err(ServiceError::QueueFull(format!(
-                    "{} limit reached by the replacement ({})",
-                    limit.as_str(),
-                    match limit {
-                        Limit::StoreBytes => "[redis] max_pending_bytes",
-                        _ => "the account's max_pending_bytes",
-                    }
-                )))
-            }
+            ReplaceReply::Full(limit) => Err(limit_reached(system_id, limit)),
         }
     }
 

@@ -17,8 +17,8 @@
 //! claim-due pass expired come to it with their data, through a bounded queue
 //! ([`Claimed`]): reading them again from `P:fresh` was the bound of expiry lateness
 //! at 1M pending (the claim kept up, p99 <= 250 ms; the receipts were released 5-10 s
-//! after it, BENCHMARKS.md). A batch the queue has no room for, or whose release
-//! fails, stays in `P:fresh` and is released from there.
+//! after it, BENCHMARKS.md). A batch the queue has no room for within
+//! [`HAND_OVER_WAIT`], or whose release fails, stays in `P:fresh` and is released from there.
 //!
 //! Receipts of an account whose receiver is bound on this node are queued leased to
 //! it and handed to its receipt worker in memory ([`crate::store::receipts::handoff`]), as a

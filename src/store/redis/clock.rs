@@ -38,8 +38,8 @@ impl Clock {
         }
     }
 
-    fn elapsed_ms(&self) -> i64 {
-        i64::try_from(self.origin.elapsed().as_millis()).unwrap_or(i64::MAX)
+    fn elapsed_us(&self) -> i64 {
+        i64::try_from(self.origin.elapsed().as_micros()).unwrap_or(i64::MAX)
     }
 
     /// Measures the offset with one `TIME` (half the round trip is the error).
@@ -47,30 +47,14 @@ impl Clock {
         &self,
         conn: &mut C,
     ) -> redis::RedisResult<()> {
-        let t0 = self.elapsed_ms();
-        let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
-        let t1 = self.elapsed_ms();
-        let redis_ms = secs * 1000 + micros / 1000;
-        self.offset_ms
-            .store(redis_ms - (t0 + t1) / 2, Ordering::Relaxed);
+        let offset_us = time_minus(conn, || self.elapsed_us()).await?;
+        self.offset_ms.store(offset_us / 1000, Ordering::Relaxed);
         Ok(())
     }
-}
 
-/// The server's clock minus this machine's wall clock, in ms, from one `TIME` (to
-/// compare the clocks of a cluster's primaries).
-pub async fn offset_ms<C: redis::aio::ConnectionLike>(conn: &mut C) -> redis::RedisResult<i64> {
-    let t0 = Utc::now().timestamp_micros();
-    let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
-    let t1 = Utc::now().timestamp_micros();
-    let redis_us = secs * 1_000_000 + micros;
-    Ok((redis_us - (t0 + t1) / 2) / 1000)
-}
-
-impl Clock {
     /// Redis time now, estimated, in ms since the epoch.
     pub fn now_ms(&self) -> i64 {
-        self.offset_ms.load(Ordering::Relaxed) + self.elapsed_ms()
+        self.offset_ms.load(Ordering::Relaxed) + self.elapsed_us() / 1000
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -83,4 +67,22 @@ impl Clock {
         let at = self.origin + Duration::from_millis(u64::try_from(since_origin).unwrap_or(0));
         at.max(Instant::now())
     }
+}
+
+/// The server's clock minus this machine's wall clock, in ms, from one `TIME` (to
+/// compare the clocks of a cluster's primaries).
+pub async fn offset_ms<C: redis::aio::ConnectionLike>(conn: &mut C) -> redis::RedisResult<i64> {
+    Ok(time_minus(conn, || Utc::now().timestamp_micros()).await? / 1000)
+}
+
+/// The server's `TIME` minus the local clock `now_us` (µs) read around the call, at
+/// its midpoint.
+async fn time_minus<C: redis::aio::ConnectionLike>(
+    conn: &mut C,
+    now_us: impl Fn() -> i64,
+) -> redis::RedisResult<i64> {
+    let t0 = now_us();
+    let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(conn).await?;
+    let t1 = now_us();
+    Ok(secs * 1_000_000 + micros - (t0 + t1) / 2)
 }

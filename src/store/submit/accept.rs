@@ -91,19 +91,39 @@ pub fn schedule(
     Ok((at > now).then(|| at.timestamp_millis()))
 }
 
+/// ESME_RINVMSGLEN when `len` octets of user data are more than the account allows in
+/// one segment (submit and replace alike).
+pub(crate) fn check_segment_octets(
+    account: &AccountPolicy,
+    len: usize,
+) -> Result<(), ServiceError> {
+    let max_octets = account.limits.max_segment_octets;
+    if len <= max_octets {
+        return Ok(());
+    }
+    crate::metrics::refused(&account.system_id, "segment_size");
+    Err(ServiceError::Rejected {
+        status: ESME_RINVMSGLEN,
+        reason: format!(
+            "{len} octets of user data in one segment, the account allows {max_octets} (max_segment_octets)"
+        ),
+    })
+}
+
+/// ESME_RMSGQFUL for a limit of held messages, octets or receipts, counted in the
+/// metrics and naming its setting.
+pub(crate) fn limit_reached(account: &str, limit: Limit) -> ServiceError {
+    crate::metrics::refused(account, limit.as_str());
+    ServiceError::QueueFull(format!(
+        "{} limit reached ({})",
+        limit.as_str(),
+        limit.setting()
+    ))
+}
+
 impl Inner {
     pub(crate) async fn submit(&self, req: SubmitRequest) -> Result<SubmitAccepted, ServiceError> {
-        let max_octets = req.policy.limits.max_segment_octets;
-        if req.raw_user_data.len() > max_octets {
-            crate::metrics::refused(&req.policy.system_id, "segment_size");
-            return Err(ServiceError::Rejected {
-                status: ESME_RINVMSGLEN,
-                reason: format!(
-                    "{} octets of user data in one segment, the account allows {max_octets} (max_segment_octets)",
-                    req.raw_user_data.len()
-                ),
-            });
-        }
+        check_segment_octets(&req.policy, req.raw_user_data.len())?;
         if let Some(status) = req.simulate.as_ref().and_then(|p| p.submit_error()) {
             return Err(ServiceError::Rejected {
                 status,
@@ -283,20 +303,7 @@ impl Inner {
                 Ok(accepted)
             }
             SubmitReply::Duplicate { message_id } => Ok(SubmitAccepted::new(message_id)),
-            SubmitReply::Full(limit) => {
-                crate::metrics::refused(&account, limit.as_str());
-                Err(ServiceError::QueueFull(format!(
-                    "{} limit reached ({})",
-                    limit.as_str(),
-                    match limit {
-                        Limit::Store => "[redis] max_pending",
-                        Limit::StoreBytes => "[redis] max_pending_bytes",
-                        Limit::Account => "the account's max_pending",
-                        Limit::AccountBytes => "the account's max_pending_bytes",
-                        Limit::Receipts => "the account's max_queued_receipts",
-                    }
-                )))
-            }
+            SubmitReply::Full(limit) => Err(limit_reached(&account, limit)),
             SubmitReply::Expired => Err(invalid_expiry("validity_period is already past")),
             SubmitReply::Failed(e) => Err(StoreError::Script(e).into()),
         }

@@ -158,9 +158,18 @@ impl Scripts {
             Some("ok") => ReplaceReply::Replaced,
             Some("final") => ReplaceReply::Final,
             Some("expired") => ReplaceReply::Expired,
-            Some("full") => match rest.get(1).and_then(string).as_deref() {
-                Some("account_bytes") => ReplaceReply::Full(Limit::AccountBytes),
-                _ => ReplaceReply::Full(Limit::StoreBytes),
+            Some("full") => match rest
+                .get(1)
+                .and_then(string)
+                .as_deref()
+                .and_then(Limit::parse)
+            {
+                Some(l) => ReplaceReply::Full(l),
+                None => {
+                    return Err(StoreError::Script(
+                        "replace: full without a known limit".into(),
+                    ))
+                }
             },
             _ => ReplaceReply::Unknown,
         })

@@ -121,7 +121,18 @@ impl Limit {
         }
     }
 
-    fn parse(s: &str) -> Option<Limit> {
+    /// The setting that sets it, as an operator finds it in `config.toml`.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Limit::Store => "[redis] max_pending",
+            Limit::StoreBytes => "[redis] max_pending_bytes",
+            Limit::Account => "the account's max_pending",
+            Limit::AccountBytes => "the account's max_pending_bytes",
+            Limit::Receipts => "the account's max_queued_receipts",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Limit> {
         [
             Limit::Store,
             Limit::StoreBytes,
