@@ -45,10 +45,7 @@ one_run() {
   smppd_bin="$2"
   shift 2
   kv_start "$kv"
-  if [ "${AB_SLOWLOG:-0}" = 1 ]; then
-    kv_cli CONFIG SET slowlog-log-slower-than 0 >/dev/null
-    kv_cli CONFIG SET slowlog-max-len 2000000 >/dev/null
-  fi
+  if [ "${AB_SLOWLOG:-0}" = 1 ]; then slowlog_start "$out/$label.slowlog"; fi
   rm -rf "$work/mongo"
   mongo_start
   NODE_PORT[ab]="$(free_port)"
@@ -70,7 +67,7 @@ one_run() {
   # smppd's counters and histograms (claim lateness: smppd_expiry_lateness_seconds).
   "$venv_python" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
     "http://127.0.0.1:$metrics_port/metrics" >"$out/$label.metrics" || echo "ab: could not scrape /metrics of $label" >&2
-  if [ "${AB_SLOWLOG:-0}" = 1 ]; then slowlog_totals >"$out/$label.slowlog"; fi
+  if [ "${AB_SLOWLOG:-0}" = 1 ]; then slowlog_stop; fi
   smppd_kill ab TERM
   kill "$MONGO_PID" 2>/dev/null || true
   wait_gone "$MONGO_PID"

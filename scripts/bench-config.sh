@@ -5,15 +5,17 @@
 # bench_config FILE NODE_ID PORT KV_PORT METRICS_PORT MONGO_URI [DATABASE]
 # BENCH_THROUGHPUT=N gives the bench account `throughput = burst = N` (the shared rate
 # bucket in Redis; scripts/ab.sh AB_B_THROUGHPUT measures what it costs).
+# BENCH_ROUTES=0 leaves out bench2 and its route (a binary from before routes).
 bench_config() {
   local cfg="$1" node="$2" port="$3" kv_port="$4" metrics_port="$5" m_uri="$6" m_db="${7:-smppd}"
   # The limits as large as the store's (one account carries the whole load); left out
   # with BENCH_LIMITS=0, for a binary from before they existed (scripts/ab.sh).
   local limits="" store_limits="" server_limits="" routes=""
-  if [ "${BENCH_LIMITS:-1}" = 1 ]; then
+  if [ "${BENCH_LIMITS:-1}" = 1 ] && [ "${BENCH_ROUTES:-1}" = 1 ]; then
     # The A->B scenarios: destinations 9... are forwarded to the account bench2.
     routes=$'[[esme]]\nsystem_id = "bench2"\npassword = "bench2"\nallowed_addresses = ["127.0.0.0/8"]\nmax_binds = 30000\nwindow = 1024\nmax_queued_receipts = 100000000\n\n[[route]]\ndestination = "^9"\ntarget = "esme:bench2"\n'
-
+  fi
+  if [ "${BENCH_LIMITS:-1}" = 1 ]; then
     # All load comes from 127.0.0.1.
     server_limits="max_connections_per_ip = 30000"
     limits=$'max_pending = 100000000\nmax_pending_bytes = 4503599627370496\nmax_queued_receipts = 100000000'

@@ -117,39 +117,24 @@ kv_spawn() {
 
 kv_cli() { redis-cli -p "$KV_PORT" "$@"; }
 
-# slowlog_totals: the current server's SLOWLOG summed per command, per script for
-# EVALSHA (named by the SHA1 of lib.lua + its file, as smppd loads them), slowest first.
-slowlog_totals() {
-  "$venv_python" - "$KV_PORT" "$root/src/store/redis/lua" <<'PY'
-import hashlib, os, socket, sys
-lua = sys.argv[2]
-lib = open(os.path.join(lua, "lib.lua"), "rb").read()
-names = {}
-for f in os.listdir(lua):
-    body = open(os.path.join(lua, f), "rb").read()
-    for src in (lib + body, body):
-        names[hashlib.sha1(src).hexdigest()[:8]] = f[:-4]
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"*3\r\n$7\r\nSLOWLOG\r\n$3\r\nGET\r\n$7\r\n2000000\r\n")
-f = s.makefile("rb")
-def read():
-    l = f.readline(); t, r = l[:1], l[1:-2]
-    if t == b"*":
-        return [read() for _ in range(int(r))]
-    if t == b"$":
-        n = int(r)
-        return None if n < 0 else f.read(n + 2)[:-2]
-    return r
-tot = {}
-for e in read():
-    a = e[3]
-    sha = a[1].decode()[:8] if a[0].lower() == b"evalsha" else None
-    k = a[0].decode().lower() + (" " + names.get(sha, sha) if sha else "")
-    n, us = tot.get(k, (0, 0))
-    tot[k] = (n + 1, us + int(e[2]))
-for k, (n, us) in sorted(tot.items(), key=lambda x: -x[1][1]):
-    print(f"{k:24s} calls={n:8d} usec={us:10d} per={us / n:9.1f}")
-PY
+# slowlog_start OUT [AFTER]: from AFTER seconds on (default now), log every command of
+# the current server (slowlog-log-slower-than 0) and drain its SLOWLOG into per-command
+# (per-script for EVALSHA) totals, written to OUT by slowlog_stop. How:
+# scripts/slowlog-collect.py (SLOWLOG_LUA: the Lua directory of another build).
+slowlog_start() {
+  (
+    sleep "${2:-0}"
+    kv_cli CONFIG SET slowlog-max-len 1000000 >/dev/null
+    kv_cli SLOWLOG RESET >/dev/null
+    kv_cli CONFIG SET slowlog-log-slower-than 0 >/dev/null
+    exec "$venv_python" "$root/scripts/slowlog-collect.py" "$KV_PORT" "${SLOWLOG_LUA:-$root/src/store/redis/lua}" "$1"
+  ) &
+  SLOWLOG_PID=$!
+  LIB_PIDS+=("$SLOWLOG_PID")
+}
+slowlog_stop() {
+  kill -TERM "$SLOWLOG_PID" 2>/dev/null || true
+  wait "$SLOWLOG_PID" 2>/dev/null || true
 }
 
 # kv_kill SIGNAL: e.g. KILL (a crash: nothing flushed beyond what write(2) gave the OS).
