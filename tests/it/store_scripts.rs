@@ -362,10 +362,22 @@ both!(
         assert_eq!(fx.zcard(&fx.key(7, "r:bea")).await, 1);
 
         // A deadline already passed by Redis time.
-        let mut late = with(6, 1, &|_| {});
-        late.deadline_ms = now - 1;
-        let r = fx.submit(OPEN, &[late]).await;
+        let late = || {
+            let mut r = with(6, 1, &|_| {});
+            r.deadline_ms = now - 1;
+            r
+        };
+        let r = fx.submit(OPEN, &[late()]).await;
         assert_eq!(refused(&r), None);
+        // ... answered as such at a full store too: "full" would ask the ESME to retry
+        // a message no retry can save.
+        let full = SubmitHeader {
+            max_pending: 0,
+            max_pending_bytes: 0,
+            ..OPEN
+        };
+        let r = fx.submit(full, &[late()]).await;
+        assert_eq!(refused(&r), None, "{r:?}");
 
         // Nothing of a refused record is left: partitions 2, 4 and 6 hold no key.
         let keys = fx.keys().await;

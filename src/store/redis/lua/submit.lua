@@ -94,6 +94,9 @@ end
 -- Whether a record of `len` octets fits; `new`: it is a new message (not a later
 -- segment of a pending one). Returns the refusal, or nil.
 local function admit(b, dl, new)
+  -- A deadline already passed first: no retry can save the message, so "full" (which
+  -- asks the ESME to retry later) would be the wrong answer at a full store.
+  if dl <= now and new then return {'expired'} end
   local a, len = account(tonumber(ARGV[b + 7])), #ARGV[b + 6]
   if new then
     if cur.pending >= max_pending then return {'full', 'store'} end
@@ -105,7 +108,6 @@ local function admit(b, dl, new)
   end
   if cur.bytes + len > max_bytes then return {'full', 'store_bytes'} end
   if a.b + len > a.max_b then return {'full', 'account_bytes'} end
-  if dl <= now and new then return {'expired'} end
   return nil
 end
 -- Counts an admitted record once its writes are done.
