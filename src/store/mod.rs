@@ -265,7 +265,10 @@ impl Store {
             let t = &inner.tasks;
             let tasks = vec![
                 t.spawn(expiry::Subscriber::new(inner.clone(), dispatch_tx.clone()).run()),
-                t.spawn(outcomes::writer::Finisher::new(inner.clone()).run()),
+                t.spawn({
+                    let i = inner.clone();
+                    async move { i.finisher().run().await }
+                }),
                 t.spawn(
                     receipts::release::Releaser::new(
                         inner.clone(),
@@ -405,6 +408,23 @@ impl Inner {
 
     fn node(&self) -> &str {
         &self.settings.node_id
+    }
+
+    /// The outcome writer, with what it uses of the store.
+    fn finisher(&self) -> outcomes::writer::Finisher<'_> {
+        outcomes::writer::Finisher {
+            settings: &self.settings,
+            conn: &self.conn,
+            scripts: &self.scripts,
+            outcomes: &self.outcomes,
+            epoch: self.epoch,
+            clock: &self.clock,
+            wake: &self.finisher_wake,
+            known: &self.known,
+            backlog: &self.backlog,
+            counters: &self.counters,
+            shutdown: &self.shutdown,
+        }
     }
 
     /// A message of partition `p` finished (completed, claimed, cancelled): its

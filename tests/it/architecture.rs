@@ -134,3 +134,14 @@ fn sessions_reach_the_store_only_through_service() {
         );
     }
 }
+
+#[test]
+fn the_outcome_writer_takes_narrow_handles_not_the_store() {
+    // It borrows what it uses (`Finisher`'s fields); the store's shared `Inner` would
+    // let it reach every other feature.
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/outcomes/writer.rs");
+    let names_inner = code(&f)
+        .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+        .any(|w| w == "Inner");
+    assert!(!names_inner, "outcomes/writer.rs names the store's Inner");
+}

@@ -15,21 +15,43 @@
 //! node restarted with the same node_id takes its predecessor's leases back at start
 //! (the lease records node_id + epoch), so its own crash costs no lease wait.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use std::collections::BTreeMap;
+use tokio_util::sync::CancellationToken;
 
+use crate::store::counters::Counters;
 use crate::store::model::outcome::{outcome_document, receipts};
 use crate::store::model::FinishedGroup;
-use crate::store::redis::partition::{self, Turns};
+use crate::store::outcomes::backlog::Backlog;
+use crate::store::outcomes::known::Known;
+use crate::store::outcomes::mongo::Outcomes;
+use crate::store::redis::clock::Clock;
+use crate::store::redis::connection::{Conn, Shared};
+use crate::store::redis::partition::{self, Turns, Wake};
 use crate::store::redis::scripts::outbox::FinalizeRecord;
-use crate::store::redis::scripts::ReceiptEntry;
-use crate::store::Counter;
-use crate::store::{Inner, StoreError};
+use crate::store::redis::scripts::{ReceiptEntry, Scripts};
+use crate::store::settings::StoreSettings;
+use crate::store::{Counter, StoreError};
 
-pub struct Finisher {
-    inner: Arc<Inner>,
+/// The outcome writer and what it uses of the store: borrowed from it by the task
+/// that runs it, so that this module sees nothing else of it.
+pub struct Finisher<'a> {
+    pub settings: &'a StoreSettings,
+    pub conn: &'a Shared,
+    pub scripts: &'a Scripts,
+    pub outcomes: &'a Outcomes,
+    /// This node's epoch: its leases name it (`reclaim`).
+    pub epoch: u64,
+    pub clock: &'a Clock,
+    /// Rung when a message finished in a partition.
+    pub wake: &'a Wake,
+    /// Finished groups this node holds already: leased without a read.
+    pub known: &'a Known,
+    /// The claim-due pass's and the releaser's backlog, which goes first.
+    pub backlog: &'a Backlog,
+    pub counters: &'a Counters,
+    pub shutdown: &'a CancellationToken,
 }
 
 /// Groups per lease and finalize script call. A script holds Redis for every other
@@ -40,13 +62,9 @@ pub struct Finisher {
 /// beside MongoDB's insert of the batch).
 const SCRIPT_SLICE: usize = 64;
 
-impl Finisher {
-    pub fn new(inner: Arc<Inner>) -> Finisher {
-        Finisher { inner }
-    }
-
+impl Finisher<'_> {
     pub async fn run(self) {
-        let shutdown = self.inner.shutdown.clone();
+        let shutdown = self.shutdown.clone();
         match self.reclaim().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(n, "took back outbox leases of this node's previous run"),
@@ -64,16 +82,16 @@ impl Finisher {
                 }
             };
             tokio::select! {
-                _ = self.inner.finisher_wake.notified() => {
+                _ = self.wake.notified() => {
                     // Let a few more finish, so they share one MongoDB round trip.
-                    tokio::time::sleep(self.inner.settings.outcome_flush_interval).await;
+                    tokio::time::sleep(self.settings.outcome_flush_interval).await;
                 }
                 _ = timer => {}
                 _ = shutdown.cancelled() => return,
             }
-            cursor.add(self.inner.finisher_wake.take(), self.inner.clock.now_ms());
+            cursor.add(self.wake.take(), self.clock.now_ms());
             wake_at = match self.drain(&mut cursor).await {
-                Ok(()) => cursor.next_due().map(|ms| self.inner.clock.instant_at(ms)),
+                Ok(()) => cursor.next_due().map(|ms| self.clock.instant_at(ms)),
                 Err(e) => {
                     tracing::warn!(error = %e, "outcome writer: redis unavailable");
                     Some(tokio::time::Instant::now() + Duration::from_secs(1))
@@ -126,13 +144,16 @@ impl Finisher {
     /// their receipts are what the ESMEs wait for.
     async fn yield_to_receipts(&self) {
         if self
-            .inner
             .backlog
             .wait_idle(crate::store::outcomes::backlog::MAX_YIELD)
             .await
         {
-            self.inner.counters.add(Counter::OutcomeYields, 1);
+            self.counters.add(Counter::OutcomeYields, 1);
         }
+    }
+
+    fn conn(&self) -> Conn {
+        self.conn.get()
     }
 
     /// Makes the leases an earlier run of this node left behind due now, in every
@@ -141,9 +162,8 @@ impl Finisher {
         let mut n = 0;
         for p in 0..partition::COUNT {
             n += self
-                .inner
                 .scripts
-                .reclaim(&mut self.inner.conn(), p, self.inner.epoch)
+                .reclaim(&mut self.conn(), p, self.epoch)
                 .await?;
         }
         Ok(n)
@@ -151,7 +171,7 @@ impl Finisher {
 
     /// Leases a batch from the cursor's partitions in turn.
     async fn lease(&self, cursor: &mut Turns) -> Result<Vec<FinishedGroup>, StoreError> {
-        let s = &self.inner.settings;
+        let s = self.settings;
         let want = s.outcome_batch_size.max(1);
         let mut groups = Vec::new();
         // In slices of SCRIPT_SLICE groups, one call after the other (see there).
@@ -161,14 +181,13 @@ impl Finisher {
             };
             let ask = (want - groups.len()).min(SCRIPT_SLICE);
             let leased = self
-                .inner
                 .scripts
                 .lease(
-                    &mut self.inner.conn(),
+                    &mut self.conn(),
                     p,
                     ask,
                     s.outbox_lease.as_millis() as u64,
-                    self.inner.epoch,
+                    self.epoch,
                 )
                 .await?;
             let got = leased.gids.len();
@@ -179,16 +198,14 @@ impl Finisher {
             // The groups this node holds already (`known`); the others are read.
             let mut unknown = Vec::new();
             for gid in leased.gids {
-                match self.inner.known.take(&gid) {
+                match self.known.take(&gid) {
                     Some(g) => groups.push(g),
                     None => unknown.push(gid),
                 }
             }
             let known = (got - unknown.len()) as u64;
-            self.inner.counters.add(Counter::LeasedKnown, known);
-            self.inner
-                .counters
-                .add(Counter::LeasedRead, unknown.len() as u64);
+            self.counters.add(Counter::LeasedKnown, known);
+            self.counters.add(Counter::LeasedRead, unknown.len() as u64);
             if !unknown.is_empty() {
                 self.read(p, &unknown, &mut groups).await?;
             }
@@ -204,11 +221,7 @@ impl Finisher {
         gids: &[String],
         groups: &mut Vec<FinishedGroup>,
     ) -> Result<(), StoreError> {
-        let read = self
-            .inner
-            .scripts
-            .read_groups(&mut self.inner.conn(), p, gids)
-            .await?;
+        let read = self.scripts.read_groups(&mut self.conn(), p, gids).await?;
         // None: finalized meanwhile by a node that took over the lease.
         for raw in read.into_iter().flatten() {
             let gid = raw.gid.clone();
@@ -234,23 +247,22 @@ impl Finisher {
         let mut pause = Duration::from_millis(100);
         let started = std::time::Instant::now();
         loop {
-            match self.inner.outcomes.write(docs.clone()).await {
+            match self.outcomes.write(docs.clone()).await {
                 Ok(()) => break,
                 Err(e) => {
-                    self.inner.counters.add(Counter::OutcomeWriteFailures, 1);
+                    self.counters.add(Counter::OutcomeWriteFailures, 1);
                     tracing::warn!(error = %e, batch = docs.len(), "outcome write failed; retrying");
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
                         // Leave the batch in the outbox; the next start writes it.
-                        _ = self.inner.shutdown.cancelled() => return Ok(false),
+                        _ = self.shutdown.cancelled() => return Ok(false),
                     }
                     pause = (pause * 2).min(Duration::from_secs(5));
                 }
             }
         }
         crate::metrics::outcome_written(started.elapsed());
-        self.inner
-            .counters
+        self.counters
             .add(Counter::OutcomesWritten, groups.len() as u64);
         Ok(true)
     }
@@ -277,8 +289,11 @@ impl Finisher {
         // cluster sends each to its partition's primary).
         let scores: Vec<Vec<Option<f64>>> =
             futures::future::try_join_all(by_part.iter().map(|(p, idx)| {
-                let mut conn = self.inner.conn();
-                let key = format!("{}fresh", partition::prefix(self.inner.prefix(), *p));
+                let mut conn = self.conn();
+                let key = format!(
+                    "{}fresh",
+                    partition::prefix(self.settings.key_prefix.as_str(), *p)
+                );
                 let gids: Vec<&str> = idx.iter().map(|i| parted[*i].1.gid.as_str()).collect();
                 let cmd = redis::cmd("ZMSCORE").arg(key).arg(gids).clone();
                 async move { cmd.query_async::<Vec<Option<f64>>>(&mut conn).await }
@@ -294,7 +309,7 @@ impl Finisher {
         for ((p, g), fresh) in parted.into_iter().zip(fresh) {
             records.push(self.record(p, g, fresh)?);
         }
-        if self.inner.settings.per_partition_calls {
+        if self.settings.per_partition_calls {
             // One partition per call (a cluster), the partitions at once.
             let mut parts: BTreeMap<usize, Vec<FinalizeRecord>> = BTreeMap::new();
             for r in records {
@@ -304,20 +319,14 @@ impl Finisher {
                 parts
                     .values()
                     .flat_map(|rs| rs.chunks(SCRIPT_SLICE))
-                    .map(|slice| async move {
-                        self.inner
-                            .scripts
-                            .finalize(&mut self.inner.conn(), slice)
-                            .await
-                    }),
+                    .map(
+                        |slice| async move { self.scripts.finalize(&mut self.conn(), slice).await },
+                    ),
             )
             .await?;
         } else {
             for slice in records.chunks(SCRIPT_SLICE) {
-                self.inner
-                    .scripts
-                    .finalize(&mut self.inner.conn(), slice)
-                    .await?;
+                self.scripts.finalize(&mut self.conn(), slice).await?;
             }
         }
         Ok(())
