@@ -269,14 +269,10 @@ impl Store {
                     let i = inner.clone();
                     async move { i.finisher().run().await }
                 }),
-                t.spawn(
-                    receipts::release::Releaser::new(
-                        inner.clone(),
-                        sink.clone(),
-                        dispatch_tx.clone(),
-                    )
-                    .run(),
-                ),
+                t.spawn({
+                    let (i, sink, dispatch) = (inner.clone(), sink.clone(), dispatch_tx.clone());
+                    async move { i.releaser(sink, dispatch).run().await }
+                }),
                 t.spawn(
                     receipts::worker::Dispatcher::new(
                         inner.clone(),
@@ -292,7 +288,13 @@ impl Store {
                         expiry::timers::run(&i.timers, &i.clock, &i.due_pass, &i.shutdown).await
                     }
                 }),
-                t.spawn(receipts::ready::run(inner.clone(), sink, ready_dispatch)),
+                t.spawn({
+                    let i = inner.clone();
+                    async move {
+                        let h = i.hand_over();
+                        receipts::ready::run(&i.ready, h, sink, ready_dispatch, &i.shutdown).await
+                    }
+                }),
                 t.spawn(limits::renew(inner.clone())),
             ];
             shutdown.cancelled().await;
@@ -324,7 +326,7 @@ impl Store {
                 .map(receipts::lease::Local::into_held)
                 .collect();
             left.extend(inner.ready.take());
-            receipts::ready::make_due(&inner, &left).await;
+            receipts::ready::make_due(inner.hand_over(), &left).await;
         })
     }
 
@@ -408,6 +410,47 @@ impl Inner {
 
     fn node(&self) -> &str {
         &self.settings.node_id
+    }
+
+    /// What handing receipts to this node's workers uses of the store.
+    fn hand_over(&self) -> receipts::ready::HandOver<'_> {
+        receipts::ready::HandOver {
+            handoff: &self.handoff,
+            scripts: &self.scripts,
+            conn: &self.conn,
+        }
+    }
+
+    /// The receipt releaser, with what it uses of the store. The claimed batches'
+    /// receiver is taken once: the store starts its tasks once (a second releaser
+    /// would read P:fresh only, which is complete on its own).
+    fn releaser(
+        &self,
+        sink: Arc<dyn ReceiptSink>,
+        dispatch: tokio::sync::mpsc::Sender<receipts::announce::DispatchEvent>,
+    ) -> receipts::release::Releaser<'_> {
+        let claimed = match self.claimed_rx.lock() {
+            Ok(mut rx) => rx.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        receipts::release::Releaser {
+            settings: &self.settings,
+            scripts: &self.scripts,
+            conn: &self.conn,
+            acked: self.acked.as_ref().unwrap_or(&self.conn),
+            ack: &self.ack,
+            clock: &self.clock,
+            wake: &self.release_wake,
+            claimed,
+            completed: &self.completed,
+            known: &self.known,
+            backlog: &self.backlog,
+            hand_over: self.hand_over(),
+            counters: &self.counters,
+            shutdown: &self.shutdown,
+            sink,
+            dispatch,
+        }
     }
 
     /// The outcome writer, with what it uses of the store.

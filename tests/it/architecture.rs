@@ -136,12 +136,18 @@ fn sessions_reach_the_store_only_through_service() {
 }
 
 #[test]
-fn the_outcome_writer_takes_narrow_handles_not_the_store() {
-    // It borrows what it uses (`Finisher`'s fields); the store's shared `Inner` would
-    // let it reach every other feature.
-    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/outcomes/writer.rs");
-    let names_inner = code(&f)
-        .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
-        .any(|w| w == "Inner");
-    assert!(!names_inner, "outcomes/writer.rs names the store's Inner");
+fn the_outcome_writer_and_the_receipt_releaser_take_narrow_handles_not_the_store() {
+    // They borrow what they use (`Finisher`'s, `Releaser`'s and `HandOver`'s fields);
+    // the store's shared `Inner` would let them reach every other feature.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
+    for f in [
+        "outcomes/writer.rs",
+        "receipts/release.rs",
+        "receipts/ready.rs",
+    ] {
+        let names_inner = code(&root.join(f))
+            .split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+            .any(|w| w == "Inner");
+        assert!(!names_inner, "{f} names the store's Inner");
+    }
 }

@@ -344,7 +344,10 @@ async fn claim_due(inner: &Inner, p: usize) -> Result<usize, StoreError> {
             // Their receipts: straight to the releaser with the data the claim read
             // (waiting a little for room), else from P:fresh where they are too.
             let groups = batch.groups;
-            if groups.is_empty() || release::hand_over(inner, release::Claimed(p, groups)).await {
+            if groups.is_empty()
+                || release::hand_over(&inner.claimed, &inner.shutdown, release::Claimed(p, groups))
+                    .await
+            {
                 inner.finisher_wake.wake(p);
             } else {
                 inner.finished(p);

@@ -23,14 +23,26 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
 
 use crate::service::ReceiptSink;
 use crate::store::receipts::announce::DispatchEvent;
-use crate::store::receipts::handoff::Pushed;
+use crate::store::receipts::handoff::{Handoff, Pushed};
 use crate::store::receipts::lease::{Held, Local};
+use crate::store::redis::connection::Shared;
 use crate::store::redis::partition;
 use crate::store::redis::scripts::receipts::HeldEntry;
-use crate::store::Inner;
+use crate::store::redis::scripts::Scripts;
+
+/// What giving receipts to this node's workers, or making them due in Redis, uses of
+/// the store.
+#[derive(Clone, Copy)]
+pub struct HandOver<'a> {
+    /// Receipts leased to this node, by account, for its workers.
+    pub handoff: &'a Handoff,
+    pub scripts: &'a Scripts,
+    pub conn: &'a Shared,
+}
 
 /// Receipts whose responses are queued, waiting for the next RECEIPT_READY call.
 /// Grows by one per accepted single-part submit and is emptied by every call, so it
@@ -56,15 +68,16 @@ impl ReadyQueue {
 }
 
 pub async fn run(
-    inner: Arc<Inner>,
+    queue: &ReadyQueue,
+    h: HandOver<'_>,
     sink: Arc<dyn ReceiptSink>,
     dispatch: mpsc::Sender<DispatchEvent>,
+    shutdown: &CancellationToken,
 ) {
-    let queue = inner.ready.clone();
     loop {
         tokio::select! {
             _ = queue.wake.notified() => {}
-            _ = inner.shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => return,
         }
         let mut local = Vec::new();
         let mut due = Vec::new();
@@ -81,7 +94,7 @@ pub async fn run(
                 _ => due.push(h),
             }
         }
-        if !hand_over(&inner, &dispatch, local, due).await {
+        if !hand_over(h, &dispatch, local, due).await {
             return;
         }
     }
@@ -92,20 +105,20 @@ pub async fn run(
 /// first. False when the dispatcher is gone (shutdown: what the handoff holds is made
 /// due then).
 pub(crate) async fn hand_over(
-    inner: &Inner,
+    h: HandOver<'_>,
     dispatch: &mpsc::Sender<DispatchEvent>,
     local: Vec<(String, Local)>,
     mut due: Vec<Held>,
 ) -> bool {
     let mut wake = Vec::new();
     for (account, l) in local {
-        match inner.handoff.push(&account, l) {
+        match h.handoff.push(&account, l) {
             Pushed::First => wake.push(account),
             Pushed::Queued => {}
             Pushed::Full(l) => due.push(l.into_held()),
         }
     }
-    make_due(inner, &due).await;
+    make_due(h, &due).await;
     for account in wake {
         // Bounded: waits while the dispatcher is behind (its worker finds the
         // receipts on any wake).
@@ -118,25 +131,25 @@ pub(crate) async fn hand_over(
 
 /// RECEIPT_READY, one call per partition: makes held receipts due now and announces
 /// their accounts. On failure they become due at `held_until` by themselves.
-pub(crate) async fn make_due(inner: &Inner, held: &[Held]) {
+pub(crate) async fn make_due(h: HandOver<'_>, held: &[Held]) {
     let mut parts: BTreeMap<usize, Vec<HeldEntry<'_>>> = BTreeMap::new();
-    for h in held {
+    for held in held {
         // A receipt id is its message's message_id (`.n` added for a notification),
         // which names the partition.
-        let Some(p) = partition::of_queue_id(&h.id) else {
-            tracing::error!(id = h.id, "a receipt id without a partition");
+        let Some(p) = partition::of_queue_id(&held.id) else {
+            tracing::error!(id = held.id, "a receipt id without a partition");
             continue;
         };
         parts.entry(p).or_default().push(HeldEntry {
-            account: &h.account,
-            id: &h.id,
-            held_until: h.held_until,
+            account: &held.account,
+            id: &held.id,
+            held_until: held.held_until,
         });
     }
     futures::future::join_all(parts.iter().map(|(p, entries)| async move {
-        if let Err(e) = inner
+        if let Err(e) = h
             .scripts
-            .receipt_ready(&mut inner.conn(), *p, entries)
+            .receipt_ready(&mut h.conn.get(), *p, entries)
             .await
         {
             tracing::warn!(error = %e, n = entries.len(), "could not release held receipts; they go out when their hold ends");

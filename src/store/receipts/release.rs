@@ -30,16 +30,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::service::ReceiptSink;
+use crate::store::counters::Counters;
 use crate::store::model::outcome::{receipts, QueuedReceipt};
+use crate::store::outcomes::backlog::Backlog;
+use crate::store::outcomes::known::Known;
 use crate::store::receipts::announce::DispatchEvent;
 use crate::store::receipts::lease::Local;
-use crate::store::redis::partition;
+use crate::store::receipts::ready::HandOver;
+use crate::store::redis::clock::Clock;
+use crate::store::redis::connection::{Ack, Shared};
+use crate::store::redis::partition::{self, Wake};
 use crate::store::redis::scripts::receipts::ReleaseRecord;
-use crate::store::redis::scripts::{RawGroup, ReceiptEntry};
-use crate::store::Counter;
-use crate::store::{Inner, StoreError};
+use crate::store::redis::scripts::{RawGroup, ReceiptEntry, Scripts};
+use crate::store::settings::StoreSettings;
+use crate::store::{Counter, StoreError};
 
 /// Groups per FRESH read.
 const BATCH: usize = 256;
@@ -99,53 +106,56 @@ impl Completed {
 /// Hands a claimed batch to the releaser, waiting up to [`HAND_OVER_WAIT`] for room.
 /// False when there was none, the releaser is gone or the store stops: the caller
 /// wakes it to read `P:fresh` instead.
-pub(crate) async fn hand_over(inner: &Inner, batch: Claimed) -> bool {
+pub(crate) async fn hand_over(
+    queue: &mpsc::Sender<Claimed>,
+    shutdown: &CancellationToken,
+    batch: Claimed,
+) -> bool {
     tokio::select! {
-        sent = tokio::time::timeout(HAND_OVER_WAIT, inner.claimed.send(batch)) => {
+        sent = tokio::time::timeout(HAND_OVER_WAIT, queue.send(batch)) => {
             matches!(sent, Ok(Ok(())))
         }
-        _ = inner.shutdown.cancelled() => false,
+        _ = shutdown.cancelled() => false,
     }
 }
 
-pub struct Releaser {
-    inner: Arc<Inner>,
-    claimed: Option<tokio::sync::mpsc::Receiver<Claimed>>,
+/// The releaser and what it uses of the store: borrowed from it by the task that runs
+/// it, so that this module sees nothing else of it.
+pub struct Releaser<'a> {
+    pub settings: &'a StoreSettings,
+    pub scripts: &'a Scripts,
+    pub conn: &'a Shared,
+    /// The connection RELEASE goes over, and the replicas it must reach (`ack`).
+    pub acked: &'a Shared,
+    pub ack: &'a Ack,
+    pub clock: &'a Clock,
+    /// Rung for partitions whose `P{t}:fresh` is to be read.
+    pub wake: &'a Wake,
+    /// Claimed batches from the claim-due pass (`None` once closed or taken).
+    pub claimed: Option<mpsc::Receiver<Claimed>>,
+    pub completed: &'a Completed,
+    /// Where the groups it parsed go for the outcome writer's lease.
+    pub known: &'a Known,
+    pub backlog: &'a Backlog,
+    pub hand_over: HandOver<'a>,
+    pub counters: &'a Counters,
+    pub shutdown: &'a CancellationToken,
     /// Whether an account's receiver is bound here (then its receipts are sent from
     /// memory), and the dispatcher that wakes its worker.
-    sink: Arc<dyn ReceiptSink>,
-    dispatch: mpsc::Sender<DispatchEvent>,
+    pub sink: Arc<dyn ReceiptSink>,
+    pub dispatch: mpsc::Sender<DispatchEvent>,
 }
 
-impl Releaser {
-    pub fn new(
-        inner: Arc<Inner>,
-        sink: Arc<dyn ReceiptSink>,
-        dispatch: mpsc::Sender<DispatchEvent>,
-    ) -> Releaser {
-        // Taken once: the store starts its tasks once. A second releaser (none today)
-        // would read P:fresh only, which is complete on its own.
-        let claimed = match inner.claimed_rx.lock() {
-            Ok(mut rx) => rx.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
-        Releaser {
-            inner,
-            claimed,
-            sink,
-            dispatch,
-        }
-    }
-
+impl Releaser<'_> {
     pub async fn run(mut self) {
-        let shutdown = self.inner.shutdown.clone();
+        let shutdown = self.shutdown.clone();
         let mut claimed = self.claimed.take();
         // The partitions whose P{t}:fresh is to be read: those woken for. What a
         // stopped node left is read when the subscriber's recovery pass wakes all of
         // them (at start and after every resubscription).
         let mut read_fresh = 0u64;
         loop {
-            read_fresh |= self.inner.release_wake.take();
+            read_fresh |= self.wake.take();
             if read_fresh != 0 {
                 let all = read_fresh == u64::MAX;
                 if let Err(e) = self.drain(&mut read_fresh).await {
@@ -158,7 +168,7 @@ impl Releaser {
                     continue;
                 }
                 if all {
-                    self.inner.counters.add(Counter::FreshScans, 1);
+                    self.counters.add(Counter::FreshScans, 1);
                 }
             }
             let next = async {
@@ -174,10 +184,10 @@ impl Releaser {
                         let _busy = claimed
                             .as_ref()
                             .filter(|rx| !rx.is_empty())
-                            .map(|_| self.inner.backlog.busy());
+                            .map(|_| self.backlog.busy());
                         match self.release(groups).await {
                             Ok(n) => {
-                                self.inner.counters.add(Counter::ReleasedClaimed, n);
+                                self.counters.add(Counter::ReleasedClaimed, n);
                             }
                             Err(e) => {
                                 // Left in P{t}:fresh, where the next read finds it.
@@ -188,16 +198,16 @@ impl Releaser {
                     }
                     None => claimed = None,
                 },
-                _ = self.inner.completed.wake.notified() => {
-                    if self.inner.completed.overflowed.swap(false, Ordering::Relaxed) {
+                _ = self.completed.wake.notified() => {
+                    if self.completed.overflowed.swap(false, Ordering::Relaxed) {
                         read_fresh = u64::MAX;
                     }
-                    let mut groups = self.inner.completed.take();
+                    let mut groups = self.completed.take();
                     while !groups.is_empty() {
                         let rest = groups.split_off(groups.len().min(BATCH));
                         match self.release(std::mem::replace(&mut groups, rest)).await {
                             Ok(n) => {
-                                self.inner.counters.add(Counter::ReleasedCompleted, n);
+                                self.counters.add(Counter::ReleasedCompleted, n);
                             }
                             Err(e) => {
                                 // Left in P{t}:fresh, where the next read finds it.
@@ -207,7 +217,7 @@ impl Releaser {
                         }
                     }
                 }
-                _ = self.inner.release_wake.notified() => {}
+                _ = self.wake.notified() => {}
                 _ = shutdown.cancelled() => return,
             }
         }
@@ -220,20 +230,16 @@ impl Releaser {
         let mut _busy = None;
         for p in partition::members(*mask) {
             loop {
-                let groups = self
-                    .inner
-                    .scripts
-                    .fresh(&mut self.inner.conn(), p, BATCH)
-                    .await?;
+                let groups = self.scripts.fresh(&mut self.conn.get(), p, BATCH).await?;
                 let n = groups.len();
                 if n > 0 {
                     let released = self.release(groups).await?;
-                    self.inner.counters.add(Counter::ReleasedFresh, released);
+                    self.counters.add(Counter::ReleasedFresh, released);
                 }
-                if n < BATCH || self.inner.shutdown.is_cancelled() {
+                if n < BATCH || self.shutdown.is_cancelled() {
                     break;
                 }
-                _busy.get_or_insert_with(|| self.inner.backlog.busy());
+                _busy.get_or_insert_with(|| self.backlog.busy());
             }
             *mask &= !(1 << p);
         }
@@ -252,7 +258,7 @@ impl Releaser {
                 None => tracing::error!(gid = g.gid, "a finished message without a partition"),
             }
         }
-        if !self.inner.settings.per_partition_calls {
+        if !self.settings.per_partition_calls {
             // One call whatever the partitions (a standalone server): completions
             // spread over many partitions, and a call each cost Redis a script's
             // fixed work each.
@@ -272,7 +278,7 @@ impl Releaser {
 
     /// One RELEASE for `groups` (of one partition or several).
     async fn release_part(&self, groups: Vec<RawGroup>) -> Result<u64, StoreError> {
-        let lease_ms = crate::store::receipts::lease::hold_ms(self.inner.settings.receipt_lease);
+        let lease_ms = crate::store::receipts::lease::hold_ms(self.settings.receipt_lease);
         let mut records = Vec::with_capacity(groups.len());
         let mut ended = Vec::new();
         // The receipts to send from memory, by gid, if RELEASE queues them.
@@ -297,7 +303,7 @@ impl Releaser {
                         crate::store::model::FinishKind::Routed
                             | crate::store::model::FinishKind::Scheduled
                     ) {
-                        self.inner.known.put(g);
+                        self.known.put(g);
                     }
                     (r, account)
                 }
@@ -332,14 +338,10 @@ impl Releaser {
         if ended.is_empty() {
             return Ok(0);
         }
-        let mut conn = self.inner.acked_conn();
-        let released = self
-            .inner
-            .scripts
-            .release(&mut conn, lease_ms, &records)
-            .await?;
-        self.inner.ack.settle(&mut conn, records[0].part).await;
-        let now = self.inner.clock.now_ms();
+        let mut conn = self.acked.get();
+        let released = self.scripts.release(&mut conn, lease_ms, &records).await?;
+        self.ack.settle(&mut conn, records[0].part).await;
+        let now = self.clock.now_ms();
         for fin in ended {
             crate::metrics::receipt_wait_ms(crate::metrics::ReceiptStage::Queued, now - fin);
         }
@@ -372,7 +374,7 @@ impl Releaser {
                 items.push((account.clone(), l));
             }
         }
-        crate::store::receipts::ready::hand_over(&self.inner, &self.dispatch, items, Vec::new())
+        crate::store::receipts::ready::hand_over(self.hand_over, &self.dispatch, items, Vec::new())
             .await;
     }
 }

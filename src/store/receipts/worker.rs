@@ -336,7 +336,7 @@ impl Worker {
                 .into_iter()
                 .map(|l| l.into_held())
                 .collect();
-            crate::store::receipts::ready::make_due(&self.inner, &back).await;
+            crate::store::receipts::ready::make_due(self.inner.hand_over(), &back).await;
             if !full {
                 return Ok(None);
             }
@@ -487,7 +487,7 @@ impl Worker {
                 }
             }
         }
-        crate::store::receipts::ready::make_due(&self.inner, &late).await;
+        crate::store::receipts::ready::make_due(self.inner.hand_over(), &late).await;
         Taken {
             now,
             next: -1,
@@ -766,7 +766,7 @@ impl Worker {
             }
             if !local.is_empty() {
                 crate::store::receipts::ready::hand_over(
-                    &self.inner,
+                    self.inner.hand_over(),
                     &self.dispatch,
                     local,
                     Vec::new(),
