@@ -427,8 +427,9 @@ both!(
             .await
             .unwrap();
 
-        let c = fx.s.claim_due(&mut fx.conn, p, 100, 0).await.unwrap();
-        assert_eq!(c.listed, 1);
+        let c = fx.s.claim_due(&mut fx.conn, &[p], 100, 0).await.unwrap();
+        // Done: it listed fewer than it was asked for.
+        assert_eq!(c.done, [true]);
         assert_eq!(c.groups.len(), 1);
         assert_eq!(c.groups[0].gid, id_due);
         assert!(c.lateness_ms[0] >= 1000, "{:?}", c.lateness_ms);
@@ -449,8 +450,67 @@ both!(
         );
 
         // Claimed once: a second pass finds nothing due.
-        let c = fx.s.claim_due(&mut fx.conn, p, 100, 0).await.unwrap();
-        assert_eq!((c.listed, c.groups.len()), (0, 0));
+        let c = fx.s.claim_due(&mut fx.conn, &[p], 100, 0).await.unwrap();
+        assert_eq!((c.done, c.groups.len()), (vec![true], 0));
+    }
+);
+
+both!(
+    standalone claim_due_goes_partition_after_partition_within_its_limit,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "claim-many").await;
+        let now = fx.now_ms().await;
+        // Two pending groups in each of two partitions, their deadlines a second ago.
+        let mut by_part: std::collections::BTreeMap<usize, Vec<SubmitRequest>> =
+            Default::default();
+        for r in 0u16.. {
+            let s = seg("cat", r, 1);
+            by_part.entry(partition_of(&s)).or_default().push(s);
+            if by_part.values().filter(|v| v.len() >= 2).count() >= 2 {
+                break;
+            }
+        }
+        let parts: Vec<usize> = by_part
+            .iter()
+            .filter(|(_, v)| v.len() >= 2)
+            .map(|(p, _)| *p)
+            .collect();
+        let mut n = 0;
+        for &p in &parts {
+            for s in &by_part[&p][..2] {
+                n += 1;
+                let r = fx
+                    .submit(OPEN, &[record(s, p, &id(p, n), now + HOUR_MS, part())])
+                    .await;
+                assert!(matches!(r[..], [SubmitReply::Stored { .. }]), "{r:?}");
+                let gk = group_key(&GroupMeta::of(s));
+                let _: () = fx
+                    .conn
+                    .zadd(fx.key(p, "deadlines"), &gk, now - 1000)
+                    .await
+                    .unwrap();
+                let _: () = fx
+                    .conn
+                    .hset(fx.key(p, &format!("g:{gk}")), "dl", now - 1000)
+                    .await
+                    .unwrap();
+            }
+        }
+        // A limit of 3: the first partition's two (done), one of the second's (not).
+        let c = fx.s.claim_due(&mut fx.conn, &parts, 3, 0).await.unwrap();
+        assert_eq!((c.done.clone(), c.groups.len()), (vec![true, false], 3));
+        let first: BTreeSet<usize> = c.groups[..2]
+            .iter()
+            .map(|g| partition::of_message_id(&g.gid).unwrap())
+            .collect();
+        assert_eq!(first, BTreeSet::from([parts[0]]));
+        // The rest in the next call; then nothing is due anywhere.
+        let c = fx.s.claim_due(&mut fx.conn, &parts, 3, 0).await.unwrap();
+        assert_eq!((c.done.clone(), c.groups.len()), (vec![true, true], 1));
+        for &p in &parts {
+            assert_eq!(fx.zcard(&fx.key(p, "deadlines")).await, 0);
+            assert_eq!(fx.zcard(&fx.key(p, "outbox")).await, 2);
+        }
     }
 );
 
@@ -1059,8 +1119,8 @@ both!(
             .zadd(fx.key(p, "deadlines"), &until, now - 5000)
             .await
             .unwrap();
-        let c = fx.s.claim_due(&mut fx.conn, p, 100, 0).await.unwrap();
-        assert_eq!((c.listed, c.groups.len()), (1, 1));
+        let c = fx.s.claim_due(&mut fx.conn, &[p], 100, 0).await.unwrap();
+        assert_eq!((c.done.clone(), c.groups.len()), (vec![true], 1));
         assert!(c.lateness_ms[0] >= 5000, "late by its entry: {:?}", c.lateness_ms);
         let d = fx.key(p, &format!("d:{mid}"));
         assert_eq!(fx.hget(&d, "state").await.as_deref(), Some("done"));

@@ -378,7 +378,7 @@ async fn recover_parts(sub: &Subscriber, mask: u64) -> Result<(), StoreError> {
     inner.clock.sync(&mut inner.conn()).await?;
     let mut claimed = 0;
     for p in partition::members(mask) {
-        claimed += claim_due(inner, p).await?;
+        claimed += claim_due(inner, 1u64 << p).await?;
         timers::load_partition(inner, p).await?;
     }
     if claimed > 0 {

@@ -252,10 +252,7 @@ impl Subscriber {
     /// writer and the receipt dispatcher for work left by nodes that stopped.
     async fn recovery_pass(&self) -> Result<(), StoreError> {
         self.inner.counters.add(Counter::RecoveryPasses, 1);
-        let mut claimed = 0;
-        for p in 0..partition::COUNT {
-            claimed += claim_due(&self.inner, p).await?;
-        }
+        let claimed = claim_due(&self.inner, (1u64 << partition::COUNT) - 1).await?;
         if claimed > 0 {
             tracing::info!(claimed, "recovery pass claimed expired messages");
         }
@@ -280,19 +277,15 @@ async fn due_passes(inner: Arc<Inner>) {
             _ = due.notified() => {}
             _ = inner.shutdown.cancelled() => return,
         }
-        let mut failed = None;
         let mask = due.take();
-        for p in partition::members(mask) {
-            match claim_due(&inner, p).await {
-                Ok(claimed) => tracing::debug!(claimed, p, "claim-due pass"),
-                Err(e) => {
-                    // This partition's and the rest are tried again below.
-                    due.wake_mask(mask & !((1u64 << p) - 1));
-                    failed = Some(e);
-                    break;
-                }
+        let failed = match claim_due(&inner, mask).await {
+            Ok(claimed) => {
+                tracing::debug!(claimed, mask, "claim-due pass");
+                None
             }
-        }
+            // The partitions not done are woken again (claim_due) and tried below.
+            Err(e) => Some(e),
+        };
         match failed {
             None => pause = Duration::from_millis(50),
             Some(e) => {
@@ -309,53 +302,84 @@ async fn due_passes(inner: Arc<Inner>) {
     }
 }
 
-/// Claims every group of partition `p` whose deadline passed by Redis time,
-/// [`CLAIM_DUE_BATCH`] per script, recording each one's lateness; wakes the outcome
-/// writer and the receipt releaser as batches finish groups. Returns how many this
-/// call claimed.
-async fn claim_due(inner: &Inner, p: usize) -> Result<usize, StoreError> {
+/// Claims every group of the partitions of `mask` whose deadline passed by Redis
+/// time, [`CLAIM_DUE_BATCH`] per script (on a standalone server one call covers all of
+/// them, one partition after the other; on a cluster a call each), recording each
+/// one's lateness; wakes the outcome writer and the receipt releaser as batches finish
+/// groups. Returns how many this call claimed. On an error the partitions not done are
+/// woken again.
+async fn claim_due(inner: &Inner, mask: u64) -> Result<usize, StoreError> {
     let mut claimed = 0usize;
+    let mut left = mask;
     // Held from the first full batch on: more are due, the outcome writer waits.
     let mut _busy = None;
-    loop {
+    while left != 0 {
+        let parts: Vec<usize> = if inner.settings.per_partition_calls {
+            partition::members(left).take(1).collect()
+        } else {
+            partition::members(left).collect()
+        };
         // One script per batch: claiming group by group (a round trip each) fell
         // behind when the subscriber was killed every second (chaos run: ~400
         // claims/s, lateness p99 20 s).
         let mut conn = inner.acked_conn();
-        let batch = inner
+        let batch = match inner
             .scripts
             .claim_due(
                 &mut conn,
-                p,
+                &parts,
                 CLAIM_DUE_BATCH,
                 inner.settings.delivery.partial_grace.as_millis() as u64,
             )
-            .await?;
-        if batch.listed > 0 {
-            inner.ack.settle(&mut conn, p).await;
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => {
+                inner.due_pass.wake_mask(left);
+                return Err(e);
+            }
+        };
+        let mut touched = 0u64;
+        for (p, done) in parts.iter().zip(&batch.done) {
+            if *done {
+                left &= !(1u64 << p);
+            }
         }
-        let listed = batch.listed;
+        for g in &batch.groups {
+            if let Some(p) = partition::of_message_id(&g.gid) {
+                touched |= 1u64 << p;
+            }
+        }
+        if !batch.lateness_ms.is_empty() || touched != 0 {
+            inner.ack.settle(&mut conn, parts[0]).await;
+        }
         for late in batch.lateness_ms {
             crate::metrics::expiry_lateness_ms(late);
             inner.counters.add(Counter::ExpiredClaimed, 1);
             claimed += 1;
         }
-        if listed > 0 {
+        if touched != 0 {
             // Their receipts: straight to the releaser with the data the claim read
             // (waiting a little for room), else from P:fresh where they are too.
-            let groups = batch.groups;
-            if groups.is_empty()
-                || release::hand_over(&inner.claimed, &inner.shutdown, release::Claimed(p, groups))
-                    .await
+            if release::hand_over(
+                &inner.claimed,
+                &inner.shutdown,
+                release::Claimed(touched, batch.groups),
+            )
+            .await
             {
-                inner.finisher_wake.wake(p);
+                for p in partition::members(touched) {
+                    inner.finisher_wake.wake(p);
+                }
             } else {
-                inner.finished(p);
+                for p in partition::members(touched) {
+                    inner.finished(p);
+                }
             }
         }
-        if listed < CLAIM_DUE_BATCH {
-            return Ok(claimed);
+        if left != 0 {
+            _busy.get_or_insert_with(|| inner.backlog.busy());
         }
-        _busy.get_or_insert_with(|| inner.backlog.busy());
     }
+    Ok(claimed)
 }

@@ -62,9 +62,9 @@ pub const CLAIMED_QUEUE: usize = 16;
 /// bound (1M partials on Valkey 9: 1,432 FRESH calls × 5.3 ms, claim p99 27 s).
 pub const HAND_OVER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Groups the claim-due pass just finished in a partition, with their data, all of
-/// them in its `P{t}:fresh`.
-pub struct Claimed(pub usize, pub Vec<RawGroup>);
+/// Groups the claim-due pass just finished in the partitions of a mask, with their
+/// data, all of them in their `P{t}:fresh`.
+pub struct Claimed(pub u64, pub Vec<RawGroup>);
 
 /// Multi-part messages a submit just completed, with their data (SUBMIT
 /// answers the completing segment with its group's data, so the releaser does not
@@ -179,7 +179,7 @@ impl Releaser<'_> {
             };
             tokio::select! {
                 batch = next => match batch {
-                    Some(Claimed(p, groups)) => {
+                    Some(Claimed(mask, groups)) => {
                         // More claimed batches waiting: a backlog, the outcome writer waits.
                         let _busy = claimed
                             .as_ref()
@@ -192,7 +192,7 @@ impl Releaser<'_> {
                             Err(e) => {
                                 // Left in P{t}:fresh, where the next read finds it.
                                 tracing::warn!(error = %e, "receipt release of claimed messages failed");
-                                read_fresh |= 1 << p;
+                                read_fresh |= mask;
                             }
                         }
                     }
