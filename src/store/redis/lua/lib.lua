@@ -5,7 +5,7 @@
 -- they stay on the slot's shard instead of crossing the bus to every node.
 local P = ARGV[1]
 local NODE = ARGV[2]
--- Scripts that take several partitions in one call (FINALIZE, RELEASE,
+-- Scripts that take several partitions in one call (CLAIM_DUE, FINALIZE, RELEASE,
 -- RECEIPT_DONE; a standalone server): ARGV[3] = m, ARGV[4..3+m] the partitions' key
 -- prefixes (all declared in KEYS), records name theirs by index and P is switched to
 -- it (`P = prefixes[k]`) before their keys are built. Returns the prefixes and where
