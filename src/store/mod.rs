@@ -386,7 +386,11 @@ impl Inner {
 
     /// The connection for writes followed by `ack.wait` (claims, releases).
     fn acked_conn(&self) -> Conn {
-        self.acked.as_ref().unwrap_or(&self.conn).get()
+        self.acked().get()
+    }
+
+    fn acked(&self) -> &connection::Shared {
+        self.acked.as_ref().unwrap_or(&self.conn)
     }
 
     /// New cluster connections in place of the current ones (a partition changed
@@ -437,7 +441,7 @@ impl Inner {
             settings: &self.settings,
             scripts: &self.scripts,
             conn: &self.conn,
-            acked: self.acked.as_ref().unwrap_or(&self.conn),
+            acked: self.acked(),
             ack: &self.ack,
             clock: &self.clock,
             wake: &self.release_wake,

@@ -350,15 +350,13 @@ async fn claim_due(inner: &Inner, mask: u64) -> Result<usize, StoreError> {
                 touched |= 1u64 << p;
             }
         }
-        if !batch.lateness_ms.is_empty() || touched != 0 {
-            inner.ack.settle(&mut conn, parts[0]).await;
-        }
         for late in batch.lateness_ms {
             crate::metrics::expiry_lateness_ms(late);
             inner.counters.add(Counter::ExpiredClaimed, 1);
             claimed += 1;
         }
         if touched != 0 {
+            inner.ack.settle(&mut conn, parts[0]).await;
             // Their receipts: straight to the releaser with the data the claim read
             // (waiting a little for room), else from P:fresh where they are too.
             if release::hand_over(
