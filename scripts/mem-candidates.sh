@@ -12,6 +12,9 @@
 #   T   the expiry timers alone: one per 1-s bucket and partition (a key with PXAT on
 #       Redis 7.0, a field of P:timers on Valkey 9); the same for every layout
 #   0   layout 3 (the current one): hash P:g:<gk> (7 small fields), string P:m:<gid>, ZSET member gk
+#   0h  as 0, the group named by its 63-bit decimal id (P:g:<id>, gk a field of the
+#       hash), the segment record and the ZSET member naming the id
+#   0s  as 0h, the index of 2 (id sets per deadline second)
 #   1   one string per group under P:g:<gk> (facts + segment record + data), ZSET
 #       member gid
 #   1g  as 1, ZSET member gk (what a lookup by gid needs when the key is the gk)
@@ -206,6 +209,13 @@ for i = first, first + n - 1 do
     local m = '= ' .. #gk .. ' ' .. gk .. '\n' .. d(sub) .. ' 0 64 1 6 -\n' .. pl
     redis.call('SET', P .. 'm:' .. gid, m)
     zadd(p, dl, gk)
+    key2, len = P .. 'm:' .. gid, #m
+  elseif cand == '0h' or cand == '0s' then
+    key = P .. 'g:' .. id
+    redis.call('HSET', key, 'gid', gid, 'gk', gk, 'st', '', 'x', 'p', 'dl', d(dl), 'sub', d(sub), 'n', '1', 'i:1', gid)
+    local m = '= ' .. id .. '\n' .. d(sub) .. ' 0 64 1 6 -\n' .. pl
+    redis.call('SET', P .. 'm:' .. gid, m)
+    if cand == '0h' then zadd(p, dl, id) else sadd(p, dl, id) end
     key2, len = P .. 'm:' .. gid, #m
   elseif cand == '1' or cand == '1g' then
     key = P .. 'g:' .. gk

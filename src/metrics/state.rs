@@ -19,7 +19,8 @@ static COUNTS: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r#"
 local P = ARGV[1]
-local out = {redis.call('ZCARD', P .. 'deadlines'), redis.call('ZCARD', P .. 'outbox')}
+local g = tonumber(redis.call('HGET', P .. 'usage', 'g')) or 0
+local out = {g + redis.call('ZCARD', P .. 'deadlines'), redis.call('ZCARD', P .. 'outbox')}
 for _, a in ipairs(redis.call('SMEMBERS', P .. 'racc')) do
   out[#out + 1] = a
   out[#out + 1] = redis.call('ZCARD', P .. 'r:' .. a)

@@ -754,11 +754,11 @@ both!(
             )
         };
         let refs = refs_in_one_partition(201, first);
-        // A group whose pending "hash" is a string: its segment's commands fail
+        // A group whose pending value is a hash: its segment's commands fail
         // (WRONGTYPE) inside the batch that carries it.
         let poisoned = first(refs[200]);
         env.redis
-            .command(&["SET", &pending_group_key("batch:", &poisoned), "not a hash"])
+            .command(&["HSET", &pending_group_key("batch:", &poisoned), "not", "a string"])
             .unwrap();
         let mut reqs = Vec::new();
         for r in refs[..200].iter().copied() {

@@ -32,20 +32,29 @@ use crate::store::{Inner, StoreError};
 
 /// Due entries taken per round.
 const BATCH: usize = 512;
-/// How long after a due entry woke the claim-due pass it is looked at once more.
-const RECHECK_MS: i64 = 1000;
-/// Deadline-index entries read per ZRANGE when loading.
+/// How long after a due entry woke the claim-due pass it is looked at once more, if
+/// the pass found it not due yet (this node's clock ahead of Redis').
+pub(crate) const RECHECK_MS: i64 = 1000;
+/// Index entries read per call when loading.
 const LOAD_BATCH: isize = 2048;
 
-/// The watched deadlines in deadline order, and by group key so that a finished group
-/// leaves at once (`P:armed` "- <gk>"): the set holds the pending groups, not every
+/// What a timer watches in partition `.0`: a pending group (its id, decimal, as the
+/// index and `P:armed` name it) or a `^<gid>` schedule.
+type Key = (u8, Box<str>);
+
+/// The watched deadlines in deadline order, and by key so that a finished group
+/// leaves at once (`P:armed` "- <id>"): the set holds the pending groups, not every
 /// group of the last validity period (48 h by default).
 #[derive(Default)]
 struct Entries {
-    by_deadline: BTreeSet<(i64, Box<str>)>,
-    /// gk → (deadline ms, already rechecked once: a group still pending after its
+    by_deadline: BTreeSet<(i64, Key)>,
+    /// key → (deadline ms, already rechecked once: one still not due after its
     /// recheck is left to Redis' own expiry event rather than spin).
-    by_group: HashMap<Box<str>, (i64, bool)>,
+    by_key: HashMap<Key, (i64, bool)>,
+    /// Per partition, the group ids whose timers fired, for the next claim-due pass
+    /// to claim by id (the index is by second; a timer fires at the deadline itself),
+    /// with their recheck flag.
+    fired: Vec<Vec<(Box<str>, bool)>>,
 }
 
 #[derive(Default)]
@@ -54,24 +63,29 @@ pub struct Timers {
     changed: Notify,
 }
 
+/// A group id, not a `^<gid>` schedule (claimed from its ZSET by score).
+fn is_group(member: &str) -> bool {
+    member.bytes().next().is_some_and(|b| b.is_ascii_digit())
+}
+
 impl Timers {
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Watches `gk`'s timer until `deadline_ms` (Redis time), replacing an earlier
-    /// deadline of the same group (replace_sm, or a new message under a reused key).
-    pub fn arm(&self, gk: &str, deadline_ms: i64) {
-        self.insert(gk.into(), deadline_ms, false);
+    /// Watches `member` of partition `p` until `deadline_ms` (Redis time), replacing
+    /// an earlier deadline of the same (replace_sm, or a new message under a reused id).
+    pub fn arm(&self, p: usize, member: &str, deadline_ms: i64) {
+        self.insert((p as u8, member.into()), deadline_ms, false);
     }
 
-    fn insert(&self, gk: Box<str>, deadline_ms: i64, retried: bool) {
+    fn insert(&self, key: Key, deadline_ms: i64, retried: bool) {
         let earliest = {
             let mut e = self.lock();
-            if let Some((old, _)) = e.by_group.insert(gk.clone(), (deadline_ms, retried)) {
-                e.by_deadline.remove(&(old, gk.clone()));
+            if let Some((old, _)) = e.by_key.insert(key.clone(), (deadline_ms, retried)) {
+                e.by_deadline.remove(&(old, key.clone()));
             }
-            e.by_deadline.insert((deadline_ms, gk));
+            e.by_deadline.insert((deadline_ms, key));
             e.by_deadline.first().map(|(d, _)| *d) == Some(deadline_ms)
         };
         if earliest {
@@ -79,24 +93,25 @@ impl Timers {
         }
     }
 
-    /// Stops watching `gk` (its group finished).
-    pub fn disarm(&self, gk: &str) {
+    /// Stops watching `member` of partition `p` (its group finished).
+    pub fn disarm(&self, p: usize, member: &str) {
         let mut e = self.lock();
-        if let Some((dl, _)) = e.by_group.remove(gk) {
-            e.by_deadline.remove(&(dl, gk.into()));
+        let key = (p as u8, member.into());
+        if let Some((dl, _)) = e.by_key.remove(&key) {
+            e.by_deadline.remove(&(dl, key));
         }
     }
 
     /// Deadlines watched right now.
     pub fn len(&self) -> usize {
-        self.lock().by_group.len()
+        self.lock().by_key.len()
     }
 
     /// Forgets every entry; [`load`] follows at once. Entries armed in between stay.
     fn clear(&self) {
         let mut e = self.lock();
         e.by_deadline.clear();
-        e.by_group.clear();
+        e.by_key.clear();
     }
 
     /// The earliest deadline, or `None` when nothing is armed.
@@ -104,16 +119,16 @@ impl Timers {
         self.lock().by_deadline.first().map(|(d, _)| *d)
     }
 
-    /// Takes up to [`BATCH`] entries due at `now_ms`: (deadline, gk, retried).
-    fn take_due(&self, now_ms: i64) -> Vec<(i64, Box<str>, bool)> {
+    /// Takes up to [`BATCH`] entries due at `now_ms`: (deadline, key, retried).
+    fn take_due(&self, now_ms: i64) -> Vec<(i64, Key, bool)> {
         let mut e = self.lock();
         let mut due = Vec::new();
         while due.len() < BATCH {
             match e.by_deadline.first() {
                 Some((d, _)) if *d <= now_ms => {
-                    if let Some((d, gk)) = e.by_deadline.pop_first() {
-                        let retried = e.by_group.remove(&gk).is_some_and(|(_, r)| r);
-                        due.push((d, gk, retried));
+                    if let Some((d, key)) = e.by_deadline.pop_first() {
+                        let retried = e.by_key.remove(&key).is_some_and(|(_, r)| r);
+                        due.push((d, key, retried));
                     }
                 }
                 _ => break,
@@ -122,8 +137,51 @@ impl Timers {
         due
     }
 
-    fn put_back(&self, e: (i64, Box<str>, bool)) {
+    fn put_back(&self, e: (i64, Key, bool)) {
         self.insert(e.1, e.0, e.2);
+    }
+
+    /// Up to `max` group ids of partition `p` whose timers fired, for a claim by id:
+    /// (id, rechecked once already).
+    pub(crate) fn take_fired(&self, p: usize, max: usize) -> Vec<(Box<str>, bool)> {
+        let mut e = self.lock();
+        let Some(f) = e.fired.get_mut(p) else {
+            return Vec::new();
+        };
+        let n = f.len().min(max);
+        f.drain(..n).collect()
+    }
+
+    /// Gives back ids taken by a claim that failed: the next pass claims them.
+    pub(crate) fn give_back(&self, p: usize, ids: Vec<(Box<str>, bool)>) {
+        let mut e = self.lock();
+        if e.fired.len() <= p {
+            e.fired.resize_with(partition::COUNT, Vec::new);
+        }
+        e.fired[p].extend(ids);
+    }
+
+    /// A fired id the claim found not due by Redis time (this node's clock runs ahead
+    /// of Redis'): watched once more, [`RECHECK_MS`] after its deadline; one already
+    /// rechecked is left to Redis' own expiry event.
+    pub(crate) fn not_due(&self, p: usize, id: Box<str>, deadline_ms: i64, rechecked: bool) {
+        if !rechecked {
+            self.insert((p as u8, id), deadline_ms + RECHECK_MS, true);
+        }
+    }
+
+    fn fire(&self, due: &[(i64, Key, bool)]) {
+        let mut e = self.lock();
+        if e.fired.len() < partition::COUNT {
+            e.fired.resize_with(partition::COUNT, Vec::new);
+        }
+        for (_, (p, member), retried) in due {
+            if is_group(member) {
+                if let Some(f) = e.fired.get_mut(usize::from(*p)) {
+                    f.push((member.clone(), *retried));
+                }
+            }
+        }
     }
 }
 
@@ -149,24 +207,23 @@ pub async fn run(timers: &Timers, clock: &Clock, due_pass: &Wake, stop: &Cancell
             if due.is_empty() {
                 break;
             }
-            // One claim-due pass takes every group due by Redis time, these included
-            // (wake-ups during a pass coalesce), on either backend: one script per
-            // batch of 256, where touching each Redis 7.0 timer key cost a `PTTL`, an
-            // `expired` event and a claim script per group (claim p50 <= 25 ms vs <= 5
-            // ms with the pass, BENCHMARKS.md).
-            for (_, gk, _) in &due {
-                // A deadline is a multi-part message's, in its group key's partition.
-                due_pass.wake(partition::of_group(gk));
+            // One claim-due pass takes the fired groups by id (and whatever else is due
+            // by Redis time; wake-ups during a pass coalesce), on either backend: one
+            // script per batch of 256, where touching each Redis 7.0 timer key cost a
+            // `PTTL`, an `expired` event and a claim script per group (claim p50 <= 25
+            // ms vs <= 5 ms with the pass, BENCHMARKS.md).
+            timers.fire(&due);
+            for (_, (p, _), _) in &due {
+                due_pass.wake(usize::from(*p));
             }
-            // Watched once more, RECHECK_MS later, in case this node's clock runs
-            // ahead of Redis' and the pass finds them not due yet. A claim does not
-            // announce "- <gk>" (one PUBLISH per expired group cost more), so this
-            // entry fires once more and wakes a pass that finds the group gone (passes
-            // coalesce: under load they ride along with the passes for new deadlines).
+            // A schedule ('^<gid>', claimed by its score) is watched once more,
+            // RECHECK_MS later, in case this node's clock runs ahead of Redis' and the
+            // pass finds it not due yet; a group id comes back from the claim itself if
+            // it was not due (`Timers::not_due`).
             let again = clock.now_ms() + RECHECK_MS;
-            for (_, gk, rechecked) in due {
-                if !rechecked {
-                    timers.put_back((again, gk, true));
+            for (_, key, rechecked) in due {
+                if !rechecked && !is_group(&key.1) {
+                    timers.put_back((again, key, true));
                 }
             }
         }
@@ -186,13 +243,36 @@ pub async fn load(inner: &Inner) -> Result<usize, StoreError> {
     Ok(loaded)
 }
 
+/// A partition's pending groups, each at the end of its index second (the index
+/// keeps no finer deadline: a loaded timer fires at most a second late), and its
+/// `^`/`@` entries at their deadlines.
 pub(crate) async fn load_partition(inner: &Inner, p: usize) -> Result<usize, StoreError> {
-    let key = format!("{}deadlines", partition::prefix(inner.prefix(), p));
-    let mut offset: isize = 0;
+    let pre = partition::prefix(inner.prefix(), p);
     let mut loaded = 0;
+    for (member, dl) in zrange_all(inner, &format!("{pre}deadlines")).await? {
+        inner.timers.arm(p, &member, dl);
+        loaded += 1;
+    }
+    for (bucket, b) in zrange_all(inner, &format!("{pre}ixb")).await? {
+        let ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(format!("{pre}ix:{bucket}"))
+            .query_async(&mut inner.conn())
+            .await?;
+        for id in ids {
+            inner.timers.arm(p, &id, b);
+            loaded += 1;
+        }
+    }
+    Ok(loaded)
+}
+
+/// Every member of a ZSET with its score, LOAD_BATCH per call.
+async fn zrange_all(inner: &Inner, key: &str) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut offset: isize = 0;
+    let mut out = Vec::new();
     loop {
         let reply: redis::Value = redis::cmd("ZRANGE")
-            .arg(&key)
+            .arg(key)
             .arg(offset)
             .arg(offset + LOAD_BATCH - 1)
             .arg("WITHSCORES")
@@ -201,14 +281,12 @@ pub(crate) async fn load_partition(inner: &Inner, p: usize) -> Result<usize, Sto
         let a = items(reply);
         let n = a.len() / 2;
         for pair in a.chunks(2) {
-            let (Some(gk), Some(dl)) = (string(&pair[0]), pair.get(1).and_then(score)) else {
-                continue;
-            };
-            inner.timers.arm(&gk, dl);
-            loaded += 1;
+            if let (Some(m), Some(dl)) = (string(&pair[0]), pair.get(1).and_then(score)) {
+                out.push((m, dl));
+            }
         }
         if (n as isize) < LOAD_BATCH {
-            return Ok(loaded);
+            return Ok(out);
         }
         offset += LOAD_BATCH;
     }
@@ -260,17 +338,17 @@ mod tests {
         Some((rig.wake.take(), rig.clock.now_ms() - T0))
     }
 
-    fn bit(gk: &str) -> u64 {
-        1 << partition::of_group(gk)
-    }
+    /// Partition 3, where the tests' entries are.
+    const P: usize = 3;
+    const BIT: u64 = 1 << P;
 
     #[tokio::test(start_paused = true)]
     async fn a_deadline_wakes_its_partition_at_its_time() {
         let rig = start();
-        rig.timers.arm("a", T0 + 500);
+        rig.timers.arm(P, "11", T0 + 500);
         assert_eq!(
             next_wake(&rig, Duration::from_secs(5)).await,
-            Some((bit("a"), 500))
+            Some((BIT, 500))
         );
         rig.stop.cancel();
     }
@@ -278,37 +356,58 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_earlier_deadline_armed_while_the_task_sleeps_fires_first() {
         let rig = start();
-        rig.timers.arm("late", T0 + 10_000);
+        rig.timers.arm(P, "12", T0 + 10_000);
         tokio::time::sleep(Duration::from_millis(10)).await;
-        rig.timers.arm("early", T0 + 100);
+        rig.timers.arm(P, "13", T0 + 100);
         assert_eq!(
             next_wake(&rig, Duration::from_secs(60)).await,
-            Some((bit("early"), 100))
+            Some((BIT, 100))
         );
+        assert_eq!(rig.timers.len(), 1, "the late one still watched");
         assert_eq!(
-            rig.timers.len(),
-            2,
-            "both watched: the early one for its recheck"
+            rig.timers.take_fired(P, 10),
+            vec![("13".into(), false)],
+            "the fired group, for a claim by id"
         );
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_disarmed_group_wakes_nothing() {
         let rig = start();
-        rig.timers.arm("a", T0 + 100);
-        rig.timers.disarm("a");
+        rig.timers.arm(P, "11", T0 + 100);
+        rig.timers.disarm(P, "11");
         assert_eq!(rig.timers.len(), 0);
         assert_eq!(next_wake(&rig, Duration::from_secs(3600)).await, None);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_due_group_is_looked_at_once_more_then_left_to_the_servers_event() {
+    async fn a_due_schedule_is_looked_at_once_more_then_left_to_the_servers_event() {
         let rig = start();
-        rig.timers.arm("a", T0 + 100);
+        rig.timers.arm(P, "^gid", T0 + 100);
         let first = next_wake(&rig, Duration::from_secs(5)).await;
-        assert_eq!(first, Some((bit("a"), 100)));
+        assert_eq!(first, Some((BIT, 100)));
         let again = next_wake(&rig, Duration::from_secs(5)).await;
-        assert_eq!(again, Some((bit("a"), 100 + RECHECK_MS)));
+        assert_eq!(again, Some((BIT, 100 + RECHECK_MS)));
+        assert_eq!(next_wake(&rig, Duration::from_secs(3600)).await, None);
+        assert_eq!(rig.timers.len(), 0);
+        assert!(rig.timers.take_fired(P, 10).is_empty(), "not claimed by id");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fired_group_the_claim_found_not_due_is_watched_once_more() {
+        let rig = start();
+        rig.timers.arm(P, "11", T0 + 100);
+        assert_eq!(next_wake(&rig, Duration::from_secs(5)).await, Some((BIT, 100)));
+        let fired = rig.timers.take_fired(P, 10);
+        assert_eq!(fired, vec![("11".into(), false)]);
+        rig.timers.not_due(P, "11".into(), T0 + 100, false);
+        assert_eq!(
+            next_wake(&rig, Duration::from_secs(5)).await,
+            Some((BIT, 100 + RECHECK_MS))
+        );
+        let again = rig.timers.take_fired(P, 10);
+        assert_eq!(again, vec![("11".into(), true)]);
+        rig.timers.not_due(P, "11".into(), T0 + 100, true);
         assert_eq!(next_wake(&rig, Duration::from_secs(3600)).await, None);
         assert_eq!(rig.timers.len(), 0);
     }
@@ -316,12 +415,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_replaced_deadline_fires_at_the_new_time_only() {
         let rig = start();
-        rig.timers.arm("a", T0 + 100);
-        rig.timers.arm("a", T0 + 5_000);
+        rig.timers.arm(P, "11", T0 + 100);
+        rig.timers.arm(P, "11", T0 + 5_000);
         assert_eq!(rig.timers.len(), 1);
         assert_eq!(
             next_wake(&rig, Duration::from_secs(60)).await,
-            Some((bit("a"), 5_000))
+            Some((BIT, 5_000))
         );
     }
 
@@ -333,7 +432,7 @@ mod tests {
             wake: Wake::default(),
             stop: CancellationToken::new(),
         });
-        rig.timers.arm("a", T0 + 60_000);
+        rig.timers.arm(P, "11", T0 + 60_000);
         let r = rig.clone();
         let task = tokio::spawn(async move { run(&r.timers, &r.clock, &r.wake, &r.stop).await });
         tokio::time::sleep(Duration::from_millis(10)).await;

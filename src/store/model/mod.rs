@@ -1,6 +1,7 @@
 //! What the store keeps in Redis about a message, and how it reads it back.
 
 pub mod outcome;
+pub mod pending;
 
 use std::collections::HashMap;
 

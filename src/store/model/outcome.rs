@@ -292,6 +292,21 @@ pub struct QueuedReceipt {
     pub delivery: Option<DeliveryRef>,
 }
 
+impl QueuedReceipt {
+    /// Names message_id `to` wherever it named `from` (a unique id the node made, which
+    /// the submit script replaced with the segment's own; SUBMIT renames its queued
+    /// copy the same way, on the same JSON).
+    pub fn rename_message(&mut self, from: &str, to: &str) {
+        let renamed = serde_json::to_string(self)
+            .ok()
+            .map(|j| j.replace(from, to))
+            .and_then(|j| serde_json::from_str(&j).ok());
+        if let Some(r) = renamed {
+            *self = r;
+        }
+    }
+}
+
 /// Which message and segment a queued delivery carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryRef {

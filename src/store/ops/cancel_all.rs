@@ -3,14 +3,16 @@
 //! way to a receiver — is cancelled, with DELETED receipts.
 //!
 //! No index keeps messages by address (it would cost every submit), so each
-//! partition is SCANned for the candidates: pending groups by their key (a group key
-//! starts with account and source), finished-but-unended messages by their state. Each
+//! partition is SCANned for the candidates: pending groups by the group key in their
+//! value (it starts with account and source), finished-but-unended messages by their
+//! state. Each
 //! candidate is then cancelled by the CANCEL script, which checks the owner, the
 //! filters and the state itself, one message at a time: a rare operation that reads
 //! the store once, not a loop that polls it.
 
 use crate::service::Address;
 use crate::store::model::address_key;
+use crate::store::model::pending::PendingHead;
 use crate::store::redis::partition;
 use crate::store::redis::scripts::ops::{CancelFilter, CancelReply, Owner};
 use crate::store::{Inner, StoreError};
@@ -64,10 +66,18 @@ impl Inner {
         for p in 0..partition::COUNT {
             let pre = partition::prefix(self.prefix(), p);
             let mut ids = Vec::new();
-            // Pending groups: by their key.
-            let pattern = format!("{}g:{}*", glob_escape(&pre), glob_escape(&prefix));
+            // Pending groups: by the group key in their value; CANCEL takes `#<gid>`.
+            let pattern = format!("{}g:*", glob_escape(&pre));
             let keys = self.scan(p, &pattern).await?;
-            ids.extend(self.fields(&keys, "gid").await?.into_iter().flatten());
+            for (key, v) in keys.iter().zip(self.values(&keys).await?) {
+                let (Some(v), Some(id)) = (v, key.strip_prefix(&format!("{pre}g:"))) else {
+                    continue;
+                };
+                let head = PendingHead::parse(&v)?;
+                if head.gk.starts_with(&prefix) {
+                    ids.push(format!("#{}", head.gid(id)));
+                }
+            }
             // Messages complete but not ended (scheduled, on their way): by state.
             let pattern = format!("{}d:*", glob_escape(&pre));
             let keys = self.scan(p, &pattern).await?;
@@ -95,6 +105,20 @@ impl Inner {
             }
         }
         Ok(cancelled)
+    }
+
+    /// The value of each key of `keys`, pipelined SCAN_COUNT at a time.
+    async fn values(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(SCAN_COUNT) {
+            let mut pipe = redis::pipe();
+            for k in chunk {
+                pipe.get(k);
+            }
+            let got: Vec<Option<Vec<u8>>> = pipe.query_async(&mut self.conn()).await?;
+            out.extend(got);
+        }
+        Ok(out)
     }
 
     /// Field `field` of each hash of `keys`, pipelined SCAN_COUNT at a time.

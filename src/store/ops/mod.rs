@@ -1,8 +1,9 @@
 //! query_sm, cancel_sm and replace_sm on top of the store.
 //!
-//! A message_id names its partition; it is found through `P{t}:m:<message_id>` while its message is in Redis
-//! (pending, or finished and waiting for MongoDB), and through the outcome document's
-//! `segments.message_id` index afterwards.
+//! A message_id names its partition, and a multi-part segment's its group (or points
+//! to it: `P{t}:m:<message_id>` for the decimal and short formats); it is found there
+//! while its message is in Redis (pending, or finished and waiting for MongoDB), and
+//! through the outcome document's `segments.message_id` index afterwards.
 
 pub(crate) mod cancel_all;
 
@@ -66,21 +67,35 @@ impl Inner {
         };
         let pre = partition::prefix(self.prefix(), p);
         let mut conn = self.conn();
-        let record: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(format!("{pre}m:{message_id}"))
-            .query_async(&mut conn)
-            .await?;
+        let hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
+        // A multi-part segment's hex id names its group; a decimal or short one
+        // points to that form (`P:m:<id>`); a single-part hex id is its message's.
+        let named = match message_id.len() {
+            partition::SEGMENT_ID_LEN | partition::GROUP_ID_LEN if hex(message_id) => {
+                Some(message_id.to_owned())
+            }
+            partition::MESSAGE_ID_LEN if hex(message_id) => None,
+            _ => {
+                redis::cmd("GET")
+                    .arg(format!("{pre}m:{message_id}"))
+                    .query_async(&mut conn)
+                    .await?
+            }
+        };
         let mut gid = message_id.to_owned();
-        if let Some(v) = record {
-            let key = crate::store::model::SegmentKey::parse(&v)?;
-            gid = key.gid_of(message_id).to_owned();
-            let pending: Option<String> = redis::cmd("HGET")
-                .arg(format!("{pre}g:{}", key.gk))
-                .arg("gid")
-                .query_async(&mut conn)
-                .await?;
-            if pending.as_deref() == Some(gid.as_str()) {
-                return Ok(Some(crate::store::RedisState::Pending));
+        if let Some(named) = named {
+            gid = named[..named.len().min(partition::GROUP_ID_LEN)].to_owned();
+            if let Some(id) = gid.get(2..15) {
+                let pending: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg(format!("{pre}g:{id}"))
+                    .query_async(&mut conn)
+                    .await?;
+                if let Some(v) = pending {
+                    let head = crate::store::model::pending::PendingHead::parse(&v)?;
+                    if head.gid(id) == gid {
+                        return Ok(Some(crate::store::RedisState::Pending));
+                    }
+                }
             }
         }
         let state: Option<String> = redis::cmd("HGET")

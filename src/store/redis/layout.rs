@@ -10,8 +10,9 @@ use crate::store::error::StoreError;
 
 /// This build's layout. Bump it whenever what is stored in Redis changes shape.
 /// 1: one Redis keyspace; 2: 64 partitions (`P{tag}:…` keys, sharded channels, the
-/// partition in every message_id); 3: 16 partitions.
-pub const VERSION: u32 = 3;
+/// partition in every message_id); 3: 16 partitions; 4: a pending message one binary
+/// value named by its group's id, the deadline index id sets per second.
+pub const VERSION: u32 = 4;
 
 /// Keys every version of smppd wrote while it held messages or receipts, before
 /// layout versions existed: any of them present without `P:layout` means the store

@@ -185,6 +185,7 @@ impl Inner {
         // a finished group hash holding its record, a multi-part one as small group
         // fields plus a record key per segment.
         let account = meta.account.clone();
+        let group_ids = crate::store::model::pending::group_ids(&gk);
         let mut record = SubmitRecord {
             part,
             gk,
@@ -204,6 +205,7 @@ impl Inner {
             priority: req.priority_flag,
             kind: SubmitKind::Part {
                 expiry_code: expiry_mode_code(meta.expiry_mode),
+                group_ids,
                 notify: None,
             },
         };
@@ -270,6 +272,7 @@ impl Inner {
         } else if let SubmitKind::Part { notify, .. } = &mut record.kind {
             *notify = owed.as_ref().map(Owed::entry).transpose()?;
         }
+        let node_id = message_id.clone();
         let reply = self.submits.submit(record).await;
         if single && !forwarded && !matches!(reply, Ok(SubmitReply::Single { .. })) {
             // Not stored: nothing for the lease to take.
@@ -277,12 +280,25 @@ impl Inner {
         }
         match reply? {
             // A new deadline reaches every node's timer heap through `P:armed`.
-            SubmitReply::Stored { held_until } => {
+            SubmitReply::Stored {
+                held_until,
+                message_id,
+            } => {
+                let owed = owed.map(|o| o.renamed(&node_id, &message_id));
                 let mut accepted = SubmitAccepted::new(message_id);
                 accepted.after_response = self.release_held(owed, held_until);
                 Ok(accepted)
             }
-            SubmitReply::Single { held_until } => {
+            SubmitReply::Single {
+                held_until,
+                message_id: own,
+            } => {
+                // A multi-part segment's id comes from the script (it names its group).
+                let owed = match &own {
+                    Some(id) => owed.map(|o| o.renamed(&node_id, id)),
+                    None => owed,
+                };
+                let message_id = own.unwrap_or(message_id);
                 // Its receipt is queued already (held until the response is queued:
                 // see ready.rs); only the outcome writer has work, and it has the
                 // message in memory (`known`) rather than reading it back.
@@ -293,7 +309,7 @@ impl Inner {
                 accepted.after_response = self.release_held(owed, held_until);
                 Ok(accepted)
             }
-            SubmitReply::Completed(group) => {
+            SubmitReply::Completed { group, message_id } => {
                 self.finisher_wake.wake(part);
                 let mut accepted = SubmitAccepted::new(message_id);
                 // The group's data came back with the answer: to the releaser once
@@ -335,6 +351,16 @@ struct Owed {
 }
 
 impl Owed {
+    /// The same, for a segment whose message_id the script gave (`to`) in place of the
+    /// node's id (`from`): SUBMIT renamed the queued copy the same way.
+    fn renamed(mut self, from: &str, to: &str) -> Owed {
+        if from != to {
+            self.id = self.id.replace(from, to);
+            self.receipt.rename_message(from, to);
+        }
+        self
+    }
+
     fn new(id: String, receipt: QueuedReceipt) -> Owed {
         Owed {
             account: receipt.receipt.system_id.clone(),

@@ -234,14 +234,13 @@ pub fn refs_in_one_partition(n: usize, make: impl Fn(u16) -> SubmitRequest) -> V
         .collect()
 }
 
-/// The key of a pending group, as the store names it (`P{tag}:g:<gk>`).
+/// The key of a pending group, as the store names it (`P{tag}:g:<id>`, its first
+/// choice of id).
 pub fn pending_group_key(prefix: &str, req: &SubmitRequest) -> String {
     let gk = smppd::store::model::group_key(&smppd::store::model::GroupMeta::of(req));
     let p = smppd::store::redis::partition::of_group(&gk);
-    format!(
-        "{}g:{gk}",
-        smppd::store::redis::partition::prefix(prefix, p)
-    )
+    let (id, _) = smppd::store::model::pending::group_ids(&gk);
+    format!("{}g:{id}", smppd::store::redis::partition::prefix(prefix, p))
 }
 
 /// The key `<kind>:<id>` of a message id's partition (`P{tag}:m:<id>`, `…:d:<gid>`).

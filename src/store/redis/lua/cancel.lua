@@ -4,18 +4,24 @@
 -- `{'final'}` or `{}`. A message still pending, scheduled (`sched`) or under way to
 -- its receiver (`routed`: its queued deliveries leave the receiver's queue; one the
 -- receiver is being sent right now may still arrive) is cancelled: DELETED receipts.
-local gid, gk, pending, h = lookup(ARGV[3], ARGV[4], ARGV[5])
-if not gid then return {} end
+local r = lookup(ARGV[3], ARGV[4], ARGV[5])
+if not r then return {} end
+local gid, pending, h = r.gid, r.pending, r.h
 if ARGV[6] ~= '' or ARGV[7] ~= '' then
-  local f = redis.call('HMGET', h, 'gk', 'st')
-  local real = f[1] or gk
-  if string.sub(real, 1, #ARGV[6]) ~= ARGV[6] then return {} end
-  if ARGV[7] ~= '' and (f[2] or '') ~= string.sub(ARGV[7], 2) then return {} end
+  local gk, st
+  if pending then
+    gk, st = pending.g.gk, pending.g.ext.st
+  else
+    local f = redis.call('HMGET', h, 'gk', 'st')
+    gk, st = f[1] or '', f[2]
+  end
+  if string.sub(gk, 1, #ARGV[6]) ~= ARGV[6] then return {} end
+  if ARGV[7] ~= '' and (st or '') ~= string.sub(ARGV[7], 2) then return {} end
 end
 local now = now_ms()
 if pending then
   local fin = new_fin()
-  finish_group(gk, gid, 'cancelled', now, fin)
+  finish_group(pending, 'cancelled', now, fin)
   finish_flush(fin, nil, true)
   return {'ok', gid}
 end

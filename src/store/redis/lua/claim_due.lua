@@ -3,17 +3,19 @@
 -- is then one call instead of one each): claims up to ARGV[a] groups in all whose
 -- deadline passed by Redis time, partition after partition (ARGV a+1 hfe; a+2 how
 -- long after its deadline the received segments of a forwarded partial message may
--- still be delivered, ms). Returns `{{asked, listed} per partition, {lateness_ms of
--- each claimed…}, gid, {hash fields… + segment records (`group_fields`)}, …}`: a
--- partition is done when it listed fewer than it was asked for (0 asked: not reached
--- within the limit); a listed group already gone is only removed from the index. The claimed groups' data goes back with the claim so that the node
+-- still be delivered, ms; then per partition a count c and c group ids (decimal)
+-- that the node's timers found due). Per partition, in this order: those ids (a
+-- local timer fires at the deadline itself, the index is by second), the '^'/'@'
+-- entries of `P:deadlines` due, then the index buckets `P:ix:<b>` whose whole second
+-- passed (what no local timer watched: a node that died, a recovery pass).
+-- Returns `{{asked, listed} per partition, {lateness_ms of each claimed…}, {k, id,
+-- deadline_ms} of each given id not due yet by Redis time, gid, {hash fields…}, …}`:
+-- a partition is done when it listed fewer than it was asked for (0 asked: not
+-- reached within the limit); a listed group already gone is only removed from the
+-- index. The claimed groups' data goes back with the claim so that the node
 -- releases their receipts without a FRESH read of the same hashes (which was the
 -- bound of expiry lateness at 1M pending: BENCHMARKS.md); they are in `P:fresh` all
--- the same, for any node to release if this one does not. Per group HMGET, HSET,
--- RENAME and the read (an HGETALL of the pending hash first, `gid` and `dl` taken
--- from it, measured slower: expiry p99 0.36 -> 0.78 s, 300k partials, 2026-12-03);
--- the index, timer and outbox updates are one call each for the batch
--- (`finish_flush`).
+-- the same, for any node to release if this one does not.
 --
 -- An entry '^<gid>' is a scheduled message's schedule_delivery_time: it is complete
 -- now (outbox and P:fresh), or routed if it is forwarded (P:fresh, its delivery
@@ -23,17 +25,60 @@
 -- segments without a delivery result expired) and goes to the outbox.
 local prefixes, a = parts_header()
 local limit, hfe, grace = tonumber(ARGV[a]), ARGV[a + 1], tonumber(ARGV[a + 2])
+-- Each partition's given ids: ARGV[first..last].
+local given, j = {}, a + 3
+for k = 1, #prefixes do
+  local c = tonumber(ARGV[j])
+  given[k] = {j + 1, j + c}
+  j = j + c + 1
+end
 local now = now_ms()
-local counts, late = {}, {}
-local out = {counts, late}
+local counts, late, undue = {}, {}, {}
+local out = {counts, late, undue}
 local left = limit
--- Claims up to `ask` due groups of the current partition P; returns how many it listed.
-local function claim(ask)
-  -- With their scores: a forwarded message's delivery deadline is only its entry's.
-  local listed = redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', now, 'WITHSCORES', 'LIMIT', 0,
-    ask)
+-- Claims pending group `hex` if its deadline passed: 'gone', its deadline (not due),
+-- or nil (claimed).
+local function claim_group(hex, fin)
+  local key = P .. 'g:' .. hex
+  local v = redis.call('GET', key)
+  if not v then return 'gone' end
+  local g = pg_decode(v)
+  if g.dl > now then return g.dl end
+  -- Forwarded and `deliver_partial`: the received segments go to the receiver
+  -- standalone, until the grace after the deadline. `expire_whole`: nothing is
+  -- delivered, as for a message the store keeps.
+  local route = nil
+  if g.ext.to and g.x ~= 'w' then
+    route = {to = g.ext.to, n = #g.segs, ['until'] = g.dl + grace, partial = true}
+  end
+  local gid = finish_group({key = key, hex = hex, g = g}, 'expired', now, fin, route)
+  late[#late + 1] = now - g.dl
+  out[#out + 1] = gid
+  out[#out + 1] = group_fields(P .. 'd:' .. gid)
+  return nil
+end
+-- Claims up to `ask` due groups of the current partition P (k its index; ARGV
+-- first..last the ids given for it); returns how many it listed.
+local function claim(k, ask, first, last)
   local fin, gone = new_fin(), {}
   local ended = {}
+  local n = 0
+  for i = first, last do
+    local r = claim_group(string.format('%013X', tonumber(ARGV[i])), fin)
+    if type(r) == 'number' then
+      undue[#undue + 1] = k
+      undue[#undue + 1] = ARGV[i]
+      undue[#undue + 1] = r
+    end
+    n = n + 1
+  end
+  -- With their scores: a forwarded message's delivery deadline is only its entry's.
+  local listed = {}
+  if n < ask then
+    listed = redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', now, 'WITHSCORES', 'LIMIT', 0,
+      ask - n)
+  end
+  n = n + #listed / 2
   for i = 1, #listed, 2 do
     local gk, at = listed[i], tonumber(listed[i + 1])
     local c1 = string.byte(gk, 1)
@@ -79,42 +124,35 @@ local function claim(ask)
         out[#out + 1] = gid
         out[#out + 1] = group_fields(d)
       end
-    else
-      -- x and n only for a forwarded message: two fields more per group cost the claim
-      -- ~2 µs of Redis CPU (scripts/claim-bench.sh, 2026-12-06).
-      local h = redis.call('HMGET', P .. 'g:' .. gk, 'dl', 'gid', 'to')
-      if not h[1] then
-        gone[#gone + 1] = gk
-      else
-        -- Forwarded and `deliver_partial`: the received segments go to the receiver
-        -- standalone, until the grace after the deadline. `expire_whole`: nothing is
-        -- delivered, as for a message the store keeps.
-        local route = nil
-        if h[3] then
-          local xn = redis.call('HMGET', P .. 'g:' .. gk, 'x', 'n')
-          if xn[1] ~= 'w' then
-            route = {to = h[3], n = tonumber(xn[2]), ['until'] = tonumber(h[1]) + grace, partial = true}
-          end
-        end
-        finish_group(gk, h[2], 'expired', now, fin, route)
-        late[#late + 1] = now - tonumber(h[1])
-        out[#out + 1] = h[2]
-        out[#out + 1] = group_fields(P .. 'd:' .. h[2])
-      end
+    end
+  end
+  -- The index's whole seconds passed: every group in them is due (a bucket ending at
+  -- b holds the deadlines in (b - 1 s, b]). Popped: a group gone is only dropped.
+  if n < ask then
+    for _, b in ipairs(redis.call('ZRANGEBYSCORE', P .. 'ixb', '-inf', now, 'LIMIT', 0, ask - n)) do
+      if n >= ask then break end
+      local ix = ix_name(tonumber(b))
+      local ids = redis.call('SPOP', ix, ask - n)
+      n = n + #ids
+      for _, id in ipairs(ids) do claim_group(string.format('%013X', tonumber(id)), fin) end
+      if redis.call('EXISTS', ix) == 0 then redis.call('ZREM', P .. 'ixb', b) end
     end
   end
   bulk('ZREM', P .. 'deadlines', gone)
   bulk('ZADD', P .. 'outbox', ended)
   bulk('ZADD', P .. 'fresh', ended)
   finish_flush(fin, hfe, false)
-  return #listed / 2
+  return n
 end
+-- Given ids are claimed whatever is left of the limit (the node gives at most the
+-- limit in all): their timers fired and would not again.
 for k = 1, #prefixes do
   local asked, n = 0, 0
-  if left > 0 then
+  local c = given[k][2] - given[k][1] + 1
+  if left > 0 or c > 0 then
     P = prefixes[k]
-    asked = left
-    n = claim(asked)
+    asked = math.max(left, c)
+    n = claim(k, asked, given[k][1], given[k][2])
     left = left - n
   end
   counts[#counts + 1] = {asked, n}

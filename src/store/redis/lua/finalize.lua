@@ -4,7 +4,7 @@
 -- writer saw the gid absent from its `P:fresh` (its receipts were released, and a gid in
 -- the outbox never re-enters it), else its receipt triples as for [`RELEASE`]; octets: the user
 -- data its segments hold (what SUBMIT counted in P:usage); the message ids name the
--- segment records `P:m:<id>`. For each group still there: delete every key of the
+-- pointer keys `P:m:<id>` of decimal and short segment ids. For each group still there: delete every key of the
 -- message in one DEL (only the first caller deletes anything), take it off its
 -- partition's usage, and queue its receipts only if it removes the gid from `P:fresh`.
 -- The outbox entries go in one ZREM per partition. Returns how many groups were
@@ -24,7 +24,11 @@ while i <= #ARGV do
   local first = i + 6
   local last = first + 3 * math.max(nr, 0) - 1
   local keys = {P .. 'd:' .. gid}
-  for j = last + 1, last + sc do keys[#keys + 1] = P .. 'm:' .. ARGV[j] end
+  -- Only a decimal or short segment id has a pointer key (`lookup`).
+  for j = last + 1, last + sc do
+    local id = ARGV[j]
+    if id ~= gid and not multi_hex(id, 37) then keys[#keys + 1] = P .. 'm:' .. id end
+  end
   i = last + sc + 1
   s.done[#s.done + 1] = gid
   -- A message's keys go together, so none left means another caller finalized it.

@@ -51,15 +51,168 @@ local function bucket_name(b) return '#' .. string.format('%d', b) end
 -- Buckets this script call armed already (by partition prefix and bucket): a batch
 -- arms each once.
 local armed_buckets = {}
--- Arms the expiry timer of a group's deadline, separate from the group's data (which
+-- A pending multi-part group is ONE binary string `P:g:<id>` (id: 13 hex digits, a
+-- 52-bit number the node derives from the group key, `model::group_ids`; a second
+-- choice when the first is held by another group key): its facts, its group key and
+-- every received segment, packed with `struct` (6-octet times, length-prefixed
+-- strings). Why one value and binary: a pending segment lives for the whole validity
+-- (48 h by default); a key per segment and a hash per group cost ~800 B per pending
+-- segment, this ~360 B (docs/design/memory-layout.md).
+-- Header: B flags (1: at its second-choice id, 2: expiry mode 'w', 4: extras follow,
+-- 8: uniq is 20 hex digits packed in 10 octets; the high nibble: the partition),
+-- I6 deadline ms, I6 submit ms, uniq (10 octets, or B length + text), B length + gk,
+-- [>H length + extras: NUL-separated field, value pairs: st, to, ra, sd, sim, sdl,
+-- pp], then per segment: B seq, B flags (1: received at the submit time, 2: rid, 4:
+-- own id, 8: uo in two octets), [I6 received], B dc, B esm, B rd, B|>H uo, [B length +
+-- rid], [B length + id], >H length + data.
+local function hexpack(h)
+  local t = {}
+  for i = 1, #h, 2 do t[#t + 1] = string.char(tonumber(string.sub(h, i, i + 1), 16)) end
+  return table.concat(t)
+end
+local function pg_decode(v)
+  local flags, dl, sub, pos = struct.unpack('>BI6I6', v)
+  local g = {dl = dl, sub = sub, c2 = bit.band(flags, 1) ~= 0, x = bit.band(flags, 2) ~= 0 and 'w' or 'p',
+    part = bit.rshift(flags, 4), ext = {}, segs = {}}
+  if bit.band(flags, 8) ~= 0 then
+    g.uniq = string.format(string.rep('%02X', 10), string.byte(v, pos, pos + 9))
+    pos = pos + 10
+  else
+    local n = string.byte(v, pos)
+    g.uniq = string.sub(v, pos + 1, pos + n)
+    pos = pos + 1 + n
+  end
+  local n = string.byte(v, pos)
+  g.gk = string.sub(v, pos + 1, pos + n)
+  pos = pos + 1 + n
+  if bit.band(flags, 4) ~= 0 then
+    local len = struct.unpack('>H', v, pos)
+    local e, q, k = string.sub(v, pos + 2, pos + 1 + len), 1, nil
+    pos = pos + 2 + len
+    while q <= #e do
+      local z = string.find(e, '\0', q, true)
+      if k then
+        g.ext[k], k = string.sub(e, q, z - 1), nil
+      else
+        k = string.sub(e, q, z - 1)
+      end
+      q = z + 1
+    end
+  end
+  while pos <= #v do
+    local s = {}
+    local sf
+    s.seq, sf, pos = struct.unpack('BB', v, pos)
+    if bit.band(sf, 1) ~= 0 then
+      s.recv = sub
+    else
+      s.recv, pos = struct.unpack('>I6', v, pos)
+    end
+    s.dc, s.esm, s.rd, pos = struct.unpack('BBB', v, pos)
+    if bit.band(sf, 8) ~= 0 then
+      s.uo, pos = struct.unpack('>H', v, pos)
+    else
+      s.uo, pos = struct.unpack('B', v, pos)
+    end
+    if bit.band(sf, 2) ~= 0 then
+      local l = string.byte(v, pos)
+      s.rid = string.sub(v, pos + 1, pos + l)
+      pos = pos + 1 + l
+    end
+    if bit.band(sf, 4) ~= 0 then
+      local l = string.byte(v, pos)
+      s.id = string.sub(v, pos + 1, pos + l)
+      pos = pos + 1 + l
+    end
+    local l = struct.unpack('>H', v, pos)
+    s.data = string.sub(v, pos + 2, pos + 1 + l)
+    pos = pos + 2 + l
+    g.segs[#g.segs + 1] = s
+  end
+  return g
+end
+local function pg_encode(g)
+  local t = {}
+  local hex = #g.uniq == 20 and string.find(g.uniq, '^[0-9A-F]+$') ~= nil
+  local e = {}
+  for k, v in pairs(g.ext) do
+    e[#e + 1] = k
+    e[#e + 1] = v
+  end
+  local flags = g.part * 16 + (g.c2 and 1 or 0) + (g.x == 'w' and 2 or 0) + (#e > 0 and 4 or 0) + (hex and 8 or 0)
+  t[1] = struct.pack('>BI6I6', flags, g.dl, g.sub)
+  if hex then t[2] = hexpack(g.uniq) else t[2] = string.char(#g.uniq) .. g.uniq end
+  if #g.gk > 255 then error('group key over 255 octets') end
+  t[3] = string.char(#g.gk) .. g.gk
+  if #e > 0 then
+    local s = table.concat(e, '\0') .. '\0'
+    t[4] = struct.pack('>H', #s) .. s
+  end
+  for _, s in ipairs(g.segs) do
+    local sf = (s.recv == g.sub and 1 or 0) + (s.rid and 2 or 0) + (s.id and 4 or 0) + (s.uo > 255 and 8 or 0)
+    t[#t + 1] = string.char(s.seq, sf)
+    if s.recv ~= g.sub then t[#t + 1] = struct.pack('>I6', s.recv) end
+    t[#t + 1] = string.char(s.dc, s.esm, s.rd)
+    t[#t + 1] = s.uo > 255 and struct.pack('>H', s.uo) or string.char(s.uo)
+    if s.rid then t[#t + 1] = string.char(#s.rid) .. s.rid end
+    if s.id then t[#t + 1] = string.char(#s.id) .. s.id end
+    t[#t + 1] = struct.pack('>H', #s.data) .. s.data
+  end
+  return table.concat(t)
+end
+-- A segment from the node's record tail `<dc> <esm> <rd> <uo> <rid or ->` LF raw
+-- (`StoredSegment::record_tail`), received at `recv`.
+local function seg_of_tail(seq, tail, recv)
+  local dc, esm, rd, uo, rid, at = string.match(tail, '^(%d+) (%d+) (%d+) (%d+) (%S+)\n()')
+  return {seq = seq, recv = recv, dc = tonumber(dc), esm = tonumber(esm), rd = tonumber(rd),
+    uo = tonumber(uo), rid = rid ~= '-' and rid or nil, data = string.sub(tail, at)}
+end
+-- Its record tail again (what SUBMIT counted against the octet limits).
+local function seg_tail(s)
+  return string.format('%d %d %d %d ', s.dc, s.esm, s.rd, s.uo) .. (s.rid or '-') .. '\n' .. s.data
+end
+-- The gid of a pending group at id `hex`: `<partition, 2 hex><hex, 13><uniq>` (uniq:
+-- the id the node gave its first segment, minus a hex id's partition digits).
+local function gid_of(g, hex)
+  return string.format('%02X', g.part) .. hex .. g.uniq
+end
+-- A segment's message_id: its own (decimal and short formats, which cannot name
+-- their group), else `<gid><seq, 2 hex>`.
+local function seg_id(gid, s)
+  return s.id or (gid .. string.format('%02X', s.seq))
+end
+-- The deadline index of pending groups: a SET `P:ix:<b>` of the ids (decimal, so
+-- Redis keeps it an intset: a few octets per group) whose deadline is in the bucket
+-- ending at b, and a ZSET `P:ixb` of those buckets (score b). A ZSET member per
+-- group cost ~160 B of Redis memory.
+local function ix_name(b) return P .. 'ix:' .. string.format('%d', b) end
+local function dec(hex) return string.format('%d', tonumber(hex, 16)) end
+-- Adds ids to the index: `adds` maps decimal id -> deadline.
+local function ix_flush_adds(adds)
+  local by = {}
+  for id, dl in pairs(adds) do
+    local b = bucket_of(dl)
+    local t = by[b]
+    if not t then
+      t = {}
+      by[b] = t
+    end
+    t[#t + 1] = id
+  end
+  for b, ids in pairs(by) do
+    bulk('SADD', ix_name(b), ids)
+    redis.call('ZADD', P .. 'ixb', b, string.format('%d', b))
+  end
+end
+-- Arms the expiry timer of a deadline, separate from the group's data (which
 -- stays readable when the expiry event fires). Where the server has hash-field
 -- expiration: a field of the ONE hash P:timers — the server samples keys with
 -- volatile fields (late with many keys) but expires the fields of one key in deadline
 -- order (by time buckets of at most 8192 ms). Else a key P:t:#<b> with PXAT.
--- Announced on P:armed ("<deadline_ms> <gk>") so every node's local timer heap
--- watches it, whichever node stored it (a node's heap is loaded from P:deadlines only
--- when it (re)subscribes).
-local function arm(gk, dl, hfe)
+-- Announced on P:armed ("<deadline_ms> <member>": a group's decimal id, or '^<gid>')
+-- so every node's local timer set watches it, whichever node stored it (a node's set
+-- is loaded from the indexes only when it (re)subscribes).
+local function arm(member, dl, hfe)
   local b = bucket_of(dl)
   if not armed_buckets[P .. b] then
     armed_buckets[P .. b] = true
@@ -77,13 +230,18 @@ local function arm(gk, dl, hfe)
   -- within milliseconds, and an announcement each way per message was a fifth of
   -- the forwarding path's Redis time (SLOWLOG, 2026-12-06). Its bucket timer fires
   -- the claim; a node's timer set learns of it only from its recovery pass.
-  if string.byte(gk, 1) ~= 64 then
-    redis.call('SPUBLISH', P .. 'armed', string.format('%d', dl) .. ' ' .. gk)
+  if string.byte(member, 1) ~= 64 then
+    redis.call('SPUBLISH', P .. 'armed', string.format('%d', dl) .. ' ' .. member)
   end
 end
+-- Whether bucket b holds no deadline any more: no pending group, no '@'/'^' entry.
+local function bucket_empty(b)
+  return redis.call('EXISTS', ix_name(b)) == 0 and
+    redis.call('ZCOUNT', P .. 'deadlines', '(' .. string.format('%d', b - BUCKET), b) == 0
+end
 -- Deletes the timers of the buckets of deadlines `dls` (numbers or false) that no
--- pending group has any more (run after the groups left P:deadlines), so that nothing
--- of a message that finished early stays behind. Expired groups' buckets are due and
+-- pending deadline has any more (run after they left the indexes), so that nothing of
+-- a message that finished early stays behind. Expired groups' buckets are due and
 -- left alone (see finish_flush).
 local function drop_empty_buckets(dls, hfe)
   local seen = {}
@@ -92,7 +250,7 @@ local function drop_empty_buckets(dls, hfe)
       local b = bucket_of(tonumber(dl))
       if not seen[b] then
         seen[b] = true
-        if redis.call('ZCOUNT', P .. 'deadlines', '(' .. string.format('%d', b - BUCKET), b) == 0 then
+        if bucket_empty(b) then
           if hfe ~= '0' then redis.call('HDEL', P .. 'timers', bucket_name(b)) end
           if hfe ~= '1' then redis.call('DEL', P .. 't:' .. bucket_name(b)) end
         end
@@ -100,71 +258,91 @@ local function drop_empty_buckets(dls, hfe)
     end
   end
 end
--- A pending group leaves the pending area for the outbox: renamed to d:<gid> (its
--- data intact); its deadline index entry, timer and queue entries are collected in
--- `fin` and written by finish_flush, once per script for all the groups it finished.
--- `reopened`: group keys finished and then opened again by a later record of the same
--- SUBMIT (a resent segment of a message that just completed starts a new one): their
--- deadline entry and timer are the new group's, so finish_flush leaves them.
-local function new_fin() return {gks = {}, ob = {}, fr = {}, dl = {}, finished = {}, reopened = {}} end
--- `route`: nil (the store keeps the message: to the outbox) or, for a message its
--- route forwards to an account, `{to, n, until, partial}`: it is 'routed' — waiting
--- for its n segments' deliveries (`o` counts those not ended), in P:fresh only (the
--- releaser queues its deliveries to account `to`), and its delivery deadline `until`
--- is a deadline index entry '@<gid>' (the claim-due pass ends what is left then).
--- `partial`: the deadline passed first; its received segments go out standalone.
+-- A pending group leaves the pending area for the outbox: written as the finished
+-- hash d:<gid> (its segment records `m:<seq>` inside, as a single-part message
+-- keeps its `m:1`) and its value deleted; its index entry, announcement and queue
+-- entries are collected in `fin` and written by finish_flush, once per script for
+-- all the groups it finished. `fin.adds` (SUBMIT): the ids this call adds to the
+-- index at its end; a group opened and finished within the call leaves it there.
+local function new_fin()
+  return {ix = {}, ids = {}, ob = {}, fr = {}, dl = {}, c2 = 0, n = 0}
+end
+-- The fields of d:<gid> for pending group g (the finished form the readers know:
+-- `model::FinishedGroup::from_fields`).
+local function finished_fields(g, gid)
+  local f = {'gid', gid, 'gk', g.gk, 'x', g.x, 'dl', string.format('%d', g.dl),
+    'sub', string.format('%d', g.sub), 'n', #g.segs}
+  for k, v in pairs(g.ext) do push(f, k, v) end
+  for _, s in ipairs(g.segs) do
+    push(f, 'i:' .. s.seq, seg_id(gid, s))
+    push(f, 'm:' .. s.seq, '= 0 \n' .. string.format('%d ', s.recv) .. seg_tail(s))
+  end
+  return f
+end
+-- `pg`: {key, hex (its id), g (decoded)}. `route`: nil (the store keeps the
+-- message: to the outbox) or, for a message its route forwards to an account,
+-- `{to, n, until, partial}`: it is 'routed' — waiting for its n segments' deliveries
+-- (`o` counts those not ended), in P:fresh only (the releaser queues its deliveries
+-- to account `to`), and its delivery deadline `until` is a deadline index entry
+-- '@<gid>' (the claim-due pass ends what is left then). `partial`: the deadline
+-- passed first; its received segments go out standalone.
 -- `sched`: a complete message whose schedule_delivery_time is later (ms): it is
 -- `sched` — in neither the outbox nor P:fresh — until its deadline-index entry
 -- '^<gid>' falls due (`claim_due.lua` then completes or routes it).
-local function finish_group(gk, gid, state, now, fin, route, sched)
-  local g = P .. 'g:' .. gk
-  -- No gk field: d:<gid> does not say it in its name, but every segment record does
-  -- (model::FinishedGroup::from_fields and lookup take it from there).
+-- Returns the gid.
+local function finish_group(pg, state, now, fin, route, sched)
+  local g = pg.g
+  local gid = gid_of(g, pg.hex)
+  local f = finished_fields(g, gid)
+  local id = dec(pg.hex)
+  fin.ids[#fin.ids + 1] = id
+  if fin.adds and fin.adds[id] then
+    fin.adds[id] = nil
+  else
+    fin.ix[#fin.ix + 1] = {id, g.dl}
+  end
+  if g.c2 then fin.c2 = fin.c2 + 1 end
+  fin.n = fin.n + 1
   if sched then
-    redis.call('HSET', g, 'state', 'sched', 'fin', now, 'node', NODE)
-    redis.call('RENAME', g, P .. 'd:' .. gid)
-    fin.finished[gk] = true
-    fin.reopened[gk] = nil
-    fin.gks[#fin.gks + 1] = gk
+    push(f, 'state', 'sched')
+    push(f, 'fin', now)
+    push(f, 'node', NODE)
     fin.dl[#fin.dl + 1] = sched
     fin.dl[#fin.dl + 1] = '^' .. gid
-    return
-  end
-  if route then
-    redis.call('HSET', g, 'state', 'routed', 'fin', now, 'node', NODE, 'o', route.n,
-      'pe', route.partial and '1' or '0')
-  else
-    redis.call('HSET', g, 'state', state, 'fin', now, 'node', NODE)
-  end
-  redis.call('RENAME', g, P .. 'd:' .. gid)
-  fin.finished[gk] = true
-  fin.reopened[gk] = nil
-  fin.gks[#fin.gks + 1] = gk
-  if route then
+  elseif route then
+    push(f, 'state', 'routed')
+    push(f, 'fin', now)
+    push(f, 'node', NODE)
+    push(f, 'o', route.n)
+    push(f, 'pe', route.partial and '1' or '0')
     fin.fr[#fin.fr + 1] = now
     fin.fr[#fin.fr + 1] = gid
     fin.dl[#fin.dl + 1] = route['until']
     fin.dl[#fin.dl + 1] = '@' .. gid
   else
+    push(f, 'state', state)
+    push(f, 'fin', now)
+    push(f, 'node', NODE)
     fin.ob[#fin.ob + 1] = now
     fin.ob[#fin.ob + 1] = gid
   end
+  redis.call('HSET', P .. 'd:' .. gid, unpack(f))
+  redis.call('DEL', pg.key)
+  return gid
 end
 -- hfe: '1' (timers are fields of P:timers), '0' (keys P:t:...) or nil (not known
 -- to the script: both). `early`: the groups finished before their deadlines
--- (completed, cancelled). Then "- <gk>" is announced on P:armed so that every node's
--- timer set drops them, and the timers of their buckets go if no other pending group
--- is in them (`drop_empty_buckets`).
+-- (completed, cancelled). Then "- <id>" is announced on P:armed so that every node's
+-- timer set drops them, and the timers of their buckets go if no other deadline is
+-- in them (`drop_empty_buckets`).
 -- For expired groups (not early) the bucket timers are due already and left for
 -- Redis to delete when its expiry finds them (a DEL of a due key is an expiry itself
 -- — deletion, an `expired` event, propagation — inside the claim that holds Redis:
 -- 300k partials, claim-due 4.5 -> 3.4 ms per call without it, SLOWLOG 2026-12-03);
 -- the local entries fire once more, find nothing and are dropped.
-local function finish_flush(fin, hfe, early)
-  local gks = {}
-  for _, gk in ipairs(fin.gks) do
-    if not fin.reopened[gk] then gks[#gks + 1] = gk end
-  end
+-- `adds` (SUBMIT): ids this call adds to the index, written first (a group finished
+-- and opened again under the same id within the call stays).
+local function finish_flush(fin, hfe, early, adds)
   bulk('ZADD', P .. 'outbox', fin.ob)
   bulk('ZADD', P .. 'fresh', fin.ob)
   bulk('ZADD', P .. 'fresh', fin.fr)
@@ -172,21 +350,39 @@ local function finish_flush(fin, hfe, early)
     bulk('ZADD', P .. 'deadlines', fin.dl)
     for i = 1, #fin.dl, 2 do arm(fin.dl[i + 1], fin.dl[i], hfe) end
   end
-  if #gks == 0 then return end
-  local dls = nil
+  if adds then ix_flush_adds(adds) end
+  local usage = P .. 'usage'
+  if fin.n > 0 then
+    if redis.call('HINCRBY', usage, 'g', -fin.n) <= 0 then redis.call('HDEL', usage, 'g') end
+  end
+  if fin.c2 > 0 then
+    if redis.call('HINCRBY', usage, 'c2', -fin.c2) <= 0 then redis.call('HDEL', usage, 'c2') end
+  end
   if early then
-    dls = {}
-    for i = 1, #gks, 1024 do
-      local j = math.min(i + 1023, #gks)
-      local sc = redis.call('ZMSCORE', P .. 'deadlines', unpack(gks, i, j))
-      for k = 1, j - i + 1 do dls[i + k - 1] = sc[k] end
+    for _, id in ipairs(fin.ids) do
+      if not (adds and adds[id]) then redis.call('SPUBLISH', P .. 'armed', '- ' .. id) end
     end
   end
-  bulk('ZREM', P .. 'deadlines', gks)
-  if early then
-    drop_empty_buckets(dls, hfe)
-    for _, gk in ipairs(gks) do redis.call('SPUBLISH', P .. 'armed', '- ' .. gk) end
+  if #fin.ix == 0 then return end
+  local by = {}
+  for _, r in ipairs(fin.ix) do
+    local b = bucket_of(r[2])
+    if not (adds and adds[r[1]] and bucket_of(adds[r[1]]) == b) then
+      local t = by[b]
+      if not t then
+        t = {}
+        by[b] = t
+      end
+      t[#t + 1] = r[1]
+    end
   end
+  local dls = {}
+  for b, ids in pairs(by) do
+    bulk('SREM', ix_name(b), ids)
+    if redis.call('EXISTS', ix_name(b)) == 0 then redis.call('ZREM', P .. 'ixb', string.format('%d', b)) end
+    dls[#dls + 1] = b
+  end
+  if early then drop_empty_buckets(dls, hfe) end
 end
 -- Collects the receipts ARGV[first..last] (triples account, receipt id, payload), due
 -- at `due`, per account in q; flush_receipts writes each account's at once.
@@ -244,39 +440,9 @@ local function drop_deliveries(acct, d, gid)
   bulk('HDEL', P .. 'rd:' .. acct, ids)
   if redis.call('ZCARD', z) == 0 then redis.call('SREM', P .. 'racc', acct) end
 end
--- HGETALL of a finished group hash, plus `m:<seq>` = the segment record from
--- P:m:<id> for each `i:<seq>` field (a multi-part message; a single-part one holds
--- its record in its own `m:1` field and has no `i:` field).
+-- The finished group hash d, its segment records included (`m:<seq>` fields).
 local function group_fields(d)
-  local f = redis.call('HGETALL', d)
-  -- One pass over the field names by their first two octets (string.byte makes no
-  -- string, string.sub does: two per field per pass made this a third of the lease).
-  local n = #f
-  for i = 1, n, 2 do
-    local c1, c2 = string.byte(f[i], 1, 2)
-    if c1 == 105 and c2 == 58 then -- 'i:'
-      local r = redis.call('GET', P .. 'm:' .. f[i + 1])
-      if r then
-        f[#f + 1] = 'm:' .. string.sub(f[i], 3)
-        f[#f + 1] = r
-      end
-    end
-  end
-  return f
-end
--- Finds the pending group of message_id ARGV[3] if it belongs to account ARGV[4] and
--- (when ARGV[5] is not empty) source ARGV[5]. Returns `{gid, gk}`, `{'final', gid}`
--- (finished, not yet in MongoDB), or `{}`.
--- The P:m:<mid> value: `<gid> <len of gk> <gk>` LF segment record
--- (model::SegmentKey), where gid `=` means mid itself. Returns gid, gk and where the
--- record's header starts.
-local function split_m(v, mid)
-  local sp = string.find(v, ' ', 1, true)
-  local gid = string.sub(v, 1, sp - 1)
-  if gid == '=' then gid = mid end
-  local sp2 = string.find(v, ' ', sp + 1, true)
-  local e = sp2 + tonumber(string.sub(v, sp + 1, sp2 - 1))
-  return gid, string.sub(v, sp2 + 1, e), e + 2
+  return redis.call('HGETALL', d)
 end
 -- The account and source a group key names: "<len>:<account>|<len>:<source>|..."
 -- (model::group_key); no hash repeats them.
@@ -292,26 +458,57 @@ local function gk_owner(gk)
   if not n2 then return acct, nil end
   return acct, string.sub(gk, c2 + 1, c2 + n2)
 end
+-- Whether s is a multi-part segment's hex message_id (`seg_id`: 37 hex digits).
+local function multi_hex(s, len)
+  return #s == len and string.find(s, '^[0-9A-F]+$') ~= nil
+end
+-- Finds the message of message_id `mid` (a segment's, or `#<gid>` for a cancel of
+-- several messages) if it belongs to account `acct` and (when `src` is not empty)
+-- source `src`. Returns nil, or `{gid, pending = {key, hex, g, seq}}` for a pending
+-- group (seq nil: the gid itself was asked for), or `{gid, h}` for a finished message
+-- (h its hash, pending or not yet in MongoDB). A multi-part segment's hex id names
+-- its group (`seg_id`); an id of the decimal or short format is found through its
+-- pointer `P:m:<id>` = the hex form; a single-part message is d:<its id>.
 local function lookup(mid, acct, src)
-  local v = redis.call('GET', P .. 'm:' .. mid)
-  local gid, gk
-  if v then
-    gid, gk = split_m(v, mid)
-  elseif redis.call('EXISTS', P .. 'd:' .. mid) == 1 then
-    -- A single-part message has no m: key; it is d:<its message_id> until finalized.
-    gid, gk = mid, '1|' .. mid
+  local gid, seq, named = mid, nil, false
+  if string.byte(mid, 1) == 35 then -- '#'
+    gid, named = string.sub(mid, 2), true
   else
-    return nil
+    local sid = nil
+    if multi_hex(mid, 37) then
+      sid = mid
+    elseif not multi_hex(mid, 22) then
+      sid = redis.call('GET', P .. 'm:' .. mid)
+    end
+    if sid then
+      gid, seq, named = string.sub(sid, 1, -3), tonumber(string.sub(sid, -2), 16), true
+    end
   end
-  local g = P .. 'g:' .. gk
-  local h = g
-  if redis.call('HGET', g, 'gid') ~= gid then h = P .. 'd:' .. gid end
-  -- The group key names the owner (a single-part message's own gk field: the gk
-  -- above is only a name for it).
+  if named then
+    local hex = string.sub(gid, 3, 15)
+    local key = P .. 'g:' .. hex
+    local v = redis.call('GET', key)
+    if v then
+      local g = pg_decode(v)
+      if g.uniq == string.sub(gid, 16) then
+        local a, s = gk_owner(g.gk)
+        if a ~= acct or (src ~= '' and s ~= src) then return nil end
+        if seq then
+          local there = false
+          for _, x in ipairs(g.segs) do
+            if x.seq == seq then there = true end
+          end
+          if not there then return nil end
+        end
+        return {gid = gid, pending = {key = key, hex = hex, g = g, seq = seq}}
+      end
+    end
+  end
+  local h = P .. 'd:' .. gid
   local o = redis.call('HMGET', h, 'gid', 'gk')
   if not o[1] then return nil end
-  local a, s = gk_owner(o[2] or gk)
+  local a, s = gk_owner(o[2] or '')
   if a ~= acct then return nil end
   if src ~= '' and s ~= src then return nil end
-  return gid, gk, h == g, h
+  return {gid = gid, h = h}
 end

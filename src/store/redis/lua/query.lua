@@ -3,9 +3,10 @@
 -- state, fin_ms, expiry mode code or '', delivery result or ''}` (no code: a
 -- single-part message, which cannot be partial; the delivery result of this segment
 -- of a forwarded message, `model::DeliveryResult`).
-local gid, gk, pending, h = lookup(ARGV[3], ARGV[4], ARGV[5])
-if not gid then return {} end
-if pending then return {'pending'} end
+local r = lookup(ARGV[3], ARGV[4], ARGV[5])
+if not r then return {} end
+if r.pending then return {'pending'} end
+local gid, h = r.gid, r.h
 local f = redis.call('HMGET', h, 'state', 'fin', 'x', 'sub')
 if f[1] == 'routed' or f[1] == 'sched' then return {'pending'} end
 local r = ''

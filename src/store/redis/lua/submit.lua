@@ -24,26 +24,29 @@
 -- 14.. the receipt triple if one is owed (see `receipts/ready.rs`) — for a forwarded message
 -- its delivery to that account, queued the same way; for a scheduled or simulated
 -- one none, but a simulated one's intermediate notification (`<id>.n`) if owed; for
--- a multi-part one 13 the expiry mode code (`x`) and 14.. a simulated segment's
--- notification triple if owed, queued held as a single-part receipt is.
+-- a multi-part one 13 `<x> <partition> <id> <second-choice id>` (the expiry mode
+-- code, then 2 and 13 hex digits each: `model::group_ids`) and 14.. a simulated
+-- segment's notification triple if owed, queued held as a single-part receipt is.
+-- Field 4 is the id the node made: a single-part message's message_id; for a
+-- multi-part segment in the hex format only the uniqueness of a new group's gid (the
+-- segment's id names its group: `seg_id`), in the decimal and short formats the
+-- segment's own id, found through `P:m:<id>`.
 --
 -- Usage: the hash P:usage keeps `n:<acct>` messages and `b:<acct>` octets of each
 -- account, and `n` messages and `b` octets of all (what max_pending and
 -- max_pending_bytes count), from the submit that stores them to the FINALIZE
--- that deletes them (REPLACE adjusts the octets). A field at 0 is deleted, so nothing
--- is left when the store is empty.
+-- that deletes them (REPLACE adjusts the octets); `g` pending groups and `c2` those
+-- at their second-choice id. A field at 0 is deleted, so nothing is left when the
+-- store is empty.
 --
--- A multi-part group hash holds only small fields (its facts are the group key
--- plus `st` and `x`; per segment only `i:<seq>`), so Redis keeps it as a listpack;
--- each segment's data is the value of its `P:m:<id>` key, which query/cancel/replace
--- need anyway: `<gid or => <len of gk> <gk>` LF `<received_ms> <dc> <esm> <rd> <uo> <rid>` LF
--- raw (the length because a gk may hold any octet but NUL, LF included).
+-- A pending multi-part message is one binary value `P:g:<id>` (`pg_encode` in
+-- lib.lua) and one entry of the deadline index `P:ix:<bucket>`.
 --
--- Returns one reply per record: `{'stored'}` (`{'stored', held_until}` with a held
--- notification), `{'complete', gid}`, `{'complete', gid, held_until}` (a single-part
--- message whose receipt is held, or a simulated multi-part one whose last segment's
--- notification is), `{'complete', gid, 'sched'}`, `{'complete', gid,
--- {fields…}}` (a multi-part message: its group as `group_fields` reads it), `{'dup',
+-- Returns one reply per record: `{'stored', held_until or nil, message_id}`,
+-- `{'complete', gid}`, `{'complete', gid, held_until}` (a single-part message, its
+-- receipt held), `{'complete', gid, held_until or 'sched', message_id}` (a simulated
+-- or scheduled multi-part one), `{'complete', gid, {fields…}, message_id}` (a
+-- multi-part message: its group as `group_fields` reads it), `{'dup',
 -- original_message_id}`, `{'full', limit}` (limit: `store`, `store_bytes`,
 -- `account`, `account_bytes`, `receipts`), `{'expired'}` or `{'err', message}` (a command of
 -- that record failed — out of memory, say; the other records are unaffected). The
@@ -72,7 +75,9 @@ local parts, cur = {}, nil
 local function enter(k)
   cur = parts[k]
   if not cur then
-    cur = {P = prefixes[k], accts = {}, fin = new_fin(), dls = {}, ob = {}, q = {}}
+    cur = {P = prefixes[k], accts = {}, fin = new_fin(), dls = {}, ob = {}, q = {}, adds = {},
+      newg = 0, c2 = 0, c2new = 0, c2_read = false}
+    cur.fin.adds = cur.adds
     parts[k] = cur
   end
   P = cur.P
@@ -125,6 +130,32 @@ end
 local function queued(b, last)
   local a = cur.accts[tonumber(ARGV[b + 7])]
   a.rq = a.rq + (last - b - 12) / 3
+end
+-- The pending group of group key gk: `{key, hex, g (decoded; nil: a new one goes
+-- there), c2 (at its second choice)}`, or nil when both ids are held by other group
+-- keys. A group goes to its second-choice id only when the first is held by another
+-- group key, and P:usage `c2` counts those pending there: while none is, a group key
+-- not at its first id has no group.
+local function find_group(gk, h1, h2)
+  local k1 = P .. 'g:' .. h1
+  local v1 = redis.call('GET', k1)
+  local g1 = v1 and pg_decode(v1)
+  if g1 and g1.gk == gk then return {key = k1, hex = h1, g = g1, c2 = false} end
+  if not cur.c2_read then
+    cur.c2_read = true
+    cur.c2 = cur.c2 + (tonumber(redis.call('HGET', P .. 'usage', 'c2')) or 0)
+  end
+  if g1 or cur.c2 > 0 then
+    local k2 = P .. 'g:' .. h2
+    local v2 = redis.call('GET', k2)
+    local g2 = v2 and pg_decode(v2)
+    if g2 and g2.gk == gk then return {key = k2, hex = h2, g = g2, c2 = true} end
+    if g1 then
+      if g2 then return nil end
+      return {key = k2, hex = h2, c2 = true}
+    end
+  end
+  return {key = k1, hex = h1, c2 = false}
 end
 local function one(b, last)
   local gk, seq, total, mid, dl = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3], tonumber(ARGV[b + 4])
@@ -190,75 +221,94 @@ local function one(b, last)
     end
     return {'complete', mid}
   end
-  local g = P .. 'g:' .. gk
-  local known = redis.call('HMGET', g, 'gid', 'i:' .. seq, 'n', 'dl', 'to', 'sd', 'sim', 'sdl', 'ra')
-  local gid, n = known[1], nil
-  local new = not gid
-  if not new and known[2] then return {'dup', known[2]} end
+  -- A multi-part segment: field 13 is `<x> <partition, 2 hex> <id> <second-choice
+  -- id>` (13 hex each, `model::group_ids`).
+  local x, pp, h1, h2 = string.match(ARGV[b + 12], '^(%S+) (%x+) (%x+) (%x+)$')
+  local pg = find_group(gk, h1, h2)
+  if not pg then
+    -- Both ids held by other group keys at once: ~2^-100 a group, answered as a
+    -- failure (the ESME retries; one of them finishes by its deadline).
+    return {'err', 'group ids ' .. h1 .. ' and ' .. h2 .. ' both held by other messages'}
+  end
+  local g, seq = pg.g, tonumber(seq)
+  local new = not g
+  if not new then
+    for _, s in ipairs(g.segs) do
+      if s.seq == seq then return {'dup', seg_id(gid_of(g, pg.hex), s)} end
+    end
+  end
   local refused = admit(b, dl, new)
   if refused then return refused end
+  local node_id = ARGV[b + 3]
+  -- A hex id of the node (partition, epoch, counter) names a new group after its
+  -- epoch and counter; a decimal or short one is kept whole (and is the segment's
+  -- own id: it cannot name its group).
+  local own = nil
+  if not (#node_id == 22 and string.find(node_id, '^[0-9A-F]+$')) then own = node_id end
   if new then
-    gid, n = mid, 1
-    if cur.fin.finished[gk] then cur.fin.reopened[gk] = true end
-    -- The group and its first segment in one call.
-    -- Nothing the key name says (gk, and from it account, source and total: see
-    -- gk_owner) is stored again: it would cost ~110 B per pending group, and a group
-    -- key over 64 octets would turn the hash into a hashtable. Nor does d:<gid> get
-    -- it: every segment record names it.
-    redis.call('HSET', g, 'gid', mid, 'st', ARGV[b + 5], 'x', ARGV[b + 12], 'dl', dl,
-      'sub', now, 'n', 1, 'i:' .. seq, mid)
-    if ARGV[b + 11] ~= '' then redis.call('HSET', g, 'pp', ARGV[b + 11]) end
+    g = {dl = dl, sub = now, c2 = pg.c2, x = x, part = tonumber(pp, 16), ext = {}, segs = {},
+      uniq = own or string.sub(node_id, 3)}
+    if ARGV[b + 5] ~= '' then g.ext.st = ARGV[b + 5] end
+    if ARGV[b + 11] ~= '' then g.ext.pp = ARGV[b + 11] end
     local to = ARGV[b + 8]
     if to ~= '' then
-      redis.call('HSET', g, 'to', string.sub(to, 2))
-      if string.byte(to, 1) == 49 then redis.call('HSET', g, 'ra', '1') end -- '1'
+      g.ext.to = string.sub(to, 2)
+      if string.byte(to, 1) == 49 then g.ext.ra = '1' end -- '1'
     end
-    if ARGV[b + 9] ~= '0' then redis.call('HSET', g, 'sd', ARGV[b + 9]) end
+    if ARGV[b + 9] ~= '0' then g.ext.sd = ARGV[b + 9] end
     local sim = ARGV[b + 10]
     if sim ~= '' then
-      redis.call('HSET', g, 'sim', string.match(sim, '^(%S+ %S+)'), 'sdl', string.match(sim, '(%d+)$'))
+      g.ext.sim = string.match(sim, '^(%S+ %S+)')
+      g.ext.sdl = string.match(sim, '(%d+)$')
     end
-    cur.dls[#cur.dls + 1] = dl
-    cur.dls[#cur.dls + 1] = gk
-    arm(gk, dl, hfe)
-  else
-    -- n read with the HMGET above: one HSET instead of HSET + HINCRBY (a redis.call
-    -- costs ~3 µs beyond its command).
-    n = (tonumber(known[3]) or 0) + 1
-    redis.call('HSET', g, 'i:' .. seq, mid, 'n', n)
+    local id = dec(pg.hex)
+    cur.adds[id] = dl
+    cur.newg = cur.newg + 1
+    if pg.c2 then
+      cur.c2 = cur.c2 + 1
+      cur.c2new = cur.c2new + 1
+    end
+    arm(id, dl, hfe)
   end
-  -- '=' for the gid when it is this segment's own message id (a group is named
-  -- after its first segment): 19 octets less, which for a full 153-octet segment
-  -- takes the value under Redis' 256-octet allocation class (-64 B per group).
-  local own = gid == mid and '=' or gid
-  redis.call('SET', P .. 'm:' .. mid, own .. ' ' .. #gk .. ' ' .. gk .. '\n' .. now .. ' ' .. ARGV[b + 6])
+  local seg = seg_of_tail(seq, ARGV[b + 6], now)
+  seg.id = own
+  g.segs[#g.segs + 1] = seg
+  local gid = gid_of(g, pg.hex)
+  local mid = seg_id(gid, seg)
+  if own then redis.call('SET', P .. 'm:' .. own, gid .. string.format('%02X', seq)) end
   count(b, new)
   -- Only a simulated segment carries a notification, and a simulated message
   -- completes through its schedule below, so no reply that drops `held` has one.
+  -- It names the node's id, which a hex-format segment does not keep: renamed.
   local held = nil
   if last >= b + 15 then
     held = now + hold
+    if mid ~= node_id then
+      ARGV[b + 14] = string.gsub(ARGV[b + 14], node_id, mid)
+      ARGV[b + 15] = string.gsub(ARGV[b + 15], node_id, mid)
+    end
     queue_receipts(b + 13, last, held, cur.q)
     queued(b, last)
   end
-  if n >= total then
+  if #g.segs >= total then
     -- The route is the first segment's (`to` of the group); its validity, the group's.
-    local route, to, sched = nil, known[5], tonumber(known[6]) or 0
+    local route, to, sched = nil, g.ext.to, tonumber(g.ext.sd) or 0
     -- A simulated outcome ends it its delay after it is complete.
-    if known[7] then sched = math.max(sched, now + (tonumber(known[8]) or 0)) end
-    if sched > now or known[7] then
+    if g.ext.sim then sched = math.max(sched, now + (tonumber(g.ext.sdl) or 0)) end
+    if sched > now or g.ext.sim then
       -- Its schedule_delivery_time (the first segment's) is still ahead.
-      finish_group(gk, gid, 'complete', now, cur.fin, nil, math.max(sched, now))
-      return {'complete', gid, held or 'sched'}
+      finish_group(pg, 'complete', now, cur.fin, nil, math.max(sched, now))
+      return {'complete', gid, held or 'sched', mid}
     end
     -- Reassembled: one delivery for the whole message.
-    if to then route = {to = to, n = known[9] and 1 or n, ['until'] = tonumber(known[4]) or dl, partial = false} end
-    finish_group(gk, gid, 'complete', now, cur.fin, route)
+    if to then route = {to = to, n = g.ext.ra and 1 or #g.segs, ['until'] = g.dl, partial = false} end
+    finish_group(pg, 'complete', now, cur.fin, route)
     -- Its data goes back with the answer, for the node's releaser (see
     -- release::Completed): the same read FRESH would make, without FRESH's call.
-    return {'complete', gid, group_fields(P .. 'd:' .. gid)}
+    return {'complete', gid, group_fields(P .. 'd:' .. gid), mid}
   end
-  return {'stored', held}
+  redis.call('SET', pg.key, pg_encode(g))
+  return {'stored', held or false, mid}
 end
 local out, i = {}, first_record
 while i <= #ARGV do
@@ -276,10 +326,12 @@ while i <= #ARGV do
 end
 for _, s in pairs(parts) do
   P = s.P
-  -- The deadlines first: a group opened and completed in this batch is removed from
-  -- them by finish_flush.
+  -- The '^'/'@' deadlines first; the new groups' index entries go with finish_flush,
+  -- which leaves out the groups opened and finished in this call.
   bulk('ZADD', P .. 'deadlines', s.dls)
-  finish_flush(s.fin, hfe, true)
+  if s.newg > 0 then redis.call('HINCRBY', P .. 'usage', 'g', s.newg) end
+  if s.c2new > 0 then redis.call('HINCRBY', P .. 'usage', 'c2', s.c2new) end
+  finish_flush(s.fin, hfe, true, s.adds)
   bulk('ZADD', P .. 'outbox', s.ob)
   flush_receipts(s.q, false)
   -- The new totals in one HSET: this script read them and nothing else ran since.

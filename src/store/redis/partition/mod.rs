@@ -60,11 +60,18 @@ pub fn decimal_id(p: usize, epoch: u64, counter: u64) -> u64 {
 /// counter (`Inner::next_message_id`).
 pub const MESSAGE_ID_LEN: usize = 22;
 
+/// Characters of a multi-part message's gid in the hex format: 2 hex digits of
+/// partition, 13 of its group's id (`model::pending::group_ids`), then the 20 of
+/// epoch and counter of its first segment's node id; a segment's message_id adds 2
+/// of its seq, so that it names its group (`seg_id` in `store/redis/lua/lib.lua`).
+pub const GROUP_ID_LEN: usize = 35;
+pub const SEGMENT_ID_LEN: usize = GROUP_ID_LEN + 2;
+
 /// The partition a message_id names (a hex id's first two digits, see
 /// `MessageIdFormat` for the others), or `None` for an id smppd did not give.
 pub fn of_message_id(id: &str) -> Option<usize> {
     // A decimal id has at most 20 digits (a u64), a short one 8 characters, a letter
-    // first (`short_id`), a hex one exactly 22.
+    // first (`short_id`), a hex one exactly 22 (35 a gid, 37 a multi-part segment).
     if (1..=20).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit()) {
         let p = (id.parse::<u64>().ok()? >> 58) as usize;
         return (p < COUNT).then_some(p);
@@ -72,7 +79,9 @@ pub fn of_message_id(id: &str) -> Option<usize> {
     if id.len() == crate::store::redis::partition::short_id::LEN {
         return crate::store::redis::partition::short_id::partition_of(id);
     }
-    if id.len() != MESSAGE_ID_LEN || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if ![MESSAGE_ID_LEN, GROUP_ID_LEN, SEGMENT_ID_LEN].contains(&id.len())
+        || !id.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return None;
     }
     let p = usize::from_str_radix(&id[..2], 16).ok()?;

@@ -30,7 +30,10 @@ pub struct SubmitRecord {
     pub gk: String,
     pub seq: u8,
     pub total: u8,
-    /// The id this segment gets if it is new.
+    /// The id the node made for it: a single-part message's message_id; a
+    /// multi-part segment's in the decimal and short formats, in the hex format only
+    /// what makes a new group's gid unique (the segment's id names its group, and
+    /// comes back with the reply).
     pub message_id: String,
     pub deadline_ms: i64,
     pub service_type: String,
@@ -68,6 +71,8 @@ pub enum SubmitKind {
     /// for a simulated segment, its intermediate notification (queued held).
     Part {
         expiry_code: &'static str,
+        /// The group's two possible ids (`model::pending::group_ids`).
+        group_ids: (String, String),
         notify: Option<ReceiptEntry>,
     },
 }
@@ -75,15 +80,25 @@ pub enum SubmitKind {
 /// What became of one record.
 #[derive(Debug)]
 pub enum SubmitReply {
-    /// A segment stored; its message is still pending. `held_until` when its
-    /// intermediate notification is queued held.
-    Stored { held_until: Option<i64> },
-    /// A single-part message stored (and finished), or a simulated multi-part one
-    /// completed; `held_until` when its receipt (or notification) is queued held.
-    Single { held_until: Option<i64> },
-    /// The last segment of a multi-part message: the message finished, its data
-    /// comes back for the receipt releaser.
-    Completed(RawGroup),
+    /// A segment stored (its message_id); its message is still pending.
+    /// `held_until` when its intermediate notification is queued held.
+    Stored {
+        held_until: Option<i64>,
+        message_id: String,
+    },
+    /// A single-part message stored (and finished), or a simulated or scheduled
+    /// multi-part one completed (`message_id`: this segment's); `held_until` when its
+    /// receipt (or notification) is queued held.
+    Single {
+        held_until: Option<i64>,
+        message_id: Option<String>,
+    },
+    /// The last segment of a multi-part message (its message_id): the message
+    /// finished, its data comes back for the receipt releaser.
+    Completed {
+        group: RawGroup,
+        message_id: String,
+    },
     /// This segment was stored before: the first submit's message_id.
     Duplicate { message_id: String },
     /// A limit is reached: the store's or the account's.
@@ -195,7 +210,8 @@ impl Scripts {
             // index, 9 the account it is forwarded to or "", 10 the schedule (0:
             // none), 11 the simulated outcome or "", 12 "<protocol_id> <priority>" or
             // "", then 13 the single-part time and 14-16 its receipt (or delivery)
-            // triple, or 13 the expiry code and 14-16 a notification triple.
+            // triple, or 13 `<expiry code> <partition> <id> <id>` and 14-16 a
+            // notification triple.
             let n = match &r.kind {
                 SubmitKind::Single { receipt: None, .. }
                 | SubmitKind::Part { notify: None, .. } => 13,
@@ -237,9 +253,13 @@ impl Scripts {
                 }
                 SubmitKind::Part {
                     expiry_code,
+                    group_ids,
                     notify,
                 } => {
-                    inv.arg(*expiry_code);
+                    inv.arg(format!(
+                        "{expiry_code} {:02X} {} {}",
+                        r.part, group_ids.0, group_ids.1
+                    ));
                     if let Some(e) = notify {
                         e.push(&mut inv);
                     }
@@ -262,19 +282,25 @@ fn reply(v: redis::Value) -> SubmitReply {
     let mut a = items(v);
     let tag = a.first().and_then(string).unwrap_or_default();
     match tag.as_str() {
-        "stored" => SubmitReply::Stored {
-            held_until: a.get(1).and_then(int),
+        "stored" => match a.get(2).and_then(string) {
+            Some(message_id) => SubmitReply::Stored {
+                held_until: a.get(1).and_then(int),
+                message_id,
+            },
+            None => SubmitReply::Failed("submit: a stored segment without its id".into()),
         },
         "complete" if a.len() > 2 && matches!(a[2], redis::Value::Array(_)) => {
+            let message_id = a.get(3).and_then(string).unwrap_or_default();
             let fields = a.swap_remove(2);
             let gid = a.swap_remove(1);
             match RawGroup::pairs([gid, fields]).pop() {
-                Some(g) => SubmitReply::Completed(g),
-                None => SubmitReply::Failed("submit: a completed group without data".into()),
+                Some(group) if !message_id.is_empty() => SubmitReply::Completed { group, message_id },
+                _ => SubmitReply::Failed("submit: a completed group without data or id".into()),
             }
         }
         "complete" => SubmitReply::Single {
             held_until: a.get(2).and_then(int),
+            message_id: a.get(3).and_then(string),
         },
         "dup" => SubmitReply::Duplicate {
             message_id: a.get(1).and_then(string).unwrap_or_default(),

@@ -1,0 +1,123 @@
+//! A pending multi-part message as Redis keeps it: one binary value `P{t}:g:<id>`
+//! (written and read by the scripts: `pg_encode`/`pg_decode` in
+//! `store/redis/lua/lib.lua`), named by an id derived from its group key.
+//!
+//! The node reads only the value's head: which message it is (its gid) and whose
+//! (its group key), for the operators' view and for cancel_sm without a message_id.
+
+use crate::store::error::StoreError;
+
+/// Bits of the group ids: exact in a Lua number (a double), so the scripts can
+/// format and parse them.
+const ID_BITS: u32 = 52;
+
+/// The two ids a group key may be stored under, as 13 hex digits each: the first
+/// unless another group key holds it, then the second (`find_group` in SUBMIT). A
+/// fixed function of the group key (FNV-1a, then two splitmix64 finalizers), never
+/// `std`'s hasher, whose algorithm may change between builds: every node, of any
+/// build, must find the same group.
+pub fn group_ids(gk: &str) -> (String, String) {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in gk.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let id = |seed: u64| {
+        let mut z = h ^ seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        let v = (z & ((1u64 << ID_BITS) - 1)).max(1);
+        format!("{v:013X}")
+    };
+    (id(0x9e37_79b9_7f4a_7c15), id(0x6a09_e667_f3bc_c909))
+}
+
+/// The head of a pending group value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingHead {
+    pub partition: usize,
+    pub deadline_ms: i64,
+    pub submitted_ms: i64,
+    /// The id the node gave the group's first segment (a hex id without its partition
+    /// digits), which makes its gid unique.
+    pub uniq: String,
+    /// `model::group_key`.
+    pub gk: String,
+}
+
+impl PendingHead {
+    /// Reads the head of a `P{t}:g:<id>` value.
+    pub fn parse(v: &[u8]) -> Result<PendingHead, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("pending group value: {what}"));
+        let six = |b: &[u8]| b.iter().fold(0i64, |n, x| (n << 8) | i64::from(*x));
+        let head = v.get(..13).ok_or_else(|| corrupt("shorter than its head"))?;
+        let flags = head[0];
+        let mut pos = 13;
+        let uniq = if flags & 8 != 0 {
+            let raw = v.get(pos..pos + 10).ok_or_else(|| corrupt("uniq"))?;
+            pos += 10;
+            raw.iter().map(|b| format!("{b:02X}")).collect()
+        } else {
+            let n = usize::from(*v.get(pos).ok_or_else(|| corrupt("uniq length"))?);
+            let raw = v.get(pos + 1..pos + 1 + n).ok_or_else(|| corrupt("uniq"))?;
+            pos += 1 + n;
+            String::from_utf8(raw.to_vec()).map_err(|_| corrupt("uniq is not text"))?
+        };
+        let n = usize::from(*v.get(pos).ok_or_else(|| corrupt("group key length"))?);
+        let gk = v
+            .get(pos + 1..pos + 1 + n)
+            .ok_or_else(|| corrupt("group key"))?;
+        Ok(PendingHead {
+            partition: usize::from(flags >> 4),
+            deadline_ms: six(&head[1..7]),
+            submitted_ms: six(&head[7..13]),
+            uniq,
+            gk: String::from_utf8(gk.to_vec()).map_err(|_| corrupt("group key is not text"))?,
+        })
+    }
+
+    /// The gid of the group stored at `id` (13 hex digits): what its outcome and
+    /// finished hash are named after, and every hex segment id starts with.
+    pub fn gid(&self, id: &str) -> String {
+        format!("{:02X}{id}{}", self.partition, self.uniq)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_ids_are_fixed_13_hex_digit_numbers_within_52_bits_and_differ() {
+        let (a, b) = group_ids("4:acct|7:1.1.123|7:1.1.456|u8|7|3");
+        assert_eq!((a.len(), b.len()), (13, 13));
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            let v = u64::from_str_radix(id, 16).unwrap();
+            assert!(v > 0 && v < 1 << 52, "{id}");
+        }
+        // Fixed across builds: nodes of different versions must agree.
+        assert_eq!(group_ids(""), group_ids(""));
+        assert_eq!(group_ids("x").0, group_ids("x").0);
+        assert_ne!(group_ids("x").0, group_ids("y").0);
+    }
+
+    #[test]
+    fn a_head_reads_back_partition_times_uniq_and_group_key() {
+        let mut v = vec![0x3A | 8];
+        v.extend_from_slice(&[0, 0, 0, 0, 1, 2]);
+        v.extend_from_slice(&[0, 0, 0, 0, 0, 9]);
+        v.extend_from_slice(&[0xAB; 10]);
+        v.push(3);
+        v.extend_from_slice(b"k|1");
+        let h = PendingHead::parse(&v).unwrap();
+        assert_eq!(h.partition, 3);
+        assert_eq!((h.deadline_ms, h.submitted_ms), (258, 9));
+        assert_eq!(h.uniq, "AB".repeat(10));
+        assert_eq!(h.gk, "k|1");
+        assert_eq!(h.gid("0000000000001"), format!("030000000000001{}", "AB".repeat(10)));
+        assert!(PendingHead::parse(&v[..20]).is_err());
+    }
+}
