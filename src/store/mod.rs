@@ -493,11 +493,13 @@ impl Inner {
         &self,
         part: Option<usize>,
         format: crate::service::MessageIdFormat,
-    ) -> Result<(usize, String), StoreError> {
+    ) -> Result<(usize, String, String), StoreError> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let p = part.unwrap_or(((n >> 8) as usize + self.epoch as usize) % partition::COUNT);
+        // The hex form names a multi-part message's gid whatever the account's format.
+        let hex = format!("{p:02X}{:08X}{:012X}", self.epoch, n);
         let id = match format {
-            crate::service::MessageIdFormat::Hex => format!("{p:02X}{:08X}{:012X}", self.epoch, n),
+            crate::service::MessageIdFormat::Hex => hex.clone(),
             crate::service::MessageIdFormat::Decimal => {
                 partition::decimal_id(p, self.epoch, n).to_string()
             }
@@ -506,7 +508,7 @@ impl Inner {
                 partition::short_id::encode(p, self.short_ids.next(&mut self.conn(), &key).await?)
             }
         };
-        Ok((p, id))
+        Ok((p, id, hex))
     }
 }
 

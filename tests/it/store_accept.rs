@@ -10,7 +10,7 @@ use smppd::{service, store};
 use crate::support::backend::both;
 use crate::support::backend::wait_dbsize;
 use crate::support::harness::*;
-use crate::support::messages::{segment_texts, ucs2};
+use crate::support::messages::{gid_of, segment_texts, ucs2};
 use crate::support::wait_for;
 
 const T: Duration = Duration::from_secs(20);
@@ -66,7 +66,7 @@ both!(
         assert_eq!(docs.len(), 3);
         let by_id = |id: &str| {
             docs.iter()
-                .find(|d| d.get_str("_id").unwrap() == id)
+                .find(|d| d.get_str("_id").unwrap() == gid_of(id))
                 .unwrap()
         };
         let d = by_id(&first_ids[0]);
@@ -1112,7 +1112,7 @@ both!(
         // The completed message, 200 fillers, and the resend's own message once its
         // 2 s validity ends.
         let docs = wait_outcomes(&run.store, 202, T).await;
-        let doc = |id: &str| docs.iter().find(|d| d.get_str("_id") == Ok(id)).cloned();
+        let doc = |id: &str| docs.iter().find(|d| d.get_str("_id") == Ok(gid_of(id))).cloned();
         assert_eq!(doc(&first).unwrap().get_str("state").unwrap(), "DELIVERED");
         let again = doc(&resent).expect("the resent segment's message has an outcome");
         assert_eq!(again.get_str("state").unwrap(), "PARTIAL");

@@ -13,7 +13,7 @@ use store::{ExpiryBackend, Store};
 use crate::support::backend::both;
 use crate::support::backend::wait_dbsize;
 use crate::support::harness::*;
-use crate::support::messages::segment_texts;
+use crate::support::messages::{gid_of, segment_texts};
 use crate::support::servers::RedisKind;
 use crate::support::wait_for;
 
@@ -59,7 +59,7 @@ both!(
         let ids = two_of_three(&run.store, 42, "alice").await;
         let docs = wait_outcomes(&run.store, 1, T).await;
         let d = &docs[0];
-        assert_eq!(d.get_str("_id").unwrap(), ids[0]);
+        assert_eq!(d.get_str("_id").unwrap(), gid_of(&ids[0]));
         assert_eq!(d.get_str("state").unwrap(), "PARTIAL");
         assert_eq!(
             segment_texts(d),
@@ -367,7 +367,7 @@ async fn a_deadline_among_many_pending_messages_fires_on_time_on_valkey() {
     let docs = outcomes(&run.store).await;
     assert_eq!(docs.len(), 1);
     let d = &docs[0];
-    assert_eq!(d.get_str("_id").unwrap(), ids[0]);
+    assert_eq!(d.get_str("_id").unwrap(), gid_of(&ids[0]));
     assert_eq!(d.get_str("state").unwrap(), "PARTIAL");
     let late = lateness_ms(d);
     eprintln!("among {PENDING} pending messages: claimed {late} ms after its deadline");

@@ -9,12 +9,13 @@ use redis::AsyncCommands;
 use service::{ConcatScheme, MessageService};
 use smppd::store::Counter;
 use smppd::{service, store};
-use store::model::{group_key, GroupMeta, SegmentKey, StoredSegment};
+use store::model::pending::{self, group_ids, PendingHead};
+use store::model::{group_key, GroupMeta, StoredSegment};
 
 use crate::support::backend::both;
 use crate::support::backend::wait_dbsize;
 use crate::support::harness::*;
-use crate::support::messages::{segment_texts, ucs2};
+use crate::support::messages::{gid_of, segment_texts, ucs2};
 use crate::support::servers::RedisKind;
 use crate::support::wait_for;
 
@@ -65,32 +66,38 @@ async fn write_pending(
     now_ms: i64,
     deadline: i64,
 ) -> String {
+    let p = partition_of(first);
     let prefix = &partition_prefix_of(prefix, first);
     let gk = group_key(&GroupMeta::of(first));
+    let (gid_hex, _) = group_ids(&gk);
     let seq = first.concat.as_ref().map_or(1, |c| c.seq);
-    let _: () = redis::cmd("HSET")
-        .arg(format!("{prefix}g:{gk}"))
-        .arg(&[
-            ("gid", id.to_owned()),
-            ("st", first.service_type.clone()),
-            ("x", "p".into()),
-            ("dl", deadline.to_string()),
-            ("sub", now_ms.to_string()),
-            ("n", "1".into()),
-            (&format!("i:{seq}"), id.into()),
-        ])
-        .query_async(r)
+    let seg = StoredSegment::from_request(first);
+    // The value SUBMIT writes (`pg_encode` in lib.lua): flags (partition, a hex
+    // uniq, expiry mode 'p'), deadline and submit time in 6 octets, the node id's
+    // epoch and counter packed, the group key; one segment received at the submit
+    // time (no rid, no own id).
+    let mut v = vec![((p as u8) << 4) | 8];
+    v.extend_from_slice(&deadline.to_be_bytes()[2..]);
+    v.extend_from_slice(&now_ms.to_be_bytes()[2..]);
+    v.extend(hex::decode(&id[2..]).unwrap());
+    v.push(gk.len() as u8);
+    v.extend_from_slice(gk.as_bytes());
+    v.extend_from_slice(&[seq, 1, seg.dc, seg.esm, seg.rd, seg.uo as u8]);
+    v.extend_from_slice(&(seg.raw.len() as u16).to_be_bytes());
+    v.extend_from_slice(&seg.raw);
+    let _: () = r.set(format!("{prefix}g:{gid_hex}"), v).await.unwrap();
+    let member = u64::from_str_radix(&gid_hex, 16).unwrap();
+    let bucket = (deadline + 999) / 1000 * 1000;
+    let _: () = r
+        .sadd(format!("{prefix}ix:{bucket}"), member)
         .await
         .unwrap();
-    let mut record = format!("= {} {gk}\n{now_ms} ", gk.len()).into_bytes();
-    record.extend(StoredSegment::from_request(first).record_tail());
-    let _: () = r.set(format!("{prefix}m:{id}"), record).await.unwrap();
     let _: () = r
-        .zadd(format!("{prefix}deadlines"), &gk, deadline)
+        .zadd(format!("{prefix}ixb"), bucket, bucket)
         .await
         .unwrap();
     // The account's usage, as SUBMIT counts it.
-    let octets = StoredSegment::from_request(first).record_len() as i64;
+    let octets = seg.record_len() as i64;
     let usage = format!("{prefix}usage");
     let account = &first.policy.system_id;
     let _: () = r.hincr(&usage, format!("n:{account}"), 1).await.unwrap();
@@ -100,7 +107,8 @@ async fn write_pending(
         .unwrap();
     let _: () = r.hincr(&usage, "b", octets).await.unwrap();
     let _: () = r.hincr(&usage, "n", 1).await.unwrap();
-    gk
+    let _: () = r.hincr(&usage, "g", 1).await.unwrap();
+    format!("{p:02X}{gid_hex}{}", &id[2..])
 }
 
 both!(
@@ -116,24 +124,25 @@ both!(
         let first = request("ivy", Some((ConcatScheme::Udh8, 9, 2, 1)), 8, &text, 1, "");
         let raw = first.raw_user_data.to_vec();
         let gk = group_key(&GroupMeta::of(&first));
+        let first_req = first.clone();
         let id1 = run.store.submit(first).await.unwrap().message_id;
 
-        let record: Vec<u8> = r.get(id_key("layout:", "m", &id1)).await.unwrap();
-        assert!(
-            record.ends_with(&raw),
-            "the record ends with the short_message as received, in binary"
-        );
-        let key = SegmentKey::parse(&record).unwrap();
-        // The first segment names the group: its record does not repeat its own id.
-        assert!(record.starts_with(b"= "), "{:?}", &record[..24]);
-        assert_eq!(
-            (key.gid_of(&id1), key.gk.as_str()),
-            (id1.as_str(), gk.as_str())
-        );
-        assert_eq!(key.record.1.raw, raw);
+        // One value for the message, its segment inside as received, in binary;
+        // the segment's id names the group (its gid and its seq).
+        let value: Vec<u8> = r
+            .get(pending_group_key("layout:", &first_req))
+            .await
+            .unwrap();
+        let head = PendingHead::parse(&value).unwrap();
+        assert_eq!(head.gk, gk);
+        assert_eq!(format!("{}01", head.gid(&group_ids(&gk).0)), id1);
+        let segs = pending::segments(&value).unwrap();
+        assert_eq!(segs.len(), 1);
+        assert_eq!((segs[0].seq, &segs[0].data.raw), (1, &raw));
+        assert!(value.ends_with(&raw), "the short_message as received, in binary");
         let in_hex = hex::encode(&raw);
         assert!(
-            !record.windows(in_hex.len()).any(|w| w == in_hex.as_bytes()),
+            !value.windows(in_hex.len()).any(|w| w == in_hex.as_bytes()),
             "the data is stored once, not also in hex"
         );
 
@@ -148,7 +157,7 @@ both!(
         let id2 = run.store.submit(second).await.unwrap().message_id;
         let docs = wait_outcomes(&run.store, 1, T).await;
         let d = &docs[0];
-        assert_eq!(d.get_str("_id").unwrap(), id1);
+        assert_eq!(d.get_str("_id").unwrap(), gid_of(&id1));
         assert_eq!(d.get_str("state").unwrap(), "DELIVERED");
         assert_eq!(d.get_str("text").unwrap(), "é\n\u{ff00}part one part two");
         assert_eq!(d.get_str("scheme").unwrap(), "udh8");
@@ -292,9 +301,9 @@ both!(
     }
 );
 
-// A group is named after the segment that arrived first, whichever its seq: that
-// record says `=` for its gid, a later one names the group; both lead query_sm,
-// replace_sm and cancel_sm to the message.
+// A group is named after the segment that arrived first, whichever its seq (its
+// node id makes the gid unique); every segment's id names that gid and its own seq,
+// and leads query_sm, replace_sm and cancel_sm to the message.
 both!(
     standalone a_later_segments_record_names_the_group_of_the_first_arrival,
     |kind: RedisKind| async move {
@@ -315,16 +324,17 @@ both!(
         };
         let first_in = run.store.submit(part(2, b"two ")).await.unwrap().message_id;
         let later = run.store.submit(part(1, b"one ")).await.unwrap().message_id;
-        let rec = |id: &str| id_key("named:", "m", id);
-        let v1: Vec<u8> = r.get(rec(&first_in)).await.unwrap();
-        let v2: Vec<u8> = r.get(rec(&later)).await.unwrap();
-        assert!(v1.starts_with(b"= "), "{:?}", String::from_utf8_lossy(&v1));
-        assert!(
-            v2.starts_with(format!("{first_in} ").as_bytes()),
-            "{:?}",
-            String::from_utf8_lossy(&v2)
-        );
-        assert_eq!(SegmentKey::parse(&v2).unwrap().gid_of(&later), first_in);
+        assert_eq!((&first_in[35..], &later[35..]), ("02", "01"));
+        assert_eq!(gid_of(&first_in), gid_of(&later));
+        // One value holds both, in arrival order; no key per segment.
+        let v: Vec<u8> = r.get(pending_group_key("named:", &part(1, b""))).await.unwrap();
+        let head = PendingHead::parse(&v).unwrap();
+        let gk = group_key(&GroupMeta::of(&part(1, b"")));
+        assert_eq!(head.gid(&group_ids(&gk).0), gid_of(&first_in));
+        let seqs: Vec<u8> = pending::segments(&v).unwrap().iter().map(|s| s.seq).collect();
+        assert_eq!(seqs, [2, 1]);
+        let keys: Vec<String> = r.keys("named:*:m:*").await.unwrap();
+        assert!(keys.is_empty(), "{keys:?}");
 
         let src = addr("12345");
         for id in [&first_in, &later] {
@@ -351,7 +361,7 @@ both!(
         let d = &docs[0];
         assert_eq!(
             d.get_str("_id").unwrap(),
-            first_in,
+            gid_of(&first_in),
             "the group is its first arrival's"
         );
         assert_eq!(d.get_str("state").unwrap(), "CANCELLED");
@@ -416,7 +426,7 @@ both!(
         let id = &format!("{:02X}0000000000000000CAFE", partition_of(&first));
         let now_ms = redis_time_ms(&mut r).await;
         let deadline = now_ms + 1_500;
-        write_pending(&mut r, "unwatched:", &first, id, now_ms, deadline).await;
+        let gid = write_pending(&mut r, "unwatched:", &first, id, now_ms, deadline).await;
         // The timer of its deadline's 1-s bucket, in the server's form.
         let bucket = (deadline + 999) / 1000 * 1000;
         match kind {
@@ -446,7 +456,7 @@ both!(
         }
 
         let docs = wait_outcomes(&run.store, 1, T).await;
-        assert_eq!(docs[0].get_str("_id").unwrap(), id);
+        assert_eq!(docs[0].get_str("_id").unwrap(), gid);
         assert_eq!(docs[0].get_str("state").unwrap(), "PARTIAL");
         assert_eq!(
             run.store.timers_armed(),
@@ -627,9 +637,9 @@ both!(
         }
         for kind in [
             "}:g:",
-            "}:m:",
             "}:d:",
-            "}:deadlines",
+            "}:ix:",
+            "}:ixb",
             "}:outbox",
             "}:usage",
             "}:r:",

@@ -12,6 +12,7 @@ use smppd::store::Counter;
 use crate::support::backend::both;
 use crate::support::backend::wait_dbsize;
 use crate::support::harness::*;
+use crate::support::messages::gid_of;
 use crate::support::servers::RedisKind;
 use crate::support::wait_for;
 
@@ -74,7 +75,7 @@ both!(
         }
         let docs = wait_outcomes(&b.store, 8, T).await;
         let got: HashSet<&str> = docs.iter().map(|d| d.get_str("_id").unwrap()).collect();
-        assert_eq!(got, ids.iter().map(String::as_str).collect::<HashSet<_>>());
+        assert_eq!(got, ids.iter().map(|i| gid_of(i)).collect::<HashSet<_>>());
         for d in &docs {
             assert_eq!(d.get_str("state").unwrap(), "DELIVERED");
             let id = d.get_str("_id").unwrap();
@@ -163,7 +164,7 @@ both!(
         let docs = wait_outcomes(&run.store, 30, Duration::from_secs(60)).await;
         assert_eq!(docs.len(), 30);
         let got: HashSet<&str> = docs.iter().map(|d| d.get_str("_id").unwrap()).collect();
-        assert_eq!(got, ids.iter().map(String::as_str).collect::<HashSet<_>>());
+        assert_eq!(got, ids.iter().map(|i| gid_of(i)).collect::<HashSet<_>>());
         wait_dbsize(&env.redis, base, T).await;
         assert_eq!(sink.count(), 30);
         assert_eq!(outcome_count(&run.store).await, 30, "still once each");
@@ -422,7 +423,7 @@ both!(
         let docs = wait_outcomes(&run.store, 2, T).await;
         let d = docs
             .iter()
-            .find(|d| d.get_str("_id").unwrap() == m2)
+            .find(|d| d.get_str("_id").unwrap() == gid_of(&m2))
             .unwrap();
         assert_eq!(d.get_str("state").unwrap(), "CANCELLED");
         let q = run.store.query("hank", &m2, &src).await.unwrap();
@@ -484,6 +485,7 @@ both!(
             .iter()
             .map(|d| d.get_str("_id").unwrap().to_owned())
             .collect();
+        let ids: HashSet<String> = ids.iter().map(|i| gid_of(i).to_owned()).collect();
         assert_eq!(written, ids, "one document per message");
         assert_eq!(docs.len(), N);
         // Receipts waited for a receiver; it binds, and one take gets them all.

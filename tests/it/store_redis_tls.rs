@@ -69,7 +69,10 @@ async fn the_store_works_over_tls_as_an_acl_user_and_refuses_an_unknown_ca() {
     );
     let id = run.store.submit(req).await.unwrap().message_id;
     let docs = wait_outcomes(&run.store, 1, T).await;
-    assert_eq!(docs[0].get_str("_id").unwrap(), id);
+    assert_eq!(
+        docs[0].get_str("_id").unwrap(),
+        crate::support::messages::gid_of(&id)
+    );
     assert_eq!(docs[0].get_str("state").unwrap(), "PARTIAL");
     wait_for("the receipt", T, || {
         let sink = sink.clone();

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use smppd::service::{ConcatScheme, Rate, SubmitRequest};
+use smppd::store::model::pending::{group_ids, PendingHead};
 use smppd::store::model::{address_key, group_key, FinishKind, GroupMeta, StoredSegment};
 use smppd::store::redis::connection::Conn;
 use smppd::store::redis::partition;
@@ -97,6 +98,59 @@ impl Fx {
         self.conn.sismember(key, member).await.unwrap()
     }
 
+    /// The key of `gk`'s pending group (at its first-choice id).
+    fn pending_key(&self, p: usize, gk: &str) -> String {
+        self.key(p, &format!("g:{}", group_ids(gk).0))
+    }
+
+    /// The head of `gk`'s pending group, if it is pending.
+    async fn pending(&mut self, p: usize, gk: &str) -> Option<PendingHead> {
+        let v: Option<Vec<u8>> = self.conn.get(self.pending_key(p, gk)).await.unwrap();
+        v.map(|v| PendingHead::parse(&v).unwrap())
+    }
+
+    /// The index set of the second of deadline `dl` (`P:ix:<b>`).
+    fn index_key(&self, p: usize, dl: i64) -> String {
+        self.key(p, &format!("ix:{}", (dl + 999).div_euclid(1000) * 1000))
+    }
+
+    /// Whether `gk`'s group is in the deadline index at deadline `dl`.
+    async fn indexed(&mut self, p: usize, gk: &str, dl: i64) -> bool {
+        let id = u64::from_str_radix(&group_ids(gk).0, 16)
+            .unwrap()
+            .to_string();
+        self.is_member(&self.index_key(p, dl), &id).await
+    }
+
+    /// What time passing leaves: `gk`'s pending group due at `at` (its deadline in
+    /// its value, its index entry in that second).
+    async fn make_due(&mut self, p: usize, gk: &str, at: i64) {
+        let key = self.pending_key(p, gk);
+        let mut v: Vec<u8> = self.conn.get(&key).await.unwrap();
+        let old = PendingHead::parse(&v).unwrap().deadline_ms;
+        v[1..7].copy_from_slice(&at.to_be_bytes()[2..8]);
+        let _: () = self.conn.set(&key, v).await.unwrap();
+        let id = u64::from_str_radix(&group_ids(gk).0, 16)
+            .unwrap()
+            .to_string();
+        let _: () = self.conn.srem(self.index_key(p, old), &id).await.unwrap();
+        if !self.exists(&self.index_key(p, old)).await {
+            let b = (old + 999).div_euclid(1000) * 1000;
+            let _: () = self
+                .conn
+                .zrem(self.key(p, "ixb"), b.to_string())
+                .await
+                .unwrap();
+        }
+        let _: () = self.conn.sadd(self.index_key(p, at), &id).await.unwrap();
+        let b = (at + 999).div_euclid(1000) * 1000;
+        let _: () = self
+            .conn
+            .zadd(self.key(p, "ixb"), b.to_string(), b)
+            .await
+            .unwrap();
+    }
+
     /// Every key of this test's store.
     async fn keys(&mut self) -> BTreeSet<String> {
         let pattern = format!("{}*", self.prefix);
@@ -113,7 +167,17 @@ const OPEN: SubmitHeader = SubmitHeader {
 
 /// Message id `n` of partition `p` (the hex form: 2 digits of partition).
 fn id(p: usize, n: u64) -> String {
-    format!("{p:02x}{n:020x}")
+    format!("{p:02X}{n:020X}")
+}
+
+/// The gid of `gk`'s message whose first segment the node gave id `node_id` (hex).
+fn gid(p: usize, gk: &str, node_id: &str) -> String {
+    format!("{p:02X}{}{}", group_ids(gk).0, &node_id[2..])
+}
+
+/// Segment `seq`'s message_id in message `gid`.
+fn seg_id(gid: &str, seq: u8) -> String {
+    format!("{gid}{seq:02X}")
 }
 
 fn entry(account: &str, id: &str, payload: &str) -> ReceiptEntry {
@@ -155,9 +219,11 @@ fn record(
 
 /// A segment of a multi-part message kept by the store (deliver_partial, no
 /// notification).
-fn part() -> SubmitKind {
+fn part(req: &SubmitRequest, node_id: &str) -> SubmitKind {
     SubmitKind::Part {
         expiry_code: "p",
+        group_ids: group_ids(&group_key(&GroupMeta::of(req))),
+        unique: node_id.into(),
         notify: None,
     }
 }
@@ -178,28 +244,36 @@ fn tail_len(req: &SubmitRequest) -> usize {
     StoredSegment::from_request(req).record_tail().len()
 }
 
-/// Submits both segments of `account`'s message `reference` (ids 1 and 2 of its
-/// partition, plus `n`); returns the partition and the two ids. The message is
-/// complete: finished, in the outbox and `P:fresh`.
+/// Submits both segments of `account`'s message `reference` (node ids 1 and 2 of its
+/// partition, plus `n`); returns the partition, the gid and the two segments' ids.
+/// The message is complete: finished, in the outbox and `P:fresh`.
 async fn complete_message(
     fx: &mut Fx,
     account: &str,
     reference: u16,
     n: u64,
-) -> (usize, [String; 2]) {
+) -> (usize, String, [String; 2]) {
     let (s1, s2) = (seg(account, reference, 1), seg(account, reference, 2));
     let p = partition_of(&s1);
-    let ids = [id(p, n + 1), id(p, n + 2)];
+    let node_ids = [id(p, n + 1), id(p, n + 2)];
     let dl = fx.now_ms().await + HOUR_MS;
     let r = fx
-        .submit(OPEN, &[record(&s1, p, &ids[0], dl, part())])
+        .submit(
+            OPEN,
+            &[record(&s1, p, &node_ids[0], dl, part(&s1, &node_ids[0]))],
+        )
         .await;
     assert!(matches!(r[..], [SubmitReply::Stored { .. }]), "{r:?}");
     let r = fx
-        .submit(OPEN, &[record(&s2, p, &ids[1], dl, part())])
+        .submit(
+            OPEN,
+            &[record(&s2, p, &node_ids[1], dl, part(&s2, &node_ids[1]))],
+        )
         .await;
-    assert!(matches!(r[..], [SubmitReply::Completed(_)]), "{r:?}");
-    (p, ids)
+    assert!(matches!(r[..], [SubmitReply::Completed { .. }]), "{r:?}");
+    let g = gid(p, &group_key(&GroupMeta::of(&s1)), &node_ids[0]);
+    let ids = [seg_id(&g, 1), seg_id(&g, 2)];
+    (p, g, ids)
 }
 
 both!(
@@ -211,41 +285,52 @@ both!(
         let (s1, s2) = (seg("alice", 7, 1), seg("alice", 7, 2));
         let p = partition_of(&s1);
         let gk = group_key(&GroupMeta::of(&s1));
-        let (id1, id2) = (id(p, 1), id(p, 2));
+        let (n1, n2) = (id(p, 1), id(p, 2));
+        let g = gid(p, &gk, &n1);
+        let (id1, id2) = (seg_id(&g, 1), seg_id(&g, 2));
 
-        let r = fx.submit(OPEN, &[record(&s1, p, &id1, dl, part())]).await;
-        assert!(
-            matches!(r[..], [SubmitReply::Stored { held_until: None }]),
-            "{r:?}"
-        );
-        assert!(fx.exists(&fx.key(p, &format!("g:{gk}"))).await);
-        assert_eq!(fx.zscore(&fx.key(p, "deadlines"), &gk).await, Some(dl));
+        // Stored under the segment's id that names its group: one value, one index
+        // entry.
+        let r = fx.submit(OPEN, &[record(&s1, p, &n1, dl, part(&s1, &n1))]).await;
+        match &r[..] {
+            [SubmitReply::Stored {
+                held_until: None,
+                message_id,
+            }] => assert_eq!(message_id, &id1),
+            other => panic!("{other:?}"),
+        }
+        let head = fx.pending(p, &gk).await.expect("pending");
+        assert_eq!((head.gk.as_str(), head.deadline_ms, head.gid(&group_ids(&gk).0)), (gk.as_str(), dl, g.clone()));
+        assert!(fx.indexed(p, &gk, dl).await);
+        assert_eq!(fx.hget(&fx.key(p, "usage"), "g").await.as_deref(), Some("1"));
 
         // The same segment again (a resend): the first one's id, nothing stored.
         let resent = id(p, 3);
-        let r = fx.submit(OPEN, &[record(&s1, p, &resent, dl, part())]).await;
+        let r = fx.submit(OPEN, &[record(&s1, p, &resent, dl, part(&s1, &resent))]).await;
         match &r[..] {
             [SubmitReply::Duplicate { message_id }] => assert_eq!(message_id, &id1),
             other => panic!("{other:?}"),
         }
-        assert!(!fx.exists(&fx.key(p, &format!("m:{resent}"))).await);
 
         // The last segment: the message finishes, its data comes back.
-        let r = fx.submit(OPEN, &[record(&s2, p, &id2, dl, part())]).await;
-        let [SubmitReply::Completed(raw)] = &r[..] else {
+        let r = fx.submit(OPEN, &[record(&s2, p, &n2, dl, part(&s2, &n2))]).await;
+        let [SubmitReply::Completed { group: raw, message_id }] = &r[..] else {
             panic!("{r:?}")
         };
-        assert_eq!(raw.gid, id1);
-        let g = raw.clone().parse().unwrap();
-        assert_eq!(g.kind, FinishKind::Complete);
-        let ids: Vec<&str> = g.segments.iter().map(|s| s.message_id.as_str()).collect();
+        assert_eq!(message_id, &id2);
+        assert_eq!(raw.gid, g);
+        let done = raw.clone().parse().unwrap();
+        assert_eq!(done.kind, FinishKind::Complete);
+        let ids: Vec<&str> = done.segments.iter().map(|s| s.message_id.as_str()).collect();
         assert_eq!(ids, [id1.as_str(), id2.as_str()]);
-        assert!(!fx.exists(&fx.key(p, &format!("g:{gk}"))).await);
-        let d = fx.key(p, &format!("d:{id1}"));
+        assert!(fx.pending(p, &gk).await.is_none());
+        let d = fx.key(p, &format!("d:{g}"));
         assert_eq!(fx.hget(&d, "state").await.as_deref(), Some("complete"));
-        assert!(fx.zscore(&fx.key(p, "outbox"), &id1).await.is_some());
-        assert!(fx.zscore(&fx.key(p, "fresh"), &id1).await.is_some());
-        assert_eq!(fx.zscore(&fx.key(p, "deadlines"), &gk).await, None);
+        assert!(fx.zscore(&fx.key(p, "outbox"), &g).await.is_some());
+        assert!(fx.zscore(&fx.key(p, "fresh"), &g).await.is_some());
+        assert!(!fx.indexed(p, &gk, dl).await);
+        assert!(!fx.exists(&fx.key(p, "ixb")).await, "no index second left");
+        assert_eq!(fx.hget(&fx.key(p, "usage"), "g").await, None);
 
         // A single-part message: finished on arrival, its receipt queued held, not
         // in P:fresh (nothing left to release).
@@ -259,6 +344,7 @@ both!(
         let r = fx.submit(OPEN, &[record(&single, q, &sid, dl, kind)]).await;
         let [SubmitReply::Single {
             held_until: Some(held),
+            message_id: None,
         }] = r[..]
         else {
             panic!("{r:?}")
@@ -405,8 +491,8 @@ both!(
             .submit(
                 OPEN,
                 &[
-                    record(&due, p, &id_due, now + HOUR_MS, part()),
-                    record(&undue, p, &id_undue, now + HOUR_MS, part()),
+                    record(&due, p, &id_due, now + HOUR_MS, part(&due, &id_due)),
+                    record(&undue, p, &id_undue, now + HOUR_MS, part(&undue, &id_undue)),
                 ],
             )
             .await;
@@ -414,44 +500,55 @@ both!(
             matches!(r[..], [SubmitReply::Stored { .. }, SubmitReply::Stored { .. }]),
             "{r:?}"
         );
+        let gid_due = gid(p, &gk_due, &id_due);
         // An hour passes for the first: its deadline is a second ago.
         let past = now - 1000;
-        let _: () = fx
-            .conn
-            .zadd(fx.key(p, "deadlines"), &gk_due, past)
-            .await
-            .unwrap();
-        let _: () = fx
-            .conn
-            .hset(fx.key(p, &format!("g:{gk_due}")), "dl", past)
-            .await
-            .unwrap();
+        fx.make_due(p, &gk_due, past).await;
 
-        let c = fx.s.claim_due(&mut fx.conn, &[p], 100, 0).await.unwrap();
+        let c = fx.s.claim_due(&mut fx.conn, &[p], &[vec![]], 100, 0).await.unwrap();
         // Done: it listed fewer than it was asked for.
         assert_eq!(c.done, [true]);
         assert_eq!(c.groups.len(), 1);
-        assert_eq!(c.groups[0].gid, id_due);
+        assert_eq!(c.groups[0].gid, gid_due);
         assert!(c.lateness_ms[0] >= 1000, "{:?}", c.lateness_ms);
         let g = c.groups[0].clone().parse().unwrap();
         assert_eq!(g.kind, FinishKind::Expired);
         assert_eq!(g.missing(), [2]);
-        assert!(!fx.exists(&fx.key(p, &format!("g:{gk_due}"))).await);
-        let d = fx.key(p, &format!("d:{id_due}"));
+        assert!(fx.pending(p, &gk_due).await.is_none());
+        let d = fx.key(p, &format!("d:{gid_due}"));
         assert_eq!(fx.hget(&d, "state").await.as_deref(), Some("expired"));
-        assert!(fx.zscore(&fx.key(p, "outbox"), &id_due).await.is_some());
-        assert!(fx.zscore(&fx.key(p, "fresh"), &id_due).await.is_some());
-        assert_eq!(fx.zscore(&fx.key(p, "deadlines"), &gk_due).await, None);
+        assert!(fx.zscore(&fx.key(p, "outbox"), &gid_due).await.is_some());
+        assert!(fx.zscore(&fx.key(p, "fresh"), &gid_due).await.is_some());
+        assert!(!fx.indexed(p, &gk_due, past).await);
         // The undue one is untouched.
-        assert!(fx.exists(&fx.key(p, &format!("g:{gk_undue}"))).await);
-        assert_eq!(
-            fx.zscore(&fx.key(p, "deadlines"), &gk_undue).await,
-            Some(now + HOUR_MS)
-        );
+        assert!(fx.pending(p, &gk_undue).await.is_some());
+        assert!(fx.indexed(p, &gk_undue, now + HOUR_MS).await);
 
         // Claimed once: a second pass finds nothing due.
-        let c = fx.s.claim_due(&mut fx.conn, &[p], 100, 0).await.unwrap();
+        let c = fx.s.claim_due(&mut fx.conn, &[p], &[vec![]], 100, 0).await.unwrap();
         assert_eq!((c.done, c.groups.len()), (vec![true], 0));
+
+        // By id (a local timer fired): claimed if due, given back with its deadline
+        // if not yet, nothing if gone.
+        let undue_id = u64::from_str_radix(&group_ids(&gk_undue).0, 16).unwrap().to_string();
+        let gone_id = u64::from_str_radix(&group_ids(&gk_due).0, 16).unwrap().to_string();
+        let c = fx
+            .s
+            .claim_due(&mut fx.conn, &[p], &[vec![&undue_id, &gone_id]], 100, 0)
+            .await
+            .unwrap();
+        assert_eq!(c.groups.len(), 0);
+        assert_eq!(c.not_due, [(0, undue_id.clone(), now + HOUR_MS)]);
+        fx.make_due(p, &gk_undue, now - 10).await;
+        let c = fx
+            .s
+            .claim_due(&mut fx.conn, &[p], &[vec![&undue_id]], 100, 0)
+            .await
+            .unwrap();
+        assert_eq!(c.groups.len(), 1);
+        assert_eq!(c.groups[0].gid, gid(p, &gk_undue, &id_undue));
+        assert!(c.not_due.is_empty());
+        assert!(!fx.exists(&fx.key(p, "ixb")).await, "the index is empty");
     }
 );
 
@@ -480,24 +577,16 @@ both!(
             for s in &by_part[&p][..2] {
                 n += 1;
                 let r = fx
-                    .submit(OPEN, &[record(s, p, &id(p, n), now + HOUR_MS, part())])
+                    .submit(OPEN, &[record(s, p, &id(p, n), now + HOUR_MS, part(s, &id(p, n)))])
                     .await;
                 assert!(matches!(r[..], [SubmitReply::Stored { .. }]), "{r:?}");
                 let gk = group_key(&GroupMeta::of(s));
-                let _: () = fx
-                    .conn
-                    .zadd(fx.key(p, "deadlines"), &gk, now - 1000)
-                    .await
-                    .unwrap();
-                let _: () = fx
-                    .conn
-                    .hset(fx.key(p, &format!("g:{gk}")), "dl", now - 1000)
-                    .await
-                    .unwrap();
+                fx.make_due(p, &gk, now - 1000).await;
             }
         }
         // A limit of 3: the first partition's two (done), one of the second's (not).
-        let c = fx.s.claim_due(&mut fx.conn, &parts, 3, 0).await.unwrap();
+        let none = vec![vec![]; parts.len()];
+        let c = fx.s.claim_due(&mut fx.conn, &parts, &none, 3, 0).await.unwrap();
         assert_eq!((c.done.clone(), c.groups.len()), (vec![true, false], 3));
         let first: BTreeSet<usize> = c.groups[..2]
             .iter()
@@ -505,10 +594,10 @@ both!(
             .collect();
         assert_eq!(first, BTreeSet::from([parts[0]]));
         // The rest in the next call; then nothing is due anywhere.
-        let c = fx.s.claim_due(&mut fx.conn, &parts, 3, 0).await.unwrap();
+        let c = fx.s.claim_due(&mut fx.conn, &parts, &none, 3, 0).await.unwrap();
         assert_eq!((c.done.clone(), c.groups.len()), (vec![true, true], 1));
         for &p in &parts {
-            assert_eq!(fx.zcard(&fx.key(p, "deadlines")).await, 0);
+            assert_eq!(fx.zcard(&fx.key(p, "ixb")).await, 0);
             assert_eq!(fx.zcard(&fx.key(p, "outbox")).await, 2);
         }
     }
@@ -585,8 +674,7 @@ both!(
     standalone fresh_release_and_finalize_queue_a_groups_receipts_once,
     |kind| async move {
         let mut fx = Fx::start(kind, "release").await;
-        let (p, ids) = complete_message(&mut fx, "eve", 1, 0).await;
-        let gid = ids[0].clone();
+        let (p, gid, ids) = complete_message(&mut fx, "eve", 1, 0).await;
         let fresh_key = fx.key(p, "fresh");
         // A gid whose group is gone: FRESH drops it.
         let ghost = id(p, 99);
@@ -652,7 +740,7 @@ both!(
         assert_eq!(fx.keys().await, left);
 
         // A receiver on this node: the receipts are leased to it, not due now.
-        let (p2, ids2) = complete_message(&mut fx, "eve", 2, 10).await;
+        let (p2, gid2, ids2) = complete_message(&mut fx, "eve", 2, 10).await;
         let r = fx
             .s
             .release(
@@ -660,7 +748,7 @@ both!(
                 60_000,
                 &[ReleaseRecord {
                     part: p2,
-                    gid: ids2[0].clone(),
+                    gid: gid2.clone(),
                     local: true,
                     routed: false,
                     receipts: vec![entry("eve", &ids2[0], "local")],
@@ -668,7 +756,7 @@ both!(
             )
             .await
             .unwrap();
-        assert_eq!(r.gids, [ids2[0].as_str()]);
+        assert_eq!(r.gids, [gid2.as_str()]);
         assert_eq!(
             fx.zscore(&fx.key(p2, "r:eve"), &ids2[0]).await,
             Some(r.now_ms + 60_000)
@@ -680,12 +768,16 @@ both!(
     standalone finalize_of_a_multi_part_message_deletes_its_keys_and_queues_its_receipts,
     |kind| async move {
         let mut fx = Fx::start(kind, "finalize").await;
-        let (p, ids) = complete_message(&mut fx, "fay", 3, 0).await;
-        assert!(fx.exists(&fx.key(p, &format!("m:{}", ids[1]))).await);
+        let (p, gid, ids) = complete_message(&mut fx, "fay", 3, 0).await;
+        // The segment records are in the finished hash; hex ids have no key of their own.
+        let d = fx.key(p, &format!("d:{gid}"));
+        assert_eq!(fx.hget(&d, "i:2").await.as_deref(), Some(ids[1].as_str()));
+        assert!(fx.hget(&d, "m:2").await.is_some());
+        assert!(!fx.exists(&fx.key(p, &format!("m:{}", ids[1]))).await);
         let octets = tail_len(&seg("fay", 3, 1)) + tail_len(&seg("fay", 3, 2));
         let fin = || FinalizeRecord {
             part: p,
-            gid: ids[0].clone(),
+            gid: gid.clone(),
             account: "fay".into(),
             octets,
             receipts: Some(ids.iter().map(|i| entry("fay", i, "r")).collect()),
@@ -761,6 +853,7 @@ both!(
             .await;
         let [SubmitReply::Single {
             held_until: Some(held),
+            ..
         }] = r[..]
         else {
             panic!("{r:?}")
@@ -796,9 +889,10 @@ both!(
         let s1 = seg("ida", 5, 1);
         let p = partition_of(&s1);
         let gk = group_key(&GroupMeta::of(&s1));
-        let id1 = id(p, 1);
+        let g = gid(p, &gk, &id(p, 1));
+        let id1 = seg_id(&g, 1);
         let r = fx
-            .submit(OPEN, &[record(&s1, p, &id1, now + HOUR_MS, part())])
+            .submit(OPEN, &[record(&s1, p, &id(p, 1), now + HOUR_MS, part(&s1, &id(p, 1)))])
             .await;
         assert!(matches!(r[..], [SubmitReply::Stored { .. }]), "{r:?}");
         let src = address_key(&addr("12345"));
@@ -844,8 +938,8 @@ both!(
         assert!(matches!(r, ReplaceReply::Unknown));
         let r = fx.s.replace(&mut fx.conn, p, &id1, &exact, &new(None)).await.unwrap();
         assert!(matches!(r, ReplaceReply::Replaced));
-        let m: Vec<u8> = fx.conn.get(fx.key(p, &format!("m:{id1}"))).await.unwrap();
-        assert!(m.ends_with(b"\nnew text"), "{:?}", String::from_utf8_lossy(&m));
+        let m: Vec<u8> = fx.conn.get(fx.pending_key(p, &gk)).await.unwrap();
+        assert!(m.ends_with(b"new text"), "{:?}", String::from_utf8_lossy(&m));
         let after: i64 = fx.hget(&usage, "b:ida").await.unwrap().parse().unwrap();
         let grown = b"new text".len() as i64 - s1.raw_user_data.len() as i64;
         assert_eq!(after - before, grown);
@@ -854,7 +948,9 @@ both!(
         let later = now + 2 * HOUR_MS;
         let r = fx.s.replace(&mut fx.conn, p, &id1, &any, &new(Some(later))).await.unwrap();
         assert!(matches!(r, ReplaceReply::Replaced));
-        assert_eq!(fx.zscore(&fx.key(p, "deadlines"), &gk).await, Some(later));
+        assert!(fx.indexed(p, &gk, later).await);
+        assert!(!fx.indexed(p, &gk, now + HOUR_MS).await);
+        assert_eq!(fx.pending(p, &gk).await.unwrap().deadline_ms, later);
         // Growing past what the store or the account may hold is refused, and nothing
         // changes (a limit of 16 is a partition's share of 2 octets: less than held).
         let longer = Replacement {
@@ -872,8 +968,8 @@ both!(
             };
             let r = fx.s.replace(&mut fx.conn, p, &id1, &any, &tight).await.unwrap();
             assert!(matches!(r, ReplaceReply::Full(l) if l == limit), "{limit:?}");
-            let m: Vec<u8> = fx.conn.get(fx.key(p, &format!("m:{id1}"))).await.unwrap();
-            assert!(m.ends_with(b"\nnew text"), "unchanged");
+            let m: Vec<u8> = fx.conn.get(fx.pending_key(p, &gk)).await.unwrap();
+            assert!(m.ends_with(b"new text"), "unchanged");
             let now_b: i64 = fx.hget(&usage, "b:ida").await.unwrap().parse().unwrap();
             assert_eq!(now_b, after);
         }
@@ -897,13 +993,14 @@ both!(
         };
         let c = fx.s.cancel(&mut fx.conn, p, &id1, &any, &other_type).await.unwrap();
         assert!(matches!(c, CancelReply::Unknown));
-        assert!(fx.exists(&fx.key(p, &format!("g:{gk}"))).await);
+        assert!(fx.pending(p, &gk).await.is_some());
         let c = fx.s.cancel(&mut fx.conn, p, &id1, &exact, &CancelFilter::ANY).await.unwrap();
         assert!(matches!(c, CancelReply::Cancelled));
-        assert!(!fx.exists(&fx.key(p, &format!("g:{gk}"))).await);
-        assert!(fx.zscore(&fx.key(p, "outbox"), &id1).await.is_some());
-        assert!(fx.zscore(&fx.key(p, "fresh"), &id1).await.is_some());
-        assert_eq!(fx.zscore(&fx.key(p, "deadlines"), &gk).await, None);
+        assert!(fx.pending(p, &gk).await.is_none());
+        assert!(fx.zscore(&fx.key(p, "outbox"), &g).await.is_some());
+        assert!(fx.zscore(&fx.key(p, "fresh"), &g).await.is_some());
+        assert!(!fx.indexed(p, &gk, later).await);
+        assert!(!fx.exists(&fx.key(p, "ixb")).await);
 
         // Finished: QUERY tells its state, CANCEL and REPLACE find it final.
         match fx.s.query(&mut fx.conn, p, &id1, &any).await.unwrap() {
@@ -964,7 +1061,7 @@ both!(
         rec.forward_to = Some("kim".into());
         let r = fx.submit(OPEN, &[rec]).await;
         assert!(
-            matches!(r[..], [SubmitReply::Single { held_until: Some(_) }]),
+            matches!(r[..], [SubmitReply::Single { held_until: Some(_), .. }]),
             "{r:?}"
         );
         let d = fx.key(p, &format!("d:{mid}"));
@@ -1119,7 +1216,7 @@ both!(
             .zadd(fx.key(p, "deadlines"), &until, now - 5000)
             .await
             .unwrap();
-        let c = fx.s.claim_due(&mut fx.conn, &[p], 100, 0).await.unwrap();
+        let c = fx.s.claim_due(&mut fx.conn, &[p], &[vec![]], 100, 0).await.unwrap();
         assert_eq!((c.done.clone(), c.groups.len()), (vec![true], 1));
         assert!(c.lateness_ms[0] >= 5000, "late by its entry: {:?}", c.lateness_ms);
         let d = fx.key(p, &format!("d:{mid}"));

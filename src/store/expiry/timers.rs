@@ -397,7 +397,10 @@ mod tests {
     async fn a_fired_group_the_claim_found_not_due_is_watched_once_more() {
         let rig = start();
         rig.timers.arm(P, "11", T0 + 100);
-        assert_eq!(next_wake(&rig, Duration::from_secs(5)).await, Some((BIT, 100)));
+        assert_eq!(
+            next_wake(&rig, Duration::from_secs(5)).await,
+            Some((BIT, 100))
+        );
         let fired = rig.timers.take_fired(P, 10);
         assert_eq!(fired, vec![("11".into(), false)]);
         rig.timers.not_due(P, "11".into(), T0 + 100, false);

@@ -2,10 +2,11 @@
 //! (written and read by the scripts: `pg_encode`/`pg_decode` in
 //! `store/redis/lua/lib.lua`), named by an id derived from its group key.
 //!
-//! The node reads only the value's head: which message it is (its gid) and whose
-//! (its group key), for the operators' view and for cancel_sm without a message_id.
+//! The node reads it for the operators' view, for cancel_sm without a message_id
+//! (which message and whose) and for replace_sm (the segment as received).
 
 use crate::store::error::StoreError;
+use crate::store::model::StoredSegment;
 
 /// Bits of the group ids: exact in a Lua number (a double), so the scripts can
 /// format and parse them.
@@ -49,9 +50,16 @@ pub struct PendingHead {
 impl PendingHead {
     /// Reads the head of a `P{t}:g:<id>` value.
     pub fn parse(v: &[u8]) -> Result<PendingHead, StoreError> {
+        Self::read(v).map(|(h, _)| h)
+    }
+
+    /// The head, and where the rest (extras, segments) starts.
+    fn read(v: &[u8]) -> Result<(PendingHead, usize), StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("pending group value: {what}"));
         let six = |b: &[u8]| b.iter().fold(0i64, |n, x| (n << 8) | i64::from(*x));
-        let head = v.get(..13).ok_or_else(|| corrupt("shorter than its head"))?;
+        let head = v
+            .get(..13)
+            .ok_or_else(|| corrupt("shorter than its head"))?;
         let flags = head[0];
         let mut pos = 13;
         let uniq = if flags & 8 != 0 {
@@ -68,13 +76,23 @@ impl PendingHead {
         let gk = v
             .get(pos + 1..pos + 1 + n)
             .ok_or_else(|| corrupt("group key"))?;
-        Ok(PendingHead {
-            partition: usize::from(flags >> 4),
-            deadline_ms: six(&head[1..7]),
-            submitted_ms: six(&head[7..13]),
-            uniq,
-            gk: String::from_utf8(gk.to_vec()).map_err(|_| corrupt("group key is not text"))?,
-        })
+        pos += 1 + n;
+        if flags & 4 != 0 {
+            let len = v
+                .get(pos..pos + 2)
+                .ok_or_else(|| corrupt("extras length"))?;
+            pos += 2 + usize::from(u16::from_be_bytes([len[0], len[1]]));
+        }
+        Ok((
+            PendingHead {
+                partition: usize::from(flags >> 4),
+                deadline_ms: six(&head[1..7]),
+                submitted_ms: six(&head[7..13]),
+                uniq,
+                gk: String::from_utf8(gk.to_vec()).map_err(|_| corrupt("group key is not text"))?,
+            },
+            pos,
+        ))
     }
 
     /// The gid of the group stored at `id` (13 hex digits): what its outcome and
@@ -82,6 +100,95 @@ impl PendingHead {
     pub fn gid(&self, id: &str) -> String {
         format!("{:02X}{id}{}", self.partition, self.uniq)
     }
+}
+
+/// One received segment of a pending group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSegment {
+    pub seq: u8,
+    pub received_ms: i64,
+    pub data: StoredSegment,
+    /// Its own message_id (decimal and short formats); `None`: `<gid><seq, 2 hex>`.
+    pub id: Option<String>,
+}
+
+/// Reads a value field by field.
+struct Cursor<'a> {
+    v: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        let b = self.v.get(self.pos..self.pos + n).ok_or_else(|| {
+            StoreError::Corrupt("pending segment: shorter than its fields".into())
+        })?;
+        self.pos += n;
+        Ok(b)
+    }
+
+    fn u16(&mut self) -> Result<usize, StoreError> {
+        let b = self.take(2)?;
+        Ok(usize::from(u16::from_be_bytes([b[0], b[1]])))
+    }
+
+    /// A string of a length octet and its octets.
+    fn text(&mut self) -> Result<String, StoreError> {
+        let n = usize::from(self.take(1)?[0]);
+        String::from_utf8(self.take(n)?.to_vec())
+            .map_err(|_| StoreError::Corrupt("pending segment: not text".into()))
+    }
+}
+
+/// Every segment of a pending group value, in arrival order.
+pub fn segments(v: &[u8]) -> Result<Vec<PendingSegment>, StoreError> {
+    let (head, pos) = PendingHead::read(v)?;
+    let mut c = Cursor { v, pos };
+    let mut out = Vec::new();
+    while c.pos < v.len() {
+        let b = c.take(2)?;
+        let (seq, flags) = (b[0], b[1]);
+        let received_ms = if flags & 1 != 0 {
+            head.submitted_ms
+        } else {
+            c.take(6)?
+                .iter()
+                .fold(0i64, |n, x| (n << 8) | i64::from(*x))
+        };
+        let b = c.take(3)?;
+        let (dc, esm, rd) = (b[0], b[1], b[2]);
+        let uo = if flags & 8 != 0 {
+            c.u16()?
+        } else {
+            usize::from(c.take(1)?[0])
+        };
+        let rid = if flags & 2 != 0 {
+            Some(c.text()?)
+        } else {
+            None
+        };
+        let id = if flags & 4 != 0 {
+            Some(c.text()?)
+        } else {
+            None
+        };
+        let len = c.u16()?;
+        let raw = c.take(len)?.to_vec();
+        out.push(PendingSegment {
+            seq,
+            received_ms,
+            data: StoredSegment {
+                dc,
+                esm,
+                rd,
+                raw,
+                uo,
+                rid,
+            },
+            id,
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -117,7 +224,26 @@ mod tests {
         assert_eq!((h.deadline_ms, h.submitted_ms), (258, 9));
         assert_eq!(h.uniq, "AB".repeat(10));
         assert_eq!(h.gk, "k|1");
-        assert_eq!(h.gid("0000000000001"), format!("030000000000001{}", "AB".repeat(10)));
+        assert_eq!(
+            h.gid("0000000000001"),
+            format!("030000000000001{}", "AB".repeat(10))
+        );
         assert!(PendingHead::parse(&v[..20]).is_err());
+        // One segment: seq 2, received at the submit time, dc 0, esm 64, rd 1, uo 6,
+        // no rid, its own id "77", 3 octets.
+        v.extend_from_slice(&[2, 1 | 4, 0, 64, 1, 6, 2, b'7', b'7', 0, 3, b'a', b'b', b'c']);
+        let segs = segments(&v).unwrap();
+        assert_eq!(segs.len(), 1);
+        assert_eq!((segs[0].seq, segs[0].received_ms), (2, 9));
+        assert_eq!(segs[0].id.as_deref(), Some("77"));
+        assert_eq!(
+            (
+                segs[0].data.esm,
+                segs[0].data.uo,
+                segs[0].data.raw.as_slice()
+            ),
+            (64, 6, &b"abc"[..])
+        );
+        assert!(segments(&v[..v.len() - 1]).is_err());
     }
 }

@@ -33,10 +33,6 @@ fn rejected(status: u32, reason: impl Into<String>) -> ServiceError {
     }
 }
 
-fn redis_err(e: redis::RedisError) -> ServiceError {
-    StoreError::from(e).into()
-}
-
 /// `address_key`, or empty (= any source) when the request left source_addr empty.
 fn source_filter(source: &Address) -> String {
     if source.addr.is_empty() {
@@ -67,36 +63,15 @@ impl Inner {
         };
         let pre = partition::prefix(self.prefix(), p);
         let mut conn = self.conn();
-        let hex = |s: &str| s.bytes().all(|b| b.is_ascii_hexdigit());
-        // A multi-part segment's hex id names its group; a decimal or short one
-        // points to that form (`P:m:<id>`); a single-part hex id is its message's.
-        let named = match message_id.len() {
-            partition::SEGMENT_ID_LEN | partition::GROUP_ID_LEN if hex(message_id) => {
-                Some(message_id.to_owned())
+        let (gid, pending) = match self.named_group(p, message_id).await? {
+            Some((gid, _)) => {
+                let pending = self.pending_group(p, &gid).await?;
+                (gid, pending.is_some())
             }
-            partition::MESSAGE_ID_LEN if hex(message_id) => None,
-            _ => {
-                redis::cmd("GET")
-                    .arg(format!("{pre}m:{message_id}"))
-                    .query_async(&mut conn)
-                    .await?
-            }
+            None => (message_id.to_owned(), false),
         };
-        let mut gid = message_id.to_owned();
-        if let Some(named) = named {
-            gid = named[..named.len().min(partition::GROUP_ID_LEN)].to_owned();
-            if let Some(id) = gid.get(2..15) {
-                let pending: Option<Vec<u8>> = redis::cmd("GET")
-                    .arg(format!("{pre}g:{id}"))
-                    .query_async(&mut conn)
-                    .await?;
-                if let Some(v) = pending {
-                    let head = crate::store::model::pending::PendingHead::parse(&v)?;
-                    if head.gid(id) == gid {
-                        return Ok(Some(crate::store::RedisState::Pending));
-                    }
-                }
-            }
+        if pending {
+            return Ok(Some(crate::store::RedisState::Pending));
         }
         let state: Option<String> = redis::cmd("HGET")
             .arg(format!("{pre}d:{gid}"))
@@ -306,6 +281,52 @@ impl Inner {
         }
     }
 
+    /// The gid and seq a multi-part segment's message_id names: its hex form names
+    /// them, a decimal or short one points to that form (`P:m:<id>`). `None` for a
+    /// single-part message's id (its own gid) or one not in Redis.
+    async fn named_group(
+        &self,
+        p: usize,
+        message_id: &str,
+    ) -> Result<Option<(String, Option<u8>)>, StoreError> {
+        let hex = message_id.bytes().all(|b| b.is_ascii_hexdigit());
+        let named = match message_id.len() {
+            partition::SEGMENT_ID_LEN if hex => Some(message_id.to_owned()),
+            partition::MESSAGE_ID_LEN if hex => None,
+            _ => {
+                redis::cmd("GET")
+                    .arg(format!(
+                        "{}m:{message_id}",
+                        partition::prefix(self.prefix(), p)
+                    ))
+                    .query_async(&mut self.conn())
+                    .await?
+            }
+        };
+        Ok(named.and_then(|n| {
+            let (gid, seq) = n.split_at_checked(partition::GROUP_ID_LEN)?;
+            Some((gid.to_owned(), u8::from_str_radix(seq, 16).ok()))
+        }))
+    }
+
+    /// Message `gid`'s pending value, if it is still pending: its head and the value.
+    async fn pending_group(
+        &self,
+        p: usize,
+        gid: &str,
+    ) -> Result<Option<(crate::store::model::pending::PendingHead, Vec<u8>)>, StoreError> {
+        let Some(id) = gid.get(2..15) else {
+            return Ok(None);
+        };
+        let v: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(format!("{}g:{id}", partition::prefix(self.prefix(), p)))
+            .query_async(&mut self.conn())
+            .await?;
+        let Some(v) = v else { return Ok(None) };
+        let head = crate::store::model::pending::PendingHead::parse(&v)?;
+        Ok((head.gid(id) == gid).then_some((head, v)))
+    }
+
     /// The user data of a replacement: without its UDH when the segment it replaces
     /// was sent with UDHI. That UDH must name the same segment — reference, total,
     /// seq and 8/16-bit form — or the replacement is refused (ESME_RREPLACEFAIL): a
@@ -316,19 +337,29 @@ impl Inner {
         message_id: &str,
         short_message: &Bytes,
     ) -> Result<Vec<u8>, ServiceError> {
-        let key = format!("{}m:{message_id}", partition::prefix(self.prefix(), p));
-        let v: Option<Vec<u8>> = redis::cmd("GET")
-            .arg(&key)
-            .query_async(&mut self.conn())
+        let mut original = None;
+        if let Some((gid, seq)) = self
+            .named_group(p, message_id)
             .await
-            .map_err(redis_err)?;
+            .map_err(ServiceError::from)?
+        {
+            if let Some((head, v)) = self
+                .pending_group(p, &gid)
+                .await
+                .map_err(ServiceError::from)?
+            {
+                let seg = crate::store::model::pending::segments(&v)
+                    .map_err(ServiceError::from)?
+                    .into_iter()
+                    .find(|s| Some(s.seq) == seq);
+                original = seg.map(|s| (head.gk, s.data));
+            }
+        }
         // The original segment as received: its UDH, if its message is
         // UDH-concatenated (the group key says so).
-        let original = v
-            .as_deref()
-            .and_then(|v| crate::store::model::SegmentKey::parse(v).ok())
-            .filter(|k| {
-                crate::store::model::GroupMeta::from_key(&k.gk, "", ExpiryMode::DeliverPartial)
+        let original = original
+            .filter(|(gk, _)| {
+                crate::store::model::GroupMeta::from_key(gk, "", ExpiryMode::DeliverPartial)
                     .is_ok_and(|m| {
                         matches!(
                             m.scheme,
@@ -339,7 +370,7 @@ impl Inner {
                         )
                     })
             })
-            .map(|k| k.record.1);
+            .map(|(_, seg)| seg);
         let Some(original) = original else {
             return Ok(short_message.to_vec());
         };

@@ -155,7 +155,7 @@ impl Inner {
         // A single-part message is its own group, named after its message_id; its
         // group key is only stored (its facts), never looked up.
         let gk = group_key(&meta);
-        let (part, message_id) = self
+        let (part, message_id, hex_id) = self
             .next_message_id(
                 (meta.total > 1).then(|| partition::of_group(&gk)),
                 req.policy.message_id_format,
@@ -206,6 +206,7 @@ impl Inner {
             kind: SubmitKind::Part {
                 expiry_code: expiry_mode_code(meta.expiry_mode),
                 group_ids,
+                unique: hex_id,
                 notify: None,
             },
         };

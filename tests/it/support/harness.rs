@@ -240,7 +240,10 @@ pub fn pending_group_key(prefix: &str, req: &SubmitRequest) -> String {
     let gk = smppd::store::model::group_key(&smppd::store::model::GroupMeta::of(req));
     let p = smppd::store::redis::partition::of_group(&gk);
     let (id, _) = smppd::store::model::pending::group_ids(&gk);
-    format!("{}g:{id}", smppd::store::redis::partition::prefix(prefix, p))
+    format!(
+        "{}g:{id}",
+        smppd::store::redis::partition::prefix(prefix, p)
+    )
 }
 
 /// The key `<kind>:<id>` of a message id's partition (`P{tag}:m:<id>`, `…:d:<gid>`).

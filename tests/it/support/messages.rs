@@ -167,3 +167,14 @@ pub fn lateness_ms(d: &Document) -> i64 {
     d.get_datetime("completed_at").unwrap().timestamp_millis()
         - d.get_datetime("deadline").unwrap().timestamp_millis()
 }
+
+/// The gid a message_id names: a multi-part segment's hex id is its message's gid
+/// and 2 hex digits of its seq; any other id is its message's own.
+pub fn gid_of(message_id: &str) -> &str {
+    let hex = message_id.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex && message_id.len() == smppd::store::redis::partition::SEGMENT_ID_LEN {
+        &message_id[..smppd::store::redis::partition::GROUP_ID_LEN]
+    } else {
+        message_id
+    }
+}

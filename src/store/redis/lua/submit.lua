@@ -24,12 +24,13 @@
 -- 14.. the receipt triple if one is owed (see `receipts/ready.rs`) — for a forwarded message
 -- its delivery to that account, queued the same way; for a scheduled or simulated
 -- one none, but a simulated one's intermediate notification (`<id>.n`) if owed; for
--- a multi-part one 13 `<x> <partition> <id> <second-choice id>` (the expiry mode
--- code, then 2 and 13 hex digits each: `model::group_ids`) and 14.. a simulated
+-- a multi-part one 13 `<x> <partition> <id> <second-choice id> <hex id>` (the
+-- expiry mode code, then 2 and 13 hex digits each: `model::group_ids`, then the
+-- node's id in the hex form, which makes a new group's gid unique) and 14.. a simulated
 -- segment's notification triple if owed, queued held as a single-part receipt is.
--- Field 4 is the id the node made: a single-part message's message_id; for a
--- multi-part segment in the hex format only the uniqueness of a new group's gid (the
--- segment's id names its group: `seg_id`), in the decimal and short formats the
+-- Field 4 is the id the node made in the account's format: a single-part message's
+-- message_id; for a multi-part segment in the hex format the same as its hex id (the
+-- segment's own names its group: `seg_id`), in the decimal and short formats the
 -- segment's own id, found through `P:m:<id>`.
 --
 -- Usage: the hash P:usage keeps `n:<acct>` messages and `b:<acct>` octets of each
@@ -223,7 +224,7 @@ local function one(b, last)
   end
   -- A multi-part segment: field 13 is `<x> <partition, 2 hex> <id> <second-choice
   -- id>` (13 hex each, `model::group_ids`).
-  local x, pp, h1, h2 = string.match(ARGV[b + 12], '^(%S+) (%x+) (%x+) (%x+)$')
+  local x, pp, h1, h2, hexid = string.match(ARGV[b + 12], '^(%S+) (%x+) (%x+) (%x+) (%x+)$')
   local pg = find_group(gk, h1, h2)
   if not pg then
     -- Both ids held by other group keys at once: ~2^-100 a group, answered as a
@@ -240,14 +241,13 @@ local function one(b, last)
   local refused = admit(b, dl, new)
   if refused then return refused end
   local node_id = ARGV[b + 3]
-  -- A hex id of the node (partition, epoch, counter) names a new group after its
-  -- epoch and counter; a decimal or short one is kept whole (and is the segment's
-  -- own id: it cannot name its group).
+  -- The node's hex id (partition, epoch, counter) makes a new group's gid unique; a
+  -- decimal or short id is the segment's own (it cannot name its group).
   local own = nil
-  if not (#node_id == 22 and string.find(node_id, '^[0-9A-F]+$')) then own = node_id end
+  if node_id ~= hexid then own = node_id end
   if new then
-    g = {dl = dl, sub = now, c2 = pg.c2, x = x, part = tonumber(pp, 16), ext = {}, segs = {},
-      uniq = own or string.sub(node_id, 3)}
+    g = {dl = dl, sub = now, c2 = pg.c2, x = x, part = tonumber(pp, 16), gk = gk, ext = {}, segs = {},
+      uniq = string.sub(hexid, 3)}
     if ARGV[b + 5] ~= '' then g.ext.st = ARGV[b + 5] end
     if ARGV[b + 11] ~= '' then g.ext.pp = ARGV[b + 11] end
     local to = ARGV[b + 8]

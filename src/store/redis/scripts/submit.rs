@@ -31,9 +31,8 @@ pub struct SubmitRecord {
     pub seq: u8,
     pub total: u8,
     /// The id the node made for it: a single-part message's message_id; a
-    /// multi-part segment's in the decimal and short formats, in the hex format only
-    /// what makes a new group's gid unique (the segment's id names its group, and
-    /// comes back with the reply).
+    /// multi-part segment's in the decimal and short formats (in the hex format the
+    /// segment's id names its group, and comes back with the reply).
     pub message_id: String,
     pub deadline_ms: i64,
     pub service_type: String,
@@ -73,6 +72,9 @@ pub enum SubmitKind {
         expiry_code: &'static str,
         /// The group's two possible ids (`model::pending::group_ids`).
         group_ids: (String, String),
+        /// The node's id in the hex form, whatever the account's format: what makes
+        /// a new group's gid unique.
+        unique: String,
         notify: Option<ReceiptEntry>,
     },
 }
@@ -95,10 +97,7 @@ pub enum SubmitReply {
     },
     /// The last segment of a multi-part message (its message_id): the message
     /// finished, its data comes back for the receipt releaser.
-    Completed {
-        group: RawGroup,
-        message_id: String,
-    },
+    Completed { group: RawGroup, message_id: String },
     /// This segment was stored before: the first submit's message_id.
     Duplicate { message_id: String },
     /// A limit is reached: the store's or the account's.
@@ -210,8 +209,8 @@ impl Scripts {
             // index, 9 the account it is forwarded to or "", 10 the schedule (0:
             // none), 11 the simulated outcome or "", 12 "<protocol_id> <priority>" or
             // "", then 13 the single-part time and 14-16 its receipt (or delivery)
-            // triple, or 13 `<expiry code> <partition> <id> <id>` and 14-16 a
-            // notification triple.
+            // triple, or 13 `<expiry code> <partition> <id> <id> <hex node id>` and
+            // 14-16 a notification triple.
             let n = match &r.kind {
                 SubmitKind::Single { receipt: None, .. }
                 | SubmitKind::Part { notify: None, .. } => 13,
@@ -254,10 +253,11 @@ impl Scripts {
                 SubmitKind::Part {
                     expiry_code,
                     group_ids,
+                    unique,
                     notify,
                 } => {
                     inv.arg(format!(
-                        "{expiry_code} {:02X} {} {}",
+                        "{expiry_code} {:02X} {} {} {unique}",
                         r.part, group_ids.0, group_ids.1
                     ));
                     if let Some(e) = notify {
@@ -294,7 +294,9 @@ fn reply(v: redis::Value) -> SubmitReply {
             let fields = a.swap_remove(2);
             let gid = a.swap_remove(1);
             match RawGroup::pairs([gid, fields]).pop() {
-                Some(group) if !message_id.is_empty() => SubmitReply::Completed { group, message_id },
+                Some(group) if !message_id.is_empty() => {
+                    SubmitReply::Completed { group, message_id }
+                }
                 _ => SubmitReply::Failed("submit: a completed group without data or id".into()),
             }
         }
