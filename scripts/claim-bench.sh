@@ -35,7 +35,7 @@ smppd_start m
   --registered-delivery 1 >"$out/load.txt" 2>&1 &
 bench_pid=$!
 pending() {
-  kv_cli --scan --pattern '*deadlines' | while read -r k; do kv_cli ZCARD "$k"; done |
+  kv_cli --scan --pattern '*usage' | while read -r k; do kv_cli HGET "$k" g; done |
     awk '{ n += $1 } END { print n + 0 }'
 }
 until [ "$(pending)" -ge "$count" ]; do sleep 1; done
@@ -86,15 +86,30 @@ def read():
     if t == b"-":
         raise SystemExit("claim-bench: " + r.decode())
     return r
-keys = cmd("KEYS", "*deadlines")
-# Every deadline due: the same scores minus an hour, as if the validity had passed.
-for k in keys:
-    members = cmd("ZRANGE", k, 0, -1)
-    for i in range(0, len(members), 1000):
-        args = []
-        for m in members[i:i + 1000]:
-            args += [1, m]
-        cmd("ZADD", k, *args)
+body_src = open(body, "rb").read()
+if b"ixb" in body_src:
+    # Layout 4: every index second and every value's deadline (octets 2-7) in the
+    # past, as if the validity had passed.
+    keys = [k[:-len(b"ixb")] + b"deadlines" for k in cmd("KEYS", "*ixb")]
+    for k in cmd("KEYS", "*ixb"):
+        members = cmd("ZRANGE", k, 0, -1)
+        for i in range(0, len(members), 1000):
+            args = []
+            for m in members[i:i + 1000]:
+                args += [1, m]
+            cmd("ZADD", k, *args)
+    for g in cmd("KEYS", "*:g:*"):
+        cmd("SETRANGE", g, 1, (1000).to_bytes(6, "big"))
+else:
+    keys = cmd("KEYS", "*deadlines")
+    # Every deadline due: the same scores minus an hour, as if the validity had passed.
+    for k in keys:
+        members = cmd("ZRANGE", k, 0, -1)
+        for i in range(0, len(members), 1000):
+            args = []
+            for m in members[i:i + 1000]:
+                args += [1, m]
+            cmd("ZADD", k, *args)
 sha = cmd("SCRIPT", "LOAD", src).decode()
 hfe = "1" if cmd("HELLO")[cmd("HELLO").index(b"version") + 1] >= b"7.4" else "0"
 def ticks():
@@ -105,16 +120,17 @@ for k in keys:
     p = k[:-len(b"deadlines")]
     # The script's arguments: one partition as a list of one (`parts_header`), or, for
     # a build before multi-partition claims, the partition's prefix alone.
-    many = b"parts_header()" in open(body, "rb").read()
+    many = b"parts_header()" in body_src
+    given = [0] if b"given" in body_src else []
     while True:
         if many:
-            r = cmd("EVALSHA", sha, 1, k, p, "bench-node", 1, p, limit, hfe, 0)
+            r = cmd("EVALSHA", sha, 1, k, p, "bench-node", 1, p, limit, hfe, 0, *given)
             listed = int(r[0][0][1])
         else:
             r = cmd("EVALSHA", sha, 1, k, p, "bench-node", limit, hfe, 0)
             listed = int(r[0])
         calls += 1
-        groups += (len(r) - 2) // 2
+        groups += (len(r) - (3 if given else 2)) // 2
         if listed < int(limit):
             break
 us = (ticks() - t0) / os.sysconf("SC_CLK_TCK") * 1e6

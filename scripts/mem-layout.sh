@@ -2,17 +2,17 @@
 # Redis memory of pending messages, per key kind: starts a fresh Redis 7.0 or Valkey 9
 # (AOF on), the Mongo-protocol server and one smppd, submits COUNT 2-part messages
 # with their first segment only (they stay pending: validity 600 s), and prints the
-# used_memory growth per pending segment and MEMORY USAGE of one key of each kind
-# (group hash, segment record) and of the deadline index.
+# used_memory growth per pending segment, MEMORY USAGE and length of one pending
+# value, and the deadline index (its id sets and their ZSET of seconds).
 #
 #   scripts/mem-layout.sh [redis|valkey]            # COUNT=20000 by default
 #   SMPPD_BIN=/tmp/smppd-a scripts/mem-layout.sh    # another smppd binary (A/B)
 #
 # Budgets (the layout's implementation details, checked here rather than pinned by
-# tests): bytes per pending segment (MEM_BUDGET_B, default 820 on Redis 7.0 / 750 on
-# Valkey 9: this layout as measured plus ~3 %), the group hash a listpack, and SUBMIT batching:
-# script calls (EVALSHA) per stored segment under 4 x 64 concurrent submits
-# (CALLS_BUDGET, default 0.25). Exit 1 when one is over.
+# tests): bytes per pending segment (MEM_BUDGET_B, default 409: the payload + 250 B
+# goal), the index sets intsets, and SUBMIT batching: script calls (EVALSHA) per
+# stored segment under 4 x 64 concurrent submits (CALLS_BUDGET, default 0.25). Exit 1
+# when one is over.
 #
 # Results: target/mem-layout/<UTC stamp>/ (run.txt, layout.txt).
 set -eu
@@ -46,32 +46,34 @@ calls_after="$(evalsha)"
   echo "used_memory per pending segment: $(((after - before) / count)) B"
   # One key of each kind (SCAN's first match; the pipe may end early).
   set +o pipefail
-  for pat in 'bench:{*}:g:*' 'bench:{*}:m:*'; do
-    k="$(kv_cli --scan --pattern "$pat" | head -1)"
-    echo "$pat: MEMORY USAGE $(kv_cli MEMORY USAGE "$k") B, encoding $(kv_cli OBJECT ENCODING "$k")"
-  done
+  k="$(kv_cli --scan --pattern 'bench:{*}:g:*' | head -1)"
+  echo "bench:{*}:g:*: MEMORY USAGE $(kv_cli MEMORY USAGE "$k") B, $(kv_cli STRLEN "$k") octets"
+  echo "bench:{*}:m:* keys: $(kv_cli --scan --pattern 'bench:{*}:m:*' | wc -l)"
   # The partitions' deadline indexes, summed.
-  n=0 m=0
-  for k in $(kv_cli --scan --pattern 'bench:{*}:deadlines'); do
-    n=$((n + $(kv_cli ZCARD "$k"))) m=$((m + $(kv_cli MEMORY USAGE "$k" SAMPLES 0)))
+  n=0 m=0 s=0
+  for k in $(kv_cli --scan --pattern 'bench:{*}:ix:*'); do
+    n=$((n + $(kv_cli SCARD "$k"))) m=$((m + $(kv_cli MEMORY USAGE "$k" SAMPLES 0))) s=$((s + 1))
   done
-  echo "bench:{*}:deadlines: $n members, MEMORY USAGE $m B"
+  for k in $(kv_cli --scan --pattern 'bench:{*}:ixb'); do
+    m=$((m + $(kv_cli MEMORY USAGE "$k" SAMPLES 0)))
+  done
+  echo "bench:{*}:ix:* + ixb: $n ids in $s sets, MEMORY USAGE $m B"
 } | tee "$out/layout.txt"
 
 # Budgets.
 per_segment=$(((after - before) / count))
-case "$kind" in redis) mem_budget="${MEM_BUDGET_B:-820}" ;; *) mem_budget="${MEM_BUDGET_B:-750}" ;; esac
+mem_budget="${MEM_BUDGET_B:-409}"
 calls_budget="${CALLS_BUDGET:-0.25}"
 calls="$(awk -v a="${calls_after:-0}" -v b="${calls_before:-0}" -v n="$count" 'BEGIN { printf "%.3f", (a - b) / n }')"
 set +o pipefail
-g="$(kv_cli --scan --pattern 'bench:{*}:g:*' | head -1)"
-encoding="$(kv_cli OBJECT ENCODING "$g")"
+ix="$(kv_cli --scan --pattern 'bench:{*}:ix:*' | head -1)"
+encoding="$(kv_cli OBJECT ENCODING "$ix")"
 over=0
 budget() { # name value limit verdict
   echo "budget: $1 $2 (limit $3): $4" | tee -a "$out/layout.txt"
   [ "$4" = ok ] || over=1
 }
 budget "B per pending segment" "$per_segment" "$mem_budget" "$([ "$per_segment" -le "$mem_budget" ] && echo ok || echo OVER)"
-budget "group hash encoding" "$encoding" "listpack" "$([ "$encoding" = listpack ] && echo ok || echo OVER)"
+budget "index set encoding" "$encoding" "intset" "$([ "$encoding" = intset ] && echo ok || echo OVER)"
 budget "script calls per segment" "$calls" "$calls_budget" "$(awk -v c="$calls" -v l="$calls_budget" 'BEGIN { print (c <= l) ? "ok" : "OVER" }')"
 exit "$over"

@@ -24,9 +24,9 @@ pub struct GroupMeta {
     pub expiry_mode: ExpiryMode,
 }
 
-/// One received segment. A multi-part message keeps it in the segment's `P:m:<id>`
-/// key as a [record](StoredSegment::record_tail) (binary user data), a single-part
-/// message in the `m:1` field of its hash (the same record, with an empty group key).
+/// One received segment. Pending, it is packed in its message's value
+/// ([`pending`]); finished, it is the `m:<seq>` field of its message's hash, a
+/// [record](StoredSegment::from_record) (binary user data).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSegment {
     /// data_coding
@@ -73,13 +73,10 @@ impl StoredSegment {
         }
     }
 
-    /// What the node sends the submit script for a multi-part segment, which stores
-    /// `<gid or => <len of gk> <gk>` LF `<received_ms> ` + this as the segment's
-    /// `P:m:<id>` value (see [`SegmentKey`]): `<dc> <esm> <rd> <uo> <rid or ->` LF,
-    /// then the raw short_message as is. One string per segment (the key that
-    /// query/cancel/replace need anyway) instead of three hash fields with the data
-    /// in hex JSON: the group hash keeps only small fields, so Redis stores it as a
-    /// compact listpack, and the user data is stored once, in binary.
+    /// What the node sends the submit script for a segment: `<dc> <esm> <rd> <uo> <rid
+    /// or ->` LF, then the raw short_message as is (user data stored once, in binary).
+    /// Its length is what the segment counts against the octet limits; a finished
+    /// record is `= 0 ` LF `<received_ms> ` and this.
     pub fn record_tail(&self) -> Vec<u8> {
         let head = self.record_head();
         let mut out = Vec::with_capacity(head.len() + self.raw.len());
@@ -105,64 +102,13 @@ impl StoredSegment {
         )
     }
 
-    /// Reads the segment record of a whole `P:m:<id>` value: (received_ms, segment).
+    /// Reads a finished segment record (`m:<seq>` of a finished message's hash):
+    /// `= 0 ` LF `<received_ms> <dc> <esm> <rd> <uo> <rid or ->` LF raw.
     pub fn from_record(v: &[u8]) -> Result<(i64, StoredSegment), StoreError> {
-        SegmentKey::parse(v).map(|k| k.record)
-    }
-}
-
-/// A `P:m:<message_id>` value: `<gid> <len> <gk>` LF segment record. The group key is
-/// length-prefixed because it
-/// may hold any octet but NUL (addresses are C-Octet strings), LF and space included.
-/// A gid of `=` is the record's own message_id (the group's first segment, whose id
-/// names the group): [`SegmentKey::gid_of`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SegmentKey {
-    pub gid: String,
-    pub gk: String,
-    /// (received_ms, segment).
-    pub record: (i64, StoredSegment),
-}
-
-impl SegmentKey {
-    /// The group id, given the message_id whose record this is.
-    pub fn gid_of<'a>(&'a self, own: &'a str) -> &'a str {
-        if self.gid == "=" {
-            own
-        } else {
-            &self.gid
-        }
-    }
-
-    pub fn parse(v: &[u8]) -> Result<SegmentKey, StoreError> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("segment key value: {what}"));
-        let text = |b: &[u8]| {
-            std::str::from_utf8(b)
-                .map(str::to_owned)
-                .map_err(|_| corrupt("not text"))
-        };
-        let sp = v
-            .iter()
-            .position(|b| *b == b' ')
-            .ok_or_else(|| corrupt("no group key"))?;
-        let gid = text(&v[..sp])?;
-        let rest = &v[sp + 1..];
-        // The length: digits, then a space.
-        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits == 0 || rest.get(digits) != Some(&b' ') {
-            return Err(corrupt("no group key length"));
-        }
-        let len: usize = text(&rest[..digits])?
-            .parse()
-            .map_err(|_| corrupt("group key length"))?;
-        let gk_start = digits + 1;
-        let gk = rest
-            .get(gk_start..gk_start + len)
-            .ok_or_else(|| corrupt("group key shorter than its length"))?;
-        let after = &rest[gk_start + len..];
-        let record = after
-            .strip_prefix(b"\n")
-            .ok_or_else(|| corrupt("no LF after the group key"))?;
+        let corrupt = |what: &str| StoreError::Corrupt(format!("segment record: {what}"));
+        let record = v
+            .strip_prefix(b"= 0 \n")
+            .ok_or_else(|| corrupt("not a segment record"))?;
         let nl = record
             .iter()
             .position(|b| *b == b'\n')
@@ -184,11 +130,7 @@ impl SegmentKey {
                 .map_err(|_| corrupt("user data offset"))?,
             rid: (rid != "-").then(|| rid.to_owned()),
         };
-        Ok(SegmentKey {
-            gid,
-            gk: text(gk)?,
-            record: (num(received)?, segment),
-        })
+        Ok((num(received)?, segment))
     }
 }
 
@@ -325,8 +267,8 @@ pub struct FinishedGroup {
 }
 
 impl FinishedGroup {
-    /// Reads the flat `HGETALL` reply of a finished group hash, with the `m:<seq>`
-    /// segment records the LEASE/FRESH scripts add beside it.
+    /// Reads the flat `HGETALL` reply of a finished message's hash (its `m:<seq>`
+    /// segment records included).
     pub fn from_fields(fields: HashMap<String, Vec<u8>>) -> Result<FinishedGroup, StoreError> {
         let get = |k: &str| -> Result<&str, StoreError> {
             let v = fields
@@ -340,18 +282,7 @@ impl FinishedGroup {
                 .parse()
                 .map_err(|_| StoreError::Corrupt(format!("field {k:?} is not a number")))
         };
-        // The facts are the group key: a single-part message's `gk` field; a
-        // multi-part group's pending key said it, and every segment record names it.
-        let gk = match fields.get("gk") {
-            Some(_) => get("gk")?.to_owned(),
-            None => fields
-                .iter()
-                .filter(|(k, _)| k.starts_with("m:"))
-                .find_map(|(_, v)| SegmentKey::parse(v).ok())
-                .map(|k| k.gk)
-                .filter(|gk| !gk.is_empty())
-                .ok_or_else(|| StoreError::Corrupt("finished group lacks field \"gk\"".into()))?,
-        };
+        let gk = get("gk")?.to_owned();
         let meta = GroupMeta::from_key(
             &gk,
             fields
@@ -616,16 +547,8 @@ mod tests {
             uo: 6,
             rid: Some("0000000100000000002A".into()),
         };
-        // A group key with LF and spaces in it (addresses may hold any octet but NUL).
-        let gk = "4:test|9:1.1.a\nb c|";
-        let mut record =
-            format!("00000001000000000001 {} {gk}\n1764000000123 ", gk.len()).into_bytes();
+        let mut record = b"= 0 \n1764000000123 ".to_vec();
         record.extend(seg.record_tail());
-        let key = SegmentKey::parse(&record).unwrap();
-        assert_eq!(
-            (key.gid.as_str(), key.gk.as_str()),
-            ("00000001000000000001", gk)
-        );
         let (received, back) = StoredSegment::from_record(&record).unwrap();
         assert_eq!(received, 1_764_000_000_123);
         assert_eq!(back, seg);
@@ -634,13 +557,14 @@ mod tests {
             vec![0x00, 0x0a, 0xd8, 0x3d, 0x0a, 0x00]
         );
         let plain = StoredSegment { rid: None, ..seg };
-        let mut record = b"g 1 k\n1 ".to_vec();
+        let mut record = b"= 0 \n1 ".to_vec();
         record.extend(plain.record_tail());
         assert_eq!(StoredSegment::from_record(&record).unwrap().1, plain);
-        assert!(StoredSegment::from_record(b"g 1 k\n1 2 3").is_err());
-        assert!(StoredSegment::from_record(b"g 9 k\n1 2 3").is_err());
-        // No length before the group key: not a record of this layout.
-        assert!(SegmentKey::parse(b"G 4:te s|12:1.1.x").is_err());
+        assert!(StoredSegment::from_record(b"= 0 \n1 2 3").is_err());
+        // Not a record of this layout (one that named its group key).
+        let mut old = b"g 1 k\n1 ".to_vec();
+        old.extend(plain.record_tail());
+        assert!(StoredSegment::from_record(&old).is_err());
     }
 
     #[test]
@@ -723,7 +647,7 @@ mod tests {
             uo: 0,
             rid: None,
         };
-        let mut record = format!("G1 {} {gk}\n55 ", gk.len()).into_bytes();
+        let mut record = b"= 0 \n55 ".to_vec();
         record.extend(seg.record_tail());
         let fields: HashMap<String, Vec<u8>> = [
             ("gid", b"G1".to_vec()),
@@ -744,8 +668,7 @@ mod tests {
         let mut without_gk = fields.clone();
         without_gk.remove("gk");
         let g = FinishedGroup::from_fields(fields).unwrap();
-        // Without a gk field (as a finished multi-part group is): the records name it.
-        assert_eq!(FinishedGroup::from_fields(without_gk).unwrap(), g);
+        assert!(FinishedGroup::from_fields(without_gk).is_err());
         assert_eq!(g.meta, meta);
         assert_eq!(g.kind, FinishKind::Expired);
         assert_eq!(g.missing(), vec![1]);

@@ -80,11 +80,11 @@ local function claim(k, ask, first, last)
   end
   n = n + #listed / 2
   for i = 1, #listed, 2 do
-    local gk, at = listed[i], tonumber(listed[i + 1])
-    local c1 = string.byte(gk, 1)
+    local entry, at = listed[i], tonumber(listed[i + 1])
+    local c1 = string.byte(entry, 1)
     if c1 == 94 then -- '^'
-      gone[#gone + 1] = gk
-      local gid = string.sub(gk, 2)
+      gone[#gone + 1] = entry
+      local gid = string.sub(entry, 2)
       local d = P .. 'd:' .. gid
       local h = redis.call('HMGET', d, 'state', 'to', 'dl', 'n', 'sd', 'sim', 'ra')
       if h[1] == 'sched' then
@@ -111,8 +111,8 @@ local function claim(k, ask, first, last)
         out[#out + 1] = group_fields(d)
       end
     elseif c1 == 64 then -- '@'
-      gone[#gone + 1] = gk
-      local gid = string.sub(gk, 2)
+      gone[#gone + 1] = entry
+      local gid = string.sub(entry, 2)
       local d = P .. 'd:' .. gid
       local h = redis.call('HMGET', d, 'state', 'to', 'fin')
       if h[1] == 'routed' then
@@ -134,7 +134,11 @@ local function claim(k, ask, first, last)
       local ix = ix_name(tonumber(b))
       local ids = redis.call('SPOP', ix, ask - n)
       n = n + #ids
-      for _, id in ipairs(ids) do claim_group(string.format('%013X', tonumber(id)), fin) end
+      for _, id in ipairs(ids) do
+        -- Not due (cannot be: a replaced deadline moves its entry): back in its second.
+        local r = claim_group(string.format('%013X', tonumber(id)), fin)
+        if type(r) == 'number' then ix_flush_adds({[id] = r}) end
+      end
       if redis.call('EXISTS', ix) == 0 then redis.call('ZREM', P .. 'ixb', b) end
     end
   end

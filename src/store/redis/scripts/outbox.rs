@@ -28,7 +28,8 @@ pub struct FinalizeRecord {
     /// when the writer saw the gid absent from `P:fresh` (its receipts were
     /// released, and a gid never re-enters it).
     pub receipts: Option<Vec<ReceiptEntry>>,
-    /// Its segments' message_ids: they name the segment records `P:m:<id>`.
+    /// Its segments' message_ids: a decimal or short one names its pointer key
+    /// `P:m:<id>`.
     pub segment_ids: Vec<String>,
 }
 
