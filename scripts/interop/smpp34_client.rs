@@ -801,9 +801,11 @@ async fn main() {
                         cancel = "ok";
                     }
                     outcome(&pend, "CANCELLED", None, None);
-                } else if c == 0x02 {
-                    // smppd read the 40 octets announced, found no source_addr_ton and
-                    // answered cancel_sm_resp ESME_RINVCMDLEN: right for what it got.
+                } else if c == 0x02 || c == 0x0C {
+                    // smppd read the octets announced, which end before source_addr_ton
+                    // (ESME_RINVCMDLEN) or, for a multi-part segment's 37-character id,
+                    // inside the message_id (no NUL: ESME_RINVMSGID): right for what it
+                    // got.
                     cancel = "n/a";
                     cd.insert(
                         0,

@@ -474,6 +474,55 @@ both!(
     }
 );
 
+// Group ids are a hash of the group key: two pending groups may meet on one. The
+// second goes to its second-choice id and is found there by its later segments, even
+// once the first has left the id it took (P:usage `c2` says to look); a third whose
+// ids are both held is refused, nothing stored.
+both!(
+    standalone a_group_whose_id_is_taken_goes_to_its_second_choice_and_is_found_there,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "ids").await;
+        let dl = fx.now_ms().await + HOUR_MS;
+        let refs = refs_in_one_partition(3, |r| seg("col", r, 1));
+        let p = partition_of(&seg("col", refs[0], 1));
+        // All three hash to id X (forced); B and C share their second choice too.
+        let (x, ya, yb) = ("0000000000AAA", "0000000000BBB", "0000000000CCC");
+        let rec = |r: u16, seq: u8, n: u64, second: &str| {
+            let s = seg("col", r, seq);
+            let node = id(p, n);
+            let mut kind = part(&s, &node);
+            if let SubmitKind::Part { group_ids, .. } = &mut kind {
+                *group_ids = (x.to_owned(), second.to_owned());
+            }
+            record(&s, p, &node, dl, kind)
+        };
+        let (a, b, c) = (refs[0], refs[1], refs[2]);
+        let named = |r: &[SubmitReply]| match r {
+            [SubmitReply::Stored { message_id, .. }]
+            | [SubmitReply::Completed { message_id, .. }] => message_id[2..15].to_owned(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(named(&fx.submit(OPEN, &[rec(a, 1, 1, ya)]).await), x);
+        assert_eq!(named(&fx.submit(OPEN, &[rec(b, 1, 2, yb)]).await), yb);
+        let usage = fx.key(p, "usage");
+        assert_eq!(fx.hget(&usage, "c2").await.as_deref(), Some("1"));
+        let r = fx.submit(OPEN, &[rec(c, 1, 3, yb)]).await;
+        assert!(matches!(r[..], [SubmitReply::Failed(_)]), "{r:?}");
+        assert_eq!(fx.hget(&usage, "n:col").await.as_deref(), Some("2"));
+        // A completes and leaves X; B's last segment still finds B.
+        assert_eq!(named(&fx.submit(OPEN, &[rec(a, 2, 4, ya)]).await), x);
+        let r = fx.submit(OPEN, &[rec(b, 2, 5, yb)]).await;
+        let [SubmitReply::Completed { group, .. }] = &r[..] else {
+            panic!("{r:?}")
+        };
+        assert_eq!(&group.gid[2..15], yb);
+        assert_eq!(group.clone().parse().unwrap().segments.len(), 2);
+        assert_eq!(fx.hget(&usage, "c2").await, None);
+        let pending: Vec<String> = fx.conn.keys(fx.key(p, "g:*")).await.unwrap();
+        assert!(pending.is_empty(), "{pending:?}");
+    }
+);
+
 both!(
     standalone claim_due_claims_a_due_group_once_and_leaves_an_undue_one,
     |kind| async move {
