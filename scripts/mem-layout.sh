@@ -66,8 +66,12 @@ mem_budget="${MEM_BUDGET_B:-409}"
 calls_budget="${CALLS_BUDGET:-0.25}"
 calls="$(awk -v a="${calls_after:-0}" -v b="${calls_before:-0}" -v n="$count" 'BEGIN { printf "%.3f", (a - b) / n }')"
 set +o pipefail
-ix="$(kv_cli --scan --pattern 'bench:{*}:ix:*' | head -1)"
-encoding="$(kv_cli OBJECT ENCODING "$ix")"
+# Every index set an intset (the first one that is not, if any).
+encoding=intset
+for ix in $(kv_cli --scan --pattern 'bench:{*}:ix:*'); do
+  e="$(kv_cli OBJECT ENCODING "$ix")"
+  if [ "$e" != intset ]; then encoding="$e ($ix)"; break; fi
+done
 over=0
 budget() { # name value limit verdict
   echo "budget: $1 $2 (limit $3): $4" | tee -a "$out/layout.txt"

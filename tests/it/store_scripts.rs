@@ -474,6 +474,71 @@ both!(
     }
 );
 
+// The deadline index keeps a second's ids in sets of at most 512 (beyond that Redis
+// would leave the intset encoding: ~60 B per id instead of 8), a second set once the
+// first is full; a claim empties them all.
+both!(
+    standalone a_crowded_second_of_the_index_takes_several_intsets,
+    |kind| async move {
+        let mut fx = Fx::start(kind, "crowd").await;
+        let dl = fx.now_ms().await + HOUR_MS;
+        let refs = refs_in_one_partition(700, |r| seg("dee", r, 1));
+        let p = partition_of(&seg("dee", refs[0], 1));
+        let records: Vec<SubmitRecord> = refs
+            .iter()
+            .enumerate()
+            .map(|(n, r)| {
+                let s = seg("dee", *r, 1);
+                let node = id(p, n as u64 + 1);
+                record(&s, p, &node, dl, part(&s, &node))
+            })
+            .collect();
+        let r = fx.submit(OPEN, &records).await;
+        assert!(r.iter().all(|r| matches!(r, SubmitReply::Stored { .. })));
+        let sets: Vec<String> = fx.conn.zrange(fx.key(p, "ixb"), 0, -1).await.unwrap();
+        assert_eq!(sets.len(), 2, "{sets:?}");
+        let mut n = 0;
+        for name in &sets {
+            let ix = fx.key(p, &format!("ix:{name}"));
+            let enc: String = redis::cmd("OBJECT")
+                .arg("ENCODING")
+                .arg(&ix)
+                .query_async(&mut fx.conn)
+                .await
+                .unwrap();
+            assert_eq!(enc, "intset", "{name}");
+            let c: usize = fx.conn.scard(&ix).await.unwrap();
+            n += c;
+        }
+        assert_eq!(n, 700);
+        // Time passes for all of them: every value's deadline and every set's second.
+        let past = fx.now_ms().await - 1000;
+        let keys: Vec<String> = fx.conn.keys(fx.key(p, "g:*")).await.unwrap();
+        for k in &keys {
+            let _: () = redis::cmd("SETRANGE")
+                .arg(k)
+                .arg(1)
+                .arg(&past.to_be_bytes()[2..])
+                .query_async(&mut fx.conn)
+                .await
+                .unwrap();
+        }
+        for name in &sets {
+            let _: () = fx.conn.zadd(fx.key(p, "ixb"), name, past).await.unwrap();
+        }
+        let mut claimed = 0;
+        loop {
+            let c = fx.s.claim_due(&mut fx.conn, &[p], &[vec![]], 256, 0).await.unwrap();
+            claimed += c.groups.len();
+            if c.done == [true] {
+                break;
+            }
+        }
+        assert_eq!(claimed, 700);
+        assert!(!fx.exists(&fx.key(p, "ixb")).await);
+    }
+);
+
 // Group ids are a hash of the group key: two pending groups may meet on one. The
 // second goes to its second-choice id and is found there by its later segments, even
 // once the first has left the id it took (P:usage `c2` says to look); a third whose

@@ -126,12 +126,13 @@ local function claim(k, ask, first, last)
       end
     end
   end
-  -- The index's whole seconds passed: every group in them is due (a bucket ending at
-  -- b holds the deadlines in (b - 1 s, b]). Popped: a group gone is only dropped.
+  -- The index's whole seconds passed: every group in them is due (the sets of the
+  -- second ending at b hold the deadlines in (b - 1 s, b]). Popped: a group gone is
+  -- only dropped.
   if n < ask then
     for _, b in ipairs(redis.call('ZRANGEBYSCORE', P .. 'ixb', '-inf', now, 'LIMIT', 0, ask - n)) do
       if n >= ask then break end
-      local ix = ix_name(tonumber(b))
+      local ix = P .. 'ix:' .. b
       local ids = redis.call('SPOP', ix, ask - n)
       n = n + #ids
       for _, id in ipairs(ids) do

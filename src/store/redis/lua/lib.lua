@@ -181,13 +181,19 @@ end
 local function seg_id(gid, s)
   return s.id or (gid .. string.format('%02X', s.seq))
 end
--- The deadline index of pending groups: a SET `P:ix:<b>` of the ids (decimal, so
--- Redis keeps it an intset: a few octets per group) whose deadline is in the bucket
--- ending at b, and a ZSET `P:ixb` of those buckets (score b). A ZSET member per
--- group cost ~160 B of Redis memory.
-local function ix_name(b) return P .. 'ix:' .. string.format('%d', b) end
+-- The deadline index of pending groups: SETs `P:ix:<b>` of the ids (decimal, so
+-- Redis keeps them intsets: 8 octets per group) whose deadline is in the second ending
+-- at b, and a ZSET `P:ixb` of those sets (member `<b>`, or `<b>.<k>` once a second
+-- holds more than IX_MAX: a bigger set would leave the intset encoding, ~60 B per
+-- member; score b). A ZSET member per group cost ~160 B.
+local IX_MAX = 512 -- Redis' and Valkey's default set-max-intset-entries
 local function dec(hex) return string.format('%d', tonumber(hex, 16)) end
--- Adds ids to the index: `adds` maps decimal id -> deadline.
+-- The sets of second b, by name (`<b>` or `<b>.<k>`).
+local function ix_sets(b)
+  return redis.call('ZRANGEBYSCORE', P .. 'ixb', b, b)
+end
+-- Adds ids to the index: `adds` maps decimal id -> deadline. Each second's ids go to
+-- its newest set while it has room, then to new ones.
 local function ix_flush_adds(adds)
   local by = {}
   for id, dl in pairs(adds) do
@@ -200,8 +206,36 @@ local function ix_flush_adds(adds)
     t[#t + 1] = id
   end
   for b, ids in pairs(by) do
-    bulk('SADD', ix_name(b), ids)
-    redis.call('ZADD', P .. 'ixb', b, string.format('%d', b))
+    local bs = string.format('%d', b)
+    local last, k = bs, 0
+    for _, name in ipairs(ix_sets(b)) do
+      local n = tonumber(string.match(name, '%.(%d+)$')) or 0
+      if n >= k then last, k = name, n end
+    end
+    local room = IX_MAX - redis.call('SCARD', P .. 'ix:' .. last)
+    local i = 1
+    while i <= #ids do
+      if room <= 0 then
+        k = k + 1
+        last, room = bs .. '.' .. k, IX_MAX
+      end
+      local j = math.min(i + room - 1, #ids)
+      redis.call('SADD', P .. 'ix:' .. last, unpack(ids, i, j))
+      redis.call('ZADD', P .. 'ixb', b, last)
+      room = room - (j - i + 1)
+      i = j + 1
+    end
+  end
+end
+-- Takes ids out of the index: `by` maps second b -> its ids. A set left empty leaves
+-- `P:ixb`.
+local function ix_remove(by)
+  for b, ids in pairs(by) do
+    for _, name in ipairs(ix_sets(b)) do
+      local ix = P .. 'ix:' .. name
+      bulk('SREM', ix, ids)
+      if redis.call('EXISTS', ix) == 0 then redis.call('ZREM', P .. 'ixb', name) end
+    end
   end
 end
 -- Arms the expiry timer of a deadline, separate from the group's data (which
@@ -236,7 +270,7 @@ local function arm(member, dl, hfe)
 end
 -- Whether bucket b holds no deadline any more: no pending group, no '@'/'^' entry.
 local function bucket_empty(b)
-  return redis.call('EXISTS', ix_name(b)) == 0 and
+  return redis.call('ZCOUNT', P .. 'ixb', b, b) == 0 and
     redis.call('ZCOUNT', P .. 'deadlines', '(' .. string.format('%d', b - BUCKET), b) == 0
 end
 -- Deletes the timers of the buckets of deadlines `dls` (numbers or false) that no
@@ -376,12 +410,9 @@ local function finish_flush(fin, hfe, early, adds)
       t[#t + 1] = r[1]
     end
   end
+  ix_remove(by)
   local dls = {}
-  for b, ids in pairs(by) do
-    bulk('SREM', ix_name(b), ids)
-    if redis.call('EXISTS', ix_name(b)) == 0 then redis.call('ZREM', P .. 'ixb', string.format('%d', b)) end
-    dls[#dls + 1] = b
-  end
+  for b in pairs(by) do dls[#dls + 1] = b end
   if early then drop_empty_buckets(dls, hfe) end
 end
 -- Collects the receipts ARGV[first..last] (triples account, receipt id, payload), due

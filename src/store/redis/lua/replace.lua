@@ -38,11 +38,7 @@ if ARGV[9] ~= '' then
   g.dl = dl
   -- Its index entry moves to the new deadline's bucket.
   if bucket_of(old) ~= bucket_of(dl) then
-    local ix = ix_name(bucket_of(old))
-    redis.call('SREM', ix, id)
-    if redis.call('EXISTS', ix) == 0 then
-      redis.call('ZREM', P .. 'ixb', string.format('%d', bucket_of(old)))
-    end
+    ix_remove({[bucket_of(old)] = {id}})
     ix_flush_adds({[id] = dl})
     drop_empty_buckets({old}, ARGV[10])
   end
