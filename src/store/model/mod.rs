@@ -267,8 +267,9 @@ pub struct FinishedGroup {
 }
 
 impl FinishedGroup {
-    /// Reads the flat `HGETALL` reply of a finished message's hash (its `m:<seq>`
-    /// segment records included).
+    /// Reads the flat `HGETALL` reply of a finished message's hash: a multi-part
+    /// message's segments in its packed value `v` ([`pending`]), a single-part one's
+    /// record in `m:1`.
     pub fn from_fields(fields: HashMap<String, Vec<u8>>) -> Result<FinishedGroup, StoreError> {
         let get = |k: &str| -> Result<&str, StoreError> {
             let v = fields
@@ -299,30 +300,34 @@ impl FinishedGroup {
             "sched" => FinishKind::Scheduled,
             other => return Err(StoreError::Corrupt(format!("unknown state {other:?}"))),
         };
+        let gid = get("gid")?;
         let mut segments = Vec::new();
-        for (k, v) in &fields {
-            let seq = |s: &str| -> Result<u8, StoreError> {
-                s.parse()
-                    .map_err(|_| StoreError::Corrupt(format!("segment field {k:?}")))
-            };
-            let Some(n) = k.strip_prefix("m:") else {
-                continue;
-            };
-            let seq = seq(n)?;
-            let (received_ms, data) = StoredSegment::from_record(v)?;
-            // A single-part message has no i:1: its id is the group's.
-            let id = if meta.total == 1 {
-                get("gid")?
-            } else {
-                get(&format!("i:{seq}"))?
-            };
-            let delivery = match fields.get(&format!("r:{seq}")) {
+        if let Some(v) = fields.get("v") {
+            // A multi-part message: its pending value, segments in arrival order; a
+            // segment's id is its own (decimal, short) or the gid and its seq.
+            for s in pending::segments(v)? {
+                let delivery = match fields.get(&format!("r:{}", s.seq)) {
+                    Some(v) => Some(DeliveryResult::decode(v)?),
+                    None => None,
+                };
+                segments.push(FinishedSegment {
+                    seq: s.seq,
+                    message_id: s.id.unwrap_or_else(|| format!("{gid}{:02X}", s.seq)),
+                    received_ms: s.received_ms,
+                    data: s.data,
+                    delivery,
+                });
+            }
+        } else if let Some(record) = fields.get("m:1") {
+            // A single-part message: its one record; its id is the gid.
+            let (received_ms, data) = StoredSegment::from_record(record)?;
+            let delivery = match fields.get("r:1") {
                 Some(v) => Some(DeliveryResult::decode(v)?),
                 None => None,
             };
             segments.push(FinishedSegment {
-                seq,
-                message_id: id.to_owned(),
+                seq: 1,
+                message_id: gid.to_owned(),
                 received_ms,
                 data,
                 delivery,
@@ -647,11 +652,20 @@ mod tests {
             uo: 0,
             rid: None,
         };
-        let mut record = b"= 0 \n55 ".to_vec();
-        record.extend(seg.record_tail());
+        // Its pending value (`model::pending`): head, then segment 2 received at 55.
+        let mut v = vec![8];
+        v.extend_from_slice(&100i64.to_be_bytes()[2..]);
+        v.extend_from_slice(&50i64.to_be_bytes()[2..]);
+        v.extend_from_slice(&[0xAB; 10]);
+        v.push(gk.len() as u8);
+        v.extend_from_slice(gk.as_bytes());
+        v.extend_from_slice(&[2, 0]);
+        v.extend_from_slice(&55i64.to_be_bytes()[2..]);
+        v.extend_from_slice(&[0, 0, 1, 0, 0, 2]);
+        v.extend_from_slice(b"hi");
         let fields: HashMap<String, Vec<u8>> = [
             ("gid", b"G1".to_vec()),
-            ("gk", gk.into_bytes()),
+            ("gk", gk.clone().into_bytes()),
             ("st", Vec::new()),
             ("x", b"p".to_vec()),
             ("dl", b"100".to_vec()),
@@ -659,8 +673,7 @@ mod tests {
             ("fin", b"101".to_vec()),
             ("state", b"expired".to_vec()),
             ("node", b"n".to_vec()),
-            ("i:2", b"M2".to_vec()),
-            ("m:2", record),
+            ("v", v),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -674,7 +687,7 @@ mod tests {
         assert_eq!(g.missing(), vec![1]);
         assert_eq!(g.segments.len(), 1);
         assert_eq!((g.segments[0].seq, g.segments[0].received_ms), (2, 55));
-        assert_eq!(g.segments[0].message_id, "M2");
+        assert_eq!(g.segments[0].message_id, "G102", "the gid and its seq");
         assert_eq!(g.segments[0].data, seg);
     }
 }

@@ -42,16 +42,17 @@ local function claim_group(hex, fin)
   local key = P .. 'g:' .. hex
   local v = redis.call('GET', key)
   if not v then return 'gone' end
-  local g = pg_decode(v)
+  local g = pg_head(v)
   if g.dl > now then return g.dl end
+  local n = #pg_seqs(v, g.seg_at)
   -- Forwarded and `deliver_partial`: the received segments go to the receiver
   -- standalone, until the grace after the deadline. `expire_whole`: nothing is
   -- delivered, as for a message the store keeps.
   local route = nil
   if g.ext.to and g.x ~= 'w' then
-    route = {to = g.ext.to, n = #g.segs, ['until'] = g.dl + grace, partial = true}
+    route = {to = g.ext.to, n = n, ['until'] = g.dl + grace, partial = true}
   end
-  local gid = finish_group({key = key, hex = hex, g = g}, 'expired', now, fin, route)
+  local gid = finish_group({key = key, hex = hex, g = g, v = v, n = n}, 'expired', now, fin, route)
   late[#late + 1] = now - g.dl
   out[#out + 1] = gid
   out[#out + 1] = group_fields(P .. 'd:' .. gid)

@@ -70,12 +70,14 @@ local function hexpack(h)
   for i = 1, #h, 2 do t[#t + 1] = string.char(tonumber(string.sub(h, i, i + 1), 16)) end
   return table.concat(t)
 end
-local function pg_decode(v)
+-- The head of a pending value, without its segments: `{flags, dl, sub, part, c2, x,
+-- uniq (text), gk, ext, seg_at (where the segments start)}`.
+local function pg_head(v)
   local flags, dl, sub, pos = struct.unpack('>BI6I6', v)
-  local g = {dl = dl, sub = sub, c2 = bit.band(flags, 1) ~= 0, x = bit.band(flags, 2) ~= 0 and 'w' or 'p',
-    part = bit.rshift(flags, 4), ext = {}, segs = {}}
+  local g = {flags = flags, dl = dl, sub = sub, c2 = bit.band(flags, 1) ~= 0,
+    x = bit.band(flags, 2) ~= 0 and 'w' or 'p', part = bit.rshift(flags, 4), ext = {}}
   if bit.band(flags, 8) ~= 0 then
-    g.uniq = string.format(string.rep('%02X', 10), string.byte(v, pos, pos + 9))
+    g.uniq = string.format('%02X%02X%02X%02X%02X%02X%02X%02X%02X%02X', string.byte(v, pos, pos + 9))
     pos = pos + 10
   else
     local n = string.byte(v, pos)
@@ -99,39 +101,65 @@ local function pg_decode(v)
       q = z + 1
     end
   end
+  g.seg_at = pos
+  return g
+end
+-- The segments of pending value v from `pos`: `{seq, at, id}` each (`at`: where it
+-- starts), read without copying their data.
+local function pg_seqs(v, pos)
+  local out = {}
   while pos <= #v do
-    local s = {}
-    local sf
-    s.seq, sf, pos = struct.unpack('BB', v, pos)
-    if bit.band(sf, 1) ~= 0 then
-      s.recv = sub
-    else
-      s.recv, pos = struct.unpack('>I6', v, pos)
-    end
-    s.dc, s.esm, s.rd, pos = struct.unpack('BBB', v, pos)
-    if bit.band(sf, 8) ~= 0 then
-      s.uo, pos = struct.unpack('>H', v, pos)
-    else
-      s.uo, pos = struct.unpack('B', v, pos)
-    end
-    if bit.band(sf, 2) ~= 0 then
-      local l = string.byte(v, pos)
-      s.rid = string.sub(v, pos + 1, pos + l)
-      pos = pos + 1 + l
-    end
+    local seq, sf = string.byte(v, pos, pos + 1)
+    local s = {seq = seq, at = pos}
+    pos = pos + 2
+    if bit.band(sf, 1) == 0 then pos = pos + 6 end
+    pos = pos + 3 + (bit.band(sf, 8) ~= 0 and 2 or 1)
+    if bit.band(sf, 2) ~= 0 then pos = pos + 1 + string.byte(v, pos) end
     if bit.band(sf, 4) ~= 0 then
       local l = string.byte(v, pos)
       s.id = string.sub(v, pos + 1, pos + l)
       pos = pos + 1 + l
     end
-    local l = struct.unpack('>H', v, pos)
-    s.data = string.sub(v, pos + 2, pos + 1 + l)
-    pos = pos + 2 + l
-    g.segs[#g.segs + 1] = s
+    local hi, lo = string.byte(v, pos, pos + 1)
+    pos = pos + 2 + hi * 256 + lo
+    out[#out + 1] = s
   end
-  return g
+  return out
 end
-local function pg_encode(g)
+-- One segment of pending value v at `pos` (as `pg_seqs` finds them) whose message's
+-- submit time is `sub`: `{seq, recv, dc, esm, rd, uo, rid, id, data}` and where the
+-- next starts.
+local function pg_seg(v, pos, sub)
+  local s = {}
+  local sf
+  s.seq, sf, pos = struct.unpack('BB', v, pos)
+  if bit.band(sf, 1) ~= 0 then
+    s.recv = sub
+  else
+    s.recv, pos = struct.unpack('>I6', v, pos)
+  end
+  s.dc, s.esm, s.rd, pos = struct.unpack('BBB', v, pos)
+  if bit.band(sf, 8) ~= 0 then
+    s.uo, pos = struct.unpack('>H', v, pos)
+  else
+    s.uo, pos = struct.unpack('B', v, pos)
+  end
+  if bit.band(sf, 2) ~= 0 then
+    local l = string.byte(v, pos)
+    s.rid = string.sub(v, pos + 1, pos + l)
+    pos = pos + 1 + l
+  end
+  if bit.band(sf, 4) ~= 0 then
+    local l = string.byte(v, pos)
+    s.id = string.sub(v, pos + 1, pos + l)
+    pos = pos + 1 + l
+  end
+  local l = struct.unpack('>H', v, pos)
+  s.data = string.sub(v, pos + 2, pos + 1 + l)
+  return s, pos + 2 + l
+end
+-- The encoded head of a new group g (`pg_head`'s fields).
+local function pg_encode_head(g)
   local t = {}
   local hex = #g.uniq == 20 and string.find(g.uniq, '^[0-9A-F]+$') ~= nil
   local e = {}
@@ -148,16 +176,19 @@ local function pg_encode(g)
     local s = table.concat(e, '\0') .. '\0'
     t[4] = struct.pack('>H', #s) .. s
   end
-  for _, s in ipairs(g.segs) do
-    local sf = (s.recv == g.sub and 1 or 0) + (s.rid and 2 or 0) + (s.id and 4 or 0) + (s.uo > 255 and 8 or 0)
-    t[#t + 1] = string.char(s.seq, sf)
-    if s.recv ~= g.sub then t[#t + 1] = struct.pack('>I6', s.recv) end
-    t[#t + 1] = string.char(s.dc, s.esm, s.rd)
-    t[#t + 1] = s.uo > 255 and struct.pack('>H', s.uo) or string.char(s.uo)
-    if s.rid then t[#t + 1] = string.char(#s.rid) .. s.rid end
-    if s.id then t[#t + 1] = string.char(#s.id) .. s.id end
-    t[#t + 1] = struct.pack('>H', #s.data) .. s.data
-  end
+  return table.concat(t)
+end
+-- The encoded segment s of a message submitted at `sub`.
+local function pg_encode_seg(s, sub)
+  local sf = (s.recv == sub and 1 or 0) + (s.rid and 2 or 0) + (s.id and 4 or 0) + (s.uo > 255 and 8 or 0)
+  local t = {string.char(s.seq, sf)}
+  if s.recv ~= sub then t[#t + 1] = struct.pack('>I6', s.recv) end
+  t[#t + 1] = string.char(s.dc, s.esm, s.rd)
+  t[#t + 1] = s.uo > 255 and struct.pack('>H', s.uo) or string.char(s.uo)
+  if s.rid then t[#t + 1] = string.char(#s.rid) .. s.rid end
+  if s.id then t[#t + 1] = string.char(#s.id) .. s.id end
+  t[#t + 1] = struct.pack('>H', #s.data)
+  t[#t + 1] = s.data
   return table.concat(t)
 end
 -- A segment from the node's record tail `<dc> <esm> <rd> <uo> <rid or ->` LF raw
@@ -301,19 +332,17 @@ end
 local function new_fin()
   return {ix = {}, ids = {}, ob = {}, fr = {}, dl = {}, c2 = 0, n = 0}
 end
--- The fields of d:<gid> for pending group g (the finished form the readers know:
--- `model::FinishedGroup::from_fields`).
-local function finished_fields(g, gid)
+-- The fields of d:<gid> for pending group g (head decoded, `v` its value, `n` its
+-- segments): the facts the scripts read as fields, and `v` whole, whose segments the
+-- readers decode (`model::FinishedGroup::from_fields`, `segments_of`): no field per
+-- segment to build.
+local function finished_fields(g, gid, v, n)
   local f = {'gid', gid, 'gk', g.gk, 'x', g.x, 'dl', string.format('%d', g.dl),
-    'sub', string.format('%d', g.sub), 'n', #g.segs}
-  for k, v in pairs(g.ext) do push(f, k, v) end
-  for _, s in ipairs(g.segs) do
-    push(f, 'i:' .. s.seq, seg_id(gid, s))
-    push(f, 'm:' .. s.seq, '= 0 \n' .. string.format('%d ', s.recv) .. seg_tail(s))
-  end
+    'sub', string.format('%d', g.sub), 'n', n, 'v', v}
+  for k, x in pairs(g.ext) do push(f, k, x) end
   return f
 end
--- `pg`: {key, hex (its id), g (decoded)}. `route`: nil (the store keeps the
+-- `pg`: {key, hex (its id), g (its head), v (its value), n (its segments)}. `route`: nil (the store keeps the
 -- message: to the outbox) or, for a message its route forwards to an account,
 -- `{to, n, until, partial}`: it is 'routed' — waiting for its n segments' deliveries
 -- (`o` counts those not ended), in P:fresh only (the releaser queues its deliveries
@@ -327,7 +356,7 @@ end
 local function finish_group(pg, state, now, fin, route, sched)
   local g = pg.g
   local gid = gid_of(g, pg.hex)
-  local f = finished_fields(g, gid)
+  local f = finished_fields(g, gid, pg.v, pg.n)
   local id = dec(pg.hex)
   fin.ids[#fin.ids + 1] = id
   if fin.adds and fin.adds[id] then
@@ -442,14 +471,15 @@ local function flush_receipts(q, tell)
   end
 end
 -- The segments of finished message hash d (gid its id): `{seq, message_id}` pairs
--- from its `i:<seq>` fields, or `{'1', gid}` for a single-part message.
+-- from its packed value `v` (a multi-part message), or `{'1', gid}` for a
+-- single-part message.
 local function segments_of(d, gid)
+  local v = redis.call('HGET', d, 'v')
+  if not v then return {{'1', gid}} end
   local out = {}
-  local all = redis.call('HGETALL', d)
-  for i = 1, #all, 2 do
-    if string.sub(all[i], 1, 2) == 'i:' then out[#out + 1] = {string.sub(all[i], 3), all[i + 1]} end
+  for _, s in ipairs(pg_seqs(v, pg_head(v).seg_at)) do
+    out[#out + 1] = {string.format('%d', s.seq), s.id or (gid .. string.format('%02X', s.seq))}
   end
-  if #out == 0 then out[1] = {'1', gid} end
   return out
 end
 -- HSET arguments giving every segment of d the same result `r:<seq>` = r.
@@ -495,8 +525,8 @@ local function multi_hex(s, len)
 end
 -- Finds the message of message_id `mid` (a segment's, or `#<gid>` for a cancel of
 -- several messages) if it belongs to account `acct` and (when `src` is not empty)
--- source `src`. Returns nil, or `{gid, pending = {key, hex, g, seq}}` for a pending
--- group (seq nil: the gid itself was asked for), or `{gid, h}` for a finished message
+-- source `src`. Returns nil, or `{gid, pending = {key, hex, g (its head), v, n, seq,
+-- segs (`pg_seqs`)}}` for a pending group (seq nil: the gid itself was asked for), or `{gid, h}` for a finished message
 -- (h its hash, pending or not yet in MongoDB). A multi-part segment's hex id names
 -- its group (`seg_id`); an id of the decimal or short format is found through its
 -- pointer `P:m:<id>` = the hex form; a single-part message is d:<its id>.
@@ -520,18 +550,19 @@ local function lookup(mid, acct, src)
     local key = P .. 'g:' .. hex
     local v = redis.call('GET', key)
     if v then
-      local g = pg_decode(v)
+      local g = pg_head(v)
       if g.uniq == string.sub(gid, 16) then
         local a, s = gk_owner(g.gk)
         if a ~= acct or (src ~= '' and s ~= src) then return nil end
+        local segs = pg_seqs(v, g.seg_at)
         if seq then
           local there = false
-          for _, x in ipairs(g.segs) do
+          for _, x in ipairs(segs) do
             if x.seq == seq then there = true end
           end
           if not there then return nil end
         end
-        return {gid = gid, pending = {key = key, hex = hex, g = g, seq = seq}}
+        return {gid = gid, pending = {key = key, hex = hex, g = g, v = v, n = #segs, seq = seq, segs = segs}}
       end
     end
   end

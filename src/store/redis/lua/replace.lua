@@ -14,8 +14,12 @@ if not pg then return {'final'} end
 -- Only a multi-part message is ever pending (a single-part one is complete on
 -- arrival), and a gid names no segment.
 if not pg.seq then return {} end
-local g, seg = pg.g, nil
-for _, s in ipairs(g.segs) do
+local g, seg, segs = pg.g, nil, {}
+local pos = g.seg_at
+while pos <= #pg.v do
+  local s
+  s, pos = pg_seg(pg.v, pos, g.sub)
+  segs[#segs + 1] = s
   if s.seq == pg.seq then seg = s end
 end
 -- The segment: keep its dc, esm and rid; new time, rd, uo, data. The account's usage
@@ -50,5 +54,7 @@ if grown ~= 0 then
   redis.call('HINCRBY', P .. 'usage', 'b', by)
 end
 seg.recv = now
-redis.call('SET', pg.key, pg_encode(g))
+local t = {pg_encode_head(g)}
+for _, s in ipairs(segs) do t[#t + 1] = pg_encode_seg(s, g.sub) end
+redis.call('SET', pg.key, table.concat(t))
 return {'ok', id, string.format('%d', g.dl)}

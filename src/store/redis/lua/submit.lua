@@ -132,16 +132,16 @@ local function queued(b, last)
   local a = cur.accts[tonumber(ARGV[b + 7])]
   a.rq = a.rq + (last - b - 12) / 3
 end
--- The pending group of group key gk: `{key, hex, g (decoded; nil: a new one goes
--- there), c2 (at its second choice)}`, or nil when both ids are held by other group
+-- The pending group of group key gk: `{key, hex, g (its head; nil: a new one goes
+-- there), v (its value), c2 (at its second choice)}`, or nil when both ids are held by other group
 -- keys. A group goes to its second-choice id only when the first is held by another
 -- group key, and P:usage `c2` counts those pending there: while none is, a group key
 -- not at its first id has no group.
 local function find_group(gk, h1, h2)
   local k1 = P .. 'g:' .. h1
   local v1 = redis.call('GET', k1)
-  local g1 = v1 and pg_decode(v1)
-  if g1 and g1.gk == gk then return {key = k1, hex = h1, g = g1, c2 = false} end
+  local g1 = v1 and pg_head(v1)
+  if g1 and g1.gk == gk then return {key = k1, hex = h1, g = g1, v = v1, c2 = false} end
   if not cur.c2_read then
     cur.c2_read = true
     cur.c2 = cur.c2 + (tonumber(redis.call('HGET', P .. 'usage', 'c2')) or 0)
@@ -149,8 +149,8 @@ local function find_group(gk, h1, h2)
   if g1 or cur.c2 > 0 then
     local k2 = P .. 'g:' .. h2
     local v2 = redis.call('GET', k2)
-    local g2 = v2 and pg_decode(v2)
-    if g2 and g2.gk == gk then return {key = k2, hex = h2, g = g2, c2 = true} end
+    local g2 = v2 and pg_head(v2)
+    if g2 and g2.gk == gk then return {key = k2, hex = h2, g = g2, v = v2, c2 = true} end
     if g1 then
       if g2 then return nil end
       return {key = k2, hex = h2, c2 = true}
@@ -233,9 +233,11 @@ local function one(b, last)
   end
   local g, seq = pg.g, tonumber(seq)
   local new = not g
+  local n = 0
   if not new then
-    for _, s in ipairs(g.segs) do
+    for _, s in ipairs(pg_seqs(pg.v, g.seg_at)) do
       if s.seq == seq then return {'dup', seg_id(gid_of(g, pg.hex), s)} end
+      n = n + 1
     end
   end
   local refused = admit(b, dl, new)
@@ -246,7 +248,7 @@ local function one(b, last)
   local own = nil
   if node_id ~= hexid then own = node_id end
   if new then
-    g = {dl = dl, sub = now, c2 = pg.c2, x = x, part = tonumber(pp, 16), gk = gk, ext = {}, segs = {},
+    g = {dl = dl, sub = now, c2 = pg.c2, x = x, part = tonumber(pp, 16), gk = gk, ext = {},
       uniq = string.sub(hexid, 3)}
     if ARGV[b + 5] ~= '' then g.ext.st = ARGV[b + 5] end
     if ARGV[b + 11] ~= '' then g.ext.pp = ARGV[b + 11] end
@@ -272,7 +274,11 @@ local function one(b, last)
   end
   local seg = seg_of_tail(seq, ARGV[b + 6], now)
   seg.id = own
-  g.segs[#g.segs + 1] = seg
+  -- A new segment is appended: the head and the segments before it stay as they are.
+  if new then pg.v = pg_encode_head(g) end
+  pg.v = pg.v .. pg_encode_seg(seg, g.sub)
+  pg.g, n = g, n + 1
+  pg.n = n
   local gid = gid_of(g, pg.hex)
   local mid = seg_id(gid, seg)
   if own then redis.call('SET', P .. 'm:' .. own, gid .. string.format('%02X', seq)) end
@@ -290,7 +296,7 @@ local function one(b, last)
     queue_receipts(b + 13, last, held, cur.q)
     queued(b, last)
   end
-  if #g.segs >= total then
+  if n >= total then
     -- The route is the first segment's (`to` of the group); its validity, the group's.
     local route, to, sched = nil, g.ext.to, tonumber(g.ext.sd) or 0
     -- A simulated outcome ends it its delay after it is complete.
@@ -301,13 +307,13 @@ local function one(b, last)
       return {'complete', gid, held or 'sched', mid}
     end
     -- Reassembled: one delivery for the whole message.
-    if to then route = {to = to, n = g.ext.ra and 1 or #g.segs, ['until'] = g.dl, partial = false} end
+    if to then route = {to = to, n = g.ext.ra and 1 or n, ['until'] = g.dl, partial = false} end
     finish_group(pg, 'complete', now, cur.fin, route)
     -- Its data goes back with the answer, for the node's releaser (see
     -- release::Completed): the same read FRESH would make, without FRESH's call.
     return {'complete', gid, group_fields(P .. 'd:' .. gid), mid}
   end
-  redis.call('SET', pg.key, pg_encode(g))
+  redis.call('SET', pg.key, pg.v)
   return {'stored', held or false, mid}
 end
 local out, i = {}, first_record
