@@ -87,29 +87,26 @@ def read():
         raise SystemExit("claim-bench: " + r.decode())
     return r
 body_src = open(body, "rb").read()
+def all_past(k):
+    """Every member of ZSET k at score 1: its deadline passed."""
+    members = cmd("ZRANGE", k, 0, -1)
+    for i in range(0, len(members), 1000):
+        args = []
+        for m in members[i:i + 1000]:
+            args += [1, m]
+        cmd("ZADD", k, *args)
 if b"ixb" in body_src:
     # Layout 4: every index second and every value's deadline (octets 2-7) in the
     # past, as if the validity had passed.
     keys = [k[:-len(b"ixb")] + b"deadlines" for k in cmd("KEYS", "*ixb")]
     for k in cmd("KEYS", "*ixb"):
-        members = cmd("ZRANGE", k, 0, -1)
-        for i in range(0, len(members), 1000):
-            args = []
-            for m in members[i:i + 1000]:
-                args += [1, m]
-            cmd("ZADD", k, *args)
+        all_past(k)
     for g in cmd("KEYS", "*:g:*"):
         cmd("SETRANGE", g, 1, (1000).to_bytes(6, "big"))
 else:
     keys = cmd("KEYS", "*deadlines")
-    # Every deadline due: the same scores minus an hour, as if the validity had passed.
     for k in keys:
-        members = cmd("ZRANGE", k, 0, -1)
-        for i in range(0, len(members), 1000):
-            args = []
-            for m in members[i:i + 1000]:
-                args += [1, m]
-            cmd("ZADD", k, *args)
+        all_past(k)
 sha = cmd("SCRIPT", "LOAD", src).decode()
 hfe = "1" if cmd("HELLO")[cmd("HELLO").index(b"version") + 1] >= b"7.4" else "0"
 def ticks():

@@ -44,7 +44,7 @@ local function claim_group(hex, fin)
   if not v then return 'gone' end
   local g = pg_head(v)
   if g.dl > now then return g.dl end
-  local n = #pg_seqs(v, g.seg_at)
+  local n = pg_count(v, g.seg_at)
   -- Forwarded and `deliver_partial`: the received segments go to the receiver
   -- standalone, until the grace after the deadline. `expire_whole`: nothing is
   -- delivered, as for a message the store keeps.

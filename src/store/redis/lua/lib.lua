@@ -65,10 +65,9 @@ local armed_buckets = {}
 -- pp], then per segment: B seq, B flags (1: received at the submit time, 2: rid, 4:
 -- own id, 8: uo in two octets), [I6 received], B dc, B esm, B rd, B|>H uo, [B length +
 -- rid], [B length + id], >H length + data.
+-- 20 hex digits as 10 octets (two 40-bit numbers: exact in a Lua number).
 local function hexpack(h)
-  local t = {}
-  for i = 1, #h, 2 do t[#t + 1] = string.char(tonumber(string.sub(h, i, i + 1), 16)) end
-  return table.concat(t)
+  return struct.pack('>I5I5', tonumber(string.sub(h, 1, 10), 16), tonumber(string.sub(h, 11, 20), 16))
 end
 -- The head of a pending value, without its segments: `{flags, dl, sub, part, c2, x,
 -- uniq (text), gk, ext, seg_at (where the segments start)}`.
@@ -125,6 +124,27 @@ local function pg_seqs(v, pos)
     out[#out + 1] = s
   end
   return out
+end
+-- How many segments pending value v has from `pos`, and the one of seq `seq` if
+-- there is one (`{seq, id}`): `pg_seqs` without a table per segment, for SUBMIT.
+local function pg_count(v, pos, seq)
+  local n, found = 0, nil
+  while pos <= #v do
+    local q, sf = string.byte(v, pos, pos + 1)
+    pos = pos + 2
+    if bit.band(sf, 1) == 0 then pos = pos + 6 end
+    pos = pos + 3 + (bit.band(sf, 8) ~= 0 and 2 or 1)
+    if bit.band(sf, 2) ~= 0 then pos = pos + 1 + string.byte(v, pos) end
+    if q == seq then
+      found = {seq = q}
+      if bit.band(sf, 4) ~= 0 then found.id = string.sub(v, pos + 1, pos + string.byte(v, pos)) end
+    end
+    if bit.band(sf, 4) ~= 0 then pos = pos + 1 + string.byte(v, pos) end
+    local hi, lo = string.byte(v, pos, pos + 1)
+    pos = pos + 2 + hi * 256 + lo
+    n = n + 1
+  end
+  return n, found
 end
 -- One segment of pending value v at `pos` (as `pg_seqs` finds them) whose message's
 -- submit time is `sub`: `{seq, recv, dc, esm, rd, uo, rid, id, data}` and where the
@@ -525,8 +545,8 @@ local function multi_hex(s, len)
 end
 -- Finds the message of message_id `mid` (a segment's, or `#<gid>` for a cancel of
 -- several messages) if it belongs to account `acct` and (when `src` is not empty)
--- source `src`. Returns nil, or `{gid, pending = {key, hex, g (its head), v, n, seq,
--- segs (`pg_seqs`)}}` for a pending group (seq nil: the gid itself was asked for), or `{gid, h}` for a finished message
+-- source `src`. Returns nil, or `{gid, pending = {key, hex, g (its head), v, n (its
+-- segments), seq}}` for a pending group (seq nil: the gid itself was asked for), or `{gid, h}` for a finished message
 -- (h its hash, pending or not yet in MongoDB). A multi-part segment's hex id names
 -- its group (`seg_id`); an id of the decimal or short format is found through its
 -- pointer `P:m:<id>` = the hex form; a single-part message is d:<its id>.
@@ -554,15 +574,9 @@ local function lookup(mid, acct, src)
       if g.uniq == string.sub(gid, 16) then
         local a, s = gk_owner(g.gk)
         if a ~= acct or (src ~= '' and s ~= src) then return nil end
-        local segs = pg_seqs(v, g.seg_at)
-        if seq then
-          local there = false
-          for _, x in ipairs(segs) do
-            if x.seq == seq then there = true end
-          end
-          if not there then return nil end
-        end
-        return {gid = gid, pending = {key = key, hex = hex, g = g, v = v, n = #segs, seq = seq, segs = segs}}
+        local n, there = pg_count(v, g.seg_at, seq)
+        if seq and not there then return nil end
+        return {gid = gid, pending = {key = key, hex = hex, g = g, v = v, n = n, seq = seq}}
       end
     end
   end

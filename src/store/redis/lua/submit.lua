@@ -235,10 +235,9 @@ local function one(b, last)
   local new = not g
   local n = 0
   if not new then
-    for _, s in ipairs(pg_seqs(pg.v, g.seg_at)) do
-      if s.seq == seq then return {'dup', seg_id(gid_of(g, pg.hex), s)} end
-      n = n + 1
-    end
+    local dup
+    n, dup = pg_count(pg.v, g.seg_at, seq)
+    if dup then return {'dup', seg_id(gid_of(g, pg.hex), dup)} end
   end
   local refused = admit(b, dl, new)
   if refused then return refused end
