@@ -194,8 +194,15 @@ fn record(
     part: usize,
     id: &str,
     deadline_ms: i64,
-    kind: SubmitKind,
+    mut kind: SubmitKind,
 ) -> SubmitRecord {
+    let seg = StoredSegment::from_request(req);
+    // A multi-part segment goes packed, with its octets and flags beside it.
+    let mut record_tail = seg.record_tail();
+    if let SubmitKind::Part { octets, flags, .. } = &mut kind {
+        let (f, packed) = pending::packed_segment(&seg, None);
+        (*octets, *flags, record_tail) = (seg.record_len(), f, packed);
+    }
     SubmitRecord {
         part,
         gk: group_key(&GroupMeta::of(req)),
@@ -204,7 +211,7 @@ fn record(
         message_id: id.into(),
         deadline_ms,
         service_type: req.service_type.clone(),
-        record_tail: StoredSegment::from_request(req).record_tail(),
+        record_tail,
         account: req.policy.system_id.clone(),
         limits: req.policy.limits,
         forward_to: None,
@@ -224,6 +231,8 @@ fn part(req: &SubmitRequest, node_id: &str) -> SubmitKind {
         expiry_code: "p",
         group_ids: group_ids(&group_key(&GroupMeta::of(req))),
         unique: node_id.into(),
+        octets: 0,
+        flags: 0,
         notify: None,
     }
 }

@@ -112,6 +112,34 @@ pub struct PendingSegment {
     pub id: Option<String>,
 }
 
+/// A segment as its pending value holds it, but for the seq, flags and time that
+/// SUBMIT puts before it (`pg_encode_seg` in lib.lua writes the same): its flags (2:
+/// a rid, 4: its own id, 8: uo in two octets; SUBMIT adds 1 when it was received at the
+/// message's submit time) and dc, esm, rd, uo, [rid], [id], the length and the raw
+/// short_message. Packed by the node so that SUBMIT only prefixes it.
+pub fn packed_segment(seg: &StoredSegment, own_id: Option<&str>) -> (u8, Vec<u8>) {
+    let mut flags = 0u8;
+    let mut out = Vec::with_capacity(seg.raw.len() + 16);
+    out.extend_from_slice(&[seg.dc, seg.esm, seg.rd]);
+    match u8::try_from(seg.uo) {
+        Ok(uo) => out.push(uo),
+        Err(_) => {
+            flags |= 8;
+            out.extend_from_slice(&(seg.uo as u16).to_be_bytes());
+        }
+    }
+    for (bit, text) in [(2u8, seg.rid.as_deref()), (4u8, own_id)] {
+        if let Some(t) = text {
+            flags |= bit;
+            out.push(t.len() as u8);
+            out.extend_from_slice(t.as_bytes());
+        }
+    }
+    out.extend_from_slice(&(seg.raw.len() as u16).to_be_bytes());
+    out.extend_from_slice(&seg.raw);
+    (flags, out)
+}
+
 /// Reads a value field by field.
 struct Cursor<'a> {
     v: &'a [u8],
@@ -245,5 +273,24 @@ mod tests {
             (64, 6, &b"abc"[..])
         );
         assert!(segments(&v[..v.len() - 1]).is_err());
+        // What the node packs reads back the same, once SUBMIT put seq, flags and
+        // time before it.
+        let seg = StoredSegment {
+            dc: 8,
+            esm: 0x40,
+            rd: 1,
+            raw: vec![0; 300],
+            uo: 300,
+            rid: Some("R1".into()),
+        };
+        let (flags, body) = packed_segment(&seg, Some("123"));
+        assert_eq!(flags, 2 | 4 | 8);
+        let mut w = v[..v.len() - 14].to_vec();
+        w.extend_from_slice(&[5, flags, 0, 0, 0, 0, 0, 7]);
+        w.extend_from_slice(&body);
+        let back = segments(&w).unwrap();
+        assert_eq!((back[0].seq, back[0].received_ms), (5, 7));
+        assert_eq!(back[0].data, seg);
+        assert_eq!(back[0].id.as_deref(), Some("123"));
     }
 }

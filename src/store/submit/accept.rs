@@ -181,11 +181,15 @@ impl Inner {
         // arrival).
         let forwarded = req.forward_to.is_some() || schedule_ms.is_some() || sim.is_some();
         // Either way the facts are the group key plus the service_type, and the
-        // segment one binary record (see SUBMIT): a single-part message is written as
-        // a finished group hash holding its record, a multi-part one as small group
-        // fields plus a record key per segment.
+        // segment binary (see SUBMIT): a single-part message is written as a finished
+        // message hash holding its record, a multi-part one's segment appended to its
+        // message's pending value.
         let account = meta.account.clone();
         let group_ids = crate::store::model::pending::group_ids(&gk);
+        // A multi-part segment goes packed as its pending value holds it; an id of
+        // the decimal or short format is kept with it (it cannot name its message).
+        let own = (message_id != hex_id).then_some(message_id.as_str());
+        let (flags, packed) = crate::store::model::pending::packed_segment(&segment, own);
         let mut record = SubmitRecord {
             part,
             gk,
@@ -194,7 +198,11 @@ impl Inner {
             message_id: message_id.clone(),
             deadline_ms: deadline.timestamp_millis(),
             service_type: meta.service_type.clone(),
-            record_tail: segment.record_tail(),
+            record_tail: if single {
+                segment.record_tail()
+            } else {
+                packed
+            },
             account: account.clone(),
             limits: req.policy.limits,
             forward_to: req.forward_to.clone(),
@@ -207,6 +215,8 @@ impl Inner {
                 expiry_code: expiry_mode_code(meta.expiry_mode),
                 group_ids,
                 unique: hex_id,
+                octets: segment.record_len(),
+                flags,
                 notify: None,
             },
         };

@@ -211,13 +211,6 @@ local function pg_encode_seg(s, sub)
   t[#t + 1] = s.data
   return table.concat(t)
 end
--- A segment from the node's record tail `<dc> <esm> <rd> <uo> <rid or ->` LF raw
--- (`StoredSegment::record_tail`), received at `recv`.
-local function seg_of_tail(seq, tail, recv)
-  local dc, esm, rd, uo, rid, at = string.match(tail, '^(%d+) (%d+) (%d+) (%d+) (%S+)\n()')
-  return {seq = seq, recv = recv, dc = tonumber(dc), esm = tonumber(esm), rd = tonumber(rd),
-    uo = tonumber(uo), rid = rid ~= '-' and rid or nil, data = string.sub(tail, at)}
-end
 -- Its record tail again (what SUBMIT counted against the octet limits).
 local function seg_tail(s)
   return string.format('%d %d %d %d ', s.dc, s.esm, s.rd, s.uo) .. (s.rid or '-') .. '\n' .. s.data

@@ -11,9 +11,10 @@
 -- octets, its max queued receipts: a partition's shares), then the number m of
 -- partitions and their m key prefixes, then records, each `n`, the index of its
 -- partition among the m, and its n fields: 1 gk, 2 seq, 3 total, 4
--- message_id, 5 deadline_ms, 6 service_type, 7 the tail of the segment record
--- (`StoredSegment::record_tail`; its length is what the record counts against the
--- octet limits), 8 the account's index among the quadruples (1-based), 9 the account
+-- message_id, 5 deadline_ms, 6 service_type, 7 the segment: a single-part one's record
+-- tail (`StoredSegment::record_tail`; its length is what the record counts against
+-- the octet limits), a multi-part one packed as in its pending value, after its seq,
+-- flags and time (`model::pending::packed_segment`), 8 the account's index among the quadruples (1-based), 9 the account
 -- its route forwards it to ('' = none: the store keeps it; prefixed '1' when the
 -- route reassembles a multi-part message into one deliver_sm, else '0'), 10 its
 -- schedule_delivery_time (ms; 0 = none), 11 its simulated outcome ('' = none; `<stat
@@ -24,9 +25,10 @@
 -- 14.. the receipt triple if one is owed (see `receipts/ready.rs`) — for a forwarded message
 -- its delivery to that account, queued the same way; for a scheduled or simulated
 -- one none, but a simulated one's intermediate notification (`<id>.n`) if owed; for
--- a multi-part one 13 `<x> <partition> <id> <second-choice id> <hex id>` (the
--- expiry mode code, then 2 and 13 hex digits each: `model::group_ids`, then the
--- node's id in the hex form, which makes a new group's gid unique) and 14.. a simulated
+-- a multi-part one 13 `<x> <partition> <id> <second-choice id> <hex id> <octets>
+-- <flags>` (the expiry mode code, then 2 and 13 hex digits each: `model::group_ids`,
+-- the node's id in the hex form, which makes a new group's gid unique, the length of
+-- the segment's record tail, and the flags of its packed form, field 7) and 14.. a simulated
 -- segment's notification triple if owed, queued held as a single-part receipt is.
 -- Field 4 is the id the node made in the account's format: a single-part message's
 -- message_id; for a multi-part segment in the hex format the same as its hex id (the
@@ -97,13 +99,20 @@ local function account(k)
   end
   return a
 end
+-- The octets a record counts against the limits: its record tail's length
+-- (`StoredSegment::record_len`), which a multi-part record, sent packed, names in
+-- field 13.
+local function octets(b)
+  if tonumber(ARGV[b + 2]) == 1 then return #ARGV[b + 6] end
+  return tonumber(string.match(ARGV[b + 12], '^%S+ %S+ %S+ %S+ %S+ (%d+)'))
+end
 -- Whether a record of `len` octets fits; `new`: it is a new message (not a later
 -- segment of a pending one). Returns the refusal, or nil.
 local function admit(b, dl, new)
   -- A deadline already passed first: no retry can save the message, so "full" (which
   -- asks the ESME to retry later) would be the wrong answer at a full store.
   if dl <= now and new then return {'expired'} end
-  local a, len = account(tonumber(ARGV[b + 7])), #ARGV[b + 6]
+  local a, len = account(tonumber(ARGV[b + 7])), octets(b)
   if new then
     if cur.pending >= max_pending then return {'full', 'store'} end
     if a.n >= a.max_n then return {'full', 'account'} end
@@ -118,7 +127,7 @@ local function admit(b, dl, new)
 end
 -- Counts an admitted record once its writes are done.
 local function count(b, new)
-  local a, len = cur.accts[tonumber(ARGV[b + 7])], #ARGV[b + 6]
+  local a, len = cur.accts[tonumber(ARGV[b + 7])], octets(b)
   if new then
     cur.pending = cur.pending + 1
     a.n, a.dn = a.n + 1, a.dn + 1
@@ -224,7 +233,7 @@ local function one(b, last)
   end
   -- A multi-part segment: field 13 is `<x> <partition, 2 hex> <id> <second-choice
   -- id>` (13 hex each, `model::group_ids`).
-  local x, pp, h1, h2, hexid = string.match(ARGV[b + 12], '^(%S+) (%x+) (%x+) (%x+) (%x+)$')
+  local x, pp, h1, h2, hexid, sf = string.match(ARGV[b + 12], '^(%S+) (%x+) (%x+) (%x+) (%x+) %d+ (%d+)$')
   local pg = find_group(gk, h1, h2)
   if not pg then
     -- Both ids held by other group keys at once: ~2^-100 a group, answered as a
@@ -271,11 +280,16 @@ local function one(b, last)
     end
     arm(id, dl, hfe)
   end
-  local seg = seg_of_tail(seq, ARGV[b + 6], now)
-  seg.id = own
   -- A new segment is appended: the head and the segments before it stay as they are.
-  if new then pg.v = pg_encode_head(g) end
-  pg.v = pg.v .. pg_encode_seg(seg, g.sub)
+  -- The node packed it (`model::pending::packed_segment`) but for its seq and its
+  -- time: the message's submit time (flag 1) or its own.
+  sf = tonumber(sf)
+  if new then
+    pg.v = pg_encode_head(g) .. string.char(seq, sf + 1) .. ARGV[b + 6]
+  else
+    pg.v = pg.v .. string.char(seq, sf) .. struct.pack('>I6', now) .. ARGV[b + 6]
+  end
+  local seg = {seq = seq, id = own}
   pg.g, n = g, n + 1
   pg.n = n
   local gid = gid_of(g, pg.hex)

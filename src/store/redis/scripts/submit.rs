@@ -36,10 +36,11 @@ pub struct SubmitRecord {
     pub message_id: String,
     pub deadline_ms: i64,
     pub service_type: String,
-    /// `StoredSegment::record_tail`.
+    /// A single-part message's `StoredSegment::record_tail`; a multi-part segment
+    /// packed (`model::pending::packed_segment`).
     pub record_tail: Vec<u8>,
     /// Whose message, and that account's limits. What it adds to the account's
-    /// octets is the length of `record_tail`.
+    /// octets is its record tail's length (`StoredSegment::record_len`).
     pub account: String,
     pub limits: AccountLimits,
     /// The account the message's route forwards it to; `None`: the store keeps it.
@@ -75,6 +76,11 @@ pub enum SubmitKind {
         /// The node's id in the hex form, whatever the account's format: what makes
         /// a new group's gid unique.
         unique: String,
+        /// What the segment counts against the octet limits (its record tail's
+        /// length), and the flags of its packed form (`record_tail` holds
+        /// `model::pending::packed_segment`).
+        octets: usize,
+        flags: u8,
         notify: Option<ReceiptEntry>,
     },
 }
@@ -209,8 +215,8 @@ impl Scripts {
             // index, 9 the account it is forwarded to or "", 10 the schedule (0:
             // none), 11 the simulated outcome or "", 12 "<protocol_id> <priority>" or
             // "", then 13 the single-part time and 14-16 its receipt (or delivery)
-            // triple, or 13 `<expiry code> <partition> <id> <id> <hex node id>` and
-            // 14-16 a notification triple.
+            // triple, or 13 `<expiry code> <partition> <id> <id> <hex node id> <octets>
+            // <flags>` and 14-16 a notification triple.
             let n = match &r.kind {
                 SubmitKind::Single { receipt: None, .. }
                 | SubmitKind::Part { notify: None, .. } => 13,
@@ -254,10 +260,12 @@ impl Scripts {
                     expiry_code,
                     group_ids,
                     unique,
+                    octets,
+                    flags,
                     notify,
                 } => {
                     inv.arg(format!(
-                        "{expiry_code} {:02X} {} {} {unique}",
+                        "{expiry_code} {:02X} {} {} {unique} {octets} {flags}",
                         r.part, group_ids.0, group_ids.1
                     ));
                     if let Some(e) = notify {
