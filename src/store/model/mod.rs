@@ -399,7 +399,8 @@ pub fn group_key(meta: &GroupMeta) -> String {
     )
 }
 
-/// The `x` field of a multi-part group hash: how its account wants expiry handled.
+/// The expiry mode code (`x`) of a multi-part message: how its account wants expiry
+/// handled.
 pub fn expiry_mode_code(m: ExpiryMode) -> &'static str {
     match m {
         ExpiryMode::DeliverPartial => "p",

@@ -337,8 +337,8 @@ local function drop_empty_buckets(dls, hfe)
   end
 end
 -- A pending group leaves the pending area for the outbox: written as the finished
--- hash d:<gid> (its segment records `m:<seq>` inside, as a single-part message
--- keeps its `m:1`) and its value deleted; its index entry, announcement and queue
+-- hash d:<gid> (its value whole in `v`, beside the facts the scripts read) and its
+-- value deleted; its index entry, announcement and queue
 -- entries are collected in `fin` and written by finish_flush, once per script for
 -- all the groups it finished. `fin.adds` (SUBMIT): the ids this call adds to the
 -- index at its end; a group opened and finished within the call leaves it there.
@@ -514,7 +514,8 @@ local function drop_deliveries(acct, d, gid)
   bulk('HDEL', P .. 'rd:' .. acct, ids)
   if redis.call('ZCARD', z) == 0 then redis.call('SREM', P .. 'racc', acct) end
 end
--- The finished group hash d, its segment records included (`m:<seq>` fields).
+-- The finished message hash d: its facts and its segments (`v` of a multi-part
+-- message, `m:1` of a single-part one).
 local function group_fields(d)
   return redis.call('HGETALL', d)
 end

@@ -1,5 +1,5 @@
--- The finished groups ARGV[3..] (gids): `{hash fields… + segment records
--- (`group_fields`)}` each, `{}` for one that is gone.
+-- The finished groups ARGV[3..] (gids): `{hash fields…}` each (`group_fields`), `{}`
+-- for one that is gone.
 local out = {}
 for i = 3, #ARGV do out[#out + 1] = group_fields(P .. 'd:' .. ARGV[i]) end
 return out

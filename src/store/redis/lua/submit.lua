@@ -171,16 +171,15 @@ local function one(b, last)
   local gk, seq, total, mid, dl = ARGV[b], ARGV[b + 1], tonumber(ARGV[b + 2]), ARGV[b + 3], tonumber(ARGV[b + 4])
   if total == 1 then
     -- A single-part message is complete on arrival: written once, straight as the
-    -- finished group d:<message_id> (what finish_group() would leave), no pending hash,
-    -- no timer, no P:m: key (lookup finds d:<message_id> itself). Its receipt, built by
+    -- finished message d:<message_id>, no pending value, no timer, no index entry
+    -- (lookup finds d:<message_id> itself). Its receipt, built by
     -- the node with the same time, is queued here too, so it never passes through
     -- P:fresh and RELEASE. Most traffic is single-part.
     local refused = admit(b, dl, true)
     if refused then return refused end
     local at, to, sched, sim = ARGV[b + 12], string.sub(ARGV[b + 8], 2), tonumber(ARGV[b + 9]), ARGV[b + 10]
-    -- Eight fields, as a multi-part message keeps them: its facts are its group key
-    -- gk plus st (no meta JSON), its segment a binary record `= 0 ` LF `<at> <tail>`
-    -- (the form of a P:m: value with an empty group key; no JSON, no hex). What a
+    -- Eight fields: its facts are its group key gk plus st (no meta JSON), its
+    -- segment a binary record `= 0 ` LF `<at> <tail>` (no JSON, no hex). What a
     -- reader can derive is not written: r:1 and fin are sub, i:1 is gid, acct and src
     -- are in gk (model::FinishedGroup::from_fields, QUERY and lookup fill them in).
     -- Each field of this hash (a hashtable: m:1 is over 64 octets) is an entry and
