@@ -351,7 +351,7 @@ end
 -- segment to build.
 local function finished_fields(g, gid, v, n)
   local f = {'gid', gid, 'gk', g.gk, 'x', g.x, 'dl', string.format('%d', g.dl),
-    'sub', string.format('%d', g.sub), 'n', n, 'v', v}
+    'sub', string.format('%d', g.sub), 'n', string.format('%d', n), 'v', v}
   for k, x in pairs(g.ext) do push(f, k, x) end
   return f
 end
@@ -365,10 +365,12 @@ end
 -- `sched`: a complete message whose schedule_delivery_time is later (ms): it is
 -- `sched` — in neither the outbox nor P:fresh — until its deadline-index entry
 -- '^<gid>' falls due (`claim_due.lua` then completes or routes it).
--- Returns the gid.
+-- Returns the gid and the fields written (a new hash: what `group_fields` would read
+-- back, all strings).
 local function finish_group(pg, state, now, fin, route, sched)
   local g = pg.g
   local gid = gid_of(g, pg.hex)
+  local fin_at = string.format('%d', now)
   local f = finished_fields(g, gid, pg.v, pg.n)
   local id = dec(pg.hex)
   fin.ids[#fin.ids + 1] = id
@@ -381,15 +383,15 @@ local function finish_group(pg, state, now, fin, route, sched)
   fin.n = fin.n + 1
   if sched then
     push(f, 'state', 'sched')
-    push(f, 'fin', now)
+    push(f, 'fin', fin_at)
     push(f, 'node', NODE)
     fin.dl[#fin.dl + 1] = sched
     fin.dl[#fin.dl + 1] = '^' .. gid
   elseif route then
     push(f, 'state', 'routed')
-    push(f, 'fin', now)
+    push(f, 'fin', fin_at)
     push(f, 'node', NODE)
-    push(f, 'o', route.n)
+    push(f, 'o', string.format('%d', route.n))
     push(f, 'pe', route.partial and '1' or '0')
     fin.fr[#fin.fr + 1] = now
     fin.fr[#fin.fr + 1] = gid
@@ -397,14 +399,14 @@ local function finish_group(pg, state, now, fin, route, sched)
     fin.dl[#fin.dl + 1] = '@' .. gid
   else
     push(f, 'state', state)
-    push(f, 'fin', now)
+    push(f, 'fin', fin_at)
     push(f, 'node', NODE)
     fin.ob[#fin.ob + 1] = now
     fin.ob[#fin.ob + 1] = gid
   end
   redis.call('HSET', P .. 'd:' .. gid, unpack(f))
   redis.call('DEL', pg.key)
-  return gid
+  return gid, f
 end
 -- hfe: '1' (timers are fields of P:timers), '0' (keys P:t:...) or nil (not known
 -- to the script: both). `early`: the groups finished before their deadlines

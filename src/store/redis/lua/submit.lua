@@ -320,10 +320,10 @@ local function one(b, last)
     end
     -- Reassembled: one delivery for the whole message.
     if to then route = {to = to, n = g.ext.ra and 1 or n, ['until'] = g.dl, partial = false} end
-    finish_group(pg, 'complete', now, cur.fin, route)
+    local _, f = finish_group(pg, 'complete', now, cur.fin, route)
     -- Its data goes back with the answer, for the node's releaser (see
-    -- release::Completed): the same read FRESH would make, without FRESH's call.
-    return {'complete', gid, group_fields(P .. 'd:' .. gid), mid}
+    -- release::Completed): what FRESH would read, without FRESH's call or a read back.
+    return {'complete', gid, f, mid}
   end
   redis.call('SET', pg.key, pg.v)
   return {'stored', held or false, mid}
