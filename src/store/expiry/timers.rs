@@ -54,7 +54,7 @@ struct Entries {
     /// Per partition, the group ids whose timers fired, for the next claim-due pass
     /// to claim by id (the index is by second; a timer fires at the deadline itself),
     /// with their recheck flag.
-    fired: Vec<Vec<(Box<str>, bool)>>,
+    fired: [Vec<(Box<str>, bool)>; partition::COUNT],
 }
 
 #[derive(Default)]
@@ -145,20 +145,14 @@ impl Timers {
     /// (id, rechecked once already).
     pub(crate) fn take_fired(&self, p: usize, max: usize) -> Vec<(Box<str>, bool)> {
         let mut e = self.lock();
-        let Some(f) = e.fired.get_mut(p) else {
-            return Vec::new();
-        };
+        let f = &mut e.fired[p];
         let n = f.len().min(max);
         f.drain(..n).collect()
     }
 
     /// Gives back ids taken by a claim that failed: the next pass claims them.
     pub(crate) fn give_back(&self, p: usize, ids: Vec<(Box<str>, bool)>) {
-        let mut e = self.lock();
-        if e.fired.len() <= p {
-            e.fired.resize_with(partition::COUNT, Vec::new);
-        }
-        e.fired[p].extend(ids);
+        self.lock().fired[p].extend(ids);
     }
 
     /// A fired id the claim found not due by Redis time (this node's clock runs ahead
@@ -172,14 +166,9 @@ impl Timers {
 
     fn fire(&self, due: &[(i64, Key, bool)]) {
         let mut e = self.lock();
-        if e.fired.len() < partition::COUNT {
-            e.fired.resize_with(partition::COUNT, Vec::new);
-        }
         for (_, (p, member), retried) in due {
             if is_group(member) {
-                if let Some(f) = e.fired.get_mut(usize::from(*p)) {
-                    f.push((member.clone(), *retried));
-                }
+                e.fired[usize::from(*p)].push((member.clone(), *retried));
             }
         }
     }

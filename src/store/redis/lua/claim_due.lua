@@ -37,8 +37,8 @@ local counts, late, undue = {}, {}, {}
 local out = {counts, late, undue}
 local left = limit
 -- Claims pending group `hex` if its deadline passed: 'gone', its deadline (not due),
--- or nil (claimed).
-local function claim_group(hex, fin)
+-- or nil (claimed). `popped`: its id already left the index (SPOP).
+local function claim_group(hex, fin, popped)
   local key = P .. 'g:' .. hex
   local v = redis.call('GET', key)
   if not v then return 'gone' end
@@ -52,7 +52,8 @@ local function claim_group(hex, fin)
   if g.ext.to and g.x ~= 'w' then
     route = {to = g.ext.to, n = n, ['until'] = g.dl + grace, partial = true}
   end
-  local gid, f = finish_group({key = key, hex = hex, g = g, v = v, n = n}, 'expired', now, fin, route)
+  local gid, f = finish_group({key = key, hex = hex, g = g, v = v, n = n, popped = popped}, 'expired',
+    now, fin, route)
   late[#late + 1] = now - g.dl
   out[#out + 1] = gid
   -- What it wrote, not read back.
@@ -139,7 +140,7 @@ local function claim(k, ask, first, last)
       n = n + #ids
       for _, id in ipairs(ids) do
         -- Not due (cannot be: a replaced deadline moves its entry): back in its second.
-        local r = claim_group(string.format('%013X', tonumber(id)), fin)
+        local r = claim_group(string.format('%013X', tonumber(id)), fin, true)
         if type(r) == 'number' then ix_flush_adds({[id] = r}) end
       end
       if redis.call('EXISTS', ix) == 0 then redis.call('ZREM', P .. 'ixb', b) end

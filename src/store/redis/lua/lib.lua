@@ -103,50 +103,37 @@ local function pg_head(v)
   g.seg_at = pos
   return g
 end
--- The segments of pending value v from `pos`: `{seq, at, id}` each (`at`: where it
--- starts), read without copying their data.
-local function pg_seqs(v, pos)
-  local out = {}
+-- Walks the segments of pending value v from `pos` without copying their data:
+-- calls `each(seq, own id or nil)` for each, in arrival order.
+local function pg_scan(v, pos, each)
   while pos <= #v do
     local seq, sf = string.byte(v, pos, pos + 1)
-    local s = {seq = seq, at = pos}
     pos = pos + 2
     if bit.band(sf, 1) == 0 then pos = pos + 6 end
     pos = pos + 3 + (bit.band(sf, 8) ~= 0 and 2 or 1)
     if bit.band(sf, 2) ~= 0 then pos = pos + 1 + string.byte(v, pos) end
+    local id = nil
     if bit.band(sf, 4) ~= 0 then
       local l = string.byte(v, pos)
-      s.id = string.sub(v, pos + 1, pos + l)
+      id = string.sub(v, pos + 1, pos + l)
       pos = pos + 1 + l
     end
     local hi, lo = string.byte(v, pos, pos + 1)
     pos = pos + 2 + hi * 256 + lo
-    out[#out + 1] = s
+    each(seq, id)
   end
-  return out
 end
 -- How many segments pending value v has from `pos`, and the one of seq `seq` if
--- there is one (`{seq, id}`): `pg_seqs` without a table per segment, for SUBMIT.
+-- there is one (`{seq, id}`).
 local function pg_count(v, pos, seq)
   local n, found = 0, nil
-  while pos <= #v do
-    local q, sf = string.byte(v, pos, pos + 1)
-    pos = pos + 2
-    if bit.band(sf, 1) == 0 then pos = pos + 6 end
-    pos = pos + 3 + (bit.band(sf, 8) ~= 0 and 2 or 1)
-    if bit.band(sf, 2) ~= 0 then pos = pos + 1 + string.byte(v, pos) end
-    if q == seq then
-      found = {seq = q}
-      if bit.band(sf, 4) ~= 0 then found.id = string.sub(v, pos + 1, pos + string.byte(v, pos)) end
-    end
-    if bit.band(sf, 4) ~= 0 then pos = pos + 1 + string.byte(v, pos) end
-    local hi, lo = string.byte(v, pos, pos + 1)
-    pos = pos + 2 + hi * 256 + lo
+  pg_scan(v, pos, function(q, id)
     n = n + 1
-  end
+    if q == seq then found = {seq = q, id = id} end
+  end)
   return n, found
 end
--- One segment of pending value v at `pos` (as `pg_seqs` finds them) whose message's
+-- One segment of pending value v at `pos` (where `pg_scan` finds one) whose message's
 -- submit time is `sub`: `{seq, recv, dc, esm, rd, uo, rid, id, data}` and where the
 -- next starts.
 local function pg_seg(v, pos, sub)
@@ -355,7 +342,8 @@ local function finished_fields(g, gid, v, n)
   for k, x in pairs(g.ext) do push(f, k, x) end
   return f
 end
--- `pg`: {key, hex (its id), g (its head), v (its value), n (its segments)}. `route`: nil (the store keeps the
+-- `pg`: {key, hex (its id), g (its head), v (its value), n (its segments), popped
+-- (already out of the index)}. `route`: nil (the store keeps the
 -- message: to the outbox) or, for a message its route forwards to an account,
 -- `{to, n, until, partial}`: it is 'routed' — waiting for its n segments' deliveries
 -- (`o` counts those not ended), in P:fresh only (the releaser queues its deliveries
@@ -376,7 +364,7 @@ local function finish_group(pg, state, now, fin, route, sched)
   fin.ids[#fin.ids + 1] = id
   if fin.adds and fin.adds[id] then
     fin.adds[id] = nil
-  else
+  elseif not pg.popped then
     fin.ix[#fin.ix + 1] = {id, g.dl}
   end
   if g.c2 then fin.c2 = fin.c2 + 1 end
@@ -418,9 +406,10 @@ end
 -- — deletion, an `expired` event, propagation — inside the claim that holds Redis:
 -- 300k partials, claim-due 4.5 -> 3.4 ms per call without it, SLOWLOG 2026-12-03);
 -- the local entries fire once more, find nothing and are dropped.
--- `adds` (SUBMIT): ids this call adds to the index, written first (a group finished
--- and opened again under the same id within the call stays).
-local function finish_flush(fin, hfe, early, adds)
+-- `fin.adds` (SUBMIT): ids this call adds to the index, written first (a group
+-- finished and opened again under the same id within the call stays).
+local function finish_flush(fin, hfe, early)
+  local adds = fin.adds
   bulk('ZADD', P .. 'outbox', fin.ob)
   bulk('ZADD', P .. 'fresh', fin.ob)
   bulk('ZADD', P .. 'fresh', fin.fr)
@@ -492,9 +481,9 @@ local function segments_of(d, gid)
   local v = redis.call('HGET', d, 'v')
   if not v then return {{'1', gid}} end
   local out = {}
-  for _, s in ipairs(pg_seqs(v, pg_head(v).seg_at)) do
-    out[#out + 1] = {string.format('%d', s.seq), s.id or (gid .. string.format('%02X', s.seq))}
-  end
+  pg_scan(v, pg_head(v).seg_at, function(seq, id)
+    out[#out + 1] = {string.format('%d', seq), seg_id(gid, {seq = seq, id = id})}
+  end)
   return out
 end
 -- HSET arguments giving every segment of d the same result `r:<seq>` = r.

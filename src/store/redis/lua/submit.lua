@@ -349,7 +349,7 @@ for _, s in pairs(parts) do
   bulk('ZADD', P .. 'deadlines', s.dls)
   if s.newg > 0 then redis.call('HINCRBY', P .. 'usage', 'g', s.newg) end
   if s.c2new > 0 then redis.call('HINCRBY', P .. 'usage', 'c2', s.c2new) end
-  finish_flush(s.fin, hfe, true, s.adds)
+  finish_flush(s.fin, hfe, true)
   bulk('ZADD', P .. 'outbox', s.ob)
   flush_receipts(s.q, false)
   -- The new totals in one HSET: this script read them and nothing else ran since.
