@@ -7,13 +7,15 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::service::{BindLease, Rate, TokenGrant};
 
 use crate::store::error::StoreError;
-use crate::store::{Inner, Store};
+use crate::store::redis::connection::Shared;
+use crate::store::redis::scripts::Scripts;
+use crate::store::Store;
 
 /// How long a bind's place lasts without renewal: how long a crashed node's binds may
 /// still count against their accounts' max_binds. Short, but three renewals long, so a
@@ -112,45 +114,55 @@ impl Store {
         Ok(Some(BindLease::new(member.clone(), move || {
             // Out of the book at once (no renewal after this), then out of Redis.
             inner.leases.book().remove(&system_id, &member);
-            Box::pin(async move { release(&inner, &system_id, &member).await })
+            Box::pin(async move { inner.renewal().release(&system_id, &member).await })
         })))
     }
 }
 
-async fn release(inner: &Inner, system_id: &str, member: &str) {
-    let _turn = inner.leases.turn.lock().await;
-    let done = inner
-        .scripts
-        .bind_release(&mut inner.conn(), system_id, member)
-        .await;
-    if let Err(e) = done {
-        tracing::warn!(system_id, error = %e, "bind lease not given back: it counts until it expires");
-    }
+/// What renewing and giving back this node's bind leases uses of the store.
+pub(super) struct Renewal<'a> {
+    pub leases: &'a Leases,
+    pub scripts: &'a Scripts,
+    pub conn: &'a Shared,
 }
 
-/// Renews the leases of this node's live binds every [`RENEW_EVERY`] until shutdown:
-/// one BIND_RENEW call per account, all at once.
-pub(super) async fn renew(inner: Arc<Inner>) {
-    let mut tick = tokio::time::interval(RENEW_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = inner.shutdown.cancelled() => return,
-            _ = tick.tick() => {}
+impl Renewal<'_> {
+    async fn release(&self, system_id: &str, member: &str) {
+        let _turn = self.leases.turn.lock().await;
+        let done = self
+            .scripts
+            .bind_release(&mut self.conn.get(), system_id, member)
+            .await;
+        if let Err(e) = done {
+            tracing::warn!(system_id, error = %e, "bind lease not given back: it counts until it expires");
         }
-        let _turn = inner.leases.turn.lock().await;
-        let accounts = inner.leases.book().snapshot();
-        let calls = accounts.iter().map(|(system_id, members)| {
-            let inner = &inner;
-            async move {
-                let r = inner
-                    .scripts
-                    .bind_renew(&mut inner.conn(), system_id, members, LEASE)
-                    .await;
-                if let Err(e) = r {
-                    tracing::warn!(system_id, error = %e, "bind leases not renewed");
-                }
+    }
+
+    /// Renews the leases of this node's live binds every [`RENEW_EVERY`] until
+    /// `shutdown`: one BIND_RENEW call per account, all at once.
+    pub(super) async fn run(&self, shutdown: &tokio_util::sync::CancellationToken) {
+        let mut tick = tokio::time::interval(RENEW_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            self.renew_all().await;
+        }
+    }
+
+    async fn renew_all(&self) {
+        let _turn = self.leases.turn.lock().await;
+        let accounts = self.leases.book().snapshot();
+        let calls = accounts.iter().map(|(system_id, members)| async move {
+            let r = self
+                .scripts
+                .bind_renew(&mut self.conn.get(), system_id, members, LEASE)
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(system_id, error = %e, "bind leases not renewed");
             }
         });
         futures::future::join_all(calls).await;

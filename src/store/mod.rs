@@ -264,7 +264,14 @@ impl Store {
             let ready_dispatch = dispatch_tx.clone();
             let t = &inner.tasks;
             let tasks = vec![
-                t.spawn(expiry::Subscriber::new(inner.clone(), dispatch_tx.clone()).run()),
+                t.spawn({
+                    let (i, dispatch) = (inner.clone(), dispatch_tx.clone());
+                    async move { i.subscriber(dispatch).run().await }
+                }),
+                t.spawn({
+                    let i = inner.clone();
+                    async move { i.claimer().run().await }
+                }),
                 t.spawn({
                     let i = inner.clone();
                     async move { i.finisher().run().await }
@@ -273,15 +280,14 @@ impl Store {
                     let (i, sink, dispatch) = (inner.clone(), sink.clone(), dispatch_tx.clone());
                     async move { i.releaser(sink, dispatch).run().await }
                 }),
-                t.spawn(
-                    receipts::worker::Dispatcher::new(
-                        inner.clone(),
-                        sink.clone(),
-                        dispatch_rx,
-                        dispatch_tx.clone(),
-                    )
-                    .run(),
-                ),
+                t.spawn({
+                    let (i, sink, dispatch) = (inner.clone(), sink.clone(), dispatch_tx.clone());
+                    async move {
+                        i.receipt_dispatcher(sink, dispatch_rx, dispatch)
+                            .run()
+                            .await
+                    }
+                }),
                 t.spawn({
                     let i = inner.clone();
                     async move {
@@ -295,7 +301,10 @@ impl Store {
                         receipts::ready::run(&i.ready, h, sink, ready_dispatch, &i.shutdown).await
                     }
                 }),
-                t.spawn(limits::renew(inner.clone())),
+                t.spawn({
+                    let i = inner.clone();
+                    async move { i.renewal().run(&i.shutdown).await }
+                }),
             ];
             shutdown.cancelled().await;
             inner.shutdown.cancel();
@@ -384,28 +393,8 @@ impl Inner {
         self.conn.get()
     }
 
-    /// The connection for writes followed by `ack.wait` (claims, releases).
-    fn acked_conn(&self) -> Conn {
-        self.acked().get()
-    }
-
     fn acked(&self) -> &connection::Shared {
         self.acked.as_ref().unwrap_or(&self.conn)
-    }
-
-    /// New cluster connections in place of the current ones (a partition changed
-    /// owner), `nodes` tried first as seeds.
-    async fn reconnect(&self, nodes: &[::redis::ConnectionInfo]) -> Result<(), StoreError> {
-        self.conn
-            .replace(vec![Conn::connect_via(&self.settings, nodes).await?]);
-        if let Some(acked) = &self.acked {
-            let mut pool = Vec::with_capacity(acked.len());
-            for _ in 0..acked.len() {
-                pool.push(Conn::connect_via(&self.settings, nodes).await?);
-            }
-            acked.replace(pool);
-        }
-        Ok(())
     }
 
     fn prefix(&self) -> &str {
@@ -453,6 +442,94 @@ impl Inner {
             counters: &self.counters,
             shutdown: &self.shutdown,
             sink,
+            dispatch,
+        }
+    }
+
+    /// What the receipt workers use of the store.
+    fn receipts_env(&self) -> receipts::worker::Env<'_> {
+        receipts::worker::Env {
+            settings: &self.settings,
+            scripts: &self.scripts,
+            conn: &self.conn,
+            clock: &self.clock,
+            handoff: &self.handoff,
+            counters: &self.counters,
+            finisher_wake: &self.finisher_wake,
+            shutdown: &self.shutdown,
+        }
+    }
+
+    /// The receipt dispatcher, which starts a worker per account on the store's
+    /// tasks, each with [`Inner::receipts_env`].
+    fn receipt_dispatcher(
+        self: &Arc<Self>,
+        sink: Arc<dyn ReceiptSink>,
+        events: tokio::sync::mpsc::Receiver<receipts::announce::DispatchEvent>,
+        dispatch: tokio::sync::mpsc::Sender<receipts::announce::DispatchEvent>,
+    ) -> receipts::worker::Dispatcher<'_> {
+        let inner = self.clone();
+        receipts::worker::Dispatcher::new(
+            self.prefix(),
+            &self.conn,
+            &self.shutdown,
+            Box::new(move |start| {
+                let i = inner.clone();
+                inner.tasks.spawn(async move {
+                    receipts::worker::Worker::new(i.receipts_env(), start)
+                        .run()
+                        .await
+                });
+            }),
+            sink,
+            events,
+            dispatch,
+        )
+    }
+
+    /// Renewing and giving back this node's bind leases.
+    fn renewal(&self) -> limits::Renewal<'_> {
+        limits::Renewal {
+            leases: &self.leases,
+            scripts: &self.scripts,
+            conn: &self.conn,
+        }
+    }
+
+    /// The claim-due passes, with what they use of the store.
+    fn claimer(&self) -> expiry::Claimer<'_> {
+        expiry::Claimer {
+            settings: &self.settings,
+            scripts: &self.scripts,
+            acked: self.acked(),
+            ack: &self.ack,
+            timers: &self.timers,
+            due_pass: &self.due_pass,
+            claimed: &self.claimed,
+            finisher_wake: &self.finisher_wake,
+            release_wake: &self.release_wake,
+            backlog: &self.backlog,
+            counters: &self.counters,
+            shutdown: &self.shutdown,
+        }
+    }
+
+    /// The expiry subscriber, with what it uses of the store.
+    fn subscriber(
+        &self,
+        dispatch: tokio::sync::mpsc::Sender<receipts::announce::DispatchEvent>,
+    ) -> expiry::Subscriber<'_> {
+        expiry::Subscriber {
+            settings: &self.settings,
+            db: self.db,
+            backend: self.backend,
+            conn: &self.conn,
+            acked: self.acked.as_ref(),
+            clock: &self.clock,
+            counters: &self.counters,
+            tasks: &self.tasks,
+            shutdown: &self.shutdown,
+            claim: self.claimer(),
             dispatch,
         }
     }

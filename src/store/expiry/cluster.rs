@@ -22,7 +22,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{PushInfo, PushKind};
 use tokio::sync::mpsc;
 
-use super::{claim_due, timers, Subscriber};
+use super::Subscriber;
 use crate::store::receipts::announce::DispatchEvent;
 use crate::store::redis::partition;
 use crate::store::redis::topology::{self, Topology};
@@ -43,8 +43,8 @@ enum Change {
     Moved,
 }
 
-pub(super) async fn serve(sub: &Subscriber) {
-    let inner = &sub.inner;
+pub(super) async fn serve(sub: &Subscriber<'_>) {
+    let inner = sub;
     let (tx, mut pushes) = mpsc::unbounded_channel::<(String, PushInfo)>();
     let mut nodes: HashMap<String, NodeSub> = HashMap::new();
     // The node serving each partition's shard channels, as last subscribed.
@@ -120,7 +120,7 @@ fn forget(serving: &mut [Option<String>], mask: u64) {
 /// Handles pushes until a topology change (`Some(Some(..))`), until `wait` passes
 /// (`Some(None)`), or shutdown (`None`).
 async fn events(
-    sub: &Subscriber,
+    sub: &Subscriber<'_>,
     pushes: &mut mpsc::UnboundedReceiver<(String, PushInfo)>,
     wait: Option<Duration>,
 ) -> Option<Option<Change>> {
@@ -135,7 +135,7 @@ async fn events(
         let (node, push) = tokio::select! {
             m = pushes.recv() => m?,
             _ = &mut timer => return Some(None),
-            _ = sub.inner.shutdown.cancelled() => return None,
+            _ = sub.shutdown.cancelled() => return None,
         };
         match push.kind {
             PushKind::Disconnection => return Some(Some(Change::Lost(node))),
@@ -151,19 +151,19 @@ async fn events(
 /// partition's primary changed. Returns the partitions to recover, and whether every
 /// partition has a reachable primary and a subscription.
 async fn reconcile(
-    sub: &Subscriber,
+    sub: &Subscriber<'_>,
     nodes: &mut HashMap<String, NodeSub>,
     serving: &mut [Option<String>],
     owners: &mut Option<Vec<Option<String>>>,
     tx: &mpsc::UnboundedSender<(String, PushInfo)>,
     pushes: &mut mpsc::UnboundedReceiver<(String, PushInfo)>,
 ) -> Result<(u64, bool), StoreError> {
-    let inner = &sub.inner;
+    let inner = sub;
     let timeout = inner.settings.redis_timeout;
     let conns = nodes.values().map(|n| n.conn.clone()).collect();
     let topo = match Topology::read_any(conns, timeout).await {
         Ok(t) => t,
-        Err(_) => Topology::read(&mut inner.conn()).await?,
+        Err(_) => Topology::read(&mut inner.conn.get()).await?,
     };
     let now = topo.healthy_owners();
     if owners.as_ref().is_some_and(|before| *before != now) {
@@ -174,7 +174,8 @@ async fn reconcile(
             .filter(|n| n.healthy && n.primary)
             .filter_map(|n| topology::node_info(&inner.settings.redis_url, n).ok())
             .collect();
-        inner.reconnect(&live).await?;
+        crate::store::redis::connection::reconnect(inner.settings, inner.conn, inner.acked, &live)
+            .await?;
     }
     let owned = now.iter().all(Option::is_some);
     *owners = Some(now);
@@ -240,8 +241,8 @@ async fn reconcile(
 
 /// Records the primaries and the spread of their clocks (each measured over its own
 /// connection), for the metrics.
-async fn clock_spread(sub: &Subscriber, topo: &Topology, nodes: &mut HashMap<String, NodeSub>) {
-    let counters = &sub.inner.counters;
+async fn clock_spread(sub: &Subscriber<'_>, topo: &Topology, nodes: &mut HashMap<String, NodeSub>) {
+    let counters = &sub.counters;
     counters.set(Counter::ClusterPrimaries, topo.primaries() as u64);
     let mut offsets = Vec::new();
     for n in topo.nodes.iter().filter(|n| n.primary && n.healthy) {
@@ -274,18 +275,18 @@ fn owned_mask(topo: &Topology, addr: &str) -> u64 {
 /// subscribed to the keyspace-event channels, with the node's
 /// `notify-keyspace-events` checked (a restarted node forgets a CONFIG SET).
 async fn connect(
-    sub: &Subscriber,
+    sub: &Subscriber<'_>,
     node: &topology::Node,
     tx: &mpsc::UnboundedSender<(String, PushInfo)>,
 ) -> Result<MultiplexedConnection, StoreError> {
-    let inner = &sub.inner;
+    let inner = sub;
     let info = topology::node_info(&inner.settings.redis_url, node)?;
     let resp3 = info
         .redis_settings()
         .clone()
         .set_protocol(redis::ProtocolVersion::RESP3);
     let client =
-        crate::store::redis::connection::client(&inner.settings, info.set_redis_settings(resp3))?;
+        crate::store::redis::connection::client(inner.settings, info.set_redis_settings(resp3))?;
     let (node_tx, mut node_rx) = mpsc::unbounded_channel::<PushInfo>();
     let config = redis::AsyncConnectionConfig::new()
         .set_push_sender(node_tx)
@@ -326,12 +327,12 @@ async fn connect(
 /// (see the standalone subscriber for why not as replies); other pushes meanwhile are
 /// handled as they come.
 async fn ssubscribe(
-    sub: &Subscriber,
+    sub: &Subscriber<'_>,
     ns: &mut NodeSub,
     parts: &[usize],
     pushes: &mut mpsc::UnboundedReceiver<(String, PushInfo)>,
 ) -> Result<(), StoreError> {
-    let inner = &sub.inner;
+    let inner = sub;
     let mut channels = 0;
     for p in parts {
         let pre = partition::prefix(inner.prefix(), *p);
@@ -368,24 +369,28 @@ async fn ssubscribe(
 
 /// The recovery pass for the partitions of `mask`: their due deadlines claimed, their
 /// timers loaded, and the outcome writer and receipt dispatcher woken for them.
-async fn recover_parts(sub: &Subscriber, mask: u64) -> Result<(), StoreError> {
+async fn recover_parts(sub: &Subscriber<'_>, mask: u64) -> Result<(), StoreError> {
     if mask == 0 {
         return Ok(());
     }
-    let inner = &sub.inner;
+    let inner = sub;
     inner.counters.add(Counter::RecoveryPasses, 1);
     // A changed owner may have another clock.
-    inner.clock.sync(&mut inner.conn()).await?;
+    inner.clock.sync(&mut inner.conn.get()).await?;
     let mut claimed = 0;
     for p in partition::members(mask) {
-        claimed += claim_due(inner, 1u64 << p).await?;
-        timers::load_partition(inner, p).await?;
+        claimed += inner.claim.claim_due(1u64 << p).await?;
+        inner
+            .claim
+            .timers
+            .load_partition(&inner.indexes(), p)
+            .await?;
     }
     if claimed > 0 {
         tracing::info!(claimed, "recovery pass claimed expired messages");
     }
-    inner.release_wake.wake_mask(mask);
-    inner.finisher_wake.wake_mask(mask);
+    inner.claim.release_wake.wake_mask(mask);
+    inner.claim.finisher_wake.wake_mask(mask);
     let _ = sub.dispatch.send(DispatchEvent::Rescan).await;
     Ok(())
 }

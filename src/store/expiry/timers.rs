@@ -26,9 +26,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::redis::clock::Clock;
+use crate::store::redis::connection;
 use crate::store::redis::partition::{self, Wake};
 use crate::store::redis::value::{items, string};
-use crate::store::{Inner, StoreError};
+use crate::store::StoreError;
 
 /// Due entries taken per round.
 const BATCH: usize = 512;
@@ -219,44 +220,60 @@ pub async fn run(timers: &Timers, clock: &Clock, due_pass: &Wake, stop: &Cancell
     }
 }
 
-/// Arms a timer for every deadline of every partition's index: run after each
-/// (re)subscription, once — not a periodic scan.
-pub async fn load(inner: &Inner) -> Result<usize, StoreError> {
-    // Everything armed so far is in the indexes too (a submit adds its deadline there
-    // before it answers): start over, so repeated resubscriptions add no duplicates.
-    inner.timers.clear();
-    let mut loaded = 0;
-    for p in 0..partition::COUNT {
-        loaded += load_partition(inner, p).await?;
-    }
-    Ok(loaded)
+/// Where the timers are loaded from: the partitions' deadline indexes.
+pub(crate) struct Indexes<'a> {
+    pub prefix: &'a str,
+    pub conn: &'a connection::Shared,
 }
 
-/// A partition's pending groups, each at the end of its index second (the index
-/// keeps no finer deadline: a loaded timer fires at most a second late), and its
-/// `^`/`@` entries at their deadlines.
-pub(crate) async fn load_partition(inner: &Inner, p: usize) -> Result<usize, StoreError> {
-    let pre = partition::prefix(inner.prefix(), p);
-    let mut loaded = 0;
-    for (member, dl) in zrange_all(inner, &format!("{pre}deadlines")).await? {
-        inner.timers.arm(p, &member, dl);
-        loaded += 1;
+impl Timers {
+    /// Arms a timer for every deadline of every partition's index: run after each
+    /// (re)subscription, once — not a periodic scan.
+    pub async fn load(&self, from: Indexes<'_>) -> Result<usize, StoreError> {
+        // Everything armed so far is in the indexes too (a submit adds its deadline
+        // there before it answers): start over, so repeated resubscriptions add no
+        // duplicates.
+        self.clear();
+        let mut loaded = 0;
+        for p in 0..partition::COUNT {
+            loaded += self.load_partition(&from, p).await?;
+        }
+        Ok(loaded)
     }
-    for (bucket, b) in zrange_all(inner, &format!("{pre}ixb")).await? {
-        let ids: Vec<String> = redis::cmd("SMEMBERS")
-            .arg(format!("{pre}ix:{bucket}"))
-            .query_async(&mut inner.conn())
-            .await?;
-        for id in ids {
-            inner.timers.arm(p, &id, b);
+
+    /// A partition's pending groups, each at the end of its index second (the index
+    /// keeps no finer deadline: a loaded timer fires at most a second late), and its
+    /// `^`/`@` entries at their deadlines.
+    pub(crate) async fn load_partition(
+        &self,
+        from: &Indexes<'_>,
+        p: usize,
+    ) -> Result<usize, StoreError> {
+        let pre = partition::prefix(from.prefix, p);
+        let mut loaded = 0;
+        for (member, dl) in zrange_all(from.conn, &format!("{pre}deadlines")).await? {
+            self.arm(p, &member, dl);
             loaded += 1;
         }
+        for (bucket, b) in zrange_all(from.conn, &format!("{pre}ixb")).await? {
+            let ids: Vec<String> = redis::cmd("SMEMBERS")
+                .arg(format!("{pre}ix:{bucket}"))
+                .query_async(&mut from.conn.get())
+                .await?;
+            for id in ids {
+                self.arm(p, &id, b);
+                loaded += 1;
+            }
+        }
+        Ok(loaded)
     }
-    Ok(loaded)
 }
 
 /// Every member of a ZSET with its score, LOAD_BATCH per call.
-async fn zrange_all(inner: &Inner, key: &str) -> Result<Vec<(String, i64)>, StoreError> {
+async fn zrange_all(
+    conn: &connection::Shared,
+    key: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
     let mut offset: isize = 0;
     let mut out = Vec::new();
     loop {
@@ -265,7 +282,7 @@ async fn zrange_all(inner: &Inner, key: &str) -> Result<Vec<(String, i64)>, Stor
             .arg(offset)
             .arg(offset + LOAD_BATCH - 1)
             .arg("WITHSCORES")
-            .query_async(&mut inner.conn())
+            .query_async(&mut conn.get())
             .await?;
         let a = items(reply);
         let n = a.len() / 2;

@@ -38,22 +38,68 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::service::{DeliverError, ReceiptSink};
+use crate::store::counters::Counters;
 use crate::store::model::outcome::QueuedReceipt;
 use crate::store::model::DeliveryResult;
 use crate::store::receipts::announce::DispatchEvent;
+use crate::store::receipts::handoff::Handoff;
 use crate::store::receipts::lease::Local;
+use crate::store::receipts::ready::HandOver;
+use crate::store::redis::clock::Clock;
+use crate::store::redis::connection::Shared;
 use crate::store::redis::partition::{self, Turns};
 use crate::store::redis::scripts::delivery::DeliveryEnd;
 use crate::store::redis::scripts::ReceiptEntry;
+use crate::store::redis::scripts::Scripts;
 use crate::store::Counter;
-use crate::store::{Inner, StoreError};
+use crate::store::{StoreError, StoreSettings};
 
 /// How often a node without a receiver of the account takes its receipts anyway,
 /// to drop those past their lifetime.
 const SWEEP: Duration = Duration::from_secs(3600);
 
-pub struct Dispatcher {
-    inner: Arc<Inner>,
+/// What the receipt workers use of the store.
+#[derive(Clone, Copy)]
+pub(crate) struct Env<'a> {
+    pub settings: &'a StoreSettings,
+    pub scripts: &'a Scripts,
+    pub conn: &'a Shared,
+    pub clock: &'a Clock,
+    /// Receipts leased to this node, by account.
+    pub handoff: &'a Handoff,
+    pub counters: &'a Counters,
+    /// Wakes the outcome writer (a forwarded message's delivery ended).
+    pub finisher_wake: &'a partition::Wake,
+    pub shutdown: &'a tokio_util::sync::CancellationToken,
+}
+
+impl<'a> Env<'a> {
+    fn hand_over(&self) -> HandOver<'a> {
+        HandOver {
+            handoff: self.handoff,
+            scripts: self.scripts,
+            conn: self.conn,
+        }
+    }
+}
+
+/// An account's worker to start (on the store's task tracker, where it gets its
+/// [`Env`]: [`Worker::new`]).
+pub(crate) struct Start {
+    account: String,
+    wakes: Wakes,
+    sink: Arc<dyn ReceiptSink>,
+    dispatch: mpsc::Sender<DispatchEvent>,
+}
+
+/// Starts the worker of an account.
+pub(crate) type Starter<'a> = Box<dyn Fn(Start) + Send + Sync + 'a>;
+
+pub(crate) struct Dispatcher<'a> {
+    prefix: &'a str,
+    conn: &'a Shared,
+    shutdown: &'a tokio_util::sync::CancellationToken,
+    start: Starter<'a>,
     sink: Arc<dyn ReceiptSink>,
     events: mpsc::Receiver<DispatchEvent>,
     /// Its own queue's sending end, for workers that hand receipts to a worker of this
@@ -65,21 +111,27 @@ pub struct Dispatcher {
 }
 
 #[derive(Clone, Default)]
-struct Wakes {
+pub(crate) struct Wakes {
     /// Due receipts in Redis, in these partitions.
     redis: Arc<partition::Wake>,
     local: Arc<Notify>,
 }
 
-impl Dispatcher {
+impl<'a> Dispatcher<'a> {
     pub fn new(
-        inner: Arc<Inner>,
+        prefix: &'a str,
+        conn: &'a Shared,
+        shutdown: &'a tokio_util::sync::CancellationToken,
+        start: Starter<'a>,
         sink: Arc<dyn ReceiptSink>,
         events: mpsc::Receiver<DispatchEvent>,
         dispatch: mpsc::Sender<DispatchEvent>,
-    ) -> Dispatcher {
+    ) -> Dispatcher<'a> {
         Dispatcher {
-            inner,
+            prefix,
+            conn,
+            shutdown,
+            start,
             sink,
             events,
             dispatch,
@@ -89,7 +141,7 @@ impl Dispatcher {
 
     pub async fn run(mut self) {
         let mut bound = self.sink.receiver_bound();
-        let shutdown = self.inner.shutdown.clone();
+        let shutdown = self.shutdown.clone();
         loop {
             tokio::select! {
                 ev = self.events.recv() => match ev {
@@ -113,10 +165,10 @@ impl Dispatcher {
 
     async fn rescan(&mut self) {
         for p in 0..partition::COUNT {
-            let key = format!("{}racc", partition::prefix(self.inner.prefix(), p));
+            let key = format!("{}racc", partition::prefix(self.prefix, p));
             match redis::cmd("SMEMBERS")
                 .arg(&key)
-                .query_async::<Vec<String>>(&mut self.inner.conn())
+                .query_async::<Vec<String>>(&mut self.conn.get())
                 .await
             {
                 Ok(accounts) => {
@@ -136,26 +188,20 @@ impl Dispatcher {
     fn wakes(&mut self, account: String) -> &Wakes {
         if !self.workers.contains_key(&account) {
             let wakes = Wakes::default();
-            let worker = Worker {
-                inner: self.inner.clone(),
-                sink: self.sink.clone(),
-                dispatch: self.dispatch.clone(),
+            (self.start)(Start {
                 account: account.clone(),
                 wakes: wakes.clone(),
-                next_sweep_ms: AtomicI64::new(0),
-                wake_by: AtomicI64::new(0),
-                look_all_by: AtomicI64::new(0),
-                turns: std::sync::Mutex::new(Turns::none()),
-            };
-            self.inner.tasks.spawn(worker.run());
+                sink: self.sink.clone(),
+                dispatch: self.dispatch.clone(),
+            });
             self.workers.insert(account.clone(), wakes);
         }
         &self.workers[&account]
     }
 }
 
-struct Worker {
-    inner: Arc<Inner>,
+pub(crate) struct Worker<'a> {
+    env: Env<'a>,
     sink: Arc<dyn ReceiptSink>,
     dispatch: mpsc::Sender<DispatchEvent>,
     account: String,
@@ -257,9 +303,23 @@ enum Wait {
     Receiver(Option<i64>),
 }
 
-impl Worker {
-    async fn run(self) {
-        let shutdown = self.inner.shutdown.clone();
+impl<'a> Worker<'a> {
+    pub fn new(env: Env<'a>, start: Start) -> Worker<'a> {
+        Worker {
+            env,
+            sink: start.sink,
+            dispatch: start.dispatch,
+            account: start.account,
+            wakes: start.wakes,
+            next_sweep_ms: AtomicI64::new(0),
+            wake_by: AtomicI64::new(0),
+            look_all_by: AtomicI64::new(0),
+            turns: std::sync::Mutex::new(Turns::none()),
+        }
+    }
+
+    pub async fn run(self) {
+        let shutdown = self.env.shutdown.clone();
         // A round for receipts handed over in memory only (`full` false) takes nothing
         // from Redis and keeps the timer the last full round set.
         let mut full = true;
@@ -269,7 +329,7 @@ impl Worker {
                 Ok(w) => w,
                 Err(e) => {
                     tracing::warn!(error = %e, account = %self.account, "receipt worker: redis unavailable");
-                    Some(Wait::Until(self.inner.clock.now_ms() + 1000))
+                    Some(Wait::Until(self.env.clock.now_ms() + 1000))
                 }
             };
             match wait {
@@ -278,7 +338,7 @@ impl Worker {
                     continue;
                 }
                 Some(Wait::Until(ms) | Wait::Receiver(Some(ms))) => {
-                    at = Some(self.inner.clock.instant_at(ms))
+                    at = Some(self.env.clock.instant_at(ms))
                 }
                 Some(Wait::Notify | Wait::Receiver(None)) => at = None,
                 None => {}
@@ -289,8 +349,8 @@ impl Worker {
             // per hold: what another node that died held becomes due by then.
             let mut by = self.wake_by.swap(0, Ordering::Relaxed);
             if !full {
-                let hold = self.inner.clock.now_ms()
-                    + crate::store::receipts::lease::hold_ms(self.inner.settings.receipt_lease);
+                let hold = self.env.clock.now_ms()
+                    + crate::store::receipts::lease::hold_ms(self.env.settings.receipt_lease);
                 by = if by == 0 { hold } else { by.min(hold) };
                 let _ = self.look_all_by.compare_exchange(
                     0,
@@ -300,7 +360,7 @@ impl Worker {
                 );
             }
             if by != 0 {
-                let t = self.inner.clock.instant_at(by);
+                let t = self.env.clock.instant_at(by);
                 at = Some(at.map_or(t, |a| a.min(t)));
             }
             let timer = async {
@@ -325,22 +385,22 @@ impl Worker {
     /// response + done) and left receipts seconds behind under load (BENCHMARKS.md).
     /// None: a round of handed-over receipts only, which changes no wait.
     async fn round(&self, full: bool) -> Result<Option<Wait>, StoreError> {
-        let s = &self.inner.settings;
+        let s = &self.env.settings;
         if !self.sink.has_receiver(&self.account) {
             // Handed over while a receiver was bound; it is gone: due in Redis for any
             // node (announced, so a node with a receiver sends them).
             let back: Vec<_> = self
-                .inner
+                .env
                 .handoff
                 .take(&self.account, usize::MAX)
                 .into_iter()
                 .map(|l| l.into_held())
                 .collect();
-            crate::store::receipts::ready::make_due(self.inner.hand_over(), &back).await;
+            crate::store::receipts::ready::make_due(self.env.hand_over(), &back).await;
             if !full {
                 return Ok(None);
             }
-            let now = self.inner.clock.now_ms();
+            let now = self.env.clock.now_ms();
             let planned = self.next_sweep_ms.load(Ordering::Relaxed);
             if planned == 0 || now < planned {
                 let at = if planned == 0 {
@@ -440,14 +500,14 @@ impl Worker {
                     if !l.receipts.is_empty() {
                         in_flight.push(self.send(l));
                     }
-                    if self.inner.handoff.has(&self.account) {
+                    if self.env.handoff.has(&self.account) {
                         // More than a window was handed over: the next look takes it.
                         self.wakes.local.notify_one();
                     }
                 }
             }
         }
-        if self.inner.handoff.has(&self.account) {
+        if self.env.handoff.has(&self.account) {
             // Handed over after this round's last look: the push that found the
             // queue non-empty woke nobody.
             self.wakes.local.notify_one();
@@ -466,14 +526,14 @@ impl Worker {
     /// within their lease ([`crate::store::receipts::lease::Local::usable`]); the others are made due
     /// in Redis, for any node.
     async fn take_local(&self) -> Taken {
-        let s = &self.inner.settings;
+        let s = &self.env.settings;
         let lease = s.receipt_lease.as_millis() as i64;
-        let now = self.inner.clock.now_ms();
+        let now = self.env.clock.now_ms();
         let mut receipts = Vec::new();
         let mut late = Vec::new();
         while receipts.is_empty() {
             let batch = self
-                .inner
+                .env
                 .handoff
                 .take(&self.account, s.receipt_window.max(1));
             if batch.is_empty() {
@@ -487,7 +547,7 @@ impl Worker {
                 }
             }
         }
-        crate::store::receipts::ready::make_due(self.inner.hand_over(), &late).await;
+        crate::store::receipts::ready::make_due(self.env.hand_over(), &late).await;
         Taken {
             now,
             next: -1,
@@ -503,8 +563,8 @@ impl Worker {
     /// Leases up to a window of due receipts from the partitions in turn (empty
     /// when none has any due: `next` is then the earliest next due time).
     async fn take(&self) -> Result<Taken, StoreError> {
-        let s = &self.inner.settings;
-        let now = self.inner.clock.now_ms();
+        let s = &self.env.settings;
+        let now = self.env.clock.now_ms();
         let mut mask = self.wakes.redis.take();
         let all_by = self.look_all_by.load(Ordering::Relaxed);
         if all_by != 0 && all_by <= now {
@@ -522,10 +582,10 @@ impl Worker {
                 });
             };
             let taken = self
-                .inner
+                .env
                 .scripts
                 .receipt_take(
-                    &mut self.inner.conn(),
+                    &mut self.env.conn.get(),
                     p,
                     &self.account,
                     s.receipt_window,
@@ -564,7 +624,7 @@ impl Worker {
     /// Tries each taken receipt once; the done ones (delivered or dropped) leave Redis
     /// together.
     async fn send(&self, taken: Taken) -> Result<Sent, StoreError> {
-        let s = &self.inner.settings;
+        let s = &self.env.settings;
         let lifetime = s.receipt_lifetime.as_millis() as i64;
         let now = taken.now;
         let local = taken.local;
@@ -574,7 +634,7 @@ impl Worker {
             // A forwarded message's delivery ends by its message's deadline, not here.
             if r.delivery.is_none() && r.created_ms + lifetime <= now {
                 tracing::warn!(id, account = %self.account, "receipt dropped after its lifetime");
-                self.inner.counters.add(Counter::ReceiptsDropped, 1);
+                self.env.counters.add(Counter::ReceiptsDropped, 1);
                 return Ok::<_, StoreError>(Sent1::Done(id));
             }
             if r.attempts == 0 && r.delivery.is_none() {
@@ -589,7 +649,7 @@ impl Worker {
                     } else {
                         ReceiptStat::Undeliv
                     };
-                    let at_ms = self.inner.clock.now_ms();
+                    let at_ms = self.env.clock.now_ms();
                     // The sender's receipts, queued by the same DELIVERY_DONE (leased
                     // to this node and sent from memory when its receiver is here).
                     let mut receipts = Vec::new();
@@ -618,7 +678,7 @@ impl Worker {
                             status,
                             attempts: r.attempts + 1,
                             at_ms,
-                            node: self.inner.node().to_owned(),
+                            node: self.env.settings.node_id.to_owned(),
                         }
                         .encode(),
                         receipts,
@@ -635,9 +695,9 @@ impl Worker {
             }
             match result {
                 Ok(()) => {
-                    self.inner.counters.add(Counter::ReceiptsDelivered, 1);
+                    self.env.counters.add(Counter::ReceiptsDelivered, 1);
                     if local {
-                        self.inner.counters.add(Counter::ReceiptsSentLocal, 1);
+                        self.env.counters.add(Counter::ReceiptsSentLocal, 1);
                     }
                     Ok(Sent1::Done(id))
                 }
@@ -703,16 +763,16 @@ impl Worker {
         let account = n.system_id.clone();
         let queued = QueuedReceipt {
             receipt: n,
-            created_ms: self.inner.clock.now_ms(),
+            created_ms: self.env.clock.now_ms(),
             attempts: 0,
             delivery: None,
         };
         let payload = serde_json::to_string(&queued)
             .map_err(|e| StoreError::Corrupt(format!("notification: {e}")))?;
-        self.inner
+        self.env
             .scripts
             .receipt_add(
-                &mut self.inner.conn(),
+                &mut self.env.conn.get(),
                 p,
                 &account,
                 &format!("{id}.n"),
@@ -726,7 +786,7 @@ impl Worker {
     /// the messages that have nothing left to deliver go to this node's outcome
     /// writer and releaser (their receipts to the sender).
     async fn ended(&self, ends: Vec<Ending>) -> Result<(), StoreError> {
-        let lease_ms = crate::store::receipts::lease::hold_ms(self.inner.settings.receipt_lease);
+        let lease_ms = crate::store::receipts::lease::hold_ms(self.env.settings.receipt_lease);
         let mut parts: BTreeMap<usize, Vec<Ending>> = BTreeMap::new();
         for e in ends {
             match partition::of_message_id(&e.0.id) {
@@ -737,17 +797,23 @@ impl Worker {
         for (p, ends) in parts {
             let (records, mut receipts): (Vec<DeliveryEnd>, Vec<_>) = ends.into_iter().unzip();
             let r = self
-                .inner
+                .env
                 .scripts
-                .delivery_done(&mut self.inner.conn(), p, &self.account, lease_ms, &records)
+                .delivery_done(
+                    &mut self.env.conn.get(),
+                    p,
+                    &self.account,
+                    lease_ms,
+                    &records,
+                )
                 .await?;
             crate::metrics::forwarded(&self.account, records.len() as u64);
             if !r.done.is_empty() {
                 // Their receipts are queued; their outcomes are the writer's.
-                self.inner.finisher_wake.wake(p);
+                self.env.finisher_wake.wake(p);
             }
             // The receipts this call queued leased to this node go to their worker here.
-            let held_until = self.inner.clock.now_ms() + lease_ms;
+            let held_until = self.env.clock.now_ms() + lease_ms;
             let mut local = Vec::new();
             for (rec, owed) in records.iter().zip(receipts.iter_mut()) {
                 if rec.local && r.ended.contains(&rec.id) {
@@ -766,7 +832,7 @@ impl Worker {
             }
             if !local.is_empty() {
                 crate::store::receipts::ready::hand_over(
-                    self.inner.hand_over(),
+                    self.env.hand_over(),
                     &self.dispatch,
                     local,
                     Vec::new(),
@@ -800,7 +866,7 @@ impl Worker {
             return Ok(());
         }
         let parts: Vec<(usize, Vec<String>)> = parts.into_iter().collect();
-        if self.inner.settings.per_partition_calls {
+        if self.env.settings.per_partition_calls {
             futures::future::try_join_all(parts.chunks(1).map(|one| self.done_call(one))).await?;
         } else {
             self.done_call(&parts).await?;
@@ -817,17 +883,17 @@ impl Worker {
         let mut tries = 0;
         loop {
             let r = self
-                .inner
+                .env
                 .scripts
-                .receipt_done(&mut self.inner.conn(), &self.account, parts)
+                .receipt_done(&mut self.env.conn.get(), &self.account, parts)
                 .await;
             tries += 1;
             match r {
-                Err(e) if tries < DONE_TRIES && !self.inner.shutdown.is_cancelled() => {
+                Err(e) if tries < DONE_TRIES && !self.env.shutdown.is_cancelled() => {
                     tracing::debug!(error = %e, "receipt done not recorded; trying again");
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
-                        _ = self.inner.shutdown.cancelled() => return Err(e),
+                        _ = self.env.shutdown.cancelled() => return Err(e),
                     }
                     pause *= 2;
                 }
@@ -843,10 +909,10 @@ impl Worker {
         };
         let payload =
             serde_json::to_string(r).map_err(|e| StoreError::Corrupt(format!("receipt: {e}")))?;
-        self.inner
+        self.env
             .scripts
             .receipt_retry(
-                &mut self.inner.conn(),
+                &mut self.env.conn.get(),
                 p,
                 &self.account,
                 id,
@@ -854,7 +920,7 @@ impl Worker {
                 &payload,
             )
             .await?;
-        let at = self.inner.clock.now_ms() + delay_ms as i64;
+        let at = self.env.clock.now_ms() + delay_ms as i64;
         self.turns().due_at(p, at);
         Ok(())
     }

@@ -219,6 +219,25 @@ impl Shared {
     }
 }
 
+/// New cluster connections in place of the current ones of `conn` and `acked` (a
+/// partition changed owner), `nodes` tried first as seeds.
+pub async fn reconnect(
+    settings: &StoreSettings,
+    conn: &Shared,
+    acked: Option<&Shared>,
+    nodes: &[redis::ConnectionInfo],
+) -> RedisResult<()> {
+    conn.replace(vec![Conn::connect_via(settings, nodes).await?]);
+    if let Some(acked) = acked {
+        let mut pool = Vec::with_capacity(acked.len());
+        for _ in 0..acked.len() {
+            pool.push(Conn::connect_via(settings, nodes).await?);
+        }
+        acked.replace(pool);
+    }
+    Ok(())
+}
+
 /// Connections of the pool that writes waiting for replicas go over.
 pub const ACKED_POOL: usize = 4;
 
