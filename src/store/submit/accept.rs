@@ -185,11 +185,30 @@ impl Inner {
         // message hash holding its record, a multi-part one's segment appended to its
         // message's pending value.
         let account = meta.account.clone();
-        let group_ids = crate::store::model::pending::group_ids(&gk);
-        // A multi-part segment goes packed as its pending value holds it; an id of
-        // the decimal or short format is kept with it (it cannot name its message).
-        let own = (message_id != hex_id).then_some(message_id.as_str());
-        let (flags, packed) = crate::store::model::pending::packed_segment(&segment, own);
+        let at_ms = self.clock.now_ms();
+        let (record_tail, kind) = if single {
+            // Its receipt goes in below, once its finished form is built.
+            let kind = SubmitKind::Single {
+                at_ms,
+                receipt: None,
+            };
+            (segment.record_tail(), kind)
+        } else {
+            // A multi-part segment goes packed as its pending value holds it; an id
+            // of the decimal or short format is kept with it (it cannot name its
+            // message).
+            let own = (message_id != hex_id).then_some(message_id.as_str());
+            let (flags, packed) = crate::store::model::pending::packed_segment(&segment, own);
+            let kind = SubmitKind::Part {
+                expiry_code: expiry_mode_code(meta.expiry_mode),
+                group_ids: crate::store::model::pending::group_ids(&gk),
+                unique: hex_id,
+                octets: segment.record_len(),
+                flags,
+                notify: None,
+            };
+            (packed, kind)
+        };
         let mut record = SubmitRecord {
             part,
             gk,
@@ -198,11 +217,7 @@ impl Inner {
             message_id: message_id.clone(),
             deadline_ms: deadline.timestamp_millis(),
             service_type: meta.service_type.clone(),
-            record_tail: if single {
-                segment.record_tail()
-            } else {
-                packed
-            },
+            record_tail,
             account: account.clone(),
             limits: req.policy.limits,
             forward_to: req.forward_to.clone(),
@@ -211,16 +226,8 @@ impl Inner {
             sim,
             protocol_id: req.protocol_id,
             priority: req.priority_flag,
-            kind: SubmitKind::Part {
-                expiry_code: expiry_mode_code(meta.expiry_mode),
-                group_ids,
-                unique: hex_id,
-                octets: segment.record_len(),
-                flags,
-                notify: None,
-            },
+            kind,
         };
-        let at_ms = self.clock.now_ms();
         let seg = FinishedSegment {
             seq,
             message_id: message_id.clone(),
