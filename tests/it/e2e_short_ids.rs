@@ -108,6 +108,9 @@ both!(
         assert_receipts(&delivered, &ids, ReceiptStat::Delivrd);
         env.wait_docs(43, T).await;
         assert_eq!(alice.query(&kept, "ALICE").await.0, DELIVERED);
+        // From its outcome document too (a segment with no delivery of its own is as
+        // cancelled as its message).
+        assert_eq!(alice.query(&held, "ALICE").await.0, DELETED);
         assert_eq!(
             env.doc_of(&held).await.get_str("state").unwrap(),
             "CANCELLED"

@@ -210,7 +210,14 @@ pub fn outcome_document(group: &FinishedGroup) -> Result<Document, StoreError> {
             d.insert("receipt_id", rid);
         }
         if group.forward_to.is_some() || group.simulated {
-            let mut dl = doc! { "state": segment_state(seg).as_str() };
+            // Without a result of its own, a segment shares the message's end when
+            // that was not its deliveries' (cancelled while under way); query_sm
+            // answers from this state once the outcome is in MongoDB.
+            let seg_state = match (&seg.delivery, group.kind) {
+                (None, FinishKind::Cancelled) => state,
+                _ => segment_state(seg),
+            };
+            let mut dl = doc! { "state": seg_state.as_str() };
             if let Some(r) = &seg.delivery {
                 dl.insert("error", i64::from(r.status));
                 dl.insert("attempts", i64::from(r.attempts));
@@ -712,6 +719,33 @@ mod tests {
             assert_eq!(f.service_type, "WAP");
             assert_eq!(q.delivery.as_ref().unwrap().seq, seq);
         }
+    }
+
+    #[test]
+    fn a_forwarded_message_cancelled_under_way_is_cancelled_in_every_segment_of_its_document() {
+        let g = forwarded(FinishKind::Cancelled, false, [None, None]);
+        let d = outcome_document(&g).unwrap();
+        assert_eq!(d.get_str("state").unwrap(), "CANCELLED");
+        for s in d.get_array("segments").unwrap() {
+            let dl = s.as_document().unwrap().get_document("delivery").unwrap();
+            assert_eq!(dl.get_str("state").unwrap(), "CANCELLED", "{s:?}");
+        }
+        // Its deliveries' deadline, not a cancel, ends one without a result.
+        let g = forwarded(FinishKind::Forwarded, false, [result(true, 0), None]);
+        let d = outcome_document(&g).unwrap();
+        let segs = d.get_array("segments").unwrap();
+        let state = |i: usize| {
+            let dl = segs[i]
+                .as_document()
+                .unwrap()
+                .get_document("delivery")
+                .unwrap();
+            dl.get_str("state").unwrap().to_owned()
+        };
+        assert_eq!(
+            (state(0).as_str(), state(1).as_str()),
+            ("DELIVERED", "EXPIRED")
+        );
     }
 
     #[test]
