@@ -303,6 +303,25 @@ enum Wait {
     Receiver(Option<i64>),
 }
 
+/// When a worker without a receiver takes its account's receipts anyway.
+#[derive(Debug, PartialEq, Eq)]
+enum Sweep {
+    /// At this Redis time (ms): wait for a receiver until then.
+    At(i64),
+    /// Now: take them, so that those past their lifetime are dropped.
+    Now,
+}
+
+/// The sweep of a worker without a receiver: `planned` (Redis ms, 0: none yet) or,
+/// when none is planned, `every` ms from `now`.
+fn sweep(planned: i64, now: i64, every: i64) -> Sweep {
+    match planned {
+        0 => Sweep::At(now + every),
+        at if now < at => Sweep::At(at),
+        _ => Sweep::Now,
+    }
+}
+
 impl<'a> Worker<'a> {
     pub fn new(env: Env<'a>, start: Start) -> Worker<'a> {
         Worker {
@@ -387,34 +406,9 @@ impl<'a> Worker<'a> {
     async fn round(&self, full: bool) -> Result<Option<Wait>, StoreError> {
         let s = &self.env.settings;
         if !self.sink.has_receiver(&self.account) {
-            // Handed over while a receiver was bound; it is gone: due in Redis for any
-            // node (announced, so a node with a receiver sends them).
-            let back: Vec<_> = self
-                .env
-                .handoff
-                .take(&self.account, usize::MAX)
-                .into_iter()
-                .map(|l| l.into_held())
-                .collect();
-            crate::store::receipts::ready::make_due(self.env.hand_over(), &back).await;
-            if !full {
-                return Ok(None);
+            if let Some(wait) = self.without_receiver(full).await {
+                return Ok(wait);
             }
-            let now = self.env.clock.now_ms();
-            let planned = self.next_sweep_ms.load(Ordering::Relaxed);
-            if planned == 0 || now < planned {
-                let at = if planned == 0 {
-                    let every = SWEEP.min(s.receipt_lifetime).as_millis() as i64;
-                    self.next_sweep_ms.store(now + every, Ordering::Relaxed);
-                    now + every
-                } else {
-                    planned
-                };
-                return Ok(Some(Wait::Receiver(Some(at))));
-            }
-            // Sweep time: take them this once (expired ones are dropped below).
-            self.next_sweep_ms.store(0, Ordering::Relaxed);
-            self.wakes.redis.wake_all();
         } else {
             self.next_sweep_ms.store(0, Ordering::Relaxed);
         }
@@ -520,6 +514,39 @@ impl<'a> Worker<'a> {
         } else {
             idle
         })
+    }
+
+    /// No receiver of the account is bound here: receipts handed over meanwhile go
+    /// back to Redis for any node, and a `full` round takes nothing until the next
+    /// lifetime sweep ([`sweep`]). `None`: sweep now (the round goes on and drops
+    /// what outlived its lifetime); else what the round returns.
+    async fn without_receiver(&self, full: bool) -> Option<Option<Wait>> {
+        // Handed over while a receiver was bound; it is gone: due in Redis for any
+        // node (announced, so a node with a receiver sends them).
+        let back: Vec<_> = self
+            .env
+            .handoff
+            .take(&self.account, usize::MAX)
+            .into_iter()
+            .map(|l| l.into_held())
+            .collect();
+        crate::store::receipts::ready::make_due(self.env.hand_over(), &back).await;
+        if !full {
+            return Some(None);
+        }
+        let every = SWEEP.min(self.env.settings.receipt_lifetime).as_millis() as i64;
+        let planned = self.next_sweep_ms.load(Ordering::Relaxed);
+        match sweep(planned, self.env.clock.now_ms(), every) {
+            Sweep::At(at) => {
+                self.next_sweep_ms.store(at, Ordering::Relaxed);
+                Some(Some(Wait::Receiver(Some(at))))
+            }
+            Sweep::Now => {
+                self.next_sweep_ms.store(0, Ordering::Relaxed);
+                self.wakes.redis.wake_all();
+                None
+            }
+        }
     }
 
     /// Up to a window of the receipts handed over in memory that can still be sent
@@ -932,4 +959,34 @@ fn backoff(min: Duration, max: Duration, attempts: u32) -> u64 {
     (min.as_millis() as u64)
         .saturating_mul(factor)
         .min(max.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_without_a_receiver_plans_one_sweep_and_takes_its_receipts_at_it() {
+        const HOUR: i64 = 3_600_000;
+        // None planned: one, `every` from now.
+        assert_eq!(sweep(0, 1_000, HOUR), Sweep::At(1_000 + HOUR));
+        // Planned: waits for it, whatever wakes the worker meanwhile.
+        assert_eq!(sweep(1_000 + HOUR, 5_000, HOUR), Sweep::At(1_000 + HOUR));
+        // Its time: takes them now.
+        assert_eq!(sweep(1_000 + HOUR, 1_000 + HOUR, HOUR), Sweep::Now);
+        assert_eq!(sweep(1_000 + HOUR, 9 * HOUR, HOUR), Sweep::Now);
+    }
+
+    #[test]
+    fn a_retry_waits_twice_as_long_each_time_up_to_the_max() {
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(60));
+        let waits: Vec<u64> = (1..=8).map(|n| backoff(min, max, n)).collect();
+        assert_eq!(
+            waits,
+            [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]
+        );
+        // No attempt yet counts as the first; a huge count does not overflow.
+        assert_eq!(backoff(min, max, 0), 1_000);
+        assert_eq!(backoff(min, max, u32::MAX), 60_000);
+    }
 }
