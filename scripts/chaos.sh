@@ -89,6 +89,9 @@ left_in_redis() {
     done
   done
   echo "deadlines: $("${cli[@]}" --scan --pattern "$1*:deadlines" | head -3 | tr '\n' ' ')"
+  for key in $("${cli[@]}" --scan --pattern "$1*:usage"); do
+    echo "$key: $("${cli[@]}" HGETALL "$key" | tr '\n' ' ')"
+  done
 }
 
 # meta LABEL KEY VALUE: facts about the fault for the table and its checks.

@@ -11,7 +11,7 @@
 # Candidates (docs/design/memory-layout.md, "Candidates measured"):
 #   T   the expiry timers alone: one per 1-s bucket and partition (a key with PXAT on
 #       Redis 7.0, a field of P:timers on Valkey 9); the same for every layout
-#   0   layout 3 (the current one): hash P:g:<gk> (7 small fields), string P:m:<gid>, ZSET member gk
+#   0   a hash per group: hash P:g:<gk> (7 small fields), string P:m:<gid>, ZSET member gk
 #   0h  as 0, the group named by its 63-bit decimal id (P:g:<id>, gk a field of the
 #       hash), the segment record and the ZSET member naming the id
 #   0s  as 0h, the index of 2 (id sets per deadline second)

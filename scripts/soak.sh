@@ -2,7 +2,7 @@
 # Soak (issue 6): SOAK_DURATION (600 s) at SOAK_RATE (5000) submit_sm/s with a realistic
 # mix and some partial messages against one release smppd on Redis 7.0 (AOF on,
 # appendfsync everysec) and the Mongo-protocol server. Every SOAK_SAMPLE (10) seconds:
-# smppd RSS, Redis used_memory, pending deadlines and outbox length. Afterwards
+# smppd RSS, Redis used_memory, pending messages and outbox length. Afterwards
 # `smppd-bench verify` (acked segments vs outcome documents vs receipts, as in
 # scripts/chaos.sh), then SOAK_CONNECTIONS (10000) TCP connections that never bind, held
 # while a normal client binds and submits, with smppd's RSS per connection.
@@ -45,7 +45,7 @@ echo "soak: load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 status=0
 if [ "${SOAK_SKIP_LOAD:-0}" != "1" ]; then
   series="$out/series.tsv"
-  printf 't_s\tsmppd_rss_kib\tredis_used_memory\tpending_deadlines\toutbox\tload1\n' >"$series"
+  printf 't_s\tsmppd_rss_kib\tredis_used_memory\tpending\toutbox\tload1\n' >"$series"
   # A ZSET's size summed over the store's partitions (`soak:{tag}:<name>`).
   zcard_all() {
     local n=0 k
@@ -54,13 +54,23 @@ if [ "${SOAK_SKIP_LOAD:-0}" != "1" ]; then
     done
     echo "$n"
   }
+  # Pending multi-part messages: the partitions' usage field g (they are in no ZSET),
+  # plus the deadline entries of scheduled and forwarded ones.
+  pending_all() {
+    local n=0 k g
+    for k in $(kv_cli --scan --pattern "soak:{*}:usage" 2>/dev/null); do
+      g="$(kv_cli HGET "$k" g 2>/dev/null)"
+      n=$((n + ${g:-0}))
+    done
+    echo $((n + $(zcard_all deadlines)))
+  }
   sampler() {
     local t0=$SECONDS
     while kill -0 "$pid" 2>/dev/null; do
       printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$((SECONDS - t0))" \
         "$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)" \
         "$(kv_cli INFO memory 2>/dev/null | awk -F: '/^used_memory:/ {print $2}' | tr -d '\r')" \
-        "$(zcard_all deadlines)" \
+        "$(pending_all)" \
         "$(zcard_all outbox)" \
         "$(cut -d' ' -f1 /proc/loadavg)" >>"$series"
       sleep "$SAMPLE"
@@ -124,7 +134,7 @@ if r and v:
         rows = [l.rstrip("\n").split("\t") for l in open(series)][1:]
         rows = [x for x in rows if len(x) == 6 and all(x[:5])]
         print()
-        print("| t (s) | smppd RSS (MiB) | Redis used_memory (MiB) | pending deadlines | outbox | load avg |")
+        print("| t (s) | smppd RSS (MiB) | Redis used_memory (MiB) | pending | outbox | load avg |")
         print("|---:|---:|---:|---:|---:|---:|")
         for t, rss, mem, dl, ob, la in rows:
             print(f"| {t} | {int(rss) / 1024:.1f} | {int(mem) / 2**20:.1f} | {dl} | {ob} | {la} |")

@@ -23,8 +23,9 @@
 //!   has a receipt, with the message_state of its outcome. Receipts received twice
 //!   (sent again after a lost deliver_sm_resp) are reported, not failed: SMPP
 //!   delivers at least once.
-//! * **drained**: smppd has nothing left in Redis (deadlines, outbox, accounts with
-//!   queued receipts) within `--drain-timeout`. The load's ESMEs have unbound by
+//! * **drained**: smppd has nothing left in Redis (messages held — `P{t}:usage` is
+//!   empty once the last is finalized —, deadlines, outbox, accounts with queued
+//!   receipts) within `--drain-timeout`. The load's ESMEs have unbound by
 //!   then, so `--drain-bind` receivers stand in for them: a receipt whose delivery
 //!   smppd could not record (its process SIGKILLed after the deliver_sm_resp) stays
 //!   queued until a receiver binds, and goes to them (counted, allowed: a copy).
@@ -362,6 +363,9 @@ async fn wait_drained(
     loop {
         let mut left = Vec::new();
         for (cmd, key) in [
+            // Pending messages are in no ZSET: the partition's usage counts them
+            // (and every message until its FINALIZE).
+            ("HLEN", "usage"),
             ("ZCARD", "deadlines"),
             ("ZCARD", "outbox"),
             ("SCARD", "racc"),

@@ -38,6 +38,7 @@ both!(
             .toml("[[route]]\ndestination = \"^4477009\"\ntarget = \"esme:bob\"\n");
         let a = env.start_app("node-a").await;
         let b = env.start_app("node-b").await;
+        let base = env.redis.dbsize();
         let alice = Esme::answering(a.addr, BindAs::Trx, "alice").await;
         let alice_b = Esme::answering(b.addr, BindAs::Tx, "alice").await;
         // Kept by the store, waiting for bob (to cancel), and a multi-part one whose
@@ -60,6 +61,10 @@ both!(
                 "",
             );
             parts.push(alice_b.submit_ok(sm).await);
+            if seq == 1 {
+                // Pending: its short id points to its message (`P{t}:m:<id>`).
+                assert_eq!(alice_b.query(&parts[0], "ALICE").await, (ENROUTE, 0));
+            }
         }
         // Many more from both nodes at once (no receipts): never the same id twice.
         let more = futures::future::join_all((0..40).map(|i| {
@@ -107,9 +112,11 @@ both!(
         ids.extend(parts);
         assert_receipts(&delivered, &ids, ReceiptStat::Delivrd);
         env.wait_docs(43, T).await;
+        // Nothing of them left in Redis (the pointer keys included) but the store-wide
+        // `short_seq` the first short id made: answered from their outcome documents.
+        env.wait_dbsize(base + 1, T).await;
         assert_eq!(alice.query(&kept, "ALICE").await.0, DELIVERED);
-        // From its outcome document too (a segment with no delivery of its own is as
-        // cancelled as its message).
+        // A segment with no delivery of its own is as cancelled as its message.
         assert_eq!(alice.query(&held, "ALICE").await.0, DELETED);
         assert_eq!(
             env.doc_of(&held).await.get_str("state").unwrap(),

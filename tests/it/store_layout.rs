@@ -1,6 +1,6 @@
 //! How a pending message sits in Redis: each segment's data once, in binary, in its
-//! `P{tag}:m:<id>` record (its size and the group hash's encoding are budgets of
-//! `scripts/mem-layout.sh`, not tests); the layout version (a store of another one is
+//! message's value `P{tag}:g:<id>` (its size and the index sets' encoding are budgets
+//! of `scripts/mem-layout.sh`, not tests); the layout version (a store of another one is
 //! refused at start). On Redis 7.0 and Valkey 9.
 
 use std::time::Duration;
@@ -53,8 +53,7 @@ async fn redis_time_ms(r: &mut redis::aio::MultiplexedConnection) -> i64 {
 }
 
 /// Writes `first` as the first segment of a pending message straight into Redis, in
-/// this layout (the group hash, the segment record, the deadline index entry, the
-/// account's usage), as
+/// this layout (the pending value, the deadline index entry, the account's usage), as
 /// another node's submit would leave it — but with no timer and no `P:armed`
 /// announcement. `prefix`: the store's key prefix (the group's partition is added).
 /// Returns the group key.
@@ -387,8 +386,8 @@ both!(
         let env = Env::start(kind);
         let sink = TestSink::new(true);
         let mut r = redis_conn(&env).await;
-        // A deadline-index entry far ahead that the node loads when it subscribes:
-        // once it watches one deadline, its load is done.
+        // Deadline-index entries far ahead that the node loads when it subscribes:
+        // once it watches both, its load is done.
         let now_ms = redis_time_ms(&mut r).await;
         // In the last partition: the node loads them in order, so once it watches the
         // sentinel its load is over.
@@ -398,6 +397,11 @@ both!(
             .zadd(&sentinel, "sentinel", now_ms + 3_600_000)
             .await
             .unwrap();
+        // And a pending group's id in its second of the index (sets by second).
+        let last_pre = store::redis::partition::prefix("unwatched:", last);
+        let far = (now_ms + 3_600_000 + 999) / 1000 * 1000;
+        let _: () = r.sadd(format!("{last_pre}ix:{far}"), 123).await.unwrap();
+        let _: () = r.zadd(format!("{last_pre}ixb"), far, far).await.unwrap();
         // A store of this layout (its deadline index is not empty).
         let _: () = r
             .set(store::redis::layout::key("unwatched:"), store::redis::layout::VERSION)
@@ -407,10 +411,10 @@ both!(
         let st = run.store.clone();
         wait_for("the timers loaded from the deadline index", T, || {
             let st = st.clone();
-            async move { st.timers_armed() == 1 }
+            async move { st.timers_armed() == 2 }
         })
         .await;
-        // What Redis holds before the message (the node's epoch counter, the sentinel).
+        // What Redis holds before the message (the node's epoch counter, the sentinels).
         let base = env.redis.dbsize();
 
         let first = request(
@@ -460,8 +464,8 @@ both!(
         assert_eq!(docs[0].get_str("state").unwrap(), "PARTIAL");
         assert_eq!(
             run.store.timers_armed(),
-            1,
-            "the message never entered this node's timer set: {:?}",
+            2,
+            "the message never entered this node's timer set (the sentinels only): {:?}",
             run.store.counts()
         );
         receipts_and_nothing_left(&env, &sink, 1, base).await;

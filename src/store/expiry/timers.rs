@@ -35,7 +35,7 @@ use crate::store::StoreError;
 const BATCH: usize = 512;
 /// How long after a due entry woke the claim-due pass it is looked at once more, if
 /// the pass found it not due yet (this node's clock ahead of Redis').
-pub(crate) const RECHECK_MS: i64 = 1000;
+const RECHECK_MS: i64 = 1000;
 /// Index entries read per call when loading.
 const LOAD_BATCH: isize = 2048;
 
@@ -108,7 +108,7 @@ impl Timers {
         self.lock().by_key.len()
     }
 
-    /// Forgets every entry; [`load`] follows at once. Entries armed in between stay.
+    /// Forgets every entry; [`Timers::load`] follows at once. Entries armed in between stay.
     fn clear(&self) {
         let mut e = self.lock();
         e.by_deadline.clear();

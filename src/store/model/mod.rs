@@ -24,8 +24,9 @@ pub struct GroupMeta {
     pub expiry_mode: ExpiryMode,
 }
 
-/// One received segment. Pending, it is packed in its message's value
-/// ([`pending`]); finished, it is the `m:<seq>` field of its message's hash, a
+/// One received segment. A multi-part message's segments are packed in its value
+/// ([`pending`]), pending and finished alike (field `v` of its finished hash); a
+/// single-part message's is the `m:1` field of its hash, a
 /// [record](StoredSegment::from_record) (binary user data).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSegment {
@@ -102,7 +103,7 @@ impl StoredSegment {
         )
     }
 
-    /// Reads a finished segment record (`m:<seq>` of a finished message's hash):
+    /// Reads a finished segment record (`m:1` of a single-part message's hash):
     /// `= 0 ` LF `<received_ms> <dc> <esm> <rd> <uo> <rid or ->` LF raw.
     pub fn from_record(v: &[u8]) -> Result<(i64, StoredSegment), StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("segment record: {what}"));
@@ -567,7 +568,7 @@ mod tests {
         record.extend(plain.record_tail());
         assert_eq!(StoredSegment::from_record(&record).unwrap().1, plain);
         assert!(StoredSegment::from_record(b"= 0 \n1 2 3").is_err());
-        // Not a record of this layout (one that named its group key).
+        // A value that does not start as a record is refused, not misread.
         let mut old = b"g 1 k\n1 ".to_vec();
         old.extend(plain.record_tail());
         assert!(StoredSegment::from_record(&old).is_err());

@@ -730,6 +730,19 @@ mod tests {
             let dl = s.as_document().unwrap().get_document("delivery").unwrap();
             assert_eq!(dl.get_str("state").unwrap(), "CANCELLED", "{s:?}");
         }
+        // One delivered before the cancel keeps its own state.
+        let g = forwarded(FinishKind::Cancelled, false, [result(true, 0), None]);
+        let d = outcome_document(&g).unwrap();
+        let states: Vec<String> = d
+            .get_array("segments")
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let dl = s.as_document().unwrap().get_document("delivery").unwrap();
+                dl.get_str("state").unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(states, ["DELIVERED", "CANCELLED"]);
         // Its deliveries' deadline, not a cancel, ends one without a result.
         let g = forwarded(FinishKind::Forwarded, false, [result(true, 0), None]);
         let d = outcome_document(&g).unwrap();
@@ -746,6 +759,21 @@ mod tests {
             (state(0).as_str(), state(1).as_str()),
             ("DELIVERED", "EXPIRED")
         );
+    }
+
+    #[test]
+    fn a_queued_receipt_renamed_names_the_new_id_in_its_text_and_its_tlv() {
+        let g = forwarded(FinishKind::Forwarded, false, [result(true, 0), None]);
+        let (from, mut q) = ReceiptStub::of(&g, &g.segments[0])
+            .unwrap()
+            .receipt(ReceiptStat::Delivrd, 0, 30, 30, None)
+            .unwrap();
+        let to = "0A0123456789ABCDEF0123456789ABCDEF01";
+        q.rename_message(&from, to);
+        assert_eq!(q.receipt.receipted_message_id, to);
+        let text = String::from_utf8(q.receipt.short_message.clone()).unwrap();
+        assert!(text.starts_with(&format!("id:{to} ")), "{text}");
+        assert!(!text.contains(&from), "{text}");
     }
 
     #[test]

@@ -5,10 +5,9 @@
 //! No index keeps messages by address (it would cost every submit), so each
 //! partition is SCANned for the candidates: pending groups by the group key in their
 //! value (it starts with account and source), finished-but-unended messages by their
-//! state. Each
-//! candidate is then cancelled by the CANCEL script, which checks the owner, the
-//! filters and the state itself, one message at a time: a rare operation that reads
-//! the store once, not a loop that polls it.
+//! state. Each candidate is then cancelled by the CANCEL script, which checks the
+//! owner, the filters and the state itself, one message at a time: a rare operation
+//! that reads the store once, not a loop that polls it.
 
 use crate::service::Address;
 use crate::store::model::address_key;
@@ -67,10 +66,10 @@ impl Inner {
             let pre = partition::prefix(self.prefix(), p);
             let mut ids = Vec::new();
             // Pending groups: by the group key in their value; CANCEL takes `#<gid>`.
-            let pattern = format!("{}g:*", glob_escape(&pre));
-            let keys = self.scan(p, &pattern).await?;
+            let group = format!("{pre}g:");
+            let keys = self.scan(p, &format!("{}*", glob_escape(&group))).await?;
             for (key, v) in keys.iter().zip(self.values(&keys).await?) {
-                let (Some(v), Some(id)) = (v, key.strip_prefix(&format!("{pre}g:"))) else {
+                let (Some(v), Some(id)) = (v, key.strip_prefix(&group)) else {
                     continue;
                 };
                 let head = PendingHead::parse(&v)?;

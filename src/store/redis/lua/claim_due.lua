@@ -1,7 +1,7 @@
 -- The claim-due pass in one script per batch, over one or several partitions
 -- (`parts_header`; several on a standalone server: a pass over the woken partitions
--- is then one call instead of one each): claims up to ARGV[a] groups in all whose
--- deadline passed by Redis time, partition after partition (ARGV a+1 hfe; a+2 how
+-- is then one call instead of one each): claims the groups whose deadline passed by
+-- Redis time, up to ARGV[a] in all besides the ids given (always all claimed), partition after partition (ARGV a+1 hfe; a+2 how
 -- long after its deadline the received segments of a forwarded partial message may
 -- still be delivered, ms; then per partition a count c and c group ids (decimal)
 -- that the node's timers found due). Per partition, in this order: those ids (a
@@ -13,8 +13,8 @@
 -- a partition is done when it listed fewer than it was asked for (0 asked: not
 -- reached within the limit); a listed group already gone is only removed from the
 -- index. The claimed groups' data goes back with the claim so that the node
--- releases their receipts without a FRESH read of the same hashes (which was the
--- bound of expiry lateness at 1M pending: BENCHMARKS.md); they are in `P:fresh` all
+-- releases their receipts without a FRESH read of the same hashes (a read that
+-- bounds expiry lateness at 1M pending: BENCHMARKS.md); they are in `P:fresh` all
 -- the same, for any node to release if this one does not.
 --
 -- An entry '^<gid>' is a scheduled message's schedule_delivery_time: it is complete
@@ -139,7 +139,8 @@ local function claim(k, ask, first, last)
       local ids = redis.call('SPOP', ix, ask - n)
       n = n + #ids
       for _, id in ipairs(ids) do
-        -- Not due (cannot be: a replaced deadline moves its entry): back in its second.
+        -- Its second passed, so it is due (a replaced deadline moves its entry); one
+        -- that were not would go back in its second rather than be lost.
         local r = claim_group(string.format('%013X', tonumber(id)), fin, true)
         if type(r) == 'number' then ix_flush_adds({[id] = r}) end
       end

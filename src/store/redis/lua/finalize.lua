@@ -27,7 +27,7 @@ while i <= #ARGV do
   -- Only a decimal or short segment id has a pointer key (`lookup`).
   for j = last + 1, last + sc do
     local id = ARGV[j]
-    if id ~= gid and not multi_hex(id, 37) then keys[#keys + 1] = P .. 'm:' .. id end
+    if id ~= gid and not is_hex(id, 37) then keys[#keys + 1] = P .. 'm:' .. id end
   end
   i = last + sc + 1
   s.done[#s.done + 1] = gid

@@ -52,12 +52,12 @@ local function bucket_name(b) return '#' .. string.format('%d', b) end
 -- arms each once.
 local armed_buckets = {}
 -- A pending multi-part group is ONE binary string `P:g:<id>` (id: 13 hex digits, a
--- 52-bit number the node derives from the group key, `model::group_ids`; a second
+-- 52-bit number the node derives from the group key, `model::pending::group_ids`; a second
 -- choice when the first is held by another group key): its facts, its group key and
 -- every received segment, packed with `struct` (6-octet times, length-prefixed
 -- strings). Why one value and binary: a pending segment lives for the whole validity
--- (48 h by default); a key per segment and a hash per group cost ~800 B per pending
--- segment, this ~360 B (docs/design/memory-layout.md).
+-- (48 h by default); this costs ~360 B per pending segment where a hash per group and
+-- a key per segment would cost ~800 B (docs/design/memory-layout.md).
 -- Header: B flags (1: at its second-choice id, 2: expiry mode 'w', 4: extras follow,
 -- 8: uniq is 20 hex digits packed in 10 octets; the high nibble: the partition),
 -- I6 deadline ms, I6 submit ms, uniq (10 octets, or B length + text), B length + gk,
@@ -69,11 +69,11 @@ local armed_buckets = {}
 local function hexpack(h)
   return struct.pack('>I5I5', tonumber(string.sub(h, 1, 10), 16), tonumber(string.sub(h, 11, 20), 16))
 end
--- The head of a pending value, without its segments: `{flags, dl, sub, part, c2, x,
+-- The head of a pending value, without its segments: `{dl, sub, part, c2, x,
 -- uniq (text), gk, ext, seg_at (where the segments start)}`.
 local function pg_head(v)
   local flags, dl, sub, pos = struct.unpack('>BI6I6', v)
-  local g = {flags = flags, dl = dl, sub = sub, c2 = bit.band(flags, 1) ~= 0,
+  local g = {dl = dl, sub = sub, c2 = bit.band(flags, 1) ~= 0,
     x = bit.band(flags, 2) ~= 0 and 'w' or 'p', part = bit.rshift(flags, 4), ext = {}}
   if bit.band(flags, 8) ~= 0 then
     g.uniq = string.format('%02X%02X%02X%02X%02X%02X%02X%02X%02X%02X', string.byte(v, pos, pos + 9))
@@ -216,26 +216,27 @@ end
 -- Redis keeps them intsets: 8 octets per group) whose deadline is in the second ending
 -- at b, and a ZSET `P:ixb` of those sets (member `<b>`, or `<b>.<k>` once a second
 -- holds more than IX_MAX: a bigger set would leave the intset encoding, ~60 B per
--- member; score b). A ZSET member per group cost ~160 B.
+-- member; score b), where a ZSET member per group would cost ~160 B.
 local IX_MAX = 512 -- Redis' and Valkey's default set-max-intset-entries
 local function dec(hex) return string.format('%d', tonumber(hex, 16)) end
 -- The sets of second b, by name (`<b>` or `<b>.<k>`).
 local function ix_sets(b)
   return redis.call('ZRANGEBYSCORE', P .. 'ixb', b, b)
 end
+-- Adds id to the list of second b in `by` (second -> ids).
+local function by_second(by, b, id)
+  local t = by[b]
+  if not t then
+    t = {}
+    by[b] = t
+  end
+  t[#t + 1] = id
+end
 -- Adds ids to the index: `adds` maps decimal id -> deadline. Each second's ids go to
 -- its newest set while it has room, then to new ones.
 local function ix_flush_adds(adds)
   local by = {}
-  for id, dl in pairs(adds) do
-    local b = bucket_of(dl)
-    local t = by[b]
-    if not t then
-      t = {}
-      by[b] = t
-    end
-    t[#t + 1] = id
-  end
+  for id, dl in pairs(adds) do by_second(by, bucket_of(dl), id) end
   for b, ids in pairs(by) do
     local bs = string.format('%d', b)
     local last, k = bs, 0
@@ -323,14 +324,13 @@ local function drop_empty_buckets(dls, hfe)
     end
   end
 end
--- A pending group leaves the pending area for the outbox: written as the finished
--- hash d:<gid> (its value whole in `v`, beside the facts the scripts read) and its
--- value deleted; its index entry, announcement and queue
--- entries are collected in `fin` and written by finish_flush, once per script for
--- all the groups it finished. `fin.adds` (SUBMIT): the ids this call adds to the
--- index at its end; a group opened and finished within the call leaves it there.
+-- What finish_group collects for finish_flush, once per script for all the groups it
+-- finished: index entries to remove (`ix`), ids (`ids`), outbox/fresh/deadline
+-- entries, the deadlines of groups never indexed (`unindexed`: opened within the
+-- call) and `c2`. `fin.adds` (SUBMIT): the ids this call adds to the index at its
+-- end; a group opened and finished within the call leaves it there.
 local function new_fin()
-  return {ix = {}, ids = {}, ob = {}, fr = {}, dl = {}, c2 = 0, n = 0}
+  return {ix = {}, ids = {}, ob = {}, fr = {}, dl = {}, unindexed = {}, c2 = 0}
 end
 -- The fields of d:<gid> for pending group g (head decoded, `v` its value, `n` its
 -- segments): the facts the scripts read as fields, and `v` whole, whose segments the
@@ -342,6 +342,9 @@ local function finished_fields(g, gid, v, n)
   for k, x in pairs(g.ext) do push(f, k, x) end
   return f
 end
+-- A pending group leaves the pending area: written as the finished hash d:<gid> (its
+-- value whole in `v`, beside the facts the scripts read), its value deleted, the rest
+-- collected in `fin` (`new_fin`).
 -- `pg`: {key, hex (its id), g (its head), v (its value), n (its segments), popped
 -- (already out of the index)}. `route`: nil (the store keeps the
 -- message: to the outbox) or, for a message its route forwards to an account,
@@ -363,12 +366,13 @@ local function finish_group(pg, state, now, fin, route, sched)
   local id = dec(pg.hex)
   fin.ids[#fin.ids + 1] = id
   if fin.adds and fin.adds[id] then
+    -- Opened in this call: never indexed, but its bucket's timer is armed.
     fin.adds[id] = nil
+    fin.unindexed[#fin.unindexed + 1] = g.dl
   elseif not pg.popped then
     fin.ix[#fin.ix + 1] = {id, g.dl}
   end
   if g.c2 then fin.c2 = fin.c2 + 1 end
-  fin.n = fin.n + 1
   if sched then
     push(f, 'state', 'sched')
     push(f, 'fin', fin_at)
@@ -419,8 +423,8 @@ local function finish_flush(fin, hfe, early)
   end
   if adds then ix_flush_adds(adds) end
   local usage = P .. 'usage'
-  if fin.n > 0 then
-    if redis.call('HINCRBY', usage, 'g', -fin.n) <= 0 then redis.call('HDEL', usage, 'g') end
+  if #fin.ids > 0 then
+    if redis.call('HINCRBY', usage, 'g', -#fin.ids) <= 0 then redis.call('HDEL', usage, 'g') end
   end
   if fin.c2 > 0 then
     if redis.call('HINCRBY', usage, 'c2', -fin.c2) <= 0 then redis.call('HDEL', usage, 'c2') end
@@ -430,23 +434,17 @@ local function finish_flush(fin, hfe, early)
       if not (adds and adds[id]) then redis.call('SPUBLISH', P .. 'armed', '- ' .. id) end
     end
   end
-  if #fin.ix == 0 then return end
   local by = {}
   for _, r in ipairs(fin.ix) do
     local b = bucket_of(r[2])
-    if not (adds and adds[r[1]] and bucket_of(adds[r[1]]) == b) then
-      local t = by[b]
-      if not t then
-        t = {}
-        by[b] = t
-      end
-      t[#t + 1] = r[1]
-    end
+    if not (adds and adds[r[1]] and bucket_of(adds[r[1]]) == b) then by_second(by, b, r[1]) end
   end
   ix_remove(by)
-  local dls = {}
-  for b in pairs(by) do dls[#dls + 1] = b end
-  if early then drop_empty_buckets(dls, hfe) end
+  if early then
+    local dls = fin.unindexed
+    for b in pairs(by) do dls[#dls + 1] = b end
+    drop_empty_buckets(dls, hfe)
+  end
 end
 -- Collects the receipts ARGV[first..last] (triples account, receipt id, payload), due
 -- at `due`, per account in q; flush_receipts writes each account's at once.
@@ -524,8 +522,9 @@ local function gk_owner(gk)
   if not n2 then return acct, nil end
   return acct, string.sub(gk, c2 + 1, c2 + n2)
 end
--- Whether s is a multi-part segment's hex message_id (`seg_id`: 37 hex digits).
-local function multi_hex(s, len)
+-- Whether s is `len` upper-case hex digits: a multi-part segment's hex message_id
+-- (`seg_id`: 37) or a single-part one's (22).
+local function is_hex(s, len)
   return #s == len and string.find(s, '^[0-9A-F]+$') ~= nil
 end
 -- Finds the message of message_id `mid` (a segment's, or `#<gid>` for a cancel of
@@ -541,9 +540,9 @@ local function lookup(mid, acct, src)
     gid, named = string.sub(mid, 2), true
   else
     local sid = nil
-    if multi_hex(mid, 37) then
+    if is_hex(mid, 37) then
       sid = mid
-    elseif not multi_hex(mid, 22) then
+    elseif not is_hex(mid, 22) then
       sid = redis.call('GET', P .. 'm:' .. mid)
     end
     if sid then

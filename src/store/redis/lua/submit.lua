@@ -42,7 +42,7 @@
 -- at their second-choice id. A field at 0 is deleted, so nothing is left when the
 -- store is empty.
 --
--- A pending multi-part message is one binary value `P:g:<id>` (`pg_encode` in
+-- A pending multi-part message is one binary value `P:g:<id>` (its format: `pg_head` in
 -- lib.lua) and one entry of the deadline index `P:ix:<bucket>`.
 --
 -- Returns one reply per record: `{'stored', held_until or nil, message_id}`,
@@ -99,20 +99,15 @@ local function account(k)
   end
   return a
 end
--- The octets a record counts against the limits: its record tail's length
--- (`StoredSegment::record_len`), which a multi-part record, sent packed, names in
--- field 13.
-local function octets(b)
-  if tonumber(ARGV[b + 2]) == 1 then return #ARGV[b + 6] end
-  return tonumber(string.match(ARGV[b + 12], '^%S+ %S+ %S+ %S+ %S+ (%d+)'))
-end
--- Whether a record of `len` octets fits; `new`: it is a new message (not a later
--- segment of a pending one). Returns the refusal, or nil.
-local function admit(b, dl, new)
+-- Whether a record of `len` octets fits (its record tail's length,
+-- `StoredSegment::record_len`, which a multi-part record, sent packed, names in field
+-- 13); `new`: it is a new message (not a later segment of a pending one). Returns the
+-- refusal, or nil.
+local function admit(b, dl, new, len)
   -- A deadline already passed first: no retry can save the message, so "full" (which
   -- asks the ESME to retry later) would be the wrong answer at a full store.
   if dl <= now and new then return {'expired'} end
-  local a, len = account(tonumber(ARGV[b + 7])), octets(b)
+  local a = account(tonumber(ARGV[b + 7]))
   if new then
     if cur.pending >= max_pending then return {'full', 'store'} end
     if a.n >= a.max_n then return {'full', 'account'} end
@@ -126,8 +121,8 @@ local function admit(b, dl, new)
   return nil
 end
 -- Counts an admitted record once its writes are done.
-local function count(b, new)
-  local a, len = cur.accts[tonumber(ARGV[b + 7])], octets(b)
+local function count(b, new, len)
+  local a = cur.accts[tonumber(ARGV[b + 7])]
   if new then
     cur.pending = cur.pending + 1
     a.n, a.dn = a.n + 1, a.dn + 1
@@ -175,13 +170,13 @@ local function one(b, last)
     -- (lookup finds d:<message_id> itself). Its receipt, built by
     -- the node with the same time, is queued here too, so it never passes through
     -- P:fresh and RELEASE. Most traffic is single-part.
-    local refused = admit(b, dl, true)
+    local len = #ARGV[b + 6]
+    local refused = admit(b, dl, true, len)
     if refused then return refused end
     local at, to, sched, sim = ARGV[b + 12], string.sub(ARGV[b + 8], 2), tonumber(ARGV[b + 9]), ARGV[b + 10]
     -- Eight fields: its facts are its group key gk plus st (no meta JSON), its
     -- segment a binary record `= 0 ` LF `<at> <tail>` (no JSON, no hex). What a
-    -- reader can derive is not written: r:1 and fin are sub, i:1 is gid, acct and src
-    -- are in gk (model::FinishedGroup::from_fields, QUERY and lookup fill them in).
+    -- reader can derive is not written: r:1 and fin are sub, acct and src are in gk (model::FinishedGroup::from_fields, QUERY and lookup fill them in).
     -- Each field of this hash (a hashtable: m:1 is over 64 octets) is an entry and
     -- two allocations in Redis, at every single-part submit.
     local d = P .. 'd:' .. mid
@@ -219,7 +214,7 @@ local function one(b, last)
     if ARGV[b + 11] ~= '' then push(f, 'pp', ARGV[b + 11]) end
     -- One HSET: each redis.call costs Redis its own command dispatch and AOF record.
     redis.call('HSET', d, unpack(f))
-    count(b, true)
+    count(b, true, len)
     if last >= b + 15 then
       -- Held, not announced: due once the node queued the submit_sm_resp
       -- (RECEIPT_READY), or at held_until if it never says so.
@@ -230,9 +225,9 @@ local function one(b, last)
     end
     return {'complete', mid}
   end
-  -- A multi-part segment: field 13 is `<x> <partition, 2 hex> <id> <second-choice
-  -- id>` (13 hex each, `model::group_ids`).
-  local x, pp, h1, h2, hexid, sf = string.match(ARGV[b + 12], '^(%S+) (%x+) (%x+) (%x+) (%x+) %d+ (%d+)$')
+  -- A multi-part segment: field 13 as the header says.
+  local x, pp, h1, h2, hexid, len, sf = string.match(ARGV[b + 12], '^(%S+) (%x+) (%x+) (%x+) (%x+) (%d+) (%d+)$')
+  len = tonumber(len)
   local pg = find_group(gk, h1, h2)
   if not pg then
     -- Both ids held by other group keys at once: ~2^-100 a group, answered as a
@@ -247,7 +242,7 @@ local function one(b, last)
     n, dup = pg_count(pg.v, g.seg_at, seq)
     if dup then return {'dup', seg_id(gid_of(g, pg.hex), dup)} end
   end
-  local refused = admit(b, dl, new)
+  local refused = admit(b, dl, new, len)
   if refused then return refused end
   local node_id = ARGV[b + 3]
   -- The node's hex id (partition, epoch, counter) makes a new group's gid unique; a
@@ -294,7 +289,7 @@ local function one(b, last)
   local gid = gid_of(g, pg.hex)
   local mid = seg_id(gid, seg)
   if own then redis.call('SET', P .. 'm:' .. own, gid .. string.format('%02X', seq)) end
-  count(b, new)
+  count(b, new, len)
   -- Only a simulated segment carries a notification, and a simulated message
   -- completes through its schedule below, so no reply that drops `held` has one.
   -- It names the node's id, which a hex-format segment does not keep: renamed.
@@ -325,6 +320,9 @@ local function one(b, last)
     -- release::Completed): what FRESH would read, without FRESH's call or a read back.
     return {'complete', gid, f, mid}
   end
+  -- SET of the whole value, not APPEND of the segment: APPEND leaves the string
+  -- room to grow (up to twice its length), which a pending value keeps for its
+  -- whole validity.
   redis.call('SET', pg.key, pg.v)
   return {'stored', held or false, mid}
 end

@@ -240,7 +240,7 @@ impl ReceiptEntry {
 }
 
 /// A finished group as the scripts read it (`group_fields` in `lib.lua`): the
-/// fields of `P:d:<gid>` plus `m:<seq>` = each segment's record.
+/// fields of `P:d:<gid>` (its segments in `v`, or a single-part one's in `m:1`).
 #[derive(Debug, Clone)]
 pub struct RawGroup {
     pub gid: String,
